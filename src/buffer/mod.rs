@@ -1,0 +1,1 @@
+//! The memory-mapped ring buffer on disk.

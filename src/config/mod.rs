@@ -1,0 +1,473 @@
+//! The TOML configuration file: loading, `${ENV}` interpolation, and the
+//! top-level typed settings (`data_dir`, `[buffer]`, `[api]`).
+//!
+//! Sources and destinations are kept here as raw tables tagged with their
+//! `type`; each source or destination module deserialises its own typed
+//! settings from them (see [`SectionConfig::settings`]), so adding a wire
+//! format never touches this module. Every error carries the key path of the
+//! offending value, e.g. `destinations.splunk.batch_size`.
+
+mod interpolate;
+mod units;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+pub use interpolate::interpolate_env;
+pub use units::{parse_duration, parse_size, ByteSize, HumanDuration};
+
+/// One configuration problem, with the key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub struct ConfigError {
+    /// Dotted key path (`destinations.splunk.batch_size`); empty for file-level errors.
+    pub path: String,
+    /// 1-based line in the file, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.into(),
+            line: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.path, self.line) {
+            (p, Some(l)) if !p.is_empty() => write!(f, "{p} (line {l}): {}", self.message),
+            (p, None) if !p.is_empty() => write!(f, "{p}: {}", self.message),
+            (_, Some(l)) => write!(f, "line {l}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+/// All problems found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// When the ring is flushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Every append is on disk before it returns.
+    Always,
+    /// A background flush at this interval.
+    Interval(Duration),
+    /// Left to the kernel.
+    Never,
+}
+
+impl<'de> Deserialize<'de> for FsyncPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "always" => Ok(FsyncPolicy::Always),
+            "never" => Ok(FsyncPolicy::Never),
+            other => parse_duration(other)
+                .map(FsyncPolicy::Interval)
+                .map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "expected \"always\", \"never\" or an interval like \"100ms\": {e}"
+                    ))
+                }),
+        }
+    }
+}
+
+/// `[buffer]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BufferConfig {
+    pub max_bytes: ByteSize,
+    pub segment_bytes: ByteSize,
+    pub max_age: HumanDuration,
+    pub fsync: FsyncPolicy,
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        BufferConfig {
+            max_bytes: ByteSize(1 << 30),
+            segment_bytes: ByteSize(64 << 20),
+            max_age: HumanDuration(Duration::from_secs(30 * 60)),
+            fsync: FsyncPolicy::Interval(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// One bearer token of the admin API: its name, role, and the SHA-256 of the token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    pub name: String,
+    pub role: ApiRole,
+    pub token_sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiRole {
+    Admin,
+    Viewer,
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub address: String,
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
+}
+
+/// A `[sources.NAME]` or `[destinations.NAME]` section: its name, its `type`,
+/// and the rest of its keys for the module of that type to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectionConfig {
+    /// `sources` or `destinations`.
+    pub section: &'static str,
+    pub name: String,
+    pub kind: String,
+    /// The section's keys without `type`, after `${ENV}` interpolation.
+    pub table: toml::Table,
+}
+
+impl SectionConfig {
+    /// `sources.NAME` / `destinations.NAME`.
+    pub fn path(&self) -> String {
+        format!("{}.{}", self.section, self.name)
+    }
+
+    /// Deserialises the whole table (minus `type`) into `T`, mapping errors to
+    /// this section's key path.
+    pub fn settings<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        table_into(&self.table, &self.path())
+    }
+}
+
+/// Deserialises a TOML table into `T`; errors name `path` plus the field serde points at.
+pub fn table_into<T: DeserializeOwned>(table: &toml::Table, path: &str) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+        let msg = e.inner().message().trim().to_string();
+        let mut key = e.path().to_string();
+        if key == "." || key == "?" {
+            key.clear();
+        }
+        // A missing field's error points at its parent; add the field to the path.
+        if let Some(f) = msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            key = if key.is_empty() {
+                f.to_string()
+            } else {
+                format!("{key}.{f}")
+            };
+        }
+        let full = match (path.is_empty(), key.is_empty()) {
+            (true, _) => key,
+            (false, true) => path.to_string(),
+            (false, false) => format!("{path}.{key}"),
+        };
+        ConfigError::new(full, msg)
+    })
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the file was read from (relative paths in it resolve against `base_dir`).
+    pub file: PathBuf,
+    pub base_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub buffer: BufferConfig,
+    /// How long SIGTERM waits for in-flight batches to finish.
+    pub shutdown_grace: Duration,
+    /// Default time zone for syslog timestamps without one (IANA name), default UTC.
+    pub timezone: String,
+    pub sources: Vec<SectionConfig>,
+    pub destinations: Vec<SectionConfig>,
+    pub api: Option<ApiConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopLevel {
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+    #[serde(default)]
+    buffer: BufferConfig,
+    #[serde(default = "default_grace")]
+    shutdown_grace: HumanDuration,
+    #[serde(default = "default_tz")]
+    timezone: String,
+    #[serde(default)]
+    sources: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    destinations: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    api: Option<ApiConfig>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_grace() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+fn default_tz() -> String {
+    "UTC".into()
+}
+
+impl Config {
+    /// Reads and parses a config file, interpolating `${ENV}` from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(
+                "",
+                format!("cannot read {}: {e}", path.display()),
+            )])
+        })?;
+        Self::parse(&text, path, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses config text; `env` looks up variables for `${VAR}`.
+    pub fn parse(
+        text: &str,
+        file: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ConfigErrors(vec![ConfigError {
+                path: String::new(),
+                line,
+                message: format!("invalid TOML: {}", e.message()),
+            }])
+        })?;
+        let mut errors = Vec::new();
+        interpolate_env(&mut value, "", env, &mut errors);
+        if !errors.is_empty() {
+            for e in &mut errors {
+                e.line = key_line(text, &e.path);
+            }
+            return Err(ConfigErrors(errors));
+        }
+        let top: TopLevel = table_into(&value, "").map_err(|mut e| {
+            e.path = e.path.trim_start_matches('.').to_string();
+            e.line = key_line(text, &e.path);
+            ConfigErrors(vec![e])
+        })?;
+        let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut cfg = Config {
+            file: file.to_path_buf(),
+            base_dir,
+            data_dir: top.data_dir,
+            buffer: top.buffer,
+            shutdown_grace: top.shutdown_grace.0,
+            timezone: top.timezone,
+            sources: Vec::new(),
+            destinations: Vec::new(),
+            api: top.api,
+        };
+        for (section, tables, out) in [
+            ("sources", top.sources, &mut cfg.sources),
+            ("destinations", top.destinations, &mut cfg.destinations),
+        ] {
+            for (name, mut table) in tables {
+                let kind = match table.remove("type") {
+                    Some(toml::Value::String(s)) => s,
+                    Some(_) => {
+                        errors.push(ConfigError::new(
+                            format!("{section}.{name}.type"),
+                            "must be a string",
+                        ));
+                        continue;
+                    }
+                    None => {
+                        errors.push(ConfigError::new(
+                            format!("{section}.{name}.type"),
+                            "missing: every section needs a `type`",
+                        ));
+                        continue;
+                    }
+                };
+                out.push(SectionConfig {
+                    section,
+                    name,
+                    kind,
+                    table,
+                });
+            }
+        }
+        if cfg.buffer.segment_bytes.0 < 64 * 1024 {
+            errors.push(ConfigError::new(
+                "buffer.segment_bytes",
+                "must be at least 64KiB",
+            ));
+        }
+        if cfg.buffer.max_bytes.0 < 2 * cfg.buffer.segment_bytes.0 {
+            errors.push(ConfigError::new(
+                "buffer.max_bytes",
+                "must hold at least two segments (2 × buffer.segment_bytes)",
+            ));
+        }
+        if cfg.timezone.parse::<chrono_tz::Tz>().is_err() {
+            errors.push(ConfigError::new(
+                "timezone",
+                format!("unknown time zone `{}`", cfg.timezone),
+            ));
+        }
+        for e in &mut errors {
+            if e.line.is_none() {
+                e.line = key_line(text, &e.path);
+            }
+        }
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Resolves a path from the config file against the file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The data directory, resolved.
+    pub fn data_path(&self) -> PathBuf {
+        self.resolve(&self.data_dir)
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Best-effort line of a dotted key path: finds the section header, then the key.
+pub(crate) fn key_line(text: &str, path: &str) -> Option<usize> {
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.is_empty() || parts[0].is_empty() {
+        return None;
+    }
+    for n in (1..=parts.len()).rev() {
+        let header = format!("[{}]", parts[..n].join("."));
+        if let Some(pos) = text.lines().position(|l| l.trim() == header) {
+            if n == parts.len() {
+                return Some(pos + 1);
+            }
+            let key = parts[n];
+            for (i, l) in text.lines().enumerate().skip(pos + 1) {
+                let t = l.trim_start();
+                if t.starts_with('[') {
+                    break;
+                }
+                if t.starts_with(key) && t[key.len()..].trim_start().starts_with('=') {
+                    return Some(i + 1);
+                }
+            }
+            return Some(pos + 1);
+        }
+    }
+    let key = parts[0];
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with(key) && t[key.len()..].trim_start().starts_with('=')
+        })
+        .map(|p| p + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        Config::parse(text, Path::new("/etc/relay/x.toml"), &|k| match k {
+            "TOKEN" => Some("s3cret".into()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn defaults_and_sections() {
+        let c = parse(
+            "[sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:5514\"\n\
+             [destinations.out]\ntype = \"file\"\npath = \"out.ndjson\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.buffer, BufferConfig::default());
+        assert_eq!(c.sources[0].kind, "syslog_tcp");
+        assert_eq!(c.destinations[0].path(), "destinations.out");
+        assert!(c.destinations[0].table.get("type").is_none());
+        assert_eq!(c.data_path(), PathBuf::from("/etc/relay/data"));
+    }
+
+    #[test]
+    fn missing_env_var_is_named() {
+        let e =
+            parse("[destinations.s]\ntype = \"stdout\"\ntoken = \"${NOPE_VAR}\"\n").unwrap_err();
+        assert_eq!(e.0[0].path, "destinations.s.token");
+        assert!(e.0[0].message.contains("NOPE_VAR"), "{}", e);
+        assert_eq!(e.0[0].line, Some(3));
+        let c =
+            parse("[destinations.s]\ntype = \"stdout\"\ntoken = \"Bearer ${TOKEN}\"\n").unwrap();
+        assert_eq!(
+            c.destinations[0].table["token"].as_str(),
+            Some("Bearer s3cret")
+        );
+    }
+
+    #[test]
+    fn bad_buffer_key_is_named() {
+        let e = parse("[buffer]\nmax_bytes = \"lots\"\n").unwrap_err();
+        assert!(e.to_string().contains("max_bytes"), "{e}");
+        let e = parse("[buffer]\nsegment_byts = \"1MiB\"\n").unwrap_err();
+        assert_eq!(e.0[0].path, "buffer.segment_byts");
+        assert_eq!(e.0[0].line, Some(2));
+        let e = parse("[buffer]\nfsync = \"sometimes\"\n").unwrap_err();
+        assert!(e.to_string().contains("always"), "{e}");
+    }
+
+    #[test]
+    fn missing_type_and_small_ring() {
+        let e = parse("[buffer]\nmax_bytes = \"1MiB\"\nsegment_bytes = \"1MiB\"\n[sources.x]\naddress = \"a\"\n")
+            .unwrap_err();
+        let paths: Vec<_> = e.0.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"sources.x.type"), "{paths:?}");
+        assert!(paths.contains(&"buffer.max_bytes"), "{paths:?}");
+    }
+
+    #[test]
+    fn toml_syntax_error_has_line() {
+        let e = parse("[buffer]\nmax_bytes = = 3\n").unwrap_err();
+        assert_eq!(e.0[0].line, Some(2));
+    }
+}

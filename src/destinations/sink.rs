@@ -1,0 +1,99 @@
+//! The one trait every destination implements: deliver a batch and say what
+//! became of each event. Batching, concurrency, retries, dead-lettering and
+//! status live in the shared loop (`worker`), not here.
+
+use super::batch::Batch;
+use futures::future::BoxFuture;
+use std::time::Duration;
+
+/// What became of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Every event was accepted.
+    Delivered,
+    /// Nothing was accepted; send the whole batch again (after `after`, when
+    /// the server said, e.g. `Retry-After`).
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// The whole batch was refused for good: it goes to the dead-letter file.
+    Rejected { reason: String },
+    /// Some events were accepted. `retry` and `rejected` hold indices into
+    /// `batch.events`; every index not named was accepted.
+    Partial {
+        retry: Vec<usize>,
+        rejected: Vec<(usize, String)>,
+        after: Option<Duration>,
+    },
+}
+
+impl Delivery {
+    pub fn retry(reason: impl Into<String>) -> Self {
+        Delivery::Retry {
+            reason: reason.into(),
+            after: None,
+        }
+    }
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        Delivery::Rejected {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The outcome of `test-destination`: a one-line human message and success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestOutcome {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// A destination's transport and wire format.
+pub trait Sink: Send + Sync + 'static {
+    /// Delivers `batch`. Must not panic on any server answer; transport errors
+    /// are `Delivery::Retry`.
+    fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Delivery>;
+
+    /// Where this sink sends, for status and messages (`https://host:8088`, a path…).
+    fn target(&self) -> String;
+
+    /// Connection test for `test-destination`: by default sends `probe` (one
+    /// synthetic `relay.test` event) through `send`. Formats with a health
+    /// endpoint check it first.
+    fn test<'a>(&'a self, probe: &'a Batch) -> BoxFuture<'a, TestOutcome> {
+        Box::pin(async move {
+            match self.send(probe).await {
+                Delivery::Delivered => TestOutcome {
+                    ok: true,
+                    message: format!("connected to {}", self.target()),
+                },
+                Delivery::Retry { reason, .. } | Delivery::Rejected { reason } => TestOutcome {
+                    ok: false,
+                    message: format!("{}: {reason}", self.target()),
+                },
+                Delivery::Partial {
+                    rejected, retry, ..
+                } => TestOutcome {
+                    ok: false,
+                    message: format!(
+                        "{}: partially refused ({} rejected, {} to retry){}",
+                        self.target(),
+                        rejected.len(),
+                        retry.len(),
+                        rejected
+                            .first()
+                            .map(|r| format!(": {}", r.1))
+                            .unwrap_or_default()
+                    ),
+                },
+            }
+        })
+    }
+
+    /// Flushes and closes (file handles, connections). Called on shutdown and
+    /// when a reload removes the destination.
+    fn close<'a>(&'a self) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}

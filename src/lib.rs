@@ -1,0 +1,13 @@
+//! siem-relay: receive syslog and JSON events, keep them in a memory-mapped
+//! ring on disk, and deliver them to several SIEMs at once, each at its own pace.
+//!
+//! The pipeline, by folder: [`sources`] → [`parse`] → [`event`] →
+//! [`buffer`] → [`destinations`]; [`app`] wires them, [`config`] reads the
+//! file, [`api`] serves the admin API.
+
+pub mod buffer;
+pub mod config;
+pub mod destinations;
+pub mod event;
+pub mod parse;
+pub mod sources;

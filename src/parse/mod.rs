@@ -1,0 +1,1 @@
+//! Parsing and normalising: bytes in, canonical events out, no I/O.
