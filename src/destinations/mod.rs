@@ -11,3 +11,31 @@ pub mod sink;
 pub use batch::{Batch, BatchEvent};
 pub use settings::{CommonSettings, WhenFull};
 pub use sink::{Delivery, Sink, TestOutcome};
+
+use std::path::{Path, PathBuf};
+
+/// What a wire format's `build` function gets besides its own settings table.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The destination's name (`[destinations.NAME]`).
+    pub name: String,
+    /// Folder of the config file: relative paths (CA files, output files) resolve against it.
+    pub base_dir: PathBuf,
+    /// The relay's data directory (resolved).
+    pub data_dir: PathBuf,
+}
+
+impl BuildContext {
+    /// `destinations.NAME`, for error key paths.
+    pub fn path(&self) -> String {
+        format!("destinations.{}", self.name)
+    }
+    /// Resolves a path from the config against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
