@@ -1,1 +1,20 @@
-//! The memory-mapped ring buffer on disk.
+//! The memory-mapped ring buffer on disk: every accepted event is written
+//! once, and each destination reads it through its own [`Cursor`].
+//!
+//! - [`segment`]: one mapped segment file (the only `unsafe` in the project).
+//! - [`scan`]: finding valid records in a segment's bytes (recovery, verify, salvage).
+//! - [`ring`]: the writer, the segment table, reuse under `when_full`, fsync.
+//! - [`cursor`]: a destination's read position, its acknowledgements and checkpoint.
+//! - [`recovery`]: opening a ring after a crash, quarantining what cannot be read.
+//! - [`checkpoint`]: atomically replaced cursor files.
+
+pub mod checkpoint;
+pub mod cursor;
+pub mod recovery;
+pub mod ring;
+pub mod scan;
+pub mod segment;
+
+pub use cursor::{Acker, Cursor, ReadRecord};
+pub use recovery::{inspect, RecoveryReport};
+pub use ring::{AppendError, BufferError, Ring, RingSettings, RingStats, WhenFull};

@@ -1,18 +1,10 @@
 //! A batch: the events one send covers, already filtered and redacted, each
 //! with its ring sequence number and the canonical JSON body to splice.
 
-use crate::event::RecordMeta;
-use bytes::Bytes;
-
-/// One event of a batch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BatchEvent {
-    /// Ring sequence number (stable across retries; with `event_id` it lets a SIEM deduplicate).
-    pub seq: u64,
-    pub meta: RecordMeta,
-    /// Canonical event as compact JSON (after redaction).
-    pub body: Bytes,
-}
+/// One event of a batch: the ring record as read (`seq` is stable across
+/// retries; with `event_id` it lets a SIEM deduplicate), its `body` the
+/// canonical event as compact JSON after redaction.
+pub use crate::buffer::ReadRecord as BatchEvent;
 
 /// The events of one send, in ring order.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -7,16 +7,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// What happens when the ring must reuse a segment this destination has not read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WhenFull {
-    /// The cursor jumps past the lost records; drops are counted and reported.
-    #[default]
-    DropOldest,
-    /// Appends wait until this destination catches up.
-    Block,
-}
+pub use crate::buffer::WhenFull;
 
 /// `filter = { … }`: which events this destination gets. Empty lists mean "all".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

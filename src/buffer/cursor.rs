@@ -1,0 +1,273 @@
+//! A destination's cursor: where it reads in the ring, which claimed ranges
+//! its workers have acknowledged, and the durable checkpoint.
+//!
+//! The destination's reader claims consecutive sequence ranges with
+//! [`Cursor::read`]; workers acknowledge them in any order through an
+//! [`Acker`] (a lock-free queue, shareable across tasks). [`Cursor::commit`]
+//! moves the durable position only over contiguously acknowledged ranges and
+//! writes the checkpoint, so a restart resumes at the first unacknowledged
+//! record: duplicates are possible (the unacknowledged window), loss is not.
+
+use super::checkpoint::{self, Checkpoint};
+use super::ring::{Ring, WhenFull};
+use super::segment::DATA_START;
+use crate::event::{Record, RecordMeta};
+use bytes::Bytes;
+use crossbeam::queue::SegQueue;
+use std::collections::VecDeque;
+use std::io;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A record read out of the ring (its body copied, so the ring may reuse the space).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadRecord {
+    pub seq: u64,
+    pub meta: RecordMeta,
+    /// The canonical event as compact JSON.
+    pub body: Bytes,
+}
+
+/// A read position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadPos {
+    pub seg_id: u64,
+    pub off: usize,
+    /// Sequence number of the next record to read (all below are claimed).
+    pub next_seq: u64,
+}
+
+/// The part of a cursor the ring sees (for reuse decisions and drops).
+#[derive(Debug)]
+pub(crate) struct CursorShared {
+    pub name: String,
+    pub policy: WhenFull,
+    pub pos: Mutex<ReadPos>,
+    /// Durable position: every record below is acknowledged (or dropped).
+    pub acked: AtomicU64,
+    pub dropped: AtomicU64,
+    pub closed: AtomicBool,
+}
+
+impl CursorShared {
+    pub(crate) fn new(name: &str, policy: WhenFull, pos: ReadPos, dropped: u64) -> Self {
+        CursorShared {
+            name: name.to_string(),
+            policy,
+            acked: AtomicU64::new(pos.next_seq),
+            pos: Mutex::new(pos),
+            dropped: AtomicU64::new(dropped),
+            closed: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Acknowledges claimed ranges; clone it into every worker.
+#[derive(Debug, Clone, Default)]
+pub struct Acker {
+    queue: Arc<SegQueue<Range<u64>>>,
+}
+
+impl Acker {
+    /// Marks a range returned by [`Cursor::read`] as done (delivered,
+    /// dead-lettered or filtered out).
+    pub fn ack(&self, range: Range<u64>) {
+        self.queue.push(range);
+    }
+}
+
+/// A destination's cursor. Owned by the destination's reader task.
+pub struct Cursor {
+    ring: Ring,
+    shared: Arc<CursorShared>,
+    /// Claimed ranges in order, with "acknowledged" flags.
+    pending: VecDeque<(Range<u64>, bool)>,
+    acker: Acker,
+    path: PathBuf,
+    stored: Checkpoint,
+}
+
+impl Cursor {
+    pub(crate) fn new(
+        ring: Ring,
+        shared: Arc<CursorShared>,
+        path: PathBuf,
+        stored: Checkpoint,
+    ) -> Cursor {
+        Cursor {
+            ring,
+            shared,
+            pending: VecDeque::new(),
+            acker: Acker::default(),
+            path,
+            stored,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    pub fn policy(&self) -> WhenFull {
+        self.shared.policy
+    }
+
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// A handle for workers to acknowledge ranges.
+    pub fn acker(&self) -> Acker {
+        self.acker.clone()
+    }
+
+    /// Claims the next records: up to `max_records` and about `max_bytes` of
+    /// bodies (at least one record if any is there), appended to `out`.
+    /// Returns the claimed sequence range (it may include sequence numbers
+    /// with no record, e.g. across damage), or `None` when caught up.
+    pub fn read(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+        out: &mut Vec<ReadRecord>,
+    ) -> Option<Range<u64>> {
+        let table = self.ring.inner.table.read().unwrap();
+        let mut pos = self.shared.pos.lock().unwrap();
+        let start = pos.next_seq;
+        let first = out.len();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut spans: Vec<(u64, RecordMeta, usize, usize)> = Vec::new();
+        while spans.len() < max_records && (spans.is_empty() || buf.len() < max_bytes) {
+            let Some((idx, seg)) = table.find(pos.seg_id) else {
+                // our segment was expired under us: continue at the oldest one
+                let oldest = table.segs.front().expect("ring has an active segment");
+                *pos = ReadPos {
+                    seg_id: oldest.id,
+                    off: DATA_START,
+                    next_seq: pos.next_seq.max(oldest.first_seq),
+                };
+                continue;
+            };
+            let end = seg.end_off.load(Ordering::Acquire);
+            if pos.off < end {
+                match Record::decode(seg.seg.bytes(pos.off, end - pos.off)) {
+                    Ok(rec) => {
+                        let at = buf.len();
+                        buf.extend_from_slice(rec.body);
+                        spans.push((rec.seq, rec.meta, at, rec.body.len()));
+                        pos.off += rec.encoded_len();
+                        pos.next_seq = rec.seq + 1;
+                    }
+                    Err(e) => {
+                        // damage recovery skipped (or disk damage since): go on at the next valid record
+                        let window = seg.seg.bytes(0, end);
+                        match super::scan::resync(window, pos.off + 1, pos.next_seq) {
+                            Some((found, rec)) => {
+                                tracing::warn!(cursor = %self.shared.name, segment = seg.id, offset = pos.off,
+                                    error = %e, skipped_records = rec.seq - pos.next_seq, "skipping damaged record");
+                                pos.off = found;
+                            }
+                            None => pos.off = end,
+                        }
+                    }
+                }
+                continue;
+            }
+            if seg.sealed.load(Ordering::Acquire) {
+                if let Some(next) = table.segs.get(idx + 1) {
+                    *pos = ReadPos {
+                        seg_id: next.id,
+                        off: DATA_START,
+                        next_seq: pos.next_seq.max(next.first_seq),
+                    };
+                    continue;
+                }
+            }
+            break;
+        }
+        let end_seq = pos.next_seq;
+        drop(pos);
+        drop(table);
+        let bytes = Bytes::from(buf);
+        out.extend(spans.into_iter().map(|(seq, meta, at, len)| ReadRecord {
+            seq,
+            meta,
+            body: bytes.slice(at..at + len),
+        }));
+        if end_seq == start {
+            debug_assert_eq!(out.len(), first);
+            return None;
+        }
+        self.pending.push_back((start..end_seq, false));
+        Some(start..end_seq)
+    }
+
+    /// Sequence number of the next record this cursor would read.
+    pub fn read_position(&self) -> u64 {
+        self.shared.pos.lock().unwrap().next_seq
+    }
+
+    /// Applies acknowledgements and returns the durable position (every
+    /// record below it is done). Does not write the checkpoint.
+    pub fn apply_acks(&mut self) -> u64 {
+        while let Some(r) = self.acker.queue.pop() {
+            if let Some(p) = self.pending.iter_mut().find(|(p, _)| p.start == r.start) {
+                debug_assert_eq!(p.0, r, "acks must name exactly a claimed range");
+                p.1 = true;
+            }
+        }
+        while self.pending.front().is_some_and(|(_, done)| *done) {
+            self.pending.pop_front();
+        }
+        let durable = match self.pending.front() {
+            Some((r, _)) => r.start,
+            None => self.read_position(),
+        };
+        let before = self.shared.acked.swap(durable, Ordering::AcqRel);
+        if durable != before && self.shared.policy == WhenFull::Block {
+            self.ring.notify_space();
+        }
+        durable
+    }
+
+    /// Applies acknowledgements and, when the durable position moved, writes
+    /// the checkpoint atomically.
+    pub fn commit(&mut self) -> io::Result<u64> {
+        let durable = self.apply_acks();
+        let cp = Checkpoint {
+            seq: durable,
+            dropped: self.dropped(),
+        };
+        if cp != self.stored {
+            checkpoint::store(&self.path, &cp)?;
+            self.stored = cp;
+        }
+        Ok(durable)
+    }
+
+    /// Claimed ranges not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.pending.iter().filter(|(_, d)| !d).count()
+    }
+
+    /// Records published but not yet acknowledged by this destination.
+    pub fn lag(&self) -> u64 {
+        self.ring
+            .next_seq()
+            .saturating_sub(self.shared.acked.load(Ordering::Acquire))
+    }
+
+    /// Records this destination lost (overflow, expiry, damage), over its life.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.ring.unregister(&self.shared);
+    }
+}

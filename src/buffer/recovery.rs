@@ -1,0 +1,407 @@
+//! Opening a ring after whatever happened to it: every segment's records are
+//! validated (CRC32C, sequence order); a torn tail is cut; damaged records are
+//! skipped and the valid ones around them kept; a segment whose header cannot
+//! be read is moved to `quarantine/` and reported, never crash-looped on.
+//! [`inspect`] does the same reading without changing anything (`buffer verify`).
+
+use super::checkpoint;
+use super::ring::{io_err, BufferError, SegInfo, Table, Writer};
+use super::scan::{scan, Damage, ScanReport};
+use super::segment::{parse_slot_file_name, Segment, SegmentHeader, DATA_START};
+use crate::event::{now_millis, Event, Severity};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// What one segment held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SegmentReport {
+    pub file: String,
+    pub id: u64,
+    pub first_seq: u64,
+    pub records: u64,
+    pub last_seq: Option<u64>,
+    pub bytes_used: usize,
+    pub oldest_ms: Option<i64>,
+    pub newest_ms: Option<i64>,
+    pub damage: Vec<(usize, usize, u64)>,
+    pub torn_tail_bytes: usize,
+}
+
+/// A segment file moved aside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quarantined {
+    pub file: String,
+    pub moved_to: String,
+    pub reason: String,
+    pub bytes: u64,
+    /// Valid records still found inside (recoverable with `buffer salvage`).
+    pub salvageable_records: u64,
+}
+
+/// What opening (or inspecting) the ring found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecoveryReport {
+    pub segments: Vec<SegmentReport>,
+    pub quarantined: Vec<Quarantined>,
+    /// Records lost between segments (sequence gaps).
+    pub lost_between_segments: u64,
+    pub next_seq: u64,
+}
+
+impl RecoveryReport {
+    pub fn records(&self) -> u64 {
+        self.segments.iter().map(|s| s.records).sum()
+    }
+    pub fn torn_tail_bytes(&self) -> usize {
+        self.segments.iter().map(|s| s.torn_tail_bytes).sum()
+    }
+    pub fn damaged_records(&self) -> u64 {
+        self.segments
+            .iter()
+            .flat_map(|s| s.damage.iter())
+            .map(|d| d.2)
+            .sum::<u64>()
+            + self.lost_between_segments
+    }
+    /// True when nothing was cut, skipped or quarantined.
+    pub fn is_clean(&self) -> bool {
+        self.quarantined.is_empty() && self.torn_tail_bytes() == 0 && self.damaged_records() == 0
+    }
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|s| s.records > 0)
+            .map(|s| s.first_seq)
+    }
+    pub fn newest_seq(&self) -> Option<u64> {
+        self.segments.iter().filter_map(|s| s.last_seq).max()
+    }
+
+    /// SECURITY events describing damage found, appended to the stream on open.
+    pub fn notices(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        for q in &self.quarantined {
+            let mut ev = Event::new(
+                "SECURITY",
+                Some("relay.buffer.quarantine".into()),
+                Severity::Error,
+            );
+            ev.outcome = Some("failure".into());
+            ev.message = Some(format!(
+                "segment {} quarantined ({}): {} bytes moved to {}, {} valid records inside (run `siem-relay buffer salvage`)",
+                q.file, q.reason, q.bytes, q.moved_to, q.salvageable_records
+            ));
+            ev.metadata = Some(json_map(&[
+                ("file", q.file.clone().into()),
+                ("reason", q.reason.clone().into()),
+                ("bytes", q.bytes.into()),
+                ("salvageable_records", q.salvageable_records.into()),
+            ]));
+            out.push(ev);
+        }
+        let damaged = self.damaged_records();
+        let torn = self.torn_tail_bytes();
+        if damaged > 0 || torn > 0 {
+            let mut ev = Event::new(
+                "SECURITY",
+                Some("relay.buffer.damage".into()),
+                Severity::Warning,
+            );
+            ev.message = Some(format!(
+                "ring recovery skipped {damaged} damaged records and cut {torn} bytes of torn tail"
+            ));
+            ev.metadata = Some(json_map(&[
+                ("damaged_records", damaged.into()),
+                ("torn_tail_bytes", (torn as u64).into()),
+            ]));
+            out.push(ev);
+        }
+        out
+    }
+}
+
+fn json_map(kv: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {
+    kv.iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
+}
+
+pub(crate) struct Recovered {
+    pub table: Table,
+    pub writer: Writer,
+    pub report: RecoveryReport,
+    pub committed: u64,
+}
+
+fn list_slots(dir: &Path) -> Result<Vec<usize>, BufferError> {
+    let mut slots = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(format!("reading {}", dir.display())))? {
+        let entry = entry.map_err(io_err("reading data dir"))?;
+        if let Some(slot) = entry.file_name().to_str().and_then(parse_slot_file_name) {
+            slots.push(slot);
+        }
+    }
+    slots.sort_unstable();
+    Ok(slots)
+}
+
+fn segment_report(file: String, h: &SegmentHeader, data: &[u8]) -> SegmentReport {
+    let mut oldest = None;
+    let mut newest = None;
+    let rep: ScanReport = scan(data, DATA_START, h.first_seq, |_, r| {
+        oldest.get_or_insert(r.meta.received_ms);
+        newest = Some(r.meta.received_ms);
+    });
+    SegmentReport {
+        file,
+        id: h.id,
+        first_seq: h.first_seq,
+        records: rep.records,
+        last_seq: rep.last_seq,
+        bytes_used: rep.end,
+        oldest_ms: oldest,
+        newest_ms: newest,
+        damage: rep
+            .damage
+            .iter()
+            .map(|d: &Damage| (d.offset, d.bytes, d.lost_records))
+            .collect(),
+        torn_tail_bytes: rep.torn_tail_bytes,
+    }
+}
+
+/// Counts the valid records anywhere in `data` (for quarantined files).
+pub fn salvageable(data: &[u8], mut each: impl FnMut(&crate::event::Record<'_>)) -> u64 {
+    scan(data, DATA_START.min(data.len()), 0, |_, r| each(r)).records
+}
+
+/// Reads the ring in `dir` without changing it.
+pub fn inspect(dir: &Path) -> Result<RecoveryReport, BufferError> {
+    let mut report = RecoveryReport::default();
+    let mut found: Vec<(SegmentHeader, SegmentReport)> = Vec::new();
+    for slot in list_slots(dir)? {
+        let name = super::segment::slot_file_name(slot);
+        let data = std::fs::read(dir.join(&name)).map_err(io_err(format!("reading {name}")))?;
+        match SegmentHeader::decode(&data) {
+            Ok(Some(h)) => found.push((h, segment_report(name, &h, &data))),
+            Ok(None) => {}
+            Err(reason) => report.quarantined.push(Quarantined {
+                file: name,
+                moved_to: String::new(),
+                reason: reason.into(),
+                bytes: data.len() as u64,
+                salvageable_records: salvageable(&data, |_| {}),
+            }),
+        }
+    }
+    found.sort_by_key(|(h, _)| h.id);
+    report.segments = found.into_iter().map(|(_, r)| r).collect();
+    report.lost_between_segments = gaps(&report.segments);
+    report.next_seq = report
+        .segments
+        .last()
+        .map(|s| s.last_seq.map(|l| l + 1).unwrap_or(s.first_seq))
+        .unwrap_or(0);
+    Ok(report)
+}
+
+fn gaps(segs: &[SegmentReport]) -> u64 {
+    segs.windows(2)
+        .map(|w| match w[0].last_seq {
+            Some(l) => w[1].first_seq.saturating_sub(l + 1),
+            None => 0,
+        })
+        .sum()
+}
+
+/// Opens every segment file in `dir` and rebuilds the ring's state.
+pub(crate) fn recover(
+    dir: &Path,
+    cursor_dir: &Path,
+    seg_size: usize,
+    slots: usize,
+) -> Result<Recovered, BufferError> {
+    let mut report = RecoveryReport::default();
+    let qdir = dir.join("quarantine");
+    let mut live: Vec<(Arc<Segment>, SegmentHeader, SegmentReport)> = Vec::new();
+    let mut free: Vec<Arc<Segment>> = Vec::new();
+    let existing = list_slots(dir)?;
+    for &slot in &existing {
+        let seg =
+            Segment::open_existing(dir, slot).map_err(io_err(format!("opening segment {slot}")))?;
+        let name = super::segment::slot_file_name(slot);
+        let header = if seg.len() < DATA_START {
+            Err("segment shorter than its header")
+        } else {
+            seg.header()
+        };
+        match header {
+            Ok(Some(h)) => {
+                let rep = segment_report(name, &h, seg.bytes(0, seg.len()));
+                live.push((Arc::new(seg), h, rep));
+            }
+            Ok(None) => free.push(Arc::new(seg)),
+            Err(reason) => {
+                let salvage = salvageable(seg.bytes(0, seg.len()), |_| {});
+                let bytes = seg.len() as u64;
+                drop(seg);
+                std::fs::create_dir_all(&qdir).map_err(io_err("creating quarantine folder"))?;
+                let to = qdir.join(format!("{name}.{}", now_millis()));
+                std::fs::rename(dir.join(&name), &to)
+                    .map_err(io_err(format!("quarantining {name}")))?;
+                tracing::error!(file = %name, reason, moved_to = %to.display(), "segment quarantined");
+                report.quarantined.push(Quarantined {
+                    file: name,
+                    moved_to: to.display().to_string(),
+                    reason: reason.into(),
+                    bytes,
+                    salvageable_records: salvage,
+                });
+            }
+        }
+    }
+    live.sort_by_key(|(_, h, _)| h.id);
+    // free files of another size are not reused as they are
+    free.retain(|s| {
+        if s.len() == seg_size {
+            true
+        } else {
+            let _ = std::fs::remove_file(s.path());
+            false
+        }
+    });
+    let present: Vec<usize> = live
+        .iter()
+        .map(|l| l.0.slot)
+        .chain(free.iter().map(|s| s.slot))
+        .collect();
+    let mut unopened: Vec<usize> = (0..slots).filter(|s| !present.contains(s)).collect();
+    unopened.reverse(); // pop() takes the lowest slot first
+
+    let ckpt_max = max_checkpoint(cursor_dir);
+    let scanned_next = live
+        .last()
+        .map(|(_, h, r)| r.last_seq.map(|l| l + 1).unwrap_or(h.first_seq))
+        .unwrap_or(0);
+    let mut next_seq = scanned_next.max(ckpt_max);
+    let mut next_id = live.last().map(|(_, h, _)| h.id + 1).unwrap_or(1);
+
+    // the newest segment becomes the active one; with none, start one
+    if live.is_empty() {
+        let seg = match free.pop() {
+            Some(s) => s,
+            None => {
+                let slot = unopened
+                    .pop()
+                    .ok_or_else(|| BufferError::Settings("no slot for a segment".into()))?;
+                Arc::new(Segment::open(dir, slot, seg_size).map_err(io_err("creating segment"))?)
+            }
+        };
+        let h = SegmentHeader {
+            id: next_id,
+            first_seq: next_seq,
+            created_ms: now_millis(),
+        };
+        seg.write_header(&h);
+        seg.flush_range(0, DATA_START)
+            .map_err(io_err("writing segment header"))?;
+        next_id += 1;
+        let rep = segment_report(
+            super::segment::slot_file_name(seg.slot),
+            &h,
+            seg.bytes(0, seg.len()),
+        );
+        live.push((seg, h, rep));
+    } else if let Some((seg, h, rep)) = live.last_mut() {
+        if rep.records == 0 && h.first_seq != next_seq {
+            // an empty active segment restarts at the right sequence number
+            h.first_seq = next_seq;
+            seg.write_header(h);
+            seg.flush_range(0, DATA_START)
+                .map_err(io_err("writing segment header"))?;
+            rep.first_seq = next_seq;
+        }
+    }
+    next_seq = next_seq.max(live.last().map(|l| l.1.first_seq).unwrap_or(0));
+
+    let mut segs = VecDeque::new();
+    for (seg, h, rep) in &live {
+        let end_seq = rep.last_seq.map(|l| l + 1).unwrap_or(h.first_seq);
+        let info = SegInfo::new(
+            seg.clone(),
+            *h,
+            rep.bytes_used.max(DATA_START),
+            end_seq,
+            rep.newest_ms.unwrap_or(0),
+        );
+        info.sealed.store(true, Ordering::Release);
+        segs.push_back(info);
+    }
+    let active = segs.back().cloned().expect("at least one segment");
+    active.sealed.store(false, Ordering::Release);
+    active.end_seq.store(next_seq, Ordering::Release);
+    let off = active.end_off.load(Ordering::Acquire);
+
+    report.segments = live.into_iter().map(|(_, _, r)| r).collect();
+    report.lost_between_segments = gaps(&report.segments);
+    report.next_seq = next_seq;
+    if !report.is_clean() {
+        tracing::warn!(
+            quarantined = report.quarantined.len(),
+            damaged_records = report.damaged_records(),
+            torn_tail_bytes = report.torn_tail_bytes(),
+            "ring recovered with damage"
+        );
+    }
+    let writer = Writer {
+        active,
+        off,
+        next_seq,
+        next_id,
+        dirty_from: off,
+        dirty_sealed: Vec::new(),
+        notices: VecDeque::new(),
+    };
+    Ok(Recovered {
+        table: Table {
+            segs,
+            free,
+            unopened,
+        },
+        writer,
+        report,
+        committed: next_seq,
+    })
+}
+
+/// The highest sequence number any cursor checkpoint names (sequence numbers
+/// never go back below what a destination has acknowledged).
+fn max_checkpoint(cursor_dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(cursor_dir) else {
+        return 0;
+    };
+    rd.filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| checkpoint::load(&p).ok().flatten())
+        .map(|c| c.seq)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Files in the quarantine folder not yet salvaged.
+pub fn quarantined_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir.join("quarantine")) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    v
+}

@@ -1,0 +1,833 @@
+//! The ring: a bounded set of segment files, one writer appending records,
+//! and the table of live segments the cursors read from.
+//!
+//! Appends are serialised by one mutex (the critical section is a copy into
+//! the map). When the active segment is full the writer rolls to a free slot
+//! or reuses the oldest segment. Reuse asks every cursor: a `drop_oldest`
+//! cursor still in that segment jumps past it (the drop is counted and a
+//! `relay.buffer.overflow` SECURITY event is appended); a `block` cursor that
+//! has not acknowledged it makes the append fail with [`AppendError::Full`]
+//! before anything is written, so callers see backpressure.
+//!
+//! Crash ordering: a segment is reused by writing its new header (new id,
+//! new `first_seq`) before any record; stale records left in it carry older
+//! sequence numbers and fail the scan's "current lap" test, so a crash between
+//! any two steps leaves a ring that recovery reads correctly.
+
+use super::checkpoint;
+use super::cursor::{Cursor, CursorShared, ReadPos};
+use super::recovery::{self, RecoveryReport};
+use super::segment::{Segment, SegmentHeader, DATA_START};
+use crate::config::FsyncPolicy;
+use crate::event::{self, now_millis, EncodedEvent, Event, Severity, HEADER_LEN};
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Duration;
+use thiserror::Error;
+
+/// What happens when the ring must reuse a segment a destination has not finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// The cursor jumps past the lost records; drops are counted and reported.
+    #[default]
+    DropOldest,
+    /// Appends wait until this destination catches up.
+    Block,
+}
+
+/// How the ring is laid out and flushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingSettings {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub segment_bytes: u64,
+    /// Records older than this are expired from the ring (drop_oldest cursors
+    /// behind them jump, counted). Zero disables.
+    pub max_age: Duration,
+    pub fsync: FsyncPolicy,
+}
+
+/// Errors opening or managing the ring.
+#[derive(Debug, Error)]
+pub enum BufferError {
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+    #[error("data directory {0} is in use by another siem-relay process")]
+    Locked(PathBuf),
+    #[error("a cursor named `{0}` is already open")]
+    CursorExists(String),
+    #[error("invalid ring settings: {0}")]
+    Settings(String),
+}
+
+pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> BufferError {
+    let context = context.into();
+    move |source| BufferError::Io { context, source }
+}
+
+/// Why an append did not happen. Nothing of the batch was written in any case.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AppendError {
+    #[error("buffer full: destination `{0}` (when_full = block) has not caught up")]
+    Full(String),
+    #[error("record of {len} bytes does not fit a segment (max {max})")]
+    TooLarge { len: usize, max: usize },
+    #[error("buffer is closed")]
+    Closed,
+}
+
+/// A live segment and what the writer has published in it.
+#[derive(Debug)]
+pub(crate) struct SegInfo {
+    pub seg: Arc<Segment>,
+    pub id: u64,
+    pub first_seq: u64,
+    /// Offset past the last published record (readers read below it).
+    pub end_off: AtomicUsize,
+    /// Sequence number after the last published record.
+    pub end_seq: AtomicU64,
+    /// Newest receive time in the segment (for `max_age`).
+    pub last_ms: AtomicI64,
+    /// No more records will be written to it.
+    pub sealed: AtomicBool,
+}
+
+impl SegInfo {
+    pub(crate) fn new(
+        seg: Arc<Segment>,
+        h: SegmentHeader,
+        end_off: usize,
+        end_seq: u64,
+        last_ms: i64,
+    ) -> Arc<SegInfo> {
+        Arc::new(SegInfo {
+            seg,
+            id: h.id,
+            first_seq: h.first_seq,
+            end_off: AtomicUsize::new(end_off),
+            end_seq: AtomicU64::new(end_seq),
+            last_ms: AtomicI64::new(last_ms),
+            sealed: AtomicBool::new(false),
+        })
+    }
+}
+
+/// Live segments, oldest first, and unused files.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    pub segs: VecDeque<Arc<SegInfo>>,
+    /// Opened segment files not in use (expired), ready for reuse.
+    pub free: Vec<Arc<Segment>>,
+    /// Slot numbers with no file yet.
+    pub unopened: Vec<usize>,
+}
+
+impl Table {
+    pub(crate) fn find(&self, id: u64) -> Option<(usize, &Arc<SegInfo>)> {
+        let front = self.segs.front()?.id;
+        // ids are consecutive except across recovery gaps: try the direct index first
+        let guess = id.checked_sub(front).map(|g| g as usize);
+        if let Some(s) = guess.and_then(|g| self.segs.get(g)).filter(|s| s.id == id) {
+            return Some((guess.unwrap_or(0), s));
+        }
+        self.segs.iter().enumerate().find(|(_, s)| s.id == id)
+    }
+}
+
+pub(crate) struct Writer {
+    pub active: Arc<SegInfo>,
+    pub off: usize,
+    pub next_seq: u64,
+    pub next_id: u64,
+    /// Start of the active segment's region not yet flushed.
+    pub dirty_from: usize,
+    /// Sealed segments' regions not yet flushed.
+    pub dirty_sealed: Vec<(Arc<Segment>, usize, usize)>,
+    /// SECURITY notices waiting to be appended (overflow, damage).
+    pub notices: VecDeque<Event>,
+}
+
+/// Counters of the ring.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub appended: AtomicU64,
+    pub appended_bytes: AtomicU64,
+    pub full_refusals: AtomicU64,
+}
+
+pub(crate) struct Inner {
+    pub settings: RingSettings,
+    pub seg_size: usize,
+    pub slots: usize,
+    pub table: RwLock<Table>,
+    pub writer: Mutex<Writer>,
+    /// Every sequence number below this is published.
+    pub committed: AtomicU64,
+    pub cursors: Mutex<Vec<Arc<CursorShared>>>,
+    pub data_notify: tokio::sync::Notify,
+    pub space_notify: tokio::sync::Notify,
+    pub space_cv: (Mutex<()>, Condvar),
+    pub closed: AtomicBool,
+    pub counters: Counters,
+    pub cursor_dir: PathBuf,
+    _lock: File,
+}
+
+/// The ring buffer. Cheap to clone; all clones share one ring.
+#[derive(Clone)]
+pub struct Ring {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// A snapshot of the ring's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingStats {
+    pub segments: usize,
+    pub slots: usize,
+    pub oldest_seq: u64,
+    pub next_seq: u64,
+    pub appended: u64,
+    pub appended_bytes: u64,
+    pub full_refusals: u64,
+}
+
+impl Ring {
+    /// Opens (or creates) the ring in `settings.dir`, recovering what a crash
+    /// left: torn tails are cut, damaged records skipped, unreadable segments
+    /// quarantined; all of it is in the report (and appended as SECURITY events).
+    pub fn open(settings: RingSettings) -> Result<(Ring, RecoveryReport), BufferError> {
+        if settings.segment_bytes < 64 * 1024 || settings.segment_bytes > (1 << 32) {
+            return Err(BufferError::Settings(
+                "segment_bytes must be between 64KiB and 4GiB".into(),
+            ));
+        }
+        let slots = (settings.max_bytes / settings.segment_bytes) as usize;
+        if slots < 2 {
+            return Err(BufferError::Settings(
+                "max_bytes must hold at least two segments".into(),
+            ));
+        }
+        std::fs::create_dir_all(&settings.dir)
+            .map_err(io_err(format!("creating {}", settings.dir.display())))?;
+        let lock = lock_dir(&settings.dir)?;
+        let cursor_dir = settings.dir.join("cursors");
+        std::fs::create_dir_all(&cursor_dir).map_err(io_err("creating cursors folder"))?;
+        let seg_size = settings.segment_bytes as usize;
+        let rec = recovery::recover(&settings.dir, &cursor_dir, seg_size, slots)?;
+        let recovery::Recovered {
+            table,
+            writer,
+            report,
+            committed,
+        } = rec;
+        let inner = Arc::new(Inner {
+            settings,
+            seg_size,
+            slots,
+            table: RwLock::new(table),
+            writer: Mutex::new(writer),
+            committed: AtomicU64::new(committed),
+            cursors: Mutex::new(Vec::new()),
+            data_notify: tokio::sync::Notify::new(),
+            space_notify: tokio::sync::Notify::new(),
+            space_cv: (Mutex::new(()), Condvar::new()),
+            closed: AtomicBool::new(false),
+            counters: Counters::default(),
+            cursor_dir,
+            _lock: lock,
+        });
+        let ring = Ring { inner };
+        for ev in report.notices() {
+            ring.inner.writer.lock().unwrap().notices.push_back(ev);
+        }
+        ring.append(&[])
+            .map_err(|e| BufferError::Settings(format!("appending recovery notices: {e}")))?;
+        ring.start_maintenance();
+        Ok((ring, report))
+    }
+
+    /// The settings the ring was opened with.
+    pub fn settings(&self) -> &RingSettings {
+        &self.inner.settings
+    }
+
+    /// Appends all of `events` or none, without waiting. Returns their
+    /// sequence numbers. Under `fsync = always` they are on disk on return.
+    pub fn append(&self, events: &[EncodedEvent]) -> Result<Range<u64>, AppendError> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(AppendError::Closed);
+        }
+        let max = inner.seg_size - DATA_START;
+        let mut sizes = Vec::with_capacity(events.len());
+        for e in events {
+            let len = HEADER_LEN + e.body.len();
+            if len > max || e.body.len() > event::record::MAX_BODY_LEN {
+                return Err(AppendError::TooLarge {
+                    len,
+                    max: max.min(event::record::MAX_BODY_LEN + HEADER_LEN),
+                });
+            }
+            sizes.push(len);
+        }
+        let mut w = inner.writer.lock().unwrap();
+        let rolls = rolls_needed(w.off, &sizes, inner.seg_size);
+        if rolls > 0 {
+            if let Err(holder) = self.can_take_segments(rolls) {
+                inner.counters.full_refusals.fetch_add(1, Ordering::Relaxed);
+                return Err(AppendError::Full(holder));
+            }
+        }
+        let start = w.next_seq;
+        for e in events {
+            self.write_record(&mut w, e).expect("capacity was checked");
+        }
+        let end = w.next_seq;
+        self.write_notices(&mut w);
+        let synced = self.publish(&mut w);
+        drop(w);
+        if let Some((seg, from, to)) = synced {
+            let _ = seg.flush_range(from, to - from);
+        }
+        inner
+            .counters
+            .appended
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        inner
+            .counters
+            .appended_bytes
+            .fetch_add(sizes.iter().sum::<usize>() as u64, Ordering::Relaxed);
+        inner.data_notify.notify_waiters();
+        Ok(start..end)
+    }
+
+    /// Appends, waiting up to `timeout` while a `block` destination holds the
+    /// oldest segment (for synchronous callers).
+    pub fn append_blocking(
+        &self,
+        events: &[EncodedEvent],
+        timeout: Duration,
+    ) -> Result<Range<u64>, AppendError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match self.append(events) {
+                Err(AppendError::Full(h)) => {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        return Err(AppendError::Full(h));
+                    }
+                    let (m, cv) = &self.inner.space_cv;
+                    let g = m.lock().unwrap();
+                    let _ = cv
+                        .wait_timeout(g, (deadline - now).min(Duration::from_millis(50)))
+                        .unwrap();
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Appends, waiting (asynchronously) while a `block` destination holds the
+    /// oldest segment. Returns `Closed` if the ring closes meanwhile.
+    pub async fn append_async(&self, events: &[EncodedEvent]) -> Result<Range<u64>, AppendError> {
+        loop {
+            let notified = self.inner.space_notify.notified();
+            match self.append(events) {
+                Err(AppendError::Full(_)) => {
+                    let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Opens the cursor of destination `name`, resuming from its checkpoint
+    /// (or from the oldest retained record when it has none).
+    pub fn cursor(&self, name: &str, policy: WhenFull) -> Result<Cursor, BufferError> {
+        let path = checkpoint::path_for(&self.inner.cursor_dir, name);
+        let (cp, damaged) = match checkpoint::load(&path) {
+            Ok(cp) => (cp, false),
+            Err(_) => (None, true),
+        };
+        let mut cursors = self.inner.cursors.lock().unwrap();
+        if cursors.iter().any(|c| c.name == name) {
+            return Err(BufferError::CursorExists(name.to_string()));
+        }
+        let table = self.inner.table.read().unwrap();
+        let (pos, lost) = self.seek(&table, cp.map(|c| c.seq));
+        let dropped = cp.map(|c| c.dropped).unwrap_or(0) + lost;
+        let shared = Arc::new(CursorShared::new(name, policy, pos, dropped));
+        cursors.push(shared.clone());
+        drop(table);
+        drop(cursors);
+        if lost > 0 || damaged {
+            let reason = if damaged {
+                "checkpoint unreadable"
+            } else {
+                "checkpoint older than the ring"
+            };
+            let mut w = self.inner.writer.lock().unwrap();
+            w.notices.push_back(overflow_notice(name, lost, reason));
+        }
+        Ok(Cursor::new(
+            self.clone(),
+            shared,
+            path,
+            cp.unwrap_or_default(),
+        ))
+    }
+
+    /// Position of the first record with sequence number ≥ `seq` (or the
+    /// oldest record when `seq` is `None`), and how many records below the
+    /// oldest retained one were lost.
+    fn seek(&self, table: &Table, seq: Option<u64>) -> (ReadPos, u64) {
+        let oldest = table
+            .segs
+            .front()
+            .expect("ring always has an active segment");
+        let committed = self.inner.committed.load(Ordering::Acquire);
+        let Some(seq) = seq else {
+            return (
+                ReadPos {
+                    seg_id: oldest.id,
+                    off: DATA_START,
+                    next_seq: oldest.first_seq,
+                },
+                0,
+            );
+        };
+        if seq < oldest.first_seq {
+            return (
+                ReadPos {
+                    seg_id: oldest.id,
+                    off: DATA_START,
+                    next_seq: oldest.first_seq,
+                },
+                oldest.first_seq - seq,
+            );
+        }
+        if seq >= committed {
+            let last = table.segs.back().unwrap();
+            let end = last.end_off.load(Ordering::Acquire);
+            return (
+                ReadPos {
+                    seg_id: last.id,
+                    off: end,
+                    next_seq: seq.max(committed),
+                },
+                0,
+            );
+        }
+        let idx = table
+            .segs
+            .iter()
+            .rposition(|s| s.first_seq <= seq)
+            .unwrap_or(0);
+        let s = &table.segs[idx];
+        let end = s.end_off.load(Ordering::Acquire);
+        let mut off = DATA_START;
+        let mut next = s.first_seq;
+        while off < end {
+            match crate::event::Record::peek(s.seg.bytes(off, end - off)) {
+                Some((rs, len)) if rs < seq => {
+                    off += len;
+                    next = rs + 1;
+                }
+                Some((rs, _)) => {
+                    next = rs;
+                    break;
+                }
+                None => break,
+            }
+        }
+        (
+            ReadPos {
+                seg_id: s.id,
+                off,
+                next_seq: next.max(seq),
+            },
+            0,
+        )
+    }
+
+    /// Sequence number the next append gets (= records ever appended, across restarts).
+    pub fn next_seq(&self) -> u64 {
+        self.inner.committed.load(Ordering::Acquire)
+    }
+
+    /// Waits until records past `seq` are published, or `timeout` passes.
+    pub async fn wait_for_data(&self, seq: u64, timeout: Duration) {
+        let notified = self.inner.data_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.next_seq() > seq || self.inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, notified).await;
+    }
+
+    /// A snapshot of the ring's counters.
+    pub fn stats(&self) -> RingStats {
+        let t = self.inner.table.read().unwrap();
+        RingStats {
+            segments: t.segs.len(),
+            slots: self.inner.slots,
+            oldest_seq: t.segs.front().map(|s| s.first_seq).unwrap_or(0),
+            next_seq: self.next_seq(),
+            appended: self.inner.counters.appended.load(Ordering::Relaxed),
+            appended_bytes: self.inner.counters.appended_bytes.load(Ordering::Relaxed),
+            full_refusals: self.inner.counters.full_refusals.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Flushes everything written so far to disk.
+    pub fn sync(&self) -> io::Result<()> {
+        let (active, from, to, sealed) = {
+            let mut w = self.inner.writer.lock().unwrap();
+            let r = (
+                w.active.seg.clone(),
+                w.dirty_from,
+                w.off,
+                std::mem::take(&mut w.dirty_sealed),
+            );
+            w.dirty_from = w.off;
+            r
+        };
+        for (seg, a, b) in sealed {
+            seg.flush_range(a, b - a)?;
+        }
+        active.flush_range(from, to.saturating_sub(from))
+    }
+
+    /// Stops accepting appends, flushes, and wakes every waiter. Cursors stay
+    /// readable so destinations can drain.
+    pub fn close(&self) -> io::Result<()> {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.data_notify.notify_waiters();
+        self.inner.space_notify.notify_waiters();
+        self.inner.space_cv.1.notify_all();
+        self.sync()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Names of the open cursors.
+    pub fn cursor_names(&self) -> Vec<String> {
+        self.inner
+            .cursors
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// Called by cursors when a `block` cursor's acknowledged position moves.
+    pub(crate) fn notify_space(&self) {
+        self.inner.space_notify.notify_waiters();
+        self.inner.space_cv.1.notify_all();
+    }
+
+    pub(crate) fn unregister(&self, shared: &Arc<CursorShared>) {
+        self.inner
+            .cursors
+            .lock()
+            .unwrap()
+            .retain(|c| !Arc::ptr_eq(c, shared));
+        self.notify_space();
+    }
+
+    /// Checks that `n` more segments can be taken (free or reusable) without
+    /// violating a `block` cursor. `Err` names the cursor that holds them.
+    fn can_take_segments(&self, n: usize) -> Result<(), String> {
+        let t = self.inner.table.read().unwrap();
+        let available = t.free.len() + t.unopened.len();
+        if n <= available {
+            return Ok(());
+        }
+        let reuse = n - available;
+        // the active segment can never be reused by its own append
+        if reuse >= t.segs.len() {
+            return Err("(batch larger than the ring)".into());
+        }
+        let cursors = self.inner.cursors.lock().unwrap();
+        let needed_end = t.segs[reuse - 1].end_seq.load(Ordering::Acquire);
+        for c in cursors.iter().filter(|c| c.policy == WhenFull::Block) {
+            if c.acked.load(Ordering::Acquire) < needed_end {
+                return Err(c.name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn write_record(&self, w: &mut Writer, e: &EncodedEvent) -> Result<(), String> {
+        let len = HEADER_LEN + e.body.len();
+        if w.off + len > self.inner.seg_size {
+            self.roll(w)?;
+        }
+        let seq = w.next_seq;
+        let dst = w.active.seg.slice_mut(w.off, len);
+        event::record::encode_into(dst, seq, &e.meta, &e.body);
+        w.off += len;
+        w.next_seq += 1;
+        w.active
+            .last_ms
+            .fetch_max(e.meta.received_ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Appends queued notices; a notice that does not fit now waits for the next append.
+    fn write_notices(&self, w: &mut Writer) {
+        while let Some(ev) = w.notices.pop_front() {
+            let enc = ev.encode();
+            let len = HEADER_LEN + enc.body.len();
+            if w.off + len > self.inner.seg_size && self.can_take_segments(1).is_err() {
+                w.notices.push_front(ev);
+                break;
+            }
+            if self.write_record(w, &enc).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Makes written records visible to readers; returns the range to flush
+    /// under `fsync = always`.
+    fn publish(&self, w: &mut Writer) -> Option<(Arc<Segment>, usize, usize)> {
+        w.active.end_off.store(w.off, Ordering::Release);
+        w.active.end_seq.store(w.next_seq, Ordering::Release);
+        self.inner.committed.store(w.next_seq, Ordering::Release);
+        if self.inner.settings.fsync == FsyncPolicy::Always {
+            for (seg, a, b) in std::mem::take(&mut w.dirty_sealed) {
+                let _ = seg.flush_range(a, b - a);
+            }
+            let r = (w.active.seg.clone(), w.dirty_from, w.off);
+            w.dirty_from = w.off;
+            Some(r)
+        } else {
+            None
+        }
+    }
+
+    /// Seals the active segment and starts a new one in a free slot or in
+    /// the oldest segment.
+    fn roll(&self, w: &mut Writer) -> Result<(), String> {
+        let inner = &self.inner;
+        let old = w.active.clone();
+        old.end_off.store(w.off, Ordering::Release);
+        old.end_seq.store(w.next_seq, Ordering::Release);
+        old.sealed.store(true, Ordering::Release);
+        if w.off > w.dirty_from {
+            w.dirty_sealed.push((old.seg.clone(), w.dirty_from, w.off));
+        }
+        let mut t = inner.table.write().unwrap();
+        let seg = if let Some(seg) = t.free.pop() {
+            seg
+        } else if let Some(slot) = t.unopened.pop() {
+            Arc::new(
+                Segment::open(&inner.settings.dir, slot, inner.seg_size)
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            let oldest = t.segs.pop_front().ok_or("no segment to reuse")?;
+            let next = t.segs.front().cloned().unwrap_or_else(|| old.clone());
+            self.evict(w, &oldest, &next, "buffer full");
+            // a segment of another size (segment_bytes changed) is replaced by a new file
+            if oldest.seg.len() != inner.seg_size {
+                let slot = oldest.seg.slot;
+                let path = oldest.seg.path().to_path_buf();
+                drop(oldest);
+                let _ = std::fs::remove_file(&path);
+                Arc::new(
+                    Segment::open(&inner.settings.dir, slot, inner.seg_size)
+                        .map_err(|e| e.to_string())?,
+                )
+            } else {
+                oldest.seg.clone()
+            }
+        };
+        let h = SegmentHeader {
+            id: w.next_id,
+            first_seq: w.next_seq,
+            created_ms: now_millis(),
+        };
+        seg.write_header(&h);
+        if inner.settings.fsync != FsyncPolicy::Never {
+            let _ = seg.flush_range(0, DATA_START);
+        }
+        w.next_id += 1;
+        let info = SegInfo::new(seg, h, DATA_START, w.next_seq, 0);
+        t.segs.push_back(info.clone());
+        w.active = info;
+        w.off = DATA_START;
+        w.dirty_from = DATA_START;
+        Ok(())
+    }
+
+    /// Moves every cursor still in `gone` to the start of `next`, counting
+    /// what it had not read. Caller holds the writer lock and the table write lock.
+    fn evict(&self, w: &mut Writer, gone: &SegInfo, next: &SegInfo, reason: &str) {
+        let cursors = self.inner.cursors.lock().unwrap();
+        for c in cursors.iter() {
+            let mut pos = c.pos.lock().unwrap();
+            if pos.seg_id <= gone.id {
+                let lost = next.first_seq.saturating_sub(pos.next_seq);
+                *pos = ReadPos {
+                    seg_id: next.id,
+                    off: DATA_START,
+                    next_seq: next.first_seq.max(pos.next_seq),
+                };
+                if lost > 0 {
+                    c.dropped.fetch_add(lost, Ordering::Relaxed);
+                    w.notices.push_back(overflow_notice(&c.name, lost, reason));
+                }
+            }
+        }
+    }
+
+    /// Expires sealed segments whose newest record is older than `max_age`.
+    fn expire_old(&self) {
+        let max_age = self.inner.settings.max_age;
+        if max_age.is_zero() {
+            return;
+        }
+        let cutoff = now_millis() - max_age.as_millis() as i64;
+        let mut w = self.inner.writer.lock().unwrap();
+        loop {
+            let mut t = self.inner.table.write().unwrap();
+            let Some(oldest) = t.segs.front().cloned() else {
+                break;
+            };
+            if !oldest.sealed.load(Ordering::Acquire)
+                || oldest.last_ms.load(Ordering::Relaxed) >= cutoff
+                || t.segs.len() < 2
+            {
+                break;
+            }
+            let end = oldest.end_seq.load(Ordering::Acquire);
+            let blocked = self
+                .inner
+                .cursors
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|c| c.policy == WhenFull::Block && c.acked.load(Ordering::Acquire) < end);
+            if blocked {
+                break;
+            }
+            t.segs.pop_front();
+            let next = t.segs.front().cloned().expect("checked len");
+            self.evict(&mut w, &oldest, &next, "max_age exceeded");
+            // forget the header so recovery does not bring the expired records back
+            oldest.seg.write(0, &[0u8; DATA_START]);
+            let _ = oldest.seg.flush_range(0, DATA_START);
+            t.free.push(oldest.seg.clone());
+        }
+        if !w.notices.is_empty() {
+            self.write_notices(&mut w);
+            let synced = self.publish(&mut w);
+            drop(w);
+            if let Some((seg, a, b)) = synced {
+                let _ = seg.flush_range(a, b - a);
+            }
+            self.inner.data_notify.notify_waiters();
+        }
+    }
+
+    /// Background thread: periodic fsync (interval policy) and expiry.
+    fn start_maintenance(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let tick = match self.inner.settings.fsync {
+            FsyncPolicy::Interval(d) => d.clamp(Duration::from_millis(1), Duration::from_secs(1)),
+            _ => Duration::from_secs(1),
+        };
+        let flush = matches!(self.inner.settings.fsync, FsyncPolicy::Interval(_));
+        std::thread::Builder::new()
+            .name("ring-maintenance".into())
+            .spawn(move || loop {
+                std::thread::sleep(tick);
+                let Some(inner) = weak.upgrade() else { return };
+                let ring = Ring { inner };
+                if ring.is_closed() {
+                    return;
+                }
+                if flush {
+                    if let Err(e) = ring.sync() {
+                        tracing::error!(error = %e, "ring fsync failed");
+                    }
+                }
+                ring.expire_old();
+            })
+            .expect("spawn ring maintenance thread");
+    }
+}
+
+/// How many new segments appending records of `sizes` from offset `off` takes.
+fn rolls_needed(mut off: usize, sizes: &[usize], seg_size: usize) -> usize {
+    let mut rolls = 0;
+    for &s in sizes {
+        if off + s > seg_size {
+            rolls += 1;
+            off = DATA_START;
+        }
+        off += s;
+    }
+    rolls
+}
+
+/// The SECURITY event that reports records a destination lost.
+pub(crate) fn overflow_notice(destination: &str, dropped: u64, reason: &str) -> Event {
+    let mut ev = Event::new(
+        "SECURITY",
+        Some("relay.buffer.overflow".into()),
+        Severity::Warning,
+    );
+    ev.outcome = Some("failure".into());
+    let mut md = serde_json::Map::new();
+    md.insert("destination".into(), destination.into());
+    md.insert("dropped".into(), dropped.into());
+    md.insert("reason".into(), reason.into());
+    ev.metadata = Some(md);
+    ev.message = Some(format!(
+        "destination `{destination}` lost {dropped} events: {reason}"
+    ));
+    ev.source = Some(crate::event::SourceInfo {
+        listener: "relay".into(),
+        address: None,
+    });
+    ev
+}
+
+/// Takes an exclusive advisory lock on the data directory.
+fn lock_dir(dir: &Path) -> Result<File, BufferError> {
+    let path = dir.join("LOCK");
+    let f = File::create(&path).map_err(io_err(format!("creating {}", path.display())))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BufferError::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(io_err(format!("locking {}", path.display()))(e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolls_are_counted() {
+        assert_eq!(rolls_needed(DATA_START, &[100, 100], 1000), 0);
+        assert_eq!(rolls_needed(900, &[100, 100], 1000), 1);
+        assert_eq!(rolls_needed(DATA_START, &[600, 600, 600], 1000), 2);
+    }
+}

@@ -1,0 +1,320 @@
+//! Ring buffer behaviour on real files: append and read, wrap-around under
+//! both `when_full` policies, checkpoints across restarts, and recovery from
+//! torn tails and damaged segments.
+
+use siem_relay::buffer::{AppendError, ReadRecord, Ring, RingSettings, WhenFull};
+use siem_relay::config::FsyncPolicy;
+use siem_relay::event::{EncodedEvent, Event, Severity};
+use std::path::Path;
+use std::time::Duration;
+
+fn settings(dir: &Path, max: u64, seg: u64) -> RingSettings {
+    RingSettings {
+        dir: dir.to_path_buf(),
+        max_bytes: max,
+        segment_bytes: seg,
+        max_age: Duration::ZERO,
+        fsync: FsyncPolicy::Never,
+    }
+}
+
+fn ev(n: u64) -> EncodedEvent {
+    let mut e = Event::new("SYSTEM", Some("test.event".into()), Severity::Info);
+    e.message = Some(format!("event number {n} {}", "x".repeat(200)));
+    e.encode()
+}
+
+fn msg_of(r: &ReadRecord) -> String {
+    Event::decode(&r.body).unwrap().message.unwrap_or_default()
+}
+
+fn read_all(c: &mut siem_relay::buffer::Cursor) -> Vec<ReadRecord> {
+    let mut out = Vec::new();
+    let acker = c.acker();
+    while let Some(r) = c.read(1000, 1 << 20, &mut out) {
+        acker.ack(r);
+    }
+    c.commit().unwrap();
+    out
+}
+
+#[test]
+fn append_then_read_in_order() {
+    let d = tempfile::tempdir().unwrap();
+    let (ring, rep) = Ring::open(settings(d.path(), 1 << 20, 256 << 10)).unwrap();
+    assert!(rep.is_clean());
+    let mut c = ring.cursor("a", WhenFull::DropOldest).unwrap();
+    let r = ring.append(&(0..100).map(ev).collect::<Vec<_>>()).unwrap();
+    assert_eq!(r, 0..100);
+    let got = read_all(&mut c);
+    assert_eq!(got.len(), 100);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r.seq, i as u64);
+        assert!(msg_of(r).starts_with(&format!("event number {i} ")));
+    }
+    assert_eq!(c.lag(), 0);
+    assert_eq!(c.dropped(), 0);
+}
+
+#[test]
+fn second_process_cannot_open_the_same_ring() {
+    let d = tempfile::tempdir().unwrap();
+    let (_ring, _) = Ring::open(settings(d.path(), 1 << 20, 256 << 10)).unwrap();
+    let e = Ring::open(settings(d.path(), 1 << 20, 256 << 10))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("in use"), "{e}");
+}
+
+#[test]
+fn wrap_around_fast_gets_all_stalled_drop_oldest_counts_exactly() {
+    let d = tempfile::tempdir().unwrap();
+    // 4 segments of 64KiB: ~250 events each of ~300 bytes; write 5000
+    let (ring, _) = Ring::open(settings(d.path(), 256 << 10, 64 << 10)).unwrap();
+    let mut fast = ring.cursor("fast", WhenFull::DropOldest).unwrap();
+    let mut stalled = ring.cursor("stalled", WhenFull::DropOldest).unwrap();
+    let mut fast_all = Vec::new();
+    let mut written = 0u64;
+    for chunk in 0..50 {
+        let batch: Vec<_> = (0..100).map(|i| ev(chunk * 100 + i)).collect();
+        ring.append(&batch).unwrap();
+        written += 100;
+        fast_all.extend(read_all(&mut fast));
+    }
+    let fast_seen: Vec<_> = fast_all
+        .iter()
+        .filter(|r| msg_of(r).starts_with("event number"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        fast_seen.len() as u64,
+        written,
+        "fast destination must receive everything"
+    );
+    for (i, r) in fast_seen.iter().enumerate() {
+        assert!(msg_of(r).starts_with(&format!("event number {i} ")));
+    }
+    // the stalled one now reads what is left: dropped + delivered + overflow notices == all records
+    let rest = read_all(&mut stalled);
+    let notices = rest
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("relay.buffer.overflow"))
+        .count() as u64;
+    let events = rest.len() as u64 - notices;
+    let dropped = stalled.dropped();
+    assert!(dropped > 0);
+    assert_eq!(
+        ring.next_seq(),
+        dropped + rest.len() as u64,
+        "every record is either read or counted as dropped"
+    );
+    assert!(events < written);
+    // the overflow events name the destination and the count, and sum to the drop count
+    let mut reported = 0;
+    fast_all.extend(read_all(&mut fast));
+    for r in fast_all {
+        let e = Event::decode(&r.body).unwrap();
+        if e.action.as_deref() == Some("relay.buffer.overflow")
+            && e.metadata.as_ref().unwrap()["destination"] == "stalled"
+        {
+            reported += e.metadata.unwrap()["dropped"].as_u64().unwrap();
+        }
+    }
+    assert_eq!(
+        reported, dropped,
+        "overflow events report the exact drop count"
+    );
+    assert_eq!(fast.dropped(), 0);
+}
+
+#[test]
+fn block_policy_refuses_appends_and_loses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let (ring, _) = Ring::open(settings(d.path(), 256 << 10, 64 << 10)).unwrap();
+    let mut fast = ring.cursor("fast", WhenFull::DropOldest).unwrap();
+    let mut blocked = ring.cursor("blocked", WhenFull::Block).unwrap();
+    let mut n = 0u64;
+    let full = loop {
+        match ring.append(&[ev(n)]) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+        assert!(n < 10_000, "ring never filled");
+    };
+    assert_eq!(full, AppendError::Full("blocked".into()));
+    // the append side waits: a blocking append times out while nobody reads
+    assert!(matches!(
+        ring.append_blocking(&[ev(n)], Duration::from_millis(100)),
+        Err(AppendError::Full(_))
+    ));
+    // a reader in another thread drains; the blocked append then goes through
+    let got_fast = read_all(&mut fast).len() as u64;
+    assert_eq!(got_fast, n);
+    let ring2 = ring.clone();
+    let waiter =
+        std::thread::spawn(move || ring2.append_blocking(&[ev(999_999)], Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(100));
+    let mut got = read_all(&mut blocked);
+    assert!(waiter.join().unwrap().is_ok());
+    got.extend(read_all(&mut blocked));
+    assert_eq!(got.len() as u64, n + 1);
+    assert_eq!(blocked.dropped(), 0);
+    for (i, r) in got.iter().take(n as usize).enumerate() {
+        assert!(msg_of(r).starts_with(&format!("event number {i} ")));
+    }
+}
+
+#[test]
+fn restart_resumes_each_cursor_from_its_checkpoint() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let (ring, _) = Ring::open(settings(d.path(), 1 << 20, 256 << 10)).unwrap();
+        let mut a = ring.cursor("a", WhenFull::DropOldest).unwrap();
+        let mut b = ring.cursor("b", WhenFull::DropOldest).unwrap();
+        ring.append(&(0..300).map(ev).collect::<Vec<_>>()).unwrap();
+        let mut out = Vec::new();
+        // a: acknowledges 100, claims 50 more without acknowledging them
+        let r1 = a.read(100, 1 << 20, &mut out).unwrap();
+        let _r2 = a.read(50, 1 << 20, &mut out).unwrap();
+        a.acker().ack(r1);
+        a.commit().unwrap();
+        // b: acknowledges a later range first (out of order): durable must not move past the gap
+        let r1 = b.read(10, 1 << 20, &mut out).unwrap();
+        let r2 = b.read(10, 1 << 20, &mut out).unwrap();
+        b.acker().ack(r2);
+        assert_eq!(b.commit().unwrap(), 0);
+        b.acker().ack(r1);
+        assert_eq!(b.commit().unwrap(), 20);
+        ring.sync().unwrap();
+    }
+    let (ring, rep) = Ring::open(settings(d.path(), 1 << 20, 256 << 10)).unwrap();
+    assert_eq!(rep.records(), 300);
+    let mut a = ring.cursor("a", WhenFull::DropOldest).unwrap();
+    let mut b = ring.cursor("b", WhenFull::DropOldest).unwrap();
+    let ga = read_all(&mut a);
+    assert_eq!(
+        ga.first().unwrap().seq,
+        100,
+        "a resumes at its first unacknowledged record"
+    );
+    assert_eq!(ga.len(), 200);
+    let gb = read_all(&mut b);
+    assert_eq!(gb.first().unwrap().seq, 20);
+    assert_eq!(gb.len(), 280);
+    // new appends continue the sequence
+    assert_eq!(ring.append(&[ev(300)]).unwrap(), 300..301);
+}
+
+#[test]
+fn torn_tail_is_cut_and_reported() {
+    let d = tempfile::tempdir().unwrap();
+    let seg_file = d.path().join("segment-00000.dat");
+    let end;
+    {
+        let (ring, _) = Ring::open(settings(d.path(), 1 << 20, 256 << 10)).unwrap();
+        ring.append(&(0..10).map(ev).collect::<Vec<_>>()).unwrap();
+        ring.sync().unwrap();
+        let rep = siem_relay::buffer::inspect(d.path()).unwrap();
+        end = rep.segments[0].bytes_used;
+    }
+    // simulate a torn write: the last record's final bytes never reached the disk
+    let mut bytes = std::fs::read(&seg_file).unwrap();
+    for b in &mut bytes[end - 40..end] {
+        *b = 0;
+    }
+    std::fs::write(&seg_file, &bytes).unwrap();
+    let (ring, rep) = Ring::open(settings(d.path(), 1 << 20, 256 << 10)).unwrap();
+    assert_eq!(rep.records(), 9);
+    assert!(rep.torn_tail_bytes() > 0);
+    let mut c = ring.cursor("a", WhenFull::DropOldest).unwrap();
+    let got = read_all(&mut c);
+    let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
+    assert_eq!(&seqs[..9], &(0..9).collect::<Vec<_>>()[..]);
+    // the torn record is gone, new appends take its sequence number, and a damage notice was appended
+    assert!(got[9..]
+        .iter()
+        .any(|r| String::from_utf8_lossy(&r.body).contains("relay.buffer.damage")));
+}
+
+#[test]
+fn unreadable_segment_is_quarantined_and_the_rest_salvaged() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let (ring, _) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+        for i in 0..10 {
+            ring.append(&(0..100).map(|j| ev(i * 100 + j)).collect::<Vec<_>>())
+                .unwrap();
+        }
+        ring.sync().unwrap();
+    }
+    let before = siem_relay::buffer::inspect(d.path()).unwrap();
+    assert!(before.segments.len() >= 3);
+    // smash the header of the second segment and a record in the middle of the third
+    let second = d.path().join(&before.segments[1].file);
+    let mut b = std::fs::read(&second).unwrap();
+    b[0..8].copy_from_slice(b"GARBAGE!");
+    std::fs::write(&second, &b).unwrap();
+    let third = d.path().join(&before.segments[2].file);
+    let mut b = std::fs::read(&third).unwrap();
+    b[1000] ^= 0x55;
+    std::fs::write(&third, &b).unwrap();
+
+    let (ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+    assert_eq!(rep.quarantined.len(), 1);
+    assert!(rep.quarantined[0].salvageable_records > 0);
+    assert!(d.path().join("quarantine").read_dir().unwrap().count() == 1);
+    let lost_in_third: u64 = rep
+        .segments
+        .iter()
+        .flat_map(|s| s.damage.iter())
+        .map(|d| d.2)
+        .sum();
+    assert_eq!(
+        lost_in_third, 1,
+        "one damaged record skipped, its neighbours kept"
+    );
+    assert_eq!(
+        rep.damaged_records(),
+        1 + before.segments[1].records,
+        "plus the quarantined segment's records"
+    );
+    let mut c = ring.cursor("a", WhenFull::DropOldest).unwrap();
+    let got = read_all(&mut c);
+    let events = got
+        .iter()
+        .filter(|r| msg_of(r).starts_with("event number"))
+        .count() as u64;
+    assert_eq!(events, 1000 - before.segments[1].records - 1);
+    let bodies: String = got
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert!(bodies.contains("relay.buffer.quarantine"));
+    // and the relay goes on: appends still work
+    ring.append(&[ev(5000)]).unwrap();
+}
+
+#[tokio::test]
+async fn async_append_waits_for_a_blocked_destination() {
+    let d = tempfile::tempdir().unwrap();
+    let (ring, _) = Ring::open(settings(d.path(), 128 << 10, 64 << 10)).unwrap();
+    let mut blocked = ring.cursor("blocked", WhenFull::Block).unwrap();
+    let mut n = 0;
+    while ring.append(&[ev(n)]).is_ok() {
+        n += 1;
+    }
+    let r2 = ring.clone();
+    let task = tokio::spawn(async move { r2.append_async(&[ev(1_000_000)]).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !task.is_finished(),
+        "append must wait while the block destination lags"
+    );
+    let got = read_all(&mut blocked);
+    assert_eq!(got.len() as u64, n);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
