@@ -11,3 +11,4 @@ pub mod destinations;
 pub mod event;
 pub mod parse;
 pub mod sources;
+pub mod app;

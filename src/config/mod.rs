@@ -371,8 +371,8 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// Best-effort line of a dotted key path: finds the section header, then the key.
-pub(crate) fn key_line(text: &str, path: &str) -> Option<usize> {
+/// Best-effort line of a dotted key path in config text: finds the section header, then the key.
+pub fn key_line(text: &str, path: &str) -> Option<usize> {
     let parts: Vec<&str> = path.split('.').collect();
     if parts.is_empty() || parts[0].is_empty() {
         return None;

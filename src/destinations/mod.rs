@@ -3,16 +3,26 @@
 //! in `worker` does batching, concurrency, retries, dead letters and status
 //! for all of them.
 
+pub mod backoff;
 pub mod batch;
+pub mod blackhole;
+pub mod dead_letter;
+pub mod file;
 pub mod filter;
 pub mod http_transport;
 pub mod redact;
+pub mod registry;
 pub mod settings;
 pub mod sink;
+pub mod status;
+pub mod stdout;
+pub mod worker;
 
 pub use batch::{Batch, BatchEvent};
 pub use settings::{CommonSettings, WhenFull};
 pub use sink::{Delivery, Sink, TestOutcome};
+pub use status::{DestinationStatus, StatusSnapshot};
+pub use worker::Destination;
 
 use std::path::{Path, PathBuf};
 

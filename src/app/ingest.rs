@@ -1,0 +1,32 @@
+//! The ring as the sources' [`Ingest`]: appends map to ring appends, a full
+//! ring under a `block` destination becomes `IngestError::Full`.
+
+use crate::buffer::{AppendError, Ring};
+use crate::event::EncodedEvent;
+use crate::sources::{Ingest, IngestError};
+use futures::future::BoxFuture;
+use std::time::Duration;
+
+/// How long an HTTP client is told to wait when the ring blocks.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Sources append into the ring through this.
+pub struct RingIngest(pub Ring);
+
+fn map_err(e: AppendError) -> IngestError {
+    match e {
+        AppendError::Full(_) => IngestError::Full(RETRY_AFTER),
+        AppendError::Closed => IngestError::Closed,
+        e @ AppendError::TooLarge { .. } => IngestError::Failed(e.to_string()),
+    }
+}
+
+impl Ingest for RingIngest {
+    fn try_append(&self, events: &[EncodedEvent]) -> Result<(), IngestError> {
+        self.0.append(events).map(drop).map_err(map_err)
+    }
+
+    fn append<'a>(&'a self, events: &'a [EncodedEvent]) -> BoxFuture<'a, Result<(), IngestError>> {
+        Box::pin(async move { self.0.append_async(events).await.map(drop).map_err(map_err) })
+    }
+}

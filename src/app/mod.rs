@@ -1,0 +1,273 @@
+//! Wiring and lifecycle: opens the ring, starts destinations (each with its
+//! cursor and loop) and sources, serves the admin API, and handles SIGTERM
+//! (drain and checkpoint) and SIGHUP (reload destinations and sources).
+
+mod ingest;
+mod validate;
+
+pub use ingest::RingIngest;
+pub use validate::validate;
+
+use crate::buffer::{RecoveryReport, Ring, RingSettings};
+use crate::config::{Config, ConfigErrors, SectionConfig};
+use crate::destinations::{registry, worker, Destination};
+use crate::sources::{self, RunningSource, SourceContext};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Why the relay could not start or reload.
+#[derive(Debug, Error)]
+pub enum AppError {
+    #[error("invalid configuration:\n{0}")]
+    Config(ConfigErrors),
+    #[error("buffer: {0}")]
+    Buffer(#[from] crate::buffer::BufferError),
+    #[error("{0}")]
+    Source(#[from] sources::SourceError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The ring's settings from the config.
+pub fn ring_settings(config: &Config) -> RingSettings {
+    RingSettings {
+        dir: config.data_path().join("buffer"),
+        max_bytes: config.buffer.max_bytes.0,
+        segment_bytes: config.buffer.segment_bytes.0,
+        max_age: config.buffer.max_age.0,
+        fsync: config.buffer.fsync,
+    }
+}
+
+/// Loads and fully validates a config file.
+pub fn load_config(path: &std::path::Path) -> Result<Config, AppError> {
+    let config = Config::load(path).map_err(AppError::Config)?;
+    let errors = validate(&config);
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(AppError::Config(ConfigErrors(errors)))
+    }
+}
+
+struct RunningDestination {
+    section: SectionConfig,
+    dest: Arc<Destination>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+struct RunningSrc {
+    section: SectionConfig,
+    stop: watch::Sender<bool>,
+    source: RunningSource,
+}
+
+/// The running relay.
+pub struct Relay {
+    config: Mutex<Config>,
+    ring: Ring,
+    recovery: RecoveryReport,
+    destinations: tokio::sync::Mutex<BTreeMap<String, RunningDestination>>,
+    sources: tokio::sync::Mutex<BTreeMap<String, RunningSrc>>,
+}
+
+impl Relay {
+    /// Opens the ring and starts every destination and source.
+    pub async fn start(config: Config) -> Result<Arc<Relay>, AppError> {
+        let (ring, recovery) = Ring::open(ring_settings(&config))?;
+        log_recovery(&recovery);
+        let relay = Arc::new(Relay {
+            config: Mutex::new(config.clone()),
+            ring,
+            recovery,
+            destinations: Default::default(),
+            sources: Default::default(),
+        });
+        for d in config.destinations.iter() {
+            relay.start_destination(&config, d).await?;
+        }
+        for s in config.sources.iter() {
+            relay.start_source(&config, s).await?;
+        }
+        Ok(relay)
+    }
+
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Bound addresses of the sources, by name.
+    pub async fn source_addresses(&self) -> BTreeMap<String, std::net::SocketAddr> {
+        self.sources.lock().await.iter().map(|(k, v)| (k.clone(), v.source.local_addr)).collect()
+    }
+
+    /// The running destinations, by name.
+    pub async fn destinations(&self) -> BTreeMap<String, Arc<Destination>> {
+        self.destinations.lock().await.iter().map(|(k, v)| (k.clone(), v.dest.clone())).collect()
+    }
+
+    async fn start_destination(&self, config: &Config, section: &SectionConfig) -> Result<(), AppError> {
+        let dest = registry::build(section, &config.base_dir, &config.data_path())
+            .map_err(|e| AppError::Config(ConfigErrors(vec![e])))?;
+        if !dest.common.enabled {
+            tracing::info!(destination = %section.name, "destination disabled");
+            return Ok(());
+        }
+        let cursor = self.ring.cursor(&section.name, dest.common.when_full)?;
+        let dest = Arc::new(dest);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(worker::run(dest.clone(), cursor, stop_rx, config.shutdown_grace));
+        self.destinations
+            .lock()
+            .await
+            .insert(section.name.clone(), RunningDestination { section: section.clone(), dest, stop, task });
+        Ok(())
+    }
+
+    async fn stop_destination(&self, name: &str) {
+        let running = self.destinations.lock().await.remove(name);
+        if let Some(r) = running {
+            let _ = r.stop.send(true);
+            let _ = r.task.await;
+        }
+    }
+
+    async fn start_source(&self, config: &Config, section: &SectionConfig) -> Result<(), AppError> {
+        let (stop, stop_rx) = watch::channel(false);
+        let tz = config.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let ctx = SourceContext {
+            ingest: Arc::new(RingIngest(self.ring.clone())),
+            shutdown: stop_rx,
+            timezone: tz,
+            base_dir: config.base_dir.clone(),
+        };
+        let source = sources::start(section, ctx).await?;
+        tracing::info!(source = %section.name, kind = %section.kind, address = %source.local_addr, "source listening");
+        self.sources.lock().await.insert(section.name.clone(), RunningSrc { section: section.clone(), stop, source });
+        Ok(())
+    }
+
+    async fn stop_source(&self, name: &str) {
+        let running = self.sources.lock().await.remove(name);
+        if let Some(r) = running {
+            let _ = r.stop.send(true);
+            if tokio::time::timeout(Duration::from_secs(5), r.source.task).await.is_err() {
+                tracing::warn!(source = name, "source did not stop within 5s");
+            }
+        }
+    }
+
+    /// Re-reads the config file: destinations and sources that were added,
+    /// removed or changed are started/stopped; unchanged ones keep running
+    /// untouched. A config with errors is refused and nothing changes.
+    pub async fn reload(&self) -> Result<(), AppError> {
+        let path = self.config.lock().unwrap().file.clone();
+        let new = load_config(&path)?;
+        let old = self.config.lock().unwrap().clone();
+        if new.buffer != old.buffer || new.data_dir != old.data_dir {
+            tracing::warn!("[buffer] and data_dir changes take effect at the next restart");
+        }
+        let changed = |olds: &[SectionConfig], s: &SectionConfig| !olds.iter().any(|o| o == s);
+        // destinations
+        let running: Vec<String> = self.destinations.lock().await.keys().cloned().collect();
+        for name in &running {
+            let keep = new.destinations.iter().any(|d| &d.name == name && !changed(&old.destinations, d));
+            if !keep {
+                tracing::info!(destination = %name, "reload: stopping");
+                self.stop_destination(name).await;
+            }
+        }
+        for d in &new.destinations {
+            if !self.destinations.lock().await.contains_key(&d.name) {
+                tracing::info!(destination = %d.name, "reload: starting");
+                self.start_destination(&new, d).await?;
+            }
+        }
+        // sources
+        let running: Vec<String> = self.sources.lock().await.keys().cloned().collect();
+        for name in &running {
+            let keep = new.sources.iter().any(|s| &s.name == name && !changed(&old.sources, s));
+            if !keep {
+                self.stop_source(name).await;
+            }
+        }
+        for s in &new.sources {
+            if !self.sources.lock().await.contains_key(&s.name) {
+                self.start_source(&new, s).await?;
+            }
+        }
+        *self.config.lock().unwrap() = new;
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+
+    /// Stops intake, lets destinations finish in-flight batches within the
+    /// grace period, checkpoints and flushes the ring.
+    pub async fn shutdown(&self) -> Result<(), AppError> {
+        let names: Vec<String> = self.sources.lock().await.keys().cloned().collect();
+        for n in names {
+            self.stop_source(&n).await;
+        }
+        self.ring.close()?;
+        let names: Vec<String> = self.destinations.lock().await.keys().cloned().collect();
+        let stops: Vec<_> = names.iter().map(|n| self.stop_destination(n)).collect();
+        futures::future::join_all(stops).await;
+        self.ring.sync()?;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+fn log_recovery(r: &RecoveryReport) {
+    tracing::info!(
+        segments = r.segments.len(),
+        records = r.records(),
+        next_seq = r.next_seq,
+        "ring opened"
+    );
+    for q in &r.quarantined {
+        tracing::error!(file = %q.file, reason = %q.reason, moved_to = %q.moved_to, salvageable = q.salvageable_records,
+            "segment quarantined");
+    }
+    if r.torn_tail_bytes() > 0 || r.damaged_records() > 0 {
+        tracing::warn!(torn_tail_bytes = r.torn_tail_bytes(), damaged_records = r.damaged_records(), "ring damage repaired");
+    }
+}
+
+/// Runs the relay until SIGTERM or SIGINT; SIGHUP reloads.
+pub async fn run(config: Config) -> Result<(), AppError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let relay = Relay::start(config).await?;
+    tracing::info!("siem-relay running");
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                if let Err(e) = relay.reload().await {
+                    tracing::error!("reload refused, configuration unchanged: {e}");
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    relay.shutdown().await
+}
+
+/// Where the data dir's buffer lives (for the `buffer` commands).
+pub fn buffer_dir(config: &Config) -> PathBuf {
+    ring_settings(config).dir
+}

@@ -1,0 +1,237 @@
+//! The one delivery loop every destination runs: read claimed ranges from its
+//! cursor, filter and redact, gather batches (`batch_size`, `batch_bytes`,
+//! `batch_timeout`), keep up to `concurrency` sends in flight, retry with
+//! backoff and jitter (honouring `Retry-After`), dead-letter permanent
+//! rejects, acknowledge, checkpoint, and keep the status counters.
+
+use super::backoff;
+use super::batch::{Batch, BatchEvent};
+use super::dead_letter::DeadLetter;
+use super::filter::Filter;
+use super::redact::Redactor;
+use super::settings::CommonSettings;
+use super::sink::{Delivery, Sink};
+use super::status::DestinationStatus;
+use crate::buffer::{Acker, Cursor};
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// A built destination: its settings, its sink, and what the loop needs around it.
+pub struct Destination {
+    pub name: String,
+    pub kind: String,
+    pub common: CommonSettings,
+    pub sink: Arc<dyn Sink>,
+    pub filter: Filter,
+    pub redactor: Option<Redactor>,
+    pub dead_letter: DeadLetter,
+    pub status: Arc<DestinationStatus>,
+}
+
+/// How often the durable position is checkpointed while running.
+const COMMIT_EVERY: Duration = Duration::from_millis(100);
+
+/// A batch being gathered.
+#[derive(Default)]
+struct Pending {
+    events: Vec<BatchEvent>,
+    bytes: usize,
+    ranges: Vec<Range<u64>>,
+    since: Option<Instant>,
+}
+
+impl Pending {
+    fn take(&mut self) -> (Batch, Vec<Range<u64>>) {
+        self.bytes = 0;
+        self.since = None;
+        (Batch::new(std::mem::take(&mut self.events)), std::mem::take(&mut self.ranges))
+    }
+}
+
+/// Runs `dest` from `cursor` until `stop` turns true; then waits up to
+/// `grace` for in-flight sends, checkpoints and closes the sink. Ranges whose
+/// sends did not finish stay unacknowledged and are delivered after restart.
+pub async fn run(dest: Arc<Destination>, mut cursor: Cursor, mut stop: watch::Receiver<bool>, grace: Duration) {
+    let acker = cursor.acker();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut pending = Pending::default();
+    let mut raw = Vec::new();
+    let mut last_commit = Instant::now();
+    let c = &dest.common;
+    tracing::info!(destination = %dest.name, kind = %dest.kind, target = %dest.sink.target(), "destination started");
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        while tasks.try_join_next().is_some() {}
+        let mut read_any = false;
+        if tasks.len() < c.concurrency && pending.events.len() < c.batch_size {
+            raw.clear();
+            let room = c.batch_size - pending.events.len();
+            if let Some(r) = cursor.read(room, c.batch_bytes.0 as usize - pending.bytes.min(c.batch_bytes.0 as usize - 1), &mut raw) {
+                read_any = true;
+                pending.ranges.push(r);
+                pending.since.get_or_insert_with(Instant::now);
+                prepare(&dest, raw.drain(..), &mut pending);
+            }
+        }
+        let full = pending.events.len() >= c.batch_size || pending.bytes >= c.batch_bytes.0 as usize;
+        let timed_out = pending.since.is_some_and(|t| t.elapsed() >= c.batch_timeout.0);
+        let only_filtered = pending.events.is_empty() && !pending.ranges.is_empty();
+        if tasks.len() < c.concurrency && (full || timed_out || only_filtered) {
+            let (batch, ranges) = pending.take();
+            if batch.is_empty() {
+                ranges.into_iter().for_each(|r| acker.ack(r));
+            } else {
+                dest.status.in_flight.fetch_add(1, Ordering::Relaxed);
+                tasks.spawn(deliver(dest.clone(), batch, ranges, acker.clone(), stop.clone()));
+            }
+            continue;
+        }
+        if last_commit.elapsed() >= COMMIT_EVERY {
+            commit(&dest, &mut cursor);
+            last_commit = Instant::now();
+        }
+        if read_any && !full && tasks.len() < c.concurrency {
+            continue; // more may be there right away
+        }
+        // nothing to do right now: wait for data, a finished send, the batch timeout or stop
+        let wait = pending
+            .since
+            .map(|t| c.batch_timeout.0.saturating_sub(t.elapsed()))
+            .unwrap_or(COMMIT_EVERY)
+            .min(COMMIT_EVERY);
+        let ring = cursor.ring().clone();
+        let next = cursor.read_position();
+        tokio::select! {
+            _ = stop.changed() => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = ring.wait_for_data(next, wait), if tasks.len() < c.concurrency => {}
+            _ = tokio::time::sleep(wait), if tasks.len() >= c.concurrency => {}
+        }
+    }
+    // drain in-flight sends within the grace period
+    let deadline = tokio::time::Instant::now() + grace;
+    while !tasks.is_empty() {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!(destination = %dest.name, in_flight = tasks.len(),
+                    "grace period over: unfinished batches will be sent again after restart");
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+    commit(&dest, &mut cursor);
+    dest.sink.close().await;
+    tracing::info!(destination = %dest.name, "destination stopped");
+}
+
+/// Filters and redacts read records into the pending batch.
+fn prepare(dest: &Destination, records: impl Iterator<Item = BatchEvent>, pending: &mut Pending) {
+    for mut r in records {
+        if !dest.filter.accepts(&r.meta, &r.body) {
+            dest.status.filtered.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if let Some(red) = &dest.redactor {
+            match red.apply(&r.body) {
+                Ok(b) => r.body = b.into(),
+                Err(e) => {
+                    // never send an event whose redaction failed: it may carry what must not leave
+                    let reason = format!("redaction failed: {e}");
+                    write_dead_letters(dest, &[(&r, reason.as_str())]);
+                    dest.status.rejected.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+        }
+        pending.bytes += r.body.len();
+        pending.events.push(r);
+    }
+}
+
+fn commit(dest: &Destination, cursor: &mut Cursor) {
+    if let Err(e) = cursor.commit() {
+        tracing::error!(destination = %dest.name, error = %e, "writing checkpoint failed");
+    }
+    dest.status.lag.store(cursor.lag(), Ordering::Relaxed);
+    dest.status.dropped.store(cursor.dropped(), Ordering::Relaxed);
+}
+
+fn write_dead_letters(dest: &Destination, items: &[(&BatchEvent, &str)]) {
+    if items.is_empty() {
+        return;
+    }
+    if let Err(e) = dest.dead_letter.write(items.iter().copied()) {
+        // the events stay counted as rejected and are logged in full: not silent
+        tracing::error!(destination = %dest.name, file = %dest.dead_letter.path().display(), error = %e,
+            count = items.len(), "cannot write dead letters");
+        for (ev, reason) in items {
+            tracing::error!(destination = %dest.name, seq = ev.seq, reason, event = %String::from_utf8_lossy(&ev.body),
+                "rejected event (dead-letter file unavailable)");
+        }
+    }
+}
+
+/// Sends one batch until it is delivered, rejected, or the relay stops.
+async fn deliver(dest: Arc<Destination>, mut batch: Batch, ranges: Vec<Range<u64>>, acker: Acker, mut stop: watch::Receiver<bool>) {
+    let status = &dest.status;
+    let retry = dest.common.retry;
+    let mut attempt: u32 = 0;
+    let done = loop {
+        attempt += 1;
+        let (after, reason) = match dest.sink.send(&batch).await {
+            Delivery::Delivered => {
+                status.record_success(batch.len() as u64);
+                break true;
+            }
+            Delivery::Rejected { reason } => {
+                status.record_failure(&reason);
+                status.rejected.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                let items: Vec<_> = batch.events.iter().map(|e| (e, reason.as_str())).collect();
+                write_dead_letters(&dest, &items);
+                tracing::warn!(destination = %dest.name, events = batch.len(), %reason, "batch rejected; dead-lettered");
+                break true;
+            }
+            Delivery::Partial { retry: again, rejected, after } => {
+                let items: Vec<_> = rejected.iter().filter_map(|(i, r)| batch.events.get(*i).map(|e| (e, r.as_str()))).collect();
+                write_dead_letters(&dest, &items);
+                status.rejected.fetch_add(items.len() as u64, Ordering::Relaxed);
+                let accepted = batch.len() - again.len() - rejected.len();
+                if again.is_empty() {
+                    status.record_success(accepted as u64);
+                    break true;
+                }
+                status.sent.fetch_add(accepted as u64, Ordering::Relaxed);
+                batch = batch.subset(&again);
+                (after, format!("{} events to retry", again.len()))
+            }
+            Delivery::Retry { reason, after } => (after, reason),
+        };
+        status.record_failure(&reason);
+        if retry.max_attempts > 0 && attempt >= retry.max_attempts {
+            let why = format!("gave up after {attempt} attempts: {reason}");
+            status.rejected.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let items: Vec<_> = batch.events.iter().map(|e| (e, why.as_str())).collect();
+            write_dead_letters(&dest, &items);
+            break true;
+        }
+        status.retried.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let wait = backoff::delay(&retry, attempt, after);
+        tracing::debug!(destination = %dest.name, attempt, %reason, wait_ms = wait.as_millis() as u64, "retrying batch");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => break false,
+        }
+    };
+    status.in_flight.fetch_sub(1, Ordering::Relaxed);
+    if done {
+        ranges.into_iter().for_each(|r| acker.ack(r));
+    }
+}
