@@ -169,7 +169,7 @@ impl Receiver {
                         use_mmsg = false;
                         continue;
                     }
-                    other => other.map(|n| self.from_batch(&batch, n)),
+                    other => other.map(|n| self.batch_events(&batch, n)),
                 }
             } else {
                 self.recv_one(&sock, &mut batch.bufs[0])
@@ -186,7 +186,7 @@ impl Receiver {
     }
 
     /// Events of the first `n` datagrams of a `recvmmsg` batch.
-    fn from_batch(&mut self, batch: &MmsgBatch, n: usize) -> Vec<EncodedEvent> {
+    fn batch_events(&mut self, batch: &MmsgBatch, n: usize) -> Vec<EncodedEvent> {
         let now = now_millis();
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
