@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -110,8 +110,9 @@ enum End {
     IngestClosed,
 }
 
-/// Reads frames from one connection until EOF, error, idle timeout or shutdown.
-pub(crate) async fn handle_connection<S: AsyncRead + Unpin>(
+/// Reads frames from one connection until EOF, error, idle timeout or
+/// shutdown, then closes it cleanly.
+pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
     shared: &StreamShared,
@@ -147,6 +148,8 @@ pub(crate) async fn handle_connection<S: AsyncRead + Unpin>(
         }
     };
     finish(end, &mut framer, shared, &origin).await;
+    // Sends TLS close_notify (RFC 5425 §4.4) / FIN; the peer may be gone already.
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
 }
 
 /// Handles the end of a connection: the last unterminated frame at EOF, and counters.
