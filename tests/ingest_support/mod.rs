@@ -146,6 +146,22 @@ pub fn require_program(program: &str, package: &str) {
     );
 }
 
+/// Makes sure `file` exists, installing Debian `package` if needed; panics
+/// (never skips) when it cannot.
+pub fn require_file(file: &Path, package: &str) {
+    if file.exists() {
+        return;
+    }
+    let status = Command::new("apt-get")
+        .args(["install", "-y", package])
+        .status();
+    assert!(
+        matches!(status, Ok(s) if s.success()) && file.exists(),
+        "{} is required: install the Debian package `{package}` (apt-get install -y {package})",
+        file.display()
+    );
+}
+
 pub fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
