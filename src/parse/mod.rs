@@ -1,1 +1,17 @@
 //! Parsing and normalising: bytes in, canonical events out, no I/O.
+//!
+//! - [`framing`]: RFC 6587 TCP framing (octet counting and LF), incremental.
+//! - [`syslog`]: RFC 5424 / RFC 3164 parsing into [`syslog::SyslogMessage`].
+//! - [`normalize`]: builds the canonical [`crate::event::Event`] from a parsed
+//!   syslog message or a JSON object.
+//! - [`json`]: HTTP bodies (JSON object, array, NDJSON; Splunk HEC envelopes).
+
+pub mod framing;
+pub mod json;
+pub mod normalize;
+pub mod syslog;
+
+pub use framing::{Frame, Framer, FramerConfig, FramingError, Oversize};
+pub use json::{parse_events_body, parse_hec_body, BodyError};
+pub use normalize::{normalize_json, normalize_syslog, syslog_line_to_event, Origin};
+pub use syslog::{parse_syslog, SyslogMessage};

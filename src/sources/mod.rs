@@ -1,9 +1,25 @@
 //! Sources: listeners that take events in (syslog over UDP, TCP and TLS; JSON
 //! over HTTP), parse them with [`crate::parse`], and hand them to an [`Ingest`]
 //! (the ring, in the running relay).
+//!
+//! One file per source type: [`udp`] (`syslog_udp`), [`tcp`] (`syslog_tcp`),
+//! [`tls`] (`syslog_tls`), [`http`] (`http`). [`stream`] is the connection
+//! handler TCP and TLS share; [`metrics`] names the counters every source
+//! reports. The entry points are [`validate`] and [`start`].
 
+pub mod http;
+mod metrics;
+mod stream;
+pub mod tcp;
+pub mod tls;
+pub mod udp;
+
+use crate::config::{ConfigError, SectionConfig};
 use crate::event::EncodedEvent;
 use futures::future::BoxFuture;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -32,4 +48,119 @@ pub trait Ingest: Send + Sync + 'static {
     /// Appends all of `events`, waiting while the buffer blocks (TCP stops
     /// reading meanwhile, which is the backpressure a sender sees).
     fn append<'a>(&'a self, events: &'a [EncodedEvent]) -> BoxFuture<'a, Result<(), IngestError>>;
+}
+
+/// What every source gets from the application.
+#[derive(Clone)]
+pub struct SourceContext {
+    pub ingest: Arc<dyn Ingest>,
+    /// Becomes `true` when the relay shuts down: stop accepting, end tasks.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Default zone for syslog timestamps without one.
+    pub timezone: chrono_tz::Tz,
+    /// Relative file paths in settings (certificates) resolve against this.
+    pub base_dir: PathBuf,
+}
+
+/// A started source.
+#[derive(Debug)]
+pub struct RunningSource {
+    pub name: String,
+    pub kind: String,
+    /// The bound address (useful with port 0).
+    pub local_addr: SocketAddr,
+    /// Ends after the shutdown flag is set and the source has stopped.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Why a source could not start.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("sources.{name}: cannot bind {address}: {source}")]
+    Bind {
+        name: String,
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sources.{name}: TLS setup: {message}")]
+    Tls { name: String, message: String },
+}
+
+/// The source types this module knows.
+pub const KINDS: [&str; 4] = ["syslog_udp", "syslog_tcp", "syslog_tls", "http"];
+
+/// Checks a `[sources.NAME]` section: known type, valid settings, and that
+/// the files it names exist (relative paths against the current directory).
+pub fn validate(section: &SectionConfig) -> Result<(), ConfigError> {
+    validate_in(section, Path::new("."))
+}
+
+/// [`validate`] with relative paths resolved against `base_dir`.
+pub fn validate_in(section: &SectionConfig, base_dir: &Path) -> Result<(), ConfigError> {
+    match section.kind.as_str() {
+        "syslog_udp" => udp::Settings::from_section(section).map(drop),
+        "syslog_tcp" => tcp::Settings::from_section(section).map(drop),
+        "syslog_tls" => tls::Settings::from_section(section)?.check_files(section, base_dir),
+        "http" => http::Settings::from_section(section).map(drop),
+        other => Err(ConfigError::new(
+            format!("{}.type", section.path()),
+            format!(
+                "unknown source type `{other}`, expected one of {}",
+                KINDS.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Starts the source a section describes.
+pub async fn start(
+    section: &SectionConfig,
+    ctx: SourceContext,
+) -> Result<RunningSource, SourceError> {
+    validate_in(section, &ctx.base_dir)?;
+    let name = section.name.clone();
+    let (local_addr, task) = match section.kind.as_str() {
+        "syslog_udp" => udp::start(&name, udp::Settings::from_section(section)?, ctx)?,
+        "syslog_tcp" => tcp::start(&name, tcp::Settings::from_section(section)?, ctx).await?,
+        "syslog_tls" => tls::start(&name, tls::Settings::from_section(section)?, ctx).await?,
+        _ => http::start(&name, http::Settings::from_section(section)?, ctx).await?,
+    };
+    Ok(RunningSource {
+        name,
+        kind: section.kind.clone(),
+        local_addr,
+        task,
+    })
+}
+
+/// Resolves `address` (`host:port`) to the first socket address.
+fn resolve(name: &str, address: &str) -> Result<SocketAddr, SourceError> {
+    use std::net::ToSocketAddrs;
+    let bind_err = |source| SourceError::Bind {
+        name: name.to_string(),
+        address: address.to_string(),
+        source,
+    };
+    address
+        .to_socket_addrs()
+        .map_err(bind_err)?
+        .next()
+        .ok_or_else(|| {
+            bind_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "address resolves to nothing",
+            ))
+        })
+}
+
+/// Waits until the shutdown flag is set (or its sender is gone).
+async fn shutdown_signal(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
 }

@@ -1,0 +1,482 @@
+//! Incremental RFC 6587 framer for syslog over TCP and TLS.
+//!
+//! Bytes are fed in arbitrary chunks with [`Framer::push`]; complete frames
+//! come out of [`Framer::next_frame`]. The framing method is detected per
+//! frame: a frame that starts with a digit is octet-counted (`MSG-LEN SP MSG`,
+//! RFC 6587 §3.4.1 / RFC 5425), anything else is non-transparent framing
+//! (§3.4.2) ended by LF, CRLF or NUL. LF, CR and NUL bytes between frames are
+//! ignored.
+//!
+//! A frame longer than `max_message_bytes` is reported as
+//! [`Frame::Truncated`] (its first `max_message_bytes` bytes) or
+//! [`Frame::Skipped`], as the `oversize` policy says; the stream goes on after
+//! it. A malformed octet count is a [`FramingError`]: the framer then stops
+//! (the caller should count it and close that connection).
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Longest accepted MSG-LEN, in digits (up to 999,999,999 bytes).
+const MAX_LEN_DIGITS: usize = 9;
+
+/// What to do with a frame longer than `max_message_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Oversize {
+    /// Keep the first `max_message_bytes` bytes.
+    #[default]
+    Truncate,
+    /// Drop the whole frame.
+    Skip,
+}
+
+/// Framer limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FramerConfig {
+    pub max_message_bytes: usize,
+    pub oversize: Oversize,
+}
+
+impl Default for FramerConfig {
+    fn default() -> Self {
+        FramerConfig {
+            max_message_bytes: 64 * 1024,
+            oversize: Oversize::Truncate,
+        }
+    }
+}
+
+/// One unit of output of the framer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A complete message (without its trailer or length prefix).
+    Message(Vec<u8>),
+    /// The first `max_message_bytes` bytes of an oversized message.
+    Truncated(Vec<u8>),
+    /// An oversized message that was dropped, with its length in bytes.
+    Skipped(usize),
+}
+
+/// A violation of RFC 6587 framing; the stream cannot be resynchronised.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FramingError {
+    #[error("octet count is not followed by a space")]
+    BadLength,
+    #[error("octet count has more than {MAX_LEN_DIGITS} digits")]
+    LengthTooLong,
+    #[error("octet count is zero")]
+    ZeroLength,
+    #[error("stream ended inside a frame ({0} bytes pending)")]
+    Incomplete(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between frames.
+    Start,
+    /// Inside an octet-counted frame: `remaining` bytes still to come.
+    Counted { remaining: usize, discard: bool },
+    /// Inside an oversized LF frame, discarding up to the trailer.
+    DiscardLine { skipped: usize, report: bool },
+    /// After a framing error.
+    Failed,
+}
+
+/// The incremental framer (one per connection).
+#[derive(Debug)]
+pub struct Framer {
+    cfg: FramerConfig,
+    buf: Vec<u8>,
+    pos: usize,
+    state: State,
+    /// For a skipped octet-counted frame: its length, reported when it ends
+    /// (0 while discarding the tail of a truncated frame).
+    counted_len: usize,
+}
+
+impl Framer {
+    pub fn new(cfg: FramerConfig) -> Self {
+        Framer {
+            cfg,
+            buf: Vec::with_capacity(8192),
+            pos: 0,
+            state: State::Start,
+            counted_len: 0,
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes received but not yet framed.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The next frame, `None` when more input is needed, or the framing error
+    /// (after which the framer yields nothing more).
+    pub fn next_frame(&mut self) -> Option<Result<Frame, FramingError>> {
+        loop {
+            let step = match self.state {
+                State::Failed => return None,
+                State::Start => self.start_frame(),
+                State::Counted { remaining, discard } => self.counted(remaining, discard),
+                State::DiscardLine { skipped, report } => self.discard_line(skipped, report),
+            };
+            match step {
+                Step::NeedMore => return None,
+                Step::Continue => continue,
+                Step::Emit(frame) => return Some(Ok(frame)),
+                Step::Fail(e) => {
+                    self.state = State::Failed;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+
+    /// Called at end of stream: an unterminated LF frame is returned as a
+    /// message; a partial octet-counted frame is an error.
+    pub fn finish(&mut self) -> Option<Result<Frame, FramingError>> {
+        let rest = &self.buf[self.pos..];
+        let out = match self.state {
+            State::Failed => None,
+            State::Counted { .. } => Some(Err(FramingError::Incomplete(rest.len()))),
+            State::DiscardLine { skipped, report } => {
+                report.then_some(Ok(Frame::Skipped(skipped + rest.len())))
+            }
+            State::Start if rest.is_empty() => None,
+            State::Start if rest[0].is_ascii_digit() => {
+                Some(Err(FramingError::Incomplete(rest.len())))
+            }
+            State::Start => Some(Ok(self.line_frame(strip_cr(rest).to_vec()))),
+        };
+        self.pos = self.buf.len();
+        self.state = State::Failed;
+        out
+    }
+
+    fn start_frame(&mut self) -> Step {
+        let rest = &self.buf[self.pos..];
+        let skip = rest
+            .iter()
+            .take_while(|b| matches!(b, b'\n' | b'\r' | 0))
+            .count();
+        self.pos += skip;
+        let rest = &self.buf[self.pos..];
+        match rest.first() {
+            None => Step::NeedMore,
+            Some(b) if b.is_ascii_digit() => self.start_counted(),
+            Some(_) => self.line(),
+        }
+    }
+
+    fn start_counted(&mut self) -> Step {
+        let rest = &self.buf[self.pos..];
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > MAX_LEN_DIGITS {
+            return Step::Fail(FramingError::LengthTooLong);
+        }
+        match rest.get(digits) {
+            None => Step::NeedMore,
+            Some(b' ') => {
+                let len = rest[..digits]
+                    .iter()
+                    .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+                if len == 0 {
+                    return Step::Fail(FramingError::ZeroLength);
+                }
+                self.pos += digits + 1;
+                self.counted_len = len;
+                let discard =
+                    len > self.cfg.max_message_bytes && self.cfg.oversize == Oversize::Skip;
+                self.state = State::Counted {
+                    remaining: len,
+                    discard,
+                };
+                Step::Continue
+            }
+            Some(_) => Step::Fail(FramingError::BadLength),
+        }
+    }
+
+    fn counted(&mut self, remaining: usize, discard: bool) -> Step {
+        let avail = self.buf.len() - self.pos;
+        let max = self.cfg.max_message_bytes;
+        if discard {
+            let take = avail.min(remaining);
+            self.pos += take;
+            if take < remaining {
+                self.state = State::Counted {
+                    remaining: remaining - take,
+                    discard,
+                };
+                return Step::NeedMore;
+            }
+            self.state = State::Start;
+            // `counted_len` is 0 for the tail of a truncated frame (already reported).
+            if self.counted_len == 0 {
+                return Step::Continue;
+            }
+            return Step::Emit(Frame::Skipped(self.counted_len));
+        }
+        let want = remaining.min(max);
+        if avail < want {
+            return Step::NeedMore;
+        }
+        let data = self.buf[self.pos..self.pos + want].to_vec();
+        self.pos += want;
+        if remaining > max {
+            // Truncated: the rest of the frame is discarded silently.
+            self.state = State::Counted {
+                remaining: remaining - want,
+                discard: true,
+            };
+            self.counted_len = 0;
+            return Step::Emit(Frame::Truncated(data));
+        }
+        self.state = State::Start;
+        Step::Emit(Frame::Message(data))
+    }
+
+    fn line(&mut self) -> Step {
+        let rest = &self.buf[self.pos..];
+        let max = self.cfg.max_message_bytes;
+        if let Some(end) = rest.iter().position(|b| *b == b'\n' || *b == 0) {
+            let content = strip_cr(&rest[..end]);
+            if content.len() <= max {
+                let frame = Frame::Message(content.to_vec());
+                self.pos += end + 1;
+                return Step::Emit(frame);
+            }
+        } else if !line_is_oversized(rest, max) {
+            return Step::NeedMore;
+        }
+        self.begin_oversized_line()
+    }
+
+    /// Starts discarding an LF frame known to be longer than the limit.
+    fn begin_oversized_line(&mut self) -> Step {
+        let max = self.cfg.max_message_bytes;
+        match self.cfg.oversize {
+            Oversize::Truncate => {
+                let data = self.buf[self.pos..self.pos + max].to_vec();
+                self.pos += max;
+                self.state = State::DiscardLine {
+                    skipped: max,
+                    report: false,
+                };
+                Step::Emit(Frame::Truncated(data))
+            }
+            Oversize::Skip => {
+                self.state = State::DiscardLine {
+                    skipped: 0,
+                    report: true,
+                };
+                Step::Continue
+            }
+        }
+    }
+
+    fn discard_line(&mut self, skipped: usize, report: bool) -> Step {
+        let rest = &self.buf[self.pos..];
+        match rest.iter().position(|b| *b == b'\n' || *b == 0) {
+            Some(end) => {
+                self.pos += end + 1;
+                self.state = State::Start;
+                let total = skipped + strip_cr(&rest[..end]).len();
+                if report {
+                    Step::Emit(Frame::Skipped(total))
+                } else {
+                    Step::Continue
+                }
+            }
+            None => {
+                // Keep a final CR: it may be the start of the CRLF trailer.
+                let n = rest.len() - usize::from(rest.last() == Some(&b'\r'));
+                self.pos += n;
+                self.state = State::DiscardLine {
+                    skipped: skipped + n,
+                    report,
+                };
+                Step::NeedMore
+            }
+        }
+    }
+
+    fn line_frame(&self, data: Vec<u8>) -> Frame {
+        let max = self.cfg.max_message_bytes;
+        if data.len() <= max {
+            return Frame::Message(data);
+        }
+        match self.cfg.oversize {
+            Oversize::Truncate => Frame::Truncated(data[..max].to_vec()),
+            Oversize::Skip => Frame::Skipped(data.len()),
+        }
+    }
+}
+
+enum Step {
+    NeedMore,
+    Continue,
+    Emit(Frame),
+    Fail(FramingError),
+}
+
+/// Whether an unterminated line is already certain to exceed `max` content
+/// bytes, whatever comes next (a final CR may still be part of a CRLF).
+fn line_is_oversized(rest: &[u8], max: usize) -> bool {
+    rest.len() > max + 1 || (rest.len() == max + 1 && rest.last() != Some(&b'\r'))
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frames(cfg: FramerConfig, chunks: &[&[u8]]) -> Vec<Result<Frame, FramingError>> {
+        let mut f = Framer::new(cfg);
+        let mut out = Vec::new();
+        for c in chunks {
+            f.push(c);
+            while let Some(fr) = f.next_frame() {
+                out.push(fr);
+            }
+        }
+        out.extend(f.finish());
+        out
+    }
+
+    fn msg(s: &str) -> Result<Frame, FramingError> {
+        Ok(Frame::Message(s.as_bytes().to_vec()))
+    }
+
+    fn cfg(max: usize, oversize: Oversize) -> FramerConfig {
+        FramerConfig {
+            max_message_bytes: max,
+            oversize,
+        }
+    }
+
+    #[test]
+    fn mixed_framing_detected_per_frame() {
+        let input = b"11 <13>1 hello<13>plain\n5 abcde<14>crlf\r\n<15>nul\0";
+        let got = frames(FramerConfig::default(), &[input]);
+        assert_eq!(
+            got,
+            vec![
+                msg("<13>1 hello"),
+                msg("<13>plain"),
+                msg("abcde"),
+                msg("<14>crlf"),
+                msg("<15>nul"),
+            ]
+        );
+    }
+
+    #[test]
+    fn unterminated_last_line_is_kept_at_eof() {
+        assert_eq!(
+            frames(FramerConfig::default(), &[b"<13>a\n<13>b"]),
+            vec![msg("<13>a"), msg("<13>b")]
+        );
+    }
+
+    #[test]
+    fn half_counted_frame_is_an_error_at_eof() {
+        let got = frames(FramerConfig::default(), &[b"10 <13>"]);
+        assert_eq!(got, vec![Err(FramingError::Incomplete(4))]);
+    }
+
+    #[test]
+    fn bad_octet_count_is_a_violation_and_stops() {
+        let got = frames(FramerConfig::default(), &[b"12x <13>a\n<13>b\n"]);
+        assert_eq!(got, vec![Err(FramingError::BadLength)]);
+        let got = frames(FramerConfig::default(), &[b"1234567890 a"]);
+        assert_eq!(got, vec![Err(FramingError::LengthTooLong)]);
+        let got = frames(FramerConfig::default(), &[b"0 a"]);
+        assert_eq!(got, vec![Err(FramingError::ZeroLength)]);
+    }
+
+    #[test]
+    fn oversized_counted_frame_truncated_then_stream_continues() {
+        let got = frames(cfg(4, Oversize::Truncate), &[b"8 abcdefgh3 xyz"]);
+        assert_eq!(
+            got,
+            vec![Ok(Frame::Truncated(b"abcd".to_vec())), msg("xyz")]
+        );
+    }
+
+    #[test]
+    fn oversized_counted_frame_skipped() {
+        let got = frames(cfg(4, Oversize::Skip), &[b"8 abcdefgh3 xyz"]);
+        assert_eq!(got, vec![Ok(Frame::Skipped(8)), msg("xyz")]);
+    }
+
+    #[test]
+    fn oversized_line_truncated_or_skipped() {
+        let input: &[u8] = b"abcdefgh\nxy\r\nabcd\r\n";
+        assert_eq!(
+            frames(cfg(4, Oversize::Truncate), &[input]),
+            vec![
+                Ok(Frame::Truncated(b"abcd".to_vec())),
+                msg("xy"),
+                msg("abcd")
+            ]
+        );
+        assert_eq!(
+            frames(cfg(4, Oversize::Skip), &[input]),
+            vec![Ok(Frame::Skipped(8)), msg("xy"), msg("abcd")]
+        );
+    }
+
+    fn arb_input() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            "[a-z<>0-9 ]{0,12}".prop_map(|s| format!("<13>{s}\n").into_bytes()),
+            "[a-z ]{0,12}".prop_map(|s| format!("<14>{s}\r\n").into_bytes()),
+            "[a-z ]{1,12}".prop_map(|s| format!("{} {s}", s.len()).into_bytes()),
+            proptest::collection::vec(any::<u8>(), 0..6),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn any_chunking_gives_the_same_frames(
+            input in arb_input(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+            max in 3usize..20,
+            skip in any::<bool>(),
+        ) {
+            let c = cfg(max, if skip { Oversize::Skip } else { Oversize::Truncate });
+            let whole = frames(c, &[&input]);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut last = 0;
+            for p in points {
+                chunks.push(&input[last..p]);
+                last = p;
+            }
+            chunks.push(&input[last..]);
+            prop_assert_eq!(whole, frames(c, &chunks));
+        }
+
+        #[test]
+        fn byte_by_byte_equals_whole(input in arb_input()) {
+            let c = cfg(10, Oversize::Truncate);
+            let chunks: Vec<&[u8]> = input.chunks(1).collect();
+            prop_assert_eq!(frames(c, &[&input]), frames(c, &chunks));
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! HTTP body parsing: JSON events (`POST /v1/events`) and Splunk HEC event
+//! envelopes (`POST /services/collector/event`).
+//!
+//! `/v1/events` takes a JSON object, a JSON array of objects, or NDJSON (one
+//! object a line), parsed with simd-json. A HEC body is one or more
+//! concatenated ("stacked") envelopes `{"event": …, "time": …, "host": …,
+//! "source": …, "sourcetype": …, "index": …, "fields": {…}}`. Errors name the
+//! 1-based line and the byte offset where the problem is, and a body with any
+//! error yields no events at all.
+
+use crate::event::Event;
+use crate::event::Severity;
+use crate::parse::normalize::{apply_json, blank_event, json_time_ms, normalize_json, Origin};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// Why a body was rejected; `line` is 1-based, `offset` a byte offset.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BodyError {
+    #[error("empty body")]
+    Empty,
+    #[error("invalid JSON at line {line}, byte {offset}: {message}")]
+    Syntax {
+        line: usize,
+        offset: usize,
+        message: String,
+    },
+    #[error("expected a JSON object at line {line}, byte {offset}")]
+    NotAnObject { line: usize, offset: usize },
+    #[error("HEC event field is required (line {line}, byte {offset})")]
+    HecEventMissing { line: usize, offset: usize },
+    #[error("HEC event field cannot be blank (line {line}, byte {offset})")]
+    HecEventBlank { line: usize, offset: usize },
+}
+
+impl BodyError {
+    /// (line, offset) of the problem, when it has one.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            BodyError::Empty => None,
+            BodyError::Syntax { line, offset, .. }
+            | BodyError::NotAnObject { line, offset }
+            | BodyError::HecEventMissing { line, offset }
+            | BodyError::HecEventBlank { line, offset } => Some((*line, *offset)),
+        }
+    }
+}
+
+/// Parses a `/v1/events` body into canonical events.
+pub fn parse_events_body(
+    body: &[u8],
+    received_ms: i64,
+    origin: &Origin,
+) -> Result<Vec<Event>, BodyError> {
+    let objects = parse_objects(body)?;
+    Ok(objects
+        .into_iter()
+        .map(|o| normalize_json(o, received_ms, origin))
+        .collect())
+}
+
+/// The JSON objects of a body: one object, an array of objects, or NDJSON.
+pub fn parse_objects(body: &[u8]) -> Result<Vec<Map<String, Value>>, BodyError> {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .ok_or(BodyError::Empty)?;
+    if body[start] == b'{' && looks_like_ndjson(body, start) {
+        return parse_ndjson(body);
+    }
+    let value = parse_value(body, 0, body)?;
+    match value {
+        Value::Object(o) => Ok(vec![o]),
+        Value::Array(items) => array_objects(items, body, start),
+        _ => Err(not_object(body, start)),
+    }
+}
+
+/// True when the first line holds a complete JSON object and more follows.
+fn looks_like_ndjson(body: &[u8], start: usize) -> bool {
+    let Some(nl) = body[start..].iter().position(|b| *b == b'\n') else {
+        return false;
+    };
+    let first = &body[start..start + nl];
+    let more = body[start + nl..].iter().any(|b| !b.is_ascii_whitespace());
+    more && simd_json::serde::from_slice::<serde::de::IgnoredAny>(&mut first.to_vec()).is_ok()
+}
+
+fn parse_ndjson(body: &[u8]) -> Result<Vec<Map<String, Value>>, BodyError> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in body.split(|b| *b == b'\n') {
+        let line_start = offset;
+        offset += line.len() + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse_value(line, line_start, body)? {
+            Value::Object(o) => out.push(o),
+            _ => return Err(not_object(body, line_start)),
+        }
+    }
+    Ok(out)
+}
+
+fn array_objects(
+    items: Vec<Value>,
+    body: &[u8],
+    start: usize,
+) -> Result<Vec<Map<String, Value>>, BodyError> {
+    items
+        .into_iter()
+        .map(|v| match v {
+            Value::Object(o) => Ok(o),
+            _ => Err(not_object(body, start)),
+        })
+        .collect()
+}
+
+/// Parses `slice` (which starts at `base` in `body`) with simd-json.
+fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyError> {
+    let mut scratch = slice.to_vec();
+    simd_json::serde::from_slice::<Value>(&mut scratch).map_err(|e| {
+        let offset = (base + e.index()).min(body.len());
+        BodyError::Syntax {
+            line: line_of(body, offset),
+            offset,
+            message: format!("{:?}", e.error()),
+        }
+    })
+}
+
+fn not_object(body: &[u8], offset: usize) -> BodyError {
+    BodyError::NotAnObject {
+        line: line_of(body, offset),
+        offset,
+    }
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(body: &[u8], offset: usize) -> usize {
+    1 + body[..offset.min(body.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+}
+
+/// Parses a Splunk HEC event body (stacked envelopes) into canonical events.
+pub fn parse_hec_body(
+    body: &[u8],
+    received_ms: i64,
+    origin: &Origin,
+) -> Result<Vec<Event>, BodyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Empty);
+    }
+    let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
+    let mut out = Vec::new();
+    loop {
+        let start = stream.byte_offset();
+        match stream.next() {
+            None => return Ok(out),
+            Some(Err(e)) => return Err(hec_syntax(body, start, &e)),
+            Some(Ok(Value::Object(env))) => {
+                out.push(hec_event(env, received_ms, origin, body, start)?)
+            }
+            Some(Ok(_)) => return Err(not_object(body, skip_ws(body, start))),
+        }
+    }
+}
+
+fn skip_ws(body: &[u8], from: usize) -> usize {
+    from + body[from..]
+        .iter()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count()
+}
+
+fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error) -> BodyError {
+    // serde_json reports line/column relative to the whole input.
+    let line = e.line().max(1);
+    let line_start = body
+        .split(|b| *b == b'\n')
+        .take(line - 1)
+        .map(|l| l.len() + 1)
+        .sum::<usize>();
+    let offset = (line_start + e.column().saturating_sub(1))
+        .max(start)
+        .min(body.len());
+    BodyError::Syntax {
+        line,
+        offset,
+        message: e.to_string(),
+    }
+}
+
+/// Maps one HEC envelope onto a canonical event.
+fn hec_event(
+    mut env: Map<String, Value>,
+    received_ms: i64,
+    origin: &Origin,
+    body: &[u8],
+    start: usize,
+) -> Result<Event, BodyError> {
+    let at = skip_ws(body, start);
+    let pos = || (line_of(body, at), at);
+    let event = env.remove("event").ok_or_else(|| {
+        let (line, offset) = pos();
+        BodyError::HecEventMissing { line, offset }
+    })?;
+    let mut ev = blank_event("SYSTEM", Severity::Info, received_ms, origin);
+    match event {
+        Value::Object(obj) => apply_json(&mut ev, obj),
+        Value::String(s) if s.trim().is_empty() => {
+            let (line, offset) = pos();
+            return Err(BodyError::HecEventBlank { line, offset });
+        }
+        Value::String(s) => ev.message = Some(s),
+        Value::Null => {
+            let (line, offset) = pos();
+            return Err(BodyError::HecEventBlank { line, offset });
+        }
+        other => ev.message = Some(other.to_string()),
+    }
+    if let Some(ms) = env.remove("time").as_ref().and_then(json_time_ms) {
+        ev.set_timestamp_ms(ms);
+    }
+    apply_hec_meta(&mut ev, env);
+    Ok(ev)
+}
+
+/// `host`, `source`, `sourcetype`, `index` and `fields` go to `metadata`
+/// (`fields` merged flat, as Splunk indexes them).
+fn apply_hec_meta(ev: &mut Event, env: Map<String, Value>) {
+    for (k, v) in env {
+        let md = ev.metadata.get_or_insert_with(Map::new);
+        match (k.as_str(), v) {
+            ("fields", Value::Object(fields)) => md.extend(fields),
+            (_, v) => {
+                md.insert(k, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGIN: Origin = Origin {
+        listener: "web",
+        address: None,
+    };
+
+    fn events(body: &str) -> Result<Vec<Event>, BodyError> {
+        parse_events_body(body.as_bytes(), 0, &ORIGIN)
+    }
+
+    #[test]
+    fn object_array_and_ndjson() {
+        assert_eq!(events(r#"{"action":"a"}"#).unwrap().len(), 1);
+        let evs = events("  {\n \"action\": \"pretty\"\n}\n").unwrap();
+        assert_eq!(evs[0].action.as_deref(), Some("pretty"));
+        let evs = events(r#"[{"action":"a"},{"action":"b"}]"#).unwrap();
+        assert_eq!(evs[1].action.as_deref(), Some("b"));
+        let evs =
+            events("{\"action\":\"a\"}\n\n{\"action\":\"b\"}\r\n{\"action\":\"c\"}\n").unwrap();
+        assert_eq!(evs.len(), 3);
+        assert_eq!(evs[2].action.as_deref(), Some("c"));
+        assert_eq!(evs[0].source.as_ref().unwrap().listener, "web");
+    }
+
+    #[test]
+    fn errors_name_line_and_offset() {
+        let body = "{\"a\":1}\n{\"b\":2}\n{\"c\":}\n";
+        match events(body).unwrap_err() {
+            BodyError::Syntax { line, offset, .. } => {
+                assert_eq!(line, 3);
+                assert!((16..body.len()).contains(&offset), "offset {offset}");
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+        assert_eq!(
+            events("{\"a\":1}\n[1]\n").unwrap_err(),
+            BodyError::NotAnObject { line: 2, offset: 8 }
+        );
+        assert_eq!(events("  \n").unwrap_err(), BodyError::Empty);
+        assert!(matches!(
+            events("[{\"a\":1}, 3]"),
+            Err(BodyError::NotAnObject { .. })
+        ));
+        assert!(matches!(
+            events("{\"a\":"),
+            Err(BodyError::Syntax { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn hec_stacked_envelopes() {
+        let body = r#"{"event":{"action":"user.login","user_id":"u1"},"time":1700000000.25,"host":"h1","sourcetype":"st","fields":{"env":"prod"}}
+{"event":"plain text","index":"main"}"#;
+        let evs = parse_hec_body(body.as_bytes(), 0, &ORIGIN).unwrap();
+        assert_eq!(evs.len(), 2);
+        assert_eq!(evs[0].action.as_deref(), Some("user.login"));
+        assert_eq!(evs[0].timestamp_ms, 1_700_000_000_250);
+        let md = evs[0].metadata.as_ref().unwrap();
+        assert_eq!(md["host"], "h1");
+        assert_eq!(md["sourcetype"], "st");
+        assert_eq!(md["env"], "prod");
+        assert_eq!(evs[1].message.as_deref(), Some("plain text"));
+        assert_eq!(evs[1].metadata.as_ref().unwrap()["index"], "main");
+    }
+
+    #[test]
+    fn hec_errors() {
+        let err = parse_hec_body(b"{\"event\":\"a\"}\n{\"time\":1}", 0, &ORIGIN).unwrap_err();
+        assert_eq!(
+            err,
+            BodyError::HecEventMissing {
+                line: 2,
+                offset: 14
+            }
+        );
+        let err = parse_hec_body(b"{\"event\":\"  \"}", 0, &ORIGIN).unwrap_err();
+        assert!(matches!(err, BodyError::HecEventBlank { .. }));
+        let err = parse_hec_body(b"{\"event\":\"a\"}\n{\"event\":", 0, &ORIGIN).unwrap_err();
+        assert!(matches!(err, BodyError::Syntax { line: 2, .. }), "{err:?}");
+    }
+}

@@ -1,0 +1,349 @@
+//! Normalisation: builds the canonical [`Event`] from a parsed syslog message
+//! or a JSON object.
+//!
+//! Syslog without explicit fields gets its severity from the PRI severity and
+//! its category from the PRI facility:
+//!
+//! | facility (code)                                  | category         |
+//! |--------------------------------------------------|------------------|
+//! | auth (4), authpriv (10)                          | `AUTHENTICATION` |
+//! | audit (13), alert (14)  ("log audit/log alert")  | `SECURITY`       |
+//! | every other facility, and no PRI at all          | `SYSTEM`         |
+//!
+//! A syslog line without a PRI or that `syslog_loose` cannot parse is kept
+//! with severity `notice` (RFC 3164's default PRI 13), the raw text in
+//! `message` and `parse_error = true`.
+//!
+//! A MSG that is a JSON object (after an optional BOM) is parsed with
+//! simd-json and mapped onto the canonical fields by [`apply_json`]; the flat
+//! forms `user_id`, `user_email`, `service_account` (→ `actor`),
+//! `resource_path` (→ `resource.path`) and `ip` (→ `source_ip`) are accepted
+//! too, and every other key lands in `metadata`.
+
+use crate::event::{
+    format_rfc3339_millis, new_event_id, parse_rfc3339_millis, Actor, Event, Resource, Severity,
+    SourceInfo, SyslogFields,
+};
+use crate::parse::syslog::{parse_syslog, strip_bom, SyslogMessage};
+use chrono_tz::Tz;
+use serde_json::{Map, Value};
+
+/// Which listener took the input and from which peer.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub listener: &'a str,
+    pub address: Option<&'a str>,
+}
+
+impl Origin<'_> {
+    fn source_info(&self) -> SourceInfo {
+        SourceInfo {
+            listener: self.listener.to_string(),
+            address: self.address.map(str::to_string),
+        }
+    }
+}
+
+/// Category of a syslog facility code (see the module table).
+pub fn category_for_facility(facility: Option<u8>) -> &'static str {
+    match facility {
+        Some(4) | Some(10) => "AUTHENTICATION",
+        Some(13) | Some(14) => "SECURITY",
+        _ => "SYSTEM",
+    }
+}
+
+/// Parses and normalises one syslog message.
+pub fn syslog_line_to_event(input: &[u8], received_ms: i64, tz: Tz, origin: &Origin) -> Event {
+    normalize_syslog(parse_syslog(input, received_ms, tz), received_ms, origin)
+}
+
+/// Builds the canonical event of a parsed syslog message.
+pub fn normalize_syslog(m: SyslogMessage, received_ms: i64, origin: &Origin) -> Event {
+    let severity = m
+        .severity
+        .map(Severity::from_syslog)
+        .unwrap_or(Severity::Notice);
+    let mut ev = blank_event(
+        category_for_facility(m.facility),
+        severity,
+        received_ms,
+        origin,
+    );
+    ev.set_timestamp_ms(m.timestamp_ms.unwrap_or(received_ms));
+    if !m.parsed {
+        ev.parse_error = true;
+        ev.message = Some(m.msg);
+        return ev;
+    }
+    ev.syslog = Some(SyslogFields {
+        facility: m.facility,
+        severity: m.severity,
+        version: m.version,
+        hostname: m.hostname,
+        app_name: m.app_name,
+        procid: m.procid,
+        msgid: m.msgid,
+        structured_data: m.structured_data,
+    });
+    match json_object(&m.msg) {
+        Some(obj) => apply_json(&mut ev, obj),
+        None => ev.message = Some(m.msg),
+    }
+    ev
+}
+
+/// Builds the canonical event of a JSON object (HTTP input).
+pub fn normalize_json(obj: Map<String, Value>, received_ms: i64, origin: &Origin) -> Event {
+    let mut ev = blank_event("SYSTEM", Severity::Info, received_ms, origin);
+    apply_json(&mut ev, obj);
+    ev
+}
+
+/// An event with a fresh id, stamped `received_ms`, and nothing else set.
+pub fn blank_event(category: &str, severity: Severity, received_ms: i64, origin: &Origin) -> Event {
+    let stamp = format_rfc3339_millis(received_ms);
+    Event {
+        event_id: new_event_id(),
+        timestamp: stamp.clone(),
+        received_at: stamp,
+        tenant_id: None,
+        category: category.to_string(),
+        action: None,
+        severity,
+        outcome: None,
+        actor: None,
+        resource: None,
+        source_ip: None,
+        user_agent: None,
+        session_id: None,
+        metadata: None,
+        syslog: None,
+        source: Some(origin.source_info()),
+        message: None,
+        parse_error: false,
+        timestamp_ms: received_ms,
+        received_ms,
+    }
+}
+
+/// The MSG as a JSON object, if it is one.
+fn json_object(msg: &str) -> Option<Map<String, Value>> {
+    let body = strip_bom(msg).trim();
+    if !body.starts_with('{') {
+        return None;
+    }
+    let mut bytes = body.as_bytes().to_vec();
+    simd_json::serde::from_slice::<Map<String, Value>>(&mut bytes).ok()
+}
+
+/// Maps a JSON object onto the canonical fields of `ev`; unknown keys (and
+/// known keys with an unusable value) go to `metadata`.
+pub fn apply_json(ev: &mut Event, obj: Map<String, Value>) {
+    for (key, value) in obj {
+        if let Some((key, value)) = apply_field(ev, key, value) {
+            metadata(ev).insert(key, value);
+        }
+    }
+}
+
+/// Applies one field; gives it back when it belongs in `metadata`.
+fn apply_field(ev: &mut Event, key: String, value: Value) -> Option<(String, Value)> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let handled = match key.as_str() {
+        "event_id" => text(&value).map(|s| ev.event_id = s).is_some(),
+        "timestamp" => json_time_ms(&value)
+            .map(|ms| ev.set_timestamp_ms(ms))
+            .is_some(),
+        "tenant_id" => text(&value).map(|s| ev.tenant_id = Some(s)).is_some(),
+        "action" => text(&value).map(|s| ev.action = Some(s)).is_some(),
+        "outcome" => text(&value).map(|s| ev.outcome = Some(s)).is_some(),
+        "category" => value
+            .as_str()
+            .map(|s| ev.category = s.to_ascii_uppercase())
+            .is_some(),
+        "severity" => json_severity(&value).map(|s| ev.severity = s).is_some(),
+        "source_ip" | "ip" => text(&value).map(|s| ev.source_ip = Some(s)).is_some(),
+        "user_agent" => text(&value).map(|s| ev.user_agent = Some(s)).is_some(),
+        "session_id" => text(&value).map(|s| ev.session_id = Some(s)).is_some(),
+        "message" => text(&value).map(|s| ev.message = Some(s)).is_some(),
+        "actor" => apply_actor(ev, &value),
+        "resource" => apply_resource(ev, &value),
+        "user_id" => text(&value).map(|s| actor(ev).id = Some(s)).is_some(),
+        "user_email" => text(&value).map(|s| actor(ev).email = Some(s)).is_some(),
+        "service_account" => text(&value)
+            .map(|s| actor(ev).service_account = Some(s))
+            .is_some(),
+        "resource_path" => text(&value).map(|s| resource(ev).path = Some(s)).is_some(),
+        "metadata" => match value {
+            Value::Object(m) => {
+                metadata(ev).extend(m);
+                return None;
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    (!handled).then_some((key, value))
+}
+
+fn apply_actor(ev: &mut Event, value: &Value) -> bool {
+    let Ok(a) = serde_json::from_value::<Actor>(value.clone()) else {
+        return false;
+    };
+    let cur = actor(ev);
+    cur.kind = a.kind.or(cur.kind.take());
+    cur.id = a.id.or(cur.id.take());
+    cur.email = a.email.or(cur.email.take());
+    cur.service_account = a.service_account.or(cur.service_account.take());
+    true
+}
+
+fn apply_resource(ev: &mut Event, value: &Value) -> bool {
+    let Ok(r) = serde_json::from_value::<Resource>(value.clone()) else {
+        return false;
+    };
+    let cur = resource(ev);
+    cur.kind = r.kind.or(cur.kind.take());
+    cur.id = r.id.or(cur.id.take());
+    cur.name = r.name.or(cur.name.take());
+    cur.path = r.path.or(cur.path.take());
+    true
+}
+
+fn actor(ev: &mut Event) -> &mut Actor {
+    ev.actor.get_or_insert_with(Actor::default)
+}
+
+fn resource(ev: &mut Event) -> &mut Resource {
+    ev.resource.get_or_insert_with(Resource::default)
+}
+
+fn metadata(ev: &mut Event) -> &mut Map<String, Value> {
+    ev.metadata.get_or_insert_with(Map::new)
+}
+
+/// A JSON time: RFC 3339 text, or epoch seconds (milliseconds when > 1e11).
+pub fn json_time_ms(v: &Value) -> Option<i64> {
+    match v {
+        Value::String(s) => {
+            parse_rfc3339_millis(s).or_else(|| s.parse::<f64>().ok().and_then(epoch_ms))
+        }
+        Value::Number(n) => n.as_f64().and_then(epoch_ms),
+        _ => None,
+    }
+}
+
+fn epoch_ms(x: f64) -> Option<i64> {
+    if !x.is_finite() || x < 0.0 {
+        return None;
+    }
+    let ms = if x > 1e11 { x } else { x * 1000.0 };
+    (ms < 1e15).then_some(ms.round() as i64)
+}
+
+fn json_severity(v: &Value) -> Option<Severity> {
+    match v {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n
+            .as_u64()
+            .filter(|c| *c <= 7)
+            .map(|c| Severity::from_syslog(c as u8)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ORIGIN: Origin = Origin {
+        listener: "tcp",
+        address: Some("10.0.0.1:5000"),
+    };
+
+    fn line(s: &str) -> Event {
+        syslog_line_to_event(s.as_bytes(), 1_700_000_000_000, Tz::UTC, &ORIGIN)
+    }
+
+    #[test]
+    fn facility_maps_to_category_and_pri_to_severity() {
+        let ev = line("<38>1 2023-11-14T22:13:20Z h sshd 1 - - Accepted password");
+        assert_eq!(ev.category, "AUTHENTICATION");
+        assert_eq!(ev.severity, Severity::Info);
+        let ev = line("<84>1 2023-11-14T22:13:20Z h sudo - - - x"); // authpriv.warning
+        assert_eq!(ev.category, "AUTHENTICATION");
+        assert_eq!(ev.severity, Severity::Warning);
+        let ev = line("<105>1 2023-11-14T22:13:20Z h auditd - - - x"); // audit.alert
+        assert_eq!(ev.category, "SECURITY");
+        assert_eq!(ev.severity, Severity::Alert);
+        let ev = line("<14>1 2023-11-14T22:13:20Z h app - - - x");
+        assert_eq!(ev.category, "SYSTEM");
+        assert_eq!(ev.source.as_ref().unwrap().listener, "tcp");
+        assert_eq!(ev.source.unwrap().address.as_deref(), Some("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn json_msg_fills_canonical_fields() {
+        let ev = line(concat!(
+            "<14>1 2023-11-14T22:13:20Z h app - - - \u{feff}",
+            r#"{"event_id":"e1","timestamp":"2024-01-01T00:00:00Z","tenant_id":"acme","action":"user.login","#,
+            r#""outcome":"failure","category":"security","severity":"error","user_id":"u1","user_email":"a@b","#,
+            r#""resource_path":"/etc/passwd","ip":"1.2.3.4","user_agent":"curl","session_id":"s","extra":{"k":1},"metadata":{"m":2}}"#
+        ));
+        assert!(!ev.parse_error);
+        assert_eq!(ev.event_id, "e1");
+        assert_eq!(ev.timestamp, "2024-01-01T00:00:00.000Z");
+        assert_eq!(ev.tenant_id.as_deref(), Some("acme"));
+        assert_eq!(ev.action.as_deref(), Some("user.login"));
+        assert_eq!(ev.outcome.as_deref(), Some("failure"));
+        assert_eq!(ev.category, "SECURITY");
+        assert_eq!(ev.severity, Severity::Error);
+        let actor = ev.actor.unwrap();
+        assert_eq!(actor.id.as_deref(), Some("u1"));
+        assert_eq!(actor.email.as_deref(), Some("a@b"));
+        assert_eq!(ev.resource.unwrap().path.as_deref(), Some("/etc/passwd"));
+        assert_eq!(ev.source_ip.as_deref(), Some("1.2.3.4"));
+        assert_eq!(ev.user_agent.as_deref(), Some("curl"));
+        assert_eq!(ev.session_id.as_deref(), Some("s"));
+        let md = ev.metadata.unwrap();
+        assert_eq!(md["extra"], json!({"k": 1}));
+        assert_eq!(md["m"], 2);
+        assert_eq!(ev.message, None);
+    }
+
+    #[test]
+    fn unparseable_input_is_kept_with_parse_error() {
+        let ev = syslog_line_to_event(b"\xff\xfe garbage", 5_000, Tz::UTC, &ORIGIN);
+        assert!(ev.parse_error);
+        assert_eq!(ev.message.as_deref(), Some("\u{fffd}\u{fffd} garbage"));
+        assert_eq!(ev.timestamp_ms, 5_000);
+        assert!(ev.syslog.is_none());
+    }
+
+    #[test]
+    fn nested_actor_and_resource_and_numbers() {
+        let obj = json!({
+            "actor": {"type": "user", "id": "u", "service_account": "sa"},
+            "resource": {"type": "file", "name": "n"},
+            "severity": 3,
+            "timestamp": 1_700_000_000.5,
+            "outcome": {"weird": true}
+        });
+        let Value::Object(obj) = obj else {
+            unreachable!()
+        };
+        let ev = normalize_json(obj, 0, &ORIGIN);
+        assert_eq!(ev.actor.as_ref().unwrap().kind.as_deref(), Some("user"));
+        assert_eq!(ev.actor.unwrap().service_account.as_deref(), Some("sa"));
+        assert_eq!(ev.resource.unwrap().name.as_deref(), Some("n"));
+        assert_eq!(ev.severity, Severity::Error);
+        assert_eq!(ev.timestamp_ms, 1_700_000_000_500);
+        assert_eq!(ev.metadata.unwrap()["outcome"], json!({"weird": true}));
+    }
+}

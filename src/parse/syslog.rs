@@ -1,0 +1,176 @@
+//! Syslog message parsing (RFC 5424 and RFC 3164) with `syslog_loose`.
+//!
+//! The result, [`SyslogMessage`], keeps the header fields, the numeric
+//! facility and severity codes, the structured data (SD-ID → param → value)
+//! and the MSG with a leading UTF-8 BOM removed. RFC 3164 timestamps carry no
+//! year: the year is chosen so that the timestamp lies nearest to the receive
+//! time; timestamps without a zone are read in the configured default zone
+//! (its UTC offset at the receive time).
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde_json::{Map, Value};
+use syslog_loose::{parse_message_with_year_exact_tz, IncompleteDate, ProcId, Variant};
+
+/// A parsed syslog message. `parsed` is false when the input was not syslog
+/// (then only `msg` is set, to the whole input).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SyslogMessage {
+    pub parsed: bool,
+    pub facility: Option<u8>,
+    pub severity: Option<u8>,
+    /// 1 for RFC 5424; `None` for RFC 3164.
+    pub version: Option<u32>,
+    /// Event time in milliseconds since the epoch, when the message had one.
+    pub timestamp_ms: Option<i64>,
+    pub hostname: Option<String>,
+    pub app_name: Option<String>,
+    pub procid: Option<String>,
+    pub msgid: Option<String>,
+    /// SD-ID → (param name → value).
+    pub structured_data: Map<String, Value>,
+    pub msg: String,
+}
+
+/// Parses one syslog message received at `received_ms`. Never fails: input
+/// that is not syslog comes back with `parsed == false` and the text in `msg`
+/// (invalid UTF-8 replaced).
+pub fn parse_syslog(input: &[u8], received_ms: i64, tz: Tz) -> SyslogMessage {
+    let text = String::from_utf8_lossy(input);
+    let text = text.trim_end_matches(['\n', '\r', '\0']);
+    let received = DateTime::<Utc>::from_timestamp_millis(received_ms).unwrap_or_default();
+    let offset = tz.offset_from_utc_datetime(&received.naive_utc()).fix();
+    let local_received = received.with_timezone(&offset);
+    let get_year = move |date: IncompleteDate| nearest_year(date, local_received);
+    match parse_message_with_year_exact_tz(text, get_year, Some(offset), Variant::Either) {
+        Ok(m) if m.facility.is_some() => from_loose(m),
+        _ => SyslogMessage {
+            msg: text.to_string(),
+            ..Default::default()
+        },
+    }
+}
+
+fn from_loose(m: syslog_loose::Message<&str>) -> SyslogMessage {
+    SyslogMessage {
+        parsed: true,
+        facility: m.facility.map(|f| f as u8),
+        severity: m.severity.map(|s| s as u8),
+        version: match m.protocol {
+            syslog_loose::Protocol::RFC5424(v) => Some(v),
+            syslog_loose::Protocol::RFC3164 => None,
+        },
+        timestamp_ms: m.timestamp.map(|t| t.timestamp_millis()),
+        hostname: m.hostname.map(str::to_string),
+        app_name: m.appname.map(str::to_string),
+        procid: m.procid.map(|p| match p {
+            ProcId::PID(n) => n.to_string(),
+            ProcId::Name(s) => s.to_string(),
+        }),
+        msgid: m.msgid.map(str::to_string),
+        structured_data: structured_data(&m.structured_data),
+        msg: strip_bom(m.msg).to_string(),
+    }
+}
+
+fn structured_data(elements: &[syslog_loose::StructuredElement<&str>]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for el in elements {
+        let entry = out
+            .entry(el.id.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(params) = entry {
+            for (name, value) in el.params() {
+                params.insert(name.to_string(), Value::String(value));
+            }
+        }
+    }
+    out
+}
+
+/// Removes a leading UTF-8 byte order mark (RFC 5424 MSG-UTF8).
+pub fn strip_bom(s: &str) -> &str {
+    s.strip_prefix('\u{feff}').unwrap_or(s)
+}
+
+/// The year that puts (month, day, h, m, s) nearest to `received`.
+fn nearest_year(date: IncompleteDate, received: DateTime<FixedOffset>) -> i32 {
+    let (month, day, hour, min, sec) = date;
+    let now = received.naive_local();
+    let y = now.year();
+    [y, y - 1, y + 1]
+        .into_iter()
+        .filter_map(|year| {
+            let t = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, min, sec)?;
+            Some((year, (t - now).num_seconds().abs()))
+        })
+        .min_by_key(|(_, dist)| *dist)
+        .map(|(year, _)| year)
+        .unwrap_or(y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn rfc5424_with_structured_data() {
+        let line = b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 1234 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\"][meta x=\"a\\\"b\"] \xEF\xBB\xBFAn application event";
+        let m = parse_syslog(line, 0, Tz::UTC);
+        assert!(m.parsed);
+        assert_eq!(m.facility, Some(20));
+        assert_eq!(m.severity, Some(5));
+        assert_eq!(m.version, Some(1));
+        assert_eq!(m.timestamp_ms, Some(ms("2003-10-11T22:14:15.003Z")));
+        assert_eq!(m.hostname.as_deref(), Some("mymachine.example.com"));
+        assert_eq!(m.app_name.as_deref(), Some("evntslog"));
+        assert_eq!(m.procid.as_deref(), Some("1234"));
+        assert_eq!(m.msgid.as_deref(), Some("ID47"));
+        assert_eq!(m.structured_data["exampleSDID@32473"]["iut"], "3");
+        assert_eq!(m.structured_data["meta"]["x"], "a\"b");
+        assert_eq!(m.msg, "An application event");
+    }
+
+    #[test]
+    fn rfc3164_year_is_nearest_to_receive_time() {
+        // Received on 2 Jan 2026: "Dec 31" belongs to 2025.
+        let recv = ms("2026-01-02T00:00:00Z");
+        let m = parse_syslog(
+            b"<34>Dec 31 23:59:00 host su[99]: 'su root' failed",
+            recv,
+            Tz::UTC,
+        );
+        assert!(m.parsed);
+        assert_eq!(m.facility, Some(4));
+        assert_eq!(m.severity, Some(2));
+        assert_eq!(m.version, None);
+        assert_eq!(m.timestamp_ms, Some(ms("2025-12-31T23:59:00Z")));
+        assert_eq!(m.hostname.as_deref(), Some("host"));
+        assert_eq!(m.app_name.as_deref(), Some("su"));
+        assert_eq!(m.procid.as_deref(), Some("99"));
+        assert_eq!(m.msg, "'su root' failed");
+        // Received on 31 Dec 2025: "Jan  1" belongs to 2026.
+        let recv = ms("2025-12-31T23:00:00Z");
+        let m = parse_syslog(b"<13>Jan  1 00:30:00 host app: x", recv, Tz::UTC);
+        assert_eq!(m.timestamp_ms, Some(ms("2026-01-01T00:30:00Z")));
+    }
+
+    #[test]
+    fn rfc3164_uses_default_time_zone() {
+        let recv = ms("2026-07-01T12:00:00Z");
+        let m = parse_syslog(b"<13>Jul  1 14:00:00 host app: x", recv, Tz::Europe__Berlin);
+        assert_eq!(m.timestamp_ms, Some(ms("2026-07-01T12:00:00Z")));
+    }
+
+    #[test]
+    fn garbage_is_kept_unparsed() {
+        let m = parse_syslog(b"hello \xff world", 0, Tz::UTC);
+        assert!(!m.parsed);
+        assert_eq!(m.msg, "hello \u{fffd} world");
+        assert_eq!(m.facility, None);
+    }
+}

@@ -1,0 +1,327 @@
+//! `http`: JSON events over HTTP (axum).
+//!
+//! - `POST /v1/events`: a JSON object, an array of objects, or NDJSON;
+//!   `Content-Encoding: gzip` accepted; `Authorization: Bearer <token>`.
+//!   200 `{"accepted": N}` once the whole request is in the ring; 400
+//!   `{"error", "line", "offset"}` for a malformed body (nothing appended);
+//!   413 over `max_body_bytes` (also after decompression); 503 with
+//!   `Retry-After` when the ring is full.
+//! - `POST /services/collector/event` and `/services/collector`: Splunk HEC
+//!   envelopes, `Authorization: Splunk <token>` (Bearer accepted too), HEC
+//!   answers (`{"text":"Success","code":0}`).
+//! - `GET /health`.
+//!
+//! With no `tokens` configured, requests need no authorisation.
+
+use super::metrics::SourceMetrics;
+use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
+use crate::config::{ByteSize, ConfigError, SectionConfig};
+use crate::event::{now_millis, EncodedEvent, Event};
+use crate::parse::{parse_events_body, parse_hec_body, BodyError, Origin};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// `[sources.NAME]` with `type = "http"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub address: String,
+    /// Accepted tokens (`Bearer` on `/v1/events`, `Splunk` or `Bearer` on HEC paths).
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// Largest request body, before and after decompression (default 10MiB).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: ByteSize,
+}
+
+fn default_max_body() -> ByteSize {
+    ByteSize(10 << 20)
+}
+
+impl Settings {
+    pub fn from_section(section: &SectionConfig) -> Result<Self, ConfigError> {
+        let s: Settings = section.settings()?;
+        if s.tokens.iter().any(|t| t.is_empty()) {
+            return Err(ConfigError::new(
+                format!("{}.tokens", section.path()),
+                "tokens must not be empty (is an environment variable unset?)",
+            ));
+        }
+        Ok(s)
+    }
+}
+
+struct AppState {
+    name: String,
+    tokens: Vec<String>,
+    max_body: usize,
+    ingest: Arc<dyn Ingest>,
+    metrics: SourceMetrics,
+}
+
+/// Which endpoint family a request is for (they differ in auth scheme and answers).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Events,
+    Hec,
+}
+
+/// Binds the listener and serves until shutdown.
+pub async fn start(
+    name: &str,
+    settings: Settings,
+    ctx: SourceContext,
+) -> Result<(SocketAddr, JoinHandle<()>), SourceError> {
+    let addr = resolve(name, &settings.address)?;
+    let bind_err = |source| SourceError::Bind {
+        name: name.to_string(),
+        address: settings.address.clone(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    let state = Arc::new(AppState {
+        name: name.to_string(),
+        tokens: settings.tokens,
+        max_body: settings.max_body_bytes.0 as usize,
+        ingest: ctx.ingest.clone(),
+        metrics: SourceMetrics::new(name),
+    });
+    let app = router(state);
+    let shutdown = shutdown_signal(ctx.shutdown);
+    tracing::info!(source = name, address = %local, "listening (http)");
+    let task = tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "http source stopped");
+        }
+    });
+    Ok((local, task))
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/events", post(events))
+        .route("/services/collector/event", post(hec))
+        .route("/services/collector", post(hec))
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .with_state(state)
+}
+
+async fn events(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(&st, Api::Events, peer, &headers, body).await
+}
+
+async fn hec(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(&st, Api::Hec, peer, &headers, body).await
+}
+
+/// Authorise, read, decompress, parse, append — or answer why not.
+async fn handle(
+    st: &AppState,
+    api: Api,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    if !authorised(st, api, headers) {
+        return reject(api, Reject::Unauthorized);
+    }
+    let body = match read_body(st, headers, body).await {
+        Ok(b) => b,
+        Err(r) => return reject(api, r),
+    };
+    let peer_text = peer.to_string();
+    let origin = Origin {
+        listener: &st.name,
+        address: Some(&peer_text),
+    };
+    let parsed = match api {
+        Api::Events => parse_events_body(&body, now_millis(), &origin),
+        Api::Hec => parse_hec_body(&body, now_millis(), &origin),
+    };
+    match parsed {
+        Ok(events) => append(st, api, &events),
+        Err(e) => {
+            st.metrics.connection_error("bad_request");
+            reject(api, Reject::Malformed(e))
+        }
+    }
+}
+
+fn authorised(st: &AppState, api: Api, headers: &HeaderMap) -> bool {
+    if st.tokens.is_empty() {
+        return true;
+    }
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let token = match (api, value.split_once(' ')) {
+        (_, Some(("Bearer", t))) => t,
+        (Api::Hec, Some(("Splunk", t))) => t,
+        _ => return false,
+    };
+    st.tokens
+        .iter()
+        .any(|t| constant_time_eq(t.as_bytes(), token.trim().as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The request body, gunzipped when `Content-Encoding: gzip`, within `max_body`.
+async fn read_body(st: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, Reject> {
+    let raw = axum::body::to_bytes(body, st.max_body)
+        .await
+        .map_err(|_| Reject::TooLarge)?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "identity" | "" => Ok(raw),
+        "gzip" | "x-gzip" => gunzip(&raw, st.max_body),
+        other => Err(Reject::Encoding(other.to_string())),
+    }
+}
+
+fn gunzip(data: &[u8], limit: usize) -> Result<Bytes, Reject> {
+    let mut out = Vec::new();
+    let mut reader = flate2::read::MultiGzDecoder::new(data).take(limit as u64 + 1);
+    reader
+        .read_to_end(&mut out)
+        .map_err(|e| Reject::Gzip(e.to_string()))?;
+    if out.len() > limit {
+        return Err(Reject::TooLarge);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Appends all events of a request in one call.
+fn append(st: &AppState, api: Api, events: &[Event]) -> Response {
+    let encoded: Vec<EncodedEvent> = events.iter().map(Event::encode).collect();
+    if encoded.is_empty() {
+        return accepted(api, 0);
+    }
+    match st.ingest.try_append(&encoded) {
+        Ok(()) => {
+            st.metrics.accepted(&encoded);
+            accepted(api, encoded.len())
+        }
+        Err(IngestError::Full(retry)) => {
+            st.metrics.dropped("buffer_full", encoded.len() as u64);
+            reject(api, Reject::Full(retry.as_secs().max(1)))
+        }
+        Err(IngestError::Closed) => reject(api, Reject::Unavailable("shutting down".into())),
+        Err(IngestError::Failed(e)) => {
+            st.metrics.dropped("buffer_error", encoded.len() as u64);
+            reject(api, Reject::Unavailable(e))
+        }
+    }
+}
+
+fn accepted(api: Api, n: usize) -> Response {
+    match api {
+        Api::Events => Json(json!({"accepted": n})).into_response(),
+        Api::Hec => Json(json!({"text": "Success", "code": 0})).into_response(),
+    }
+}
+
+/// Why a request was refused.
+enum Reject {
+    Unauthorized,
+    TooLarge,
+    Encoding(String),
+    Gzip(String),
+    Malformed(BodyError),
+    Full(u64),
+    Unavailable(String),
+}
+
+fn reject(api: Api, r: Reject) -> Response {
+    let (status, text, hec_code) = match &r {
+        Reject::Unauthorized => (
+            StatusCode::UNAUTHORIZED,
+            "invalid or missing token".to_string(),
+            3,
+        ),
+        Reject::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large".to_string(),
+            6,
+        ),
+        Reject::Encoding(e) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported content encoding `{e}`"),
+            6,
+        ),
+        Reject::Gzip(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("invalid gzip body: {e}"),
+            6,
+        ),
+        Reject::Malformed(e) => (StatusCode::BAD_REQUEST, e.to_string(), hec_body_code(e)),
+        Reject::Full(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "buffer full, retry later".to_string(),
+            9,
+        ),
+        Reject::Unavailable(e) => (StatusCode::SERVICE_UNAVAILABLE, e.clone(), 8),
+    };
+    let body = match (api, &r) {
+        (Api::Hec, _) => json!({"text": text, "code": hec_code}),
+        (Api::Events, Reject::Malformed(e)) => match e.position() {
+            Some((line, offset)) => json!({"error": text, "line": line, "offset": offset}),
+            None => json!({"error": text}),
+        },
+        (Api::Events, _) => json!({"error": text}),
+    };
+    let mut resp = (status, Json(body)).into_response();
+    if let Reject::Full(secs) = r {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}
+
+/// HEC error code for a body problem (see Splunk's HEC error table).
+fn hec_body_code(e: &BodyError) -> u8 {
+    match e {
+        BodyError::Empty => 5,
+        BodyError::HecEventMissing { .. } => 12,
+        BodyError::HecEventBlank { .. } => 13,
+        _ => 6,
+    }
+}

@@ -1,0 +1,69 @@
+//! The counters every source reports, labelled with the source name.
+//!
+//! `siem_relay_source_events_total{source}`,
+//! `siem_relay_source_parse_errors_total{source}`,
+//! `siem_relay_source_oversized_total{source}`,
+//! `siem_relay_source_dropped_total{source,reason}`,
+//! `siem_relay_source_connections{source}` (gauge),
+//! `siem_relay_source_connection_errors_total{source,reason}`.
+
+use crate::event::record::FLAG_PARSE_ERROR;
+use crate::event::EncodedEvent;
+use metrics::{counter, gauge, Counter, Gauge};
+
+/// Handles to one source's metrics.
+#[derive(Clone)]
+pub(crate) struct SourceMetrics {
+    name: String,
+    events: Counter,
+    parse_errors: Counter,
+    oversized: Counter,
+    connections: Gauge,
+}
+
+impl SourceMetrics {
+    pub(crate) fn new(name: &str) -> Self {
+        let source = name.to_string();
+        SourceMetrics {
+            name: source.clone(),
+            events: counter!("siem_relay_source_events_total", "source" => source.clone()),
+            parse_errors: counter!("siem_relay_source_parse_errors_total", "source" => source.clone()),
+            oversized: counter!("siem_relay_source_oversized_total", "source" => source.clone()),
+            connections: gauge!("siem_relay_source_connections", "source" => source),
+        }
+    }
+
+    /// Counts events that were accepted by the ingest.
+    pub(crate) fn accepted(&self, events: &[EncodedEvent]) {
+        self.events.increment(events.len() as u64);
+        let bad = events
+            .iter()
+            .filter(|e| e.meta.flags & FLAG_PARSE_ERROR != 0)
+            .count();
+        if bad > 0 {
+            self.parse_errors.increment(bad as u64);
+        }
+    }
+
+    pub(crate) fn oversized(&self) {
+        self.oversized.increment(1);
+    }
+
+    pub(crate) fn dropped(&self, reason: &'static str, n: u64) {
+        counter!("siem_relay_source_dropped_total", "source" => self.name.clone(), "reason" => reason)
+            .increment(n);
+    }
+
+    pub(crate) fn connection_error(&self, reason: &'static str) {
+        counter!("siem_relay_source_connection_errors_total", "source" => self.name.clone(), "reason" => reason)
+            .increment(1);
+    }
+
+    pub(crate) fn connection_opened(&self) {
+        self.connections.increment(1.0);
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        self.connections.decrement(1.0);
+    }
+}

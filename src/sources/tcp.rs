@@ -1,0 +1,145 @@
+//! `syslog_tcp`: syslog over plain TCP with RFC 6587 framing (octet counting
+//! or LF, detected per frame). The connection handling lives in
+//! [`super::stream`] and is shared with `syslog_tls`.
+
+use super::metrics::SourceMetrics;
+use super::stream::{accept_loop, StreamShared};
+use super::{resolve, SourceContext, SourceError};
+use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
+use crate::parse::{FramerConfig, Oversize};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+/// `[sources.NAME]` with `type = "syslog_tcp"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub address: String,
+    /// Longest accepted message (default 64KiB).
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: ByteSize,
+    /// `truncate` (default) or `skip` an oversized message.
+    #[serde(default)]
+    pub oversize: Oversize,
+    /// Concurrent connections; excess ones are refused and counted (default 1024).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A connection silent this long is closed (default 10m).
+    #[serde(default = "default_idle")]
+    pub idle_timeout: HumanDuration,
+}
+
+/// Limits shared by `syslog_tcp` and `syslog_tls` (read from their settings).
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    pub max_message_bytes: ByteSize,
+    pub oversize: Oversize,
+    pub max_connections: usize,
+    pub idle_timeout: HumanDuration,
+}
+
+pub(crate) fn default_max_message() -> ByteSize {
+    ByteSize(64 * 1024)
+}
+pub(crate) fn default_max_connections() -> usize {
+    1024
+}
+pub(crate) fn default_idle() -> HumanDuration {
+    HumanDuration(Duration::from_secs(600))
+}
+
+impl Settings {
+    pub fn from_section(section: &SectionConfig) -> Result<Self, ConfigError> {
+        let s: Settings = section.settings()?;
+        s.stream().check(section)?;
+        Ok(s)
+    }
+
+    pub fn stream(&self) -> StreamSettings {
+        StreamSettings {
+            max_message_bytes: self.max_message_bytes,
+            oversize: self.oversize,
+            max_connections: self.max_connections,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+}
+
+impl StreamSettings {
+    /// Range checks serde cannot express.
+    pub fn check(&self, section: &SectionConfig) -> Result<(), ConfigError> {
+        if self.max_message_bytes.0 == 0 || self.max_message_bytes.0 > 64 << 20 {
+            return Err(ConfigError::new(
+                format!("{}.max_message_bytes", section.path()),
+                "must be between 1 byte and 64MiB",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::new(
+                format!("{}.max_connections", section.path()),
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn shared(&self, name: &str, ctx: &SourceContext) -> Arc<StreamShared> {
+        Arc::new(StreamShared {
+            name: name.to_string(),
+            ingest: ctx.ingest.clone(),
+            timezone: ctx.timezone,
+            framer: FramerConfig {
+                max_message_bytes: self.max_message_bytes.0 as usize,
+                oversize: self.oversize,
+            },
+            idle_timeout: self.idle_timeout.0,
+            max_connections: self.max_connections,
+            metrics: SourceMetrics::new(name),
+        })
+    }
+}
+
+/// Binds a TCP listener for a stream source.
+pub(crate) async fn bind(
+    name: &str,
+    address: &str,
+) -> Result<(TcpListener, SocketAddr), SourceError> {
+    let addr = resolve(name, address)?;
+    let bind_err = |source| SourceError::Bind {
+        name: name.to_string(),
+        address: address.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    Ok((listener, local))
+}
+
+/// Starts a stream listener (plain when `tls` is `None`).
+pub(crate) async fn start_stream(
+    name: &str,
+    address: &str,
+    stream: &StreamSettings,
+    tls: Option<TlsAcceptor>,
+    ctx: SourceContext,
+) -> Result<(SocketAddr, JoinHandle<()>), SourceError> {
+    let (listener, local) = bind(name, address).await?;
+    let shared = stream.shared(name, &ctx);
+    tracing::info!(source = name, address = %local, tls = tls.is_some(), "listening");
+    let task = tokio::spawn(accept_loop(listener, shared, tls, ctx.shutdown));
+    Ok((local, task))
+}
+
+/// Starts a `syslog_tcp` source.
+pub async fn start(
+    name: &str,
+    settings: Settings,
+    ctx: SourceContext,
+) -> Result<(SocketAddr, JoinHandle<()>), SourceError> {
+    start_stream(name, &settings.address, &settings.stream(), None, ctx).await
+}

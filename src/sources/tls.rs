@@ -1,0 +1,150 @@
+//! `syslog_tls`: syslog over TLS (RFC 5425, default port 6514) with rustls
+//! and the *ring* crypto provider, TLS 1.2 and 1.3 only, and optional client
+//! certificate authentication (`client_ca`, mTLS). After the handshake the
+//! connection is handled exactly like `syslog_tcp` ([`super::stream`]).
+
+use super::tcp::{
+    default_idle, default_max_connections, default_max_message, start_stream, StreamSettings,
+};
+use super::{SourceContext, SourceError};
+use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
+use crate::parse::Oversize;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+/// `[sources.NAME]` with `type = "syslog_tls"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Default `0.0.0.0:6514`.
+    #[serde(default = "default_address")]
+    pub address: String,
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA bundle (PEM); when set, clients must present a certificate it signed.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: ByteSize,
+    #[serde(default)]
+    pub oversize: Oversize,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_idle")]
+    pub idle_timeout: HumanDuration,
+}
+
+fn default_address() -> String {
+    "0.0.0.0:6514".into()
+}
+
+impl Settings {
+    pub fn from_section(section: &SectionConfig) -> Result<Self, ConfigError> {
+        let s: Settings = section.settings()?;
+        s.stream().check(section)?;
+        Ok(s)
+    }
+
+    pub fn stream(&self) -> StreamSettings {
+        StreamSettings {
+            max_message_bytes: self.max_message_bytes,
+            oversize: self.oversize,
+            max_connections: self.max_connections,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+
+    /// Checks that the certificate, key and CA files exist.
+    pub fn check_files(&self, section: &SectionConfig, base_dir: &Path) -> Result<(), ConfigError> {
+        let files = [
+            ("cert", Some(&self.cert)),
+            ("key", Some(&self.key)),
+            ("client_ca", self.client_ca.as_ref()),
+        ];
+        for (key, path) in files {
+            let Some(path) = path else { continue };
+            let full = base_dir.join(path);
+            if !full.is_file() {
+                return Err(ConfigError::new(
+                    format!("{}.{key}", section.path()),
+                    format!("file {} does not exist", full.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts a `syslog_tls` source.
+pub async fn start(
+    name: &str,
+    settings: Settings,
+    ctx: SourceContext,
+) -> Result<(SocketAddr, JoinHandle<()>), SourceError> {
+    let config = server_config(&settings, &ctx.base_dir).map_err(|message| SourceError::Tls {
+        name: name.to_string(),
+        message,
+    })?;
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    start_stream(
+        name,
+        &settings.address,
+        &settings.stream(),
+        Some(acceptor),
+        ctx,
+    )
+    .await
+}
+
+/// The rustls server configuration: ring provider, TLS 1.2+, optional mTLS.
+pub fn server_config(settings: &Settings, base_dir: &Path) -> Result<ServerConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = load_certs(&base_dir.join(&settings.cert))?;
+    let key = load_key(&base_dir.join(&settings.key))?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?;
+    let builder = match &settings.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for cert in load_certs(&base_dir.join(ca))? {
+                roots.add(cert).map_err(|e| format!("client_ca: {e}"))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| format!("client_ca: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate/key: {e}"))
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate found", path.display()));
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    rustls_pemfile::private_key(&mut std::io::BufReader::new(file))
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .ok_or_else(|| format!("{}: no PEM private key found", path.display()))
+}

@@ -1,0 +1,295 @@
+//! The `http` source driven by curl: JSON object, array, NDJSON and gzip
+//! bodies on `/v1/events`, HEC envelopes on `/services/collector/event`,
+//! token checks, malformed and oversized bodies (nothing partial appended),
+//! and 503 + Retry-After when the ring is full.
+
+mod ingest_support;
+
+use ingest_support::{require_program, start, Harness};
+use serde_json::Value;
+use std::io::Write;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const SETTINGS: &str = r#"
+address = "127.0.0.1:0"
+tokens = ["s3cret"]
+max_body_bytes = "4KiB"
+"#;
+
+/// What curl saw: status, headers (lower-cased), body.
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body {:?}: {e}", self.body))
+    }
+}
+
+/// POSTs `body` (a file, so binary bodies work) with extra curl args.
+fn post(h: &Harness, path: &str, body: &[u8], args: &[&str]) -> Reply {
+    require_program("curl", "curl");
+    let dir = tempfile::tempdir().expect("tmp");
+    let body_file = dir.path().join("body");
+    std::fs::File::create(&body_file)
+        .and_then(|mut f| f.write_all(body))
+        .expect("write body");
+    let header_file = dir.path().join("headers");
+    let url = format!("http://127.0.0.1:{}{path}", h.port());
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-D"])
+        .arg(&header_file)
+        .args(["-X", "POST", "--data-binary"])
+        .arg(format!("@{}", body_file.display()))
+        .args(args)
+        .arg(&url)
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').expect("status line");
+    Reply {
+        status: code.trim().parse().expect("status code"),
+        headers: std::fs::read_to_string(&header_file)
+            .unwrap_or_default()
+            .to_lowercase(),
+        body: body.to_string(),
+    }
+}
+
+const BEARER: &str = "Authorization: Bearer s3cret";
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+async fn harness() -> Harness {
+    start("web", "http", SETTINGS, std::path::Path::new(".")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_array_ndjson_and_gzip_are_accepted() {
+    let h = harness().await;
+    let r = post(
+        &h,
+        "/v1/events",
+        br#"{"action":"user.login","user_id":"u1","tenant_id":"acme","extra":1}"#,
+        &["-H", BEARER],
+    );
+    assert_eq!(
+        (r.status, r.json()["accepted"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        r.body
+    );
+    let r = post(
+        &h,
+        "/v1/events",
+        br#"[{"action":"a.one"},{"action":"a.two"}]"#,
+        &["-H", BEARER],
+    );
+    assert_eq!(r.json()["accepted"], 2);
+    let r = post(
+        &h,
+        "/v1/events",
+        b"{\"action\":\"n.one\"}\n{\"action\":\"n.two\"}\n{\"action\":\"n.three\"}\n",
+        &["-H", BEARER],
+    );
+    assert_eq!(r.json()["accepted"], 3);
+    let body = gzip(b"{\"action\":\"g.one\"}\n{\"action\":\"g.two\"}\n");
+    let r = post(
+        &h,
+        "/v1/events",
+        &body,
+        &["-H", BEARER, "-H", "Content-Encoding: gzip"],
+    );
+    assert_eq!(
+        (r.status, r.json()["accepted"].as_u64()),
+        (200, Some(2)),
+        "{}",
+        r.body
+    );
+
+    let evs = h.collector.snapshot();
+    let actions: Vec<_> = evs.iter().filter_map(|e| e.action.clone()).collect();
+    assert_eq!(
+        actions,
+        [
+            "user.login",
+            "a.one",
+            "a.two",
+            "n.one",
+            "n.two",
+            "n.three",
+            "g.one",
+            "g.two"
+        ]
+    );
+    assert_eq!(
+        evs[0].actor.as_ref().and_then(|a| a.id.as_deref()),
+        Some("u1")
+    );
+    assert_eq!(evs[0].tenant_id.as_deref(), Some("acme"));
+    assert_eq!(evs[0].metadata.as_ref().unwrap()["extra"], 1);
+    let src = evs[0].source.as_ref().unwrap();
+    assert_eq!(src.listener, "web");
+    assert!(src.address.as_deref().unwrap().starts_with("127.0.0.1:"));
+    // One append call per request.
+    assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 4);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_event_endpoint() {
+    let h = harness().await;
+    let body = br#"{"event":{"action":"cert.issue","user_email":"a@b.c"},"time":1700000000.5,"host":"h1","sourcetype":"audit","fields":{"env":"prod"}}{"event":"free text","index":"main"}"#;
+    let r = post(
+        &h,
+        "/services/collector/event",
+        body,
+        &["-H", "Authorization: Splunk s3cret"],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), serde_json::json!({"text": "Success", "code": 0}));
+    let r = post(
+        &h,
+        "/services/collector",
+        br#"{"event":"again"}"#,
+        &["-H", "Authorization: Splunk s3cret"],
+    );
+    assert_eq!(r.status, 200);
+    let r = post(
+        &h,
+        "/services/collector/event",
+        br#"{"event":"x"}"#,
+        &["-H", "Authorization: Splunk nope"],
+    );
+    assert_eq!(r.status, 401);
+    let r = post(
+        &h,
+        "/services/collector/event",
+        br#"{"time":1}"#,
+        &["-H", "Authorization: Splunk s3cret"],
+    );
+    assert_eq!((r.status, r.json()["code"].as_u64()), (400, Some(12)));
+
+    let evs = h.collector.snapshot();
+    assert_eq!(evs.len(), 3, "{evs:#?}");
+    assert_eq!(evs[0].action.as_deref(), Some("cert.issue"));
+    assert_eq!(evs[0].timestamp_ms, 1_700_000_000_500);
+    let md = evs[0].metadata.as_ref().unwrap();
+    assert_eq!(
+        (
+            md["host"].as_str(),
+            md["sourcetype"].as_str(),
+            md["env"].as_str()
+        ),
+        (Some("h1"), Some("audit"), Some("prod"))
+    );
+    assert_eq!(evs[1].message.as_deref(), Some("free text"));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_malformed_and_oversized_are_refused_without_appending() {
+    let h = harness().await;
+    let one = br#"{"action":"x"}"#;
+    assert_eq!(post(&h, "/v1/events", one, &[]).status, 401);
+    assert_eq!(
+        post(
+            &h,
+            "/v1/events",
+            one,
+            &["-H", "Authorization: Bearer wrong"]
+        )
+        .status,
+        401
+    );
+    assert_eq!(
+        post(
+            &h,
+            "/v1/events",
+            one,
+            &["-H", "Authorization: Splunk s3cret"]
+        )
+        .status,
+        401
+    );
+
+    let r = post(
+        &h,
+        "/v1/events",
+        b"{\"a\":1}\n{\"b\":2}\n{\"c\": oops}\n",
+        &["-H", BEARER],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let j = r.json();
+    assert_eq!(j["line"], 3, "{j}");
+    let offset = j["offset"].as_u64().expect("offset");
+    assert!((16..=30).contains(&offset), "{j}");
+    assert!(j["error"].as_str().is_some());
+
+    let big = format!(
+        "[{}]",
+        vec![r#"{"action":"padding.padding.padding"}"#; 200].join(",")
+    );
+    assert_eq!(
+        post(&h, "/v1/events", big.as_bytes(), &["-H", BEARER]).status,
+        413
+    );
+    // A small gzip body that inflates past the limit is refused too.
+    let bomb = gzip(&vec![b' '; 64 * 1024]);
+    let r = post(
+        &h,
+        "/v1/events",
+        &bomb,
+        &["-H", BEARER, "-H", "Content-Encoding: gzip"],
+    );
+    assert_eq!(r.status, 413);
+
+    assert!(h.collector.snapshot().is_empty());
+    assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 0);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_ring_answers_503_with_retry_after() {
+    let h = harness().await;
+    h.collector.full.store(true, Ordering::SeqCst);
+    let r = post(&h, "/v1/events", b"{\"a\":1}\n{\"b\":2}\n", &["-H", BEARER]);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.headers.contains("retry-after: 7"), "{}", r.headers);
+    assert!(h.collector.snapshot().is_empty());
+    h.collector.full.store(false, Ordering::SeqCst);
+    let r = post(&h, "/v1/events", b"{\"a\":1}\n{\"b\":2}\n", &["-H", BEARER]);
+    assert_eq!(r.status, 200);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        h.collector.wait_for_async(2, Duration::from_secs(5)),
+    )
+    .await
+    .expect("events");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health() {
+    let h = harness().await;
+    let out = Command::new("curl")
+        .args(["-sS", &format!("http://127.0.0.1:{}/health", h.port())])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), r#"{"status":"ok"}"#);
+    h.stop().await;
+}

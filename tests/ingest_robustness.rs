@@ -1,0 +1,144 @@
+//! A TCP connection that misbehaves (garbage, a half frame, an oversized
+//! frame, NUL bytes, invalid UTF-8) loses none of the valid messages sent
+//! before and after it on other connections, and its own later frames after
+//! an oversized one. Also: the connection limit refuses excess connections.
+
+mod ingest_support;
+
+use ingest_support::{start, Harness};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SETTINGS: &str = r#"
+address = "127.0.0.1:0"
+max_message_bytes = 100
+"#;
+
+async fn connect(h: &Harness) -> TcpStream {
+    TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .expect("connect")
+}
+
+async fn send(h: &Harness, bytes: &[u8]) {
+    let mut s = connect(h).await;
+    s.write_all(bytes).await.expect("write");
+    s.shutdown().await.expect("shutdown");
+    // Wait for the server to close its side, so ordering is deterministic.
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut sink)).await;
+}
+
+fn good(n: usize) -> String {
+    format!("<13>1 2026-01-01T00:00:00Z host app - - - good {n}\n")
+}
+
+fn messages(h: &Harness) -> Vec<String> {
+    h.collector
+        .snapshot()
+        .into_iter()
+        .filter_map(|e| e.message)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_connections_do_not_lose_good_messages() {
+    let h = start("tcp", "syslog_tcp", SETTINGS, std::path::Path::new(".")).await;
+    send(&h, good(1).as_bytes()).await;
+    // Garbage that violates octet counting ends only that connection.
+    send(&h, b"12x this is not a frame\n<13>after violation\n").await;
+    send(&h, good(2).as_bytes()).await;
+    // A half octet-counted frame, then EOF.
+    send(&h, b"50 <13>1 2026-01-01T00:00:00Z host app - - - half").await;
+    send(&h, good(3).as_bytes()).await;
+    // Oversized frames (both framings) are truncated; later frames survive.
+    let long = "x".repeat(300);
+    let mut mixed = format!("<13>{long}\n").into_bytes();
+    let counted = format!("<13>1 - h a - - - {long}");
+    mixed.extend(format!("{} {counted}", counted.len()).as_bytes());
+    mixed.extend(b"\0<13>1 2026-01-01T00:00:00Z host app - - - after oversize\0");
+    send(&h, &mixed).await;
+    // NUL bytes inside, and invalid UTF-8.
+    send(
+        &h,
+        b"<13>nul\x00inside\n<13>1 2026-01-01T00:00:00Z host app - - - bad \xff\xfe utf8\n",
+    )
+    .await;
+    send(&h, good(4).as_bytes()).await;
+
+    let evs = h
+        .collector
+        .wait_for_async(10, Duration::from_secs(10))
+        .await;
+    let msgs = messages(&h);
+    for n in 1..=4 {
+        assert!(
+            msgs.contains(&format!("good {n}")),
+            "good {n} missing: {msgs:#?}"
+        );
+    }
+    assert!(
+        !msgs.iter().any(|m| m.contains("after violation")),
+        "{msgs:#?}"
+    );
+    assert!(msgs.contains(&"after oversize".to_string()), "{msgs:#?}");
+    assert!(
+        msgs.contains(&"bad \u{fffd}\u{fffd} utf8".to_string()),
+        "{msgs:#?}"
+    );
+    let truncated: Vec<_> = evs
+        .iter()
+        .filter(|e| {
+            e.metadata
+                .as_ref()
+                .is_some_and(|m| m.contains_key("truncated"))
+        })
+        .collect();
+    assert_eq!(truncated.len(), 2, "{evs:#?}");
+    assert!(truncated
+        .iter()
+        .all(|e| e.message.as_ref().is_some_and(|m| m.len() <= 100)));
+    // "<13>nul" then "inside" (NUL is a trailer): the second is kept with parse_error.
+    assert!(
+        evs.iter()
+            .any(|e| e.parse_error && e.message.as_deref() == Some("inside")),
+        "{evs:#?}"
+    );
+    assert_eq!(evs.len(), 10, "{evs:#?}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_are_refused() {
+    let settings = "address = \"127.0.0.1:0\"\nmax_connections = 1\n";
+    let h = start("tcp", "syslog_tcp", settings, std::path::Path::new(".")).await;
+    let mut first = connect(&h).await;
+    first.write_all(good(1).as_bytes()).await.expect("write");
+    h.collector.wait_for_async(1, Duration::from_secs(5)).await;
+    let mut second = connect(&h).await;
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "excess connection was not closed"
+    );
+    first.write_all(good(2).as_bytes()).await.expect("write");
+    h.collector.wait_for_async(2, Duration::from_secs(5)).await;
+    drop(first);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed() {
+    let settings = "address = \"127.0.0.1:0\"\nidle_timeout = \"200ms\"\n";
+    let h = start("tcp", "syslog_tcp", settings, std::path::Path::new(".")).await;
+    let mut s = connect(&h).await;
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection stayed open"
+    );
+    h.stop().await;
+}

@@ -1,0 +1,115 @@
+//! `syslog_tls` with a rustls client: a client with a certificate from the
+//! configured CA is served; under mTLS a client without a certificate, or
+//! with one from another CA, is refused and nothing it sends arrives.
+
+mod ingest_support;
+
+use ingest_support::{make_pki, start, Harness, Pki};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
+    let pem = std::fs::read(path).expect("read cert");
+    rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<_, _>>()
+        .expect("pem certs")
+}
+
+fn key(path: &Path) -> PrivateKeyDer<'static> {
+    let pem = std::fs::read(path).expect("read key");
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .expect("pem key")
+        .expect("a key")
+}
+
+fn client_config(pki: &Pki, identity: Option<&Pki>) -> ClientConfig {
+    let mut roots = RootCertStore::empty();
+    for c in certs(&pki.path("ca.pem")) {
+        roots.add(c).expect("root");
+    }
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots);
+    match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => builder
+            .with_client_auth_cert(certs(&id.path("client.pem")), key(&id.path("client.key")))
+            .expect("client cert"),
+    }
+}
+
+async fn tls_source(pki: &Pki) -> Harness {
+    let settings = r#"
+address = "127.0.0.1:0"
+cert = "server.pem"
+key = "server.key"
+client_ca = "ca.pem"
+"#;
+    start("tls", "syslog_tls", settings, pki.dir.path()).await
+}
+
+/// Connects, sends one octet-counted message, and reads until the server
+/// closes or 2 s pass. Returns whether the handshake and write succeeded.
+async fn send(h: &Harness, config: ClientConfig, text: &str) -> bool {
+    let tcp = TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .expect("connect");
+    let connector = TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from("localhost").expect("name");
+    let Ok(mut tls) = connector.connect(name, tcp).await else {
+        return false;
+    };
+    let msg = format!("<38>1 2026-01-01T00:00:00Z host app - - - {text}");
+    let frame = format!("{} {msg}", msg.len());
+    if tls.write_all(frame.as_bytes()).await.is_err() || tls.flush().await.is_err() {
+        return false;
+    }
+    let _ = tls.shutdown().await;
+    let mut sink = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), tls.read_to_end(&mut sink)).await;
+    !matches!(read, Ok(Err(_)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_accepts_valid_client_and_refuses_others() {
+    let pki = make_pki();
+    let other = make_pki();
+    let h = tls_source(&pki).await;
+
+    assert!(send(&h, client_config(&pki, Some(&pki)), "with client cert").await);
+    let evs = h.collector.wait_for_async(1, Duration::from_secs(5)).await;
+    assert_eq!(evs[0].message.as_deref(), Some("with client cert"));
+    assert_eq!(evs[0].category, "AUTHENTICATION");
+    assert_eq!(evs[0].source.as_ref().unwrap().listener, "tls");
+
+    assert!(!send(&h, client_config(&pki, None), "no client cert").await);
+    assert!(!send(&h, client_config(&pki, Some(&other)), "foreign client cert").await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let msgs: Vec<_> = h
+        .collector
+        .snapshot()
+        .into_iter()
+        .filter_map(|e| e.message)
+        .collect();
+    assert_eq!(msgs, ["with client cert"]);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_without_client_ca_needs_no_client_cert() {
+    let pki = make_pki();
+    let settings = "address = \"127.0.0.1:0\"\ncert = \"server.pem\"\nkey = \"server.key\"\n";
+    let h = start("tls", "syslog_tls", settings, pki.dir.path()).await;
+    assert!(send(&h, client_config(&pki, None), "anonymous client").await);
+    let evs = h.collector.wait_for_async(1, Duration::from_secs(5)).await;
+    assert_eq!(evs[0].message.as_deref(), Some("anonymous client"));
+    h.stop().await;
+}
