@@ -177,12 +177,11 @@ impl Relay {
         if new.buffer != old.buffer || new.data_dir != old.data_dir {
             tracing::warn!("[buffer] and data_dir changes take effect at the next restart");
         }
-        let changed = |olds: &[SectionConfig], s: &SectionConfig| !olds.iter().any(|o| o == s);
-        // destinations
-        let running: Vec<String> = self.destinations.lock().await.keys().cloned().collect();
-        for name in &running {
-            let keep = new.destinations.iter().any(|d| &d.name == name && !changed(&old.destinations, d));
-            if !keep {
+        // destinations: a running one is kept only if its section is unchanged
+        let running: Vec<(String, SectionConfig)> =
+            self.destinations.lock().await.iter().map(|(k, v)| (k.clone(), v.section.clone())).collect();
+        for (name, section) in &running {
+            if !new.destinations.contains(section) {
                 tracing::info!(destination = %name, "reload: stopping");
                 self.stop_destination(name).await;
             }
@@ -194,10 +193,10 @@ impl Relay {
             }
         }
         // sources
-        let running: Vec<String> = self.sources.lock().await.keys().cloned().collect();
-        for name in &running {
-            let keep = new.sources.iter().any(|s| &s.name == name && !changed(&old.sources, s));
-            if !keep {
+        let running: Vec<(String, SectionConfig)> =
+            self.sources.lock().await.iter().map(|(k, v)| (k.clone(), v.section.clone())).collect();
+        for (name, section) in &running {
+            if !new.sources.contains(section) {
                 self.stop_source(name).await;
             }
         }
