@@ -4,9 +4,15 @@
 //! for all of them.
 
 pub mod batch;
+pub mod datadog;
+pub mod elasticsearch;
+pub mod http;
 pub mod http_transport;
+pub mod sentinel;
 pub mod settings;
 pub mod sink;
+pub mod splunk_hec;
+pub mod sumo_logic;
 
 pub use batch::{Batch, BatchEvent};
 pub use settings::{CommonSettings, WhenFull};
