@@ -315,4 +315,37 @@ mod tests {
         // 2024-03-05T23:59:59.999Z
         assert_eq!(es.index_for(1_709_683_199_999), "siem-relay-2024.03.05");
     }
+
+    #[test]
+    fn data_streams_get_a_timestamp_and_create_actions() {
+        use crate::destinations::BatchEvent;
+        use crate::event::{Event, Severity};
+        let mut ev = Event::new("SECURITY", None, Severity::Info);
+        ev.event_id = "evt_1".into();
+        ev.set_timestamp_ms(1_700_000_000_123);
+        let enc = ev.encode();
+        let body = String::from_utf8(enc.body.clone()).unwrap();
+        let batch = Batch::new(vec![BatchEvent {
+            seq: 1,
+            meta: enc.meta,
+            body: enc.body.into(),
+        }]);
+        let es = Elasticsearch {
+            url: "http://x/_bulk".into(),
+            index: "logs-siem_relay-default".into(),
+            dated: false,
+            data_stream: true,
+            headers: vec![],
+        };
+        let enc = es.encode(&batch);
+        assert_eq!(enc.requests.len(), 1);
+        assert_eq!(
+            std::str::from_utf8(&enc.requests[0].body).unwrap(),
+            format!(
+                "{{\"create\":{{\"_id\":\"evt_1\",\"_index\":\"logs-siem_relay-default\"}}}}\n\
+                 {{\"@timestamp\":\"2023-11-14T22:13:20.123Z\",{}\n",
+                &body[1..]
+            )
+        );
+    }
 }

@@ -393,8 +393,9 @@ pub fn pack(
 pub enum TransportError {
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The error and its causes, without the URL.
     #[error("request failed: {0}")]
-    Request(reqwest::Error),
+    Request(String),
     #[error("response body larger than {0} bytes")]
     BodyTooLarge(usize),
     #[error("compressing the body failed: {0}")]
@@ -526,7 +527,7 @@ impl HttpClient {
                 TransportError::Timeout(self.timeout)
             } else {
                 // Never the URL: it may carry a secret (Sumo Logic).
-                TransportError::Request(e.without_url())
+                TransportError::Request(error_chain(&e.without_url()))
             }
         };
         let mut resp = self
@@ -552,6 +553,21 @@ impl HttpClient {
             body: Bytes::from(body),
         })
     }
+}
+
+/// `error: cause: cause`, each level once.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 fn gzip(data: &[u8]) -> std::io::Result<Bytes> {

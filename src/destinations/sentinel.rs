@@ -83,7 +83,10 @@ pub struct Sentinel {
     token_url: String,
     /// `client_id=…&client_secret=…&grant_type=client_credentials&scope=…`
     token_form: String,
-    token: Mutex<Option<Token>>,
+    /// The cached token (short critical sections only).
+    token: std::sync::Mutex<Option<Token>>,
+    /// Serialises token requests so concurrent sends fetch one token, not several.
+    fetching: Mutex<()>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +151,14 @@ impl Sentinel {
             header,
             renew_at: Instant::now() + Duration::from_secs(secs).saturating_sub(TOKEN_MARGIN),
         })
+    }
+
+    fn cached_token(&self) -> Option<HeaderValue> {
+        let cached = self.token.lock().unwrap_or_else(|p| p.into_inner());
+        cached
+            .as_ref()
+            .filter(|t| Instant::now() < t.renew_at)
+            .map(|t| t.header.clone())
     }
 
     fn azure_error(resp: &HttpResponse) -> String {
@@ -233,26 +244,24 @@ impl HttpFormat for Sentinel {
         client: &'a HttpClient,
     ) -> BoxFuture<'a, Result<Option<HeaderValue>, String>> {
         Box::pin(async move {
-            let mut cached = self.token.lock().await;
-            if let Some(t) = cached.as_ref().filter(|t| Instant::now() < t.renew_at) {
-                return Ok(Some(t.header.clone()));
+            if let Some(h) = self.cached_token() {
+                return Ok(Some(h));
+            }
+            let _fetching = self.fetching.lock().await;
+            // Another send may have fetched one while this one waited.
+            if let Some(h) = self.cached_token() {
+                return Ok(Some(h));
             }
             let token = self.fetch_token(client).await?;
             let header = token.header.clone();
-            *cached = Some(token);
+            *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
             Ok(Some(header))
         })
     }
 
     fn invalidate(&self) -> bool {
-        match self.token.try_lock() {
-            Ok(mut t) => {
-                *t = None;
-                true
-            }
-            // Another request is fetching a token right now: that one is fresh.
-            Err(_) => true,
-        }
+        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        true
     }
 }
 
@@ -308,7 +317,8 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
             path_segment(s.tenant_id.trim())
         ),
         token_form,
-        token: Mutex::new(None),
+        token: std::sync::Mutex::new(None),
+        fetching: Mutex::new(()),
     };
     Ok(Arc::new(HttpSink::new(
         format,
