@@ -840,3 +840,27 @@ async fn http_ndjson_and_bad_templates() {
     .unwrap();
     assert_eq!(e.path, "destinations.hook.body");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_are_retried() {
+    let srv = serve(|_, _| {
+        std::thread::sleep(Duration::from_millis(800));
+        reply(200, "")
+    })
+    .await;
+    let sink = generic::build(
+        table(&format!(
+            "endpoint = \"{}\"\ntimeout = \"150ms\"\n",
+            srv.url
+        )),
+        &ctx("hook"),
+    )
+    .unwrap();
+    match sink.send(&batch(1)).await {
+        Delivery::Retry { reason, after } => {
+            assert!(reason.contains("timed out"), "{reason}");
+            assert_eq!(after, None);
+        }
+        other => panic!("expected Retry, got {other:?}"),
+    }
+}

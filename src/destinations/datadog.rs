@@ -139,7 +139,7 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         ));
     }
     let base = match &http.endpoint {
-        Some(e) => e.clone(),
+        Some(e) => e.trim_end_matches('/').to_string(),
         None => {
             let site = s.site.trim().trim_start_matches("app.");
             if site.is_empty() || site.contains(['/', ':', ' ']) {

@@ -222,7 +222,7 @@ impl HttpFormat for Elasticsearch {
 pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
     let path = ctx.path();
     let http = HttpSettings::peel_from(&mut table, ctx, Compression::None)?;
-    let endpoint = http.require_endpoint(ctx)?.to_string();
+    let endpoint = http.require_base(ctx)?.to_string();
     let s: Settings = table_into(&table, &path)?;
     let index = s.index.unwrap_or_else(|| {
         if s.data_stream {

@@ -115,7 +115,7 @@ pub enum Compression {
 /// The keys every HTTP destination shares.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// Validated `http://` or `https://` URL without a trailing `/`.
+    /// Validated `http://` or `https://` URL, as written.
     pub endpoint: Option<String>,
     /// Private CA file (PEM), resolved against the config file's folder.
     pub ca: Option<PathBuf>,
@@ -180,7 +180,8 @@ impl HttpSettings {
         })
     }
 
-    /// The endpoint, for formats where it is required.
+    /// The endpoint as written, for formats where it is required and used
+    /// as the full URL (a trailing `/` may matter to the server).
     pub fn require_endpoint(&self, ctx: &BuildContext) -> Result<&str, ConfigError> {
         self.endpoint.as_deref().ok_or_else(|| {
             ConfigError::new(
@@ -189,10 +190,15 @@ impl HttpSettings {
             )
         })
     }
+
+    /// The endpoint without a trailing `/`, for formats that append the vendor's path.
+    pub fn require_base(&self, ctx: &BuildContext) -> Result<&str, ConfigError> {
+        self.require_endpoint(ctx).map(|e| e.trim_end_matches('/'))
+    }
 }
 
 /// Checks that `s` is an absolute `http://` or `https://` URL with a host;
-/// returns it without a trailing `/`.
+/// returns it trimmed of surrounding whitespace.
 pub fn validate_endpoint(s: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(s.trim()).map_err(|e| format!("not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -204,7 +210,7 @@ pub fn validate_endpoint(s: &str) -> Result<String, String> {
     if url.host_str().map_or(true, str::is_empty) {
         return Err("has no host".into());
     }
-    Ok(s.trim().trim_end_matches('/').to_string())
+    Ok(s.trim().to_string())
 }
 
 /// `scheme://host[:port]` of a URL: what status and messages may show
@@ -987,8 +993,8 @@ mod tests {
         assert!(validate_endpoint("ftp://x").is_err());
         assert!(validate_endpoint("nonsense").is_err());
         assert_eq!(
-            validate_endpoint("https://h:8088/").unwrap(),
-            "https://h:8088"
+            validate_endpoint(" https://h:8088/ ").unwrap(),
+            "https://h:8088/"
         );
         assert_eq!(
             origin_of("https://u:p@h.example:444/receiver/v1/http/SECRET?q=1"),

@@ -281,7 +281,7 @@ fn path_segment(s: &str) -> String {
 pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
     let path = ctx.path();
     let http = HttpSettings::peel_from(&mut table, ctx, Compression::None)?;
-    let endpoint = http.require_endpoint(ctx)?.to_string();
+    let endpoint = http.require_base(ctx)?.to_string();
     let s: Settings = table_into(&table, &path)?;
     for (key, v) in [
         ("dcr_immutable_id", &s.dcr_immutable_id),
@@ -299,7 +299,9 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         }
     }
     let authority = super::http_transport::validate_endpoint(&s.authority)
-        .map_err(|m| ConfigError::new(format!("{path}.authority"), m))?;
+        .map_err(|m| ConfigError::new(format!("{path}.authority"), m))?
+        .trim_end_matches('/')
+        .to_string();
     let token_form = form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", s.client_id.trim())
         .append_pair("client_secret", &s.client_secret)

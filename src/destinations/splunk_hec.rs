@@ -277,7 +277,7 @@ impl HttpFormat for SplunkHec {
 pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
     let path = ctx.path();
     let http = HttpSettings::peel_from(&mut table, ctx, Compression::None)?;
-    let endpoint = http.require_endpoint(ctx)?.to_string();
+    let endpoint = http.require_base(ctx)?.to_string();
     let s: Settings = table_into(&table, &path)?;
     if s.token.trim().is_empty() {
         return Err(ConfigError::new(
