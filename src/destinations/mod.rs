@@ -6,16 +6,22 @@
 pub mod backoff;
 pub mod batch;
 pub mod blackhole;
+pub mod datadog;
 pub mod dead_letter;
+pub mod elasticsearch;
 pub mod file;
 pub mod filter;
+pub mod http;
 pub mod http_transport;
 pub mod redact;
 pub mod registry;
+pub mod sentinel;
 pub mod settings;
 pub mod sink;
+pub mod splunk_hec;
 pub mod status;
 pub mod stdout;
+pub mod sumo_logic;
 pub mod worker;
 
 pub use batch::{Batch, BatchEvent};

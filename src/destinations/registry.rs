@@ -8,7 +8,7 @@ use super::redact::Redactor;
 use super::settings::CommonSettings;
 use super::sink::Sink;
 use super::worker::Destination;
-use super::{blackhole, file, stdout, BuildContext};
+use super::{blackhole, datadog, elasticsearch, file, http, sentinel, splunk_hec, stdout, sumo_logic, BuildContext};
 use crate::config::{ConfigError, SectionConfig};
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +16,17 @@ use std::sync::Arc;
 type Builder = fn(toml::Table, &BuildContext) -> Result<Arc<dyn Sink>, ConfigError>;
 
 /// The wire formats, by `type`.
-const KINDS: &[(&str, Builder)] = &[("file", file::build), ("stdout", stdout::build), ("blackhole", blackhole::build)];
+const KINDS: &[(&str, Builder)] = &[
+    ("file", file::build),
+    ("stdout", stdout::build),
+    ("blackhole", blackhole::build),
+    ("splunk_hec", splunk_hec::build),
+    ("elasticsearch", elasticsearch::build),
+    ("datadog", datadog::build),
+    ("sentinel", sentinel::build),
+    ("sumo_logic", sumo_logic::build),
+    ("http", http::build),
+];
 
 /// The `type` names this build knows.
 pub fn kinds() -> Vec<&'static str> {

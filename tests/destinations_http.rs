@@ -1,0 +1,866 @@
+//! The HTTP destinations against local servers on 127.0.0.1: exact requests
+//! (method, path, query, headers, body bytes) and the vendors' documented
+//! error answers mapped to the right `Delivery`.
+
+mod common;
+
+use common::*;
+use siem_relay::destinations::{
+    datadog, elasticsearch, http as generic, sentinel, splunk_hec, sumo_logic, Delivery,
+};
+use std::time::Duration;
+
+fn json(v: &str) -> String {
+    serde_json::Value::String(v.into()).to_string()
+}
+
+// ---------------------------------------------------------------- Splunk HEC
+
+fn hec_envelope(b: &siem_relay::destinations::Batch, i: usize) -> String {
+    format!(
+        "{{\"time\":1700000000.123,\"host\":\"relay-1\",\"source\":\"siem-relay\",\"sourcetype\":\"siem-relay:audit\",\"index\":\"security\",\"event\":{}}}",
+        body_of(b, i)
+    )
+}
+
+#[tokio::test]
+async fn splunk_hec_sends_stacked_events() {
+    let srv = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
+    let sink = splunk_hec::build(
+        table(&format!(
+            "endpoint = \"{}/\"\ntoken = \"abc-123\"\nhost = \"relay-1\"\nindex = \"security\"\n",
+            srv.url
+        )),
+        &ctx("splunk"),
+    )
+    .unwrap();
+    let b = batch(2);
+    assert_eq!(sink.send(&b).await, Delivery::Delivered);
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/services/collector/event");
+    assert_eq!(r.query, None);
+    assert_eq!(r.header("authorization"), Some("Splunk abc-123"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("content-encoding"), None);
+    assert_eq!(r.header("x-splunk-request-channel"), None);
+    assert_eq!(
+        r.body_str(),
+        format!("{}\n{}\n", hec_envelope(&b, 0), hec_envelope(&b, 1))
+    );
+    assert_eq!(sink.target(), srv.url);
+}
+
+#[tokio::test]
+async fn splunk_hec_invalid_token_is_rejected_and_busy_is_retried() {
+    let srv = serve(|_, n| match n {
+        0 => reply(403, r#"{"text":"Invalid token","code":4}"#),
+        _ => reply(503, r#"{"text":"Server is busy","code":9}"#).with_header("retry-after", "3"),
+    })
+    .await;
+    let sink = splunk_hec::build(
+        table(&format!("endpoint = \"{}\"\ntoken = \"bad\"\n", srv.url)),
+        &ctx("s"),
+    )
+    .unwrap();
+    match sink.send(&batch(2)).await {
+        Delivery::Rejected { reason } => assert!(
+            reason.contains("Invalid token") && reason.contains("code 4"),
+            "{reason}"
+        ),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    match sink.send(&batch(2)).await {
+        Delivery::Retry { reason, after } => {
+            assert!(reason.contains("Server is busy"), "{reason}");
+            assert_eq!(after, Some(Duration::from_secs(3)));
+        }
+        other => panic!("expected Retry, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn splunk_hec_waits_for_indexer_acknowledgement() {
+    let srv = serve(|s, n| match s.path.as_str() {
+        "/services/collector/event" => reply(200, r#"{"text":"Success","code":0,"ackId":7}"#),
+        "/services/collector/ack" if n < 3 => reply(200, r#"{"acks":{"7":false}}"#),
+        "/services/collector/ack" => reply(200, r#"{"acks":{"7":true}}"#),
+        _ => reply(404, "{}"),
+    })
+    .await;
+    let sink = splunk_hec::build(
+        table(&format!(
+            "endpoint = \"{}\"\ntoken = \"t\"\nack = true\nack_interval = \"20ms\"\n",
+            srv.url
+        )),
+        &ctx("s"),
+    )
+    .unwrap();
+    assert_eq!(sink.send(&batch(1)).await, Delivery::Delivered);
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 4, "{reqs:?}");
+    let channel = reqs[0]
+        .header("x-splunk-request-channel")
+        .expect("channel header")
+        .to_string();
+    assert!(uuid::Uuid::parse_str(&channel).is_ok(), "{channel}");
+    for ack in &reqs[1..] {
+        assert_eq!(ack.method, "POST");
+        assert_eq!(ack.path, "/services/collector/ack");
+        assert_eq!(
+            ack.query.as_deref(),
+            Some(format!("channel={channel}").as_str())
+        );
+        assert_eq!(
+            ack.header("x-splunk-request-channel"),
+            Some(channel.as_str())
+        );
+        assert_eq!(ack.header("authorization"), Some("Splunk t"));
+        assert_eq!(ack.body_str(), r#"{"acks":[7]}"#);
+    }
+}
+
+#[tokio::test]
+async fn splunk_hec_unacknowledged_batch_is_retried() {
+    let srv = serve(|s, _| match s.path.as_str() {
+        "/services/collector/event" => reply(200, r#"{"text":"Success","code":0,"ackId":1}"#),
+        _ => reply(200, r#"{"acks":{"1":false}}"#),
+    })
+    .await;
+    let sink = splunk_hec::build(
+        table(&format!(
+            "endpoint = \"{}\"\ntoken = \"t\"\nack = true\nack_interval = \"20ms\"\nack_timeout = \"150ms\"\n",
+            srv.url
+        )),
+        &ctx("s"),
+    )
+    .unwrap();
+    match sink.send(&batch(1)).await {
+        Delivery::Retry { reason, .. } => assert!(reason.contains("ackId 1"), "{reason}"),
+        other => panic!("expected Retry, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn splunk_hec_test_connection_checks_health_then_sends_a_probe() {
+    let srv = serve(|s, _| match s.path.as_str() {
+        "/services/collector/health/1.0" => reply(200, r#"{"text":"HEC is healthy","code":17}"#),
+        _ => reply(200, r#"{"text":"Success","code":0}"#),
+    })
+    .await;
+    let sink = splunk_hec::build(
+        table(&format!("endpoint = \"{}\"\ntoken = \"t\"\n", srv.url)),
+        &ctx("s"),
+    )
+    .unwrap();
+    let outcome = sink.test(&batch(1)).await;
+    assert!(outcome.ok, "{outcome:?}");
+    let reqs = srv.requests();
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("GET", "/services/collector/health/1.0")
+    );
+    assert_eq!(reqs[0].header("authorization"), Some("Splunk t"));
+    assert_eq!(reqs[1].path, "/services/collector/event");
+
+    let bad = serve(|_, _| reply(400, r#"{"text":"Invalid token","code":4}"#)).await;
+    let sink = splunk_hec::build(
+        table(&format!("endpoint = \"{}\"\ntoken = \"t\"\n", bad.url)),
+        &ctx("s"),
+    )
+    .unwrap();
+    let outcome = sink.test(&batch(1)).await;
+    assert!(
+        !outcome.ok && outcome.message.contains("invalid token"),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        bad.requests().len(),
+        1,
+        "no probe after a failed health check"
+    );
+}
+
+// ------------------------------------------------------------- Elasticsearch
+
+fn bulk_pair(b: &siem_relay::destinations::Batch, i: usize) -> String {
+    format!(
+        "{{\"create\":{{\"_id\":\"evt_test_{i}\",\"_index\":\"siem-relay-2023.11.14\"}}}}\n{}\n",
+        body_of(b, i)
+    )
+}
+
+#[tokio::test]
+async fn elasticsearch_bulk_over_tls_with_private_ca_and_mixed_item_failures() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, &ca.ca_pem).unwrap();
+    let srv = serve_tls(&ca, |_, _| {
+        reply(
+            200,
+            r#"{"took":3,"errors":true,"items":[
+              {"create":{"_index":"siem-relay-2023.11.14","_id":"evt_test_0","status":201,"result":"created"}},
+              {"create":{"_index":"siem-relay-2023.11.14","_id":"evt_test_1","status":429,"error":{"type":"es_rejected_execution_exception","reason":"rejected execution of coordinating operation"}}},
+              {"create":{"_index":"siem-relay-2023.11.14","_id":"evt_test_2","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [actor] of type [keyword]"}}},
+              {"create":{"_index":"siem-relay-2023.11.14","_id":"evt_test_3","status":409,"error":{"type":"version_conflict_engine_exception","reason":"document already exists"}}},
+              {"create":{"_index":"siem-relay-2023.11.14","_id":"evt_test_4","status":503,"error":{"type":"unavailable_shards_exception","reason":"primary shard is not active"}}}
+            ]}"#,
+        )
+    })
+    .await;
+    assert!(srv.url.starts_with("https://127.0.0.1:"));
+    let sink = elasticsearch::build(
+        table(&format!(
+            "endpoint = \"{}\"\nca = \"{}\"\napi_key = \"aWQ6a2V5\"\n",
+            srv.url,
+            ca_path.display()
+        )),
+        &ctx("es"),
+    )
+    .unwrap();
+    let b = batch(5);
+    match sink.send(&b).await {
+        Delivery::Partial {
+            retry,
+            rejected,
+            after,
+        } => {
+            assert_eq!(retry, vec![1, 4]);
+            assert_eq!(rejected.len(), 1);
+            assert_eq!(rejected[0].0, 2);
+            assert!(
+                rejected[0].1.contains("mapper_parsing_exception")
+                    && rejected[0].1.contains("failed to parse field"),
+                "{}",
+                rejected[0].1
+            );
+            assert_eq!(after, None);
+        }
+        other => panic!("expected Partial, got {other:?}"),
+    }
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str(), r.query.as_deref()),
+        ("POST", "/_bulk", None)
+    );
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    assert_eq!(r.header("authorization"), Some("ApiKey aWQ6a2V5"));
+    let expected: String = (0..5).map(|i| bulk_pair(&b, i)).collect();
+    assert_eq!(r.body_str(), expected);
+    assert!(r.body_str().ends_with('\n'));
+}
+
+#[tokio::test]
+async fn elasticsearch_without_the_private_ca_cannot_connect() {
+    let ca = TestCa::new();
+    let srv = serve_tls(&ca, |_, _| reply(200, r#"{"errors":false,"items":[]}"#)).await;
+    let sink =
+        elasticsearch::build(table(&format!("endpoint = \"{}\"\n", srv.url)), &ctx("es")).unwrap();
+    match sink.send(&batch(1)).await {
+        Delivery::Retry { reason, .. } => {
+            assert!(reason.to_lowercase().contains("certificate"), "{reason}")
+        }
+        other => panic!("expected Retry, got {other:?}"),
+    }
+    assert!(srv.requests().is_empty());
+}
+
+#[tokio::test]
+async fn elasticsearch_request_level_answers_and_413_bisection() {
+    // 413 whenever a request carries more than one document.
+    let srv = serve(|s, _| {
+        let docs = s.body_str().lines().count() / 2;
+        if docs > 1 {
+            reply(413, "")
+        } else {
+            reply(
+                200,
+                r#"{"errors":false,"items":[{"create":{"status":201}}]}"#,
+            )
+        }
+    })
+    .await;
+    let sink = elasticsearch::build(
+        table(&format!(
+            "endpoint = \"{}\"\nusername = \"elastic\"\npassword = \"pw\"\nindex = \"audit\"\n",
+            srv.url
+        )),
+        &ctx("es"),
+    )
+    .unwrap();
+    assert_eq!(sink.send(&batch(3)).await, Delivery::Delivered);
+    let reqs = srv.requests();
+    // [0,1,2] → 413; [0] ok; [1,2] → 413; [1] ok; [2] ok
+    assert_eq!(reqs.len(), 5);
+    assert_eq!(
+        reqs[0].header("authorization"),
+        Some("Basic ZWxhc3RpYzpwdw==")
+    );
+    assert!(reqs[1]
+        .body_str()
+        .starts_with("{\"create\":{\"_id\":\"evt_test_0\",\"_index\":\"audit\"}}\n"));
+
+    let one = serve(|_, _| reply(413, "")).await;
+    let sink =
+        elasticsearch::build(table(&format!("endpoint = \"{}\"\n", one.url)), &ctx("es")).unwrap();
+    match sink.send(&batch(1)).await {
+        Delivery::Rejected { reason } => assert!(
+            reason.contains("413") && reason.contains("max_content_length"),
+            "{reason}"
+        ),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+
+    let busy = serve(|_, _| reply(429, r#"{"error":"too many requests"}"#)).await;
+    let sink =
+        elasticsearch::build(table(&format!("endpoint = \"{}\"\n", busy.url)), &ctx("es")).unwrap();
+    assert!(matches!(sink.send(&batch(2)).await, Delivery::Retry { .. }));
+    let bad = serve(|_, _| reply(400, r#"{"error":"bad"}"#)).await;
+    let sink =
+        elasticsearch::build(table(&format!("endpoint = \"{}\"\n", bad.url)), &ctx("es")).unwrap();
+    assert!(matches!(
+        sink.send(&batch(2)).await,
+        Delivery::Rejected { .. }
+    ));
+}
+
+#[test]
+fn elasticsearch_config_errors_name_the_key() {
+    let e = elasticsearch::build(table("endpoint = \"ftp://x\"\n"), &ctx("es"))
+        .err()
+        .unwrap();
+    assert_eq!(e.path, "destinations.es.endpoint");
+    let e = elasticsearch::build(
+        table("endpoint = \"http://x\"\nindex = \"a-%Q\"\n"),
+        &ctx("es"),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.path, "destinations.es.index");
+    let e = elasticsearch::build(
+        table("endpoint = \"http://x\"\napi_key = \"k\"\nusername = \"u\"\n"),
+        &ctx("es"),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.path, "destinations.es.api_key");
+    let e = elasticsearch::build(table("endpoint = \"http://x\"\nindx = \"a\"\n"), &ctx("es"))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("indx"), "{e}");
+    let e = elasticsearch::build(
+        table("endpoint = \"http://x\"\nca = \"/nonexistent/ca.pem\"\n"),
+        &ctx("es"),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.path, "destinations.es.ca");
+}
+
+// ------------------------------------------------------------------- Datadog
+
+#[tokio::test]
+async fn datadog_sends_gzipped_json_array_with_message_string() {
+    let srv = serve(|_, _| reply(202, "{}")).await;
+    let sink = datadog::build(
+        table(&format!(
+            "endpoint = \"{}\"\napi_key = \"dd-key\"\nddtags = \"env:test,team:sec\"\nhostname = \"relay-1\"\n",
+            srv.url
+        )),
+        &ctx("dd"),
+    )
+    .unwrap();
+    let b = batch(2);
+    assert_eq!(sink.send(&b).await, Delivery::Delivered);
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str(), r.query.as_deref()),
+        ("POST", "/api/v2/logs", None)
+    );
+    assert_eq!(r.header("dd-api-key"), Some("dd-key"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_ne!(r.raw, r.body, "body is compressed on the wire");
+    let item = |i| {
+        format!(
+            "{{\"ddsource\":\"siem-relay\",\"ddtags\":\"env:test,team:sec\",\"hostname\":\"relay-1\",\"service\":\"siem-relay\",\"message\":{}}}",
+            json(body_of(&b, i))
+        )
+    };
+    assert_eq!(r.body_str(), format!("[{},{}]", item(0), item(1)));
+    // The message is the canonical event, intact.
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let msg: serde_json::Value = serde_json::from_str(v[1]["message"].as_str().unwrap()).unwrap();
+    assert_eq!(msg["event_id"], "evt_test_1");
+}
+
+#[tokio::test]
+async fn datadog_splits_2500_events_into_three_requests() {
+    let srv = serve(|_, _| reply(202, "{}")).await;
+    let sink = datadog::build(
+        table(&format!("endpoint = \"{}\"\napi_key = \"k\"\n", srv.url)),
+        &ctx("dd"),
+    )
+    .unwrap();
+    assert_eq!(sink.send(&batch(2500)).await, Delivery::Delivered);
+    let counts: Vec<usize> = srv
+        .requests()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Vec<serde_json::Value>>(&r.body)
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(counts, vec![1000, 1000, 500]);
+}
+
+#[tokio::test]
+async fn datadog_throttling_honours_retry_after_and_errors_map() {
+    let srv = serve(|_, n| match n {
+        0 => reply(429, "{}").with_header("retry-after", "7"),
+        1 => reply(403, r#"{"errors":["Forbidden"]}"#),
+        2 => reply(400, r#"{"errors":["bad"]}"#),
+        _ => reply(500, "oops"),
+    })
+    .await;
+    let sink = datadog::build(
+        table(&format!("endpoint = \"{}\"\napi_key = \"k\"\n", srv.url)),
+        &ctx("dd"),
+    )
+    .unwrap();
+    assert_eq!(
+        sink.send(&batch(2)).await,
+        Delivery::Retry {
+            reason: "Datadog answered 429: {}".to_string(),
+            after: Some(Duration::from_secs(7))
+        }
+    );
+    match sink.send(&batch(2)).await {
+        Delivery::Rejected { reason } => assert!(
+            reason.contains("403") && reason.contains("api_key"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        sink.send(&batch(2)).await,
+        Delivery::Rejected { .. }
+    ));
+    assert!(matches!(
+        sink.send(&batch(2)).await,
+        Delivery::Retry { after: None, .. }
+    ));
+}
+
+#[tokio::test]
+async fn datadog_413_splits_then_rejects_a_single_entry() {
+    let srv = serve(|s, _| {
+        let n = serde_json::from_slice::<Vec<serde_json::Value>>(&s.body)
+            .unwrap()
+            .len();
+        if n > 2 {
+            reply(413, "")
+        } else {
+            reply(202, "{}")
+        }
+    })
+    .await;
+    let sink = datadog::build(
+        table(&format!("endpoint = \"{}\"\napi_key = \"k\"\n", srv.url)),
+        &ctx("dd"),
+    )
+    .unwrap();
+    assert_eq!(sink.send(&batch(4)).await, Delivery::Delivered);
+    let counts: Vec<usize> = srv
+        .requests()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Vec<serde_json::Value>>(&r.body)
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(counts, vec![4, 2, 2]);
+
+    let always = serve(|_, _| reply(413, "")).await;
+    let sink = datadog::build(
+        table(&format!("endpoint = \"{}\"\napi_key = \"k\"\n", always.url)),
+        &ctx("dd"),
+    )
+    .unwrap();
+    match sink.send(&batch(1)).await {
+        Delivery::Rejected { reason } => assert!(reason.contains("413"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn datadog_rejects_entries_above_one_megabyte() {
+    let srv = serve(|_, _| reply(202, "{}")).await;
+    let sink = datadog::build(
+        table(&format!("endpoint = \"{}\"\napi_key = \"k\"\n", srv.url)),
+        &ctx("dd"),
+    )
+    .unwrap();
+    let mut big = event(1);
+    big.message = Some("x".repeat(1_100_000));
+    let b = batch_of(vec![event(0), big, event(2)]);
+    match sink.send(&b).await {
+        Delivery::Partial {
+            retry, rejected, ..
+        } => {
+            assert!(retry.is_empty());
+            assert_eq!(rejected.len(), 1);
+            assert_eq!(rejected[0].0, 1);
+            assert!(rejected[0].1.contains("1 MB"), "{}", rejected[0].1);
+        }
+        other => panic!("{other:?}"),
+    }
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 1);
+    let sent: Vec<serde_json::Value> = serde_json::from_slice(&reqs[0].body).unwrap();
+    assert_eq!(sent.len(), 2);
+}
+
+// ------------------------------------------------------------------ Sentinel
+
+fn sentinel_config(url: &str) -> String {
+    format!(
+        "endpoint = \"{url}\"\nauthority = \"{url}\"\ndcr_immutable_id = \"dcr-0123\"\nstream = \"Custom-SiemRelay_CL\"\n\
+         tenant_id = \"tenant-1\"\nclient_id = \"client-1\"\nclient_secret = \"s3cr&t\"\n"
+    )
+}
+
+fn token_reply(s: &Seen, count: usize) -> Reply {
+    assert_eq!(s.method, "POST");
+    reply(
+        200,
+        &format!(r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"tok-{count}"}}"#),
+    )
+}
+
+#[tokio::test]
+async fn sentinel_refreshes_the_token_on_401_and_sends_an_array() {
+    let tokens = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t2 = tokens.clone();
+    let srv = serve(move |s, _| {
+        if s.path == "/tenant-1/oauth2/v2.0/token" {
+            let n = t2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            return token_reply(s, n);
+        }
+        match s.header("authorization") {
+            Some("Bearer tok-2") => reply(204, ""),
+            _ => reply(
+                401,
+                r#"{"error":{"code":"InvalidToken","message":"token expired"}}"#,
+            ),
+        }
+    })
+    .await;
+    let sink = sentinel::build(table(&sentinel_config(&srv.url)), &ctx("sentinel")).unwrap();
+    let b = batch(1);
+    assert_eq!(sink.send(&b).await, Delivery::Delivered);
+    let reqs = srv.requests();
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    let ingest = "/dataCollectionRules/dcr-0123/streams/Custom-SiemRelay_CL";
+    assert_eq!(
+        paths,
+        vec![
+            "/tenant-1/oauth2/v2.0/token",
+            ingest,
+            "/tenant-1/oauth2/v2.0/token",
+            ingest
+        ]
+    );
+    assert_eq!(
+        reqs[0].header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        reqs[0].body_str(),
+        "client_id=client-1&client_secret=s3cr%26t&grant_type=client_credentials&scope=https%3A%2F%2Fmonitor.azure.com%2F.default"
+    );
+    let r = &reqs[3];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.query.as_deref(), Some("api-version=2023-01-01"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("authorization"), Some("Bearer tok-2"));
+    let body = body_of(&b, 0);
+    assert_eq!(
+        r.body_str(),
+        format!(
+            "[{{\"TimeGenerated\":\"2023-11-14T22:13:20.123Z\",{}]",
+            &body[1..]
+        )
+    );
+    // The token is cached: the next batch needs no token request.
+    assert_eq!(sink.send(&batch(2)).await, Delivery::Delivered);
+    assert_eq!(tokens.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(srv.requests().len(), 5);
+}
+
+#[tokio::test]
+async fn sentinel_splits_at_one_megabyte_and_maps_403() {
+    let srv = serve(|s, n| {
+        if s.path.ends_with("/token") {
+            return token_reply(s, n);
+        }
+        reply(204, "")
+    })
+    .await;
+    let sink = sentinel::build(table(&sentinel_config(&srv.url)), &ctx("sentinel")).unwrap();
+    let events: Vec<_> = (0..7)
+        .map(|i| {
+            let mut e = event(i);
+            e.message = Some("m".repeat(300_000));
+            e
+        })
+        .collect();
+    assert_eq!(sink.send(&batch_of(events)).await, Delivery::Delivered);
+    let ingests: Vec<Seen> = srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("dataCollectionRules"))
+        .collect();
+    assert!(ingests.len() >= 3, "{}", ingests.len());
+    let mut total = 0;
+    for r in &ingests {
+        assert!(r.body.len() <= 1_000_000, "{}", r.body.len());
+        total += serde_json::from_slice::<Vec<serde_json::Value>>(&r.body)
+            .unwrap()
+            .len();
+    }
+    assert_eq!(total, 7);
+
+    let denied = serve(|s, n| {
+        if s.path.ends_with("/token") {
+            return token_reply(s, n);
+        }
+        reply(403, r#"{"error":{"code":"OperationFailed","message":"The authentication token provided does not have access to ingest data for the data collection rule"}}"#)
+    })
+    .await;
+    let sink = sentinel::build(table(&sentinel_config(&denied.url)), &ctx("sentinel")).unwrap();
+    match sink.send(&batch(1)).await {
+        Delivery::Rejected { reason } => {
+            assert!(
+                reason.contains("Monitoring Metrics Publisher")
+                    && reason.contains("does not have access"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sentinel_throttling_and_token_failures_are_retried() {
+    let srv = serve(|s, n| {
+        if s.path.ends_with("/token") {
+            return token_reply(s, n);
+        }
+        reply(429, "").with_header("retry-after", "12")
+    })
+    .await;
+    let sink = sentinel::build(table(&sentinel_config(&srv.url)), &ctx("sentinel")).unwrap();
+    assert!(
+        matches!(sink.send(&batch(1)).await, Delivery::Retry { after: Some(d), .. } if d == Duration::from_secs(12))
+    );
+
+    let no_token = serve(|_, _| reply(401, r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#)).await;
+    let sink = sentinel::build(table(&sentinel_config(&no_token.url)), &ctx("sentinel")).unwrap();
+    match sink.send(&batch(1)).await {
+        Delivery::Retry { reason, .. } => {
+            assert!(
+                reason.contains("invalid_client") && !reason.contains("s3cr"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- Sumo Logic
+
+#[tokio::test]
+async fn sumo_logic_sends_gzipped_ndjson_with_metadata_headers() {
+    let srv = serve(|_, n| match n {
+        0 => reply(200, ""),
+        1 => reply(503, "unavailable"),
+        _ => reply(401, "unauthorized"),
+    })
+    .await;
+    let url = format!("{}/receiver/v1/http/SECRETCODE123", srv.url);
+    let sink = sumo_logic::build(
+        table(&format!(
+            "endpoint = \"{url}\"\ncategory = \"security/relay\"\nname = \"siem-relay\"\nhost = \"relay-1\"\nfields = {{ env = \"prod\", team = \"sec\" }}\n"
+        )),
+        &ctx("sumo"),
+    )
+    .unwrap();
+    assert!(!sink.target().contains("SECRETCODE"), "{}", sink.target());
+    let b = batch(2);
+    assert_eq!(sink.send(&b).await, Delivery::Delivered);
+    let r = &srv.requests()[0];
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/receiver/v1/http/SECRETCODE123")
+    );
+    assert_eq!(r.header("x-sumo-category"), Some("security/relay"));
+    assert_eq!(r.header("x-sumo-name"), Some("siem-relay"));
+    assert_eq!(r.header("x-sumo-host"), Some("relay-1"));
+    assert_eq!(r.header("x-sumo-fields"), Some("env=prod,team=sec"));
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        r.body_str(),
+        format!("{}\n{}\n", body_of(&b, 0), body_of(&b, 1))
+    );
+
+    match sink.send(&b).await {
+        Delivery::Retry { reason, .. } => assert!(
+            reason.contains("503") && !reason.contains("SECRETCODE"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(sink.send(&b).await, Delivery::Rejected { .. }));
+}
+
+#[tokio::test]
+async fn sumo_logic_connection_errors_do_not_leak_the_url() {
+    // A port nothing listens on.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let sink = sumo_logic::build(
+        table(&format!("endpoint = \"http://127.0.0.1:{port}/receiver/v1/http/SECRETCODE\"\ntimeout = \"2s\"\n")),
+        &ctx("sumo"),
+    )
+    .unwrap();
+    match sink.send(&batch(1)).await {
+        Delivery::Retry { reason, .. } => assert!(!reason.contains("SECRETCODE"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+// -------------------------------------------------------------- generic http
+
+#[tokio::test]
+async fn http_template_wraps_the_json_array() {
+    let srv = serve(|_, _| reply(200, "")).await;
+    let sink = generic::build(
+        table(&format!(
+            "endpoint = \"{}/audit\"\nmethod = \"put\"\nbody = '{{\"records\": {{{{events}}}} }}'\nbearer_token = \"tkn\"\nheaders = {{ \"X-API-Key\" = \"k1\" }}\n",
+            srv.url
+        )),
+        &ctx("hook"),
+    )
+    .unwrap();
+    let b = batch(2);
+    assert_eq!(sink.send(&b).await, Delivery::Delivered);
+    let r = &srv.requests()[0];
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("PUT", "/audit"));
+    assert_eq!(r.header("authorization"), Some("Bearer tkn"));
+    assert_eq!(r.header("x-api-key"), Some("k1"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.body_str(),
+        format!("{{\"records\": [{},{}] }}", body_of(&b, 0), body_of(&b, 1))
+    );
+}
+
+#[tokio::test]
+async fn http_single_sends_one_request_per_event_and_merges_answers() {
+    let srv = serve(|_, n| {
+        if n == 1 {
+            reply(422, "nope")
+        } else {
+            reply(201, "")
+        }
+    })
+    .await;
+    let sink = generic::build(
+        table(&format!(
+            "endpoint = \"{}/e\"\nbody = \"single\"\nbasic = {{ username = \"u\", password = \"p\" }}\ncompression = \"gzip\"\n",
+            srv.url
+        )),
+        &ctx("hook"),
+    )
+    .unwrap();
+    let b = batch(3);
+    match sink.send(&b).await {
+        Delivery::Partial {
+            retry, rejected, ..
+        } => {
+            assert!(retry.is_empty());
+            assert_eq!(rejected.len(), 1);
+            assert_eq!(rejected[0].0, 1);
+            assert!(rejected[0].1.contains("422"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 3);
+    for (i, r) in reqs.iter().enumerate() {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.header("authorization"), Some("Basic dTpw"));
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert_eq!(r.body_str(), body_of(&b, i));
+    }
+}
+
+#[tokio::test]
+async fn http_ndjson_and_bad_templates() {
+    let srv = serve(|_, _| reply(200, "")).await;
+    let sink = generic::build(
+        table(&format!("endpoint = \"{}\"\nbody = \"ndjson\"\n", srv.url)),
+        &ctx("hook"),
+    )
+    .unwrap();
+    let b = batch(2);
+    assert_eq!(sink.send(&b).await, Delivery::Delivered);
+    let r = &srv.requests()[0];
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    assert_eq!(
+        r.body_str(),
+        format!("{}\n{}\n", body_of(&b, 0), body_of(&b, 1))
+    );
+    let e = generic::build(
+        table("endpoint = \"http://x\"\nbody = \"{\\\"a\\\": 1}\"\n"),
+        &ctx("hook"),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.path, "destinations.hook.body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_are_retried() {
+    let srv = serve(|_, _| {
+        std::thread::sleep(Duration::from_millis(800));
+        reply(200, "")
+    })
+    .await;
+    let sink = generic::build(
+        table(&format!(
+            "endpoint = \"{}\"\ntimeout = \"150ms\"\n",
+            srv.url
+        )),
+        &ctx("hook"),
+    )
+    .unwrap();
+    match sink.send(&batch(1)).await {
+        Delivery::Retry { reason, after } => {
+            assert!(reason.contains("timed out"), "{reason}");
+            assert_eq!(after, None);
+        }
+        other => panic!("expected Retry, got {other:?}"),
+    }
+}
