@@ -1,1 +1,223 @@
-fn main() {}
+//! The `siem-relay` command: parses the command line, sets up logging, and
+//! hands over to the library. The only place errors become `anyhow`.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use siem_relay::app;
+use siem_relay::buffer;
+use siem_relay::config::Config;
+use siem_relay::destinations::{registry, Batch, BatchEvent};
+use siem_relay::event::{Event, Severity};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "siem-relay", version, about = "Receive syslog and JSON events, keep them in a memory-mapped ring on disk, deliver them to several SIEMs at once.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relay.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a config file; prints every error with its key path and line.
+    Validate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Send one synthetic `relay.test` event to a destination and print the outcome.
+    TestDestination {
+        /// The destination's name (`[destinations.NAME]`).
+        name: String,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Inspect or repair the ring buffer (run these while the relay is stopped).
+    Buffer {
+        #[command(subcommand)]
+        action: BufferAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum BufferAction {
+    /// Report segments, records, oldest/newest sequence numbers and damage, changing nothing.
+    Verify {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-append the valid records of quarantined segments to the ring.
+    Salvage {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIEM_RELAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("siem-relay").build().context("starting the async runtime")
+}
+
+fn load(path: &Path) -> Result<Config> {
+    app::load_config(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn dispatch(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Run { config } => {
+            let config = load(&config)?;
+            runtime()?.block_on(app::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { config } => validate(&config),
+        Command::TestDestination { name, config } => test_destination(&name, &config),
+        Command::Buffer { action: BufferAction::Verify { config, json } } => verify(&config, json),
+        Command::Buffer { action: BufferAction::Salvage { config } } => {
+            let config = load(&config)?;
+            let (ring, report) = buffer::Ring::open(app::ring_settings(&config))?;
+            let done = buffer::salvage(&ring)?;
+            println!("ring: {} records, {} quarantined on open", report.records(), report.quarantined.len());
+            for s in &done {
+                println!("salvaged {} records from {}", s.records, s.file.display());
+            }
+            if done.is_empty() {
+                println!("nothing to salvage");
+            }
+            ring.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn validate(path: &Path) -> Result<ExitCode> {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{}: {e}", path.display());
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let errors = app::validate(&config);
+    if errors.is_empty() {
+        println!(
+            "{}: OK ({} sources, {} destinations)",
+            path.display(),
+            config.sources.len(),
+            config.destinations.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for e in &errors {
+            eprintln!("{}: {e}", path.display());
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn test_destination(name: &str, path: &Path) -> Result<ExitCode> {
+    let config = Config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let Some(section) = config.destinations.iter().find(|d| d.name == name) else {
+        let known: Vec<_> = config.destinations.iter().map(|d| d.name.as_str()).collect();
+        bail!("no destination `{name}` in {} (known: {})", path.display(), known.join(", "));
+    };
+    let dest = registry::build(section, &config.base_dir, &config.data_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut ev = Event::new("SYSTEM", Some("relay.test".into()), Severity::Info);
+    ev.message = Some(format!("siem-relay test event for destination `{name}`"));
+    ev.source = Some(siem_relay::event::SourceInfo { listener: "test-destination".into(), address: None });
+    let enc = ev.encode();
+    let mut body = enc.body;
+    if let Some(r) = &dest.redactor {
+        body = r.apply(&body).map_err(|e| anyhow::anyhow!("redaction: {e}"))?;
+    }
+    let probe = Batch::new(vec![BatchEvent { seq: 0, meta: enc.meta, body: body.into() }]);
+    let outcome = runtime()?.block_on(async {
+        let o = dest.sink.test(&probe).await;
+        dest.sink.close().await;
+        o
+    });
+    if outcome.ok {
+        println!("{name}: {}", outcome.message);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{name}: FAILED: {}", outcome.message);
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn verify(path: &Path, json: bool) -> Result<ExitCode> {
+    let config = Config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let dir = app::buffer_dir(&config);
+    if !dir.exists() {
+        println!("{}: no ring yet", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = buffer::inspect(&dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("ring {}", dir.display());
+        println!(
+            "  segments: {}  records: {}  oldest seq: {}  newest seq: {}",
+            report.segments.len(),
+            report.records(),
+            report.oldest_seq().map(|s| s.to_string()).unwrap_or("-".into()),
+            report.newest_seq().map(|s| s.to_string()).unwrap_or("-".into())
+        );
+        for s in &report.segments {
+            let when = |ms: Option<i64>| ms.map(siem_relay::event::format_rfc3339_millis).unwrap_or("-".into());
+            println!(
+                "  {} id {} seq {}..{} records {} bytes {} oldest {} newest {}{}{}",
+                s.file,
+                s.id,
+                s.first_seq,
+                s.last_seq.map(|l| l + 1).unwrap_or(s.first_seq),
+                s.records,
+                s.bytes_used,
+                when(s.oldest_ms),
+                when(s.newest_ms),
+                if s.damage.is_empty() { String::new() } else { format!(" DAMAGE {:?}", s.damage) },
+                if s.torn_tail_bytes > 0 { format!(" TORN TAIL {} bytes", s.torn_tail_bytes) } else { String::new() }
+            );
+        }
+        for q in &report.quarantined {
+            println!("  UNREADABLE {}: {} ({} valid records inside)", q.file, q.reason, q.salvageable_records);
+        }
+        if report.lost_between_segments > 0 {
+            println!("  {} records missing between segments", report.lost_between_segments);
+        }
+        let pending = buffer::recovery::quarantined_files(&dir);
+        if !pending.is_empty() {
+            println!("  {} quarantined file(s) awaiting `siem-relay buffer salvage`", pending.len());
+        }
+        println!("  state: {}", if report.is_clean() { "clean" } else { "DAMAGED (the relay repairs this on start)" });
+    }
+    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}

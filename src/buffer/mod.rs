@@ -12,9 +12,11 @@ pub mod checkpoint;
 pub mod cursor;
 pub mod recovery;
 pub mod ring;
+pub mod salvage;
 pub mod scan;
 pub mod segment;
 
 pub use cursor::{Acker, Cursor, ReadRecord};
 pub use recovery::{inspect, RecoveryReport};
+pub use salvage::{salvage, Salvaged};
 pub use ring::{AppendError, BufferError, Ring, RingSettings, RingStats, WhenFull};

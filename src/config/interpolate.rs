@@ -1,5 +1,5 @@
 //! `${VAR}` interpolation in every string value of the config (secrets stay
-//! out of the file). `$${` escapes a literal `${`. A missing variable is an
+//! out of the file); `${VAR:-default}` gives a default. `$${` escapes a literal `${`. A missing variable is an
 //! error that names it and the key it was used in.
 
 use super::ConfigError;
@@ -64,12 +64,18 @@ fn interpolate_str(
             let end = body
                 .find('}')
                 .ok_or_else(|| format!("unterminated `${{` in `{s}`"))?;
-            let name = &body[..end];
+            let (name, default) = match body[..end].split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (&body[..end], None),
+            };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("invalid variable name `{name}`"));
             }
-            let val =
-                env(name).ok_or_else(|| format!("environment variable `{name}` is not set"))?;
+            let val = match (env(name), default) {
+                (Some(v), _) => v,
+                (None, Some(d)) => d.to_string(),
+                (None, None) => return Err(format!("environment variable `{name}` is not set")),
+            };
             out.push_str(&val);
             rest = &body[end + 1..];
         } else {
@@ -99,5 +105,7 @@ mod tests {
         assert_eq!(interpolate_str("cost $5", &env).unwrap(), None);
         assert!(interpolate_str("${B}", &env).unwrap_err().contains("`B`"));
         assert!(interpolate_str("${A", &env).is_err());
+        assert_eq!(interpolate_str("${B:-dflt}", &env).unwrap().unwrap(), "dflt");
+        assert_eq!(interpolate_str("${A:-dflt}", &env).unwrap().unwrap(), "x");
     }
 }
