@@ -5,10 +5,10 @@
 //! [`buffer`] → [`destinations`]; [`app`] wires them, [`config`] reads the
 //! file, [`api`] serves the admin API.
 
+pub mod app;
 pub mod buffer;
 pub mod config;
 pub mod destinations;
 pub mod event;
 pub mod parse;
 pub mod sources;
-pub mod app;

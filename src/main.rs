@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "siem-relay", version, about = "Receive syslog and JSON events, keep them in a memory-mapped ring on disk, deliver them to several SIEMs at once.")]
+#[command(
+    name = "siem-relay",
+    version,
+    about = "Receive syslog and JSON events, keep them in a memory-mapped ring on disk, deliver them to several SIEMs at once."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,11 +81,19 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIEM_RELAY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("siem-relay").build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("siem-relay")
+        .build()
+        .context("starting the async runtime")
 }
 
 fn load(path: &Path) -> Result<Config> {
@@ -97,12 +109,20 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         }
         Command::Validate { config } => validate(&config),
         Command::TestDestination { name, config } => test_destination(&name, &config),
-        Command::Buffer { action: BufferAction::Verify { config, json } } => verify(&config, json),
-        Command::Buffer { action: BufferAction::Salvage { config } } => {
+        Command::Buffer {
+            action: BufferAction::Verify { config, json },
+        } => verify(&config, json),
+        Command::Buffer {
+            action: BufferAction::Salvage { config },
+        } => {
             let config = load(&config)?;
             let (ring, report) = buffer::Ring::open(app::ring_settings(&config))?;
             let done = buffer::salvage(&ring)?;
-            println!("ring: {} records, {} quarantined on open", report.records(), report.quarantined.len());
+            println!(
+                "ring: {} records, {} quarantined on open",
+                report.records(),
+                report.quarantined.len()
+            );
             for s in &done {
                 println!("salvaged {} records from {}", s.records, s.file.display());
             }
@@ -145,19 +165,37 @@ fn validate(path: &Path) -> Result<ExitCode> {
 fn test_destination(name: &str, path: &Path) -> Result<ExitCode> {
     let config = Config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let Some(section) = config.destinations.iter().find(|d| d.name == name) else {
-        let known: Vec<_> = config.destinations.iter().map(|d| d.name.as_str()).collect();
-        bail!("no destination `{name}` in {} (known: {})", path.display(), known.join(", "));
+        let known: Vec<_> = config
+            .destinations
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        bail!(
+            "no destination `{name}` in {} (known: {})",
+            path.display(),
+            known.join(", ")
+        );
     };
-    let dest = registry::build(section, &config.base_dir, &config.data_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dest = registry::build(section, &config.base_dir, &config.data_path())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut ev = Event::new("SYSTEM", Some("relay.test".into()), Severity::Info);
     ev.message = Some(format!("siem-relay test event for destination `{name}`"));
-    ev.source = Some(siem_relay::event::SourceInfo { listener: "test-destination".into(), address: None });
+    ev.source = Some(siem_relay::event::SourceInfo {
+        listener: "test-destination".into(),
+        address: None,
+    });
     let enc = ev.encode();
     let mut body = enc.body;
     if let Some(r) = &dest.redactor {
-        body = r.apply(&body).map_err(|e| anyhow::anyhow!("redaction: {e}"))?;
+        body = r
+            .apply(&body)
+            .map_err(|e| anyhow::anyhow!("redaction: {e}"))?;
     }
-    let probe = Batch::new(vec![BatchEvent { seq: 0, meta: enc.meta, body: body.into() }]);
+    let probe = Batch::new(vec![BatchEvent {
+        seq: 0,
+        meta: enc.meta,
+        body: body.into(),
+    }]);
     let outcome = runtime()?.block_on(async {
         let o = dest.sink.test(&probe).await;
         dest.sink.close().await;
@@ -188,11 +226,20 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
             "  segments: {}  records: {}  oldest seq: {}  newest seq: {}",
             report.segments.len(),
             report.records(),
-            report.oldest_seq().map(|s| s.to_string()).unwrap_or("-".into()),
-            report.newest_seq().map(|s| s.to_string()).unwrap_or("-".into())
+            report
+                .oldest_seq()
+                .map(|s| s.to_string())
+                .unwrap_or("-".into()),
+            report
+                .newest_seq()
+                .map(|s| s.to_string())
+                .unwrap_or("-".into())
         );
         for s in &report.segments {
-            let when = |ms: Option<i64>| ms.map(siem_relay::event::format_rfc3339_millis).unwrap_or("-".into());
+            let when = |ms: Option<i64>| {
+                ms.map(siem_relay::event::format_rfc3339_millis)
+                    .unwrap_or("-".into())
+            };
             println!(
                 "  {} id {} seq {}..{} records {} bytes {} oldest {} newest {}{}{}",
                 s.file,
@@ -203,21 +250,49 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
                 s.bytes_used,
                 when(s.oldest_ms),
                 when(s.newest_ms),
-                if s.damage.is_empty() { String::new() } else { format!(" DAMAGE {:?}", s.damage) },
-                if s.torn_tail_bytes > 0 { format!(" TORN TAIL {} bytes", s.torn_tail_bytes) } else { String::new() }
+                if s.damage.is_empty() {
+                    String::new()
+                } else {
+                    format!(" DAMAGE {:?}", s.damage)
+                },
+                if s.torn_tail_bytes > 0 {
+                    format!(" TORN TAIL {} bytes", s.torn_tail_bytes)
+                } else {
+                    String::new()
+                }
             );
         }
         for q in &report.quarantined {
-            println!("  UNREADABLE {}: {} ({} valid records inside)", q.file, q.reason, q.salvageable_records);
+            println!(
+                "  UNREADABLE {}: {} ({} valid records inside)",
+                q.file, q.reason, q.salvageable_records
+            );
         }
         if report.lost_between_segments > 0 {
-            println!("  {} records missing between segments", report.lost_between_segments);
+            println!(
+                "  {} records missing between segments",
+                report.lost_between_segments
+            );
         }
         let pending = buffer::recovery::quarantined_files(&dir);
         if !pending.is_empty() {
-            println!("  {} quarantined file(s) awaiting `siem-relay buffer salvage`", pending.len());
+            println!(
+                "  {} quarantined file(s) awaiting `siem-relay buffer salvage`",
+                pending.len()
+            );
         }
-        println!("  state: {}", if report.is_clean() { "clean" } else { "DAMAGED (the relay repairs this on start)" });
+        println!(
+            "  state: {}",
+            if report.is_clean() {
+                "clean"
+            } else {
+                "DAMAGED (the relay repairs this on start)"
+            }
+        );
     }
-    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

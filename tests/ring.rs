@@ -318,3 +318,39 @@ async fn async_append_waits_for_a_blocked_destination() {
         .unwrap()
         .unwrap();
 }
+
+#[test]
+fn recovery_notice_never_evicts_a_block_destinations_data() {
+    let d = tempfile::tempdir().unwrap();
+    let end;
+    {
+        let (ring, _) = Ring::open(settings(d.path(), 128 << 10, 64 << 10)).unwrap();
+        let _blocked = ring.cursor("blocked", WhenFull::Block).unwrap();
+        let mut n = 0;
+        while ring.append(&[ev(n)]).is_ok() {
+            n += 1;
+        }
+        ring.sync().unwrap();
+        let rep = siem_relay::buffer::inspect(d.path()).unwrap();
+        end = (
+            rep.segments.last().unwrap().file.clone(),
+            rep.segments.last().unwrap().bytes_used,
+        );
+    }
+    // tear the last record so that reopening has a damage notice to append
+    let p = d.path().join(&end.0);
+    let mut b = std::fs::read(&p).unwrap();
+    b[end.1 - 5] ^= 0xff;
+    std::fs::write(&p, &b).unwrap();
+    let (ring, rep) = Ring::open(settings(d.path(), 128 << 10, 64 << 10)).unwrap();
+    assert!(!rep.notices().is_empty());
+    let mut blocked = ring.cursor("blocked", WhenFull::Block).unwrap();
+    assert_eq!(
+        blocked.read_position(),
+        0,
+        "nothing of the block destination was evicted"
+    );
+    let got = read_all(&mut blocked);
+    assert_eq!(got.first().unwrap().seq, 0);
+    assert_eq!(blocked.dropped(), 0);
+}

@@ -108,15 +108,29 @@ impl Relay {
 
     /// Bound addresses of the sources, by name.
     pub async fn source_addresses(&self) -> BTreeMap<String, std::net::SocketAddr> {
-        self.sources.lock().await.iter().map(|(k, v)| (k.clone(), v.source.local_addr)).collect()
+        self.sources
+            .lock()
+            .await
+            .iter()
+            .map(|(k, v)| (k.clone(), v.source.local_addr))
+            .collect()
     }
 
     /// The running destinations, by name.
     pub async fn destinations(&self) -> BTreeMap<String, Arc<Destination>> {
-        self.destinations.lock().await.iter().map(|(k, v)| (k.clone(), v.dest.clone())).collect()
+        self.destinations
+            .lock()
+            .await
+            .iter()
+            .map(|(k, v)| (k.clone(), v.dest.clone()))
+            .collect()
     }
 
-    async fn start_destination(&self, config: &Config, section: &SectionConfig) -> Result<(), AppError> {
+    async fn start_destination(
+        &self,
+        config: &Config,
+        section: &SectionConfig,
+    ) -> Result<(), AppError> {
         let dest = registry::build(section, &config.base_dir, &config.data_path())
             .map_err(|e| AppError::Config(ConfigErrors(vec![e])))?;
         if !dest.common.enabled {
@@ -126,11 +140,21 @@ impl Relay {
         let cursor = self.ring.cursor(&section.name, dest.common.when_full)?;
         let dest = Arc::new(dest);
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(worker::run(dest.clone(), cursor, stop_rx, config.shutdown_grace));
-        self.destinations
-            .lock()
-            .await
-            .insert(section.name.clone(), RunningDestination { section: section.clone(), dest, stop, task });
+        let task = tokio::spawn(worker::run(
+            dest.clone(),
+            cursor,
+            stop_rx,
+            config.shutdown_grace,
+        ));
+        self.destinations.lock().await.insert(
+            section.name.clone(),
+            RunningDestination {
+                section: section.clone(),
+                dest,
+                stop,
+                task,
+            },
+        );
         Ok(())
     }
 
@@ -153,7 +177,14 @@ impl Relay {
         };
         let source = sources::start(section, ctx).await?;
         tracing::info!(source = %section.name, kind = %section.kind, address = %source.local_addr, "source listening");
-        self.sources.lock().await.insert(section.name.clone(), RunningSrc { section: section.clone(), stop, source });
+        self.sources.lock().await.insert(
+            section.name.clone(),
+            RunningSrc {
+                section: section.clone(),
+                stop,
+                source,
+            },
+        );
         Ok(())
     }
 
@@ -161,7 +192,10 @@ impl Relay {
         let running = self.sources.lock().await.remove(name);
         if let Some(r) = running {
             let _ = r.stop.send(true);
-            if tokio::time::timeout(Duration::from_secs(5), r.source.task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), r.source.task)
+                .await
+                .is_err()
+            {
                 tracing::warn!(source = name, "source did not stop within 5s");
             }
         }
@@ -178,8 +212,13 @@ impl Relay {
             tracing::warn!("[buffer] and data_dir changes take effect at the next restart");
         }
         // destinations: a running one is kept only if its section is unchanged
-        let running: Vec<(String, SectionConfig)> =
-            self.destinations.lock().await.iter().map(|(k, v)| (k.clone(), v.section.clone())).collect();
+        let running: Vec<(String, SectionConfig)> = self
+            .destinations
+            .lock()
+            .await
+            .iter()
+            .map(|(k, v)| (k.clone(), v.section.clone()))
+            .collect();
         for (name, section) in &running {
             if !new.destinations.contains(section) {
                 tracing::info!(destination = %name, "reload: stopping");
@@ -193,8 +232,13 @@ impl Relay {
             }
         }
         // sources
-        let running: Vec<(String, SectionConfig)> =
-            self.sources.lock().await.iter().map(|(k, v)| (k.clone(), v.section.clone())).collect();
+        let running: Vec<(String, SectionConfig)> = self
+            .sources
+            .lock()
+            .await
+            .iter()
+            .map(|(k, v)| (k.clone(), v.section.clone()))
+            .collect();
         for (name, section) in &running {
             if !new.sources.contains(section) {
                 self.stop_source(name).await;
@@ -239,7 +283,11 @@ fn log_recovery(r: &RecoveryReport) {
             "segment quarantined");
     }
     if r.torn_tail_bytes() > 0 || r.damaged_records() > 0 {
-        tracing::warn!(torn_tail_bytes = r.torn_tail_bytes(), damaged_records = r.damaged_records(), "ring damage repaired");
+        tracing::warn!(
+            torn_tail_bytes = r.torn_tail_bytes(),
+            damaged_records = r.damaged_records(),
+            "ring damage repaired"
+        );
     }
 }
 

@@ -25,23 +25,34 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
         if let Some(addr) = s.table.get("address").and_then(|a| a.as_str()) {
             let proto = if s.kind == "syslog_udp" { "udp" } else { "tcp" };
             if !seen.insert((proto, addr.to_string())) {
-                errors.push(ConfigError::new(format!("{}.address", s.path()), format!("{proto} address {addr} is used by another source")));
+                errors.push(ConfigError::new(
+                    format!("{}.address", s.path()),
+                    format!("{proto} address {addr} is used by another source"),
+                ));
             }
         }
     }
     if let Some(api) = &config.api {
         for (i, t) in api.tokens.iter().enumerate() {
             if t.token_sha256.len() != 64 || hex::decode(&t.token_sha256).is_err() {
-                errors.push(ConfigError::new(format!("api.tokens[{i}].token_sha256"), "must be 64 hex digits (sha256 of the token)"));
+                errors.push(ConfigError::new(
+                    format!("api.tokens[{i}].token_sha256"),
+                    "must be 64 hex digits (sha256 of the token)",
+                ));
             }
         }
     }
     if config.destinations.is_empty() {
-        errors.push(ConfigError::new("destinations", "at least one destination is required"));
+        errors.push(ConfigError::new(
+            "destinations",
+            "at least one destination is required",
+        ));
     }
     for e in &mut errors {
         if e.line.is_none() {
-            e.line = std::fs::read_to_string(&config.file).ok().and_then(|t| crate::config::key_line(&t, &e.path));
+            e.line = std::fs::read_to_string(&config.file)
+                .ok()
+                .and_then(|t| crate::config::key_line(&t, &e.path));
         }
     }
     errors

@@ -18,5 +18,5 @@ pub mod segment;
 
 pub use cursor::{Acker, Cursor, ReadRecord};
 pub use recovery::{inspect, RecoveryReport};
-pub use salvage::{salvage, Salvaged};
 pub use ring::{AppendError, BufferError, Ring, RingSettings, RingStats, WhenFull};
+pub use salvage::{salvage, Salvaged};

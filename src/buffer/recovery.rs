@@ -28,6 +28,8 @@ pub struct SegmentReport {
     pub newest_ms: Option<i64>,
     pub damage: Vec<(usize, usize, u64)>,
     pub torn_tail_bytes: usize,
+    /// Sequence number of the torn record (skipped, never reused).
+    pub torn_seq: Option<u64>,
 }
 
 /// A segment file moved aside.
@@ -170,6 +172,7 @@ fn segment_report(file: String, h: &SegmentHeader, data: &[u8]) -> SegmentReport
             .map(|d: &Damage| (d.offset, d.bytes, d.lost_records))
             .collect(),
         torn_tail_bytes: rep.torn_tail_bytes,
+        torn_seq: rep.torn_seq,
     }
 }
 
@@ -286,7 +289,13 @@ pub(crate) fn recover(
         .last()
         .map(|(_, h, r)| r.last_seq.map(|l| l + 1).unwrap_or(h.first_seq))
         .unwrap_or(0);
-    let mut next_seq = scanned_next.max(ckpt_max);
+    // a torn record may have been seen by a destination: its number is not reused
+    let torn_next = live
+        .iter()
+        .filter_map(|(_, _, r)| r.torn_seq.map(|s| s + 1))
+        .max()
+        .unwrap_or(0);
+    let mut next_seq = scanned_next.max(ckpt_max).max(torn_next);
     let mut next_id = live.last().map(|(_, h, _)| h.id + 1).unwrap_or(1);
 
     // the newest segment becomes the active one; with none, start one

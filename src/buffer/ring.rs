@@ -201,7 +201,8 @@ pub struct RingStats {
 impl Ring {
     /// Opens (or creates) the ring in `settings.dir`, recovering what a crash
     /// left: torn tails are cut, damaged records skipped, unreadable segments
-    /// quarantined; all of it is in the report (and appended as SECURITY events).
+    /// quarantined; all of it is in the report, and appended as SECURITY
+    /// events with the first append (open the cursors before appending).
     pub fn open(settings: RingSettings) -> Result<(Ring, RecoveryReport), BufferError> {
         if settings.segment_bytes < 64 * 1024 || settings.segment_bytes > (1 << 32) {
             return Err(BufferError::Settings(

@@ -24,15 +24,24 @@ pub fn salvage(ring: &Ring) -> Result<Vec<Salvaged>, BufferError> {
     for file in quarantined_files(&dir) {
         let data = std::fs::read(&file).map_err(io_err(format!("reading {}", file.display())))?;
         let mut events = Vec::new();
-        salvageable(&data, |r| events.push(EncodedEvent { meta: r.meta, body: r.body.to_vec() }));
+        salvageable(&data, |r| {
+            events.push(EncodedEvent {
+                meta: r.meta,
+                body: r.body.to_vec(),
+            })
+        });
         for chunk in events.chunks(256) {
             ring.append_blocking(chunk, Duration::from_secs(30))
                 .map_err(|e| BufferError::Settings(format!("appending salvaged records: {e}")))?;
         }
         std::fs::create_dir_all(&done_dir).map_err(io_err("creating quarantine/salvaged"))?;
         let name = file.file_name().map(|n| n.to_owned()).unwrap_or_default();
-        std::fs::rename(&file, done_dir.join(name)).map_err(io_err(format!("moving {}", file.display())))?;
-        out.push(Salvaged { file, records: events.len() as u64 });
+        std::fs::rename(&file, done_dir.join(name))
+            .map_err(io_err(format!("moving {}", file.display())))?;
+        out.push(Salvaged {
+            file,
+            records: events.len() as u64,
+        });
     }
     ring.sync().map_err(io_err("syncing ring"))?;
     Ok(out)

@@ -26,6 +26,9 @@ pub struct ScanReport {
     pub damage: Vec<Damage>,
     /// Bytes of a partly written record after the last valid one (cut).
     pub torn_tail_bytes: usize,
+    /// Sequence number the torn record claimed, when its header is readable
+    /// (never given to another record).
+    pub torn_seq: Option<u64>,
 }
 
 /// A damaged region found between valid records.
@@ -69,10 +72,12 @@ pub fn scan(
             }
             other => {
                 // Not the record we expect here. Is there a newer valid record further on?
-                let torn = matches!(
-                    other,
-                    Err(RecordError::BadChecksum) | Err(RecordError::Truncated { .. })
-                );
+                // a torn record starts with the magic; zeros or stale bytes are a clean end
+                let torn = data[off..].starts_with(&crate::event::record::MAGIC)
+                    && matches!(
+                        other,
+                        Err(RecordError::BadChecksum) | Err(RecordError::Truncated { .. })
+                    );
                 match resync(data, off + 1, next) {
                     Some((found, rec)) => {
                         rep.damage.push(Damage {
@@ -87,6 +92,9 @@ pub fn scan(
                     None => {
                         if torn {
                             rep.torn_tail_bytes = torn_len(&data[off..]);
+                            rep.torn_seq = Record::peek(&data[off..])
+                                .map(|(seq, _)| seq)
+                                .filter(|&s| s >= next);
                         }
                         break;
                     }

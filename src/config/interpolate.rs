@@ -105,7 +105,10 @@ mod tests {
         assert_eq!(interpolate_str("cost $5", &env).unwrap(), None);
         assert!(interpolate_str("${B}", &env).unwrap_err().contains("`B`"));
         assert!(interpolate_str("${A", &env).is_err());
-        assert_eq!(interpolate_str("${B:-dflt}", &env).unwrap().unwrap(), "dflt");
+        assert_eq!(
+            interpolate_str("${B:-dflt}", &env).unwrap().unwrap(),
+            "dflt"
+        );
         assert_eq!(interpolate_str("${A:-dflt}", &env).unwrap().unwrap(), "x");
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 /// The wait before attempt `attempt + 1` (attempt counts from 1).
 pub fn delay(retry: &RetrySettings, attempt: u32, server_after: Option<Duration>) -> Duration {
-    let base = retry.initial_backoff.0.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+    let base =
+        retry.initial_backoff.0.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
     let capped = base.min(retry.max_backoff.0.as_secs_f64());
     // "equal jitter": half fixed, half random, so waits never collapse to zero
     let jittered = capped / 2.0 + rand::thread_rng().gen_range(0.0..=capped / 2.0);
@@ -32,10 +33,19 @@ mod tests {
         };
         for _ in 0..100 {
             let d1 = delay(&r, 1, None);
-            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100), "{d1:?}");
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
             let d10 = delay(&r, 10, None);
-            assert!(d10 >= Duration::from_secs(1) && d10 <= Duration::from_secs(2), "{d10:?}");
+            assert!(
+                d10 >= Duration::from_secs(1) && d10 <= Duration::from_secs(2),
+                "{d10:?}"
+            );
         }
-        assert_eq!(delay(&r, 1, Some(Duration::from_secs(7))), Duration::from_secs(7));
+        assert_eq!(
+            delay(&r, 1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
     }
 }

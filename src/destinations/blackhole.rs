@@ -30,7 +30,8 @@ pub fn build(table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, Co
 impl Sink for BlackholeSink {
     fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Delivery> {
         self.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        self.bytes.fetch_add(batch.body_bytes() as u64, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(batch.body_bytes() as u64, Ordering::Relaxed);
         Box::pin(async { Delivery::Delivered })
     }
 

@@ -27,7 +27,11 @@ struct Line<'a> {
 
 impl DeadLetter {
     pub fn new(path: PathBuf, destination: &str) -> Self {
-        DeadLetter { path, destination: destination.to_string(), file: Mutex::new(None) }
+        DeadLetter {
+            path,
+            destination: destination.to_string(),
+            file: Mutex::new(None),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -35,20 +39,33 @@ impl DeadLetter {
     }
 
     /// Writes the events with their reasons and syncs the file.
-    pub fn write<'a>(&self, items: impl IntoIterator<Item = (&'a BatchEvent, &'a str)>) -> io::Result<usize> {
+    pub fn write<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a BatchEvent, &'a str)>,
+    ) -> io::Result<usize> {
         let now = crate::event::format_rfc3339_millis(crate::event::now_millis());
         let mut buf = Vec::new();
         let mut n = 0;
         for (ev, reason) in items {
             let fallback;
-            let event: &RawValue = match std::str::from_utf8(&ev.body).ok().and_then(|s| serde_json::from_str(s).ok()) {
+            let event: &RawValue = match std::str::from_utf8(&ev.body)
+                .ok()
+                .and_then(|s| serde_json::from_str(s).ok())
+            {
                 Some(raw) => raw,
                 None => {
-                    fallback = serde_json::value::to_raw_value(&String::from_utf8_lossy(&ev.body)).map_err(io::Error::other)?;
+                    fallback = serde_json::value::to_raw_value(&String::from_utf8_lossy(&ev.body))
+                        .map_err(io::Error::other)?;
                     &fallback
                 }
             };
-            let line = Line { dead_lettered_at: now.clone(), destination: &self.destination, reason, seq: ev.seq, event };
+            let line = Line {
+                dead_lettered_at: now.clone(),
+                destination: &self.destination,
+                reason,
+                seq: ev.seq,
+                event,
+            };
             serde_json::to_writer(&mut buf, &line).map_err(io::Error::other)?;
             buf.push(b'\n');
             n += 1;
@@ -61,7 +78,12 @@ impl DeadLetter {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            *guard = Some(OpenOptions::new().create(true).append(true).open(&self.path)?);
+            *guard = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            );
         }
         let f = guard.as_mut().expect("opened above");
         f.write_all(&buf)?;
@@ -79,12 +101,30 @@ mod tests {
     fn writes_ndjson_with_reason() {
         let d = tempfile::tempdir().unwrap();
         let dl = DeadLetter::new(d.path().join("dl/x.ndjson"), "x");
-        let meta = RecordMeta { timestamp_ms: 0, received_ms: 0, severity: Severity::Info, category: 0, tenant_hash: 0, flags: 0 };
-        let a = BatchEvent { seq: 1, meta, body: bytes::Bytes::from_static(b"{\"a\":1}") };
-        let b = BatchEvent { seq: 2, meta, body: bytes::Bytes::from_static(b"not json") };
+        let meta = RecordMeta {
+            timestamp_ms: 0,
+            received_ms: 0,
+            severity: Severity::Info,
+            category: 0,
+            tenant_hash: 0,
+            flags: 0,
+        };
+        let a = BatchEvent {
+            seq: 1,
+            meta,
+            body: bytes::Bytes::from_static(b"{\"a\":1}"),
+        };
+        let b = BatchEvent {
+            seq: 2,
+            meta,
+            body: bytes::Bytes::from_static(b"not json"),
+        };
         assert_eq!(dl.write([(&a, "bad index"), (&b, "mapper")]).unwrap(), 2);
         let text = std::fs::read_to_string(d.path().join("dl/x.ndjson")).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["event"]["a"], 1);
         assert_eq!(lines[0]["reason"], "bad index");
         assert_eq!(lines[1]["event"], "not json");

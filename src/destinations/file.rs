@@ -53,9 +53,18 @@ pub fn build(table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, Co
     let s: Settings = table_into(&table, &ctx.path())?;
     let path = ctx.resolve(&s.path);
     if path.is_dir() {
-        return Err(ConfigError::new(format!("{}.path", ctx.path()), format!("{} is a directory", path.display())));
+        return Err(ConfigError::new(
+            format!("{}.path", ctx.path()),
+            format!("{} is a directory", path.display()),
+        ));
     }
-    Ok(Arc::new(FileSink { path, rotate_bytes: s.rotate_bytes.0, keep: s.keep_files.max(1), fsync: s.fsync, open: Mutex::new(None) }))
+    Ok(Arc::new(FileSink {
+        path,
+        rotate_bytes: s.rotate_bytes.0,
+        keep: s.keep_files.max(1),
+        fsync: s.fsync,
+        open: Mutex::new(None),
+    }))
 }
 
 impl FileSink {
@@ -88,7 +97,10 @@ impl FileSink {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
             let len = file.metadata()?.len();
             *guard = Some(Open { file, len });
         }
@@ -143,15 +155,36 @@ mod tests {
     use crate::event::{RecordMeta, Severity};
 
     fn batch(n: usize) -> Batch {
-        let meta = RecordMeta { timestamp_ms: 0, received_ms: 0, severity: Severity::Info, category: 0, tenant_hash: 0, flags: 0 };
-        Batch::new((0..n).map(|i| BatchEvent { seq: i as u64, meta, body: format!("{{\"n\":{i}}}").into() }).collect())
+        let meta = RecordMeta {
+            timestamp_ms: 0,
+            received_ms: 0,
+            severity: Severity::Info,
+            category: 0,
+            tenant_hash: 0,
+            flags: 0,
+        };
+        Batch::new(
+            (0..n)
+                .map(|i| BatchEvent {
+                    seq: i as u64,
+                    meta,
+                    body: format!("{{\"n\":{i}}}").into(),
+                })
+                .collect(),
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn writes_ndjson_and_rotates() {
         let d = tempfile::tempdir().unwrap();
-        let ctx = BuildContext { name: "f".into(), base_dir: d.path().into(), data_dir: d.path().into() };
-        let t: toml::Table = toml::from_str("path = \"out/e.ndjson\"\nrotate_bytes = 100\nkeep_files = 2\n").unwrap();
+        let ctx = BuildContext {
+            name: "f".into(),
+            base_dir: d.path().into(),
+            data_dir: d.path().into(),
+        };
+        let t: toml::Table =
+            toml::from_str("path = \"out/e.ndjson\"\nrotate_bytes = 100\nkeep_files = 2\n")
+                .unwrap();
         let sink = build(t, &ctx).unwrap();
         for _ in 0..4 {
             assert_eq!(sink.send(&batch(5)).await, Delivery::Delivered); // 5 lines of 8 bytes = 40 bytes
@@ -167,7 +200,11 @@ mod tests {
     #[test]
     fn unknown_key_is_named() {
         let d = tempfile::tempdir().unwrap();
-        let ctx = BuildContext { name: "f".into(), base_dir: d.path().into(), data_dir: d.path().into() };
+        let ctx = BuildContext {
+            name: "f".into(),
+            base_dir: d.path().into(),
+            data_dir: d.path().into(),
+        };
         let t: toml::Table = toml::from_str("path = \"x\"\nrotate = 1\n").unwrap();
         assert_eq!(build(t, &ctx).err().unwrap().path, "destinations.f.rotate");
     }

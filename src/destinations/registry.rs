@@ -8,7 +8,10 @@ use super::redact::Redactor;
 use super::settings::CommonSettings;
 use super::sink::Sink;
 use super::worker::Destination;
-use super::{blackhole, datadog, elasticsearch, file, http, sentinel, splunk_hec, stdout, sumo_logic, BuildContext};
+use super::{
+    blackhole, datadog, elasticsearch, file, http, sentinel, splunk_hec, stdout, sumo_logic,
+    BuildContext,
+};
 use crate::config::{ConfigError, SectionConfig};
 use std::path::Path;
 use std::sync::Arc;
@@ -34,20 +37,41 @@ pub fn kinds() -> Vec<&'static str> {
 }
 
 /// Builds a destination from its section. Errors name the key.
-pub fn build(section: &SectionConfig, base_dir: &Path, data_dir: &Path) -> Result<Destination, ConfigError> {
+pub fn build(
+    section: &SectionConfig,
+    base_dir: &Path,
+    data_dir: &Path,
+) -> Result<Destination, ConfigError> {
     let path = section.path();
-    let builder = KINDS.iter().find(|(k, _)| *k == section.kind).map(|(_, b)| *b).ok_or_else(|| {
-        ConfigError::new(format!("{path}.type"), format!("unknown destination type `{}` (known: {})", section.kind, kinds().join(", ")))
-    })?;
+    let builder = KINDS
+        .iter()
+        .find(|(k, _)| *k == section.kind)
+        .map(|(_, b)| *b)
+        .ok_or_else(|| {
+            ConfigError::new(
+                format!("{path}.type"),
+                format!(
+                    "unknown destination type `{}` (known: {})",
+                    section.kind,
+                    kinds().join(", ")
+                ),
+            )
+        })?;
     let mut table = section.table.clone();
     let common = CommonSettings::peel_from(&mut table, &path)?;
     let filter = Filter::new(&common.filter, &format!("{path}.filter"))?;
     let redactor = Redactor::new(&common.redact, &format!("{path}.redact"))?;
-    let ctx = BuildContext { name: section.name.clone(), base_dir: base_dir.to_path_buf(), data_dir: data_dir.to_path_buf() };
+    let ctx = BuildContext {
+        name: section.name.clone(),
+        base_dir: base_dir.to_path_buf(),
+        data_dir: data_dir.to_path_buf(),
+    };
     let sink = builder(table, &ctx)?;
     let dl_path = match &common.dead_letter {
         Some(p) => ctx.resolve(p),
-        None => data_dir.join("dead_letter").join(format!("{}.ndjson", section.name)),
+        None => data_dir
+            .join("dead_letter")
+            .join(format!("{}.ndjson", section.name)),
     };
     Ok(Destination {
         name: section.name.clone(),

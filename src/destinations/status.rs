@@ -48,7 +48,8 @@ impl DestinationStatus {
         self.sent.fetch_add(events, Ordering::Relaxed);
         self.sent_batches.fetch_add(1, Ordering::Relaxed);
         self.consecutive_failures.store(0, Ordering::Relaxed);
-        self.last_successful_batch_at.store(crate::event::now_millis(), Ordering::Relaxed);
+        self.last_successful_batch_at
+            .store(crate::event::now_millis(), Ordering::Relaxed);
     }
 
     pub fn record_failure(&self, reason: &str) {

@@ -48,14 +48,22 @@ impl Pending {
     fn take(&mut self) -> (Batch, Vec<Range<u64>>) {
         self.bytes = 0;
         self.since = None;
-        (Batch::new(std::mem::take(&mut self.events)), std::mem::take(&mut self.ranges))
+        (
+            Batch::new(std::mem::take(&mut self.events)),
+            std::mem::take(&mut self.ranges),
+        )
     }
 }
 
 /// Runs `dest` from `cursor` until `stop` turns true; then waits up to
 /// `grace` for in-flight sends, checkpoints and closes the sink. Ranges whose
 /// sends did not finish stay unacknowledged and are delivered after restart.
-pub async fn run(dest: Arc<Destination>, mut cursor: Cursor, mut stop: watch::Receiver<bool>, grace: Duration) {
+pub async fn run(
+    dest: Arc<Destination>,
+    mut cursor: Cursor,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
     let acker = cursor.acker();
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut pending = Pending::default();
@@ -72,15 +80,22 @@ pub async fn run(dest: Arc<Destination>, mut cursor: Cursor, mut stop: watch::Re
         if tasks.len() < c.concurrency && pending.events.len() < c.batch_size {
             raw.clear();
             let room = c.batch_size - pending.events.len();
-            if let Some(r) = cursor.read(room, c.batch_bytes.0 as usize - pending.bytes.min(c.batch_bytes.0 as usize - 1), &mut raw) {
+            if let Some(r) = cursor.read(
+                room,
+                c.batch_bytes.0 as usize - pending.bytes.min(c.batch_bytes.0 as usize - 1),
+                &mut raw,
+            ) {
                 read_any = true;
                 pending.ranges.push(r);
                 pending.since.get_or_insert_with(Instant::now);
                 prepare(&dest, raw.drain(..), &mut pending);
             }
         }
-        let full = pending.events.len() >= c.batch_size || pending.bytes >= c.batch_bytes.0 as usize;
-        let timed_out = pending.since.is_some_and(|t| t.elapsed() >= c.batch_timeout.0);
+        let full =
+            pending.events.len() >= c.batch_size || pending.bytes >= c.batch_bytes.0 as usize;
+        let timed_out = pending
+            .since
+            .is_some_and(|t| t.elapsed() >= c.batch_timeout.0);
         let only_filtered = pending.events.is_empty() && !pending.ranges.is_empty();
         if tasks.len() < c.concurrency && (full || timed_out || only_filtered) {
             let (batch, ranges) = pending.take();
@@ -88,7 +103,13 @@ pub async fn run(dest: Arc<Destination>, mut cursor: Cursor, mut stop: watch::Re
                 ranges.into_iter().for_each(|r| acker.ack(r));
             } else {
                 dest.status.in_flight.fetch_add(1, Ordering::Relaxed);
-                tasks.spawn(deliver(dest.clone(), batch, ranges, acker.clone(), stop.clone()));
+                tasks.spawn(deliver(
+                    dest.clone(),
+                    batch,
+                    ranges,
+                    acker.clone(),
+                    stop.clone(),
+                ));
             }
             continue;
         }
@@ -161,7 +182,9 @@ fn commit(dest: &Destination, cursor: &mut Cursor) {
         tracing::error!(destination = %dest.name, error = %e, "writing checkpoint failed");
     }
     dest.status.lag.store(cursor.lag(), Ordering::Relaxed);
-    dest.status.dropped.store(cursor.dropped(), Ordering::Relaxed);
+    dest.status
+        .dropped
+        .store(cursor.dropped(), Ordering::Relaxed);
 }
 
 fn write_dead_letters(dest: &Destination, items: &[(&BatchEvent, &str)]) {
@@ -180,7 +203,13 @@ fn write_dead_letters(dest: &Destination, items: &[(&BatchEvent, &str)]) {
 }
 
 /// Sends one batch until it is delivered, rejected, or the relay stops.
-async fn deliver(dest: Arc<Destination>, mut batch: Batch, ranges: Vec<Range<u64>>, acker: Acker, mut stop: watch::Receiver<bool>) {
+async fn deliver(
+    dest: Arc<Destination>,
+    mut batch: Batch,
+    ranges: Vec<Range<u64>>,
+    acker: Acker,
+    mut stop: watch::Receiver<bool>,
+) {
     let status = &dest.status;
     let retry = dest.common.retry;
     let mut attempt: u32 = 0;
@@ -193,16 +222,27 @@ async fn deliver(dest: Arc<Destination>, mut batch: Batch, ranges: Vec<Range<u64
             }
             Delivery::Rejected { reason } => {
                 status.record_failure(&reason);
-                status.rejected.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                status
+                    .rejected
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 let items: Vec<_> = batch.events.iter().map(|e| (e, reason.as_str())).collect();
                 write_dead_letters(&dest, &items);
                 tracing::warn!(destination = %dest.name, events = batch.len(), %reason, "batch rejected; dead-lettered");
                 break true;
             }
-            Delivery::Partial { retry: again, rejected, after } => {
-                let items: Vec<_> = rejected.iter().filter_map(|(i, r)| batch.events.get(*i).map(|e| (e, r.as_str()))).collect();
+            Delivery::Partial {
+                retry: again,
+                rejected,
+                after,
+            } => {
+                let items: Vec<_> = rejected
+                    .iter()
+                    .filter_map(|(i, r)| batch.events.get(*i).map(|e| (e, r.as_str())))
+                    .collect();
                 write_dead_letters(&dest, &items);
-                status.rejected.fetch_add(items.len() as u64, Ordering::Relaxed);
+                status
+                    .rejected
+                    .fetch_add(items.len() as u64, Ordering::Relaxed);
                 let accepted = batch.len() - again.len() - rejected.len();
                 if again.is_empty() {
                     status.record_success(accepted as u64);
@@ -217,12 +257,16 @@ async fn deliver(dest: Arc<Destination>, mut batch: Batch, ranges: Vec<Range<u64
         status.record_failure(&reason);
         if retry.max_attempts > 0 && attempt >= retry.max_attempts {
             let why = format!("gave up after {attempt} attempts: {reason}");
-            status.rejected.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            status
+                .rejected
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             let items: Vec<_> = batch.events.iter().map(|e| (e, why.as_str())).collect();
             write_dead_letters(&dest, &items);
             break true;
         }
-        status.retried.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        status
+            .retried
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let wait = backoff::delay(&retry, attempt, after);
         tracing::debug!(destination = %dest.name, attempt, %reason, wait_ms = wait.as_millis() as u64, "retrying batch");
         tokio::select! {
