@@ -4,6 +4,7 @@
 //! for all of them.
 
 pub mod batch;
+pub mod filter;
 pub mod http_transport;
 pub mod settings;
 pub mod sink;
