@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod filter;
 pub mod http_transport;
+pub mod redact;
 pub mod settings;
 pub mod sink;
 
