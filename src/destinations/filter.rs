@@ -27,8 +27,8 @@
 //! rather than lost silently (the relay itself only writes valid bodies).
 
 use crate::config::ConfigError;
-use crate::event::{tenant_hash, Category, RecordMeta, Severity};
 use crate::destinations::settings::FilterSettings;
+use crate::event::{tenant_hash, Category, RecordMeta, Severity};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -469,7 +469,9 @@ mod tests {
 
     #[test]
     fn actions_keep_and_exclude() {
-        let f = filter("actions = [\"user.*\", \"certificate.issue\"]\nexclude_actions = [\"user.heartbeat\"]");
+        let f = filter(
+            "actions = [\"user.*\", \"certificate.issue\"]\nexclude_actions = [\"user.heartbeat\"]",
+        );
         let mut ev = event("SECURITY", Severity::Info);
         for (action, kept) in [
             (Some("user.login"), true),

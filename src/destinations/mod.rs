@@ -9,6 +9,7 @@ pub mod http_transport;
 pub mod redact;
 pub mod settings;
 pub mod sink;
+pub mod syslog;
 
 pub use batch::{Batch, BatchEvent};
 pub use settings::{CommonSettings, WhenFull};

@@ -246,7 +246,9 @@ mod tests {
 
     fn redactor(src: &str) -> Redactor {
         let s: RedactSettings = toml::from_str(src).expect("settings");
-        Redactor::new(&s, P).expect("valid").expect("something to do")
+        Redactor::new(&s, P)
+            .expect("valid")
+            .expect("something to do")
     }
 
     fn sample() -> Vec<u8> {
@@ -348,7 +350,9 @@ mod tests {
 
     #[test]
     fn drop_wins_over_hash() {
-        let r = redactor("hash_fields = [\"actor.email\"]\ndrop_fields = [\"actor\"]\nhash_key = \"k\"");
+        let r = redactor(
+            "hash_fields = [\"actor.email\"]\ndrop_fields = [\"actor\"]\nhash_key = \"k\"",
+        );
         let out = r.apply(br#"{"actor":{"email":"e"},"x":1}"#).expect("ok");
         assert_eq!(out, br#"{"x":1}"#);
     }
