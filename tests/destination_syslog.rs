@@ -450,17 +450,36 @@ async fn syslog_format_rebuilds_the_original_fields() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_server_restart_without_losing_events() {
+    reconnect_case(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_reconnects_after_server_restart_without_losing_events() {
+    reconnect_case(true).await;
+}
+
+/// Send, restart the server, send twice more: every event arrives.
+async fn reconnect_case(tls: bool) {
     let dir = tempdir();
     let port = free_port();
-    let mut server = Rsyslog::start(
-        dir.path(),
-        &format!("module(load=\"imtcp\")\ninput(type=\"imtcp\" port=\"{port}\")"),
-    );
+    let (inputs, settings) = if tls {
+        write_certs(dir.path());
+        (
+            tls_inputs(dir.path(), port),
+            format!(
+                "address = \"localhost:{port}\"\nmode = \"tls\"\nca = \"ca.pem\"\n\
+                 cert = \"client.pem\"\nkey = \"client.key\"\ntimeout = \"5s\""
+            ),
+        )
+    } else {
+        (
+            format!("module(load=\"imtcp\")\ninput(type=\"imtcp\" port=\"{port}\")"),
+            format!("address = \"127.0.0.1:{port}\"\nmode = \"tcp\"\ntimeout = \"5s\""),
+        )
+    };
+    let mut server = Rsyslog::start(dir.path(), &inputs);
     server.wait_tcp(port);
-    let sink = sink(
-        dir.path(),
-        &format!("address = \"127.0.0.1:{port}\"\nmode = \"tcp\"\ntimeout = \"5s\""),
-    );
+    let sink = sink(dir.path(), &settings);
     let a = events("a", 10);
     assert_delivered(sink.send(&a).await);
     assert_eq!(server.lines("raw.log", a.len()).len(), a.len());
@@ -476,6 +495,7 @@ async fn reconnects_after_server_restart_without_losing_events() {
     }
     let c = events("c", 10);
     assert_delivered(sink.send(&c).await);
+    sink.close().await;
 
     let expected: Vec<String> = [&a, &b, &c]
         .iter()
