@@ -513,3 +513,74 @@ async fn reconnect_case(tls: bool) {
     }
     assert_eq!(seen, expected.iter().collect::<Vec<_>>());
 }
+
+/// An in-process TLS server (rustls) that accepts one connection and reads
+/// it to the end: `Ok(bytes)` after a clean `close_notify`, `Err` otherwise.
+async fn tls_reader(dir: &Path) -> (u16, tokio::task::JoinHandle<std::io::Result<Vec<u8>>>) {
+    use tokio::io::AsyncReadExt;
+    let open = |name: &str| std::io::BufReader::new(fs::File::open(dir.join(name)).expect(name));
+    let chain = rustls_pemfile::certs(&mut open("server.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("server cert");
+    let key = rustls_pemfile::private_key(&mut open("server.key"))
+        .expect("read key")
+        .expect("server key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocols")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        let mut tls = acceptor.accept(tcp).await?;
+        let mut got = Vec::new();
+        tls.read_to_end(&mut got).await?;
+        Ok(got)
+    });
+    (port, task)
+}
+
+/// Splits `MSG-LEN SP SYSLOG-MSG` frames.
+fn octet_counted_frames(mut data: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let sp = data.iter().position(|b| *b == b' ').expect("MSG-LEN SP");
+        let len: usize = std::str::from_utf8(&data[..sp])
+            .expect("ascii length")
+            .parse()
+            .expect("MSG-LEN");
+        let msg = &data[sp + 1..sp + 1 + len];
+        out.push(String::from_utf8(msg.to_vec()).expect("utf8 message"));
+        data = &data[sp + 1 + len..];
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_frames_are_octet_counted_and_close_sends_close_notify() {
+    let dir = tempdir();
+    write_certs(dir.path());
+    let (port, reader) = tls_reader(dir.path()).await;
+    let sink = sink(
+        dir.path(),
+        &format!("address = \"localhost:{port}\"\nmode = \"tls\"\nca = \"ca.pem\""),
+    );
+    let batch = events("frames", 30);
+    assert_delivered(sink.send(&batch).await);
+    sink.close().await;
+    let data = tokio::time::timeout(OUTPUT_TIMEOUT, reader)
+        .await
+        .expect("server finished in time")
+        .expect("server task")
+        .expect("clean close_notify, no truncation");
+    let expected: Vec<String> = batch.events.iter().map(expected_json_line).collect();
+    assert_eq!(octet_counted_frames(&data), expected);
+}
