@@ -136,8 +136,8 @@ fn default_timeout() -> HumanDuration {
 /// A transport failure (the batch is retried).
 #[derive(Debug, Error)]
 enum TransportError {
-    #[error("cannot resolve {0}")]
-    Resolve(String),
+    #[error("cannot resolve {addr}: {reason}")]
+    Resolve { addr: String, reason: String },
     #[error("connect to {addr}: {source}")]
     Connect {
         addr: String,
@@ -300,17 +300,32 @@ impl SyslogSink {
         Ok(())
     }
 
+    /// Resolves `address` afresh on each connect (a SIEM may move), within the timeout.
+    async fn resolve(&self) -> Result<Vec<std::net::SocketAddr>, TransportError> {
+        let lookup = tokio::net::lookup_host(self.address.as_str());
+        let resolve_err = |reason: String| TransportError::Resolve {
+            addr: self.address.clone(),
+            reason,
+        };
+        let addrs: Vec<_> = match tokio::time::timeout(self.timeout, lookup).await {
+            Ok(Ok(a)) => a.collect(),
+            Ok(Err(e)) => return Err(resolve_err(e.to_string())),
+            Err(_) => return Err(TransportError::Timeout(self.timeout, "resolve")),
+        };
+        if addrs.is_empty() {
+            return Err(resolve_err("no address".into()));
+        }
+        Ok(addrs)
+    }
+
     async fn connect(&self) -> Result<Conn, TransportError> {
-        let addr = tokio::net::lookup_host(&self.address)
-            .await
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| TransportError::Resolve(self.address.clone()))?;
+        let addrs = self.resolve().await?;
         let connect_err = |source| TransportError::Connect {
             addr: self.address.clone(),
             source,
         };
         if self.mode == Mode::Udp {
+            let addr = addrs[0];
             let bind = if addr.is_ipv4() {
                 "0.0.0.0:0"
             } else {
@@ -321,7 +336,17 @@ impl SyslogSink {
             return Ok(Conn::Udp(sock));
         }
         let tcp = with_timeout(self.timeout, "connect", async {
-            TcpStream::connect(addr).await.map_err(connect_err)
+            // Every resolved address in turn (`localhost` may be ::1 and 127.0.0.1).
+            let mut last = None;
+            for addr in &addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(connect_err(last.unwrap_or_else(|| {
+                std::io::Error::new(ErrorKind::NotFound, "no address")
+            })))
         })
         .await?;
         // Best effort: frames are written whole, Nagle only adds latency.
@@ -461,11 +486,10 @@ fn tcp_alive(s: &TcpStream) -> bool {
 }
 
 fn tls_alive(s: &mut TlsStream<TcpStream>) -> bool {
-    if let Peek::Nothing = peek(s.get_ref().0) {
-        return true;
-    }
-    if let Peek::Closed = peek(s.get_ref().0) {
-        return false;
+    match peek(s.get_ref().0) {
+        Peek::Nothing => return true,
+        Peek::Closed => return false,
+        Peek::Data => {}
     }
     // Let rustls process what arrived (tickets, alerts) without waiting.
     let mut buf = [0u8; 4096];
