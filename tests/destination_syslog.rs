@@ -297,10 +297,11 @@ async fn udp_one_datagram_per_event_and_long_ones_truncated() {
         &format!("module(load=\"imudp\")\ninput(type=\"imudp\" port=\"{port}\")"),
     );
     server.wait_udp(port);
-    let sink = sink(
-        dir.path(),
-        &format!("address = \"127.0.0.1:{port}\"\nmode = \"udp\"\nmax_udp_bytes = 1024"),
-    );
+    let table: toml::Table = toml::from_str(&format!(
+        "address = \"127.0.0.1:{port}\"\nmode = \"udp\"\nmax_udp_bytes = 1024"
+    ))
+    .expect("toml");
+    let sink = syslog::SyslogSink::new(table, &context(dir.path())).expect("valid settings");
     let mut batch = events("udp", 20);
     // One event far over the limit, with 2-byte characters around the cut.
     let mut big = Event::new("SECURITY", Some("file.read".into()), Severity::Error);
@@ -317,6 +318,7 @@ async fn udp_one_datagram_per_event_and_long_ones_truncated() {
     assert!(full.len() > 1024);
     assert!(last.len() <= 1024 && last.len() >= 1020, "{}", last.len());
     assert!(full.starts_with(last.as_str()), "truncated prefix");
+    assert_eq!(sink.truncated_total(), 1, "truncation is counted");
 }
 
 /// CA, server certificate for `localhost`, client certificate; PEM files in `dir`.
@@ -583,4 +585,26 @@ async fn tls_frames_are_octet_counted_and_close_sends_close_notify() {
         .expect("clean close_notify, no truncation");
     let expected: Vec<String> = batch.events.iter().map(expected_json_line).collect();
     assert_eq!(octet_counted_frames(&data), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_listening_is_retry_then_delivers_once_up() {
+    let dir = tempdir();
+    let port = free_port();
+    let sink = sink(
+        dir.path(),
+        &format!("address = \"127.0.0.1:{port}\"\nmode = \"tcp\"\ntimeout = \"2s\""),
+    );
+    let batch = events("late", 3);
+    match sink.send(&batch).await {
+        Delivery::Retry { reason, .. } => assert!(reason.contains("connect"), "{reason}"),
+        d => panic!("expected Retry, got {d:?}"),
+    }
+    let mut server = Rsyslog::start(
+        dir.path(),
+        &format!("module(load=\"imtcp\")\ninput(type=\"imtcp\" port=\"{port}\")"),
+    );
+    server.wait_tcp(port);
+    assert_delivered(sink.send(&batch).await);
+    assert_same_lines(&server.lines("raw.log", batch.len()), &batch);
 }
