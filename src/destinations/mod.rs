@@ -22,6 +22,7 @@ pub mod splunk_hec;
 pub mod status;
 pub mod stdout;
 pub mod sumo_logic;
+pub mod syslog;
 pub mod worker;
 
 pub use batch::{Batch, BatchEvent};

@@ -29,6 +29,7 @@ const KINDS: &[(&str, Builder)] = &[
     ("sentinel", sentinel::build),
     ("sumo_logic", sumo_logic::build),
     ("http", http::build),
+    ("syslog", syslog::build),
 ];
 
 /// The `type` names this build knows.

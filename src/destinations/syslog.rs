@@ -1,0 +1,1047 @@
+//! The `syslog` destination: RFC 5424 messages over TCP, UDP or TLS.
+//!
+//! Standards (rfc-editor.org):
+//! - RFC 5424, The Syslog Protocol — message format (§6), STRUCTURED-DATA
+//!   escaping of `"`, `\` and `]` in PARAM-VALUE (§6.3.3):
+//!   <https://www.rfc-editor.org/rfc/rfc5424>
+//! - RFC 5425, TLS Transport Mapping for Syslog — octet-counted frames over
+//!   TLS, `close_notify` before closing (§4.4): <https://www.rfc-editor.org/rfc/rfc5425>
+//! - RFC 5426, Transmission of Syslog Messages over UDP — one message per
+//!   datagram: <https://www.rfc-editor.org/rfc/rfc5426>
+//! - RFC 6587, Transmission of Syslog Messages over TCP — octet counting
+//!   (§3.4.1) `MSG-LEN SP SYSLOG-MSG`: <https://www.rfc-editor.org/rfc/rfc6587>
+//!
+//! Settings (`[destinations.NAME]`, after the common keys are peeled off):
+//! `address` (`host:port`, required), `mode` (`"tls"` default, `"tcp"`,
+//! `"udp"`), `format` (`"json"` default: MSG is the canonical event JSON;
+//! `"syslog"`: the original syslog fields are rebuilt), `ca`, `cert`, `key`,
+//! `server_name` (TLS only), `facility` (name or code, default `local0` = 16:
+//! the conventional facility for relayed application logs, easy to route),
+//! `app_name` (default `siem-relay`), `max_udp_bytes` (default 2048, the size
+//! RFC 5426 says receivers SHOULD accept), `timeout` (connect and write,
+//! default `10s`).
+//!
+//! MSG is sent without a BOM (RFC 5424 `MSG-ANY`): most SIEM parsers do not
+//! strip it. A UDP message longer than `max_udp_bytes` is truncated at a UTF-8
+//! boundary and counted (`siem_relay_syslog_truncated_total`), never dropped.
+//!
+//! One persistent connection per destination. Before a batch is written on a
+//! reused stream, the socket is checked for a peer close (EOF, reset, or a
+//! TLS `close_notify`) so a restarted server gets a fresh connection instead
+//! of a write into a dead socket. A failed connect or write drops the
+//! connection and answers `Delivery::Retry`; the next send reconnects.
+
+use crate::config::{table_into, ConfigError, HumanDuration};
+use crate::destinations::{Batch, BatchEvent, BuildContext, Delivery, Sink};
+use crate::event::format_rfc3339_millis;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufReader, ErrorKind, Write};
+use std::mem::MaybeUninit;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::Mutex;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+const FACILITIES: [&str; 24] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+];
+const DEFAULT_FACILITY: u8 = 16;
+const MAX_HOSTNAME: usize = 255;
+const MAX_APP_NAME: usize = 48;
+const MAX_PROCID: usize = 128;
+const MAX_MSGID: usize = 32;
+const MAX_SD_NAME: usize = 32;
+
+/// Transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Tcp,
+    Udp,
+    #[default]
+    Tls,
+}
+
+/// What goes into MSG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// MSG is the canonical event JSON.
+    #[default]
+    Json,
+    /// The original syslog header, structured data and message are rebuilt.
+    Syslog,
+}
+
+/// `facility = "local3"` or `facility = 19`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+enum FacilitySetting {
+    Code(i64),
+    Name(String),
+}
+
+/// The `syslog` destination's own keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyslogSettings {
+    address: String,
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default)]
+    format: Format,
+    #[serde(default)]
+    ca: Option<PathBuf>,
+    #[serde(default)]
+    cert: Option<PathBuf>,
+    #[serde(default)]
+    key: Option<PathBuf>,
+    #[serde(default)]
+    server_name: Option<String>,
+    #[serde(default)]
+    facility: Option<FacilitySetting>,
+    #[serde(default = "default_app_name")]
+    app_name: String,
+    #[serde(default = "default_max_udp_bytes")]
+    max_udp_bytes: usize,
+    #[serde(default = "default_timeout")]
+    timeout: HumanDuration,
+}
+
+fn default_app_name() -> String {
+    "siem-relay".to_string()
+}
+fn default_max_udp_bytes() -> usize {
+    2048
+}
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+/// A transport failure (the batch is retried).
+#[derive(Debug, Error)]
+enum TransportError {
+    #[error("cannot resolve {addr}: {reason}")]
+    Resolve { addr: String, reason: String },
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("TLS handshake with {addr}: {source}")]
+    Handshake {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("write: {0}")]
+    Write(std::io::Error),
+    #[error("timed out after {0:?} during {1}")]
+    Timeout(Duration, &'static str),
+}
+
+/// One open connection.
+enum Conn {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Udp(UdpSocket),
+}
+
+/// How RFC 5424 header fields are filled in.
+#[derive(Debug, Clone)]
+struct Encoder {
+    format: Format,
+    facility: u8,
+    hostname: String,
+    app_name: String,
+    max_udp_bytes: usize,
+}
+
+/// The `syslog` sink.
+pub struct SyslogSink {
+    name: String,
+    address: String,
+    mode: Mode,
+    timeout: Duration,
+    encoder: Encoder,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    conn: Mutex<Option<Conn>>,
+    truncated: AtomicU64,
+}
+
+/// Builds a `syslog` destination from its table (common keys already peeled).
+pub fn build(table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
+    Ok(Arc::new(SyslogSink::new(table, ctx)?))
+}
+
+impl SyslogSink {
+    /// Validates the settings and prepares (but does not open) the connection.
+    pub fn new(table: toml::Table, ctx: &BuildContext) -> Result<SyslogSink, ConfigError> {
+        let path = ctx.path();
+        let s: SyslogSettings = table_into(&table, &path)?;
+        let host = validate_address(&s.address, &path)?;
+        let facility = facility_code(s.facility.as_ref(), &path)?;
+        validate_app_name(&s.app_name, &path)?;
+        if !(480..=65_507).contains(&s.max_udp_bytes) {
+            return Err(ConfigError::new(
+                format!("{path}.max_udp_bytes"),
+                "must be between 480 and 65507",
+            ));
+        }
+        if s.timeout.0.is_zero() {
+            return Err(ConfigError::new(
+                format!("{path}.timeout"),
+                "must be more than 0",
+            ));
+        }
+        let tls = match s.mode {
+            Mode::Tls => Some(tls_connector(&s, &host, ctx, &path)?),
+            _ => {
+                reject_tls_keys(&s, &path)?;
+                None
+            }
+        };
+        Ok(SyslogSink {
+            name: ctx.name.clone(),
+            address: s.address.clone(),
+            mode: s.mode,
+            timeout: s.timeout.0,
+            encoder: Encoder {
+                format: s.format,
+                facility,
+                hostname: local_hostname(),
+                app_name: s.app_name.clone(),
+                max_udp_bytes: s.max_udp_bytes,
+            },
+            tls,
+            conn: Mutex::new(None),
+            truncated: AtomicU64::new(0),
+        })
+    }
+
+    /// UDP messages truncated to `max_udp_bytes` so far.
+    pub fn truncated_total(&self) -> u64 {
+        self.truncated.load(Ordering::Relaxed)
+    }
+
+    async fn deliver(&self, batch: &Batch) -> Result<(), TransportError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(conn) = guard.as_mut() {
+            if !is_alive(conn) {
+                tracing::debug!(destination = %self.name, "syslog peer closed the connection; reconnecting");
+                *guard = None;
+            }
+        }
+        let conn = match guard.as_mut() {
+            Some(c) => c,
+            None => guard.insert(self.connect().await?),
+        };
+        let result = self.write_batch(conn, batch).await;
+        if result.is_err() {
+            *guard = None;
+        }
+        result
+    }
+
+    async fn write_batch(&self, conn: &mut Conn, batch: &Batch) -> Result<(), TransportError> {
+        let t = self.timeout;
+        match conn {
+            Conn::Tcp(s) => with_timeout(t, "write", write_flush(s, &self.frames(batch))).await,
+            Conn::Tls(s) => with_timeout(t, "write", write_flush(s, &self.frames(batch))).await,
+            Conn::Udp(s) => with_timeout(t, "write", self.send_datagrams(s, batch)).await,
+        }
+    }
+
+    /// All events of `batch` as octet-counted frames in one buffer.
+    fn frames(&self, batch: &Batch) -> Vec<u8> {
+        let mut out = Vec::with_capacity(batch.body_bytes() + batch.len() * 96);
+        let mut msg = Vec::new();
+        for ev in &batch.events {
+            msg.clear();
+            self.encoder.encode(ev, &mut msg);
+            frame_octet_counted(&msg, &mut out);
+        }
+        out
+    }
+
+    async fn send_datagrams(&self, sock: &UdpSocket, batch: &Batch) -> std::io::Result<()> {
+        let mut msg = Vec::new();
+        let mut truncated = 0u64;
+        for ev in &batch.events {
+            msg.clear();
+            self.encoder.encode(ev, &mut msg);
+            let cut = utf8_floor(&msg, self.encoder.max_udp_bytes);
+            if cut < msg.len() {
+                truncated += 1;
+            }
+            sock.send(&msg[..cut]).await?;
+        }
+        if truncated > 0 {
+            self.truncated.fetch_add(truncated, Ordering::Relaxed);
+            metrics::counter!("siem_relay_syslog_truncated_total", "destination" => self.name.clone())
+                .increment(truncated);
+            tracing::warn!(destination = %self.name, truncated, max = self.encoder.max_udp_bytes,
+                "syslog UDP messages truncated to max_udp_bytes");
+        }
+        Ok(())
+    }
+
+    /// Resolves `address` afresh on each connect (a SIEM may move), within the timeout.
+    async fn resolve(&self) -> Result<Vec<std::net::SocketAddr>, TransportError> {
+        let lookup = tokio::net::lookup_host(self.address.as_str());
+        let resolve_err = |reason: String| TransportError::Resolve {
+            addr: self.address.clone(),
+            reason,
+        };
+        let addrs: Vec<_> = match tokio::time::timeout(self.timeout, lookup).await {
+            Ok(Ok(a)) => a.collect(),
+            Ok(Err(e)) => return Err(resolve_err(e.to_string())),
+            Err(_) => return Err(TransportError::Timeout(self.timeout, "resolve")),
+        };
+        if addrs.is_empty() {
+            return Err(resolve_err("no address".into()));
+        }
+        Ok(addrs)
+    }
+
+    async fn connect(&self) -> Result<Conn, TransportError> {
+        let addrs = self.resolve().await?;
+        let connect_err = |source| TransportError::Connect {
+            addr: self.address.clone(),
+            source,
+        };
+        if self.mode == Mode::Udp {
+            let addr = addrs[0];
+            let bind = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            let sock = UdpSocket::bind(bind).await.map_err(connect_err)?;
+            sock.connect(addr).await.map_err(connect_err)?;
+            return Ok(Conn::Udp(sock));
+        }
+        let tcp = with_timeout(self.timeout, "connect", async {
+            // Every resolved address in turn (`localhost` may be ::1 and 127.0.0.1).
+            let mut last = None;
+            for addr in &addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(connect_err(last.unwrap_or_else(|| {
+                std::io::Error::new(ErrorKind::NotFound, "no address")
+            })))
+        })
+        .await?;
+        // Best effort: frames are written whole, Nagle only adds latency.
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Conn::Tcp(tcp)),
+            Some((connector, name)) => {
+                let tls = with_timeout(self.timeout, "TLS handshake", async {
+                    connector
+                        .connect(name.clone(), tcp)
+                        .await
+                        .map_err(|source| TransportError::Handshake {
+                            addr: self.address.clone(),
+                            source,
+                        })
+                })
+                .await?;
+                Ok(Conn::Tls(Box::new(tls)))
+            }
+        }
+    }
+}
+
+impl Sink for SyslogSink {
+    fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Delivery> {
+        Box::pin(async move {
+            if batch.is_empty() {
+                return Delivery::Delivered;
+            }
+            match self.deliver(batch).await {
+                Ok(()) => Delivery::Delivered,
+                Err(e) => Delivery::retry(format!("{}: {e}", self.target())),
+            }
+        })
+    }
+
+    fn target(&self) -> String {
+        let scheme = match self.mode {
+            Mode::Tcp => "tcp",
+            Mode::Udp => "udp",
+            Mode::Tls => "tls",
+        };
+        format!("syslog+{scheme}://{}", self.address)
+    }
+
+    fn close<'a>(&'a self) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let Some(conn) = self.conn.lock().await.take() else {
+                return;
+            };
+            let t = self.timeout;
+            // `shutdown` on a TLS stream sends close_notify (RFC 5425 §4.4) first.
+            let result = match conn {
+                Conn::Tls(mut s) => tokio::time::timeout(t, s.shutdown()).await,
+                Conn::Tcp(mut s) => tokio::time::timeout(t, s.shutdown()).await,
+                Conn::Udp(_) => Ok(Ok(())),
+            };
+            if let Ok(Err(e)) = result {
+                tracing::debug!(destination = %self.name, error = %e, "syslog close");
+            }
+        })
+    }
+}
+
+async fn with_timeout<T, E>(
+    t: Duration,
+    what: &'static str,
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, TransportError>
+where
+    TransportError: From<E>,
+{
+    match tokio::time::timeout(t, f).await {
+        Ok(r) => r.map_err(TransportError::from),
+        Err(_) => Err(TransportError::Timeout(t, what)),
+    }
+}
+
+impl From<std::io::Error> for TransportError {
+    fn from(e: std::io::Error) -> Self {
+        TransportError::Write(e)
+    }
+}
+
+async fn write_flush<S: tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    buf: &[u8],
+) -> std::io::Result<()> {
+    s.write_all(buf).await?;
+    s.flush().await
+}
+
+/// Whether a reused connection still looks open. Syslog servers send
+/// nothing, so readable bytes on the socket are EOF, a reset, or TLS records
+/// (session tickets are fine; a `close_notify` means closed).
+fn is_alive(conn: &mut Conn) -> bool {
+    match conn {
+        Conn::Udp(_) => true,
+        Conn::Tcp(s) => tcp_alive(s),
+        Conn::Tls(s) => tls_alive(s),
+    }
+}
+
+/// What a non-blocking peek at the raw socket shows.
+enum Peek {
+    Nothing,
+    Data,
+    Closed,
+}
+
+fn peek(s: &TcpStream) -> Peek {
+    let mut buf = [MaybeUninit::<u8>::uninit(); 1];
+    match socket2::SockRef::from(s).peek(&mut buf) {
+        Ok(0) => Peek::Closed,
+        Ok(_) => Peek::Data,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Peek::Nothing,
+        Err(_) => Peek::Closed,
+    }
+}
+
+fn tcp_alive(s: &TcpStream) -> bool {
+    // Unexpected bytes from the server are read and ignored, to see what follows.
+    let sock = socket2::SockRef::from(s);
+    let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+    for _ in 0..64 {
+        match peek(s) {
+            Peek::Nothing => return true,
+            Peek::Closed => return false,
+            Peek::Data => {
+                if sock.recv(&mut buf).is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+fn tls_alive(s: &mut TlsStream<TcpStream>) -> bool {
+    match peek(s.get_ref().0) {
+        Peek::Nothing => return true,
+        Peek::Closed => return false,
+        Peek::Data => {}
+    }
+    // Let rustls process what arrived (tickets, alerts) without waiting.
+    let mut buf = [0u8; 4096];
+    for _ in 0..64 {
+        match s.read(&mut buf).now_or_never() {
+            Some(Ok(0)) | Some(Err(_)) => return false,
+            Some(Ok(_)) => continue,
+            // Nothing ready for rustls: alive only if the raw bytes were consumed.
+            None => return matches!(peek(s.get_ref().0), Peek::Nothing),
+        }
+    }
+    true
+}
+
+/// `MSG-LEN SP SYSLOG-MSG` (RFC 6587 §3.4.1, RFC 5425 §4.3).
+fn frame_octet_counted(msg: &[u8], out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{} ", msg.len());
+    out.extend_from_slice(msg);
+}
+
+/// The largest `n <= max` that does not split a UTF-8 sequence of `bytes`.
+fn utf8_floor(bytes: &[u8], max: usize) -> usize {
+    if bytes.len() <= max {
+        return bytes.len();
+    }
+    let mut n = max;
+    // A continuation byte (0b10xx_xxxx) at `n` means `n` is inside a character.
+    while n > 0 && bytes[n] & 0xC0 == 0x80 {
+        n -= 1;
+    }
+    n
+}
+
+/// The body fields `format = "syslog"` reads.
+#[derive(Debug, Default, Deserialize)]
+struct SyslogView<'a> {
+    #[serde(borrow, default)]
+    syslog: Option<SyslogPart<'a>>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SyslogPart<'a> {
+    #[serde(default)]
+    facility: Option<u8>,
+    #[serde(default)]
+    severity: Option<u8>,
+    #[serde(borrow, default)]
+    hostname: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    app_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    procid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    msgid: Option<Cow<'a, str>>,
+    #[serde(default)]
+    structured_data: Map<String, Value>,
+}
+
+impl Encoder {
+    /// Appends the RFC 5424 message for `ev` to `out`.
+    fn encode(&self, ev: &BatchEvent, out: &mut Vec<u8>) {
+        let view = match self.format {
+            Format::Json => None,
+            // A body that does not parse is sent as in `json` format: nothing is lost.
+            Format::Syslog => serde_json::from_slice::<SyslogView<'_>>(&ev.body).ok(),
+        };
+        match view {
+            Some(v) => self.encode_syslog(ev, &v, out),
+            None => self.encode_json(ev, out),
+        }
+    }
+
+    /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME - - - JSON`.
+    fn encode_json(&self, ev: &BatchEvent, out: &mut Vec<u8>) {
+        let pri = u16::from(self.facility) * 8 + u16::from(ev.meta.severity.syslog_code());
+        self.header(out, pri, ev, &self.hostname, &self.app_name, "-", "-");
+        out.extend_from_slice(b" -");
+        push_msg(out, &ev.body);
+    }
+
+    fn encode_syslog(&self, ev: &BatchEvent, v: &SyslogView<'_>, out: &mut Vec<u8>) {
+        let empty = SyslogPart::default();
+        let s = v.syslog.as_ref().unwrap_or(&empty);
+        let facility = s.facility.filter(|f| *f <= 23).unwrap_or(self.facility);
+        let severity = s
+            .severity
+            .filter(|s| *s <= 7)
+            .unwrap_or_else(|| ev.meta.severity.syslog_code());
+        let pri = u16::from(facility) * 8 + u16::from(severity);
+        let host = s.hostname.as_deref().unwrap_or(&self.hostname);
+        let app = s.app_name.as_deref().unwrap_or(&self.app_name);
+        let procid = s.procid.as_deref().unwrap_or("-");
+        let msgid = s.msgid.as_deref().unwrap_or("-");
+        self.header(out, pri, ev, host, app, procid, msgid);
+        out.push(b' ');
+        write_structured_data(&s.structured_data, out);
+        match &v.message {
+            Some(m) => push_msg(out, m.as_bytes()),
+            // Not from syslog: the event itself is the message.
+            None => push_msg(out, &ev.body),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn header(
+        &self,
+        out: &mut Vec<u8>,
+        pri: u16,
+        ev: &BatchEvent,
+        host: &str,
+        app: &str,
+        procid: &str,
+        msgid: &str,
+    ) {
+        let _ = write!(
+            out,
+            "<{pri}>1 {} ",
+            format_rfc3339_millis(ev.meta.timestamp_ms)
+        );
+        push_header_field(out, host, MAX_HOSTNAME);
+        out.push(b' ');
+        push_header_field(out, app, MAX_APP_NAME);
+        out.push(b' ');
+        push_header_field(out, procid, MAX_PROCID);
+        out.push(b' ');
+        push_header_field(out, msgid, MAX_MSGID);
+    }
+}
+
+/// `[SP MSG]`: nothing for an empty message.
+fn push_msg(out: &mut Vec<u8>, msg: &[u8]) {
+    if !msg.is_empty() {
+        out.push(b' ');
+        out.extend_from_slice(msg);
+    }
+}
+
+/// A header field: PRINTUSASCII only (others become `_`), at most `max`
+/// characters, `-` (NILVALUE) when empty.
+fn push_header_field(out: &mut Vec<u8>, s: &str, max: usize) {
+    if s.is_empty() {
+        out.push(b'-');
+        return;
+    }
+    out.extend(s.chars().take(max).map(|c| {
+        if ('!'..='~').contains(&c) {
+            c as u8
+        } else {
+            b'_'
+        }
+    }));
+}
+
+/// An SD-ID or PARAM-NAME: PRINTUSASCII except `=`, SP, `]`, `"`; at most 32.
+fn push_sd_name(out: &mut Vec<u8>, s: &str) {
+    if s.is_empty() {
+        out.push(b'_');
+        return;
+    }
+    out.extend(s.chars().take(MAX_SD_NAME).map(|c| match c {
+        '=' | ']' | '"' => b'_',
+        c if ('!'..='~').contains(&c) => c as u8,
+        _ => b'_',
+    }));
+}
+
+/// A PARAM-VALUE with `"`, `\` and `]` escaped (RFC 5424 §6.3.3).
+fn push_sd_value(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        if matches!(b, b'"' | b'\\' | b']') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+}
+
+/// STRUCTURED-DATA from the canonical `syslog.structured_data` map, or `-`.
+fn write_structured_data(sd: &Map<String, Value>, out: &mut Vec<u8>) {
+    if sd.is_empty() {
+        out.push(b'-');
+        return;
+    }
+    for (id, params) in sd {
+        out.push(b'[');
+        push_sd_name(out, id);
+        if let Value::Object(params) = params {
+            for (name, value) in params {
+                out.push(b' ');
+                push_sd_name(out, name);
+                out.extend_from_slice(b"=\"");
+                match value {
+                    Value::String(s) => push_sd_value(out, s),
+                    other => push_sd_value(out, &other.to_string()),
+                }
+                out.push(b'"');
+            }
+        }
+        out.push(b']');
+    }
+}
+
+/// The host part of `host:port` / `[v6]:port`, after checking the port.
+fn validate_address(address: &str, path: &str) -> Result<String, ConfigError> {
+    let err = || {
+        ConfigError::new(
+            format!("{path}.address"),
+            format!("`{address}` is not host:port"),
+        )
+    };
+    let (host, port) = address.rsplit_once(':').ok_or_else(err)?;
+    port.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(err)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(err());
+    }
+    Ok(host.to_string())
+}
+
+fn facility_code(f: Option<&FacilitySetting>, path: &str) -> Result<u8, ConfigError> {
+    let err = |what: String| {
+        ConfigError::new(
+            format!("{path}.facility"),
+            format!("{what}; expected 0..=23 or a name (kern, user, …, audit, local0 … local7)"),
+        )
+    };
+    match f {
+        None => Ok(DEFAULT_FACILITY),
+        Some(FacilitySetting::Code(c)) => u8::try_from(*c)
+            .ok()
+            .filter(|c| *c <= 23)
+            .ok_or_else(|| err(format!("unknown facility {c}"))),
+        Some(FacilitySetting::Name(n)) => FACILITIES
+            .iter()
+            .position(|f| f.eq_ignore_ascii_case(n))
+            .and_then(|i| u8::try_from(i).ok())
+            .ok_or_else(|| err(format!("unknown facility `{n}`"))),
+    }
+}
+
+fn validate_app_name(app: &str, path: &str) -> Result<(), ConfigError> {
+    if app.is_empty() || app.len() > MAX_APP_NAME || !app.bytes().all(|b| (33..=126).contains(&b)) {
+        return Err(ConfigError::new(
+            format!("{path}.app_name"),
+            "must be 1 to 48 printable ASCII characters without spaces (RFC 5424 APP-NAME)",
+        ));
+    }
+    Ok(())
+}
+
+fn reject_tls_keys(s: &SyslogSettings, path: &str) -> Result<(), ConfigError> {
+    let set = [
+        ("ca", s.ca.is_some()),
+        ("cert", s.cert.is_some()),
+        ("key", s.key.is_some()),
+        ("server_name", s.server_name.is_some()),
+    ];
+    match set.iter().find(|(_, is_set)| *is_set) {
+        Some((k, _)) => Err(ConfigError::new(
+            format!("{path}.{k}"),
+            "only used with mode = \"tls\"",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn tls_connector(
+    s: &SyslogSettings,
+    host: &str,
+    ctx: &BuildContext,
+    path: &str,
+) -> Result<(TlsConnector, ServerName<'static>), ConfigError> {
+    let name_src = s.server_name.as_deref().unwrap_or(host);
+    let server_name = ServerName::try_from(name_src.to_string()).map_err(|e| {
+        let key = if s.server_name.is_some() {
+            "server_name"
+        } else {
+            "address"
+        };
+        ConfigError::new(
+            format!("{path}.{key}"),
+            format!("invalid TLS server name `{name_src}`: {e}"),
+        )
+    })?;
+    let roots = root_store(s.ca.as_deref(), ctx, path)?;
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConfigError::new(path, format!("TLS setup: {e}")))?
+            .with_root_certificates(roots);
+    let config = match (&s.cert, &s.key) {
+        (Some(cert), Some(key)) => {
+            let chain = load_certs(&ctx.resolve(cert), &format!("{path}.cert"))?;
+            let key = load_key(&ctx.resolve(key), &format!("{path}.key"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| ConfigError::new(format!("{path}.key"), e.to_string()))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                format!("{path}.key"),
+                "required when cert is set",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                format!("{path}.cert"),
+                "required when key is set",
+            ))
+        }
+    };
+    Ok((TlsConnector::from(Arc::new(config)), server_name))
+}
+
+fn root_store(
+    ca: Option<&Path>,
+    ctx: &BuildContext,
+    path: &str,
+) -> Result<RootCertStore, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    match ca {
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Some(ca) => {
+            let key = format!("{path}.ca");
+            for cert in load_certs(&ctx.resolve(ca), &key)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| ConfigError::new(key.as_str(), e.to_string()))?;
+            }
+        }
+    }
+    Ok(roots)
+}
+
+fn load_certs(file: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let f =
+        File::open(file).map_err(|e| ConfigError::new(key, format!("{}: {e}", file.display())))?;
+    let certs = rustls_pemfile::certs(&mut BufReader::new(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::new(key, format!("{}: {e}", file.display())))?;
+    if certs.is_empty() {
+        return Err(ConfigError::new(
+            key,
+            format!("{}: no PEM certificate found", file.display()),
+        ));
+    }
+    Ok(certs)
+}
+
+fn load_key(file: &Path, key: &str) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    let f =
+        File::open(file).map_err(|e| ConfigError::new(key, format!("{}: {e}", file.display())))?;
+    rustls_pemfile::private_key(&mut BufReader::new(f))
+        .map_err(|e| ConfigError::new(key, format!("{}: {e}", file.display())))?
+        .ok_or_else(|| {
+            ConfigError::new(key, format!("{}: no PEM private key found", file.display()))
+        })
+}
+
+/// This machine's host name (Linux), or `-` when unknown.
+fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, Severity, SyslogFields};
+    use serde_json::json;
+
+    fn ctx() -> BuildContext {
+        BuildContext {
+            name: "s".into(),
+            base_dir: PathBuf::from("/nonexistent"),
+            data_dir: PathBuf::from("/nonexistent"),
+        }
+    }
+
+    fn sink(src: &str) -> Result<SyslogSink, ConfigError> {
+        SyslogSink::new(toml::from_str(src).expect("toml"), &ctx())
+    }
+
+    fn encoder(format: Format) -> Encoder {
+        Encoder {
+            format,
+            facility: 16,
+            hostname: "relay".into(),
+            app_name: "siem-relay".into(),
+            max_udp_bytes: 2048,
+        }
+    }
+
+    fn batch_event(ev: &Event) -> BatchEvent {
+        let enc = ev.encode();
+        BatchEvent {
+            seq: 1,
+            meta: enc.meta,
+            body: enc.body.into(),
+        }
+    }
+
+    fn encode(e: &Encoder, ev: &BatchEvent) -> String {
+        let mut out = Vec::new();
+        e.encode(ev, &mut out);
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn json_format_splices_the_body() {
+        let mut ev = Event::new("SECURITY", Some("user.login".into()), Severity::Warning);
+        ev.set_timestamp_ms(1_700_000_000_123);
+        let be = batch_event(&ev);
+        let body = std::str::from_utf8(&be.body).expect("utf8").to_string();
+        // local0 (16) * 8 + warning (4) = 132
+        assert_eq!(
+            encode(&encoder(Format::Json), &be),
+            format!("<132>1 2023-11-14T22:13:20.123Z relay siem-relay - - - {body}")
+        );
+    }
+
+    #[test]
+    fn syslog_format_rebuilds_fields_and_escapes_sd() {
+        let mut ev = Event::new("SYSTEM", None, Severity::Info);
+        ev.set_timestamp_ms(0);
+        let mut sd = Map::new();
+        sd.insert(
+            "exampleSDID@32473".into(),
+            json!({"iut": "3", "eventSource": "Ap\"p]li\\cation", "n": 5}),
+        );
+        ev.syslog = Some(SyslogFields {
+            facility: Some(4),
+            severity: Some(2),
+            version: Some(1),
+            hostname: Some("mymachine.example.com".into()),
+            app_name: Some("su".into()),
+            procid: Some("123".into()),
+            msgid: Some("ID47".into()),
+            structured_data: sd,
+        });
+        ev.message = Some("'su root' failed for lonvick on /dev/pts/8".into());
+        assert_eq!(
+            encode(&encoder(Format::Syslog), &batch_event(&ev)),
+            "<34>1 1970-01-01T00:00:00.000Z mymachine.example.com su 123 ID47 \
+             [exampleSDID@32473 eventSource=\"Ap\\\"p\\]li\\\\cation\" iut=\"3\" n=\"5\"] \
+             'su root' failed for lonvick on /dev/pts/8"
+        );
+    }
+
+    #[test]
+    fn syslog_format_without_syslog_fields_falls_back() {
+        let mut ev = Event::new("ADMIN", None, Severity::Error);
+        ev.set_timestamp_ms(0);
+        let be = batch_event(&ev);
+        let body = std::str::from_utf8(&be.body).expect("utf8").to_string();
+        assert_eq!(
+            encode(&encoder(Format::Syslog), &be),
+            format!("<131>1 1970-01-01T00:00:00.000Z relay siem-relay - - - {body}")
+        );
+        let garbage = BatchEvent {
+            body: bytes::Bytes::from_static(b"{oops"),
+            ..be
+        };
+        assert!(encode(&encoder(Format::Syslog), &garbage).ends_with(" - - - {oops"));
+    }
+
+    #[test]
+    fn header_fields_are_sanitised() {
+        let mut out = Vec::new();
+        push_header_field(&mut out, "a b\u{e9}c", 255);
+        assert_eq!(out, b"a_b_c");
+        out.clear();
+        push_header_field(&mut out, "", 10);
+        assert_eq!(out, b"-");
+        out.clear();
+        push_header_field(&mut out, &"x".repeat(40), MAX_MSGID);
+        assert_eq!(out.len(), 32);
+    }
+
+    #[test]
+    fn octet_counting_frame() {
+        let mut out = Vec::new();
+        frame_octet_counted("<13>1 - - - - - - h\u{e9}".as_bytes(), &mut out);
+        assert_eq!(out, "21 <13>1 - - - - - - h\u{e9}".as_bytes());
+    }
+
+    #[test]
+    fn udp_truncation_respects_utf8() {
+        let s = "ab\u{e9}\u{1F600}".as_bytes(); // 2 + 2 + 4 bytes
+        assert_eq!(utf8_floor(s, 100), 8);
+        assert_eq!(utf8_floor(s, 3), 2);
+        assert_eq!(utf8_floor(s, 4), 4);
+        assert_eq!(utf8_floor(s, 7), 4);
+    }
+
+    #[test]
+    fn settings_defaults_and_errors() {
+        let s = sink("address = \"127.0.0.1:514\"\nmode = \"udp\"").expect("valid");
+        assert_eq!(s.encoder.facility, 16);
+        assert_eq!(s.encoder.app_name, "siem-relay");
+        assert_eq!(s.target(), "syslog+udp://127.0.0.1:514");
+        let s = sink("address = \"localhost:6514\"").expect("tls with webpki roots");
+        assert_eq!(s.mode, Mode::Tls);
+        assert_eq!(
+            sink("address = \"h:1\"\nmode = \"tcp\"\nfacility = \"audit\"")
+                .expect("ok")
+                .encoder
+                .facility,
+            13
+        );
+        for (src, key) in [
+            ("address = \"nohost\"", "destinations.s.address"),
+            ("address = \"h:0\"", "destinations.s.address"),
+            (
+                "address = \"h:1\"\nfacility = 24",
+                "destinations.s.facility",
+            ),
+            (
+                "address = \"h:1\"\nfacility = \"local9\"",
+                "destinations.s.facility",
+            ),
+            (
+                "address = \"h:1\"\nmode = \"tcp\"\nca = \"x.pem\"",
+                "destinations.s.ca",
+            ),
+            (
+                "address = \"h:1\"\nca = \"missing.pem\"",
+                "destinations.s.ca",
+            ),
+            ("address = \"h:1\"\ncert = \"c.pem\"", "destinations.s.key"),
+            (
+                "address = \"h:1\"\nmax_udp_bytes = 100",
+                "destinations.s.max_udp_bytes",
+            ),
+            (
+                "address = \"h:1\"\napp_name = \"a b\"",
+                "destinations.s.app_name",
+            ),
+            ("address = \"h:1\"\nmode = \"sctp\"", "destinations.s.mode"),
+            ("address = \"h:1\"\nbogus = 1", "destinations.s"),
+        ] {
+            let e = sink(src).err().unwrap_or_else(|| panic!("{src} must fail"));
+            assert!(e.path.starts_with(key), "{src}: {e}");
+        }
+    }
+}
