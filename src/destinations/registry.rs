@@ -10,7 +10,7 @@ use super::sink::Sink;
 use super::worker::Destination;
 use super::{
     blackhole, datadog, elasticsearch, file, http, sentinel, splunk_hec, stdout, sumo_logic,
-    BuildContext,
+    syslog, BuildContext,
 };
 use crate::config::{ConfigError, SectionConfig};
 use std::path::Path;
