@@ -1,0 +1,92 @@
+//! Ring buffer throughput: append and read of ~300-byte canonical events,
+//! with the default `fsync` interval (100ms). Reports records/s and bytes/s.
+//!
+//! `cargo bench --bench ring`
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use siem_relay::buffer::{Ring, RingSettings, WhenFull};
+use siem_relay::config::FsyncPolicy;
+use siem_relay::event::{EncodedEvent, Event, Severity, HEADER_LEN};
+use std::time::Duration;
+
+/// A canonical event whose record is about 300 bytes.
+fn event(n: u64) -> EncodedEvent {
+    let mut e = Event::new("AUTHENTICATION", Some("user.login".into()), Severity::Warning);
+    e.outcome = Some("failure".into());
+    e.source_ip = Some("10.1.2.3".into());
+    e.message = Some(format!("login failed for user {n:08}"));
+    e.encode()
+}
+
+fn settings(dir: &std::path::Path) -> RingSettings {
+    RingSettings {
+        dir: dir.to_path_buf(),
+        max_bytes: 1 << 30,
+        segment_bytes: 64 << 20,
+        max_age: Duration::ZERO,
+        fsync: FsyncPolicy::Interval(Duration::from_millis(100)),
+    }
+}
+
+const BATCH: usize = 256;
+
+fn append(c: &mut Criterion) {
+    let d = tempfile::tempdir().unwrap();
+    let (ring, _) = Ring::open(settings(d.path())).unwrap();
+    // a destination that keeps up, so the ring wraps with drop_oldest and never blocks
+    let _cursor = ring.cursor("bench", WhenFull::DropOldest).unwrap();
+    let batch: Vec<EncodedEvent> = (0..BATCH as u64).map(event).collect();
+    let bytes: usize = batch.iter().map(|e| e.body.len() + HEADER_LEN).sum();
+    eprintln!("record size ≈ {} bytes", bytes / BATCH);
+    let mut g = c.benchmark_group("ring_append");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("batch_of_256_bytes", |b| b.iter(|| ring.append(&batch).unwrap()));
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("batch_of_256_records", |b| b.iter(|| ring.append(&batch).unwrap()));
+    g.finish();
+}
+
+fn read(c: &mut Criterion) {
+    let batch: Vec<EncodedEvent> = (0..BATCH as u64).map(event).collect();
+    let bytes: usize = batch.iter().map(|e| e.body.len() + HEADER_LEN).sum();
+    const ROUNDS: usize = 400; // ~100k records, ~30 MB
+    let mut g = c.benchmark_group("ring_read");
+    g.throughput(Throughput::Bytes((bytes * ROUNDS) as u64));
+    g.sample_size(10);
+    g.bench_function("100k_records_in_batches_of_1000", |b| {
+        b.iter_batched(
+            || {
+                // setup (not timed): a ring holding 100k fresh records, and a cursor at its start
+                let d = tempfile::tempdir().unwrap();
+                let (ring, _) = Ring::open(settings(d.path())).unwrap();
+                let cursor = ring.cursor("reader", WhenFull::DropOldest).unwrap();
+                for _ in 0..ROUNDS {
+                    ring.append(&batch).unwrap();
+                }
+                (d, ring, cursor)
+            },
+            |(_d, _ring, mut cursor)| {
+                let mut out = Vec::with_capacity(1000);
+                let mut total = 0;
+                loop {
+                    out.clear();
+                    if cursor.read(1000, 1 << 20, &mut out).is_none() {
+                        break;
+                    }
+                    total += out.len();
+                }
+                assert_eq!(total, BATCH * ROUNDS);
+                total
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    targets = append, read
+}
+criterion_main!(benches);
