@@ -161,7 +161,7 @@ fn parse_args() -> Opts {
             Some((k, v)) if k.starts_with("--") => (k.to_string(), Some(v.to_string())),
             _ => (a.clone(), None),
         };
-        let mut v = |i: &mut usize| inline.clone().unwrap_or_else(|| val(i));
+        let v = |i: &mut usize| inline.clone().unwrap_or_else(|| val(i));
         let num = |s: String| -> u64 { s.replace('_', "").parse().unwrap_or_else(|_| usage()) };
         match key.as_str() {
             "--bench" => {} // cargo bench passes it to harness=false benches
@@ -436,8 +436,15 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
         (None, sinks[0].port)
     } else {
         let in_port = free_port();
-        let mut p = start_target(o, t, s, dir.path(), in_port, &sinks)?;
-        p.wait_ready(in_port, Duration::from_secs(15))?;
+        let started = start_target(o, t, s, dir.path(), in_port, &sinks)
+            .and_then(|mut p| p.wait_ready(in_port, Duration::from_secs(15)).map(|_| p));
+        let p = match started {
+            Ok(p) => p,
+            Err(e) => {
+                let kept = dir.keep();
+                return Err(format!("{e}\n  (config and log kept in {})", kept.display()));
+            }
+        };
         if s.input == Proto::Udp {
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -473,6 +480,9 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
         p.stop();
     }
     for k in &sinks {
+        if k.kind == SinkKind::StalledTcp && k.conns.load(Ordering::Relaxed) == 0 {
+            stats.note += " (the stalled destination never connected)";
+        }
         k.stop();
     }
     Ok(stats)
@@ -563,7 +573,6 @@ struct Row {
     scenario: String,
     target: Target,
     udp: bool,
-    runs: usize,
     stats: Option<RunStats>,
     skipped: Option<String>,
 }
@@ -719,7 +728,7 @@ fn self_check(o: &Opts) -> bool {
             &format!("{proto:?}: detects lost={} (want {want_lost}) dup={} (want {want_dup}) {note}", st.lost, st.dup),
             st.lost == want_lost && st.dup == want_dup && st.bogus == 0,
         );
-        let row = Row { scenario: "self".into(), target: Target::Direct, udp: false, runs: 1, stats: Some(st), skipped: None };
+        let row = Row { scenario: "self".into(), target: Target::Direct, udp: false, stats: Some(st), skipped: None };
         check(&format!("{proto:?}: a lossy run fails the bench"), row_fails(&row));
     }
     println!("{pass} passed, {fail} failed");
@@ -784,7 +793,7 @@ fn main() {
     for s in &chosen {
         println!("\n## {} — {}", s.name, s.what);
         for &t in &targets {
-            let mut row = Row { scenario: s.name.into(), target: t, udp: s.input == Proto::Udp, runs: o.runs, stats: None, skipped: None };
+            let mut row = Row { scenario: s.name.into(), target: t, udp: s.input == Proto::Udp, stats: None, skipped: None };
             if let Some(why) = t.unsupported(s) {
                 row.skipped = Some(why.into());
             } else {

@@ -60,7 +60,13 @@ impl Proc {
         let t0 = Instant::now();
         while t0.elapsed() < timeout {
             if !self.alive() {
-                return Err(format!("{} exited during start-up; log {}:\n{}", self.name, self.log.display(), self.log_tail()));
+                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
+                return Err(format!(
+                    "{} exited during start-up ({status}); log {}:\n{}",
+                    self.name,
+                    self.log.display(),
+                    self.log_tail()
+                ));
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return Ok(());

@@ -396,6 +396,12 @@ impl Sink {
     }
 }
 
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 pub fn set_rcvbuf(sock: &UdpSocket, bytes: i32) {
     use std::os::fd::AsRawFd;
     unsafe {
