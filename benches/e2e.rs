@@ -5,7 +5,7 @@
 //!     [--relay PATH] [--peers rsyslog,syslog-ng] [--direct] [--no-relay]
 //!     [--udp-rate R] [--rate R] [--connections C] [--http-batch B]
 //!     [--relay-format syslog|json] [--peer-disk-queue] [--timeout SECS]
-//!     [--self-check]
+//!     [--keep] [--self-check]
 //!
 //! It builds nothing: the relay binary must already exist
 //! (`cargo build --release`), and the peers are installed by
@@ -104,6 +104,7 @@ struct Opts {
     peer_disk_queue: bool,
     timeout: Duration,
     self_check: bool,
+    keep: bool,
     syslog_ng_root: PathBuf,
 }
 
@@ -119,7 +120,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench e2e -- [--events N] [--runs K] [--scenario NAME[,NAME]] [--relay PATH] \
 [--no-relay] [--peers rsyslog,syslog-ng] [--direct] [--udp-rate EV_PER_S] [--rate EV_PER_S] [--connections C] \
-[--http-batch B] [--relay-format syslog|json] [--peer-disk-queue] [--timeout SECS] [--self-check]\n\
+[--http-batch B] [--relay-format syslog|json] [--peer-disk-queue] [--timeout SECS] [--keep] [--self-check]\n\
 scenarios: {}",
         scenarios().iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
     );
@@ -144,6 +145,7 @@ fn parse_args() -> Opts {
         peer_disk_queue: false,
         timeout: Duration::from_secs(30),
         self_check: false,
+        keep: false,
         syslog_ng_root: std::env::var_os("SYSLOG_NG_ROOT")
             .map(PathBuf::from)
             .unwrap_or_else(|| target_dir().join("peers/syslog-ng")),
@@ -196,6 +198,7 @@ fn parse_args() -> Opts {
             "--peer-disk-queue" => o.peer_disk_queue = true,
             "--timeout" => o.timeout = Duration::from_secs(num(v(&mut i))),
             "--self-check" => o.self_check = true,
+            "--keep" => o.keep = true,
             "-h" | "--help" => usage(),
             other => {
                 eprintln!("unknown argument {other}");
@@ -484,6 +487,9 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
             stats.note += " (the stalled destination never connected)";
         }
         k.stop();
+    }
+    if o.keep {
+        stats.note += &format!(" (kept {})", dir.keep().display());
     }
     Ok(stats)
 }
