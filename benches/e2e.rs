@@ -47,14 +47,62 @@ fn scenarios() -> Vec<Scenario> {
     use Out::*;
     use Proto::*;
     vec![
-        Scenario { name: "tcp_syslog", input: TcpLf, conns: 1, outs: vec![Syslog], what: "TCP LF in → syslog TCP out" },
-        Scenario { name: "tcp_octet", input: TcpOctet, conns: 1, outs: vec![Syslog], what: "TCP octet-counting in → syslog TCP out" },
-        Scenario { name: "tcp16", input: TcpLf, conns: 16, outs: vec![Syslog], what: "16 TCP connections → syslog TCP out" },
-        Scenario { name: "udp_syslog", input: Udp, conns: 1, outs: vec![Syslog], what: "UDP in (paced) → syslog TCP out" },
-        Scenario { name: "http_hec", input: HttpNdjson, conns: 4, outs: vec![Hec], what: "HTTP NDJSON in (4 conns) → Splunk HEC out" },
-        Scenario { name: "tcp_hec", input: TcpLf, conns: 1, outs: vec![Hec], what: "TCP in → HTTP/HEC out (peer-comparable)" },
-        Scenario { name: "fanout5", input: TcpLf, conns: 1, outs: vec![Syslog; 5], what: "TCP in → 5 syslog TCP sinks (events/s = per destination, all 5 complete)" },
-        Scenario { name: "stalled", input: TcpLf, conns: 1, outs: vec![Syslog, StalledSyslog], what: "TCP in → healthy + stalled sink" },
+        Scenario {
+            name: "tcp_syslog",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Syslog],
+            what: "TCP LF in → syslog TCP out",
+        },
+        Scenario {
+            name: "tcp_octet",
+            input: TcpOctet,
+            conns: 1,
+            outs: vec![Syslog],
+            what: "TCP octet-counting in → syslog TCP out",
+        },
+        Scenario {
+            name: "tcp16",
+            input: TcpLf,
+            conns: 16,
+            outs: vec![Syslog],
+            what: "16 TCP connections → syslog TCP out",
+        },
+        Scenario {
+            name: "udp_syslog",
+            input: Udp,
+            conns: 1,
+            outs: vec![Syslog],
+            what: "UDP in (paced) → syslog TCP out",
+        },
+        Scenario {
+            name: "http_hec",
+            input: HttpNdjson,
+            conns: 4,
+            outs: vec![Hec],
+            what: "HTTP NDJSON in (4 conns) → Splunk HEC out",
+        },
+        Scenario {
+            name: "tcp_hec",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Hec],
+            what: "TCP in → HTTP/HEC out (peer-comparable)",
+        },
+        Scenario {
+            name: "fanout5",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Syslog; 5],
+            what: "TCP in → 5 syslog TCP sinks (events/s = per destination, all 5 complete)",
+        },
+        Scenario {
+            name: "stalled",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Syslog, StalledSyslog],
+            what: "TCP in → healthy + stalled sink",
+        },
     ]
 }
 
@@ -113,7 +161,9 @@ fn manifest_dir() -> PathBuf {
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| manifest_dir().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join("target"))
 }
 
 fn usage() -> ! {
@@ -169,7 +219,9 @@ fn parse_args() -> Opts {
             "--bench" => {} // cargo bench passes it to harness=false benches
             "--events" | "-n" => o.events = num(v(&mut i)),
             "--runs" => o.runs = num(v(&mut i)).max(1) as usize,
-            "--scenario" | "--scenarios" => o.scenarios.extend(v(&mut i).split(',').map(str::to_string)),
+            "--scenario" | "--scenarios" => {
+                o.scenarios.extend(v(&mut i).split(',').map(str::to_string))
+            }
             "--relay" => {
                 o.relay = Some(PathBuf::from(v(&mut i)));
                 o.relay_explicit = true
@@ -270,20 +322,33 @@ fn queue_size(o: &Opts) -> String {
 
 fn rsyslog_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sink]) -> String {
     let q = queue_size(o);
-    let mut inputs = render(include_str!("peers/rsyslog.in_tcp.tmpl"), &[("IN_PORT", in_port.to_string())]);
+    let mut inputs = render(
+        include_str!("peers/rsyslog.in_tcp.tmpl"),
+        &[("IN_PORT", in_port.to_string())],
+    );
     if s.input == Proto::Udp {
-        inputs += &render(include_str!("peers/rsyslog.in_udp.tmpl"), &[("IN_PORT", in_port.to_string())]);
+        inputs += &render(
+            include_str!("peers/rsyslog.in_udp.tmpl"),
+            &[("IN_PORT", in_port.to_string())],
+        );
     }
     let mut outputs = String::new();
     for (i, sink) in sinks.iter().enumerate() {
         let disk = if o.peer_disk_queue {
-            format!("queue.filename=\"q{i}\" queue.maxDiskSpace=\"2g\" queue.saveOnShutdown=\"off\"")
+            format!(
+                "queue.filename=\"q{i}\" queue.maxDiskSpace=\"2g\" queue.saveOnShutdown=\"off\""
+            )
         } else {
             String::new()
         };
         outputs += &render(
             include_str!("peers/rsyslog.out_syslog.tmpl"),
-            &[("OUT_NAME", format!("out{i}")), ("PORT", sink.port.to_string()), ("QUEUE", q.clone()), ("DISK_QUEUE", disk)],
+            &[
+                ("OUT_NAME", format!("out{i}")),
+                ("PORT", sink.port.to_string()),
+                ("QUEUE", q.clone()),
+                ("DISK_QUEUE", disk),
+            ],
         );
     }
     render(
@@ -302,7 +367,10 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
     let q = queue_size(o);
     let p = ("IN_PORT", in_port.to_string());
     let mut inputs = match s.input {
-        Proto::TcpOctet => render(include_str!("peers/syslog-ng.in_tcp_octet.tmpl"), &[p.clone()]),
+        Proto::TcpOctet => render(
+            include_str!("peers/syslog-ng.in_tcp_octet.tmpl"),
+            &[p.clone()],
+        ),
         _ => render(include_str!("peers/syslog-ng.in_tcp.tmpl"), &[p.clone()]),
     };
     if s.input == Proto::Udp {
@@ -312,7 +380,10 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
     let mut refs = String::new();
     for (i, (out, sink)) in s.outs.iter().zip(sinks).enumerate() {
         let disk = if o.peer_disk_queue {
-            format!("disk-buffer(reliable(no) disk-buf-size(2147483648) dir(\"{}\"))", dir.display())
+            format!(
+                "disk-buffer(reliable(no) disk-buf-size(2147483648) dir(\"{}\"))",
+                dir.display()
+            )
         } else {
             String::new()
         };
@@ -322,22 +393,41 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
         };
         outputs += &render(
             tmpl,
-            &[("OUT_NAME", format!("d{i}")), ("PORT", sink.port.to_string()), ("QUEUE", q.clone()), ("DISK_QUEUE", disk)],
+            &[
+                ("OUT_NAME", format!("d{i}")),
+                ("PORT", sink.port.to_string()),
+                ("QUEUE", q.clone()),
+                ("DISK_QUEUE", disk),
+            ],
         );
         refs += &format!("destination(d{i}); ");
     }
     render(
         include_str!("peers/syslog-ng.conf.tmpl"),
-        &[("SCENARIO", s.name.to_string()), ("QUEUE", q), ("INPUTS", inputs), ("OUTPUTS", outputs), ("DEST_REFS", refs)],
+        &[
+            ("SCENARIO", s.name.to_string()),
+            ("QUEUE", q),
+            ("INPUTS", inputs),
+            ("OUTPUTS", outputs),
+            ("DEST_REFS", refs),
+        ],
     )
 }
 
-fn start_target(o: &Opts, t: Target, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sink]) -> Result<Proc, String> {
+fn start_target(
+    o: &Opts,
+    t: Target,
+    s: &Scenario,
+    dir: &Path,
+    in_port: u16,
+    sinks: &[Sink],
+) -> Result<Proc, String> {
     let log = dir.join(format!("{}.log", t.label()));
     match t {
         Target::Relay => {
             let cfg = dir.join("siem-relay.toml");
-            std::fs::write(&cfg, relay_config(o, s, dir, in_port, sinks)).map_err(|e| e.to_string())?;
+            std::fs::write(&cfg, relay_config(o, s, dir, in_port, sinks))
+                .map_err(|e| e.to_string())?;
             let mut cmd = Command::new(o.relay.as_ref().unwrap());
             cmd.arg("run").arg("--config").arg(&cfg).current_dir(dir);
             if std::env::var_os("RUST_LOG").is_none() {
@@ -347,19 +437,30 @@ fn start_target(o: &Opts, t: Target, s: &Scenario, dir: &Path, in_port: u16, sin
         }
         Target::Rsyslog => {
             let cfg = dir.join("rsyslog.conf");
-            std::fs::write(&cfg, rsyslog_config(o, s, dir, in_port, sinks)).map_err(|e| e.to_string())?;
-            let mut cmd = Command::new(rsyslogd_path().ok_or("rsyslogd not found: run benches/peers/install.sh")?);
-            cmd.arg("-n").arg("-f").arg(&cfg).arg("-i").arg(dir.join("rsyslog.pid"));
+            std::fs::write(&cfg, rsyslog_config(o, s, dir, in_port, sinks))
+                .map_err(|e| e.to_string())?;
+            let mut cmd = Command::new(
+                rsyslogd_path().ok_or("rsyslogd not found: run benches/peers/install.sh")?,
+            );
+            cmd.arg("-n")
+                .arg("-f")
+                .arg(&cfg)
+                .arg("-i")
+                .arg(dir.join("rsyslog.pid"));
             Proc::spawn("rsyslog", cmd, &log)
         }
         Target::SyslogNg => {
             let root = &o.syslog_ng_root;
             let bin = root.join("usr/sbin/syslog-ng");
             if !bin.exists() {
-                return Err(format!("{} not found: run benches/peers/install.sh", bin.display()));
+                return Err(format!(
+                    "{} not found: run benches/peers/install.sh",
+                    bin.display()
+                ));
             }
             let cfg = dir.join("syslog-ng.conf");
-            std::fs::write(&cfg, syslog_ng_config(o, s, dir, in_port, sinks)).map_err(|e| e.to_string())?;
+            std::fs::write(&cfg, syslog_ng_config(o, s, dir, in_port, sinks))
+                .map_err(|e| e.to_string())?;
             let mut cmd = Command::new(bin);
             let ld = format!(
                 "{}:{}:{}",
@@ -372,7 +473,10 @@ fn start_target(o: &Opts, t: Target, s: &Scenario, dir: &Path, in_port: u16, sin
                 .arg("--no-caps")
                 .arg("-f")
                 .arg(&cfg)
-                .arg(format!("--module-path={}", root.join("usr/lib/syslog-ng/3.38").display()))
+                .arg(format!(
+                    "--module-path={}",
+                    root.join("usr/lib/syslog-ng/3.38").display()
+                ))
                 .arg("-p")
                 .arg(dir.join("syslog-ng.pid"))
                 .arg("-R")
@@ -386,7 +490,14 @@ fn start_target(o: &Opts, t: Target, s: &Scenario, dir: &Path, in_port: u16, sin
 }
 
 fn rsyslogd_path() -> Option<PathBuf> {
-    ["/usr/sbin/rsyslogd", "/sbin/rsyslogd", "/usr/local/sbin/rsyslogd"].iter().map(PathBuf::from).find(|p| p.exists())
+    [
+        "/usr/sbin/rsyslogd",
+        "/sbin/rsyslogd",
+        "/usr/local/sbin/rsyslogd",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 // ---------------------------------------------------------------- one run
@@ -407,7 +518,10 @@ struct RunStats {
 }
 
 fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
-    let dir = tempfile::Builder::new().prefix("siem-e2e-").tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::Builder::new()
+        .prefix("siem-e2e-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
     let n = o.events;
     let direct = t == Target::Direct;
     let sinks: Vec<Sink> = if direct {
@@ -433,7 +547,10 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
             })
             .collect::<Result<_, _>>()?
     };
-    let healthy: Vec<&Sink> = sinks.iter().filter(|k| !matches!(k.kind, SinkKind::StalledTcp | SinkKind::StalledHttp)).collect();
+    let healthy: Vec<&Sink> = sinks
+        .iter()
+        .filter(|k| !matches!(k.kind, SinkKind::StalledTcp | SinkKind::StalledHttp))
+        .collect();
 
     let (mut proc, in_port) = if direct {
         (None, sinks[0].port)
@@ -445,7 +562,10 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
             Ok(p) => p,
             Err(e) => {
                 let kept = dir.keep();
-                return Err(format!("{e}\n  (config and log kept in {})", kept.display()));
+                return Err(format!(
+                    "{e}\n  (config and log kept in {})",
+                    kept.display()
+                ));
             }
         };
         if s.input == Proto::Udp {
@@ -459,7 +579,11 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
         addr: ([127, 0, 0, 1], in_port).into(),
         events: n,
         connections: o.connections.unwrap_or(s.conns),
-        rate: if s.input == Proto::Udp { o.udp_rate } else { o.rate },
+        rate: if s.input == Proto::Udp {
+            o.udp_rate
+        } else {
+            o.rate
+        },
         http_batch: o.http_batch,
         http_path: "/v1/events".into(),
         token: "bench-ingest-token".into(),
@@ -470,7 +594,7 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
     let (res, note) = drive(o, &spec, &healthy, proc.as_mut())?;
     let cpu1 = proc.as_ref().and_then(|p| p.cpu_secs());
     let rss = proc.as_ref().and_then(|p| p.peak_rss_kib());
-    let mut stats = collect(&res, &healthy, n);
+    let mut stats = collect(&res, &healthy);
     stats.note = note;
     if let (Some(a), Some(b)) = (cpu0, cpu1) {
         stats.cpu_per_mev = Some((b - a) / n as f64 * 1e6);
@@ -496,26 +620,41 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
 
 /// Runs the generator and waits, bounded, until every healthy sink has all
 /// events, or nothing new arrived for a while after the generator finished.
-fn drive(o: &Opts, spec: &LoadSpec, healthy: &[&Sink], mut proc: Option<&mut Proc>) -> Result<(LoadResult, String), String> {
+fn drive(
+    o: &Opts,
+    spec: &LoadSpec,
+    healthy: &[&Sink],
+    mut proc: Option<&mut Proc>,
+) -> Result<(LoadResult, String), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let gen = {
         let (spec, stop) = (spec.clone(), stop.clone());
         std::thread::spawn(move || load::run(&spec, stop))
     };
     let t0 = Instant::now();
-    let idle_limit = if spec.proto == Proto::Udp { Duration::from_millis(1500) } else { Duration::from_secs(5) };
+    let idle_limit = if spec.proto == Proto::Udp {
+        Duration::from_millis(1500)
+    } else {
+        Duration::from_secs(5)
+    };
     let mut last_total = 0u64;
     let mut last_change = Instant::now();
     let mut note = String::new();
     let expected = spec.events;
     loop {
         std::thread::sleep(Duration::from_millis(20));
-        let total: u64 = healthy.iter().map(|k| k.seen.unique.load(Ordering::Relaxed)).sum();
+        let total: u64 = healthy
+            .iter()
+            .map(|k| k.seen.unique.load(Ordering::Relaxed))
+            .sum();
         if total != last_total {
             last_total = total;
             last_change = Instant::now();
         }
-        if healthy.iter().all(|k| k.seen.unique.load(Ordering::Relaxed) >= expected) {
+        if healthy
+            .iter()
+            .all(|k| k.seen.unique.load(Ordering::Relaxed) >= expected)
+        {
             break;
         }
         if gen.is_finished() && last_change.elapsed() > idle_limit {
@@ -545,8 +684,11 @@ fn drive(o: &Opts, spec: &LoadSpec, healthy: &[&Sink], mut proc: Option<&mut Pro
     Ok((res, note))
 }
 
-fn collect(res: &LoadResult, healthy: &[&Sink], n: u64) -> RunStats {
-    let mut st = RunStats { sent: res.sent, ..Default::default() };
+fn collect(res: &LoadResult, healthy: &[&Sink]) -> RunStats {
+    let mut st = RunStats {
+        sent: res.sent,
+        ..Default::default()
+    };
     let mut hist = sink::new_hist();
     let mut last = res.started_ns;
     let mut min_unique = u64::MAX;
@@ -563,12 +705,15 @@ fn collect(res: &LoadResult, healthy: &[&Sink], n: u64) -> RunStats {
     let secs = (last.saturating_sub(res.started_ns)) as f64 / 1e9;
     if secs > 0.0 {
         st.eps = min_unique as f64 / secs;
-        let avg = if res.sent > 0 { res.bytes as f64 / res.sent as f64 } else { 0.0 };
+        let avg = if res.sent > 0 {
+            res.bytes as f64 / res.sent as f64
+        } else {
+            0.0
+        };
         st.mbps = st.eps * avg / 1e6;
     }
     st.p50_ms = hist.value_at_quantile(0.50) as f64 / 1000.0;
     st.p99_ms = hist.value_at_quantile(0.99) as f64 / 1000.0;
-    let _ = n;
     st
 }
 
@@ -615,11 +760,20 @@ fn median_stats(runs: &[RunStats], udp: bool) -> RunStats {
         p99_ms: f(&|r| r.p99_ms),
         // UDP: the median run's loss (loss is expected there);
         // TCP/HTTP: the worst run, so a single loss is never hidden by the median
-        lost: if udp { median(runs.iter().map(|r| r.lost as f64).collect()) as u64 } else { runs.iter().map(|r| r.lost).max().unwrap_or(0) },
+        lost: if udp {
+            median(runs.iter().map(|r| r.lost as f64).collect()) as u64
+        } else {
+            runs.iter().map(|r| r.lost).max().unwrap_or(0)
+        },
         dup: runs.iter().map(|r| r.dup).max().unwrap_or(0),
         bogus: runs.iter().map(|r| r.bogus).max().unwrap_or(0),
         sent: runs.iter().map(|r| r.sent).max().unwrap_or(0),
-        note: runs.iter().map(|r| r.note.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" / "),
+        note: runs
+            .iter()
+            .map(|r| r.note.trim())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" / "),
     }
 }
 
@@ -631,10 +785,23 @@ fn header() -> String {
 
 fn fmt_row(r: &Row, n: u64) -> String {
     match (&r.stats, &r.skipped) {
-        (_, Some(why)) => format!("| {} | {} | – | – | – | – | – | – | – | – | – | not run: {} |", r.scenario, r.target.label(), why),
+        (_, Some(why)) => format!(
+            "| {} | {} | – | – | – | – | – | – | – | – | – | not run: {} |",
+            r.scenario,
+            r.target.label(),
+            why
+        ),
         (Some(s), None) => {
-            let udp = if r.udp { format!("{:.2}", s.lost as f64 * 100.0 / n as f64) } else { "–".into() };
-            let (lost, dup) = if r.udp { ("–".to_string(), s.dup.to_string()) } else { (s.lost.to_string(), s.dup.to_string()) };
+            let udp = if r.udp {
+                format!("{:.2}", s.lost as f64 * 100.0 / n as f64)
+            } else {
+                "–".into()
+            };
+            let (lost, dup) = if r.udp {
+                ("–".to_string(), s.dup.to_string())
+            } else {
+                (s.lost.to_string(), s.dup.to_string())
+            };
             let mut note = s.note.clone();
             if s.bogus > 0 {
                 note = format!("{} events without a valid seq; {note}", s.bogus);
@@ -648,7 +815,9 @@ fn fmt_row(r: &Row, n: u64) -> String {
                 r.target.label(),
                 s.eps,
                 s.mbps,
-                s.cpu_per_mev.map(|v| format!("{v:.2}")).unwrap_or("–".into()),
+                s.cpu_per_mev
+                    .map(|v| format!("{v:.2}"))
+                    .unwrap_or("–".into()),
                 s.rss_mib.map(|v| format!("{v:.0}")).unwrap_or("–".into()),
                 s.p50_ms,
                 s.p99_ms,
@@ -658,7 +827,11 @@ fn fmt_row(r: &Row, n: u64) -> String {
                 note.trim()
             )
         }
-        (None, None) => format!("| {} | {} | – | – | – | – | – | – | – | – | – | failed |", r.scenario, r.target.label()),
+        (None, None) => format!(
+            "| {} | {} | – | – | – | – | – | – | – | – | – | failed |",
+            r.scenario,
+            r.target.label()
+        ),
     }
 }
 
@@ -679,19 +852,54 @@ fn self_check(o: &Opts) -> bool {
     println!("self-check: sequence extraction, framing, bitmap, and loss/dup detection end to end");
     use sink::find_num;
     // seq extraction from every shape a relay or peer may forward
-    check("syslog line SD", find_num(br#"<86>1 - h a - - [bench@32473 seq="42" ts_ns="7"] x"#, b"seq") == Some(42));
-    check("canonical JSON, escaped MSG", find_num(br#"{"event_id":"evt_1","message":"{\"seq\":43,\"ts_ns\":9}"}"#, b"seq") == Some(43));
-    check("canonical JSON, metadata", find_num(br#"{"metadata":{"seq":44,"ts_ns":9}}"#, b"seq") == Some(44));
-    check("canonical JSON, SD map", find_num(br#"{"structured_data":{"bench@32473":{"seq":"45"}}}"#, b"seq") == Some(45));
-    check("ts_ns", find_num(br#"{"seq":1,"ts_ns":1795000000000000000}"#, b"ts_ns") == Some(1795000000000000000));
-    check("no false match on 'sequence'/'xseq'", find_num(br#"{"sequence":5,"xseq":6,"seq":7}"#, b"seq") == Some(7));
+    check(
+        "syslog line SD",
+        find_num(
+            br#"<86>1 - h a - - [bench@32473 seq="42" ts_ns="7"] x"#,
+            b"seq",
+        ) == Some(42),
+    );
+    check(
+        "canonical JSON, escaped MSG",
+        find_num(
+            br#"{"event_id":"evt_1","message":"{\"seq\":43,\"ts_ns\":9}"}"#,
+            b"seq",
+        ) == Some(43),
+    );
+    check(
+        "canonical JSON, metadata",
+        find_num(br#"{"metadata":{"seq":44,"ts_ns":9}}"#, b"seq") == Some(44),
+    );
+    check(
+        "canonical JSON, SD map",
+        find_num(
+            br#"{"structured_data":{"bench@32473":{"seq":"45"}}}"#,
+            b"seq",
+        ) == Some(45),
+    );
+    check(
+        "ts_ns",
+        find_num(br#"{"seq":1,"ts_ns":1795000000000000000}"#, b"ts_ns")
+            == Some(1795000000000000000),
+    );
+    check(
+        "no false match on 'sequence'/'xseq'",
+        find_num(br#"{"sequence":5,"xseq":6,"seq":7}"#, b"seq") == Some(7),
+    );
     check("missing seq", find_num(br#"{"a":1}"#, b"seq").is_none());
     // framing
     let mut frames = Vec::new();
-    let used = sink::split_syslog_frames(b"5 <1>1a<2>1 b\n3 xyz<3>1 partial", |f| frames.push(f.to_vec()));
-    check("octet + LF frames, partial kept", frames == vec![b"<1>1a".to_vec(), b"<2>1 b".to_vec(), b"xyz".to_vec()] && used == 19);
+    let used = sink::split_syslog_frames(b"5 <1>1a<2>1 b\n3 xyz<3>1 partial", |f| {
+        frames.push(f.to_vec())
+    });
+    check(
+        "octet + LF frames, partial kept",
+        frames == vec![b"<1>1a".to_vec(), b"<2>1 b".to_vec(), b"xyz".to_vec()] && used == 19,
+    );
     let mut evs = Vec::new();
-    sink::split_json_events(br#"{"event":{"a":"}{"},"x":1}{"event":{"b":2}}"#, |e| evs.push(e.len()));
+    sink::split_json_events(br#"{"event":{"a":"}{"},"x":1}{"event":{"b":2}}"#, |e| {
+        evs.push(e.len())
+    });
     check("HEC concatenated objects", evs.len() == 2);
     evs.clear();
     sink::split_json_events(b"[{\"a\":[1,{\"b\":2}]},{\"c\":3}]", |e| evs.push(e.len()));
@@ -708,10 +916,19 @@ fn self_check(o: &Opts) -> bool {
     }
     seen.mark(3);
     seen.mark(500);
-    check("bitmap lost=2 dup=1 bogus=1", seen.lost() == 2 && seen.dup.load(Ordering::Relaxed) == 1 && seen.bogus.load(Ordering::Relaxed) == 1);
+    check(
+        "bitmap lost=2 dup=1 bogus=1",
+        seen.lost() == 2
+            && seen.dup.load(Ordering::Relaxed) == 1
+            && seen.bogus.load(Ordering::Relaxed) == 1,
+    );
 
     // end to end through real sockets: the generator leaves holes and sends doubles
-    for (proto, kind, conns) in [(Proto::TcpOctet, SinkKind::SyslogTcp, 3), (Proto::TcpLf, SinkKind::SyslogTcp, 2), (Proto::HttpNdjson, SinkKind::Http, 2)] {
+    for (proto, kind, conns) in [
+        (Proto::TcpOctet, SinkKind::SyslogTcp, 3),
+        (Proto::TcpLf, SinkKind::SyslogTcp, 2),
+        (Proto::HttpNdjson, SinkKind::Http, 2),
+    ] {
         let n = 50_000u64;
         let k = Sink::start(kind, n).unwrap();
         let spec = LoadSpec {
@@ -728,15 +945,36 @@ fn self_check(o: &Opts) -> bool {
         };
         let want_lost = (0..n).filter(|s| s % 1000 == 500).count() as u64;
         let want_dup = (0..n).filter(|s| s % 777 == 259 && s % 1000 != 500).count() as u64;
-        let (res, note) = drive(o, &LoadSpec { events: n, ..spec.clone() }, &[&k], None).unwrap();
-        let st = collect(&res, &[&k], n);
+        let (res, note) = drive(
+            o,
+            &LoadSpec {
+                events: n,
+                ..spec.clone()
+            },
+            &[&k],
+            None,
+        )
+        .unwrap();
+        let st = collect(&res, &[&k]);
         k.stop();
         check(
-            &format!("{proto:?}: detects lost={} (want {want_lost}) dup={} (want {want_dup}) {note}", st.lost, st.dup),
+            &format!(
+                "{proto:?}: detects lost={} (want {want_lost}) dup={} (want {want_dup}) {note}",
+                st.lost, st.dup
+            ),
             st.lost == want_lost && st.dup == want_dup && st.bogus == 0,
         );
-        let row = Row { scenario: "self".into(), target: Target::Direct, udp: false, stats: Some(st), skipped: None };
-        check(&format!("{proto:?}: a lossy run fails the bench"), row_fails(&row));
+        let row = Row {
+            scenario: "self".into(),
+            target: Target::Direct,
+            udp: false,
+            stats: Some(st),
+            skipped: None,
+        };
+        check(
+            &format!("{proto:?}: a lossy run fails the bench"),
+            row_fails(&row),
+        );
     }
     println!("{pass} passed, {fail} failed");
     fail == 0
@@ -747,7 +985,10 @@ fn row_fails(r: &Row) -> bool {
         return false; // peers' losses are findings, not harness failures
     }
     match &r.stats {
-        None => r.skipped.as_deref().map_or(true, |s| s.starts_with("error")),
+        None => r
+            .skipped
+            .as_deref()
+            .map_or(true, |s| s.starts_with("error")),
         Some(s) => !r.udp && (s.lost > 0 || s.dup > 0 || s.bogus > 0),
     }
 }
@@ -781,10 +1022,13 @@ fn main() {
         targets.push(Target::Direct);
     }
     let all = scenarios();
-    let chosen: Vec<Scenario> = if o.scenarios.is_empty() || o.scenarios.iter().any(|s| s == "all") {
+    let chosen: Vec<Scenario> = if o.scenarios.is_empty() || o.scenarios.iter().any(|s| s == "all")
+    {
         all
     } else {
-        all.into_iter().filter(|s| o.scenarios.iter().any(|n| n == s.name)).collect()
+        all.into_iter()
+            .filter(|s| o.scenarios.iter().any(|n| n == s.name))
+            .collect()
     };
     println!(
         "e2e: {} events/run, {} runs (median), scenarios: {}; targets: {}; UDP offered rate {}/s; relay format {}",
@@ -800,7 +1044,13 @@ fn main() {
     for s in &chosen {
         println!("\n## {} — {}", s.name, s.what);
         for &t in &targets {
-            let mut row = Row { scenario: s.name.into(), target: t, udp: s.input == Proto::Udp, stats: None, skipped: None };
+            let mut row = Row {
+                scenario: s.name.into(),
+                target: t,
+                udp: s.input == Proto::Udp,
+                stats: None,
+                skipped: None,
+            };
             if let Some(why) = t.unsupported(s) {
                 row.skipped = Some(why.into());
             } else {
@@ -824,7 +1074,8 @@ fn main() {
                         }
                         Err(e) => {
                             println!("  {:<10} run {}: error: {e}", t.label(), k + 1);
-                            row.skipped = Some(format!("error: {}", e.lines().next().unwrap_or("")));
+                            row.skipped =
+                                Some(format!("error: {}", e.lines().next().unwrap_or("")));
                             break;
                         }
                     }
@@ -839,7 +1090,12 @@ fn main() {
         }
     }
 
-    println!("\n# Results ({} events/run, median of {} runs, {:.0}s total)\n", o.events, o.runs, t_all.elapsed().as_secs_f64());
+    println!(
+        "\n# Results ({} events/run, median of {} runs, {:.0}s total)\n",
+        o.events,
+        o.runs,
+        t_all.elapsed().as_secs_f64()
+    );
     println!("{}", header());
     for r in &rows {
         println!("{}", fmt_row(r, o.events));
@@ -848,32 +1104,54 @@ fn main() {
         println!("\nsiem-relay relative to the peers (events/s ratio; CPU-per-event ratio, lower is better):");
         for s in &chosen {
             let get = |t: Target, name: &str| {
-                rows.iter().find(|r| r.target == t && r.scenario == name).and_then(|r| r.stats.clone())
+                rows.iter()
+                    .find(|r| r.target == t && r.scenario == name)
+                    .and_then(|r| r.stats.clone())
             };
-            let Some(me) = get(Target::Relay, s.name) else { continue };
+            let Some(me) = get(Target::Relay, s.name) else {
+                continue;
+            };
             for &p in &o.peers {
                 if let Some(peer) = get(p, s.name) {
                     let cpu = match (me.cpu_per_mev, peer.cpu_per_mev) {
                         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
                         _ => "–".into(),
                     };
-                    println!("  {:<11} vs {:<9}: {:.2}x events/s, CPU {}", s.name, p.label(), me.eps / peer.eps, cpu);
+                    println!(
+                        "  {:<11} vs {:<9}: {:.2}x events/s, CPU {}",
+                        s.name,
+                        p.label(),
+                        me.eps / peer.eps,
+                        cpu
+                    );
                 }
             }
         }
     }
     // the stalled scenario: healthy destination's rate relative to tcp_syslog
     for &t in &targets {
-        let get = |name: &str| rows.iter().find(|r| r.target == t && r.scenario == name).and_then(|r| r.stats.clone());
+        let get = |name: &str| {
+            rows.iter()
+                .find(|r| r.target == t && r.scenario == name)
+                .and_then(|r| r.stats.clone())
+        };
         if let (Some(st), Some(base)) = (get("stalled"), get("tcp_syslog")) {
-            println!("  stalled: {} healthy destination at {:.0}% of its tcp_syslog rate", t.label(), st.eps * 100.0 / base.eps);
+            println!(
+                "  stalled: {} healthy destination at {:.0}% of its tcp_syslog rate",
+                t.label(),
+                st.eps * 100.0 / base.eps
+            );
         }
     }
     let failed: Vec<&Row> = rows.iter().filter(|r| row_fails(r)).collect();
     if !failed.is_empty() {
         eprintln!(
             "\nFAILED: lost or duplicated events (or errors) on TCP/HTTP in: {}",
-            failed.iter().map(|r| format!("{}/{}", r.scenario, r.target.label())).collect::<Vec<_>>().join(", ")
+            failed
+                .iter()
+                .map(|r| format!("{}/{}", r.scenario, r.target.label()))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         std::process::exit(1);
     }

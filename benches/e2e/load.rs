@@ -45,7 +45,9 @@ pub struct LoadResult {
 }
 
 fn rfc3339_now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 /// One RFC 5424 line (no framing, no LF).
@@ -116,7 +118,10 @@ pub fn run(spec: &LoadSpec, stop: Arc<AtomicBool>) -> LoadResult {
             })
         })
         .collect();
-    let mut res = LoadResult { started_ns, ..Default::default() };
+    let mut res = LoadResult {
+        started_ns,
+        ..Default::default()
+    };
     for h in handles {
         match h.join() {
             Ok(Ok((n, b))) => {
@@ -136,13 +141,25 @@ fn plan(spec: &LoadSpec, range: std::ops::Range<u64>) -> impl Iterator<Item = u6
     range.flat_map(move |s| {
         let skip = spec.skip_every > 0 && s % spec.skip_every == spec.skip_every / 2;
         let dup = spec.dup_every > 0 && s % spec.dup_every == spec.dup_every / 3;
-        let times = if skip { 0 } else if dup { 2 } else { 1 };
+        let times = if skip {
+            0
+        } else if dup {
+            2
+        } else {
+            1
+        };
         std::iter::repeat(s).take(times)
     })
 }
 
-fn send_tcp(spec: &LoadSpec, range: std::ops::Range<u64>, pacer: &Pacer, stop: &AtomicBool) -> Result<(u64, u64), String> {
-    let mut s = TcpStream::connect_timeout(&spec.addr, Duration::from_secs(5)).map_err(|e| format!("connect {}: {e}", spec.addr))?;
+fn send_tcp(
+    spec: &LoadSpec,
+    range: std::ops::Range<u64>,
+    pacer: &Pacer,
+    stop: &AtomicBool,
+) -> Result<(u64, u64), String> {
+    let mut s = TcpStream::connect_timeout(&spec.addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect {}: {e}", spec.addr))?;
     s.set_nodelay(true).ok();
     s.set_write_timeout(Some(Duration::from_secs(20))).ok();
     let mut buf = Vec::with_capacity(128 * 1024);
@@ -168,7 +185,8 @@ fn send_tcp(spec: &LoadSpec, range: std::ops::Range<u64>, pacer: &Pacer, stop: &
         }
         sent += 1;
         if buf.len() >= 64 * 1024 || (spec.rate > 0 && sent % 64 == 0) {
-            s.write_all(&buf).map_err(|e| format!("tcp write after {sent} events: {e}"))?;
+            s.write_all(&buf)
+                .map_err(|e| format!("tcp write after {sent} events: {e}"))?;
             bytes += buf.len() as u64;
             buf.clear();
         }
@@ -181,7 +199,12 @@ fn send_tcp(spec: &LoadSpec, range: std::ops::Range<u64>, pacer: &Pacer, stop: &
     Ok((sent, bytes))
 }
 
-fn send_udp(spec: &LoadSpec, range: std::ops::Range<u64>, pacer: &Pacer, stop: &AtomicBool) -> Result<(u64, u64), String> {
+fn send_udp(
+    spec: &LoadSpec,
+    range: std::ops::Range<u64>,
+    pacer: &Pacer,
+    stop: &AtomicBool,
+) -> Result<(u64, u64), String> {
     let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     s.connect(spec.addr).map_err(|e| e.to_string())?;
     let mut line = Vec::with_capacity(512);
@@ -216,12 +239,17 @@ pub struct HttpConn {
 
 impl HttpConn {
     pub fn new(addr: SocketAddr) -> HttpConn {
-        HttpConn { addr, s: None, buf: Vec::new() }
+        HttpConn {
+            addr,
+            s: None,
+            buf: Vec::new(),
+        }
     }
     /// POSTs and returns the status code.
     pub fn post(&mut self, path: &str, headers: &str, body: &[u8]) -> Result<u16, String> {
         if self.s.is_none() {
-            let s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).map_err(|e| format!("connect {}: {e}", self.addr))?;
+            let s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))
+                .map_err(|e| format!("connect {}: {e}", self.addr))?;
             s.set_nodelay(true).ok();
             s.set_read_timeout(Some(Duration::from_secs(30))).ok();
             s.set_write_timeout(Some(Duration::from_secs(30))).ok();
@@ -250,7 +278,11 @@ impl HttpConn {
             };
             let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
             self.buf.drain(..head_end + 4);
-            let status: u16 = head.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or("bad status line")?;
+            let status: u16 = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .ok_or("bad status line")?;
             let close = head.contains("connection: close");
             if head.contains("transfer-encoding: chunked") {
                 // read until the terminating 0-size chunk
@@ -268,7 +300,10 @@ impl HttpConn {
             } else {
                 let len: usize = head
                     .lines()
-                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                    .find_map(|l| {
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
                     .unwrap_or(0);
                 while self.buf.len() < len {
                     let n = s.read(&mut tmp).map_err(|e| e.to_string())?;
@@ -297,7 +332,12 @@ impl HttpConn {
     }
 }
 
-fn send_http(spec: &LoadSpec, range: std::ops::Range<u64>, pacer: &Pacer, stop: &AtomicBool) -> Result<(u64, u64), String> {
+fn send_http(
+    spec: &LoadSpec,
+    range: std::ops::Range<u64>,
+    pacer: &Pacer,
+    stop: &AtomicBool,
+) -> Result<(u64, u64), String> {
     let mut c = HttpConn::new(spec.addr);
     let headers = format!("Authorization: Bearer {}\r\n", spec.token);
     let (mut sent, mut bytes) = (0u64, 0u64);

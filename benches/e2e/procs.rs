@@ -39,9 +39,16 @@ impl Proc {
         let f = fs::File::create(log).map_err(|e| e.to_string())?;
         let f2 = f.try_clone().map_err(|e| e.to_string())?;
         cmd.stdin(Stdio::null()).stdout(f).stderr(f2);
-        let child = cmd.spawn().map_err(|e| format!("cannot start {name} ({cmd:?}): {e}"))?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {name} ({cmd:?}): {e}"))?;
         let pid = child.id();
-        Ok(Proc { name: name.to_string(), child, pid, log: log.to_path_buf() })
+        Ok(Proc {
+            name: name.to_string(),
+            child,
+            pid,
+            log: log.to_path_buf(),
+        })
     }
 
     pub fn alive(&mut self) -> bool {
@@ -73,7 +80,11 @@ impl Proc {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!("{} not listening on {port} after {timeout:?}; log:\n{}", self.name, self.log_tail()))
+        Err(format!(
+            "{} not listening on {port} after {timeout:?}; log:\n{}",
+            self.name,
+            self.log_tail()
+        ))
     }
 
     /// utime + stime of the whole process (all threads), seconds.

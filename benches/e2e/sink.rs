@@ -89,7 +89,10 @@ pub fn find_num(hay: &[u8], key: &[u8]) -> Option<u64> {
     let mut i = 0;
     while i + key.len() < hay.len() {
         // quick first-byte scan
-        match hay[i..hay.len() - key.len()].iter().position(|&b| b == key[0]) {
+        match hay[i..hay.len() - key.len()]
+            .iter()
+            .position(|&b| b == key[0])
+        {
             None => return None,
             Some(p) => i += p,
         }
@@ -130,7 +133,12 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(seen: Arc<Seen>, shared: Arc<Mutex<Histogram<u64>>>) -> Recorder {
-        Recorder { seen, shared, local: new_hist(), last_flush: Instant::now() }
+        Recorder {
+            seen,
+            shared,
+            local: new_hist(),
+            last_flush: Instant::now(),
+        }
     }
     pub fn event(&mut self, ev: &[u8]) {
         let ev = trim(ev);
@@ -157,7 +165,8 @@ impl Recorder {
         self.seen.bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
     pub fn maybe_flush(&mut self, force: bool) {
-        if self.local.len() > 0 && (force || self.last_flush.elapsed() > Duration::from_millis(100)) {
+        if self.local.len() > 0 && (force || self.last_flush.elapsed() > Duration::from_millis(100))
+        {
             self.shared.lock().unwrap().add(&self.local).ok();
             self.local.reset();
             self.last_flush = Instant::now();
@@ -217,7 +226,10 @@ pub fn split_syslog_frames(buf: &[u8], mut on_frame: impl FnMut(&[u8])) -> usize
                 }
                 return pos;
             };
-            let len: usize = match std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse().ok()) {
+            let len: usize = match std::str::from_utf8(&rest[..sp])
+                .ok()
+                .and_then(|s| s.parse().ok())
+            {
                 Some(l) => l,
                 None => match rest.iter().position(|&b| b == b'\n') {
                     Some(nl) => {
@@ -350,8 +362,13 @@ impl Sink {
             let l = TcpListener::bind("127.0.0.1:0")?;
             port = l.local_addr()?.port();
             l.set_nonblocking(true)?;
-            let (seen2, hist2, stop2, th2, conns2) =
-                (seen.clone(), hist.clone(), stop.clone(), threads.clone(), conns.clone());
+            let (seen2, hist2, stop2, th2, conns2) = (
+                seen.clone(),
+                hist.clone(),
+                stop.clone(),
+                threads.clone(),
+                conns.clone(),
+            );
             threads.lock().unwrap().push(std::thread::spawn(move || {
                 let mut stalled: Vec<TcpStream> = Vec::new();
                 while !stop2.load(Ordering::Relaxed) {
@@ -379,7 +396,15 @@ impl Sink {
                 drop(stalled);
             }));
         }
-        Ok(Sink { port, kind, seen, hist, stop, threads, conns })
+        Ok(Sink {
+            port,
+            kind,
+            seen,
+            hist,
+            stop,
+            threads,
+            conns,
+        })
     }
 
     pub fn stop(&self) {
@@ -428,7 +453,12 @@ fn serve_syslog(mut s: TcpStream, mut rec: Recorder, stop: Arc<AtomicBool>) {
                 buf.drain(..used);
                 rec.maybe_flush(false);
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 rec.maybe_flush(true)
             }
             Err(_) => break,
@@ -461,7 +491,12 @@ fn read_request(
                     buf.extend_from_slice(&tmp[..n]);
                     return true;
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
                     rec.maybe_flush(true)
                 }
                 Err(_) => return false,
@@ -480,8 +515,16 @@ fn read_request(
     buf.drain(..head_end + 4);
     let lower = head.to_ascii_lowercase();
     let header = |name: &str| -> Option<String> {
-        lower.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim_start_matches(':').trim().to_string()))
+        lower.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .map(|v| v.trim_start_matches(':').trim().to_string())
+        })
     };
+    if header("expect").is_some_and(|v| v.contains("100-continue"))
+        && s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+    {
+        return None;
+    }
     let mut body = Vec::new();
     if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
         loop {
@@ -494,7 +537,8 @@ fn read_request(
                 }
             };
             let size_str = String::from_utf8_lossy(&buf[..line_end]).to_string();
-            let size = usize::from_str_radix(size_str.split(';').next().unwrap().trim(), 16).ok()?;
+            let size =
+                usize::from_str_radix(size_str.split(';').next().unwrap().trim(), 16).ok()?;
             buf.drain(..line_end + 2);
             while buf.len() < size + 2 {
                 if !fill(s, buf, rec) {
@@ -508,7 +552,9 @@ fn read_request(
             }
         }
     } else {
-        let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let len: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         while buf.len() < len {
             if !fill(s, buf, rec) {
                 return None;
@@ -519,7 +565,9 @@ fn read_request(
     }
     if header("content-encoding").is_some_and(|v| v.contains("gzip")) {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out).ok()?;
+        flate2::read::MultiGzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .ok()?;
         body = out;
     }
     Some((head, body))
