@@ -32,6 +32,8 @@ enum Out {
     Syslog,
     Hec,
     StalledSyslog,
+    /// HEC endpoint answering every request 503
+    StalledHec,
 }
 
 #[derive(Clone, Debug)]
@@ -103,6 +105,13 @@ fn scenarios() -> Vec<Scenario> {
             outs: vec![Syslog, StalledSyslog],
             what: "TCP in → healthy + stalled sink",
         },
+        Scenario {
+            name: "stalled_hec",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Syslog, StalledHec],
+            what: "TCP in → healthy syslog sink + HEC answering 503",
+        },
     ]
 }
 
@@ -126,9 +135,9 @@ impl Target {
     /// None if the target runs the scenario, else why not.
     fn unsupported(self, s: &Scenario) -> Option<&'static str> {
         match (self, s.name) {
-            (Target::Direct, "fanout5" | "stalled" | "tcp_hec") => Some("needs a relay"),
+            (Target::Direct, "fanout5" | "stalled" | "stalled_hec" | "tcp_hec") => Some("needs a relay"),
             (Target::Rsyslog | Target::SyslogNg, "http_hec") => Some("no HTTP source; see tcp_hec"),
-            (Target::Rsyslog, "tcp_hec") => Some("omhttp not in Debian's rsyslog"),
+            (Target::Rsyslog, "tcp_hec" | "stalled_hec") => Some("omhttp not in Debian's rsyslog"),
             _ => None,
         }
     }
@@ -305,7 +314,7 @@ data_dir = \"{}\"\n\n\
                     sink.port, o.relay_format
                 )
             }
-            Out::Hec => {
+            Out::Hec | Out::StalledHec => {
                 c += &format!(
                     "[destinations.hec{i}]\ntype = \"splunk_hec\"\nendpoint = \"http://127.0.0.1:{}\"\ntoken = \"bench-hec-token\"\nbatch_size = 500\nconcurrency = 2\nwhen_full = \"drop_oldest\"\n\n",
                     sink.port
@@ -388,7 +397,7 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
             String::new()
         };
         let tmpl = match out {
-            Out::Hec => include_str!("peers/syslog-ng.out_hec.tmpl"),
+            Out::Hec | Out::StalledHec => include_str!("peers/syslog-ng.out_hec.tmpl"),
             _ => include_str!("peers/syslog-ng.out_syslog.tmpl"),
         };
         outputs += &render(
@@ -540,6 +549,7 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
                         Out::Syslog => SinkKind::SyslogTcp,
                         Out::Hec => SinkKind::Http,
                         Out::StalledSyslog => SinkKind::StalledTcp,
+                        Out::StalledHec => SinkKind::StalledHttp,
                     },
                     n,
                 )
@@ -1128,19 +1138,21 @@ fn main() {
             }
         }
     }
-    // the stalled scenario: healthy destination's rate relative to tcp_syslog
+    // the stalled scenarios: healthy destination's rate relative to tcp_syslog
     for &t in &targets {
         let get = |name: &str| {
             rows.iter()
                 .find(|r| r.target == t && r.scenario == name)
                 .and_then(|r| r.stats.clone())
         };
-        if let (Some(st), Some(base)) = (get("stalled"), get("tcp_syslog")) {
-            println!(
-                "  stalled: {} healthy destination at {:.0}% of its tcp_syslog rate",
-                t.label(),
-                st.eps * 100.0 / base.eps
-            );
+        for name in ["stalled", "stalled_hec"] {
+            if let (Some(st), Some(base)) = (get(name), get("tcp_syslog")) {
+                println!(
+                    "  {name}: {} healthy destination at {:.0}% of its tcp_syslog rate",
+                    t.label(),
+                    st.eps * 100.0 / base.eps
+                );
+            }
         }
     }
     let failed: Vec<&Row> = rows.iter().filter(|r| row_fails(r)).collect();
