@@ -135,7 +135,9 @@ impl Target {
     /// None if the target runs the scenario, else why not.
     fn unsupported(self, s: &Scenario) -> Option<&'static str> {
         match (self, s.name) {
-            (Target::Direct, "fanout5" | "stalled" | "stalled_hec" | "tcp_hec") => Some("needs a relay"),
+            (Target::Direct, "fanout5" | "stalled" | "stalled_hec" | "tcp_hec") => {
+                Some("needs a relay")
+            }
             (Target::Rsyslog | Target::SyslogNg, "http_hec") => Some("no HTTP source; see tcp_hec"),
             (Target::Rsyslog, "tcp_hec" | "stalled_hec") => Some("omhttp not in Debian's rsyslog"),
             _ => None,
@@ -617,7 +619,9 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
         p.stop();
     }
     for k in &sinks {
-        if k.kind == SinkKind::StalledTcp && k.conns.load(Ordering::Relaxed) == 0 {
+        if matches!(k.kind, SinkKind::StalledTcp | SinkKind::StalledHttp)
+            && k.conns.load(Ordering::Relaxed) == 0
+        {
             stats.note += " (the stalled destination never connected)";
         }
         k.stop();
