@@ -1,0 +1,1174 @@
+//! End-to-end benchmark: load generator → siem-relay (or rsyslog, syslog-ng,
+//! or nothing: `direct`) → counting sinks. See BENCHMARKS.md.
+//!
+//! cargo bench --bench e2e -- [--events N] [--runs K] [--scenario A,B]
+//!     [--relay PATH] [--peers rsyslog,syslog-ng] [--direct] [--no-relay]
+//!     [--udp-rate R] [--rate R] [--connections C] [--http-batch B]
+//!     [--relay-format syslog|json] [--peer-disk-queue] [--timeout SECS]
+//!     [--keep] [--self-check]
+//!
+//! It builds nothing: the relay binary must already exist
+//! (`cargo build --release`), and the peers are installed by
+//! `benches/peers/install.sh`.
+
+#[path = "e2e/load.rs"]
+mod load;
+#[path = "e2e/procs.rs"]
+mod procs;
+#[path = "e2e/sink.rs"]
+mod sink;
+
+use load::{LoadResult, LoadSpec, Proto};
+use procs::{free_port, render, Proc};
+use sink::{Sink, SinkKind};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Out {
+    Syslog,
+    Hec,
+    StalledSyslog,
+    /// HEC endpoint answering every request 503
+    StalledHec,
+}
+
+#[derive(Clone, Debug)]
+struct Scenario {
+    name: &'static str,
+    input: Proto,
+    conns: usize,
+    outs: Vec<Out>,
+    what: &'static str,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    use Out::*;
+    use Proto::*;
+    vec![
+        Scenario {
+            name: "tcp_syslog",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Syslog],
+            what: "TCP LF in → syslog TCP out",
+        },
+        Scenario {
+            name: "tcp_octet",
+            input: TcpOctet,
+            conns: 1,
+            outs: vec![Syslog],
+            what: "TCP octet-counting in → syslog TCP out",
+        },
+        Scenario {
+            name: "tcp16",
+            input: TcpLf,
+            conns: 16,
+            outs: vec![Syslog],
+            what: "16 TCP connections → syslog TCP out",
+        },
+        Scenario {
+            name: "udp_syslog",
+            input: Udp,
+            conns: 1,
+            outs: vec![Syslog],
+            what: "UDP in (paced) → syslog TCP out",
+        },
+        Scenario {
+            name: "http_hec",
+            input: HttpNdjson,
+            conns: 4,
+            outs: vec![Hec],
+            what: "HTTP NDJSON in (4 conns) → Splunk HEC out",
+        },
+        Scenario {
+            name: "tcp_hec",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Hec],
+            what: "TCP in → HTTP/HEC out (peer-comparable)",
+        },
+        Scenario {
+            name: "fanout5",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Syslog; 5],
+            what: "TCP in → 5 syslog TCP sinks (events/s = per destination, all 5 complete)",
+        },
+        Scenario {
+            name: "stalled",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Syslog, StalledSyslog],
+            what: "TCP in → healthy + stalled sink",
+        },
+        Scenario {
+            name: "stalled_hec",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Syslog, StalledHec],
+            what: "TCP in → healthy syslog sink + HEC answering 503",
+        },
+    ]
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Target {
+    Relay,
+    Rsyslog,
+    SyslogNg,
+    Direct,
+}
+
+impl Target {
+    fn label(self) -> &'static str {
+        match self {
+            Target::Relay => "siem-relay",
+            Target::Rsyslog => "rsyslog",
+            Target::SyslogNg => "syslog-ng",
+            Target::Direct => "direct",
+        }
+    }
+    /// None if the target runs the scenario, else why not.
+    fn unsupported(self, s: &Scenario) -> Option<&'static str> {
+        match (self, s.name) {
+            (Target::Direct, "fanout5" | "stalled" | "stalled_hec" | "tcp_hec") => {
+                Some("needs a relay")
+            }
+            (Target::Rsyslog | Target::SyslogNg, "http_hec") => Some("no HTTP source; see tcp_hec"),
+            (Target::Rsyslog, "tcp_hec" | "stalled_hec") => Some("omhttp not in Debian's rsyslog"),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Opts {
+    events: u64,
+    runs: usize,
+    scenarios: Vec<String>,
+    relay: Option<PathBuf>,
+    relay_explicit: bool,
+    no_relay: bool,
+    peers: Vec<Target>,
+    direct: bool,
+    udp_rate: u64,
+    rate: u64,
+    connections: Option<usize>,
+    http_batch: usize,
+    relay_format: String,
+    peer_disk_queue: bool,
+    timeout: Duration,
+    self_check: bool,
+    keep: bool,
+    syslog_ng_root: PathBuf,
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join("target"))
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: cargo bench --bench e2e -- [--events N] [--runs K] [--scenario NAME[,NAME]] [--relay PATH] \
+[--no-relay] [--peers rsyslog,syslog-ng] [--direct] [--udp-rate EV_PER_S] [--rate EV_PER_S] [--connections C] \
+[--http-batch B] [--relay-format syslog|json] [--peer-disk-queue] [--timeout SECS] [--keep] [--self-check]\n\
+scenarios: {}",
+        scenarios().iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Opts {
+    let mut o = Opts {
+        events: 200_000,
+        runs: 3,
+        scenarios: Vec::new(),
+        relay: None,
+        relay_explicit: false,
+        no_relay: false,
+        peers: Vec::new(),
+        direct: false,
+        udp_rate: 50_000,
+        rate: 0,
+        connections: None,
+        http_batch: 500,
+        relay_format: "syslog".into(),
+        peer_disk_queue: false,
+        timeout: Duration::from_secs(30),
+        self_check: false,
+        keep: false,
+        syslog_ng_root: std::env::var_os("SYSLOG_NG_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| target_dir().join("peers/syslog-ng")),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    let val = |i: &mut usize| -> String {
+        *i += 1;
+        args.get(*i).cloned().unwrap_or_else(|| usage())
+    };
+    while i < args.len() {
+        let a = args[i].clone();
+        // accept --key=value too
+        let (key, inline) = match a.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let v = |i: &mut usize| inline.clone().unwrap_or_else(|| val(i));
+        let num = |s: String| -> u64 { s.replace('_', "").parse().unwrap_or_else(|_| usage()) };
+        match key.as_str() {
+            "--bench" => {} // cargo bench passes it to harness=false benches
+            "--events" | "-n" => o.events = num(v(&mut i)),
+            "--runs" => o.runs = num(v(&mut i)).max(1) as usize,
+            "--scenario" | "--scenarios" => {
+                o.scenarios.extend(v(&mut i).split(',').map(str::to_string))
+            }
+            "--relay" => {
+                o.relay = Some(PathBuf::from(v(&mut i)));
+                o.relay_explicit = true
+            }
+            "--no-relay" => o.no_relay = true,
+            "--peers" => {
+                for p in v(&mut i).split(',') {
+                    match p.trim() {
+                        "rsyslog" => o.peers.push(Target::Rsyslog),
+                        "syslog-ng" | "syslog_ng" => o.peers.push(Target::SyslogNg),
+                        "all" => o.peers.extend([Target::Rsyslog, Target::SyslogNg]),
+                        "" | "none" => {}
+                        other => {
+                            eprintln!("unknown peer {other}");
+                            usage()
+                        }
+                    }
+                }
+            }
+            "--direct" => o.direct = true,
+            "--udp-rate" => o.udp_rate = num(v(&mut i)),
+            "--rate" => o.rate = num(v(&mut i)),
+            "--connections" => o.connections = Some(num(v(&mut i)) as usize),
+            "--http-batch" => o.http_batch = num(v(&mut i)).max(1) as usize,
+            "--relay-format" => o.relay_format = v(&mut i),
+            "--peer-disk-queue" => o.peer_disk_queue = true,
+            "--timeout" => o.timeout = Duration::from_secs(num(v(&mut i))),
+            "--self-check" => o.self_check = true,
+            "--keep" => o.keep = true,
+            "-h" | "--help" => usage(),
+            other => {
+                eprintln!("unknown argument {other}");
+                usage()
+            }
+        }
+        i += 1;
+    }
+    let known: Vec<&str> = scenarios().iter().map(|s| s.name).collect();
+    for s in &o.scenarios {
+        if s != "all" && !known.contains(&s.as_str()) {
+            eprintln!("unknown scenario {s}");
+            usage()
+        }
+    }
+    if o.relay.is_none() {
+        o.relay = Some(target_dir().join("release/siem-relay"));
+    }
+    o
+}
+
+// ---------------------------------------------------------------- configs
+
+fn relay_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sink]) -> String {
+    let mut c = format!(
+        "# generated by benches/e2e.rs, scenario {}\n\
+data_dir = \"{}\"\n\n\
+[buffer]\nmax_bytes = \"2GiB\"\nsegment_bytes = \"64MiB\"\nfsync = \"100ms\"\n\n",
+        s.name,
+        dir.join("data").display()
+    );
+    match s.input {
+        Proto::TcpLf | Proto::TcpOctet => {
+            c += &format!("[sources.bench_tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{in_port}\"\n\n")
+        }
+        Proto::Udp => {
+            // the TCP source on the same port number is only for the readiness poll
+            c += &format!("[sources.bench_tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{in_port}\"\n\n");
+            c += &format!("[sources.bench_udp]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:{in_port}\"\nsockets = 2\n\n");
+        }
+        Proto::HttpNdjson => {
+            c += &format!(
+                "[sources.bench_http]\ntype = \"http\"\naddress = \"127.0.0.1:{in_port}\"\ntokens = [\"bench-ingest-token\"]\n\n"
+            )
+        }
+    }
+    for (i, (out, sink)) in s.outs.iter().zip(sinks).enumerate() {
+        match out {
+            Out::Syslog | Out::StalledSyslog => {
+                c += &format!(
+                    "[destinations.sink{i}]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\nmode = \"tcp\"\nformat = \"{}\"\nbatch_size = 500\nwhen_full = \"drop_oldest\"\n\n",
+                    sink.port, o.relay_format
+                )
+            }
+            Out::Hec | Out::StalledHec => {
+                c += &format!(
+                    "[destinations.hec{i}]\ntype = \"splunk_hec\"\nendpoint = \"http://127.0.0.1:{}\"\ntoken = \"bench-hec-token\"\nbatch_size = 500\nconcurrency = 2\nwhen_full = \"drop_oldest\"\n\n",
+                    sink.port
+                )
+            }
+        }
+    }
+    c
+}
+
+fn queue_size(o: &Opts) -> String {
+    (o.events.max(100_000) + 10_000).to_string()
+}
+
+fn rsyslog_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sink]) -> String {
+    let q = queue_size(o);
+    let mut inputs = render(
+        include_str!("peers/rsyslog.in_tcp.tmpl"),
+        &[("IN_PORT", in_port.to_string())],
+    );
+    if s.input == Proto::Udp {
+        inputs += &render(
+            include_str!("peers/rsyslog.in_udp.tmpl"),
+            &[("IN_PORT", in_port.to_string())],
+        );
+    }
+    let mut outputs = String::new();
+    for (i, sink) in sinks.iter().enumerate() {
+        let disk = if o.peer_disk_queue {
+            format!(
+                "queue.filename=\"q{i}\" queue.maxDiskSpace=\"2g\" queue.saveOnShutdown=\"off\""
+            )
+        } else {
+            String::new()
+        };
+        outputs += &render(
+            include_str!("peers/rsyslog.out_syslog.tmpl"),
+            &[
+                ("OUT_NAME", format!("out{i}")),
+                ("PORT", sink.port.to_string()),
+                ("QUEUE", q.clone()),
+                ("DISK_QUEUE", disk),
+            ],
+        );
+    }
+    render(
+        include_str!("peers/rsyslog.conf.tmpl"),
+        &[
+            ("SCENARIO", s.name.to_string()),
+            ("WORKDIR", dir.display().to_string()),
+            ("QUEUE", q),
+            ("INPUTS", inputs),
+            ("OUTPUTS", outputs),
+        ],
+    )
+}
+
+fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sink]) -> String {
+    let q = queue_size(o);
+    let p = ("IN_PORT", in_port.to_string());
+    let mut inputs = match s.input {
+        Proto::TcpOctet => render(
+            include_str!("peers/syslog-ng.in_tcp_octet.tmpl"),
+            &[p.clone()],
+        ),
+        _ => render(include_str!("peers/syslog-ng.in_tcp.tmpl"), &[p.clone()]),
+    };
+    if s.input == Proto::Udp {
+        inputs += &render(include_str!("peers/syslog-ng.in_udp.tmpl"), &[p]);
+    }
+    let mut outputs = String::new();
+    let mut refs = String::new();
+    for (i, (out, sink)) in s.outs.iter().zip(sinks).enumerate() {
+        let disk = if o.peer_disk_queue {
+            format!(
+                "disk-buffer(reliable(no) disk-buf-size(2147483648) dir(\"{}\"))",
+                dir.display()
+            )
+        } else {
+            String::new()
+        };
+        let tmpl = match out {
+            Out::Hec | Out::StalledHec => include_str!("peers/syslog-ng.out_hec.tmpl"),
+            _ => include_str!("peers/syslog-ng.out_syslog.tmpl"),
+        };
+        outputs += &render(
+            tmpl,
+            &[
+                ("OUT_NAME", format!("d{i}")),
+                ("PORT", sink.port.to_string()),
+                ("QUEUE", q.clone()),
+                ("DISK_QUEUE", disk),
+            ],
+        );
+        refs += &format!("destination(d{i}); ");
+    }
+    render(
+        include_str!("peers/syslog-ng.conf.tmpl"),
+        &[
+            ("SCENARIO", s.name.to_string()),
+            ("QUEUE", q),
+            ("INPUTS", inputs),
+            ("OUTPUTS", outputs),
+            ("DEST_REFS", refs),
+        ],
+    )
+}
+
+fn start_target(
+    o: &Opts,
+    t: Target,
+    s: &Scenario,
+    dir: &Path,
+    in_port: u16,
+    sinks: &[Sink],
+) -> Result<Proc, String> {
+    let log = dir.join(format!("{}.log", t.label()));
+    match t {
+        Target::Relay => {
+            let cfg = dir.join("siem-relay.toml");
+            std::fs::write(&cfg, relay_config(o, s, dir, in_port, sinks))
+                .map_err(|e| e.to_string())?;
+            let mut cmd = Command::new(o.relay.as_ref().unwrap());
+            cmd.arg("run").arg("--config").arg(&cfg).current_dir(dir);
+            if std::env::var_os("RUST_LOG").is_none() {
+                cmd.env("RUST_LOG", "warn");
+            }
+            Proc::spawn("siem-relay", cmd, &log)
+        }
+        Target::Rsyslog => {
+            let cfg = dir.join("rsyslog.conf");
+            std::fs::write(&cfg, rsyslog_config(o, s, dir, in_port, sinks))
+                .map_err(|e| e.to_string())?;
+            let mut cmd = Command::new(
+                rsyslogd_path().ok_or("rsyslogd not found: run benches/peers/install.sh")?,
+            );
+            cmd.arg("-n")
+                .arg("-f")
+                .arg(&cfg)
+                .arg("-i")
+                .arg(dir.join("rsyslog.pid"));
+            Proc::spawn("rsyslog", cmd, &log)
+        }
+        Target::SyslogNg => {
+            let root = &o.syslog_ng_root;
+            let bin = root.join("usr/sbin/syslog-ng");
+            if !bin.exists() {
+                return Err(format!(
+                    "{} not found: run benches/peers/install.sh",
+                    bin.display()
+                ));
+            }
+            let cfg = dir.join("syslog-ng.conf");
+            std::fs::write(&cfg, syslog_ng_config(o, s, dir, in_port, sinks))
+                .map_err(|e| e.to_string())?;
+            let mut cmd = Command::new(bin);
+            let ld = format!(
+                "{}:{}:{}",
+                root.join("usr/lib/x86_64-linux-gnu").display(),
+                root.join("usr/lib/syslog-ng").display(),
+                root.join("lib/x86_64-linux-gnu").display()
+            );
+            cmd.env("LD_LIBRARY_PATH", ld)
+                .arg("-F")
+                .arg("--no-caps")
+                .arg("-f")
+                .arg(&cfg)
+                .arg(format!(
+                    "--module-path={}",
+                    root.join("usr/lib/syslog-ng/3.38").display()
+                ))
+                .arg("-p")
+                .arg(dir.join("syslog-ng.pid"))
+                .arg("-R")
+                .arg(dir.join("syslog-ng.persist"))
+                .arg("-c")
+                .arg(dir.join("syslog-ng.ctl"));
+            Proc::spawn("syslog-ng", cmd, &log)
+        }
+        Target::Direct => Err("direct has no process".into()),
+    }
+}
+
+fn rsyslogd_path() -> Option<PathBuf> {
+    [
+        "/usr/sbin/rsyslogd",
+        "/sbin/rsyslogd",
+        "/usr/local/sbin/rsyslogd",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+// ---------------------------------------------------------------- one run
+
+#[derive(Clone, Debug, Default)]
+struct RunStats {
+    eps: f64,
+    mbps: f64,
+    cpu_per_mev: Option<f64>,
+    rss_mib: Option<f64>,
+    p50_ms: f64,
+    p99_ms: f64,
+    lost: u64,
+    dup: u64,
+    bogus: u64,
+    sent: u64,
+    note: String,
+}
+
+fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("siem-e2e-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let n = o.events;
+    let direct = t == Target::Direct;
+    let sinks: Vec<Sink> = if direct {
+        let k = match s.input {
+            Proto::Udp => SinkKind::Udp,
+            Proto::HttpNdjson => SinkKind::Http,
+            _ => SinkKind::SyslogTcp,
+        };
+        vec![Sink::start(k, n).map_err(|e| e.to_string())?]
+    } else {
+        s.outs
+            .iter()
+            .map(|out| {
+                Sink::start(
+                    match out {
+                        Out::Syslog => SinkKind::SyslogTcp,
+                        Out::Hec => SinkKind::Http,
+                        Out::StalledSyslog => SinkKind::StalledTcp,
+                        Out::StalledHec => SinkKind::StalledHttp,
+                    },
+                    n,
+                )
+                .map_err(|e| e.to_string())
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let healthy: Vec<&Sink> = sinks
+        .iter()
+        .filter(|k| !matches!(k.kind, SinkKind::StalledTcp | SinkKind::StalledHttp))
+        .collect();
+
+    let (mut proc, in_port) = if direct {
+        (None, sinks[0].port)
+    } else {
+        let in_port = free_port();
+        let started = start_target(o, t, s, dir.path(), in_port, &sinks)
+            .and_then(|mut p| p.wait_ready(in_port, Duration::from_secs(15)).map(|_| p));
+        let p = match started {
+            Ok(p) => p,
+            Err(e) => {
+                let kept = dir.keep();
+                return Err(format!(
+                    "{e}\n  (config and log kept in {})",
+                    kept.display()
+                ));
+            }
+        };
+        if s.input == Proto::Udp {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        (Some(p), in_port)
+    };
+
+    let spec = LoadSpec {
+        proto: s.input,
+        addr: ([127, 0, 0, 1], in_port).into(),
+        events: n,
+        connections: o.connections.unwrap_or(s.conns),
+        rate: if s.input == Proto::Udp {
+            o.udp_rate
+        } else {
+            o.rate
+        },
+        http_batch: o.http_batch,
+        http_path: "/v1/events".into(),
+        token: "bench-ingest-token".into(),
+        skip_every: 0,
+        dup_every: 0,
+    };
+    let cpu0 = proc.as_ref().and_then(|p| p.cpu_secs());
+    let (res, note) = drive(o, &spec, &healthy, proc.as_mut())?;
+    let cpu1 = proc.as_ref().and_then(|p| p.cpu_secs());
+    let rss = proc.as_ref().and_then(|p| p.peak_rss_kib());
+    let mut stats = collect(&res, &healthy);
+    stats.note = note;
+    if let (Some(a), Some(b)) = (cpu0, cpu1) {
+        stats.cpu_per_mev = Some((b - a) / n as f64 * 1e6);
+    }
+    stats.rss_mib = rss.map(|k| k as f64 / 1024.0);
+    if let Some(p) = proc.as_mut() {
+        if !p.alive() {
+            stats.note += &format!(" {} died: {}", p.name, p.log_tail().replace('\n', " | "));
+        }
+        p.stop();
+    }
+    for k in &sinks {
+        if matches!(k.kind, SinkKind::StalledTcp | SinkKind::StalledHttp)
+            && k.conns.load(Ordering::Relaxed) == 0
+        {
+            stats.note += " (the stalled destination never connected)";
+        }
+        k.stop();
+    }
+    if o.keep {
+        stats.note += &format!(" (kept {})", dir.keep().display());
+    }
+    Ok(stats)
+}
+
+/// Runs the generator and waits, bounded, until every healthy sink has all
+/// events, or nothing new arrived for a while after the generator finished.
+fn drive(
+    o: &Opts,
+    spec: &LoadSpec,
+    healthy: &[&Sink],
+    mut proc: Option<&mut Proc>,
+) -> Result<(LoadResult, String), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let gen = {
+        let (spec, stop) = (spec.clone(), stop.clone());
+        std::thread::spawn(move || load::run(&spec, stop))
+    };
+    let t0 = Instant::now();
+    let idle_limit = if spec.proto == Proto::Udp {
+        Duration::from_millis(1500)
+    } else {
+        Duration::from_secs(5)
+    };
+    let mut last_total = 0u64;
+    let mut last_change = Instant::now();
+    let mut note = String::new();
+    let expected = spec.events;
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let total: u64 = healthy
+            .iter()
+            .map(|k| k.seen.unique.load(Ordering::Relaxed))
+            .sum();
+        if total != last_total {
+            last_total = total;
+            last_change = Instant::now();
+        }
+        if healthy
+            .iter()
+            .all(|k| k.seen.unique.load(Ordering::Relaxed) >= expected)
+        {
+            break;
+        }
+        if gen.is_finished() && last_change.elapsed() > idle_limit {
+            if spec.proto != Proto::Udp {
+                note += &format!("stopped waiting: no progress for {idle_limit:?};");
+            }
+            break;
+        }
+        if t0.elapsed() > o.timeout {
+            note += &format!("timed out after {:?};", o.timeout);
+            break;
+        }
+        if let Some(p) = proc.as_deref_mut() {
+            if !p.alive() {
+                note += "process exited;";
+                break;
+            }
+        }
+    }
+    // a short grace to catch late duplicates
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let res = gen.join().map_err(|_| "generator panicked")?;
+    for e in &res.errors {
+        note += &format!(" generator: {e};");
+    }
+    Ok((res, note))
+}
+
+fn collect(res: &LoadResult, healthy: &[&Sink]) -> RunStats {
+    let mut st = RunStats {
+        sent: res.sent,
+        ..Default::default()
+    };
+    let mut hist = sink::new_hist();
+    let mut last = res.started_ns;
+    let mut min_unique = u64::MAX;
+    for k in healthy {
+        // make sure local histograms are flushed (threads flush on idle)
+        std::thread::sleep(Duration::from_millis(60));
+        hist.add(&*k.hist.lock().unwrap()).ok();
+        last = last.max(k.seen.last_new_ns.load(Ordering::Relaxed));
+        min_unique = min_unique.min(k.seen.unique.load(Ordering::Relaxed));
+        st.lost += k.seen.lost();
+        st.dup += k.seen.dup.load(Ordering::Relaxed);
+        st.bogus += k.seen.bogus.load(Ordering::Relaxed);
+    }
+    let secs = (last.saturating_sub(res.started_ns)) as f64 / 1e9;
+    if secs > 0.0 {
+        st.eps = min_unique as f64 / secs;
+        let avg = if res.sent > 0 {
+            res.bytes as f64 / res.sent as f64
+        } else {
+            0.0
+        };
+        st.mbps = st.eps * avg / 1e6;
+    }
+    st.p50_ms = hist.value_at_quantile(0.50) as f64 / 1000.0;
+    st.p99_ms = hist.value_at_quantile(0.99) as f64 / 1000.0;
+    st
+}
+
+// ---------------------------------------------------------------- table
+
+#[derive(Clone, Debug)]
+struct Row {
+    scenario: String,
+    target: Target,
+    udp: bool,
+    stats: Option<RunStats>,
+    skipped: Option<String>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+fn median_stats(runs: &[RunStats], udp: bool) -> RunStats {
+    let f = |g: &dyn Fn(&RunStats) -> f64| median(runs.iter().map(g).collect());
+    let opt = |g: &dyn Fn(&RunStats) -> Option<f64>| {
+        let v: Vec<f64> = runs.iter().filter_map(g).collect();
+        if v.is_empty() {
+            None
+        } else {
+            Some(median(v))
+        }
+    };
+    RunStats {
+        eps: f(&|r| r.eps),
+        mbps: f(&|r| r.mbps),
+        cpu_per_mev: opt(&|r| r.cpu_per_mev),
+        rss_mib: opt(&|r| r.rss_mib),
+        p50_ms: f(&|r| r.p50_ms),
+        p99_ms: f(&|r| r.p99_ms),
+        // UDP: the median run's loss (loss is expected there);
+        // TCP/HTTP: the worst run, so a single loss is never hidden by the median
+        lost: if udp {
+            median(runs.iter().map(|r| r.lost as f64).collect()) as u64
+        } else {
+            runs.iter().map(|r| r.lost).max().unwrap_or(0)
+        },
+        dup: runs.iter().map(|r| r.dup).max().unwrap_or(0),
+        bogus: runs.iter().map(|r| r.bogus).max().unwrap_or(0),
+        sent: runs.iter().map(|r| r.sent).max().unwrap_or(0),
+        note: runs
+            .iter()
+            .map(|r| r.note.trim())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" / "),
+    }
+}
+
+fn header() -> String {
+    "| scenario | target | events/s | MB/s | CPU s / M events | peak RSS MiB | p50 ms | p99 ms | lost | dup | UDP loss % | note |\n\
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        .to_string()
+}
+
+fn fmt_row(r: &Row, n: u64) -> String {
+    match (&r.stats, &r.skipped) {
+        (_, Some(why)) => format!(
+            "| {} | {} | – | – | – | – | – | – | – | – | – | not run: {} |",
+            r.scenario,
+            r.target.label(),
+            why
+        ),
+        (Some(s), None) => {
+            let udp = if r.udp {
+                format!("{:.2}", s.lost as f64 * 100.0 / n as f64)
+            } else {
+                "–".into()
+            };
+            let (lost, dup) = if r.udp {
+                ("–".to_string(), s.dup.to_string())
+            } else {
+                (s.lost.to_string(), s.dup.to_string())
+            };
+            let mut note = s.note.clone();
+            if s.bogus > 0 {
+                note = format!("{} events without a valid seq; {note}", s.bogus);
+            }
+            if !r.udp && (s.lost > 0 || s.dup > 0) {
+                note = format!("**LOSS/DUP** {note}");
+            }
+            format!(
+                "| {} | {} | {:.0} | {:.1} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} |",
+                r.scenario,
+                r.target.label(),
+                s.eps,
+                s.mbps,
+                s.cpu_per_mev
+                    .map(|v| format!("{v:.2}"))
+                    .unwrap_or("–".into()),
+                s.rss_mib.map(|v| format!("{v:.0}")).unwrap_or("–".into()),
+                s.p50_ms,
+                s.p99_ms,
+                lost,
+                dup,
+                udp,
+                note.trim()
+            )
+        }
+        (None, None) => format!(
+            "| {} | {} | – | – | – | – | – | – | – | – | – | failed |",
+            r.scenario,
+            r.target.label()
+        ),
+    }
+}
+
+// ---------------------------------------------------------------- self-check
+
+fn self_check(o: &Opts) -> bool {
+    let mut pass = 0;
+    let mut fail = 0;
+    let mut check = |name: &str, ok: bool| {
+        if ok {
+            pass += 1;
+            println!("  ok    {name}");
+        } else {
+            fail += 1;
+            println!("  FAIL  {name}");
+        }
+    };
+    println!("self-check: sequence extraction, framing, bitmap, and loss/dup detection end to end");
+    use sink::find_num;
+    // seq extraction from every shape a relay or peer may forward
+    check(
+        "syslog line SD",
+        find_num(
+            br#"<86>1 - h a - - [bench@32473 seq="42" ts_ns="7"] x"#,
+            b"seq",
+        ) == Some(42),
+    );
+    check(
+        "canonical JSON, escaped MSG",
+        find_num(
+            br#"{"event_id":"evt_1","message":"{\"seq\":43,\"ts_ns\":9}"}"#,
+            b"seq",
+        ) == Some(43),
+    );
+    check(
+        "canonical JSON, metadata",
+        find_num(br#"{"metadata":{"seq":44,"ts_ns":9}}"#, b"seq") == Some(44),
+    );
+    check(
+        "canonical JSON, SD map",
+        find_num(
+            br#"{"structured_data":{"bench@32473":{"seq":"45"}}}"#,
+            b"seq",
+        ) == Some(45),
+    );
+    check(
+        "ts_ns",
+        find_num(br#"{"seq":1,"ts_ns":1795000000000000000}"#, b"ts_ns")
+            == Some(1795000000000000000),
+    );
+    check(
+        "no false match on 'sequence'/'xseq'",
+        find_num(br#"{"sequence":5,"xseq":6,"seq":7}"#, b"seq") == Some(7),
+    );
+    check("missing seq", find_num(br#"{"a":1}"#, b"seq").is_none());
+    // framing
+    let mut frames = Vec::new();
+    let used = sink::split_syslog_frames(b"5 <1>1a<2>1 b\n3 xyz<3>1 partial", |f| {
+        frames.push(f.to_vec())
+    });
+    check(
+        "octet + LF frames, partial kept",
+        frames == vec![b"<1>1a".to_vec(), b"<2>1 b".to_vec(), b"xyz".to_vec()] && used == 19,
+    );
+    let mut evs = Vec::new();
+    sink::split_json_events(br#"{"event":{"a":"}{"},"x":1}{"event":{"b":2}}"#, |e| {
+        evs.push(e.len())
+    });
+    check("HEC concatenated objects", evs.len() == 2);
+    evs.clear();
+    sink::split_json_events(b"[{\"a\":[1,{\"b\":2}]},{\"c\":3}]", |e| evs.push(e.len()));
+    check("JSON array", evs.len() == 2);
+    evs.clear();
+    sink::split_json_events(b"{\"a\":1}\n{\"b\":2}\n", |e| evs.push(e.len()));
+    check("NDJSON", evs.len() == 2);
+    // bitmap
+    let seen = sink::Seen::new(130);
+    for s in 0..130 {
+        if s != 64 && s != 129 {
+            seen.mark(s);
+        }
+    }
+    seen.mark(3);
+    seen.mark(500);
+    check(
+        "bitmap lost=2 dup=1 bogus=1",
+        seen.lost() == 2
+            && seen.dup.load(Ordering::Relaxed) == 1
+            && seen.bogus.load(Ordering::Relaxed) == 1,
+    );
+
+    // end to end through real sockets: the generator leaves holes and sends doubles
+    for (proto, kind, conns) in [
+        (Proto::TcpOctet, SinkKind::SyslogTcp, 3),
+        (Proto::TcpLf, SinkKind::SyslogTcp, 2),
+        (Proto::HttpNdjson, SinkKind::Http, 2),
+    ] {
+        let n = 50_000u64;
+        let k = Sink::start(kind, n).unwrap();
+        let spec = LoadSpec {
+            proto,
+            addr: ([127, 0, 0, 1], k.port).into(),
+            events: n,
+            connections: conns,
+            rate: 0,
+            http_batch: 100,
+            http_path: "/v1/events".into(),
+            token: "t".into(),
+            skip_every: 1000,
+            dup_every: 777,
+        };
+        let want_lost = (0..n).filter(|s| s % 1000 == 500).count() as u64;
+        let want_dup = (0..n).filter(|s| s % 777 == 259 && s % 1000 != 500).count() as u64;
+        let (res, note) = drive(
+            o,
+            &LoadSpec {
+                events: n,
+                ..spec.clone()
+            },
+            &[&k],
+            None,
+        )
+        .unwrap();
+        let st = collect(&res, &[&k]);
+        k.stop();
+        check(
+            &format!(
+                "{proto:?}: detects lost={} (want {want_lost}) dup={} (want {want_dup}) {note}",
+                st.lost, st.dup
+            ),
+            st.lost == want_lost && st.dup == want_dup && st.bogus == 0,
+        );
+        let row = Row {
+            scenario: "self".into(),
+            target: Target::Direct,
+            udp: false,
+            stats: Some(st),
+            skipped: None,
+        };
+        check(
+            &format!("{proto:?}: a lossy run fails the bench"),
+            row_fails(&row),
+        );
+    }
+    println!("{pass} passed, {fail} failed");
+    fail == 0
+}
+
+fn row_fails(r: &Row) -> bool {
+    if matches!(r.target, Target::Rsyslog | Target::SyslogNg) {
+        return false; // peers' losses are findings, not harness failures
+    }
+    match &r.stats {
+        None => r
+            .skipped
+            .as_deref()
+            .map_or(true, |s| s.starts_with("error")),
+        Some(s) => !r.udp && (s.lost > 0 || s.dup > 0 || s.bogus > 0),
+    }
+}
+
+// ---------------------------------------------------------------- main
+
+fn main() {
+    let o = parse_args();
+    if o.self_check {
+        std::process::exit(if self_check(&o) { 0 } else { 1 });
+    }
+    let mut targets = Vec::new();
+    let relay = o.relay.clone().unwrap();
+    if !o.no_relay {
+        if relay.exists() {
+            targets.push(Target::Relay);
+        } else {
+            let msg = format!(
+                "error: relay binary not found at {}\n       build it first with `cargo build --release` (or pass --relay PATH)",
+                relay.display()
+            );
+            if o.relay_explicit || (o.peers.is_empty() && !o.direct) {
+                eprintln!("{msg}\n       (--direct and/or --peers rsyslog,syslog-ng run without it; --no-relay skips it)");
+                std::process::exit(2);
+            }
+            eprintln!("{msg}\n       continuing with the peers/direct rows only: siem-relay rows are 'not run'");
+        }
+    }
+    targets.extend(o.peers.iter().copied());
+    if o.direct {
+        targets.push(Target::Direct);
+    }
+    let all = scenarios();
+    let chosen: Vec<Scenario> = if o.scenarios.is_empty() || o.scenarios.iter().any(|s| s == "all")
+    {
+        all
+    } else {
+        all.into_iter()
+            .filter(|s| o.scenarios.iter().any(|n| n == s.name))
+            .collect()
+    };
+    println!(
+        "e2e: {} events/run, {} runs (median), scenarios: {}; targets: {}; UDP offered rate {}/s; relay format {}",
+        o.events,
+        o.runs,
+        chosen.iter().map(|s| s.name).collect::<Vec<_>>().join(","),
+        targets.iter().map(|t| t.label()).collect::<Vec<_>>().join(","),
+        o.udp_rate,
+        o.relay_format
+    );
+    let mut rows: Vec<Row> = Vec::new();
+    let t_all = Instant::now();
+    for s in &chosen {
+        println!("\n## {} — {}", s.name, s.what);
+        for &t in &targets {
+            let mut row = Row {
+                scenario: s.name.into(),
+                target: t,
+                udp: s.input == Proto::Udp,
+                stats: None,
+                skipped: None,
+            };
+            if let Some(why) = t.unsupported(s) {
+                row.skipped = Some(why.into());
+            } else {
+                let mut runs = Vec::new();
+                for k in 0..o.runs {
+                    let t0 = Instant::now();
+                    match run_once(&o, t, s) {
+                        Ok(st) => {
+                            println!(
+                                "  {:<10} run {}: {:>9.0} ev/s  lost {} dup {}  p99 {:.1} ms  ({:.1}s) {}",
+                                t.label(),
+                                k + 1,
+                                st.eps,
+                                st.lost,
+                                st.dup,
+                                st.p99_ms,
+                                t0.elapsed().as_secs_f64(),
+                                st.note
+                            );
+                            runs.push(st)
+                        }
+                        Err(e) => {
+                            println!("  {:<10} run {}: error: {e}", t.label(), k + 1);
+                            row.skipped =
+                                Some(format!("error: {}", e.lines().next().unwrap_or("")));
+                            break;
+                        }
+                    }
+                }
+                if !runs.is_empty() {
+                    row.stats = Some(median_stats(&runs, row.udp));
+                    row.skipped = None;
+                }
+            }
+            println!("{}", fmt_row(&row, o.events));
+            rows.push(row);
+        }
+    }
+
+    println!(
+        "\n# Results ({} events/run, median of {} runs, {:.0}s total)\n",
+        o.events,
+        o.runs,
+        t_all.elapsed().as_secs_f64()
+    );
+    println!("{}", header());
+    for r in &rows {
+        println!("{}", fmt_row(r, o.events));
+    }
+    if targets.contains(&Target::Relay) {
+        println!("\nsiem-relay relative to the peers (events/s ratio; CPU-per-event ratio, lower is better):");
+        for s in &chosen {
+            let get = |t: Target, name: &str| {
+                rows.iter()
+                    .find(|r| r.target == t && r.scenario == name)
+                    .and_then(|r| r.stats.clone())
+            };
+            let Some(me) = get(Target::Relay, s.name) else {
+                continue;
+            };
+            for &p in &o.peers {
+                if let Some(peer) = get(p, s.name) {
+                    let cpu = match (me.cpu_per_mev, peer.cpu_per_mev) {
+                        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+                        _ => "–".into(),
+                    };
+                    println!(
+                        "  {:<11} vs {:<9}: {:.2}x events/s, CPU {}",
+                        s.name,
+                        p.label(),
+                        me.eps / peer.eps,
+                        cpu
+                    );
+                }
+            }
+        }
+    }
+    // the stalled scenarios: healthy destination's rate relative to tcp_syslog
+    for &t in &targets {
+        let get = |name: &str| {
+            rows.iter()
+                .find(|r| r.target == t && r.scenario == name)
+                .and_then(|r| r.stats.clone())
+        };
+        for name in ["stalled", "stalled_hec"] {
+            if let (Some(st), Some(base)) = (get(name), get("tcp_syslog")) {
+                println!(
+                    "  {name}: {} healthy destination at {:.0}% of its tcp_syslog rate",
+                    t.label(),
+                    st.eps * 100.0 / base.eps
+                );
+            }
+        }
+    }
+    let failed: Vec<&Row> = rows.iter().filter(|r| row_fails(r)).collect();
+    if !failed.is_empty() {
+        eprintln!(
+            "\nFAILED: lost or duplicated events (or errors) on TCP/HTTP in: {}",
+            failed
+                .iter()
+                .map(|r| format!("{}/{}", r.scenario, r.target.label()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,593 @@
+//! Counting sinks: receive events, find each one's sequence number and send
+//! timestamp, mark it in a bitmap (lost / duplicated) and record latency.
+//!
+//! Works on what the relay or a peer forwards, whatever shape it has: the
+//! original RFC 5424 line (seq in the SD param `seq="N"` and in the JSON MSG),
+//! the canonical JSON event (MSG as an escaped string in `message`, parsed
+//! fields in `metadata`, SD in `syslog.structured_data`), HEC envelopes,
+//! NDJSON or a JSON array.
+
+use hdrhistogram::Histogram;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+pub fn new_hist() -> Histogram<u64> {
+    // microseconds, 1 us .. 10 min, 3 significant figures
+    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap()
+}
+
+/// Which sequence numbers arrived, and how often more than once.
+pub struct Seen {
+    bits: Vec<AtomicU64>,
+    pub n: u64,
+    pub unique: AtomicU64,
+    pub dup: AtomicU64,
+    /// events with no sequence number, or one out of range
+    pub bogus: AtomicU64,
+    pub bytes: AtomicU64,
+    /// wall clock (ns) of the last event that was new
+    pub last_new_ns: AtomicU64,
+}
+
+impl Seen {
+    pub fn new(n: u64) -> Seen {
+        let words = (n as usize).div_ceil(64);
+        Seen {
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            n,
+            unique: AtomicU64::new(0),
+            dup: AtomicU64::new(0),
+            bogus: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            last_new_ns: AtomicU64::new(0),
+        }
+    }
+    /// Marks `seq`; true if it is the first time.
+    pub fn mark(&self, seq: u64) -> bool {
+        if seq >= self.n {
+            self.bogus.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let bit = 1u64 << (seq % 64);
+        let prev = self.bits[(seq / 64) as usize].fetch_or(bit, Ordering::Relaxed);
+        if prev & bit != 0 {
+            self.dup.fetch_add(1, Ordering::Relaxed);
+            false
+        } else {
+            self.unique.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+    }
+    pub fn lost(&self) -> u64 {
+        // counted from the bitmap, not from `unique`, so the two must agree
+        let mut set = 0u64;
+        for (i, w) in self.bits.iter().enumerate() {
+            let mut v = w.load(Ordering::Relaxed);
+            if i == self.bits.len() - 1 && self.n % 64 != 0 {
+                v &= (1u64 << (self.n % 64)) - 1;
+            }
+            set += v.count_ones() as u64;
+        }
+        self.n - set
+    }
+}
+
+/// Finds `key` followed by 1..=4 of `\ " : = space` then digits, with no
+/// identifier character just before the key. Returns the number.
+pub fn find_num(hay: &[u8], key: &[u8]) -> Option<u64> {
+    let mut i = 0;
+    while i + key.len() < hay.len() {
+        // quick first-byte scan
+        match hay[i..hay.len() - key.len()]
+            .iter()
+            .position(|&b| b == key[0])
+        {
+            None => return None,
+            Some(p) => i += p,
+        }
+        if &hay[i..i + key.len()] == key
+            && (i == 0 || !(hay[i - 1].is_ascii_alphanumeric() || hay[i - 1] == b'_'))
+        {
+            let mut j = i + key.len();
+            let mut sep = 0;
+            while j < hay.len() && sep < 4 && matches!(hay[j], b'\\' | b'"' | b':' | b'=' | b' ') {
+                j += 1;
+                sep += 1;
+            }
+            if sep > 0 {
+                let start = j;
+                let mut v: u64 = 0;
+                while j < hay.len() && hay[j].is_ascii_digit() && j - start < 20 {
+                    v = v.wrapping_mul(10).wrapping_add((hay[j] - b'0') as u64);
+                    j += 1;
+                }
+                if j > start {
+                    return Some(v);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Per-thread view of a sink: marks events, keeps a local histogram and
+/// merges it into the shared one now and then.
+pub struct Recorder {
+    seen: Arc<Seen>,
+    shared: Arc<Mutex<Histogram<u64>>>,
+    local: Histogram<u64>,
+    last_flush: Instant,
+}
+
+impl Recorder {
+    pub fn new(seen: Arc<Seen>, shared: Arc<Mutex<Histogram<u64>>>) -> Recorder {
+        Recorder {
+            seen,
+            shared,
+            local: new_hist(),
+            last_flush: Instant::now(),
+        }
+    }
+    pub fn event(&mut self, ev: &[u8]) {
+        let ev = trim(ev);
+        if ev.is_empty() {
+            return;
+        }
+        match find_num(ev, b"seq") {
+            Some(seq) => {
+                if self.seen.mark(seq) {
+                    let now = now_ns();
+                    self.seen.last_new_ns.fetch_max(now, Ordering::Relaxed);
+                    if let Some(ts) = find_num(ev, b"ts_ns") {
+                        let us = now.saturating_sub(ts) / 1000;
+                        self.local.saturating_record(us.max(1));
+                    }
+                }
+            }
+            None => {
+                self.seen.bogus.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    pub fn bytes(&self, n: usize) {
+        self.seen.bytes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub fn maybe_flush(&mut self, force: bool) {
+        if self.local.len() > 0 && (force || self.last_flush.elapsed() > Duration::from_millis(100))
+        {
+            self.shared.lock().unwrap().add(&self.local).ok();
+            self.local.reset();
+            self.last_flush = Instant::now();
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.maybe_flush(true);
+    }
+}
+
+fn trim(mut b: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = b {
+        if first.is_ascii_whitespace() || *first == 0 {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = b {
+        if last.is_ascii_whitespace() || *last == 0 {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+/// Splits a syslog TCP stream into frames: octet-counting (`LEN SP MSG`) when
+/// a frame starts with a digit, else LF-terminated. Returns bytes consumed.
+pub fn split_syslog_frames(buf: &[u8], mut on_frame: impl FnMut(&[u8])) -> usize {
+    let mut pos = 0;
+    loop {
+        // skip stray newlines between frames
+        while pos < buf.len() && (buf[pos] == b'\n' || buf[pos] == b'\r') {
+            pos += 1;
+        }
+        if pos >= buf.len() {
+            return pos;
+        }
+        let rest = &buf[pos..];
+        if rest[0].is_ascii_digit() {
+            let Some(sp) = rest.iter().take(12).position(|&b| b == b' ') else {
+                if rest.len() >= 12 {
+                    // not a length after all: treat as an LF line
+                    match rest.iter().position(|&b| b == b'\n') {
+                        Some(nl) => {
+                            on_frame(&rest[..nl]);
+                            pos += nl + 1;
+                            continue;
+                        }
+                        None => return pos,
+                    }
+                }
+                return pos;
+            };
+            let len: usize = match std::str::from_utf8(&rest[..sp])
+                .ok()
+                .and_then(|s| s.parse().ok())
+            {
+                Some(l) => l,
+                None => match rest.iter().position(|&b| b == b'\n') {
+                    Some(nl) => {
+                        on_frame(&rest[..nl]);
+                        pos += nl + 1;
+                        continue;
+                    }
+                    None => return pos,
+                },
+            };
+            if rest.len() < sp + 1 + len {
+                return pos;
+            }
+            on_frame(&rest[sp + 1..sp + 1 + len]);
+            pos += sp + 1 + len;
+        } else {
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(nl) => {
+                    on_frame(&rest[..nl]);
+                    pos += nl + 1;
+                }
+                None => return pos,
+            }
+        }
+    }
+}
+
+/// Splits a JSON body into events: the top-level objects of NDJSON or of
+/// concatenated objects (HEC batches), or the elements of a top-level array.
+/// Anything that is not JSON is split by lines.
+pub fn split_json_events(body: &[u8], mut on_event: impl FnMut(&[u8])) {
+    let first = body.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(first) = first else { return };
+    if body[first] != b'{' && body[first] != b'[' {
+        for line in body.split(|&b| b == b'\n') {
+            on_event(line);
+        }
+        return;
+    }
+    let event_depth = if body[first] == b'[' { 1 } else { 0 };
+    let mut depth = 0i32;
+    let mut in_str = false;
+    let mut esc = false;
+    let mut start = None;
+    for (i, &b) in body.iter().enumerate() {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                if depth == event_depth && b == b'{' {
+                    start = Some(i);
+                }
+                depth += 1;
+            }
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == event_depth && b == b'}' {
+                    if let Some(s) = start.take() {
+                        on_event(&body[s..=i]);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum SinkKind {
+    /// syslog over TCP, octet-counting or LF, detected per frame
+    SyslogTcp,
+    /// HTTP: HEC, NDJSON or JSON array; answers HEC success
+    Http,
+    /// UDP syslog datagrams (only for the direct row)
+    Udp,
+    /// TCP: accepts and never reads
+    StalledTcp,
+    /// HTTP: answers every request 503
+    StalledHttp,
+}
+
+pub struct Sink {
+    pub port: u16,
+    pub kind: SinkKind,
+    pub seen: Arc<Seen>,
+    pub hist: Arc<Mutex<Histogram<u64>>>,
+    stop: Arc<AtomicBool>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    pub conns: Arc<AtomicU64>,
+}
+
+impl Sink {
+    pub fn start(kind: SinkKind, n: u64) -> std::io::Result<Sink> {
+        let seen = Arc::new(Seen::new(n));
+        let hist = Arc::new(Mutex::new(new_hist()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = Arc::new(Mutex::new(Vec::new()));
+        let conns = Arc::new(AtomicU64::new(0));
+        let port;
+        if kind == SinkKind::Udp {
+            let sock = UdpSocket::bind("127.0.0.1:0")?;
+            set_rcvbuf(&sock, 16 << 20);
+            port = sock.local_addr()?.port();
+            sock.set_read_timeout(Some(Duration::from_millis(50)))?;
+            let (seen2, hist2, stop2) = (seen.clone(), hist.clone(), stop.clone());
+            threads.lock().unwrap().push(std::thread::spawn(move || {
+                let mut rec = Recorder::new(seen2, hist2);
+                let mut buf = vec![0u8; 65536];
+                while !stop2.load(Ordering::Relaxed) {
+                    match sock.recv(&mut buf) {
+                        Ok(n) => {
+                            rec.bytes(n);
+                            rec.event(&buf[..n]);
+                            rec.maybe_flush(false);
+                        }
+                        Err(_) => rec.maybe_flush(true),
+                    }
+                }
+            }));
+        } else {
+            let l = TcpListener::bind("127.0.0.1:0")?;
+            port = l.local_addr()?.port();
+            l.set_nonblocking(true)?;
+            let (seen2, hist2, stop2, th2, conns2) = (
+                seen.clone(),
+                hist.clone(),
+                stop.clone(),
+                threads.clone(),
+                conns.clone(),
+            );
+            threads.lock().unwrap().push(std::thread::spawn(move || {
+                let mut stalled: Vec<TcpStream> = Vec::new();
+                while !stop2.load(Ordering::Relaxed) {
+                    match l.accept() {
+                        Ok((s, _)) => {
+                            conns2.fetch_add(1, Ordering::Relaxed);
+                            s.set_nonblocking(false).ok();
+                            if kind == SinkKind::StalledTcp {
+                                // small receive window so the sender stalls quickly
+                                stalled.push(s);
+                                continue;
+                            }
+                            s.set_read_timeout(Some(Duration::from_millis(50))).ok();
+                            let rec = Recorder::new(seen2.clone(), hist2.clone());
+                            let stop3 = stop2.clone();
+                            let h = std::thread::spawn(move || match kind {
+                                SinkKind::SyslogTcp => serve_syslog(s, rec, stop3),
+                                _ => serve_http(s, rec, stop3, kind == SinkKind::StalledHttp),
+                            });
+                            th2.lock().unwrap().push(h);
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+                drop(stalled);
+            }));
+        }
+        Ok(Sink {
+            port,
+            kind,
+            seen,
+            hist,
+            stop,
+            threads,
+            conns,
+        })
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let hs: Vec<_> = self.threads.lock().unwrap().drain(..).collect();
+        for h in hs {
+            h.join().ok();
+        }
+        // accept thread may have pushed more while we joined
+        let hs: Vec<_> = self.threads.lock().unwrap().drain(..).collect();
+        for h in hs {
+            h.join().ok();
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn set_rcvbuf(sock: &UdpSocket, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &bytes as *const i32 as *const libc::c_void,
+            std::mem::size_of::<i32>() as u32,
+        );
+    }
+}
+
+fn serve_syslog(mut s: TcpStream, mut rec: Recorder, stop: Arc<AtomicBool>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut tmp = vec![0u8; 256 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        match s.read(&mut tmp) {
+            Ok(0) => break,
+            Ok(n) => {
+                rec.bytes(n);
+                buf.extend_from_slice(&tmp[..n]);
+                let used = split_syslog_frames(&buf, |f| rec.event(f));
+                buf.drain(..used);
+                rec.maybe_flush(false);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                rec.maybe_flush(true)
+            }
+            Err(_) => break,
+        }
+    }
+    // a last frame without its LF
+    if !buf.is_empty() && !buf[0].is_ascii_digit() {
+        rec.event(&buf);
+    }
+}
+
+/// Reads one HTTP/1.1 request (Content-Length or chunked, gzip if said).
+/// Returns (head, body) or None at EOF / stop.
+fn read_request(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    stop: &AtomicBool,
+    rec: &mut Recorder,
+) -> Option<(String, Vec<u8>)> {
+    let mut tmp = vec![0u8; 256 * 1024];
+    let mut fill = |s: &mut TcpStream, buf: &mut Vec<u8>, rec: &mut Recorder| -> bool {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            match s.read(&mut tmp) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    rec.bytes(n);
+                    buf.extend_from_slice(&tmp[..n]);
+                    return true;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    rec.maybe_flush(true)
+                }
+                Err(_) => return false,
+            }
+        }
+    };
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        if !fill(s, buf, rec) {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    buf.drain(..head_end + 4);
+    let lower = head.to_ascii_lowercase();
+    let header = |name: &str| -> Option<String> {
+        lower.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .map(|v| v.trim_start_matches(':').trim().to_string())
+        })
+    };
+    if header("expect").is_some_and(|v| v.contains("100-continue"))
+        && s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+    {
+        return None;
+    }
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let line_end = loop {
+                if let Some(p) = buf.windows(2).position(|w| w == b"\r\n") {
+                    break p;
+                }
+                if !fill(s, buf, rec) {
+                    return None;
+                }
+            };
+            let size_str = String::from_utf8_lossy(&buf[..line_end]).to_string();
+            let size =
+                usize::from_str_radix(size_str.split(';').next().unwrap().trim(), 16).ok()?;
+            buf.drain(..line_end + 2);
+            while buf.len() < size + 2 {
+                if !fill(s, buf, rec) {
+                    return None;
+                }
+            }
+            body.extend_from_slice(&buf[..size]);
+            buf.drain(..size + 2);
+            if size == 0 {
+                break;
+            }
+        }
+    } else {
+        let len: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < len {
+            if !fill(s, buf, rec) {
+                return None;
+            }
+        }
+        body.extend_from_slice(&buf[..len]);
+        buf.drain(..len);
+    }
+    if header("content-encoding").is_some_and(|v| v.contains("gzip")) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .ok()?;
+        body = out;
+    }
+    Some((head, body))
+}
+
+fn serve_http(mut s: TcpStream, mut rec: Recorder, stop: Arc<AtomicBool>, stalled: bool) {
+    let mut buf = Vec::new();
+    while let Some((head, body)) = read_request(&mut s, &mut buf, &stop, &mut rec) {
+        let close = head.to_ascii_lowercase().contains("connection: close");
+        let resp: &[u8] = if stalled {
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: 39\r\n\r\n{\"text\":\"Server is busy\",\"code\":9}\n\n\n\n\n"
+        } else {
+            if head.starts_with("POST") || head.starts_with("PUT") {
+                split_json_events(&body, |ev| rec.event(ev));
+            }
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 27\r\n\r\n{\"text\":\"Success\",\"code\":0}"
+        };
+        rec.maybe_flush(false);
+        if s.write_all(resp).is_err() || close {
+            break;
+        }
+    }
+}
