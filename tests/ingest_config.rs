@@ -25,7 +25,7 @@ fn validation_names_the_offending_key() {
         "address = \"127.0.0.1:1\"\nbogus = 1",
     ))
     .unwrap_err();
-    assert_eq!(err.path, "sources.s", "{err}");
+    assert_eq!(err.path, "sources.s.bogus", "{err}");
     assert!(err.message.contains("bogus"), "{err}");
     let err = sources::validate(&section(
         "syslog_tcp",
