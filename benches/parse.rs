@@ -9,7 +9,9 @@
 use chrono_tz::Tz;
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use siem_relay::parse::{parse_events_body, syslog_line_to_event, Origin};
+use siem_relay::parse::{
+    normalize_syslog, parse_events_body, parse_syslog, syslog_line_to_event, Origin,
+};
 use std::time::Duration;
 
 const ORIGIN: Origin = Origin {
@@ -37,6 +39,28 @@ fn syslog<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     g.finish();
 }
 
+/// Where the time of plain RFC 5424 goes: parse alone, parse + normalise,
+/// and `Event::encode` alone.
+fn breakdown<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
+    let mut g = c.benchmark_group(format!("{prefix}/rfc5424_plain_stages"));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse", |b| {
+        b.iter(|| parse_syslog(black_box(PLAIN_5424), NOW, Tz::UTC))
+    });
+    g.bench_function("parse_normalize", |b| {
+        b.iter(|| {
+            normalize_syslog(
+                parse_syslog(black_box(PLAIN_5424), NOW, Tz::UTC),
+                NOW,
+                &ORIGIN,
+            )
+        })
+    });
+    let ev = syslog_line_to_event(PLAIN_5424, NOW, Tz::UTC, &ORIGIN);
+    g.bench_function("encode", |b| b.iter(|| black_box(&ev).encode()));
+    g.finish();
+}
+
 fn ndjson<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     let line = r#"{"action":"user.login","outcome":"success","tenant_id":"acme","actor":{"type":"user","id":"u-1","email":"a@example.com"},"source_ip":"198.51.100.4","metadata":{"mfa":true}}"#;
     let n = 1000;
@@ -56,6 +80,7 @@ fn wall(c: &mut Criterion) {
 
 fn cpu(c: &mut Criterion<ThreadCpuTime>) {
     syslog(c, "cpu");
+    breakdown(c, "cpu");
     ndjson(c, "cpu");
 }
 
