@@ -70,7 +70,9 @@ pub fn normalize_syslog(m: SyslogMessage, received_ms: i64, origin: &Origin) -> 
         received_ms,
         origin,
     );
-    ev.set_timestamp_ms(m.timestamp_ms.unwrap_or(received_ms));
+    if let Some(ts) = m.timestamp_ms.filter(|ts| *ts != received_ms) {
+        ev.set_timestamp_ms(ts);
+    }
     if !m.parsed {
         ev.parse_error = true;
         ev.message = Some(m.msg);

@@ -36,14 +36,27 @@ pub struct SyslogMessage {
 /// that is not syslog comes back with `parsed == false` and the text in `msg`
 /// (invalid UTF-8 replaced).
 pub fn parse_syslog(input: &[u8], received_ms: i64, tz: Tz) -> SyslogMessage {
-    let text = String::from_utf8_lossy(input);
+    // Validating first is much faster than lossy conversion on valid input.
+    let text = match std::str::from_utf8(input) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(input),
+    };
     let text = text.trim_end_matches(['\n', '\r', '\0']);
     let received = DateTime::<Utc>::from_timestamp_millis(received_ms).unwrap_or_default();
     let offset = tz.offset_from_utc_datetime(&received.naive_utc()).fix();
     let local_received = received.with_timezone(&offset);
     let get_year = move |date: IncompleteDate| nearest_year(date, local_received);
-    match parse_message_with_year_exact_tz(text, get_year, Some(offset), Variant::Either) {
-        Ok(m) if m.facility.is_some() => from_loose(m),
+    // syslog_loose needs a timestamp; RFC 5424 allows NILVALUE ("-").
+    let nil_filled = fill_nil_timestamp(text, received);
+    let input = nil_filled.as_deref().unwrap_or(text);
+    match parse_message_with_year_exact_tz(input, get_year, Some(offset), Variant::Either) {
+        Ok(m) if m.facility.is_some() => {
+            let mut out = from_loose(m);
+            if nil_filled.is_some() {
+                out.timestamp_ms = None;
+            }
+            out
+        }
         _ => SyslogMessage {
             msg: text.to_string(),
             ..Default::default()
@@ -86,6 +99,21 @@ fn structured_data(elements: &[syslog_loose::StructuredElement<&str>]) -> Map<St
         }
     }
     out
+}
+
+/// For an RFC 5424 header with a NILVALUE timestamp (`<PRI>1 - HOST …`),
+/// the same text with the receive time in its place.
+fn fill_nil_timestamp(text: &str, received: DateTime<Utc>) -> Option<String> {
+    let rest = text.strip_prefix('<')?;
+    let pri_end = rest.find('>')?;
+    let after_pri = &rest[pri_end + 1..];
+    let version_len = after_pri.bytes().take_while(u8::is_ascii_digit).count();
+    if version_len == 0 || !after_pri[version_len..].starts_with(" - ") {
+        return None;
+    }
+    let split = 1 + pri_end + 1 + version_len + 1;
+    let stamp = received.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Some(format!("{}{stamp}{}", &text[..split], &text[split + 1..]))
 }
 
 /// Removes a leading UTF-8 byte order mark (RFC 5424 MSG-UTF8).
@@ -164,6 +192,19 @@ mod tests {
         let recv = ms("2026-07-01T12:00:00Z");
         let m = parse_syslog(b"<13>Jul  1 14:00:00 host app: x", recv, Tz::Europe__Berlin);
         assert_eq!(m.timestamp_ms, Some(ms("2026-07-01T12:00:00Z")));
+    }
+
+    #[test]
+    fn rfc5424_nil_timestamp_and_fields() {
+        let m = parse_syslog(b"<13>1 - - - - - - just text", 0, Tz::UTC);
+        assert!(m.parsed);
+        assert_eq!(m.timestamp_ms, None);
+        assert_eq!(m.version, Some(1));
+        assert_eq!(m.hostname, None);
+        assert_eq!(m.msg, "just text");
+        let m = parse_syslog(b"<13>1 - h app - - - kept", 0, Tz::UTC);
+        assert_eq!(m.hostname.as_deref(), Some("h"));
+        assert_eq!(m.msg, "kept");
     }
 
     #[test]

@@ -126,7 +126,13 @@ pub async fn start(
         "syslog_udp" => udp::start(&name, udp::Settings::from_section(section)?, ctx)?,
         "syslog_tcp" => tcp::start(&name, tcp::Settings::from_section(section)?, ctx).await?,
         "syslog_tls" => tls::start(&name, tls::Settings::from_section(section)?, ctx).await?,
-        _ => http::start(&name, http::Settings::from_section(section)?, ctx).await?,
+        "http" => http::start(&name, http::Settings::from_section(section)?, ctx).await?,
+        other => {
+            return Err(SourceError::Config(ConfigError::new(
+                format!("{}.type", section.path()),
+                format!("unknown source type `{other}`"),
+            )))
+        }
     };
     Ok(RunningSource {
         name,

@@ -1,0 +1,165 @@
+//! Parse throughput: syslog parse + normalise + `Event::encode` for RFC 5424
+//! (plain and with a JSON MSG) and RFC 3164, and `/v1/events` NDJSON body
+//! parsing. Reported as elements (messages) per second.
+//!
+//! Each benchmark runs twice: with wall time (`wall/…`) and with the
+//! thread's CPU time (`cpu/…`, `CLOCK_THREAD_CPUTIME_ID`), which is the
+//! per-core cost even on a machine busy with other work.
+
+use chrono_tz::Tz;
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use siem_relay::parse::{
+    normalize_syslog, parse_events_body, parse_syslog, syslog_line_to_event, Origin,
+};
+use std::time::Duration;
+
+const ORIGIN: Origin = Origin {
+    listener: "bench",
+    address: Some("10.1.2.3:51514"),
+};
+const NOW: i64 = 1_790_000_000_000;
+
+const PLAIN_5424: &[u8] = b"<34>1 2026-11-23T14:56:08.123Z web-01.example.com sshd 4242 LOGIN [meta@32473 user=\"alice\" method=\"password\"] Accepted password for alice from 10.0.0.7 port 52311 ssh2";
+const JSON_5424: &[u8] = br#"<86>1 2026-11-23T14:56:08.123Z idp-01 auth 77 AUDIT - {"event_id":"e-1","action":"user.login","outcome":"failure","tenant_id":"acme","user_id":"u-123","user_email":"alice@example.com","ip":"203.0.113.9","user_agent":"Mozilla/5.0","session_id":"s-9","reason":"bad password"}"#;
+const RFC3164: &[u8] = b"<38>Nov 23 14:56:08 web-01 sshd[4242]: Accepted password for alice from 10.0.0.7 port 52311 ssh2";
+
+fn syslog<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
+    let mut g = c.benchmark_group(format!("{prefix}/syslog_parse_normalize_encode"));
+    g.throughput(Throughput::Elements(1));
+    for (name, line) in [
+        ("rfc5424_plain", PLAIN_5424),
+        ("rfc5424_json", JSON_5424),
+        ("rfc3164", RFC3164),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| syslog_line_to_event(black_box(line), NOW, Tz::UTC, &ORIGIN).encode())
+        });
+    }
+    g.finish();
+}
+
+/// Where the time of plain RFC 5424 goes: parse alone, parse + normalise,
+/// and `Event::encode` alone.
+fn breakdown<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
+    let mut g = c.benchmark_group(format!("{prefix}/rfc5424_plain_stages"));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse", |b| {
+        b.iter(|| parse_syslog(black_box(PLAIN_5424), NOW, Tz::UTC))
+    });
+    g.bench_function("parse_normalize", |b| {
+        b.iter(|| {
+            normalize_syslog(
+                parse_syslog(black_box(PLAIN_5424), NOW, Tz::UTC),
+                NOW,
+                &ORIGIN,
+            )
+        })
+    });
+    let ev = syslog_line_to_event(PLAIN_5424, NOW, Tz::UTC, &ORIGIN);
+    g.bench_function("encode", |b| b.iter(|| black_box(&ev).encode()));
+    g.finish();
+}
+
+fn ndjson<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
+    let line = r#"{"action":"user.login","outcome":"success","tenant_id":"acme","actor":{"type":"user","id":"u-1","email":"a@example.com"},"source_ip":"198.51.100.4","metadata":{"mfa":true}}"#;
+    let n = 1000;
+    let body = format!("{line}\n").repeat(n);
+    let mut g = c.benchmark_group(format!("{prefix}/http_body"));
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("ndjson_1000", |b| {
+        b.iter(|| parse_events_body(black_box(body.as_bytes()), NOW, &ORIGIN).map(|v| v.len()))
+    });
+    g.finish();
+}
+
+fn wall(c: &mut Criterion) {
+    syslog(c, "wall");
+    ndjson(c, "wall");
+}
+
+fn cpu(c: &mut Criterion<ThreadCpuTime>) {
+    syslog(c, "cpu");
+    breakdown(c, "cpu");
+    ndjson(c, "cpu");
+}
+
+/// CPU time of the benchmarking thread.
+struct ThreadCpuTime;
+
+fn thread_cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        thread_cpu_now()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_now().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, v: &Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Shows CPU nanoseconds as ns/µs/ms and throughput as elements per CPU-second.
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns (cpu)"),
+            t if t < 1e6 => (1e-3, "µs (cpu)"),
+            _ => (1e-6, "ms (cpu)"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+
+    fn scale_throughputs(
+        &self,
+        typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let per = match throughput {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
+                *n as f64
+            }
+        };
+        // values are ns per iteration; convert to elements per CPU-second.
+        values.iter_mut().for_each(|v| *v = per * 1e9 / *v);
+        let _ = typical;
+        "elem/cpu-s"
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+criterion_group!(wall_benches, wall);
+criterion_group! {
+    name = cpu_benches;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = cpu
+}
+criterion_main!(wall_benches, cpu_benches);

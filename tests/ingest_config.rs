@@ -1,0 +1,73 @@
+//! Source settings validation (key-path errors, unknown keys and types,
+//! missing certificate files) and bind errors returned instead of panics.
+
+mod ingest_support;
+
+use ingest_support::{start, Collector};
+use siem_relay::config::SectionConfig;
+use siem_relay::sources::{self, SourceContext, SourceError};
+use std::path::Path;
+use std::sync::Arc;
+
+fn section(kind: &str, toml_text: &str) -> SectionConfig {
+    SectionConfig {
+        section: "sources",
+        name: "s".into(),
+        kind: kind.into(),
+        table: toml::from_str(toml_text).expect("toml"),
+    }
+}
+
+#[test]
+fn validation_names_the_offending_key() {
+    let err = sources::validate(&section(
+        "syslog_tcp",
+        "address = \"127.0.0.1:1\"\nbogus = 1",
+    ))
+    .unwrap_err();
+    assert_eq!(err.path, "sources.s.bogus", "{err}");
+    assert!(err.message.contains("bogus"), "{err}");
+    let err = sources::validate(&section(
+        "syslog_tcp",
+        "address = \"x\"\noversize = \"explode\"",
+    ))
+    .unwrap_err();
+    assert_eq!(err.path, "sources.s.oversize", "{err}");
+    let err = sources::validate(&section("syslog_udp", "sockets = 2")).unwrap_err();
+    assert_eq!(err.path, "sources.s.address", "{err}");
+    let err = sources::validate(&section("carrier_pigeon", "address = \"x\"")).unwrap_err();
+    assert_eq!(err.path, "sources.s.type", "{err}");
+    let err = sources::validate(&section("http", "address = \"x\"\ntokens = [\"\"]")).unwrap_err();
+    assert_eq!(err.path, "sources.s.tokens", "{err}");
+    let err = sources::validate(&section(
+        "syslog_tls",
+        "cert = \"/nonexistent/server.pem\"\nkey = \"/nonexistent/server.key\"",
+    ))
+    .unwrap_err();
+    assert_eq!(err.path, "sources.s.cert", "{err}");
+    sources::validate(&section("syslog_tcp", "address = \"127.0.0.1:5514\"\nmax_message_bytes = \"8KiB\"\nidle_timeout = \"30s\"\noversize = \"skip\"")).expect("valid");
+}
+
+#[tokio::test]
+async fn bind_conflict_is_an_error_not_a_panic() {
+    let first = start(
+        "tcp",
+        "syslog_tcp",
+        r#"address = "127.0.0.1:0""#,
+        Path::new("."),
+    )
+    .await;
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let ctx = SourceContext {
+        ingest: Arc::new(Collector::default()),
+        shutdown: rx,
+        timezone: chrono_tz::Tz::UTC,
+        base_dir: ".".into(),
+    };
+    let addr = format!("address = \"127.0.0.1:{}\"", first.port());
+    let err = sources::start(&section("syslog_tcp", &addr), ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Bind { .. }), "{err}");
+    first.stop().await;
+}
