@@ -11,7 +11,11 @@ use std::time::Duration;
 
 /// A canonical event whose record is about 300 bytes.
 fn event(n: u64) -> EncodedEvent {
-    let mut e = Event::new("AUTHENTICATION", Some("user.login".into()), Severity::Warning);
+    let mut e = Event::new(
+        "AUTHENTICATION",
+        Some("user.login".into()),
+        Severity::Warning,
+    );
     e.outcome = Some("failure".into());
     e.source_ip = Some("10.1.2.3".into());
     e.message = Some(format!("login failed for user {n:08}"));
@@ -40,9 +44,13 @@ fn append(c: &mut Criterion) {
     eprintln!("record size ≈ {} bytes", bytes / BATCH);
     let mut g = c.benchmark_group("ring_append");
     g.throughput(Throughput::Bytes(bytes as u64));
-    g.bench_function("batch_of_256_bytes", |b| b.iter(|| ring.append(&batch).unwrap()));
+    g.bench_function("batch_of_256_bytes", |b| {
+        b.iter(|| ring.append(&batch).unwrap())
+    });
     g.throughput(Throughput::Elements(BATCH as u64));
-    g.bench_function("batch_of_256_records", |b| b.iter(|| ring.append(&batch).unwrap()));
+    g.bench_function("batch_of_256_records", |b| {
+        b.iter(|| ring.append(&batch).unwrap())
+    });
     g.finish();
 }
 

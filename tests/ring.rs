@@ -354,3 +354,37 @@ fn recovery_notice_never_evicts_a_block_destinations_data() {
     assert_eq!(got.first().unwrap().seq, 0);
     assert_eq!(blocked.dropped(), 0);
 }
+
+#[test]
+fn a_segment_overlapping_an_earlier_one_is_quarantined() {
+    use siem_relay::buffer::segment::SegmentHeader;
+    let d = tempfile::tempdir().unwrap();
+    {
+        let (ring, _) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+        ring.append(&(0..600).map(ev).collect::<Vec<_>>()).unwrap();
+        ring.sync().unwrap();
+    }
+    let before = siem_relay::buffer::inspect(d.path()).unwrap();
+    assert!(before.segments.len() >= 3);
+    // a valid-looking header whose sequence numbers go back to 0
+    let p = d.path().join(&before.segments[2].file);
+    let mut b = std::fs::read(&p).unwrap();
+    let h = SegmentHeader {
+        id: before.segments[2].id,
+        first_seq: 0,
+        created_ms: 0,
+    };
+    b[..64].copy_from_slice(&h.encode());
+    std::fs::write(&p, &b).unwrap();
+    let v = siem_relay::buffer::inspect(d.path()).unwrap();
+    assert_eq!(v.quarantined.len(), 1);
+    let (ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+    assert_eq!(rep.quarantined.len(), 1);
+    assert!(rep.quarantined[0].reason.contains("overlap"));
+    let mut c = ring.cursor("a", WhenFull::DropOldest).unwrap();
+    let got = read_all(&mut c);
+    assert!(
+        got.windows(2).all(|w| w[1].seq > w[0].seq),
+        "a reader never goes backwards"
+    );
+}

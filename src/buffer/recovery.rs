@@ -201,6 +201,15 @@ pub fn inspect(dir: &Path) -> Result<RecoveryReport, BufferError> {
         }
     }
     found.sort_by_key(|(h, _)| h.id);
+    for (_, r) in drop_overlapping(&mut found, |(h, r)| (h.first_seq, end_seq(h, r))) {
+        report.quarantined.push(Quarantined {
+            file: r.file,
+            moved_to: String::new(),
+            reason: OVERLAP.into(),
+            bytes: r.bytes_used as u64,
+            salvageable_records: r.records,
+        });
+    }
     report.segments = found.into_iter().map(|(_, r)| r).collect();
     report.lost_between_segments = gaps(&report.segments);
     report.next_seq = report
@@ -209,6 +218,32 @@ pub fn inspect(dir: &Path) -> Result<RecoveryReport, BufferError> {
         .map(|s| s.last_seq.map(|l| l + 1).unwrap_or(s.first_seq))
         .unwrap_or(0);
     Ok(report)
+}
+
+const OVERLAP: &str = "sequence numbers overlap an earlier segment (damaged header)";
+
+fn end_seq(h: &SegmentHeader, r: &SegmentReport) -> u64 {
+    r.last_seq.map(|l| l + 1).unwrap_or(h.first_seq)
+}
+
+/// Removes (and returns) segments, in id order, whose sequence numbers do not
+/// come after every earlier segment's: only a damaged header makes that
+/// happen, and reading them would make cursors go backwards.
+fn drop_overlapping<T>(segs: &mut Vec<T>, range: impl Fn(&T) -> (u64, u64)) -> Vec<T> {
+    let mut kept = Vec::with_capacity(segs.len());
+    let mut dropped = Vec::new();
+    let mut high = 0u64;
+    for s in segs.drain(..) {
+        let (first, end) = range(&s);
+        if first < high {
+            dropped.push(s);
+        } else {
+            high = end.max(first);
+            kept.push(s);
+        }
+    }
+    *segs = kept;
+    dropped
 }
 
 fn gaps(segs: &[SegmentReport]) -> u64 {
@@ -267,6 +302,22 @@ pub(crate) fn recover(
         }
     }
     live.sort_by_key(|(_, h, _)| h.id);
+    for (seg, _, rep) in drop_overlapping(&mut live, |(_, h, r)| (h.first_seq, end_seq(h, r))) {
+        let name = rep.file.clone();
+        let bytes = seg.len() as u64;
+        let salvage = salvageable(seg.bytes(0, seg.len()), |_| {});
+        drop(seg);
+        std::fs::create_dir_all(&qdir).map_err(io_err("creating quarantine folder"))?;
+        let to = qdir.join(format!("{name}.{}", now_millis()));
+        std::fs::rename(dir.join(&name), &to).map_err(io_err(format!("quarantining {name}")))?;
+        report.quarantined.push(Quarantined {
+            file: name,
+            moved_to: to.display().to_string(),
+            reason: OVERLAP.into(),
+            bytes,
+            salvageable_records: salvage,
+        });
+    }
     // free files of another size are not reused as they are
     free.retain(|s| {
         if s.len() == seg_size {
