@@ -150,6 +150,7 @@ async fn handle(
     body: Body,
 ) -> Response {
     if !authorised(st, api, headers) {
+        st.metrics.connection_error("unauthorized");
         return reject(api, Reject::Unauthorized);
     }
     let body = match read_body(st, headers, body).await {
