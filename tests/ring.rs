@@ -322,27 +322,23 @@ async fn async_append_waits_for_a_blocked_destination() {
 #[test]
 fn recovery_notice_never_evicts_a_block_destinations_data() {
     let d = tempfile::tempdir().unwrap();
-    let end;
     {
-        let (ring, _) = Ring::open(settings(d.path(), 128 << 10, 64 << 10)).unwrap();
+        let (ring, _) = Ring::open(settings(d.path(), 192 << 10, 64 << 10)).unwrap();
         let _blocked = ring.cursor("blocked", WhenFull::Block).unwrap();
         let mut n = 0;
         while ring.append(&[ev(n)]).is_ok() {
             n += 1;
         }
         ring.sync().unwrap();
-        let rep = siem_relay::buffer::inspect(d.path()).unwrap();
-        end = (
-            rep.segments.last().unwrap().file.clone(),
-            rep.segments.last().unwrap().bytes_used,
-        );
     }
-    // tear the last record so that reopening has a damage notice to append
-    let p = d.path().join(&end.0);
+    // damage a record in the middle of the second segment: reopening has a
+    // notice to append, and the active segment has no room left for it
+    let rep = siem_relay::buffer::inspect(d.path()).unwrap();
+    let p = d.path().join(&rep.segments[1].file);
     let mut b = std::fs::read(&p).unwrap();
-    b[end.1 - 5] ^= 0xff;
+    b[5000] ^= 0xff;
     std::fs::write(&p, &b).unwrap();
-    let (ring, rep) = Ring::open(settings(d.path(), 128 << 10, 64 << 10)).unwrap();
+    let (ring, rep) = Ring::open(settings(d.path(), 192 << 10, 64 << 10)).unwrap();
     assert!(!rep.notices().is_empty());
     let mut blocked = ring.cursor("blocked", WhenFull::Block).unwrap();
     assert_eq!(
@@ -353,6 +349,12 @@ fn recovery_notice_never_evicts_a_block_destinations_data() {
     let got = read_all(&mut blocked);
     assert_eq!(got.first().unwrap().seq, 0);
     assert_eq!(blocked.dropped(), 0);
+    // the notice goes in once there is room
+    assert!(ring.append(&[ev(1)]).is_ok());
+    let got = read_all(&mut blocked);
+    assert!(got
+        .iter()
+        .any(|r| String::from_utf8_lossy(&r.body).contains("relay.buffer.damage")));
 }
 
 #[test]

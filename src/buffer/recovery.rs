@@ -267,6 +267,8 @@ pub(crate) fn recover(
     let mut live: Vec<(Arc<Segment>, SegmentHeader, SegmentReport)> = Vec::new();
     let mut free: Vec<Arc<Segment>> = Vec::new();
     let existing = list_slots(dir)?;
+    // sequence numbers seen in quarantined segments are never given out again
+    let mut quarantined_high = 0u64;
     for &slot in &existing {
         let seg =
             Segment::open_existing(dir, slot).map_err(io_err(format!("opening segment {slot}")))?;
@@ -283,7 +285,9 @@ pub(crate) fn recover(
             }
             Ok(None) => free.push(Arc::new(seg)),
             Err(reason) => {
-                let salvage = salvageable(seg.bytes(0, seg.len()), |_| {});
+                let salvage = salvageable(seg.bytes(0, seg.len()), |r| {
+                    quarantined_high = quarantined_high.max(r.seq + 1)
+                });
                 let bytes = seg.len() as u64;
                 drop(seg);
                 std::fs::create_dir_all(&qdir).map_err(io_err("creating quarantine folder"))?;
@@ -302,7 +306,8 @@ pub(crate) fn recover(
         }
     }
     live.sort_by_key(|(_, h, _)| h.id);
-    for (seg, _, rep) in drop_overlapping(&mut live, |(_, h, r)| (h.first_seq, end_seq(h, r))) {
+    for (seg, h, rep) in drop_overlapping(&mut live, |(_, h, r)| (h.first_seq, end_seq(h, r))) {
+        quarantined_high = quarantined_high.max(end_seq(&h, &rep));
         let name = rep.file.clone();
         let bytes = seg.len() as u64;
         let salvage = salvageable(seg.bytes(0, seg.len()), |_| {});
@@ -346,7 +351,10 @@ pub(crate) fn recover(
         .filter_map(|(_, _, r)| r.torn_seq.map(|s| s + 1))
         .max()
         .unwrap_or(0);
-    let mut next_seq = scanned_next.max(ckpt_max).max(torn_next);
+    let mut next_seq = scanned_next
+        .max(ckpt_max)
+        .max(torn_next)
+        .max(quarantined_high);
     let mut next_id = live.last().map(|(_, h, _)| h.id + 1).unwrap_or(1);
 
     // the newest segment becomes the active one; with none, start one

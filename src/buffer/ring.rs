@@ -245,11 +245,15 @@ impl Ring {
             _lock: lock,
         });
         let ring = Ring { inner };
-        for ev in report.notices() {
-            ring.inner.writer.lock().unwrap().notices.push_back(ev);
-        }
-        ring.append(&[])
-            .map_err(|e| BufferError::Settings(format!("appending recovery notices: {e}")))?;
+        // Queued, not written now: they go in with the first append, once the
+        // destinations have opened their cursors (a `block` cursor not yet
+        // open could otherwise lose the segment the notice would reuse).
+        ring.inner
+            .writer
+            .lock()
+            .unwrap()
+            .notices
+            .extend(report.notices());
         ring.start_maintenance();
         Ok((ring, report))
     }
