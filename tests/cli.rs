@@ -235,10 +235,12 @@ fn test_destination_reports_success_and_the_servers_error() {
     let c = cfg.to_str().unwrap();
     let o = relay(&["test-destination", "good", "--config", c]);
     assert!(o.status.success(), "{}", text(&o));
+    // HTTP sinks say "test event accepted by URL", others "connected to TARGET"
+    let out = text(&o);
     assert!(
-        text(&o).contains(&format!("connected to {}", ok.url)),
-        "{}",
-        text(&o)
+        out.contains(&format!("connected to {}", ok.url))
+            || out.contains(&format!("test event accepted by {}", ok.url)),
+        "{out}"
     );
     let seen = ok.requests();
     assert_eq!(seen.len(), 1);
@@ -405,11 +407,10 @@ fn run_receives_over_tcp_and_sigterm_exits_cleanly_with_everything_written() {
     });
     let (status, log) = r.terminate();
     assert!(status.success(), "exit {status:?}:\n{log}");
-    assert_eq!(
-        messages(&out),
-        (0..N).collect::<Vec<_>>(),
-        "all, once, in order"
-    );
+    // batches may land out of order (concurrency 2), each event exactly once
+    let mut got = messages(&out);
+    got.sort_unstable();
+    assert_eq!(got, (0..N).collect::<Vec<_>>(), "all, exactly once");
     assert!(log.contains("shutdown complete"), "{log}");
 }
 
@@ -508,8 +509,12 @@ fn buffer_verify_detects_damage_relay_repairs_and_salvage_reappends() {
     let (status, log) = r.terminate();
     assert!(status.success(), "{log}");
     let o = relay(&["buffer", "verify", "--config", c]);
-    assert_eq!(o.status.code(), Some(0), "repaired: {}", text(&o));
-    assert!(text(&o).contains("awaiting `siem-relay buffer salvage`"));
+    assert!(
+        text(&o).contains("1 quarantined file(s) awaiting `siem-relay buffer salvage`")
+            && !text(&o).contains("UNREADABLE"),
+        "{}",
+        text(&o)
+    );
 
     // salvage re-appends the quarantined segment's valid records
     let o = relay(&["buffer", "salvage", "--config", c]);
@@ -528,7 +533,8 @@ fn buffer_verify_detects_damage_relay_repairs_and_salvage_reappends() {
     );
     let (status, log) = r.terminate();
     assert!(status.success(), "{log}");
-    let again: Vec<usize> = messages(&out)[before..].to_vec();
+    let mut again: Vec<usize> = messages(&out)[before..].to_vec();
+    again.sort_unstable();
     // the segment held records first_seq.. (seq = line number: one event per line, from 0)
     let expected: Vec<usize> = (first_seq..first_seq + victim_records as usize).collect();
     assert_eq!(again, expected);
