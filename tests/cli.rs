@@ -171,17 +171,24 @@ fn validate_prints_every_error_with_key_path_and_line() {
     let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
     assert!(!o.status.success());
     expect_bad_messages(&text(&o));
+    assert!(!text(&o).contains("MISSING_VAR"));
 
-    // an unset variable is named, with the key that uses it
+    // an unset variable is named with the key that uses it, and does not
+    // hide the other errors
     let cfg2 = d.path().join("env.toml");
-    std::fs::write(
-        &cfg2,
-        BAD.replace("token = \"t\"", "token = \"${MISSING_VAR_FOR_CLI_TEST}\""),
-    )
-    .unwrap();
+    std::fs::write(&cfg2, with_missing_var()).unwrap();
     let o = relay(&["validate", "--config", cfg2.to_str().unwrap()]);
     assert!(!o.status.success());
     let out = text(&o);
+    expect_bad_messages(&out);
+    expect_missing_var(&out);
+}
+
+fn with_missing_var() -> String {
+    BAD.replace("token = \"t\"", "token = \"${MISSING_VAR_FOR_CLI_TEST}\"")
+}
+
+fn expect_missing_var(out: &str) {
     let l = out
         .lines()
         .find(|l| l.contains("MISSING_VAR_FOR_CLI_TEST"))
@@ -190,16 +197,19 @@ fn validate_prints_every_error_with_key_path_and_line() {
         l.contains("destinations.z.token") && l.contains("(line 18)") && l.contains("not set"),
         "{l}"
     );
+    // the empty stand-in for the variable causes no second error on that key
+    assert_eq!(out.matches("destinations.z.token").count(), 1, "{out}");
 }
 
 #[test]
 fn run_refuses_an_invalid_config_with_the_same_messages() {
     let d = tempfile::tempdir().unwrap();
     let cfg = d.path().join("bad.toml");
-    std::fs::write(&cfg, BAD).unwrap();
+    std::fs::write(&cfg, with_missing_var()).unwrap();
     let mut child = Command::new(BIN)
         .args(["run", "--config", cfg.to_str().unwrap()])
         .env("SIEM_RELAY_LOG", "warn")
+        .env_remove("MISSING_VAR_FOR_CLI_TEST")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -208,6 +218,7 @@ fn run_refuses_an_invalid_config_with_the_same_messages() {
     let o = child.wait_with_output().unwrap();
     assert!(!status.success());
     expect_bad_messages(&text(&o));
+    expect_missing_var(&text(&o));
     assert!(!d.path().join("data").exists(), "nothing started");
 }
 
