@@ -552,3 +552,72 @@ fn buffer_verify_detects_damage_relay_repairs_and_salvage_reappends() {
     let o = relay(&["buffer", "salvage", "--config", c]);
     assert!(text(&o).contains("nothing to salvage"), "{}", text(&o));
 }
+
+#[test]
+fn sigterm_with_a_stalled_destination_exits_within_grace_and_delivers_after_restart() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = Arc::new(AtomicBool::new(false));
+    let u2 = up.clone();
+    let srv = rt.block_on(serve(move |_, _| {
+        if u2.load(Ordering::SeqCst) {
+            reply(200, "{}")
+        } else {
+            delivery_support::Answer::Hang
+        }
+    }));
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            port,
+            &format!(
+                "[destinations.hook]\ntype = \"http\"\nendpoint = \"{}/in\"\nbody = \"ndjson\"\n\
+                 batch_size = 20\nbatch_timeout = \"50ms\"\n\
+                 retry = {{ initial_backoff = \"50ms\", max_backoff = \"200ms\" }}\n",
+                srv.url
+            ),
+        )
+        .replace("shutdown_grace = \"3s\"", "shutdown_grace = \"1s\""),
+    )
+    .unwrap();
+    let r = Running::start(&cfg, port);
+    send_lines(port, 0, 50);
+    wait_for("a send in flight", Duration::from_secs(10), || {
+        !srv.requests().is_empty()
+    });
+    let t = Instant::now();
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?} with a 1 s grace",
+        t.elapsed()
+    );
+    assert!(srv.accepted_ids().is_empty());
+    // the server recovers; the restarted relay delivers what was not acknowledged
+    up.store(true, Ordering::SeqCst);
+    srv.release_hung();
+    let accepted = || -> Vec<usize> {
+        let mut v: Vec<usize> = srv
+            .requests()
+            .iter()
+            .filter(|s| s.ok())
+            .flat_map(|s| delivery_support::documents(&s.body))
+            .filter_map(|doc| doc["message"].as_str()?.get(4..9)?.parse().ok())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let r = Running::start(&cfg, port);
+    wait_for("all 50 after restart", Duration::from_secs(10), || {
+        accepted().len() >= 50
+    });
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+    assert_eq!(accepted(), (0..50).collect::<Vec<_>>());
+}
