@@ -136,29 +136,23 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
 }
 
 fn validate(path: &Path) -> Result<ExitCode> {
-    let config = match Config::load(path) {
-        Ok(c) => c,
-        Err(errors) => {
+    match app::load_config(path) {
+        Ok(config) => {
+            println!(
+                "{}: OK ({} sources, {} destinations)",
+                path.display(),
+                config.sources.len(),
+                config.destinations.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(app::AppError::Config(errors)) => {
             for e in &errors.0 {
                 eprintln!("{}: {e}", path.display());
             }
-            return Ok(ExitCode::FAILURE);
+            Ok(ExitCode::FAILURE)
         }
-    };
-    let errors = app::validate(&config);
-    if errors.is_empty() {
-        println!(
-            "{}: OK ({} sources, {} destinations)",
-            path.display(),
-            config.sources.len(),
-            config.destinations.len()
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for e in &errors {
-            eprintln!("{}: {e}", path.display());
-        }
-        Ok(ExitCode::FAILURE)
+        Err(e) => Err(e.into()),
     }
 }
 

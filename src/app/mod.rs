@@ -46,13 +46,37 @@ pub fn ring_settings(config: &Config) -> RingSettings {
 
 /// Loads and fully validates a config file.
 pub fn load_config(path: &std::path::Path) -> Result<Config, AppError> {
-    let config = Config::load(path).map_err(AppError::Config)?;
+    let config = Config::load(path).map_err(|e| AppError::Config(beyond_env_errors(path, e)))?;
     let errors = validate(&config);
     if errors.is_empty() {
         Ok(config)
     } else {
         Err(AppError::Config(ConfigErrors(errors)))
     }
+}
+
+/// An unset `${VAR}` stops parsing before the sections are checked; check
+/// them anyway (unset variables read as empty) so every problem is reported
+/// at once. Errors at or under a key that uses an unset variable are left out.
+fn beyond_env_errors(path: &std::path::Path, mut errors: ConfigErrors) -> ConfigErrors {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return errors;
+    };
+    let lenient = |k: &str| Some(std::env::var(k).unwrap_or_default());
+    let more = match Config::parse(&text, path, &lenient) {
+        Ok(config) => validate(&config),
+        Err(e) => e.0,
+    };
+    let known: Vec<String> = errors.0.iter().map(|e| e.path.clone()).collect();
+    for e in more {
+        let covered = known
+            .iter()
+            .any(|k| !k.is_empty() && (e.path == *k || e.path.starts_with(&format!("{k}."))));
+        if !covered && !errors.0.contains(&e) {
+            errors.0.push(e);
+        }
+    }
+    errors
 }
 
 struct RunningDestination {

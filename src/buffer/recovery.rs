@@ -178,7 +178,12 @@ fn segment_report(file: String, h: &SegmentHeader, data: &[u8]) -> SegmentReport
 
 /// Counts the valid records anywhere in `data` (for quarantined files).
 pub fn salvageable(data: &[u8], mut each: impl FnMut(&crate::event::Record<'_>)) -> u64 {
-    scan(data, DATA_START.min(data.len()), 0, |_, r| each(r)).records
+    // start at the first valid record: scanning from DATA_START expecting seq 0
+    // treated a first record with a higher seq as damage and skipped it
+    match super::scan::resync(data, DATA_START.min(data.len()), 0) {
+        Some((off, first)) => scan(data, off, first.seq, |_, r| each(r)).records,
+        None => 0,
+    }
 }
 
 /// Reads the ring in `dir` without changing it.

@@ -207,7 +207,7 @@ pub fn validate_endpoint(s: &str) -> Result<String, String> {
             url.scheme()
         ));
     }
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err("has no host".into());
     }
     Ok(s.trim().to_string())

@@ -1,0 +1,623 @@
+//! The real `siem-relay` binary: `--version`, `--help`, `validate` (the
+//! default config, every example, configs with errors), `test-destination`
+//! against local HTTP servers, `run` with SIGTERM and SIGHUP, and the
+//! `buffer verify` / `buffer salvage` commands around a damaged ring.
+
+mod delivery_support;
+
+use delivery_support::{reply, serve};
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_siem-relay");
+
+fn relay(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("SIEM_RELAY_LOG", "warn")
+        .env_remove("MISSING_VAR_FOR_CLI_TEST")
+        .output()
+        .expect("siem-relay runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+// ------------------------------------------------------------- basics
+
+#[test]
+fn version_and_help() {
+    let o = relay(&["--version"]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("siem-relay {}", env!("CARGO_PKG_VERSION"))
+    );
+    let o = relay(&["--help"]);
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout);
+    for cmd in ["run", "validate", "test-destination", "buffer"] {
+        assert!(help.contains(cmd), "--help lacks `{cmd}`:\n{help}");
+    }
+    let o = relay(&["no-such-command"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn default_config_validates() {
+    let cfg = repo("config/siem-relay.toml");
+    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("OK"), "{}", text(&o));
+}
+
+#[test]
+fn every_example_validates() {
+    let kinds = [
+        "splunk_hec",
+        "elasticsearch",
+        "datadog",
+        "sentinel",
+        "sumo_logic",
+        "syslog",
+        "http",
+        "file",
+        "stdout",
+        "blackhole",
+    ];
+    let dir = repo("config/examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("config/examples exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    for k in kinds {
+        assert!(
+            files.iter().any(|f| f.ends_with(format!("{k}.toml"))),
+            "no example for `{k}`"
+        );
+    }
+    for f in &files {
+        let body = std::fs::read_to_string(f).unwrap();
+        let kind = f.file_stem().unwrap().to_str().unwrap();
+        assert!(
+            body.contains(&format!("type = \"{kind}\"")),
+            "{} does not configure a `{kind}` destination",
+            f.display()
+        );
+        assert!(body.contains("type = \"syslog_tcp\"") && body.contains("127.0.0.1"));
+        // secrets come from the environment, without which they must still validate
+        let mut cmd = Command::new(BIN);
+        for v in [
+            "SPLUNK_HEC_TOKEN",
+            "SPLUNK_HEC_URL",
+            "ES_API_KEY",
+            "ES_URL",
+            "DD_API_KEY",
+            "AZURE_CLIENT_SECRET",
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_ID",
+            "SUMO_CODE",
+            "HOOK_KEY",
+            "HOOK_URL",
+        ] {
+            cmd.env_remove(v);
+        }
+        let o = cmd
+            .args(["validate", "--config", f.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}: {}", f.display(), text(&o));
+    }
+}
+
+// ------------------------------------------------------- invalid configs
+
+const BAD: &str = r#"data_dir = "data"
+
+[sources.tcp]
+type = "syslog_tcp"
+address = "127.0.0.1:5514"
+
+[destinations.x]
+type = "file"
+path = "out.ndjson"
+batch_size = 0
+
+[destinations.y]
+type = "nosuch"
+
+[destinations.z]
+type = "splunk_hec"
+endpoint = "http://127.0.0.1:1"
+token = "t"
+retry = { max_attempts = "x" }
+"#;
+
+fn expect_bad_messages(out: &str) {
+    for (needle, line) in [
+        ("destinations.x.batch_size", 10),
+        ("destinations.y.type", 13),
+        ("destinations.z.retry.max_attempts", 19),
+    ] {
+        let l = out
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no error for `{needle}` in:\n{out}"));
+        assert!(l.contains(&format!("(line {line})")), "{l}");
+    }
+    assert!(out.contains("must be at least 1"), "{out}");
+    assert!(out.contains("unknown destination type `nosuch`"), "{out}");
+}
+
+#[test]
+fn validate_prints_every_error_with_key_path_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("bad.toml");
+    std::fs::write(&cfg, BAD).unwrap();
+    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    expect_bad_messages(&text(&o));
+    assert!(!text(&o).contains("MISSING_VAR"));
+
+    // an unset variable is named with the key that uses it, and does not
+    // hide the other errors
+    let cfg2 = d.path().join("env.toml");
+    std::fs::write(&cfg2, with_missing_var()).unwrap();
+    let o = relay(&["validate", "--config", cfg2.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    expect_bad_messages(&out);
+    expect_missing_var(&out);
+}
+
+fn with_missing_var() -> String {
+    BAD.replace("token = \"t\"", "token = \"${MISSING_VAR_FOR_CLI_TEST}\"")
+}
+
+fn expect_missing_var(out: &str) {
+    let l = out
+        .lines()
+        .find(|l| l.contains("MISSING_VAR_FOR_CLI_TEST"))
+        .unwrap_or_else(|| panic!("variable not named:\n{out}"));
+    assert!(
+        l.contains("destinations.z.token") && l.contains("(line 18)") && l.contains("not set"),
+        "{l}"
+    );
+    // the empty stand-in for the variable causes no second error on that key
+    assert_eq!(out.matches("destinations.z.token").count(), 1, "{out}");
+}
+
+#[test]
+fn run_refuses_an_invalid_config_with_the_same_messages() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("bad.toml");
+    std::fs::write(&cfg, with_missing_var()).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("SIEM_RELAY_LOG", "warn")
+        .env_remove("MISSING_VAR_FOR_CLI_TEST")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let o = child.wait_with_output().unwrap();
+    assert!(!status.success());
+    expect_bad_messages(&text(&o));
+    expect_missing_var(&text(&o));
+    assert!(!d.path().join("data").exists(), "nothing started");
+}
+
+// ---------------------------------------------------- test-destination
+
+#[test]
+fn test_destination_reports_success_and_the_servers_error() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ok = rt.block_on(serve(|_, _| reply(200, "{}")));
+    let denied = rt.block_on(serve(|_, _| {
+        reply(403, r#"{"error":"API key revoked for this workspace"}"#)
+    }));
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:5514\"\n\n\
+             [destinations.good]\ntype = \"http\"\nendpoint = \"{}/hook\"\n\n\
+             [destinations.bad]\ntype = \"http\"\nendpoint = \"{}/hook\"\n",
+            ok.url, denied.url
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let o = relay(&["test-destination", "good", "--config", c]);
+    assert!(o.status.success(), "{}", text(&o));
+    // HTTP sinks say "test event accepted by URL", others "connected to TARGET"
+    let out = text(&o);
+    assert!(
+        out.contains(&format!("connected to {}", ok.url))
+            || out.contains(&format!("test event accepted by {}", ok.url)),
+        "{out}"
+    );
+    let seen = ok.requests();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].body_str().contains("relay.test"));
+
+    let o = relay(&["test-destination", "bad", "--config", c]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("API key revoked for this workspace") && out.contains("403"),
+        "{out}"
+    );
+    let o = relay(&["test-destination", "nope", "--config", c]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no destination `nope`"), "{}", text(&o));
+}
+
+// ------------------------------------------------------------ run
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("siem-relay did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `siem-relay run`, killed if a test fails midway.
+struct Running {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Running {
+    fn start(cfg: &Path, port: u16) -> Running {
+        let log = unique(cfg.to_path_buf());
+        let child = Command::new(BIN)
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .env("SIEM_RELAY_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let r = Running { child, log };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "relay not listening on {port}:\n{}",
+                r.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        r
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    fn signal(&self, sig: i32) {
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+    }
+    /// SIGTERM and the exit status.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        self.signal(libc::SIGTERM);
+        let s = wait_exit(&mut self.child, Duration::from_secs(15));
+        (s, self.log())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unique(p: PathBuf) -> PathBuf {
+    let mut n = 0;
+    loop {
+        let c = p.with_extension(format!("{n}.log"));
+        if !c.exists() {
+            return c;
+        }
+        n += 1;
+    }
+}
+
+fn send_lines(port: u16, from: usize, to: usize) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut buf = String::new();
+    for i in from..to {
+        buf.push_str(&format!(
+            "<134>1 2024-05-01T10:00:00.000Z host-1 app - - - msg-{i:05} {}\n",
+            "x".repeat(150)
+        ));
+    }
+    s.write_all(buf.as_bytes()).unwrap();
+    s.flush().unwrap();
+}
+
+/// The `msg-NNNNN` numbers in an NDJSON output file, in order.
+fn messages(path: &Path) -> Vec<usize> {
+    let Ok(t) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    t.lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("NDJSON line");
+            let m = v["message"].as_str()?.strip_prefix("msg-")?;
+            m.get(..5)?.parse().ok()
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn config(port: u16, dests: &str) -> String {
+    format!(
+        "data_dir = \"data\"\nshutdown_grace = \"3s\"\n\n[buffer]\nmax_bytes = \"1MiB\"\n\
+         segment_bytes = \"64KiB\"\nfsync = \"50ms\"\n\n\
+         [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{port}\"\n\n{dests}"
+    )
+}
+
+fn file_dest(name: &str) -> String {
+    format!(
+        "[destinations.{name}]\ntype = \"file\"\npath = \"out/{name}.ndjson\"\n\
+         batch_size = 100\nbatch_timeout = \"50ms\"\n\n"
+    )
+}
+
+#[test]
+fn run_receives_over_tcp_and_sigterm_exits_cleanly_with_everything_written() {
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(&cfg, config(port, &file_dest("archive"))).unwrap();
+    let r = Running::start(&cfg, port);
+    const N: usize = 500;
+    send_lines(port, 0, N);
+    let out = d.path().join("out/archive.ndjson");
+    wait_for("all lines in the file", Duration::from_secs(10), || {
+        messages(&out).len() >= N
+    });
+    let (status, log) = r.terminate();
+    assert!(status.success(), "exit {status:?}:\n{log}");
+    // batches may land out of order (concurrency 2), each event exactly once
+    let mut got = messages(&out);
+    got.sort_unstable();
+    assert_eq!(got, (0..N).collect::<Vec<_>>(), "all, exactly once");
+    assert!(log.contains("shutdown complete"), "{log}");
+}
+
+#[test]
+fn sighup_adds_a_destination_and_the_first_keeps_receiving() {
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(&cfg, config(port, &file_dest("first"))).unwrap();
+    let r = Running::start(&cfg, port);
+    let first = d.path().join("out/first.ndjson");
+    let second = d.path().join("out/second.ndjson");
+    send_lines(port, 0, 100);
+    wait_for("first 100", Duration::from_secs(10), || {
+        messages(&first).len() >= 100
+    });
+    std::fs::write(
+        &cfg,
+        config(port, &(file_dest("first") + &file_dest("second"))),
+    )
+    .unwrap();
+    r.signal(libc::SIGHUP);
+    wait_for("reload", Duration::from_secs(10), || {
+        r.log().contains("configuration reloaded")
+    });
+    send_lines(port, 100, 200);
+    wait_for("after reload", Duration::from_secs(10), || {
+        messages(&first).len() >= 200
+            && messages(&second).iter().filter(|&&m| m >= 100).count() >= 100
+    });
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+    assert_eq!(
+        messages(&first),
+        (0..200).collect::<Vec<_>>(),
+        "no loss, no duplicates"
+    );
+    let got = messages(&second);
+    let after: Vec<usize> = got.iter().copied().filter(|&m| m >= 100).collect();
+    assert_eq!(after, (100..200).collect::<Vec<_>>());
+    // a new destination starts at the oldest retained record: nothing twice
+    let mut sorted = got.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), got.len());
+}
+
+// -------------------------------------------------------------- buffer
+
+#[test]
+fn buffer_verify_detects_damage_relay_repairs_and_salvage_reappends() {
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(&cfg, config(port, &file_dest("archive"))).unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = d.path().join("out/archive.ndjson");
+    const N: usize = 600;
+    let r = Running::start(&cfg, port);
+    send_lines(port, 0, N);
+    wait_for("all lines", Duration::from_secs(10), || {
+        messages(&out).len() >= N
+    });
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+
+    // clean
+    let o = relay(&["buffer", "verify", "--config", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = text(&o);
+    assert!(report.contains(&format!("records: {N}")), "{report}");
+    assert!(report.contains("state: clean"), "{report}");
+    let o = relay(&["buffer", "verify", "--json", "--config", c]);
+    assert_eq!(o.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let segs = j["segments"].as_array().unwrap();
+    assert!(segs.len() >= 3, "{j}");
+    let victim = segs[1]["file"].as_str().unwrap().to_string();
+    let victim_records = segs[1]["records"].as_u64().unwrap();
+    let first_seq = segs[1]["first_seq"].as_u64().unwrap() as usize;
+    assert!(victim_records > 0);
+
+    // one byte of the segment header: the segment becomes unreadable
+    let path = d.path().join("data/buffer").join(&victim);
+    let mut b = std::fs::read(&path).unwrap();
+    b[3] ^= 0xFF;
+    std::fs::write(&path, &b).unwrap();
+    let o = relay(&["buffer", "verify", "--config", c]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("UNREADABLE"), "{}", text(&o));
+
+    // restart: the relay repairs (quarantines) and says so in the stream
+    let r = Running::start(&cfg, port);
+    wait_for("quarantine notice", Duration::from_secs(10), || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.contains("relay.buffer.quarantine"))
+    });
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+    let o = relay(&["buffer", "verify", "--config", c]);
+    assert!(
+        text(&o).contains("1 quarantined file(s) awaiting `siem-relay buffer salvage`")
+            && !text(&o).contains("UNREADABLE"),
+        "{}",
+        text(&o)
+    );
+
+    // salvage re-appends the quarantined segment's valid records
+    let o = relay(&["buffer", "salvage", "--config", c]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("salvaged {victim_records} records")),
+        "{}",
+        text(&o)
+    );
+    let before = messages(&out).len();
+    let r = Running::start(&cfg, port);
+    wait_for(
+        "salvaged records delivered",
+        Duration::from_secs(10),
+        || messages(&out).len() >= before + victim_records as usize,
+    );
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+    let mut again: Vec<usize> = messages(&out)[before..].to_vec();
+    again.sort_unstable();
+    // the segment held records first_seq.. (seq = line number: one event per line, from 0)
+    let expected: Vec<usize> = (first_seq..first_seq + victim_records as usize).collect();
+    assert_eq!(again, expected);
+    let o = relay(&["buffer", "salvage", "--config", c]);
+    assert!(text(&o).contains("nothing to salvage"), "{}", text(&o));
+}
+
+#[test]
+fn sigterm_with_a_stalled_destination_exits_within_grace_and_delivers_after_restart() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = Arc::new(AtomicBool::new(false));
+    let u2 = up.clone();
+    let srv = rt.block_on(serve(move |_, _| {
+        if u2.load(Ordering::SeqCst) {
+            reply(200, "{}")
+        } else {
+            delivery_support::Answer::Hang
+        }
+    }));
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            port,
+            &format!(
+                "[destinations.hook]\ntype = \"http\"\nendpoint = \"{}/in\"\nbody = \"ndjson\"\n\
+                 batch_size = 20\nbatch_timeout = \"50ms\"\n\
+                 retry = {{ initial_backoff = \"50ms\", max_backoff = \"200ms\" }}\n",
+                srv.url
+            ),
+        )
+        .replace("shutdown_grace = \"3s\"", "shutdown_grace = \"1s\""),
+    )
+    .unwrap();
+    let r = Running::start(&cfg, port);
+    send_lines(port, 0, 50);
+    wait_for("a send in flight", Duration::from_secs(10), || {
+        !srv.requests().is_empty()
+    });
+    let t = Instant::now();
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?} with a 1 s grace",
+        t.elapsed()
+    );
+    assert!(srv.accepted_ids().is_empty());
+    // the server recovers; the restarted relay delivers what was not acknowledged
+    up.store(true, Ordering::SeqCst);
+    srv.release_hung();
+    let accepted = || -> Vec<usize> {
+        let mut v: Vec<usize> = srv
+            .requests()
+            .iter()
+            .filter(|s| s.ok())
+            .flat_map(|s| delivery_support::documents(&s.body))
+            .filter_map(|doc| doc["message"].as_str()?.get(4..9)?.parse().ok())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let r = Running::start(&cfg, port);
+    wait_for("all 50 after restart", Duration::from_secs(10), || {
+        accepted().len() >= 50
+    });
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+    assert_eq!(accepted(), (0..50).collect::<Vec<_>>());
+}

@@ -1,0 +1,680 @@
+//! The shared delivery loop end to end: events appended to a real ring are
+//! read through a destination's cursor by `worker::run`, filtered, redacted,
+//! encoded by the destination's wire format and sent to scripted local HTTP
+//! servers (real sockets on 127.0.0.1) that record every request. Each test
+//! asserts what reached the server, the status counters, the dead-letter
+//! file and the checkpoint.
+
+mod delivery_support;
+
+use delivery_support::*;
+use hmac::{Hmac, Mac};
+use siem_relay::buffer::Ring;
+use siem_relay::event::{Actor, Event, Resource, Severity};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(10);
+
+fn ev(i: usize) -> Event {
+    let mut e = Event::new("SECURITY", Some("user.login".into()), Severity::Warning);
+    e.event_id = format!("evt_{i:04}");
+    e.message = Some(format!("login {i} failed"));
+    e
+}
+
+fn ids(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("evt_{i:04}")).collect()
+}
+
+fn set(v: &[String]) -> BTreeSet<String> {
+    v.iter().cloned().collect()
+}
+
+/// Fast retries, small batches, one send at a time unless a test says otherwise.
+const LOOP: &str = "batch_size = 10\nbatch_timeout = \"20ms\"\nconcurrency = 1\n\
+                    retry = { initial_backoff = \"30ms\", max_backoff = \"200ms\" }\n";
+
+/// After the loop stopped: a fresh cursor of the same name finds nothing
+/// left, i.e. everything was acknowledged and checkpointed.
+fn assert_checkpoint_at_end(ring: &Ring, name: &str) {
+    let mut c = ring
+        .cursor(name, Default::default())
+        .expect("cursor reopens");
+    let mut out = Vec::new();
+    let r = c.read(1000, 1 << 20, &mut out);
+    assert!(
+        r.is_none(),
+        "cursor `{name}` resumes at {r:?} with {} unacknowledged events",
+        out.len()
+    );
+    assert_eq!(c.lag(), 0);
+}
+
+/// Waits until the counters account for `n` events, then lets at least two
+/// checkpoint rounds pass and requires lag 0 and nothing in flight.
+async fn settle(d: &siem_relay::destinations::Destination, n: u64) {
+    wait_until("every event accounted for", T, || {
+        let s = d.status.snapshot();
+        s.sent + s.rejected + s.filtered >= n
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    wait_drained(d, T).await;
+}
+
+// ------------------------------------------------------------ (a) Splunk HEC
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_busy_is_retried_and_every_event_delivered_once() {
+    let srv = serve(|_, n| match n {
+        0 => reply(503, r#"{"text":"Server is busy","code":9}"#),
+        _ => reply(200, r#"{"text":"Success","code":0}"#),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..25).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "splunk",
+        "splunk_hec",
+        &format!("endpoint = \"{}\"\ntoken = \"tok\"\n{LOOP}", srv.url),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    wait_until("25 events accepted", T, || srv.accepted_ids().len() >= 25).await;
+    settle(&dest, 25).await;
+    run.stop().await;
+
+    let reqs = srv.requests();
+    assert!(reqs.iter().all(|r| r.path == "/services/collector/event"
+        && r.header("authorization") == Some("Splunk tok")));
+    assert_eq!(reqs[0].status, 503);
+    let accepted = srv.accepted_ids();
+    assert_eq!(accepted.len(), 25, "each event accepted exactly once");
+    assert_eq!(set(&accepted), set(&ids(0..25)));
+    // duplicates on the wire are exactly the refused first batch
+    let all: Vec<String> = reqs.iter().flat_map(|r| r.event_ids()).collect();
+    let first = reqs[0].event_ids();
+    assert_eq!(first, ids(0..10));
+    for (id, c) in counts(&all) {
+        let expected = if first.contains(&id) { 2 } else { 1 };
+        assert_eq!(c, expected, "{id} sent {c} times");
+    }
+    let s = dest.status.snapshot();
+    assert!(s.retried > 0, "{s:?}");
+    assert_eq!((s.sent, s.rejected), (25, 0), "{s:?}");
+    assert!(dead_letters(&dest).is_empty());
+    assert_checkpoint_at_end(&ring, "splunk");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_invalid_token_is_dead_lettered_acknowledged_not_retried() {
+    let srv = serve(|_, _| reply(403, r#"{"text":"Invalid token","code":4}"#)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..5).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "splunk",
+        "splunk_hec",
+        &format!("endpoint = \"{}\"\ntoken = \"wrong\"\n{LOOP}", srv.url),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    settle(&dest, 5).await;
+    // time for a retry to show up if there were one (backoff is 30 ms)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run.stop().await;
+
+    assert_eq!(srv.requests().len(), 1, "a 403 must not be retried");
+    let s = dest.status.snapshot();
+    assert_eq!((s.rejected, s.sent, s.retried), (5, 0, 0), "{s:?}");
+    let dl = dead_letters(&dest);
+    assert_eq!(dl.len(), 5);
+    assert_eq!(
+        dest.dead_letter.path(),
+        dir.path().join("dead_letter/splunk.ndjson")
+    );
+    for (i, line) in dl.iter().enumerate() {
+        assert_eq!(line["destination"], "splunk");
+        assert_eq!(line["event"]["event_id"], format!("evt_{i:04}"));
+        let reason = line["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("Invalid token") && reason.contains("403"),
+            "{reason}"
+        );
+    }
+    assert_checkpoint_at_end(&ring, "splunk");
+}
+
+// ------------------------------------------------- (b) Elasticsearch partial
+
+fn bulk_answer(docs: usize, special: &[(usize, u16, &str)]) -> String {
+    let items: Vec<serde_json::Value> = (0..docs)
+        .map(|i| match special.iter().find(|s| s.0 == i) {
+            Some((_, status, kind)) => serde_json::json!({"create": {
+                "_index": "siem", "status": status,
+                "error": {"type": kind, "reason": format!("{kind} for item {i}")}}}),
+            None => serde_json::json!({"create": {"_index": "siem", "status": 201}}),
+        })
+        .collect();
+    serde_json::json!({"took": 3, "errors": !special.is_empty(), "items": items}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elasticsearch_item_429_resent_alone_item_400_dead_lettered() {
+    let srv = serve(|s, n| {
+        let docs = s.body_str().lines().count() / 2;
+        match n {
+            0 => reply(
+                200,
+                &bulk_answer(
+                    docs,
+                    &[
+                        (3, 429, "es_rejected_execution_exception"),
+                        (6, 400, "mapper_parsing_exception"),
+                    ],
+                ),
+            ),
+            _ => reply(200, &bulk_answer(docs, &[])),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..10).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "es",
+        "elasticsearch",
+        &format!("endpoint = \"{}\"\nindex = \"siem\"\n{LOOP}", srv.url),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    settle(&dest, 10).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    run.stop().await;
+
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:#?}");
+    assert!(reqs.iter().all(|r| r.path == "/_bulk"));
+    assert_eq!(reqs[0].event_ids(), ids(0..10));
+    assert_eq!(
+        reqs[1].event_ids(),
+        vec!["evt_0003".to_string()],
+        "only the 429 item is re-sent"
+    );
+    // delivered = the 201 items of both requests: all but #6, once each
+    let mut delivered: Vec<String> = reqs[0]
+        .event_ids()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 6)
+        .map(|(_, id)| id)
+        .collect();
+    delivered.extend(reqs[1].event_ids());
+    let mut expected = ids(0..10);
+    expected.remove(6);
+    assert_eq!(set(&delivered), set(&expected));
+    assert_eq!(delivered.len(), 9);
+
+    let dl = dead_letters(&dest);
+    assert_eq!(dl.len(), 1, "{dl:#?}");
+    assert_eq!(dl[0]["event"]["event_id"], "evt_0006");
+    let reason = dl[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("mapper_parsing_exception"), "{reason}");
+    let s = dest.status.snapshot();
+    assert_eq!((s.sent, s.rejected), (9, 1), "{s:?}");
+    assert_checkpoint_at_end(&ring, "es");
+}
+
+// ------------------------------------------------------ (c) Datadog 429 wait
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datadog_429_retry_after_is_honoured() {
+    let srv = serve(|_, n| match n {
+        0 => reply(429, r#"{"errors":["rate limited"]}"#).with_header("retry-after", "2"),
+        _ => reply(202, "{}"),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..3).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "dd",
+        "datadog",
+        &format!("endpoint = \"{}\"\napi_key = \"k\"\n{LOOP}", srv.url),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    wait_until("second attempt", T, || srv.requests().len() >= 2).await;
+    settle(&dest, 3).await;
+    run.stop().await;
+
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].header("dd-api-key"), Some("k"));
+    let waited = reqs[1].at - reqs[0].at;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "waited only {waited:?} after Retry-After: 2"
+    );
+    assert!(waited < Duration::from_secs(4), "waited {waited:?}");
+    assert_eq!(set(&srv.accepted_ids()), set(&ids(0..3)));
+    assert_eq!(srv.accepted_ids().len(), 3);
+    assert!(dest.status.snapshot().retried > 0);
+}
+
+// ------------------------------------------------- (d) Sentinel token refresh
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_401_refreshes_the_token_and_delivers() {
+    let tokens = Arc::new(AtomicUsize::new(0));
+    let t2 = tokens.clone();
+    let srv = serve(move |s, _| {
+        if s.path == "/tenant-1/oauth2/v2.0/token" {
+            let k = t2.fetch_add(1, Ordering::SeqCst) + 1;
+            return reply(
+                200,
+                &format!(r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"tok-{k}"}}"#),
+            );
+        }
+        match s.header("authorization") {
+            Some("Bearer tok-1") => reply(
+                401,
+                r#"{"error":{"code":"InvalidToken","message":"token expired"}}"#,
+            ),
+            Some("Bearer tok-2") => reply(204, ""),
+            _ => reply(403, r#"{"error":{"code":"Forbidden","message":"?"}}"#),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..4).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "sentinel",
+        "sentinel",
+        &format!(
+            "endpoint = \"{url}\"\nauthority = \"{url}\"\ndcr_immutable_id = \"dcr-1\"\n\
+             stream = \"Custom-SiemRelay_CL\"\ntenant_id = \"tenant-1\"\nclient_id = \"c\"\n\
+             client_secret = \"s\"\n{LOOP}",
+            url = srv.url
+        ),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    settle(&dest, 4).await;
+    run.stop().await;
+
+    let ingest: Vec<Seen> = srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/dataCollectionRules/"))
+        .collect();
+    assert_eq!(
+        tokens.load(Ordering::SeqCst),
+        2,
+        "token fetched, then refreshed"
+    );
+    assert_eq!(ingest.len(), 2, "{ingest:#?}");
+    assert_eq!(ingest[0].status, 401);
+    assert_eq!(ingest[1].header("authorization"), Some("Bearer tok-2"));
+    assert_eq!(
+        ingest[1].path,
+        "/dataCollectionRules/dcr-1/streams/Custom-SiemRelay_CL"
+    );
+    assert_eq!(srv.accepted_ids(), ids(0..4));
+    let s = dest.status.snapshot();
+    assert_eq!((s.sent, s.rejected), (4, 0), "{s:?}");
+}
+
+// ---------------------------------------------------------- (e) Sumo retry
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sumo_503_is_retried_then_delivered() {
+    let srv = serve(|_, n| match n {
+        0 => reply(503, "Service Unavailable"),
+        _ => reply(200, ""),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..6).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "sumo",
+        "sumo_logic",
+        &format!(
+            "endpoint = \"{}/receiver/v1/http/SECRETCODE\"\ncategory = \"security/relay\"\n{LOOP}",
+            srv.url
+        ),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    settle(&dest, 6).await;
+    run.stop().await;
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].status, 503);
+    assert_eq!(reqs[1].path, "/receiver/v1/http/SECRETCODE");
+    assert_eq!(reqs[1].header("x-sumo-category"), Some("security/relay"));
+    assert_eq!(reqs[0].event_ids(), reqs[1].event_ids());
+    assert_eq!(srv.accepted_ids(), ids(0..6));
+    let s = dest.status.snapshot();
+    assert!(s.retried > 0 && s.sent == 6, "{s:?}");
+}
+
+// ------------------------------------------------- (f) filter and redaction
+
+fn hmac_hex(key: &str, v: &str) -> String {
+    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_bytes()).unwrap();
+    m.update(v.as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_events_never_reach_the_server_and_redaction_applies() {
+    let srv = serve(|_, _| reply(200, "{}")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    let base = |id: &str, email: &str| {
+        let mut e = Event::new("SECURITY", Some("user.login".into()), Severity::Error);
+        e.event_id = id.into();
+        e.tenant_id = Some("acme".into());
+        e.actor = Some(Actor {
+            kind: Some("user".into()),
+            id: Some("u1".into()),
+            email: Some(email.into()),
+            service_account: None,
+        });
+        e.resource = Some(Resource {
+            kind: Some("file".into()),
+            path: Some("/srv/data/report.pdf".into()),
+            ..Default::default()
+        });
+        e.source_ip = Some("203.0.113.7".into());
+        let mut m = serde_json::Map::new();
+        m.insert("secret".into(), "s3cr3t".into());
+        e.metadata = Some(m);
+        e
+    };
+    let mut events = vec![
+        base("keep_1", "alice@example.com"),
+        base("keep_2", "alice@example.com"),
+        base("keep_3", "bob@example.com"),
+    ];
+    let mut cat = base("drop_category", "a@x");
+    cat.category = "SYSTEM".into();
+    let mut sev = base("drop_severity", "a@x");
+    sev.severity = Severity::Info;
+    let mut tenant = base("drop_tenant", "a@x");
+    tenant.tenant_id = Some("other".into());
+    let mut no_tenant = base("drop_no_tenant", "a@x");
+    no_tenant.tenant_id = None;
+    let mut user = base("drop_user", "a@x");
+    user.actor.as_mut().unwrap().id = Some("svc-backup".into());
+    let mut path = base("drop_path", "a@x");
+    path.resource.as_mut().unwrap().path = Some("/tmp/scratch/x".into());
+    let mut action = base("drop_action", "a@x");
+    action.action = Some("config.change".into());
+    let dropped = [cat, sev, tenant, no_tenant, user, path, action];
+    let n_dropped = dropped.len();
+    // interleave so filtered events sit inside batches
+    events.splice(1..1, dropped);
+    append(&ring, &events);
+
+    let dest = destination(
+        "hook",
+        "http",
+        &format!(
+            "endpoint = \"{}/ingest\"\nbody = \"json_array\"\n{LOOP}\
+             filter = {{ categories = [\"SECURITY\", \"AUTHENTICATION\"], min_severity = \"warning\", \
+             tenants = [\"acme\"], exclude_users = [\"svc-backup\"], exclude_paths = [\"/tmp/**\"], \
+             actions = [\"user.*\"] }}\n\
+             redact = {{ drop_fields = [\"source_ip\", \"metadata\"], hash_fields = [\"actor.email\"], \
+             hash_key = \"k1\" }}\n",
+            srv.url
+        ),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    settle(&dest, events.len() as u64).await;
+    run.stop().await;
+
+    let reqs = srv.requests();
+    let got: Vec<String> = reqs.iter().flat_map(|r| r.event_ids()).collect();
+    assert_eq!(got, vec!["keep_1", "keep_2", "keep_3"]);
+    let s = dest.status.snapshot();
+    assert_eq!((s.sent, s.filtered), (3, n_dropped as u64), "{s:?}");
+    let docs: Vec<serde_json::Value> = reqs.iter().flat_map(|r| documents(&r.body)).collect();
+    for raw in reqs.iter().map(|r| r.body_str()) {
+        assert!(!raw.contains("203.0.113.7") && !raw.contains("s3cr3t"));
+        assert!(!raw.contains("alice@example.com") && !raw.contains("bob@example.com"));
+    }
+    for d in &docs {
+        assert!(
+            d.get("source_ip").is_none() && d.get("metadata").is_none(),
+            "{d}"
+        );
+        assert_eq!(d["actor"]["id"], "u1", "untouched fields stay");
+    }
+    let alice = hmac_hex("k1", "alice@example.com");
+    assert_eq!(docs[0]["actor"]["email"], alice);
+    assert_eq!(docs[1]["actor"]["email"], alice, "stable across events");
+    assert_eq!(docs[2]["actor"]["email"], hmac_hex("k1", "bob@example.com"));
+    assert_ne!(alice, hmac_hex("k2", "alice@example.com"));
+    assert_checkpoint_at_end(&ring, "hook");
+}
+
+// ------------------------------------------------ (g) per-tenant sharding
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_tenant_does_not_hold_back_the_other() {
+    let a_down = Arc::new(AtomicBool::new(true));
+    let a2 = a_down.clone();
+    let srv_a = serve(move |_, _| {
+        if a2.load(Ordering::SeqCst) {
+            Answer::Hang
+        } else {
+            reply(200, r#"{"text":"Success","code":0}"#)
+        }
+    })
+    .await;
+    let srv_b = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    let mut a_ids = Vec::new();
+    let mut b_ids = Vec::new();
+    let events: Vec<Event> = (0..60)
+        .map(|i| {
+            let mut e = ev(i);
+            let t = if i % 2 == 0 { "tenant-a" } else { "tenant-b" };
+            e.tenant_id = Some(t.into());
+            if i % 2 == 0 { &mut a_ids } else { &mut b_ids }.push(e.event_id.clone());
+            e
+        })
+        .collect();
+    append(&ring, &events);
+    let cfg = |url: &str, tok: &str, tenant: &str| {
+        format!(
+            "endpoint = \"{url}\"\ntoken = \"{tok}\"\ntimeout = \"300ms\"\n{LOOP}\
+             filter = {{ tenants = [\"{tenant}\"] }}\n"
+        )
+    };
+    let da = destination(
+        "siem_a",
+        "splunk_hec",
+        &cfg(&srv_a.url, "tok-a", "tenant-a"),
+        dir.path(),
+    );
+    let db = destination(
+        "siem_b",
+        "splunk_hec",
+        &cfg(&srv_b.url, "tok-b", "tenant-b"),
+        dir.path(),
+    );
+    let t0 = Instant::now();
+    let ra = start(&ring, da.clone());
+    let rb = start(&ring, db.clone());
+    wait_until(
+        "B's 30 events while A stalls",
+        Duration::from_secs(3),
+        || srv_b.accepted_ids().len() >= 30,
+    )
+    .await;
+    let b_time = t0.elapsed();
+    wait_until("A tried", T, || !srv_a.requests().is_empty()).await;
+    assert!(srv_a.accepted_ids().is_empty(), "A is stalled");
+    assert_eq!(srv_b.accepted_ids(), b_ids, "B: all, in order, once");
+    assert!(srv_b
+        .requests()
+        .iter()
+        .all(|r| r.header("authorization") == Some("Splunk tok-b")));
+    // A recovers
+    a_down.store(false, Ordering::SeqCst);
+    srv_a.release_hung();
+    wait_until("A's 30 events after recovery", T, || {
+        set(&srv_a.accepted_ids()).len() >= 30
+    })
+    .await;
+    settle(&da, 60).await;
+    settle(&db, 60).await;
+    ra.stop().await;
+    rb.stop().await;
+    assert_eq!(set(&srv_a.accepted_ids()), set(&a_ids));
+    assert!(srv_a
+        .requests()
+        .iter()
+        .all(|r| r.header("authorization") == Some("Splunk tok-a")));
+    assert!(da.status.snapshot().retried > 0);
+    assert_eq!(db.status.snapshot().retried, 0);
+    assert!(b_time < Duration::from_secs(3), "{b_time:?}");
+}
+
+// --------------------------------------------------------- (h) max_attempts
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_attempts_gives_up_and_dead_letters() {
+    let srv = serve(|_, _| reply(503, r#"{"text":"Server is busy","code":9}"#)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..4).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "splunk",
+        "splunk_hec",
+        &format!(
+            "endpoint = \"{}\"\ntoken = \"t\"\nbatch_size = 10\nbatch_timeout = \"20ms\"\n\
+             retry = {{ initial_backoff = \"20ms\", max_backoff = \"50ms\", max_attempts = 3 }}\n",
+            srv.url
+        ),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    settle(&dest, 4).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    run.stop().await;
+    assert_eq!(srv.requests().len(), 3, "exactly max_attempts sends");
+    let dl = dead_letters(&dest);
+    assert_eq!(dl.len(), 4);
+    for l in &dl {
+        let reason = l["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("gave up after 3 attempts") && reason.contains("Server is busy"),
+            "{reason}"
+        );
+    }
+    let s = dest.status.snapshot();
+    assert_eq!((s.sent, s.rejected), (0, 4), "{s:?}");
+    assert_checkpoint_at_end(&ring, "splunk");
+}
+
+// ------------------------------------------------------------ (i) restart
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_from_the_checkpoint_at_least_once() {
+    const N: usize = 200;
+    const BATCH: usize = 10;
+    const CONC: usize = 2;
+    // First run: the batch of events 60..70 and every batch from event 120 on
+    // hang (never answered); the others succeed. With two sends in flight the
+    // loop stalls once both slots hang, having had batches 70..120 accepted
+    // *after* the unacknowledged 60..70: the checkpoint must stay at 60.
+    // Second run: everything succeeds.
+    let restarted = Arc::new(AtomicBool::new(false));
+    let r2 = restarted.clone();
+    let srv = serve(move |s, _| {
+        let first = s
+            .event_ids()
+            .first()
+            .map(|id| id[4..].parse::<usize>().unwrap());
+        let hang = matches!(first, Some(60) | Some(120..));
+        if hang && !r2.load(Ordering::SeqCst) {
+            Answer::Hang
+        } else {
+            reply(200, "{}")
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let buf = dir.path().join("buffer");
+    let cfg = format!(
+        "endpoint = \"{}/in\"\nbody = \"ndjson\"\ntimeout = \"5s\"\nbatch_size = {BATCH}\n\
+         batch_timeout = \"20ms\"\nconcurrency = {CONC}\n\
+         retry = {{ initial_backoff = \"30ms\", max_backoff = \"100ms\" }}\n",
+        srv.url
+    );
+    let mut expected_first: Vec<String> = ids(0..60);
+    expected_first.extend(ids(70..120));
+    {
+        let ring = open_ring(&buf);
+        append(&ring, &(0..N).map(ev).collect::<Vec<_>>());
+        let dest = destination("hook", "http", &cfg, dir.path());
+        let run = start_with_grace(&ring, dest.clone(), Duration::from_millis(100));
+        wait_until("stall reached", T, || {
+            srv.requests().iter().filter(|r| r.status == 0).count() >= CONC
+                && set(&srv.accepted_ids()).len() >= expected_first.len()
+        })
+        .await;
+        run.stop().await;
+        ring.close().unwrap();
+    }
+    let first_run = srv.accepted_ids();
+    assert_eq!(set(&first_run), set(&expected_first), "stopped mid-stream");
+    assert_eq!(first_run.len(), expected_first.len());
+    // restart: same ring dir, new ring, new cursor of the same name; server healthy
+    restarted.store(true, Ordering::SeqCst);
+    srv.release_hung();
+    let ring = open_ring(&buf);
+    let dest = destination("hook", "http", &cfg, dir.path());
+    let run = start(&ring, dest.clone());
+    wait_until("every event delivered at least once", T, || {
+        set(&srv.accepted_ids()).len() >= N
+    })
+    .await;
+    settle(&dest, (N - 60) as u64).await;
+    run.stop().await;
+    let all = srv.accepted_ids();
+    assert_eq!(set(&all), set(&ids(0..N)), "none lost");
+    // the second run resumed at the checkpoint (60) and sent each event once
+    let second = &all[first_run.len()..];
+    // (two sends in flight: batches may arrive in any order)
+    assert_eq!(
+        set(second),
+        set(&ids(60..N)),
+        "resumed at the first unacknowledged event"
+    );
+    assert_eq!(second.len(), N - 60, "each once");
+    // duplicates: exactly the events acknowledged out of order behind the
+    // unacknowledged batch, never anything below the checkpoint
+    let dups = counts(&all)
+        .into_iter()
+        .filter(|(_, c)| *c > 1)
+        .map(|(id, c)| {
+            assert_eq!(c, 2, "{id}");
+            id
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(dups, ids(70..120));
+    assert_checkpoint_at_end(&ring, "hook");
+}
