@@ -31,6 +31,8 @@ pub enum AppError {
     Source(#[from] sources::SourceError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Api(#[from] crate::api::ApiStartError),
 }
 
 /// The ring's settings from the config.
@@ -75,6 +77,7 @@ pub struct Relay {
     recovery: RecoveryReport,
     destinations: tokio::sync::Mutex<BTreeMap<String, RunningDestination>>,
     sources: tokio::sync::Mutex<BTreeMap<String, RunningSrc>>,
+    api: Mutex<Option<crate::api::ApiServer>>,
 }
 
 impl Relay {
@@ -88,7 +91,9 @@ impl Relay {
             recovery,
             destinations: Default::default(),
             sources: Default::default(),
+            api: Mutex::new(None),
         });
+        relay.start_api(&config).await?;
         for d in config.destinations.iter() {
             relay.start_destination(&config, d).await?;
         }
@@ -100,6 +105,22 @@ impl Relay {
 
     pub fn ring(&self) -> &Ring {
         &self.ring
+    }
+
+    /// Starts the admin API when `[api]` is configured (before the sources,
+    /// so their metrics go to the Prometheus recorder it installs).
+    async fn start_api(self: &Arc<Self>, config: &Config) -> Result<(), AppError> {
+        if let Some(api) = &config.api {
+            let backend: std::sync::Weak<dyn crate::api::Backend> = Arc::downgrade(self) as _;
+            let server = crate::api::ApiServer::start(api, backend).await?;
+            *self.api.lock().unwrap() = Some(server);
+        }
+        Ok(())
+    }
+
+    /// Where the admin API listens, when it runs.
+    pub fn api_address(&self) -> Option<std::net::SocketAddr> {
+        self.api.lock().unwrap().as_ref().map(|s| s.local_addr())
     }
 
     pub fn recovery(&self) -> &RecoveryReport {
@@ -257,6 +278,10 @@ impl Relay {
     /// Stops intake, lets destinations finish in-flight batches within the
     /// grace period, checkpoints and flushes the ring.
     pub async fn shutdown(&self) -> Result<(), AppError> {
+        let api = self.api.lock().unwrap().take();
+        if let Some(api) = api {
+            api.stop().await;
+        }
         let names: Vec<String> = self.sources.lock().await.keys().cloned().collect();
         for n in names {
             self.stop_source(&n).await;
@@ -268,6 +293,15 @@ impl Relay {
         self.ring.sync()?;
         tracing::info!("shutdown complete");
         Ok(())
+    }
+}
+
+impl crate::api::Backend for Relay {
+    fn ring(&self) -> &Ring {
+        &self.ring
+    }
+    fn destinations(&self) -> futures::future::BoxFuture<'_, BTreeMap<String, Arc<Destination>>> {
+        Box::pin(Relay::destinations(self))
     }
 }
 
