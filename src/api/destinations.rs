@@ -27,14 +27,17 @@ pub struct DestinationInfo {
     #[serde(rename = "type")]
     pub kind: String,
     pub target: String,
+    /// Created through the API (changeable through it) rather than the config file.
+    pub managed: bool,
     pub status: StatusSnapshot,
 }
 
-fn info(d: &Destination) -> DestinationInfo {
+fn info(d: &Destination, managed: bool) -> DestinationInfo {
     DestinationInfo {
         name: d.name.clone(),
         kind: d.kind.clone(),
         target: d.sink.target(),
+        managed,
         status: d.status.snapshot(),
     }
 }
@@ -54,7 +57,12 @@ pub async fn list(
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Vec<DestinationInfo>>, ApiError> {
     let all = state.backend()?.destinations().await;
-    Ok(Json(all.values().map(|d| info(d)).collect()))
+    let stored = state.store.lock().await;
+    Ok(Json(
+        all.values()
+            .map(|d| info(d, stored.contains_key(&d.name)))
+            .collect(),
+    ))
 }
 
 /// `GET /api/v1/destinations/{id}/status`.
@@ -63,7 +71,9 @@ pub async fn status(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<DestinationInfo>, ApiError> {
-    Ok(Json(info(&*find(&state, &id).await?)))
+    let d = find(&state, &id).await?;
+    let managed = state.store.lock().await.contains_key(&id);
+    Ok(Json(info(&d, managed)))
 }
 
 /// The answer of a test.

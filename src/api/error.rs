@@ -19,6 +19,10 @@ pub enum ApiError {
     NoRoute(String),
     #[error("invalid query: {0}")]
     BadQuery(String),
+    #[error("invalid destination: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("the relay is shutting down")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -31,7 +35,8 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NoDestination(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
-            ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadQuery(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -8,6 +8,7 @@
 //! | `GET /api/v1/destinations/{id}/status` | viewer | one destination |
 //! | `POST /api/v1/destinations/{id}/test` | admin | send a `relay.test` event; `{ok, message}` |
 //! | `GET /api/v1/events` | viewer | query the retained ring (see [`events`]) |
+//! | `POST /api/v1/destinations`, `PUT`/`DELETE /api/v1/destinations/{id}` | admin | manage API-created destinations (see [`crud`]) |
 //!
 //! `/metrics` asks for a token because it names every destination and its
 //! state; Prometheus sends one with `authorization: {credentials: …}`.
@@ -19,19 +20,22 @@
 
 pub mod audit;
 pub mod auth;
+pub mod crud;
 pub mod destinations;
 pub mod error;
 pub mod events;
 pub mod metrics;
+pub mod secrets;
+pub mod store;
 
 use crate::buffer::Ring;
-use crate::config::ApiConfig;
+use crate::config::{ApiConfig, SectionConfig};
 use crate::destinations::Destination;
 use auth::{Tokens, Viewer};
 use axum::extract::State;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use error::ApiError;
 use futures::future::BoxFuture;
@@ -39,8 +43,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use store::Store;
 use thiserror::Error;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -54,6 +60,15 @@ pub trait Backend: Send + Sync + 'static {
     fn ring(&self) -> &Ring;
     /// The running destinations, by name.
     fn destinations(&self) -> BoxFuture<'_, BTreeMap<String, Arc<Destination>>>;
+    /// The relay's data directory (the API keeps its store under `api/`).
+    fn data_dir(&self) -> PathBuf;
+    /// Whether `name` is a destination of the config file (read-only here).
+    fn in_config_file(&self, name: &str) -> bool;
+    /// Builds `section` and starts it, replacing a running destination of
+    /// that name (kept running when the build fails). Errors say why.
+    fn put_destination(&self, section: SectionConfig) -> BoxFuture<'_, Result<(), String>>;
+    /// Stops and forgets an API-managed destination.
+    fn delete_destination<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ()>;
 }
 
 /// Shared by every handler.
@@ -61,6 +76,7 @@ pub struct ApiState {
     backend: Weak<dyn Backend>,
     tokens: Tokens,
     metrics: PrometheusHandle,
+    store: Store,
 }
 
 impl ApiState {
@@ -75,6 +91,10 @@ impl ApiState {
 pub enum ApiStartError {
     #[error("api tokens: {0}")]
     Tokens(String),
+    #[error("the relay stopped before the API started")]
+    RelayGone,
+    #[error("api destination store: {0}")]
+    Store(#[from] store::StoreError),
     #[error("api address {address}: {source}")]
     Bind {
         address: String,
@@ -90,16 +110,23 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// Binds `[api].address` and serves until [`ApiServer::stop`].
+    /// Starts the stored API-managed destinations, binds `[api].address`
+    /// and serves until [`ApiServer::stop`].
     pub async fn start(
         config: &ApiConfig,
         backend: Weak<dyn Backend>,
     ) -> Result<ApiServer, ApiStartError> {
         let tokens = Tokens::new(&config.tokens).map_err(ApiStartError::Tokens)?;
+        let metrics = metrics::install_recorder();
+        let relay = backend.upgrade().ok_or(ApiStartError::RelayGone)?;
+        let store = Store::open(&relay.data_dir())?;
+        start_stored(&*relay, &store).await;
+        drop(relay);
         let state = Arc::new(ApiState {
             backend,
             tokens,
-            metrics: metrics::install_recorder(),
+            metrics,
+            store,
         });
         let listener = tokio::net::TcpListener::bind(&config.address)
             .await
@@ -148,12 +175,38 @@ impl ApiServer {
     }
 }
 
+/// Starts the stored destinations; a name the config file now defines is
+/// left to the file, and one that no longer builds is logged and skipped.
+async fn start_stored(backend: &dyn Backend, store: &Store) {
+    let running = backend.destinations().await;
+    for (name, d) in store.lock().await.iter() {
+        if running.contains_key(name) || backend.in_config_file(name) {
+            tracing::warn!(destination = %name, "API-managed destination shadowed by the config file");
+            continue;
+        }
+        let started = match d.section(name) {
+            Ok(section) => backend.put_destination(section).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = started {
+            tracing::error!(destination = %name, "API-managed destination not started: {e}");
+        }
+    }
+}
+
 /// Every route.
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics_handler))
-        .route("/api/v1/destinations", get(destinations::list))
+        .route(
+            "/api/v1/destinations",
+            get(destinations::list).post(crud::create),
+        )
+        .route(
+            "/api/v1/destinations/:id",
+            put(crud::update).delete(crud::delete),
+        )
         .route("/api/v1/destinations/:id/status", get(destinations::status))
         .route("/api/v1/destinations/:id/test", post(destinations::test))
         .route("/api/v1/events", get(events::handler))
