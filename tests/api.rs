@@ -3,6 +3,8 @@
 //! every route, the auth matrix, metrics after real ingest, event queries
 //! with every filter and cursor pagination, and test actions as ADMIN events.
 
+mod common;
+
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -47,7 +49,11 @@ fn client() -> reqwest::Client {
 /// Starts a relay; `source` names the HTTP source (source metrics are
 /// process-wide, so each test uses its own name).
 async fn start(source: &str) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), source).await
+}
+
+/// Starts a relay whose config and data live in `dir`.
+async fn start_in(dir: tempfile::TempDir, source: &str) -> Harness {
     let d = dir.path().display();
     let text = format!(
         r#"
@@ -107,6 +113,26 @@ impl Harness {
         let resp = req.send().await.unwrap();
         let status = resp.status();
         (status, resp.text().await.unwrap())
+    }
+
+    /// Sends `body` as JSON with the admin token.
+    async fn send(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(
+            !text.contains("hook-secret"),
+            "a secret was answered: {text}"
+        );
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     async fn json(&self, method: Method, path: &str, token: &str) -> Value {
@@ -546,4 +572,219 @@ async fn health_turns_503_above_the_failure_threshold_and_api_stops_on_shutdown(
     h.relay.shutdown().await.unwrap();
     assert!(h.relay.api_address().is_none());
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// The `X-API-Key` headers the hook server has seen.
+fn keys_seen(server: &common::TestServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("x-api-key").map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_crud_with_secrets_sealed_at_rest() {
+    let hook = common::serve(|_, _| common::reply(200, "{}")).await;
+    let h = start("web_crud").await;
+    let spec = |key: &str| {
+        serde_json::json!({
+            "type": "http",
+            "endpoint": format!("{}/hook", hook.url),
+            "batch_timeout": "20ms",
+            "headers": { "X-API-Key": key },
+        })
+    };
+    let mut create = spec("hook-secret-1");
+    create["name"] = "hook".into();
+
+    // only admins may change destinations
+    for token in [None, Some(VIEWER)] {
+        let mut req = h
+            .client
+            .post(format!("{}/api/v1/destinations", h.api))
+            .header("content-type", "application/json")
+            .body(create.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let status = req.send().await.unwrap().status();
+        assert!(status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN);
+    }
+    assert!(!h.relay.destinations().await.contains_key("hook"));
+
+    let (status, body) = h
+        .send(Method::POST, "/api/v1/destinations", create.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["settings"]["headers"]["X-API-Key"], "<redacted>");
+    assert_eq!(body["settings"]["batch_timeout"], "20ms");
+
+    // it runs, with the secret: the hook receives the retained events with the key
+    let mut ev = Event::new("SECURITY", Some("crud.check".into()), Severity::Info);
+    ev.message = Some("via hook".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    wait_until("hook delivery", async || !hook.requests().is_empty()).await;
+    assert!(keys_seen(&hook).iter().all(|k| k == "hook-secret-1"));
+
+    let list = h.get("/api/v1/destinations").await;
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "hook")
+        .unwrap()
+        .clone();
+    assert_eq!(row["managed"], true);
+    assert_eq!(row["type"], "http");
+    let archive = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "archive")
+        .unwrap()
+        .clone();
+    assert_eq!(archive["managed"], false);
+
+    // sealed at rest
+    let store = h.dir.path().join("data/api/destinations.json");
+    let text = std::fs::read_to_string(&store).unwrap();
+    assert!(!text.contains("hook-secret"), "{text}");
+    assert!(text.contains("$enc") && text.contains("/hook"), "{text}");
+
+    // refusals
+    let cases = [
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            create.clone(),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"name": "archive", "type": "stdout"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"name": "x", "type": "no_such_type"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"name": "../x", "type": "stdout"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"type": "stdout"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/destinations/archive",
+            serde_json::json!({"type": "stdout"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/destinations/ghost",
+            serde_json::json!({"type": "stdout"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/destinations/hook",
+            serde_json::json!({"type": "http"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/destinations/archive",
+            Value::Null,
+            StatusCode::CONFLICT,
+        ),
+    ];
+    for (method, path, body, want) in cases {
+        let (status, answer) = h.send(method.clone(), path, body.clone()).await;
+        assert_eq!(status, want, "{method} {path} {body}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    // the failed update left the hook running with its old settings
+    assert!(h.relay.destinations().await.contains_key("hook"));
+
+    // update: the new key is used from now on
+    let (status, body) = h
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/hook",
+            spec("hook-secret-2"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ev = Event::new("SECURITY", Some("crud.check".into()), Severity::Info);
+    ev.message = Some("after update".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    wait_until("delivery with the new key", async || {
+        keys_seen(&hook).iter().any(|k| k == "hook-secret-2")
+    })
+    .await;
+
+    // survives a restart, secrets decrypted again
+    h.relay.shutdown().await.unwrap();
+    let Harness { dir, relay, .. } = h;
+    drop(relay);
+    let h = start_in(dir, "web_crud2").await;
+    let dests = h.relay.destinations().await;
+    assert!(dests.contains_key("hook"), "{:?}", dests.keys());
+    let before = hook.requests().len();
+    let mut ev = Event::new("SECURITY", Some("crud.check".into()), Severity::Info);
+    ev.message = Some("after restart".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    wait_until("delivery after restart", async || {
+        hook.requests().len() > before
+    })
+    .await;
+    assert_eq!(
+        keys_seen(&hook).last().map(String::as_str),
+        Some("hook-secret-2")
+    );
+
+    // delete
+    let (status, _) = h
+        .send(Method::DELETE, "/api/v1/destinations/hook", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(!h.relay.destinations().await.contains_key("hook"));
+    let (status, _) = h
+        .send(Method::DELETE, "/api/v1/destinations/hook", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // every change is an ADMIN event, by the admin token
+    let audit = h.all_pages("category=ADMIN&actor=ops", 2).await;
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "destination.create",
+            "destination.update",
+            "destination.delete"
+        ]
+    );
+    assert!(audit.iter().all(|e| e["resource"]["id"] == "hook"));
+    h.relay.shutdown().await.unwrap();
+
+    let Harness { dir, relay, .. } = h;
+    drop(relay);
+    let h = start_in(dir, "web_crud3").await;
+    assert!(!h.relay.destinations().await.contains_key("hook"));
+    h.relay.shutdown().await.unwrap();
 }

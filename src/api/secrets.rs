@@ -17,8 +17,10 @@ use std::path::Path;
 use thiserror::Error;
 
 /// Keys whose values are secrets, wherever they appear.
-pub const SECRET_KEYS: [&str; 8] = [
+pub const SECRET_KEYS: [&str; 10] = [
     "token",
+    "bearer_token",
+    "access_token",
     "api_key",
     "client_secret",
     "password",
