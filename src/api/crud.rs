@@ -87,16 +87,37 @@ async fn record(state: &ApiState, who: &Principal, peer: SocketAddr, action: &st
     }
 }
 
+/// Whether a change creates a destination or replaces a stored one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Create,
+    Update,
+}
+
 /// Builds and starts (or replaces) `name` as `dest`, then persists the store.
+/// Existence is checked under the store lock, so concurrent changes of one
+/// name cannot both pass.
 async fn apply(
     state: &ApiState,
     name: &str,
     dest: StoredDestination,
+    change: Change,
 ) -> Result<ManagedInfo, ApiError> {
     let backend = state.backend()?;
     let section = dest.section(name).map_err(ApiError::Invalid)?;
     let mut entries = state.store.lock().await;
     let previous = entries.get(name).cloned();
+    match change {
+        Change::Create => {
+            if previous.is_some() || backend.destinations().await.contains_key(name) {
+                return Err(ApiError::Conflict(format!("destination `{name}` exists")));
+            }
+        }
+        Change::Update if previous.is_none() => {
+            return Err(ApiError::NoDestination(name.to_string()))
+        }
+        Change::Update => {}
+    }
     backend
         .put_destination(section)
         .await
@@ -145,11 +166,7 @@ pub async fn create(
             "`name` must be 1 to 64 letters, digits, `_` or `-`".into(),
         ));
     }
-    let running = state.backend()?.destinations().await;
-    if running.contains_key(&name) || state.store.lock().await.contains_key(&name) {
-        return Err(ApiError::Conflict(format!("destination `{name}` exists")));
-    }
-    let info = apply(&state, &name, dest).await?;
+    let info = apply(&state, &name, dest, Change::Create).await?;
     record(&state, &who, peer, "destination.create", &name).await;
     Ok((StatusCode::CREATED, Json(info)))
 }
@@ -167,10 +184,7 @@ pub async fn update(
     if name.as_ref().is_some_and(|n| *n != id) {
         return Err(ApiError::Invalid("`name` cannot be changed".into()));
     }
-    if !state.store.lock().await.contains_key(&id) {
-        return Err(ApiError::NoDestination(id));
-    }
-    let info = apply(&state, &id, dest).await?;
+    let info = apply(&state, &id, dest, Change::Update).await?;
     record(&state, &who, peer, "destination.update", &id).await;
     Ok(Json(info))
 }
