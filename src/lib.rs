@@ -5,6 +5,7 @@
 //! [`buffer`] → [`destinations`]; [`app`] wires them, [`config`] reads the
 //! file, [`api`] serves the admin API.
 
+pub mod api;
 pub mod app;
 pub mod buffer;
 pub mod config;

@@ -31,6 +31,8 @@ pub enum AppError {
     Source(#[from] sources::SourceError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Api(#[from] crate::api::ApiStartError),
 }
 
 /// The ring's settings from the config.
@@ -99,6 +101,9 @@ pub struct Relay {
     recovery: RecoveryReport,
     destinations: tokio::sync::Mutex<BTreeMap<String, RunningDestination>>,
     sources: tokio::sync::Mutex<BTreeMap<String, RunningSrc>>,
+    api: Mutex<Option<crate::api::ApiServer>>,
+    /// Destinations created through the admin API (kept across reloads).
+    managed: Mutex<BTreeMap<String, SectionConfig>>,
 }
 
 impl Relay {
@@ -112,10 +117,13 @@ impl Relay {
             recovery,
             destinations: Default::default(),
             sources: Default::default(),
+            api: Mutex::new(None),
+            managed: Default::default(),
         });
         for d in config.destinations.iter() {
             relay.start_destination(&config, d).await?;
         }
+        relay.start_api(&config).await?;
         for s in config.sources.iter() {
             relay.start_source(&config, s).await?;
         }
@@ -124,6 +132,23 @@ impl Relay {
 
     pub fn ring(&self) -> &Ring {
         &self.ring
+    }
+
+    /// Starts the admin API when `[api]` is configured (after the config's
+    /// destinations, so stored API-managed ones cannot shadow them; before
+    /// the sources, so their metrics go to the Prometheus recorder it installs).
+    async fn start_api(self: &Arc<Self>, config: &Config) -> Result<(), AppError> {
+        if let Some(api) = &config.api {
+            let backend: std::sync::Weak<dyn crate::api::Backend> = Arc::downgrade(self) as _;
+            let server = crate::api::ApiServer::start(api, backend).await?;
+            *self.api.lock().unwrap() = Some(server);
+        }
+        Ok(())
+    }
+
+    /// Where the admin API listens, when it runs.
+    pub fn api_address(&self) -> Option<std::net::SocketAddr> {
+        self.api.lock().unwrap().as_ref().map(|s| s.local_addr())
     }
 
     pub fn recovery(&self) -> &RecoveryReport {
@@ -230,7 +255,12 @@ impl Relay {
     /// untouched. A config with errors is refused and nothing changes.
     pub async fn reload(&self) -> Result<(), AppError> {
         let path = self.config.lock().unwrap().file.clone();
-        let new = load_config(&path)?;
+        let mut new = load_config(&path)?;
+        for (name, section) in self.managed.lock().unwrap().iter() {
+            if !new.destinations.iter().any(|d| &d.name == name) {
+                new.destinations.push(section.clone());
+            }
+        }
         let old = self.config.lock().unwrap().clone();
         if new.buffer != old.buffer || new.data_dir != old.data_dir {
             tracing::warn!("[buffer] and data_dir changes take effect at the next restart");
@@ -281,6 +311,10 @@ impl Relay {
     /// Stops intake, lets destinations finish in-flight batches within the
     /// grace period, checkpoints and flushes the ring.
     pub async fn shutdown(&self) -> Result<(), AppError> {
+        let api = self.api.lock().unwrap().take();
+        if let Some(api) = api {
+            api.stop().await;
+        }
         let names: Vec<String> = self.sources.lock().await.keys().cloned().collect();
         for n in names {
             self.stop_source(&n).await;
@@ -292,6 +326,54 @@ impl Relay {
         self.ring.sync()?;
         tracing::info!("shutdown complete");
         Ok(())
+    }
+}
+
+impl crate::api::Backend for Relay {
+    fn ring(&self) -> &Ring {
+        &self.ring
+    }
+    fn destinations(&self) -> futures::future::BoxFuture<'_, BTreeMap<String, Arc<Destination>>> {
+        Box::pin(Relay::destinations(self))
+    }
+    fn data_dir(&self) -> PathBuf {
+        self.config.lock().unwrap().data_path()
+    }
+    fn in_config_file(&self, name: &str) -> bool {
+        let in_config = self
+            .config
+            .lock()
+            .unwrap()
+            .destinations
+            .iter()
+            .any(|d| d.name == name);
+        in_config && !self.managed.lock().unwrap().contains_key(name)
+    }
+    fn put_destination(
+        &self,
+        section: SectionConfig,
+    ) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let config = self.config.lock().unwrap().clone();
+            // build once first, so a bad change leaves the running one alone
+            registry::build(&section, &config.base_dir, &config.data_path())
+                .map_err(|e| e.to_string())?;
+            self.stop_destination(&section.name).await;
+            self.start_destination(&config, &section)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.managed
+                .lock()
+                .unwrap()
+                .insert(section.name.clone(), section);
+            Ok(())
+        })
+    }
+    fn delete_destination<'a>(&'a self, name: &'a str) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.managed.lock().unwrap().remove(name);
+            self.stop_destination(name).await;
+        })
     }
 }
 

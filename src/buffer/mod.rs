@@ -10,6 +10,7 @@
 
 pub mod checkpoint;
 pub mod cursor;
+pub mod query;
 pub mod recovery;
 pub mod ring;
 pub mod salvage;

@@ -1,0 +1,228 @@
+//! Secrets of API-managed destinations, encrypted at rest.
+//!
+//! A settings value is a secret when its key is one of [`SECRET_KEYS`], or
+//! when it is any value under `headers` (API keys travel in headers). Secrets
+//! are stored as `{"$enc": "<base64 of nonce ‖ ChaCha20-Poly1305 ciphertext>"}`
+//! with a 256-bit key kept in `<data_dir>/api/secret.key` (created on first
+//! use, mode 0600), and shown as `"<redacted>"` whenever settings are
+//! returned.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use rand::RngCore;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::path::Path;
+use thiserror::Error;
+
+/// Keys whose values are secrets, wherever they appear.
+pub const SECRET_KEYS: [&str; 10] = [
+    "token",
+    "bearer_token",
+    "access_token",
+    "api_key",
+    "client_secret",
+    "password",
+    "secret",
+    "key_password",
+    "authorization",
+    "shared_key",
+];
+
+/// What stands in for a secret in answers.
+pub const REDACTED: &str = "<redacted>";
+
+const ENC: &str = "$enc";
+
+/// Errors of the secret store.
+#[derive(Debug, Error)]
+pub enum SecretError {
+    #[error("secret key file {path}: {source}")]
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("secret key file {0} must hold exactly 32 bytes")]
+    KeyLength(String),
+    #[error("a stored secret cannot be decrypted (wrong key or damaged store)")]
+    Decrypt,
+}
+
+/// The at-rest encryption key.
+pub struct SecretKey(LessSafeKey);
+
+impl SecretKey {
+    /// Loads the key file, creating it (32 random bytes, mode 0600) if absent.
+    pub fn load_or_create(path: &Path) -> Result<SecretKey, SecretError> {
+        let err = |source| SecretError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = vec![0u8; 32];
+                rand::thread_rng().fill_bytes(&mut key);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(err)?;
+                }
+                let mut f = private_file(path).map_err(err)?;
+                f.write_all(&key).and_then(|_| f.sync_all()).map_err(err)?;
+                key
+            }
+            Err(e) => return Err(err(e)),
+        };
+        Self::from_bytes(&bytes).ok_or_else(|| SecretError::KeyLength(path.display().to_string()))
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<SecretKey> {
+        if bytes.len() != 32 {
+            return None;
+        }
+        UnboundKey::new(&CHACHA20_POLY1305, bytes)
+            .ok()
+            .map(|k| SecretKey(LessSafeKey::new(k)))
+    }
+
+    fn encrypt(&self, plain: &str) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let mut buf = plain.as_bytes().to_vec();
+        self.0
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
+            .expect("ChaCha20-Poly1305 seals any message shorter than 256 GiB");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        B64.encode(out)
+    }
+
+    fn decrypt(&self, sealed: &str) -> Result<String, SecretError> {
+        let raw = B64.decode(sealed).map_err(|_| SecretError::Decrypt)?;
+        if raw.len() < NONCE_LEN {
+            return Err(SecretError::Decrypt);
+        }
+        let (nonce, rest) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Decrypt)?;
+        let mut buf = rest.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::empty(), &mut buf)
+            .map_err(|_| SecretError::Decrypt)?;
+        String::from_utf8(plain.to_vec()).map_err(|_| SecretError::Decrypt)
+    }
+}
+
+/// Opens `path` for writing, created with mode 0600.
+pub fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    SECRET_KEYS.contains(&k.as_str())
+}
+
+/// Applies `f` to every secret string in `settings` (recursively).
+fn walk(settings: &mut Map<String, Value>, under_headers: bool, f: &mut dyn FnMut(&mut Value)) {
+    for (k, v) in settings.iter_mut() {
+        let secret = under_headers || is_secret_key(k);
+        match v {
+            Value::Object(m) if m.contains_key(ENC) => f(v),
+            Value::Object(m) => walk(m, secret || k == "headers", f),
+            Value::String(_) if secret => f(v),
+            _ => {}
+        }
+    }
+}
+
+/// Replaces every secret with its encrypted form.
+pub fn seal(key: &SecretKey, settings: &mut Map<String, Value>) {
+    walk(settings, false, &mut |v| {
+        if let Value::String(s) = v {
+            *v = serde_json::json!({ ENC: key.encrypt(s) });
+        }
+    });
+}
+
+/// Replaces every encrypted secret with its plain value.
+pub fn open(key: &SecretKey, settings: &mut Map<String, Value>) -> Result<(), SecretError> {
+    let mut result = Ok(());
+    walk(settings, false, &mut |v| {
+        let sealed = v.get(ENC).and_then(Value::as_str).map(str::to_string);
+        if let Some(sealed) = sealed {
+            match key.decrypt(&sealed) {
+                Ok(plain) => *v = Value::String(plain),
+                Err(e) => result = Err(e),
+            }
+        }
+    });
+    result
+}
+
+/// Replaces every secret with [`REDACTED`] (for answers).
+pub fn redact(settings: &mut Map<String, Value>) {
+    walk(settings, false, &mut |v| {
+        *v = Value::String(REDACTED.into())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Map<String, Value> {
+        serde_json::from_str(
+            r#"{"endpoint":"https://x","token":"s3cret","headers":{"X-API-Key":"k1"},"nested":{"client_secret":"c"},"batch_size":5}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn seal_hides_every_secret_and_open_restores_them() {
+        let key = SecretKey::from_bytes(&[7u8; 32]).unwrap();
+        let mut s = settings();
+        seal(&key, &mut s);
+        let text = serde_json::to_string(&s).unwrap();
+        for secret in ["s3cret", "k1", "\"c\""] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("https://x"));
+        open(&key, &mut s).unwrap();
+        assert_eq!(s, settings());
+        let other = SecretKey::from_bytes(&[8u8; 32]).unwrap();
+        let mut s2 = settings();
+        seal(&key, &mut s2);
+        assert!(matches!(open(&other, &mut s2), Err(SecretError::Decrypt)));
+    }
+
+    #[test]
+    fn redact_replaces_secrets_only() {
+        let mut s = settings();
+        redact(&mut s);
+        assert_eq!(s["token"], REDACTED);
+        assert_eq!(s["headers"]["X-API-Key"], REDACTED);
+        assert_eq!(s["nested"]["client_secret"], REDACTED);
+        assert_eq!(s["endpoint"], "https://x");
+        assert_eq!(s["batch_size"], 5);
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("api/secret.key");
+        let k1 = SecretKey::load_or_create(&p).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let sealed = k1.encrypt("x");
+        let k2 = SecretKey::load_or_create(&p).unwrap();
+        assert_eq!(k2.decrypt(&sealed).unwrap(), "x");
+    }
+}

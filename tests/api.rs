@@ -1,0 +1,790 @@
+//! The admin API over real HTTP: a relay started from a config string, with
+//! an HTTP source, a file destination and an unreachable HTTP destination;
+//! every route, the auth matrix, metrics after real ingest, event queries
+//! with every filter and cursor pagination, and test actions as ADMIN events.
+
+mod common;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use siem_relay::app::Relay;
+use siem_relay::config::Config;
+use siem_relay::event::{Actor, Event, Resource, Severity};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "admin-token-0123";
+const VIEWER: &str = "viewer-token-4567";
+const INGEST: &str = "ingest-token";
+
+struct Harness {
+    relay: Arc<Relay>,
+    api: String,
+    ingest: String,
+    client: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+fn sha(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+fn client() -> reqwest::Client {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Starts a relay; `source` names the HTTP source (source metrics are
+/// process-wide, so each test uses its own name).
+async fn start(source: &str) -> Harness {
+    start_in(tempfile::tempdir().unwrap(), source).await
+}
+
+/// Starts a relay whose config and data live in `dir`.
+async fn start_in(dir: tempfile::TempDir, source: &str) -> Harness {
+    let d = dir.path().display();
+    let text = format!(
+        r#"
+data_dir = "{d}/data"
+[buffer]
+max_bytes = "4MiB"
+segment_bytes = "1MiB"
+fsync = "never"
+
+[sources.{source}]
+type = "http"
+address = "127.0.0.1:0"
+tokens = ["{INGEST}"]
+
+[destinations.archive]
+type = "file"
+path = "{d}/out/events.ndjson"
+batch_timeout = "20ms"
+
+[destinations.broken]
+type = "http"
+endpoint = "http://127.0.0.1:1/hook"
+filter = {{ categories = ["NETWORK"] }}
+
+[api]
+address = "127.0.0.1:0"
+tokens = [
+  {{ name = "ops", role = "admin", token_sha256 = "{}" }},
+  {{ name = "dash", role = "viewer", token_sha256 = "{}" }},
+]
+"#,
+        sha(ADMIN),
+        sha(VIEWER)
+    );
+    let config = Config::parse(&text, &dir.path().join("relay.toml"), &|_| None).unwrap();
+    let relay = Relay::start(config).await.unwrap();
+    let api = format!("http://{}", relay.api_address().expect("api runs"));
+    let ingest = format!(
+        "http://{}/v1/events",
+        relay.source_addresses().await[source]
+    );
+    Harness {
+        relay,
+        api,
+        ingest,
+        client: client(),
+        dir,
+    }
+}
+
+impl Harness {
+    async fn call(&self, method: Method, path: &str, token: Option<&str>) -> (StatusCode, String) {
+        let mut req = self.client.request(method, format!("{}{path}", self.api));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.text().await.unwrap())
+    }
+
+    /// Sends `body` as JSON with the admin token.
+    async fn send(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(
+            !text.contains("hook-secret"),
+            "a secret was answered: {text}"
+        );
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn json(&self, method: Method, path: &str, token: &str) -> Value {
+        let (status, body) = self.call(method, path, Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.json(Method::GET, path, VIEWER).await
+    }
+
+    /// Every event of a query, following `next_cursor` until `has_more` is false.
+    async fn all_pages(&self, query: &str, limit: usize) -> Vec<Value> {
+        let mut out = vec![];
+        let mut cursor: Option<String> = None;
+        for _ in 0..1000 {
+            let mut path = format!("/api/v1/events?{query}&limit={limit}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.get(&path).await;
+            let events = page["events"].as_array().unwrap();
+            assert!(events.len() <= limit, "page over the limit: {page}");
+            out.extend(events.iter().cloned());
+            cursor = Some(page["next_cursor"].as_str().unwrap().to_string());
+            if !page["has_more"].as_bool().unwrap() {
+                return out;
+            }
+        }
+        panic!("pagination does not end");
+    }
+}
+
+async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_matrix_on_every_route() {
+    let h = start("web_auth").await;
+    let viewer_routes = [
+        "/metrics",
+        "/api/v1/destinations",
+        "/api/v1/destinations/archive/status",
+        "/api/v1/events",
+    ];
+    for path in viewer_routes {
+        for token in [None, Some("wrong"), Some("")] {
+            let (status, body) = h.call(Method::GET, path, token).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} {token:?}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert!(v["error"].as_str().unwrap().contains("token"), "{body}");
+        }
+        for token in [VIEWER, ADMIN] {
+            let (status, body) = h.call(Method::GET, path, Some(token)).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        }
+    }
+    // a token in another scheme is not a bearer token
+    let resp = h
+        .client
+        .get(format!("{}/api/v1/destinations", h.api))
+        .header("authorization", format!("Basic {ADMIN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+
+    let test = "/api/v1/destinations/archive/test";
+    for token in [None, Some("wrong")] {
+        assert_eq!(
+            h.call(Method::POST, test, token).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (status, body) = h.call(Method::POST, test, Some(VIEWER)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("admin"), "{body}");
+    assert_eq!(
+        h.call(Method::POST, test, Some(ADMIN)).await.0,
+        StatusCode::OK
+    );
+
+    // /health needs no token
+    let (status, body) = h.call(Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert!(v["destinations"]["archive"]["healthy"].is_boolean());
+    assert!(v["next_seq"].is_u64());
+
+    // unknown things are JSON 404s
+    for path in ["/api/v1/destinations/nope/status", "/api/v1/nothing"] {
+        let (status, body) = h.call(Method::GET, path, Some(ADMIN)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(serde_json::from_str::<Value>(&body).unwrap()["error"].is_string());
+    }
+    let (status, _) = h
+        .call(Method::POST, "/api/v1/destinations/nope/test", Some(ADMIN))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    h.relay.shutdown().await.unwrap();
+}
+
+/// The value of one exposition line `name{labels} value` (exact name and labels).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_after_ingest() {
+    let h = start("web_metrics").await;
+    let n = 25;
+    let body: Vec<Value> = (0..n)
+        .map(|i| serde_json::json!({"category": "SECURITY", "action": "user.login", "message": format!("m{i}")}))
+        .collect();
+    let resp = h
+        .client
+        .post(&h.ingest)
+        .bearer_auth(INGEST)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let archive = h.relay.destinations().await["archive"].clone();
+    wait_until("archive delivery", async || {
+        archive.status.sent.load(Ordering::Relaxed) >= n
+    })
+    .await;
+    let (status, text) = h.call(Method::GET, "/metrics", Some(VIEWER)).await;
+    assert_eq!(status, StatusCode::OK);
+    let next = sample(&text, "siem_relay_buffer_next_seq").unwrap();
+    assert_eq!(next, h.relay.ring().next_seq() as f64, "{text}");
+    assert!(next >= n as f64);
+    assert_eq!(
+        sample(&text, "siem_relay_buffer_appended_total"),
+        Some(next)
+    );
+    assert!(sample(&text, "siem_relay_buffer_appended_bytes_total").unwrap() > 100.0 * n as f64);
+    assert!(sample(&text, "siem_relay_buffer_segments").unwrap() >= 1.0);
+    assert_eq!(
+        sample(&text, "siem_relay_buffer_full_refusals_total"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"siem_relay_source_events_total{source="web_metrics"}"#
+        ),
+        Some(n as f64),
+        "{text}"
+    );
+    let sent = sample(
+        &text,
+        r#"siem_relay_destination_sent_total{destination="archive"}"#,
+    )
+    .unwrap();
+    assert!(sent >= n as f64 && sent <= next, "{sent}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"siem_relay_destination_sent_total{destination="broken"}"#
+        ),
+        Some(0.0)
+    );
+    let last = sample(
+        &text,
+        r#"siem_relay_destination_last_successful_batch_timestamp_seconds{destination="archive"}"#,
+    )
+    .unwrap();
+    let now = siem_relay::event::now_millis() as f64 / 1000.0;
+    assert!(last > now - 60.0 && last <= now + 1.0, "{last} vs {now}");
+    for name in [
+        "retried_total",
+        "rejected_total",
+        "filtered_total",
+        "dropped_total",
+        "lag",
+        "in_flight",
+        "failure_count_total",
+    ] {
+        let series = format!(r#"siem_relay_destination_{name}{{destination="archive"}}"#);
+        assert!(sample(&text, &series).is_some(), "{series} missing");
+    }
+    assert!(text.contains("# TYPE siem_relay_destination_sent_total counter"));
+    h.relay.shutdown().await.unwrap();
+}
+
+/// Appends `n` known events straight into the ring; event `i` varies every filtered field.
+fn known_events(n: usize) -> Vec<Event> {
+    let base = siem_relay::event::parse_rfc3339_millis("2024-03-01T00:00:00Z").unwrap();
+    (0..n)
+        .map(|i| {
+            let (cat, action) = match i % 3 {
+                0 => ("AUTHENTICATION", "user.login"),
+                1 => ("SECURITY", "user.password_change"),
+                _ => ("CUSTOM_THING", "file.read"),
+            };
+            let sev = if i % 2 == 0 {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            let mut ev = Event::new(cat, Some(action.into()), sev);
+            ev.set_timestamp_ms(base + i as i64 * 60_000);
+            ev.tenant_id = Some(if i % 4 == 0 { "acme" } else { "globex" }.into());
+            ev.actor = Some(Actor {
+                id: Some(format!("u{}", i % 5)),
+                email: Some(format!("user{}@example.com", i % 5)),
+                ..Default::default()
+            });
+            ev.resource = Some(Resource {
+                name: Some(format!("doc{}", i % 2)),
+                path: Some(format!("/files/{i}")),
+                ..Default::default()
+            });
+            ev.message = Some(format!("known-{i}"));
+            ev
+        })
+        .collect()
+}
+
+fn messages(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .filter(|m| m.starts_with("known-"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_query_filters_and_pagination() {
+    let h = start("web_events").await;
+    let n = 30;
+    let evs = known_events(n);
+    let enc: Vec<_> = evs.iter().map(Event::encode).collect();
+    h.relay.ring().append(&enc).unwrap();
+    let expect = |f: &dyn Fn(usize) -> bool| -> Vec<String> {
+        (0..n)
+            .filter(|&i| f(i))
+            .map(|i| format!("known-{i}"))
+            .collect()
+    };
+
+    // limit 2 pages: every event once, in order, nothing missing
+    let all = h.all_pages("", 2).await;
+    let ids: Vec<&str> = all
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "duplicates across pages");
+    assert_eq!(messages(&all), expect(&|_| true));
+
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("category=SECURITY", expect(&|i| i % 3 == 1)),
+        ("category=custom_thing", expect(&|i| i % 3 == 2)),
+        ("action=user.login", expect(&|i| i % 3 == 0)),
+        ("action=user.*", expect(&|i| i % 3 != 2)),
+        ("min_severity=warning", expect(&|i| i % 2 == 0)),
+        ("tenant=acme", expect(&|i| i % 4 == 0)),
+        ("actor=u3", expect(&|i| i % 5 == 3)),
+        ("actor=user2%40example.com", expect(&|i| i % 5 == 2)),
+        ("resource=doc1", expect(&|i| i % 2 == 1)),
+        ("resource=%2Ffiles%2F7", expect(&|i| i == 7)),
+        (
+            "from=2024-03-01T00:10:00Z&to=2024-03-01T00:20:00Z",
+            expect(&|i| (10..20).contains(&i)),
+        ),
+        (
+            "from=2024-03-01T00:00:00%2B00:00&category=AUTHENTICATION&tenant=acme&min_severity=warning",
+            expect(&|i| i % 3 == 0 && i % 4 == 0),
+        ),
+        ("tenant=nobody", vec![]),
+    ];
+    for (query, want) in cases {
+        for limit in [2, 1000] {
+            let got = messages(&h.all_pages(query, limit).await);
+            assert_eq!(got, want, "query {query} limit {limit}");
+        }
+    }
+
+    // the default limit is 100 and a page never exceeds it
+    let more: Vec<_> = known_events(150).iter().map(Event::encode).collect();
+    h.relay.ring().append(&more).unwrap();
+    let page = h.get("/api/v1/events").await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 100);
+    assert_eq!(page["has_more"], true);
+
+    // a cursor at the end is stable: a later poll returns only new events
+    let tail = h.get("/api/v1/events?limit=1000&cursor=0").await;
+    assert_eq!(tail["has_more"], false);
+    let cursor = tail["next_cursor"].as_str().unwrap().to_string();
+    let empty = h.get(&format!("/api/v1/events?cursor={cursor}")).await;
+    assert!(empty["events"].as_array().unwrap().is_empty());
+    let mut late = Event::new("SYSTEM", Some("late.one".into()), Severity::Info);
+    late.message = Some("late".into());
+    h.relay.ring().append(&[late.encode()]).unwrap();
+    let page = h.get(&format!("/api/v1/events?cursor={cursor}")).await;
+    let evs = page["events"].as_array().unwrap();
+    assert_eq!(evs.len(), 1, "{page}");
+    assert_eq!(evs[0]["action"], "late.one");
+
+    // the query does not disturb destinations: the archive still gets everything
+    let archive = h.relay.destinations().await["archive"].clone();
+    let total = h.relay.ring().next_seq();
+    wait_until("archive catches up", async || {
+        archive.status.sent.load(Ordering::Relaxed) >= total
+    })
+    .await;
+
+    for bad in [
+        "limit=0",
+        "limit=5000",
+        "from=yesterday",
+        "min_severity=loud",
+        "cursor=xyz",
+        "colour=red",
+    ] {
+        let (status, body) = h
+            .call(Method::GET, &format!("/api/v1/events?{bad}"), Some(VIEWER))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(serde_json::from_str::<Value>(&body).unwrap()["error"].is_string());
+    }
+    h.relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destinations_list_status_and_test_actions_are_audited() {
+    let h = start("web_dest").await;
+    let list = h.get("/api/v1/destinations").await;
+    let list = list.as_array().unwrap();
+    let names: Vec<&str> = list.iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["archive", "broken"]);
+    assert_eq!(list[0]["type"], "file");
+    assert!(list[0]["target"]
+        .as_str()
+        .unwrap()
+        .ends_with("events.ndjson"));
+    assert_eq!(list[1]["type"], "http");
+    assert!(list[1]["target"].as_str().unwrap().contains("127.0.0.1:1"));
+    assert!(list[0]["status"]["sent"].is_u64());
+
+    let status = h.get("/api/v1/destinations/archive/status").await;
+    assert_eq!(status["name"], "archive");
+    assert!(status["status"]["lag"].is_u64());
+
+    let ok = h
+        .json(Method::POST, "/api/v1/destinations/archive/test", ADMIN)
+        .await;
+    assert_eq!(ok["ok"], true, "{ok}");
+    let out = std::fs::read_to_string(h.dir.path().join("out/events.ndjson")).unwrap();
+    assert!(out.contains("relay.test"), "{out}");
+
+    let failed = h
+        .json(Method::POST, "/api/v1/destinations/broken/test", ADMIN)
+        .await;
+    assert_eq!(failed["ok"], false, "{failed}");
+    assert!(
+        failed["message"].as_str().unwrap().contains("127.0.0.1:1"),
+        "{failed}"
+    );
+
+    let audit = h
+        .all_pages("category=ADMIN&action=destination.test", 10)
+        .await;
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit[0]["actor"]["id"], "ops");
+    assert_eq!(audit[0]["resource"]["id"], "archive");
+    assert_eq!(audit[0]["outcome"], "success");
+    assert_eq!(audit[1]["resource"]["id"], "broken");
+    assert_eq!(audit[1]["outcome"], "failure");
+    // and it is in the stream: the archive delivers it
+    wait_until("audit event archived", async || {
+        std::fs::read_to_string(h.dir.path().join("out/events.ndjson"))
+            .is_ok_and(|s| s.contains("\"destination.test\""))
+    })
+    .await;
+    // a refused viewer action is not an admin action
+    assert_eq!(
+        h.call(
+            Method::POST,
+            "/api/v1/destinations/archive/test",
+            Some(VIEWER)
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(h.all_pages("category=ADMIN", 10).await.len(), 2);
+    h.relay.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_turns_503_above_the_failure_threshold_and_api_stops_on_shutdown() {
+    let h = start("web_health").await;
+    let archive = h.relay.destinations().await["archive"].clone();
+    let threshold = siem_relay::api::HEALTH_FAILURE_THRESHOLD;
+    archive
+        .status
+        .consecutive_failures
+        .store(threshold, Ordering::Relaxed);
+    let (status, body) = h.call(Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    archive
+        .status
+        .consecutive_failures
+        .store(threshold + 1, Ordering::Relaxed);
+    let (status, body) = h.call(Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "unhealthy");
+    assert_eq!(v["destinations"]["archive"]["healthy"], false);
+    archive
+        .status
+        .consecutive_failures
+        .store(0, Ordering::Relaxed);
+    assert_eq!(h.call(Method::GET, "/health", None).await.0, StatusCode::OK);
+
+    let addr = h.relay.api_address().unwrap();
+    h.relay.shutdown().await.unwrap();
+    assert!(h.relay.api_address().is_none());
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// The `X-API-Key` headers the hook server has seen.
+fn keys_seen(server: &common::TestServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("x-api-key").map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_crud_with_secrets_sealed_at_rest() {
+    let hook = common::serve(|_, _| common::reply(200, "{}")).await;
+    let h = start("web_crud").await;
+    let spec = |key: &str| {
+        serde_json::json!({
+            "type": "http",
+            "endpoint": format!("{}/hook", hook.url),
+            "batch_timeout": "20ms",
+            "headers": { "X-API-Key": key },
+        })
+    };
+    let mut create = spec("hook-secret-1");
+    create["name"] = "hook".into();
+
+    // only admins may change destinations
+    for token in [None, Some(VIEWER)] {
+        let mut req = h
+            .client
+            .post(format!("{}/api/v1/destinations", h.api))
+            .header("content-type", "application/json")
+            .body(create.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let status = req.send().await.unwrap().status();
+        assert!(status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN);
+    }
+    assert!(!h.relay.destinations().await.contains_key("hook"));
+
+    let (status, body) = h
+        .send(Method::POST, "/api/v1/destinations", create.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["settings"]["headers"]["X-API-Key"], "<redacted>");
+    assert_eq!(body["settings"]["batch_timeout"], "20ms");
+
+    // it runs, with the secret: the hook receives the retained events with the key
+    let mut ev = Event::new("SECURITY", Some("crud.check".into()), Severity::Info);
+    ev.message = Some("via hook".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    wait_until("hook delivery", async || !hook.requests().is_empty()).await;
+    assert!(keys_seen(&hook).iter().all(|k| k == "hook-secret-1"));
+
+    let list = h.get("/api/v1/destinations").await;
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "hook")
+        .unwrap()
+        .clone();
+    assert_eq!(row["managed"], true);
+    assert_eq!(row["type"], "http");
+    let archive = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "archive")
+        .unwrap()
+        .clone();
+    assert_eq!(archive["managed"], false);
+
+    // sealed at rest
+    let store = h.dir.path().join("data/api/destinations.json");
+    let text = std::fs::read_to_string(&store).unwrap();
+    assert!(!text.contains("hook-secret"), "{text}");
+    assert!(text.contains("$enc") && text.contains("/hook"), "{text}");
+
+    // refusals
+    let cases = [
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            create.clone(),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"name": "archive", "type": "stdout"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"name": "x", "type": "no_such_type"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"name": "../x", "type": "stdout"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"type": "stdout"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/destinations/archive",
+            serde_json::json!({"type": "stdout"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/destinations/ghost",
+            serde_json::json!({"type": "stdout"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/destinations/hook",
+            serde_json::json!({"type": "http"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/destinations/archive",
+            Value::Null,
+            StatusCode::CONFLICT,
+        ),
+    ];
+    for (method, path, body, want) in cases {
+        let (status, answer) = h.send(method.clone(), path, body.clone()).await;
+        assert_eq!(status, want, "{method} {path} {body}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    // the failed update left the hook running with its old settings
+    assert!(h.relay.destinations().await.contains_key("hook"));
+
+    // update: the new key is used from now on
+    let (status, body) = h
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/hook",
+            spec("hook-secret-2"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ev = Event::new("SECURITY", Some("crud.check".into()), Severity::Info);
+    ev.message = Some("after update".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    wait_until("delivery with the new key", async || {
+        keys_seen(&hook).iter().any(|k| k == "hook-secret-2")
+    })
+    .await;
+
+    // survives a restart, secrets decrypted again
+    h.relay.shutdown().await.unwrap();
+    let Harness { dir, relay, .. } = h;
+    drop(relay);
+    let h = start_in(dir, "web_crud2").await;
+    let dests = h.relay.destinations().await;
+    assert!(dests.contains_key("hook"), "{:?}", dests.keys());
+    let before = hook.requests().len();
+    let mut ev = Event::new("SECURITY", Some("crud.check".into()), Severity::Info);
+    ev.message = Some("after restart".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    wait_until("delivery after restart", async || {
+        hook.requests().len() > before
+    })
+    .await;
+    assert_eq!(
+        keys_seen(&hook).last().map(String::as_str),
+        Some("hook-secret-2")
+    );
+
+    // delete
+    let (status, _) = h
+        .send(Method::DELETE, "/api/v1/destinations/hook", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(!h.relay.destinations().await.contains_key("hook"));
+    let (status, _) = h
+        .send(Method::DELETE, "/api/v1/destinations/hook", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // every change is an ADMIN event, by the admin token
+    let audit = h.all_pages("category=ADMIN&actor=ops", 2).await;
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "destination.create",
+            "destination.update",
+            "destination.delete"
+        ]
+    );
+    assert!(audit.iter().all(|e| e["resource"]["id"] == "hook"));
+    h.relay.shutdown().await.unwrap();
+
+    let Harness { dir, relay, .. } = h;
+    drop(relay);
+    let h = start_in(dir, "web_crud3").await;
+    assert!(!h.relay.destinations().await.contains_key("hook"));
+    h.relay.shutdown().await.unwrap();
+}
