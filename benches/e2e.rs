@@ -380,9 +380,9 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
     let mut inputs = match s.input {
         Proto::TcpOctet => render(
             include_str!("peers/syslog-ng.in_tcp_octet.tmpl"),
-            &[p.clone()],
+            std::slice::from_ref(&p),
         ),
-        _ => render(include_str!("peers/syslog-ng.in_tcp.tmpl"), &[p.clone()]),
+        _ => render(include_str!("peers/syslog-ng.in_tcp.tmpl"), std::slice::from_ref(&p)),
     };
     if s.input == Proto::Udp {
         inputs += &render(include_str!("peers/syslog-ng.in_udp.tmpl"), &[p]);
@@ -1002,7 +1002,7 @@ fn row_fails(r: &Row) -> bool {
         None => r
             .skipped
             .as_deref()
-            .map_or(true, |s| s.starts_with("error")),
+            .is_none_or(|s| s.starts_with("error")),
         Some(s) => !r.udp && (s.lost > 0 || s.dup > 0 || s.bogus > 0),
     }
 }

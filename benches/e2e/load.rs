@@ -148,7 +148,7 @@ fn plan(spec: &LoadSpec, range: std::ops::Range<u64>) -> impl Iterator<Item = u6
         } else {
             1
         };
-        std::iter::repeat(s).take(times)
+        std::iter::repeat_n(s, times)
     })
 }
 

@@ -74,7 +74,7 @@ impl Seen {
         let mut set = 0u64;
         for (i, w) in self.bits.iter().enumerate() {
             let mut v = w.load(Ordering::Relaxed);
-            if i == self.bits.len() - 1 && self.n % 64 != 0 {
+            if i == self.bits.len() - 1 && !self.n.is_multiple_of(64) {
                 v &= (1u64 << (self.n % 64)) - 1;
             }
             set += v.count_ones() as u64;
@@ -165,7 +165,7 @@ impl Recorder {
         self.seen.bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
     pub fn maybe_flush(&mut self, force: bool) {
-        if self.local.len() > 0 && (force || self.last_flush.elapsed() > Duration::from_millis(100))
+        if !self.local.is_empty() && (force || self.last_flush.elapsed() > Duration::from_millis(100))
         {
             self.shared.lock().unwrap().add(&self.local).ok();
             self.local.reset();
