@@ -382,7 +382,10 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
             include_str!("peers/syslog-ng.in_tcp_octet.tmpl"),
             std::slice::from_ref(&p),
         ),
-        _ => render(include_str!("peers/syslog-ng.in_tcp.tmpl"), std::slice::from_ref(&p)),
+        _ => render(
+            include_str!("peers/syslog-ng.in_tcp.tmpl"),
+            std::slice::from_ref(&p),
+        ),
     };
     if s.input == Proto::Udp {
         inputs += &render(include_str!("peers/syslog-ng.in_udp.tmpl"), &[p]);
@@ -999,10 +1002,7 @@ fn row_fails(r: &Row) -> bool {
         return false; // peers' losses are findings, not harness failures
     }
     match &r.stats {
-        None => r
-            .skipped
-            .as_deref()
-            .is_none_or(|s| s.starts_with("error")),
+        None => r.skipped.as_deref().is_none_or(|s| s.starts_with("error")),
         Some(s) => !r.udp && (s.lost > 0 || s.dup > 0 || s.bogus > 0),
     }
 }

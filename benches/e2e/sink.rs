@@ -165,7 +165,8 @@ impl Recorder {
         self.seen.bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
     pub fn maybe_flush(&mut self, force: bool) {
-        if !self.local.is_empty() && (force || self.last_flush.elapsed() > Duration::from_millis(100))
+        if !self.local.is_empty()
+            && (force || self.last_flush.elapsed() > Duration::from_millis(100))
         {
             self.shared.lock().unwrap().add(&self.local).ok();
             self.local.reset();
