@@ -748,7 +748,40 @@ impl Ring {
         }
     }
 
-    /// Background thread: periodic fsync (interval policy) and expiry.
+    /// Opens and prefaults the next never-used slot file ahead of the
+    /// writer, so a roll finds a segment that takes no page faults. The slot
+    /// stays available to the writer meanwhile: it is handed over only if
+    /// the writer has not opened it itself.
+    fn prepare_spare(&self) {
+        let slot = {
+            let t = self.inner.table.read().unwrap();
+            if !t.free.is_empty() {
+                return;
+            }
+            match t.unopened.last() {
+                Some(&s) => s,
+                None => return,
+            }
+        };
+        let seg = match Segment::open(&self.inner.settings.dir, slot, self.inner.seg_size) {
+            Ok(seg) => seg,
+            Err(e) => {
+                tracing::warn!(slot, error = %e, "cannot prepare the next segment");
+                return;
+            }
+        };
+        if let Err(e) = seg.prefault() {
+            tracing::debug!(slot, error = %e, "prefaulting a segment failed (kernel without MADV_POPULATE_WRITE?)");
+        }
+        let mut t = self.inner.table.write().unwrap();
+        if let Some(i) = t.unopened.iter().position(|&s| s == slot) {
+            t.unopened.remove(i);
+            t.free.push(Arc::new(seg));
+        }
+    }
+
+    /// Background thread: periodic fsync (interval policy), expiry, and
+    /// preparing the next segment.
     fn start_maintenance(&self) {
         let weak = Arc::downgrade(&self.inner);
         let tick = match self.inner.settings.fsync {
@@ -771,6 +804,7 @@ impl Ring {
                     }
                 }
                 ring.expire_old();
+                ring.prepare_spare();
             })
             .expect("spawn ring maintenance thread");
     }
