@@ -606,9 +606,23 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
         dup_every: 0,
     };
     let cpu0 = proc.as_ref().and_then(|p| p.cpu_secs());
+    // peak anonymous RSS (excludes the mapped ring's page cache), sampled every 20 ms
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = proc.as_ref().map(|p| {
+        let (pid, on) = (p.pid, sampling.clone());
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while on.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(Proc::anon_rss_kib(pid).unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    });
     let (res, note) = drive(o, &spec, &healthy, proc.as_mut())?;
     let cpu1 = proc.as_ref().and_then(|p| p.cpu_secs());
-    let rss = proc.as_ref().and_then(|p| p.peak_rss_kib());
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let rss = sampler.and_then(|h| h.join().ok()).filter(|&k| k > 0);
     let mut stats = collect(&res, &healthy);
     stats.note = note;
     if let (Some(a), Some(b)) = (cpu0, cpu1) {
@@ -795,7 +809,7 @@ fn median_stats(runs: &[RunStats], udp: bool) -> RunStats {
 }
 
 fn header() -> String {
-    "| scenario | target | events/s | MB/s | CPU s / M events | peak RSS MiB | p50 ms | p99 ms | lost | dup | UDP loss % | note |\n\
+    "| scenario | target | events/s | MB/s | CPU s / M events | peak anon RSS MiB | p50 ms | p99 ms | lost | dup | UDP loss % | note |\n\
 |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         .to_string()
 }

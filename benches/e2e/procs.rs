@@ -99,11 +99,12 @@ impl Proc {
         Some((ut + st) / hz)
     }
 
-    /// VmHWM (peak resident set), KiB.
-    pub fn peak_rss_kib(&self) -> Option<u64> {
-        let s = fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+    /// RssAnon (resident anonymous memory: heap and stacks, not the mapped
+    /// ring's page cache), KiB, now.
+    pub fn anon_rss_kib(pid: u32) -> Option<u64> {
+        let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         s.lines()
-            .find(|l| l.starts_with("VmHWM:"))
+            .find(|l| l.starts_with("RssAnon:"))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
     }

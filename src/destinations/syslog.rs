@@ -39,8 +39,8 @@ use futures::FutureExt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, ErrorKind, Write};
 use std::mem::MaybeUninit;
@@ -547,8 +547,47 @@ struct SyslogPart<'a> {
     procid: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     msgid: Option<Cow<'a, str>>,
-    #[serde(default)]
-    structured_data: Map<String, Value>,
+    /// SD-ID → param → value, borrowed from the body (sorted, as the canonical map is).
+    #[serde(borrow, default)]
+    structured_data: SdMap<'a>,
+}
+
+type SdMap<'a> = BTreeMap<Cow<'a, str>, BTreeMap<Cow<'a, str>, SdValue<'a>>>;
+
+/// An SD param value: borrowed when it is a plain JSON string, otherwise the
+/// text of the scalar (numbers, booleans) so nothing is refused.
+#[derive(Debug)]
+struct SdValue<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for SdValue<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = SdValue<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(SdValue(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(SdValue(Cow::Owned(v.to_string())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(SdValue(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(SdValue(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(SdValue(Cow::Owned(v.to_string())))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(SdValue(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 impl Encoder {
@@ -670,7 +709,7 @@ fn push_sd_value(out: &mut Vec<u8>, s: &str) {
 }
 
 /// STRUCTURED-DATA from the canonical `syslog.structured_data` map, or `-`.
-fn write_structured_data(sd: &Map<String, Value>, out: &mut Vec<u8>) {
+fn write_structured_data(sd: &SdMap<'_>, out: &mut Vec<u8>) {
     if sd.is_empty() {
         out.push(b'-');
         return;
@@ -678,17 +717,12 @@ fn write_structured_data(sd: &Map<String, Value>, out: &mut Vec<u8>) {
     for (id, params) in sd {
         out.push(b'[');
         push_sd_name(out, id);
-        if let Value::Object(params) = params {
-            for (name, value) in params {
-                out.push(b' ');
-                push_sd_name(out, name);
-                out.extend_from_slice(b"=\"");
-                match value {
-                    Value::String(s) => push_sd_value(out, s),
-                    other => push_sd_value(out, &other.to_string()),
-                }
-                out.push(b'"');
-            }
+        for (name, value) in params {
+            out.push(b' ');
+            push_sd_name(out, name);
+            out.extend_from_slice(b"=\"");
+            push_sd_value(out, &value.0);
+            out.push(b'"');
         }
         out.push(b']');
     }
@@ -924,7 +958,7 @@ mod tests {
     fn syslog_format_rebuilds_fields_and_escapes_sd() {
         let mut ev = Event::new("SYSTEM", None, Severity::Info);
         ev.set_timestamp_ms(0);
-        let mut sd = Map::new();
+        let mut sd = serde_json::Map::new();
         sd.insert(
             "exampleSDID@32473".into(),
             json!({"iut": "3", "eventSource": "Ap\"p]li\\cation", "n": 5}),
