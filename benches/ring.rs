@@ -35,14 +35,29 @@ fn settings(dir: &std::path::Path) -> RingSettings {
 const BATCH: usize = 256;
 
 fn append(c: &mut Criterion) {
+    append_with(
+        c,
+        "ring_append",
+        FsyncPolicy::Interval(Duration::from_millis(100)),
+    );
+    // the same without the periodic msync: the ring's own CPU cost, apart from
+    // what the kernel's writeback of dirty pages to this machine's disk costs
+    append_with(c, "ring_append_fsync_never", FsyncPolicy::Never);
+}
+
+fn append_with(c: &mut Criterion, group: &str, fsync: FsyncPolicy) {
     let d = tempfile::tempdir().unwrap();
-    let (ring, _) = Ring::open(settings(d.path())).unwrap();
+    let (ring, _) = Ring::open(RingSettings {
+        fsync,
+        ..settings(d.path())
+    })
+    .unwrap();
     // a destination that keeps up, so the ring wraps with drop_oldest and never blocks
     let _cursor = ring.cursor("bench", WhenFull::DropOldest).unwrap();
     let batch: Vec<EncodedEvent> = (0..BATCH as u64).map(event).collect();
     let bytes: usize = batch.iter().map(|e| e.body.len() + HEADER_LEN).sum();
     eprintln!("record size ≈ {} bytes", bytes / BATCH);
-    let mut g = c.benchmark_group("ring_append");
+    let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("batch_of_256_bytes", |b| {
         b.iter(|| ring.append(&batch).unwrap())

@@ -32,6 +32,10 @@ const KINDS: &[(&str, Builder)] = &[
     ("syslog", syslog::build),
 ];
 
+/// Stream-like outputs whose lines should keep ring order: one batch in
+/// flight unless `concurrency` is set.
+const ORDERED: [&str; 3] = ["file", "stdout", "syslog"];
+
 /// The `type` names this build knows.
 pub fn kinds() -> Vec<&'static str> {
     KINDS.iter().map(|(k, _)| *k).collect()
@@ -59,7 +63,11 @@ pub fn build(
             )
         })?;
     let mut table = section.table.clone();
-    let common = CommonSettings::peel_from(&mut table, &path)?;
+    let explicit_concurrency = table.contains_key("concurrency");
+    let mut common = CommonSettings::peel_from(&mut table, &path)?;
+    if ORDERED.contains(&section.kind.as_str()) && !explicit_concurrency {
+        common.concurrency = 1;
+    }
     let filter = Filter::new(&common.filter, &format!("{path}.filter"))?;
     let redactor = Redactor::new(&common.redact, &format!("{path}.redact"))?;
     let ctx = BuildContext {
