@@ -137,8 +137,14 @@ impl Cursor {
         let mut pos = self.shared.pos.lock().unwrap();
         let start = pos.next_seq;
         let first = out.len();
-        let mut buf: Vec<u8> = Vec::new();
-        let mut spans: Vec<(u64, RecordMeta, usize, usize)> = Vec::new();
+        // size the copy buffer once: what is published in our segment, capped
+        let avail = table
+            .find(pos.seg_id)
+            .map(|(_, s)| s.end_off.load(Ordering::Acquire).saturating_sub(pos.off))
+            .unwrap_or(0);
+        let mut buf: Vec<u8> = Vec::with_capacity(avail.min(max_bytes.saturating_add(64 << 10)));
+        let mut spans: Vec<(u64, RecordMeta, usize, usize)> =
+            Vec::with_capacity(max_records.min(avail / 64 + 1));
         while spans.len() < max_records && (spans.is_empty() || buf.len() < max_bytes) {
             let Some((idx, seg)) = table.find(pos.seg_id) else {
                 // our segment was expired under us: continue at the oldest one
@@ -152,14 +158,26 @@ impl Cursor {
             };
             let end = seg.end_off.load(Ordering::Acquire);
             if pos.off < end {
-                match Record::decode(seg.seg.bytes(pos.off, end - pos.off)) {
-                    Ok(rec) => {
-                        let at = buf.len();
-                        buf.extend_from_slice(rec.body);
-                        spans.push((rec.seq, rec.meta, at, rec.body.len()));
-                        pos.off += rec.encoded_len();
-                        pos.next_seq = rec.seq + 1;
-                    }
+                let published = seg.seg.bytes(0, end);
+                // the common case: consecutive valid records in this segment
+                while pos.off < end
+                    && spans.len() < max_records
+                    && (spans.is_empty() || buf.len() < max_bytes)
+                {
+                    let Ok(rec) = Record::decode(&published[pos.off..]) else {
+                        break;
+                    };
+                    let at = buf.len();
+                    buf.extend_from_slice(rec.body);
+                    spans.push((rec.seq, rec.meta, at, rec.body.len()));
+                    pos.off += rec.encoded_len();
+                    pos.next_seq = rec.seq + 1;
+                }
+                if pos.off >= end || spans.len() >= max_records || buf.len() >= max_bytes {
+                    continue;
+                }
+                match Record::decode(&published[pos.off..]) {
+                    Ok(_) => {}
                     Err(e) => {
                         // damage recovery skipped (or disk damage since): go on at the next valid record
                         let window = seg.seg.bytes(0, end);
