@@ -250,30 +250,56 @@ mod json_writer {
         t
     };
 
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// Whether any of the 8 bytes of `w` is below 0x20, a quote or a backslash
+    /// (exact: the classic "has a zero byte" / "has a byte less than n" tests).
+    #[inline]
+    fn needs_escape(w: u64) -> bool {
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+        let q = w ^ (ONES * u64::from(b'"'));
+        let quote = q.wrapping_sub(ONES) & !q;
+        let b = w ^ (ONES * u64::from(b'\\'));
+        let backslash = b.wrapping_sub(ONES) & !b;
+        (below_space | quote | backslash) & HIGH != 0
+    }
+
     pub(super) fn string(out: &mut Vec<u8>, s: &str) {
         let b = s.as_bytes();
+        out.reserve(b.len() + 2);
         out.push(b'"');
         let mut start = 0;
-        for (i, &c) in b.iter().enumerate() {
+        let mut i = 0;
+        while i < b.len() {
+            // Skip 8 bytes at a time while none needs escaping.
+            if let Some(chunk) = b.get(i..i + 8) {
+                let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                if !needs_escape(w) {
+                    i += 8;
+                    continue;
+                }
+            }
+            let c = b[i];
             let esc = ESCAPE[c as usize];
-            if esc == 0 {
-                continue;
+            if esc != 0 {
+                out.extend_from_slice(&b[start..i]);
+                if esc == UU {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(&[
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[(c >> 4) as usize],
+                        HEX[(c & 0xf) as usize],
+                    ]);
+                } else {
+                    out.extend_from_slice(&[b'\\', esc]);
+                }
+                start = i + 1;
             }
-            out.extend_from_slice(&b[start..i]);
-            if esc == UU {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(c >> 4) as usize],
-                    HEX[(c & 0xf) as usize],
-                ]);
-            } else {
-                out.extend_from_slice(&[b'\\', esc]);
-            }
-            start = i + 1;
+            i += 1;
         }
         out.extend_from_slice(&b[start..]);
         out.push(b'"');
@@ -664,6 +690,35 @@ mod tests {
                 let mut ours = Vec::new();
                 json_writer::string(&mut ours, &s);
                 prop_assert_eq!(ours, serde_json::to_vec(&s).unwrap());
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn long_ascii_escaping_matches_serde_json(
+                s in "[a-z\"\\\\\\x00-\\x1f\\x7f\u{e9}\u{2028}]{0,64}"
+            ) {
+                let mut ours = Vec::new();
+                json_writer::string(&mut ours, &s);
+                prop_assert_eq!(ours, serde_json::to_vec(&s).unwrap());
+            }
+        }
+
+        #[test]
+        fn escapes_at_every_position_of_a_long_string() {
+            for c in (0u8..0x80).chain([0xc3]) {
+                for pos in 0..24 {
+                    let mut s = "abcdefghijklmnopqrstuvwx".to_string();
+                    let ch = if c == 0xc3 { '\u{e9}' } else { c as char };
+                    s.replace_range(pos..pos + 1, &ch.to_string());
+                    let mut ours = Vec::new();
+                    json_writer::string(&mut ours, &s);
+                    assert_eq!(
+                        ours,
+                        serde_json::to_vec(&s).unwrap(),
+                        "char {c:#x} at {pos}"
+                    );
+                }
             }
         }
 
