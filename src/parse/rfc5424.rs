@@ -132,18 +132,33 @@ impl Rfc5424<'_> {
         if self.structured_data.is_empty() {
             return out;
         }
+        // Params are collected per element, then the element is added (or
+        // merged into an earlier one with the same SD-ID, later params
+        // winning, as syslog_loose's inserts do).
+        fn flush(out: &mut Map<String, Value>, id: &str, params: Map<String, Value>) {
+            match out.get_mut(id) {
+                Some(Value::Object(existing)) => existing.extend(params),
+                _ => {
+                    out.insert(id.to_string(), Value::Object(params));
+                }
+            }
+        }
+        let mut current: Option<(&str, Map<String, Value>)> = None;
         scan_sd(self.structured_data, 0, |id, param| match param {
             None => {
-                if !out.contains_key(id) {
-                    out.insert(id.to_string(), Value::Object(Map::new()));
+                if let Some((id, params)) = current.replace((id, Map::new())) {
+                    flush(&mut out, id, params);
                 }
             }
             Some((name, raw)) => {
-                if let Some(Value::Object(params)) = out.get_mut(id) {
+                if let Some((_, params)) = current.as_mut() {
                     params.insert(name.to_string(), Value::String(unescape_param(raw)));
                 }
             }
         });
+        if let Some((id, params)) = current {
+            flush(&mut out, id, params);
+        }
         out
     }
 }
