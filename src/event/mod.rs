@@ -295,9 +295,16 @@ mod json_writer {
             // is tested padded with bytes that need none.
             let w = match b.get(i..i + 8) {
                 Some(chunk) => u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
+                // The last 8 bytes (overlapping bytes already known clean).
+                None if b.len() >= 8 => {
+                    let chunk = &b[b.len() - 8..];
+                    u64::from_le_bytes(chunk.try_into().expect("8 bytes"))
+                }
                 None => {
                     let mut tail = [b'a'; 8];
-                    tail[..b.len() - i].copy_from_slice(&b[i..]);
+                    for (t, &c) in tail.iter_mut().zip(&b[i..]) {
+                        *t = c;
+                    }
                     u64::from_le_bytes(tail)
                 }
             };
@@ -332,6 +339,7 @@ mod json_writer {
 
     /// Writes `,"key":` (or `"key":` for the first field of an object).
     /// Keys here are fixed identifiers that need no escaping.
+    #[inline(always)]
     fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
         if !*first {
             out.push(b',');
@@ -342,6 +350,7 @@ mod json_writer {
         out.extend_from_slice(b"\":");
     }
 
+    #[inline(always)]
     fn opt_str(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &Option<String>) {
         if let Some(v) = v {
             key(out, first, k);
