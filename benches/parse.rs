@@ -2,6 +2,10 @@
 //! (plain and with a JSON MSG) and RFC 3164, and `/v1/events` NDJSON body
 //! parsing. Reported as elements (messages) per second.
 //!
+//! The stage breakdown also times the reference implementations the fast
+//! paths replaced (`parse_loose`: `syslog_loose` only; `encode_serde`:
+//! `serde_json::to_vec`), so one run shows before and after.
+//!
 //! Each benchmark runs twice: with wall time (`wall/…`) and with the
 //! thread's CPU time (`cpu/…`, `CLOCK_THREAD_CPUTIME_ID`), which is the
 //! per-core cost even on a machine busy with other work.
@@ -9,6 +13,7 @@
 use chrono_tz::Tz;
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use siem_relay::parse::syslog::parse_syslog_loose;
 use siem_relay::parse::{
     normalize_syslog, parse_events_body, parse_syslog, syslog_line_to_event, Origin,
 };
@@ -47,6 +52,9 @@ fn breakdown<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     g.bench_function("parse", |b| {
         b.iter(|| parse_syslog(black_box(PLAIN_5424), NOW, Tz::UTC))
     });
+    g.bench_function("parse_loose", |b| {
+        b.iter(|| parse_syslog_loose(black_box(PLAIN_5424), NOW, Tz::UTC))
+    });
     g.bench_function("parse_normalize", |b| {
         b.iter(|| {
             normalize_syslog(
@@ -58,6 +66,9 @@ fn breakdown<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     });
     let ev = syslog_line_to_event(PLAIN_5424, NOW, Tz::UTC, &ORIGIN);
     g.bench_function("encode", |b| b.iter(|| black_box(&ev).encode()));
+    g.bench_function("encode_serde", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&ev)).expect("serialises"))
+    });
     g.finish();
 }
 

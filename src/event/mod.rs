@@ -177,7 +177,7 @@ impl Event {
 
     /// Serialises this event into a ready-to-append record body.
     pub fn encode(&self) -> EncodedEvent {
-        let body = serde_json::to_vec(self).expect("Event serialises to JSON");
+        let body = json_writer::event(self);
         EncodedEvent {
             meta: self.meta(),
             body,
@@ -202,15 +202,373 @@ pub struct EncodedEvent {
     pub body: Vec<u8>,
 }
 
-/// `evt_` followed by a fresh ULID.
+thread_local! {
+    /// The (millisecond, random part) of this thread's last ULID.
+    static LAST_ULID: std::cell::Cell<(u64, u128)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// `evt_` followed by a fresh ULID: 48-bit millisecond time and 80 random
+/// bits. Like the ULID spec's monotonic generator, ids made by one thread in
+/// the same millisecond take the previous random part plus one (so they are
+/// distinct and ordered), and a new millisecond draws fresh random bits from
+/// the thread-local CSPRNG: one draw per millisecond instead of per id.
 pub fn new_event_id() -> String {
-    format!("evt_{}", ulid::Ulid::new())
+    const RAND_MAX: u128 = (1 << 80) - 1;
+    let ms = u64::try_from(now_millis()).unwrap_or(0);
+    let random = LAST_ULID.with(|last| {
+        let (last_ms, last_random) = last.get();
+        let random = if ms == last_ms && last_random < RAND_MAX {
+            last_random + 1
+        } else {
+            rand::random::<u128>() & RAND_MAX
+        };
+        last.set((ms, random));
+        random
+    });
+    let id = ulid::Ulid::from_parts(ms, random);
+    let mut buf = [0u8; ulid::ULID_LEN];
+    let mut s = String::with_capacity(4 + ulid::ULID_LEN);
+    s.push_str("evt_");
+    s.push_str(id.array_to_str(&mut buf));
+    s
 }
 
 /// The 32-bit tenant hash stored in record headers (CRC32C of the tenant id;
 /// never 0, which means "no tenant").
 pub fn tenant_hash(tenant: &str) -> u32 {
     crc32c::crc32c(tenant.as_bytes()).max(1)
+}
+
+/// The hand-written compact JSON writer behind [`Event::encode`]. It writes
+/// the same bytes as `serde_json::to_vec(&event)` (same field order, skip
+/// rules and string escaping; numbers and other non-string JSON values in
+/// `metadata`/`structured_data` are written by serde_json itself), without
+/// going through serde's generic machinery.
+mod json_writer {
+    use super::{Actor, Event, Resource, SourceInfo, SyslogFields};
+    use serde_json::{Map, Value};
+
+    /// serde_json's escape table: 0 = as is; otherwise the escape letter
+    /// (`u` means `\u00XX`).
+    const UU: u8 = b'u';
+    const __: u8 = 0;
+    static ESCAPE: [u8; 256] = {
+        let mut t = [__; 256];
+        let mut i = 0;
+        while i < 0x20 {
+            t[i] = UU;
+            i += 1;
+        }
+        t[0x08] = b'b';
+        t[0x09] = b't';
+        t[0x0a] = b'n';
+        t[0x0c] = b'f';
+        t[0x0d] = b'r';
+        t[b'"' as usize] = b'"';
+        t[b'\\' as usize] = b'\\';
+        t
+    };
+
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// Whether any of the 8 bytes of `w` is below 0x20, a quote or a backslash
+    /// (exact: the classic "has a zero byte" / "has a byte less than n" tests).
+    #[inline]
+    fn needs_escape(w: u64) -> bool {
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+        let q = w ^ (ONES * u64::from(b'"'));
+        let quote = q.wrapping_sub(ONES) & !q;
+        let b = w ^ (ONES * u64::from(b'\\'));
+        let backslash = b.wrapping_sub(ONES) & !b;
+        (below_space | quote | backslash) & HIGH != 0
+    }
+
+    /// Whether none of the 16 bytes at `b[i..]` needs escaping (SSE2, part
+    /// of the x86_64 baseline).
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn clean16(b: &[u8], i: usize) -> bool {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        let chunk: &[u8; 16] = b[i..i + 16].try_into().expect("16 bytes");
+        // SAFETY: SSE2 is always available on x86_64; the unaligned load reads
+        // exactly the 16 bytes of `chunk`.
+        unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // v <= 0x1f (unsigned) exactly when min(v, 0x1f) == v.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) == 0
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline]
+    fn clean16(b: &[u8], i: usize) -> bool {
+        let w = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        !needs_escape(w(i)) && !needs_escape(w(i + 8))
+    }
+
+    pub(super) fn string(out: &mut Vec<u8>, s: &str) {
+        let b = s.as_bytes();
+        out.reserve(b.len() + 2);
+        out.push(b'"');
+        let mut start = 0;
+        let mut i = 0;
+        while i + 16 <= b.len() && clean16(b, i) {
+            i += 16;
+        }
+        while i < b.len() {
+            // Skip 8 bytes at a time while none needs escaping; a short tail
+            // is tested padded with bytes that need none.
+            let w = match b.get(i..i + 8) {
+                Some(chunk) => u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
+                // The last 8 bytes (overlapping bytes already known clean).
+                None if b.len() >= 8 => {
+                    let chunk = &b[b.len() - 8..];
+                    u64::from_le_bytes(chunk.try_into().expect("8 bytes"))
+                }
+                None => {
+                    let mut tail = [b'a'; 8];
+                    for (t, &c) in tail.iter_mut().zip(&b[i..]) {
+                        *t = c;
+                    }
+                    u64::from_le_bytes(tail)
+                }
+            };
+            if !needs_escape(w) {
+                i += 8;
+                continue;
+            }
+            let c = b[i];
+            let esc = ESCAPE[c as usize];
+            if esc != 0 {
+                out.extend_from_slice(&b[start..i]);
+                if esc == UU {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(&[
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[(c >> 4) as usize],
+                        HEX[(c & 0xf) as usize],
+                    ]);
+                } else {
+                    out.extend_from_slice(&[b'\\', esc]);
+                }
+                start = i + 1;
+            }
+            i += 1;
+        }
+        out.extend_from_slice(&b[start..]);
+        out.push(b'"');
+    }
+
+    /// Writes `,"key":` (or `"key":` for the first field of an object).
+    /// Keys here are fixed identifiers that need no escaping.
+    #[inline(always)]
+    fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
+        if !*first {
+            out.push(b',');
+        }
+        *first = false;
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":");
+    }
+
+    #[inline(always)]
+    fn opt_str(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &Option<String>) {
+        if let Some(v) = v {
+            key(out, first, k);
+            string(out, v);
+        }
+    }
+
+    fn uint(out: &mut Vec<u8>, n: u64) {
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&buf[i..]);
+    }
+
+    pub(super) fn value(out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::String(s) => string(out, s),
+            Value::Object(m) => map(out, m),
+            Value::Array(a) => {
+                out.push(b'[');
+                for (i, item) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    value(out, item);
+                }
+                out.push(b']');
+            }
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Bool(true) => out.extend_from_slice(b"true"),
+            Value::Bool(false) => out.extend_from_slice(b"false"),
+            Value::Number(_) => {
+                serde_json::to_writer(&mut *out, v).expect("a JSON number serialises")
+            }
+        }
+    }
+
+    fn map(out: &mut Vec<u8>, m: &Map<String, Value>) {
+        out.push(b'{');
+        for (i, (k, v)) in m.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, k);
+            out.push(b':');
+            value(out, v);
+        }
+        out.push(b'}');
+    }
+
+    fn actor(out: &mut Vec<u8>, a: &Actor) {
+        let mut first = true;
+        out.push(b'{');
+        opt_str(out, &mut first, "type", &a.kind);
+        opt_str(out, &mut first, "id", &a.id);
+        opt_str(out, &mut first, "email", &a.email);
+        opt_str(out, &mut first, "service_account", &a.service_account);
+        out.push(b'}');
+    }
+
+    fn resource(out: &mut Vec<u8>, r: &Resource) {
+        let mut first = true;
+        out.push(b'{');
+        opt_str(out, &mut first, "type", &r.kind);
+        opt_str(out, &mut first, "id", &r.id);
+        opt_str(out, &mut first, "name", &r.name);
+        opt_str(out, &mut first, "path", &r.path);
+        out.push(b'}');
+    }
+
+    fn syslog(out: &mut Vec<u8>, s: &SyslogFields) {
+        let mut first = true;
+        out.push(b'{');
+        if let Some(n) = s.facility {
+            key(out, &mut first, "facility");
+            uint(out, n.into());
+        }
+        if let Some(n) = s.severity {
+            key(out, &mut first, "severity");
+            uint(out, n.into());
+        }
+        if let Some(n) = s.version {
+            key(out, &mut first, "version");
+            uint(out, n.into());
+        }
+        opt_str(out, &mut first, "hostname", &s.hostname);
+        opt_str(out, &mut first, "app_name", &s.app_name);
+        opt_str(out, &mut first, "procid", &s.procid);
+        opt_str(out, &mut first, "msgid", &s.msgid);
+        if !s.structured_data.is_empty() {
+            key(out, &mut first, "structured_data");
+            map(out, &s.structured_data);
+        }
+        out.push(b'}');
+    }
+
+    fn source(out: &mut Vec<u8>, s: &SourceInfo) {
+        let mut first = true;
+        out.push(b'{');
+        key(out, &mut first, "listener");
+        string(out, &s.listener);
+        opt_str(out, &mut first, "address", &s.address);
+        out.push(b'}');
+    }
+
+    /// A size guess that avoids regrowing for typical events.
+    fn capacity_hint(ev: &Event) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len() + 16);
+        let mut n = 200
+            + ev.event_id.len()
+            + ev.category.len()
+            + opt(&ev.tenant_id)
+            + opt(&ev.action)
+            + opt(&ev.outcome)
+            + opt(&ev.source_ip)
+            + opt(&ev.user_agent)
+            + opt(&ev.session_id)
+            + opt(&ev.message);
+        if let Some(s) = &ev.syslog {
+            n += 160 + opt(&s.hostname) + opt(&s.app_name) + opt(&s.procid) + opt(&s.msgid);
+            n += s.structured_data.len() * 64;
+        }
+        if let Some(m) = &ev.metadata {
+            n += m.len() * 48;
+        }
+        n
+    }
+
+    pub(super) fn event(ev: &Event) -> Vec<u8> {
+        let mut out = Vec::with_capacity(capacity_hint(ev));
+        let out = &mut out;
+        let mut first = true;
+        let first = &mut first;
+        out.push(b'{');
+        key(out, first, "event_id");
+        string(out, &ev.event_id);
+        key(out, first, "timestamp");
+        string(out, &ev.timestamp);
+        key(out, first, "received_at");
+        string(out, &ev.received_at);
+        opt_str(out, first, "tenant_id", &ev.tenant_id);
+        key(out, first, "category");
+        string(out, &ev.category);
+        opt_str(out, first, "action", &ev.action);
+        key(out, first, "severity");
+        string(out, ev.severity.as_str());
+        opt_str(out, first, "outcome", &ev.outcome);
+        if let Some(a) = &ev.actor {
+            key(out, first, "actor");
+            actor(out, a);
+        }
+        if let Some(r) = &ev.resource {
+            key(out, first, "resource");
+            resource(out, r);
+        }
+        opt_str(out, first, "source_ip", &ev.source_ip);
+        opt_str(out, first, "user_agent", &ev.user_agent);
+        opt_str(out, first, "session_id", &ev.session_id);
+        if let Some(m) = &ev.metadata {
+            key(out, first, "metadata");
+            map(out, m);
+        }
+        if let Some(s) = &ev.syslog {
+            key(out, first, "syslog");
+            syslog(out, s);
+        }
+        if let Some(s) = &ev.source {
+            key(out, first, "source");
+            source(out, s);
+        }
+        opt_str(out, first, "message", &ev.message);
+        if ev.parse_error {
+            key(out, first, "parse_error");
+            out.extend_from_slice(b"true");
+        }
+        out.push(b'}');
+        std::mem::take(out)
+    }
 }
 
 #[cfg(test)]
@@ -245,5 +603,221 @@ mod tests {
         assert!(v.get("parse_error").is_none());
         assert!(v["event_id"].as_str().unwrap().starts_with("evt_"));
         assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    mod encode_matches_serde {
+        use super::super::*;
+        use proptest::option::of;
+        use proptest::prelude::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "(?s).{0,12}",
+                "[\\x00-\\x7f]{0,12}",
+                "[\"\\\\\\x00-\\x1f\\x7f\u{80}\u{2028}\u{fffd}a]{0,8}",
+            ]
+        }
+
+        fn opt_text() -> impl Strategy<Value = Option<String>> {
+            of(text())
+        }
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                text().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec((text(), inner), 0..4)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn json_map() -> impl Strategy<Value = Map<String, Value>> {
+            prop::collection::vec((text(), json_value()), 0..4)
+                .prop_map(|kv| kv.into_iter().collect())
+        }
+
+        fn actor() -> impl Strategy<Value = Actor> {
+            (opt_text(), opt_text(), opt_text(), opt_text()).prop_map(|(kind, id, email, sa)| {
+                Actor {
+                    kind,
+                    id,
+                    email,
+                    service_account: sa,
+                }
+            })
+        }
+
+        fn resource() -> impl Strategy<Value = Resource> {
+            (opt_text(), opt_text(), opt_text(), opt_text()).prop_map(|(kind, id, name, path)| {
+                Resource {
+                    kind,
+                    id,
+                    name,
+                    path,
+                }
+            })
+        }
+
+        fn syslog() -> impl Strategy<Value = SyslogFields> {
+            (
+                of(any::<u8>()),
+                of(any::<u8>()),
+                of(any::<u32>()),
+                (opt_text(), opt_text(), opt_text(), opt_text()),
+                json_map(),
+            )
+                .prop_map(|(facility, severity, version, (h, a, p, m), sd)| {
+                    SyslogFields {
+                        facility,
+                        severity,
+                        version,
+                        hostname: h,
+                        app_name: a,
+                        procid: p,
+                        msgid: m,
+                        structured_data: sd,
+                    }
+                })
+        }
+
+        fn event() -> impl Strategy<Value = Event> {
+            (
+                (text(), text(), text(), opt_text(), text(), opt_text()),
+                (
+                    prop::sample::select(Severity::ALL.to_vec()),
+                    opt_text(),
+                    of(actor()),
+                    of(resource()),
+                ),
+                (opt_text(), opt_text(), opt_text(), of(json_map())),
+                (
+                    of(syslog()),
+                    of((text(), opt_text())),
+                    opt_text(),
+                    any::<bool>(),
+                ),
+            )
+                .prop_map(
+                    |(
+                        (event_id, timestamp, received_at, tenant_id, category, action),
+                        (severity, outcome, actor, resource),
+                        (source_ip, user_agent, session_id, metadata),
+                        (syslog, source, message, parse_error),
+                    )| Event {
+                        event_id,
+                        timestamp,
+                        received_at,
+                        tenant_id,
+                        category,
+                        action,
+                        severity,
+                        outcome,
+                        actor,
+                        resource,
+                        source_ip,
+                        user_agent,
+                        session_id,
+                        metadata,
+                        syslog,
+                        source: source.map(|(listener, address)| SourceInfo { listener, address }),
+                        message,
+                        parse_error,
+                        timestamp_ms: 0,
+                        received_ms: 0,
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            #[test]
+            fn encode_is_byte_identical_to_serde_json(ev in event()) {
+                let ours = ev.encode().body;
+                let serde = serde_json::to_vec(&ev).unwrap();
+                prop_assert_eq!(
+                    String::from_utf8_lossy(&ours),
+                    String::from_utf8_lossy(&serde)
+                );
+                prop_assert_eq!(ours, serde);
+            }
+
+            #[test]
+            fn string_escaping_matches_serde_json(s in "(?s).{0,40}") {
+                let mut ours = Vec::new();
+                json_writer::string(&mut ours, &s);
+                prop_assert_eq!(ours, serde_json::to_vec(&s).unwrap());
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn long_ascii_escaping_matches_serde_json(
+                s in "[a-z\"\\\\\\x00-\\x1f\\x7f\u{e9}\u{2028}]{0,64}"
+            ) {
+                let mut ours = Vec::new();
+                json_writer::string(&mut ours, &s);
+                prop_assert_eq!(ours, serde_json::to_vec(&s).unwrap());
+            }
+        }
+
+        #[test]
+        fn escapes_at_every_position_of_a_long_string() {
+            for c in (0u8..0x80).chain([0xc3]) {
+                for pos in 0..40 {
+                    let mut s = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN".to_string();
+                    let ch = if c == 0xc3 { '\u{e9}' } else { c as char };
+                    s.replace_range(pos..pos + 1, &ch.to_string());
+                    let mut ours = Vec::new();
+                    json_writer::string(&mut ours, &s);
+                    assert_eq!(
+                        ours,
+                        serde_json::to_vec(&s).unwrap(),
+                        "char {c:#x} at {pos}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn every_byte_escapes_like_serde_json() {
+            for c in 0u8..0x80 {
+                let s = String::from(c as char);
+                let mut ours = Vec::new();
+                json_writer::string(&mut ours, &s);
+                assert_eq!(ours, serde_json::to_vec(&s).unwrap(), "char {c:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn event_ids_are_unique_and_well_formed() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_event_id()).collect();
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        for id in &ids[..10] {
+            assert_eq!(id.len(), 30);
+            let ulid = ulid::Ulid::from_string(&id[4..]).unwrap();
+            let age = now_millis() - ulid.timestamp_ms() as i64;
+            assert!((0..60_000).contains(&age), "ULID time is now: {id}");
+        }
+        // Within one thread, ids are strictly increasing (monotonic ULIDs).
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        // Other threads draw their own random parts.
+        let other: Vec<String> =
+            std::thread::spawn(|| (0..10_000).map(|_| new_event_id()).collect())
+                .join()
+                .unwrap();
+        let all: std::collections::HashSet<&String> = ids.iter().chain(&other).collect();
+        assert_eq!(all.len(), 20_000);
     }
 }

@@ -7,11 +7,73 @@ pub fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// First and last millisecond that [`write_rfc3339_millis`] formats itself
+/// (years 0000 to 9999); chrono formats the rest.
+const MIN_FAST_MS: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
+const MAX_FAST_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+
 /// `2026-11-23T14:56:08.123Z`.
 pub fn format_rfc3339_millis(ms: i64) -> String {
+    let mut buf = [0u8; 24];
+    if write_rfc3339_millis(ms, &mut buf) {
+        // SAFETY: write_rfc3339_millis filled all 24 bytes with ASCII digits
+        // and separators, which is valid UTF-8.
+        return unsafe { String::from_utf8_unchecked(buf.to_vec()) };
+    }
     DateTime::<Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Writes `YYYY-MM-DDTHH:MM:SS.mmmZ` for years 0000..=9999 (what chrono's
+/// `to_rfc3339_opts(Millis, true)` writes); false outside that range.
+fn write_rfc3339_millis(ms: i64, buf: &mut [u8; 24]) -> bool {
+    if !(MIN_FAST_MS..=MAX_FAST_MS).contains(&ms) {
+        return false;
+    }
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000) as u32;
+    let (y, m, d) = civil_from_days(days);
+    let secs = in_day / 1000;
+    let milli = in_day % 1000;
+    let (hh, mm, ss) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let two = |buf: &mut [u8; 24], at: usize, v: u32| {
+        buf[at] = b'0' + (v / 10) as u8;
+        buf[at + 1] = b'0' + (v % 10) as u8;
+    };
+    two(buf, 0, y / 100);
+    two(buf, 2, y % 100);
+    buf[4] = b'-';
+    two(buf, 5, m);
+    buf[7] = b'-';
+    two(buf, 8, d);
+    buf[10] = b'T';
+    two(buf, 11, hh);
+    buf[13] = b':';
+    two(buf, 14, mm);
+    buf[16] = b':';
+    two(buf, 17, ss);
+    buf[19] = b'.';
+    buf[20] = b'0' + (milli / 100) as u8;
+    two(buf, 21, milli % 100);
+    buf[23] = b'Z';
+    true
+}
+
+/// (year, month, day) of a day count since 1970-01-01, proleptic
+/// Gregorian, for non-negative years (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (u32, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = if m <= 2 { y + 1 } else { y };
+    (y as u32, m, d)
 }
 
 /// Parses any RFC 3339 timestamp to milliseconds since the epoch.
@@ -24,6 +86,14 @@ pub fn parse_rfc3339_millis(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn chrono_format(ms: i64) -> String {
+        DateTime::<Utc>::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
     #[test]
     fn round_trip() {
         let s = format_rfc3339_millis(1_700_000_000_123);
@@ -33,5 +103,50 @@ mod tests {
             parse_rfc3339_millis("2023-11-14T23:13:20.123+01:00"),
             Some(1_700_000_000_123)
         );
+    }
+
+    #[test]
+    fn edges_match_chrono() {
+        for ms in [
+            0,
+            -1,
+            1,
+            -86_400_000,
+            951_782_400_000, // 2000-02-29
+            MIN_FAST_MS,
+            MIN_FAST_MS - 1,
+            MAX_FAST_MS,
+            MAX_FAST_MS + 1,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            assert_eq!(format_rfc3339_millis(ms), chrono_format(ms), "ms = {ms}");
+        }
+        assert_eq!(
+            format_rfc3339_millis(MIN_FAST_MS),
+            "0000-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            format_rfc3339_millis(MAX_FAST_MS),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(format_rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    proptest! {
+        #[test]
+        fn fast_format_matches_chrono_in_range(ms in MIN_FAST_MS..=MAX_FAST_MS) {
+            prop_assert_eq!(format_rfc3339_millis(ms), chrono_format(ms));
+        }
+
+        #[test]
+        fn format_matches_chrono_everywhere(ms in any::<i64>()) {
+            prop_assert_eq!(format_rfc3339_millis(ms), chrono_format(ms));
+        }
+
+        #[test]
+        fn format_matches_chrono_near_now(ms in 0i64..4_102_444_800_000) {
+            prop_assert_eq!(format_rfc3339_millis(ms), chrono_format(ms));
+        }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`framing`]: RFC 6587 TCP framing (octet counting and LF), incremental.
 //! - [`syslog`]: RFC 5424 / RFC 3164 parsing into [`syslog::SyslogMessage`].
+//! - [`rfc5424`]: the hand-written RFC 5424 fast path [`syslog`] tries first.
 //! - [`normalize`]: builds the canonical [`crate::event::Event`] from a parsed
 //!   syslog message or a JSON object.
 //! - [`json`]: HTTP bodies (JSON object, array, NDJSON; Splunk HEC envelopes).
@@ -9,6 +10,7 @@
 pub mod framing;
 pub mod json;
 pub mod normalize;
+pub mod rfc5424;
 pub mod syslog;
 
 pub use framing::{Frame, Framer, FramerConfig, FramingError, Oversize};

@@ -64,15 +64,14 @@ pub fn normalize_syslog(m: SyslogMessage, received_ms: i64, origin: &Origin) -> 
         .severity
         .map(Severity::from_syslog)
         .unwrap_or(Severity::Notice);
-    let mut ev = blank_event(
+    let timestamp_ms = m.timestamp_ms.unwrap_or(received_ms);
+    let mut ev = event_at(
         category_for_facility(m.facility),
         severity,
+        timestamp_ms,
         received_ms,
         origin,
     );
-    if let Some(ts) = m.timestamp_ms.filter(|ts| *ts != received_ms) {
-        ev.set_timestamp_ms(ts);
-    }
     if !m.parsed {
         ev.parse_error = true;
         ev.message = Some(m.msg);
@@ -104,11 +103,27 @@ pub fn normalize_json(obj: Map<String, Value>, received_ms: i64, origin: &Origin
 
 /// An event with a fresh id, stamped `received_ms`, and nothing else set.
 pub fn blank_event(category: &str, severity: Severity, received_ms: i64, origin: &Origin) -> Event {
-    let stamp = format_rfc3339_millis(received_ms);
+    event_at(category, severity, received_ms, received_ms, origin)
+}
+
+/// [`blank_event`] with its own event time (each time formatted once).
+fn event_at(
+    category: &str,
+    severity: Severity,
+    timestamp_ms: i64,
+    received_ms: i64,
+    origin: &Origin,
+) -> Event {
+    let received_at = format_rfc3339_millis(received_ms);
+    let timestamp = if timestamp_ms == received_ms {
+        received_at.clone()
+    } else {
+        format_rfc3339_millis(timestamp_ms)
+    };
     Event {
         event_id: new_event_id(),
-        timestamp: stamp.clone(),
-        received_at: stamp,
+        timestamp,
+        received_at,
         tenant_id: None,
         category: category.to_string(),
         action: None,
@@ -124,7 +139,7 @@ pub fn blank_event(category: &str, severity: Severity, received_ms: i64, origin:
         source: Some(origin.source_info()),
         message: None,
         parse_error: false,
-        timestamp_ms: received_ms,
+        timestamp_ms,
         received_ms,
     }
 }

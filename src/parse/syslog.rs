@@ -36,12 +36,30 @@ pub struct SyslogMessage {
 /// that is not syslog comes back with `parsed == false` and the text in `msg`
 /// (invalid UTF-8 replaced).
 pub fn parse_syslog(input: &[u8], received_ms: i64, tz: Tz) -> SyslogMessage {
+    let text = input_text(input);
+    let text = text.trim_end_matches(['\n', '\r', '\0']);
+    if let Some(m) = crate::parse::rfc5424::parse(text) {
+        return m.to_message();
+    }
+    parse_text_loose(text, received_ms, tz)
+}
+
+/// [`parse_syslog`] without the RFC 5424 fast path: `syslog_loose` only. The
+/// reference the fast path is tested and benchmarked against.
+pub fn parse_syslog_loose(input: &[u8], received_ms: i64, tz: Tz) -> SyslogMessage {
+    let text = input_text(input);
+    parse_text_loose(text.trim_end_matches(['\n', '\r', '\0']), received_ms, tz)
+}
+
+fn input_text(input: &[u8]) -> std::borrow::Cow<'_, str> {
     // Validating first is much faster than lossy conversion on valid input.
-    let text = match std::str::from_utf8(input) {
+    match std::str::from_utf8(input) {
         Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(input),
-    };
-    let text = text.trim_end_matches(['\n', '\r', '\0']);
+    }
+}
+
+fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
     let received = DateTime::<Utc>::from_timestamp_millis(received_ms).unwrap_or_default();
     let offset = tz.offset_from_utc_datetime(&received.naive_utc()).fix();
     let local_received = received.with_timezone(&offset);
