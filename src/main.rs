@@ -11,6 +11,11 @@ use siem_relay::event::{Event, Severity};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// mimalloc: the relay makes a few small allocations per event on many
+/// threads, which glibc's malloc handles noticeably slower (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "siem-relay",

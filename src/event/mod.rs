@@ -284,29 +284,8 @@ mod json_writer {
         (below_space | quote | backslash) & HIGH != 0
     }
 
-    /// Whether none of the 16 bytes at `b[i..]` needs escaping (SSE2, part
-    /// of the x86_64 baseline).
-    #[cfg(target_arch = "x86_64")]
-    #[inline]
-    fn clean16(b: &[u8], i: usize) -> bool {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
-            _mm_or_si128, _mm_set1_epi8,
-        };
-        let chunk: &[u8; 16] = b[i..i + 16].try_into().expect("16 bytes");
-        // SAFETY: SSE2 is always available on x86_64; the unaligned load reads
-        // exactly the 16 bytes of `chunk`.
-        unsafe {
-            let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
-            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            // v <= 0x1f (unsigned) exactly when min(v, 0x1f) == v.
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) == 0
-        }
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
+    /// Whether none of the 16 bytes at `b[i..]` needs escaping (two 8-byte
+    /// word tests; safe code, which the compiler vectorises well enough).
     #[inline]
     fn clean16(b: &[u8], i: usize) -> bool {
         let w = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));

@@ -16,9 +16,8 @@ const MAX_FAST_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
 pub fn format_rfc3339_millis(ms: i64) -> String {
     let mut buf = [0u8; 24];
     if write_rfc3339_millis(ms, &mut buf) {
-        // SAFETY: write_rfc3339_millis filled all 24 bytes with ASCII digits
-        // and separators, which is valid UTF-8.
-        return unsafe { String::from_utf8_unchecked(buf.to_vec()) };
+        // all 24 bytes are ASCII digits and separators: the check cannot fail
+        return String::from_utf8(buf.to_vec()).expect("ASCII timestamp");
     }
     DateTime::<Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
