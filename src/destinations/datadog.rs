@@ -24,12 +24,13 @@
 //! (`endpoint`, when set, replaces `https://http-intake.logs.<site>`.)
 
 use super::http_transport::{
-    body_excerpt, default_classify, local_hostname, origin_of, pack, secret_header, Compression,
-    Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
+    body_excerpt, default_classify, local_hostname, origin_of, pack, posts, secret_header,
+    Compression, Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings,
+    HttpSink, Limits,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
-use http::{HeaderName, HeaderValue, Method};
+use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -94,16 +95,7 @@ impl HttpFormat for Datadog {
                  (Datadog would truncate it); kept whole in the dead letters instead"
             )
         });
-        let requests = bodies
-            .into_iter()
-            .map(|(body, indices)| EncodedRequest {
-                method: Method::POST,
-                url: self.url.clone(),
-                headers: self.headers.clone(),
-                body,
-                indices,
-            })
-            .collect();
+        let requests = posts(&self.url, &self.headers, bodies);
         Encoded { requests, rejected }
     }
 

@@ -20,7 +20,7 @@
 //! the `@timestamp` data streams require.
 
 use super::http_transport::{
-    basic_auth, body_excerpt, default_classify, is_retryable_status, origin_of, pack,
+    basic_auth, body_excerpt, default_classify, is_retryable_status, origin_of, pack, posts,
     secret_header, Compression, Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse,
     HttpSettings, HttpSink, Limits,
 };
@@ -28,7 +28,7 @@ use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
 use crate::event::format_rfc3339_millis;
 use chrono::format::{Item, StrftimeItems};
-use http::{HeaderName, HeaderValue, Method};
+use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -155,16 +155,7 @@ impl HttpFormat for Elasticsearch {
             .collect();
         // `http.max_content_length` (100 MB by default) is far above a batch; a 413 is bisected.
         let (bodies, rejected) = pack(entries, Framing::Lines, Limits::NONE, |_| String::new());
-        let requests = bodies
-            .into_iter()
-            .map(|(body, indices)| EncodedRequest {
-                method: Method::POST,
-                url: self.url.clone(),
-                headers: self.headers.clone(),
-                body,
-                indices,
-            })
-            .collect();
+        let requests = posts(&self.url, &self.headers, bodies);
         Encoded { requests, rejected }
     }
 

@@ -343,6 +343,24 @@ pub type Packed = (Bytes, Vec<usize>);
 /// Packs pre-encoded entries (batch index, bytes) into bodies within
 /// `limits`, in order. An entry too large to ever fit is refused with
 /// `too_large(entry_len)` as the reason instead of being sent.
+/// One POST to `url` with `headers` per packed body (what most formats send).
+pub fn posts(
+    url: &str,
+    headers: &[(HeaderName, HeaderValue)],
+    bodies: Vec<Packed>,
+) -> Vec<EncodedRequest> {
+    bodies
+        .into_iter()
+        .map(|(body, indices)| EncodedRequest {
+            method: Method::POST,
+            url: url.to_string(),
+            headers: headers.to_vec(),
+            body,
+            indices,
+        })
+        .collect()
+}
+
 pub fn pack(
     entries: Vec<(usize, Vec<u8>)>,
     framing: Framing,

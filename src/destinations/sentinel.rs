@@ -25,7 +25,7 @@
 //! once when the API answers 401 (one retry with a fresh token).
 
 use super::http_transport::{
-    body_excerpt, default_classify, origin_of, pack, secret_header, Compression, Encoded,
+    body_excerpt, default_classify, origin_of, pack, posts, secret_header, Compression, Encoded,
     EncodedRequest, Framing, HttpClient, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
@@ -194,19 +194,11 @@ impl HttpFormat for Sentinel {
         let (bodies, rejected) = pack(entries, Framing::JsonArray, LIMITS, |n| {
             format!("event is {n} bytes as a record, above the Logs Ingestion API's 1 MB per call")
         });
-        let requests = bodies
-            .into_iter()
-            .map(|(body, indices)| EncodedRequest {
-                method: Method::POST,
-                url: self.url.clone(),
-                headers: vec![(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                body,
-                indices,
-            })
-            .collect();
+        let json = [(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )];
+        let requests = posts(&self.url, &json, bodies);
         Encoded { requests, rejected }
     }
 

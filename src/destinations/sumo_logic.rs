@@ -16,12 +16,12 @@
 //! stripped of their URL.
 
 use super::http_transport::{
-    body_excerpt, default_classify, origin_of, pack, Compression, Encoded, EncodedRequest, Framing,
-    HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
+    body_excerpt, default_classify, origin_of, pack, posts, Compression, Encoded, EncodedRequest,
+    Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
-use http::{HeaderName, HeaderValue, Method};
+use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,16 +60,7 @@ impl HttpFormat for SumoLogic {
         let (bodies, rejected) = pack(entries, Framing::Lines, LIMITS, |n| {
             format!("event is {n} bytes, above the HTTP source's 1 MB per request")
         });
-        let requests = bodies
-            .into_iter()
-            .map(|(body, indices)| EncodedRequest {
-                method: Method::POST,
-                url: self.url.clone(),
-                headers: self.headers.clone(),
-                body,
-                indices,
-            })
-            .collect();
+        let requests = posts(&self.url, &self.headers, bodies);
         Encoded { requests, rejected }
     }
 
