@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 /// mimalloc: the relay makes a few small allocations per event on many
 /// threads, which glibc's malloc handles noticeably slower (see BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
