@@ -99,6 +99,20 @@ fn scenarios() -> Vec<Scenario> {
             what: "TCP in → 5 syslog TCP sinks (events/s = per destination, all 5 complete)",
         },
         Scenario {
+            name: "fanout4",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Syslog; 4],
+            what: "TCP in → 4 syslog TCP sinks (the baseline of fanout5_stalled)",
+        },
+        Scenario {
+            name: "fanout5_stalled",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Syslog, Syslog, Syslog, Syslog, StalledSyslog],
+            what: "TCP in → 4 syslog TCP sinks + 1 sink that never reads",
+        },
+        Scenario {
             name: "stalled",
             input: TcpLf,
             conns: 1,
@@ -135,9 +149,10 @@ impl Target {
     /// None if the target runs the scenario, else why not.
     fn unsupported(self, s: &Scenario) -> Option<&'static str> {
         match (self, s.name) {
-            (Target::Direct, "fanout5" | "stalled" | "stalled_hec" | "tcp_hec") => {
-                Some("needs a relay")
-            }
+            (
+                Target::Direct,
+                "fanout4" | "fanout5" | "fanout5_stalled" | "stalled" | "stalled_hec" | "tcp_hec",
+            ) => Some("needs a relay"),
             (Target::Rsyslog | Target::SyslogNg, "http_hec") => Some("no HTTP source; see tcp_hec"),
             (Target::Rsyslog, "tcp_hec" | "stalled_hec") => Some("omhttp not in Debian's rsyslog"),
             _ => None,
@@ -1163,6 +1178,13 @@ fn main() {
                 .find(|r| r.target == t && r.scenario == name)
                 .and_then(|r| r.stats.clone())
         };
+        if let (Some(st), Some(base)) = (get("fanout5_stalled"), get("fanout4")) {
+            println!(
+                "  fanout5_stalled: {} four healthy destinations at {:.0}% of fanout4 (the same without the stalled one)",
+                t.label(),
+                st.eps * 100.0 / base.eps
+            );
+        }
         for name in ["stalled", "stalled_hec"] {
             if let (Some(st), Some(base)) = (get(name), get("tcp_syslog")) {
                 println!(
