@@ -7,17 +7,24 @@
 //! Datagrams are read in batches with `recvmmsg(2)`; if the kernel does not
 //! support it, one `recv_from` at a time. UDP has no backpressure: when the
 //! ring refuses a batch, it is dropped and counted.
+//!
+//! Only safe code here: `recvmmsg`, SO_RXQ_OVFL and its control message go
+//! through nix's safe wrappers.
 
 use super::metrics::SourceMetrics;
 use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, SectionConfig};
 use crate::event::{now_millis, EncodedEvent};
 use crate::parse::{syslog_line_to_event, Origin};
+use nix::sys::socket::{
+    recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrLike,
+    SockaddrStorage,
+};
 use serde::Deserialize;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -27,8 +34,6 @@ use tokio::task::JoinHandle;
 const MAX_DATAGRAM: usize = 65536;
 /// Datagrams per `recvmmsg` call.
 const BATCH: usize = 32;
-/// Room for the SO_RXQ_OVFL control message.
-const CONTROL_LEN: usize = 64;
 
 /// `[sources.NAME]` with `type = "syslog_udp"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -121,19 +126,8 @@ fn bind_socket(addr: SocketAddr, recv_buffer: u64) -> io::Result<UdpSocket> {
 
 /// Asks the kernel to report receive-queue drops (Linux SO_RXQ_OVFL).
 fn enable_rxq_ovfl(sock: &Socket) {
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt with a valid fd and a c_int option value of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RXQ_OVFL,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::debug!("SO_RXQ_OVFL not available; kernel drops are not counted");
+    if let Err(e) = setsockopt(sock, sockopt::RxqOvfl, &1) {
+        tracing::debug!(error = %e, "SO_RXQ_OVFL not available; kernel drops are not counted");
     }
 }
 
@@ -149,7 +143,7 @@ struct Receiver {
 
 impl Receiver {
     async fn run(mut self, sock: UdpSocket, shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut batch = MmsgBatch::new();
+        let mut batch = Batch::new();
         let stop = shutdown_signal(shutdown);
         tokio::pin!(stop);
         let mut use_mmsg = true;
@@ -169,7 +163,7 @@ impl Receiver {
                         use_mmsg = false;
                         continue;
                     }
-                    other => other.map(|n| self.batch_events(&batch, n)),
+                    other => other.map(|()| self.batch_events(&batch)),
                 }
             } else {
                 self.recv_one(&sock, &mut batch.bufs[0])
@@ -185,19 +179,18 @@ impl Receiver {
         }
     }
 
-    /// Events of the first `n` datagrams of a `recvmmsg` batch.
-    fn batch_events(&mut self, batch: &MmsgBatch, n: usize) -> Vec<EncodedEvent> {
+    /// Events of the datagrams of a `recvmmsg` batch.
+    fn batch_events(&mut self, batch: &Batch) -> Vec<EncodedEvent> {
         let now = now_millis();
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            if let Some(drops) = batch.kernel_drops(i) {
+        let mut out = Vec::with_capacity(batch.received.len());
+        for (i, d) in batch.received.iter().enumerate() {
+            if let Some(drops) = d.kernel_drops {
                 self.note_kernel_drops(drops);
             }
-            let (data, peer) = batch.datagram(i);
-            if batch.truncated(i) {
+            if d.truncated {
                 self.metrics.oversized();
             }
-            out.push(self.event(data, peer, now));
+            out.push(self.event(batch.payload(i), d.peer, now));
         }
         out
     }
@@ -240,93 +233,154 @@ impl Receiver {
     }
 }
 
-/// Buffers for one `recvmmsg(2)` call.
-struct MmsgBatch {
-    bufs: Vec<Vec<u8>>,
-    addrs: Vec<libc::sockaddr_storage>,
-    controls: Vec<[u8; CONTROL_LEN]>,
-    iovecs: Vec<libc::iovec>,
-    headers: Vec<libc::mmsghdr>,
+/// What `recvmmsg` reported about one datagram.
+#[derive(Debug, Clone, Copy)]
+struct Datagram {
+    /// Payload bytes in the matching buffer.
+    len: usize,
+    peer: Option<SocketAddr>,
+    /// The datagram was larger than the buffer (MSG_TRUNC).
+    truncated: bool,
+    /// Cumulative SO_RXQ_OVFL count, when the kernel attached one.
+    kernel_drops: Option<u32>,
 }
 
-// SAFETY: the raw pointers inside `iovecs`/`headers` only ever point into the
-// batch's own buffers and are rebuilt before every call.
-unsafe impl Send for MmsgBatch {}
+/// Buffers for one `recvmmsg(2)` call: [`BATCH`] payload buffers of
+/// [`MAX_DATAGRAM`] bytes, reused across calls, and the results of the last call.
+///
+/// Plain owned data, so it is `Send` and lives in the receive task. nix's
+/// `MultiHeaders` (raw pointers, not `Send`) is built per call in [`Batch::recv`]:
+/// nix's `recvmmsg` refreshes only the iovecs of a reused header, while the
+/// kernel shrinks `msg_namelen`/`msg_controllen` on return, so a reused header
+/// would lose the SO_RXQ_OVFL message (and could cut an IPv6 peer address).
+struct Batch {
+    bufs: Vec<Vec<u8>>,
+    received: Vec<Datagram>,
+}
 
-impl MmsgBatch {
+impl Batch {
     fn new() -> Self {
-        MmsgBatch {
+        Batch {
             bufs: (0..BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect(),
-            // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs for which all-zero is valid.
-            addrs: vec![unsafe { std::mem::zeroed() }; BATCH],
-            controls: vec![[0u8; CONTROL_LEN]; BATCH],
-            iovecs: vec![unsafe { std::mem::zeroed() }; BATCH],
-            headers: vec![unsafe { std::mem::zeroed() }; BATCH],
+            received: Vec::with_capacity(BATCH),
         }
     }
 
-    /// Receives up to [`BATCH`] datagrams without blocking; returns how many.
-    fn recv(&mut self, fd: libc::c_int) -> io::Result<usize> {
-        for i in 0..BATCH {
-            self.iovecs[i] = libc::iovec {
-                iov_base: self.bufs[i].as_mut_ptr().cast(),
-                iov_len: MAX_DATAGRAM,
-            };
-            let hdr = &mut self.headers[i].msg_hdr;
-            hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-            hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_iov = &mut self.iovecs[i];
-            hdr.msg_iovlen = 1;
-            hdr.msg_control = self.controls[i].as_mut_ptr().cast();
-            hdr.msg_controllen = CONTROL_LEN as _;
-            hdr.msg_flags = 0;
-            self.headers[i].msg_len = 0;
+    /// Receives up to [`BATCH`] datagrams without blocking into `self.received`.
+    fn recv(&mut self, fd: RawFd) -> io::Result<()> {
+        self.received.clear();
+        let mut headers =
+            MultiHeaders::<SockaddrStorage>::preallocate(BATCH, Some(nix::cmsg_space!(u32)));
+        let mut bufs = self.bufs.iter_mut();
+        let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] =
+            std::array::from_fn(|_| [IoSliceMut::new(bufs.next().expect("BATCH receive buffers"))]);
+        let msgs = recvmmsg(
+            fd,
+            &mut headers,
+            iovs.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        for msg in msgs {
+            let kernel_drops = msg.cmsgs().ok().and_then(|cmsgs| {
+                cmsgs
+                    .filter_map(|c| match c {
+                        ControlMessageOwned::RxqOvfl(n) => Some(n),
+                        _ => None,
+                    })
+                    .last()
+            });
+            self.received.push(Datagram {
+                len: msg.bytes.min(MAX_DATAGRAM),
+                peer: msg.address.as_ref().and_then(socket_addr),
+                truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
+                kernel_drops,
+            });
         }
-        // SAFETY: every header points at live buffers of the sizes given above.
-        let n = unsafe {
-            libc::recvmmsg(
-                fd,
-                self.headers.as_mut_ptr(),
-                BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
+        Ok(())
     }
 
-    /// The payload and sender of datagram `i` (after a successful [`recv`]).
-    fn datagram(&self, i: usize) -> (&[u8], Option<SocketAddr>) {
-        let h = &self.headers[i];
-        let len = (h.msg_len as usize).min(MAX_DATAGRAM);
-        // SAFETY: the kernel filled `addrs[i]` and `msg_namelen` bytes of it.
-        let addr = unsafe { SockAddr::new(self.addrs[i], h.msg_hdr.msg_namelen) };
-        (&self.bufs[i][..len], addr.as_socket())
+    /// The payload of received datagram `i` (after a successful [`Batch::recv`]).
+    fn payload(&self, i: usize) -> &[u8] {
+        &self.bufs[i][..self.received[i].len]
     }
+}
 
-    fn truncated(&self, i: usize) -> bool {
-        self.headers[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0
+/// The IPv4/IPv6 address in `addr`, if it holds one.
+fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+    if addr.len() == 0 {
+        return None;
     }
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::from(*v4));
+    }
+    addr.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
+}
 
-    /// The cumulative kernel drop count carried by datagram `i`, if any.
-    fn kernel_drops(&self, i: usize) -> Option<u32> {
-        let hdr = &self.headers[i].msg_hdr;
-        // SAFETY: the control buffer was filled by the kernel up to msg_controllen;
-        // CMSG_* walk it within those bounds.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SO_RXQ_OVFL
-                {
-                    let data = libc::CMSG_DATA(cmsg).cast::<u32>();
-                    return Some(data.read_unaligned());
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Drains `sock` batch by batch until the kernel has nothing left.
+    fn drain(sock: &UdpSocket, batch: &mut Batch, seen: &mut Vec<(Vec<u8>, Datagram)>) {
+        loop {
+            match batch.recv(sock.as_raw_fd()) {
+                Ok(()) if batch.received.is_empty() => return,
+                Ok(()) => {
+                    for (i, d) in batch.received.iter().enumerate() {
+                        seen.push((batch.payload(i).to_vec(), *d));
+                    }
                 }
-                cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => panic!("recvmmsg: {e}"),
             }
         }
-        None
+    }
+
+    #[tokio::test]
+    async fn batch_reports_payload_peer_and_kernel_drops() {
+        // Smallest receive buffer the kernel allows, so a burst overflows it.
+        let sock = bind_socket("127.0.0.1:0".parse().unwrap(), 1).expect("bind");
+        let target = sock.local_addr().unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let from = sender.local_addr().unwrap();
+        let mut batch = Batch::new();
+        let mut seen = Vec::new();
+
+        sender.send_to(b"first", target).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while seen.is_empty() && Instant::now() < deadline {
+            drain(&sock, &mut batch, &mut seen);
+        }
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, b"first");
+        assert_eq!(seen[0].1.peer, Some(from));
+        assert!(!seen[0].1.truncated);
+        assert_eq!(seen[0].1.kernel_drops, None, "no drops yet");
+
+        // Overflow the queue, drain it, then one more datagram carries the count.
+        let payload = vec![b'x'; 1200];
+        for _ in 0..400 {
+            let _ = sender.send_to(&payload, target);
+        }
+        seen.clear();
+        drain(&sock, &mut batch, &mut seen);
+        assert!(!seen.is_empty() && seen.len() < 400, "got {}", seen.len());
+        assert!(seen
+            .iter()
+            .all(|(p, d)| p == &payload && d.peer == Some(from)));
+
+        sender.send_to(b"after", target).unwrap();
+        seen.clear();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while seen.is_empty() && Instant::now() < deadline {
+            drain(&sock, &mut batch, &mut seen);
+        }
+        let (p, d) = seen.last().expect("datagram after the overflow");
+        assert_eq!(p, b"after");
+        let drops = d.kernel_drops.expect("SO_RXQ_OVFL count");
+        assert!(drops > 0 && drops as usize <= 400, "drops {drops}");
     }
 }
