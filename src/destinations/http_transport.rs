@@ -246,18 +246,11 @@ pub fn basic_auth(username: &str, password: &str) -> Result<HeaderValue, String>
 
 /// This machine's host name (for `host`/`hostname` fields), or `siem-relay`.
 pub fn local_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname NUL-terminates or truncates.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc == 0 {
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        if let Ok(s) = std::str::from_utf8(&buf[..end]) {
-            if !s.is_empty() {
-                return s.to_string();
-            }
-        }
-    }
-    "siem-relay".into()
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "siem-relay".into())
 }
 
 /// `Retry-After` as seconds or an HTTP date.
