@@ -11,8 +11,8 @@ use siem_relay::event::{Event, Severity};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// mimalloc: the relay makes a few small allocations per event on many
-/// threads, which glibc's malloc handles noticeably slower (see BENCHMARKS.md).
+/// Opt-in (`--features mimalloc`): measured without a clear CPU gain and with
+/// several times the resident memory (BENCHMARKS.md), so glibc's is the default.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
