@@ -95,7 +95,10 @@ impl Proc {
         // rest starts at field 3 (state): utime is field 14, stime 15
         let ut: f64 = f.get(11)?.parse().ok()?;
         let st: f64 = f.get(12)?.parse().ok()?;
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .unwrap_or(100) as f64;
         Some((ut + st) / hz)
     }
 
@@ -113,9 +116,10 @@ impl Proc {
         if !self.alive() {
             return;
         }
-        unsafe {
-            libc::kill(self.pid as i32, libc::SIGTERM);
-        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(3) {
             if !self.alive() {

@@ -429,16 +429,7 @@ impl Drop for Sink {
 }
 
 pub fn set_rcvbuf(sock: &UdpSocket, bytes: i32) {
-    use std::os::fd::AsRawFd;
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            &bytes as *const i32 as *const libc::c_void,
-            std::mem::size_of::<i32>() as u32,
-        );
-    }
+    let _ = socket2::SockRef::from(sock).set_recv_buffer_size(bytes.max(0) as usize);
 }
 
 fn serve_syslog(mut s: TcpStream, mut rec: Recorder, stop: Arc<AtomicBool>) {
