@@ -315,7 +315,7 @@ data_dir = \"{}\"\n\n\
         Proto::Udp => {
             // the TCP source on the same port number is only for the readiness poll
             c += &format!("[sources.bench_tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{in_port}\"\n\n");
-            c += &format!("[sources.bench_udp]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:{in_port}\"\nsockets = 2\n\n");
+            c += &format!("[sources.bench_udp]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:{in_port}\"\nsockets = 4\n\n");
         }
         Proto::HttpNdjson => {
             c += &format!(

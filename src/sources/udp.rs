@@ -115,13 +115,33 @@ fn bind_socket(addr: SocketAddr, recv_buffer: u64) -> io::Result<UdpSocket> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
-    if let Err(e) = sock.set_recv_buffer_size(recv_buffer.min(i32::MAX as u64) as usize) {
-        tracing::warn!(error = %e, "cannot set SO_RCVBUF");
-    }
+    set_recv_buffer(&sock, recv_buffer.min(i32::MAX as u64 / 2) as usize);
     enable_rxq_ovfl(&sock);
     sock.set_nonblocking(true)?;
     sock.bind(&SockAddr::from(addr))?;
     UdpSocket::from_std(sock.into())
+}
+
+/// Sets SO_RCVBUF to `want` bytes. The kernel caps it at
+/// `net.core.rmem_max`; with CAP_NET_ADMIN, SO_RCVBUFFORCE goes past the cap.
+/// A smaller buffer than asked for is logged (bursts beyond it are dropped
+/// by the kernel, counted through SO_RXQ_OVFL).
+fn set_recv_buffer(sock: &Socket, want: usize) {
+    if let Err(e) = sock.set_recv_buffer_size(want) {
+        tracing::warn!(error = %e, "cannot set SO_RCVBUF");
+    }
+    // Linux reports twice the value set (bookkeeping overhead included)
+    let got = || sock.recv_buffer_size().unwrap_or(0) / 2;
+    if got() < want {
+        let _ = setsockopt(sock, sockopt::RcvBufForce, &want);
+    }
+    if got() < want {
+        tracing::warn!(
+            requested = want,
+            granted = got(),
+            "UDP receive buffer smaller than recv_buffer_bytes: raise net.core.rmem_max (sysctl) or run with CAP_NET_ADMIN"
+        );
+    }
 }
 
 /// Asks the kernel to report receive-queue drops (Linux SO_RXQ_OVFL).
@@ -322,6 +342,29 @@ fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn receive_buffer_goes_past_rmem_max_with_cap_net_admin() {
+        let want = 16 << 20;
+        let sock = bind_socket("127.0.0.1:0".parse().unwrap(), want as u64).unwrap();
+        let granted = socket2::SockRef::from(&sock).recv_buffer_size().unwrap() / 2;
+        let rmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if nix::unistd::geteuid().is_root() {
+            assert!(
+                granted >= want,
+                "root gets SO_RCVBUFFORCE: granted {granted} of {want}"
+            );
+        } else {
+            // without the capability the kernel's cap applies
+            assert!(
+                granted >= want.min(rmem_max),
+                "granted {granted}, rmem_max {rmem_max}"
+            );
+        }
+    }
 
     /// Drains `sock` batch by batch until the kernel has nothing left.
     fn drain(sock: &UdpSocket, batch: &mut Batch, seen: &mut Vec<(Vec<u8>, Datagram)>) {
