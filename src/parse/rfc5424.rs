@@ -603,7 +603,8 @@ mod tests {
             Just(String::new()),
             " \\PC{0,40}",
             " \u{feff}\\PC{0,20}",
-            "[ \t]{0,3}[^ \t]\\PC{0,20}[ \t\r\n]{0,3}",
+            // (a `[` right after the SD would start another SD element: not a valid MSG)
+            "[ \t]{0,3}[^ \t\\[]\\PC{0,20}[ \t\r\n]{0,3}",
             " \\{\"[a-z_]{1,8}\":\"[a-z]{0,5}\"\\}",
         ]
     }
