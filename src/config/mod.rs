@@ -167,6 +167,18 @@ impl SectionConfig {
     }
 }
 
+/// Removes `keys` from `table` and returns them as their own table (a
+/// section's keys read by one part, the rest by another).
+pub fn peel(table: &mut toml::Table, keys: &[&str]) -> toml::Table {
+    let mut out = toml::Table::new();
+    for k in keys {
+        if let Some(v) = table.remove(*k) {
+            out.insert((*k).to_string(), v);
+        }
+    }
+    out
+}
+
 /// Deserialises a TOML table into `T`; errors name `path` plus the field serde points at.
 pub fn table_into<T: DeserializeOwned>(table: &toml::Table, path: &str) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {

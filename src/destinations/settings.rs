@@ -112,16 +112,7 @@ const COMMON_KEYS: [&str; 10] = [
     "dead_letter",
 ];
 
-/// Removes `keys` from `table` and returns them as their own table.
-pub fn peel(table: &mut toml::Table, keys: &[&str]) -> toml::Table {
-    let mut out = toml::Table::new();
-    for k in keys {
-        if let Some(v) = table.remove(*k) {
-            out.insert((*k).to_string(), v);
-        }
-    }
-    out
-}
+pub use crate::config::peel;
 
 impl CommonSettings {
     /// Takes the common keys out of a destination's table (leaving the

@@ -43,19 +43,25 @@ pub struct StreamSettings {
     pub idle_timeout: HumanDuration,
 }
 
-pub(crate) fn default_max_message() -> ByteSize {
+fn default_max_message() -> ByteSize {
     ByteSize(64 * 1024)
 }
-pub(crate) fn default_max_connections() -> usize {
+fn default_max_connections() -> usize {
     1024
 }
-pub(crate) fn default_idle() -> HumanDuration {
+fn default_idle() -> HumanDuration {
     HumanDuration(Duration::from_secs(600))
 }
 
 impl Settings {
     pub fn from_section(section: &SectionConfig) -> Result<Self, ConfigError> {
-        let s: Settings = section.settings()?;
+        Self::from_table(&section.table, section)
+    }
+
+    /// From `table` (a section's keys, or what is left of them after another
+    /// source type took its own), with errors named after `section`.
+    pub fn from_table(table: &toml::Table, section: &SectionConfig) -> Result<Self, ConfigError> {
+        let s: Settings = crate::config::table_into(table, &section.path())?;
         s.stream().check(section)?;
         Ok(s)
     }

@@ -3,12 +3,9 @@
 //! certificate authentication (`client_ca`, mTLS). After the handshake the
 //! connection is handled exactly like `syslog_tcp` ([`super::stream`]).
 
-use super::tcp::{
-    default_idle, default_max_connections, default_max_message, start_stream, StreamSettings,
-};
+use super::tcp::{self, start_stream};
 use super::{SourceContext, SourceError};
-use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
-use crate::parse::Oversize;
+use crate::config::{peel, table_into, ConfigError, SectionConfig};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -19,13 +16,18 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-/// `[sources.NAME]` with `type = "syslog_tls"`.
+/// `[sources.NAME]` with `type = "syslog_tls"`: the `syslog_tcp` keys
+/// (address default `0.0.0.0:6514`) plus the TLS files.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub stream: tcp::Settings,
+    pub files: TlsFiles,
+}
+
+/// The TLS keys of a `syslog_tls` section.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// Default `0.0.0.0:6514`.
-    #[serde(default = "default_address")]
-    pub address: String,
+pub struct TlsFiles {
     /// Server certificate chain (PEM).
     pub cert: PathBuf,
     /// Server private key (PEM: PKCS#8, PKCS#1 or SEC1).
@@ -33,42 +35,28 @@ pub struct Settings {
     /// CA bundle (PEM); when set, clients must present a certificate it signed.
     #[serde(default)]
     pub client_ca: Option<PathBuf>,
-    #[serde(default = "default_max_message")]
-    pub max_message_bytes: ByteSize,
-    #[serde(default)]
-    pub oversize: Oversize,
-    #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
-    #[serde(default = "default_idle")]
-    pub idle_timeout: HumanDuration,
 }
 
-fn default_address() -> String {
-    "0.0.0.0:6514".into()
-}
+const TLS_KEYS: [&str; 3] = ["cert", "key", "client_ca"];
+const DEFAULT_ADDRESS: &str = "0.0.0.0:6514";
 
 impl Settings {
     pub fn from_section(section: &SectionConfig) -> Result<Self, ConfigError> {
-        let s: Settings = section.settings()?;
-        s.stream().check(section)?;
-        Ok(s)
-    }
-
-    pub fn stream(&self) -> StreamSettings {
-        StreamSettings {
-            max_message_bytes: self.max_message_bytes,
-            oversize: self.oversize,
-            max_connections: self.max_connections,
-            idle_timeout: self.idle_timeout,
-        }
+        let mut table = section.table.clone();
+        let files = table_into(&peel(&mut table, &TLS_KEYS), &section.path())?;
+        table
+            .entry("address")
+            .or_insert_with(|| toml::Value::String(DEFAULT_ADDRESS.into()));
+        let stream = tcp::Settings::from_table(&table, section)?;
+        Ok(Settings { stream, files })
     }
 
     /// Checks that the certificate, key and CA files exist.
     pub fn check_files(&self, section: &SectionConfig, base_dir: &Path) -> Result<(), ConfigError> {
         let files = [
-            ("cert", Some(&self.cert)),
-            ("key", Some(&self.key)),
-            ("client_ca", self.client_ca.as_ref()),
+            ("cert", Some(&self.files.cert)),
+            ("key", Some(&self.files.key)),
+            ("client_ca", self.files.client_ca.as_ref()),
         ];
         for (key, path) in files {
             let Some(path) = path else { continue };
@@ -97,8 +85,8 @@ pub async fn start(
     let acceptor = TlsAcceptor::from(Arc::new(config));
     start_stream(
         name,
-        &settings.address,
-        &settings.stream(),
+        &settings.stream.address,
+        &settings.stream.stream(),
         Some(acceptor),
         ctx,
     )
@@ -108,12 +96,12 @@ pub async fn start(
 /// The rustls server configuration: ring provider, TLS 1.2+, optional mTLS.
 pub fn server_config(settings: &Settings, base_dir: &Path) -> Result<ServerConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = load_certs(&base_dir.join(&settings.cert))?;
-    let key = load_key(&base_dir.join(&settings.key))?;
+    let certs = load_certs(&base_dir.join(&settings.files.cert))?;
+    let key = load_key(&base_dir.join(&settings.files.key))?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?;
-    let builder = match &settings.client_ca {
+    let builder = match &settings.files.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = RootCertStore::empty();
