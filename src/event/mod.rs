@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 pub use record::{Record, RecordError, RecordMeta, HEADER_LEN};
 pub use severity::{Category, Severity};
-pub use time::{format_rfc3339_millis, now_millis, parse_rfc3339_millis};
+pub use time::{format_rfc3339_millis, now_millis, parse_rfc3339_millis, push_rfc3339_millis};
 
 /// Who did it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -213,6 +213,15 @@ thread_local! {
 /// distinct and ordered), and a new millisecond draws fresh random bits from
 /// the thread-local CSPRNG: one draw per millisecond instead of per id.
 pub fn new_event_id() -> String {
+    let mut buf = [0u8; EVENT_ID_LEN];
+    String::from(write_event_id(&mut buf))
+}
+
+/// Length of an [`new_event_id`] id: `evt_` and 26 ULID characters.
+pub const EVENT_ID_LEN: usize = 4 + ulid::ULID_LEN;
+
+/// [`new_event_id`] written into `buf`, without allocating.
+pub fn write_event_id(buf: &mut [u8; EVENT_ID_LEN]) -> &str {
     const RAND_MAX: u128 = (1 << 80) - 1;
     let ms = u64::try_from(now_millis()).unwrap_or(0);
     let random = LAST_ULID.with(|last| {
@@ -226,11 +235,11 @@ pub fn new_event_id() -> String {
         random
     });
     let id = ulid::Ulid::from_parts(ms, random);
-    let mut buf = [0u8; ulid::ULID_LEN];
-    let mut s = String::with_capacity(4 + ulid::ULID_LEN);
-    s.push_str("evt_");
-    s.push_str(id.array_to_str(&mut buf));
-    s
+    let mut ulid_buf = [0u8; ulid::ULID_LEN];
+    id.array_to_str(&mut ulid_buf);
+    buf[..4].copy_from_slice(b"evt_");
+    buf[4..].copy_from_slice(&ulid_buf);
+    std::str::from_utf8(buf).expect("ASCII event id")
 }
 
 /// The 32-bit tenant hash stored in record headers (CRC32C of the tenant id;
@@ -243,8 +252,9 @@ pub fn tenant_hash(tenant: &str) -> u32 {
 /// the same bytes as `serde_json::to_vec(&event)` (same field order, skip
 /// rules and string escaping; numbers and other non-string JSON values in
 /// `metadata`/`structured_data` are written by serde_json itself), without
-/// going through serde's generic machinery.
-mod json_writer {
+/// going through serde's generic machinery. Its string and value writers
+/// are shared with the direct RFC 5424 encoder (`parse::direct`).
+pub(crate) mod json_writer {
     use super::{Actor, Event, Resource, SourceInfo, SyslogFields};
     use serde_json::{Map, Value};
 
@@ -292,7 +302,7 @@ mod json_writer {
         !needs_escape(w(i)) && !needs_escape(w(i + 8))
     }
 
-    pub(super) fn string(out: &mut Vec<u8>, s: &str) {
+    pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
         let b = s.as_bytes();
         out.reserve(b.len() + 2);
         out.push(b'"');
@@ -369,7 +379,7 @@ mod json_writer {
         }
     }
 
-    fn uint(out: &mut Vec<u8>, n: u64) {
+    pub(crate) fn uint(out: &mut Vec<u8>, n: u64) {
         let mut buf = [0u8; 20];
         let mut i = buf.len();
         let mut n = n;
@@ -384,7 +394,7 @@ mod json_writer {
         out.extend_from_slice(&buf[i..]);
     }
 
-    pub(super) fn value(out: &mut Vec<u8>, v: &Value) {
+    pub(crate) fn value(out: &mut Vec<u8>, v: &Value) {
         match v {
             Value::String(s) => string(out, s),
             Value::Object(m) => map(out, m),

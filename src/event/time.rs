@@ -24,6 +24,16 @@ pub fn format_rfc3339_millis(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Appends [`format_rfc3339_millis`]`(ms)` to `out` without allocating (in range).
+pub fn push_rfc3339_millis(out: &mut Vec<u8>, ms: i64) {
+    let mut buf = [0u8; 24];
+    if write_rfc3339_millis(ms, &mut buf) {
+        out.extend_from_slice(&buf);
+    } else {
+        out.extend_from_slice(format_rfc3339_millis(ms).as_bytes());
+    }
+}
+
 /// Writes `YYYY-MM-DDTHH:MM:SS.mmmZ` for years 0000..=9999 (what chrono's
 /// `to_rfc3339_opts(Millis, true)` writes); false outside that range.
 fn write_rfc3339_millis(ms: i64, buf: &mut [u8; 24]) -> bool {

@@ -5,8 +5,11 @@
 //! - [`rfc5424`]: the hand-written RFC 5424 fast path [`syslog`] tries first.
 //! - [`normalize`]: builds the canonical [`crate::event::Event`] from a parsed
 //!   syslog message or a JSON object.
+//! - [`direct`]: writes the record of a well-formed RFC 5424 line straight
+//!   from the fast-path parse (no intermediate `Event`); same bytes.
 //! - [`json`]: HTTP bodies (JSON object, array, NDJSON; Splunk HEC envelopes).
 
+pub mod direct;
 pub mod framing;
 pub mod json;
 pub mod normalize;
@@ -15,5 +18,7 @@ pub mod syslog;
 
 pub use framing::{Frame, Framer, FramerConfig, FramingError, Oversize};
 pub use json::{parse_events_body, parse_hec_body, BodyError};
-pub use normalize::{normalize_json, normalize_syslog, syslog_line_to_event, Origin};
+pub use normalize::{
+    normalize_json, normalize_syslog, syslog_line_to_event, syslog_line_to_record, Origin,
+};
 pub use syslog::{parse_syslog, SyslogMessage};

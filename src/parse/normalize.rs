@@ -21,8 +21,8 @@
 //! too, and every other key lands in `metadata`.
 
 use crate::event::{
-    format_rfc3339_millis, new_event_id, parse_rfc3339_millis, Actor, Event, Resource, Severity,
-    SourceInfo, SyslogFields,
+    format_rfc3339_millis, new_event_id, parse_rfc3339_millis, Actor, EncodedEvent, Event,
+    Resource, Severity, SourceInfo, SyslogFields,
 };
 use crate::parse::syslog::{parse_syslog, strip_bom, SyslogMessage};
 use chrono_tz::Tz;
@@ -56,6 +56,27 @@ pub fn category_for_facility(facility: Option<u8>) -> &'static str {
 /// Parses and normalises one syslog message.
 pub fn syslog_line_to_event(input: &[u8], received_ms: i64, tz: Tz, origin: &Origin) -> Event {
     normalize_syslog(parse_syslog(input, received_ms, tz), received_ms, origin)
+}
+
+/// [`syslog_line_to_event`]`(..).encode()`: the same record, written
+/// directly from the parse for well-formed RFC 5424 lines
+/// ([`crate::parse::direct`]), through the [`Event`] otherwise.
+pub fn syslog_line_to_record(
+    input: &[u8],
+    received_ms: i64,
+    tz: Tz,
+    origin: &Origin,
+) -> EncodedEvent {
+    if let Ok(text) = std::str::from_utf8(input) {
+        let text = text.trim_end_matches(['\n', '\r', '\0']);
+        if let Some(p) = crate::parse::rfc5424::parse(text) {
+            if let Some(record) = crate::parse::direct::encode(&p, received_ms, origin) {
+                return record;
+            }
+            return normalize_syslog(p.to_message(), received_ms, origin).encode();
+        }
+    }
+    syslog_line_to_event(input, received_ms, tz, origin).encode()
 }
 
 /// Builds the canonical event of a parsed syslog message.
@@ -263,7 +284,7 @@ fn epoch_ms(x: f64) -> Option<i64> {
     (ms < 1e15).then_some(ms.round() as i64)
 }
 
-fn json_severity(v: &Value) -> Option<Severity> {
+pub(crate) fn json_severity(v: &Value) -> Option<Severity> {
     match v {
         Value::String(s) => s.parse().ok(),
         Value::Number(n) => n

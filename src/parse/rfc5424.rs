@@ -164,7 +164,7 @@ impl Rfc5424<'_> {
 }
 
 /// PROCID as `syslog_loose` reports it: re-printed when it is an `i32`.
-fn procid_string(s: &str) -> String {
+pub(crate) fn procid_string(s: &str) -> String {
     let canonical_digits = s.len() <= 9
         && s.bytes().all(|c| c.is_ascii_digit())
         && (s.len() == 1 || !s.starts_with('0'));
@@ -329,7 +329,7 @@ fn sd_name_byte(c: u8) -> bool {
 /// params; returns the
 /// index after the last `]`. `None` when an element is not in the strict
 /// form `[ID( NAME="VALUE")*]`.
-fn scan_sd<'a>(
+pub(crate) fn scan_sd<'a>(
     text: &'a str,
     mut i: usize,
     mut f: impl FnMut(&'a str, Option<(&'a str, &'a str)>),
@@ -390,7 +390,7 @@ fn scan_sd<'a>(
 }
 
 /// An SD param value with `syslog_loose`'s unescaping applied.
-fn unescape_param(raw: &str) -> String {
+pub(crate) fn unescape_param(raw: &str) -> String {
     if !raw.as_bytes().contains(&b'\\') {
         return raw.to_string();
     }

@@ -10,7 +10,9 @@ use super::metrics::SourceMetrics;
 use super::{shutdown_signal, Ingest};
 use crate::event::now_millis;
 use crate::event::EncodedEvent;
-use crate::parse::{syslog_line_to_event, Frame, Framer, FramerConfig, FramingError, Origin};
+use crate::parse::{
+    syslog_line_to_event, syslog_line_to_record, Frame, Framer, FramerConfig, FramingError, Origin,
+};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -209,12 +211,18 @@ fn frame_event(frame: Frame, shared: &StreamShared, origin: &Origin) -> Option<E
             return None;
         }
     };
-    let mut ev = syslog_line_to_event(&bytes, now_millis(), shared.timezone, origin);
-    if truncated {
-        ev.metadata
-            .get_or_insert_with(Default::default)
-            .insert("truncated".into(), Value::Bool(true));
+    if !truncated {
+        return Some(syslog_line_to_record(
+            &bytes,
+            now_millis(),
+            shared.timezone,
+            origin,
+        ));
     }
+    let mut ev = syslog_line_to_event(&bytes, now_millis(), shared.timezone, origin);
+    ev.metadata
+        .get_or_insert_with(Default::default)
+        .insert("truncated".into(), Value::Bool(true));
     Some(ev.encode())
 }
 

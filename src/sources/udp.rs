@@ -15,7 +15,7 @@ use super::metrics::SourceMetrics;
 use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, SectionConfig};
 use crate::event::{now_millis, EncodedEvent};
-use crate::parse::{syslog_line_to_event, Origin};
+use crate::parse::{syslog_line_to_record, Origin};
 use nix::sys::socket::{
     recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrLike,
     SockaddrStorage,
@@ -226,7 +226,7 @@ impl Receiver {
             listener: &self.name,
             address: peer.as_deref(),
         };
-        syslog_line_to_event(data, now, self.timezone, &origin).encode()
+        syslog_line_to_record(data, now, self.timezone, &origin)
     }
 
     fn note_kernel_drops(&mut self, cumulative: u32) {

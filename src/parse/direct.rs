@@ -1,0 +1,694 @@
+//! The direct path from a well-formed RFC 5424 line to its record body.
+//!
+//! [`encode`] writes the same body and header fields as
+//! `normalize_syslog(parsed.to_message(), ..).encode()` for a line the
+//! [`rfc5424`](super::rfc5424) fast path parsed, but straight from the
+//! borrowed parse: no intermediate [`Event`](crate::event::Event), no
+//! `String` per field, no JSON maps for the structured data or for a JSON
+//! MSG (which is read with simd-json into a borrowed value).
+//!
+//! It returns `None` for what it leaves to the general path, which then
+//! decides exactly as before:
+//! - an SD-ID or an SD param named twice (the merge rules);
+//! - a JSON MSG with a key twice (at any depth), or with a `metadata` key
+//!   (whose entries merge with the unknown keys).
+//!
+//! A differential property test holds both paths to the same bytes.
+
+use super::normalize::{category_for_facility, json_severity, json_time_ms, Origin};
+use super::rfc5424::{procid_string, scan_sd, unescape_param, Rfc5424};
+use super::syslog::strip_bom;
+use crate::event::json_writer::{string, uint, value as write_serde_value};
+use crate::event::{
+    push_rfc3339_millis, tenant_hash, write_event_id, Actor, Category, EncodedEvent, RecordMeta,
+    Resource, Severity, EVENT_ID_LEN,
+};
+use serde_json::{Number, Value};
+use simd_json::{BorrowedValue, StaticNode};
+use std::borrow::Cow;
+
+/// An SD element marker (`None`) or one of its params (name, raw value).
+type SdItem<'a> = (&'a str, Option<(&'a str, &'a str)>);
+
+/// The canonical fields a JSON MSG sets (what `normalize::apply_json` does
+/// for the keys this path handles).
+#[derive(Default)]
+struct Overrides<'v> {
+    event_id: Option<Cow<'v, str>>,
+    timestamp_ms: Option<i64>,
+    tenant_id: Option<Cow<'v, str>>,
+    category: Option<String>,
+    action: Option<Cow<'v, str>>,
+    severity: Option<Severity>,
+    outcome: Option<Cow<'v, str>>,
+    actor: Option<Actor>,
+    resource: Option<Resource>,
+    source_ip: Option<Cow<'v, str>>,
+    user_agent: Option<Cow<'v, str>>,
+    session_id: Option<Cow<'v, str>>,
+    message: Option<Cow<'v, str>>,
+    /// Keys kept as metadata, sorted, with their values.
+    metadata: Vec<(&'v str, &'v BorrowedValue<'v>)>,
+}
+
+/// The record of `p` received at `received_ms` from `origin`, or `None` when
+/// the general path must build it (see the module doc).
+pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<EncodedEvent> {
+    let mut sd: Vec<SdItem<'_>> = Vec::new();
+    if !p.structured_data.is_empty() {
+        scan_sd(p.structured_data, 0, |id, param| sd.push((id, param)))?;
+        sd.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| param_name(a).cmp(&param_name(b))));
+        let repeated = sd
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && param_name(&w[0]) == param_name(&w[1]));
+        if repeated {
+            return None;
+        }
+    }
+
+    let mut json_bytes;
+    let json_value;
+    let mut ov = Overrides::default();
+    let json_msg = match json_candidate(p.msg) {
+        Some(text) => {
+            json_bytes = text.as_bytes().to_vec();
+            json_value = simd_json::to_borrowed_value(&mut json_bytes).ok();
+            match &json_value {
+                Some(BorrowedValue::Object(obj)) => {
+                    apply_json(&mut ov, obj)?;
+                    true
+                }
+                _ => false,
+            }
+        }
+        None => false,
+    };
+
+    let severity = ov
+        .severity
+        .unwrap_or_else(|| Severity::from_syslog(p.severity));
+    let category: &str = match &ov.category {
+        Some(c) => c,
+        None => category_for_facility(Some(p.facility)),
+    };
+    let timestamp_ms = ov
+        .timestamp_ms
+        .unwrap_or(p.timestamp_ms.unwrap_or(received_ms));
+    let message: Option<&str> = if json_msg {
+        ov.message.as_deref()
+    } else {
+        Some(p.msg)
+    };
+
+    let mut out = Vec::with_capacity(320 + p.msg.len() + p.structured_data.len());
+    let o = &mut out;
+    o.extend_from_slice(b"{\"event_id\":");
+    match &ov.event_id {
+        Some(id) => string(o, id),
+        None => {
+            let mut buf = [0u8; EVENT_ID_LEN];
+            string(o, write_event_id(&mut buf));
+        }
+    }
+    o.extend_from_slice(b",\"timestamp\":\"");
+    push_rfc3339_millis(o, timestamp_ms);
+    o.extend_from_slice(b"\",\"received_at\":\"");
+    push_rfc3339_millis(o, received_ms);
+    o.push(b'"');
+    opt_field(o, "tenant_id", ov.tenant_id.as_deref());
+    field(o, "category", category);
+    opt_field(o, "action", ov.action.as_deref());
+    field(o, "severity", severity.as_str());
+    opt_field(o, "outcome", ov.outcome.as_deref());
+    if let Some(a) = &ov.actor {
+        o.extend_from_slice(b",\"actor\":{");
+        let mut first = true;
+        member(o, &mut first, "type", a.kind.as_deref());
+        member(o, &mut first, "id", a.id.as_deref());
+        member(o, &mut first, "email", a.email.as_deref());
+        member(
+            o,
+            &mut first,
+            "service_account",
+            a.service_account.as_deref(),
+        );
+        o.push(b'}');
+    }
+    if let Some(r) = &ov.resource {
+        o.extend_from_slice(b",\"resource\":{");
+        let mut first = true;
+        member(o, &mut first, "type", r.kind.as_deref());
+        member(o, &mut first, "id", r.id.as_deref());
+        member(o, &mut first, "name", r.name.as_deref());
+        member(o, &mut first, "path", r.path.as_deref());
+        o.push(b'}');
+    }
+    opt_field(o, "source_ip", ov.source_ip.as_deref());
+    opt_field(o, "user_agent", ov.user_agent.as_deref());
+    opt_field(o, "session_id", ov.session_id.as_deref());
+    if !ov.metadata.is_empty() {
+        o.extend_from_slice(b",\"metadata\":{");
+        for (i, (k, v)) in ov.metadata.iter().enumerate() {
+            if i > 0 {
+                o.push(b',');
+            }
+            string(o, k);
+            o.push(b':');
+            write_value(o, v)?;
+        }
+        o.push(b'}');
+    }
+    o.extend_from_slice(b",\"syslog\":{\"facility\":");
+    uint(o, p.facility.into());
+    o.extend_from_slice(b",\"severity\":");
+    uint(o, p.severity.into());
+    o.extend_from_slice(b",\"version\":");
+    uint(o, p.version.into());
+    opt_field(o, "hostname", p.hostname);
+    opt_field(o, "app_name", p.app_name);
+    if let Some(procid) = p.procid {
+        field(o, "procid", &procid_string(procid));
+    }
+    opt_field(o, "msgid", p.msgid);
+    if !sd.is_empty() {
+        o.extend_from_slice(b",\"structured_data\":{");
+        write_structured_data(o, &sd);
+        o.push(b'}');
+    }
+    o.extend_from_slice(b"},\"source\":{\"listener\":");
+    string(o, origin.listener);
+    opt_field(o, "address", origin.address);
+    o.push(b'}');
+    opt_field(o, "message", message);
+    o.push(b'}');
+
+    let meta = RecordMeta {
+        timestamp_ms,
+        received_ms,
+        severity,
+        category: Category::code_of(category),
+        tenant_hash: ov.tenant_id.as_deref().map(tenant_hash).unwrap_or(0),
+        flags: 0,
+    };
+    Some(EncodedEvent { meta, body: out })
+}
+
+fn param_name<'a>(item: &SdItem<'a>) -> Option<&'a str> {
+    item.1.map(|(name, _)| name)
+}
+
+/// `{"ID":{"NAME":"VALUE",…},…}` without the outer braces, from the sorted
+/// element markers and params.
+fn write_structured_data(o: &mut Vec<u8>, sd: &[SdItem<'_>]) {
+    let mut first_param = true;
+    for (i, (id, param)) in sd.iter().enumerate() {
+        match param {
+            None => {
+                if i > 0 {
+                    o.extend_from_slice(b"},");
+                }
+                string(o, id);
+                o.extend_from_slice(b":{");
+                first_param = true;
+            }
+            Some((name, raw)) => {
+                if !first_param {
+                    o.push(b',');
+                }
+                first_param = false;
+                string(o, name);
+                o.push(b':');
+                if raw.as_bytes().contains(&b'\\') {
+                    string(o, &unescape_param(raw));
+                } else {
+                    string(o, raw);
+                }
+            }
+        }
+    }
+    o.push(b'}');
+}
+
+/// `,"key":"value"`.
+fn field(o: &mut Vec<u8>, key: &str, value: &str) {
+    o.extend_from_slice(b",\"");
+    o.extend_from_slice(key.as_bytes());
+    o.extend_from_slice(b"\":");
+    string(o, value);
+}
+
+/// `"key":"value"` inside an object, comma-separated; nothing for `None`.
+fn member(o: &mut Vec<u8>, first: &mut bool, key: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        if !*first {
+            o.push(b',');
+        }
+        *first = false;
+        string(o, key);
+        o.push(b':');
+        string(o, v);
+    }
+}
+
+fn opt_field(o: &mut Vec<u8>, key: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        field(o, key, v);
+    }
+}
+
+/// The MSG text to try as a JSON object (as `normalize` does: after a BOM,
+/// trimmed, starting with `{`).
+fn json_candidate(msg: &str) -> Option<&str> {
+    let body = strip_bom(msg).trim();
+    body.starts_with('{').then_some(body)
+}
+
+/// Applies the keys of a JSON MSG in the order `normalize::apply_json` does
+/// (sorted, as a `serde_json::Map` iterates). `None`: leave it to the
+/// general path.
+fn apply_json<'v>(ov: &mut Overrides<'v>, obj: &'v simd_json::borrowed::Object<'v>) -> Option<()> {
+    let mut entries: Vec<(&'v str, &'v BorrowedValue<'v>)> =
+        obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if entries.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    for (key, value) in entries {
+        let handled = match key {
+            "event_id" => set(&mut ov.event_id, text(value)),
+            "timestamp" => set(
+                &mut ov.timestamp_ms,
+                scalar(value).as_ref().and_then(json_time_ms),
+            ),
+            "tenant_id" => set(&mut ov.tenant_id, text(value)),
+            "action" => set(&mut ov.action, text(value)),
+            "outcome" => set(&mut ov.outcome, text(value)),
+            "category" => match value {
+                BorrowedValue::String(s) => set(&mut ov.category, Some(s.to_ascii_uppercase())),
+                _ => false,
+            },
+            "severity" => set(
+                &mut ov.severity,
+                scalar(value).as_ref().and_then(json_severity),
+            ),
+            "source_ip" | "ip" => set(&mut ov.source_ip, text(value)),
+            "user_agent" => set(&mut ov.user_agent, text(value)),
+            "session_id" => set(&mut ov.session_id, text(value)),
+            "message" => set(&mut ov.message, text(value)),
+            "actor" => match serde_json::from_value::<Actor>(to_serde(value)?) {
+                Ok(a) => {
+                    let cur = ov.actor.get_or_insert_with(Actor::default);
+                    cur.kind = a.kind.or(cur.kind.take());
+                    cur.id = a.id.or(cur.id.take());
+                    cur.email = a.email.or(cur.email.take());
+                    cur.service_account = a.service_account.or(cur.service_account.take());
+                    true
+                }
+                Err(_) => false,
+            },
+            "resource" => match serde_json::from_value::<Resource>(to_serde(value)?) {
+                Ok(r) => {
+                    let cur = ov.resource.get_or_insert_with(Resource::default);
+                    cur.kind = r.kind.or(cur.kind.take());
+                    cur.id = r.id.or(cur.id.take());
+                    cur.name = r.name.or(cur.name.take());
+                    cur.path = r.path.or(cur.path.take());
+                    true
+                }
+                Err(_) => false,
+            },
+            "user_id" => text(value).map(|t| actor(ov).id = Some(t.into())).is_some(),
+            "user_email" => text(value)
+                .map(|t| actor(ov).email = Some(t.into()))
+                .is_some(),
+            "service_account" => text(value)
+                .map(|t| actor(ov).service_account = Some(t.into()))
+                .is_some(),
+            "resource_path" => text(value)
+                .map(|t| resource(ov).path = Some(t.into()))
+                .is_some(),
+            "metadata" => return None,
+            _ => false,
+        };
+        if !handled {
+            ov.metadata.push((key, value));
+        }
+    }
+    Some(())
+}
+
+fn actor<'a>(ov: &'a mut Overrides<'_>) -> &'a mut Actor {
+    ov.actor.get_or_insert_with(Actor::default)
+}
+
+fn resource<'a>(ov: &'a mut Overrides<'_>) -> &'a mut Resource {
+    ov.resource.get_or_insert_with(Resource::default)
+}
+
+/// The `serde_json::Value` the general path holds for `v`; `None` for an
+/// object with a repeated key (which one wins depends on the map).
+fn to_serde(v: &BorrowedValue<'_>) -> Option<Value> {
+    Some(match v {
+        BorrowedValue::Array(items) => {
+            Value::Array(items.iter().map(to_serde).collect::<Option<_>>()?)
+        }
+        BorrowedValue::Object(obj) => {
+            let mut m = serde_json::Map::new();
+            for (k, v) in obj.iter() {
+                if m.insert(k.to_string(), to_serde(v)?).is_some() {
+                    return None;
+                }
+            }
+            Value::Object(m)
+        }
+        other => scalar(other)?,
+    })
+}
+
+/// Stores `v` when there is one; whether there was.
+fn set<T>(slot: &mut Option<T>, v: Option<T>) -> bool {
+    match v {
+        Some(v) => {
+            *slot = Some(v);
+            true
+        }
+        None => false,
+    }
+}
+
+/// A string, or a number as text (`normalize`'s `text`).
+fn text<'v>(v: &'v BorrowedValue<'v>) -> Option<Cow<'v, str>> {
+    match v {
+        BorrowedValue::String(s) => Some(Cow::Borrowed(s.as_ref())),
+        BorrowedValue::Static(n) => number(n).map(|n| Cow::Owned(n.to_string())),
+        _ => None,
+    }
+}
+
+/// A scalar as the `serde_json::Value` the general path would hold.
+fn scalar(v: &BorrowedValue<'_>) -> Option<Value> {
+    match v {
+        BorrowedValue::String(s) => Some(Value::String(s.to_string())),
+        BorrowedValue::Static(StaticNode::Bool(b)) => Some(Value::Bool(*b)),
+        BorrowedValue::Static(StaticNode::Null) => Some(Value::Null),
+        BorrowedValue::Static(n) => number(n).map(Value::Number),
+        _ => None,
+    }
+}
+
+fn number(n: &StaticNode) -> Option<Number> {
+    match *n {
+        StaticNode::I64(i) => Some(Number::from(i)),
+        StaticNode::U64(u) => Some(Number::from(u)),
+        StaticNode::F64(f) => Number::from_f64(f),
+        _ => None,
+    }
+}
+
+/// Writes a metadata value as the canonical writer writes the
+/// `serde_json::Value` the general path would hold (object keys sorted).
+/// `None` for an object with a repeated key.
+fn write_value(o: &mut Vec<u8>, v: &BorrowedValue<'_>) -> Option<()> {
+    match v {
+        BorrowedValue::String(s) => string(o, s),
+        BorrowedValue::Static(StaticNode::Null) => o.extend_from_slice(b"null"),
+        BorrowedValue::Static(StaticNode::Bool(true)) => o.extend_from_slice(b"true"),
+        BorrowedValue::Static(StaticNode::Bool(false)) => o.extend_from_slice(b"false"),
+        BorrowedValue::Static(StaticNode::U64(u)) => uint(o, *u),
+        BorrowedValue::Static(n) => write_serde_value(o, &Value::Number(number(n)?)),
+        BorrowedValue::Array(items) => {
+            o.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                write_value(o, item)?;
+            }
+            o.push(b']');
+        }
+        BorrowedValue::Object(obj) => {
+            let mut entries: Vec<_> = obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
+            entries.sort_unstable_by(|a: &(&str, _), b| a.0.cmp(b.0));
+            if entries.windows(2).any(|w| w[0].0 == w[1].0) {
+                return None;
+            }
+            o.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                string(o, k);
+                o.push(b':');
+                write_value(o, v)?;
+            }
+            o.push(b'}');
+        }
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::normalize::normalize_syslog;
+    use crate::parse::rfc5424;
+    use proptest::prelude::*;
+
+    const RECEIVED: i64 = 1_790_000_000_000;
+    const ORIGIN: Origin = Origin {
+        listener: "tcp_in",
+        address: Some("10.0.0.1:514"),
+    };
+
+    /// Masks a generated `evt_<ULID>` id (the two paths draw different ones).
+    fn mask_id(body: &[u8]) -> Vec<u8> {
+        let mut b = body.to_vec();
+        let prefix = b"{\"event_id\":\"evt_";
+        if b.starts_with(prefix) && b.get(prefix.len() + 26) == Some(&b'"') {
+            b[prefix.len()..prefix.len() + 26].fill(b'X');
+        }
+        b
+    }
+
+    /// Both paths for one line: (direct, general). `None` when the line is
+    /// not on the RFC 5424 fast path at all.
+    fn both(line: &str) -> Option<(Option<EncodedEvent>, EncodedEvent)> {
+        let p = rfc5424::parse(line)?;
+        let general = normalize_syslog(p.to_message(), RECEIVED, &ORIGIN).encode();
+        Some((encode(&p, RECEIVED, &ORIGIN), general))
+    }
+
+    fn check(line: &str) -> Result<bool, TestCaseError> {
+        let Some((direct, general)) = both(line) else {
+            return Ok(false);
+        };
+        let Some(direct) = direct else {
+            return Ok(false);
+        };
+        let (a, b) = (mask_id(&direct.body), mask_id(&general.body));
+        prop_assert_eq!(
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(&b),
+            "line: {}",
+            line
+        );
+        prop_assert_eq!(direct.meta, general.meta, "line: {}", line);
+        Ok(true)
+    }
+
+    const BENCH_LINE: &str = "<86>1 2026-11-23T10:00:00.000000Z bench-host-01 siem-bench 4242 AUTH [bench@32473 seq=\"7\" ts_ns=\"8\"][origin@32473 ip=\"10.1.2.3\" software=\"e2e\"] {\"seq\":7,\"ts_ns\":8,\"action\":\"user.login\",\"category\":\"AUTHENTICATION\",\"outcome\":\"success\",\"user\":\"alice\"}";
+
+    #[test]
+    fn common_lines_take_the_direct_path_with_the_same_bytes() {
+        for line in [
+            BENCH_LINE,
+            "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed for lonvick on /dev/pts/8",
+            "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.",
+            "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"][examplePriority@32473 class=\"high\"]",
+            "<13>1 - - - - - -",
+            "<13>1 - host app 0042 - [a x=\"q\\\"u\\\\o\\]t\\n\\e\"] \u{feff}{\"message\":\"hi\",\"severity\":3,\"timestamp\":1700000000,\"n\":1.5e3,\"z\":[1,{\"b\":2,\"a\":null}],\"ip\":\"1.2.3.4\",\"source_ip\":\"5.6.7.8\"}",
+            "<13>1 - host app - - - {\"category\":5,\"severity\":\"loud\",\"event_id\":42,\"tenant_id\":\"acme\"}",
+            "<13>1 - host app - - - {not json",
+            "<13>1 - host app - - - [\"array\"]",
+        ] {
+            assert!(check(line).unwrap(), "not on the direct path: {line}");
+        }
+    }
+
+    #[test]
+    fn merges_are_left_to_the_general_path() {
+        for line in [
+            "<13>1 - h a - - [x a=\"1\"][x b=\"2\"] m",
+            "<13>1 - h a - - [x a=\"1\" a=\"2\"] m",
+            "<13>1 - h a - - - {\"metadata\":{\"k\":1}}",
+            "<13>1 - h a - - - {\"actor\":{\"id\":\"u\",\"id\":\"v\"}}",
+            "<13>1 - h a - - - {\"a\":1,\"a\":2}",
+            "<13>1 - h a - - - {\"a\":{\"b\":1,\"b\":2}}",
+        ] {
+            let (direct, _) = both(line).expect("fast-path line");
+            assert!(direct.is_none(), "took the direct path: {line}");
+        }
+    }
+
+    fn token() -> impl Strategy<Value = String> {
+        prop_oneof![Just("-".to_string()), "[!-~&&[^ ]]{1,12}"]
+    }
+
+    fn sd_value() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                "[a-z0-9 .:]{0,6}",
+                Just("\\\"".to_string()),
+                Just("\\]".to_string()),
+                Just("\\\\".to_string()),
+                Just("\\n".to_string()),
+                Just("\\e".to_string()),
+                Just("é€".to_string()),
+            ],
+            0..4,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    fn structured_data() -> impl Strategy<Value = String> {
+        let name = prop_oneof![Just("a"), Just("b"), Just("x@1"), Just("seq")];
+        let param = (name.clone(), sd_value()).prop_map(|(n, v)| format!(" {n}=\"{v}\""));
+        let element = (name, prop::collection::vec(param, 0..3))
+            .prop_map(|(id, ps)| format!("[{id}{}]", ps.concat()));
+        prop_oneof![
+            Just("-".to_string()),
+            prop::collection::vec(element, 1..3).prop_map(|e| e.concat())
+        ]
+    }
+
+    fn json_scalar() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap()),
+            Just("\"info\"".to_string()),
+            Just("\"2026-11-23T10:00:00.5+01:00\"".to_string()),
+            Just("\"auth\"".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            (0u32..8).prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:e}")),
+            Just("1700000000123".to_string()),
+            Just("true".to_string()),
+            Just("null".to_string()),
+        ]
+    }
+
+    fn json_key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("event_id"),
+            Just("timestamp"),
+            Just("tenant_id"),
+            Just("category"),
+            Just("action"),
+            Just("severity"),
+            Just("outcome"),
+            Just("source_ip"),
+            Just("ip"),
+            Just("user_agent"),
+            Just("session_id"),
+            Just("message"),
+            Just("actor"),
+            Just("resource"),
+            Just("user_id"),
+            Just("user_email"),
+            Just("service_account"),
+            Just("resource_path"),
+            Just("type"),
+            Just("id"),
+            Just("email"),
+            Just("name"),
+            Just("path"),
+            Just("user"),
+            Just("seq"),
+            Just("k\\\"q"),
+            Just("é"),
+        ]
+        .prop_map(str::to_string)
+    }
+
+    fn json_value() -> impl Strategy<Value = String> {
+        json_scalar().prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec((json_key(), inner), 0..3).prop_map(|kv| {
+                    let body: Vec<String> = kv
+                        .into_iter()
+                        .map(|(k, v)| format!("\"{k}\":{v}"))
+                        .collect();
+                    format!("{{{}}}", body.join(","))
+                }),
+            ]
+        })
+    }
+
+    fn msg() -> impl Strategy<Value = String> {
+        let object = || {
+            prop::collection::vec((json_key(), json_value()), 0..6).prop_map(|kv| {
+                let body: Vec<String> = kv
+                    .into_iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect();
+                format!("{{{}}}", body.join(","))
+            })
+        };
+        prop_oneof![
+            "[ -~é]{0,30}",
+            object(),
+            object().prop_map(|o| format!("\u{feff}  {o}  ")),
+            object().prop_map(|o| format!("{o} trailing")),
+        ]
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        (
+            0u32..=191,
+            prop_oneof![
+                Just("-".to_string()),
+                Just("2026-11-23T10:00:00.123456Z".to_string()),
+                Just("2003-08-24T05:14:15.000003-07:00".to_string()),
+            ],
+            token(),
+            token(),
+            prop_oneof![token(), Just("0042".to_string())],
+            token(),
+            structured_data(),
+            msg(),
+        )
+            .prop_map(|(pri, ts, host, app, procid, msgid, sd, msg)| {
+                format!("<{pri}>1 {ts} {host} {app} {procid} {msgid} {sd} {msg}")
+            })
+    }
+
+    /// The generator must mostly exercise the direct path, JSON MSGs
+    /// included, or the differential test below proves little.
+    #[test]
+    fn generated_lines_mostly_take_the_direct_path() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let (mut direct, mut direct_json) = (0, 0);
+        for _ in 0..1000 {
+            let line = line().new_tree(&mut runner).unwrap().current();
+            if check(&line).unwrap() {
+                direct += 1;
+                direct_json += usize::from(line.contains("\":"));
+            }
+        }
+        assert!(direct > 500, "{direct} of 1000 on the direct path");
+        assert!(direct_json > 200, "{direct_json} of 1000 with a JSON MSG");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn direct_path_writes_the_same_record_as_the_event_path(line in line()) {
+            check(&line)?;
+        }
+    }
+}
