@@ -27,6 +27,13 @@ use serde_json::{Number, Value};
 use simd_json::{BorrowedValue, StaticNode};
 use std::borrow::Cow;
 
+thread_local! {
+    /// simd-json's parse buffers, reused across messages (they would be
+    /// allocated per call otherwise).
+    static JSON_BUFFERS: std::cell::RefCell<simd_json::Buffers> =
+        std::cell::RefCell::new(simd_json::Buffers::new(1024));
+}
+
 /// An SD element marker (`None`) or one of its params (name, raw value).
 type SdItem<'a> = (&'a str, Option<(&'a str, &'a str)>);
 
@@ -72,7 +79,9 @@ pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<
     let json_msg = match json_candidate(p.msg) {
         Some(text) => {
             json_bytes = text.as_bytes().to_vec();
-            json_value = simd_json::to_borrowed_value(&mut json_bytes).ok();
+            json_value = JSON_BUFFERS.with_borrow_mut(|buffers| {
+                simd_json::value::borrowed::to_value_with_buffers(&mut json_bytes, buffers).ok()
+            });
             match &json_value {
                 Some(BorrowedValue::Object(obj)) => {
                     apply_json(&mut ov, obj)?;
