@@ -97,6 +97,7 @@ pub fn start(
                 timezone: ctx.timezone,
                 metrics: metrics.clone(),
                 kernel_drops: 0,
+                last_peer: None,
             };
             tokio::spawn(receiver.run(sock, ctx.shutdown.clone()))
         })
@@ -159,6 +160,8 @@ struct Receiver {
     metrics: SourceMetrics,
     /// Last cumulative SO_RXQ_OVFL value seen.
     kernel_drops: u32,
+    /// The last sender and its text form (senders repeat: format it once).
+    last_peer: Option<(SocketAddr, String)>,
 }
 
 impl Receiver {
@@ -220,11 +223,19 @@ impl Receiver {
         Ok(vec![self.event(&buf[..len], Some(peer), now_millis())])
     }
 
-    fn event(&self, data: &[u8], peer: Option<SocketAddr>, now: i64) -> EncodedEvent {
-        let peer = peer.map(|p| p.to_string());
+    fn event(&mut self, data: &[u8], peer: Option<SocketAddr>, now: i64) -> EncodedEvent {
+        let address = match peer {
+            Some(p) => {
+                if self.last_peer.as_ref().is_none_or(|(last, _)| *last != p) {
+                    self.last_peer = Some((p, p.to_string()));
+                }
+                self.last_peer.as_ref().map(|(_, text)| text.as_str())
+            }
+            None => None,
+        };
         let origin = Origin {
             listener: &self.name,
-            address: peer.as_deref(),
+            address,
         };
         syslog_line_to_record(data, now, self.timezone, &origin)
     }
