@@ -79,9 +79,7 @@ pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<
     let json_msg = match json_candidate(p.msg) {
         Some(text) => {
             json_bytes = text.as_bytes().to_vec();
-            json_value = JSON_BUFFERS.with_borrow_mut(|buffers| {
-                simd_json::value::borrowed::to_value_with_buffers(&mut json_bytes, buffers).ok()
-            });
+            json_value = parse_borrowed(&mut json_bytes);
             match &json_value {
                 Some(BorrowedValue::Object(obj)) => {
                     apply_json(&mut ov, obj)?;
@@ -93,23 +91,98 @@ pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<
         None => false,
     };
 
-    let severity = ov
-        .severity
-        .unwrap_or_else(|| Severity::from_syslog(p.severity));
-    let category: &str = match &ov.category {
-        Some(c) => c,
-        None => category_for_facility(Some(p.facility)),
-    };
-    let timestamp_ms = ov
-        .timestamp_ms
-        .unwrap_or(p.timestamp_ms.unwrap_or(received_ms));
     let message: Option<&str> = if json_msg {
         ov.message.as_deref()
     } else {
         Some(p.msg)
     };
+    let defaults = Defaults {
+        category: category_for_facility(Some(p.facility)),
+        severity: Severity::from_syslog(p.severity),
+        timestamp_ms: p.timestamp_ms.unwrap_or(received_ms),
+    };
+    let capacity = 320 + p.msg.len() + p.structured_data.len();
+    write_record(
+        &ov,
+        &defaults,
+        received_ms,
+        origin,
+        message,
+        capacity,
+        |o| {
+            o.extend_from_slice(b",\"syslog\":{\"facility\":");
+            uint(o, p.facility.into());
+            o.extend_from_slice(b",\"severity\":");
+            uint(o, p.severity.into());
+            o.extend_from_slice(b",\"version\":");
+            uint(o, p.version.into());
+            opt_field(o, "hostname", p.hostname);
+            opt_field(o, "app_name", p.app_name);
+            if let Some(procid) = p.procid {
+                field(o, "procid", &procid_string(procid));
+            }
+            opt_field(o, "msgid", p.msgid);
+            if !sd.is_empty() {
+                o.extend_from_slice(b",\"structured_data\":{");
+                write_structured_data(o, &sd);
+                o.push(b'}');
+            }
+            o.push(b'}');
+        },
+    )
+}
 
-    let mut out = Vec::with_capacity(320 + p.msg.len() + p.structured_data.len());
+/// The record of one JSON object from the HTTP source (what
+/// `normalize_json(obj, ..).encode()` writes), or `None` when the general
+/// path must build it (see the module doc).
+pub fn encode_json_object(
+    obj: &simd_json::borrowed::Object<'_>,
+    received_ms: i64,
+    origin: &Origin<'_>,
+) -> Option<EncodedEvent> {
+    let mut ov = Overrides::default();
+    apply_json(&mut ov, obj)?;
+    let defaults = Defaults {
+        category: "SYSTEM",
+        severity: Severity::Info,
+        timestamp_ms: received_ms,
+    };
+    let message = ov.message.as_deref();
+    write_record(&ov, &defaults, received_ms, origin, message, 400, |_| {})
+}
+
+/// Parses `text` as JSON into a borrowed value (strings point into `bytes`,
+/// which gets the unescaped text), reusing this thread's parse buffers.
+pub fn parse_borrowed<'b>(bytes: &'b mut [u8]) -> Option<BorrowedValue<'b>> {
+    JSON_BUFFERS.with_borrow_mut(|buffers| {
+        simd_json::value::borrowed::to_value_with_buffers(bytes, buffers).ok()
+    })
+}
+
+/// What an event is before its JSON sets anything.
+struct Defaults<'a> {
+    category: &'a str,
+    severity: Severity,
+    timestamp_ms: i64,
+}
+
+/// Writes the canonical body (field order and skip rules of
+/// `Event::encode`); `syslog` writes the `,"syslog":{…}` member, if any.
+/// `None` when a metadata value needs the general path.
+fn write_record(
+    ov: &Overrides<'_>,
+    defaults: &Defaults<'_>,
+    received_ms: i64,
+    origin: &Origin<'_>,
+    message: Option<&str>,
+    capacity: usize,
+    syslog: impl FnOnce(&mut Vec<u8>),
+) -> Option<EncodedEvent> {
+    let severity = ov.severity.unwrap_or(defaults.severity);
+    let category: &str = ov.category.as_deref().unwrap_or(defaults.category);
+    let timestamp_ms = ov.timestamp_ms.unwrap_or(defaults.timestamp_ms);
+
+    let mut out = Vec::with_capacity(capacity);
     let o = &mut out;
     o.extend_from_slice(b"{\"event_id\":");
     match &ov.event_id {
@@ -167,24 +240,8 @@ pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<
         }
         o.push(b'}');
     }
-    o.extend_from_slice(b",\"syslog\":{\"facility\":");
-    uint(o, p.facility.into());
-    o.extend_from_slice(b",\"severity\":");
-    uint(o, p.severity.into());
-    o.extend_from_slice(b",\"version\":");
-    uint(o, p.version.into());
-    opt_field(o, "hostname", p.hostname);
-    opt_field(o, "app_name", p.app_name);
-    if let Some(procid) = p.procid {
-        field(o, "procid", &procid_string(procid));
-    }
-    opt_field(o, "msgid", p.msgid);
-    if !sd.is_empty() {
-        o.extend_from_slice(b",\"structured_data\":{");
-        write_structured_data(o, &sd);
-        o.push(b'}');
-    }
-    o.extend_from_slice(b"},\"source\":{\"listener\":");
+    syslog(o);
+    o.extend_from_slice(b",\"source\":{\"listener\":");
     string(o, origin.listener);
     opt_field(o, "address", origin.address);
     o.push(b'}');
@@ -693,11 +750,85 @@ mod tests {
         assert!(direct_json > 200, "{direct_json} of 1000 with a JSON MSG");
     }
 
+    fn json_object() -> impl Strategy<Value = String> {
+        prop::collection::vec((json_key(), json_value()), 0..7).prop_map(|kv| {
+            let body: Vec<String> = kv
+                .into_iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        })
+    }
+
+    /// Both paths for one HTTP JSON object: whether the direct one took it.
+    fn check_object(text: &str) -> Result<bool, TestCaseError> {
+        let general = crate::parse::parse_events_body(text.as_bytes(), RECEIVED, &ORIGIN);
+        let mut bytes = text.as_bytes().to_vec();
+        let direct = match parse_borrowed(&mut bytes) {
+            Some(BorrowedValue::Object(obj)) => encode_json_object(&obj, RECEIVED, &ORIGIN),
+            _ => None,
+        };
+        let Some(direct) = direct else {
+            return Ok(false);
+        };
+        let general = general.expect("the general path parses what simd-json parses");
+        prop_assert_eq!(general.len(), 1);
+        let general = general[0].encode();
+        let (a, b) = (mask_id(&direct.body), mask_id(&general.body));
+        prop_assert_eq!(
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(&b),
+            "object: {}",
+            text
+        );
+        prop_assert_eq!(direct.meta, general.meta, "object: {}", text);
+        Ok(true)
+    }
+
+    #[test]
+    fn http_bodies_take_the_direct_path_with_the_same_records() {
+        let e2e = r#"{"seq":7,"ts_ns":8,"timestamp":"2026-11-23T10:00:00.000000Z","action":"user.login","category":"AUTHENTICATION","severity":"info","outcome":"success","actor":{"type":"user","id":"u-1234","email":"alice@example.com"},"source_ip":"10.1.2.3","metadata_x":{"bench":"e2e"}}"#;
+        assert!(check_object(e2e).unwrap());
+        assert!(check_object("{}").unwrap());
+        assert!(!check_object(r#"{"metadata":{"k":1}}"#).unwrap());
+        // whole bodies: NDJSON, array, single object; and a malformed one
+        for body in [
+            format!("{e2e}\n{e2e}\n\n{{\"message\":\"x\"}}\n"),
+            format!("[{e2e},{{\"a\":1}}]"),
+            format!("  {e2e}  "),
+        ] {
+            let direct =
+                crate::parse::parse_events_records(body.as_bytes(), RECEIVED, &ORIGIN).unwrap();
+            let general: Vec<_> =
+                crate::parse::parse_events_body(body.as_bytes(), RECEIVED, &ORIGIN)
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.encode())
+                    .collect();
+            assert_eq!(direct.len(), general.len());
+            for (d, g) in direct.iter().zip(&general) {
+                assert_eq!(mask_id(&d.body), mask_id(&g.body));
+                assert_eq!(d.meta, g.meta);
+            }
+        }
+        let bad = "{\"a\":1}\n{\"b\":\n";
+        assert_eq!(
+            crate::parse::parse_events_records(bad.as_bytes(), RECEIVED, &ORIGIN),
+            crate::parse::parse_events_body(bad.as_bytes(), RECEIVED, &ORIGIN)
+                .map(|evs| evs.iter().map(|e| e.encode()).collect())
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn direct_path_writes_the_same_record_as_the_event_path(line in line()) {
             check(&line)?;
+        }
+
+        #[test]
+        fn direct_json_object_writes_the_same_record_as_the_event_path(text in json_object()) {
+            check_object(&text)?;
         }
     }
 }

@@ -8,10 +8,11 @@
 //! 1-based line and the byte offset where the problem is, and a body with any
 //! error yields no events at all.
 
-use crate::event::Event;
-use crate::event::Severity;
+use crate::event::{EncodedEvent, Event, Severity};
+use crate::parse::direct;
 use crate::parse::normalize::{apply_json, blank_event, json_time_ms, normalize_json, Origin};
 use serde_json::{Map, Value};
+use simd_json::BorrowedValue;
 use thiserror::Error;
 
 /// Why a body was rejected; `line` is 1-based, `offset` a byte offset.
@@ -57,6 +58,60 @@ pub fn parse_events_body(
         .into_iter()
         .map(|o| normalize_json(o, received_ms, origin))
         .collect())
+}
+
+/// [`parse_events_body`] with each event encoded: the same records, written
+/// directly from a borrowed parse when every object allows it
+/// ([`crate::parse::direct`]), through the [`Event`]s otherwise.
+pub fn parse_events_records(
+    body: &[u8],
+    received_ms: i64,
+    origin: &Origin,
+) -> Result<Vec<EncodedEvent>, BodyError> {
+    if let Some(records) = direct_records(body, received_ms, origin) {
+        return Ok(records);
+    }
+    let events = parse_events_body(body, received_ms, origin)?;
+    Ok(events.iter().map(Event::encode).collect())
+}
+
+/// The direct path of [`parse_events_records`]; `None` for anything it
+/// leaves to the general path (including every malformed body, whose error
+/// the general path reports).
+fn direct_records(body: &[u8], received_ms: i64, origin: &Origin) -> Option<Vec<EncodedEvent>> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let mut scratch = Vec::new();
+    if body[start] == b'{' && looks_like_ndjson(body, start) {
+        let mut out = Vec::new();
+        for line in body.split(|b| *b == b'\n') {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            scratch.clear();
+            scratch.extend_from_slice(line);
+            let BorrowedValue::Object(obj) = direct::parse_borrowed(&mut scratch)? else {
+                return None;
+            };
+            out.push(direct::encode_json_object(&obj, received_ms, origin)?);
+        }
+        return Some(out);
+    }
+    scratch.extend_from_slice(body);
+    let value = direct::parse_borrowed(&mut scratch)?;
+    let records = match &value {
+        BorrowedValue::Object(obj) => {
+            Some(vec![direct::encode_json_object(obj, received_ms, origin)?])
+        }
+        BorrowedValue::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                BorrowedValue::Object(obj) => direct::encode_json_object(obj, received_ms, origin),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    };
+    records
 }
 
 /// The JSON objects of a body: one object, an array of objects, or NDJSON.

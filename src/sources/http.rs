@@ -17,7 +17,7 @@ use super::metrics::SourceMetrics;
 use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, SectionConfig};
 use crate::event::{now_millis, EncodedEvent, Event};
-use crate::parse::{parse_events_body, parse_hec_body, BodyError, Origin};
+use crate::parse::{parse_events_records, parse_hec_body, BodyError, Origin};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -163,11 +163,12 @@ async fn handle(
         address: Some(&peer_text),
     };
     let parsed = match api {
-        Api::Events => parse_events_body(&body, now_millis(), &origin),
-        Api::Hec => parse_hec_body(&body, now_millis(), &origin),
+        Api::Events => parse_events_records(&body, now_millis(), &origin),
+        Api::Hec => parse_hec_body(&body, now_millis(), &origin)
+            .map(|events| events.iter().map(Event::encode).collect()),
     };
     match parsed {
-        Ok(events) => append(st, api, &events),
+        Ok(records) => append(st, api, &records),
         Err(e) => {
             st.metrics.connection_error("bad_request");
             reject(api, Reject::Malformed(e))
@@ -230,14 +231,13 @@ fn gunzip(data: &[u8], limit: usize) -> Result<Bytes, Reject> {
 }
 
 /// Appends all events of a request in one call.
-fn append(st: &AppState, api: Api, events: &[Event]) -> Response {
-    let encoded: Vec<EncodedEvent> = events.iter().map(Event::encode).collect();
+fn append(st: &AppState, api: Api, encoded: &[EncodedEvent]) -> Response {
     if encoded.is_empty() {
         return accepted(api, 0);
     }
-    match st.ingest.try_append(&encoded) {
+    match st.ingest.try_append(encoded) {
         Ok(()) => {
-            st.metrics.accepted(&encoded);
+            st.metrics.accepted(encoded);
             accepted(api, encoded.len())
         }
         Err(IngestError::Full(retry)) => {
