@@ -17,8 +17,8 @@ use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use siem_relay::parse::syslog::parse_syslog_loose;
 use siem_relay::parse::{
-    normalize_syslog, parse_events_body, parse_syslog, syslog_line_to_event, syslog_line_to_record,
-    Origin,
+    normalize_syslog, parse_events_body, parse_events_records, parse_syslog, syslog_line_to_event,
+    syslog_line_to_record, Origin,
 };
 use std::time::Duration;
 
@@ -89,6 +89,16 @@ fn ndjson<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("ndjson_1000", |b| {
         b.iter(|| parse_events_body(black_box(body.as_bytes()), NOW, &ORIGIN).map(|v| v.len()))
+    });
+    // parse + normalise + encode: the general path and what the source runs
+    g.bench_function("ndjson_1000_encoded", |b| {
+        b.iter(|| {
+            parse_events_body(black_box(body.as_bytes()), NOW, &ORIGIN)
+                .map(|v| v.iter().map(|e| e.encode()).count())
+        })
+    });
+    g.bench_function("ndjson_1000_direct", |b| {
+        b.iter(|| parse_events_records(black_box(body.as_bytes()), NOW, &ORIGIN).map(|v| v.len()))
     });
     g.finish();
 }

@@ -10,8 +10,8 @@
 //! It returns `None` for what it leaves to the general path, which then
 //! decides exactly as before:
 //! - an SD-ID or an SD param named twice (the merge rules);
-//! - a JSON MSG with a key twice (at any depth), or with a `metadata` key
-//!   (whose entries merge with the unknown keys).
+//! - a JSON object with a key twice (at any depth), where which one wins
+//!   depends on map internals.
 //!
 //! A differential property test holds both paths to the same bytes.
 
@@ -56,6 +56,8 @@ struct Overrides<'v> {
     message: Option<Cow<'v, str>>,
     /// Keys kept as metadata, sorted, with their values.
     metadata: Vec<(&'v str, &'v BorrowedValue<'v>)>,
+    /// A `metadata` object was given (even an empty one makes `"metadata":{}`).
+    metadata_object: bool,
 }
 
 /// The record of `p` received at `received_ms` from `origin`, or `None` when
@@ -228,7 +230,7 @@ fn write_record(
     opt_field(o, "source_ip", ov.source_ip.as_deref());
     opt_field(o, "user_agent", ov.user_agent.as_deref());
     opt_field(o, "session_id", ov.session_id.as_deref());
-    if !ov.metadata.is_empty() {
+    if ov.metadata_object || !ov.metadata.is_empty() {
         o.extend_from_slice(b",\"metadata\":{");
         for (i, (k, v)) in ov.metadata.iter().enumerate() {
             if i > 0 {
@@ -393,11 +395,36 @@ fn apply_json<'v>(ov: &mut Overrides<'v>, obj: &'v simd_json::borrowed::Object<'
             "resource_path" => text(value)
                 .map(|t| resource(ov).path = Some(t.into()))
                 .is_some(),
-            "metadata" => return None,
+            "metadata" => match value {
+                BorrowedValue::Object(inner) => {
+                    let start = ov.metadata.len();
+                    ov.metadata
+                        .extend(inner.iter().map(|(k, v)| (k.as_ref(), v)));
+                    let added = &mut ov.metadata[start..];
+                    added.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                    if added.windows(2).any(|w| w[0].0 == w[1].0) {
+                        return None;
+                    }
+                    ov.metadata_object = true;
+                    true
+                }
+                _ => false,
+            },
             _ => false,
         };
         if !handled {
             ov.metadata.push((key, value));
+        }
+    }
+    // The general path inserts into one sorted map in this order: for a key
+    // both at the top level and in `metadata`, the later insert wins.
+    ov.metadata.sort_by(|a, b| a.0.cmp(b.0)); // stable: keeps insert order
+    let mut i = 0;
+    while i + 1 < ov.metadata.len() {
+        if ov.metadata[i].0 == ov.metadata[i + 1].0 {
+            ov.metadata.remove(i);
+        } else {
+            i += 1;
         }
     }
     Some(())
@@ -586,7 +613,6 @@ mod tests {
         for line in [
             "<13>1 - h a - - [x a=\"1\"][x b=\"2\"] m",
             "<13>1 - h a - - [x a=\"1\" a=\"2\"] m",
-            "<13>1 - h a - - - {\"metadata\":{\"k\":1}}",
             "<13>1 - h a - - - {\"actor\":{\"id\":\"u\",\"id\":\"v\"}}",
             "<13>1 - h a - - - {\"a\":1,\"a\":2}",
             "<13>1 - h a - - - {\"a\":{\"b\":1,\"b\":2}}",
@@ -660,6 +686,7 @@ mod tests {
             Just("session_id"),
             Just("message"),
             Just("actor"),
+            Just("metadata"),
             Just("resource"),
             Just("user_id"),
             Just("user_email"),
@@ -790,7 +817,9 @@ mod tests {
         let e2e = r#"{"seq":7,"ts_ns":8,"timestamp":"2026-11-23T10:00:00.000000Z","action":"user.login","category":"AUTHENTICATION","severity":"info","outcome":"success","actor":{"type":"user","id":"u-1234","email":"alice@example.com"},"source_ip":"10.1.2.3","metadata_x":{"bench":"e2e"}}"#;
         assert!(check_object(e2e).unwrap());
         assert!(check_object("{}").unwrap());
-        assert!(!check_object(r#"{"metadata":{"k":1}}"#).unwrap());
+        assert!(check_object(r#"{"metadata":{"k":1,"a":[1]},"k":2,"z":3,"a":0}"#).unwrap());
+        assert!(check_object(r#"{"metadata":5}"#).unwrap());
+        assert!(!check_object(r#"{"metadata":{"k":1,"k":2}}"#).unwrap());
         // whole bodies: NDJSON, array, single object; and a malformed one
         for body in [
             format!("{e2e}\n{e2e}\n\n{{\"message\":\"x\"}}\n"),
