@@ -17,7 +17,9 @@ fn map_err(e: AppendError) -> IngestError {
     match e {
         AppendError::Full(_) => IngestError::Full(RETRY_AFTER),
         AppendError::Closed => IngestError::Closed,
-        e @ AppendError::TooLarge { .. } => IngestError::Failed(e.to_string()),
+        e @ (AppendError::TooLarge { .. } | AppendError::Io(_)) => {
+            IngestError::Failed(e.to_string())
+        }
     }
 }
 

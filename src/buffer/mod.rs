@@ -1,7 +1,8 @@
 //! The memory-mapped ring buffer on disk: every accepted event is written
 //! once, and each destination reads it through its own [`Cursor`].
 //!
-//! - [`segment`]: one mapped segment file (the only `unsafe` in the project).
+//! - [`segment`]: one segment file, written with `pwrite`, read through a
+//!   read-only shared map (the only `unsafe` in the project).
 //! - [`scan`]: finding valid records in a segment's bytes (recovery, verify, salvage).
 //! - [`ring`]: the writer, the segment table, reuse under `when_full`, fsync.
 //! - [`cursor`]: a destination's read position, its acknowledgements and checkpoint.

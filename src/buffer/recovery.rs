@@ -378,8 +378,8 @@ pub(crate) fn recover(
             first_seq: next_seq,
             created_ms: now_millis(),
         };
-        seg.write_header(&h);
-        seg.flush_range(0, DATA_START)
+        seg.write_header(&h)
+            .and_then(|()| seg.flush_range(0, DATA_START))
             .map_err(io_err("writing segment header"))?;
         next_id += 1;
         let rep = segment_report(
@@ -392,8 +392,8 @@ pub(crate) fn recover(
         if rep.records == 0 && h.first_seq != next_seq {
             // an empty active segment restarts at the right sequence number
             h.first_seq = next_seq;
-            seg.write_header(h);
-            seg.flush_range(0, DATA_START)
+            seg.write_header(h)
+                .and_then(|()| seg.flush_range(0, DATA_START))
                 .map_err(io_err("writing segment header"))?;
             rep.first_seq = next_seq;
         }
@@ -429,15 +429,7 @@ pub(crate) fn recover(
             "ring recovered with damage"
         );
     }
-    let writer = Writer {
-        active,
-        off,
-        next_seq,
-        next_id,
-        dirty_from: off,
-        dirty_sealed: Vec::new(),
-        notices: VecDeque::new(),
-    };
+    let writer = Writer::new(active, off, next_seq, next_id);
     Ok(Recovered {
         table: Table {
             segs,

@@ -1,18 +1,41 @@
 //! The ring: a bounded set of segment files, one writer appending records,
 //! and the table of live segments the cursors read from.
 //!
-//! Appends are serialised by one mutex (the critical section is a copy into
-//! the map). When the active segment is full the writer rolls to a free slot
+//! Appends are serialised by one mutex. The writer encodes an append's
+//! records into its staging buffer and writes them with one positioned write
+//! (`pwrite`) per segment touched, then publishes them: it stores the new
+//! ends (Release) only after the write returned, so a reader that sees an end
+//! sees the bytes below it (readers read the same page cache through the map).
+//! When the active segment is full the writer rolls to a free slot
 //! or reuses the oldest segment. Reuse asks every cursor: a `drop_oldest`
 //! cursor still in that segment jumps past it (the drop is counted and a
 //! `relay.buffer.overflow` SECURITY event is appended); a `block` cursor that
 //! has not acknowledged it makes the append fail with [`AppendError::Full`]
 //! before anything is written, so callers see backpressure.
 //!
+//! All or nothing: a failed write publishes nothing of the append and returns
+//! [`AppendError::Io`]. The writer goes back to its last published position
+//! and (best effort) zeroes what it had written past it, so neither readers
+//! nor recovery after a crash see part of a failed batch. If the failed append
+//! had already rolled to a new segment, the writer stays there: the sequence
+//! numbers of the batch are then skipped, never reused (the new segment's
+//! header names its first one).
+//!
 //! Crash ordering: a segment is reused by writing its new header (new id,
-//! new `first_seq`) before any record; stale records left in it carry older
-//! sequence numbers and fail the scan's "current lap" test, so a crash between
-//! any two steps leaves a ring that recovery reads correctly.
+//! new `first_seq`; flushed first unless `fsync = never`) before any record;
+//! stale records left in it carry older sequence numbers and fail the scan's
+//! "current lap" test, so a crash between any two steps leaves a ring that
+//! recovery reads correctly. Writes are padded with zeros to the file
+//! system's block size: a write covering a block only partly makes the kernel
+//! read (or zero) the block first when it is not cached, which a wrapped ring
+//! would otherwise pay on every block; zeros past the last record read as a
+//! clean end to recovery.
+//!
+//! Durability: `fsync = always` makes each append's range durable with
+//! `fdatasync` before returning ([`Segment::flush_range`]); `interval` does it
+//! from the maintenance thread; `never` leaves it to the kernel. A `kill -9`
+//! loses nothing published under any policy: a returned `pwrite` is in the
+//! page cache, which outlives the process.
 
 use super::checkpoint;
 use super::cursor::{Cursor, CursorShared, ReadPos};
@@ -72,7 +95,7 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> Bu
     move |source| BufferError::Io { context, source }
 }
 
-/// Why an append did not happen. Nothing of the batch was written in any case.
+/// Why an append did not happen. Nothing of the batch was published in any case.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum AppendError {
     #[error("buffer full: destination `{0}` (when_full = block) has not caught up")]
@@ -81,6 +104,8 @@ pub enum AppendError {
     TooLarge { len: usize, max: usize },
     #[error("buffer is closed")]
     Closed,
+    #[error("writing to the buffer failed: {0}")]
+    Io(String),
 }
 
 /// A live segment and what the writer has published in it.
@@ -91,7 +116,9 @@ pub(crate) struct SegInfo {
     pub first_seq: u64,
     /// Offset past the last published record (readers read below it).
     pub end_off: AtomicUsize,
-    /// Sequence number after the last published record.
+    /// Sequence number after the last record written. Writer-side
+    /// bookkeeping (read under the writer lock): for a segment rolled away
+    /// from during an append it already counts that append's records.
     pub end_seq: AtomicU64,
     /// Newest receive time in the segment (for `max_age`).
     pub last_ms: AtomicI64,
@@ -152,6 +179,39 @@ pub(crate) struct Writer {
     pub dirty_sealed: Vec<(Arc<Segment>, usize, usize)>,
     /// SECURITY notices waiting to be appended (overflow, damage).
     pub notices: VecDeque<Event>,
+    /// Encoded records of the current append not yet written, for the
+    /// active segment at `stage_off` (reused across appends).
+    pub stage: Vec<u8>,
+    pub stage_off: usize,
+    /// Segments rolled away from during the current append: sealed (and
+    /// their last records published) by `publish`.
+    pub sealing: Vec<Sealing>,
+}
+
+impl Writer {
+    pub(crate) fn new(active: Arc<SegInfo>, off: usize, next_seq: u64, next_id: u64) -> Writer {
+        Writer {
+            active,
+            off,
+            next_seq,
+            next_id,
+            dirty_from: off,
+            dirty_sealed: Vec::new(),
+            notices: VecDeque::new(),
+            stage: Vec::new(),
+            stage_off: off,
+            sealing: Vec::new(),
+        }
+    }
+}
+
+/// A segment the current append rolled away from.
+pub(crate) struct Sealing {
+    info: Arc<SegInfo>,
+    /// Where its records end once the append is published.
+    end_off: usize,
+    /// Its `end_seq` before the append (restored if the append fails).
+    prev_end_seq: u64,
 }
 
 /// Counters of the ring.
@@ -290,12 +350,25 @@ impl Ring {
                 return Err(AppendError::Full(holder));
             }
         }
-        let start = w.next_seq;
-        for e in events {
-            self.write_record(&mut w, e).expect("capacity was checked");
-        }
-        let end = w.next_seq;
-        self.write_notices(&mut w);
+        let mut taken = Vec::new();
+        let written: io::Result<u64> = (|| {
+            for e in events {
+                self.write_record(&mut w, e)?;
+            }
+            let end = w.next_seq;
+            self.write_notices(&mut w, &mut taken)?;
+            self.flush_stage(&mut w)?;
+            Ok(end)
+        })();
+        let end = match written {
+            Ok(end) => end,
+            Err(e) => {
+                self.abort(&mut w, taken);
+                tracing::error!(error = %e, "buffer write failed; the append is refused");
+                return Err(AppendError::Io(e.to_string()));
+            }
+        };
+        let start = end - events.len() as u64;
         let synced = self.publish(&mut w);
         drop(w);
         if let Some((seg, from, to)) = synced {
@@ -574,14 +647,18 @@ impl Ring {
         Ok(())
     }
 
-    fn write_record(&self, w: &mut Writer, e: &EncodedEvent) -> Result<(), String> {
+    /// Encodes a record into the staging buffer, rolling first (after
+    /// writing what is staged for the old segment) when it does not fit.
+    fn write_record(&self, w: &mut Writer, e: &EncodedEvent) -> io::Result<()> {
         let len = HEADER_LEN + e.body.len();
         if w.off + len > self.inner.seg_size {
+            self.flush_stage(w)?;
             self.roll(w)?;
         }
         let seq = w.next_seq;
-        let dst = w.active.seg.slice_mut(w.off, len);
-        event::record::encode_into(dst, seq, &e.meta, &e.body);
+        let at = w.stage.len();
+        w.stage.resize(at + len, 0);
+        event::record::encode_into(&mut w.stage[at..], seq, &e.meta, &e.body);
         w.off += len;
         w.next_seq += 1;
         w.active
@@ -590,24 +667,88 @@ impl Ring {
         Ok(())
     }
 
-    /// Appends queued notices; a notice that does not fit now waits for the next append.
-    fn write_notices(&self, w: &mut Writer) {
+    /// Writes what is staged for the active segment (one `pwrite`).
+    fn flush_stage(&self, w: &mut Writer) -> io::Result<()> {
+        if w.stage.is_empty() {
+            return Ok(());
+        }
+        debug_assert_eq!(w.stage_off + w.stage.len(), w.off);
+        write_padded(&w.active.seg, w.stage_off, &mut w.stage)?;
+        w.stage.clear();
+        // a huge batch does not pin its size in memory for good
+        w.stage.shrink_to(STAGE_KEEP);
+        w.stage_off = w.off;
+        Ok(())
+    }
+
+    /// Appends queued notices; a notice that does not fit now waits for the
+    /// next append. The notices written are moved to `taken` (put back if the
+    /// append fails).
+    fn write_notices(&self, w: &mut Writer, taken: &mut Vec<Event>) -> io::Result<()> {
         while let Some(ev) = w.notices.pop_front() {
             let enc = ev.encode();
             let len = HEADER_LEN + enc.body.len();
+            if len > self.inner.seg_size - DATA_START {
+                tracing::error!(len, "dropping a notice larger than a segment");
+                continue;
+            }
             if w.off + len > self.inner.seg_size && self.can_take_segments(1).is_err() {
                 w.notices.push_front(ev);
                 break;
             }
-            if self.write_record(w, &enc).is_err() {
-                break;
+            taken.push(ev);
+            self.write_record(w, &enc)?;
+        }
+        Ok(())
+    }
+
+    /// Undoes a failed append: nothing of it is published; the writer goes
+    /// back to the active segment's published end (zeroing, best effort, what
+    /// it wrote past the published ends so recovery cannot bring it back);
+    /// segments it rolled away from are sealed at their published end; the
+    /// notices it had taken are queued again.
+    fn abort(&self, w: &mut Writer, taken: Vec<Event>) {
+        let sealing = std::mem::take(&mut w.sealing);
+        for s in &sealing {
+            let from = s.info.end_off.load(Ordering::Acquire);
+            zero_tail(&s.info.seg, from, s.end_off, &mut w.stage);
+            s.info.end_seq.store(s.prev_end_seq, Ordering::Release);
+        }
+        if !sealing.is_empty() {
+            // under the table lock: no reader sees `sealed` with a stale end
+            let _t = self.inner.table.write().unwrap();
+            for s in &sealing {
+                s.info.sealed.store(true, Ordering::Release);
             }
+        }
+        let published = w.active.end_off.load(Ordering::Acquire);
+        let written_to = w.off.max(w.stage_off + w.stage.len());
+        zero_tail(&w.active.seg, published, written_to, &mut w.stage);
+        w.stage.clear();
+        w.off = published;
+        w.stage_off = published;
+        w.next_seq = w.active.end_seq.load(Ordering::Acquire);
+        w.dirty_from = w.dirty_from.min(published);
+        for ev in taken.into_iter().rev() {
+            w.notices.push_front(ev);
         }
     }
 
     /// Makes written records visible to readers; returns the range to flush
-    /// under `fsync = always`.
+    /// under `fsync = always`. Everything staged must have been written.
     fn publish(&self, w: &mut Writer) -> Option<(Arc<Segment>, usize, usize)> {
+        debug_assert!(w.stage.is_empty());
+        let sealing = std::mem::take(&mut w.sealing);
+        if !sealing.is_empty() {
+            // Under the table lock, which readers hold while they read: a
+            // reader never sees `sealed` with the end from before it, which
+            // would make it move on past the segment's last records.
+            let _t = self.inner.table.write().unwrap();
+            for s in &sealing {
+                s.info.end_off.store(s.end_off, Ordering::Release);
+                s.info.sealed.store(true, Ordering::Release);
+            }
+        }
         w.active.end_off.store(w.off, Ordering::Release);
         w.active.end_seq.store(w.next_seq, Ordering::Release);
         self.inner.committed.store(w.next_seq, Ordering::Release);
@@ -623,27 +764,31 @@ impl Ring {
         }
     }
 
-    /// Seals the active segment and starts a new one in a free slot or in
-    /// the oldest segment.
-    fn roll(&self, w: &mut Writer) -> Result<(), String> {
+    /// Starts a new segment in a free slot or in the oldest segment, its
+    /// header written. The old one is sealed by the next `publish` (with the
+    /// records this append wrote into it), or at its published end by `abort`.
+    /// Everything staged must have been written. On error the writer is still
+    /// in the old segment.
+    fn roll(&self, w: &mut Writer) -> io::Result<()> {
+        debug_assert!(w.stage.is_empty());
         let inner = &self.inner;
         let old = w.active.clone();
-        old.end_off.store(w.off, Ordering::Release);
-        old.end_seq.store(w.next_seq, Ordering::Release);
-        old.sealed.store(true, Ordering::Release);
-        if w.off > w.dirty_from {
-            w.dirty_sealed.push((old.seg.clone(), w.dirty_from, w.off));
-        }
         let mut t = inner.table.write().unwrap();
         let seg = if let Some(seg) = t.free.pop() {
             seg
         } else if let Some(slot) = t.unopened.pop() {
-            Arc::new(
-                Segment::open(&inner.settings.dir, slot, inner.seg_size)
-                    .map_err(|e| e.to_string())?,
-            )
+            match Segment::open(&inner.settings.dir, slot, inner.seg_size) {
+                Ok(seg) => Arc::new(seg),
+                Err(e) => {
+                    t.unopened.push(slot);
+                    return Err(e);
+                }
+            }
         } else {
-            let oldest = t.segs.pop_front().ok_or("no segment to reuse")?;
+            let oldest = t
+                .segs
+                .pop_front()
+                .ok_or_else(|| io::Error::other("no segment to reuse"))?;
             let next = t.segs.front().cloned().unwrap_or_else(|| old.clone());
             self.evict(w, &oldest, &next, "buffer full");
             // a segment of another size (segment_bytes changed) is replaced by a new file
@@ -652,10 +797,13 @@ impl Ring {
                 let path = oldest.seg.path().to_path_buf();
                 drop(oldest);
                 let _ = std::fs::remove_file(&path);
-                Arc::new(
-                    Segment::open(&inner.settings.dir, slot, inner.seg_size)
-                        .map_err(|e| e.to_string())?,
-                )
+                match Segment::open(&inner.settings.dir, slot, inner.seg_size) {
+                    Ok(seg) => Arc::new(seg),
+                    Err(e) => {
+                        t.unopened.push(slot);
+                        return Err(e);
+                    }
+                }
             } else {
                 oldest.seg.clone()
             }
@@ -665,15 +813,34 @@ impl Ring {
             first_seq: w.next_seq,
             created_ms: now_millis(),
         };
-        seg.write_header(&h);
+        w.stage.extend_from_slice(&h.encode());
+        let written = write_padded(&seg, 0, &mut w.stage);
+        w.stage.clear();
+        if let Err(e) = written {
+            t.free.push(seg);
+            return Err(e);
+        }
         if inner.settings.fsync != FsyncPolicy::Never {
-            let _ = seg.flush_range(0, DATA_START);
+            if let Err(e) = seg.flush_range(0, DATA_START) {
+                tracing::error!(error = %e, "flushing a segment header failed");
+            }
         }
         w.next_id += 1;
+        // the old segment: sealed by `publish`; its end_seq (writer-side) now
+        w.sealing.push(Sealing {
+            info: old.clone(),
+            end_off: w.off,
+            prev_end_seq: old.end_seq.load(Ordering::Acquire),
+        });
+        old.end_seq.store(w.next_seq, Ordering::Release);
+        if w.off > w.dirty_from {
+            w.dirty_sealed.push((old.seg.clone(), w.dirty_from, w.off));
+        }
         let info = SegInfo::new(seg, h, DATA_START, w.next_seq, 0);
         t.segs.push_back(info.clone());
         w.active = info;
         w.off = DATA_START;
+        w.stage_off = DATA_START;
         w.dirty_from = DATA_START;
         Ok(())
     }
@@ -733,12 +900,25 @@ impl Ring {
             let next = t.segs.front().cloned().expect("checked len");
             self.evict(&mut w, &oldest, &next, "max_age exceeded");
             // forget the header so recovery does not bring the expired records back
-            oldest.seg.write(0, &[0u8; DATA_START]);
-            let _ = oldest.seg.flush_range(0, DATA_START);
+            if let Err(e) = oldest
+                .seg
+                .write_at(0, &[0u8; DATA_START])
+                .and_then(|()| oldest.seg.flush_range(0, DATA_START))
+            {
+                tracing::error!(error = %e, "clearing an expired segment's header failed");
+            }
             t.free.push(oldest.seg.clone());
         }
         if !w.notices.is_empty() {
-            self.write_notices(&mut w);
+            let mut taken = Vec::new();
+            let written = self
+                .write_notices(&mut w, &mut taken)
+                .and_then(|()| self.flush_stage(&mut w));
+            if let Err(e) = written {
+                self.abort(&mut w, taken);
+                tracing::error!(error = %e, "writing buffer notices failed");
+                return;
+            }
             let synced = self.publish(&mut w);
             drop(w);
             if let Some((seg, a, b)) = synced {
@@ -748,8 +928,8 @@ impl Ring {
         }
     }
 
-    /// Opens and prefaults the next never-used slot file ahead of the
-    /// writer, so a roll finds a segment that takes no page faults. The slot
+    /// Opens the next never-used slot file ahead of the writer, so a roll
+    /// does not create, size and map a file in the append path. The slot
     /// stays available to the writer meanwhile: it is handed over only if
     /// the writer has not opened it itself.
     fn prepare_spare(&self) {
@@ -770,9 +950,6 @@ impl Ring {
                 return;
             }
         };
-        if let Err(e) = seg.prefault() {
-            tracing::debug!(slot, error = %e, "prefaulting a segment failed (kernel without MADV_POPULATE_WRITE?)");
-        }
         let mut t = self.inner.table.write().unwrap();
         if let Some(i) = t.unopened.iter().position(|&s| s == slot) {
             t.unopened.remove(i);
@@ -810,6 +987,9 @@ impl Ring {
     }
 }
 
+/// Capacity the staging buffer keeps between appends.
+const STAGE_KEEP: usize = 4 << 20;
+
 /// How many new segments appending records of `sizes` from offset `off` takes.
 fn rolls_needed(mut off: usize, sizes: &[usize], seg_size: usize) -> usize {
     let mut rolls = 0;
@@ -821,6 +1001,36 @@ fn rolls_needed(mut off: usize, sizes: &[usize], seg_size: usize) -> usize {
         off += s;
     }
     rolls
+}
+
+/// Writes `buf` at `off` of `seg`, first padding it with zeros up to the next
+/// multiple of the segment's I/O block (or the segment's end), so the write
+/// never covers a block only partly at its end. (Its start is where the
+/// previous write ended: that block is in the page cache already.) Bytes past
+/// the last record are unpublished and read as a clean end. `buf` is
+/// truncated back to its length after.
+fn write_padded(seg: &Segment, off: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+    let len = buf.len();
+    let end = off + len;
+    let padded = end.next_multiple_of(seg.io_block()).min(seg.len());
+    buf.resize(padded - off, 0);
+    let r = seg.write_at(off, buf);
+    buf.truncate(len);
+    r
+}
+
+/// Best effort after a failed write: zeroes `[from, to)` of `seg` (bytes past
+/// its published end) so recovery does not find records of a refused append.
+fn zero_tail(seg: &Segment, from: usize, to: usize, scratch: &mut Vec<u8>) {
+    if to <= from {
+        return;
+    }
+    scratch.clear();
+    scratch.resize(to - from, 0);
+    if let Err(e) = seg.write_at(from, scratch) {
+        tracing::warn!(error = %e, "cannot clear the unpublished tail of a failed append");
+    }
+    scratch.clear();
 }
 
 /// The SECURITY event that reports records a destination lost.
@@ -868,5 +1078,157 @@ mod tests {
         assert_eq!(rolls_needed(DATA_START, &[100, 100], 1000), 0);
         assert_eq!(rolls_needed(900, &[100, 100], 1000), 1);
         assert_eq!(rolls_needed(DATA_START, &[600, 600, 600], 1000), 2);
+    }
+
+    fn settings(dir: &Path) -> RingSettings {
+        RingSettings {
+            dir: dir.to_path_buf(),
+            max_bytes: 512 << 10,
+            segment_bytes: 64 << 10,
+            max_age: Duration::ZERO,
+            fsync: FsyncPolicy::Never,
+        }
+    }
+
+    fn ev(n: u64) -> EncodedEvent {
+        let mut e = Event::new("SYSTEM", Some("test.event".into()), Severity::Info);
+        e.message = Some(format!("event number {n} {}", "x".repeat(200)));
+        e.encode()
+    }
+
+    fn evs(r: Range<u64>) -> Vec<EncodedEvent> {
+        r.map(ev).collect()
+    }
+
+    /// Sequence numbers and message numbers of everything a new cursor reads.
+    fn read_all(ring: &Ring, name: &str) -> Vec<(u64, u64)> {
+        let mut c = ring.cursor(name, WhenFull::DropOldest).unwrap();
+        let mut out = Vec::new();
+        while c.read(1000, 1 << 20, &mut out).is_some() {}
+        out.iter()
+            .map(|r| {
+                let ev = Event::decode(&r.body).unwrap();
+                let msg = ev.message.unwrap_or_default();
+                let n = msg.split(' ').nth(2).and_then(|n| n.parse().ok());
+                (r.seq, n.unwrap_or(u64::MAX))
+            })
+            .filter(|&(_, n)| n != u64::MAX) // SECURITY notices
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_write_publishes_nothing_and_the_next_append_works() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        let mut c = ring.cursor("c", WhenFull::DropOldest).unwrap();
+        assert_eq!(ring.append(&evs(0..3)).unwrap(), 0..3);
+        let rec_len = HEADER_LEN + ev(0).body.len();
+        // two and a half records of the five reach the file, then the write fails
+        let seg = ring.inner.writer.lock().unwrap().active.seg.clone();
+        seg.inject_write_failure(0, rec_len * 5 / 2);
+        let e = ring.append(&evs(100..105)).unwrap_err();
+        assert!(matches!(e, AppendError::Io(_)), "{e:?}");
+        assert_eq!(ring.next_seq(), 3, "nothing of the batch is published");
+        let mut out = Vec::new();
+        assert_eq!(c.read(1000, 1 << 20, &mut out), Some(0..3));
+        assert_eq!(c.read(1000, 1 << 20, &mut out), None);
+        // the writer is consistent: the next append goes where the failed one would have
+        assert_eq!(ring.append(&evs(3..4)).unwrap(), 3..4);
+        assert_eq!(c.read(1000, 1 << 20, &mut out), Some(3..4));
+        assert_eq!(out.len(), 4);
+        drop(c);
+        drop(ring);
+        // recovery finds exactly what was published, not the failed batch's records
+        let (ring, rep) = Ring::open(settings(d.path())).unwrap();
+        assert!(rep.is_clean(), "{rep:?}");
+        assert_eq!(ring.next_seq(), 4);
+        let got = read_all(&ring, "after");
+        assert_eq!(got, (0..4).map(|i| (i, i)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_for_recovery_to_bring_back() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        ring.append(&evs(0..3)).unwrap();
+        let rec_len = HEADER_LEN + ev(0).body.len();
+        let seg = ring.inner.writer.lock().unwrap().active.seg.clone();
+        seg.inject_write_failure(0, rec_len * 5 / 2);
+        ring.append(&evs(100..105)).unwrap_err();
+        drop(ring); // a crash here: nothing else is written
+        let (ring, rep) = Ring::open(settings(d.path())).unwrap();
+        assert_eq!(rep.records(), 3, "{rep:?}");
+        assert_eq!(ring.next_seq(), 3);
+        assert_eq!(read_all(&ring, "after"), vec![(0, 0), (1, 1), (2, 2)]);
+    }
+
+    #[test]
+    fn a_failed_write_after_a_roll_skips_its_sequence_numbers() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        let mut c = ring.cursor("c", WhenFull::DropOldest).unwrap();
+        let rec_len = HEADER_LEN + ev(0).body.len();
+        let mut n = 0;
+        // fill the first segment until a batch of 10 needs a roll partway
+        while ring.inner.writer.lock().unwrap().off + 5 * rec_len < ring.inner.seg_size {
+            ring.append(&evs(n..n + 1)).unwrap();
+            n += 1;
+        }
+        ring.prepare_spare();
+        let spare = ring
+            .inner
+            .table
+            .read()
+            .unwrap()
+            .free
+            .last()
+            .unwrap()
+            .clone();
+        // the new segment's header is written, its records fail
+        spare.inject_write_failure(1, 10);
+        let e = ring.append(&evs(1000..1010)).unwrap_err();
+        assert!(matches!(e, AppendError::Io(_)), "{e:?}");
+        assert_eq!(ring.next_seq(), n);
+        let mut out = Vec::new();
+        while c.read(1000, 1 << 20, &mut out).is_some() {}
+        assert_eq!(out.len() as u64, n, "none of the batch is readable");
+        // the next append lands in the new segment, past the failed batch's numbers
+        let r = ring.append(&evs(n..n + 1)).unwrap();
+        assert!(r.start > n, "{r:?}");
+        let first_new = ring.inner.writer.lock().unwrap().active.first_seq;
+        assert_eq!(r.start, first_new);
+        let from = out.len();
+        while c.read(1000, 1 << 20, &mut out).is_some() {}
+        assert_eq!(
+            out[from..].iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![r.start]
+        );
+        drop(c);
+        drop(ring);
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        assert_eq!(ring.next_seq(), r.end);
+        let mut want: Vec<(u64, u64)> = (0..n).map(|i| (i, i)).collect();
+        want.push((r.start, n));
+        assert_eq!(read_all(&ring, "after"), want);
+    }
+
+    #[test]
+    fn pwritten_records_are_read_through_the_map_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        let mut c = ring.cursor("c", WhenFull::DropOldest).unwrap();
+        let mut out = Vec::new();
+        // across several rolls and a wrap of the 8 slots
+        for i in 0..4000u64 {
+            ring.append(&evs(i..i + 1)).unwrap();
+            out.clear();
+            assert_eq!(c.read(10, 1 << 20, &mut out), Some(i..i + 1));
+            let ev = Event::decode(&out[0].body).unwrap();
+            assert!(ev
+                .message
+                .unwrap()
+                .starts_with(&format!("event number {i} ")));
+        }
+        assert!(ring.stats().appended_bytes > 512 << 10, "the ring wrapped");
     }
 }

@@ -1,9 +1,17 @@
-//! One segment file of the ring: a fixed-size file mapped into memory, a small
-//! checksummed header, then records back to back.
+//! One segment file of the ring: a fixed-size file, a small checksummed
+//! header, then records back to back.
 //!
-//! This is the only module with `unsafe`: the map is shared between the one
-//! writer (who appends past the published end) and readers (who only read
-//! below it). The ring guarantees the two regions never overlap, and that a
+//! Who touches the bytes how:
+//! - the ring's one writer writes with positioned writes ([`Segment::write_at`],
+//!   `pwrite`), never through memory: past the segment's published end, or
+//!   anywhere in a segment no reader is in (recovery, reuse, expiry);
+//! - readers read through a read-only shared map ([`Segment::bytes`]), only
+//!   below the published end. On Linux a `MAP_SHARED` map and `pwrite` go
+//!   through the same page cache, so a reader sees the written bytes as soon
+//!   as the writer has published them (it publishes after `pwrite` returned).
+//!
+//! This is the only module with `unsafe` (turning the map into slices). The
+//! ring guarantees the written and the read regions never overlap, and that a
 //! segment is never rewritten while a reader is positioned in it.
 //!
 //! ```text
@@ -11,9 +19,10 @@
 //!                    first_seq u64 | created_ms i64 | crc32c(0..40) u32 | 20 reserved
 //! ```
 
-use memmap2::MmapRaw;
+use memmap2::{MmapOptions, MmapRaw};
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SIEMRSEG";
@@ -71,13 +80,18 @@ impl SegmentHeader {
     }
 }
 
-/// A mapped segment file.
+/// A segment file: written with `pwrite`, read through a read-only map.
 pub struct Segment {
     /// Index of the file in the ring (`segment-<slot>.dat`).
     pub slot: usize,
     path: PathBuf,
     map: MmapRaw,
-    _file: File,
+    file: File,
+    /// The file system's preferred I/O size (`st_blksize`, a power of two).
+    io_block: usize,
+    /// Test hook: (writes still to let through, bytes the failing one stores).
+    #[cfg(test)]
+    inject_failure: std::sync::Mutex<Option<(usize, usize)>>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -104,6 +118,7 @@ pub fn parse_slot_file_name(name: &str) -> Option<usize> {
 
 impl Segment {
     /// Opens (creating if needed) the slot's file with exactly `size` bytes and maps it.
+    /// A new file is sparse: blocks are allocated as the writer fills them.
     pub fn open(dir: &Path, slot: usize, size: usize) -> io::Result<Segment> {
         let path = dir.join(slot_file_name(slot));
         let file = OpenOptions::new()
@@ -115,13 +130,7 @@ impl Segment {
         if file.metadata()?.len() != size as u64 {
             file.set_len(size as u64)?;
         }
-        let map = MmapRaw::map_raw(&file)?;
-        Ok(Segment {
-            slot,
-            path,
-            map,
-            _file: file,
-        })
+        Segment::from_file(slot, path, file)
     }
 
     /// Opens an existing slot file with whatever size it has (recovery: a
@@ -129,12 +138,25 @@ impl Segment {
     pub fn open_existing(dir: &Path, slot: usize) -> io::Result<Segment> {
         let path = dir.join(slot_file_name(slot));
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        let map = MmapRaw::map_raw(&file)?;
+        Segment::from_file(slot, path, file)
+    }
+
+    fn from_file(slot: usize, path: PathBuf, file: File) -> io::Result<Segment> {
+        let blksize = file.metadata()?.blksize() as usize;
+        let io_block = if blksize.is_power_of_two() {
+            blksize.clamp(512, 1 << 16)
+        } else {
+            4096
+        };
+        let map = MmapOptions::new().map_raw_read_only(&file)?;
         Ok(Segment {
             slot,
             path,
             map,
-            _file: file,
+            file,
+            io_block,
+            #[cfg(test)]
+            inject_failure: std::sync::Mutex::new(None),
         })
     }
 
@@ -150,6 +172,13 @@ impl Segment {
         self.map.len() == 0
     }
 
+    /// The file system's preferred write granularity. A write that covers a
+    /// block only partly makes the kernel read (or zero) that block first
+    /// when it is not cached; the writer pads its writes to this size.
+    pub fn io_block(&self) -> usize {
+        self.io_block
+    }
+
     /// The bytes `[off, off+len)`.
     ///
     /// Callers must only ask for a range no writer is writing: below the
@@ -161,53 +190,56 @@ impl Segment {
             "segment read out of bounds"
         );
         // SAFETY: the range is inside the mapping (checked above) and the
-        // mapping lives as long as `self`. Per the contract above, no thread
-        // writes these bytes while the returned slice is alive: the writer
-        // only writes past the published end, and rewrites a segment only
-        // when no reader is positioned in it (ring table write lock).
+        // mapping lives as long as `self`. The map is read-only, so nothing in
+        // this process writes through it; the only writes to the file are the
+        // writer's `pwrite`s ([`Segment::write_at`]), and per the contract
+        // above none of them touches these bytes while the returned slice is
+        // alive: the writer only writes past the published end, and rewrites
+        // a segment only when no reader is positioned in it (ring table write
+        // lock). Readers learn the published end with an Acquire load of a
+        // value the writer stored (Release) after its `pwrite` returned, so
+        // the written bytes are visible (same page cache, same physical pages).
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(off), len) }
     }
 
-    /// Copies `data` to offset `off`.
+    /// Writes `data` at offset `off` of the file (`pwrite`, all of it or an error).
     ///
     /// Only the ring's single writer (holding the writer lock) calls this, and
     /// only past the segment's published end or on a segment no reader is in.
-    pub fn write(&self, off: usize, data: &[u8]) {
+    /// On error an unknown prefix of `data` may have been written.
+    pub fn write_at(&self, off: usize, data: &[u8]) -> io::Result<()> {
         assert!(
             off.checked_add(data.len())
                 .is_some_and(|end| end <= self.len()),
             "segment write out of bounds"
         );
-        // SAFETY: in bounds (checked above); the destination bytes are not
-        // aliased by any live `&[u8]` from `bytes()` because readers only
-        // borrow below the published end and the writer writes at or past
-        // it (or on a segment with no reader, under the table write lock).
-        // Source and destination cannot overlap: `data` is not in the map's
-        // unpublished region.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(off), data.len())
+        #[cfg(test)]
+        {
+            let mut inject = self.inject_failure.lock().unwrap();
+            match *inject {
+                Some((0, n)) => {
+                    *inject = None;
+                    self.file
+                        .write_all_at(&data[..n.min(data.len())], off as u64)?;
+                    return Err(io::Error::other("injected write failure"));
+                }
+                Some((k, n)) => *inject = Some((k - 1, n)),
+                None => {}
+            }
         }
+        self.file.write_all_at(data, off as u64)
     }
 
-    /// A mutable view of `[off, off+len)` for encoding a record in place.
-    ///
-    /// Same contract as [`Segment::write`].
-    #[allow(clippy::mut_from_ref)]
-    pub fn slice_mut(&self, off: usize, len: usize) -> &mut [u8] {
-        assert!(
-            off.checked_add(len).is_some_and(|end| end <= self.len()),
-            "segment write out of bounds"
-        );
-        // SAFETY: in bounds (checked above). Only the single writer holding
-        // the ring's writer lock calls this, for bytes at or past the
-        // published end (never borrowed by readers) — so this is the only
-        // live reference to these bytes until the writer publishes them.
-        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(off), len) }
+    /// Test hook: after `ok` more successful writes, the next
+    /// [`Segment::write_at`] stores its first `bytes` bytes and fails.
+    #[cfg(test)]
+    pub(crate) fn inject_write_failure(&self, ok: usize, bytes: usize) {
+        *self.inject_failure.lock().unwrap() = Some((ok, bytes));
     }
 
     /// Writes the header at the start of the segment.
-    pub fn write_header(&self, h: &SegmentHeader) {
-        self.write(0, &h.encode());
+    pub fn write_header(&self, h: &SegmentHeader) -> io::Result<()> {
+        self.write_at(0, &h.encode())
     }
 
     /// Reads the header.
@@ -215,18 +247,19 @@ impl Segment {
         SegmentHeader::decode(self.bytes(0, DATA_START.min(self.len())))
     }
 
-    /// Faults every page of the map in, writable, so appends into this
-    /// segment take no page faults (MADV_POPULATE_WRITE; Linux 5.14+).
-    pub fn prefault(&self) -> io::Result<()> {
-        self.map.advise(memmap2::Advice::PopulateWrite)
-    }
-
-    /// Flushes `[off, off+len)` to disk (msync), waiting for it.
+    /// Makes at least `[off, off+len)` durable, waiting for it.
+    ///
+    /// `fdatasync` of the whole file: it writes back every dirty page of the
+    /// file however it was dirtied (here by `pwrite`) plus the metadata needed
+    /// to read it back (block allocation), then flushes the device cache. The
+    /// range only decides whether there is anything to do: the writer keeps
+    /// little else dirty in a segment, so a ranged flush would not be cheaper.
     pub fn flush_range(&self, off: usize, len: usize) -> io::Result<()> {
+        let _ = off;
         if len == 0 {
             return Ok(());
         }
-        self.map.flush_range(off, len)
+        self.file.sync_data()
     }
 }
 
@@ -257,8 +290,11 @@ mod tests {
                 id: 1,
                 first_seq: 0,
                 created_ms: 0,
-            });
-            s.write(DATA_START, b"hello");
+            })
+            .unwrap();
+            s.write_at(DATA_START, b"hello").unwrap();
+            // visible through the map at once (same page cache)
+            assert_eq!(s.bytes(DATA_START, 5), b"hello");
             s.flush_range(0, 4096).unwrap();
         }
         let s = Segment::open(dir.path(), 3, 4096).unwrap();
