@@ -1351,15 +1351,18 @@ mod tests {
 
         fn syslog() -> impl Strategy<Value = SyslogFields> {
             (
-                (of(any::<u8>()), of(0u8..24), of(any::<u8>()), of(0u8..8)),
+                (
+                    of(prop_oneof![0u8..24, 20u8..=30, any::<u8>()]),
+                    of(prop_oneof![0u8..8, 5u8..=12, any::<u8>()]),
+                ),
                 of(any::<u32>()),
                 (of(text()), of(text()), of(text()), of(text())),
                 structured_data(),
             )
-                .prop_map(|((f1, f2, s1, s2), version, (h, a, p, m), sd)| {
+                .prop_map(|((facility, severity), version, (h, a, p, m), sd)| {
                     SyslogFields {
-                        facility: f2.or(f1),
-                        severity: s2.or(s1),
+                        facility,
+                        severity,
                         version,
                         hostname: h,
                         app_name: a,
