@@ -21,6 +21,10 @@
 //! RFC 5426 says receivers SHOULD accept), `timeout` (connect and write,
 //! default `10s`).
 //!
+//! With `format = "syslog"` each body is read by the allocation-free scanner
+//! in `syslog_view`; bodies it does not fully handle go to the serde reader
+//! (`SyslogView`), the reference it is tested against, with the same output.
+//!
 //! MSG is sent without a BOM (RFC 5424 `MSG-ANY`): most SIEM parsers do not
 //! strip it. A UDP message longer than `max_udp_bytes` is truncated at a UTF-8
 //! boundary and counted (`siem_relay_syslog_truncated_total`), never dropped.
