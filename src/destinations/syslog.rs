@@ -38,7 +38,7 @@
 use super::syslog_view::{self, Fallback, Scratch};
 use crate::config::{table_into, ConfigError, HumanDuration};
 use crate::destinations::{Batch, BatchEvent, BuildContext, Delivery, Sink};
-use crate::event::format_rfc3339_millis;
+use crate::event::push_rfc3339_millis;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -778,11 +778,9 @@ impl Encoder {
 /// `<PRI>1 TIMESTAMP ` (VERSION 1).
 fn push_pri_timestamp(out: &mut Vec<u8>, pri: u16, ev: &BatchEvent) {
     // Writing into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "<{pri}>1 {} ",
-        format_rfc3339_millis(ev.meta.timestamp_ms)
-    );
+    let _ = write!(out, "<{pri}>1 ");
+    push_rfc3339_millis(out, ev.meta.timestamp_ms);
+    out.push(b' ');
 }
 
 /// `[SP MSG]`: nothing for an empty message.

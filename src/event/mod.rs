@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 pub use record::{Record, RecordError, RecordMeta, HEADER_LEN};
 pub use severity::{Category, Severity};
-pub use time::{format_rfc3339_millis, now_millis, parse_rfc3339_millis};
+pub use time::{format_rfc3339_millis, now_millis, parse_rfc3339_millis, push_rfc3339_millis};
 
 /// Who did it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
