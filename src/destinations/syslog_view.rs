@@ -161,20 +161,15 @@ pub(super) fn scan<'a>(body: &'a [u8], scratch: &mut Scratch) -> Result<View<'a>
 fn unescape(raw: &str, mut f: impl FnMut(&str)) {
     let b = raw.as_bytes();
     let mut start = 0;
-    let mut i = 0;
     let mut buf = [0u8; 4];
-    while i < b.len() {
-        if b[i] != b'\\' {
-            i += 1;
-            continue;
-        }
+    while let Some(at) = raw.get(start..).and_then(|r| r.find('\\')) {
+        let i = start + at;
         f(&raw[start..i]);
         let (c, len) = decode_escape(b, i);
         f(c.encode_utf8(&mut buf));
-        i += len;
-        start = i;
+        start = i + len;
     }
-    f(&raw[start..]);
+    f(raw.get(start..).unwrap_or_default());
 }
 
 /// The character of the escape at `b[i]` (a backslash) and its length.
@@ -210,10 +205,12 @@ fn hex4(b: &[u8], at: usize) -> Option<u32> {
         .try_fold(0u32, |n, &d| Some(n << 4 | char::from(d).to_digit(16)?))
 }
 
-/// Whether any of the 8 bytes of `w` is below 0x20, a quote or a backslash
-/// (the bytes that end a run inside a JSON string).
+/// The bytes of `w` (little-endian) that are below 0x20, a quote or a
+/// backslash (the bytes that end a run inside a JSON string) have their high
+/// bit set in the result. Exact for the lowest such byte (higher ones can be
+/// false hits), so `trailing_zeros() / 8` is the position of the first.
 #[inline]
-fn has_special(w: u64) -> bool {
+fn special_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w;
@@ -221,7 +218,7 @@ fn has_special(w: u64) -> bool {
     let quote = q.wrapping_sub(ONES) & !q;
     let bs = w ^ (ONES * u64::from(b'\\'));
     let backslash = bs.wrapping_sub(ONES) & !bs;
-    (below_space | quote | backslash) & HIGH != 0
+    (below_space | quote | backslash) & HIGH
 }
 
 /// Strictly ascending by decoded bytes, as the reference's `BTreeMap` orders keys.
@@ -301,9 +298,12 @@ impl<'a> Scanner<'a> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            while let Some(chunk) = b.get(i..i + 8) {
-                let w = u64::from_le_bytes(chunk.try_into().map_err(|_| Fallback::Syntax)?);
-                if has_special(w) {
+            // Straight to the next quote, backslash or control byte, 8 bytes
+            // at a time; the last few bytes of the body one by one.
+            while let Some(chunk) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
+                let m = special_mask(u64::from_le_bytes(*chunk));
+                if m != 0 {
+                    i += (m.trailing_zeros() / 8) as usize;
                     break;
                 }
                 i += 8;
@@ -616,6 +616,24 @@ mod tests {
             assert_eq!(j.escaped, raw.contains('\\'));
             let mut buf = String::new();
             assert_eq!(j.resolve(&mut buf), serde);
+        }
+    }
+
+    #[test]
+    fn finds_every_escape_at_every_position() {
+        for c in (0u8..0x20).chain([b'"', b'\\', b'a', 0x7f]) {
+            for pos in 0..24 {
+                let mut s: Vec<char> = "abcdefghijklmnopqrstu\u{e9}vwx".chars().collect();
+                s[pos] = char::from(c);
+                let s: String = s.into_iter().collect();
+                let body =
+                    serde_json::to_vec(&serde_json::json!({ "message": s, "x": 1 })).expect("json");
+                let mut scratch = Scratch::default();
+                let v = scan(&body, &mut scratch).expect("fast path");
+                let mut out = Vec::new();
+                v.message.expect("message").write_to(&mut out);
+                assert_eq!(out, s.as_bytes(), "byte {c:#x} at {pos}");
+            }
         }
     }
 

@@ -133,7 +133,11 @@ mod tests {
             assert_eq!(format_rfc3339_millis(ms), chrono_format(ms), "ms = {ms}");
             let mut out = b"<".to_vec();
             push_rfc3339_millis(&mut out, ms);
-            assert_eq!(out, format!("<{}", chrono_format(ms)).as_bytes(), "ms = {ms}");
+            assert_eq!(
+                out,
+                format!("<{}", chrono_format(ms)).as_bytes(),
+                "ms = {ms}"
+            );
         }
         assert_eq!(
             format_rfc3339_millis(MIN_FAST_MS),
