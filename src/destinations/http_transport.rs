@@ -859,6 +859,11 @@ impl<F: HttpFormat> Sink for HttpSink<F> {
         self.target.clone()
     }
 
+    fn encode_only(&self, batch: &Batch) -> Option<usize> {
+        let enc = self.format.encode(batch);
+        Some(enc.requests.iter().map(|r| r.body.len()).sum())
+    }
+
     fn test<'a>(&'a self, probe: &'a Batch) -> BoxFuture<'a, TestOutcome> {
         Box::pin(async move {
             let mut healthy = None;

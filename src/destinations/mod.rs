@@ -23,6 +23,7 @@ pub mod status;
 pub mod stdout;
 pub mod sumo_logic;
 pub mod syslog;
+mod syslog_view;
 pub mod worker;
 
 pub use batch::{Batch, BatchEvent};

@@ -91,6 +91,14 @@ pub trait Sink: Send + Sync + 'static {
         })
     }
 
+    /// Builds the wire bytes a send of `batch` would write (request bodies
+    /// before compression; for `syslog`, the octet-counted TCP/TLS frames)
+    /// without sending, and returns their length: `None` for sinks without a
+    /// separate encoding step. For the encoder benchmarks.
+    fn encode_only(&self, _batch: &Batch) -> Option<usize> {
+        None
+    }
+
     /// Flushes and closes (file handles, connections). Called on shutdown and
     /// when a reload removes the destination.
     fn close<'a>(&'a self) -> BoxFuture<'a, ()> {

@@ -21,6 +21,10 @@
 //! RFC 5426 says receivers SHOULD accept), `timeout` (connect and write,
 //! default `10s`).
 //!
+//! With `format = "syslog"` each body is read by the allocation-free scanner
+//! in `syslog_view`; bodies it does not fully handle go to the serde reader
+//! (`SyslogView`), the reference it is tested against, with the same output.
+//!
 //! MSG is sent without a BOM (RFC 5424 `MSG-ANY`): most SIEM parsers do not
 //! strip it. A UDP message longer than `max_udp_bytes` is truncated at a UTF-8
 //! boundary and counted (`siem_relay_syslog_truncated_total`), never dropped.
@@ -31,9 +35,10 @@
 //! of a write into a dead socket. A failed connect or write drops the
 //! connection and answers `Delivery::Retry`; the next send reconnects.
 
+use super::syslog_view::{self, Fallback, Scratch};
 use crate::config::{table_into, ConfigError, HumanDuration};
 use crate::destinations::{Batch, BatchEvent, BuildContext, Delivery, Sink};
-use crate::event::format_rfc3339_millis;
+use crate::event::push_rfc3339_millis;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -86,6 +91,30 @@ pub enum Format {
     Json,
     /// The original syslog header, structured data and message are rebuilt.
     Syslog,
+}
+
+/// How `format = "syslog"` reads record bodies. The relay always uses
+/// [`BodyReader::Scanner`]; [`BodyReader::Serde`] is the reference it is
+/// checked against, reachable for benchmarks and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyReader {
+    /// The allocation-free scanner, falling back to serde for any body it
+    /// does not fully handle (same output either way).
+    #[default]
+    Scanner,
+    /// Always the serde reader.
+    Serde,
+}
+
+/// Which reader produced a message (tests check that the scanner is used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decoded {
+    /// `format = "json"`: the body is spliced unread.
+    Unread,
+    /// The scanner read the body.
+    Fast,
+    /// The serde reader did: why the scanner declined, or `None` when asked for serde.
+    Reference(Option<Fallback>),
 }
 
 /// `facility = "local3"` or `facility = 19`.
@@ -268,11 +297,18 @@ impl SyslogSink {
 
     /// All events of `batch` as octet-counted frames in one buffer.
     fn frames(&self, batch: &Batch) -> Vec<u8> {
+        self.encode_frames(batch, BodyReader::Scanner)
+    }
+
+    /// The octet-counted frames a TCP or TLS send of `batch` writes, built
+    /// without sending, with the given body reader (for benchmarks and tests).
+    pub fn encode_frames(&self, batch: &Batch, reader: BodyReader) -> Vec<u8> {
         let mut out = Vec::with_capacity(batch.body_bytes() + batch.len() * 96);
         let mut msg = Vec::new();
+        let mut scratch = Scratch::default();
         for ev in &batch.events {
             msg.clear();
-            self.encoder.encode(ev, &mut msg);
+            self.encoder.encode_with(ev, &mut msg, &mut scratch, reader);
             frame_octet_counted(&msg, &mut out);
         }
         out
@@ -280,10 +316,11 @@ impl SyslogSink {
 
     async fn send_datagrams(&self, sock: &UdpSocket, batch: &Batch) -> std::io::Result<()> {
         let mut msg = Vec::new();
+        let mut scratch = Scratch::default();
         let mut truncated = 0u64;
         for ev in &batch.events {
             msg.clear();
-            self.encoder.encode(ev, &mut msg);
+            self.encoder.encode(ev, &mut msg, &mut scratch);
             let cut = utf8_floor(&msg, self.encoder.max_udp_bytes);
             if cut < msg.len() {
                 truncated += 1;
@@ -381,6 +418,10 @@ impl Sink for SyslogSink {
                 Err(e) => Delivery::retry(format!("{}: {e}", self.target())),
             }
         })
+    }
+
+    fn encode_only(&self, batch: &Batch) -> Option<usize> {
+        Some(self.frames(batch).len())
     }
 
     fn target(&self) -> String {
@@ -524,7 +565,8 @@ fn utf8_floor(bytes: &[u8], max: usize) -> usize {
     n
 }
 
-/// The body fields `format = "syslog"` reads.
+/// The body fields `format = "syslog"` reads: the serde reference reader
+/// (`syslog_view` is the fast one, and falls back to this).
 #[derive(Debug, Default, Deserialize)]
 struct SyslogView<'a> {
     #[serde(borrow, default)]
@@ -592,15 +634,91 @@ impl<'de: 'a, 'a> Deserialize<'de> for SdValue<'a> {
 
 impl Encoder {
     /// Appends the RFC 5424 message for `ev` to `out`.
-    fn encode(&self, ev: &BatchEvent, out: &mut Vec<u8>) {
-        let view = match self.format {
-            Format::Json => None,
-            // A body that does not parse is sent as in `json` format: nothing is lost.
-            Format::Syslog => serde_json::from_slice::<SyslogView<'_>>(&ev.body).ok(),
+    fn encode(&self, ev: &BatchEvent, out: &mut Vec<u8>, scratch: &mut Scratch) -> Decoded {
+        self.encode_with(ev, out, scratch, BodyReader::Scanner)
+    }
+
+    /// [`Encoder::encode`] with a chosen body reader; says which one ran.
+    fn encode_with(
+        &self,
+        ev: &BatchEvent,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+        reader: BodyReader,
+    ) -> Decoded {
+        let why = match (self.format, reader) {
+            (Format::Json, _) => {
+                self.encode_json(ev, out);
+                return Decoded::Unread;
+            }
+            (Format::Syslog, BodyReader::Serde) => None,
+            (Format::Syslog, BodyReader::Scanner) => match syslog_view::scan(&ev.body, scratch) {
+                Ok(v) => {
+                    self.encode_fast(ev, &v, scratch, out);
+                    return Decoded::Fast;
+                }
+                Err(why) => Some(why),
+            },
         };
-        match view {
-            Some(v) => self.encode_syslog(ev, &v, out),
-            None => self.encode_json(ev, out),
+        self.encode_reference(ev, out);
+        Decoded::Reference(why)
+    }
+
+    /// `format = "syslog"` through the serde reader.
+    fn encode_reference(&self, ev: &BatchEvent, out: &mut Vec<u8>) {
+        // A body that does not parse is sent as in `json` format: nothing is lost.
+        match serde_json::from_slice::<SyslogView<'_>>(&ev.body) {
+            Ok(v) => self.encode_syslog(ev, &v, out),
+            Err(_) => self.encode_json(ev, out),
+        }
+    }
+
+    /// `format = "syslog"` from what the scanner read: the same output as
+    /// `encode_syslog` with the serde view of the same body.
+    fn encode_fast(
+        &self,
+        ev: &BatchEvent,
+        v: &syslog_view::View<'_>,
+        scratch: &mut Scratch,
+        out: &mut Vec<u8>,
+    ) {
+        let facility = v.facility.filter(|f| *f <= 23).unwrap_or(self.facility);
+        let severity = v
+            .severity
+            .filter(|s| *s <= 7)
+            .unwrap_or_else(|| ev.meta.severity.syslog_code());
+        let pri = u16::from(facility) * 8 + u16::from(severity);
+        push_pri_timestamp(out, pri, ev);
+        let text = &mut scratch.text;
+        let host = match v.hostname {
+            Some(h) => h.resolve(text),
+            None => &self.hostname,
+        };
+        push_header_field(out, host, MAX_HOSTNAME);
+        out.push(b' ');
+        let app = match v.app_name {
+            Some(a) => a.resolve(text),
+            None => &self.app_name,
+        };
+        push_header_field(out, app, MAX_APP_NAME);
+        out.push(b' ');
+        push_header_field(out, v.procid.map_or("-", |p| p.resolve(text)), MAX_PROCID);
+        out.push(b' ');
+        push_header_field(out, v.msgid.map_or("-", |m| m.resolve(text)), MAX_MSGID);
+        out.push(b' ');
+        if scratch.sd.is_empty() {
+            out.push(b'-');
+        } else {
+            out.extend_from_slice(&scratch.sd);
+        }
+        match v.message {
+            Some(m) if !m.is_empty() => {
+                out.push(b' ');
+                m.write_to(out);
+            }
+            Some(_) => {}
+            // Not from syslog: the event itself is the message.
+            None => push_msg(out, &ev.body),
         }
     }
 
@@ -646,11 +764,7 @@ impl Encoder {
         procid: &str,
         msgid: &str,
     ) {
-        let _ = write!(
-            out,
-            "<{pri}>1 {} ",
-            format_rfc3339_millis(ev.meta.timestamp_ms)
-        );
+        push_pri_timestamp(out, pri, ev);
         push_header_field(out, host, MAX_HOSTNAME);
         out.push(b' ');
         push_header_field(out, app, MAX_APP_NAME);
@@ -659,6 +773,14 @@ impl Encoder {
         out.push(b' ');
         push_header_field(out, msgid, MAX_MSGID);
     }
+}
+
+/// `<PRI>1 TIMESTAMP ` (VERSION 1).
+fn push_pri_timestamp(out: &mut Vec<u8>, pri: u16, ev: &BatchEvent) {
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "<{pri}>1 ");
+    push_rfc3339_millis(out, ev.meta.timestamp_ms);
+    out.push(b' ');
 }
 
 /// `[SP MSG]`: nothing for an empty message.
@@ -686,7 +808,7 @@ fn push_header_field(out: &mut Vec<u8>, s: &str, max: usize) {
 }
 
 /// An SD-ID or PARAM-NAME: PRINTUSASCII except `=`, SP, `]`, `"`; at most 32.
-fn push_sd_name(out: &mut Vec<u8>, s: &str) {
+pub(super) fn push_sd_name(out: &mut Vec<u8>, s: &str) {
     if s.is_empty() {
         out.push(b'_');
         return;
@@ -699,7 +821,7 @@ fn push_sd_name(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A PARAM-VALUE with `"`, `\` and `]` escaped (RFC 5424 §6.3.3).
-fn push_sd_value(out: &mut Vec<u8>, s: &str) {
+pub(super) fn push_sd_value(out: &mut Vec<u8>, s: &str) {
     for b in s.bytes() {
         if matches!(b, b'"' | b'\\' | b']') {
             out.push(b'\\');
@@ -937,8 +1059,415 @@ mod tests {
 
     fn encode(e: &Encoder, ev: &BatchEvent) -> String {
         let mut out = Vec::new();
-        e.encode(ev, &mut out);
+        e.encode(ev, &mut out, &mut Scratch::default());
         String::from_utf8(out).expect("utf8")
+    }
+
+    /// The message through the scanner (with its fallback) and through the
+    /// serde reference alone, and which reader the first one used.
+    fn both_readers(e: &Encoder, ev: &BatchEvent) -> (Vec<u8>, Vec<u8>, Decoded) {
+        let (mut fast, mut reference) = (Vec::new(), Vec::new());
+        let mut scratch = Scratch::default();
+        let used = e.encode_with(ev, &mut fast, &mut scratch, BodyReader::Scanner);
+        let forced = e.encode_with(ev, &mut reference, &mut scratch, BodyReader::Serde);
+        assert_eq!(forced, Decoded::Reference(None));
+        (fast, reference, used)
+    }
+
+    fn raw_event(body: &[u8]) -> BatchEvent {
+        let mut ev = Event::new("SYSTEM", None, Severity::Notice);
+        ev.set_timestamp_ms(1_700_000_000_123);
+        BatchEvent {
+            body: bytes::Bytes::copy_from_slice(body),
+            ..batch_event(&ev)
+        }
+    }
+
+    /// Bodies the canonical writer never produces: the same bytes out of
+    /// both readers, and the scanner hands each to serde (or reads it, for
+    /// the `Fast` ones).
+    #[test]
+    fn unusual_bodies_encode_like_the_reference() {
+        use Fallback::*;
+        let fast = Decoded::Fast;
+        let serde = |why| Decoded::Reference(Some(why));
+        let cases: &[(&str, Decoded)] = &[
+            (r#"{}"#, fast),
+            (r#"{"syslog":{}}"#, fast),
+            (
+                r#"{"syslog":{"hostname":"h","structured_data":{}},"message":""}"#,
+                fast,
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":{}}},"message":"m"}"#,
+                fast,
+            ),
+            (r#"{"message":"a\ud83d\ude00b\u00e9\/\u0007\"\\"}"#, fast),
+            (
+                r#"{"message":"m","syslog":{"msgid":"i\"d","hostname":"h\u00e9 st","facility":23,"severity":7}}"#,
+                fast,
+            ),
+            (r#"{"syslog":{"facility":24,"severity":8}}"#, fast),
+            (r#"{"syslog":{"facility":0,"severity":255}}"#, fast),
+            (
+                r#"{"syslog":{"structured_data":{"a":{"b":true,"f":false,"n":18446744073709551615,"z":0}}}}"#,
+                fast,
+            ),
+            (
+                r#"{"syslog":{"version":1,"version":2},"message":"m"}"#,
+                fast,
+            ),
+            (r#"{"metadata":{"k":1,"k":2},"message":"m"}"#, fast),
+            (
+                r#"{"metadata":{"n":1e999,"b":-0.5E+3,"c":[],"d":{},"e":[null,true]},"message":"m"}"#,
+                fast,
+            ),
+            (r#" {"message":"m"}"#, serde(NotObject)),
+            (r#"{"message":"m"} "#, serde(Syntax)),
+            (
+                r#"{"message" : "m", "syslog" : {"hostname" : "h"}}"#,
+                serde(Syntax),
+            ),
+            ("{\n\"message\":\"m\"\n}", serde(Syntax)),
+            (r#"{"message":"m"}x"#, serde(Syntax)),
+            (r#"{"message":"m",}"#, serde(Syntax)),
+            (r#"{"syslog":{"hostname":"h""#, serde(Syntax)),
+            (r#"{"message":"m"#, serde(Syntax)),
+            (r#"{"message":"\ud800"}"#, serde(Syntax)),
+            (r#"{"message":"\udc00x"}"#, serde(Syntax)),
+            (r#"{"metadata":"\ud800","message":"m"}"#, serde(Syntax)),
+            (r#"{"message":"\x"}"#, serde(Syntax)),
+            (r#"{"message":"\u12"}"#, serde(Syntax)),
+            ("{\"message\":\"a\tb\"}", serde(Syntax)),
+            (r#"{"metadata":{"n":01},"message":"m"}"#, serde(Syntax)),
+            (r#"{"metadata":{"n":+1},"message":"m"}"#, serde(Syntax)),
+            (r#"{"metadata":{"n":.5},"message":"m"}"#, serde(Syntax)),
+            (r#"{"metadata":tru,"message":"m"}"#, serde(Syntax)),
+            (r#"[{"hostname":"h"},"m"]"#, serde(NotObject)),
+            (r#""text""#, serde(NotObject)),
+            (r#"null"#, serde(NotObject)),
+            ("", serde(NotObject)),
+            (r#"{"message":"a","message":"b"}"#, serde(DuplicateField)),
+            (r#"{"syslog":{},"syslog":{}}"#, serde(DuplicateField)),
+            (
+                r#"{"syslog":{"procid":"1","procid":"2"}}"#,
+                serde(DuplicateField),
+            ),
+            (
+                r#"{"syslog":{"facility":1,"facility":2}}"#,
+                serde(DuplicateField),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{},"structured_data":{}}}"#,
+                serde(DuplicateField),
+            ),
+            (r#"{"mess\u0061ge":"m"}"#, serde(EscapedKey)),
+            (r#"{"syslog":{"h\u006fstname":"x"}}"#, serde(EscapedKey)),
+            (r#"{"message":null}"#, serde(Unsupported)),
+            (r#"{"message":5}"#, serde(Unsupported)),
+            (r#"{"message":["m"]}"#, serde(Unsupported)),
+            (r#"{"syslog":null,"message":"m"}"#, serde(NotObject)),
+            (r#"{"syslog":["h"],"message":"m"}"#, serde(NotObject)),
+            (r#"{"syslog":{"facility":300}}"#, serde(Unsupported)),
+            (r#"{"syslog":{"facility":-1}}"#, serde(Unsupported)),
+            (r#"{"syslog":{"severity":2.0}}"#, serde(Unsupported)),
+            (r#"{"syslog":{"severity":null}}"#, serde(Unsupported)),
+            (r#"{"syslog":{"hostname":7}}"#, serde(Unsupported)),
+            (
+                r#"{"syslog":{"hostname":null},"message":"m"}"#,
+                serde(Unsupported),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":{"n":1.5,"m":-3,"z":0}}}}"#,
+                serde(Unsupported),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":{"n":1e2}}}}"#,
+                serde(Unsupported),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":{"n":-0}}}}"#,
+                serde(Unsupported),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":{"n":18446744073709551616}}}}"#,
+                serde(Unsupported),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":{"n":null}}}}"#,
+                serde(Unsupported),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":{"n":{}}}}}"#,
+                serde(Unsupported),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":"v"}}}"#,
+                serde(Unsupported),
+            ),
+            (r#"{"syslog":{"structured_data":[]}}"#, serde(Unsupported)),
+            (
+                r#"{"syslog":{"structured_data":null},"message":"m"}"#,
+                serde(Unsupported),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"b":{"x":"1"},"a":{"y":"2"}}},"message":"m"}"#,
+                serde(Unsorted),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":{"p":"1","p":"2"}}},"message":"m"}"#,
+                serde(Unsorted),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":{"x":"1"},"a":{"y":"2"}}},"message":"m"}"#,
+                serde(Unsorted),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"a":{"q":"1","p":"2"}}},"message":"m"}"#,
+                serde(Unsorted),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"x":{"a#":"1","a\"b":"2"}}},"message":"m"}"#,
+                serde(Unsorted),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"x":{"a\"b":"1","a#":"2"}}},"message":"m"}"#,
+                fast,
+            ),
+        ];
+        let e = encoder(Format::Syslog);
+        for (body, path) in cases {
+            let (fast, reference, used) = both_readers(&e, &raw_event(body.as_bytes()));
+            assert_eq!(
+                String::from_utf8_lossy(&fast),
+                String::from_utf8_lossy(&reference),
+                "{body}"
+            );
+            assert_eq!(fast, reference, "{body}");
+            assert_eq!(used, *path, "{body}");
+        }
+        let deep = format!(
+            "{{\"metadata\":{}{},\"message\":\"m\"}}",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let invalid = b"{\"metadata\":\"\xff\",\"message\":\"m\"}";
+        for (body, why) in [(deep.as_bytes(), TooDeep), (&invalid[..], NotUtf8)] {
+            let (fast, reference, used) = both_readers(&e, &raw_event(body));
+            assert_eq!(fast, reference);
+            assert_eq!(used, serde(why));
+        }
+    }
+
+    #[test]
+    fn relayed_syslog_takes_the_fast_path() {
+        use crate::parse::{syslog_line_to_event, Origin};
+        let origin = Origin {
+            listener: "t",
+            address: Some("10.1.2.3:514"),
+        };
+        let e = encoder(Format::Syslog);
+        for line in [
+            &br#"<86>1 2026-11-23T10:00:00.000000Z bench-host-01 siem-bench 4242 AUTH [bench@32473 seq="1" ts_ns="2"][origin@32473 ip="10.1.2.3" software="e2e"] {"seq":1,"ts_ns":2,"action":"user.login","category":"AUTHENTICATION","outcome":"success","user":"alice"}"#[..],
+            br#"<34>1 2026-11-23T14:56:08.123Z web-01 sshd 4242 LOGIN [meta@32473 user="al\"i\\ce" m="a\]b"][a x="1"] Accepted password for alice"#,
+            b"<38>Nov 23 14:56:08 web-01 sshd[4242]: Accepted password for alice",
+            b"<13>1 - - - - - -",
+            b"not syslog at all \x01\xff",
+        ] {
+            let ev = syslog_line_to_event(line, 1_790_000_000_000, chrono_tz::Tz::UTC, &origin);
+            let (fast, reference, used) = both_readers(&e, &batch_event(&ev));
+            assert_eq!(fast, reference);
+            assert_eq!(used, Decoded::Fast, "{}", String::from_utf8_lossy(line));
+        }
+        let mut out = Vec::new();
+        let mut scratch = Scratch::default();
+        let ev = syslog_line_to_event(b"<13>1 - h a - - - m", 0, chrono_tz::Tz::UTC, &origin);
+        assert_eq!(
+            e.encode(&batch_event(&ev), &mut out, &mut scratch),
+            Decoded::Fast
+        );
+        assert_eq!(
+            encoder(Format::Json).encode(&batch_event(&ev), &mut out, &mut scratch),
+            Decoded::Unread
+        );
+    }
+
+    /// Differential tests: random canonical events encode to the same bytes
+    /// through the scanner and through the serde reference, the scanner (not
+    /// its fallback) reads every body it is meant to, and damaged bodies
+    /// still come out as the reference makes them.
+    mod scanner_matches_serde {
+        use super::*;
+        use proptest::option::of;
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "(?s).{0,12}",
+                "[ -~]{0,40}",
+                "[\"\\\\\\]=\\x00-\\x1f\\x7f\u{80}\u{e9}\u{2028}\u{fffd}\u{1F600} a]{0,10}",
+                Just(String::new()),
+            ]
+        }
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                text().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec((text(), inner), 0..4)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// SD param values: mostly strings, as syslog input gives them.
+        fn sd_value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                8 => text().prop_map(Value::String),
+                1 => any::<bool>().prop_map(Value::Bool),
+                1 => any::<u64>().prop_map(Value::from),
+                1 => (0u64..1000).prop_map(Value::from),
+                1 => any::<i64>().prop_map(Value::from),
+                1 => any::<f64>().prop_map(Value::from),
+                1 => Just(Value::Null),
+            ]
+        }
+
+        fn structured_data() -> impl Strategy<Value = Map<String, Value>> {
+            let element = prop_oneof![
+                9 => prop::collection::vec((text(), sd_value()), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                1 => json_value(),
+            ];
+            prop::collection::vec((text(), element), 0..4).prop_map(|kv| kv.into_iter().collect())
+        }
+
+        fn syslog() -> impl Strategy<Value = SyslogFields> {
+            (
+                (
+                    of(prop_oneof![0u8..24, 20u8..=30, any::<u8>()]),
+                    of(prop_oneof![0u8..8, 5u8..=12, any::<u8>()]),
+                ),
+                of(any::<u32>()),
+                (of(text()), of(text()), of(text()), of(text())),
+                structured_data(),
+            )
+                .prop_map(|((facility, severity), version, (h, a, p, m), sd)| {
+                    SyslogFields {
+                        facility,
+                        severity,
+                        version,
+                        hostname: h,
+                        app_name: a,
+                        procid: p,
+                        msgid: m,
+                        structured_data: sd,
+                    }
+                })
+        }
+
+        fn event() -> impl Strategy<Value = Event> {
+            (
+                (
+                    prop::sample::select(Severity::ALL.to_vec()),
+                    -100_000_000_000_000i64..300_000_000_000_000,
+                    of(text()),
+                    of(text()),
+                ),
+                (
+                    of(syslog()),
+                    of(text()),
+                    of(prop::collection::vec((text(), json_value()), 0..4)),
+                    any::<bool>(),
+                ),
+            )
+                .prop_map(
+                    |((severity, ms, tenant, action), (syslog, message, metadata, parse_error))| {
+                        let mut ev = Event::new("SECURITY", action, severity);
+                        ev.set_timestamp_ms(ms);
+                        ev.tenant_id = tenant;
+                        ev.syslog = syslog;
+                        ev.message = message;
+                        ev.metadata = metadata.map(|kv| kv.into_iter().collect());
+                        ev.parse_error = parse_error;
+                        ev.source = Some(crate::event::SourceInfo {
+                            listener: "l".into(),
+                            address: Some("10.0.0.1:514".into()),
+                        });
+                        ev
+                    },
+                )
+        }
+
+        /// Whether the scanner reads this event's body itself: SD elements
+        /// are objects of strings, booleans and unsigned integers.
+        fn scanner_reads(ev: &Event) -> bool {
+            ev.syslog.as_ref().is_none_or(|s| {
+                s.structured_data.values().all(|el| match el {
+                    Value::Object(params) => params.values().all(|v| match v {
+                        Value::String(_) | Value::Bool(_) => true,
+                        Value::Number(n) => n.is_u64(),
+                        _ => false,
+                    }),
+                    _ => false,
+                })
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn same_bytes_as_the_serde_reader(ev in event()) {
+                let be = batch_event(&ev);
+                let e = encoder(Format::Syslog);
+                let (fast, reference, used) = both_readers(&e, &be);
+                prop_assert_eq!(
+                    String::from_utf8_lossy(&fast),
+                    String::from_utf8_lossy(&reference)
+                );
+                prop_assert_eq!(&fast, &reference);
+                if scanner_reads(&ev) {
+                    prop_assert_eq!(used, Decoded::Fast);
+                } else {
+                    prop_assert!(matches!(used, Decoded::Reference(Some(_))), "{:?}", used);
+                }
+            }
+
+            #[test]
+            fn damaged_bodies_encode_like_the_reference(
+                ev in event(),
+                at in any::<prop::sample::Index>(),
+                damage in prop::sample::select(vec![
+                    &b""[..], b" ", b"\n", b",", b"}", b"]", b"\"", b"\\", b"\xff", b"0", b"{",
+                ]),
+                cut in any::<bool>(),
+            ) {
+                let be = batch_event(&ev);
+                let i = at.index(be.body.len() + 1);
+                let mut body = be.body[..i].to_vec();
+                body.extend_from_slice(damage);
+                if !cut {
+                    body.extend_from_slice(&be.body[i..]);
+                }
+                let (fast, reference, _) =
+                    both_readers(&encoder(Format::Syslog), &raw_event(&body));
+                prop_assert_eq!(
+                    String::from_utf8_lossy(&fast),
+                    String::from_utf8_lossy(&reference)
+                );
+                prop_assert_eq!(fast, reference);
+            }
+        }
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub fn format_rfc3339_millis(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Appends [`format_rfc3339_millis`]`(ms)` to `out` without allocating (in range).
+/// Appends [`format_rfc3339_millis`]`(ms)` to `out`, without allocating
+/// for years 0000..=9999.
 pub fn push_rfc3339_millis(out: &mut Vec<u8>, ms: i64) {
     let mut buf = [0u8; 24];
     if write_rfc3339_millis(ms, &mut buf) {
@@ -130,6 +131,13 @@ mod tests {
             i64::MAX,
         ] {
             assert_eq!(format_rfc3339_millis(ms), chrono_format(ms), "ms = {ms}");
+            let mut out = b"<".to_vec();
+            push_rfc3339_millis(&mut out, ms);
+            assert_eq!(
+                out,
+                format!("<{}", chrono_format(ms)).as_bytes(),
+                "ms = {ms}"
+            );
         }
         assert_eq!(
             format_rfc3339_millis(MIN_FAST_MS),

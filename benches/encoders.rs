@@ -1,0 +1,264 @@
+//! Batch encoders of every destination: a batch of 1000 relayed syslog
+//! events (the e2e bench's line, parsed, normalised and encoded as the ring
+//! holds them) turned into each destination's wire bytes, without sending.
+//!
+//! Sinks are built from their settings tables as the config loader does, and
+//! encoded through `Sink::encode_only` (HTTP formats: request bodies before
+//! gzip; syslog: the octet-counted TCP frames). For `syslog` with
+//! `format = "syslog"` the serde reference reader (`syslog_serde`) runs next
+//! to the scanner the relay uses (`syslog`), so one run shows before and after.
+//!
+//! Measured in CPU time of the benchmarking thread (`CLOCK_THREAD_CPUTIME_ID`),
+//! which stays meaningful on a machine busy with other work. `elements/…`
+//! reports events per CPU-second (ns per event = 1e9 / that), `bytes/…` the
+//! wire bytes produced per CPU-second.
+
+use bytes::Bytes;
+use chrono_tz::Tz;
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use siem_relay::destinations::syslog::{BodyReader, SyslogSink};
+use siem_relay::destinations::{
+    datadog, elasticsearch, http, sentinel, splunk_hec, sumo_logic, syslog, Batch, BatchEvent,
+    BuildContext, Sink,
+};
+use siem_relay::parse::{syslog_line_to_event, Origin};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const EVENTS: u64 = 1000;
+const ORIGIN: Origin = Origin {
+    listener: "bench_tcp",
+    address: Some("127.0.0.1:51514"),
+};
+const RECEIVED_MS: i64 = 1_795_428_000_000;
+
+/// The e2e bench's syslog line for event `seq`.
+fn line(seq: u64) -> String {
+    let ts_ns = 1_795_428_000_000_000_000 + seq * 1_000;
+    format!(
+        "<86>1 2026-11-23T10:00:00.000000Z bench-host-01 siem-bench 4242 AUTH \
+         [bench@32473 seq=\"{seq}\" ts_ns=\"{ts_ns}\"][origin@32473 ip=\"10.1.2.3\" software=\"e2e\"] \
+         {{\"seq\":{seq},\"ts_ns\":{ts_ns},\"action\":\"user.login\",\"category\":\"AUTHENTICATION\",\
+         \"outcome\":\"success\",\"user\":\"alice\"}}"
+    )
+}
+
+fn batch() -> Batch {
+    Batch::new(
+        (0..EVENTS)
+            .map(|seq| {
+                let enc = syslog_line_to_event(line(seq).as_bytes(), RECEIVED_MS, Tz::UTC, &ORIGIN)
+                    .encode();
+                BatchEvent {
+                    seq,
+                    meta: enc.meta,
+                    body: Bytes::from(enc.body),
+                }
+            })
+            .collect(),
+    )
+}
+
+fn ctx(name: &str) -> BuildContext {
+    BuildContext {
+        name: name.into(),
+        base_dir: PathBuf::from("/nonexistent"),
+        data_dir: PathBuf::from("/nonexistent"),
+    }
+}
+
+fn table(src: &str) -> toml::Table {
+    toml::from_str(src).expect("settings toml")
+}
+
+type Builder =
+    fn(toml::Table, &BuildContext) -> Result<Arc<dyn Sink>, siem_relay::config::ConfigError>;
+
+/// Every destination with a batch encoder, as (bench name, build, settings).
+fn sinks() -> Vec<(&'static str, Arc<dyn Sink>)> {
+    let specs: [(&str, Builder, &str); 9] = [
+        (
+            "splunk_hec",
+            splunk_hec::build,
+            "endpoint = \"https://splunk.example:8088\"\ntoken = \"t\"\nhost = \"relay-01\"",
+        ),
+        (
+            "elasticsearch",
+            elasticsearch::build,
+            "endpoint = \"https://es.example:9200\"",
+        ),
+        (
+            "datadog",
+            datadog::build,
+            "api_key = \"k\"\nhostname = \"relay-01\"",
+        ),
+        (
+            "sentinel",
+            sentinel::build,
+            "endpoint = \"https://dce.example.ingest.monitor.azure.com\"\n\
+             dcr_immutable_id = \"dcr-1\"\nstream = \"Custom-Siem\"\ntenant_id = \"t\"\n\
+             client_id = \"c\"\nclient_secret = \"s\"",
+        ),
+        (
+            "sumo_logic",
+            sumo_logic::build,
+            "endpoint = \"https://collectors.example/receiver/v1/http/XYZ\"",
+        ),
+        (
+            "http_json_array",
+            http::build,
+            "endpoint = \"https://hook.example/in\"\nbody = \"json_array\"",
+        ),
+        (
+            "http_ndjson",
+            http::build,
+            "endpoint = \"https://hook.example/in\"\nbody = \"ndjson\"",
+        ),
+        (
+            "syslog",
+            syslog::build,
+            "address = \"127.0.0.1:514\"\nmode = \"tcp\"\nformat = \"syslog\"",
+        ),
+        (
+            "syslog_json",
+            syslog::build,
+            "address = \"127.0.0.1:514\"\nmode = \"tcp\"\nformat = \"json\"",
+        ),
+    ];
+    specs
+        .into_iter()
+        .map(|(name, build, src)| {
+            let sink = build(table(src), &ctx(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, sink)
+        })
+        .collect()
+}
+
+/// `format = "syslog"` with the serde reader forced: the path before the scanner.
+fn syslog_serde() -> SyslogSink {
+    SyslogSink::new(
+        table("address = \"127.0.0.1:514\"\nmode = \"tcp\"\nformat = \"syslog\""),
+        &ctx("syslog_serde"),
+    )
+    .expect("syslog settings")
+}
+
+fn encoders<M: Measurement>(c: &mut Criterion<M>) {
+    let batch = batch();
+    let sinks = sinks();
+    let serde = syslog_serde();
+    let fast = sinks
+        .iter()
+        .find(|(n, _)| *n == "syslog")
+        .and_then(|(_, s)| s.encode_only(&batch));
+    assert_eq!(
+        fast,
+        Some(serde.encode_frames(&batch, BodyReader::Serde).len()),
+        "the scanner and the serde reader write the same frames"
+    );
+    for in_bytes in [false, true] {
+        let unit = if in_bytes { "bytes" } else { "elements" };
+        let mut g = c.benchmark_group(format!("{unit}/encode_1000"));
+        for (name, sink) in &sinks {
+            let bytes = sink.encode_only(&batch).expect("sink has an encoder") as u64;
+            g.throughput(if in_bytes {
+                Throughput::Bytes(bytes)
+            } else {
+                Throughput::Elements(EVENTS)
+            });
+            g.bench_function(*name, |b| b.iter(|| sink.encode_only(black_box(&batch))));
+            if *name == "syslog" {
+                g.bench_function("syslog_serde", |b| {
+                    b.iter(|| {
+                        serde
+                            .encode_frames(black_box(&batch), BodyReader::Serde)
+                            .len()
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .with_measurement(ThreadCpuTime)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30);
+    targets = encoders
+}
+criterion_main!(benches);
+
+/// CPU time of the benchmarking thread.
+struct ThreadCpuTime;
+
+fn thread_cpu_now() -> Duration {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .expect("CLOCK_THREAD_CPUTIME_ID");
+    Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32)
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        thread_cpu_now()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_now().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, v: &Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// CPU nanoseconds as ns/µs/ms; throughput as events or MiB per CPU-second.
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns (cpu)"),
+            t if t < 1e6 => (1e-3, "µs (cpu)"),
+            _ => (1e-6, "ms (cpu)"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        // values are CPU ns per iteration.
+        let (per, unit) = match throughput {
+            Throughput::Elements(n) => (*n as f64, "elem/cpu-s"),
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
+                (*n as f64 / (1024.0 * 1024.0), "MiB/cpu-s")
+            }
+        };
+        values.iter_mut().for_each(|v| *v = per * 1e9 / *v);
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
