@@ -248,7 +248,7 @@ impl Framer {
     fn line(&mut self) -> Step {
         let rest = &self.buf[self.pos..];
         let max = self.cfg.max_message_bytes;
-        if let Some(end) = rest.iter().position(|b| *b == b'\n' || *b == 0) {
+        if let Some(end) = line_end(rest) {
             let content = strip_cr(&rest[..end]);
             if content.len() <= max {
                 let frame = Frame::Message(content.to_vec());
@@ -286,7 +286,7 @@ impl Framer {
 
     fn discard_line(&mut self, skipped: usize, report: bool) -> Step {
         let rest = &self.buf[self.pos..];
-        match rest.iter().position(|b| *b == b'\n' || *b == 0) {
+        match line_end(rest) {
             Some(end) => {
                 self.pos += end + 1;
                 self.state = State::Start;
@@ -333,6 +333,12 @@ enum Step {
 /// bytes, whatever comes next (a final CR may still be part of a CRLF).
 fn line_is_oversized(rest: &[u8], max: usize) -> bool {
     rest.len() > max + 1 || (rest.len() == max + 1 && rest.last() != Some(&b'\r'))
+}
+
+/// Offset of the LF or NUL that ends a non-transparent frame. `memchr2` is
+/// word-at-a-time / SIMD; a byte loop cost ~0.4 ns per byte here.
+fn line_end(rest: &[u8]) -> Option<usize> {
+    memchr::memchr2(b'\n', 0, rest)
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -470,6 +476,19 @@ mod tests {
             }
             chunks.push(&input[last..]);
             prop_assert_eq!(whole, frames(c, &chunks));
+        }
+
+        #[test]
+        fn line_end_is_the_first_lf_or_nul(
+            input in proptest::collection::vec(
+                prop_oneof![8 => b'a'..=b'z', 1 => Just(b'\n'), 1 => Just(0u8), 1 => Just(b'\r')],
+                0..300,
+            ),
+            start in 0usize..300,
+        ) {
+            // lengths up to 300 reach memchr's vectorised loop, not only its short-input tail
+            let rest = &input[start.min(input.len())..];
+            prop_assert_eq!(line_end(rest), rest.iter().position(|b| *b == b'\n' || *b == 0));
         }
 
         #[test]
