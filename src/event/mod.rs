@@ -306,6 +306,10 @@ pub(crate) mod json_writer {
         let b = s.as_bytes();
         out.reserve(b.len() + 2);
         out.push(b'"');
+        if b.len() < SHORT {
+            short_string(out, b);
+            return;
+        }
         let mut start = 0;
         let mut i = 0;
         while i + 16 <= b.len() && clean16(b, i) {
@@ -353,6 +357,39 @@ pub(crate) mod json_writer {
                 start = i + 1;
             }
             i += 1;
+        }
+        out.extend_from_slice(&b[start..]);
+        out.push(b'"');
+    }
+
+    /// Below this length a byte-by-byte table lookup beats the word tests
+    /// (most fields: ids, names, addresses, times).
+    const SHORT: usize = 24;
+
+    /// The body and closing quote of a short string (opening quote written).
+    #[inline]
+    fn short_string(out: &mut Vec<u8>, b: &[u8]) {
+        let mut start = 0;
+        for (i, &c) in b.iter().enumerate() {
+            let esc = ESCAPE[c as usize];
+            if esc == 0 {
+                continue;
+            }
+            out.extend_from_slice(&b[start..i]);
+            if esc == UU {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 0xf) as usize],
+                ]);
+            } else {
+                out.extend_from_slice(&[b'\\', esc]);
+            }
+            start = i + 1;
         }
         out.extend_from_slice(&b[start..]);
         out.push(b'"');

@@ -27,8 +27,19 @@ pub fn format_rfc3339_millis(ms: i64) -> String {
 /// Appends [`format_rfc3339_millis`]`(ms)` to `out`, without allocating
 /// for years 0000..=9999.
 pub fn push_rfc3339_millis(out: &mut Vec<u8>, ms: i64) {
+    thread_local! {
+        /// The last millisecond formatted on this thread (receive times and
+        /// event times repeat from one event to the next).
+        static LAST: std::cell::Cell<(i64, [u8; 24])> = const { std::cell::Cell::new((i64::MIN, [0; 24])) };
+    }
+    let (last_ms, last) = LAST.get();
+    if last_ms == ms {
+        out.extend_from_slice(&last);
+        return;
+    }
     let mut buf = [0u8; 24];
     if write_rfc3339_millis(ms, &mut buf) {
+        LAST.set((ms, buf));
         out.extend_from_slice(&buf);
     } else {
         out.extend_from_slice(format_rfc3339_millis(ms).as_bytes());
