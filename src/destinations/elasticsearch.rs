@@ -24,7 +24,7 @@ use super::http_transport::{
     secret_header, Compression, Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse,
     HttpSettings, HttpSink, Limits, Packer,
 };
-use super::{Batch, BatchEvent, BuildContext, Delivery, Sink};
+use super::{syslog_view, Batch, BatchEvent, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
 use crate::event::{json_writer, push_rfc3339_millis};
 use chrono::format::{Fixed, Item, Numeric, StrftimeItems};
@@ -190,11 +190,16 @@ enum ItemFate {
 
 impl Elasticsearch {
     /// The `event_id` of a record body, as serde reads it (`None` when the
-    /// body is not a JSON object or has no string `event_id`).
+    /// body is not a JSON object or has no string `event_id`): the strict
+    /// scanner of the `syslog` destination where it is sure to agree
+    /// (canonical bodies), serde (`IdOnly`) otherwise.
     fn event_id(body: &[u8]) -> Option<Cow<'_, str>> {
-        serde_json::from_slice::<IdOnly>(body)
-            .ok()
-            .and_then(|d| d.event_id)
+        match syslog_view::event_id(body) {
+            Ok(id) => id.map(|id| id.decoded()),
+            Err(_) => serde_json::from_slice::<IdOnly>(body)
+                .ok()
+                .and_then(|d| d.event_id),
+        }
     }
 
     /// One bulk action and its document, without the final newline:
@@ -474,7 +479,15 @@ mod tests {
         }
         let mut bodies: Vec<Vec<u8>> = events.iter().map(|e| e.body.clone()).collect();
         let meta = events[0].meta;
-        let extra: [&[u8]; 11] = [
+        let extra: [&[u8]; 19] = [
+            br#"{"event_id":"esc\u00e9\ud83d\ude00\"\\\/\b\f\n\r\t","x":[1,-2.5e3,true,false,null,{}]}"#,
+            br#"{"event_id":"lone \ud800"}"#,
+            br#"{"event_id":"a"}trailing"#,
+            br#"{"event_id":"a"} "#,
+            br#"{"event_id":"a","x":01}"#,
+            br#"{"event\u005fid":"escaped key"}"#,
+            br#"{"a":{"event_id":"nested"},"event_id":"top"}"#,
+            &[b'{', b'"', b'e', b'v', b'e', b'n', b't', b'_', b'i', b'd', b'"', b':', b'"', 0xc3, 0x28, b'"', b'}'],
             b"",
             b"{}",
             b"{",
@@ -535,6 +548,25 @@ mod tests {
                 "index {index}"
             );
             assert_eq!(got, want, "index {index}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The scanner and serde read the same `_id` from any body.
+        #[test]
+        fn event_ids_match_serde(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            id in proptest::prelude::any::<String>(),
+            rest in "(,\"[a-z_]{1,9}\":(\"[a-z\\\\\"]{0,4}\"|-?[0-9]{1,3}|\\[\\]|\\{\\}|null|true))*",
+        ) {
+            let canonical = format!(
+                "{{\"event_id\":{}{rest}}}",
+                serde_json::Value::String(id)
+            );
+            for b in [body, canonical.into_bytes()] {
+                let want = serde_json::from_slice::<IdOnly>(&b).ok().and_then(|d| d.event_id);
+                proptest::prop_assert_eq!(Elasticsearch::event_id(&b), want);
+            }
         }
     }
 
