@@ -24,12 +24,13 @@
 //! (`endpoint`, when set, replaces `https://http-intake.logs.<site>`.)
 
 use super::http_transport::{
-    body_excerpt, default_classify, local_hostname, origin_of, pack, posts, secret_header,
-    Compression, Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings,
-    HttpSink, Limits,
+    body_excerpt, default_classify, local_hostname, origin_of, posts, secret_header, Compression,
+    Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
+    Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
+use crate::event::json_writer;
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -73,28 +74,32 @@ pub struct Datadog {
     prefix: String,
 }
 
+impl Datadog {
+    /// One log item: the prefix, the record body as a JSON string (invalid
+    /// UTF-8 replaced by U+FFFD, as `String::from_utf8_lossy` does), `}`.
+    fn entry(&self, body: &[u8], out: &mut Vec<u8>) {
+        out.reserve(self.prefix.len() + body.len() + 16);
+        out.extend_from_slice(self.prefix.as_bytes());
+        json_writer::string(out, &String::from_utf8_lossy(body));
+        out.push(b'}');
+    }
+}
+
 impl HttpFormat for Datadog {
     fn encode(&self, batch: &Batch) -> Encoded {
-        let entries = batch
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, ev)| {
-                let message =
-                    serde_json::Value::String(String::from_utf8_lossy(&ev.body).into_owned());
-                let mut e = Vec::with_capacity(self.prefix.len() + ev.body.len() + 16);
-                e.extend_from_slice(self.prefix.as_bytes());
-                e.extend_from_slice(message.to_string().as_bytes());
-                e.push(b'}');
-                (i, e)
-            })
-            .collect();
-        let (bodies, rejected) = pack(entries, Framing::JsonArray, LIMITS, |n| {
-            format!(
-                "event is {n} bytes as a Datadog log, above the 1 MB per-log limit \
-                 (Datadog would truncate it); kept whole in the dead letters instead"
-            )
-        });
+        let mut packer = Packer::new(Framing::JsonArray, LIMITS);
+        let mut entry = Vec::new();
+        for (i, ev) in batch.events.iter().enumerate() {
+            entry.clear();
+            self.entry(&ev.body, &mut entry);
+            packer.push(i, &entry, |n| {
+                format!(
+                    "event is {n} bytes as a Datadog log, above the 1 MB per-log limit \
+                     (Datadog would truncate it); kept whole in the dead letters instead"
+                )
+            });
+        }
+        let (bodies, rejected) = packer.finish();
         let requests = posts(&self.url, &self.headers, bodies);
         Encoded { requests, rejected }
     }
@@ -172,4 +177,81 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         origin_of(&base),
         ctx,
     )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The encoder before it wrote the body straight into the entry: a
+    /// `serde_json::Value::String` of a lossy UTF-8 copy, `to_string()`ed.
+    fn reference_entry(prefix: &str, body: &[u8]) -> Vec<u8> {
+        let message = serde_json::Value::String(String::from_utf8_lossy(body).into_owned());
+        let mut e = Vec::new();
+        e.extend_from_slice(prefix.as_bytes());
+        e.extend_from_slice(message.to_string().as_bytes());
+        e.push(b'}');
+        e
+    }
+
+    fn datadog() -> Datadog {
+        Datadog {
+            url: String::new(),
+            headers: vec![],
+            prefix: "{\"ddsource\":\"s\",\"hostname\":\"h\",\"service\":\"s\",\"message\":".into(),
+        }
+    }
+
+    #[test]
+    fn entries_match_the_serde_reference_on_tricky_bodies() {
+        let dd = datadog();
+        let mut bodies: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"{}".to_vec(),
+            br#"{"event_id":"a","message":"quote \" backslash \\ slash / tab\t"}"#.to_vec(),
+            "{\"m\":\"caf\u{e9} \u{1F600} \u{2028}\u{2029} \u{7f} \u{fffd}\"}"
+                .as_bytes()
+                .to_vec(),
+            // Raw control bytes, every one of them, and high bytes.
+            (0u8..0x20).chain([b'"', b'\\', 0x7f]).collect(),
+            // Invalid UTF-8: lone continuation, truncated sequence, overlong, surrogate.
+            vec![
+                b'{', 0x80, b'x', 0xe2, 0x82, b'y', 0xc0, 0xaf, 0xed, 0xa0, 0x80, b'}',
+            ],
+            vec![0xff; 3],
+        ];
+        // Long bodies cross the escaper's 8/16-byte fast paths at every offset.
+        for n in 0..40 {
+            let mut b = vec![b'a'; n];
+            b.push(b'"');
+            b.extend(vec![b'b'; n % 9]);
+            b.push(0x01);
+            bodies.push(b);
+        }
+        for body in bodies {
+            let mut got = Vec::new();
+            dd.entry(&body, &mut got);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&reference_entry(&dd.prefix, &body)),
+                "body {body:?}"
+            );
+            assert_eq!(got, reference_entry(&dd.prefix, &body));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn entries_match_the_serde_reference_on_any_bytes(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            text in proptest::prelude::any::<String>(),
+        ) {
+            let dd = datadog();
+            for body in [body, text.into_bytes()] {
+                let mut got = Vec::new();
+                dd.entry(&body, &mut got);
+                proptest::prop_assert_eq!(got, reference_entry(&dd.prefix, &body));
+            }
+        }
+    }
 }

@@ -20,14 +20,14 @@
 //! the `@timestamp` data streams require.
 
 use super::http_transport::{
-    basic_auth, body_excerpt, default_classify, is_retryable_status, origin_of, pack, posts,
+    basic_auth, body_excerpt, default_classify, is_retryable_status, origin_of, posts,
     secret_header, Compression, Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse,
-    HttpSettings, HttpSink, Limits,
+    HttpSettings, HttpSink, Limits, Packer,
 };
-use super::{Batch, BuildContext, Delivery, Sink};
+use super::{syslog_view, Batch, BatchEvent, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
-use crate::event::format_rfc3339_millis;
-use chrono::format::{Item, StrftimeItems};
+use crate::event::{json_writer, push_rfc3339_millis};
+use chrono::format::{Fixed, Item, Numeric, StrftimeItems};
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -113,48 +113,136 @@ impl Elasticsearch {
     }
 }
 
+/// The `_index` value of the last event encoded, as a JSON string, so a
+/// batch formats its date pattern once per key instead of once per event.
+/// The key is the event's UTC day when the pattern holds only date
+/// specifiers (the name is the same all day), its millisecond otherwise.
+struct IndexCache<'a> {
+    es: &'a Elasticsearch,
+    per_day: bool,
+    last: Option<(i64, Vec<u8>)>,
+}
+
+impl<'a> IndexCache<'a> {
+    fn new(es: &'a Elasticsearch) -> Self {
+        IndexCache {
+            es,
+            per_day: es.dated && date_only(&es.index),
+            last: None,
+        }
+    }
+
+    /// `index_for(ts_ms)` as a JSON string.
+    fn json(&mut self, ts_ms: i64) -> &[u8] {
+        let key = match (self.es.dated, self.per_day) {
+            (false, _) => 0,
+            (true, true) => ts_ms.div_euclid(86_400_000),
+            (true, false) => ts_ms,
+        };
+        if !matches!(&self.last, Some((k, _)) if *k == key) {
+            let mut v = Vec::new();
+            json_writer::string(&mut v, &self.es.index_for(ts_ms));
+            self.last = Some((key, v));
+        }
+        &self.last.as_ref().expect("just filled").1
+    }
+}
+
+/// Whether a (valid) strftime pattern names only parts of the date, so its
+/// formatting is the same for every millisecond of a UTC day. (Chrono's
+/// validity range is whole days, so out-of-range times are too.)
+fn date_only(pattern: &str) -> bool {
+    StrftimeItems::new(pattern).all(|item| match item {
+        Item::Literal(_) | Item::OwnedLiteral(_) | Item::Space(_) | Item::OwnedSpace(_) => true,
+        Item::Numeric(n, _) => matches!(
+            n,
+            Numeric::Year
+                | Numeric::YearDiv100
+                | Numeric::YearMod100
+                | Numeric::IsoYear
+                | Numeric::IsoYearDiv100
+                | Numeric::IsoYearMod100
+                | Numeric::Month
+                | Numeric::Day
+                | Numeric::WeekFromSun
+                | Numeric::WeekFromMon
+                | Numeric::IsoWeek
+                | Numeric::NumDaysFromSun
+                | Numeric::WeekdayFromMon
+                | Numeric::Ordinal
+        ),
+        Item::Fixed(f) => matches!(
+            f,
+            Fixed::ShortMonthName
+                | Fixed::LongMonthName
+                | Fixed::ShortWeekdayName
+                | Fixed::LongWeekdayName
+        ),
+        _ => false,
+    })
+}
+
 enum ItemFate {
     Ok,
     Retry,
     Reject(String),
 }
 
+impl Elasticsearch {
+    /// The `event_id` of a record body, as serde reads it (`None` when the
+    /// body is not a JSON object or has no string `event_id`): the strict
+    /// scanner of the `syslog` destination where it is sure to agree
+    /// (canonical bodies), serde (`IdOnly`) otherwise.
+    fn event_id(body: &[u8]) -> Option<Cow<'_, str>> {
+        match syslog_view::event_id(body) {
+            Ok(id) => id.map(|id| id.decoded()),
+            Err(_) => serde_json::from_slice::<IdOnly>(body)
+                .ok()
+                .and_then(|d| d.event_id),
+        }
+    }
+
+    /// One bulk action and its document, without the final newline:
+    /// `{"create":{"_id":…,"_index":…}}\n<document>` (the keys in the
+    /// sorted order `serde_json::Map` writes them).
+    fn line(&self, ev: &BatchEvent, index: &mut IndexCache<'_>, out: &mut Vec<u8>) {
+        out.reserve(ev.body.len() + 96);
+        out.extend_from_slice(b"{\"create\":{");
+        if let Some(id) = Self::event_id(&ev.body) {
+            out.extend_from_slice(b"\"_id\":");
+            json_writer::string(out, &id);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"_index\":");
+        out.extend_from_slice(index.json(ev.meta.timestamp_ms));
+        out.extend_from_slice(b"}}\n");
+        match (self.data_stream, ev.body.first()) {
+            (true, Some(b'{')) => {
+                out.extend_from_slice(b"{\"@timestamp\":\"");
+                push_rfc3339_millis(out, ev.meta.timestamp_ms);
+                out.push(b'"');
+                if ev.body.len() > 2 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&ev.body[1..]);
+            }
+            _ => out.extend_from_slice(&ev.body),
+        }
+    }
+}
+
 impl HttpFormat for Elasticsearch {
     fn encode(&self, batch: &Batch) -> Encoded {
-        let entries = batch
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, ev)| {
-                let index = self.index_for(ev.meta.timestamp_ms);
-                let id = serde_json::from_slice::<IdOnly>(&ev.body)
-                    .ok()
-                    .and_then(|d| d.event_id);
-                let mut action = serde_json::Map::new();
-                action.insert("_index".into(), index.into());
-                if let Some(id) = id {
-                    action.insert("_id".into(), id.into_owned().into());
-                }
-                let mut line = serde_json::json!({ "create": action })
-                    .to_string()
-                    .into_bytes();
-                line.push(b'\n');
-                match (self.data_stream, ev.body.first()) {
-                    (true, Some(b'{')) => {
-                        let ts = format_rfc3339_millis(ev.meta.timestamp_ms);
-                        line.extend_from_slice(format!("{{\"@timestamp\":\"{ts}\"").as_bytes());
-                        if ev.body.len() > 2 {
-                            line.push(b',');
-                        }
-                        line.extend_from_slice(&ev.body[1..]);
-                    }
-                    _ => line.extend_from_slice(&ev.body),
-                }
-                (i, line)
-            })
-            .collect();
-        // `http.max_content_length` (100 MB by default) is far above a batch; a 413 is bisected.
-        let (bodies, rejected) = pack(entries, Framing::Lines, Limits::NONE, |_| String::new());
+        let mut packer = Packer::new(Framing::Lines, Limits::NONE);
+        let mut index = IndexCache::new(self);
+        let mut line = Vec::new();
+        for (i, ev) in batch.events.iter().enumerate() {
+            line.clear();
+            self.line(ev, &mut index, &mut line);
+            // `http.max_content_length` (100 MB by default) is far above a batch; a 413 is bisected.
+            packer.push(i, &line, |_| String::new());
+        }
+        let (bodies, rejected) = packer.finish();
         let requests = posts(&self.url, &self.headers, bodies);
         Encoded { requests, rejected }
     }
@@ -305,6 +393,192 @@ mod tests {
         };
         // 2024-03-05T23:59:59.999Z
         assert_eq!(es.index_for(1_709_683_199_999), "siem-relay-2024.03.05");
+    }
+
+    /// The encoder before it cached the index name and wrote the action
+    /// line by hand: a `serde_json::json!` action and a formatted index per
+    /// event.
+    fn reference_encode(es: &Elasticsearch, batch: &Batch) -> Vec<Vec<u8>> {
+        use crate::destinations::http_transport::pack;
+        use crate::event::format_rfc3339_millis;
+        let entries = batch
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, ev)| {
+                let index = es.index_for(ev.meta.timestamp_ms);
+                let id = serde_json::from_slice::<IdOnly>(&ev.body)
+                    .ok()
+                    .and_then(|d| d.event_id);
+                let mut action = serde_json::Map::new();
+                action.insert("_index".into(), index.into());
+                if let Some(id) = id {
+                    action.insert("_id".into(), id.into_owned().into());
+                }
+                let mut line = serde_json::json!({ "create": action })
+                    .to_string()
+                    .into_bytes();
+                line.push(b'\n');
+                match (es.data_stream, ev.body.first()) {
+                    (true, Some(b'{')) => {
+                        let ts = format_rfc3339_millis(ev.meta.timestamp_ms);
+                        line.extend_from_slice(format!("{{\"@timestamp\":\"{ts}\"").as_bytes());
+                        if ev.body.len() > 2 {
+                            line.push(b',');
+                        }
+                        line.extend_from_slice(&ev.body[1..]);
+                    }
+                    _ => line.extend_from_slice(&ev.body),
+                }
+                (i, line)
+            })
+            .collect();
+        let (bodies, _) = pack(entries, Framing::Lines, Limits::NONE, |_| String::new());
+        bodies.into_iter().map(|(b, _)| b.to_vec()).collect()
+    }
+
+    fn tricky_batch() -> Batch {
+        use crate::destinations::BatchEvent;
+        use crate::event::{Event, Severity};
+        let day = 86_400_000i64;
+        // 2024-03-05T23:59:59.999Z and neighbours; the epoch; before it;
+        // an hour boundary; chrono's range and beyond it.
+        let midnight = 1_709_683_200_000i64;
+        let times = [
+            midnight - 1,
+            midnight,
+            midnight - 1,
+            midnight + 3_600_000 - 1,
+            midnight + 3_600_000,
+            midnight + day,
+            midnight + day,
+            0,
+            -1,
+            -day,
+            -day - 1,
+            253_402_300_799_999, // 9999-12-31T23:59:59.999Z
+            253_402_300_800_000,
+            8_210_266_876_799_999,
+            8_210_266_876_800_000,
+            i64::MAX,
+            i64::MIN,
+        ];
+        let ids = [
+            "evt_1",
+            "",
+            "quote \" backslash \\ \u{1} tab\t caf\u{e9} \u{1F600} \u{2028} \u{7f}",
+        ];
+        let mut events = Vec::new();
+        for (n, &t) in times.iter().enumerate() {
+            let mut ev = Event::new("SECURITY", None, Severity::Info);
+            ev.event_id = ids[n % ids.len()].into();
+            ev.set_timestamp_ms(t.clamp(-8_000_000_000_000_000, 8_000_000_000_000_000));
+            let mut enc = ev.encode();
+            enc.meta.timestamp_ms = t;
+            events.push(enc);
+        }
+        let mut bodies: Vec<Vec<u8>> = events.iter().map(|e| e.body.clone()).collect();
+        let meta = events[0].meta;
+        let extra: [&[u8]; 19] = [
+            br#"{"event_id":"esc\u00e9\ud83d\ude00\"\\\/\b\f\n\r\t","x":[1,-2.5e3,true,false,null,{}]}"#,
+            br#"{"event_id":"lone \ud800"}"#,
+            br#"{"event_id":"a"}trailing"#,
+            br#"{"event_id":"a"} "#,
+            br#"{"event_id":"a","x":01}"#,
+            br#"{"event\u005fid":"escaped key"}"#,
+            br#"{"a":{"event_id":"nested"},"event_id":"top"}"#,
+            &[b'{', b'"', b'e', b'v', b'e', b'n', b't', b'_', b'i', b'd', b'"', b':', b'"', 0xc3, 0x28, b'"', b'}'],
+            b"",
+            b"{}",
+            b"{",
+            b"not json",
+            br#"{"event_id":null}"#,
+            br#"{"event_id":7}"#,
+            br#"{"event_id":"a","event_id":"b"}"#,
+            br#"{"x":1,"event_id":"late\u00e9\n"}"#,
+            br#" { "event_id" : "spaced" } "#,
+            br#"["event_id"]"#,
+            &[b'{', b'"', 0xff, b'"', b':', b'1', b'}'],
+        ];
+        bodies.extend(extra.iter().map(|b| b.to_vec()));
+        let mut out: Vec<BatchEvent> = Vec::new();
+        for (seq, body) in bodies.into_iter().enumerate() {
+            let m = match events.get(seq) {
+                Some(e) => e.meta,
+                None => meta,
+            };
+            out.push(BatchEvent {
+                seq: seq as u64,
+                meta: m,
+                body: body.into(),
+            });
+        }
+        Batch::new(out)
+    }
+
+    #[test]
+    fn encoder_matches_the_reference_on_tricky_events() {
+        let batch = tricky_batch();
+        for (index, dated, data_stream) in [
+            ("siem-relay-%Y.%m.%d", true, false),
+            ("Siem-%B-%a-%j-%G-W%V-%u-%%-%y", true, false),
+            ("hourly-%Y.%m.%d.%H", true, false),
+            ("per-second-%s-%f", true, false),
+            ("zone-%Y-%Z-%z", true, false),
+            ("Plain-Index", false, false),
+            ("logs-siem_relay-default", false, true),
+        ] {
+            let es = Elasticsearch {
+                url: "http://x/_bulk".into(),
+                index: index.into(),
+                dated,
+                data_stream,
+                headers: vec![],
+            };
+            let got: Vec<Vec<u8>> = es
+                .encode(&batch)
+                .requests
+                .iter()
+                .map(|r| r.body.to_vec())
+                .collect();
+            let want = reference_encode(&es, &batch);
+            assert_eq!(
+                String::from_utf8_lossy(&got.concat()),
+                String::from_utf8_lossy(&want.concat()),
+                "index {index}"
+            );
+            assert_eq!(got, want, "index {index}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The scanner and serde read the same `_id` from any body.
+        #[test]
+        fn event_ids_match_serde(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            id in proptest::prelude::any::<String>(),
+            rest in "(,\"[a-z_]{1,9}\":(\"[a-z\\\\\"]{0,4}\"|-?[0-9]{1,3}|\\[\\]|\\{\\}|null|true))*",
+        ) {
+            let canonical = format!(
+                "{{\"event_id\":{}{rest}}}",
+                serde_json::Value::String(id)
+            );
+            for b in [body, canonical.into_bytes()] {
+                let want = serde_json::from_slice::<IdOnly>(&b).ok().and_then(|d| d.event_id);
+                proptest::prop_assert_eq!(Elasticsearch::event_id(&b), want);
+            }
+        }
+    }
+
+    #[test]
+    fn only_date_patterns_are_cached_per_day() {
+        assert!(date_only("siem-relay-%Y.%m.%d"));
+        assert!(date_only("x-%B-%a-%j-%G-W%V-%u-%%-%y-%e"));
+        for p in [
+            "%H", "%Y-%I", "%M", "%S", "%s", "%f", "%p", "%Z", "%z", "%T", "%c", "%+",
+        ] {
+            assert!(!date_only(p), "{p}");
+        }
     }
 
     #[test]

@@ -16,8 +16,8 @@
 //! `Retry-After`, other statuses rejected.
 
 use super::http_transport::{
-    basic_auth, default_classify, origin_of, pack, secret_header, Compression, Encoded,
-    EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
+    basic_auth, default_classify, origin_of, secret_header, Compression, Encoded, EncodedRequest,
+    Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -103,13 +103,11 @@ impl HttpFormat for Http {
         } else {
             Framing::JsonArray
         };
-        let entries = batch
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, ev)| (i, ev.body.to_vec()))
-            .collect();
-        let (bodies, rejected) = pack(entries, framing, Limits::NONE, |_| String::new());
+        let mut packer = Packer::new(framing, Limits::NONE);
+        for (i, ev) in batch.events.iter().enumerate() {
+            packer.push(i, &ev.body, |_| String::new());
+        }
+        let (bodies, rejected) = packer.finish();
         let requests = bodies
             .into_iter()
             .map(|(body, indices)| {

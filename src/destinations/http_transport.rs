@@ -333,9 +333,6 @@ impl Limits {
 /// One packed body and the batch indices of its entries.
 pub type Packed = (Bytes, Vec<usize>);
 
-/// Packs pre-encoded entries (batch index, bytes) into bodies within
-/// `limits`, in order. An entry too large to ever fit is refused with
-/// `too_large(entry_len)` as the reason instead of being sent.
 /// One POST to `url` with `headers` per packed body (what most formats send).
 pub fn posts(
     url: &str,
@@ -354,55 +351,98 @@ pub fn posts(
         .collect()
 }
 
+/// Packs pre-encoded entries (batch index, bytes) into bodies within
+/// `limits`, in order. An entry too large to ever fit is refused with
+/// `too_large(entry_len)` as the reason instead of being sent.
 pub fn pack(
     entries: Vec<(usize, Vec<u8>)>,
     framing: Framing,
     limits: Limits,
     too_large: impl Fn(usize) -> String,
 ) -> (Vec<Packed>, Vec<(usize, String)>) {
-    let (open, close): (&[u8], &[u8]) = match framing {
-        Framing::JsonArray => (b"[", b"]"),
-        Framing::Lines => (b"", b""),
-    };
-    let sep: &[u8] = match framing {
-        Framing::JsonArray => b",",
-        Framing::Lines => b"\n",
-    };
-    let frame = open.len() + close.len();
-    let mut out = Vec::new();
-    let mut rejected = Vec::new();
-    let mut body: Vec<u8> = Vec::new();
-    let mut idx: Vec<usize> = Vec::new();
-    let flush = |body: &mut Vec<u8>, idx: &mut Vec<usize>, out: &mut Vec<Packed>| {
-        if idx.is_empty() {
+    let mut packer = Packer::new(framing, limits);
+    for (i, entry) in entries {
+        packer.push(i, &entry, &too_large);
+    }
+    packer.finish()
+}
+
+/// [`pack`] one entry at a time, for formats that encode each entry into a
+/// reused scratch buffer (or pass the record body through) instead of
+/// allocating a `Vec` per entry. Same bodies, same refusals.
+#[derive(Debug)]
+pub struct Packer {
+    framing: Framing,
+    limits: Limits,
+    out: Vec<Packed>,
+    rejected: Vec<(usize, String)>,
+    body: Vec<u8>,
+    idx: Vec<usize>,
+}
+
+impl Packer {
+    pub fn new(framing: Framing, limits: Limits) -> Self {
+        Packer {
+            framing,
+            limits,
+            out: Vec::new(),
+            rejected: Vec::new(),
+            body: Vec::new(),
+            idx: Vec::new(),
+        }
+    }
+
+    fn open_close_sep(&self) -> (&'static [u8], &'static [u8], &'static [u8]) {
+        match self.framing {
+            Framing::JsonArray => (b"[", b"]", b","),
+            Framing::Lines => (b"", b"", b"\n"),
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.idx.is_empty() {
             return;
         }
-        if framing == Framing::Lines {
-            body.push(b'\n');
+        let (_, close, _) = self.open_close_sep();
+        if self.framing == Framing::Lines {
+            self.body.push(b'\n');
         }
-        body.extend_from_slice(close);
-        out.push((Bytes::from(std::mem::take(body)), std::mem::take(idx)));
-    };
-    for (i, entry) in entries {
-        let alone = frame + entry.len() + sep.len();
-        if entry.len() > limits.max_entry_bytes || alone > limits.max_bytes {
-            rejected.push((i, too_large(entry.len())));
-            continue;
-        }
-        let grown = body.len() + sep.len() + entry.len() + close.len() + 1;
-        if !idx.is_empty() && (idx.len() >= limits.max_entries || grown > limits.max_bytes) {
-            flush(&mut body, &mut idx, &mut out);
-        }
-        if idx.is_empty() {
-            body.extend_from_slice(open);
-        } else {
-            body.extend_from_slice(sep);
-        }
-        body.extend_from_slice(&entry);
-        idx.push(i);
+        self.body.extend_from_slice(close);
+        self.out.push((
+            Bytes::from(std::mem::take(&mut self.body)),
+            std::mem::take(&mut self.idx),
+        ));
     }
-    flush(&mut body, &mut idx, &mut out);
-    (out, rejected)
+
+    /// Adds entry `i` (or refuses it with `too_large(entry.len())`).
+    pub fn push(&mut self, i: usize, entry: &[u8], too_large: impl Fn(usize) -> String) {
+        let (open, close, sep) = self.open_close_sep();
+        let frame = open.len() + close.len();
+        let alone = frame + entry.len() + sep.len();
+        if entry.len() > self.limits.max_entry_bytes || alone > self.limits.max_bytes {
+            self.rejected.push((i, too_large(entry.len())));
+            return;
+        }
+        let grown = self.body.len() + sep.len() + entry.len() + close.len() + 1;
+        if !self.idx.is_empty()
+            && (self.idx.len() >= self.limits.max_entries || grown > self.limits.max_bytes)
+        {
+            self.flush();
+        }
+        if self.idx.is_empty() {
+            self.body.extend_from_slice(open);
+        } else {
+            self.body.extend_from_slice(sep);
+        }
+        self.body.extend_from_slice(entry);
+        self.idx.push(i);
+    }
+
+    /// The packed bodies and the refused entries.
+    pub fn finish(mut self) -> (Vec<Packed>, Vec<(usize, String)>) {
+        self.flush();
+        (self.out, self.rejected)
+    }
 }
 
 /// Why a request got no HTTP answer.

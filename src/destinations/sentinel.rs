@@ -25,12 +25,13 @@
 //! once when the API answers 401 (one retry with a fresh token).
 
 use super::http_transport::{
-    body_excerpt, default_classify, origin_of, pack, posts, secret_header, Compression, Encoded,
+    body_excerpt, default_classify, origin_of, posts, secret_header, Compression, Encoded,
     EncodedRequest, Framing, HttpClient, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
+    Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
-use crate::event::format_rfc3339_millis;
+use crate::event::push_rfc3339_millis;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, Method};
@@ -174,26 +175,33 @@ impl Sentinel {
     }
 }
 
+/// One record: the body with `"TimeGenerated":"<event time>"` spliced in
+/// as its first field.
+fn push_row(out: &mut Vec<u8>, timestamp_ms: i64, body: &[u8]) {
+    out.reserve(body.len() + 48);
+    out.extend_from_slice(b"{\"TimeGenerated\":\"");
+    push_rfc3339_millis(out, timestamp_ms);
+    out.push(b'"');
+    if body.len() > 2 {
+        out.push(b',');
+    }
+    out.extend_from_slice(body.get(1..).unwrap_or(b"}"));
+}
+
 impl HttpFormat for Sentinel {
     fn encode(&self, batch: &Batch) -> Encoded {
-        let entries = batch
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, ev)| {
-                let ts = format_rfc3339_millis(ev.meta.timestamp_ms);
-                let mut row = Vec::with_capacity(ev.body.len() + 48);
-                row.extend_from_slice(format!("{{\"TimeGenerated\":\"{ts}\"").as_bytes());
-                if ev.body.len() > 2 {
-                    row.push(b',');
-                }
-                row.extend_from_slice(ev.body.get(1..).unwrap_or(b"}"));
-                (i, row)
-            })
-            .collect();
-        let (bodies, rejected) = pack(entries, Framing::JsonArray, LIMITS, |n| {
-            format!("event is {n} bytes as a record, above the Logs Ingestion API's 1 MB per call")
-        });
+        let mut packer = Packer::new(Framing::JsonArray, LIMITS);
+        let mut row = Vec::new();
+        for (i, ev) in batch.events.iter().enumerate() {
+            row.clear();
+            push_row(&mut row, ev.meta.timestamp_ms, &ev.body);
+            packer.push(i, &row, |n| {
+                format!(
+                    "event is {n} bytes as a record, above the Logs Ingestion API's 1 MB per call"
+                )
+            });
+        }
+        let (bodies, rejected) = packer.finish();
         let json = [(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -320,4 +328,56 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         origin_of(&endpoint),
         ctx,
     )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::format_rfc3339_millis;
+
+    /// The row before it was written without `format!` and a `String` timestamp.
+    fn reference_row(timestamp_ms: i64, body: &[u8]) -> Vec<u8> {
+        let ts = format_rfc3339_millis(timestamp_ms);
+        let mut row = Vec::with_capacity(body.len() + 48);
+        row.extend_from_slice(format!("{{\"TimeGenerated\":\"{ts}\"").as_bytes());
+        if body.len() > 2 {
+            row.push(b',');
+        }
+        row.extend_from_slice(body.get(1..).unwrap_or(b"}"));
+        row
+    }
+
+    #[test]
+    fn rows_match_the_reference() {
+        let day = 86_400_000i64;
+        let times = [
+            1_709_683_199_999,
+            1_709_683_200_000,
+            0,
+            -1,
+            -day - 1,
+            -62_167_219_200_000, // 0000-01-01
+            -62_167_219_200_001,
+            253_402_300_799_999, // 9999-12-31T23:59:59.999Z
+            253_402_300_800_000,
+            i64::MAX,
+            i64::MIN,
+        ];
+        let bodies: [&[u8]; 7] = [
+            b"",
+            b"{",
+            b"{}",
+            b"{\"a\":1}",
+            br#"{"event_id":"caf\u00e9","m":"\"\\"}"#,
+            b"[1,2]",
+            &[b'{', 0xff, b'}'],
+        ];
+        for &t in &times {
+            for body in bodies {
+                let mut got = Vec::new();
+                push_row(&mut got, t, body);
+                assert_eq!(got, reference_row(t, body), "{t} {body:?}");
+            }
+        }
+    }
 }

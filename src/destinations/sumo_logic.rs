@@ -16,8 +16,8 @@
 //! stripped of their URL.
 
 use super::http_transport::{
-    body_excerpt, default_classify, origin_of, pack, posts, Compression, Encoded, EncodedRequest,
-    Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
+    body_excerpt, default_classify, origin_of, posts, Compression, Encoded, EncodedRequest,
+    Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -51,15 +51,13 @@ pub struct SumoLogic {
 
 impl HttpFormat for SumoLogic {
     fn encode(&self, batch: &Batch) -> Encoded {
-        let entries = batch
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, ev)| (i, ev.body.to_vec()))
-            .collect();
-        let (bodies, rejected) = pack(entries, Framing::Lines, LIMITS, |n| {
-            format!("event is {n} bytes, above the HTTP source's 1 MB per request")
-        });
+        let mut packer = Packer::new(Framing::Lines, LIMITS);
+        for (i, ev) in batch.events.iter().enumerate() {
+            packer.push(i, &ev.body, |n| {
+                format!("event is {n} bytes, above the HTTP source's 1 MB per request")
+            });
+        }
+        let (bodies, rejected) = packer.finish();
         let requests = posts(&self.url, &self.headers, bodies);
         Encoded { requests, rejected }
     }

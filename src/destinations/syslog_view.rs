@@ -88,6 +88,16 @@ impl<'a> JsonStr<'a> {
         buf
     }
 
+    /// The decoded string: borrowed from the body unless it holds escapes.
+    pub(super) fn decoded(&self) -> std::borrow::Cow<'a, str> {
+        if !self.escaped {
+            return std::borrow::Cow::Borrowed(self.raw);
+        }
+        let mut s = String::with_capacity(self.raw.len());
+        unescape(self.raw, |piece| s.push_str(piece));
+        std::borrow::Cow::Owned(s)
+    }
+
     /// Appends the decoded string's UTF-8 bytes to `out`.
     pub(super) fn write_to(&self, out: &mut Vec<u8>) {
         if self.escaped {
@@ -153,6 +163,42 @@ pub(super) fn scan<'a>(body: &'a [u8], scratch: &mut Scratch) -> Result<View<'a>
         return Err(Fallback::Syntax);
     }
     Ok(view)
+}
+
+/// The top-level `event_id` string of `body` (`None`: absent), read by the
+/// same strict scanner (the `elasticsearch` destination's `_id`). Answers
+/// [`Fallback`] whenever serde might disagree: for a body serde refuses,
+/// a `null` or non-string `event_id`, `event_id` twice, an escaped key.
+pub(super) fn event_id(body: &[u8]) -> Result<Option<JsonStr<'_>>, Fallback> {
+    let text = std::str::from_utf8(body).map_err(|_| Fallback::NotUtf8)?;
+    let mut s = Scanner { s: text, i: 0 };
+    let mut id = None;
+    if !s.eat(b'{') {
+        return Err(Fallback::NotObject);
+    }
+    if !s.eat(b'}') {
+        loop {
+            let key = s.key()?;
+            if key.escaped {
+                return Err(Fallback::EscapedKey);
+            }
+            if key.raw == "event_id" {
+                if id.is_some() {
+                    return Err(Fallback::DuplicateField);
+                }
+                id = Some(s.string_value()?);
+            } else {
+                s.skip_value(0)?;
+            }
+            if !s.next_member()? {
+                break;
+            }
+        }
+    }
+    if s.i != s.s.len() {
+        return Err(Fallback::Syntax);
+    }
+    Ok(id)
 }
 
 /// Calls `f` with the pieces of the decoded string: unescaped runs borrowed

@@ -286,12 +286,20 @@ pub(crate) mod json_writer {
     /// (exact: the classic "has a zero byte" / "has a byte less than n" tests).
     #[inline]
     fn needs_escape(w: u64) -> bool {
+        escape_mask(w) != 0
+    }
+
+    /// The high bit of each byte of `w` flagged by [`needs_escape`]'s tests.
+    /// The lowest flagged byte is exact; bytes above a flagged one may be
+    /// flagged falsely (the subtraction's borrow).
+    #[inline]
+    fn escape_mask(w: u64) -> u64 {
         let below_space = w.wrapping_sub(ONES * 0x20) & !w;
         let q = w ^ (ONES * u64::from(b'"'));
         let quote = q.wrapping_sub(ONES) & !q;
         let b = w ^ (ONES * u64::from(b'\\'));
         let backslash = b.wrapping_sub(ONES) & !b;
-        (below_space | quote | backslash) & HIGH != 0
+        (below_space | quote | backslash) & HIGH
     }
 
     /// Whether none of the 16 bytes at `b[i..]` needs escaping (two 8-byte
@@ -318,24 +326,33 @@ pub(crate) mod json_writer {
         while i < b.len() {
             // Skip 8 bytes at a time while none needs escaping; a short tail
             // is tested padded with bytes that need none.
-            let w = match b.get(i..i + 8) {
-                Some(chunk) => u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
-                // The last 8 bytes (overlapping bytes already known clean).
+            // `at_i`: the word's first byte is `b[i]`, so its lowest flagged
+            // byte is the next one to escape and the bytes before it are clean.
+            let (w, at_i) = match b.get(i..i + 8) {
+                Some(chunk) => (u64::from_le_bytes(chunk.try_into().expect("8 bytes")), true),
+                // The last 8 bytes (overlapping bytes already handled).
                 None if b.len() >= 8 => {
                     let chunk = &b[b.len() - 8..];
-                    u64::from_le_bytes(chunk.try_into().expect("8 bytes"))
+                    (
+                        u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
+                        false,
+                    )
                 }
                 None => {
                     let mut tail = [b'a'; 8];
                     for (t, &c) in tail.iter_mut().zip(&b[i..]) {
                         *t = c;
                     }
-                    u64::from_le_bytes(tail)
+                    (u64::from_le_bytes(tail), true)
                 }
             };
-            if !needs_escape(w) {
+            let mask = escape_mask(w);
+            if mask == 0 {
                 i += 8;
                 continue;
+            }
+            if at_i {
+                i += (mask.trailing_zeros() / 8) as usize;
             }
             let c = b[i];
             let esc = ESCAPE[c as usize];
