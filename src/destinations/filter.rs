@@ -810,7 +810,7 @@ mod tests {
         }
     }
 
-    fn pick<'a>(options: &[Option<&'a str>], i: u8) -> Option<String> {
+    fn pick(options: &[Option<&str>], i: u8) -> Option<String> {
         options[usize::from(i) % options.len()].map(String::from)
     }
 
