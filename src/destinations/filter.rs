@@ -1,8 +1,8 @@
 //! A destination's `filter = { … }`: which events it gets.
 //!
 //! [`Filter::accepts`] runs once per event per destination, so it decides on
-//! the record header first (category code, severity, tenant hash) and parses
-//! the JSON body only when a body-level rule exists, with a borrowed view of
+//! the record header first (category code, severity, tenant hash) and reads
+//! the JSON body only when a body-level rule exists, into a borrowed view of
 //! the few fields it needs.
 //!
 //! Rules (all must pass; an empty list means "all"):
@@ -25,6 +25,12 @@
 //! A body that is not valid JSON cannot be judged by body rules: those rules
 //! are skipped and the header rules alone decide, so such an event is kept
 //! rather than lost silently (the relay itself only writes valid bodies).
+//!
+//! Body rules read a canonical body (as `json_writer` writes it: compact,
+//! fixed top-level key order) only up to the last field they need, by hand,
+//! and stop before the large `metadata`/`syslog`/`source` objects; so in
+//! such a body, damage after that point is not noticed. Any other body is
+//! parsed whole by serde_json, as before.
 
 use crate::config::ConfigError;
 use crate::destinations::settings::FilterSettings;
@@ -125,9 +131,49 @@ impl Filter {
         if !needs_category && !self.has_body_rules() && self.tenants.is_empty() {
             return true;
         }
+        match self.body_view(body, needs_category) {
+            Some(view) => self.body_accepts(&view, needs_category),
+            // Unparseable body: body rules cannot judge it; keep it (see module doc).
+            None => true,
+        }
+    }
+
+    /// The body fields the rules read: from the leading fields of a
+    /// canonical body when it is one ([`scan_view`]), else by serde_json
+    /// over the whole body; `None` when the body is not valid JSON.
+    fn body_view<'b>(&self, body: &'b [u8], needs_category: bool) -> Option<BodyView<'b>> {
+        let mut last = 0;
+        if !self.tenants.is_empty() {
+            last = RANK_TENANT;
+        }
+        if needs_category {
+            last = RANK_CATEGORY;
+        }
+        if self.actions.is_some() || self.exclude_actions.is_some() {
+            last = RANK_ACTION;
+        }
+        if !self.exclude_users.is_empty() {
+            last = RANK_ACTOR;
+        }
+        if self.exclude_paths.is_some() {
+            last = RANK_RESOURCE;
+        }
+        scan_view(body, last).or_else(|| serde_json::from_slice(body).ok())
+    }
+
+    /// The previous decision path (serde_json over the whole body), the
+    /// reference for the differential tests.
+    #[cfg(test)]
+    fn accepts_reference(&self, meta: &RecordMeta, body: &[u8]) -> bool {
+        if !self.header_accepts(meta) {
+            return false;
+        }
+        let needs_category = self.needs_body_category(meta);
+        if !needs_category && !self.has_body_rules() && self.tenants.is_empty() {
+            return true;
+        }
         match serde_json::from_slice::<BodyView<'_>>(body) {
             Ok(view) => self.body_accepts(&view, needs_category),
-            // Unparseable body: body rules cannot judge it; keep it (see module doc).
             Err(_) => true,
         }
     }
@@ -209,6 +255,214 @@ impl Filter {
         match (&self.exclude_actions, action) {
             (Some(drop), Some(a)) => !drop.is_match(a),
             _ => true,
+        }
+    }
+}
+
+/// Top-level keys in the order `json_writer` writes them (canonical bodies).
+/// Returns a key's rank in that order, `None` for any other key.
+fn canonical_rank(key: &[u8]) -> Option<u8> {
+    Some(match key {
+        b"event_id" => 0,
+        b"timestamp" => 1,
+        b"received_at" => 2,
+        b"tenant_id" => RANK_TENANT,
+        b"category" => RANK_CATEGORY,
+        b"action" => RANK_ACTION,
+        b"severity" => 6,
+        b"outcome" => 7,
+        b"actor" => RANK_ACTOR,
+        b"resource" => RANK_RESOURCE,
+        b"source_ip" => 10,
+        b"user_agent" => 11,
+        b"session_id" => 12,
+        b"metadata" => 13,
+        b"syslog" => 14,
+        b"source" => 15,
+        b"message" => 16,
+        b"parse_error" => 17,
+        _ => return None,
+    })
+}
+
+/// Ranks of the fields `json_writer` always writes (`event_id`, `timestamp`,
+/// `received_at`, `category`, `severity`), as a bit mask.
+const MANDATORY: u32 = 1 << 0 | 1 << 1 | 1 << 2 | 1 << RANK_CATEGORY | 1 << 6;
+const RANK_TENANT: u8 = 3;
+const RANK_CATEGORY: u8 = 4;
+const RANK_ACTION: u8 = 5;
+const RANK_ACTOR: u8 = 8;
+const RANK_RESOURCE: u8 = 9;
+
+/// Reads the [`BodyView`] of a canonical body (compact, top-level keys
+/// unescaped, known and in `json_writer` order, the always-written ones
+/// present) up to the last field the rules need (rank `last`), and stops
+/// there: the large `metadata`, `syslog` and `source` objects that follow
+/// are not read. `None` when the body does not look canonical; the caller
+/// then parses it with serde_json.
+fn scan_view(body: &[u8], last: u8) -> Option<BodyView<'_>> {
+    let mut s = Scan { b: body, i: 0 };
+    s.eat(b'{')?;
+    let mut view = BodyView::default();
+    let mut next_rank = 0u8;
+    let mut seen = 0u32;
+    loop {
+        let key = s.plain_key()?;
+        s.eat(b':')?;
+        let rank = canonical_rank(key)?;
+        if rank < next_rank {
+            // Out of order or repeated: not canonical.
+            return None;
+        }
+        if rank > last {
+            // Canonical order, and every field the writer always writes
+            // before this one was there: nothing the rules read comes after.
+            let before = (1u32 << rank) - 1;
+            return (MANDATORY & before & !seen == 0).then_some(view);
+        }
+        next_rank = rank + 1;
+        seen |= 1 << rank;
+        match rank {
+            RANK_TENANT => view.tenant_id = s.opt_string()?,
+            RANK_CATEGORY => view.category = s.opt_string()?,
+            RANK_ACTION => view.action = s.opt_string()?,
+            RANK_ACTOR => view.actor = s.opt_object()?,
+            RANK_RESOURCE => view.resource = s.opt_object()?,
+            _ => s.skip_value()?,
+        }
+        match s.bump()? {
+            b',' => {}
+            b'}' => {
+                // The whole body was read: only whitespace may follow, as
+                // for serde_json.
+                return s.b[s.i..]
+                    .iter()
+                    .all(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+                    .then_some(view);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// A cursor over a body for [`scan_view`]; every method returns `None` on
+/// anything it does not expect.
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn bump(&mut self) -> Option<u8> {
+        let c = *self.b.get(self.i)?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.bump()? == c).then_some(())
+    }
+
+    /// The index of the closing quote of the string whose opening quote is
+    /// just before `self.i`, and whether the string has escapes.
+    fn string_end(&self) -> Option<(usize, bool)> {
+        let mut i = self.i;
+        let mut escaped = false;
+        loop {
+            i += memchr::memchr2(b'"', b'\\', self.b.get(i..)?)?;
+            if self.b[i] == b'"' {
+                return Some((i, escaped));
+            }
+            escaped = true;
+            i += 2;
+        }
+    }
+
+    /// A key without escapes (canonical keys have none).
+    fn plain_key(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let (end, escaped) = self.string_end()?;
+        if escaped {
+            return None;
+        }
+        let key = &self.b[self.i..end];
+        self.i = end + 1;
+        Some(key)
+    }
+
+    /// A string or `null` value (`Some(None)`); `None` for anything else.
+    fn opt_string(&mut self) -> Option<Option<Cow<'a, str>>> {
+        match self.b.get(self.i)? {
+            b'"' => {
+                let start = self.i;
+                self.i += 1;
+                let (end, escaped) = self.string_end()?;
+                self.i = end + 1;
+                if escaped {
+                    // Rare: let serde_json unescape (and validate) it.
+                    let s: String = serde_json::from_slice(&self.b[start..=end]).ok()?;
+                    return Some(Some(Cow::Owned(s)));
+                }
+                let text = &self.b[start + 1..end];
+                if text.iter().any(|&c| c < 0x20) {
+                    return None;
+                }
+                Some(Some(Cow::Borrowed(std::str::from_utf8(text).ok()?)))
+            }
+            b'n' => self.null(),
+            _ => None,
+        }
+    }
+
+    /// An object (read by serde_json) or `null` value; `None` for anything else.
+    fn opt_object<T: Deserialize<'a>>(&mut self) -> Option<Option<T>> {
+        match self.b.get(self.i)? {
+            b'{' => {
+                let start = self.i;
+                self.skip_value()?;
+                Some(Some(serde_json::from_slice(&self.b[start..self.i]).ok()?))
+            }
+            b'n' => self.null(),
+            _ => None,
+        }
+    }
+
+    fn null<T>(&mut self) -> Option<Option<T>> {
+        if self.b.get(self.i..self.i + 4)? == b"null" {
+            self.i += 4;
+            Some(None)
+        } else {
+            None
+        }
+    }
+
+    /// Skips one value by its structure (strings, nesting), without
+    /// validating it: values before the last needed field are not checked
+    /// the way serde_json would (canonical bodies are valid JSON).
+    fn skip_value(&mut self) -> Option<()> {
+        let mut depth = 0usize;
+        loop {
+            match self.bump()? {
+                b'"' => {
+                    let (end, _) = self.string_end()?;
+                    self.i = end + 1;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth = depth.checked_sub(1)?,
+                b',' | b':' if depth == 0 => return None,
+                b' ' | b'\n' | b'\r' | b'\t' if depth == 0 => return None,
+                _ if depth == 0 => {
+                    // A number or literal: up to the next delimiter.
+                    while !matches!(self.b.get(self.i)?, b',' | b'}' | b']') {
+                        self.i += 1;
+                    }
+                    return Some(());
+                }
+                _ => {}
+            }
+            if depth == 0 {
+                return Some(());
+            }
         }
     }
 }
@@ -311,6 +565,7 @@ fn compile_globs(
 mod tests {
     use super::*;
     use crate::event::{Actor, Event, Resource};
+    use proptest::prelude::*;
 
     const P: &str = "destinations.x.filter";
 
@@ -516,5 +771,152 @@ mod tests {
             ..Default::default()
         });
         assert!(!accepts(&f, &ev));
+    }
+
+    /// Filters covering every body rule, alone and combined.
+    const DIFF_FILTERS: &[&str] = &[
+        r#"tenants = ["acme", "glo\"bex"]"#,
+        r#"categories = ["BILLING_2", "SECURITY"]"#,
+        r#"actions = ["user.*", "caf\u00e9.*"]"#,
+        r#"exclude_actions = ["*.read"]"#,
+        r#"exclude_users = ["svc-backup", "bob@example.com", "u-4\"2"]"#,
+        r#"exclude_paths = ["/tmp/*", "/var/cache/**"]"#,
+        "categories = [\"BILLING_2\"]\ntenants = [\"acme\"]\nexclude_users = [\"u-1\"]\nexclude_paths = [\"/tmp/*\"]\nactions = [\"user.*\"]",
+    ];
+
+    fn diff_filters() -> Vec<Filter> {
+        DIFF_FILTERS.iter().map(|src| filter(src)).collect()
+    }
+
+    /// New and reference decisions agree on `body` for every filter, with a
+    /// header that passes each filter's header rules.
+    fn assert_same(filters: &[Filter], body: &[u8]) {
+        for (f, src) in filters.iter().zip(DIFF_FILTERS) {
+            for meta in [
+                event("SECURITY", Severity::Info).meta(),
+                event("BILLING_2", Severity::Info).meta(),
+            ] {
+                for tenant in ["acme", "glo\"bex"] {
+                    let mut meta = meta;
+                    meta.tenant_hash = tenant_hash(tenant);
+                    assert_eq!(
+                        f.accepts(&meta, body),
+                        f.accepts_reference(&meta, body),
+                        "filter {src:?}, body {}",
+                        String::from_utf8_lossy(body)
+                    );
+                }
+            }
+        }
+    }
+
+    fn pick(options: &[Option<&str>], i: u8) -> Option<String> {
+        options[usize::from(i) % options.len()].map(String::from)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Canonical bodies of varied events: same decisions as serde_json.
+        #[test]
+        fn same_decisions_as_reference(picks in proptest::array::uniform12(any::<u8>())) {
+            let strs = [
+                None, Some("acme"), Some("glo\"bex"), Some("caf\u{e9}.x"), Some("a\\b\u{1}"),
+                Some("user.login"), Some("file.read"), Some("bob@example.com"), Some("u-4\"2"),
+                Some("/tmp/x"), Some("/var/cache/a/b"), Some(""), Some("svc-backup"),
+                Some("u-1"), Some("😀"),
+            ];
+            let cats = ["SECURITY", "BILLING_2", "BILLING", "caf\u{e9}"];
+            let mut ev = event(cats[usize::from(picks[0]) % cats.len()], Severity::Info);
+            ev.action = pick(&strs, picks[1]);
+            ev.tenant_id = pick(&strs, picks[2]);
+            if picks[3] % 3 != 0 {
+                ev.actor = Some(Actor {
+                    id: pick(&strs, picks[4]),
+                    email: pick(&strs, picks[5]),
+                    service_account: pick(&strs, picks[6]),
+                    kind: pick(&strs, picks[3]),
+                });
+            }
+            if picks[7] % 3 != 0 {
+                ev.resource = Some(Resource {
+                    path: pick(&strs, picks[8]),
+                    name: pick(&strs, picks[7]),
+                    ..Default::default()
+                });
+            }
+            ev.outcome = pick(&strs, picks[9]);
+            ev.source_ip = pick(&strs, picks[10]);
+            ev.message = pick(&strs, picks[11]);
+            let body = ev.encode().body;
+            assert_same(&diff_filters(), &body);
+        }
+    }
+
+    #[test]
+    fn same_decisions_as_reference_on_unusual_bodies() {
+        let filters = diff_filters();
+        let mut ev = event("BILLING_2", Severity::Info);
+        ev.tenant_id = Some("acme".into());
+        ev.actor = Some(Actor {
+            id: Some("u-1".into()),
+            ..Default::default()
+        });
+        let canonical = String::from_utf8(ev.encode().body).expect("utf8");
+        assert_same(&filters, canonical.as_bytes());
+        for body in [
+            // Reordered, repeated, unknown or escaped keys, whitespace.
+            r#"{"action":"user.login","tenant_id":"acme","category":"BILLING_2"}"#,
+            r#"{"tenant_id":"acme","tenant_id":"globex","category":"BILLING_2"}"#,
+            r#"{"tenant_id":"acme","category":"BILLING_2","category":"X"}"#,
+            r#"{"x":1,"tenant_id":"acme","category":"BILLING_2","action":"user.a"}"#,
+            r#"{"tenant\u005fid":"acme","category":"BILLING_2"}"#,
+            r#"{ "tenant_id":"acme","category":"BILLING_2"}"#,
+            r#"{"tenant_id" :"acme","category":"BILLING_2"}"#,
+            // Escaped values, null values, wrong types.
+            r#"{"tenant_id":"ac\u006de","category":"BILLING\u005f2","action":"user.\"x"}"#,
+            r#"{"tenant_id":null,"category":null,"action":null,"actor":null,"resource":null}"#,
+            r#"{"tenant_id":"acme","category":"BILLING_2","action":7}"#,
+            r#"{"tenant_id":"acme","category":"BILLING_2","actor":"u-1"}"#,
+            r#"{"tenant_id":"acme","category":"BILLING_2","actor":{"id":"u-1","id":"u-2"}}"#,
+            r#"{"tenant_id":"acme","category":"BILLING_2","resource":{"path":"/tmp/x","n":[1,{"a":"}"}]}}"#,
+            r#"{"tenant_id":"acme","category":"BILLING_2","actor":{"email":"bob@example.com"} }"#,
+            "{\"tenant_id\":\"ac\u{1}me\",\"category\":\"BILLING_2\"}",
+            // Whole body read: trailing bytes, truncation, empty.
+            r#"{"tenant_id":"acme","category":"BILLING_2"}"#,
+            r#"{"tenant_id":"acme","category":"BILLING_2"} "#,
+            r#"{"tenant_id":"acme","category":"BILLING_2"}x"#,
+            r#"{"tenant_id":"acme","category":"BILLING_2""#,
+            r#"{"tenant_id":"acme","categ"#,
+            r#"{"event_id":"e\"}","severity":"info","outcome":"ok","tenant_id":"acme"}"#,
+            r#"{"event_id":1.5e3,"timestamp":[1,{"a":"]"}],"tenant_id":"acme"}"#,
+            r#"{}"#,
+            "",
+            "not json",
+            "[1]",
+        ] {
+            assert_same(&filters, body.as_bytes());
+        }
+        // Every truncation of a canonical body.
+        for cut in 0..canonical.len() {
+            assert_same(&filters, &canonical.as_bytes()[..cut]);
+        }
+        assert_same(
+            &filters,
+            b"{\"tenant_id\":\"ac\xffme\",\"category\":\"BILLING_2\"}",
+        );
+    }
+
+    #[test]
+    fn fields_after_the_last_needed_one_are_not_read() {
+        // A canonical prefix is judged on its own: damage further on is not
+        // seen (serde_json would have refused the body, and the event been
+        // kept). The relay only writes valid bodies.
+        let f = filter(r#"tenants = ["acme"]"#);
+        let mut meta = event("SECURITY", Severity::Info).meta();
+        meta.tenant_hash = tenant_hash("acme");
+        let body = br#"{"event_id":"e","timestamp":"t","received_at":"r","tenant_id":"globex","category":"SECURITY","metadata":{oops"#;
+        assert!(!f.accepts(&meta, body));
+        assert!(f.accepts_reference(&meta, body));
     }
 }
