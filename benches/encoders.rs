@@ -15,7 +15,7 @@
 
 use bytes::Bytes;
 use chrono_tz::Tz;
-use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::measurement::Measurement;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use siem_relay::destinations::syslog::{BodyReader, SyslogSink};
 use siem_relay::destinations::{
@@ -26,6 +26,10 @@ use siem_relay::parse::{syslog_line_to_event, Origin};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::ThreadCpuTime;
 
 const EVENTS: u64 = 1000;
 const ORIGIN: Origin = Origin {
@@ -193,72 +197,3 @@ criterion_group! {
     targets = encoders
 }
 criterion_main!(benches);
-
-/// CPU time of the benchmarking thread.
-struct ThreadCpuTime;
-
-fn thread_cpu_now() -> Duration {
-    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-        .expect("CLOCK_THREAD_CPUTIME_ID");
-    Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32)
-}
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = Duration;
-    type Value = Duration;
-
-    fn start(&self) -> Duration {
-        thread_cpu_now()
-    }
-    fn end(&self, start: Duration) -> Duration {
-        thread_cpu_now().saturating_sub(start)
-    }
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-    fn to_f64(&self, v: &Duration) -> f64 {
-        v.as_nanos() as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &CpuFormatter
-    }
-}
-
-/// CPU nanoseconds as ns/µs/ms; throughput as events or MiB per CPU-second.
-struct CpuFormatter;
-
-impl ValueFormatter for CpuFormatter {
-    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        let (factor, unit) = match typical {
-            t if t < 1e3 => (1.0, "ns (cpu)"),
-            t if t < 1e6 => (1e-3, "µs (cpu)"),
-            _ => (1e-6, "ms (cpu)"),
-        };
-        values.iter_mut().for_each(|v| *v *= factor);
-        unit
-    }
-
-    fn scale_throughputs(
-        &self,
-        _typical: f64,
-        throughput: &Throughput,
-        values: &mut [f64],
-    ) -> &'static str {
-        // values are CPU ns per iteration.
-        let (per, unit) = match throughput {
-            Throughput::Elements(n) => (*n as f64, "elem/cpu-s"),
-            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
-                (*n as f64 / (1024.0 * 1024.0), "MiB/cpu-s")
-            }
-        };
-        values.iter_mut().for_each(|v| *v = per * 1e9 / *v);
-        unit
-    }
-
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "ns"
-    }
-}
