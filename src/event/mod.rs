@@ -42,6 +42,26 @@ pub struct Resource {
     pub path: Option<String>,
 }
 
+impl Actor {
+    /// Takes the fields `newer` sets; keeps the others.
+    pub fn merge(&mut self, newer: Actor) {
+        self.kind = newer.kind.or(self.kind.take());
+        self.id = newer.id.or(self.id.take());
+        self.email = newer.email.or(self.email.take());
+        self.service_account = newer.service_account.or(self.service_account.take());
+    }
+}
+
+impl Resource {
+    /// Takes the fields `newer` sets; keeps the others.
+    pub fn merge(&mut self, newer: Resource) {
+        self.kind = newer.kind.or(self.kind.take());
+        self.id = newer.id.or(self.id.take());
+        self.name = newer.name.or(self.name.take());
+        self.path = newer.path.or(self.path.take());
+    }
+}
+
 /// The syslog header fields of an event that came in as syslog.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyslogFields {
@@ -484,7 +504,7 @@ pub(crate) mod json_writer {
         out.push(b'}');
     }
 
-    fn actor(out: &mut Vec<u8>, a: &Actor) {
+    pub(crate) fn actor(out: &mut Vec<u8>, a: &Actor) {
         let mut first = true;
         out.push(b'{');
         opt_str(out, &mut first, "type", &a.kind);
@@ -494,7 +514,7 @@ pub(crate) mod json_writer {
         out.push(b'}');
     }
 
-    fn resource(out: &mut Vec<u8>, r: &Resource) {
+    pub(crate) fn resource(out: &mut Vec<u8>, r: &Resource) {
         let mut first = true;
         out.push(b'{');
         opt_str(out, &mut first, "type", &r.kind);

@@ -22,7 +22,9 @@
 use super::normalize::{category_for_facility, json_severity, json_time_ms, Origin};
 use super::rfc5424::{procid_string, scan_sd, unescape_param, Rfc5424};
 use super::syslog::strip_bom;
-use crate::event::json_writer::{string, uint, value as write_serde_value};
+use crate::event::json_writer::{
+    actor as write_actor, resource as write_resource, string, uint, value as write_serde_value,
+};
 use crate::event::{
     push_rfc3339_millis, tenant_hash, write_event_id, Actor, Category, EncodedEvent, RecordMeta,
     Resource, Severity, EVENT_ID_LEN,
@@ -209,27 +211,12 @@ fn write_record(
     field(o, "severity", severity.as_str());
     opt_field(o, "outcome", ov.outcome.as_deref());
     if let Some(a) = &ov.actor {
-        o.extend_from_slice(b",\"actor\":{");
-        let mut first = true;
-        member(o, &mut first, "type", a.kind.as_deref());
-        member(o, &mut first, "id", a.id.as_deref());
-        member(o, &mut first, "email", a.email.as_deref());
-        member(
-            o,
-            &mut first,
-            "service_account",
-            a.service_account.as_deref(),
-        );
-        o.push(b'}');
+        o.extend_from_slice(b",\"actor\":");
+        write_actor(o, a);
     }
     if let Some(r) = &ov.resource {
-        o.extend_from_slice(b",\"resource\":{");
-        let mut first = true;
-        member(o, &mut first, "type", r.kind.as_deref());
-        member(o, &mut first, "id", r.id.as_deref());
-        member(o, &mut first, "name", r.name.as_deref());
-        member(o, &mut first, "path", r.path.as_deref());
-        o.push(b'}');
+        o.extend_from_slice(b",\"resource\":");
+        write_resource(o, r);
     }
     opt_field(o, "source_ip", ov.source_ip.as_deref());
     opt_field(o, "user_agent", ov.user_agent.as_deref());
@@ -309,19 +296,6 @@ fn field(o: &mut Vec<u8>, key: &str, value: &str) {
     string(o, value);
 }
 
-/// `"key":"value"` inside an object, comma-separated; nothing for `None`.
-fn member(o: &mut Vec<u8>, first: &mut bool, key: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        if !*first {
-            o.push(b',');
-        }
-        *first = false;
-        string(o, key);
-        o.push(b':');
-        string(o, v);
-    }
-}
-
 fn opt_field(o: &mut Vec<u8>, key: &str, value: Option<&str>) {
     if let Some(v) = value {
         field(o, key, v);
@@ -369,22 +343,14 @@ fn apply_json<'v>(ov: &mut Overrides<'v>, obj: &'v simd_json::borrowed::Object<'
             "message" => set(&mut ov.message, text(value)),
             "actor" => match serde_json::from_value::<Actor>(to_serde(value)?) {
                 Ok(a) => {
-                    let cur = ov.actor.get_or_insert_with(Actor::default);
-                    cur.kind = a.kind.or(cur.kind.take());
-                    cur.id = a.id.or(cur.id.take());
-                    cur.email = a.email.or(cur.email.take());
-                    cur.service_account = a.service_account.or(cur.service_account.take());
+                    actor(ov).merge(a);
                     true
                 }
                 Err(_) => false,
             },
             "resource" => match serde_json::from_value::<Resource>(to_serde(value)?) {
                 Ok(r) => {
-                    let cur = ov.resource.get_or_insert_with(Resource::default);
-                    cur.kind = r.kind.or(cur.kind.take());
-                    cur.id = r.id.or(cur.id.take());
-                    cur.name = r.name.or(cur.name.take());
-                    cur.path = r.path.or(cur.path.take());
+                    resource(ov).merge(r);
                     true
                 }
                 Err(_) => false,

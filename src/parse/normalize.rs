@@ -233,11 +233,7 @@ fn apply_actor(ev: &mut Event, value: &Value) -> bool {
     let Ok(a) = serde_json::from_value::<Actor>(value.clone()) else {
         return false;
     };
-    let cur = actor(ev);
-    cur.kind = a.kind.or(cur.kind.take());
-    cur.id = a.id.or(cur.id.take());
-    cur.email = a.email.or(cur.email.take());
-    cur.service_account = a.service_account.or(cur.service_account.take());
+    actor(ev).merge(a);
     true
 }
 
@@ -245,11 +241,7 @@ fn apply_resource(ev: &mut Event, value: &Value) -> bool {
     let Ok(r) = serde_json::from_value::<Resource>(value.clone()) else {
         return false;
     };
-    let cur = resource(ev);
-    cur.kind = r.kind.or(cur.kind.take());
-    cur.id = r.id.or(cur.id.take());
-    cur.name = r.name.or(cur.name.take());
-    cur.path = r.path.or(cur.path.take());
+    resource(ev).merge(r);
     true
 }
 
