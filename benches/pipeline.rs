@@ -24,8 +24,10 @@ use siem_relay::destinations::filter::Filter;
 use siem_relay::destinations::redact::Redactor;
 use siem_relay::destinations::settings::{FilterSettings, RedactSettings};
 use siem_relay::event::record::{encode_into, Record};
-use siem_relay::event::{EncodedEvent, HEADER_LEN};
-use siem_relay::parse::{syslog_line_to_event, Frame, Framer, FramerConfig, Origin};
+use siem_relay::event::EncodedEvent;
+use siem_relay::parse::{
+    syslog_line_to_event, syslog_line_to_record, Frame, Framer, FramerConfig, Origin,
+};
 
 #[path = "support/cpu_time.rs"]
 mod cpu_time;
@@ -109,12 +111,14 @@ fn framing<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
 // ----------------------------------------------------------------- record
 
 fn record<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
-    let ev = syslog_line_to_event(RECORD_LINE.as_bytes(), NOW, Tz::UTC, &ORIGIN).encode();
-    let rec_len = HEADER_LEN + ev.body.len();
+    // what ingest appends: body and syslog hint
+    let ev = syslog_line_to_record(RECORD_LINE.as_bytes(), NOW, Tz::UTC, &ORIGIN);
+    let rec_len = ev.record_len();
     if prefix == "wall" {
         eprintln!(
-            "record: {rec_len} bytes ({} body): {}",
+            "record: {rec_len} bytes ({} body, {} hint): {}",
             ev.body.len(),
+            ev.hint.len(),
             String::from_utf8_lossy(&ev.body)
         );
     }
@@ -122,7 +126,7 @@ fn record<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     let mut buf = vec![0u8; total];
     let encode_all = |buf: &mut [u8]| {
         for (i, out) in buf.chunks_exact_mut(rec_len).enumerate() {
-            encode_into(out, i as u64, &ev.meta, &ev.body);
+            encode_into(out, i as u64, &ev.meta, &ev.body, &ev.hint);
         }
     };
     let decode_all = |buf: &[u8]| {

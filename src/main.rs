@@ -191,11 +191,7 @@ fn test_destination(name: &str, path: &Path) -> Result<ExitCode> {
             .apply(&body)
             .map_err(|e| anyhow::anyhow!("redaction: {e}"))?;
     }
-    let probe = Batch::new(vec![BatchEvent {
-        seq: 0,
-        meta: enc.meta,
-        body: body.into(),
-    }]);
+    let probe = Batch::new(vec![BatchEvent::new(0, enc.meta, body.into())]);
     let outcome = runtime()?.block_on(async {
         let o = dest.sink.test(&probe).await;
         dest.sink.close().await;

@@ -467,6 +467,78 @@ async fn filtered_events_never_reach_the_server_and_redaction_applies() {
     assert_checkpoint_at_end(&ring, "hook");
 }
 
+/// Records of syslog lines carry a syslog hint (the RFC 5424 fields, ready
+/// to send) next to the body. A redacted body must not be sent through a
+/// stale hint: what redaction replaced never leaves, and the message is
+/// rebuilt from the redacted body. The hostname is 64 characters, as long
+/// as its HMAC, so the redacted body keeps every offset the hint holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redaction_applies_to_syslog_messages_rebuilt_from_hinted_records() {
+    use siem_relay::parse::{syslog_line_to_record, Origin};
+    use tokio::io::AsyncReadExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let deadline = Instant::now() + T;
+        while !String::from_utf8_lossy(&buf).contains("msg two") && Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_millis(200), s.read_buf(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                _ => {}
+            }
+        }
+        String::from_utf8(buf).unwrap()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    let origin = Origin {
+        listener: "tcp_in",
+        address: Some("10.0.0.1:514"),
+    };
+    let host = format!("secret-host-{}", "x".repeat(52));
+    assert_eq!(host.len(), hmac_hex("k1", &host).len());
+    let records: Vec<_> = [
+        format!(r#"<13>1 2026-11-23T10:00:00Z {host} app1 42 ID1 [x@1 a="b"] msg one"#),
+        format!(r#"<14>1 2026-11-23T10:00:01Z {host} app2 43 ID2 - {{"message":"msg two"}}"#),
+    ]
+    .iter()
+    .map(|l| syslog_line_to_record(l.as_bytes(), 1_790_000_000_000, chrono_tz::Tz::UTC, &origin))
+    .collect();
+    assert!(
+        records.iter().all(|r| !r.hint.is_empty()),
+        "ingest leaves hints"
+    );
+    ring.append(&records).expect("append");
+
+    let dest = destination(
+        "siem",
+        "syslog",
+        &format!(
+            "address = \"{addr}\"\nmode = \"tcp\"\nformat = \"syslog\"\n{LOOP}\
+             redact = {{ hash_fields = [\"syslog.hostname\"], hash_key = \"k1\" }}\n"
+        ),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    settle(&dest, 2).await;
+    let got = reader.await.unwrap();
+    run.stop().await;
+
+    let hashed = hmac_hex("k1", &host);
+    assert!(!got.contains("secret-host"), "{got}");
+    assert!(
+        got.contains(&format!(" {hashed} app1 42 ID1 [x@1 a=\"b\"] msg one")),
+        "{got}"
+    );
+    assert!(
+        got.contains(&format!(" {hashed} app2 43 ID2 - msg two")),
+        "{got}"
+    );
+    assert_eq!(dest.status.snapshot().sent, 2);
+}
+
 // ------------------------------------------------ (g) per-tenant sharding
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -230,11 +230,7 @@ fn events(tag: &str, n: usize) -> Batch {
 
 fn batch_event(seq: u64, ev: &Event) -> BatchEvent {
     let enc = ev.encode();
-    BatchEvent {
-        seq,
-        meta: enc.meta,
-        body: Bytes::from(enc.body),
-    }
+    BatchEvent::new(seq, enc.meta, Bytes::from(enc.body))
 }
 
 fn hostname() -> String {

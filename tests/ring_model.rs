@@ -150,9 +150,11 @@ fn run(ops: Vec<Op>) {
                 let bodies: Vec<Vec<u8>> = (0..count).map(|k| body(n + k as u64, pad)).collect();
                 let events: Vec<_> = bodies
                     .iter()
-                    .map(|b| siem_relay::event::EncodedEvent {
-                        meta: Event::decode(b).unwrap().meta(),
-                        body: b.clone(),
+                    .map(|b| {
+                        siem_relay::event::EncodedEvent::new(
+                            Event::decode(b).unwrap().meta(),
+                            b.clone(),
+                        )
                     })
                     .collect();
                 let before = w.ring.next_seq();
@@ -258,7 +260,7 @@ proptest! {
             let (ring, _) = Ring::open(settings(d.path())).unwrap();
             for k in 0..count as u64 {
                 let b = body(k, (k % 300) as usize);
-                let r = ring.append(&[siem_relay::event::EncodedEvent { meta: Event::decode(&b).unwrap().meta(), body: b.clone() }]).unwrap();
+                let r = ring.append(&[siem_relay::event::EncodedEvent::new(Event::decode(&b).unwrap().meta(), b.clone())]).unwrap();
                 appended.insert(r.start, b);
             }
             ring.sync().unwrap();
@@ -288,6 +290,6 @@ proptest! {
         }
         // what verify counted before the repair is what the reader got back
         prop_assert_eq!(ours, report.records());
-        ring.append(&[siem_relay::event::EncodedEvent { meta: Event::decode(&body(0, 1)).unwrap().meta(), body: body(0, 1) }]).unwrap();
+        ring.append(&[siem_relay::event::EncodedEvent::new(Event::decode(&body(0, 1)).unwrap().meta(), body(0, 1))]).unwrap();
     }
 }

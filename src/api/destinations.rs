@@ -101,11 +101,7 @@ fn probe(d: &Destination) -> Result<Batch, ApiError> {
             .map_err(|e| ApiError::Internal(format!("redaction: {e}")))?,
         None => enc.body,
     };
-    Ok(Batch::new(vec![BatchEvent {
-        seq: 0,
-        meta: enc.meta,
-        body: body.into(),
-    }]))
+    Ok(Batch::new(vec![BatchEvent::new(0, enc.meta, body.into())]))
 }
 
 /// `POST /api/v1/destinations/{id}/test`.

@@ -28,6 +28,27 @@ pub struct ReadRecord {
     pub meta: RecordMeta,
     /// The canonical event as compact JSON.
     pub body: Bytes,
+    /// The record's hint (empty: none). Whoever changes `body` clears it.
+    pub hint: Bytes,
+}
+
+impl ReadRecord {
+    /// A record without a hint.
+    pub fn new(seq: u64, meta: RecordMeta, body: Bytes) -> Self {
+        ReadRecord {
+            seq,
+            meta,
+            body,
+            hint: Bytes::new(),
+        }
+    }
+
+    /// Replaces the body (after redaction): the hint, made for the old
+    /// body, goes with it.
+    pub fn set_body(&mut self, body: Bytes) {
+        self.body = body;
+        self.hint = Bytes::new();
+    }
 }
 
 /// A read position.
@@ -143,7 +164,7 @@ impl Cursor {
             .map(|(_, s)| s.end_off.load(Ordering::Acquire).saturating_sub(pos.off))
             .unwrap_or(0);
         let mut buf: Vec<u8> = Vec::with_capacity(avail.min(max_bytes.saturating_add(64 << 10)));
-        let mut spans: Vec<(u64, RecordMeta, usize, usize)> =
+        let mut spans: Vec<(u64, RecordMeta, usize, usize, usize)> =
             Vec::with_capacity(max_records.min(avail / 64 + 1));
         while spans.len() < max_records && (spans.is_empty() || buf.len() < max_bytes) {
             let Some((idx, seg)) = table.find(pos.seg_id) else {
@@ -169,7 +190,8 @@ impl Cursor {
                     };
                     let at = buf.len();
                     buf.extend_from_slice(rec.body);
-                    spans.push((rec.seq, rec.meta, at, rec.body.len()));
+                    buf.extend_from_slice(rec.hint);
+                    spans.push((rec.seq, rec.meta, at, rec.body.len(), rec.hint.len()));
                     pos.off += rec.encoded_len();
                     pos.next_seq = rec.seq + 1;
                 }
@@ -209,11 +231,19 @@ impl Cursor {
         drop(pos);
         drop(table);
         let bytes = Bytes::from(buf);
-        out.extend(spans.into_iter().map(|(seq, meta, at, len)| ReadRecord {
-            seq,
-            meta,
-            body: bytes.slice(at..at + len),
-        }));
+        out.extend(
+            spans
+                .into_iter()
+                .map(|(seq, meta, at, len, hint_len)| ReadRecord {
+                    seq,
+                    meta,
+                    body: bytes.slice(at..at + len),
+                    hint: match hint_len {
+                        0 => Bytes::new(),
+                        n => bytes.slice(at + len..at + len + n),
+                    },
+                }),
+        );
         if end_seq == start {
             debug_assert_eq!(out.len(), first);
             return None;

@@ -333,8 +333,8 @@ impl Ring {
         let max = inner.seg_size - DATA_START;
         let mut sizes = Vec::with_capacity(events.len());
         for e in events {
-            let len = HEADER_LEN + e.body.len();
-            if len > max || e.body.len() > event::record::MAX_BODY_LEN {
+            let len = e.record_len();
+            if len > max || len - HEADER_LEN > event::record::MAX_BODY_LEN {
                 return Err(AppendError::TooLarge {
                     len,
                     max: max.min(event::record::MAX_BODY_LEN + HEADER_LEN),
@@ -650,7 +650,7 @@ impl Ring {
     /// Encodes a record into the staging buffer, rolling first (after
     /// writing what is staged for the old segment) when it does not fit.
     fn write_record(&self, w: &mut Writer, e: &EncodedEvent) -> io::Result<()> {
-        let len = HEADER_LEN + e.body.len();
+        let len = e.record_len();
         if w.off + len > self.inner.seg_size {
             self.flush_stage(w)?;
             self.roll(w)?;
@@ -658,7 +658,7 @@ impl Ring {
         let seq = w.next_seq;
         let at = w.stage.len();
         w.stage.resize(at + len, 0);
-        event::record::encode_into(&mut w.stage[at..], seq, &e.meta, &e.body);
+        event::record::encode_into(&mut w.stage[at..], seq, &e.meta, &e.body, &e.hint);
         w.off += len;
         w.next_seq += 1;
         w.active
@@ -687,7 +687,7 @@ impl Ring {
     fn write_notices(&self, w: &mut Writer, taken: &mut Vec<Event>) -> io::Result<()> {
         while let Some(ev) = w.notices.pop_front() {
             let enc = ev.encode();
-            let len = HEADER_LEN + enc.body.len();
+            let len = enc.record_len();
             if len > self.inner.seg_size - DATA_START {
                 tracing::error!(len, "dropping a notice larger than a segment");
                 continue;
@@ -1114,6 +1114,37 @@ mod tests {
             })
             .filter(|&(_, n)| n != u64::MAX) // SECURITY notices
             .collect()
+    }
+
+    #[test]
+    fn hints_are_stored_and_read_back_with_their_bodies_across_a_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        let with_hint = |n: u64| {
+            let mut e = ev(n);
+            if n.is_multiple_of(2) {
+                e.hint = format!("hint {n}").into_bytes();
+            }
+            e
+        };
+        let batch: Vec<_> = (0..400).map(with_hint).collect();
+        {
+            let (ring, _) = Ring::open(settings(d.path())).unwrap();
+            ring.cursor("c", WhenFull::DropOldest).unwrap();
+            assert_eq!(ring.append(&batch[..200]).unwrap(), 0..200);
+            assert_eq!(ring.append(&batch[200..]).unwrap(), 200..400);
+            ring.close().unwrap();
+        }
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        let mut c = ring.cursor("c", WhenFull::DropOldest).unwrap();
+        let mut out = Vec::new();
+        while c.read(1000, 1 << 20, &mut out).is_some() {}
+        let read: Vec<_> = out.iter().filter(|r| r.seq < 400).collect();
+        assert_eq!(read.len(), 400);
+        for r in read {
+            let want = &batch[r.seq as usize];
+            assert_eq!(&r.body[..], &want.body[..], "seq {}", r.seq);
+            assert_eq!(&r.hint[..], &want.hint[..], "seq {}", r.seq);
+        }
     }
 
     #[test]

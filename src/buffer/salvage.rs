@@ -28,6 +28,7 @@ pub fn salvage(ring: &Ring) -> Result<Vec<Salvaged>, BufferError> {
             events.push(EncodedEvent {
                 meta: r.meta,
                 body: r.body.to_vec(),
+                hint: r.hint.to_vec(),
             })
         });
         for chunk in events.chunks(256) {

@@ -109,16 +109,8 @@ mod tests {
             tenant_hash: 0,
             flags: 0,
         };
-        let a = BatchEvent {
-            seq: 1,
-            meta,
-            body: bytes::Bytes::from_static(b"{\"a\":1}"),
-        };
-        let b = BatchEvent {
-            seq: 2,
-            meta,
-            body: bytes::Bytes::from_static(b"not json"),
-        };
+        let a = BatchEvent::new(1, meta, bytes::Bytes::from_static(b"{\"a\":1}"));
+        let b = BatchEvent::new(2, meta, bytes::Bytes::from_static(b"not json"));
         assert_eq!(dl.write([(&a, "bad index"), (&b, "mapper")]).unwrap(), 2);
         let text = std::fs::read_to_string(d.path().join("dl/x.ndjson")).unwrap();
         let lines: Vec<serde_json::Value> = text

@@ -507,11 +507,7 @@ mod tests {
                 Some(e) => e.meta,
                 None => meta,
             };
-            out.push(BatchEvent {
-                seq: seq as u64,
-                meta: m,
-                body: body.into(),
-            });
+            out.push(BatchEvent::new(seq as u64, m, body.into()));
         }
         Batch::new(out)
     }
@@ -590,11 +586,7 @@ mod tests {
         ev.set_timestamp_ms(1_700_000_000_123);
         let enc = ev.encode();
         let body = String::from_utf8(enc.body.clone()).unwrap();
-        let batch = Batch::new(vec![BatchEvent {
-            seq: 1,
-            meta: enc.meta,
-            body: enc.body.into(),
-        }]);
+        let batch = Batch::new(vec![BatchEvent::new(1, enc.meta, enc.body.into())]);
         let es = Elasticsearch {
             url: "http://x/_bulk".into(),
             index: "logs-siem_relay-default".into(),

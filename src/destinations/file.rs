@@ -165,11 +165,7 @@ mod tests {
         };
         Batch::new(
             (0..n)
-                .map(|i| BatchEvent {
-                    seq: i as u64,
-                    meta,
-                    body: format!("{{\"n\":{i}}}").into(),
-                })
+                .map(|i| BatchEvent::new(i as u64, meta, format!("{{\"n\":{i}}}").into()))
                 .collect(),
         )
     }

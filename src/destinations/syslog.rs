@@ -35,10 +35,15 @@
 //! of a write into a dead socket. A failed connect or write drops the
 //! connection and answers `Delivery::Retry`; the next send reconnects.
 
-use super::syslog_view::{self, Fallback, Scratch};
+use super::syslog_view::{self, Fallback, JsonStr, Scratch};
 use crate::config::{table_into, ConfigError, HumanDuration};
 use crate::destinations::{Batch, BatchEvent, BuildContext, Delivery, Sink};
 use crate::event::push_rfc3339_millis;
+use crate::event::rfc5424_fields::{
+    push_header_field, push_sd_name, push_sd_value, MAX_APP_NAME, MAX_HOSTNAME, MAX_MSGID,
+    MAX_PROCID,
+};
+use crate::event::syslog_hint::SyslogHint;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -66,11 +71,6 @@ const FACILITIES: [&str; 24] = [
     "local5", "local6", "local7",
 ];
 const DEFAULT_FACILITY: u8 = 16;
-const MAX_HOSTNAME: usize = 255;
-const MAX_APP_NAME: usize = 48;
-const MAX_PROCID: usize = 128;
-const MAX_MSGID: usize = 32;
-const MAX_SD_NAME: usize = 32;
 
 /// Transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -94,13 +94,16 @@ pub enum Format {
 }
 
 /// How `format = "syslog"` reads record bodies. The relay always uses
-/// [`BodyReader::Scanner`]; [`BodyReader::Serde`] is the reference it is
-/// checked against, reachable for benchmarks and tests.
+/// [`BodyReader::Hint`]; [`BodyReader::Scanner`] and [`BodyReader::Serde`]
+/// are what it is checked against, reachable for benchmarks and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BodyReader {
+    /// The record's syslog hint (`event::syslog_hint`) when it has one,
+    /// else [`BodyReader::Scanner`] (same output either way).
+    #[default]
+    Hint,
     /// The allocation-free scanner, falling back to serde for any body it
     /// does not fully handle (same output either way).
-    #[default]
     Scanner,
     /// Always the serde reader.
     Serde,
@@ -111,6 +114,8 @@ pub enum BodyReader {
 enum Decoded {
     /// `format = "json"`: the body is spliced unread.
     Unread,
+    /// The record's syslog hint gave the fields; the body was not read.
+    Hinted,
     /// The scanner read the body.
     Fast,
     /// The serde reader did: why the scanner declined, or `None` when asked for serde.
@@ -297,7 +302,7 @@ impl SyslogSink {
 
     /// All events of `batch` as octet-counted frames in one buffer.
     fn frames(&self, batch: &Batch) -> Vec<u8> {
-        self.encode_frames(batch, BodyReader::Scanner)
+        self.encode_frames(batch, BodyReader::Hint)
     }
 
     /// The octet-counted frames a TCP or TLS send of `batch` writes, built
@@ -635,7 +640,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for SdValue<'a> {
 impl Encoder {
     /// Appends the RFC 5424 message for `ev` to `out`.
     fn encode(&self, ev: &BatchEvent, out: &mut Vec<u8>, scratch: &mut Scratch) -> Decoded {
-        self.encode_with(ev, out, scratch, BodyReader::Scanner)
+        self.encode_with(ev, out, scratch, BodyReader::Hint)
     }
 
     /// [`Encoder::encode`] with a chosen body reader; says which one ran.
@@ -652,13 +657,20 @@ impl Encoder {
                 return Decoded::Unread;
             }
             (Format::Syslog, BodyReader::Serde) => None,
-            (Format::Syslog, BodyReader::Scanner) => match syslog_view::scan(&ev.body, scratch) {
-                Ok(v) => {
-                    self.encode_fast(ev, &v, scratch, out);
-                    return Decoded::Fast;
+            (Format::Syslog, BodyReader::Hint)
+                if !ev.hint.is_empty() && self.encode_hinted(ev, out) =>
+            {
+                return Decoded::Hinted;
+            }
+            (Format::Syslog, BodyReader::Hint | BodyReader::Scanner) => {
+                match syslog_view::scan(&ev.body, scratch) {
+                    Ok(v) => {
+                        self.encode_fast(ev, &v, scratch, out);
+                        return Decoded::Fast;
+                    }
+                    Err(why) => Some(why),
                 }
-                Err(why) => Some(why),
-            },
+            }
         };
         self.encode_reference(ev, out);
         Decoded::Reference(why)
@@ -720,6 +732,45 @@ impl Encoder {
             // Not from syslog: the event itself is the message.
             None => push_msg(out, &ev.body),
         }
+    }
+
+    /// `format = "syslog"` from the record's syslog hint, without reading
+    /// the body: the same output as `encode_fast` (property-tested).
+    /// False, with nothing written, for a hint that does not parse.
+    fn encode_hinted(&self, ev: &BatchEvent, out: &mut Vec<u8>) -> bool {
+        let Some(h) = SyslogHint::parse(&ev.hint, &ev.body) else {
+            return false;
+        };
+        push_pri_timestamp(out, u16::from(h.facility) * 8 + u16::from(h.severity), ev);
+        match h.hostname {
+            Some(v) => out.extend_from_slice(v),
+            None => push_header_field(out, &self.hostname, MAX_HOSTNAME),
+        }
+        out.push(b' ');
+        match h.app_name {
+            Some(v) => out.extend_from_slice(v),
+            None => push_header_field(out, &self.app_name, MAX_APP_NAME),
+        }
+        out.push(b' ');
+        out.extend_from_slice(h.procid.unwrap_or(b"-"));
+        out.push(b' ');
+        out.extend_from_slice(h.msgid.unwrap_or(b"-"));
+        out.push(b' ');
+        if h.structured_data.is_empty() {
+            out.push(b'-');
+        } else {
+            out.extend_from_slice(h.structured_data);
+        }
+        match h.message {
+            Some(m) if !m.is_empty() => {
+                out.push(b' ');
+                JsonStr::from_contents(m).write_to(out);
+            }
+            Some(_) => {}
+            // Not from syslog: the event itself is the message.
+            None => push_msg(out, &ev.body),
+        }
+        true
     }
 
     /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME - - - JSON`.
@@ -788,45 +839,6 @@ fn push_msg(out: &mut Vec<u8>, msg: &[u8]) {
     if !msg.is_empty() {
         out.push(b' ');
         out.extend_from_slice(msg);
-    }
-}
-
-/// A header field: PRINTUSASCII only (others become `_`), at most `max`
-/// characters, `-` (NILVALUE) when empty.
-fn push_header_field(out: &mut Vec<u8>, s: &str, max: usize) {
-    if s.is_empty() {
-        out.push(b'-');
-        return;
-    }
-    out.extend(s.chars().take(max).map(|c| {
-        if ('!'..='~').contains(&c) {
-            c as u8
-        } else {
-            b'_'
-        }
-    }));
-}
-
-/// An SD-ID or PARAM-NAME: PRINTUSASCII except `=`, SP, `]`, `"`; at most 32.
-pub(super) fn push_sd_name(out: &mut Vec<u8>, s: &str) {
-    if s.is_empty() {
-        out.push(b'_');
-        return;
-    }
-    out.extend(s.chars().take(MAX_SD_NAME).map(|c| match c {
-        '=' | ']' | '"' => b'_',
-        c if ('!'..='~').contains(&c) => c as u8,
-        _ => b'_',
-    }));
-}
-
-/// A PARAM-VALUE with `"`, `\` and `]` escaped (RFC 5424 §6.3.3).
-pub(super) fn push_sd_value(out: &mut Vec<u8>, s: &str) {
-    for b in s.bytes() {
-        if matches!(b, b'"' | b'\\' | b']') {
-            out.push(b'\\');
-        }
-        out.push(b);
     }
 }
 
@@ -1050,11 +1062,7 @@ mod tests {
 
     fn batch_event(ev: &Event) -> BatchEvent {
         let enc = ev.encode();
-        BatchEvent {
-            seq: 1,
-            meta: enc.meta,
-            body: enc.body.into(),
-        }
+        BatchEvent::new(1, enc.meta, enc.body.into())
     }
 
     fn encode(e: &Encoder, ev: &BatchEvent) -> String {
@@ -1072,6 +1080,108 @@ mod tests {
         let forced = e.encode_with(ev, &mut reference, &mut scratch, BodyReader::Serde);
         assert_eq!(forced, Decoded::Reference(None));
         (fast, reference, used)
+    }
+
+    /// What the relay writes for `line` (as ingest records it, with its
+    /// syslog hint) and what it writes from the body alone, and which reader
+    /// the first one used.
+    fn hinted_and_body_only(e: &Encoder, line: &str) -> (Vec<u8>, Vec<u8>, Decoded, bool) {
+        let origin = crate::parse::Origin {
+            listener: "tcp_in",
+            address: Some("10.0.0.1:514"),
+        };
+        let rec = crate::parse::syslog_line_to_record(
+            line.as_bytes(),
+            1_790_000_000_000,
+            chrono_tz::Tz::UTC,
+            &origin,
+        );
+        let has_hint = !rec.hint.is_empty();
+        let with = BatchEvent {
+            seq: 1,
+            meta: rec.meta,
+            body: rec.body.clone().into(),
+            hint: rec.hint.into(),
+        };
+        let without = BatchEvent::new(1, rec.meta, rec.body.into());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut scratch = Scratch::default();
+        let used = e.encode_with(&with, &mut a, &mut scratch, BodyReader::Hint);
+        e.encode_with(&without, &mut b, &mut scratch, BodyReader::Serde);
+        (a, b, used, has_hint)
+    }
+
+    #[test]
+    fn the_syslog_hint_writes_what_the_body_says() {
+        let e = encoder(Format::Syslog);
+        for line in [
+            r#"<86>1 2026-11-23T10:00:00.123456Z host app 4242 AUTH [b@1 seq="1" x="a\"b\]c\\d"][a@1] {"seq":1,"user":"alice"}"#,
+            r#"<13>1 - - - - - - plain "text" with \ and é"#,
+            r#"<13>1 - h a 0042 m [x@1 a=""] {"message":"from \"json\"","k":1}"#,
+            r#"<13>1 - h a p m - {"message":""}"#,
+            "<13>1 - h a p m -",
+        ] {
+            let (hinted, body_only, used, has_hint) = hinted_and_body_only(&e, line);
+            assert!(has_hint, "{line}");
+            assert_eq!(used, Decoded::Hinted, "{line}");
+            assert_eq!(
+                String::from_utf8_lossy(&hinted),
+                String::from_utf8_lossy(&body_only),
+                "{line}"
+            );
+        }
+    }
+
+    /// The generated lines must mostly carry hints, or the property test
+    /// below proves little.
+    #[test]
+    fn generated_lines_mostly_carry_a_syslog_hint() {
+        use proptest::strategy::{Strategy, ValueTree};
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let e = encoder(Format::Syslog);
+        let mut hinted = 0;
+        for _ in 0..500 {
+            let line = crate::parse::direct::tests::line()
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            let (a, b, used, has_hint) = hinted_and_body_only(&e, &line);
+            assert_eq!(a, b, "{line}");
+            if has_hint {
+                assert_eq!(used, Decoded::Hinted, "{line}");
+                hinted += 1;
+            }
+        }
+        assert!(hinted > 250, "{hinted} of 500 with a hint");
+    }
+
+    #[test]
+    fn a_hint_that_does_not_parse_falls_back_to_the_body() {
+        let e = encoder(Format::Syslog);
+        let origin = crate::parse::Origin {
+            listener: "tcp_in",
+            address: None,
+        };
+        let rec = crate::parse::syslog_line_to_record(
+            br#"<13>1 - h a p m [x@1 a="1"] hello"#,
+            1_790_000_000_000,
+            chrono_tz::Tz::UTC,
+            &origin,
+        );
+        let mut hint = rec.hint.clone();
+        hint[0] = 0xFF;
+        let ev = BatchEvent {
+            seq: 1,
+            meta: rec.meta,
+            body: rec.body.clone().into(),
+            hint: hint.into(),
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let used = e.encode_with(&ev, &mut a, &mut Scratch::default(), BodyReader::Hint);
+        assert_eq!(used, Decoded::Fast);
+        e.encode_with(&ev, &mut b, &mut Scratch::default(), BodyReader::Serde);
+        assert_eq!(a, b);
+        assert!(a.ends_with(br#" h a p m [x@1 a="1"] hello"#));
     }
 
     fn raw_event(body: &[u8]) -> BatchEvent {
@@ -1467,6 +1577,20 @@ mod tests {
                 );
                 prop_assert_eq!(fast, reference);
             }
+
+            #[test]
+            fn the_syslog_hint_gives_the_bytes_the_body_gives(
+                line in crate::parse::direct::tests::line(),
+            ) {
+                let (hinted, body_only, used, has_hint) =
+                    hinted_and_body_only(&encoder(Format::Syslog), &line);
+                prop_assert_eq!(
+                    String::from_utf8_lossy(&hinted),
+                    String::from_utf8_lossy(&body_only)
+                );
+                prop_assert_eq!(hinted, body_only);
+                prop_assert_eq!(used == Decoded::Hinted, has_hint);
+            }
         }
     }
 
@@ -1526,19 +1650,6 @@ mod tests {
             ..be
         };
         assert!(encode(&encoder(Format::Syslog), &garbage).ends_with(" - - - {oops"));
-    }
-
-    #[test]
-    fn header_fields_are_sanitised() {
-        let mut out = Vec::new();
-        push_header_field(&mut out, "a b\u{e9}c", 255);
-        assert_eq!(out, b"a_b_c");
-        out.clear();
-        push_header_field(&mut out, "", 10);
-        assert_eq!(out, b"-");
-        out.clear();
-        push_header_field(&mut out, &"x".repeat(40), MAX_MSGID);
-        assert_eq!(out.len(), 32);
     }
 
     #[test]

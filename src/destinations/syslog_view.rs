@@ -21,7 +21,7 @@
 //! duplicates; the canonical writer's `serde_json::Map` is already sorted),
 //! and nesting deeper than [`MAX_DEPTH`].
 
-use super::syslog::{push_sd_name, push_sd_value};
+use crate::event::rfc5424_fields::{push_sd_name, push_sd_value};
 use std::cmp::Ordering;
 
 /// Deepest nesting of skipped values (e.g. in `metadata`) the scanner follows.
@@ -70,6 +70,16 @@ pub(super) struct JsonStr<'a> {
 }
 
 impl<'a> JsonStr<'a> {
+    /// The contents of a JSON string the relay wrote (a record's
+    /// `message`, located by its syslog hint). Decoding is total: an
+    /// escape it would not accept decodes to U+FFFD.
+    pub(super) fn from_contents(raw: &'a str) -> JsonStr<'a> {
+        JsonStr {
+            raw,
+            escaped: raw.as_bytes().contains(&b'\\'),
+        }
+    }
+
     /// Whether the decoded string is empty (an escape never decodes to nothing).
     pub(super) fn is_empty(&self) -> bool {
         self.raw.is_empty()

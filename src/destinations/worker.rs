@@ -162,7 +162,7 @@ fn prepare(dest: &Destination, records: impl Iterator<Item = BatchEvent>, pendin
         }
         if let Some(red) = &dest.redactor {
             match red.apply(&r.body) {
-                Ok(b) => r.body = b.into(),
+                Ok(b) => r.set_body(b.into()),
                 Err(e) => {
                     // never send an event whose redaction failed: it may carry what must not leave
                     let reason = format!("redaction failed: {e}");

@@ -6,7 +6,9 @@
 //! instead of serialising again.
 
 pub mod record;
+pub mod rfc5424_fields;
 mod severity;
+pub mod syslog_hint;
 mod time;
 
 use serde::{Deserialize, Serialize};
@@ -198,10 +200,7 @@ impl Event {
     /// Serialises this event into a ready-to-append record body.
     pub fn encode(&self) -> EncodedEvent {
         let body = json_writer::event(self);
-        EncodedEvent {
-            meta: self.meta(),
-            body,
-        }
+        EncodedEvent::new(self.meta(), body)
     }
 
     /// Parses a record body back into an event (the `*_ms` mirrors are
@@ -215,11 +214,29 @@ impl Event {
 }
 
 /// An event serialised and ready for [`crate::buffer::Ring::append`]: the
-/// header fields filters need and the compact JSON body.
+/// header fields filters need, the compact JSON body and the record's hint
+/// (empty: none; see [`syslog_hint`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedEvent {
     pub meta: RecordMeta,
     pub body: Vec<u8>,
+    pub hint: Vec<u8>,
+}
+
+impl EncodedEvent {
+    /// An event without a hint.
+    pub fn new(meta: RecordMeta, body: Vec<u8>) -> Self {
+        EncodedEvent {
+            meta,
+            body,
+            hint: Vec::new(),
+        }
+    }
+
+    /// The length of its record in the ring.
+    pub fn record_len(&self) -> usize {
+        record::record_len(&self.body, &self.hint)
+    }
 }
 
 thread_local! {

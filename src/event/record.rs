@@ -1,22 +1,27 @@
 //! The on-disk record: a fixed little-endian header followed by the event's
-//! compact JSON body. This module is the only place that knows the layout.
+//! compact JSON body and an optional hint. This module is the only place
+//! that knows the layout.
 //!
 //! ```text
 //! offset size field
 //!  0     2    magic  b"SR"
-//!  2     1    version (1)
+//!  2     1    version (2; version 1 records, without hints, are still read)
 //!  3     1    flags (bit 0: parse_error)
-//!  4     4    body_len (u32)
-//!  8     4    crc32c of bytes 2..8 then 12..HEADER_LEN+body_len
+//!  4     4    payload_len (u32): body and hint
+//!  8     4    crc32c of bytes 2..8 then 12..HEADER_LEN+payload_len
 //! 12     8    seq (u64)
 //! 20     8    timestamp_ms (i64)
 //! 28     8    received_ms (i64)
 //! 36     1    severity (syslog code 0..=7)
 //! 37     1    category code (see `Category`; 0 = other)
-//! 38     2    reserved (0)
+//! 38     2    hint_len (u16; 0 = no hint; version 1: reserved, 0)
 //! 40     4    tenant_hash (u32; 0 = no tenant)
-//! 44     …    body (body_len bytes of JSON)
+//! 44     …    body (payload_len - hint_len bytes of JSON), then the hint
 //! ```
+//!
+//! The hint is a cache, never the event: bytes a writer that already knew
+//! them left for a reader that would otherwise recompute them from the body
+//! (see [`syslog_hint`](super::syslog_hint)). Dropping it is always correct.
 //!
 //! The checksum covers the sequence number, so a stale record left in a
 //! reused segment can never pass as the record the reader expects.
@@ -25,7 +30,11 @@ use super::{Category, Severity};
 use thiserror::Error;
 
 pub const MAGIC: [u8; 2] = *b"SR";
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// The oldest record version still read (no hints).
+pub const MIN_VERSION: u8 = 1;
+/// The largest hint a record may carry.
+pub const MAX_HINT_LEN: usize = u16::MAX as usize;
 pub const HEADER_LEN: usize = 44;
 /// The largest body a record may carry (16 MiB); larger bodies are refused at append.
 pub const MAX_BODY_LEN: usize = 16 << 20;
@@ -61,6 +70,8 @@ pub enum RecordError {
     TooLong(usize),
     #[error("record checksum mismatch")]
     BadChecksum,
+    #[error("record hint length {hint} exceeds its payload of {payload} bytes")]
+    BadHint { hint: usize, payload: usize },
 }
 
 /// A validated record borrowed from a segment (or any buffer).
@@ -68,13 +79,16 @@ pub enum RecordError {
 pub struct Record<'a> {
     pub seq: u64,
     pub meta: RecordMeta,
+    /// The canonical event as compact JSON.
     pub body: &'a [u8],
+    /// The hint after the body (empty: none).
+    pub hint: &'a [u8],
 }
 
 impl<'a> Record<'a> {
     /// Total encoded length of this record.
     pub fn encoded_len(&self) -> usize {
-        HEADER_LEN + self.body.len()
+        HEADER_LEN + self.body.len() + self.hint.len()
     }
 
     /// Validates and decodes the record at the start of `buf`.
@@ -88,7 +102,7 @@ impl<'a> Record<'a> {
         if buf[0..2] != MAGIC {
             return Err(RecordError::BadMagic);
         }
-        if buf[2] != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&buf[2]) {
             return Err(RecordError::BadVersion(buf[2]));
         }
         let body_len = u32::from_le_bytes(buf[4..8].try_into().unwrap()) as usize;
@@ -106,6 +120,14 @@ impl<'a> Record<'a> {
         if checksum(&buf[..total]) != crc {
             return Err(RecordError::BadChecksum);
         }
+        let hint_len = usize::from(u16::from_le_bytes([buf[38], buf[39]]));
+        if hint_len > body_len {
+            return Err(RecordError::BadHint {
+                hint: hint_len,
+                payload: body_len,
+            });
+        }
+        let body_end = total - hint_len;
         let rd64 = |o: usize| u64::from_le_bytes(buf[o..o + 8].try_into().unwrap());
         Ok(Record {
             seq: rd64(12),
@@ -117,7 +139,8 @@ impl<'a> Record<'a> {
                 category: buf[37],
                 tenant_hash: u32::from_le_bytes(buf[40..44].try_into().unwrap()),
             },
-            body: &buf[HEADER_LEN..total],
+            body: &buf[HEADER_LEN..body_end],
+            hint: &buf[body_end..total],
         })
     }
 
@@ -140,32 +163,56 @@ fn checksum(rec: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&rec[2..8]), &rec[12..])
 }
 
-/// Writes a record into `out`, which must be exactly `HEADER_LEN + body.len()`
-/// bytes long. Returns the number of bytes written.
-pub fn encode_into(out: &mut [u8], seq: u64, meta: &RecordMeta, body: &[u8]) -> usize {
-    let total = HEADER_LEN + body.len();
+/// The part of `hint` a record stores: all of it, or nothing when it is
+/// longer than [`MAX_HINT_LEN`] (a hint is a cache; leaving it out is correct).
+pub fn stored_hint(hint: &[u8]) -> &[u8] {
+    if hint.len() > MAX_HINT_LEN {
+        &[]
+    } else {
+        hint
+    }
+}
+
+/// The encoded length of a record with `body` and `hint`.
+pub fn record_len(body: &[u8], hint: &[u8]) -> usize {
+    HEADER_LEN + body.len() + stored_hint(hint).len()
+}
+
+/// Writes a record into `out`, which must be exactly [`record_len`] bytes
+/// long. Returns the number of bytes written.
+pub fn encode_into(out: &mut [u8], seq: u64, meta: &RecordMeta, body: &[u8], hint: &[u8]) -> usize {
+    let hint = stored_hint(hint);
+    let body_end = HEADER_LEN + body.len();
+    let total = body_end + hint.len();
     debug_assert_eq!(out.len(), total);
     out[0..2].copy_from_slice(&MAGIC);
     out[2] = VERSION;
     out[3] = meta.flags;
-    out[4..8].copy_from_slice(&(body.len() as u32).to_le_bytes());
+    out[4..8].copy_from_slice(&((body.len() + hint.len()) as u32).to_le_bytes());
     out[12..20].copy_from_slice(&seq.to_le_bytes());
     out[20..28].copy_from_slice(&meta.timestamp_ms.to_le_bytes());
     out[28..36].copy_from_slice(&meta.received_ms.to_le_bytes());
     out[36] = meta.severity.to_byte();
     out[37] = meta.category;
-    out[38..40].copy_from_slice(&[0, 0]);
+    out[38..40].copy_from_slice(&(hint.len() as u16).to_le_bytes());
     out[40..44].copy_from_slice(&meta.tenant_hash.to_le_bytes());
-    out[HEADER_LEN..total].copy_from_slice(body);
+    out[HEADER_LEN..body_end].copy_from_slice(body);
+    out[body_end..total].copy_from_slice(hint);
     let crc = checksum(&out[..total]);
     out[8..12].copy_from_slice(&crc.to_le_bytes());
     total
 }
 
-/// Encodes a record into a fresh vector (tests, tools; the ring writes in place).
+/// Encodes a record without a hint into a fresh vector (tests, tools; the
+/// ring writes in place).
 pub fn encode_to_vec(seq: u64, meta: &RecordMeta, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![0u8; HEADER_LEN + body.len()];
-    encode_into(&mut v, seq, meta, body);
+    encode_with_hint_to_vec(seq, meta, body, &[])
+}
+
+/// [`encode_to_vec`] with a hint.
+pub fn encode_with_hint_to_vec(seq: u64, meta: &RecordMeta, body: &[u8], hint: &[u8]) -> Vec<u8> {
+    let mut v = vec![0u8; record_len(body, hint)];
+    encode_into(&mut v, seq, meta, body, hint);
     v
 }
 
@@ -206,6 +253,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn hint_round_trips_and_every_bit_flip_is_detected() {
+        let v = encode_with_hint_to_vec(9, &meta(), b"{\"a\":1}", b"\x01hint");
+        let r = Record::decode(&v).unwrap();
+        assert_eq!((r.body, r.hint), (&b"{\"a\":1}"[..], &b"\x01hint"[..]));
+        assert_eq!(r.encoded_len(), v.len());
+        assert_eq!(Record::peek(&v), Some((9, v.len())));
+        for i in 0..v.len() {
+            for bit in 0..8 {
+                let mut c = v.clone();
+                c[i] ^= 1 << bit;
+                if let Ok(r) = Record::decode(&c) {
+                    panic!("flip at {i}.{bit} accepted: {r:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn version_1_records_are_read_and_unknown_versions_refused() {
+        let mut v = encode_to_vec(3, &meta(), b"{}");
+        v[2] = 1;
+        let crc = checksum(&v);
+        v[8..12].copy_from_slice(&crc.to_le_bytes());
+        let r = Record::decode(&v).unwrap();
+        assert_eq!((r.body, r.hint), (&b"{}"[..], &b""[..]));
+        v[2] = 3;
+        assert_eq!(Record::decode(&v), Err(RecordError::BadVersion(3)));
+    }
+
+    #[test]
+    fn a_hint_longer_than_the_payload_is_refused() {
+        let mut v = encode_to_vec(3, &meta(), b"{}");
+        v[38..40].copy_from_slice(&3u16.to_le_bytes());
+        let crc = checksum(&v);
+        v[8..12].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            Record::decode(&v),
+            Err(RecordError::BadHint {
+                hint: 3,
+                payload: 2
+            })
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ use super::syslog::strip_bom;
 use crate::event::json_writer::{
     actor as write_actor, resource as write_resource, string, uint, value as write_serde_value,
 };
+use crate::event::rfc5424_fields::{push_sd_name, push_sd_value};
+use crate::event::syslog_hint::{self, SyslogFields};
 use crate::event::{
     push_rfc3339_millis, tenant_hash, write_event_id, Actor, Category, EncodedEvent, RecordMeta,
     Resource, Severity, EVENT_ID_LEN,
@@ -32,6 +34,7 @@ use crate::event::{
 use serde_json::{Number, Value};
 use simd_json::{BorrowedValue, StaticNode};
 use std::borrow::Cow;
+use std::ops::Range;
 
 thread_local! {
     /// simd-json's parse buffers, reused across messages (they would be
@@ -110,7 +113,8 @@ pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<
         timestamp_ms: p.timestamp_ms.unwrap_or(received_ms),
     };
     let capacity = 320 + p.msg.len() + p.structured_data.len();
-    write_record(
+    let procid = p.procid.map(procid_string);
+    let (mut record, message_at) = write_record(
         &ov,
         &defaults,
         received_ms,
@@ -126,9 +130,7 @@ pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<
             uint(o, p.version.into());
             opt_field(o, "hostname", p.hostname);
             opt_field(o, "app_name", p.app_name);
-            if let Some(procid) = p.procid {
-                field(o, "procid", &procid_string(procid));
-            }
+            opt_field(o, "procid", procid.as_deref());
             opt_field(o, "msgid", p.msgid);
             if !sd.is_empty() {
                 o.extend_from_slice(b",\"structured_data\":{");
@@ -137,7 +139,21 @@ pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<
             }
             o.push(b'}');
         },
-    )
+    )?;
+    let fields = SyslogFields {
+        facility: p.facility,
+        severity: p.severity,
+        hostname: p.hostname,
+        app_name: p.app_name,
+        procid: procid.as_deref(),
+        msgid: p.msgid,
+        message: message_at,
+    };
+    record.hint.reserve_exact(48 + p.structured_data.len());
+    syslog_hint::write(&mut record.hint, &fields, |o| {
+        render_structured_data(o, &sd)
+    });
+    Some(record)
 }
 
 /// The record of one JSON object from the HTTP source (what
@@ -156,7 +172,7 @@ pub fn encode_json_object(
         timestamp_ms: received_ms,
     };
     let message = ov.message.as_deref();
-    write_record(&ov, &defaults, received_ms, origin, message, 400, |_| {})
+    write_record(&ov, &defaults, received_ms, origin, message, 400, |_| {}).map(|(r, _)| r)
 }
 
 /// Parses `text` as JSON into a borrowed value (strings point into `bytes`,
@@ -176,6 +192,7 @@ struct Defaults<'a> {
 
 /// Writes the canonical body (field order and skip rules of
 /// `Event::encode`); `syslog` writes the `,"syslog":{…}` member, if any.
+/// Also returns where the `message` string's contents are in the body.
 /// `None` when a metadata value needs the general path.
 fn write_record(
     ov: &Overrides<'_>,
@@ -185,7 +202,7 @@ fn write_record(
     message: Option<&str>,
     capacity: usize,
     syslog: impl FnOnce(&mut Vec<u8>),
-) -> Option<EncodedEvent> {
+) -> Option<(EncodedEvent, Option<Range<usize>>)> {
     let severity = ov.severity.unwrap_or(defaults.severity);
     let category: &str = ov.category.as_deref().unwrap_or(defaults.category);
     let timestamp_ms = ov.timestamp_ms.unwrap_or(defaults.timestamp_ms);
@@ -238,7 +255,12 @@ fn write_record(
     string(o, origin.listener);
     opt_field(o, "address", origin.address);
     o.push(b'}');
-    opt_field(o, "message", message);
+    let message_at = message.map(|m| {
+        // the contents: after `,"message":"`, before the closing quote
+        let start = o.len() + br#","message":""#.len();
+        field(o, "message", m);
+        start..o.len() - 1
+    });
     o.push(b'}');
 
     let meta = RecordMeta {
@@ -249,7 +271,38 @@ fn write_record(
         tenant_hash: ov.tenant_id.as_deref().map(tenant_hash).unwrap_or(0),
         flags: 0,
     };
-    Some(EncodedEvent { meta, body: out })
+    Some((EncodedEvent::new(meta, out), message_at))
+}
+
+/// STRUCTURED-DATA as the `syslog` destination writes it from the body's
+/// `structured_data` map (for the record's syslog hint), from the same
+/// sorted element markers and params `write_structured_data` writes.
+fn render_structured_data(o: &mut Vec<u8>, sd: &[SdItem<'_>]) {
+    for (i, (id, param)) in sd.iter().enumerate() {
+        match param {
+            None => {
+                if i > 0 {
+                    o.push(b']');
+                }
+                o.push(b'[');
+                push_sd_name(o, id);
+            }
+            Some((name, raw)) => {
+                o.push(b' ');
+                push_sd_name(o, name);
+                o.extend_from_slice(b"=\"");
+                if raw.as_bytes().contains(&b'\\') {
+                    push_sd_value(o, &unescape_param(raw));
+                } else {
+                    push_sd_value(o, raw);
+                }
+                o.push(b'"');
+            }
+        }
+    }
+    if !sd.is_empty() {
+        o.push(b']');
+    }
 }
 
 fn param_name<'a>(item: &SdItem<'a>) -> Option<&'a str> {
@@ -511,7 +564,7 @@ fn write_value(o: &mut Vec<u8>, v: &BorrowedValue<'_>) -> Option<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::parse::normalize::normalize_syslog;
     use crate::parse::rfc5424;
@@ -613,7 +666,14 @@ mod tests {
     }
 
     fn structured_data() -> impl Strategy<Value = String> {
-        let name = prop_oneof![Just("a"), Just("b"), Just("x@1"), Just("seq")];
+        let name = prop_oneof![
+            Just("a"),
+            Just("b"),
+            Just("x@1"),
+            Just("seq"),
+            Just("a\\b"),
+            Just("name-longer-than-thirty-two-chars@1")
+        ];
         let param = (name.clone(), sd_value()).prop_map(|(n, v)| format!(" {n}=\"{v}\""));
         let element = (name, prop::collection::vec(param, 0..3))
             .prop_map(|(id, ps)| format!("[{id}{}]", ps.concat()));
@@ -709,7 +769,9 @@ mod tests {
         ]
     }
 
-    fn line() -> impl Strategy<Value = String> {
+    /// RFC 5424 lines, most of them on the direct path (also used by the
+    /// `syslog` destination's syslog-hint tests).
+    pub(crate) fn line() -> impl Strategy<Value = String> {
         (
             0u32..=191,
             prop_oneof![

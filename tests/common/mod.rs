@@ -230,11 +230,7 @@ pub fn batch_of(events: Vec<Event>) -> Batch {
             .enumerate()
             .map(|(i, ev)| {
                 let enc = ev.encode();
-                BatchEvent {
-                    seq: i as u64 + 1,
-                    meta: enc.meta,
-                    body: Bytes::from(enc.body),
-                }
+                BatchEvent::new(i as u64 + 1, enc.meta, Bytes::from(enc.body))
             })
             .collect(),
     )

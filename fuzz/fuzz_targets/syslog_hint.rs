@@ -1,0 +1,63 @@
+//! Fuzzes the record's syslog hint against arbitrary hint and body bytes:
+//! `SyslogHint::parse` never panics and only returns slices of its inputs
+//! with the message inside a JSON string of the body, and the `syslog`
+//! destination (`format = "syslog"`) writes a message for every event, from
+//! the hint or, when it does not parse, from the body.
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use siem_relay::destinations::syslog::{BodyReader, SyslogSink};
+use siem_relay::destinations::{Batch, BatchEvent, BuildContext};
+use siem_relay::event::syslog_hint::SyslogHint;
+use siem_relay::event::{RecordMeta, Severity};
+use std::sync::OnceLock;
+
+fn sink() -> &'static SyslogSink {
+    static SINK: OnceLock<SyslogSink> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let table = toml::from_str("address = \"127.0.0.1:514\"\nmode = \"tcp\"\nformat = \"syslog\"")
+            .expect("settings");
+        let ctx = BuildContext {
+            name: "fuzz".into(),
+            base_dir: "/nonexistent".into(),
+            data_dir: "/nonexistent".into(),
+        };
+        SyslogSink::new(table, &ctx).expect("sink")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
+    let (hint, body) = rest.split_at(usize::from(split).min(rest.len()));
+    if let Some(h) = SyslogHint::parse(hint, body) {
+        assert!(h.facility <= 23 && h.severity <= 7);
+        if let Some(m) = h.message {
+            let at = m.as_ptr() as usize - body.as_ptr() as usize;
+            assert!(at >= 1 && at + m.len() < body.len());
+            assert_eq!((body[at - 1], body[at + m.len()]), (b'"', b'"'));
+        }
+    }
+    let meta = RecordMeta {
+        timestamp_ms: 1_700_000_000_000,
+        received_ms: 1_700_000_000_000,
+        severity: Severity::Info,
+        category: 0,
+        tenant_hash: 0,
+        flags: 0,
+    };
+    let ev = BatchEvent {
+        seq: 1,
+        meta,
+        body: Bytes::copy_from_slice(body),
+        hint: Bytes::copy_from_slice(hint),
+    };
+    let frames = sink().encode_frames(&Batch::new(vec![ev]), BodyReader::Hint);
+    // one octet-counted frame: `LEN SP <PRI>1 …`
+    let sp = frames.iter().position(|&b| b == b' ').expect("MSG-LEN SP");
+    assert_eq!(frames[sp + 1], b'<');
+    let len: usize = std::str::from_utf8(&frames[..sp]).unwrap().parse().unwrap();
+    assert_eq!(len, frames.len() - sp - 1);
+});

@@ -1,0 +1,240 @@
+//! The syslog hint: what the `syslog` destination (`format = "syslog"`)
+//! rebuilds an RFC 5424 message from, written by ingest into the record
+//! next to the body, so the destination need not read the body's JSON.
+//!
+//! Ingest parsed these fields a moment earlier and writes them into the
+//! body; here it also keeps them the way the destination renders them. The
+//! destination otherwise scans the whole body for `syslog.*` and `message`
+//! and renders the STRUCTURED-DATA from JSON, once per syslog destination:
+//! the largest cost of a syslog-to-syslog relay after ingest itself.
+//!
+//! A hint is a cache, never the event. It holds nothing the body does not,
+//! a reader that ignores it (or a hint that does not parse) gets the same
+//! output from the body, and whoever changes a body (redaction) drops its
+//! hint. Property tests hold the destination's output with and without the
+//! hint to the same bytes.
+//!
+//! ```text
+//! size  field
+//! 1     kind (1: RFC 5424 fields)
+//! 1     facility (0..=23)
+//! 1     severity (0..=7)
+//! 1     present: bit 0 hostname, 1 app_name, 2 procid, 3 msgid, 4 message
+//! …     each present header field in that order: u8 length, then the
+//!       field as `rfc5424_fields::push_header_field` writes it
+//! 4+4   with `message`: u32 offset and u32 length (little-endian) of the
+//!       contents of the body's top-level `message` JSON string (between
+//!       its quotes, escapes as written)
+//! …     the rest: STRUCTURED-DATA as the destination writes it (empty: none)
+//! ```
+
+use super::rfc5424_fields::{push_header_field, MAX_APP_NAME, MAX_HOSTNAME, MAX_MSGID, MAX_PROCID};
+use std::ops::Range;
+
+/// The hint kind this module writes and reads.
+pub const KIND_RFC5424: u8 = 1;
+
+const HOSTNAME: u8 = 1;
+const APP_NAME: u8 = 2;
+const PROCID: u8 = 4;
+const MSGID: u8 = 8;
+const MESSAGE: u8 = 16;
+const KNOWN: u8 = HOSTNAME | APP_NAME | PROCID | MSGID | MESSAGE;
+
+/// An event's syslog fields as ingest knows them: the same values it writes
+/// into the body's `syslog` object and `message`.
+#[derive(Debug, Clone, Default)]
+pub struct SyslogFields<'a> {
+    pub facility: u8,
+    pub severity: u8,
+    pub hostname: Option<&'a str>,
+    pub app_name: Option<&'a str>,
+    pub procid: Option<&'a str>,
+    pub msgid: Option<&'a str>,
+    /// The byte range of the body's top-level `message` string contents.
+    pub message: Option<Range<usize>>,
+}
+
+/// Appends the hint for `f` to `out` (which should be empty);
+/// `structured_data` appends the rendered STRUCTURED-DATA, nothing for
+/// none. Writes nothing when `f` holds what a hint cannot carry (a facility
+/// or severity out of range, a message beyond 4 GiB).
+pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOnce(&mut Vec<u8>)) {
+    if f.facility > 23 || f.severity > 7 {
+        return;
+    }
+    let message = match &f.message {
+        Some(r) => match (u32::try_from(r.start), u32::try_from(r.len())) {
+            (Ok(start), Ok(len)) => Some((start, len)),
+            _ => return,
+        },
+        None => None,
+    };
+    let start = out.len();
+    let fields = [
+        (f.hostname, HOSTNAME, MAX_HOSTNAME),
+        (f.app_name, APP_NAME, MAX_APP_NAME),
+        (f.procid, PROCID, MAX_PROCID),
+        (f.msgid, MSGID, MAX_MSGID),
+    ];
+    let mut present = if message.is_some() { MESSAGE } else { 0 };
+    for (value, bit, _) in &fields {
+        if value.is_some() {
+            present |= bit;
+        }
+    }
+    out.extend_from_slice(&[KIND_RFC5424, f.facility, f.severity, present]);
+    for (value, _, max) in fields {
+        if let Some(v) = value {
+            let len_at = out.len();
+            out.push(0);
+            push_header_field(out, v, max);
+            // at most MAX_HOSTNAME (255) one-byte characters
+            out[len_at] = (out.len() - len_at - 1) as u8;
+        }
+    }
+    if let Some((at, len)) = message {
+        out.extend_from_slice(&at.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+    let sd_at = out.len();
+    structured_data(out);
+    debug_assert!(out.len() >= sd_at && out.len() > start);
+}
+
+/// A hint read back, with the message found in its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyslogHint<'a> {
+    pub facility: u8,
+    pub severity: u8,
+    /// Header fields as they go on the wire; `None`: absent from the event.
+    pub hostname: Option<&'a [u8]>,
+    pub app_name: Option<&'a [u8]>,
+    pub procid: Option<&'a [u8]>,
+    pub msgid: Option<&'a [u8]>,
+    /// The body's `message` JSON string contents (escapes as written).
+    pub message: Option<&'a str>,
+    /// The rendered STRUCTURED-DATA (empty: none).
+    pub structured_data: &'a [u8],
+}
+
+impl<'a> SyslogHint<'a> {
+    /// Reads `hint` against the record's `body`; `None` for anything but a
+    /// well-formed hint of this kind whose message lies inside a JSON
+    /// string of the body.
+    pub fn parse(hint: &'a [u8], body: &'a [u8]) -> Option<SyslogHint<'a>> {
+        let (&[kind, facility, severity, present], mut rest) = hint.split_first_chunk::<4>()?;
+        if kind != KIND_RFC5424 || facility > 23 || severity > 7 || present & !KNOWN != 0 {
+            return None;
+        }
+        let mut field = |bit: u8| -> Option<Option<&'a [u8]>> {
+            if present & bit == 0 {
+                return Some(None);
+            }
+            let (&len, tail) = rest.split_first()?;
+            let (value, tail) = tail.split_at_checked(usize::from(len))?;
+            rest = tail;
+            Some(Some(value))
+        };
+        let hostname = field(HOSTNAME)?;
+        let app_name = field(APP_NAME)?;
+        let procid = field(PROCID)?;
+        let msgid = field(MSGID)?;
+        let message = if present & MESSAGE != 0 {
+            let (at, tail) = rest.split_first_chunk::<4>()?;
+            let (len, tail) = tail.split_first_chunk::<4>()?;
+            rest = tail;
+            let at = usize::try_from(u32::from_le_bytes(*at)).ok()?;
+            let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+            let end = at.checked_add(len)?;
+            if at == 0 || body.get(at - 1) != Some(&b'"') || body.get(end) != Some(&b'"') {
+                return None;
+            }
+            Some(std::str::from_utf8(&body[at..end]).ok()?)
+        } else {
+            None
+        };
+        Some(SyslogHint {
+            facility,
+            severity,
+            hostname,
+            app_name,
+            procid,
+            msgid,
+            message,
+            structured_data: rest,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let body = br#"{"a":1,"message":"hi \"there\""}"#;
+        let at = body.iter().position(|&b| b == b'h').unwrap();
+        let fields = SyslogFields {
+            facility: 4,
+            severity: 6,
+            hostname: Some("host 1"),
+            app_name: None,
+            procid: Some("42"),
+            msgid: Some(""),
+            message: Some(at..body.len() - 2),
+        };
+        let mut hint = Vec::new();
+        write(&mut hint, &fields, |o| o.extend_from_slice(b"[x a=\"1\"]"));
+        let h = SyslogHint::parse(&hint, body).unwrap();
+        assert_eq!(
+            h,
+            SyslogHint {
+                facility: 4,
+                severity: 6,
+                hostname: Some(b"host_1"),
+                app_name: None,
+                procid: Some(b"42"),
+                msgid: Some(b"-"),
+                message: Some(r#"hi \"there\""#),
+                structured_data: b"[x a=\"1\"]",
+            }
+        );
+        // every truncation is refused or reads as less structured data
+        for cut in 0..hint.len() {
+            if let Some(h) = SyslogHint::parse(&hint[..cut], body) {
+                assert!(h.structured_data.len() < 9, "cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn what_a_hint_cannot_carry_writes_nothing() {
+        let mut hint = Vec::new();
+        let f = SyslogFields {
+            facility: 24,
+            ..SyslogFields::default()
+        };
+        write(&mut hint, &f, |o| o.push(b'x'));
+        assert!(hint.is_empty());
+    }
+
+    #[test]
+    fn a_message_outside_a_body_string_is_refused() {
+        let body = br#"{"message":"abc"}"#;
+        for range in [0..3, 12..15, 11..14, 12..20, 13..14] {
+            let mut hint = Vec::new();
+            let f = SyslogFields {
+                message: Some(range.clone()),
+                ..SyslogFields::default()
+            };
+            write(&mut hint, &f, |_| {});
+            let ok = SyslogHint::parse(&hint, body).is_some();
+            assert_eq!(ok, range == (12..15), "{range:?}");
+        }
+        let mut hint = Vec::new();
+        write(&mut hint, &SyslogFields::default(), |_| {});
+        hint[0] = 2;
+        assert_eq!(SyslogHint::parse(&hint, body), None);
+    }
+}
