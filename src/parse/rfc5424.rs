@@ -119,7 +119,7 @@ impl Rfc5424<'_> {
             timestamp_ms: self.timestamp_ms,
             hostname: self.hostname.map(str::to_string),
             app_name: self.app_name.map(str::to_string),
-            procid: self.procid.map(procid_string),
+            procid: self.procid.map(|p| procid_string(p).into_owned()),
             msgid: self.msgid.map(str::to_string),
             structured_data: self.structured_data_map(),
             msg: self.msg.to_string(),
@@ -164,16 +164,16 @@ impl Rfc5424<'_> {
 }
 
 /// PROCID as `syslog_loose` reports it: re-printed when it is an `i32`.
-pub(crate) fn procid_string(s: &str) -> String {
+pub(crate) fn procid_string(s: &str) -> std::borrow::Cow<'_, str> {
     let canonical_digits = s.len() <= 9
         && s.bytes().all(|c| c.is_ascii_digit())
         && (s.len() == 1 || !s.starts_with('0'));
     if canonical_digits {
-        return s.to_string();
+        return s.into();
     }
     match s.parse::<i32>() {
-        Ok(n) => n.to_string(),
-        Err(_) => s.to_string(),
+        Ok(n) => n.to_string().into(),
+        Err(_) => s.into(),
     }
 }
 
