@@ -4,7 +4,8 @@
 //! cargo bench --bench e2e -- [--events N] [--runs K] [--scenario A,B]
 //!     [--relay PATH] [--peers rsyslog,syslog-ng] [--direct] [--no-relay]
 //!     [--udp-rate R] [--rate R] [--connections C] [--http-batch B]
-//!     [--relay-format syslog|json] [--peer-disk-queue] [--timeout SECS]
+//!     [--relay-format syslog|json] [--peer-disk-queue] [--peer-durable-queue]
+//!     [--timeout SECS]
 //!     [--keep] [--self-check]
 //!
 //! It builds nothing: the relay binary must already exist
@@ -129,6 +130,19 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// The peers' queues (siem-relay always writes every event to its ring on disk).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum PeerQueue {
+    /// In memory only (the default).
+    Memory,
+    /// `--peer-disk-queue`: memory first, spilling to disk when it fills
+    /// (rsyslog disk-assisted queues, syslog-ng `disk-buffer(reliable(no))`).
+    DiskAssisted,
+    /// `--peer-durable-queue`: every event through the disk, like the ring
+    /// (rsyslog `queue.type="Disk"`, syslog-ng `disk-buffer(reliable(yes))`).
+    Disk,
+}
+
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Target {
     Relay,
@@ -175,7 +189,7 @@ struct Opts {
     connections: Option<usize>,
     http_batch: usize,
     relay_format: String,
-    peer_disk_queue: bool,
+    peer_queue: PeerQueue,
     timeout: Duration,
     self_check: bool,
     keep: bool,
@@ -196,7 +210,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench e2e -- [--events N] [--runs K] [--scenario NAME[,NAME]] [--relay PATH] \
 [--no-relay] [--peers rsyslog,syslog-ng] [--direct] [--udp-rate EV_PER_S] [--rate EV_PER_S] [--connections C] \
-[--http-batch B] [--relay-format syslog|json] [--peer-disk-queue] [--timeout SECS] [--keep] [--self-check]\n\
+[--http-batch B] [--relay-format syslog|json] [--peer-disk-queue] [--peer-durable-queue] [--timeout SECS] [--keep] [--self-check]\n\
 scenarios: {}",
         scenarios().iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
     );
@@ -218,7 +232,7 @@ fn parse_args() -> Opts {
         connections: None,
         http_batch: 500,
         relay_format: "syslog".into(),
-        peer_disk_queue: false,
+        peer_queue: PeerQueue::Memory,
         timeout: Duration::from_secs(30),
         self_check: false,
         keep: false,
@@ -273,7 +287,8 @@ fn parse_args() -> Opts {
             "--connections" => o.connections = Some(num(v(&mut i)) as usize),
             "--http-batch" => o.http_batch = num(v(&mut i)).max(1) as usize,
             "--relay-format" => o.relay_format = v(&mut i),
-            "--peer-disk-queue" => o.peer_disk_queue = true,
+            "--peer-disk-queue" => o.peer_queue = PeerQueue::DiskAssisted,
+            "--peer-durable-queue" => o.peer_queue = PeerQueue::Disk,
             "--timeout" => o.timeout = Duration::from_secs(num(v(&mut i))),
             "--self-check" => o.self_check = true,
             "--keep" => o.keep = true,
@@ -360,12 +375,18 @@ fn rsyslog_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sin
     }
     let mut outputs = String::new();
     for (i, sink) in sinks.iter().enumerate() {
-        let disk = if o.peer_disk_queue {
-            format!(
-                "queue.filename=\"q{i}\" queue.maxDiskSpace=\"2g\" queue.saveOnShutdown=\"off\""
-            )
-        } else {
-            String::new()
+        let (queue_type, disk) = match o.peer_queue {
+            PeerQueue::Memory => ("LinkedList", String::new()),
+            PeerQueue::DiskAssisted | PeerQueue::Disk => (
+                if o.peer_queue == PeerQueue::Disk {
+                    "Disk"
+                } else {
+                    "LinkedList"
+                },
+                format!(
+                    "queue.filename=\"q{i}\" queue.maxDiskSpace=\"2g\" queue.saveOnShutdown=\"off\""
+                ),
+            ),
         };
         outputs += &render(
             include_str!("peers/rsyslog.out_syslog.tmpl"),
@@ -373,6 +394,7 @@ fn rsyslog_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sin
                 ("OUT_NAME", format!("out{i}")),
                 ("PORT", sink.port.to_string()),
                 ("QUEUE", q.clone()),
+                ("QUEUE_TYPE", queue_type.to_string()),
                 ("DISK_QUEUE", disk),
             ],
         );
@@ -408,13 +430,17 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
     let mut outputs = String::new();
     let mut refs = String::new();
     for (i, (out, sink)) in s.outs.iter().zip(sinks).enumerate() {
-        let disk = if o.peer_disk_queue {
-            format!(
-                "disk-buffer(reliable(no) disk-buf-size(2147483648) dir(\"{}\"))",
+        let disk = match o.peer_queue {
+            PeerQueue::Memory => String::new(),
+            PeerQueue::DiskAssisted | PeerQueue::Disk => format!(
+                "disk-buffer(reliable({}) disk-buf-size(2147483648) dir(\"{}\"))",
+                if o.peer_queue == PeerQueue::Disk {
+                    "yes"
+                } else {
+                    "no"
+                },
                 dir.display()
-            )
-        } else {
-            String::new()
+            ),
         };
         let tmpl = match out {
             Out::Hec | Out::StalledHec => include_str!("peers/syslog-ng.out_hec.tmpl"),
