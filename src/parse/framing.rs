@@ -1,7 +1,8 @@
 //! Incremental RFC 6587 framer for syslog over TCP and TLS.
 //!
 //! Bytes are fed in arbitrary chunks with [`Framer::push`]; complete frames
-//! come out of [`Framer::next_frame`]. The framing method is detected per
+//! come out of [`Framer::next_frame_ref`], borrowed from the framer's buffer
+//! (the sources' path: no copy per frame), or [`Framer::next_frame`], owned. The framing method is detected per
 //! frame: a frame that starts with a digit is octet-counted (`MSG-LEN SP MSG`,
 //! RFC 6587 §3.4.1 / RFC 5425), anything else is non-transparent framing
 //! (§3.4.2) ended by LF, CRLF or NUL. LF, CR and NUL bytes between frames are
@@ -54,6 +55,47 @@ pub enum Frame {
     /// The first `max_message_bytes` bytes of an oversized message.
     Truncated(Vec<u8>),
     /// An oversized message that was dropped, with its length in bytes.
+    Skipped(usize),
+}
+
+/// A frame borrowed from the framer's buffer, valid until the framer is
+/// used again (what [`Framer::next_frame_ref`] returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameRef<'a> {
+    /// A complete message (without its trailer or length prefix).
+    Message(&'a [u8]),
+    /// The first `max_message_bytes` bytes of an oversized message.
+    Truncated(&'a [u8]),
+    /// An oversized message that was dropped, with its length in bytes.
+    Skipped(usize),
+}
+
+impl FrameRef<'_> {
+    /// The owned [`Frame`].
+    pub fn to_frame(self) -> Frame {
+        match self {
+            FrameRef::Message(b) => Frame::Message(b.to_vec()),
+            FrameRef::Truncated(b) => Frame::Truncated(b.to_vec()),
+            FrameRef::Skipped(n) => Frame::Skipped(n),
+        }
+    }
+}
+
+impl Frame {
+    /// This frame as a [`FrameRef`].
+    pub fn as_ref(&self) -> FrameRef<'_> {
+        match self {
+            Frame::Message(b) => FrameRef::Message(b),
+            Frame::Truncated(b) => FrameRef::Truncated(b),
+            Frame::Skipped(n) => FrameRef::Skipped(*n),
+        }
+    }
+}
+
+/// A frame as a place in the framer's buffer.
+enum Span {
+    Message(std::ops::Range<usize>),
+    Truncated(std::ops::Range<usize>),
     Skipped(usize),
 }
 
@@ -122,7 +164,12 @@ impl Framer {
     /// The next frame, `None` when more input is needed, or the framing error
     /// (after which the framer yields nothing more).
     pub fn next_frame(&mut self) -> Option<Result<Frame, FramingError>> {
-        loop {
+        self.next_frame_ref().map(|r| r.map(FrameRef::to_frame))
+    }
+
+    /// [`Framer::next_frame`], borrowed from the framer's buffer.
+    pub fn next_frame_ref(&mut self) -> Option<Result<FrameRef<'_>, FramingError>> {
+        let span = loop {
             let step = match self.state {
                 State::Failed => return None,
                 State::Start => self.start_frame(),
@@ -132,13 +179,18 @@ impl Framer {
             match step {
                 Step::NeedMore => return None,
                 Step::Continue => continue,
-                Step::Emit(frame) => return Some(Ok(frame)),
+                Step::Emit(span) => break span,
                 Step::Fail(e) => {
                     self.state = State::Failed;
                     return Some(Err(e));
                 }
             }
-        }
+        };
+        Some(Ok(match span {
+            Span::Message(r) => FrameRef::Message(&self.buf[r]),
+            Span::Truncated(r) => FrameRef::Truncated(&self.buf[r]),
+            Span::Skipped(n) => FrameRef::Skipped(n),
+        }))
     }
 
     /// Called at end of stream: an unterminated LF frame is returned as a
@@ -224,13 +276,13 @@ impl Framer {
             if self.counted_len == 0 {
                 return Step::Continue;
             }
-            return Step::Emit(Frame::Skipped(self.counted_len));
+            return Step::Emit(Span::Skipped(self.counted_len));
         }
         let want = remaining.min(max);
         if avail < want {
             return Step::NeedMore;
         }
-        let data = self.buf[self.pos..self.pos + want].to_vec();
+        let data = self.pos..self.pos + want;
         self.pos += want;
         if remaining > max {
             // Truncated: the rest of the frame is discarded silently.
@@ -239,19 +291,19 @@ impl Framer {
                 discard: true,
             };
             self.counted_len = 0;
-            return Step::Emit(Frame::Truncated(data));
+            return Step::Emit(Span::Truncated(data));
         }
         self.state = State::Start;
-        Step::Emit(Frame::Message(data))
+        Step::Emit(Span::Message(data))
     }
 
     fn line(&mut self) -> Step {
         let rest = &self.buf[self.pos..];
         let max = self.cfg.max_message_bytes;
         if let Some(end) = line_end(rest) {
-            let content = strip_cr(&rest[..end]);
-            if content.len() <= max {
-                let frame = Frame::Message(content.to_vec());
+            let content = strip_cr(&rest[..end]).len();
+            if content <= max {
+                let frame = Span::Message(self.pos..self.pos + content);
                 self.pos += end + 1;
                 return Step::Emit(frame);
             }
@@ -266,13 +318,13 @@ impl Framer {
         let max = self.cfg.max_message_bytes;
         match self.cfg.oversize {
             Oversize::Truncate => {
-                let data = self.buf[self.pos..self.pos + max].to_vec();
+                let data = self.pos..self.pos + max;
                 self.pos += max;
                 self.state = State::DiscardLine {
                     skipped: max,
                     report: false,
                 };
-                Step::Emit(Frame::Truncated(data))
+                Step::Emit(Span::Truncated(data))
             }
             Oversize::Skip => {
                 self.state = State::DiscardLine {
@@ -292,7 +344,7 @@ impl Framer {
                 self.state = State::Start;
                 let total = skipped + strip_cr(&rest[..end]).len();
                 if report {
-                    Step::Emit(Frame::Skipped(total))
+                    Step::Emit(Span::Skipped(total))
                 } else {
                     Step::Continue
                 }
@@ -325,7 +377,7 @@ impl Framer {
 enum Step {
     NeedMore,
     Continue,
-    Emit(Frame),
+    Emit(Span),
     Fail(FramingError),
 }
 

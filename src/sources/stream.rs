@@ -11,7 +11,8 @@ use super::{shutdown_signal, Ingest};
 use crate::event::now_millis;
 use crate::event::EncodedEvent;
 use crate::parse::{
-    syslog_line_to_event, syslog_line_to_record, Frame, Framer, FramerConfig, FramingError, Origin,
+    syslog_line_to_event, syslog_line_to_record, FrameRef, Framer, FramerConfig, FramingError,
+    Origin,
 };
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -159,7 +160,9 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, origin: &O
     let reason = match end {
         End::Eof => match framer.finish() {
             Some(Ok(frame)) => {
-                let batch: Vec<_> = frame_event(frame, shared, origin).into_iter().collect();
+                let batch: Vec<_> = frame_event(frame.as_ref(), now_millis(), shared, origin)
+                    .into_iter()
+                    .collect();
                 deliver(shared, &batch).await;
                 None
             }
@@ -188,9 +191,11 @@ fn drain_frames(
     origin: &Origin,
 ) -> (Vec<EncodedEvent>, Option<FramingError>) {
     let mut batch = Vec::new();
-    while let Some(next) = framer.next_frame() {
+    // the frames of one read share its receive time
+    let received_ms = now_millis();
+    while let Some(next) = framer.next_frame_ref() {
         match next {
-            Ok(frame) => batch.extend(frame_event(frame, shared, origin)),
+            Ok(frame) => batch.extend(frame_event(frame, received_ms, shared, origin)),
             Err(e) => return (batch, Some(e)),
         }
     }
@@ -198,14 +203,19 @@ fn drain_frames(
 }
 
 /// The event of one frame (none for a skipped one).
-fn frame_event(frame: Frame, shared: &StreamShared, origin: &Origin) -> Option<EncodedEvent> {
+fn frame_event(
+    frame: FrameRef<'_>,
+    received_ms: i64,
+    shared: &StreamShared,
+    origin: &Origin,
+) -> Option<EncodedEvent> {
     let (bytes, truncated) = match frame {
-        Frame::Message(b) => (b, false),
-        Frame::Truncated(b) => {
+        FrameRef::Message(b) => (b, false),
+        FrameRef::Truncated(b) => {
             shared.metrics.oversized();
             (b, true)
         }
-        Frame::Skipped(_) => {
+        FrameRef::Skipped(_) => {
             shared.metrics.oversized();
             shared.metrics.dropped("oversize", 1);
             return None;
@@ -213,13 +223,13 @@ fn frame_event(frame: Frame, shared: &StreamShared, origin: &Origin) -> Option<E
     };
     if !truncated {
         return Some(syslog_line_to_record(
-            &bytes,
-            now_millis(),
+            bytes,
+            received_ms,
             shared.timezone,
             origin,
         ));
     }
-    let mut ev = syslog_line_to_event(&bytes, now_millis(), shared.timezone, origin);
+    let mut ev = syslog_line_to_event(bytes, received_ms, shared.timezone, origin);
     ev.metadata
         .get_or_insert_with(Default::default)
         .insert("truncated".into(), Value::Bool(true));
