@@ -38,7 +38,7 @@
 use super::syslog_view::{self, Fallback, JsonStr, Scratch};
 use crate::config::{table_into, ConfigError, HumanDuration};
 use crate::destinations::{Batch, BatchEvent, BuildContext, Delivery, Sink};
-use crate::event::push_rfc3339_millis;
+use crate::event::{json_writer, push_rfc3339_millis};
 use crate::event::rfc5424_fields::{
     push_header_field, push_sd_name, push_sd_value, MAX_APP_NAME, MAX_HOSTNAME, MAX_MSGID,
     MAX_PROCID,
@@ -52,7 +52,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, ErrorKind, Write};
+use std::io::{BufReader, ErrorKind};
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -309,12 +309,11 @@ impl SyslogSink {
     /// without sending, with the given body reader (for benchmarks and tests).
     pub fn encode_frames(&self, batch: &Batch, reader: BodyReader) -> Vec<u8> {
         let mut out = Vec::with_capacity(batch.body_bytes() + batch.len() * 96);
-        let mut msg = Vec::new();
         let mut scratch = Scratch::default();
         for ev in &batch.events {
-            msg.clear();
-            self.encoder.encode_with(ev, &mut msg, &mut scratch, reader);
-            frame_octet_counted(&msg, &mut out);
+            push_octet_counted(&mut out, |o| {
+                self.encoder.encode_with(ev, o, &mut scratch, reader);
+            });
         }
         out
     }
@@ -551,10 +550,31 @@ fn tls_alive(s: &mut TlsStream<TcpStream>) -> bool {
 }
 
 /// `MSG-LEN SP SYSLOG-MSG` (RFC 6587 §3.4.1, RFC 5425 §4.3).
+#[cfg(test)]
 fn frame_octet_counted(msg: &[u8], out: &mut Vec<u8>) {
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "{} ", msg.len());
-    out.extend_from_slice(msg);
+    push_octet_counted(out, |o| o.extend_from_slice(msg));
+}
+
+/// Appends `MSG-LEN SP MSG` (RFC 6587 §3.4.1) with the message written by
+/// `write` straight into `out`: room for a 3-digit length (a message of
+/// 100 to 999 bytes, the usual size) is left in front of it, and only a
+/// message of another length is moved to fit its length.
+fn push_octet_counted(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(b"000 ");
+    let msg_at = out.len();
+    write(out);
+    let len = out.len() - msg_at;
+    if (100..=999).contains(&len) {
+        out[start] = b'0' + (len / 100) as u8;
+        out[start + 1] = b'0' + (len / 10 % 10) as u8;
+        out[start + 2] = b'0' + (len % 10) as u8;
+    } else {
+        let mut prefix = Vec::with_capacity(24);
+        json_writer::uint(&mut prefix, len as u64);
+        prefix.push(b' ');
+        out.splice(start..msg_at, prefix);
+    }
 }
 
 /// The largest `n <= max` that does not split a UTF-8 sequence of `bytes`.
@@ -828,8 +848,9 @@ impl Encoder {
 
 /// `<PRI>1 TIMESTAMP ` (VERSION 1).
 fn push_pri_timestamp(out: &mut Vec<u8>, pri: u16, ev: &BatchEvent) {
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "<{pri}>1 ");
+    out.push(b'<');
+    json_writer::uint(out, pri.into());
+    out.extend_from_slice(b">1 ");
     push_rfc3339_millis(out, ev.meta.timestamp_ms);
     out.push(b' ');
 }
@@ -1657,6 +1678,16 @@ mod tests {
         let mut out = Vec::new();
         frame_octet_counted("<13>1 - - - - - - h\u{e9}".as_bytes(), &mut out);
         assert_eq!(out, "21 <13>1 - - - - - - h\u{e9}".as_bytes());
+        // every length around the in-place 3-digit case, after earlier frames
+        for len in [0, 1, 9, 10, 99, 100, 101, 555, 999, 1000, 1001, 12345] {
+            let msg = vec![b'x'; len];
+            let mut out = b"7 earlier".to_vec();
+            frame_octet_counted(&msg, &mut out);
+            let mut want = b"7 earlier".to_vec();
+            want.extend_from_slice(format!("{len} ").as_bytes());
+            want.extend_from_slice(&msg);
+            assert_eq!(out, want, "{len}");
+        }
     }
 
     #[test]
