@@ -38,12 +38,12 @@
 use super::syslog_view::{self, Fallback, JsonStr, Scratch};
 use crate::config::{table_into, ConfigError, HumanDuration};
 use crate::destinations::{Batch, BatchEvent, BuildContext, Delivery, Sink};
-use crate::event::{json_writer, push_rfc3339_millis};
 use crate::event::rfc5424_fields::{
     push_header_field, push_sd_name, push_sd_value, MAX_APP_NAME, MAX_HOSTNAME, MAX_MSGID,
     MAX_PROCID,
 };
 use crate::event::syslog_hint::SyslogHint;
+use crate::event::{json_writer, push_rfc3339_millis};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
