@@ -418,6 +418,26 @@ impl<'v> Json<'v> {
         })
     }
 
+    fn is_null(self) -> bool {
+        matches!(
+            self,
+            Json::Simd(BorrowedValue::Static(StaticNode::Null))
+                | Json::Scanned(json_msg::Value::Null)
+        )
+    }
+
+    /// Whether no object in the value has a key twice (what
+    /// [`Json::to_serde`] checks, without building the value).
+    fn unique_keys(self) -> bool {
+        if let Some(mut members) = self.members() {
+            return sort_unique(&mut members) && members.iter().all(|(_, v)| v.unique_keys());
+        }
+        match self.items() {
+            Some(items) => items.iter().all(|v| v.unique_keys()),
+            None => true,
+        }
+    }
+
     /// An object's members, in the order written (`None`: not an object).
     fn members(self) -> Option<Vec<Member<'v>>> {
         match self {
@@ -530,20 +550,38 @@ fn apply_field<'v>(
         "user_agent" => set(&mut ov.user_agent, value.text()),
         "session_id" => set(&mut ov.session_id, value.text()),
         "message" => set(&mut ov.message, value.text()),
-        "actor" => match serde_json::from_value::<Actor>(value.to_serde()?) {
-            Ok(a) => {
-                actor(ov).merge(a);
-                true
+        "actor" => {
+            let names = ["type", "id", "email", "service_account"];
+            let build = |[kind, id, email, service_account]: [Option<String>; 4]| Actor {
+                kind,
+                id,
+                email,
+                service_account,
+            };
+            match struct_value(value, names, build)? {
+                Some(a) => {
+                    actor(ov).merge(a);
+                    true
+                }
+                None => false,
             }
-            Err(_) => false,
-        },
-        "resource" => match serde_json::from_value::<Resource>(value.to_serde()?) {
-            Ok(r) => {
-                resource(ov).merge(r);
-                true
+        }
+        "resource" => {
+            let names = ["type", "id", "name", "path"];
+            let build = |[kind, id, name, path]: [Option<String>; 4]| Resource {
+                kind,
+                id,
+                name,
+                path,
+            };
+            match struct_value(value, names, build)? {
+                Some(r) => {
+                    resource(ov).merge(r);
+                    true
+                }
+                None => false,
             }
-            Err(_) => false,
-        },
+        }
         "user_id" => value
             .text()
             .map(|t| actor(ov).id = Some(t.into()))
@@ -573,6 +611,47 @@ fn apply_field<'v>(
         },
         _ => false,
     })
+}
+
+/// An `actor` or `resource` value as `serde_json::from_value::<T>` reads
+/// the `serde_json::Value` the general path holds (`Some(None)`: it fails;
+/// `None`: a repeated key, the general path decides). An object is read
+/// without building that value: its string fields `names`, in `T`'s order,
+/// go to `build`.
+fn struct_value<T: serde::de::DeserializeOwned>(
+    value: Json<'_>,
+    names: [&str; 4],
+    build: fn([Option<String>; 4]) -> T,
+) -> Option<Option<T>> {
+    match value.members() {
+        Some(members) => Some(object_fields(members, names)?.map(build)),
+        None => Some(serde_json::from_value::<T>(value.to_serde()?).ok()),
+    }
+}
+
+/// The fields `names` of an object as serde's derived `Deserialize` reads
+/// four `Option<String>` fields from a `serde_json::Map`: other keys are
+/// ignored and `null` is an absent field; `Some(None)` when a field has
+/// another type; `None` for a repeated key at any depth.
+fn object_fields(
+    mut members: Vec<Member<'_>>,
+    names: [&str; 4],
+) -> Option<Option<[Option<String>; 4]>> {
+    if !sort_unique(&mut members) || !members.iter().all(|(_, v)| v.unique_keys()) {
+        return None;
+    }
+    let mut fields = [None, None, None, None];
+    for (key, v) in members {
+        let Some(i) = names.iter().position(|n| *n == key) else {
+            continue;
+        };
+        fields[i] = match v.as_str() {
+            Some(s) => Some(s.into_owned()),
+            None if v.is_null() => None,
+            None => return Some(None),
+        };
+    }
+    Some(Some(fields))
 }
 
 /// `s` in ASCII upper case (borrowed when it already is).
@@ -1039,6 +1118,16 @@ mod tests {
         assert!(check_object("{}").unwrap());
         assert!(check_object(r#"{"metadata":{"k":1,"a":[1]},"k":2,"z":3,"a":0}"#).unwrap());
         assert!(check_object(r#"{"metadata":5}"#).unwrap());
+        // actor/resource objects read field by field; arrays through serde
+        assert!(check_object(
+            r#"{"actor":{"type":null,"id":"u","x":{"y":[1,{"z":2}]}},"resource":{"name":5},"user_id":"v"}"#
+        )
+        .unwrap());
+        assert!(
+            check_object(r#"{"actor":["user","u-1"],"resource":["f","r",null,"/p",1]}"#).unwrap()
+        );
+        assert!(!check_object(r#"{"actor":{"x":{"y":1,"y":2}}}"#).unwrap());
+        assert!(!check_object(r#"{"resource":{"id":"a","id":"b"}}"#).unwrap());
         assert!(!check_object(r#"{"metadata":{"k":1,"k":2}}"#).unwrap());
         // whole bodies: NDJSON, array, single object; and a malformed one
         for body in [
