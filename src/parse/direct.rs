@@ -479,8 +479,18 @@ fn scanned_members(text: &str) -> Option<Vec<Member<'_>>> {
 /// Sorts `members` by key, as a `serde_json::Map` iterates; false when a
 /// key is repeated (which one wins depends on the map: the general path's).
 fn sort_unique(members: &mut [Member<'_>]) -> bool {
-    members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    members.sort_unstable_by(|a, b| key_order(&a.0, &b.0));
     !members.windows(2).any(|w| w[0].0 == w[1].0)
+}
+
+/// `a.cmp(b)`, deciding keys that differ in their first byte (most do)
+/// without a `memcmp` call.
+#[inline]
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
 }
 
 /// Applies the members of a JSON MSG or object in the order
@@ -509,7 +519,7 @@ fn apply_json<'v>(ov: &mut Overrides<'v>, mut members: Vec<Member<'v>>) -> Optio
         // at the top level and in that object the later insert wins, so the
         // inner one below "metadata" and the top-level one above.
         ov.metadata.append(&mut inner);
-        ov.metadata.sort_by(|a, b| a.0.cmp(&b.0)); // stable: top level first
+        ov.metadata.sort_by(|a, b| key_order(&a.0, &b.0)); // stable: top level first
         ov.metadata.dedup_by(|later, earlier| {
             if later.0 != earlier.0 {
                 return false;

@@ -34,24 +34,31 @@ pub struct Str<'a> {
 
 impl<'a> Str<'a> {
     /// The decoded string: borrowed from the text unless it holds escapes.
-    #[inline]
+    #[inline(always)]
     pub fn decoded(self) -> Cow<'a, str> {
-        if !self.escaped {
-            return Cow::Borrowed(self.raw);
+        if self.escaped {
+            Cow::Owned(unescape(self.raw))
+        } else {
+            Cow::Borrowed(self.raw)
         }
-        let mut s = String::with_capacity(self.raw.len());
-        let b = self.raw.as_bytes();
-        let mut start = 0;
-        while let Some(at) = self.raw[start..].find('\\') {
-            let i = start + at;
-            s.push_str(&self.raw[start..i]);
-            let (c, len) = decode_escape(b, i);
-            s.push(c);
-            start = i + len;
-        }
-        s.push_str(&self.raw[start..]);
-        Cow::Owned(s)
     }
+}
+
+/// `raw` (a string the scanner validated) with its escapes decoded.
+#[inline(never)]
+fn unescape(raw: &str) -> String {
+    let mut s = String::with_capacity(raw.len());
+    let b = raw.as_bytes();
+    let mut start = 0;
+    while let Some(at) = raw[start..].find('\\') {
+        let i = start + at;
+        s.push_str(&raw[start..i]);
+        let (c, len) = decode_escape(b, i);
+        s.push(c);
+        start = i + len;
+    }
+    s.push_str(&raw[start..]);
+    s
 }
 
 /// One value. Numbers are integers whose text is exactly what serde_json
