@@ -319,16 +319,11 @@ pub(crate) mod json_writer {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
 
-    /// Whether any of the 8 bytes of `w` is below 0x20, a quote or a backslash
-    /// (exact: the classic "has a zero byte" / "has a byte less than n" tests).
-    #[inline]
-    fn needs_escape(w: u64) -> bool {
-        escape_mask(w) != 0
-    }
-
-    /// The high bit of each byte of `w` flagged by [`needs_escape`]'s tests.
-    /// The lowest flagged byte is exact; bytes above a flagged one may be
-    /// flagged falsely (the subtraction's borrow).
+    /// The high bit of each byte of `w` (little-endian) that is below 0x20,
+    /// a quote or a backslash: the bytes [`ESCAPE`] escapes (the classic
+    /// "has a zero byte" / "has a byte less than n" tests). The lowest
+    /// flagged byte is exact; bytes above a flagged one may be flagged
+    /// falsely (the subtraction's borrow).
     #[inline]
     fn escape_mask(w: u64) -> u64 {
         let below_space = w.wrapping_sub(ONES * 0x20) & !w;
@@ -339,63 +334,65 @@ pub(crate) mod json_writer {
         (below_space | quote | backslash) & HIGH
     }
 
-    /// Whether none of the 16 bytes at `b[i..]` needs escaping (two 8-byte
-    /// word tests; safe code, which the compiler vectorises well enough).
+    /// The position of the first byte of `b` at or after `from` that needs
+    /// escaping: 8 bytes at a time ([`escape_mask`]), then the last 8 bytes
+    /// as one word when they all lie at or after `from` (the bytes it shares
+    /// with the words before were found clean, and the mask cannot flag
+    /// clean bytes below its lowest flagged one), else the rest byte by byte.
     #[inline]
-    fn clean16(b: &[u8], i: usize) -> bool {
-        let w = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        !needs_escape(w(i)) && !needs_escape(w(i + 8))
+    fn next_escape(b: &[u8], from: usize) -> Option<usize> {
+        let word = |at: usize| {
+            let chunk: [u8; 8] = b[at..at + 8].try_into().expect("8 bytes");
+            escape_mask(u64::from_le_bytes(chunk))
+        };
+        let mut i = from;
+        while i + 8 <= b.len() {
+            let m = word(i);
+            if m != 0 {
+                return Some(i + (m.trailing_zeros() / 8) as usize);
+            }
+            i += 8;
+        }
+        if i == b.len() {
+            return None;
+        }
+        match b.len().checked_sub(8) {
+            Some(at) if at >= from => {
+                let m = word(at);
+                (m != 0).then(|| at + (m.trailing_zeros() / 8) as usize)
+            }
+            _ => b[i..]
+                .iter()
+                .position(|&c| ESCAPE[c as usize] != 0)
+                .map(|p| i + p),
+        }
     }
 
+    /// Writes `s` as a JSON string, escaped as serde_json escapes it. Most
+    /// strings need no escaping and are copied whole.
+    #[inline]
     pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
         let b = s.as_bytes();
         out.reserve(b.len() + 2);
         out.push(b'"');
-        if b.len() < SHORT {
-            short_string(out, b);
-            return;
+        match next_escape(b, 0) {
+            None => out.extend_from_slice(b),
+            Some(first) => escaped(out, b, first),
         }
+        out.push(b'"');
+    }
+
+    /// The body of a string whose first byte to escape is `b[first]`: the
+    /// runs between bytes that need escaping are copied whole.
+    #[inline(never)]
+    fn escaped(out: &mut Vec<u8>, b: &[u8], first: usize) {
         let mut start = 0;
-        let mut i = 0;
-        while i + 16 <= b.len() && clean16(b, i) {
-            i += 16;
-        }
-        while i < b.len() {
-            // Skip 8 bytes at a time while none needs escaping; a short tail
-            // is tested padded with bytes that need none.
-            // `at_i`: the word's first byte is `b[i]`, so its lowest flagged
-            // byte is the next one to escape and the bytes before it are clean.
-            let (w, at_i) = match b.get(i..i + 8) {
-                Some(chunk) => (u64::from_le_bytes(chunk.try_into().expect("8 bytes")), true),
-                // The last 8 bytes (overlapping bytes already handled).
-                None if b.len() >= 8 => {
-                    let chunk = &b[b.len() - 8..];
-                    (
-                        u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
-                        false,
-                    )
-                }
-                None => {
-                    let mut tail = [b'a'; 8];
-                    for (t, &c) in tail.iter_mut().zip(&b[i..]) {
-                        *t = c;
-                    }
-                    (u64::from_le_bytes(tail), true)
-                }
-            };
-            let mask = escape_mask(w);
-            if mask == 0 {
-                i += 8;
-                continue;
-            }
-            if at_i {
-                i += (mask.trailing_zeros() / 8) as usize;
-            }
+        let mut next = Some(first);
+        while let Some(i) = next {
+            out.extend_from_slice(&b[start..i]);
             let c = b[i];
-            let esc = ESCAPE[c as usize];
-            if esc != 0 {
-                out.extend_from_slice(&b[start..i]);
-                if esc == UU {
+            match ESCAPE[c as usize] {
+                UU => {
                     const HEX: &[u8; 16] = b"0123456789abcdef";
                     out.extend_from_slice(&[
                         b'\\',
@@ -405,48 +402,13 @@ pub(crate) mod json_writer {
                         HEX[(c >> 4) as usize],
                         HEX[(c & 0xf) as usize],
                     ]);
-                } else {
-                    out.extend_from_slice(&[b'\\', esc]);
                 }
-                start = i + 1;
-            }
-            i += 1;
-        }
-        out.extend_from_slice(&b[start..]);
-        out.push(b'"');
-    }
-
-    /// Below this length a byte-by-byte table lookup beats the word tests
-    /// (most fields: ids, names, addresses, times).
-    const SHORT: usize = 24;
-
-    /// The body and closing quote of a short string (opening quote written).
-    #[inline]
-    fn short_string(out: &mut Vec<u8>, b: &[u8]) {
-        let mut start = 0;
-        for (i, &c) in b.iter().enumerate() {
-            let esc = ESCAPE[c as usize];
-            if esc == 0 {
-                continue;
-            }
-            out.extend_from_slice(&b[start..i]);
-            if esc == UU {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(c >> 4) as usize],
-                    HEX[(c & 0xf) as usize],
-                ]);
-            } else {
-                out.extend_from_slice(&[b'\\', esc]);
+                esc => out.extend_from_slice(&[b'\\', esc]),
             }
             start = i + 1;
+            next = next_escape(b, start);
         }
         out.extend_from_slice(&b[start..]);
-        out.push(b'"');
     }
 
     /// Writes `,"key":` (or `"key":` for the first field of an object).
@@ -864,6 +826,25 @@ mod tests {
                         serde_json::to_vec(&s).unwrap(),
                         "char {c:#x} at {pos}"
                     );
+                }
+            }
+        }
+
+        #[test]
+        fn escape_pairs_at_every_position_of_short_strings() {
+            for len in 1..20 {
+                for a in 0..len {
+                    for b in a..len {
+                        for (x, y) in [('"', '\n'), ('\u{1}', '\\'), ('\u{1f}', '\u{1f}')] {
+                            let mut s: Vec<char> = "é".chars().cycle().take(len).collect();
+                            s[a] = x;
+                            s[b] = y;
+                            let s: String = s.into_iter().collect();
+                            let mut ours = Vec::new();
+                            json_writer::string(&mut ours, &s);
+                            assert_eq!(ours, serde_json::to_vec(&s).unwrap(), "{s:?}");
+                        }
+                    }
                 }
             }
         }

@@ -7,8 +7,10 @@
 //! the same as `normalize_json(obj, ..).encode()`, but straight from the
 //! borrowed parse: no intermediate [`Event`](crate::event::Event), no
 //! `String` per field, no JSON maps for the structured data or for a JSON
-//! MSG (which is read with simd-json into a borrowed value). The profile of
-//! the end-to-end bench showed the intermediate event's allocations, maps
+//! MSG. A JSON MSG is read by the borrowed scanner [`json_msg`] (no copy,
+//! no value tree), or, for what the scanner leaves (floats, odd escapes, deep
+//! nesting, invalid JSON), with simd-json into a borrowed value. The profile
+//! of the end-to-end bench showed the intermediate event's allocations, maps
 //! and re-serialisation as the largest cost of ingest.
 //!
 //! It returns `None` for what it leaves to the general path, which then
@@ -19,6 +21,7 @@
 //!
 //! Differential property tests hold both paths to the same bytes.
 
+use super::json_msg;
 use super::normalize::{category_for_facility, json_severity, json_time_ms, Origin};
 use super::rfc5424::{procid_string, scan_sd, unescape_param, Rfc5424};
 use super::syslog::strip_bom;
@@ -53,7 +56,7 @@ struct Overrides<'v> {
     event_id: Option<Cow<'v, str>>,
     timestamp_ms: Option<i64>,
     tenant_id: Option<Cow<'v, str>>,
-    category: Option<String>,
+    category: Option<Cow<'v, str>>,
     action: Option<Cow<'v, str>>,
     severity: Option<Severity>,
     outcome: Option<Cow<'v, str>>,
@@ -64,7 +67,7 @@ struct Overrides<'v> {
     session_id: Option<Cow<'v, str>>,
     message: Option<Cow<'v, str>>,
     /// Keys kept as metadata, sorted, with their values.
-    metadata: Vec<(&'v str, &'v BorrowedValue<'v>)>,
+    metadata: Vec<Member<'v>>,
     /// A `metadata` object was given (even an empty one makes `"metadata":{}`).
     metadata_object: bool,
 }
@@ -88,17 +91,23 @@ pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<
     let json_value;
     let mut ov = Overrides::default();
     let json_msg = match json_candidate(p.msg) {
-        Some(text) => {
-            json_bytes = text.as_bytes().to_vec();
-            json_value = parse_borrowed(&mut json_bytes);
-            match &json_value {
-                Some(BorrowedValue::Object(obj)) => {
-                    apply_json(&mut ov, obj)?;
-                    true
-                }
-                _ => false,
+        Some(text) => match scanned_members(text) {
+            Some(members) => {
+                apply_json(&mut ov, members)?;
+                true
             }
-        }
+            None => {
+                json_bytes = text.as_bytes().to_vec();
+                json_value = parse_borrowed(&mut json_bytes);
+                match &json_value {
+                    Some(BorrowedValue::Object(obj)) => {
+                        apply_json(&mut ov, simd_members(obj))?;
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        },
         None => false,
     };
 
@@ -164,8 +173,37 @@ pub fn encode_json_object(
     received_ms: i64,
     origin: &Origin<'_>,
 ) -> Option<EncodedEvent> {
+    encode_members(simd_members(obj), received_ms, origin)
+}
+
+/// [`encode_json_object`] for the text of one JSON object (an NDJSON line):
+/// read by the scanner when it can, else parsed with simd-json (in
+/// `scratch`). `None`: not a JSON object, or the general path must build it.
+pub fn encode_json_text(
+    text: &[u8],
+    scratch: &mut Vec<u8>,
+    received_ms: i64,
+    origin: &Origin<'_>,
+) -> Option<EncodedEvent> {
+    if let Some(members) = std::str::from_utf8(text).ok().and_then(scanned_members) {
+        return encode_members(members, received_ms, origin);
+    }
+    scratch.clear();
+    scratch.extend_from_slice(text);
+    let BorrowedValue::Object(obj) = parse_borrowed(scratch)? else {
+        return None;
+    };
+    encode_json_object(&obj, received_ms, origin)
+}
+
+/// The record of an HTTP JSON object with these members.
+fn encode_members(
+    members: Vec<Member<'_>>,
+    received_ms: i64,
+    origin: &Origin<'_>,
+) -> Option<EncodedEvent> {
     let mut ov = Overrides::default();
-    apply_json(&mut ov, obj)?;
+    apply_json(&mut ov, members)?;
     let defaults = Defaults {
         category: "SYSTEM",
         severity: Severity::Info,
@@ -362,95 +400,330 @@ fn json_candidate(msg: &str) -> Option<&str> {
     body.starts_with('{').then_some(body)
 }
 
-/// Applies the keys of a JSON MSG in the order `normalize::apply_json` does
-/// (sorted, as a `serde_json::Map` iterates). `None`: leave it to the
+/// A value of a JSON MSG or HTTP object: a node of simd-json's tree, or
+/// what the scanner ([`json_msg`]) read, which leaves nested objects and
+/// arrays as text until they are used.
+#[derive(Clone, Copy)]
+enum Json<'v> {
+    Simd(&'v BorrowedValue<'v>),
+    Scanned(json_msg::Value<'v>),
+}
+
+/// An object member: the (decoded) key and its value.
+type Member<'v> = (Cow<'v, str>, Json<'v>);
+
+impl<'v> Json<'v> {
+    /// A string's text.
+    fn as_str(self) -> Option<Cow<'v, str>> {
+        match self {
+            Json::Simd(BorrowedValue::String(s)) => Some(Cow::Borrowed(s.as_ref())),
+            Json::Scanned(json_msg::Value::Str(s)) => Some(s.decoded()),
+            _ => None,
+        }
+    }
+
+    /// A string, or a number as text (`normalize`'s `text`).
+    fn text(self) -> Option<Cow<'v, str>> {
+        match self {
+            Json::Simd(BorrowedValue::Static(n)) => number(n).map(|n| Cow::Owned(n.to_string())),
+            // The scanner's integers are written as serde_json prints them.
+            Json::Scanned(json_msg::Value::Int(n)) => Some(Cow::Borrowed(n)),
+            _ => self.as_str(),
+        }
+    }
+
+    /// A scalar as the `serde_json::Value` the general path would hold.
+    fn scalar(self) -> Option<Value> {
+        match self {
+            Json::Simd(v) => scalar(v),
+            Json::Scanned(json_msg::Value::Object(_) | json_msg::Value::Array(_)) => None,
+            Json::Scanned(_) => self.to_serde(),
+        }
+    }
+
+    /// The `serde_json::Value` the general path holds; `None` for an object
+    /// with a repeated key (which one wins depends on the map).
+    fn to_serde(self) -> Option<Value> {
+        let v = match self {
+            Json::Simd(v) => return to_serde(v),
+            Json::Scanned(v) => v,
+        };
+        Some(match v {
+            json_msg::Value::Null => Value::Null,
+            json_msg::Value::Bool(b) => Value::Bool(b),
+            json_msg::Value::Int(n) => Value::Number(int_number(n)?),
+            json_msg::Value::Str(s) => Value::String(s.decoded().into_owned()),
+            json_msg::Value::Array(_) => Value::Array(
+                self.items()?
+                    .into_iter()
+                    .map(Json::to_serde)
+                    .collect::<Option<_>>()?,
+            ),
+            json_msg::Value::Object(_) => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in self.members()? {
+                    if m.insert(k.into_owned(), v.to_serde()?).is_some() {
+                        return None;
+                    }
+                }
+                Value::Object(m)
+            }
+        })
+    }
+
+    fn is_null(self) -> bool {
+        matches!(
+            self,
+            Json::Simd(BorrowedValue::Static(StaticNode::Null))
+                | Json::Scanned(json_msg::Value::Null)
+        )
+    }
+
+    /// Whether no object in the value has a key twice (what
+    /// [`Json::to_serde`] checks, without building the value).
+    fn unique_keys(self) -> bool {
+        if let Some(mut members) = self.members() {
+            return sort_unique(&mut members) && members.iter().all(|(_, v)| v.unique_keys());
+        }
+        match self.items() {
+            Some(items) => items.iter().all(|v| v.unique_keys()),
+            None => true,
+        }
+    }
+
+    /// An object's members, in the order written (`None`: not an object).
+    fn members(self) -> Option<Vec<Member<'v>>> {
+        match self {
+            Json::Simd(BorrowedValue::Object(obj)) => Some(simd_members(obj)),
+            Json::Scanned(json_msg::Value::Object(text)) => scanned_members(text),
+            _ => None,
+        }
+    }
+
+    /// An array's items (`None`: not an array).
+    fn items(self) -> Option<Vec<Json<'v>>> {
+        match self {
+            Json::Simd(BorrowedValue::Array(items)) => Some(items.iter().map(Json::Simd).collect()),
+            Json::Scanned(json_msg::Value::Array(text)) => {
+                let mut items = Vec::new();
+                json_msg::array(text, |v| items.push(Json::Scanned(v)))?;
+                Some(items)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The members of a simd-json object.
+fn simd_members<'v>(obj: &'v simd_json::borrowed::Object<'v>) -> Vec<Member<'v>> {
+    obj.iter()
+        .map(|(k, v)| (Cow::Borrowed(k.as_ref()), Json::Simd(v)))
+        .collect()
+}
+
+/// The members of the JSON object `text` as the scanner reads them; `None`
+/// for what it leaves to simd-json.
+fn scanned_members(text: &str) -> Option<Vec<Member<'_>>> {
+    let mut members = Vec::with_capacity(16);
+    json_msg::object(text, |k, v| members.push((k.decoded(), Json::Scanned(v))))?;
+    Some(members)
+}
+
+/// Sorts `members` by key, as a `serde_json::Map` iterates; false when a
+/// key is repeated (which one wins depends on the map: the general path's).
+fn sort_unique(members: &mut [Member<'_>]) -> bool {
+    members.sort_unstable_by(|a, b| key_order(&a.0, &b.0));
+    !members.windows(2).any(|w| w[0].0 == w[1].0)
+}
+
+/// `a.cmp(b)`, deciding keys that differ in their first byte (most do)
+/// without a `memcmp` call.
+#[inline]
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Applies the members of a JSON MSG or object in the order
+/// `normalize::apply_json` does (sorted, as a `serde_json::Map` iterates);
+/// the ones it does not take become `ov.metadata`. `None`: leave it to the
 /// general path.
-fn apply_json<'v>(ov: &mut Overrides<'v>, obj: &'v simd_json::borrowed::Object<'v>) -> Option<()> {
-    let mut entries: Vec<(&'v str, &'v BorrowedValue<'v>)> =
-        obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    if entries.windows(2).any(|w| w[0].0 == w[1].0) {
+fn apply_json<'v>(ov: &mut Overrides<'v>, mut members: Vec<Member<'v>>) -> Option<()> {
+    if !sort_unique(&mut members) {
         return None;
     }
-    for (key, value) in entries {
-        let handled = match key {
-            "event_id" => set(&mut ov.event_id, text(value)),
-            "timestamp" => set(
-                &mut ov.timestamp_ms,
-                scalar(value).as_ref().and_then(json_time_ms),
-            ),
-            "tenant_id" => set(&mut ov.tenant_id, text(value)),
-            "action" => set(&mut ov.action, text(value)),
-            "outcome" => set(&mut ov.outcome, text(value)),
-            "category" => match value {
-                BorrowedValue::String(s) => set(&mut ov.category, Some(s.to_ascii_uppercase())),
-                _ => false,
-            },
-            "severity" => set(
-                &mut ov.severity,
-                scalar(value).as_ref().and_then(json_severity),
-            ),
-            "source_ip" | "ip" => set(&mut ov.source_ip, text(value)),
-            "user_agent" => set(&mut ov.user_agent, text(value)),
-            "session_id" => set(&mut ov.session_id, text(value)),
-            "message" => set(&mut ov.message, text(value)),
-            "actor" => match serde_json::from_value::<Actor>(to_serde(value)?) {
-                Ok(a) => {
+    // The members of a `metadata` object, sorted.
+    let mut inner = Vec::new();
+    // Members not taken move to the front, in order.
+    let mut kept = 0;
+    for i in 0..members.len() {
+        if !apply_field(ov, &members[i].0, members[i].1, &mut inner)? {
+            members.swap(kept, i);
+            kept += 1;
+        }
+    }
+    members.truncate(kept);
+    ov.metadata = members;
+    if !inner.is_empty() {
+        // The general path inserts into one map in key order, the `metadata`
+        // object's members when it reaches the key "metadata": for a key both
+        // at the top level and in that object the later insert wins, so the
+        // inner one below "metadata" and the top-level one above.
+        ov.metadata.append(&mut inner);
+        ov.metadata.sort_by(|a, b| key_order(&a.0, &b.0)); // stable: top level first
+        ov.metadata.dedup_by(|later, earlier| {
+            if later.0 != earlier.0 {
+                return false;
+            }
+            if *later.0 < *"metadata" {
+                std::mem::swap(later, earlier);
+            }
+            true
+        });
+    }
+    Some(())
+}
+
+/// Applies one member as `normalize::apply_field` does; whether it was
+/// taken (false: it belongs in metadata). A `metadata` object's members go
+/// to `inner`. `None`: leave the event to the general path.
+fn apply_field<'v>(
+    ov: &mut Overrides<'v>,
+    key: &str,
+    value: Json<'v>,
+    inner: &mut Vec<Member<'v>>,
+) -> Option<bool> {
+    Some(match key {
+        "event_id" => set(&mut ov.event_id, value.text()),
+        "timestamp" => set(
+            &mut ov.timestamp_ms,
+            value.scalar().as_ref().and_then(json_time_ms),
+        ),
+        "tenant_id" => set(&mut ov.tenant_id, value.text()),
+        "action" => set(&mut ov.action, value.text()),
+        "outcome" => set(&mut ov.outcome, value.text()),
+        "category" => set(&mut ov.category, value.as_str().map(ascii_uppercase)),
+        "severity" => set(
+            &mut ov.severity,
+            value.scalar().as_ref().and_then(json_severity),
+        ),
+        "source_ip" | "ip" => set(&mut ov.source_ip, value.text()),
+        "user_agent" => set(&mut ov.user_agent, value.text()),
+        "session_id" => set(&mut ov.session_id, value.text()),
+        "message" => set(&mut ov.message, value.text()),
+        "actor" => {
+            let names = ["type", "id", "email", "service_account"];
+            let build = |[kind, id, email, service_account]: [Option<String>; 4]| Actor {
+                kind,
+                id,
+                email,
+                service_account,
+            };
+            match struct_value(value, names, build)? {
+                Some(a) => {
                     actor(ov).merge(a);
                     true
                 }
-                Err(_) => false,
-            },
-            "resource" => match serde_json::from_value::<Resource>(to_serde(value)?) {
-                Ok(r) => {
+                None => false,
+            }
+        }
+        "resource" => {
+            let names = ["type", "id", "name", "path"];
+            let build = |[kind, id, name, path]: [Option<String>; 4]| Resource {
+                kind,
+                id,
+                name,
+                path,
+            };
+            match struct_value(value, names, build)? {
+                Some(r) => {
                     resource(ov).merge(r);
                     true
                 }
-                Err(_) => false,
-            },
-            "user_id" => text(value).map(|t| actor(ov).id = Some(t.into())).is_some(),
-            "user_email" => text(value)
-                .map(|t| actor(ov).email = Some(t.into()))
-                .is_some(),
-            "service_account" => text(value)
-                .map(|t| actor(ov).service_account = Some(t.into()))
-                .is_some(),
-            "resource_path" => text(value)
-                .map(|t| resource(ov).path = Some(t.into()))
-                .is_some(),
-            "metadata" => match value {
-                BorrowedValue::Object(inner) => {
-                    let start = ov.metadata.len();
-                    ov.metadata
-                        .extend(inner.iter().map(|(k, v)| (k.as_ref(), v)));
-                    let added = &mut ov.metadata[start..];
-                    added.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                    if added.windows(2).any(|w| w[0].0 == w[1].0) {
-                        return None;
-                    }
-                    ov.metadata_object = true;
-                    true
+                None => false,
+            }
+        }
+        "user_id" => value
+            .text()
+            .map(|t| actor(ov).id = Some(t.into()))
+            .is_some(),
+        "user_email" => value
+            .text()
+            .map(|t| actor(ov).email = Some(t.into()))
+            .is_some(),
+        "service_account" => value
+            .text()
+            .map(|t| actor(ov).service_account = Some(t.into()))
+            .is_some(),
+        "resource_path" => value
+            .text()
+            .map(|t| resource(ov).path = Some(t.into()))
+            .is_some(),
+        "metadata" => match value.members() {
+            Some(mut members) => {
+                if !sort_unique(&mut members) {
+                    return None;
                 }
-                _ => false,
-            },
-            _ => false,
+                *inner = members;
+                ov.metadata_object = true;
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    })
+}
+
+/// An `actor` or `resource` value as `serde_json::from_value::<T>` reads
+/// the `serde_json::Value` the general path holds (`Some(None)`: it fails;
+/// `None`: a repeated key, the general path decides). An object is read
+/// without building that value: its string fields `names`, in `T`'s order,
+/// go to `build`.
+fn struct_value<T: serde::de::DeserializeOwned>(
+    value: Json<'_>,
+    names: [&str; 4],
+    build: fn([Option<String>; 4]) -> T,
+) -> Option<Option<T>> {
+    match value.members() {
+        Some(members) => Some(object_fields(members, names)?.map(build)),
+        None => Some(serde_json::from_value::<T>(value.to_serde()?).ok()),
+    }
+}
+
+/// The fields `names` of an object as serde's derived `Deserialize` reads
+/// four `Option<String>` fields from a `serde_json::Map`: other keys are
+/// ignored and `null` is an absent field; `Some(None)` when a field has
+/// another type; `None` for a repeated key at any depth.
+fn object_fields(
+    mut members: Vec<Member<'_>>,
+    names: [&str; 4],
+) -> Option<Option<[Option<String>; 4]>> {
+    if !sort_unique(&mut members) || !members.iter().all(|(_, v)| v.unique_keys()) {
+        return None;
+    }
+    let mut fields = [None, None, None, None];
+    for (key, v) in members {
+        let Some(i) = names.iter().position(|n| *n == key) else {
+            continue;
         };
-        if !handled {
-            ov.metadata.push((key, value));
-        }
+        fields[i] = match v.as_str() {
+            Some(s) => Some(s.into_owned()),
+            None if v.is_null() => None,
+            None => return Some(None),
+        };
     }
-    // The general path inserts into one sorted map in this order: for a key
-    // both at the top level and in `metadata`, the later insert wins.
-    ov.metadata.sort_by(|a, b| a.0.cmp(b.0)); // stable: keeps insert order
-    let mut i = 0;
-    while i + 1 < ov.metadata.len() {
-        if ov.metadata[i].0 == ov.metadata[i + 1].0 {
-            ov.metadata.remove(i);
-        } else {
-            i += 1;
-        }
+    Some(Some(fields))
+}
+
+/// `s` in ASCII upper case (borrowed when it already is).
+fn ascii_uppercase(s: Cow<'_, str>) -> Cow<'_, str> {
+    if s.bytes().any(|c| c.is_ascii_lowercase()) {
+        Cow::Owned(s.to_ascii_uppercase())
+    } else {
+        s
     }
-    Some(())
 }
 
 fn actor<'a>(ov: &'a mut Overrides<'_>) -> &'a mut Actor {
@@ -492,15 +765,6 @@ fn set<T>(slot: &mut Option<T>, v: Option<T>) -> bool {
     }
 }
 
-/// A string, or a number as text (`normalize`'s `text`).
-fn text<'v>(v: &'v BorrowedValue<'v>) -> Option<Cow<'v, str>> {
-    match v {
-        BorrowedValue::String(s) => Some(Cow::Borrowed(s.as_ref())),
-        BorrowedValue::Static(n) => number(n).map(|n| Cow::Owned(n.to_string())),
-        _ => None,
-    }
-}
-
 /// A scalar as the `serde_json::Value` the general path would hold.
 fn scalar(v: &BorrowedValue<'_>) -> Option<Value> {
     match v {
@@ -521,10 +785,65 @@ fn number(n: &StaticNode) -> Option<Number> {
     }
 }
 
+/// The number of a scanned integer, as simd-json reads it: `u64` when not
+/// negative, else `i64`.
+fn int_number(n: &str) -> Option<Number> {
+    match n.parse::<u64>() {
+        Ok(u) => Some(Number::from(u)),
+        Err(_) => n.parse::<i64>().ok().map(Number::from),
+    }
+}
+
 /// Writes a metadata value as the canonical writer writes the
 /// `serde_json::Value` the general path would hold (object keys sorted).
 /// `None` for an object with a repeated key.
-fn write_value(o: &mut Vec<u8>, v: &BorrowedValue<'_>) -> Option<()> {
+fn write_value(o: &mut Vec<u8>, v: &Json<'_>) -> Option<()> {
+    match *v {
+        Json::Simd(v) => write_simd(o, v),
+        Json::Scanned(v) => write_scanned(o, v),
+    }
+}
+
+/// [`write_value`] for a scanned value.
+fn write_scanned(o: &mut Vec<u8>, v: json_msg::Value<'_>) -> Option<()> {
+    match v {
+        json_msg::Value::Str(s) => string(o, &s.decoded()),
+        json_msg::Value::Null => o.extend_from_slice(b"null"),
+        json_msg::Value::Bool(true) => o.extend_from_slice(b"true"),
+        json_msg::Value::Bool(false) => o.extend_from_slice(b"false"),
+        json_msg::Value::Int(n) => o.extend_from_slice(n.as_bytes()),
+        json_msg::Value::Array(_) => {
+            o.push(b'[');
+            for (i, item) in Json::Scanned(v).items()?.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                write_value(o, item)?;
+            }
+            o.push(b']');
+        }
+        json_msg::Value::Object(text) => {
+            let mut members = scanned_members(text)?;
+            if !sort_unique(&mut members) {
+                return None;
+            }
+            o.push(b'{');
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                string(o, k);
+                o.push(b':');
+                write_value(o, v)?;
+            }
+            o.push(b'}');
+        }
+    }
+    Some(())
+}
+
+/// [`write_value`] for a simd-json value.
+fn write_simd(o: &mut Vec<u8>, v: &BorrowedValue<'_>) -> Option<()> {
     match v {
         BorrowedValue::String(s) => string(o, s),
         BorrowedValue::Static(StaticNode::Null) => o.extend_from_slice(b"null"),
@@ -538,7 +857,7 @@ fn write_value(o: &mut Vec<u8>, v: &BorrowedValue<'_>) -> Option<()> {
                 if i > 0 {
                     o.push(b',');
                 }
-                write_value(o, item)?;
+                write_simd(o, item)?;
             }
             o.push(b']');
         }
@@ -555,7 +874,7 @@ fn write_value(o: &mut Vec<u8>, v: &BorrowedValue<'_>) -> Option<()> {
                 }
                 string(o, k);
                 o.push(b':');
-                write_value(o, v)?;
+                write_simd(o, v)?;
             }
             o.push(b'}');
         }
@@ -698,6 +1017,15 @@ pub(crate) mod tests {
             Just("1700000000123".to_string()),
             Just("true".to_string()),
             Just("null".to_string()),
+            // what the MSG scanner decodes itself, and what it leaves
+            Just(r#""a\/b\u00e9\u00C9\ud83d\ude00 \"q\" \\ \t""#.to_string()),
+            Just(r#""lone \ud800 surrogate""#.to_string()),
+            Just("-0".to_string()),
+            Just("1E5".to_string()),
+            Just("0.5".to_string()),
+            Just("-9223372036854775808".to_string()),
+            Just("18446744073709551615".to_string()),
+            Just("18446744073709551616".to_string()),
         ]
     }
 
@@ -766,6 +1094,7 @@ pub(crate) mod tests {
             object(),
             object().prop_map(|o| format!("\u{feff}  {o}  ")),
             object().prop_map(|o| format!("{o} trailing")),
+            object().prop_map(|o| o.replace("\":", "\" :\n ").replace(",\"", " ,\t\"")),
         ]
     }
 
@@ -827,9 +1156,19 @@ pub(crate) mod tests {
             Some(BorrowedValue::Object(obj)) => encode_json_object(&obj, RECEIVED, &ORIGIN),
             _ => None,
         };
-        let Some(direct) = direct else {
+        // The NDJSON line path: the scanner first, simd-json for what it leaves.
+        let scanned = encode_json_text(text.as_bytes(), &mut Vec::new(), RECEIVED, &ORIGIN);
+        prop_assert_eq!(scanned.is_some(), direct.is_some(), "object: {}", text);
+        let (Some(direct), Some(scanned)) = (direct, scanned) else {
             return Ok(false);
         };
+        prop_assert_eq!(
+            mask_id(&direct.body),
+            mask_id(&scanned.body),
+            "object: {}",
+            text
+        );
+        prop_assert_eq!(direct.meta, scanned.meta, "object: {}", text);
         let general = general.expect("the general path parses what simd-json parses");
         prop_assert_eq!(general.len(), 1);
         let general = general[0].encode();
@@ -851,6 +1190,16 @@ pub(crate) mod tests {
         assert!(check_object("{}").unwrap());
         assert!(check_object(r#"{"metadata":{"k":1,"a":[1]},"k":2,"z":3,"a":0}"#).unwrap());
         assert!(check_object(r#"{"metadata":5}"#).unwrap());
+        // actor/resource objects read field by field; arrays through serde
+        assert!(check_object(
+            r#"{"actor":{"type":null,"id":"u","x":{"y":[1,{"z":2}]}},"resource":{"name":5},"user_id":"v"}"#
+        )
+        .unwrap());
+        assert!(
+            check_object(r#"{"actor":["user","u-1"],"resource":["f","r",null,"/p",1]}"#).unwrap()
+        );
+        assert!(!check_object(r#"{"actor":{"x":{"y":1,"y":2}}}"#).unwrap());
+        assert!(!check_object(r#"{"resource":{"id":"a","id":"b"}}"#).unwrap());
         assert!(!check_object(r#"{"metadata":{"k":1,"k":2}}"#).unwrap());
         // whole bodies: NDJSON, array, single object; and a malformed one
         for body in [

@@ -87,12 +87,12 @@ fn direct_records(body: &[u8], received_ms: i64, origin: &Origin) -> Option<Vec<
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            scratch.clear();
-            scratch.extend_from_slice(line);
-            let BorrowedValue::Object(obj) = direct::parse_borrowed(&mut scratch)? else {
-                return None;
-            };
-            out.push(direct::encode_json_object(&obj, received_ms, origin)?);
+            out.push(direct::encode_json_text(
+                line,
+                &mut scratch,
+                received_ms,
+                origin,
+            )?);
         }
         return Some(out);
     }

@@ -7,11 +7,14 @@
 //!   syslog message or a JSON object.
 //! - [`direct`]: writes the record of a well-formed RFC 5424 line straight
 //!   from the fast-path parse (no intermediate `Event`); same bytes.
+//! - [`json_msg`]: the borrowed scanner [`direct`] reads JSON MSGs (and
+//!   NDJSON lines) with, leaving what it cannot read exactly to simd-json.
 //! - [`json`]: HTTP bodies (JSON object, array, NDJSON; Splunk HEC envelopes).
 
 pub mod direct;
 pub mod framing;
 pub mod json;
+pub(crate) mod json_msg;
 pub mod normalize;
 pub mod rfc5424;
 pub mod syslog;
