@@ -69,11 +69,10 @@ pub fn syslog_line_to_record(
 ) -> EncodedEvent {
     if let Ok(text) = std::str::from_utf8(input) {
         let text = text.trim_end_matches(['\n', '\r', '\0']);
-        if let Some(p) = crate::parse::rfc5424::parse(text) {
-            if let Some(record) = crate::parse::direct::encode(&p, received_ms, origin) {
-                return record;
-            }
-            return normalize_syslog(p.to_message(), received_ms, origin).encode();
+        match crate::parse::direct::line_to_record(text, received_ms, origin) {
+            Ok(record) => return record,
+            Err(Some(p)) => return normalize_syslog(p.to_message(), received_ms, origin).encode(),
+            Err(None) => {}
         }
     }
     syslog_line_to_event(input, received_ms, tz, origin).encode()

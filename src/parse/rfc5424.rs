@@ -45,6 +45,17 @@ pub struct Rfc5424<'a> {
 /// Parses `text` (already stripped of trailing CR/LF/NUL) when it is a
 /// well-formed RFC 5424 line the fast path understands; `None` otherwise.
 pub fn parse(text: &str) -> Option<Rfc5424<'_>> {
+    parse_with_sd(text, |_, _| {})
+}
+
+/// [`parse`], also calling `on_sd` for each SD element (`None`) and each of
+/// its params (name, raw value) as the structured data is validated, in
+/// order: callers that need them save a second scan. On `None` some calls
+/// may already have been made.
+pub fn parse_with_sd<'a>(
+    text: &'a str,
+    on_sd: impl FnMut(&'a str, Option<(&'a str, &'a str)>),
+) -> Option<Rfc5424<'a>> {
     // syslog_loose trims (Unicode) whitespace at both ends; the fast path
     // requires the line to start with '<', so only the end can change.
     let text = text.trim_end();
@@ -86,7 +97,7 @@ pub fn parse(text: &str) -> Option<Rfc5424<'_>> {
             ""
         }
         b'[' => {
-            i = scan_sd(text, i, |_, _| {})?;
+            i = scan_sd(text, i, on_sd)?;
             &text[sd_start..i]
         }
         _ => return None,
