@@ -60,12 +60,10 @@ pub fn push_sd_name(out: &mut Vec<u8>, s: &str) {
 pub fn push_sd_value(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(c, b'"' | b'\\' | b']') {
-            out.extend_from_slice(&b[start..i]);
-            out.push(b'\\');
-            start = i;
-        }
+    for i in memchr::memchr3_iter(b'"', b'\\', b']', b) {
+        out.extend_from_slice(&b[start..i]);
+        out.push(b'\\');
+        start = i;
     }
     out.extend_from_slice(&b[start..]);
 }

@@ -28,7 +28,7 @@ use super::syslog::strip_bom;
 use crate::event::json_writer::{
     actor as write_actor, resource as write_resource, string, uint, value as write_serde_value,
 };
-use crate::event::rfc5424_fields::{push_sd_name, push_sd_value};
+use crate::event::rfc5424_fields::{push_sd_name, push_sd_value, MAX_SD_NAME};
 use crate::event::syslog_hint::{self, SyslogFields};
 use crate::event::{
     push_rfc3339_millis, tenant_hash, write_event_id, Actor, Category, EncodedEvent, RecordMeta,
@@ -106,8 +106,13 @@ fn encode_parsed(
     received_ms: i64,
     origin: &Origin<'_>,
 ) -> Option<EncodedEvent> {
-    if !sd.is_empty() {
-        sd.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| param_name(a).cmp(&param_name(b))));
+    let order = |a: &SdItem<'_>, b: &SdItem<'_>| {
+        a.0.cmp(b.0).then_with(|| param_name(a).cmp(&param_name(b)))
+    };
+    // strictly ascending already (so nothing repeats): the line's own order
+    let in_order = sd.is_sorted_by(|a, b| order(a, b).is_lt());
+    if !in_order {
+        sd.sort_unstable_by(order);
         let repeated = sd
             .windows(2)
             .any(|w| w[0].0 == w[1].0 && param_name(&w[0]) == param_name(&w[1]));
@@ -190,7 +195,11 @@ fn encode_parsed(
     };
     record.hint.reserve_exact(48 + p.structured_data.len());
     syslog_hint::write(&mut record.hint, &fields, |o| {
-        render_structured_data(o, &sd)
+        if in_order && sd_is_canonical(p.structured_data, &sd) {
+            o.extend_from_slice(p.structured_data.as_bytes());
+        } else {
+            render_structured_data(o, &sd);
+        }
     });
     Some(record)
 }
@@ -340,6 +349,39 @@ fn write_record(
         flags: 0,
     };
     Some((EncodedEvent::new(meta, out), message_at))
+}
+
+/// Whether the line's STRUCTURED-DATA `text`, whose items in line order are
+/// `sd` (sorted, no repeats), is already exactly what
+/// [`render_structured_data`] writes for them: names copied as they are
+/// (valid SD-NAME characters, at most 32), values without `\\`, `"` or `]`
+/// (so unescaping and re-escaping keep them), and nothing between the items
+/// but the single spaces the rendering puts there (the lengths agree).
+fn sd_is_canonical(text: &str, sd: &[SdItem<'_>]) -> bool {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= MAX_SD_NAME
+            && n.bytes()
+                .all(|b| (b'!'..=b'~').contains(&b) && !matches!(b, b'=' | b']' | b'"'))
+    };
+    let mut len = 0;
+    for (id, param) in sd {
+        match param {
+            None => {
+                if !name_ok(id) {
+                    return false;
+                }
+                len += id.len() + 2; // `[ID]`
+            }
+            Some((name, raw)) => {
+                if !name_ok(name) || memchr::memchr3(b'\\', b'"', b']', raw.as_bytes()).is_some() {
+                    return false;
+                }
+                len += name.len() + raw.len() + 4; // ` NAME="VALUE"`
+            }
+        }
+    }
+    len == text.len()
 }
 
 /// STRUCTURED-DATA as the `syslog` destination writes it from the body's
