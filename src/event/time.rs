@@ -2,9 +2,18 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-/// Milliseconds since the Unix epoch, now.
+/// Milliseconds since the Unix epoch, now: what
+/// `Utc::now().timestamp_millis()` returns (both read `CLOCK_REALTIME`),
+/// without chrono's round trip through a calendar date or std's checked
+/// `duration_since` (about 150 instructions a call).
 pub fn now_millis() -> i64 {
-    Utc::now().timestamp_millis()
+    use nix::time::{clock_gettime, ClockId};
+    match clock_gettime(ClockId::CLOCK_REALTIME) {
+        // tv_nsec is in 0..1e9: the sum is the floor, as chrono's
+        Ok(t) if t.tv_sec() >= 0 => t.tv_sec() * 1000 + t.tv_nsec() / 1_000_000,
+        // before 1970 (or no clock): chrono's behaviour, whatever it is
+        _ => Utc::now().timestamp_millis(),
+    }
 }
 
 /// First and last millisecond that [`write_rfc3339_millis`] formats itself
@@ -113,6 +122,16 @@ mod tests {
         DateTime::<Utc>::from_timestamp_millis(ms)
             .unwrap_or_default()
             .to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    #[test]
+    fn now_millis_is_chronos_now() {
+        for _ in 0..1000 {
+            let before = Utc::now().timestamp_millis();
+            let ours = now_millis();
+            let after = Utc::now().timestamp_millis();
+            assert!(before <= ours && ours <= after, "{before} {ours} {after}");
+        }
     }
 
     #[test]
