@@ -1,6 +1,7 @@
 //! Millisecond timestamps and their RFC 3339 form.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::cell::Cell;
 
 /// Milliseconds since the Unix epoch, now: what
 /// `Utc::now().timestamp_millis()` returns (both read `CLOCK_REALTIME`),
@@ -36,58 +37,121 @@ pub fn format_rfc3339_millis(ms: i64) -> String {
 /// Appends [`format_rfc3339_millis`]`(ms)` to `out`, without allocating
 /// for years 0000..=9999.
 pub fn push_rfc3339_millis(out: &mut Vec<u8>, ms: i64) {
-    thread_local! {
-        /// The last millisecond formatted on this thread (receive times and
-        /// event times repeat from one event to the next).
-        static LAST: std::cell::Cell<(i64, [u8; 24])> = const { std::cell::Cell::new((i64::MIN, [0; 24])) };
-    }
-    let (last_ms, last) = LAST.get();
-    if last_ms == ms {
-        out.extend_from_slice(&last);
-        return;
-    }
     let mut buf = [0u8; 24];
     if write_rfc3339_millis(ms, &mut buf) {
-        LAST.set((ms, buf));
         out.extend_from_slice(&buf);
     } else {
         out.extend_from_slice(format_rfc3339_millis(ms).as_bytes());
     }
 }
 
+/// `"00"` to `"99"`.
+const DIGITS2: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// What [`write_rfc3339_millis`] remembers on each thread. The event time
+/// and the receive time of one event usually differ, but each repeats its
+/// second from one event to the next; two seconds are kept so the two
+/// alternating calls per event both find theirs.
+struct Cache {
+    /// (second since 0000-01-01, `YYYY-MM-DDTHH:MM:SS.`) of the two seconds
+    /// used last.
+    seconds: [Cell<(u64, [u8; 20])>; 2],
+    /// The slot the next new second replaces: the one not used last.
+    victim: Cell<usize>,
+    /// (day since 0000-01-01, `YYYY-MM-DDT`) of the last day formatted.
+    day: Cell<(u64, [u8; 11])>,
+}
+
+thread_local! {
+    static CACHE: Cache = const {
+        Cache {
+            seconds: [Cell::new((u64::MAX, [0; 20])), Cell::new((u64::MAX, [0; 20]))],
+            victim: Cell::new(0),
+            day: Cell::new((u64::MAX, [0; 11])),
+        }
+    };
+}
+
 /// Writes `YYYY-MM-DDTHH:MM:SS.mmmZ` for years 0000..=9999 (what chrono's
 /// `to_rfc3339_opts(Millis, true)` writes); false outside that range.
+/// The `YYYY-MM-DDTHH:MM:SS.` part comes from the per-thread [`Cache`]
+/// when the second was one of the last two formatted, and its date part
+/// when the day was the last one.
 fn write_rfc3339_millis(ms: i64, buf: &mut [u8; 24]) -> bool {
     if !(MIN_FAST_MS..=MAX_FAST_MS).contains(&ms) {
         return false;
     }
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000) as u32;
-    let (y, m, d) = civil_from_days(days);
-    let secs = in_day / 1000;
-    let milli = in_day % 1000;
-    let (hh, mm, ss) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let two = |buf: &mut [u8; 24], at: usize, v: u32| {
-        buf[at] = b'0' + (v / 10) as u8;
-        buf[at + 1] = b'0' + (v % 10) as u8;
-    };
-    two(buf, 0, y / 100);
-    two(buf, 2, y % 100);
-    buf[4] = b'-';
-    two(buf, 5, m);
-    buf[7] = b'-';
-    two(buf, 8, d);
-    buf[10] = b'T';
-    two(buf, 11, hh);
-    buf[13] = b':';
-    two(buf, 14, mm);
-    buf[16] = b':';
-    two(buf, 17, ss);
-    buf[19] = b'.';
+    // Counted from 0000-01-01T00:00:00.000Z, a whole number of days before
+    // the epoch: unsigned, so the divisions are the Euclidean ones.
+    let since_0 = (ms - MIN_FAST_MS) as u64;
+    let sec = since_0 / 1000;
+    let milli = (since_0 % 1000) as usize;
+    let prefix = CACHE.with(|c| {
+        for (i, slot) in c.seconds.iter().enumerate() {
+            let (s, prefix) = slot.get();
+            if s == sec {
+                c.victim.set(i ^ 1);
+                return prefix;
+            }
+        }
+        let prefix = second_prefix(c, sec);
+        let v = c.victim.get();
+        c.seconds[v].set((sec, prefix));
+        c.victim.set(v ^ 1);
+        prefix
+    });
+    buf[..20].copy_from_slice(&prefix);
     buf[20] = b'0' + (milli / 100) as u8;
-    two(buf, 21, milli % 100);
+    buf[21..23].copy_from_slice(&DIGITS2[milli % 100]);
     buf[23] = b'Z';
     true
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` of a second since 0000-01-01 (years 0..=9999).
+#[inline(never)]
+fn second_prefix(c: &Cache, sec: u64) -> [u8; 20] {
+    let day = sec / 86_400;
+    let in_day = (sec % 86_400) as u32;
+    let (d, date) = c.day.get();
+    let date = if d == day {
+        date
+    } else {
+        let date = date_prefix(day);
+        c.day.set((day, date));
+        date
+    };
+    let (hh, mm, ss) = (in_day / 3600, in_day / 60 % 60, in_day % 60);
+    let mut p = [0u8; 20];
+    p[..11].copy_from_slice(&date);
+    p[11..13].copy_from_slice(&DIGITS2[hh as usize]);
+    p[13] = b':';
+    p[14..16].copy_from_slice(&DIGITS2[mm as usize]);
+    p[16] = b':';
+    p[17..19].copy_from_slice(&DIGITS2[ss as usize]);
+    p[19] = b'.';
+    p
+}
+
+/// `YYYY-MM-DDT` of a day since 0000-01-01 (years 0..=9999).
+fn date_prefix(day: u64) -> [u8; 11] {
+    let (y, m, d) = civil_from_days(day as i64 - 719_528);
+    let mut p = [0u8; 11];
+    p[..2].copy_from_slice(&DIGITS2[(y / 100) as usize]);
+    p[2..4].copy_from_slice(&DIGITS2[(y % 100) as usize]);
+    p[4] = b'-';
+    p[5..7].copy_from_slice(&DIGITS2[m as usize]);
+    p[7] = b'-';
+    p[8..10].copy_from_slice(&DIGITS2[d as usize]);
+    p[10] = b'T';
+    p
 }
 
 /// (year, month, day) of a day count since 1970-01-01, proleptic
@@ -194,6 +258,80 @@ mod tests {
         #[test]
         fn format_matches_chrono_near_now(ms in 0i64..4_102_444_800_000) {
             prop_assert_eq!(format_rfc3339_millis(ms), chrono_format(ms));
+        }
+
+        /// Runs of timestamps that reuse and evict the per-thread caches
+        /// (same millisecond, same second, same day, two alternating
+        /// streams, jumps anywhere, including outside years 0..=9999).
+        #[test]
+        fn push_matches_chrono_through_the_caches(
+            start in prop_oneof![
+                MIN_FAST_MS - 5_000..MIN_FAST_MS + 200_000_000,
+                -200_000_000i64..200_000_000,
+                1_600_000_000_000i64..1_900_000_000_000,
+                MAX_FAST_MS - 200_000_000..MAX_FAST_MS + 5_000,
+                any::<i64>(),
+            ],
+            steps in proptest::collection::vec(
+                (0usize..2, prop_oneof![
+                    Just(0i64),
+                    -3i64..3,
+                    -1_500i64..1_500,
+                    -90_000_000i64..90_000_000,
+                    any::<i64>(),
+                ]),
+                1..64,
+            ),
+        ) {
+            // two streams, like an event's time and its receive time
+            let mut at = [start, start.saturating_add(1_234)];
+            let mut out = Vec::new();
+            let mut want = Vec::new();
+            for (stream, step) in steps {
+                let ms = at[stream].saturating_add(step);
+                at[stream] = ms;
+                push_rfc3339_millis(&mut out, ms);
+                want.extend_from_slice(chrono_format(ms).as_bytes());
+                prop_assert_eq!(&out, &want, "ms = {}", ms);
+                prop_assert_eq!(format_rfc3339_millis(ms), chrono_format(ms));
+            }
+        }
+    }
+
+    #[test]
+    fn push_matches_chrono_across_boundaries() {
+        let mut starts = vec![
+            MIN_FAST_MS,
+            MAX_FAST_MS - 2_000,
+            -2_000,
+            951_782_400_000 - 2_000,   // into 2000-02-29
+            951_868_800_000 - 2_000,   // into 2000-03-01
+            4_107_542_400_000 - 2_000, // 2100-03-01 (no 2100-02-29)
+            1_790_000_000_000,
+        ];
+        // every month boundary of 2024 and 1900 (a leap year, a non-leap century)
+        for y in [1900, 2024] {
+            for m in 1..=12 {
+                let d = chrono::NaiveDate::from_ymd_opt(y, m, 1).unwrap();
+                starts.push(d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis() - 1_500);
+            }
+        }
+        for start in starts {
+            let mut out = Vec::new();
+            let mut want = Vec::new();
+            // two interleaved streams a second and a day apart, in steps
+            // that cross milliseconds, seconds and days
+            for i in 0..3_000i64 {
+                for ms in [start + i, start + 86_400_000 + 7 * i] {
+                    push_rfc3339_millis(&mut out, ms);
+                    want.extend_from_slice(chrono_format(ms).as_bytes());
+                }
+            }
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(want).unwrap(),
+                "start = {start}"
+            );
         }
     }
 }

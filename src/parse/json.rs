@@ -83,10 +83,7 @@ fn direct_records(body: &[u8], received_ms: i64, origin: &Origin) -> Option<Vec<
     let mut scratch = Vec::new();
     if body[start] == b'{' && looks_like_ndjson(body, start) {
         let mut out = Vec::new();
-        for line in body.split(|b| *b == b'\n') {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
+        for (_, line) in ndjson_lines(body) {
             out.push(direct::encode_json_text(
                 line,
                 &mut scratch,
@@ -131,9 +128,27 @@ pub fn parse_objects(body: &[u8]) -> Result<Vec<Map<String, Value>>, BodyError> 
     }
 }
 
+/// The lines of an NDJSON body that are not blank, each with the byte
+/// offset where it starts: the pieces of `body.split(|b| *b == b'\n')`
+/// (a `\r` before the `\n` stays on its line) other than those all ASCII
+/// whitespace, found with memchr rather than byte by byte.
+fn ndjson_lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    let mut start = 0;
+    std::iter::from_fn(move || loop {
+        let end = ends.next()?;
+        let line = &body[start..end];
+        let line_start = start;
+        start = end + 1;
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            return Some((line_start, line));
+        }
+    })
+}
+
 /// True when the first line holds a complete JSON object and more follows.
 fn looks_like_ndjson(body: &[u8], start: usize) -> bool {
-    let Some(nl) = body[start..].iter().position(|b| *b == b'\n') else {
+    let Some(nl) = memchr::memchr(b'\n', &body[start..]) else {
         return false;
     };
     let first = &body[start..start + nl];
@@ -143,13 +158,7 @@ fn looks_like_ndjson(body: &[u8], start: usize) -> bool {
 
 fn parse_ndjson(body: &[u8]) -> Result<Vec<Map<String, Value>>, BodyError> {
     let mut out = Vec::new();
-    let mut offset = 0;
-    for line in body.split(|b| *b == b'\n') {
-        let line_start = offset;
-        offset += line.len() + 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    for (line_start, line) in ndjson_lines(body) {
         match parse_value(line, line_start, body)? {
             Value::Object(o) => out.push(o),
             _ => return Err(not_object(body, line_start)),
@@ -194,10 +203,7 @@ fn not_object(body: &[u8], offset: usize) -> BodyError {
 
 /// 1-based line number of a byte offset.
 fn line_of(body: &[u8], offset: usize) -> usize {
-    1 + body[..offset.min(body.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
+    1 + memchr::memchr_iter(b'\n', &body[..offset.min(body.len())]).count()
 }
 
 /// Parses a Splunk HEC event body (stacked envelopes) into canonical events.
@@ -348,6 +354,125 @@ mod tests {
             events("{\"a\":"),
             Err(BodyError::Syntax { line: 1, .. })
         ));
+    }
+
+    /// The byte-by-byte split `ndjson_lines` replaced.
+    fn split_lines(body: &[u8]) -> Vec<(usize, &[u8])> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for line in body.split(|b| *b == b'\n') {
+            let line_start = offset;
+            offset += line.len() + 1;
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                out.push((line_start, line));
+            }
+        }
+        out
+    }
+
+    /// NDJSON-ish bodies: objects, broken objects, non-objects and every
+    /// kind of blank between (CRLF, lone CR, form feed, vertical tab, which
+    /// is not ASCII whitespace, and a non-breaking space, which is not ASCII).
+    fn ndjson_body() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                Just("{\"action\":\"a\"}"),
+                Just("{\"action\":\"b\",\"tenant_id\":\"t\"}"),
+                Just("  {\"outcome\":\"failure\"}\t"),
+                Just("{\"a\":}"),
+                Just("[1]"),
+                Just("\n"),
+                Just("\r\n"),
+                Just("\r"),
+                Just(" "),
+                Just("\t"),
+                Just("\x0c"),
+                Just("\x0b"),
+                Just("\u{a0}"),
+            ],
+            0..24,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ndjson_lines_are_the_non_blank_pieces_of_split(body in ndjson_body()) {
+            let ours: Vec<(usize, &[u8])> = ndjson_lines(body.as_bytes()).collect();
+            proptest::prop_assert_eq!(ours, split_lines(body.as_bytes()));
+        }
+
+        #[test]
+        fn line_of_counts_newlines(body in ndjson_body(), at in 0usize..200) {
+            let b = body.as_bytes();
+            let want = 1 + b[..at.min(b.len())].iter().filter(|c| **c == b'\n').count();
+            proptest::prop_assert_eq!(line_of(b, at), want);
+        }
+
+        /// The direct path takes a body exactly when the general path does,
+        /// with the same events in the same order.
+        #[test]
+        fn direct_ndjson_matches_the_general_path(body in ndjson_body()) {
+            let body = format!("{{\"action\":\"first\"}}\n{body}");
+            let general = parse_events_body(body.as_bytes(), 0, &ORIGIN);
+            let direct = direct_records(body.as_bytes(), 0, &ORIGIN);
+            // the direct path takes every body of objects it is given here
+            proptest::prop_assert_eq!(direct.is_some(), general.is_ok());
+            let records = parse_events_records(body.as_bytes(), 0, &ORIGIN);
+            match (&general, &records) {
+                (Ok(evs), Ok(recs)) => {
+                    proptest::prop_assert_eq!(evs.len(), recs.len());
+                    for (ev, rec) in evs.iter().zip(recs) {
+                        let back = Event::decode(&rec.body).unwrap();
+                        proptest::prop_assert_eq!(&back.action, &ev.action);
+                        proptest::prop_assert_eq!(&back.outcome, &ev.outcome);
+                        proptest::prop_assert_eq!(&back.tenant_id, &ev.tenant_id);
+                    }
+                }
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b),
+                _ => proptest::prop_assert!(false, "{:?} vs {:?}", general, records.map(|r| r.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn ndjson_blank_lines_crlf_and_error_positions() {
+        let body = "{\"action\":\"a\"}\r\n \t\r\n\n\x0c\n{\"action\":\"b\"}\r\n{\"action\":\"c\"}";
+        let recs = direct_records(body.as_bytes(), 0, &ORIGIN).expect("direct path");
+        let actions: Vec<Option<String>> = recs
+            .iter()
+            .map(|r| Event::decode(&r.body).unwrap().action)
+            .collect();
+        assert_eq!(
+            actions,
+            [Some("a".into()), Some("b".into()), Some("c".into())]
+        );
+        // an error on the last line, which has no newline after it
+        let body = "{\"a\":1}\r\n\r\n  \n{\"b\":}";
+        match parse_events_records(body.as_bytes(), 0, &ORIGIN).unwrap_err() {
+            BodyError::Syntax { line, offset, .. } => {
+                assert_eq!(line, 4);
+                assert!((17..=body.len()).contains(&offset), "offset {offset}");
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+        // a vertical tab is not blank: that line is an error
+        assert!(matches!(
+            parse_events_records(b"{\"a\":1}\n\x0b\n{\"b\":2}\n", 0, &ORIGIN),
+            Err(BodyError::Syntax {
+                line: 2,
+                offset: 8,
+                ..
+            })
+        ));
+        assert_eq!(
+            parse_events_records(b"{\"a\":1}\n\r\n[1]\r\n", 0, &ORIGIN).unwrap_err(),
+            BodyError::NotAnObject {
+                line: 3,
+                offset: 10
+            }
+        );
     }
 
     #[test]
