@@ -31,8 +31,8 @@ use crate::event::json_writer::{
 use crate::event::rfc5424_fields::{push_sd_name, push_sd_value, MAX_SD_NAME};
 use crate::event::syslog_hint::{self, SyslogFields};
 use crate::event::{
-    push_rfc3339_millis, tenant_hash, write_event_id, Actor, Category, EncodedEvent, RecordMeta,
-    Resource, Severity, EVENT_ID_LEN,
+    push_rfc3339_millis, tenant_hash, write_event_id_bytes, Actor, Category, EncodedEvent,
+    RecordMeta, Resource, Severity, EVENT_ID_LEN,
 };
 use serde_json::{Number, Value};
 use simd_json::{BorrowedValue, StaticNode};
@@ -291,7 +291,10 @@ fn write_record(
         Some(id) => string(o, id),
         None => {
             let mut buf = [0u8; EVENT_ID_LEN];
-            string(o, write_event_id(&mut buf));
+            // `evt_` and Crockford base32: nothing to escape
+            o.push(b'"');
+            o.extend_from_slice(write_event_id_bytes(&mut buf));
+            o.push(b'"');
         }
     }
     o.extend_from_slice(b",\"timestamp\":\"");
