@@ -21,6 +21,7 @@
 //! duplicates; the canonical writer's `serde_json::Map` is already sorted),
 //! and nesting deeper than [`MAX_DEPTH`].
 
+use crate::event::json_text::{self, unescape};
 use crate::event::rfc5424_fields::{push_sd_name, push_sd_value};
 use std::cmp::Ordering;
 
@@ -211,72 +212,6 @@ pub(super) fn event_id(body: &[u8]) -> Result<Option<JsonStr<'_>>, Fallback> {
     Ok(id)
 }
 
-/// Calls `f` with the pieces of the decoded string: unescaped runs borrowed
-/// from `raw`, and each escape decoded. `raw` was validated by the scanner;
-/// anything malformed (unreachable) decodes to U+FFFD.
-fn unescape(raw: &str, mut f: impl FnMut(&str)) {
-    let b = raw.as_bytes();
-    let mut start = 0;
-    let mut buf = [0u8; 4];
-    while let Some(at) = raw.get(start..).and_then(|r| r.find('\\')) {
-        let i = start + at;
-        f(&raw[start..i]);
-        let (c, len) = decode_escape(b, i);
-        f(c.encode_utf8(&mut buf));
-        start = i + len;
-    }
-    f(raw.get(start..).unwrap_or_default());
-}
-
-/// The character of the escape at `b[i]` (a backslash) and its length.
-fn decode_escape(b: &[u8], i: usize) -> (char, usize) {
-    let simple = match b.get(i + 1) {
-        Some(b'"') => '"',
-        Some(b'\\') => '\\',
-        Some(b'/') => '/',
-        Some(b'b') => '\u{8}',
-        Some(b'f') => '\u{c}',
-        Some(b'n') => '\n',
-        Some(b'r') => '\r',
-        Some(b't') => '\t',
-        Some(b'u') => {
-            let hi = hex4(b, i + 2).unwrap_or(0xFFFD);
-            if !(0xD800..0xDC00).contains(&hi) {
-                return (char::from_u32(hi).unwrap_or('\u{FFFD}'), 6);
-            }
-            let lo = hex4(b, i + 8).unwrap_or(0);
-            let c = 0x1_0000 + ((hi - 0xD800) << 10) + lo.wrapping_sub(0xDC00);
-            return (char::from_u32(c).unwrap_or('\u{FFFD}'), 12);
-        }
-        _ => '\u{FFFD}',
-    };
-    (simple, 2)
-}
-
-/// The value of the four hex digits at `b[at..]`.
-fn hex4(b: &[u8], at: usize) -> Option<u32> {
-    let digits = b.get(at..at + 4)?;
-    digits
-        .iter()
-        .try_fold(0u32, |n, &d| Some(n << 4 | char::from(d).to_digit(16)?))
-}
-
-/// The bytes of `w` (little-endian) that are below 0x20, a quote or a
-/// backslash (the bytes that end a run inside a JSON string) have their high
-/// bit set in the result. Exact for the lowest such byte (higher ones can be
-/// false hits), so `trailing_zeros() / 8` is the position of the first.
-#[inline]
-fn special_mask(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
-    let q = w ^ (ONES * u64::from(b'"'));
-    let quote = q.wrapping_sub(ONES) & !q;
-    let bs = w ^ (ONES * u64::from(b'\\'));
-    let backslash = bs.wrapping_sub(ONES) & !bs;
-    (below_space | quote | backslash) & HIGH
-}
-
 /// Strictly ascending by decoded bytes, as the reference's `BTreeMap` orders keys.
 fn ascending(prev: Option<JsonStr<'_>>, next: JsonStr<'_>, scratch: &mut Scratch) -> bool {
     let Some(prev) = prev else {
@@ -354,22 +289,13 @@ impl<'a> Scanner<'a> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            // Straight to the next quote, backslash or control byte, 8 bytes
-            // at a time; the last few bytes of the body one by one.
-            while let Some(chunk) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
-                let m = special_mask(u64::from_le_bytes(*chunk));
-                if m != 0 {
-                    i += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
+            i = json_text::run_end(b, i);
             match b.get(i) {
                 None => return Err(Fallback::Syntax),
                 Some(b'"') => break,
                 Some(b'\\') => {
                     escaped = true;
-                    i += escape_len(b, i)?;
+                    i += json_text::escape_len(b, i).ok_or(Fallback::Syntax)?;
                 }
                 Some(c) if *c < 0x20 => return Err(Fallback::Syntax),
                 Some(_) => i += 1,
@@ -607,32 +533,6 @@ impl<'a> Scanner<'a> {
                 return Ok(());
             }
         }
-    }
-}
-
-/// The length of the valid escape at `b[i]` (a backslash): 2, 6, or 12 for
-/// a surrogate pair. Lone surrogates are refused, as serde refuses them in
-/// strings it reads (and nothing the canonical writer emits has them).
-fn escape_len(b: &[u8], i: usize) -> Result<usize, Fallback> {
-    match b.get(i + 1) {
-        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(2),
-        Some(b'u') => {
-            let n = hex4(b, i + 2).ok_or(Fallback::Syntax)?;
-            match n {
-                0xD800..=0xDBFF => {
-                    if b.get(i + 6..i + 8) != Some(b"\\u") {
-                        return Err(Fallback::Syntax);
-                    }
-                    match hex4(b, i + 8) {
-                        Some(0xDC00..=0xDFFF) => Ok(12),
-                        _ => Err(Fallback::Syntax),
-                    }
-                }
-                0xDC00..=0xDFFF => Err(Fallback::Syntax),
-                _ => Ok(6),
-            }
-        }
-        _ => Err(Fallback::Syntax),
     }
 }
 

@@ -5,6 +5,7 @@
 //! record ([`record`]); destinations splice that body into their wire format
 //! instead of serialising again.
 
+pub(crate) mod json_text;
 pub mod record;
 pub mod rfc5424_fields;
 mod severity;

@@ -19,6 +19,7 @@
 //! Duplicate keys are accepted here; callers decide (the direct encoder
 //! leaves them to the general path).
 
+use crate::event::json_text;
 use std::borrow::Cow;
 
 /// Deepest nesting of objects and arrays inside the top-level object.
@@ -48,16 +49,7 @@ impl<'a> Str<'a> {
 #[inline(never)]
 fn unescape(raw: &str) -> String {
     let mut s = String::with_capacity(raw.len());
-    let b = raw.as_bytes();
-    let mut start = 0;
-    while let Some(at) = raw[start..].find('\\') {
-        let i = start + at;
-        s.push_str(&raw[start..i]);
-        let (c, len) = decode_escape(b, i);
-        s.push(c);
-        start = i + len;
-    }
-    s.push_str(&raw[start..]);
+    json_text::unescape(raw, |piece| s.push_str(piece));
     s
 }
 
@@ -259,21 +251,12 @@ impl<'a> Scanner<'a> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            // Straight to the next quote, backslash or control byte, 8 bytes
-            // at a time; the last few bytes of the text one by one.
-            while let Some(chunk) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
-                let m = special_mask(u64::from_le_bytes(*chunk));
-                if m != 0 {
-                    i += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
+            i = json_text::run_end(b, i);
             match *b.get(i)? {
                 b'"' => break,
                 b'\\' => {
                     escaped = true;
-                    i += escape_len(b, i)?;
+                    i += json_text::escape_len(b, i)?;
                 }
                 c if c < 0x20 => return None,
                 _ => i += 1,
@@ -285,73 +268,6 @@ impl<'a> Scanner<'a> {
             escaped,
         })
     }
-}
-
-/// The high bit of each byte of `w` (little-endian) that is below 0x20, a
-/// quote or a backslash (the bytes that end a run inside a JSON string).
-/// Exact for the lowest such byte (higher ones can be false hits), so
-/// `trailing_zeros() / 8` is the position of the first.
-#[inline]
-fn special_mask(w: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
-    let q = w ^ (ONES * u64::from(b'"'));
-    let quote = q.wrapping_sub(ONES) & !q;
-    let bs = w ^ (ONES * u64::from(b'\\'));
-    let backslash = bs.wrapping_sub(ONES) & !bs;
-    (below_space | quote | backslash) & HIGH
-}
-
-/// The length of the escape at `b[i]` (a backslash), or `None` for an
-/// invalid escape or a lone surrogate.
-fn escape_len(b: &[u8], i: usize) -> Option<usize> {
-    match b.get(i + 1)? {
-        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(2),
-        b'u' => match hex4(b, i + 2)? {
-            0xD800..=0xDBFF => {
-                let low = (b.get(i + 6..i + 8)? == b"\\u")
-                    .then(|| hex4(b, i + 8))
-                    .flatten()?;
-                (0xDC00..=0xDFFF).contains(&low).then_some(12)
-            }
-            0xDC00..=0xDFFF => None,
-            _ => Some(6),
-        },
-        _ => None,
-    }
-}
-
-/// The character of the escape at `b[i]`, validated by [`escape_len`], and
-/// its length.
-fn decode_escape(b: &[u8], i: usize) -> (char, usize) {
-    let c = match b[i + 1] {
-        b'"' => '"',
-        b'\\' => '\\',
-        b'/' => '/',
-        b'b' => '\u{8}',
-        b'f' => '\u{c}',
-        b'n' => '\n',
-        b'r' => '\r',
-        b't' => '\t',
-        _ => {
-            let hi = hex4(b, i + 2).unwrap_or(0xFFFD);
-            if !(0xD800..0xDC00).contains(&hi) {
-                return (char::from_u32(hi).unwrap_or('\u{FFFD}'), 6);
-            }
-            let lo = hex4(b, i + 8).unwrap_or(0xDC00);
-            let c = 0x1_0000 + ((hi - 0xD800) << 10) + lo.wrapping_sub(0xDC00);
-            return (char::from_u32(c).unwrap_or('\u{FFFD}'), 12);
-        }
-    };
-    (c, 2)
-}
-
-/// The value of the four hex digits at `b[at..]`.
-fn hex4(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4)?
-        .iter()
-        .try_fold(0u32, |n, &d| Some(n << 4 | char::from(d).to_digit(16)?))
 }
 
 #[cfg(test)]

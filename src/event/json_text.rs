@@ -1,0 +1,163 @@
+//! Reading JSON string text byte by byte: where a run of plain bytes ends,
+//! how long a valid escape is, and what it decodes to. Shared by the two
+//! hand-written JSON scanners — `parse::json_msg` (JSON MSGs and NDJSON at
+//! ingest) and `destinations::syslog_view` (record bodies for the syslog
+//! destination) — so that they agree with each other and with RFC 8259.
+
+/// The high bit of each byte of `w` (little-endian) that is below 0x20, a
+/// quote or a backslash (the bytes that end a run inside a JSON string).
+/// Exact for the lowest such byte (higher ones can be false hits), so
+/// `trailing_zeros() / 8` is the position of the first.
+#[inline]
+fn special_mask(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q;
+    let bs = w ^ (ONES * u64::from(b'\\'));
+    let backslash = bs.wrapping_sub(ONES) & !bs;
+    (below_space | quote | backslash) & HIGH
+}
+
+/// The position of the first quote, backslash or control byte of `b` at or
+/// after `from` (8 bytes at a time, the last few one by one), or `b.len()`.
+#[inline]
+pub(crate) fn run_end(b: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(chunk) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        let m = special_mask(u64::from_le_bytes(*chunk));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !matches!(b[i], b'"' | b'\\' | 0..=0x1F) {
+        i += 1;
+    }
+    i
+}
+
+/// The length of the escape at `b[i]` (a backslash), or `None` for an
+/// invalid escape or a lone surrogate.
+pub(crate) fn escape_len(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i + 1)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(2),
+        b'u' => match hex4(b, i + 2)? {
+            0xD800..=0xDBFF => {
+                let low = (b.get(i + 6..i + 8)? == b"\\u")
+                    .then(|| hex4(b, i + 8))
+                    .flatten()?;
+                (0xDC00..=0xDFFF).contains(&low).then_some(12)
+            }
+            0xDC00..=0xDFFF => None,
+            _ => Some(6),
+        },
+        _ => None,
+    }
+}
+
+/// Calls `f` with the pieces of the decoded string: unescaped runs borrowed
+/// from `raw`, and each escape decoded. Meant for text [`escape_len`]
+/// validated; anything malformed decodes to U+FFFD, never panics.
+pub(crate) fn unescape(raw: &str, mut f: impl FnMut(&str)) {
+    let b = raw.as_bytes();
+    let mut start = 0;
+    let mut buf = [0u8; 4];
+    while let Some(at) = raw.get(start..).and_then(|r| r.find('\\')) {
+        let i = start + at;
+        f(&raw[start..i]);
+        let (c, len) = decode_escape(b, i);
+        f(c.encode_utf8(&mut buf));
+        start = i + len;
+    }
+    f(raw.get(start..).unwrap_or_default());
+}
+
+/// The character of the escape at `b[i]` (a backslash) and its length.
+fn decode_escape(b: &[u8], i: usize) -> (char, usize) {
+    let simple = match b.get(i + 1) {
+        Some(b'"') => '"',
+        Some(b'\\') => '\\',
+        Some(b'/') => '/',
+        Some(b'b') => '\u{8}',
+        Some(b'f') => '\u{c}',
+        Some(b'n') => '\n',
+        Some(b'r') => '\r',
+        Some(b't') => '\t',
+        Some(b'u') => {
+            let hi = hex4(b, i + 2).unwrap_or(0xFFFD);
+            if !(0xD800..0xDC00).contains(&hi) {
+                return (char::from_u32(hi).unwrap_or('\u{FFFD}'), 6);
+            }
+            let lo = hex4(b, i + 8).unwrap_or(0xDC00);
+            let c = (0x1_0000 + ((hi - 0xD800) << 10)).wrapping_add(lo.wrapping_sub(0xDC00));
+            return (char::from_u32(c).unwrap_or('\u{FFFD}'), 12);
+        }
+        _ => '\u{FFFD}',
+    };
+    (simple, 2)
+}
+
+/// The value of the four hex digits at `b[at..]`.
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4)?
+        .iter()
+        .try_fold(0u32, |n, &d| Some(n << 4 | char::from(d).to_digit(16)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_end_finds_the_first_special_byte_at_every_position() {
+        for len in 0..24 {
+            for at in 0..=len {
+                for special in [b'"', b'\\', b'\n', 0u8, 0x1F] {
+                    let mut b = vec![b'a'; len];
+                    if at < len {
+                        b[at] = special;
+                    }
+                    for from in 0..=at.min(len) {
+                        assert_eq!(run_end(&b, from), at, "len {len} at {at} from {from}");
+                    }
+                }
+            }
+        }
+        assert_eq!(run_end("é€ ~\u{7f}\"".as_bytes(), 0), 8);
+    }
+
+    #[test]
+    fn escapes() {
+        let unescaped = |raw: &str| {
+            let mut s = String::new();
+            unescape(raw, |p| s.push_str(p));
+            s
+        };
+        assert_eq!(
+            unescaped(r#"a\"b\\c\/d\b\f\n\r\t"#),
+            "a\"b\\c/d\u{8}\u{c}\n\r\t"
+        );
+        assert_eq!(unescaped(r"\u00e9\ud83d\ude00"), "é\u{1F600}");
+        assert_eq!(escape_len(br"\ud83d\ude00", 0), Some(12));
+        assert_eq!(escape_len(br"\ud83d", 0), None);
+        assert_eq!(escape_len(br"\ude00", 0), None);
+        assert_eq!(escape_len(br"\x", 0), None);
+        // malformed text decodes to U+FFFD without panicking
+        for raw in [
+            r"\",
+            r"\u12",
+            r"\ud83d\u",
+            r"\ud83dxx",
+            r"\ud83d\uffff",
+            r"\q",
+        ] {
+            let s = unescaped(raw);
+            assert!(
+                s.contains('\u{FFFD}') || s.is_empty() || s.len() < raw.len() + 4,
+                "{raw:?}"
+            );
+        }
+    }
+}
