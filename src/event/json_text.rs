@@ -9,7 +9,7 @@
 /// Exact for the lowest such byte (higher ones can be false hits), so
 /// `trailing_zeros() / 8` is the position of the first.
 #[inline]
-fn special_mask(w: u64) -> u64 {
+pub(crate) fn special_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w;

@@ -344,6 +344,7 @@ pub fn tenant_hash(tenant: &str) -> u32 {
 /// going through serde's generic machinery. Its string and value writers
 /// are shared with the direct RFC 5424 encoder (`parse::direct`).
 pub(crate) mod json_writer {
+    use super::json_text::special_mask;
     use super::{Actor, Event, Resource, SourceInfo, SyslogFields};
     use serde_json::{Map, Value};
 
@@ -368,26 +369,9 @@ pub(crate) mod json_writer {
         t
     };
 
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-
-    /// The high bit of each byte of `w` (little-endian) that is below 0x20,
-    /// a quote or a backslash: the bytes [`ESCAPE`] escapes (the classic
-    /// "has a zero byte" / "has a byte less than n" tests). The lowest
-    /// flagged byte is exact; bytes above a flagged one may be flagged
-    /// falsely (the subtraction's borrow).
-    #[inline]
-    fn escape_mask(w: u64) -> u64 {
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
-        let q = w ^ (ONES * u64::from(b'"'));
-        let quote = q.wrapping_sub(ONES) & !q;
-        let b = w ^ (ONES * u64::from(b'\\'));
-        let backslash = b.wrapping_sub(ONES) & !b;
-        (below_space | quote | backslash) & HIGH
-    }
-
     /// The position of the first byte of `b` at or after `from` that needs
-    /// escaping: 8 bytes at a time ([`escape_mask`]), then the last 8 bytes
+    /// escaping: 8 bytes at a time ([`special_mask`]: the bytes [`ESCAPE`]
+    /// escapes are the bytes that end a run in a JSON string), then the last 8 bytes
     /// as one word when they all lie at or after `from` (the bytes it shares
     /// with the words before were found clean, and the mask cannot flag
     /// clean bytes below its lowest flagged one), else the rest byte by byte.
@@ -395,7 +379,7 @@ pub(crate) mod json_writer {
     fn next_escape(b: &[u8], from: usize) -> Option<usize> {
         let word = |at: usize| {
             let chunk: [u8; 8] = b[at..at + 8].try_into().expect("8 bytes");
-            escape_mask(u64::from_le_bytes(chunk))
+            special_mask(u64::from_le_bytes(chunk))
         };
         let mut i = from;
         while i + 8 <= b.len() {
