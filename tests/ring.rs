@@ -392,3 +392,45 @@ fn a_segment_overlapping_an_earlier_one_is_quarantined() {
         "a reader never goes backwards"
     );
 }
+
+/// A crash between creating a new segment file and sizing it leaves an
+/// empty (or all-zero, short) file: a slot never used, not damage. It is
+/// neither quarantined nor reported, and the ring goes on using the slot.
+#[test]
+fn a_segment_file_cut_short_while_being_created_is_a_free_slot() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let (ring, _) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+        ring.append(&(0..50).map(ev).collect::<Vec<_>>()).unwrap();
+        ring.sync().unwrap();
+    }
+    let used = siem_relay::buffer::inspect(d.path())
+        .unwrap()
+        .segments
+        .len();
+    std::fs::write(d.path().join("segment-00005.dat"), b"").unwrap();
+    std::fs::write(d.path().join("segment-00006.dat"), [0u8; 10]).unwrap();
+    assert!(siem_relay::buffer::inspect(d.path())
+        .unwrap()
+        .quarantined
+        .is_empty());
+    let (ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+    assert!(rep.quarantined.is_empty(), "{rep:?}");
+    assert_eq!(rep.segments.len(), used);
+    let mut c = ring.cursor("a", WhenFull::DropOldest).unwrap();
+    // enough to fill every slot, the two short ones included
+    for i in 0..10 {
+        ring.append(&(0..100).map(|j| ev(1000 + i * 100 + j)).collect::<Vec<_>>())
+            .unwrap();
+    }
+    assert!(!read_all(&mut c).is_empty());
+    // a short file with data in it is still damage
+    drop(c);
+    drop(ring);
+    let seg = d.path().join("segment-00007.dat");
+    let len = std::fs::metadata(&seg).map(|m| m.len()).unwrap_or(0);
+    assert!(len > 0);
+    std::fs::write(&seg, b"SIEMSEG").unwrap();
+    let (_ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+    assert_eq!(rep.quarantined.len(), 1, "{rep:?}");
+}

@@ -278,11 +278,7 @@ pub(crate) fn recover(
         let seg =
             Segment::open_existing(dir, slot).map_err(io_err(format!("opening segment {slot}")))?;
         let name = super::segment::slot_file_name(slot);
-        let header = if seg.len() < DATA_START {
-            Err("segment shorter than its header")
-        } else {
-            seg.header()
-        };
+        let header = seg.header();
         match header {
             Ok(Some(h)) => {
                 let rep = segment_report(name, &h, seg.bytes(0, seg.len()));

@@ -54,12 +54,15 @@ impl SegmentHeader {
     }
 
     /// `Ok(None)` for a never-used (all-zero) header, `Err` for a damaged one.
+    /// A file shorter than the header whose bytes are all zero (empty
+    /// included) is never-used too: a crash between creating a slot's file
+    /// and sizing it leaves one.
     pub fn decode(b: &[u8]) -> Result<Option<SegmentHeader>, &'static str> {
+        if b.iter().take(DATA_START).all(|&x| x == 0) {
+            return Ok(None);
+        }
         if b.len() < DATA_START {
             return Err("segment shorter than its header");
-        }
-        if b[..DATA_START].iter().all(|&x| x == 0) {
-            return Ok(None);
         }
         if b[0..8] != SEGMENT_MAGIC {
             return Err("bad segment magic");
