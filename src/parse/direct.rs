@@ -319,16 +319,8 @@ fn write_record(
     opt_field(o, "user_agent", ov.user_agent.as_deref());
     opt_field(o, "session_id", ov.session_id.as_deref());
     if ov.metadata_object || !ov.metadata.is_empty() {
-        o.extend_from_slice(b",\"metadata\":{");
-        for (i, (k, v)) in ov.metadata.iter().enumerate() {
-            if i > 0 {
-                o.push(b',');
-            }
-            string(o, k);
-            o.push(b':');
-            write_value(o, v)?;
-        }
-        o.push(b'}');
+        o.extend_from_slice(b",\"metadata\":");
+        write_members(o, &ov.metadata)?;
     }
     syslog(o);
     o.extend_from_slice(b",\"source\":{\"listener\":");
@@ -874,22 +866,9 @@ fn int_number(n: &str) -> Option<Number> {
 /// `None` for an object with a repeated key.
 fn write_value(o: &mut Vec<u8>, v: &Json<'_>) -> Option<()> {
     match *v {
-        Json::Simd(v) => write_simd(o, v),
-        Json::Scanned(v) => write_scanned(o, v),
-    }
-}
-
-/// [`write_value`] for a scanned value.
-fn write_scanned(o: &mut Vec<u8>, v: json_msg::Value<'_>) -> Option<()> {
-    match v {
-        json_msg::Value::Str(s) => string(o, &s.decoded()),
-        json_msg::Value::Null => o.extend_from_slice(b"null"),
-        json_msg::Value::Bool(true) => o.extend_from_slice(b"true"),
-        json_msg::Value::Bool(false) => o.extend_from_slice(b"false"),
-        json_msg::Value::Int(n) => o.extend_from_slice(n.as_bytes()),
-        json_msg::Value::Array(_) => {
+        Json::Simd(BorrowedValue::Array(_)) | Json::Scanned(json_msg::Value::Array(_)) => {
             o.push(b'[');
-            for (i, item) in Json::Scanned(v).items()?.iter().enumerate() {
+            for (i, item) in v.items()?.iter().enumerate() {
                 if i > 0 {
                     o.push(b',');
                 }
@@ -897,63 +876,45 @@ fn write_scanned(o: &mut Vec<u8>, v: json_msg::Value<'_>) -> Option<()> {
             }
             o.push(b']');
         }
-        json_msg::Value::Object(text) => {
-            let mut members = scanned_members(text)?;
-            if !sort_unique(&mut members) {
-                return None;
-            }
-            o.push(b'{');
-            for (i, (k, v)) in members.iter().enumerate() {
-                if i > 0 {
-                    o.push(b',');
-                }
-                string(o, k);
-                o.push(b':');
-                write_value(o, v)?;
-            }
-            o.push(b'}');
-        }
+        Json::Simd(BorrowedValue::Object(obj)) => write_object(o, simd_members(obj))?,
+        Json::Scanned(json_msg::Value::Object(text)) => write_object(o, scanned_members(text)?)?,
+        Json::Simd(BorrowedValue::String(s)) => string(o, s),
+        Json::Simd(BorrowedValue::Static(StaticNode::U64(u))) => uint(o, *u),
+        Json::Simd(BorrowedValue::Static(n)) => match n {
+            StaticNode::Null => o.extend_from_slice(b"null"),
+            StaticNode::Bool(true) => o.extend_from_slice(b"true"),
+            StaticNode::Bool(false) => o.extend_from_slice(b"false"),
+            n => write_serde_value(o, &Value::Number(number(n)?)),
+        },
+        Json::Scanned(json_msg::Value::Str(s)) => string(o, &s.decoded()),
+        Json::Scanned(json_msg::Value::Null) => o.extend_from_slice(b"null"),
+        Json::Scanned(json_msg::Value::Bool(true)) => o.extend_from_slice(b"true"),
+        Json::Scanned(json_msg::Value::Bool(false)) => o.extend_from_slice(b"false"),
+        Json::Scanned(json_msg::Value::Int(n)) => o.extend_from_slice(n.as_bytes()),
     }
     Some(())
 }
 
-/// [`write_value`] for a simd-json value.
-fn write_simd(o: &mut Vec<u8>, v: &BorrowedValue<'_>) -> Option<()> {
-    match v {
-        BorrowedValue::String(s) => string(o, s),
-        BorrowedValue::Static(StaticNode::Null) => o.extend_from_slice(b"null"),
-        BorrowedValue::Static(StaticNode::Bool(true)) => o.extend_from_slice(b"true"),
-        BorrowedValue::Static(StaticNode::Bool(false)) => o.extend_from_slice(b"false"),
-        BorrowedValue::Static(StaticNode::U64(u)) => uint(o, *u),
-        BorrowedValue::Static(n) => write_serde_value(o, &Value::Number(number(n)?)),
-        BorrowedValue::Array(items) => {
-            o.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    o.push(b',');
-                }
-                write_simd(o, item)?;
-            }
-            o.push(b']');
-        }
-        BorrowedValue::Object(obj) => {
-            let mut entries: Vec<_> = obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
-            entries.sort_unstable_by(|a: &(&str, _), b| a.0.cmp(b.0));
-            if entries.windows(2).any(|w| w[0].0 == w[1].0) {
-                return None;
-            }
-            o.push(b'{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    o.push(b',');
-                }
-                string(o, k);
-                o.push(b':');
-                write_simd(o, v)?;
-            }
-            o.push(b'}');
-        }
+/// `{"key":value,…}` with the keys sorted; `None` for a repeated key.
+fn write_object(o: &mut Vec<u8>, mut members: Vec<Member<'_>>) -> Option<()> {
+    if !sort_unique(&mut members) {
+        return None;
     }
+    write_members(o, &members)
+}
+
+/// `{"key":value,…}` for members already in order.
+fn write_members(o: &mut Vec<u8>, members: &[Member<'_>]) -> Option<()> {
+    o.push(b'{');
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        string(o, k);
+        o.push(b':');
+        write_value(o, v)?;
+    }
+    o.push(b'}');
     Some(())
 }
 
