@@ -1443,21 +1443,7 @@ mod tests {
         }
 
         fn json_value() -> impl Strategy<Value = Value> {
-            let leaf = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::Bool),
-                any::<i64>().prop_map(Value::from),
-                any::<u64>().prop_map(Value::from),
-                any::<f64>().prop_map(Value::from),
-                text().prop_map(Value::String),
-            ];
-            leaf.prop_recursive(3, 24, 4, |inner| {
-                prop_oneof![
-                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                    prop::collection::vec((text(), inner), 0..4)
-                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-                ]
-            })
+            crate::event::tests::encode_matches_serde::json_value_of(text)
         }
 
         /// SD param values: mostly strings, as syslog input gives them.

@@ -650,7 +650,7 @@ pub(crate) mod json_writer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -683,7 +683,7 @@ mod tests {
         assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
     }
 
-    mod encode_matches_serde {
+    pub(crate) mod encode_matches_serde {
         use super::super::*;
         use proptest::option::of;
         use proptest::prelude::*;
@@ -701,6 +701,14 @@ mod tests {
         }
 
         fn json_value() -> impl Strategy<Value = Value> {
+            json_value_of(text)
+        }
+
+        /// Any JSON value (three levels deep at most) whose strings and keys
+        /// come from `text` (also the `syslog` destination's generator).
+        pub(crate) fn json_value_of<S: Strategy<Value = String> + 'static>(
+            text: fn() -> S,
+        ) -> impl Strategy<Value = Value> {
             let leaf = prop_oneof![
                 Just(Value::Null),
                 any::<bool>().prop_map(Value::Bool),
@@ -709,7 +717,7 @@ mod tests {
                 any::<f64>().prop_map(Value::from),
                 text().prop_map(Value::String),
             ];
-            leaf.prop_recursive(3, 24, 4, |inner| {
+            leaf.prop_recursive(3, 24, 4, move |inner| {
                 prop_oneof![
                     prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
                     prop::collection::vec((text(), inner), 0..4)
