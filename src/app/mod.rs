@@ -2,9 +2,11 @@
 //! cursor and loop) and sources, serves the admin API, and handles SIGTERM
 //! (drain and checkpoint) and SIGHUP (reload destinations and sources).
 
+mod delivery;
 mod ingest;
 mod validate;
 
+use delivery::DeliveryRuntime;
 pub use ingest::RingIngest;
 pub use validate::validate;
 
@@ -104,6 +106,8 @@ pub struct Relay {
     api: Mutex<Option<crate::api::ApiServer>>,
     /// Destinations created through the admin API (kept across reloads).
     managed: Mutex<BTreeMap<String, SectionConfig>>,
+    /// Where the destination loops run (see [`delivery`]).
+    delivery: DeliveryRuntime,
 }
 
 impl Relay {
@@ -119,6 +123,7 @@ impl Relay {
             sources: Default::default(),
             api: Mutex::new(None),
             managed: Default::default(),
+            delivery: DeliveryRuntime::start()?,
         });
         for d in config.destinations.iter() {
             relay.start_destination(&config, d).await?;
@@ -189,7 +194,7 @@ impl Relay {
         let cursor = self.ring.cursor(&section.name, dest.common.when_full)?;
         let dest = Arc::new(dest);
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(worker::run(
+        let task = self.delivery.spawn(worker::run(
             dest.clone(),
             cursor,
             stop_rx,
