@@ -142,3 +142,49 @@ async fn idle_connections_are_closed() {
     );
     h.stop().await;
 }
+
+/// `n` octet-counted frames `seq 0` … `seq n-1`, as one byte string.
+fn counted_frames(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let frame = format!("<13>1 2026-01-01T00:00:00Z host app - - - seq {i}");
+        out.extend(format!("{} {frame}", frame.len()).as_bytes());
+    }
+    out
+}
+
+/// The `seq N` messages the collector holds, in arrival order.
+fn seqs(h: &Harness) -> Vec<usize> {
+    messages(h)
+        .iter()
+        .filter_map(|m| m.strip_prefix("seq ")?.parse().ok())
+        .collect()
+}
+
+// One busy connection has its chunks parsed by several tasks at once; they
+// must still be appended in the order they were read, all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_busy_connection_keeps_its_order() {
+    let h = start("tcp", "syslog_tcp", SETTINGS, std::path::Path::new(".")).await;
+    const N: usize = 30_000;
+    send(&h, &counted_frames(N)).await;
+    h.collector.wait_for_async(N, Duration::from_secs(20)).await;
+    assert_eq!(seqs(&h), (0..N).collect::<Vec<_>>());
+    h.stop().await;
+}
+
+// A framing violation after many frames ends the connection, but every
+// frame before it, parsed ahead or not, is still appended, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_before_a_violation_are_all_kept() {
+    let h = start("tcp", "syslog_tcp", SETTINGS, std::path::Path::new(".")).await;
+    const N: usize = 30_000;
+    let mut bytes = counted_frames(N);
+    bytes.extend(b"12x this is not a frame\n");
+    bytes.extend(counted_frames(10));
+    send(&h, &bytes).await;
+    h.collector.wait_for_async(N, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seqs(&h), (0..N).collect::<Vec<_>>());
+    h.stop().await;
+}

@@ -1,6 +1,8 @@
 //! The stream-syslog machinery TCP and TLS share: the accept loop (connection
 //! limit, optional TLS handshake) and the per-connection handler (RFC 6587
-//! framer → parse → normalise → `Ingest::append`, idle timeout).
+//! framer → parse → normalise → `Ingest::append`, idle timeout). A busy
+//! connection's reads are parsed by tasks of their own, a few reads ahead,
+//! and appended in the order they were read.
 //!
 //! `Ingest::append` may wait while the ring blocks; the handler stops reading
 //! meanwhile, which is the TCP backpressure the sender sees. A framing
@@ -15,13 +17,15 @@ use crate::parse::{
     Origin,
 };
 use serde_json::Value;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 /// How long a TLS client may take to finish its handshake.
@@ -111,29 +115,60 @@ enum End {
     Io,
     Framing(FramingError),
     IngestClosed,
+    ParseFailed,
 }
 
 /// Reads frames from one connection until EOF, error, idle timeout or
 /// shutdown, then closes it cleanly.
+///
+/// The frames of each read are copied out of the framer into a [`Chunk`].
+/// A small chunk with nothing in flight is parsed right here; a larger one
+/// is parsed by a task of its own while this one reads on, up to
+/// [`PARSE_AHEAD`] chunks ahead, so one busy connection keeps every core
+/// parsing instead of one (parsing is most of ingest's CPU). Chunks are
+/// appended in the order they were read, and nothing read is dropped at the
+/// end: whatever is in flight when the connection ends (EOF, a framing
+/// violation, shutdown) is still appended.
 pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
     shared: &StreamShared,
     shutdown: watch::Receiver<bool>,
 ) {
-    let peer_text = peer.to_string();
-    let origin = Origin {
-        listener: &shared.name,
-        address: Some(&peer_text),
-    };
+    let conn = Arc::new(ConnOrigin {
+        listener: shared.name.clone(),
+        address: peer.to_string(),
+        timezone: shared.timezone,
+    });
     let mut framer = Framer::new(shared.framer);
     let mut buf = vec![0u8; READ_BUF];
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut violation: Option<FramingError> = None;
     let stop = shutdown_signal(shutdown);
     tokio::pin!(stop);
     let end = loop {
+        if in_flight.is_empty() {
+            if let Some(e) = violation.take() {
+                break End::Framing(e);
+            }
+        }
+        let reading = in_flight.len() < PARSE_AHEAD && violation.is_none();
         let read = tokio::select! {
+            biased;
             _ = &mut stop => break End::Shutdown,
-            r = tokio::time::timeout(shared.idle_timeout, stream.read(&mut buf)) => r,
+            parsed = next_parsed(in_flight.front_mut()), if !in_flight.is_empty() => {
+                let frames = in_flight.pop_front().expect("checked non-empty").frames;
+                match parsed {
+                    Ok(batch) => {
+                        if !deliver(shared, &batch).await {
+                            break End::IngestClosed;
+                        }
+                    }
+                    Err(e) => break parse_failed(shared, e, frames),
+                }
+                continue;
+            }
+            r = tokio::time::timeout(shared.idle_timeout, stream.read(&mut buf)), if reading => r,
         };
         let n = match read {
             Err(_) => break End::Idle,
@@ -142,28 +177,152 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Ok(n)) => n,
         };
         framer.push(&buf[..n]);
-        let (batch, violation) = drain_frames(&mut framer, shared, &origin);
-        if !deliver(shared, &batch).await {
-            break End::IngestClosed;
+        let (chunk, bad) = take_chunk(&mut framer, shared);
+        violation = bad;
+        if chunk.frames.is_empty() {
+            continue;
         }
-        if let Some(e) = violation {
-            break End::Framing(e);
+        if in_flight.is_empty() && chunk.frames.len() < INLINE_FRAMES {
+            if !deliver(shared, &chunk.parse(&conn)).await {
+                break End::IngestClosed;
+            }
+            continue;
         }
+        let frames = chunk.frames.len();
+        let conn = conn.clone();
+        in_flight.push_back(InFlight {
+            task: tokio::spawn(async move { chunk.parse(&conn) }),
+            frames,
+        });
     };
-    finish(end, &mut framer, shared, &origin).await;
+    let end = drain_in_flight(end, in_flight, shared).await;
+    finish(end, &mut framer, shared, &conn).await;
     // Sends TLS close_notify (RFC 5425 §4.4) / FIN; the peer may be gone already.
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
 }
 
+/// Chunks parsed ahead of the one being appended, per connection.
+const PARSE_AHEAD: usize = 3;
+/// A read with fewer frames than this is parsed in place when no chunk is
+/// in flight (a task would only add latency to a trickle of messages).
+const INLINE_FRAMES: usize = 16;
+
+/// A chunk being parsed by a task of its own.
+struct InFlight {
+    task: JoinHandle<Vec<EncodedEvent>>,
+    /// Its frames, counted as dropped if the parse fails.
+    frames: usize,
+}
+
+/// Where a connection's events come from, owned so parse tasks can share it.
+struct ConnOrigin {
+    listener: String,
+    address: String,
+    timezone: chrono_tz::Tz,
+}
+
+impl ConnOrigin {
+    fn origin(&self) -> Origin<'_> {
+        Origin {
+            listener: &self.listener,
+            address: Some(&self.address),
+        }
+    }
+}
+
+/// The complete frames of one read, copied out of the framer.
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    /// Each frame's range in `bytes`, and whether it was truncated.
+    frames: Vec<(Range<usize>, bool)>,
+    /// The frames of one read share its receive time.
+    received_ms: i64,
+}
+
+impl Chunk {
+    /// The records of the chunk's frames, in order.
+    fn parse(&self, conn: &ConnOrigin) -> Vec<EncodedEvent> {
+        let origin = conn.origin();
+        self.frames
+            .iter()
+            .map(|(range, truncated)| {
+                frame_record(
+                    &self.bytes[range.clone()],
+                    *truncated,
+                    self.received_ms,
+                    conn.timezone,
+                    &origin,
+                )
+            })
+            .collect()
+    }
+}
+
+/// The result of the oldest chunk in flight (never ready when there is
+/// none: `select!` builds this future even while its branch is disabled).
+async fn next_parsed(
+    oldest: Option<&mut InFlight>,
+) -> Result<Vec<EncodedEvent>, tokio::task::JoinError> {
+    match oldest {
+        Some(f) => (&mut f.task).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Appends what is still in flight when the connection's loop ends, in
+/// order, so that nothing read is lost. Returns how the connection ended
+/// (a failed parse or a closed ingest replaces `end`).
+async fn drain_in_flight(
+    mut end: End,
+    in_flight: VecDeque<InFlight>,
+    shared: &StreamShared,
+) -> End {
+    let mut closed = false;
+    for f in in_flight {
+        match f.task.await {
+            Ok(batch) if !closed => {
+                if !deliver(shared, &batch).await {
+                    closed = true;
+                    end = End::IngestClosed;
+                }
+            }
+            Ok(batch) => shared.metrics.dropped("shutdown", batch.len() as u64),
+            Err(e) => end = parse_failed(shared, e, f.frames),
+        }
+    }
+    end
+}
+
+/// A parse task that panicked (a bug): its frames are counted as dropped
+/// and the connection ends.
+fn parse_failed(shared: &StreamShared, e: tokio::task::JoinError, frames: usize) -> End {
+    tracing::error!(source = %shared.name, error = %e, frames, "parsing a chunk of frames failed; they are dropped");
+    shared.metrics.dropped("parse_failed", frames as u64);
+    End::ParseFailed
+}
+
 /// Handles the end of a connection: the last unterminated frame at EOF, and counters.
-async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, origin: &Origin<'_>) {
+async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &ConnOrigin) {
     let reason = match end {
         End::Eof => match framer.finish() {
             Some(Ok(frame)) => {
-                let batch: Vec<_> = frame_event(frame.as_ref(), now_millis(), shared, origin)
-                    .into_iter()
-                    .collect();
-                deliver(shared, &batch).await;
+                let record = match frame.as_ref() {
+                    FrameRef::Message(b) => Some((b, false)),
+                    FrameRef::Truncated(b) => {
+                        shared.metrics.oversized();
+                        Some((b, true))
+                    }
+                    FrameRef::Skipped(_) => {
+                        shared.metrics.oversized();
+                        shared.metrics.dropped("oversize", 1);
+                        None
+                    }
+                }
+                .map(|(b, truncated)| {
+                    frame_record(b, truncated, now_millis(), conn.timezone, &conn.origin())
+                });
+                deliver(shared, &Vec::from_iter(record)).await;
                 None
             }
             Some(Err(_)) => Some("incomplete_frame"),
@@ -173,67 +332,63 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, origin: &O
         End::Idle => Some("idle_timeout"),
         End::Io => Some("io"),
         End::Framing(e) => {
-            tracing::debug!(source = %shared.name, peer = ?origin.address, error = %e, "framing violation");
+            tracing::debug!(source = %shared.name, peer = %conn.address, error = %e, "framing violation");
             Some("framing")
         }
         End::IngestClosed => Some("ingest_closed"),
+        End::ParseFailed => Some("parse_failed"),
     };
     if let Some(reason) = reason {
         shared.metrics.connection_error(reason);
     }
 }
 
-/// All complete frames in the framer, as encoded events, and the framing
-/// violation that stopped it, if any.
-fn drain_frames(
-    framer: &mut Framer,
-    shared: &StreamShared,
-    origin: &Origin,
-) -> (Vec<EncodedEvent>, Option<FramingError>) {
-    let mut batch = Vec::new();
-    // the frames of one read share its receive time
-    let received_ms = now_millis();
+/// Copies the complete frames in the framer into a chunk (counting
+/// oversized ones), and returns the framing violation that stopped it, if
+/// any.
+fn take_chunk(framer: &mut Framer, shared: &StreamShared) -> (Chunk, Option<FramingError>) {
+    let mut chunk = Chunk {
+        received_ms: now_millis(),
+        ..Chunk::default()
+    };
+    let mut add = |b: &[u8], truncated: bool| {
+        let at = chunk.bytes.len();
+        chunk.bytes.extend_from_slice(b);
+        chunk.frames.push((at..chunk.bytes.len(), truncated));
+    };
     while let Some(next) = framer.next_frame_ref() {
         match next {
-            Ok(frame) => batch.extend(frame_event(frame, received_ms, shared, origin)),
-            Err(e) => return (batch, Some(e)),
+            Ok(FrameRef::Message(b)) => add(b, false),
+            Ok(FrameRef::Truncated(b)) => {
+                shared.metrics.oversized();
+                add(b, true);
+            }
+            Ok(FrameRef::Skipped(_)) => {
+                shared.metrics.oversized();
+                shared.metrics.dropped("oversize", 1);
+            }
+            Err(e) => return (chunk, Some(e)),
         }
     }
-    (batch, None)
+    (chunk, None)
 }
 
-/// The event of one frame (none for a skipped one).
-fn frame_event(
-    frame: FrameRef<'_>,
+/// The record of one frame; a truncated one is marked in its metadata.
+fn frame_record(
+    bytes: &[u8],
+    truncated: bool,
     received_ms: i64,
-    shared: &StreamShared,
+    timezone: chrono_tz::Tz,
     origin: &Origin,
-) -> Option<EncodedEvent> {
-    let (bytes, truncated) = match frame {
-        FrameRef::Message(b) => (b, false),
-        FrameRef::Truncated(b) => {
-            shared.metrics.oversized();
-            (b, true)
-        }
-        FrameRef::Skipped(_) => {
-            shared.metrics.oversized();
-            shared.metrics.dropped("oversize", 1);
-            return None;
-        }
-    };
+) -> EncodedEvent {
     if !truncated {
-        return Some(syslog_line_to_record(
-            bytes,
-            received_ms,
-            shared.timezone,
-            origin,
-        ));
+        return syslog_line_to_record(bytes, received_ms, timezone, origin);
     }
-    let mut ev = syslog_line_to_event(bytes, received_ms, shared.timezone, origin);
+    let mut ev = syslog_line_to_event(bytes, received_ms, timezone, origin);
     ev.metadata
         .get_or_insert_with(Default::default)
         .insert("truncated".into(), Value::Bool(true));
-    Some(ev.encode())
+    ev.encode()
 }
 
 /// Appends a batch, waiting while the ring blocks. False when the ingest is
