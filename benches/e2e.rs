@@ -359,7 +359,12 @@ data_dir = \"{}\"\n\n\
         Proto::Udp => {
             // the TCP source on the same port number is only for the readiness poll
             c += &format!("[sources.bench_tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{in_port}\"\n\n");
-            c += &format!("[sources.bench_udp]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:{in_port}\"\nsockets = 4\n\n");
+            // queue_bytes: room for as many datagrams as the peers' queues
+            // hold messages (`queue_size`), at the ~300 bytes of an event
+            c += &format!(
+                "[sources.bench_udp]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:{in_port}\"\nsockets = 4\nqueue_bytes = {}\n\n",
+                udp_queue_bytes(o)
+            );
         }
         Proto::HttpNdjson => {
             c += &format!(
@@ -386,8 +391,15 @@ data_dir = \"{}\"\n\n\
     c
 }
 
+/// The peers' queues, in messages: room for the whole run, so no event is
+/// dropped for lack of queue space.
 fn queue_size(o: &Opts) -> String {
     (o.events.max(100_000) + 10_000).to_string()
+}
+
+/// siem-relay's UDP `queue_bytes` equivalent to [`queue_size`].
+fn udp_queue_bytes(o: &Opts) -> u64 {
+    (o.events.max(100_000) + 10_000) * 320
 }
 
 fn rsyslog_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sink]) -> String {

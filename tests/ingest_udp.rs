@@ -79,3 +79,31 @@ async fn full_ring_drops_and_recovers() {
     assert_eq!(evs[0].message.as_deref(), Some("kept"));
     h.stop().await;
 }
+
+// One sender's datagrams all land on one SO_REUSEPORT socket; that socket's
+// receive batches are parsed by several tasks at once and must still all
+// arrive, in the order sent (one socket, one loopback path), each with its
+// sender's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_busy_sender_arrives_whole_in_order_with_its_address() {
+    let settings = "address = \"127.0.0.1:0\"\nsockets = 2\nrecv_buffer_bytes = \"16MiB\"\n";
+    let h = start("udp", "syslog_udp", settings, Path::new(".")).await;
+    let s = sender();
+    let from = s.local_addr().unwrap().to_string();
+    const N: usize = 5000;
+    for i in 0..N {
+        let msg = format!("<13>1 2026-01-01T00:00:00Z h app - - - seq {i}");
+        s.send_to(msg.as_bytes(), ("127.0.0.1", h.port()))
+            .expect("send");
+    }
+    let evs = h.collector.wait_for_async(N, Duration::from_secs(20)).await;
+    let seqs: Vec<usize> = evs
+        .iter()
+        .filter_map(|e| e.message.as_deref()?.strip_prefix("seq ")?.parse().ok())
+        .collect();
+    assert_eq!(seqs, (0..N).collect::<Vec<_>>());
+    assert!(evs
+        .iter()
+        .all(|e| e.source.as_ref().and_then(|s| s.address.as_deref()) == Some(from.as_str())));
+    h.stop().await;
+}

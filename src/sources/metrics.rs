@@ -5,7 +5,9 @@
 //! `siem_relay_source_oversized_total{source}`,
 //! `siem_relay_source_dropped_total{source,reason}`,
 //! `siem_relay_source_connections{source}` (gauge),
-//! `siem_relay_source_connection_errors_total{source,reason}`.
+//! `siem_relay_source_connection_errors_total{source,reason}`,
+//! `siem_relay_source_queued_bytes{source}` (gauge: received input waiting
+//! to be parsed and appended, UDP).
 
 use crate::event::record::FLAG_PARSE_ERROR;
 use crate::event::EncodedEvent;
@@ -19,6 +21,7 @@ pub(crate) struct SourceMetrics {
     parse_errors: Counter,
     oversized: Counter,
     connections: Gauge,
+    queued: Gauge,
 }
 
 impl SourceMetrics {
@@ -29,7 +32,8 @@ impl SourceMetrics {
             events: counter!("siem_relay_source_events_total", "source" => source.clone()),
             parse_errors: counter!("siem_relay_source_parse_errors_total", "source" => source.clone()),
             oversized: counter!("siem_relay_source_oversized_total", "source" => source.clone()),
-            connections: gauge!("siem_relay_source_connections", "source" => source),
+            connections: gauge!("siem_relay_source_connections", "source" => source.clone()),
+            queued: gauge!("siem_relay_source_queued_bytes", "source" => source),
         }
     }
 
@@ -65,5 +69,10 @@ impl SourceMetrics {
 
     pub(crate) fn connection_closed(&self) {
         self.connections.decrement(1.0);
+    }
+
+    /// `bytes` more (or, negative, fewer) received bytes wait to be parsed.
+    pub(crate) fn queued(&self, bytes: f64) {
+        self.queued.increment(bytes);
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod http;
 mod metrics;
+mod parse_ahead;
 mod stream;
 pub mod tcp;
 pub mod tls;

@@ -9,6 +9,7 @@
 //! violation ends only the connection it happened on.
 
 use super::metrics::SourceMetrics;
+use super::parse_ahead::{ParseAhead, ParseFailed};
 use super::{shutdown_signal, Ingest};
 use crate::event::now_millis;
 use crate::event::EncodedEvent;
@@ -17,7 +18,6 @@ use crate::parse::{
     Origin,
 };
 use serde_json::Value;
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 /// How long a TLS client may take to finish its handshake.
@@ -142,29 +142,28 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     });
     let mut framer = Framer::new(shared.framer);
     let mut buf = vec![0u8; READ_BUF];
-    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut ahead = ParseAhead::new(PARSE_AHEAD, usize::MAX);
     let mut violation: Option<FramingError> = None;
     let stop = shutdown_signal(shutdown);
     tokio::pin!(stop);
     let end = loop {
-        if in_flight.is_empty() {
+        if ahead.is_empty() {
             if let Some(e) = violation.take() {
                 break End::Framing(e);
             }
         }
-        let reading = in_flight.len() < PARSE_AHEAD && violation.is_none();
+        let reading = ahead.has_room() && violation.is_none();
         let read = tokio::select! {
             biased;
             _ = &mut stop => break End::Shutdown,
-            parsed = next_parsed(in_flight.front_mut()), if !in_flight.is_empty() => {
-                let frames = in_flight.pop_front().expect("checked non-empty").frames;
+            parsed = ahead.next() => {
                 match parsed {
                     Ok(batch) => {
                         if !deliver(shared, &batch).await {
                             break End::IngestClosed;
                         }
                     }
-                    Err(e) => break parse_failed(shared, e, frames),
+                    Err(failed) => break parse_failed(shared, failed),
                 }
                 continue;
             }
@@ -182,37 +181,25 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         if chunk.frames.is_empty() {
             continue;
         }
-        if in_flight.is_empty() && chunk.frames.len() < INLINE_FRAMES {
+        if !ahead.worth_spawning(chunk.frames.len()) {
             if !deliver(shared, &chunk.parse(&conn)).await {
                 break End::IngestClosed;
             }
             continue;
         }
-        let frames = chunk.frames.len();
         let conn = conn.clone();
-        in_flight.push_back(InFlight {
-            task: tokio::spawn(async move { chunk.parse(&conn) }),
-            frames,
+        ahead.spawn(chunk.frames.len(), chunk.bytes.len(), move || {
+            chunk.parse(&conn)
         });
     };
-    let end = drain_in_flight(end, in_flight, shared).await;
+    let end = drain_in_flight(end, ahead, shared).await;
     finish(end, &mut framer, shared, &conn).await;
     // Sends TLS close_notify (RFC 5425 §4.4) / FIN; the peer may be gone already.
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
 }
 
-/// Chunks parsed ahead of the one being appended, per connection.
+/// Reads parsed ahead of the one being appended, per connection.
 const PARSE_AHEAD: usize = 3;
-/// A read with fewer frames than this is parsed in place when no chunk is
-/// in flight (a task would only add latency to a trickle of messages).
-const INLINE_FRAMES: usize = 16;
-
-/// A chunk being parsed by a task of its own.
-struct InFlight {
-    task: JoinHandle<Vec<EncodedEvent>>,
-    /// Its frames, counted as dropped if the parse fails.
-    frames: usize,
-}
 
 /// Where a connection's events come from, owned so parse tasks can share it.
 struct ConnOrigin {
@@ -259,28 +246,13 @@ impl Chunk {
     }
 }
 
-/// The result of the oldest chunk in flight (never ready when there is
-/// none: `select!` builds this future even while its branch is disabled).
-async fn next_parsed(
-    oldest: Option<&mut InFlight>,
-) -> Result<Vec<EncodedEvent>, tokio::task::JoinError> {
-    match oldest {
-        Some(f) => (&mut f.task).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Appends what is still in flight when the connection's loop ends, in
 /// order, so that nothing read is lost. Returns how the connection ended
 /// (a failed parse or a closed ingest replaces `end`).
-async fn drain_in_flight(
-    mut end: End,
-    in_flight: VecDeque<InFlight>,
-    shared: &StreamShared,
-) -> End {
+async fn drain_in_flight(mut end: End, mut ahead: ParseAhead, shared: &StreamShared) -> End {
     let mut closed = false;
-    for f in in_flight {
-        match f.task.await {
+    while !ahead.is_empty() {
+        match ahead.next().await {
             Ok(batch) if !closed => {
                 if !deliver(shared, &batch).await {
                     closed = true;
@@ -288,7 +260,7 @@ async fn drain_in_flight(
                 }
             }
             Ok(batch) => shared.metrics.dropped("shutdown", batch.len() as u64),
-            Err(e) => end = parse_failed(shared, e, f.frames),
+            Err(failed) => end = parse_failed(shared, failed),
         }
     }
     end
@@ -296,9 +268,9 @@ async fn drain_in_flight(
 
 /// A parse task that panicked (a bug): its frames are counted as dropped
 /// and the connection ends.
-fn parse_failed(shared: &StreamShared, e: tokio::task::JoinError, frames: usize) -> End {
-    tracing::error!(source = %shared.name, error = %e, frames, "parsing a chunk of frames failed; they are dropped");
-    shared.metrics.dropped("parse_failed", frames as u64);
+fn parse_failed(shared: &StreamShared, failed: ParseFailed) -> End {
+    tracing::error!(source = %shared.name, error = %failed.error, frames = failed.frames, "parsing a read's frames failed; they are dropped");
+    shared.metrics.dropped("parse_failed", failed.frames as u64);
     End::ParseFailed
 }
 

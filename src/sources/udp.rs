@@ -5,13 +5,26 @@
 //! large SO_RCVBUF (`recv_buffer_bytes`, default 8MiB), and SO_RXQ_OVFL so the
 //! kernel reports how many datagrams it dropped on a full receive queue.
 //! Datagrams are read in batches with `recvmmsg(2)`; if the kernel does not
-//! support it, one `recv_from` at a time. UDP has no backpressure: when the
-//! ring refuses a batch, it is dropped and counted.
+//! support it, one `recv_from` at a time.
+//!
+//! Receiving and the rest are split: the sockets are read by a thread of
+//! their own ([`receive_thread`]) that only copies each batch out of the
+//! receive buffers and queues it; per socket, an [`Appender`] task on the
+//! main runtime parses the batches (several at once, [`ParseAhead`]) and
+//! appends them in the order received. Up to `queue_bytes` per socket wait
+//! in between, so a burst the cores cannot parse in real time waits in
+//! memory instead of overflowing the kernel queue; beyond that the receive
+//! loop pauses and the kernel queue fills (and drops, counted). One
+//! sender's datagrams all hash to the same SO_REUSEPORT socket, so this
+//! split, not more sockets, is what spreads a single busy sender over the
+//! cores. UDP has no backpressure: when the ring refuses a batch, it is
+//! dropped and counted.
 //!
 //! Only safe code here: `recvmmsg`, SO_RXQ_OVFL and its control message go
 //! through nix's safe wrappers.
 
 use super::metrics::SourceMetrics;
+use super::parse_ahead::{ParseAhead, ParseFailed};
 use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, SectionConfig};
 use crate::event::{now_millis, EncodedEvent};
@@ -24,10 +37,14 @@ use serde::Deserialize;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Largest UDP payload.
@@ -46,6 +63,11 @@ pub struct Settings {
     /// Receive sockets sharing the port via SO_REUSEPORT (default 1).
     #[serde(default = "default_sockets")]
     pub sockets: usize,
+    /// Received datagrams each socket may hold while they wait to be parsed
+    /// (default 8MiB): a burst beyond what the cores parse in real time
+    /// waits here instead of overflowing the kernel queue.
+    #[serde(default = "default_queue_bytes")]
+    pub queue_bytes: ByteSize,
 }
 
 fn default_recv_buffer() -> ByteSize {
@@ -53,6 +75,9 @@ fn default_recv_buffer() -> ByteSize {
 }
 fn default_sockets() -> usize {
     1
+}
+fn default_queue_bytes() -> ByteSize {
+    ByteSize(8 << 20)
 }
 
 impl Settings {
@@ -68,7 +93,8 @@ impl Settings {
     }
 }
 
-/// Binds the sockets and starts one receive task per socket.
+/// Binds the sockets and starts their receive loops on a thread of their
+/// own (see [`receive_thread`]).
 pub fn start(
     name: &str,
     settings: Settings,
@@ -88,31 +114,85 @@ pub fn start(
     }
     let metrics = SourceMetrics::new(name);
     let name = Arc::<str>::from(name);
-    let tasks: Vec<_> = sockets
+    let mut appenders = Vec::with_capacity(sockets.len());
+    let receivers: Vec<_> = sockets
         .into_iter()
         .map(|sock| {
-            let receiver = Receiver {
+            let queue = Arc::new(Queue::default());
+            let (to_appender, chunks) = mpsc::unbounded_channel();
+            let appender = Appender {
                 name: name.clone(),
                 ingest: ctx.ingest.clone(),
+                metrics: metrics.clone(),
+                queue: queue.clone(),
+            };
+            appenders.push(tokio::spawn(appender.run(chunks)));
+            let receiver = Receiver {
+                name: name.clone(),
                 timezone: ctx.timezone,
                 metrics: metrics.clone(),
                 kernel_drops: 0,
                 last_peer: None,
+                queue_bytes: settings.queue_bytes.0.min(usize::MAX as u64) as usize,
+                queue,
+                appender: to_appender,
             };
-            tokio::spawn(receiver.run(sock, ctx.shutdown.clone()))
+            (receiver, sock)
         })
         .collect();
-    tracing::info!(source = %name, address = %addr, sockets = tasks.len(), "listening (udp)");
+    let count = receivers.len();
+    let thread = receive_thread(&name, receivers, ctx.shutdown.clone()).map_err(bind_err)?;
+    tracing::info!(source = %name, address = %addr, sockets = count, "listening (udp)");
     let task = tokio::spawn(async move {
-        for t in tasks {
-            let _ = t.await;
+        let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
+            tracing::error!("a UDP receive thread panicked");
+        }
+        // the receive loops have ended: the appenders finish what they received
+        for a in appenders {
+            let _ = a.await;
         }
     });
     Ok((addr, task))
 }
 
+/// Runs the receive loops of a source's sockets on a thread of their own
+/// (a single-threaded runtime); their appenders run on the main runtime.
+///
+/// Why a thread: the kernel drops datagrams once a socket's queue is full,
+/// so the receive loop must run as soon as datagrams arrive. As a task of
+/// the main runtime it waited behind parse and append work whenever the
+/// cores were busy, and a burst overflowed the queue while the same CPU
+/// time would have sufficed; a thread that mostly sleeps in the kernel is
+/// woken promptly by the OS scheduler (the way rsyslog's imudp thread is).
+fn receive_thread(
+    name: &str,
+    receivers: Vec<(Receiver, std::net::UdpSocket)>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(format!("siem-udp-{name}"))
+        .spawn(move || {
+            rt.block_on(async move {
+                let mut loops = tokio::task::JoinSet::new();
+                for (receiver, sock) in receivers {
+                    match UdpSocket::from_std(sock) {
+                        Ok(sock) => {
+                            loops.spawn(receiver.run(sock, shutdown.clone()));
+                        }
+                        Err(e) => tracing::error!(source = %receiver.name, error = %e, "cannot register a UDP socket"),
+                    }
+                }
+                while loops.join_next().await.is_some() {}
+            })
+        })
+}
+
 /// A non-blocking, SO_REUSEPORT UDP socket bound to `addr`.
-fn bind_socket(addr: SocketAddr, recv_buffer: u64) -> io::Result<UdpSocket> {
+fn bind_socket(addr: SocketAddr, recv_buffer: u64) -> io::Result<std::net::UdpSocket> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
@@ -120,7 +200,7 @@ fn bind_socket(addr: SocketAddr, recv_buffer: u64) -> io::Result<UdpSocket> {
     enable_rxq_ovfl(&sock);
     sock.set_nonblocking(true)?;
     sock.bind(&SockAddr::from(addr))?;
-    UdpSocket::from_std(sock.into())
+    Ok(sock.into())
 }
 
 /// Sets SO_RCVBUF to `want` bytes. The kernel caps it at
@@ -155,13 +235,17 @@ fn enable_rxq_ovfl(sock: &Socket) {
 /// One receive socket's loop.
 struct Receiver {
     name: Arc<str>,
-    ingest: Arc<dyn Ingest>,
     timezone: chrono_tz::Tz,
     metrics: SourceMetrics,
     /// Last cumulative SO_RXQ_OVFL value seen.
     kernel_drops: u32,
     /// The last sender and its text form (senders repeat: format it once).
-    last_peer: Option<(SocketAddr, String)>,
+    last_peer: Option<(SocketAddr, Arc<str>)>,
+    /// `queue_bytes`: how much received input may wait for the appender.
+    queue_bytes: usize,
+    queue: Arc<Queue>,
+    /// Where the received chunks go, in order.
+    appender: mpsc::UnboundedSender<Chunk>,
 }
 
 impl Receiver {
@@ -171,9 +255,19 @@ impl Receiver {
         tokio::pin!(stop);
         let mut use_mmsg = true;
         loop {
+            if !self.queue.has_room(self.queue_bytes) {
+                // the kernel queue takes the next datagrams meanwhile
+                tokio::select! {
+                    biased;
+                    _ = &mut stop => break,
+                    _ = tokio::time::timeout(Duration::from_millis(10), self.queue.space.notified()) => {}
+                }
+                continue;
+            }
             tokio::select! {
-                _ = &mut stop => return,
-                r = sock.readable() => if r.is_err() { return },
+                biased;
+                _ = &mut stop => break,
+                r = sock.readable() => if r.is_err() { break },
             }
             let received = if use_mmsg {
                 match sock.try_io(Interest::READABLE, || batch.recv(sock.as_raw_fd())) {
@@ -186,13 +280,18 @@ impl Receiver {
                         use_mmsg = false;
                         continue;
                     }
-                    other => other.map(|()| self.batch_events(&batch)),
+                    other => other.map(|()| self.batch_chunk(&batch)),
                 }
             } else {
                 self.recv_one(&sock, &mut batch.bufs[0])
             };
             match received {
-                Ok(events) => self.deliver(events),
+                Ok(chunk) => {
+                    self.queue.hold(chunk.bytes.len(), &self.metrics);
+                    if self.appender.send(chunk).is_err() {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     tracing::debug!(source = %self.name, error = %e, "udp receive error");
@@ -200,12 +299,12 @@ impl Receiver {
                 }
             }
         }
+        // Dropping `self.appender` lets the appender finish what was received.
     }
 
-    /// Events of the datagrams of a `recvmmsg` batch.
-    fn batch_events(&mut self, batch: &Batch) -> Vec<EncodedEvent> {
-        let now = now_millis();
-        let mut out = Vec::with_capacity(batch.received.len());
+    /// The datagrams of a `recvmmsg` batch, copied out of its buffers.
+    fn batch_chunk(&mut self, batch: &Batch) -> Chunk {
+        let mut chunk = self.chunk(batch.received.len());
         for (i, d) in batch.received.iter().enumerate() {
             if let Some(drops) = d.kernel_drops {
                 self.note_kernel_drops(drops);
@@ -213,31 +312,49 @@ impl Receiver {
             if d.truncated {
                 self.metrics.oversized();
             }
-            out.push(self.event(batch.payload(i), d.peer, now));
+            self.add(&mut chunk, batch.payload(i), d.peer);
         }
-        out
+        chunk
     }
 
-    fn recv_one(&mut self, sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Vec<EncodedEvent>> {
+    fn recv_one(&mut self, sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Chunk> {
         let (len, peer) = sock.try_recv_from(buf)?;
-        Ok(vec![self.event(&buf[..len], Some(peer), now_millis())])
+        let mut chunk = self.chunk(1);
+        self.add(&mut chunk, &buf[..len], Some(peer));
+        Ok(chunk)
     }
 
-    fn event(&mut self, data: &[u8], peer: Option<SocketAddr>, now: i64) -> EncodedEvent {
-        let address = match peer {
-            Some(p) => {
-                if self.last_peer.as_ref().is_none_or(|(last, _)| *last != p) {
-                    self.last_peer = Some((p, p.to_string()));
-                }
-                self.last_peer.as_ref().map(|(_, text)| text.as_str())
+    fn chunk(&self, datagrams: usize) -> Chunk {
+        Chunk {
+            listener: self.name.clone(),
+            timezone: self.timezone,
+            received_ms: now_millis(),
+            bytes: Vec::new(),
+            datagrams: Vec::with_capacity(datagrams),
+            peers: Vec::new(),
+        }
+    }
+
+    /// Adds one datagram from `peer` to `chunk`.
+    fn add(&mut self, chunk: &mut Chunk, data: &[u8], peer: Option<SocketAddr>) {
+        let peer = peer.map(|p| {
+            // senders repeat: format each one once
+            if self.last_peer.as_ref().is_none_or(|(last, _)| *last != p) {
+                self.last_peer = Some((p, Arc::from(p.to_string())));
             }
-            None => None,
-        };
-        let origin = Origin {
-            listener: &self.name,
-            address,
-        };
-        syslog_line_to_record(data, now, self.timezone, &origin)
+            let text = &self.last_peer.as_ref().expect("just set").1;
+            if chunk
+                .peers
+                .last()
+                .is_none_or(|last| !Arc::ptr_eq(last, text))
+            {
+                chunk.peers.push(text.clone());
+            }
+            chunk.peers.len() - 1
+        });
+        let at = chunk.bytes.len();
+        chunk.bytes.extend_from_slice(data);
+        chunk.datagrams.push((at..chunk.bytes.len(), peer));
     }
 
     fn note_kernel_drops(&mut self, cumulative: u32) {
@@ -246,6 +363,77 @@ impl Receiver {
             self.metrics.dropped("kernel", u64::from(delta));
         }
         self.kernel_drops = cumulative;
+    }
+}
+
+/// Input received and not yet appended, shared by a socket's receive loop
+/// and its [`Appender`].
+#[derive(Default)]
+struct Queue {
+    bytes: AtomicUsize,
+    /// Signalled when bytes are released.
+    space: tokio::sync::Notify,
+}
+
+impl Queue {
+    fn has_room(&self, limit: usize) -> bool {
+        self.bytes.load(Ordering::Acquire) < limit
+    }
+
+    fn hold(&self, n: usize, metrics: &SourceMetrics) {
+        self.bytes.fetch_add(n, Ordering::AcqRel);
+        metrics.queued(n as f64);
+    }
+
+    fn release(&self, n: usize, metrics: &SourceMetrics) {
+        self.bytes.fetch_sub(n, Ordering::AcqRel);
+        metrics.queued(-(n as f64));
+        self.space.notify_one();
+    }
+}
+
+/// One socket's other half, on the main runtime: parses the received
+/// chunks (several at once, [`ParseAhead`]) and appends them in the order
+/// they were received.
+struct Appender {
+    name: Arc<str>,
+    ingest: Arc<dyn Ingest>,
+    metrics: SourceMetrics,
+    queue: Arc<Queue>,
+}
+
+impl Appender {
+    async fn run(self, mut chunks: mpsc::UnboundedReceiver<Chunk>) {
+        let mut ahead = ParseAhead::new(PARSE_AHEAD, usize::MAX);
+        let mut open = true;
+        while open || !ahead.is_empty() {
+            let held = ahead.bytes();
+            tokio::select! {
+                biased;
+                parsed = ahead.next() => {
+                    self.deliver_parsed(parsed);
+                    self.queue.release(held - ahead.bytes(), &self.metrics);
+                }
+                chunk = chunks.recv(), if open && ahead.has_room() => match chunk {
+                    Some(chunk) if !ahead.worth_spawning(chunk.datagrams.len()) => {
+                        self.deliver(chunk.parse());
+                        self.queue.release(chunk.bytes.len(), &self.metrics);
+                    }
+                    Some(chunk) => ahead.spawn(chunk.datagrams.len(), chunk.bytes.len(), move || chunk.parse()),
+                    None => open = false,
+                },
+            }
+        }
+    }
+
+    fn deliver_parsed(&self, parsed: Result<Vec<EncodedEvent>, ParseFailed>) {
+        match parsed {
+            Ok(events) => self.deliver(events),
+            Err(failed) => {
+                tracing::error!(source = %self.name, error = %failed.error, datagrams = failed.frames, "parsing received datagrams failed; they are dropped");
+                self.metrics.dropped("parse_failed", failed.frames as u64);
+            }
+        }
     }
 
     fn deliver(&self, events: Vec<EncodedEvent>) {
@@ -261,6 +449,42 @@ impl Receiver {
                 self.metrics.dropped("buffer_error", events.len() as u64);
             }
         }
+    }
+}
+
+/// Parse tasks in flight per socket.
+const PARSE_AHEAD: usize = 4;
+
+/// The datagrams of one receive, copied out of the receive buffers so that
+/// any worker can parse them.
+struct Chunk {
+    listener: Arc<str>,
+    timezone: chrono_tz::Tz,
+    received_ms: i64,
+    bytes: Vec<u8>,
+    /// Each datagram's range in `bytes` and its sender (index into `peers`).
+    datagrams: Vec<(Range<usize>, Option<usize>)>,
+    peers: Vec<Arc<str>>,
+}
+
+impl Chunk {
+    /// The records of the chunk's datagrams, in order.
+    fn parse(&self) -> Vec<EncodedEvent> {
+        self.datagrams
+            .iter()
+            .map(|(range, peer)| {
+                let origin = Origin {
+                    listener: &self.listener,
+                    address: peer.map(|i| &*self.peers[i]),
+                };
+                syslog_line_to_record(
+                    &self.bytes[range.clone()],
+                    self.received_ms,
+                    self.timezone,
+                    &origin,
+                )
+            })
+            .collect()
     }
 }
 
@@ -396,7 +620,9 @@ mod tests {
     #[tokio::test]
     async fn batch_reports_payload_peer_and_kernel_drops() {
         // Smallest receive buffer the kernel allows, so a burst overflows it.
-        let sock = bind_socket("127.0.0.1:0".parse().unwrap(), 1).expect("bind");
+        let sock =
+            UdpSocket::from_std(bind_socket("127.0.0.1:0".parse().unwrap(), 1).expect("bind"))
+                .unwrap();
         let target = sock.local_addr().unwrap();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let from = sender.local_addr().unwrap();
