@@ -254,6 +254,8 @@ impl Receiver {
         let stop = shutdown_signal(shutdown);
         tokio::pin!(stop);
         let mut use_mmsg = true;
+        // The chunk being gathered, and when it goes at the latest.
+        let mut pending: Option<(Chunk, tokio::time::Instant)> = None;
         loop {
             if !self.queue.has_room(self.queue_bytes) {
                 // the kernel queue takes the next datagrams meanwhile
@@ -264,11 +266,24 @@ impl Receiver {
                 }
                 continue;
             }
+            let deadline = pending.as_ref().map(|(_, at)| *at);
             tokio::select! {
                 biased;
                 _ = &mut stop => break,
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                    if !self.flush(&mut pending) {
+                        break;
+                    }
+                    continue;
+                }
                 r = sock.readable() => if r.is_err() { break },
             }
+            let (chunk, _) = pending.get_or_insert_with(|| {
+                (
+                    self.chunk(FLUSH_DATAGRAMS),
+                    tokio::time::Instant::now() + LINGER,
+                )
+            });
             let received = if use_mmsg {
                 match sock.try_io(Interest::READABLE, || batch.recv(sock.as_raw_fd())) {
                     Err(e)
@@ -280,31 +295,44 @@ impl Receiver {
                         use_mmsg = false;
                         continue;
                     }
-                    other => other.map(|()| self.batch_chunk(&batch)),
+                    other => other.map(|()| self.take_batch(&batch, chunk)),
                 }
             } else {
-                self.recv_one(&sock, &mut batch.bufs[0])
+                self.recv_one(&sock, &mut batch.bufs[0], chunk)
             };
             match received {
-                Ok(chunk) => {
-                    self.queue.hold(chunk.bytes.len(), &self.metrics);
-                    if self.appender.send(chunk).is_err() {
-                        break;
-                    }
-                }
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     tracing::debug!(source = %self.name, error = %e, "udp receive error");
                     self.metrics.connection_error("recv");
                 }
             }
+            let full = pending
+                .as_ref()
+                .is_some_and(|(c, _)| c.datagrams.len() >= FLUSH_DATAGRAMS);
+            if full && !self.flush(&mut pending) {
+                break;
+            }
         }
+        self.flush(&mut pending);
         // Dropping `self.appender` lets the appender finish what was received.
     }
 
-    /// The datagrams of a `recvmmsg` batch, copied out of its buffers.
-    fn batch_chunk(&mut self, batch: &Batch) -> Chunk {
-        let mut chunk = self.chunk(batch.received.len());
+    /// Hands the gathered chunk (if any datagram is in it) to the appender;
+    /// false when the appender is gone.
+    fn flush(&self, pending: &mut Option<(Chunk, tokio::time::Instant)>) -> bool {
+        match pending.take() {
+            Some((chunk, _)) if !chunk.datagrams.is_empty() => {
+                self.queue.hold(chunk.bytes.len(), &self.metrics);
+                self.appender.send(chunk).is_ok()
+            }
+            _ => true,
+        }
+    }
+
+    /// Copies the datagrams of a `recvmmsg` batch into `chunk`.
+    fn take_batch(&mut self, batch: &Batch, chunk: &mut Chunk) {
         for (i, d) in batch.received.iter().enumerate() {
             if let Some(drops) = d.kernel_drops {
                 self.note_kernel_drops(drops);
@@ -312,16 +340,14 @@ impl Receiver {
             if d.truncated {
                 self.metrics.oversized();
             }
-            self.add(&mut chunk, batch.payload(i), d.peer);
+            self.add(chunk, batch.payload(i), d.peer);
         }
-        chunk
     }
 
-    fn recv_one(&mut self, sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Chunk> {
+    fn recv_one(&mut self, sock: &UdpSocket, buf: &mut [u8], chunk: &mut Chunk) -> io::Result<()> {
         let (len, peer) = sock.try_recv_from(buf)?;
-        let mut chunk = self.chunk(1);
-        self.add(&mut chunk, &buf[..len], Some(peer));
-        Ok(chunk)
+        self.add(chunk, &buf[..len], Some(peer));
+        Ok(())
     }
 
     fn chunk(&self, datagrams: usize) -> Chunk {
@@ -454,6 +480,12 @@ impl Appender {
 
 /// Parse tasks in flight per socket.
 const PARSE_AHEAD: usize = 4;
+/// A chunk goes to the appender once it holds this many datagrams…
+const FLUSH_DATAGRAMS: usize = 128;
+/// … or this long after its first one: handing over every few datagrams
+/// cost two thread wake-ups each at moderate rates (measured: 50k
+/// datagrams/s took 1.5× the CPU per event before chunks lingered).
+const LINGER: Duration = Duration::from_millis(1);
 
 /// The datagrams of one receive, copied out of the receive buffers so that
 /// any worker can parse them.
