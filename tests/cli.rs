@@ -371,7 +371,10 @@ fn messages(path: &Path) -> Vec<usize> {
     let Ok(t) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
-    t.lines()
+    // the relay may be writing the last line right now: only whole lines count
+    let whole = &t[..t.rfind('\n').map_or(0, |i| i + 1)];
+    whole
+        .lines()
         .filter_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("NDJSON line");
             let m = v["message"].as_str()?.strip_prefix("msg-")?;
