@@ -22,9 +22,8 @@ pub(crate) struct ParseAhead {
     /// Each task with its frames and its input bytes.
     in_flight: VecDeque<(JoinHandle<Vec<EncodedEvent>>, usize, usize)>,
     limit: usize,
-    /// Input bytes held by the tasks in flight, and the most they may hold.
+    /// Input bytes held by the tasks in flight.
     bytes: usize,
-    limit_bytes: usize,
 }
 
 /// A parse task that did not finish (it panicked: a bug), with how many
@@ -36,14 +35,12 @@ pub(crate) struct ParseFailed {
 }
 
 impl ParseAhead {
-    /// At most `limit` parse tasks at once, holding at most about
-    /// `limit_bytes` of input between them (the last one may pass it).
-    pub fn new(limit: usize, limit_bytes: usize) -> Self {
+    /// At most `limit` parse tasks at once.
+    pub fn new(limit: usize) -> Self {
         ParseAhead {
-            in_flight: VecDeque::new(),
+            in_flight: VecDeque::with_capacity(limit),
             limit,
             bytes: 0,
-            limit_bytes,
         }
     }
 
@@ -58,7 +55,7 @@ impl ParseAhead {
 
     /// Whether another task may start (the reader should read on).
     pub fn has_room(&self) -> bool {
-        self.in_flight.len() < self.limit && self.bytes < self.limit_bytes
+        self.in_flight.len() < self.limit
     }
 
     /// Whether a read of `frames` frames should go to a task rather than be
@@ -110,7 +107,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn results_come_back_oldest_first_whatever_finishes_first() {
-        let mut p = ParseAhead::new(3, usize::MAX);
+        let mut p = ParseAhead::new(3);
         assert!(!p.worth_spawning(1) && p.worth_spawning(INLINE_FRAMES));
         p.spawn(2, 10, || {
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -141,23 +138,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_parse_reports_its_frames() {
-        let mut p = ParseAhead::new(2, usize::MAX);
+        let mut p = ParseAhead::new(2);
         p.spawn(7, 70, || panic!("parser bug"));
         let failed = p.next().await.unwrap_err();
         assert_eq!(failed.frames, 7);
         assert!(failed.error.is_panic());
         assert_eq!(p.bytes(), 0);
-    }
-
-    #[tokio::test]
-    async fn the_byte_limit_stops_reading_ahead() {
-        let mut p = ParseAhead::new(100, 25);
-        p.spawn(1, 10, || records("a", 1));
-        p.spawn(1, 10, || records("b", 1));
-        assert!(p.has_room());
-        p.spawn(1, 10, || records("c", 1));
-        assert!(!p.has_room(), "30 bytes held, limit 25");
-        p.next().await.unwrap();
-        assert!(p.has_room());
     }
 }

@@ -142,7 +142,7 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     });
     let mut framer = Framer::new(shared.framer);
     let mut buf = vec![0u8; READ_BUF];
-    let mut ahead = ParseAhead::new(PARSE_AHEAD, usize::MAX);
+    let mut ahead = ParseAhead::new(PARSE_AHEAD);
     let mut violation: Option<FramingError> = None;
     let stop = shutdown_signal(shutdown);
     tokio::pin!(stop);

@@ -118,7 +118,9 @@ pub fn start(
     let receivers: Vec<_> = sockets
         .into_iter()
         .map(|sock| {
-            let queue = Arc::new(Queue::default());
+            let queue = Arc::new(Queue::new(
+                settings.queue_bytes.0.min(usize::MAX as u64) as usize
+            ));
             let (to_appender, chunks) = mpsc::unbounded_channel();
             let appender = Appender {
                 name: name.clone(),
@@ -133,7 +135,6 @@ pub fn start(
                 metrics: metrics.clone(),
                 kernel_drops: 0,
                 last_peer: None,
-                queue_bytes: settings.queue_bytes.0.min(usize::MAX as u64) as usize,
                 queue,
                 appender: to_appender,
             };
@@ -241,8 +242,6 @@ struct Receiver {
     kernel_drops: u32,
     /// The last sender and its text form (senders repeat: format it once).
     last_peer: Option<(SocketAddr, Arc<str>)>,
-    /// `queue_bytes`: how much received input may wait for the appender.
-    queue_bytes: usize,
     queue: Arc<Queue>,
     /// Where the received chunks go, in order.
     appender: mpsc::UnboundedSender<Chunk>,
@@ -257,7 +256,7 @@ impl Receiver {
         // The chunk being gathered, and when it goes at the latest.
         let mut pending: Option<(Chunk, tokio::time::Instant)> = None;
         loop {
-            if !self.queue.has_room(self.queue_bytes) {
+            if !self.queue.has_room() {
                 // the kernel queue takes the next datagrams meanwhile
                 tokio::select! {
                     biased;
@@ -394,16 +393,25 @@ impl Receiver {
 
 /// Input received and not yet appended, shared by a socket's receive loop
 /// and its [`Appender`].
-#[derive(Default)]
 struct Queue {
     bytes: AtomicUsize,
+    /// `queue_bytes`: how much may wait before the receive loop pauses.
+    limit: usize,
     /// Signalled when bytes are released.
     space: tokio::sync::Notify,
 }
 
 impl Queue {
-    fn has_room(&self, limit: usize) -> bool {
-        self.bytes.load(Ordering::Acquire) < limit
+    fn new(limit: usize) -> Self {
+        Queue {
+            bytes: AtomicUsize::new(0),
+            limit,
+            space: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.bytes.load(Ordering::Acquire) < self.limit
     }
 
     fn hold(&self, n: usize, metrics: &SourceMetrics) {
@@ -430,7 +438,7 @@ struct Appender {
 
 impl Appender {
     async fn run(self, mut chunks: mpsc::UnboundedReceiver<Chunk>) {
-        let mut ahead = ParseAhead::new(PARSE_AHEAD, usize::MAX);
+        let mut ahead = ParseAhead::new(PARSE_AHEAD);
         let mut open = true;
         while open || !ahead.is_empty() {
             let held = ahead.bytes();
