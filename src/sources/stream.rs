@@ -279,19 +279,7 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &Con
     let reason = match end {
         End::Eof => match framer.finish() {
             Some(Ok(frame)) => {
-                let record = match frame.as_ref() {
-                    FrameRef::Message(b) => Some((b, false)),
-                    FrameRef::Truncated(b) => {
-                        shared.metrics.oversized();
-                        Some((b, true))
-                    }
-                    FrameRef::Skipped(_) => {
-                        shared.metrics.oversized();
-                        shared.metrics.dropped("oversize", 1);
-                        None
-                    }
-                }
-                .map(|(b, truncated)| {
+                let record = kept_bytes(frame.as_ref(), shared).map(|(b, truncated)| {
                     frame_record(b, truncated, now_millis(), conn.timezone, &conn.origin())
                 });
                 deliver(shared, &Vec::from_iter(record)).await;
@@ -323,26 +311,36 @@ fn take_chunk(framer: &mut Framer, shared: &StreamShared) -> (Chunk, Option<Fram
         received_ms: now_millis(),
         ..Chunk::default()
     };
-    let mut add = |b: &[u8], truncated: bool| {
-        let at = chunk.bytes.len();
-        chunk.bytes.extend_from_slice(b);
-        chunk.frames.push((at..chunk.bytes.len(), truncated));
-    };
     while let Some(next) = framer.next_frame_ref() {
         match next {
-            Ok(FrameRef::Message(b)) => add(b, false),
-            Ok(FrameRef::Truncated(b)) => {
-                shared.metrics.oversized();
-                add(b, true);
-            }
-            Ok(FrameRef::Skipped(_)) => {
-                shared.metrics.oversized();
-                shared.metrics.dropped("oversize", 1);
+            Ok(frame) => {
+                if let Some((b, truncated)) = kept_bytes(frame, shared) {
+                    let at = chunk.bytes.len();
+                    chunk.bytes.extend_from_slice(b);
+                    chunk.frames.push((at..chunk.bytes.len(), truncated));
+                }
             }
             Err(e) => return (chunk, Some(e)),
         }
     }
     (chunk, None)
+}
+
+/// The bytes of a frame to keep and whether they were truncated, counting
+/// an oversized frame (and a skipped one as dropped).
+fn kept_bytes<'f>(frame: FrameRef<'f>, shared: &StreamShared) -> Option<(&'f [u8], bool)> {
+    match frame {
+        FrameRef::Message(b) => Some((b, false)),
+        FrameRef::Truncated(b) => {
+            shared.metrics.oversized();
+            Some((b, true))
+        }
+        FrameRef::Skipped(_) => {
+            shared.metrics.oversized();
+            shared.metrics.dropped("oversize", 1);
+            None
+        }
+    }
 }
 
 /// The record of one frame; a truncated one is marked in its metadata.
