@@ -376,19 +376,31 @@ data_dir = \"{}\"\n\n\
         match out {
             Out::Syslog | Out::StalledSyslog => {
                 c += &format!(
-                    "[destinations.sink{i}]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\nmode = \"tcp\"\nformat = \"{}\"\nbatch_size = 500\nwhen_full = \"drop_oldest\"\n\n",
-                    sink.port, o.relay_format
+                    "[destinations.sink{i}]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\nmode = \"tcp\"\nformat = \"{}\"\nbatch_size = 500\nwhen_full = \"{}\"\n\n",
+                    sink.port, o.relay_format, when_full(*out)
                 )
             }
             Out::Hec | Out::StalledHec => {
                 c += &format!(
-                    "[destinations.hec{i}]\ntype = \"splunk_hec\"\nendpoint = \"http://127.0.0.1:{}\"\ntoken = \"bench-hec-token\"\nbatch_size = 500\nconcurrency = 2\nwhen_full = \"drop_oldest\"\n\n",
-                    sink.port
+                    "[destinations.hec{i}]\ntype = \"splunk_hec\"\nendpoint = \"http://127.0.0.1:{}\"\ntoken = \"bench-hec-token\"\nbatch_size = 500\nconcurrency = 2\nwhen_full = \"{}\"\n\n",
+                    sink.port, when_full(*out)
                 )
             }
         }
     }
     c
+}
+
+/// A healthy sink's destination blocks when the ring is full, as the peers'
+/// full queues block their inputs: the backlog a fan-out builds behind a
+/// fast sender then slows the sender instead of being dropped. A stalled
+/// sink's destination drops its oldest records so it cannot stop the others.
+fn when_full(out: Out) -> &'static str {
+    if out.stalls() {
+        "drop_oldest"
+    } else {
+        "block"
+    }
 }
 
 /// The peers' queues, in messages: room for the whole run, so no event is
@@ -609,6 +621,7 @@ struct RunStats {
     lost: u64,
     dup: u64,
     bogus: u64,
+    overflow_notices: u64,
     sent: u64,
     note: String,
 }
@@ -814,6 +827,7 @@ fn collect(res: &LoadResult, healthy: &[&Sink]) -> RunStats {
         st.lost += k.seen.lost();
         st.dup += k.seen.dup.load(Ordering::Relaxed);
         st.bogus += k.seen.bogus.load(Ordering::Relaxed);
+        st.overflow_notices += k.seen.overflow_notices.load(Ordering::Relaxed);
     }
     let secs = (last.saturating_sub(res.started_ns)) as f64 / 1e9;
     if secs > 0.0 {
@@ -880,6 +894,7 @@ fn median_stats(runs: &[RunStats], udp: bool) -> RunStats {
         },
         dup: runs.iter().map(|r| r.dup).max().unwrap_or(0),
         bogus: runs.iter().map(|r| r.bogus).max().unwrap_or(0),
+        overflow_notices: runs.iter().map(|r| r.overflow_notices).max().unwrap_or(0),
         sent: runs.iter().map(|r| r.sent).max().unwrap_or(0),
         note: runs
             .iter()
@@ -918,6 +933,12 @@ fn fmt_row(r: &Row, n: u64) -> String {
             let mut note = s.note.clone();
             if s.bogus > 0 {
                 note = format!("{} events without a valid seq; {note}", s.bogus);
+            }
+            if s.overflow_notices > 0 {
+                note = format!(
+                    "{} relay.buffer.overflow notices (the ring dropped a destination's backlog); {note}",
+                    s.overflow_notices
+                );
             }
             if !r.udp && (s.lost > 0 || s.dup > 0) {
                 note = format!("**LOSS/DUP** {note}");

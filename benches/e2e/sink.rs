@@ -35,6 +35,9 @@ pub struct Seen {
     pub dup: AtomicU64,
     /// events with no sequence number, or one out of range
     pub bogus: AtomicU64,
+    /// siem-relay's `relay.buffer.overflow` notices: a destination's cursor
+    /// jumped over records the ring had to reuse (`when_full = "drop_oldest"`)
+    pub overflow_notices: AtomicU64,
     pub bytes: AtomicU64,
     /// wall clock (ns) of the last event that was new
     pub last_new_ns: AtomicU64,
@@ -49,6 +52,7 @@ impl Seen {
             unique: AtomicU64::new(0),
             dup: AtomicU64::new(0),
             bogus: AtomicU64::new(0),
+            overflow_notices: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             last_new_ns: AtomicU64::new(0),
         }
@@ -156,6 +160,9 @@ impl Recorder {
                     }
                 }
             }
+            None if contains(ev, b"relay.buffer.overflow") => {
+                self.seen.overflow_notices.fetch_add(1, Ordering::Relaxed);
+            }
             None => {
                 self.seen.bogus.fetch_add(1, Ordering::Relaxed);
             }
@@ -179,6 +186,10 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         self.maybe_flush(true);
     }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn trim(mut b: &[u8]) -> &[u8] {
