@@ -11,7 +11,7 @@
 use super::checkpoint::{self, Checkpoint};
 use super::ring::{Ring, WhenFull};
 use super::segment::DATA_START;
-use crate::event::{Record, RecordMeta};
+use crate::event::{Record, RecordError, RecordMeta};
 use bytes::Bytes;
 use crossbeam::queue::SegQueue;
 use std::collections::VecDeque;
@@ -180,12 +180,14 @@ impl Cursor {
             let end = seg.end_off.load(Ordering::Acquire);
             if pos.off < end {
                 let published = seg.seg.bytes(0, end);
+                let verified = seg.verified_off.load(Ordering::Acquire);
+                let run_start = pos.off;
                 // the common case: consecutive valid records in this segment
                 while pos.off < end
                     && spans.len() < max_records
                     && (spans.is_empty() || buf.len() < max_bytes)
                 {
-                    let Ok(rec) = Record::decode(&published[pos.off..]) else {
+                    let Ok(rec) = decode_at(published, pos.off, verified) else {
                         break;
                     };
                     let at = buf.len();
@@ -194,6 +196,10 @@ impl Cursor {
                     spans.push((rec.seq, rec.meta, at, rec.body.len(), rec.hint.len()));
                     pos.off += rec.encoded_len();
                     pos.next_seq = rec.seq + 1;
+                }
+                // a run that began inside the checked prefix extends it
+                if run_start <= verified && pos.off > verified {
+                    seg.verified_off.fetch_max(pos.off, Ordering::AcqRel);
                 }
                 if pos.off >= end || spans.len() >= max_records || buf.len() >= max_bytes {
                     continue;
@@ -310,6 +316,17 @@ impl Cursor {
     /// Records this destination lost (overflow, expiry, damage), over its life.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The record at `off` of a segment's published bytes, its checksum checked
+/// unless it lies wholly below `verified` (see `SegInfo::verified_off`).
+#[inline]
+fn decode_at(published: &[u8], off: usize, verified: usize) -> Result<Record<'_>, RecordError> {
+    let buf = &published[off..];
+    match Record::decode_verified(buf) {
+        Ok(rec) if off + rec.encoded_len() <= verified => Ok(rec),
+        _ => Record::decode(buf),
     }
 }
 

@@ -124,6 +124,12 @@ pub(crate) struct SegInfo {
     pub last_ms: AtomicI64,
     /// No more records will be written to it.
     pub sealed: AtomicBool,
+    /// Offset below which a reader of this process has checked every
+    /// record's checksum, reading them one after another from the first:
+    /// the other cursors decode those records without checking again, so a
+    /// fan-out to N destinations checks each record once, not N times. It
+    /// never passes a record that failed its check.
+    pub verified_off: AtomicUsize,
 }
 
 impl SegInfo {
@@ -142,6 +148,7 @@ impl SegInfo {
             end_seq: AtomicU64::new(end_seq),
             last_ms: AtomicI64::new(last_ms),
             sealed: AtomicBool::new(false),
+            verified_off: AtomicUsize::new(DATA_START),
         })
     }
 }
@@ -1261,5 +1268,43 @@ mod tests {
                 .starts_with(&format!("event number {i} ")));
         }
         assert!(ring.stats().appended_bytes > 512 << 10, "the ring wrapped");
+    }
+    /// Seqs of everything `c` reads from where it stands.
+    fn drain_seqs(c: &mut Cursor) -> Vec<u64> {
+        let mut out = Vec::new();
+        while c.read(3, 1 << 20, &mut out).is_some() {}
+        out.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn cursors_share_checksum_work_but_never_past_a_damaged_record() {
+        use std::os::unix::fs::FileExt;
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        let mut a = ring.cursor("a", WhenFull::DropOldest).unwrap();
+        let mut b = ring.cursor("b", WhenFull::DropOldest).unwrap();
+        ring.append(&evs(0..10)).unwrap();
+        let info = ring.inner.table.read().unwrap().segs.back().unwrap().clone();
+        let end = info.end_off.load(Ordering::Acquire);
+        // flip a byte in the body of record 4, under the map
+        let data = std::fs::read(info.seg.path()).unwrap();
+        let mut off = DATA_START;
+        for _ in 0..4 {
+            off += event::Record::peek(&data[off..]).unwrap().1;
+        }
+        let file = std::fs::OpenOptions::new().write(true).open(info.seg.path()).unwrap();
+        file.write_at(&[data[off + HEADER_LEN + 3] ^ 0x20], (off + HEADER_LEN + 3) as u64)
+            .unwrap();
+        let mut want: Vec<u64> = (0..10).collect();
+        want.retain(|&s| s != 4);
+        assert_eq!(drain_seqs(&mut a), want);
+        // a checked records 0..4 once for everyone, and nothing past the damage
+        assert_eq!(info.verified_off.load(Ordering::Acquire), off);
+        assert_eq!(drain_seqs(&mut b), want, "b skips the damaged record too");
+        // the records after the damage are checked by whoever reads them
+        ring.append(&evs(10..12)).unwrap();
+        assert_eq!(drain_seqs(&mut b), vec![10, 11]);
+        assert_eq!(info.verified_off.load(Ordering::Acquire), off);
+        assert!(end > off);
     }
 }

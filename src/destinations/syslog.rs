@@ -215,7 +215,14 @@ pub struct SyslogSink {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     conn: Mutex<Option<Conn>>,
     truncated: AtomicU64,
+    /// The frames buffer of the last TCP/TLS batch, kept for the next one
+    /// (sends are serialised by `conn`): a fresh buffer per batch faulted
+    /// its pages in anew, 6% of a delivery thread's time in the fan-out profile.
+    spare: std::sync::Mutex<Vec<u8>>,
 }
+
+/// A frames buffer larger than this is not kept between batches.
+const SPARE_MAX: usize = 8 << 20;
 
 /// Builds a `syslog` destination from its table (common keys already peeled).
 pub fn build(table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
@@ -264,6 +271,7 @@ impl SyslogSink {
             tls,
             conn: Mutex::new(None),
             truncated: AtomicU64::new(0),
+            spare: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -293,29 +301,40 @@ impl SyslogSink {
 
     async fn write_batch(&self, conn: &mut Conn, batch: &Batch) -> Result<(), TransportError> {
         let t = self.timeout;
-        match conn {
-            Conn::Tcp(s) => with_timeout(t, "write", write_flush(s, &self.frames(batch))).await,
-            Conn::Tls(s) => with_timeout(t, "write", write_flush(s, &self.frames(batch))).await,
-            Conn::Udp(s) => with_timeout(t, "write", self.send_datagrams(s, batch)).await,
+        if let Conn::Udp(s) = conn {
+            return with_timeout(t, "write", self.send_datagrams(s, batch)).await;
         }
-    }
-
-    /// All events of `batch` as octet-counted frames in one buffer.
-    fn frames(&self, batch: &Batch) -> Vec<u8> {
-        self.encode_frames(batch, BodyReader::Hint)
+        let mut frames = std::mem::take(&mut *self.spare.lock().unwrap());
+        self.encode_frames_into(batch, BodyReader::Hint, &mut frames);
+        let result = match conn {
+            Conn::Tcp(s) => with_timeout(t, "write", write_flush(s, &frames)).await,
+            Conn::Tls(s) => with_timeout(t, "write", write_flush(s, &frames)).await,
+            Conn::Udp(_) => unreachable!("sent as datagrams above"),
+        };
+        if frames.capacity() <= SPARE_MAX {
+            *self.spare.lock().unwrap() = frames;
+        }
+        result
     }
 
     /// The octet-counted frames a TCP or TLS send of `batch` writes, built
     /// without sending, with the given body reader (for benchmarks and tests).
     pub fn encode_frames(&self, batch: &Batch, reader: BodyReader) -> Vec<u8> {
-        let mut out = Vec::with_capacity(batch.body_bytes() + batch.len() * 96);
+        let mut out = Vec::new();
+        self.encode_frames_into(batch, reader, &mut out);
+        out
+    }
+
+    /// [`SyslogSink::encode_frames`] into `out` (cleared first).
+    fn encode_frames_into(&self, batch: &Batch, reader: BodyReader, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(batch.body_bytes() + batch.len() * 96);
         let mut scratch = Scratch::default();
         for ev in &batch.events {
-            push_octet_counted(&mut out, |o| {
+            push_octet_counted(out, |o| {
                 self.encoder.encode_with(ev, o, &mut scratch, reader);
             });
         }
-        out
     }
 
     async fn send_datagrams(&self, sock: &UdpSocket, batch: &Batch) -> std::io::Result<()> {
@@ -425,7 +444,7 @@ impl Sink for SyslogSink {
     }
 
     fn encode_only(&self, batch: &Batch) -> Option<usize> {
-        Some(self.frames(batch).len())
+        Some(self.encode_frames(batch, BodyReader::Hint).len())
     }
 
     fn target(&self) -> String {

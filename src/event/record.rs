@@ -93,6 +93,19 @@ impl<'a> Record<'a> {
 
     /// Validates and decodes the record at the start of `buf`.
     pub fn decode(buf: &'a [u8]) -> Result<Record<'a>, RecordError> {
+        Self::decode_inner(buf, true)
+    }
+
+    /// [`Record::decode`] without the checksum: for bytes whose checksum
+    /// this process has already checked (the ring's readers share that work,
+    /// see `SegInfo::verified_off`). Every other check still applies, so a
+    /// wrong length never reads out of bounds.
+    pub fn decode_verified(buf: &'a [u8]) -> Result<Record<'a>, RecordError> {
+        Self::decode_inner(buf, false)
+    }
+
+    #[inline(always)]
+    fn decode_inner(buf: &'a [u8], check_crc: bool) -> Result<Record<'a>, RecordError> {
         if buf.len() < HEADER_LEN {
             return Err(RecordError::Truncated {
                 need: HEADER_LEN,
@@ -117,7 +130,7 @@ impl<'a> Record<'a> {
             });
         }
         let crc = u32::from_le_bytes(buf[8..12].try_into().unwrap());
-        if checksum(&buf[..total]) != crc {
+        if check_crc && checksum(&buf[..total]) != crc {
             return Err(RecordError::BadChecksum);
         }
         let hint_len = usize::from(u16::from_le_bytes([buf[38], buf[39]]));
