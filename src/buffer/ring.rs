@@ -1284,7 +1284,15 @@ mod tests {
         let mut a = ring.cursor("a", WhenFull::DropOldest).unwrap();
         let mut b = ring.cursor("b", WhenFull::DropOldest).unwrap();
         ring.append(&evs(0..10)).unwrap();
-        let info = ring.inner.table.read().unwrap().segs.back().unwrap().clone();
+        let info = ring
+            .inner
+            .table
+            .read()
+            .unwrap()
+            .segs
+            .back()
+            .unwrap()
+            .clone();
         let end = info.end_off.load(Ordering::Acquire);
         // flip a byte in the body of record 4, under the map
         let data = std::fs::read(info.seg.path()).unwrap();
@@ -1292,9 +1300,15 @@ mod tests {
         for _ in 0..4 {
             off += event::Record::peek(&data[off..]).unwrap().1;
         }
-        let file = std::fs::OpenOptions::new().write(true).open(info.seg.path()).unwrap();
-        file.write_at(&[data[off + HEADER_LEN + 3] ^ 0x20], (off + HEADER_LEN + 3) as u64)
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(info.seg.path())
             .unwrap();
+        file.write_at(
+            &[data[off + HEADER_LEN + 3] ^ 0x20],
+            (off + HEADER_LEN + 3) as u64,
+        )
+        .unwrap();
         let mut want: Vec<u64> = (0..10).collect();
         want.retain(|&s| s != 4);
         assert_eq!(drain_seqs(&mut a), want);
