@@ -894,6 +894,24 @@ pub(crate) mod tests {
         }
 
         #[test]
+        fn appends_after_what_the_buffer_holds_at_every_length() {
+            for len in 0..40 {
+                for tail in ["", "\"", "\u{1}x", "é"] {
+                    let s: String =
+                        "abcdefghij".chars().cycle().take(len).collect::<String>() + tail;
+                    let mut ours = b"{\"k\":".to_vec();
+                    json_writer::string(&mut ours, &s);
+                    let mut want = b"{\"k\":".to_vec();
+                    want.extend_from_slice(&serde_json::to_vec(&s).unwrap());
+                    assert_eq!(
+                        String::from_utf8_lossy(&ours),
+                        String::from_utf8_lossy(&want)
+                    );
+                }
+            }
+        }
+
+        #[test]
         fn every_byte_escapes_like_serde_json() {
             for c in 0u8..0x80 {
                 let s = String::from(c as char);
