@@ -178,18 +178,7 @@ fn prepare(dest: &Destination, records: impl Iterator<Item = BatchEvent>, pendin
 }
 
 fn commit(dest: &Destination, cursor: &mut Cursor) {
-    // A checkpoint write waits for two device flushes (file and directory).
-    // On a multi-thread runtime the other tasks of this worker thread (other
-    // destinations' loops and sends) move to another thread meanwhile;
-    // blocking the thread stalled them all, every 100 ms per destination.
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    let result = if multi_thread {
-        tokio::task::block_in_place(|| cursor.commit())
-    } else {
-        cursor.commit()
-    };
-    if let Err(e) = result {
+    if let Err(e) = cursor.commit() {
         tracing::error!(destination = %dest.name, error = %e, "writing checkpoint failed");
     }
     dest.status.lag.store(cursor.lag(), Ordering::Relaxed);
