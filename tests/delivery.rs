@@ -750,3 +750,37 @@ async fn restart_resumes_from_the_checkpoint_at_least_once() {
     assert_eq!(dups, ids(70..120));
     assert_checkpoint_at_end(&ring, "hook");
 }
+
+/// The running loop checkpoints every 100 ms (on tokio's blocking pool),
+/// not only at stop: a crash loses at most that much progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpoint_is_written_while_the_destination_runs() {
+    use siem_relay::buffer::checkpoint;
+    let srv = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..25).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "splunk",
+        "splunk_hec",
+        &format!("endpoint = \"{}\"\ntoken = \"tok\"\n{LOOP}", srv.url),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    settle(&dest, 25).await;
+    let path = checkpoint::path_for(&dir.path().join("buffer").join("cursors"), "splunk");
+    wait_until("checkpoint at 25 on disk", T, || {
+        checkpoint::load(&path).ok().flatten().map(|c| c.seq) == Some(25)
+    })
+    .await;
+    // more events, still running: the file follows
+    append(&ring, &(25..40).map(ev).collect::<Vec<_>>());
+    settle(&dest, 40).await;
+    wait_until("checkpoint at 40 on disk", T, || {
+        checkpoint::load(&path).ok().flatten().map(|c| c.seq) == Some(40)
+    })
+    .await;
+    run.stop().await;
+    assert_eq!(srv.accepted_ids().len(), 40);
+    assert_checkpoint_at_end(&ring, "splunk");
+}

@@ -85,6 +85,21 @@ impl CursorShared {
     }
 }
 
+/// A cursor's checkpoint to write (see [`Cursor::checkpoint_due`]).
+#[derive(Debug)]
+pub struct CheckpointWrite {
+    path: PathBuf,
+    cp: Checkpoint,
+}
+
+impl CheckpointWrite {
+    /// Replaces the checkpoint file atomically (fsyncs the file and its
+    /// directory).
+    pub fn write(&self) -> io::Result<()> {
+        checkpoint::store(&self.path, &self.cp)
+    }
+}
+
 /// Acknowledges claimed ranges; clone it into every worker.
 #[derive(Debug, Clone, Default)]
 pub struct Acker {
@@ -290,15 +305,33 @@ impl Cursor {
     /// the checkpoint atomically.
     pub fn commit(&mut self) -> io::Result<u64> {
         let durable = self.apply_acks();
+        if let Some(write) = self.checkpoint_due() {
+            write.write()?;
+            self.checkpoint_written(write);
+        }
+        Ok(durable)
+    }
+
+    /// The checkpoint to write now (acknowledgements applied), or `None`
+    /// when the stored one is current. For a caller that writes it
+    /// elsewhere (off an async worker thread: the write waits for the
+    /// disk) and then reports it with [`Cursor::checkpoint_written`]. Writes
+    /// of one cursor must not overlap: each is the newer one.
+    pub fn checkpoint_due(&mut self) -> Option<CheckpointWrite> {
+        let durable = self.apply_acks();
         let cp = Checkpoint {
             seq: durable,
             dropped: self.dropped(),
         };
-        if cp != self.stored {
-            checkpoint::store(&self.path, &cp)?;
-            self.stored = cp;
-        }
-        Ok(durable)
+        (cp != self.stored).then(|| CheckpointWrite {
+            path: self.path.clone(),
+            cp,
+        })
+    }
+
+    /// `write` (from [`Cursor::checkpoint_due`]) is on disk.
+    pub fn checkpoint_written(&mut self, write: CheckpointWrite) {
+        self.stored = write.cp;
     }
 
     /// Claimed ranges not yet acknowledged.

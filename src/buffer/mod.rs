@@ -18,7 +18,7 @@ pub mod salvage;
 pub mod scan;
 pub mod segment;
 
-pub use cursor::{Acker, Cursor, ReadRecord};
+pub use cursor::{Acker, CheckpointWrite, Cursor, ReadRecord};
 pub use recovery::{inspect, RecoveryReport};
 pub use ring::{AppendError, BufferError, Ring, RingSettings, RingStats, WhenFull};
 pub use salvage::{salvage, Salvaged};
