@@ -304,8 +304,9 @@ impl Cursor {
     /// Applies acknowledgements and, when the durable position moved, writes
     /// the checkpoint atomically.
     pub fn commit(&mut self) -> io::Result<u64> {
-        let durable = self.apply_acks();
-        if let Some(write) = self.checkpoint_due() {
+        let due = self.checkpoint_due(); // applies the acks
+        let durable = self.shared.acked.load(Ordering::Acquire);
+        if let Some(write) = due {
             write.write()?;
             self.checkpoint_written(write);
         }
@@ -357,10 +358,13 @@ impl Cursor {
 #[inline]
 fn decode_at(published: &[u8], off: usize, verified: usize) -> Result<Record<'_>, RecordError> {
     let buf = &published[off..];
-    match Record::decode_verified(buf) {
-        Ok(rec) if off + rec.encoded_len() <= verified => Ok(rec),
-        _ => Record::decode(buf),
+    if off < verified {
+        match Record::decode_verified(buf) {
+            Ok(rec) if off + rec.encoded_len() <= verified => return Ok(rec),
+            _ => {}
+        }
     }
+    Record::decode(buf)
 }
 
 impl Drop for Cursor {
