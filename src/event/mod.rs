@@ -469,6 +469,15 @@ pub(crate) mod json_writer {
     }
 
     pub(crate) fn uint(out: &mut Vec<u8>, n: u64) {
+        // one and two digits (facility, severity, version): no copy loop
+        if n < 10 {
+            out.push(b'0' + n as u8);
+            return;
+        }
+        if n < 100 {
+            out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+            return;
+        }
         let mut buf = [0u8; 20];
         let mut i = buf.len();
         let mut n = n;

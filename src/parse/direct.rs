@@ -347,36 +347,54 @@ fn write_record(
 }
 
 /// Whether the line's STRUCTURED-DATA `text`, whose items in line order are
-/// `sd` (sorted, no repeats), is already exactly what
-/// [`render_structured_data`] writes for them: names copied as they are
-/// (valid SD-NAME characters, at most 32), values without `\\`, `"` or `]`
-/// (so unescaping and re-escaping keep them), and nothing between the items
-/// but the single spaces the rendering puts there (the lengths agree).
+/// `sd` (sorted, no repeats) as [`scan_sd`] read them, is already exactly
+/// what [`render_structured_data`] writes for them. The scanner admits only
+/// SD-NAME bytes in names, so a name is copied as it is when it has at most
+/// 32 of them; a value is copied as it is when it holds no `\\` (nothing to
+/// unescape) and no `]` (nothing to escape: an unescaped `"` ends it). One
+/// pass over `text` checks the values: no backslash anywhere, and no `]` but
+/// the elements' own. The rendering puts nothing between the items but what
+/// the scanner read there, so the lengths agree too. Conservative: a
+/// backslash in a name also renders (the same bytes, only slower).
 fn sd_is_canonical(text: &str, sd: &[SdItem<'_>]) -> bool {
-    let name_ok = |n: &str| {
-        !n.is_empty()
-            && n.len() <= MAX_SD_NAME
-            && n.bytes()
-                .all(|b| (b'!'..=b'~').contains(&b) && !matches!(b, b'=' | b']' | b'"'))
-    };
     let mut len = 0;
+    let mut elements = 0;
     for (id, param) in sd {
         match param {
             None => {
-                if !name_ok(id) {
+                debug_assert!(sd_name_bytes(id));
+                if id.len() > MAX_SD_NAME {
                     return false;
                 }
                 len += id.len() + 2; // `[ID]`
+                elements += 1;
             }
             Some((name, raw)) => {
-                if !name_ok(name) || memchr::memchr3(b'\\', b'"', b']', raw.as_bytes()).is_some() {
+                debug_assert!(sd_name_bytes(name));
+                if name.len() > MAX_SD_NAME {
                     return false;
                 }
                 len += name.len() + raw.len() + 4; // ` NAME="VALUE"`
             }
         }
     }
-    len == text.len()
+    if len != text.len() {
+        return false;
+    }
+    let (mut brackets, mut backslash) = (0usize, false);
+    for &b in text.as_bytes() {
+        brackets += usize::from(b == b']');
+        backslash |= b == b'\\';
+    }
+    !backslash && brackets == elements
+}
+
+/// Whether `n` is non-empty and holds only SD-NAME bytes (what the scanner
+/// admits).
+fn sd_name_bytes(n: &str) -> bool {
+    !n.is_empty()
+        && n.bytes()
+            .all(|b| (b'!'..=b'~').contains(&b) && !matches!(b, b'=' | b']' | b'"'))
 }
 
 /// STRUCTURED-DATA as the `syslog` destination writes it from the body's
@@ -975,6 +993,27 @@ pub(crate) mod tests {
         Ok(true)
     }
 
+    #[test]
+    fn only_sd_the_rendering_keeps_byte_for_byte_is_copied() {
+        let canonical = |text: &str| {
+            let mut sd = Vec::new();
+            scan_sd(text, 0, |id, param| sd.push((id, param))).unwrap();
+            sd_is_canonical(text, &sd)
+        };
+        assert!(canonical(r#"[a@1 x="1" y="two words"][b z="é"]"#));
+        assert!(canonical("[a]"));
+        // a value with a `]` (escaped or not) or any escape renders
+        assert!(!canonical(r#"[a x="1]2"]"#));
+        assert!(!canonical(r#"[a x="1\]2"]"#));
+        assert!(!canonical(r#"[a x="q\"u"]"#));
+        assert!(!canonical(r#"[a x="\n"]"#));
+        // a name beyond 32 characters is cut by the rendering
+        assert!(!canonical(&format!("[{} x=\"1\"]", "n".repeat(33))));
+        assert!(canonical(&format!("[{} x=\"1\"]", "n".repeat(32))));
+        // a backslash in a name is kept by the rendering, but checked conservatively
+        assert!(!canonical(r#"[a\b x="1"]"#));
+    }
+
     const BENCH_LINE: &str = "<86>1 2026-11-23T10:00:00.000000Z bench-host-01 siem-bench 4242 AUTH [bench@32473 seq=\"7\" ts_ns=\"8\"][origin@32473 ip=\"10.1.2.3\" software=\"e2e\"] {\"seq\":7,\"ts_ns\":8,\"action\":\"user.login\",\"category\":\"AUTHENTICATION\",\"outcome\":\"success\",\"user\":\"alice\"}";
 
     #[test]
@@ -1018,6 +1057,7 @@ pub(crate) mod tests {
                 "[a-z0-9 .:]{0,6}",
                 Just("\\\"".to_string()),
                 Just("\\]".to_string()),
+                Just("]".to_string()),
                 Just("\\\\".to_string()),
                 Just("\\n".to_string()),
                 Just("\\e".to_string()),
