@@ -22,7 +22,9 @@
 //! header names its first one).
 //!
 //! Crash ordering: a segment is reused by writing its new header (new id,
-//! new `first_seq`; flushed first unless `fsync = never`) before any record;
+//! new `first_seq`; flushed first unless `fsync = never` or the header on the
+//! device is all zeros: a new file, or one the maintenance thread cleared
+//! and flushed ahead of the roll, which recovery ignores) before any record;
 //! stale records left in it carry older sequence numbers and fail the scan's
 //! "current lap" test, so a crash between any two steps leaves a ring that
 //! recovery reads correctly. Writes are padded with zeros to the file
@@ -227,6 +229,9 @@ pub(crate) struct Counters {
     pub appended: AtomicU64,
     pub appended_bytes: AtomicU64,
     pub full_refusals: AtomicU64,
+    /// Device flushes of a new segment's header on the append path.
+    #[cfg(test)]
+    pub header_flushes: AtomicU64,
 }
 
 pub(crate) struct Inner {
@@ -820,6 +825,8 @@ impl Ring {
             first_seq: w.next_seq,
             created_ms: now_millis(),
         };
+        // a zero header on the device: the new one need not be flushed first
+        let header_clear = seg.take_header_clear();
         w.stage.extend_from_slice(&h.encode());
         let written = write_padded(&seg, 0, &mut w.stage);
         w.stage.clear();
@@ -827,7 +834,12 @@ impl Ring {
             t.free.push(seg);
             return Err(e);
         }
-        if inner.settings.fsync != FsyncPolicy::Never {
+        if inner.settings.fsync != FsyncPolicy::Never && !header_clear {
+            #[cfg(test)]
+            inner
+                .counters
+                .header_flushes
+                .fetch_add(1, Ordering::Relaxed);
             if let Err(e) = seg.flush_range(0, DATA_START) {
                 tracing::error!(error = %e, "flushing a segment header failed");
             }
@@ -907,11 +919,7 @@ impl Ring {
             let next = t.segs.front().cloned().expect("checked len");
             self.evict(&mut w, &oldest, &next, "max_age exceeded");
             // forget the header so recovery does not bring the expired records back
-            if let Err(e) = oldest
-                .seg
-                .write_at(0, &[0u8; DATA_START])
-                .and_then(|()| oldest.seg.flush_range(0, DATA_START))
-            {
+            if let Err(e) = oldest.seg.clear_header() {
                 tracing::error!(error = %e, "clearing an expired segment's header failed");
             }
             t.free.push(oldest.seg.clone());
@@ -933,6 +941,50 @@ impl Ring {
             }
             self.inner.data_notify.notify_waiters();
         }
+    }
+
+    /// Keeps one segment ready for the writer's next roll: when none is
+    /// free, takes the oldest segment out of the ring if every destination
+    /// has acknowledged all of it (so nothing is dropped), and clears its
+    /// header with a device flush here. The roll that takes it then writes
+    /// the new header without a flush of its own, instead of flushing on the
+    /// append path (tens of milliseconds on a busy disk, with the ring
+    /// locked and a runtime worker blocked). Only what the next roll would
+    /// overwrite leaves early: the ring keeps one segment less of delivered
+    /// history.
+    fn recycle_oldest(&self) {
+        let inner = &self.inner;
+        let seg = {
+            let mut w = inner.writer.lock().unwrap();
+            let mut t = inner.table.write().unwrap();
+            if !t.free.is_empty() || !t.unopened.is_empty() || t.segs.len() < 2 {
+                return;
+            }
+            let oldest = t.segs[0].clone();
+            if !oldest.sealed.load(Ordering::Acquire) || oldest.seg.len() != inner.seg_size {
+                return;
+            }
+            let end = oldest.end_seq.load(Ordering::Acquire);
+            let acked = inner
+                .cursors
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|c| c.acked.load(Ordering::Acquire) >= end);
+            if !acked {
+                return;
+            }
+            t.segs.pop_front();
+            let next = t.segs.front().cloned().expect("checked len");
+            // moves any cursor left at its very end; drops nothing (all acknowledged)
+            self.evict(&mut w, &oldest, &next, "recycled");
+            oldest.seg.clone()
+        };
+        if let Err(e) = seg.clear_header() {
+            tracing::warn!(slot = seg.slot, error = %e, "clearing a segment header for reuse failed");
+        }
+        // with a failed clear the roll flushes the header it writes, as for any other
+        inner.table.write().unwrap().free.push(seg);
     }
 
     /// Opens the next never-used slot file ahead of the writer, so a roll
@@ -973,6 +1025,8 @@ impl Ring {
             _ => Duration::from_secs(1),
         };
         let flush = matches!(self.inner.settings.fsync, FsyncPolicy::Interval(_));
+        // without flushes a roll costs no device flush to save
+        let recycle = self.inner.settings.fsync != FsyncPolicy::Never;
         std::thread::Builder::new()
             .name("ring-maintenance".into())
             .spawn(move || loop {
@@ -989,6 +1043,9 @@ impl Ring {
                 }
                 ring.expire_old();
                 ring.prepare_spare();
+                if recycle {
+                    ring.recycle_oldest();
+                }
             })
             .expect("spawn ring maintenance thread");
     }
@@ -1152,6 +1209,122 @@ mod tests {
             assert_eq!(&r.body[..], &want.body[..], "seq {}", r.seq);
             assert_eq!(&r.hint[..], &want.hint[..], "seq {}", r.seq);
         }
+    }
+
+    /// Appends single events, acknowledging nothing, until the ring has used
+    /// every slot and the active segment is at least half full (the oldest
+    /// is sealed).
+    fn fill_every_slot(ring: &Ring, next: &mut u64) {
+        loop {
+            {
+                let w = ring.inner.writer.lock().unwrap();
+                let t = ring.inner.table.read().unwrap();
+                if t.free.is_empty() && t.unopened.is_empty() && w.off >= ring.inner.seg_size / 2 {
+                    return;
+                }
+            }
+            ring.append(&evs(*next..*next + 1)).unwrap();
+            *next += 1;
+        }
+    }
+
+    /// Reads everything `c` has and acknowledges it.
+    fn drain_and_ack(c: &mut Cursor) {
+        let mut out = Vec::new();
+        while let Some(r) = c.read(1000, 1 << 20, &mut out) {
+            c.acker().ack(r);
+        }
+        c.apply_acks();
+    }
+
+    fn header_on_disk(ring: &Ring, slot: usize) -> Vec<u8> {
+        let path = ring
+            .inner
+            .settings
+            .dir
+            .join(super::super::segment::slot_file_name(slot));
+        std::fs::read(path).unwrap()[..DATA_START].to_vec()
+    }
+
+    #[test]
+    fn the_maintenance_recycles_an_acknowledged_segment_so_the_roll_needs_no_flush() {
+        let d = tempfile::tempdir().unwrap();
+        let s = RingSettings {
+            fsync: FsyncPolicy::Always,
+            ..settings(d.path())
+        };
+        let (ring, _) = Ring::open(s.clone()).unwrap();
+        let mut c = ring.cursor("c", WhenFull::Block).unwrap();
+        let mut next = 0;
+        // never-used files start with a zero header: their rolls flush nothing
+        fill_every_slot(&ring, &mut next);
+        assert_eq!(
+            ring.inner.counters.header_flushes.load(Ordering::Relaxed),
+            0
+        );
+        // nothing acknowledged: the oldest segment stays
+        let oldest = ring.inner.table.read().unwrap().segs[0].clone();
+        ring.recycle_oldest();
+        assert_eq!(ring.inner.table.read().unwrap().segs[0].id, oldest.id);
+        assert!(ring.inner.table.read().unwrap().free.is_empty());
+        // all acknowledged: it leaves the ring with its header cleared on disk
+        drain_and_ack(&mut c);
+        ring.recycle_oldest();
+        {
+            let t = ring.inner.table.read().unwrap();
+            assert_ne!(t.segs[0].id, oldest.id);
+            assert_eq!(t.free.len(), 1);
+            assert_eq!(t.free[0].slot, oldest.seg.slot);
+        }
+        assert_eq!(
+            header_on_disk(&ring, oldest.seg.slot),
+            vec![0u8; DATA_START]
+        );
+        // the next roll takes it without a header flush; the one after
+        // reuses a segment whose old header is still on disk and flushes
+        let first_id = |ring: &Ring| ring.inner.table.read().unwrap().segs.back().unwrap().id;
+        let before = first_id(&ring);
+        while first_id(&ring) == before {
+            ring.append(&evs(next..next + 1)).unwrap();
+            next += 1;
+            drain_and_ack(&mut c);
+        }
+        assert_eq!(
+            ring.inner
+                .table
+                .read()
+                .unwrap()
+                .segs
+                .back()
+                .unwrap()
+                .seg
+                .slot,
+            oldest.seg.slot
+        );
+        assert_eq!(
+            ring.inner.counters.header_flushes.load(Ordering::Relaxed),
+            0
+        );
+        let before = first_id(&ring);
+        while first_id(&ring) == before {
+            ring.append(&evs(next..next + 1)).unwrap();
+            next += 1;
+            drain_and_ack(&mut c);
+        }
+        assert_eq!(
+            ring.inner.counters.header_flushes.load(Ordering::Relaxed),
+            1
+        );
+        drop(c);
+        ring.close().unwrap();
+        drop(ring);
+        // recovery reads the recycled slot's new records and nothing older
+        let (ring, rep) = Ring::open(s).unwrap();
+        assert!(rep.is_clean(), "{rep:?}");
+        assert_eq!(ring.next_seq(), next);
+        let got = read_all(&ring, "after");
+        let first = got[0].0;
+        assert_eq!(got, (first..next).map(|i| (i, i)).collect::<Vec<_>>());
     }
 
     #[test]

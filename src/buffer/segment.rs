@@ -24,6 +24,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SIEMRSEG";
 pub const SEGMENT_VERSION: u8 = 1;
@@ -92,6 +93,11 @@ pub struct Segment {
     file: File,
     /// The file system's preferred I/O size (`st_blksize`, a power of two).
     io_block: usize,
+    /// The header on the device is all zeros (a new file, or one cleared
+    /// and flushed for reuse): recovery ignores the whole file until a new
+    /// header is durable, so the writer need not flush that header before
+    /// its records (see [`Segment::take_header_clear`]).
+    header_clear: AtomicBool,
     /// Test hook: (writes still to let through, bytes the failing one stores).
     #[cfg(test)]
     inject_failure: std::sync::Mutex<Option<(usize, usize)>>,
@@ -130,10 +136,16 @@ impl Segment {
             .create(true)
             .truncate(false)
             .open(&path)?;
-        if file.metadata()?.len() != size as u64 {
+        let len = file.metadata()?.len();
+        if len != size as u64 {
             file.set_len(size as u64)?;
         }
-        Segment::from_file(slot, path, file)
+        let seg = Segment::from_file(slot, path, file)?;
+        if len == 0 {
+            // a new file reads as zeros, on the device too
+            seg.header_clear.store(true, Ordering::Release);
+        }
+        Ok(seg)
     }
 
     /// Opens an existing slot file with whatever size it has (recovery: a
@@ -158,6 +170,7 @@ impl Segment {
             map,
             file,
             io_block,
+            header_clear: AtomicBool::new(false),
             #[cfg(test)]
             inject_failure: std::sync::Mutex::new(None),
         })
@@ -257,6 +270,28 @@ impl Segment {
     /// to read it back (block allocation), then flushes the device cache. The
     /// range only decides whether there is anything to do: the writer keeps
     /// little else dirty in a segment, so a ranged flush would not be cheaper.
+    /// Writes a zero header and flushes it, so that recovery ignores the
+    /// file (its records with it) and the next header written need not be
+    /// flushed before the records behind it.
+    pub fn clear_header(&self) -> io::Result<()> {
+        self.header_clear.store(false, Ordering::Release);
+        self.write_at(0, &[0u8; DATA_START])?;
+        self.flush_range(0, DATA_START)?;
+        self.header_clear.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether the header on the device was all zeros, forgetting it (the
+    /// caller is about to write a header). While a zero header is durable,
+    /// recovery skips the file, so records written behind a new header are
+    /// either found with that header or not at all: the header need not be
+    /// flushed first. Under `fsync = always` the append's own flush covers
+    /// the header (it flushes the whole file); under `interval` the next
+    /// periodic flush does, before any of those records counts as durable.
+    pub fn take_header_clear(&self) -> bool {
+        self.header_clear.swap(false, Ordering::AcqRel)
+    }
+
     pub fn flush_range(&self, off: usize, len: usize) -> io::Result<()> {
         let _ = off;
         if len == 0 {
