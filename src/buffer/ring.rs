@@ -1228,6 +1228,34 @@ mod tests {
         }
     }
 
+    /// The active (newest) segment.
+    fn newest_segment(ring: &Ring) -> Arc<SegInfo> {
+        ring.inner
+            .table
+            .read()
+            .unwrap()
+            .segs
+            .back()
+            .unwrap()
+            .clone()
+    }
+
+    /// Appends single events, acknowledging each, until the ring rolls;
+    /// returns the new active segment.
+    fn roll_once(ring: &Ring, c: &mut Cursor, next: &mut u64) -> Arc<SegInfo> {
+        let newest = || newest_segment(ring);
+        let before = newest().id;
+        loop {
+            ring.append(&evs(*next..*next + 1)).unwrap();
+            *next += 1;
+            drain_and_ack(c);
+            let now = newest();
+            if now.id != before {
+                return now;
+            }
+        }
+    }
+
     /// Reads everything `c` has and acknowledges it.
     fn drain_and_ack(c: &mut Cursor) {
         let mut out = Vec::new();
@@ -1282,39 +1310,14 @@ mod tests {
         );
         // the next roll takes it without a header flush; the one after
         // reuses a segment whose old header is still on disk and flushes
-        let first_id = |ring: &Ring| ring.inner.table.read().unwrap().segs.back().unwrap().id;
-        let before = first_id(&ring);
-        while first_id(&ring) == before {
-            ring.append(&evs(next..next + 1)).unwrap();
-            next += 1;
-            drain_and_ack(&mut c);
-        }
+        let flushes = |ring: &Ring| ring.inner.counters.header_flushes.load(Ordering::Relaxed);
         assert_eq!(
-            ring.inner
-                .table
-                .read()
-                .unwrap()
-                .segs
-                .back()
-                .unwrap()
-                .seg
-                .slot,
+            roll_once(&ring, &mut c, &mut next).seg.slot,
             oldest.seg.slot
         );
-        assert_eq!(
-            ring.inner.counters.header_flushes.load(Ordering::Relaxed),
-            0
-        );
-        let before = first_id(&ring);
-        while first_id(&ring) == before {
-            ring.append(&evs(next..next + 1)).unwrap();
-            next += 1;
-            drain_and_ack(&mut c);
-        }
-        assert_eq!(
-            ring.inner.counters.header_flushes.load(Ordering::Relaxed),
-            1
-        );
+        assert_eq!(flushes(&ring), 0);
+        roll_once(&ring, &mut c, &mut next);
+        assert_eq!(flushes(&ring), 1);
         drop(c);
         ring.close().unwrap();
         drop(ring);
@@ -1457,15 +1460,7 @@ mod tests {
         let mut a = ring.cursor("a", WhenFull::DropOldest).unwrap();
         let mut b = ring.cursor("b", WhenFull::DropOldest).unwrap();
         ring.append(&evs(0..10)).unwrap();
-        let info = ring
-            .inner
-            .table
-            .read()
-            .unwrap()
-            .segs
-            .back()
-            .unwrap()
-            .clone();
+        let info = newest_segment(&ring);
         let end = info.end_off.load(Ordering::Acquire);
         // flip a byte in the body of record 4, under the map
         let data = std::fs::read(info.seg.path()).unwrap();
