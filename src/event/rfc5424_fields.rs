@@ -35,7 +35,7 @@ pub fn push_header_field(out: &mut Vec<u8>, s: &str, max: usize) {
 }
 
 /// Whether `b` may stand in an SD-NAME.
-fn sd_name_byte(b: u8) -> bool {
+pub(crate) fn sd_name_byte(b: u8) -> bool {
     (b'!'..=b'~').contains(&b) && !matches!(b, b'=' | b']' | b'"')
 }
 

@@ -28,7 +28,7 @@ use super::syslog::strip_bom;
 use crate::event::json_writer::{
     actor as write_actor, resource as write_resource, string, uint, value as write_serde_value,
 };
-use crate::event::rfc5424_fields::{push_sd_name, push_sd_value, MAX_SD_NAME};
+use crate::event::rfc5424_fields::{push_sd_name, push_sd_value, sd_name_byte, MAX_SD_NAME};
 use crate::event::syslog_hint::{self, SyslogFields};
 use crate::event::{
     push_rfc3339_millis, tenant_hash, write_event_id_bytes, Actor, Category, EncodedEvent,
@@ -392,9 +392,7 @@ fn sd_is_canonical(text: &str, sd: &[SdItem<'_>]) -> bool {
 /// Whether `n` is non-empty and holds only SD-NAME bytes (what the scanner
 /// admits).
 fn sd_name_bytes(n: &str) -> bool {
-    !n.is_empty()
-        && n.bytes()
-            .all(|b| (b'!'..=b'~').contains(&b) && !matches!(b, b'=' | b']' | b'"'))
+    !n.is_empty() && n.bytes().all(sd_name_byte)
 }
 
 /// STRUCTURED-DATA as the `syslog` destination writes it from the body's
