@@ -10,8 +10,10 @@ mod delivery_support;
 use delivery_support::*;
 use hmac::{Hmac, Mac};
 use siem_relay::buffer::Ring;
+use siem_relay::destinations::Destination;
 use siem_relay::event::{Actor, Event, Resource, Severity};
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +69,20 @@ async fn settle(d: &siem_relay::destinations::Destination, n: u64) {
 
 // ------------------------------------------------------------ (a) Splunk HEC
 
+/// A ring in `data_dir/buffer` holding events `0..n`, and a `splunk_hec`
+/// destination "splunk" (token `token`, the fast test loop) sending to `url`.
+fn hec_with_events(data_dir: &Path, url: &str, token: &str, n: usize) -> (Ring, Arc<Destination>) {
+    let ring = open_ring(&data_dir.join("buffer"));
+    append(&ring, &(0..n).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "splunk",
+        "splunk_hec",
+        &format!("endpoint = \"{url}\"\ntoken = \"{token}\"\n{LOOP}"),
+        data_dir,
+    );
+    (ring, dest)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hec_busy_is_retried_and_every_event_delivered_once() {
     let srv = serve(|_, n| match n {
@@ -75,14 +91,7 @@ async fn hec_busy_is_retried_and_every_event_delivered_once() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    append(&ring, &(0..25).map(ev).collect::<Vec<_>>());
-    let dest = destination(
-        "splunk",
-        "splunk_hec",
-        &format!("endpoint = \"{}\"\ntoken = \"tok\"\n{LOOP}", srv.url),
-        dir.path(),
-    );
+    let (ring, dest) = hec_with_events(dir.path(), &srv.url, "tok", 25);
     let run = start(&ring, dest.clone());
     wait_until("25 events accepted", T, || srv.accepted_ids().len() >= 25).await;
     settle(&dest, 25).await;
@@ -114,14 +123,7 @@ async fn hec_busy_is_retried_and_every_event_delivered_once() {
 async fn hec_invalid_token_is_dead_lettered_acknowledged_not_retried() {
     let srv = serve(|_, _| reply(403, r#"{"text":"Invalid token","code":4}"#)).await;
     let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    append(&ring, &(0..5).map(ev).collect::<Vec<_>>());
-    let dest = destination(
-        "splunk",
-        "splunk_hec",
-        &format!("endpoint = \"{}\"\ntoken = \"wrong\"\n{LOOP}", srv.url),
-        dir.path(),
-    );
+    let (ring, dest) = hec_with_events(dir.path(), &srv.url, "wrong", 5);
     let run = start(&ring, dest.clone());
     settle(&dest, 5).await;
     // time for a retry to show up if there were one (backoff is 30 ms)
@@ -758,14 +760,7 @@ async fn the_checkpoint_is_written_while_the_destination_runs() {
     use siem_relay::buffer::checkpoint;
     let srv = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
     let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    append(&ring, &(0..25).map(ev).collect::<Vec<_>>());
-    let dest = destination(
-        "splunk",
-        "splunk_hec",
-        &format!("endpoint = \"{}\"\ntoken = \"tok\"\n{LOOP}", srv.url),
-        dir.path(),
-    );
+    let (ring, dest) = hec_with_events(dir.path(), &srv.url, "tok", 25);
     let run = start(&ring, dest.clone());
     settle(&dest, 25).await;
     let path = checkpoint::path_for(&dir.path().join("buffer").join("cursors"), "splunk");
