@@ -268,9 +268,18 @@ pub fn write_event_id(buf: &mut [u8; EVENT_ID_LEN]) -> &str {
 /// [`write_event_id`] as bytes, without the UTF-8 check: all ASCII
 /// (`evt_` and Crockford base32), nothing a JSON string needs escaped.
 pub fn write_event_id_bytes(buf: &mut [u8; EVENT_ID_LEN]) -> &[u8] {
+    write_event_id_bytes_at(now_millis(), buf)
+}
+
+/// [`write_event_id_bytes`] for an event stamped `ms` (its receive time),
+/// which the caller has already read from the clock: ingest reads it once
+/// per read of a connection, not once per event. An `ms` below this thread's
+/// last id's time (a read parsed after a later one) takes that later time,
+/// so the thread's ids stay distinct and increasing.
+pub fn write_event_id_bytes_at(ms: i64, buf: &mut [u8; EVENT_ID_LEN]) -> &[u8] {
     const RAND_MAX: u128 = (1 << 80) - 1;
-    let ms = u64::try_from(now_millis()).unwrap_or(0);
     let (last_ms, last_random) = LAST_ULID.get();
+    let ms = u64::try_from(ms).unwrap_or(0).max(last_ms);
     let random = if ms == last_ms && last_random < RAND_MAX {
         last_random + 1
     } else {
@@ -999,6 +1008,28 @@ pub(crate) mod tests {
             .collect();
         let distinct: std::collections::HashSet<&u128> = firsts.iter().collect();
         assert_eq!(distinct.len(), firsts.len());
+    }
+
+    #[test]
+    fn an_event_id_takes_the_given_time_and_never_goes_back() {
+        let time_of = |ms: i64| {
+            let mut buf = [0u8; EVENT_ID_LEN];
+            let id = write_event_id_bytes_at(ms, &mut buf);
+            let u = ulid::Ulid::from_string(std::str::from_utf8(&id[4..]).unwrap()).unwrap();
+            (u.timestamp_ms(), u.random())
+        };
+        // On a thread of its own, so no earlier id of this thread is later.
+        std::thread::spawn(move || {
+            let t = 1_795_000_000_000;
+            assert_eq!(time_of(t).0, t as u64);
+            let (ms, r) = time_of(t + 5);
+            assert_eq!(ms, t as u64 + 5);
+            // a read parsed after a later one: the later time, the next id
+            assert_eq!(time_of(t + 2), (ms, r + 1));
+            assert_eq!(time_of(t + 9).0, t as u64 + 9);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

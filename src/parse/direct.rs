@@ -24,6 +24,7 @@
 use super::json_msg;
 use super::normalize::{category_for_facility, json_severity, json_time_ms, Origin};
 use super::rfc5424::{procid_string, scan_sd, unescape_param, Rfc5424};
+use super::spare::SpareVec;
 use super::syslog::strip_bom;
 use crate::event::json_writer::{
     actor as write_actor, resource as write_resource, string, uint, value as write_serde_value,
@@ -31,7 +32,7 @@ use crate::event::json_writer::{
 use crate::event::rfc5424_fields::{push_sd_name, push_sd_value, sd_name_byte, MAX_SD_NAME};
 use crate::event::syslog_hint::{self, SyslogFields};
 use crate::event::{
-    push_rfc3339_millis, tenant_hash, write_event_id_bytes, Actor, Category, EncodedEvent,
+    push_rfc3339_millis, tenant_hash, write_event_id_bytes_at, Actor, Category, EncodedEvent,
     RecordMeta, Resource, Severity, EVENT_ID_LEN,
 };
 use serde_json::{Number, Value};
@@ -44,6 +45,9 @@ thread_local! {
     /// allocated per call otherwise).
     static JSON_BUFFERS: std::cell::RefCell<simd_json::Buffers> =
         std::cell::RefCell::new(simd_json::Buffers::new(1024));
+    /// The allocations of the last line's SD items and JSON members.
+    static SPARE_SD: SpareVec<SdItem<'static>> = const { SpareVec::new() };
+    static SPARE_MEMBERS: SpareVec<Member<'static>> = const { SpareVec::new() };
 }
 
 /// An SD element marker (`None`) or one of its params (name, raw value).
@@ -92,8 +96,9 @@ pub fn line_to_record<'a>(
     received_ms: i64,
     origin: &Origin<'_>,
 ) -> Result<EncodedEvent, Option<Rfc5424<'a>>> {
-    let mut sd: Vec<SdItem<'a>> = Vec::with_capacity(8);
+    let mut sd: Vec<SdItem<'a>> = SPARE_SD.with(|s| s.take(8));
     let Some(p) = super::rfc5424::parse_with_sd(text, |id, param| sd.push((id, param))) else {
+        SPARE_SD.with(|s| s.keep(sd));
         return Err(None);
     };
     encode_parsed(&p, sd, received_ms, origin).ok_or(Some(p))
@@ -201,6 +206,8 @@ fn encode_parsed(
             render_structured_data(o, &sd);
         }
     });
+    SPARE_SD.with(|s| s.keep(sd));
+    SPARE_MEMBERS.with(|s| s.keep(std::mem::take(&mut ov.metadata)));
     Some(record)
 }
 
@@ -249,7 +256,9 @@ fn encode_members(
         timestamp_ms: received_ms,
     };
     let message = ov.message.as_deref();
-    write_record(&ov, &defaults, received_ms, origin, message, 400, |_| {}).map(|(r, _)| r)
+    let record = write_record(&ov, &defaults, received_ms, origin, message, 400, |_| {});
+    SPARE_MEMBERS.with(|s| s.keep(std::mem::take(&mut ov.metadata)));
+    record.map(|(r, _)| r)
 }
 
 /// Parses `text` as JSON into a borrowed value (strings point into `bytes`,
@@ -293,7 +302,7 @@ fn write_record(
             let mut buf = [0u8; EVENT_ID_LEN];
             // `evt_` and Crockford base32: nothing to escape
             o.push(b'"');
-            o.extend_from_slice(write_event_id_bytes(&mut buf));
+            o.extend_from_slice(write_event_id_bytes_at(received_ms, &mut buf));
             o.push(b'"');
         }
     }
@@ -607,8 +616,11 @@ fn simd_members<'v>(obj: &'v simd_json::borrowed::Object<'v>) -> Vec<Member<'v>>
 /// The members of the JSON object `text` as the scanner reads them; `None`
 /// for what it leaves to simd-json.
 fn scanned_members(text: &str) -> Option<Vec<Member<'_>>> {
-    let mut members = Vec::with_capacity(16);
-    json_msg::object(text, |k, v| members.push((k.decoded(), Json::Scanned(v))))?;
+    let mut members = SPARE_MEMBERS.with(|s| s.take(16));
+    if json_msg::object(text, |k, v| members.push((k.decoded(), Json::Scanned(v)))).is_none() {
+        SPARE_MEMBERS.with(|s| s.keep(members));
+        return None;
+    }
     Some(members)
 }
 

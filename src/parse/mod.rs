@@ -9,6 +9,7 @@
 //!   from the fast-path parse (no intermediate `Event`); same bytes.
 //! - [`json_msg`]: the borrowed scanner [`direct`] reads JSON MSGs (and
 //!   NDJSON lines) with, leaving what it cannot read exactly to simd-json.
+//! - [`spare`]: per-thread spare allocations for [`direct`]'s per-line lists.
 //! - [`json`]: HTTP bodies (JSON object, array, NDJSON; Splunk HEC envelopes).
 
 pub mod direct;
@@ -17,6 +18,7 @@ pub mod json;
 pub(crate) mod json_msg;
 pub mod normalize;
 pub mod rfc5424;
+mod spare;
 pub mod syslog;
 
 pub use framing::{Frame, FrameRef, Framer, FramerConfig, FramingError, Oversize};
