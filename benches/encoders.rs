@@ -58,12 +58,15 @@ fn batch() -> Batch {
                 // what ingest writes to the ring: body and syslog hint
                 let enc =
                     syslog_line_to_record(line(seq).as_bytes(), RECEIVED_MS, Tz::UTC, &ORIGIN);
-                assert!(!enc.hint.is_empty(), "the direct path leaves a syslog hint");
+                assert!(
+                    !enc.hint().is_empty(),
+                    "the direct path leaves a syslog hint"
+                );
                 BatchEvent {
                     seq,
                     meta: enc.meta,
-                    body: Bytes::from(enc.body),
-                    hint: Bytes::from(enc.hint),
+                    body: Bytes::copy_from_slice(enc.body()),
+                    hint: Bytes::copy_from_slice(enc.hint()),
                 }
             })
             .collect(),

@@ -97,7 +97,7 @@ fn ndjson<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     g.bench_function("ndjson_1000_encoded", |b| {
         b.iter(|| {
             parse_events_body(black_box(body.as_bytes()), NOW, &ORIGIN)
-                .map(|v| v.iter().map(|e| e.encode().body.len()).sum::<usize>())
+                .map(|v| v.iter().map(|e| e.encode().body().len()).sum::<usize>())
         })
     });
     g.bench_function("ndjson_1000_direct", |b| {

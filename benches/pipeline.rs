@@ -117,16 +117,16 @@ fn record<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     if prefix == "wall" {
         eprintln!(
             "record: {rec_len} bytes ({} body, {} hint): {}",
-            ev.body.len(),
-            ev.hint.len(),
-            String::from_utf8_lossy(&ev.body)
+            ev.body().len(),
+            ev.hint().len(),
+            String::from_utf8_lossy(ev.body())
         );
     }
     let total = rec_len * N;
     let mut buf = vec![0u8; total];
     let encode_all = |buf: &mut [u8]| {
         for (i, out) in buf.chunks_exact_mut(rec_len).enumerate() {
-            encode_into(out, i as u64, &ev.meta, &ev.body, &ev.hint);
+            encode_into(out, i as u64, &ev.meta, ev.body(), ev.hint());
         }
     };
     let decode_all = |buf: &[u8]| {
@@ -254,7 +254,7 @@ fn filter_bench<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
         let run = || {
             records
                 .iter()
-                .filter(|r| f.accepts(black_box(&r.meta), black_box(&r.body)))
+                .filter(|r| f.accepts(black_box(&r.meta), black_box(r.body())))
                 .count()
         };
         if prefix == "wall" {
@@ -279,12 +279,12 @@ const REDACTIONS: &[(&str, &str)] = &[
 
 fn redact<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     let records = mixed_records();
-    let body_bytes: usize = records.iter().map(|r| r.body.len()).sum();
+    let body_bytes: usize = records.iter().map(|r| r.body().len()).sum();
     if prefix == "wall" {
         eprintln!(
             "filter: {} body bytes/record, e.g. {}",
             body_bytes / N,
-            String::from_utf8_lossy(&records[1].body)
+            String::from_utf8_lossy(records[1].body())
         );
     }
     let mut g = c.benchmark_group(format!("{prefix}/redact"));
@@ -297,7 +297,7 @@ fn redact<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
         let run = || {
             records
                 .iter()
-                .map(|e| r.apply(black_box(&e.body)).expect("redacts").len())
+                .map(|e| r.apply(black_box(e.body())).expect("redacts").len())
                 .sum::<usize>()
         };
         if prefix == "wall" {

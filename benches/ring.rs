@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use siem_relay::buffer::{Ring, RingSettings, WhenFull};
 use siem_relay::config::FsyncPolicy;
-use siem_relay::event::{EncodedEvent, Event, Severity, HEADER_LEN};
+use siem_relay::event::{EncodedEvent, Event, Severity};
 use std::time::Duration;
 
 /// A canonical event whose record is about 300 bytes.
@@ -55,7 +55,7 @@ fn append_with(c: &mut Criterion, group: &str, fsync: FsyncPolicy) {
     // a destination that keeps up, so the ring wraps with drop_oldest and never blocks
     let _cursor = ring.cursor("bench", WhenFull::DropOldest).unwrap();
     let batch: Vec<EncodedEvent> = (0..BATCH as u64).map(event).collect();
-    let bytes: usize = batch.iter().map(|e| e.body.len() + HEADER_LEN).sum();
+    let bytes: usize = batch.iter().map(|e| e.record_len()).sum();
     eprintln!("record size ≈ {} bytes", bytes / BATCH);
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Bytes(bytes as u64));
@@ -71,7 +71,7 @@ fn append_with(c: &mut Criterion, group: &str, fsync: FsyncPolicy) {
 
 fn read(c: &mut Criterion) {
     let batch: Vec<EncodedEvent> = (0..BATCH as u64).map(event).collect();
-    let bytes: usize = batch.iter().map(|e| e.body.len() + HEADER_LEN).sum();
+    let bytes: usize = batch.iter().map(|e| e.record_len()).sum();
     const ROUNDS: usize = 400; // ~100k records, ~30 MB
     let mut g = c.benchmark_group("ring_read");
     g.throughput(Throughput::Bytes((bytes * ROUNDS) as u64));

@@ -185,13 +185,14 @@ fn test_destination(name: &str, path: &Path) -> Result<ExitCode> {
         address: None,
     });
     let enc = ev.encode();
-    let mut body = enc.body;
+    let meta = enc.meta;
+    let mut body = enc.into_body();
     if let Some(r) = &dest.redactor {
         body = r
             .apply(&body)
             .map_err(|e| anyhow::anyhow!("redaction: {e}"))?;
     }
-    let probe = Batch::new(vec![BatchEvent::new(0, enc.meta, body.into())]);
+    let probe = Batch::new(vec![BatchEvent::new(0, meta, body.into())]);
     let outcome = runtime()?.block_on(async {
         let o = dest.sink.test(&probe).await;
         dest.sink.close().await;

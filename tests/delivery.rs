@@ -509,7 +509,7 @@ async fn redaction_applies_to_syslog_messages_rebuilt_from_hinted_records() {
     .map(|l| syslog_line_to_record(l.as_bytes(), 1_790_000_000_000, chrono_tz::Tz::UTC, &origin))
     .collect();
     assert!(
-        records.iter().all(|r| !r.hint.is_empty()),
+        records.iter().all(|r| !r.hint().is_empty()),
         "ingest leaves hints"
     );
     ring.append(&records).expect("append");

@@ -230,7 +230,7 @@ fn events(tag: &str, n: usize) -> Batch {
 
 fn batch_event(seq: u64, ev: &Event) -> BatchEvent {
     let enc = ev.encode();
-    BatchEvent::new(seq, enc.meta, Bytes::from(enc.body))
+    BatchEvent::new(seq, enc.meta, Bytes::from(enc.into_body()))
 }
 
 fn hostname() -> String {

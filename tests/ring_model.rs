@@ -25,7 +25,7 @@ fn body(n: u64, pad: usize) -> Vec<u8> {
     let mut e = Event::new("SYSTEM", Some("model.event".into()), Severity::Info);
     e.event_id = format!("evt_{n}");
     e.message = Some("m".repeat(pad));
-    e.encode().body
+    e.encode().into_body()
 }
 
 #[derive(Debug, Clone)]

@@ -18,5 +18,5 @@ fuzz_target!(|data: &[u8]| {
         &origin,
     );
     let enc = ev.encode();
-    Event::decode(&enc.body).expect("encoded event decodes");
+    Event::decode(enc.body()).expect("encoded event decodes");
 });

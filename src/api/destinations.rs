@@ -95,13 +95,14 @@ fn probe(d: &Destination) -> Result<Batch, ApiError> {
         address: None,
     });
     let enc = ev.encode();
+    let meta = enc.meta;
     let body = match &d.redactor {
         Some(r) => r
-            .apply(&enc.body)
+            .apply(enc.body())
             .map_err(|e| ApiError::Internal(format!("redaction: {e}")))?,
-        None => enc.body,
+        None => enc.into_body(),
     };
-    Ok(Batch::new(vec![BatchEvent::new(0, enc.meta, body.into())]))
+    Ok(Batch::new(vec![BatchEvent::new(0, meta, body.into())]))
 }
 
 /// `POST /api/v1/destinations/{id}/test`.

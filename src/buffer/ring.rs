@@ -670,7 +670,7 @@ impl Ring {
         let seq = w.next_seq;
         let at = w.stage.len();
         w.stage.resize(at + len, 0);
-        event::record::encode_into(&mut w.stage[at..], seq, &e.meta, &e.body, &e.hint);
+        event::record::encode_into(&mut w.stage[at..], seq, &e.meta, e.body(), e.hint());
         w.off += len;
         w.next_seq += 1;
         w.active
@@ -1186,7 +1186,7 @@ mod tests {
         let with_hint = |n: u64| {
             let mut e = ev(n);
             if n.is_multiple_of(2) {
-                e.hint = format!("hint {n}").into_bytes();
+                e.write_hint(|h| h.extend_from_slice(format!("hint {n}").as_bytes()));
             }
             e
         };
@@ -1206,8 +1206,8 @@ mod tests {
         assert_eq!(read.len(), 400);
         for r in read {
             let want = &batch[r.seq as usize];
-            assert_eq!(&r.body[..], &want.body[..], "seq {}", r.seq);
-            assert_eq!(&r.hint[..], &want.hint[..], "seq {}", r.seq);
+            assert_eq!(r.body, want.body(), "seq {}", r.seq);
+            assert_eq!(r.hint, want.hint(), "seq {}", r.seq);
         }
     }
 
@@ -1336,7 +1336,7 @@ mod tests {
         let (ring, _) = Ring::open(settings(d.path())).unwrap();
         let mut c = ring.cursor("c", WhenFull::DropOldest).unwrap();
         assert_eq!(ring.append(&evs(0..3)).unwrap(), 0..3);
-        let rec_len = HEADER_LEN + ev(0).body.len();
+        let rec_len = HEADER_LEN + ev(0).body().len();
         // two and a half records of the five reach the file, then the write fails
         let seg = ring.inner.writer.lock().unwrap().active.seg.clone();
         seg.inject_write_failure(0, rec_len * 5 / 2);
@@ -1365,7 +1365,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (ring, _) = Ring::open(settings(d.path())).unwrap();
         ring.append(&evs(0..3)).unwrap();
-        let rec_len = HEADER_LEN + ev(0).body.len();
+        let rec_len = HEADER_LEN + ev(0).body().len();
         let seg = ring.inner.writer.lock().unwrap().active.seg.clone();
         seg.inject_write_failure(0, rec_len * 5 / 2);
         ring.append(&evs(100..105)).unwrap_err();
@@ -1381,7 +1381,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (ring, _) = Ring::open(settings(d.path())).unwrap();
         let mut c = ring.cursor("c", WhenFull::DropOldest).unwrap();
-        let rec_len = HEADER_LEN + ev(0).body.len();
+        let rec_len = HEADER_LEN + ev(0).body().len();
         let mut n = 0;
         // fill the first segment until a batch of 10 needs a roll partway
         while ring.inner.writer.lock().unwrap().off + 5 * rec_len < ring.inner.seg_size {

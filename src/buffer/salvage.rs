@@ -25,11 +25,7 @@ pub fn salvage(ring: &Ring) -> Result<Vec<Salvaged>, BufferError> {
         let data = std::fs::read(&file).map_err(io_err(format!("reading {}", file.display())))?;
         let mut events = Vec::new();
         salvageable(&data, |r| {
-            events.push(EncodedEvent {
-                meta: r.meta,
-                body: r.body.to_vec(),
-                hint: r.hint.to_vec(),
-            })
+            events.push(EncodedEvent::with_hint(r.meta, r.body.to_vec(), r.hint))
         });
         for chunk in events.chunks(256) {
             ring.append_blocking(chunk, Duration::from_secs(30))

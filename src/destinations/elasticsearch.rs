@@ -477,7 +477,7 @@ mod tests {
             enc.meta.timestamp_ms = t;
             events.push(enc);
         }
-        let mut bodies: Vec<Vec<u8>> = events.iter().map(|e| e.body.clone()).collect();
+        let mut bodies: Vec<Vec<u8>> = events.iter().map(|e| e.body().to_vec()).collect();
         let meta = events[0].meta;
         let extra: [&[u8]; 19] = [
             br#"{"event_id":"esc\u00e9\ud83d\ude00\"\\\/\b\f\n\r\t","x":[1,-2.5e3,true,false,null,{}]}"#,
@@ -585,8 +585,8 @@ mod tests {
         ev.event_id = "evt_1".into();
         ev.set_timestamp_ms(1_700_000_000_123);
         let enc = ev.encode();
-        let body = String::from_utf8(enc.body.clone()).unwrap();
-        let batch = Batch::new(vec![BatchEvent::new(1, enc.meta, enc.body.into())]);
+        let body = String::from_utf8(enc.body().to_vec()).unwrap();
+        let batch = Batch::new(vec![BatchEvent::new(1, enc.meta, enc.into_body().into())]);
         let es = Elasticsearch {
             url: "http://x/_bulk".into(),
             index: "logs-siem_relay-default".into(),

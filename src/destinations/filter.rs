@@ -585,7 +585,7 @@ mod tests {
 
     fn accepts(f: &Filter, ev: &Event) -> bool {
         let enc = ev.encode();
-        f.accepts(&enc.meta, &enc.body)
+        f.accepts(&enc.meta, enc.body())
     }
 
     #[test]
@@ -668,7 +668,7 @@ mod tests {
         let enc = ev.encode();
         let mut meta = enc.meta;
         meta.tenant_hash = tenant_hash("acme");
-        assert!(!f.accepts(&meta, &enc.body));
+        assert!(!f.accepts(&meta, enc.body()));
     }
 
     #[test]
@@ -848,7 +848,7 @@ mod tests {
             ev.outcome = pick(&strs, picks[9]);
             ev.source_ip = pick(&strs, picks[10]);
             ev.message = pick(&strs, picks[11]);
-            let body = ev.encode().body;
+            let body = ev.encode().into_body();
             assert_same(&diff_filters(), &body);
         }
     }
@@ -862,7 +862,7 @@ mod tests {
             id: Some("u-1".into()),
             ..Default::default()
         });
-        let canonical = String::from_utf8(ev.encode().body).expect("utf8");
+        let canonical = String::from_utf8(ev.encode().into_body()).expect("utf8");
         assert_same(&filters, canonical.as_bytes());
         for body in [
             // Reordered, repeated, unknown or escaped keys, whitespace.

@@ -461,7 +461,7 @@ mod tests {
             structured_data: sd,
             ..Default::default()
         });
-        ev.encode().body
+        ev.encode().into_body()
     }
 
     fn keys(body: &[u8]) -> Vec<String> {

@@ -1102,7 +1102,7 @@ mod tests {
 
     fn batch_event(ev: &Event) -> BatchEvent {
         let enc = ev.encode();
-        BatchEvent::new(1, enc.meta, enc.body.into())
+        BatchEvent::new(1, enc.meta, enc.into_body().into())
     }
 
     fn encode(e: &Encoder, ev: &BatchEvent) -> String {
@@ -1136,14 +1136,14 @@ mod tests {
             chrono_tz::Tz::UTC,
             &origin,
         );
-        let has_hint = !rec.hint.is_empty();
+        let has_hint = !rec.hint().is_empty();
         let with = BatchEvent {
             seq: 1,
             meta: rec.meta,
-            body: rec.body.clone().into(),
-            hint: rec.hint.into(),
+            body: rec.body().to_vec().into(),
+            hint: rec.hint().to_vec().into(),
         };
-        let without = BatchEvent::new(1, rec.meta, rec.body.into());
+        let without = BatchEvent::new(1, rec.meta, rec.into_body().into());
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let mut scratch = Scratch::default();
         let used = e.encode_with(&with, &mut a, &mut scratch, BodyReader::Hint);
@@ -1208,12 +1208,12 @@ mod tests {
             chrono_tz::Tz::UTC,
             &origin,
         );
-        let mut hint = rec.hint.clone();
+        let mut hint = rec.hint().to_vec();
         hint[0] = 0xFF;
         let ev = BatchEvent {
             seq: 1,
             meta: rec.meta,
-            body: rec.body.clone().into(),
+            body: rec.body().to_vec().into(),
             hint: hint.into(),
         };
         let (mut a, mut b) = (Vec::new(), Vec::new());

@@ -55,7 +55,8 @@ pub struct SyslogFields<'a> {
     pub message: Option<Range<usize>>,
 }
 
-/// Appends the hint for `f` to `out` (which should be empty);
+/// Appends the hint for `f` to `out` (after the body, in an
+/// [`EncodedEvent`](super::EncodedEvent));
 /// `structured_data` appends the rendered STRUCTURED-DATA, nothing for
 /// none. Writes nothing when `f` holds what a hint cannot carry (a facility
 /// or severity out of range, a message beyond 4 GiB).

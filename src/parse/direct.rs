@@ -160,8 +160,12 @@ fn encode_parsed(
         severity: Severity::from_syslog(p.severity),
         timestamp_ms: p.timestamp_ms.unwrap_or(received_ms),
     };
-    // the body repeats a JSON MSG's fields and SD values with JSON quoting
-    let capacity = 384 + 2 * (p.msg.len() + p.structured_data.len());
+    // the body repeats a JSON MSG's fields and SD values with JSON quoting;
+    // the hint after it the header fields and the SD (one allocation for both)
+    let header_len = [p.hostname, p.app_name, p.msgid].map(|f| f.map_or(0, str::len));
+    let capacity = 384
+        + 2 * (p.msg.len() + p.structured_data.len())
+        + (48 + p.structured_data.len() + header_len.iter().sum::<usize>());
     let procid = p.procid.map(procid_string);
     let (mut record, message_at) = write_record(
         &ov,
@@ -198,13 +202,14 @@ fn encode_parsed(
         msgid: p.msgid,
         message: message_at,
     };
-    record.hint.reserve_exact(48 + p.structured_data.len());
-    syslog_hint::write(&mut record.hint, &fields, |o| {
-        if in_order && sd_is_canonical(p.structured_data, &sd) {
-            o.extend_from_slice(p.structured_data.as_bytes());
-        } else {
-            render_structured_data(o, &sd);
-        }
+    record.write_hint(|o| {
+        syslog_hint::write(o, &fields, |o| {
+            if in_order && sd_is_canonical(p.structured_data, &sd) {
+                o.extend_from_slice(p.structured_data.as_bytes());
+            } else {
+                render_structured_data(o, &sd);
+            }
+        })
     });
     SPARE_SD.with(|s| s.keep(sd));
     SPARE_MEMBERS.with(|s| s.keep(std::mem::take(&mut ov.metadata)));
@@ -984,7 +989,7 @@ pub(crate) mod tests {
         let Some(direct) = direct else {
             return Ok(false);
         };
-        let (a, b) = (mask_id(&direct.body), mask_id(&general.body));
+        let (a, b) = (mask_id(direct.body()), mask_id(general.body()));
         prop_assert_eq!(
             String::from_utf8_lossy(&a),
             String::from_utf8_lossy(&b),
@@ -997,8 +1002,8 @@ pub(crate) mod tests {
         let one_scan = one_scan.as_ref().map_err(|_| "refused").cloned();
         prop_assert!(one_scan.is_ok(), "line_to_record refused: {}", line);
         let one_scan = one_scan.unwrap();
-        prop_assert_eq!(mask_id(&one_scan.body), a, "line: {}", line);
-        prop_assert_eq!(&one_scan.hint, &direct.hint, "line: {}", line);
+        prop_assert_eq!(mask_id(one_scan.body()), a, "line: {}", line);
+        prop_assert_eq!(one_scan.hint(), direct.hint(), "line: {}", line);
         prop_assert_eq!(one_scan.meta, direct.meta, "line: {}", line);
         Ok(true)
     }
@@ -1257,8 +1262,8 @@ pub(crate) mod tests {
             return Ok(false);
         };
         prop_assert_eq!(
-            mask_id(&direct.body),
-            mask_id(&scanned.body),
+            mask_id(direct.body()),
+            mask_id(scanned.body()),
             "object: {}",
             text
         );
@@ -1266,7 +1271,7 @@ pub(crate) mod tests {
         let general = general.expect("the general path parses what simd-json parses");
         prop_assert_eq!(general.len(), 1);
         let general = general[0].encode();
-        let (a, b) = (mask_id(&direct.body), mask_id(&general.body));
+        let (a, b) = (mask_id(direct.body()), mask_id(general.body()));
         prop_assert_eq!(
             String::from_utf8_lossy(&a),
             String::from_utf8_lossy(&b),
@@ -1311,7 +1316,7 @@ pub(crate) mod tests {
                     .collect();
             assert_eq!(direct.len(), general.len());
             for (d, g) in direct.iter().zip(&general) {
-                assert_eq!(mask_id(&d.body), mask_id(&g.body));
+                assert_eq!(mask_id(d.body()), mask_id(g.body()));
                 assert_eq!(d.meta, g.meta);
             }
         }

@@ -424,7 +424,7 @@ mod tests {
                 (Ok(evs), Ok(recs)) => {
                     proptest::prop_assert_eq!(evs.len(), recs.len());
                     for (ev, rec) in evs.iter().zip(recs) {
-                        let back = Event::decode(&rec.body).unwrap();
+                        let back = Event::decode(rec.body()).unwrap();
                         proptest::prop_assert_eq!(&back.action, &ev.action);
                         proptest::prop_assert_eq!(&back.outcome, &ev.outcome);
                         proptest::prop_assert_eq!(&back.tenant_id, &ev.tenant_id);
@@ -442,7 +442,7 @@ mod tests {
         let recs = direct_records(body.as_bytes(), 0, &ORIGIN).expect("direct path");
         let actions: Vec<Option<String>> = recs
             .iter()
-            .map(|r| Event::decode(&r.body).unwrap().action)
+            .map(|r| Event::decode(r.body()).unwrap().action)
             .collect();
         assert_eq!(
             actions,

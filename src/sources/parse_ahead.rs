@@ -121,12 +121,12 @@ mod tests {
         let first = p.next().await.unwrap();
         assert_eq!(first.len(), 2);
         assert_eq!(
-            Event::decode(&first[0].body).unwrap().message.as_deref(),
+            Event::decode(first[0].body()).unwrap().message.as_deref(),
             Some("slow0")
         );
         let second = p.next().await.unwrap();
         assert_eq!(
-            Event::decode(&second[0].body).unwrap().message.as_deref(),
+            Event::decode(second[0].body()).unwrap().message.as_deref(),
             Some("fast0")
         );
         assert_eq!(p.next().await.unwrap().len(), 1);

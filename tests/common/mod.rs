@@ -230,7 +230,7 @@ pub fn batch_of(events: Vec<Event>) -> Batch {
             .enumerate()
             .map(|(i, ev)| {
                 let enc = ev.encode();
-                BatchEvent::new(i as u64 + 1, enc.meta, Bytes::from(enc.body))
+                BatchEvent::new(i as u64 + 1, enc.meta, Bytes::from(enc.into_body()))
             })
             .collect(),
     )

@@ -29,7 +29,7 @@ impl Collector {
         }
         let decoded: Vec<Event> = events
             .iter()
-            .map(|e| Event::decode(&e.body).expect("record body is a canonical event"))
+            .map(|e| Event::decode(e.body()).expect("record body is a canonical event"))
             .collect();
         self.events.lock().unwrap().extend(decoded);
         Ok(())
