@@ -236,7 +236,10 @@ pub fn encode_json_text(
     received_ms: i64,
     origin: &Origin<'_>,
 ) -> Option<EncodedEvent> {
-    if let Some(members) = std::str::from_utf8(text).ok().and_then(scanned_members) {
+    if let Some(members) = simdutf8::basic::from_utf8(text)
+        .ok()
+        .and_then(scanned_members)
+    {
         return encode_members(members, received_ms, origin);
     }
     scratch.clear();

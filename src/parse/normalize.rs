@@ -67,7 +67,9 @@ pub fn syslog_line_to_record(
     tz: Tz,
     origin: &Origin,
 ) -> EncodedEvent {
-    if let Ok(text) = std::str::from_utf8(input) {
+    // simdutf8 (SIMD; the same answer as `std::str::from_utf8`): std's
+    // check was ~380 instructions of a ~290-byte line, ~3% of its parse
+    if let Ok(text) = simdutf8::basic::from_utf8(input) {
         let text = text.trim_end_matches(['\n', '\r', '\0']);
         match crate::parse::direct::line_to_record(text, received_ms, origin) {
             Ok(record) => return record,
@@ -353,6 +355,33 @@ mod tests {
         assert_eq!(ev.message.as_deref(), Some("\u{fffd}\u{fffd} garbage"));
         assert_eq!(ev.timestamp_ms, 5_000);
         assert!(ev.syslog.is_none());
+    }
+
+    #[test]
+    fn the_record_path_takes_exactly_the_valid_utf8_lines_directly() {
+        // The direct path needs the line as text (checked with simdutf8);
+        // a line that is not UTF-8 takes the general, lossy path.
+        let record_message = |line: &[u8]| {
+            let rec = syslog_line_to_record(line, 5_000, Tz::UTC, &ORIGIN);
+            (
+                !rec.hint().is_empty(),
+                Event::decode(rec.body()).unwrap().message,
+            )
+        };
+        // long enough for the SIMD check's wide path, one 2-, 3-, 4-byte character each
+        let valid = format!("<13>1 - h a p m - {}é€😀 end", "x".repeat(200));
+        assert_eq!(
+            record_message(valid.as_bytes()),
+            (true, Some(format!("{}é€😀 end", "x".repeat(200))))
+        );
+        for bad in [&b"\xff"[..], b"\xc3", b"\xed\xa0\x80", b"\xf0\x9f\x98"] {
+            let mut line = valid.clone().into_bytes();
+            let at = line.len() - 4;
+            line.splice(at..at, bad.iter().copied());
+            let (hinted, message) = record_message(&line);
+            assert!(!hinted, "not the direct path: {bad:?}");
+            assert!(message.unwrap().contains('\u{fffd}'), "{bad:?}");
+        }
     }
 
     #[test]
