@@ -452,7 +452,7 @@ pub(crate) mod json_writer {
 
     /// Writes `s` as a JSON string, escaped as serde_json escapes it. Most
     /// strings need no escaping and are copied whole.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
         let b = s.as_bytes();
         out.reserve(b.len() + 2);

@@ -369,10 +369,11 @@ fn write_record(
 /// SD-NAME bytes in names, so a name is copied as it is when it has at most
 /// 32 of them; a value is copied as it is when it holds no `\\` (nothing to
 /// unescape) and no `]` (nothing to escape: an unescaped `"` ends it). One
-/// pass over `text` checks the values: no backslash anywhere, and no `]` but
-/// the elements' own. The rendering puts nothing between the items but what
-/// the scanner read there, so the lengths agree too. Conservative: a
-/// backslash in a name also renders (the same bytes, only slower).
+/// SIMD search over `text` for both bytes checks the values: no backslash
+/// anywhere, and no `]` but the elements' own. The rendering puts nothing
+/// between the items but what the scanner read there, so the lengths agree
+/// too. Conservative: a backslash in a name also renders (the same bytes,
+/// only slower).
 fn sd_is_canonical(text: &str, sd: &[SdItem<'_>]) -> bool {
     let mut len = 0;
     let mut elements = 0;
@@ -398,12 +399,15 @@ fn sd_is_canonical(text: &str, sd: &[SdItem<'_>]) -> bool {
     if len != text.len() {
         return false;
     }
-    let (mut brackets, mut backslash) = (0usize, false);
-    for &b in text.as_bytes() {
-        brackets += usize::from(b == b']');
-        backslash |= b == b'\\';
+    // SIMD search for the two bytes: the `]`s are few (one per element)
+    let mut brackets = 0usize;
+    for at in memchr::memchr2_iter(b']', b'\\', text.as_bytes()) {
+        if text.as_bytes()[at] == b'\\' {
+            return false;
+        }
+        brackets += 1;
     }
-    !backslash && brackets == elements
+    brackets == elements
 }
 
 /// Whether `n` is non-empty and holds only SD-NAME bytes (what the scanner
