@@ -112,7 +112,10 @@ fn encode_parsed(
     origin: &Origin<'_>,
 ) -> Option<EncodedEvent> {
     let order = |a: &SdItem<'_>, b: &SdItem<'_>| {
-        a.0.cmp(b.0).then_with(|| param_name(a).cmp(&param_name(b)))
+        sd_id_order(a.0, b.0).then_with(|| match (param_name(a), param_name(b)) {
+            (Some(x), Some(y)) => key_order(x, y),
+            (x, y) => x.cmp(&y),
+        })
     };
     // strictly ascending already (so nothing repeats): the line's own order
     let in_order = sd.is_sorted_by(|a, b| order(a, b).is_lt());
@@ -444,6 +447,17 @@ fn render_structured_data(o: &mut Vec<u8>, sd: &[SdItem<'_>]) {
     }
     if !sd.is_empty() {
         o.push(b']');
+    }
+}
+
+/// [`key_order`] for SD-IDs: the items of one element hold the very same
+/// slice of the line, equal without comparing their bytes.
+#[inline]
+fn sd_id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if std::ptr::eq(a, b) {
+        std::cmp::Ordering::Equal
+    } else {
+        key_order(a, b)
     }
 }
 
