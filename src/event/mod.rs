@@ -455,7 +455,6 @@ pub(crate) mod json_writer {
     #[inline(always)]
     pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
         let b = s.as_bytes();
-        out.reserve(b.len() + 2);
         out.push(b'"');
         match next_escape(b, 0) {
             None => out.extend_from_slice(b),
