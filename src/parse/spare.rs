@@ -22,6 +22,10 @@ pub(crate) fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.into_iter().map(|_| unreachable!("empty")).collect()
 }
 
+/// The largest spare kept, in elements (a line with more SD params or JSON
+/// members than this allocates its own list).
+pub(crate) const MAX_KEPT: usize = 256;
+
 /// One spare, empty vector of a thread (a `thread_local!` holds it).
 pub(crate) struct SpareVec<T>(Cell<Vec<T>>);
 
@@ -41,14 +45,13 @@ impl<T> SpareVec<T> {
     }
 
     /// Keeps `v`'s allocation (emptied) for the next [`take`](Self::take),
-    /// unless the spare held is at least as large.
+    /// unless the spare held is at least as large or `v` holds more than
+    /// [`MAX_KEPT`] elements (one huge line does not pin its list's memory
+    /// on the thread for good).
     pub(crate) fn keep<U>(&self, v: Vec<U>) {
         let held = self.0.take();
-        self.0.set(if v.capacity() > held.capacity() {
-            recycle(v)
-        } else {
-            held
-        });
+        let larger = v.capacity() > held.capacity() && v.capacity() <= MAX_KEPT;
+        self.0.set(if larger { recycle(v) } else { held });
     }
 }
 
@@ -85,5 +88,8 @@ mod tests {
         let other: Vec<u64> = spare.take(2);
         assert_ne!(other.as_ptr() as usize, big_ptr);
         assert_eq!(other.capacity(), 2);
+        // a list of a huge line is not kept
+        spare.keep(Vec::<u64>::with_capacity(MAX_KEPT + 1));
+        assert_eq!(spare.take::<u64>(3).capacity(), 3);
     }
 }
