@@ -35,8 +35,8 @@ pub fn push_header_field(out: &mut Vec<u8>, s: &str, max: usize) {
 }
 
 /// Whether `b` may stand in an SD-NAME.
-pub(crate) fn sd_name_byte(b: u8) -> bool {
-    (b'!'..=b'~').contains(&b) && !matches!(b, b'=' | b']' | b'"')
+pub(crate) const fn sd_name_byte(b: u8) -> bool {
+    matches!(b, b'!'..=b'~') && !matches!(b, b'=' | b']' | b'"')
 }
 
 /// An SD-ID or PARAM-NAME: PRINTUSASCII except `=`, SP, `]`, `"`; at most 32.

@@ -337,12 +337,13 @@ fn sd_name_byte(c: u8) -> bool {
 }
 
 /// [`sd_name_byte`] as a table: one load per byte of a name instead of a
-/// range test and four comparisons.
+/// range test and four comparisons. The SD-NAME bytes of
+/// `rfc5424_fields`, less `[` (the fast path leaves that to the slow one).
 static SD_NAME_BYTES: [bool; 256] = {
     let mut t = [false; 256];
-    let mut c = 0x21;
-    while c <= 0x7e {
-        t[c] = !matches!(c as u8, b'=' | b']' | b'"' | b'[');
+    let mut c = 0;
+    while c < 256 {
+        t[c] = crate::event::rfc5424_fields::sd_name_byte(c as u8) && c as u8 != b'[';
         c += 1;
     }
     t
