@@ -76,6 +76,13 @@ struct Overrides<'v> {
     metadata_object: bool,
 }
 
+/// The members' list goes back to this thread's spare, on every path.
+impl Drop for Overrides<'_> {
+    fn drop(&mut self) {
+        SPARE_MEMBERS.with(|s| s.keep(std::mem::take(&mut self.metadata)));
+    }
+}
+
 /// The record of `p` received at `received_ms` from `origin`, or `None` when
 /// the general path must build it (see the module doc).
 pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<EncodedEvent> {
@@ -215,7 +222,6 @@ fn encode_parsed(
         })
     });
     SPARE_SD.with(|s| s.keep(sd));
-    SPARE_MEMBERS.with(|s| s.keep(std::mem::take(&mut ov.metadata)));
     Some(record)
 }
 
@@ -267,9 +273,7 @@ fn encode_members(
         timestamp_ms: received_ms,
     };
     let message = ov.message.as_deref();
-    let record = write_record(&ov, &defaults, received_ms, origin, message, 400, |_| {});
-    SPARE_MEMBERS.with(|s| s.keep(std::mem::take(&mut ov.metadata)));
-    record.map(|(r, _)| r)
+    write_record(&ov, &defaults, received_ms, origin, message, 400, |_| {}).map(|(r, _)| r)
 }
 
 /// Parses `text` as JSON into a borrowed value (strings point into `bytes`,
