@@ -668,9 +668,7 @@ impl Ring {
             self.roll(w)?;
         }
         let seq = w.next_seq;
-        let at = w.stage.len();
-        w.stage.resize(at + len, 0);
-        event::record::encode_into(&mut w.stage[at..], seq, &e.meta, e.body(), e.hint());
+        event::record::encode_append(&mut w.stage, seq, &e.meta, e.body(), e.hint());
         w.off += len;
         w.next_seq += 1;
         w.active

@@ -195,25 +195,51 @@ pub fn record_len(body: &[u8], hint: &[u8]) -> usize {
 /// long. Returns the number of bytes written.
 pub fn encode_into(out: &mut [u8], seq: u64, meta: &RecordMeta, body: &[u8], hint: &[u8]) -> usize {
     let hint = stored_hint(hint);
-    let body_end = HEADER_LEN + body.len();
-    let total = body_end + hint.len();
+    let total = HEADER_LEN + body.len() + hint.len();
     debug_assert_eq!(out.len(), total);
-    out[0..2].copy_from_slice(&MAGIC);
-    out[2] = VERSION;
-    out[3] = meta.flags;
-    out[4..8].copy_from_slice(&((body.len() + hint.len()) as u32).to_le_bytes());
-    out[12..20].copy_from_slice(&seq.to_le_bytes());
-    out[20..28].copy_from_slice(&meta.timestamp_ms.to_le_bytes());
-    out[28..36].copy_from_slice(&meta.received_ms.to_le_bytes());
-    out[36] = meta.severity.to_byte();
-    out[37] = meta.category;
-    out[38..40].copy_from_slice(&(hint.len() as u16).to_le_bytes());
-    out[40..44].copy_from_slice(&meta.tenant_hash.to_le_bytes());
-    out[HEADER_LEN..body_end].copy_from_slice(body);
-    out[body_end..total].copy_from_slice(hint);
+    out[..HEADER_LEN].copy_from_slice(&header(seq, meta, body.len() + hint.len(), hint.len()));
+    out[HEADER_LEN..HEADER_LEN + body.len()].copy_from_slice(body);
+    out[HEADER_LEN + body.len()..total].copy_from_slice(hint);
     let crc = checksum(&out[..total]);
     out[8..12].copy_from_slice(&crc.to_le_bytes());
     total
+}
+
+/// Appends a record to `out` (what [`encode_into`] writes, without first
+/// zero-filling the room for it). Returns the number of bytes appended.
+pub fn encode_append(
+    out: &mut Vec<u8>,
+    seq: u64,
+    meta: &RecordMeta,
+    body: &[u8],
+    hint: &[u8],
+) -> usize {
+    let hint = stored_hint(hint);
+    let at = out.len();
+    out.extend_from_slice(&header(seq, meta, body.len() + hint.len(), hint.len()));
+    out.extend_from_slice(body);
+    out.extend_from_slice(hint);
+    let crc = checksum(&out[at..]);
+    out[at + 8..at + 12].copy_from_slice(&crc.to_le_bytes());
+    out.len() - at
+}
+
+/// A record's header, its checksum still zero.
+#[inline(always)]
+fn header(seq: u64, meta: &RecordMeta, payload_len: usize, hint_len: usize) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0..2].copy_from_slice(&MAGIC);
+    h[2] = VERSION;
+    h[3] = meta.flags;
+    h[4..8].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    h[12..20].copy_from_slice(&seq.to_le_bytes());
+    h[20..28].copy_from_slice(&meta.timestamp_ms.to_le_bytes());
+    h[28..36].copy_from_slice(&meta.received_ms.to_le_bytes());
+    h[36] = meta.severity.to_byte();
+    h[37] = meta.category;
+    h[38..40].copy_from_slice(&(hint_len as u16).to_le_bytes());
+    h[40..44].copy_from_slice(&meta.tenant_hash.to_le_bytes());
+    h
 }
 
 /// Encodes a record without a hint into a fresh vector (tests, tools; the
@@ -252,6 +278,26 @@ mod tests {
         assert_eq!(r.meta, meta());
         assert_eq!(r.body, b"{\"a\":1}");
         assert_eq!(Record::peek(&v), Some((42, v.len())));
+    }
+
+    #[test]
+    fn appending_writes_what_encoding_in_place_writes() {
+        let big_hint = vec![b'h'; MAX_HINT_LEN + 1];
+        for (body, hint) in [
+            (&b"{}"[..], &b""[..]),
+            (b"{\"a\":1}", b"hint"),
+            (b"{\"a\":1}", &big_hint[..]),
+        ] {
+            let mut in_place = vec![0u8; record_len(body, hint)];
+            encode_into(&mut in_place, 9, &meta(), body, hint);
+            let mut appended = b"before".to_vec();
+            let n = encode_append(&mut appended, 9, &meta(), body, hint);
+            assert_eq!(n, in_place.len());
+            assert_eq!(&appended[..6], b"before");
+            assert_eq!(&appended[6..], &in_place[..]);
+            let r = Record::decode(&appended[6..]).unwrap();
+            assert_eq!((r.body, r.hint), (body, stored_hint(hint)));
+        }
     }
 
     fn assert_every_bit_flip_is_detected(v: &[u8]) {
