@@ -454,13 +454,20 @@ pub(crate) mod json_writer {
     /// strings need no escaping and are copied whole.
     #[inline(always)]
     pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
-        let b = s.as_bytes();
         out.push(b'"');
+        string_contents(out, s);
+        out.push(b'"');
+    }
+
+    /// What [`string`] writes between the quotes (for callers that write
+    /// a quote together with a constant before or after it).
+    #[inline(always)]
+    pub(crate) fn string_contents(out: &mut Vec<u8>, s: &str) {
+        let b = s.as_bytes();
         match next_escape(b, 0) {
             None => out.extend_from_slice(b),
             Some(first) => escaped(out, b, first),
         }
-        out.push(b'"');
     }
 
     /// The body of a string whose first byte to escape is `b[first]`: the

@@ -27,7 +27,8 @@ use super::rfc5424::{procid_string, scan_sd, unescape_param, Rfc5424};
 use super::spare::SpareVec;
 use super::syslog::strip_bom;
 use crate::event::json_writer::{
-    actor as write_actor, resource as write_resource, string, uint, value as write_serde_value,
+    actor as write_actor, resource as write_resource, string, string_contents, uint,
+    value as write_serde_value,
 };
 use crate::event::rfc5424_fields::{push_sd_name, push_sd_value, sd_name_byte, MAX_SD_NAME};
 use crate::event::syslog_hint::{self, SyslogFields};
@@ -39,6 +40,26 @@ use serde_json::{Number, Value};
 use simd_json::{BorrowedValue, StaticNode};
 use std::borrow::Cow;
 use std::ops::Range;
+
+/// `,"key":"value"`, `key` a literal: everything before the value's
+/// contents is one constant, so one fixed-size copy.
+macro_rules! field {
+    ($o:expr, $key:literal, $value:expr) => {{
+        let o: &mut Vec<u8> = $o;
+        o.extend_from_slice(concat!(",\"", $key, "\":\"").as_bytes());
+        string_contents(o, $value);
+        o.push(b'"');
+    }};
+}
+
+/// [`field!`] when the value is there.
+macro_rules! opt_field {
+    ($o:expr, $key:literal, $value:expr) => {{
+        if let Some(v) = $value {
+            field!($o, $key, v);
+        }
+    }};
+}
 
 thread_local! {
     /// simd-json's parse buffers, reused across messages (they would be
@@ -191,10 +212,10 @@ fn encode_parsed(
             uint(o, p.severity.into());
             o.extend_from_slice(b",\"version\":");
             uint(o, p.version.into());
-            opt_field(o, "hostname", p.hostname);
-            opt_field(o, "app_name", p.app_name);
-            opt_field(o, "procid", procid.as_deref());
-            opt_field(o, "msgid", p.msgid);
+            opt_field!(o, "hostname", p.hostname);
+            opt_field!(o, "app_name", p.app_name);
+            opt_field!(o, "procid", procid.as_deref());
+            opt_field!(o, "msgid", p.msgid);
             if !sd.is_empty() {
                 o.extend_from_slice(b",\"structured_data\":{");
                 write_structured_data(o, &sd);
@@ -326,11 +347,11 @@ fn write_record(
     o.extend_from_slice(b"\",\"received_at\":\"");
     push_rfc3339_millis(o, received_ms);
     o.push(b'"');
-    opt_field(o, "tenant_id", ov.tenant_id.as_deref());
-    field(o, "category", category);
-    opt_field(o, "action", ov.action.as_deref());
-    field(o, "severity", severity.as_str());
-    opt_field(o, "outcome", ov.outcome.as_deref());
+    opt_field!(o, "tenant_id", ov.tenant_id.as_deref());
+    field!(o, "category", category);
+    opt_field!(o, "action", ov.action.as_deref());
+    field!(o, "severity", severity.as_str());
+    opt_field!(o, "outcome", ov.outcome.as_deref());
     if let Some(a) = &ov.actor {
         o.extend_from_slice(b",\"actor\":");
         write_actor(o, a);
@@ -339,9 +360,9 @@ fn write_record(
         o.extend_from_slice(b",\"resource\":");
         write_resource(o, r);
     }
-    opt_field(o, "source_ip", ov.source_ip.as_deref());
-    opt_field(o, "user_agent", ov.user_agent.as_deref());
-    opt_field(o, "session_id", ov.session_id.as_deref());
+    opt_field!(o, "source_ip", ov.source_ip.as_deref());
+    opt_field!(o, "user_agent", ov.user_agent.as_deref());
+    opt_field!(o, "session_id", ov.session_id.as_deref());
     if ov.metadata_object || !ov.metadata.is_empty() {
         o.extend_from_slice(b",\"metadata\":");
         write_members(o, &ov.metadata)?;
@@ -349,12 +370,12 @@ fn write_record(
     syslog(o);
     o.extend_from_slice(b",\"source\":{\"listener\":");
     string(o, origin.listener);
-    opt_field(o, "address", origin.address);
+    opt_field!(o, "address", origin.address);
     o.push(b'}');
     let message_at = message.map(|m| {
         // the contents: after `,"message":"`, before the closing quote
         let start = o.len() + br#","message":""#.len();
-        field(o, "message", m);
+        field!(o, "message", m);
         start..o.len() - 1
     });
     o.push(b'}');
@@ -499,23 +520,6 @@ fn write_structured_data(o: &mut Vec<u8>, sd: &[SdItem<'_>]) {
         }
     }
     o.push(b'}');
-}
-
-/// `,"key":"value"`. Inlined: `key` is a constant at every call, so its
-/// copy is a fixed-size move rather than a `memcpy` call.
-#[inline(always)]
-fn field(o: &mut Vec<u8>, key: &str, value: &str) {
-    o.extend_from_slice(b",\"");
-    o.extend_from_slice(key.as_bytes());
-    o.extend_from_slice(b"\":");
-    string(o, value);
-}
-
-#[inline(always)]
-fn opt_field(o: &mut Vec<u8>, key: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        field(o, key, v);
-    }
 }
 
 /// The MSG text to try as a JSON object (as `normalize` does: after a BOM,
