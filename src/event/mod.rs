@@ -464,10 +464,22 @@ pub(crate) mod json_writer {
     #[inline(always)]
     pub(crate) fn string_contents(out: &mut Vec<u8>, s: &str) {
         let b = s.as_bytes();
-        match next_escape(b, 0) {
+        match first_escape(s) {
             None => out.extend_from_slice(b),
-            Some(first) => escaped(out, b, first),
+            Some(first) => escaped_from(out, s, first),
         }
+    }
+
+    /// Where the first byte of `s` that a JSON string must escape is.
+    #[inline(always)]
+    pub(crate) fn first_escape(s: &str) -> Option<usize> {
+        next_escape(s.as_bytes(), 0)
+    }
+
+    /// [`string_contents`] of `s` whose first byte to escape is at `first`
+    /// (as [`first_escape`] found).
+    pub(crate) fn escaped_from(out: &mut Vec<u8>, s: &str, first: usize) {
+        escaped(out, s.as_bytes(), first)
     }
 
     /// The body of a string whose first byte to escape is `b[first]`: the

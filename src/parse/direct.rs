@@ -27,8 +27,8 @@ use super::rfc5424::{procid_string, scan_sd, unescape_param, Rfc5424};
 use super::spare::SpareVec;
 use super::syslog::strip_bom;
 use crate::event::json_writer::{
-    actor as write_actor, resource as write_resource, string, string_contents, uint,
-    value as write_serde_value,
+    actor as write_actor, escaped_from, first_escape, resource as write_resource, string,
+    string_contents, uint, value as write_serde_value,
 };
 use crate::event::rfc5424_fields::{push_sd_name, push_sd_value, sd_name_byte, MAX_SD_NAME};
 use crate::event::syslog_hint::{self, SyslogFields};
@@ -331,18 +331,16 @@ fn write_record(
 
     let mut out = Vec::with_capacity(capacity);
     let o = &mut out;
-    o.extend_from_slice(b"{\"event_id\":");
+    o.extend_from_slice(b"{\"event_id\":\"");
     match &ov.event_id {
-        Some(id) => string(o, id),
+        Some(id) => string_contents(o, id),
         None => {
             let mut buf = [0u8; EVENT_ID_LEN];
             // `evt_` and Crockford base32: nothing to escape
-            o.push(b'"');
             o.extend_from_slice(write_event_id_bytes_at(received_ms, &mut buf));
-            o.push(b'"');
         }
     }
-    o.extend_from_slice(b",\"timestamp\":\"");
+    o.extend_from_slice(b"\",\"timestamp\":\"");
     push_rfc3339_millis(o, timestamp_ms);
     o.extend_from_slice(b"\",\"received_at\":\"");
     push_rfc3339_millis(o, received_ms);
@@ -368,8 +366,9 @@ fn write_record(
         write_members(o, &ov.metadata)?;
     }
     syslog(o);
-    o.extend_from_slice(b",\"source\":{\"listener\":");
-    string(o, origin.listener);
+    o.extend_from_slice(b",\"source\":{\"listener\":\"");
+    string_contents(o, origin.listener);
+    o.push(b'"');
     opt_field!(o, "address", origin.address);
     o.push(b'}');
     let message_at = message.map(|m| {
@@ -498,28 +497,42 @@ fn write_structured_data(o: &mut Vec<u8>, sd: &[SdItem<'_>]) {
         match param {
             None => {
                 if i > 0 {
-                    o.extend_from_slice(b"},");
+                    o.extend_from_slice(b"},\"");
+                } else {
+                    o.push(b'"');
                 }
-                string(o, id);
-                o.extend_from_slice(b":{");
+                string_contents(o, id);
+                o.extend_from_slice(b"\":{");
                 first_param = true;
             }
             Some((name, raw)) => {
-                if !first_param {
-                    o.push(b',');
+                if first_param {
+                    o.push(b'"');
+                } else {
+                    o.extend_from_slice(b",\"");
                 }
                 first_param = false;
-                string(o, name);
-                o.push(b':');
-                if raw.as_bytes().contains(&b'\\') {
-                    string(o, &unescape_param(raw));
-                } else {
-                    string(o, raw);
-                }
+                string_contents(o, name);
+                o.extend_from_slice(b"\":\"");
+                sd_value_contents(o, raw);
+                o.push(b'"');
             }
         }
     }
     o.push(b'}');
+}
+
+/// The JSON string contents of an SD-PARAM value as the line wrote it
+/// (`raw`, escapes undone). The common value has nothing to escape either
+/// way and is copied after one scan.
+#[inline(always)]
+fn sd_value_contents(o: &mut Vec<u8>, raw: &str) {
+    match first_escape(raw) {
+        None => o.extend_from_slice(raw.as_bytes()),
+        // the first byte to escape is not a backslash, so none is before it
+        Some(first) if !raw.as_bytes()[first..].contains(&b'\\') => escaped_from(o, raw, first),
+        Some(_) => string_contents(o, &unescape_param(raw)),
+    }
 }
 
 /// The MSG text to try as a JSON object (as `normalize` does: after a BOM,
@@ -973,10 +986,12 @@ fn write_members(o: &mut Vec<u8>, members: &[Member<'_>]) -> Option<()> {
     o.push(b'{');
     for (i, (k, v)) in members.iter().enumerate() {
         if i > 0 {
-            o.push(b',');
+            o.extend_from_slice(b",\"");
+        } else {
+            o.push(b'"');
         }
-        string(o, k);
-        o.push(b':');
+        string_contents(o, k);
+        o.extend_from_slice(b"\":");
         write_value(o, v)?;
     }
     o.push(b'}');
