@@ -38,6 +38,9 @@ pub struct Rfc5424<'a> {
     pub msgid: Option<&'a str>,
     /// The structured data elements, validated (`""` for NILVALUE).
     pub structured_data: &'a str,
+    /// No SD-PARAM value holds a backslash or a `]`: each value means
+    /// exactly the bytes written, and is written back the same way.
+    pub sd_plain: bool,
     /// MSG, with a leading BOM removed.
     pub msg: &'a str,
 }
@@ -91,14 +94,15 @@ pub fn parse_with_sd<'a>(
     i = space(b, j)?;
     // STRUCTURED-DATA
     let sd_start = i;
-    let structured_data = match b.get(i)? {
+    let (structured_data, sd_plain) = match b.get(i)? {
         b'-' => {
             i += 1;
-            ""
+            ("", true)
         }
         b'[' => {
-            i = scan_sd(text, i, on_sd)?;
-            &text[sd_start..i]
+            let (end, plain) = scan_sd_plain(text, i, on_sd)?;
+            i = end;
+            (&text[sd_start..i], plain)
         }
         _ => return None,
     };
@@ -115,6 +119,7 @@ pub fn parse_with_sd<'a>(
         procid,
         msgid,
         structured_data,
+        sd_plain,
         msg: strip_bom(&text[i..]),
     })
 }
@@ -356,10 +361,22 @@ static SD_NAME_BYTES: [bool; 256] = {
 /// form `[ID( NAME="VALUE")*]`.
 pub(crate) fn scan_sd<'a>(
     text: &'a str,
+    i: usize,
+    f: impl FnMut(&'a str, Option<(&'a str, &'a str)>),
+) -> Option<usize> {
+    scan_sd_plain(text, i, f).map(|(end, _)| end)
+}
+
+/// [`scan_sd`], also telling whether no param value holds a backslash or a
+/// `]` (see [`Rfc5424::sd_plain`]).
+#[inline]
+fn scan_sd_plain<'a>(
+    text: &'a str,
     mut i: usize,
     mut f: impl FnMut(&'a str, Option<(&'a str, &'a str)>),
-) -> Option<usize> {
+) -> Option<(usize, bool)> {
     let b = text.as_bytes();
+    let mut plain = true;
     while b.get(i) == Some(&b'[') {
         i += 1;
         let start = i;
@@ -399,7 +416,12 @@ pub(crate) fn scan_sd<'a>(
                                 if i + 1 >= b.len() {
                                     return None;
                                 }
+                                plain = false;
                                 i += 2;
+                            }
+                            b']' => {
+                                plain = false;
+                                i += 1;
                             }
                             _ => i += 1,
                         }
@@ -411,7 +433,7 @@ pub(crate) fn scan_sd<'a>(
             }
         }
     }
-    Some(i)
+    Some((i, plain))
 }
 
 /// An SD param value with `syslog_loose`'s unescaping applied.
