@@ -53,6 +53,10 @@ pub struct SyslogFields<'a> {
     pub msgid: Option<&'a str>,
     /// The byte range of the body's top-level `message` string contents.
     pub message: Option<Range<usize>>,
+    /// The writer vouches that every present header field holds only
+    /// PRINTUSASCII (the RFC 5424 parser admits nothing else), so a field
+    /// within its length limit is copied without checking its bytes.
+    pub printable: bool,
 }
 
 /// Appends the hint for `f` to `out` (after the body, in an
@@ -87,6 +91,13 @@ pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOn
     out.extend_from_slice(&[KIND_RFC5424, f.facility, f.severity, present]);
     for (value, _, max) in fields {
         if let Some(v) = value {
+            if f.printable && !v.is_empty() && v.len() <= max {
+                debug_assert!(v.bytes().all(|b| (b'!'..=b'~').contains(&b)), "{v:?}");
+                // at most MAX_HOSTNAME (255)
+                out.push(v.len() as u8);
+                out.extend_from_slice(v.as_bytes());
+                continue;
+            }
             let len_at = out.len();
             out.push(0);
             push_header_field(out, v, max);
@@ -184,6 +195,7 @@ mod tests {
             procid: Some("42"),
             msgid: Some(""),
             message: Some(at..body.len() - 2),
+            printable: false,
         };
         let mut hint = Vec::new();
         write(&mut hint, &fields, |o| o.extend_from_slice(b"[x a=\"1\"]"));
@@ -205,6 +217,30 @@ mod tests {
         for cut in 0..hint.len() {
             if let Some(h) = SyslogHint::parse(&hint[..cut], body) {
                 assert!(h.structured_data.len() < 9, "cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn printable_fields_are_written_as_the_checked_ones_are() {
+        let long = "h".repeat(MAX_HOSTNAME + 1);
+        for hostname in [Some("host-1"), Some(""), Some(long.as_str()), None] {
+            for msgid in [Some("ID47"), Some(&"m".repeat(MAX_MSGID + 3)[..]), None] {
+                let fields = |printable| SyslogFields {
+                    facility: 1,
+                    severity: 2,
+                    hostname,
+                    app_name: Some("app"),
+                    procid: Some("-5"),
+                    msgid,
+                    message: None,
+                    printable,
+                };
+                let (mut checked, mut trusted) = (Vec::new(), Vec::new());
+                write(&mut checked, &fields(false), |o| o.push(b'x'));
+                write(&mut trusted, &fields(true), |o| o.push(b'x'));
+                assert_eq!(checked, trusted, "{hostname:?} {msgid:?}");
+                assert!(SyslogHint::parse(&trusted, b"{}").is_some());
             }
         }
     }

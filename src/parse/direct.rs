@@ -232,6 +232,8 @@ fn encode_parsed(
         procid: procid.as_deref(),
         msgid: p.msgid,
         message: message_at,
+        // header_token admits PRINTUSASCII only; procid_string adds digits and '-'
+        printable: true,
     };
     record.write_hint(|o| {
         syslog_hint::write(o, &fields, |o| {
