@@ -3,9 +3,9 @@
 //! - `framing`: RFC 6587 [`Framer`] over 1000 RFC 5424 frames (~290 bytes),
 //!   LF-terminated and octet-counted, pushed in 64 KiB reads as the TCP
 //!   source does; frames counted.
-//! - `record`: the on-disk record (`record::encode_into` and
-//!   `Record::decode` with its CRC32C check) of 1000 events laid end to end
-//!   as in a ring segment.
+//! - `record`: the on-disk record (`record::encode_append`, as the ring
+//!   stages records, and `Record::decode` with its CRC32C check) of 1000
+//!   events laid end to end as in a ring segment.
 //! - `filter`: [`Filter::accepts`] with typical destination filters over
 //!   1000 mixed records (header-only decisions, tenant hash confirmed on the
 //!   body, body rules), and [`Redactor::apply`] (`drop_fields`, `hash_fields`).
@@ -23,7 +23,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use siem_relay::destinations::filter::Filter;
 use siem_relay::destinations::redact::Redactor;
 use siem_relay::destinations::settings::{FilterSettings, RedactSettings};
-use siem_relay::event::record::{encode_into, Record};
+use siem_relay::event::record::{encode_append, Record};
 use siem_relay::event::EncodedEvent;
 use siem_relay::parse::{
     syslog_line_to_event, syslog_line_to_record, Frame, Framer, FramerConfig, Origin,
@@ -123,10 +123,12 @@ fn record<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
         );
     }
     let total = rec_len * N;
-    let mut buf = vec![0u8; total];
-    let encode_all = |buf: &mut [u8]| {
-        for (i, out) in buf.chunks_exact_mut(rec_len).enumerate() {
-            encode_into(out, i as u64, &ev.meta, ev.body(), ev.hint());
+    // as the ring does: appended to a staging buffer that keeps its capacity
+    let mut buf = Vec::with_capacity(total);
+    let encode_all = |buf: &mut Vec<u8>| {
+        buf.clear();
+        for i in 0..N {
+            encode_append(buf, i as u64, &ev.meta, ev.body(), ev.hint());
         }
     };
     let decode_all = |buf: &[u8]| {
