@@ -5,6 +5,7 @@
 //! record ([`record`]); destinations splice that body into their wire format
 //! instead of serialising again.
 
+pub mod buffers;
 pub(crate) mod json_text;
 pub mod record;
 pub mod rfc5424_fields;
@@ -242,6 +243,11 @@ impl EncodedEvent {
         let mut ev = EncodedEvent::new(meta, body);
         ev.write_hint(|out| out.extend_from_slice(hint));
         ev
+    }
+
+    /// The buffer holding body and hint (to reuse: [`buffers`]).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
     }
 
     /// The compact JSON body.

@@ -331,7 +331,7 @@ fn write_record(
     let category: &str = ov.category.as_deref().unwrap_or(defaults.category);
     let timestamp_ms = ov.timestamp_ms.unwrap_or(defaults.timestamp_ms);
 
-    let mut out = Vec::with_capacity(capacity);
+    let mut out = crate::event::buffers::take(capacity);
     let o = &mut out;
     o.extend_from_slice(b"{\"event_id\":\"");
     match &ov.event_id {

@@ -16,7 +16,7 @@
 use super::metrics::SourceMetrics;
 use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, SectionConfig};
-use crate::event::{now_millis, EncodedEvent, Event};
+use crate::event::{buffers, now_millis, EncodedEvent, Event};
 use crate::parse::{parse_events_records, parse_hec_body, BodyError, Origin};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -168,7 +168,7 @@ async fn handle(
             .map(|events| events.iter().map(Event::encode).collect()),
     };
     match parsed {
-        Ok(records) => append(st, api, &records),
+        Ok(records) => append(st, api, records),
         Err(e) => {
             st.metrics.connection_error("bad_request");
             reject(api, Reject::Malformed(e))
@@ -231,13 +231,13 @@ fn gunzip(data: &[u8], limit: usize) -> Result<Bytes, Reject> {
 }
 
 /// Appends all events of a request in one call.
-fn append(st: &AppState, api: Api, encoded: &[EncodedEvent]) -> Response {
+fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response {
     if encoded.is_empty() {
         return accepted(api, 0);
     }
-    match st.ingest.try_append(encoded) {
+    let response = match st.ingest.try_append(&encoded) {
         Ok(()) => {
-            st.metrics.accepted(encoded);
+            st.metrics.accepted(&encoded);
             accepted(api, encoded.len())
         }
         Err(IngestError::Full(retry)) => {
@@ -249,7 +249,9 @@ fn append(st: &AppState, api: Api, encoded: &[EncodedEvent]) -> Response {
             st.metrics.dropped("buffer_error", encoded.len() as u64);
             reject(api, Reject::Unavailable(e))
         }
-    }
+    };
+    buffers::give_back(encoded);
+    response
 }
 
 fn accepted(api: Api, n: usize) -> Response {

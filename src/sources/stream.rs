@@ -12,7 +12,7 @@ use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
 use super::{shutdown_signal, Ingest};
 use crate::event::now_millis;
-use crate::event::EncodedEvent;
+use crate::event::{buffers, EncodedEvent};
 use crate::parse::{
     syslog_line_to_event, syslog_line_to_record, FrameRef, Framer, FramerConfig, FramingError,
     Origin,
@@ -159,7 +159,7 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             parsed = ahead.next() => {
                 match parsed {
                     Ok(batch) => {
-                        if !deliver(shared, &batch).await {
+                        if !deliver(shared, batch).await {
                             break End::IngestClosed;
                         }
                     }
@@ -182,7 +182,7 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             continue;
         }
         if !ahead.worth_spawning(chunk.frames.len()) {
-            if !deliver(shared, &chunk.parse(&conn)).await {
+            if !deliver(shared, chunk.parse(&conn)).await {
                 break End::IngestClosed;
             }
             continue;
@@ -254,7 +254,7 @@ async fn drain_in_flight(mut end: End, mut ahead: ParseAhead, shared: &StreamSha
     while !ahead.is_empty() {
         match ahead.next().await {
             Ok(batch) if !closed => {
-                if !deliver(shared, &batch).await {
+                if !deliver(shared, batch).await {
                     closed = true;
                     end = End::IngestClosed;
                 }
@@ -282,7 +282,7 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &Con
                 let record = kept_bytes(frame.as_ref(), shared).map(|(b, truncated)| {
                     frame_record(b, truncated, now_millis(), conn.timezone, &conn.origin())
                 });
-                deliver(shared, &Vec::from_iter(record)).await;
+                deliver(shared, Vec::from_iter(record)).await;
                 None
             }
             Some(Err(_)) => Some("incomplete_frame"),
@@ -363,22 +363,25 @@ fn frame_record(
 
 /// Appends a batch, waiting while the ring blocks. False when the ingest is
 /// closed (the connection should end).
-async fn deliver(shared: &StreamShared, batch: &[EncodedEvent]) -> bool {
+async fn deliver(shared: &StreamShared, batch: Vec<EncodedEvent>) -> bool {
     if batch.is_empty() {
         return true;
     }
-    match shared.ingest.append(batch).await {
-        Ok(()) => {
-            shared.metrics.accepted(batch);
-            true
-        }
+    let appended = shared.ingest.append(&batch).await;
+    if appended.is_ok() {
+        shared.metrics.accepted(&batch);
+    }
+    let n = batch.len() as u64;
+    buffers::give_back(batch);
+    match appended {
+        Ok(()) => true,
         Err(super::IngestError::Closed) => {
-            shared.metrics.dropped("shutdown", batch.len() as u64);
+            shared.metrics.dropped("shutdown", n);
             false
         }
         Err(e) => {
             tracing::warn!(source = %shared.name, error = %e, "append failed");
-            shared.metrics.dropped("buffer_error", batch.len() as u64);
+            shared.metrics.dropped("buffer_error", n);
             true
         }
     }

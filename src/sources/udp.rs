@@ -27,7 +27,7 @@ use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
 use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, SectionConfig};
-use crate::event::{now_millis, EncodedEvent};
+use crate::event::{buffers, now_millis, EncodedEvent};
 use crate::parse::{syslog_line_to_record, Origin};
 use nix::sys::socket::{
     recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrLike,
@@ -483,6 +483,7 @@ impl Appender {
                 self.metrics.dropped("buffer_error", events.len() as u64);
             }
         }
+        buffers::give_back(events);
     }
 }
 
