@@ -26,6 +26,7 @@ use super::normalize::{category_for_facility, json_severity, json_time_ms, Origi
 use super::rfc5424::{procid_string, scan_sd, unescape_param, Rfc5424};
 use super::spare::SpareVec;
 use super::syslog::strip_bom;
+use crate::event::buffers;
 use crate::event::json_writer::{
     actor as write_actor, escaped_from, first_escape, resource as write_resource, string,
     string_contents, uint, value as write_serde_value,
@@ -331,7 +332,7 @@ fn write_record(
     let category: &str = ov.category.as_deref().unwrap_or(defaults.category);
     let timestamp_ms = ov.timestamp_ms.unwrap_or(defaults.timestamp_ms);
 
-    let mut out = crate::event::buffers::take(capacity);
+    let mut out = buffers::take(capacity);
     let o = &mut out;
     o.extend_from_slice(b"{\"event_id\":\"");
     match &ov.event_id {

@@ -367,14 +367,12 @@ async fn deliver(shared: &StreamShared, batch: Vec<EncodedEvent>) -> bool {
     if batch.is_empty() {
         return true;
     }
-    let appended = shared.ingest.append(&batch).await;
-    if appended.is_ok() {
-        shared.metrics.accepted(&batch);
-    }
     let n = batch.len() as u64;
-    buffers::give_back(batch);
-    match appended {
-        Ok(()) => true,
+    let open = match shared.ingest.append(&batch).await {
+        Ok(()) => {
+            shared.metrics.accepted(&batch);
+            true
+        }
         Err(super::IngestError::Closed) => {
             shared.metrics.dropped("shutdown", n);
             false
@@ -384,5 +382,7 @@ async fn deliver(shared: &StreamShared, batch: Vec<EncodedEvent>) -> bool {
             shared.metrics.dropped("buffer_error", n);
             true
         }
-    }
+    };
+    buffers::give_back(batch);
+    open
 }
