@@ -46,11 +46,7 @@ pub struct FileSink {
     keep: usize,
     fsync: bool,
     open: Mutex<Option<Open>>,
-    /// The NDJSON buffer, kept between batches: a fresh one per batch
-    /// (~300 KiB for 500 events) went through `mmap`/`munmap` each time
-    /// and raised glibc's trim threshold, so the relay kept several MiB
-    /// more at rest after a burst.
-    scratch: Mutex<Vec<u8>>,
+    ndjson: Ndjson,
 }
 
 /// Builds a `file` destination.
@@ -69,7 +65,7 @@ pub fn build(table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, Co
         keep: s.keep_files.max(1),
         fsync: s.fsync,
         open: Mutex::new(None),
-        scratch: Mutex::new(Vec::new()),
+        ndjson: Ndjson::default(),
     }))
 }
 
@@ -120,31 +116,38 @@ impl FileSink {
     }
 }
 
-/// The NDJSON lines of a batch.
-pub fn ndjson(batch: &Batch) -> Vec<u8> {
-    let mut buf = Vec::new();
-    ndjson_into(batch, &mut buf);
-    buf
+/// A batch's NDJSON lines, written into a buffer kept between batches: a
+/// fresh one per batch (~300 KiB for 500 events) went through
+/// `mmap`/`munmap` each time and raised glibc's trim threshold, so the
+/// relay kept several MiB more at rest after a burst.
+#[derive(Default)]
+pub struct Ndjson {
+    kept: Mutex<Vec<u8>>,
 }
 
-/// [`ndjson`], appended to `buf`.
-pub fn ndjson_into(batch: &Batch, buf: &mut Vec<u8>) {
-    buf.reserve(batch.body_bytes() + batch.len());
-    for e in &batch.events {
-        buf.extend_from_slice(&e.body);
-        buf.push(b'\n');
+impl Ndjson {
+    /// Calls `write` with the NDJSON lines of `batch`.
+    pub fn write<T>(&self, batch: &Batch, write: impl FnOnce(&[u8]) -> T) -> T {
+        // taken, not held: concurrent sends each get a buffer
+        let mut buf = std::mem::take(&mut *self.kept.lock().unwrap());
+        buf.clear();
+        buf.reserve(batch.body_bytes() + batch.len());
+        for e in &batch.events {
+            buf.extend_from_slice(&e.body);
+            buf.push(b'\n');
+        }
+        let result = write(&buf);
+        *self.kept.lock().unwrap() = buf;
+        result
     }
 }
 
 impl Sink for FileSink {
     fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Delivery> {
         Box::pin(async move {
-            // taken, not held: concurrent sends each get a buffer
-            let mut buf = std::mem::take(&mut *self.scratch.lock().unwrap());
-            buf.clear();
-            ndjson_into(batch, &mut buf);
-            let written = tokio::task::block_in_place(|| self.write_batch(&buf));
-            *self.scratch.lock().unwrap() = buf;
+            let written = self.ndjson.write(batch, |buf| {
+                tokio::task::block_in_place(|| self.write_batch(buf))
+            });
             match written {
                 Ok(()) => Delivery::Delivered,
                 Err(e) => Delivery::retry(format!("writing {}: {e}", self.path.display())),
@@ -185,6 +188,21 @@ mod tests {
                 .map(|i| BatchEvent::new(i as u64, meta, format!("{{\"n\":{i}}}").into()))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn the_kept_ndjson_buffer_holds_only_the_current_batch() {
+        let nd = Ndjson::default();
+        let first = nd.write(&batch(3), |b| b.to_vec());
+        assert_eq!(first, b"{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+        let second = nd.write(&batch(1), |b| b.to_vec());
+        assert_eq!(second, b"{\"n\":0}\n");
+        // a nested (concurrent) write gets a buffer of its own
+        let (outer, inner) = nd.write(&batch(2), |o| {
+            (o.to_vec(), nd.write(&batch(1), |i| i.to_vec()))
+        });
+        assert_eq!(outer, b"{\"n\":0}\n{\"n\":1}\n");
+        assert_eq!(inner, b"{\"n\":0}\n");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

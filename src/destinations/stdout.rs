@@ -2,7 +2,7 @@
 //! and for watching the stream by hand).
 
 use super::batch::Batch;
-use super::file::ndjson;
+use super::file::Ndjson;
 use super::sink::{Delivery, Sink};
 use super::BuildContext;
 use crate::config::{table_into, ConfigError};
@@ -16,20 +16,26 @@ use std::sync::Arc;
 struct Settings {}
 
 /// Writes batches to standard output, one write per batch.
-pub struct StdoutSink;
+pub struct StdoutSink {
+    ndjson: Ndjson,
+}
 
 /// Builds a `stdout` destination.
 pub fn build(table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
     let _: Settings = table_into(&table, &ctx.path())?;
-    Ok(Arc::new(StdoutSink))
+    Ok(Arc::new(StdoutSink {
+        ndjson: Ndjson::default(),
+    }))
 }
 
 impl Sink for StdoutSink {
     fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Delivery> {
         Box::pin(async move {
-            let buf = ndjson(batch);
-            let mut out = std::io::stdout().lock();
-            match out.write_all(&buf).and_then(|_| out.flush()) {
+            let written = self.ndjson.write(batch, |buf| {
+                let mut out = std::io::stdout().lock();
+                out.write_all(buf).and_then(|_| out.flush())
+            });
+            match written {
                 Ok(()) => Delivery::Delivered,
                 Err(e) => Delivery::retry(format!("writing to stdout: {e}")),
             }
