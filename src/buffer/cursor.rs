@@ -21,7 +21,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// A record read out of the ring (its body copied, so the ring may reuse the space).
+/// A record read out of the ring. Its body and hint share the segment's map
+/// (no copy): while any of them is alive the ring does not rewrite that
+/// segment (see [`Segment::share`](super::segment::Segment::share)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadRecord {
     pub seq: u64,
@@ -123,6 +125,9 @@ pub struct Cursor {
     acker: Acker,
     path: PathBuf,
     stored: Checkpoint,
+    /// Scratch for one run of records in [`Cursor::read`], kept for reuse:
+    /// (seq, meta, body offset in the run, body length, hint length).
+    spans: Vec<(u64, RecordMeta, usize, usize, usize)>,
 }
 
 impl Cursor {
@@ -139,6 +144,7 @@ impl Cursor {
             acker: Acker::default(),
             path,
             stored,
+            spans: Vec::new(),
         }
     }
 
@@ -173,15 +179,9 @@ impl Cursor {
         let mut pos = self.shared.pos.lock().unwrap();
         let start = pos.next_seq;
         let first = out.len();
-        // size the copy buffer once: what is published in our segment, capped
-        let avail = table
-            .find(pos.seg_id)
-            .map(|(_, s)| s.end_off.load(Ordering::Acquire).saturating_sub(pos.off))
-            .unwrap_or(0);
-        let mut buf: Vec<u8> = Vec::with_capacity(avail.min(max_bytes.saturating_add(64 << 10)));
-        let mut spans: Vec<(u64, RecordMeta, usize, usize, usize)> =
-            Vec::with_capacity(max_records.min(avail / 64 + 1));
-        while spans.len() < max_records && (spans.is_empty() || buf.len() < max_bytes) {
+        let mut bytes = 0usize;
+        let mut spans = std::mem::take(&mut self.spans);
+        while out.len() - first < max_records && (out.len() == first || bytes < max_bytes) {
             let Some((idx, seg)) = table.find(pos.seg_id) else {
                 // our segment was expired under us: continue at the oldest one
                 let oldest = table.segs.front().expect("ring has an active segment");
@@ -197,26 +197,44 @@ impl Cursor {
                 let published = seg.seg.bytes(0, end);
                 let verified = seg.verified_off.load(Ordering::Acquire);
                 let run_start = pos.off;
-                // the common case: consecutive valid records in this segment
+                // the common case: consecutive valid records in this segment,
+                // noted as (seq, meta, body offset, body len, hint len) in the run
+                debug_assert!(spans.is_empty());
                 while pos.off < end
-                    && spans.len() < max_records
-                    && (spans.is_empty() || buf.len() < max_bytes)
+                    && out.len() + spans.len() - first < max_records
+                    && (out.len() + spans.len() == first || bytes < max_bytes)
                 {
                     let Ok(rec) = decode_at(published, pos.off, verified) else {
                         break;
                     };
-                    let at = buf.len();
-                    buf.extend_from_slice(rec.body);
-                    buf.extend_from_slice(rec.hint);
+                    let at = rec.body.as_ptr() as usize - published.as_ptr() as usize - run_start;
                     spans.push((rec.seq, rec.meta, at, rec.body.len(), rec.hint.len()));
+                    bytes += rec.body.len() + rec.hint.len();
                     pos.off += rec.encoded_len();
                     pos.next_seq = rec.seq + 1;
+                }
+                if !spans.is_empty() {
+                    // the run's records as slices of the map: no copy
+                    let run = seg.seg.share(run_start, pos.off - run_start);
+                    out.extend(
+                        spans
+                            .drain(..)
+                            .map(|(seq, meta, at, len, hint_len)| ReadRecord {
+                                seq,
+                                meta,
+                                body: run.slice(at..at + len),
+                                hint: match hint_len {
+                                    0 => Bytes::new(),
+                                    n => run.slice(at + len..at + len + n),
+                                },
+                            }),
+                    );
                 }
                 // a run that began inside the checked prefix extends it
                 if run_start <= verified && pos.off > verified {
                     seg.verified_off.fetch_max(pos.off, Ordering::AcqRel);
                 }
-                if pos.off >= end || spans.len() >= max_records || buf.len() >= max_bytes {
+                if pos.off >= end || out.len() - first >= max_records || bytes >= max_bytes {
                     continue;
                 }
                 match Record::decode(&published[pos.off..]) {
@@ -251,20 +269,7 @@ impl Cursor {
         let end_seq = pos.next_seq;
         drop(pos);
         drop(table);
-        let bytes = Bytes::from(buf);
-        out.extend(
-            spans
-                .into_iter()
-                .map(|(seq, meta, at, len, hint_len)| ReadRecord {
-                    seq,
-                    meta,
-                    body: bytes.slice(at..at + len),
-                    hint: match hint_len {
-                        0 => Bytes::new(),
-                        n => bytes.slice(at + len..at + len + n),
-                    },
-                }),
-        );
+        self.spans = spans;
         if end_seq == start {
             debug_assert_eq!(out.len(), first);
             return None;

@@ -229,6 +229,8 @@ pub(crate) struct Counters {
     pub appended: AtomicU64,
     pub appended_bytes: AtomicU64,
     pub full_refusals: AtomicU64,
+    /// Segments reused with a new file because a batch still held them.
+    pub leased_replacements: AtomicU64,
     /// Device flushes of a new segment's header on the append path.
     #[cfg(test)]
     pub header_flushes: AtomicU64,
@@ -801,22 +803,17 @@ impl Ring {
                 .ok_or_else(|| io::Error::other("no segment to reuse"))?;
             let next = t.segs.front().cloned().unwrap_or_else(|| old.clone());
             self.evict(w, &oldest, &next, "buffer full");
-            // a segment of another size (segment_bytes changed) is replaced by a new file
-            if oldest.seg.len() != inner.seg_size {
-                let slot = oldest.seg.slot;
-                let path = oldest.seg.path().to_path_buf();
-                drop(oldest);
-                let _ = std::fs::remove_file(&path);
-                match Segment::open(&inner.settings.dir, slot, inner.seg_size) {
-                    Ok(seg) => Arc::new(seg),
-                    Err(e) => {
-                        t.unopened.push(slot);
-                        return Err(e);
-                    }
-                }
-            } else {
-                oldest.seg.clone()
-            }
+            oldest.seg.clone()
+        };
+        // A segment of another size (segment_bytes changed) gets a new file,
+        // and so does one a destination's batch still holds records of (a
+        // lease: it was evicted unacknowledged, or acknowledged a moment
+        // before the batch was dropped): its old file lives on, unlinked,
+        // until the batch lets go, and is never overwritten under it.
+        let seg = if seg.len() != inner.seg_size || seg.is_leased() {
+            self.replace_file(seg, &mut t)?
+        } else {
+            seg
         };
         let h = SegmentHeader {
             id: w.next_id,
@@ -850,7 +847,9 @@ impl Ring {
             prev_end_seq: old.end_seq.load(Ordering::Acquire),
         });
         old.end_seq.store(w.next_seq, Ordering::Release);
-        if w.off > w.dirty_from {
+        // (nothing flushes under `fsync = never`: the list would only grow,
+        // holding every old segment it names)
+        if w.off > w.dirty_from && inner.settings.fsync != FsyncPolicy::Never {
             w.dirty_sealed.push((old.seg.clone(), w.dirty_from, w.off));
         }
         let info = SegInfo::new(seg, h, DATA_START, w.next_seq, 0);
@@ -860,6 +859,34 @@ impl Ring {
         w.stage_off = DATA_START;
         w.dirty_from = DATA_START;
         Ok(())
+    }
+
+    /// Replaces `old`'s file by a new one in the same slot (unlinking the
+    /// old file: whoever still holds `old` keeps reading it). On error the
+    /// slot is left unopened, to be opened by a later roll.
+    fn replace_file(&self, old: Arc<Segment>, t: &mut Table) -> io::Result<Arc<Segment>> {
+        let inner = &self.inner;
+        let slot = old.slot;
+        let path = old.path().to_path_buf();
+        if old.is_leased() {
+            inner
+                .counters
+                .leased_replacements
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                slot,
+                "segment still held by a batch: reusing its slot with a new file"
+            );
+        }
+        drop(old);
+        let _ = std::fs::remove_file(&path);
+        match Segment::open(&inner.settings.dir, slot, inner.seg_size) {
+            Ok(seg) => Ok(Arc::new(seg)),
+            Err(e) => {
+                t.unopened.push(slot);
+                Err(e)
+            }
+        }
     }
 
     /// Moves every cursor still in `gone` to the start of `next`, counting
@@ -1270,6 +1297,126 @@ mod tests {
             .dir
             .join(super::super::segment::slot_file_name(slot));
         std::fs::read(path).unwrap()[..DATA_START].to_vec()
+    }
+
+    /// Files in the ring's folder, unlinked ones still open included
+    /// (counted through this process's open file descriptors' targets).
+    fn open_segment_files(ring: &Ring) -> (usize, usize) {
+        let dir = std::fs::canonicalize(&ring.inner.settings.dir).unwrap();
+        let (mut live, mut unlinked) = (0, 0);
+        for fd in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = target.to_string_lossy();
+            if t.starts_with(&*dir.to_string_lossy()) && t.contains("segment-") {
+                if t.ends_with(" (deleted)") {
+                    unlinked += 1;
+                } else {
+                    live += 1;
+                }
+            }
+        }
+        (live, unlinked)
+    }
+
+    #[test]
+    fn records_held_by_a_batch_survive_the_reuse_of_their_segment() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        let mut c = ring.cursor("c", WhenFull::DropOldest).unwrap();
+        let mut next = 0;
+        // a batch of the oldest segment's first records, never acknowledged
+        ring.append(&evs(0..20)).unwrap();
+        next += 20;
+        let mut held = Vec::new();
+        c.read(20, 1 << 20, &mut held).unwrap();
+        let oldest_slot = ring.inner.table.read().unwrap().segs[0].seg.slot;
+        assert!(ring.inner.table.read().unwrap().segs[0].seg.is_leased());
+        let copies: Vec<(Vec<u8>, Vec<u8>)> = held
+            .iter()
+            .map(|r| (r.body.to_vec(), r.hint.to_vec()))
+            .collect();
+        // fill the ring until its oldest segment (the held one) is reused
+        fill_every_slot(&ring, &mut next);
+        let before = ring
+            .inner
+            .counters
+            .leased_replacements
+            .load(Ordering::Relaxed);
+        assert_eq!(before, 0);
+        let first_id = ring.inner.table.read().unwrap().segs[0].id;
+        while ring.inner.table.read().unwrap().segs[0].id == first_id {
+            ring.append(&evs(next..next + 1)).unwrap();
+            next += 1;
+        }
+        // one more roll so the reused slot has records over where the held ones were
+        let id = newest_segment(&ring).id;
+        while newest_segment(&ring).id == id {
+            ring.append(&evs(next..next + 1)).unwrap();
+            next += 1;
+        }
+        assert_eq!(
+            ring.inner
+                .counters
+                .leased_replacements
+                .load(Ordering::Relaxed),
+            1
+        );
+        for (r, (body, hint)) in held.iter().zip(&copies) {
+            assert_eq!(
+                &r.body[..],
+                &body[..],
+                "seq {} changed under its batch",
+                r.seq
+            );
+            assert_eq!(&r.hint[..], &hint[..]);
+            assert!(Event::decode(&r.body).is_ok());
+        }
+        // the slot's new file holds new records; the old one is open but unlinked
+        let (_, unlinked) = open_segment_files(&ring);
+        assert_eq!(unlinked, 1);
+        let slot_file = d
+            .path()
+            .join(super::super::segment::slot_file_name(oldest_slot));
+        assert!(slot_file.exists());
+        drop(held);
+        assert_eq!(
+            open_segment_files(&ring).1,
+            0,
+            "the old file goes with the batch"
+        );
+        // nothing of the held segment comes back after a reopen
+        ring.close().unwrap();
+        drop((c, ring));
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        let seqs: Vec<u64> = read_all(&ring, "again")
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert!(seqs.iter().all(|&s| s >= 20), "evicted records came back");
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_segment_no_batch_holds_is_reused_in_place() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        let mut c = ring.cursor("c", WhenFull::DropOldest).unwrap();
+        let mut next = 0;
+        fill_every_slot(&ring, &mut next);
+        drain_and_ack(&mut c);
+        for _ in 0..3 {
+            roll_once(&ring, &mut c, &mut next);
+        }
+        assert_eq!(
+            ring.inner
+                .counters
+                .leased_replacements
+                .load(Ordering::Relaxed),
+            0
+        );
+        assert_eq!(open_segment_files(&ring).1, 0);
     }
 
     #[test]

@@ -4,27 +4,36 @@
 //! Who touches the bytes how:
 //! - the ring's one writer writes with positioned writes ([`Segment::write_at`],
 //!   `pwrite`), never through memory: past the segment's published end, or
-//!   anywhere in a segment no reader is in (recovery, reuse, expiry);
+//!   anywhere in a segment no reader is in and no lease holds (recovery,
+//!   reuse; expiry clears only the header, which no lease covers);
 //! - readers read through a read-only shared map ([`Segment::bytes`]), only
 //!   below the published end. On Linux a `MAP_SHARED` map and `pwrite` go
 //!   through the same page cache, so a reader sees the written bytes as soon
-//!   as the writer has published them (it publishes after `pwrite` returned).
+//!   as the writer has published them (it publishes after `pwrite` returned);
+//! - destinations hold read records as [`Segment::share`]d bytes of the map
+//!   (no copy) until their batch is done: each such range is a lease, and a
+//!   segment with a lease is never rewritten. A ring that must reuse one
+//!   (buffer full, records past `max_age`) gives its slot a new file
+//!   instead; the old file lives, unlinked, until the last lease drops.
 //!
 //! This is the only module with `unsafe` (turning the map into slices). The
 //! ring guarantees the written and the read regions never overlap, and that a
-//! segment is never rewritten while a reader is positioned in it.
+//! segment is never rewritten while a reader is positioned in it or a lease
+//! holds it.
 //!
 //! ```text
 //! header (64 bytes): magic "SIEMRSEG" | version u8 | 7 reserved | id u64 |
 //!                    first_seq u64 | created_ms i64 | crc32c(0..40) u32 | 20 reserved
 //! ```
 
+use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SIEMRSEG";
 pub const SEGMENT_VERSION: u8 = 1;
@@ -98,6 +107,10 @@ pub struct Segment {
     /// header is durable, so the writer need not flush that header before
     /// its records (see [`Segment::take_header_clear`]).
     header_clear: AtomicBool,
+    /// Live [`SegmentLease`]s: batches holding records of this segment
+    /// without a copy. A leased segment is never rewritten in place (the
+    /// ring replaces its file instead, see [`Segment::is_leased`]).
+    leases: AtomicUsize,
     /// Test hook: (writes still to let through, bytes the failing one stores).
     #[cfg(test)]
     inject_failure: std::sync::Mutex<Option<(usize, usize)>>,
@@ -109,6 +122,27 @@ impl std::fmt::Debug for Segment {
             .field("slot", &self.slot)
             .field("len", &self.len())
             .finish()
+    }
+}
+
+/// A published range of a segment kept readable by [`Segment::share`]'s
+/// [`Bytes`]: it holds the segment (so the map stays) and counts as a lease
+/// (so the ring does not rewrite the range).
+struct SegmentLease {
+    seg: Arc<Segment>,
+    off: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for SegmentLease {
+    fn as_ref(&self) -> &[u8] {
+        self.seg.bytes(self.off, self.len)
+    }
+}
+
+impl Drop for SegmentLease {
+    fn drop(&mut self) {
+        self.seg.leases.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -171,6 +205,7 @@ impl Segment {
             file,
             io_block,
             header_clear: AtomicBool::new(false),
+            leases: AtomicUsize::new(0),
             #[cfg(test)]
             inject_failure: std::sync::Mutex::new(None),
         })
@@ -199,7 +234,8 @@ impl Segment {
     ///
     /// Callers must only ask for a range no writer is writing: below the
     /// segment's published end, or anything while holding the ring's writer
-    /// lock with no reader in this segment (recovery, reclaim).
+    /// lock with no reader in this segment and no lease on it (recovery,
+    /// reclaim).
     pub fn bytes(&self, off: usize, len: usize) -> &[u8] {
         assert!(
             off.checked_add(len).is_some_and(|end| end <= self.len()),
@@ -212,10 +248,37 @@ impl Segment {
         // above none of them touches these bytes while the returned slice is
         // alive: the writer only writes past the published end, and rewrites
         // a segment only when no reader is positioned in it (ring table write
-        // lock). Readers learn the published end with an Acquire load of a
+        // lock) and no [`SegmentLease`] is alive (a leased segment is
+        // replaced by a new file, never rewritten: `Segment::is_leased`).
+        // Readers learn the published end with an Acquire load of a
         // value the writer stored (Release) after its `pwrite` returned, so
         // the written bytes are visible (same page cache, same physical pages).
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(off), len) }
+    }
+
+    /// The published bytes `[off, off+len)` as [`Bytes`] that share the
+    /// map instead of copying it: a cursor hands records to destinations
+    /// this way. The returned bytes (and every slice of them) hold a lease
+    /// on the segment until dropped; the ring does not rewrite a leased
+    /// segment. Same contract as [`Segment::bytes`] for the range.
+    pub fn share(self: &Arc<Self>, off: usize, len: usize) -> Bytes {
+        // bounds checked before the lease exists (a panic here leaks nothing)
+        let _ = self.bytes(off, len);
+        self.leases.fetch_add(1, Ordering::AcqRel);
+        Bytes::from_owner(SegmentLease {
+            seg: self.clone(),
+            off,
+            len,
+        })
+    }
+
+    /// Whether any bytes handed out by [`Segment::share`] are still alive.
+    /// The ring checks this, under its table write lock, before it writes a
+    /// new header and records over a segment that left the table; leases
+    /// are only taken on segments in the table (under its read lock), so
+    /// the answer can only go from yes to no meanwhile.
+    pub fn is_leased(&self) -> bool {
+        self.leases.load(Ordering::Acquire) > 0
     }
 
     /// Writes `data` at offset `off` of the file (`pwrite`, all of it or an error).
@@ -339,5 +402,35 @@ mod tests {
         assert_eq!(s.bytes(DATA_START, 5), b"hello");
         assert_eq!(s.header().unwrap().unwrap().id, 1);
         assert_eq!(parse_slot_file_name(&slot_file_name(3)), Some(3));
+    }
+
+    #[test]
+    fn shared_bytes_are_the_map_and_count_as_a_lease_until_every_slice_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(Segment::open(dir.path(), 0, 4096).unwrap());
+        s.write_at(DATA_START, b"hello world").unwrap();
+        assert!(!s.is_leased());
+        let run = s.share(DATA_START, 11);
+        assert_eq!(run.as_ptr(), s.bytes(DATA_START, 1).as_ptr(), "not a copy");
+        let word = run.slice(6..11);
+        assert!(s.is_leased());
+        drop(run);
+        assert!(s.is_leased(), "a slice keeps the lease");
+        assert_eq!(&word[..], b"world");
+        // the bytes outlive every other handle on the segment
+        let weak = Arc::downgrade(&s);
+        drop(s);
+        assert_eq!(&word[..], b"world");
+        let s = weak.upgrade().unwrap();
+        drop(word);
+        assert!(!s.is_leased());
+    }
+
+    #[test]
+    #[should_panic(expected = "segment read out of bounds")]
+    fn sharing_past_the_end_panics_before_taking_a_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(Segment::open(dir.path(), 0, 4096).unwrap());
+        let _ = s.share(4000, 100);
     }
 }
