@@ -11,7 +11,11 @@
 //! cursor still in that segment jumps past it (the drop is counted and a
 //! `relay.buffer.overflow` SECURITY event is appended); a `block` cursor that
 //! has not acknowledged it makes the append fail with [`AppendError::Full`]
-//! before anything is written, so callers see backpressure.
+//! before anything is written, so callers see backpressure. A segment that
+//! a destination's batch still holds records of (a lease, see
+//! [`Segment::share`](super::segment::Segment::share)) is never rewritten:
+//! its slot gets a new file and the old one lives, unlinked, until the
+//! batch drops it.
 //!
 //! All or nothing: a failed write publishes nothing of the append and returns
 //! [`AppendError::Io`]. The writer goes back to its last published position
