@@ -92,10 +92,16 @@ impl Frame {
     }
 }
 
-/// A frame as a place in the framer's buffer.
-enum Span {
+/// A frame as a place in the framer's buffer (what
+/// [`Framer::next_frame_span`] returns; the ranges index
+/// [`Framer::framed`], or the buffer [`Framer::take_framed`] hands over).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Span {
+    /// A complete message (without its trailer or length prefix).
     Message(std::ops::Range<usize>),
+    /// The first `max_message_bytes` bytes of an oversized message.
     Truncated(std::ops::Range<usize>),
+    /// An oversized message that was dropped, with its length in bytes.
     Skipped(usize),
 }
 
@@ -149,11 +155,45 @@ impl Framer {
 
     /// Appends received bytes.
     pub fn push(&mut self, data: &[u8]) {
+        self.compact();
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The buffer to append received bytes to, with room for `room` more:
+    /// a reader reads into it directly (tokio's `read_buf` appends into its
+    /// spare capacity), so the bytes are not copied as by
+    /// [`Framer::push`]. Callers must only append to it.
+    pub fn receive_buffer(&mut self, room: usize) -> &mut Vec<u8> {
+        self.compact();
+        self.buf.reserve(room);
+        &mut self.buf
+    }
+
+    /// Drops the framed bytes from the buffer once they are at least half
+    /// of it (earlier spans no longer index it after that).
+    fn compact(&mut self) {
         if self.pos > 0 && self.pos >= self.buf.len() / 2 {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        self.buf.extend_from_slice(data);
+    }
+
+    /// The buffer the spans from [`Framer::next_frame_span`] index, valid
+    /// until the framer receives more bytes.
+    pub fn framed(&self) -> &[u8] {
+        &self.buf[..self.pos]
+    }
+
+    /// Hands over the buffer the spans returned so far index, keeping only
+    /// what is not framed yet in a new one with room for `room` more bytes:
+    /// the frames of a read go to a parse task without a copy.
+    pub fn take_framed(&mut self, room: usize) -> Vec<u8> {
+        let mut next = Vec::with_capacity(self.buf.len() - self.pos + room);
+        next.extend_from_slice(&self.buf[self.pos..]);
+        let mut framed = std::mem::replace(&mut self.buf, next);
+        framed.truncate(self.pos);
+        self.pos = 0;
+        framed
     }
 
     /// Bytes received but not yet framed.
@@ -169,6 +209,19 @@ impl Framer {
 
     /// [`Framer::next_frame`], borrowed from the framer's buffer.
     pub fn next_frame_ref(&mut self) -> Option<Result<FrameRef<'_>, FramingError>> {
+        let span = match self.next_frame_span()? {
+            Ok(span) => span,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(match span {
+            Span::Message(r) => FrameRef::Message(&self.buf[r]),
+            Span::Truncated(r) => FrameRef::Truncated(&self.buf[r]),
+            Span::Skipped(n) => FrameRef::Skipped(n),
+        }))
+    }
+
+    /// [`Framer::next_frame`] as a place in [`Framer::framed`].
+    pub fn next_frame_span(&mut self) -> Option<Result<Span, FramingError>> {
         let span = loop {
             let step = match self.state {
                 State::Failed => return None,
@@ -186,11 +239,7 @@ impl Framer {
                 }
             }
         };
-        Some(Ok(match span {
-            Span::Message(r) => FrameRef::Message(&self.buf[r]),
-            Span::Truncated(r) => FrameRef::Truncated(&self.buf[r]),
-            Span::Skipped(n) => FrameRef::Skipped(n),
-        }))
+        Some(Ok(span))
     }
 
     /// Called at end of stream: an unterminated LF frame is returned as a
@@ -541,6 +590,55 @@ mod tests {
             // lengths up to 300 reach memchr's vectorised loop, not only its short-input tail
             let rest = &input[start.min(input.len())..];
             prop_assert_eq!(line_end(rest), rest.iter().position(|b| *b == b'\n' || *b == 0));
+        }
+
+        #[test]
+        fn spans_over_received_and_taken_buffers_give_the_same_frames(
+            input in arb_input(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+            takes in proptest::collection::vec(any::<bool>(), 9),
+            max in 3usize..20,
+            skip in any::<bool>(),
+        ) {
+            // what a connection does: reads appended to `receive_buffer`,
+            // frames as spans, then either read in place (`framed`) or the
+            // buffer handed over (`take_framed`)
+            let c = cfg(max, if skip { Oversize::Skip } else { Oversize::Truncate });
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+            points.sort_unstable();
+            points.push(input.len());
+            let mut f = Framer::new(c);
+            let mut got = Vec::new();
+            let mut last = 0;
+            for (i, p) in points.into_iter().enumerate() {
+                f.receive_buffer(4).extend_from_slice(&input[last..p]);
+                last = p;
+                let mut spans = Vec::new();
+                let mut failed = None;
+                while let Some(s) = f.next_frame_span() {
+                    match s {
+                        Ok(s) => spans.push(s),
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                let taken;
+                let buf: &[u8] = if takes[i] {
+                    taken = f.take_framed(4);
+                    &taken
+                } else {
+                    f.framed()
+                };
+                for s in spans {
+                    got.push(Ok(match s {
+                        Span::Message(r) => Frame::Message(buf[r].to_vec()),
+                        Span::Truncated(r) => Frame::Truncated(buf[r].to_vec()),
+                        Span::Skipped(n) => Frame::Skipped(n),
+                    }));
+                }
+                got.extend(failed.map(Err));
+            }
+            got.extend(f.finish());
+            prop_assert_eq!(frames(c, &[&input]), got);
         }
 
         #[test]

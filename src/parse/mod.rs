@@ -21,7 +21,9 @@ pub mod rfc5424;
 mod spare;
 pub mod syslog;
 
-pub use framing::{Frame, FrameRef, Framer, FramerConfig, FramingError, Oversize};
+pub use framing::{
+    Frame, FrameRef, Framer, FramerConfig, FramingError, Oversize, Span as FrameSpan,
+};
 pub use json::{parse_events_body, parse_events_records, parse_hec_body, BodyError};
 pub use normalize::{
     normalize_json, normalize_syslog, syslog_line_to_event, syslog_line_to_record, Origin,

@@ -14,9 +14,10 @@ use super::{shutdown_signal, Ingest};
 use crate::event::now_millis;
 use crate::event::{buffers, EncodedEvent};
 use crate::parse::{
-    syslog_line_to_event, syslog_line_to_record, FrameRef, Framer, FramerConfig, FramingError,
-    Origin,
+    syslog_line_to_event, syslog_line_to_record, FrameRef, FrameSpan, Framer, FramerConfig,
+    FramingError, Origin,
 };
+use bytes::BufMut;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -141,7 +142,6 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         timezone: shared.timezone,
     });
     let mut framer = Framer::new(shared.framer);
-    let mut buf = vec![0u8; READ_BUF];
     let mut ahead = ParseAhead::new(PARSE_AHEAD);
     let mut violation: Option<FramingError> = None;
     let stop = shutdown_signal(shutdown);
@@ -153,6 +153,8 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         let reading = ahead.has_room() && violation.is_none();
+        // reads go straight into the framer's buffer: no copy of what is read
+        let mut room = framer.receive_buffer(READ_BUF).limit(READ_BUF);
         let read = tokio::select! {
             biased;
             _ = &mut stop => break End::Shutdown,
@@ -167,29 +169,37 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 continue;
             }
-            r = tokio::time::timeout(shared.idle_timeout, stream.read(&mut buf)), if reading => r,
+            r = tokio::time::timeout(shared.idle_timeout, stream.read_buf(&mut room)), if reading => r,
         };
-        let n = match read {
+        match read {
             Err(_) => break End::Idle,
             Ok(Err(_)) => break End::Io,
             Ok(Ok(0)) => break End::Eof,
-            Ok(Ok(n)) => n,
-        };
-        framer.push(&buf[..n]);
-        let (chunk, bad) = take_chunk(&mut framer, shared);
+            Ok(Ok(_)) => {}
+        }
+        let (frames, bad) = frame_spans(&mut framer, shared);
         violation = bad;
-        if chunk.frames.is_empty() {
+        if frames.is_empty() {
             continue;
         }
-        if !ahead.worth_spawning(chunk.frames.len()) {
-            if !deliver(shared, chunk.parse(&conn)).await {
+        let received_ms = now_millis();
+        if !ahead.worth_spawning(frames.len()) {
+            // parsed where they lie in the framer's buffer
+            let records = parse_frames(framer.framed(), &frames, received_ms, &conn);
+            if !deliver(shared, records).await {
                 break End::IngestClosed;
             }
             continue;
         }
+        // the buffer goes to the parse task; the framer keeps the unframed rest
+        let chunk = Chunk {
+            bytes: framer.take_framed(READ_BUF),
+            frames,
+            received_ms,
+        };
         let conn = conn.clone();
         ahead.spawn(chunk.frames.len(), chunk.bytes.len(), move || {
-            chunk.parse(&conn)
+            parse_frames(&chunk.bytes, &chunk.frames, chunk.received_ms, &conn)
         });
     };
     let end = drain_in_flight(end, ahead, shared).await;
@@ -217,8 +227,8 @@ impl ConnOrigin {
     }
 }
 
-/// The complete frames of one read, copied out of the framer.
-#[derive(Default)]
+/// The complete frames of one read, in the framer's buffer handed over
+/// ([`Framer::take_framed`]).
 struct Chunk {
     bytes: Vec<u8>,
     /// Each frame's range in `bytes`, and whether it was truncated.
@@ -227,23 +237,26 @@ struct Chunk {
     received_ms: i64,
 }
 
-impl Chunk {
-    /// The records of the chunk's frames, in order.
-    fn parse(&self, conn: &ConnOrigin) -> Vec<EncodedEvent> {
-        let origin = conn.origin();
-        self.frames
-            .iter()
-            .map(|(range, truncated)| {
-                frame_record(
-                    &self.bytes[range.clone()],
-                    *truncated,
-                    self.received_ms,
-                    conn.timezone,
-                    &origin,
-                )
-            })
-            .collect()
-    }
+/// The records of `frames` (ranges in `bytes`), in order.
+fn parse_frames(
+    bytes: &[u8],
+    frames: &[(Range<usize>, bool)],
+    received_ms: i64,
+    conn: &ConnOrigin,
+) -> Vec<EncodedEvent> {
+    let origin = conn.origin();
+    frames
+        .iter()
+        .map(|(range, truncated)| {
+            frame_record(
+                &bytes[range.clone()],
+                *truncated,
+                received_ms,
+                conn.timezone,
+                &origin,
+            )
+        })
+        .collect()
 }
 
 /// Appends what is still in flight when the connection's loop ends, in
@@ -303,27 +316,29 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &Con
     }
 }
 
-/// Copies the complete frames in the framer into a chunk (counting
-/// oversized ones), and returns the framing violation that stopped it, if
-/// any.
-fn take_chunk(framer: &mut Framer, shared: &StreamShared) -> (Chunk, Option<FramingError>) {
-    let mut chunk = Chunk {
-        received_ms: now_millis(),
-        ..Chunk::default()
-    };
-    while let Some(next) = framer.next_frame_ref() {
+/// The complete frames in the framer, as ranges of [`Framer::framed`] with
+/// their truncation flag (counting oversized ones), and the framing
+/// violation that stopped it, if any.
+fn frame_spans(
+    framer: &mut Framer,
+    shared: &StreamShared,
+) -> (Vec<(Range<usize>, bool)>, Option<FramingError>) {
+    let mut frames = Vec::new();
+    while let Some(next) = framer.next_frame_span() {
         match next {
-            Ok(frame) => {
-                if let Some((b, truncated)) = kept_bytes(frame, shared) {
-                    let at = chunk.bytes.len();
-                    chunk.bytes.extend_from_slice(b);
-                    chunk.frames.push((at..chunk.bytes.len(), truncated));
-                }
+            Ok(FrameSpan::Message(r)) => frames.push((r, false)),
+            Ok(FrameSpan::Truncated(r)) => {
+                shared.metrics.oversized();
+                frames.push((r, true));
             }
-            Err(e) => return (chunk, Some(e)),
+            Ok(FrameSpan::Skipped(_)) => {
+                shared.metrics.oversized();
+                shared.metrics.dropped("oversize", 1);
+            }
+            Err(e) => return (frames, Some(e)),
         }
     }
-    (chunk, None)
+    (frames, None)
 }
 
 /// The bytes of a frame to keep and whether they were truncated, counting
