@@ -323,7 +323,8 @@ fn frame_spans(
     framer: &mut Framer,
     shared: &StreamShared,
 ) -> (Vec<(Range<usize>, bool)>, Option<FramingError>) {
-    let mut frames = Vec::new();
+    // sized for lines of ~128 bytes (the list would otherwise grow ~8 times per read)
+    let mut frames = Vec::with_capacity(framer.pending() / 128 + 1);
     while let Some(next) = framer.next_frame_span() {
         match next {
             Ok(FrameSpan::Message(r)) => frames.push((r, false)),
