@@ -9,7 +9,8 @@
 //! - `siem_relay_buffer_next_seq`, `siem_relay_buffer_oldest_seq`,
 //!   `siem_relay_buffer_segments` (gauges),
 //!   `siem_relay_buffer_appended_total`, `siem_relay_buffer_appended_bytes_total`,
-//!   `siem_relay_buffer_full_refusals_total` (counters);
+//!   `siem_relay_buffer_full_refusals_total`,
+//!   `siem_relay_buffer_replaced_segments_total` (counters);
 //! - per `destination`: `siem_relay_destination_sent_total`,
 //!   `..._retried_total`, `..._rejected_total`, `..._filtered_total`,
 //!   `..._dropped_total`, `..._failure_count_total` (counters),
@@ -92,6 +93,12 @@ pub fn render(
             "counter",
             "Appends refused because a block destination held the ring.",
             ring.full_refusals,
+        ),
+        (
+            "siem_relay_buffer_replaced_segments_total",
+            "counter",
+            "Segments reused with a new file because a destination's batch still held them (the old file stays on disk until the batch is done).",
+            ring.replaced_segments,
         ),
     ];
     for (name, kind, help, value) in ring_series {
@@ -200,6 +207,7 @@ mod tests {
             appended: 40,
             appended_bytes: 4000,
             full_refusals: 1,
+            replaced_segments: 2,
         };
         let st = DestinationStatus::default();
         st.sent.store(7, Ordering::Relaxed);
@@ -208,6 +216,7 @@ mod tests {
         let text = render(&handle, &stats, &[("a\"b", &snap, Some(1_500))]);
         assert!(text.contains("\nsiem_relay_buffer_next_seq 42\n"), "{text}");
         assert!(text.contains("siem_relay_buffer_full_refusals_total 1\n"));
+        assert!(text.contains("siem_relay_buffer_replaced_segments_total 2\n"));
         assert!(
             text.contains("siem_relay_destination_sent_total{destination=\"a\\\"b\"} 7\n"),
             "{text}"

@@ -274,6 +274,8 @@ pub struct RingStats {
     pub appended: u64,
     pub appended_bytes: u64,
     pub full_refusals: u64,
+    /// Segments whose slot got a new file because a batch still held them.
+    pub replaced_segments: u64,
 }
 
 impl Ring {
@@ -580,6 +582,11 @@ impl Ring {
             appended: self.inner.counters.appended.load(Ordering::Relaxed),
             appended_bytes: self.inner.counters.appended_bytes.load(Ordering::Relaxed),
             full_refusals: self.inner.counters.full_refusals.load(Ordering::Relaxed),
+            replaced_segments: self
+                .inner
+                .counters
+                .leased_replacements
+                .load(Ordering::Relaxed),
         }
     }
 
