@@ -57,7 +57,7 @@ pub fn render(
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
-    let ring_series: [(&str, &str, &str, u64); 6] = [
+    let ring_series: [(&str, &str, &str, u64); 7] = [
         (
             "siem_relay_buffer_next_seq",
             "gauge",
