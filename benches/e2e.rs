@@ -543,10 +543,8 @@ fn start_target(
             std::fs::write(&cfg, relay_config(o, s, dir, in_port, sinks))
                 .map_err(|e| e.to_string())?;
             let mut cmd = Command::new(o.relay.as_ref().unwrap());
+            // the relay's own log level (`info`, or `SIEM_RELAY_LOG` if set), as users run it
             cmd.arg("run").arg("--config").arg(&cfg).current_dir(dir);
-            if std::env::var_os("RUST_LOG").is_none() {
-                cmd.env("RUST_LOG", "warn");
-            }
             Proc::spawn("siem-relay", cmd, &log)
         }
         Target::Rsyslog => {
