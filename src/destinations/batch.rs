@@ -32,4 +32,113 @@ impl Batch {
             events: indices.iter().map(|&i| self.events[i].clone()).collect(),
         }
     }
+
+    /// Copies the bodies and hints out of the ring's map into one buffer
+    /// of the batch's own. Read records share the segment they were read
+    /// from, which the ring then may not rewrite (it gives the slot a new
+    /// file instead); a batch that waits to be retried, maybe for hours
+    /// while a SIEM is down, should hold its events' bytes, not whole
+    /// segments of disk.
+    pub fn detach(&mut self) {
+        let size = self
+            .events
+            .iter()
+            .map(|e| e.body.len() + e.hint.len())
+            .sum();
+        let mut buf = Vec::with_capacity(size);
+        for e in &self.events {
+            buf.extend_from_slice(&e.body);
+            buf.extend_from_slice(&e.hint);
+        }
+        let buf = bytes::Bytes::from(buf);
+        let mut at = 0;
+        for e in &mut self.events {
+            let (body, hint) = (e.body.len(), e.hint.len());
+            e.body = buf.slice(at..at + body);
+            e.hint = match hint {
+                0 => bytes::Bytes::new(),
+                n => buf.slice(at + body..at + body + n),
+            };
+            at += body + hint;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffer::{Ring, RingSettings, WhenFull};
+    use crate::config::FsyncPolicy;
+    use crate::event::{Event, Severity};
+    use std::time::Duration;
+
+    /// Reads a batch of the ring's first records, optionally detaches it,
+    /// then appends until the ring has reused every segment twice; returns
+    /// how many segments got a new file because a batch held them, and
+    /// whether the batch still reads what it read.
+    fn wrap_while_holding(detach: bool) -> (u64, bool) {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(RingSettings {
+            dir: d.path().to_path_buf(),
+            max_bytes: 256 << 10,
+            segment_bytes: 64 << 10,
+            max_age: Duration::ZERO,
+            fsync: FsyncPolicy::Never,
+        })
+        .unwrap();
+        let mut cursor = ring.cursor("c", WhenFull::DropOldest).unwrap();
+        let event = |n: usize| {
+            let mut e = Event::new("SYSTEM", None, Severity::Info);
+            e.message = Some(format!("event {n} {}", "x".repeat(300)));
+            e.encode()
+        };
+        ring.append(&(0..10).map(event).collect::<Vec<_>>())
+            .unwrap();
+        let mut read = Vec::new();
+        cursor.read(10, 1 << 20, &mut read).unwrap();
+        let mut batch = Batch::new(read);
+        let before = batch
+            .clone()
+            .events
+            .iter()
+            .map(|e| e.body.to_vec())
+            .collect::<Vec<_>>();
+        if detach {
+            batch.detach();
+        }
+        for n in 10..3000 {
+            ring.append(&[event(n)]).unwrap();
+        }
+        let same = batch
+            .events
+            .iter()
+            .map(|e| e.body.to_vec())
+            .collect::<Vec<_>>()
+            == before;
+        (ring.stats().replaced_segments, same)
+    }
+
+    #[test]
+    fn a_detached_batch_holds_no_segment() {
+        assert_eq!(
+            wrap_while_holding(false),
+            (1, true),
+            "a held batch pins its segment"
+        );
+        assert_eq!(wrap_while_holding(true), (0, true));
+    }
+
+    #[test]
+    fn detach_keeps_bodies_and_hints() {
+        let mut e = Event::new("SYSTEM", None, Severity::Info);
+        e.message = Some("m".into());
+        let body = bytes::Bytes::from(e.encode().into_body());
+        let mut with_hint = BatchEvent::new(1, e.meta(), body.clone());
+        with_hint.hint = bytes::Bytes::from_static(b"hint");
+        let mut batch = Batch::new(vec![with_hint, BatchEvent::new(2, e.meta(), body.clone())]);
+        let before = batch.clone();
+        batch.detach();
+        assert_eq!(batch, before);
+        assert_ne!(batch.events[0].body.as_ptr(), body.as_ptr(), "copied");
+    }
 }

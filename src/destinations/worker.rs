@@ -293,6 +293,10 @@ async fn deliver(
         status
             .retried
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if attempt == 1 {
+            // it waits: hold its bytes, not the ring's segments (see `Batch::detach`)
+            batch.detach();
+        }
         let wait = backoff::delay(&retry, attempt, after);
         tracing::debug!(destination = %dest.name, attempt, %reason, wait_ms = wait.as_millis() as u64, "retrying batch");
         tokio::select! {
