@@ -45,6 +45,28 @@ impl ReadRecord {
         }
     }
 
+    /// A record whose body is `buf[at..at + body_len]` and whose hint the
+    /// `hint_len` bytes after it (a slice of `buf`, no copy).
+    pub fn in_buffer(
+        seq: u64,
+        meta: RecordMeta,
+        buf: &Bytes,
+        at: usize,
+        body_len: usize,
+        hint_len: usize,
+    ) -> Self {
+        let end = at + body_len;
+        ReadRecord {
+            seq,
+            meta,
+            body: buf.slice(at..end),
+            hint: match hint_len {
+                0 => Bytes::new(),
+                n => buf.slice(end..end + n),
+            },
+        }
+    }
+
     /// Replaces the body (after redaction): the hint, made for the old
     /// body, goes with it.
     pub fn set_body(&mut self, body: Bytes) {
@@ -216,19 +238,9 @@ impl Cursor {
                 if !spans.is_empty() {
                     // the run's records as slices of the map: no copy
                     let run = seg.seg.share(run_start, pos.off - run_start);
-                    out.extend(
-                        spans
-                            .drain(..)
-                            .map(|(seq, meta, at, len, hint_len)| ReadRecord {
-                                seq,
-                                meta,
-                                body: run.slice(at..at + len),
-                                hint: match hint_len {
-                                    0 => Bytes::new(),
-                                    n => run.slice(at + len..at + len + n),
-                                },
-                            }),
-                    );
+                    out.extend(spans.drain(..).map(|(seq, meta, at, len, hint_len)| {
+                        ReadRecord::in_buffer(seq, meta, &run, at, len, hint_len)
+                    }));
                 }
                 // a run that began inside the checked prefix extends it
                 if run_start <= verified && pos.off > verified {

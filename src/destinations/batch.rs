@@ -54,11 +54,7 @@ impl Batch {
         let mut at = 0;
         for e in &mut self.events {
             let (body, hint) = (e.body.len(), e.hint.len());
-            e.body = buf.slice(at..at + body);
-            e.hint = match hint {
-                0 => bytes::Bytes::new(),
-                n => buf.slice(at + body..at + body + n),
-            };
+            *e = BatchEvent::in_buffer(e.seq, e.meta, &buf, at, body, hint);
             at += body + hint;
         }
     }
