@@ -240,32 +240,29 @@ fn digits(b: &[u8], i: usize, d: usize) -> Option<u32> {
     Some(n)
 }
 
+thread_local! {
+    /// The last `YYYY-MM-DDTHH:MM:SS` [`timestamp`] read on this thread and
+    /// its seconds since the epoch (before the offset). The lines of one
+    /// sender share their second with the lines around them, so most
+    /// timestamps need only this comparison, not the digits' arithmetic and
+    /// the calendar. It starts as a valid second, so that it can only
+    /// match a timestamp that is one.
+    static LAST_SECOND: std::cell::Cell<([u8; 19], i64)> =
+        const { std::cell::Cell::new((*b"1970-01-01T00:00:00", 0)) };
+}
+
 /// `YYYY-MM-DDTHH:MM:SS[.F{1,9}](Z|+HH:MM|-HH:MM)` at `b[i..]`, to epoch
 /// milliseconds (fraction truncated, like chrono's `timestamp_millis`).
 fn timestamp(b: &[u8], i: usize) -> Option<(i64, usize)> {
-    let year = digits(b, i, 4)?;
-    let month = digits(b, i + 5, 2)?;
-    let day = digits(b, i + 8, 2)?;
-    let hour = digits(b, i + 11, 2)?;
-    let min = digits(b, i + 14, 2)?;
-    let sec = digits(b, i + 17, 2)?;
-    if b[i + 4] != b'-'
-        || b[i + 7] != b'-'
-        || b[i + 10] != b'T'
-        || b[i + 13] != b':'
-        || b[i + 16] != b':'
-    {
-        return None;
-    }
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || min > 59
-        || sec > 59
-    {
-        return None;
-    }
+    let second: &[u8; 19] = b.get(i..)?.first_chunk()?;
+    let (last, last_secs) = LAST_SECOND.get();
+    let local_secs = if *second == last {
+        last_secs
+    } else {
+        let secs = local_seconds(second)?;
+        LAST_SECOND.set((*second, secs));
+        secs
+    };
     let mut j = i + 19;
     let mut frac_ms = 0u32;
     if b.get(j) == Some(&b'.') {
@@ -306,9 +303,33 @@ fn timestamp(b: &[u8], i: usize) -> Option<(i64, usize)> {
         }
         _ => return None,
     };
-    let days = days_from_civil(i64::from(year), month, day);
-    let secs = days * 86_400 + i64::from(hour * 3600 + min * 60 + sec) - offset_secs;
+    let secs = local_secs - offset_secs;
     Some((secs * 1000 + i64::from(frac_ms), j))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, validated, to seconds since the epoch as if it
+/// were UTC.
+fn local_seconds(b: &[u8; 19]) -> Option<i64> {
+    let year = digits(b, 0, 4)?;
+    let month = digits(b, 5, 2)?;
+    let day = digits(b, 8, 2)?;
+    let hour = digits(b, 11, 2)?;
+    let min = digits(b, 14, 2)?;
+    let sec = digits(b, 17, 2)?;
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || min > 59
+        || sec > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    Some(days * 86_400 + i64::from(hour * 3600 + min * 60 + sec))
 }
 
 fn is_leap(y: u32) -> bool {
@@ -494,6 +515,39 @@ mod tests {
         prop_assert_eq!(a.encode().into_body(), b.encode().into_body());
         prop_assert_eq!(a, b);
         Ok(true)
+    }
+
+    /// The remembered second is used only for the same 19 bytes: the same
+    /// second with another fraction or offset, the next second, and an
+    /// invalid one after a valid one all read as chrono reads them.
+    #[test]
+    fn timestamps_sharing_a_second_read_as_chrono_reads_them() {
+        let cases = [
+            "2024-02-29T12:00:00Z",
+            "2024-02-29T12:00:00.5Z",
+            "2024-02-29T12:00:00.123456+01:30",
+            "2024-02-29T12:00:01-07:00",
+            "2024-02-29T12:00:00Z",
+            "2024-02-29T12:00:0xZ",
+            "2024-02-30T12:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "1970-01-01T00:00:00.001-00:01",
+            "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0Z",
+            "2024-02-29T12:00:00",
+            "2024-02-29T12:00:00Z",
+        ];
+        for round in 0..2 {
+            for ts in cases {
+                let want = chrono::DateTime::parse_from_rfc3339(ts)
+                    .ok()
+                    .map(|t| (t.timestamp_millis(), ts.len()));
+                assert_eq!(
+                    super::timestamp(ts.as_bytes(), 0),
+                    want,
+                    "{ts:?} round {round}"
+                );
+            }
+        }
     }
 
     #[test]
