@@ -983,7 +983,12 @@ fn write_members(o: &mut Vec<u8>, members: &[Member<'_>]) -> Option<()> {
         }
         string_contents(o, k);
         o.extend_from_slice(b"\":");
-        write_value(o, v)?;
+        // the common scalars here, sparing the recursive writer's frame
+        match v {
+            Json::Scanned(json_msg::Value::Int(n)) => o.extend_from_slice(n.as_bytes()),
+            Json::Scanned(json_msg::Value::Str(s)) => string(o, &s.decoded()),
+            _ => write_value(o, v)?,
+        }
     }
     o.push(b'}');
     Some(())
