@@ -35,6 +35,8 @@ enum Out {
     StalledSyslog,
     /// HEC endpoint answering every request 503
     StalledHec,
+    /// Elasticsearch `_bulk` (the sink answers every item created).
+    Elastic,
 }
 
 impl Out {
@@ -97,6 +99,13 @@ fn scenarios() -> Vec<Scenario> {
             conns: 1,
             outs: vec![Hec],
             what: "TCP in → HTTP/HEC out (peer-comparable)",
+        },
+        Scenario {
+            name: "tcp_elastic",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![Elastic],
+            what: "TCP in → Elasticsearch _bulk out (rsyslog: omelasticsearch)",
         },
         Scenario {
             name: "fanout5",
@@ -171,10 +180,13 @@ impl Target {
         match (self, s.name) {
             (
                 Target::Direct,
-                "fanout4" | "fanout5" | "fanout5_stalled" | "stalled" | "stalled_hec" | "tcp_hec",
+                "fanout4" | "fanout5" | "fanout5_stalled" | "stalled" | "stalled_hec" | "tcp_hec"
+                | "tcp_elastic",
             ) => Some("needs a relay"),
             (Target::Rsyslog | Target::SyslogNg, "http_hec") => Some("no HTTP source; see tcp_hec"),
-            (Target::Rsyslog, "tcp_hec" | "stalled_hec") => Some("omhttp not in Debian's rsyslog"),
+            (Target::Rsyslog, "tcp_hec" | "stalled_hec") => {
+                Some("omhttp not in Debian's rsyslog; see tcp_elastic")
+            }
             _ => None,
         }
     }
@@ -392,6 +404,12 @@ data_dir = \"{}\"\n\n\
                     sink.port, when_full(*out)
                 )
             }
+            Out::Elastic => {
+                c += &format!(
+                    "[destinations.es{i}]\ntype = \"elasticsearch\"\nendpoint = \"http://127.0.0.1:{}\"\nindex = \"bench\"\nbatch_size = 500\nconcurrency = 2\nwhen_full = \"{}\"\n\n",
+                    sink.port, when_full(*out)
+                )
+            }
         }
     }
     c
@@ -433,7 +451,7 @@ fn rsyslog_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sin
         );
     }
     let mut outputs = String::new();
-    for (i, sink) in sinks.iter().enumerate() {
+    for (i, (out, sink)) in s.outs.iter().zip(sinks).enumerate() {
         let (queue_type, disk) = match o.peer_queue {
             PeerQueue::Memory => ("LinkedList", String::new()),
             PeerQueue::DiskAssisted | PeerQueue::Disk => (
@@ -447,8 +465,12 @@ fn rsyslog_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sin
                 ),
             ),
         };
+        let tmpl = match out {
+            Out::Elastic => include_str!("peers/rsyslog.out_elastic.tmpl"),
+            _ => include_str!("peers/rsyslog.out_syslog.tmpl"),
+        };
         outputs += &render(
-            include_str!("peers/rsyslog.out_syslog.tmpl"),
+            tmpl,
             &[
                 ("OUT_NAME", format!("out{i}")),
                 ("PORT", sink.port.to_string()),
@@ -503,6 +525,7 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
         };
         let tmpl = match out {
             Out::Hec | Out::StalledHec => include_str!("peers/syslog-ng.out_hec.tmpl"),
+            Out::Elastic => include_str!("peers/syslog-ng.out_elastic.tmpl"),
             _ => include_str!("peers/syslog-ng.out_syslog.tmpl"),
         };
         outputs += &render(
@@ -651,7 +674,7 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
                 Sink::start(
                     match out {
                         Out::Syslog => SinkKind::SyslogTcp,
-                        Out::Hec => SinkKind::Http,
+                        Out::Hec | Out::Elastic => SinkKind::Http,
                         Out::StalledSyslog => SinkKind::StalledTcp,
                         Out::StalledHec => SinkKind::StalledHttp,
                     },
@@ -1045,6 +1068,21 @@ fn self_check(o: &Opts) -> bool {
     evs.clear();
     sink::split_json_events(b"{\"a\":1}\n{\"b\":2}\n", |e| evs.push(e.len()));
     check("NDJSON", evs.len() == 2);
+    let (mut actions, mut docs) = (0, Vec::new());
+    sink::split_json_events(
+        b"{\"index\":{\"_index\": \"b\"}}\n{\"seq\":1}\n{\"create\":{\"_id\":\"x\"}}\n{\"seq\":2,\"index\":3}\n",
+        |e| {
+            if sink::is_bulk_action(e) {
+                actions += 1;
+            } else {
+                docs.push(find_num(e, b"seq"));
+            }
+        },
+    );
+    check(
+        "Elasticsearch bulk: actions apart from documents",
+        actions == 2 && docs == [Some(1), Some(2)],
+    );
     // bitmap
     let seen = sink::Seen::new(130);
     for s in 0..130 {

@@ -600,10 +600,38 @@ fn read_request(
 
 fn serve_http(mut s: TcpStream, mut rec: Recorder, stop: Arc<AtomicBool>, stalled: bool) {
     let mut buf = Vec::new();
+    let mut bulk_answer = Vec::new();
     while let Some((head, body)) = read_request(&mut s, &mut buf, &stop, &mut rec) {
         let close = head.to_ascii_lowercase().contains("connection: close");
+        let target = head.split(' ').nth(1).unwrap_or("");
         let resp: &[u8] = if stalled {
             b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: 39\r\n\r\n{\"text\":\"Server is busy\",\"code\":9}\n\n\n\n\n"
+        } else if head.starts_with("GET") && target == "/" {
+            // an Elasticsearch client's version probe
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 31\r\n\r\n{\"version\":{\"number\":\"7.17.0\"}}"
+        } else if head.starts_with("POST") && target.starts_with("/_bulk") {
+            // Elasticsearch bulk: an action line before each document; the
+            // answer has one item per action, all created
+            rec.arrived();
+            let mut docs = 0usize;
+            split_json_events(&body, |ev| {
+                if is_bulk_action(ev) {
+                    docs += 1;
+                } else {
+                    rec.event(ev);
+                }
+            });
+            bulk_answer.clear();
+            let items = vec![r#"{"create":{"status":201}}"#; docs].join(",");
+            let json = format!(r#"{{"took":1,"errors":false,"items":[{items}]}}"#);
+            bulk_answer.extend_from_slice(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+                    json.len()
+                )
+                .as_bytes(),
+            );
+            &bulk_answer
         } else {
             if head.starts_with("POST") || head.starts_with("PUT") {
                 rec.arrived();
@@ -616,4 +644,10 @@ fn serve_http(mut s: TcpStream, mut rec: Recorder, stop: Arc<AtomicBool>, stalle
             break;
         }
     }
+}
+
+/// An Elasticsearch bulk action line (`{"index":…}`, `{"create":…}`).
+pub fn is_bulk_action(ev: &[u8]) -> bool {
+    let ev = trim(ev);
+    ev.starts_with(br#"{"index":"#) || ev.starts_with(br#"{"create":"#)
 }
