@@ -65,10 +65,18 @@ struct IdOnly<'a> {
     event_id: Option<Cow<'a, str>>,
 }
 
+/// The top-level `errors` flag of a bulk answer, read alone first: a
+/// successful answer (`"errors": false`) still lists an item per document,
+/// and building those maps cost more than encoding the batch.
 #[derive(Debug, Deserialize)]
-struct BulkAnswer {
+struct BulkErrors {
     #[serde(default)]
     errors: bool,
+}
+
+/// A bulk answer with `"errors": true`: its items, one per action.
+#[derive(Debug, Deserialize)]
+struct BulkAnswer {
     #[serde(default)]
     items: Vec<serde_json::Map<String, serde_json::Value>>,
 }
@@ -258,18 +266,21 @@ impl HttpFormat for Elasticsearch {
         if !(200..300).contains(&resp.status) {
             return default_classify("Elasticsearch", resp);
         }
+        let unreadable = |e: serde_json::Error| {
+            Delivery::retry(format!(
+                "unreadable bulk answer ({e}): {}",
+                body_excerpt(&resp.body)
+            ))
+        };
+        match serde_json::from_slice::<BulkErrors>(&resp.body) {
+            Ok(BulkErrors { errors: false }) => return Delivery::Delivered,
+            Ok(BulkErrors { errors: true }) => {}
+            Err(e) => return unreadable(e),
+        }
         let answer: BulkAnswer = match serde_json::from_slice(&resp.body) {
             Ok(a) => a,
-            Err(e) => {
-                return Delivery::retry(format!(
-                    "unreadable bulk answer ({e}): {}",
-                    body_excerpt(&resp.body)
-                ))
-            }
+            Err(e) => return unreadable(e),
         };
-        if !answer.errors {
-            return Delivery::Delivered;
-        }
         if answer.items.len() != req.indices.len() {
             return Delivery::retry(format!(
                 "bulk answer has {} items for {} documents",
