@@ -202,7 +202,9 @@ impl Event {
     /// Serialises this event into a ready-to-append record body.
     pub fn encode(&self) -> EncodedEvent {
         let body = json_writer::event(self);
-        EncodedEvent::new(self.meta(), body)
+        let mut meta = self.meta();
+        meta.flags |= record::FLAG_CANONICAL;
+        EncodedEvent::new(meta, body)
     }
 
     /// Parses a record body back into an event (the `*_ms` mirrors are

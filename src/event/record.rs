@@ -6,7 +6,7 @@
 //! offset size field
 //!  0     2    magic  b"SR"
 //!  2     1    version (2; version 1 records, without hints, are still read)
-//!  3     1    flags (bit 0: parse_error)
+//!  3     1    flags (bit 0: parse_error; bit 1: canonical body)
 //!  4     4    payload_len (u32): body and hint
 //!  8     4    crc32c of bytes 2..8 then 12..HEADER_LEN+payload_len
 //! 12     8    seq (u64)
@@ -39,6 +39,12 @@ pub const HEADER_LEN: usize = 44;
 /// The largest body a record may carry (16 MiB); larger bodies are refused at append.
 pub const MAX_BODY_LEN: usize = 16 << 20;
 pub const FLAG_PARSE_ERROR: u8 = 1;
+/// The body is what the canonical writers (`Event::encode`, the direct
+/// encoder) wrote: a compact JSON object whose first member is its only
+/// top-level `event_id`, a string. Readers may then take the id from the
+/// body's start instead of reading the whole body; a record without the
+/// flag (an older ring's) is read in full.
+pub const FLAG_CANONICAL: u8 = 2;
 
 /// The filterable header fields, known before the sequence number is assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,6 +31,7 @@ use crate::event::json_writer::{
     actor as write_actor, escaped_from, first_escape, resource as write_resource, string,
     string_contents, uint, value as write_serde_value,
 };
+use crate::event::record::FLAG_CANONICAL;
 use crate::event::rfc5424_fields::{push_sd_name, push_sd_value, sd_name_byte, MAX_SD_NAME};
 use crate::event::syslog_hint::{self, SyslogFields};
 use crate::event::{
@@ -388,7 +389,7 @@ fn write_record(
         severity,
         category: Category::code_of(category),
         tenant_hash: ov.tenant_id.as_deref().map(tenant_hash).unwrap_or(0),
-        flags: 0,
+        flags: FLAG_CANONICAL,
     };
     Some((EncodedEvent::new(meta, out), message_at))
 }
