@@ -75,6 +75,27 @@ struct BulkErrors {
     errors: bool,
 }
 
+/// The `errors` flag read from the start of a compact bulk answer, as
+/// Elasticsearch and OpenSearch write it: `{"took":N,"errors":B` or
+/// `{"errors":B`, then `,` or `}`. `None` for any other shape, which is then
+/// read in full: skipping the 500 items of a successful answer with serde
+/// cost more than the rest of the answer's handling. The rest of the body
+/// is not checked (the HTTP layer has already read all of it).
+fn errors_flag_prefix(body: &[u8]) -> Option<bool> {
+    let mut rest = body.strip_prefix(b"{")?;
+    if let Some(took) = rest.strip_prefix(b"\"took\":") {
+        let digits = took.iter().take_while(|b| b.is_ascii_digit()).count();
+        rest = took[digits..].strip_prefix(b",").filter(|_| digits > 0)?;
+    }
+    let rest = rest.strip_prefix(b"\"errors\":")?;
+    let (flag, after) = if let Some(after) = rest.strip_prefix(b"false") {
+        (false, after)
+    } else {
+        (true, rest.strip_prefix(b"true")?)
+    };
+    matches!(after.first(), Some(b',' | b'}')).then_some(flag)
+}
+
 /// A bulk answer with `"errors": true`: its items, one per action.
 #[derive(Debug, Deserialize)]
 struct BulkAnswer {
@@ -280,7 +301,10 @@ impl HttpFormat for Elasticsearch {
                 body_excerpt(&resp.body)
             ))
         };
-        match serde_json::from_slice::<BulkErrors>(&resp.body) {
+        match errors_flag_prefix(&resp.body).map_or_else(
+            || serde_json::from_slice::<BulkErrors>(&resp.body),
+            |errors| Ok(BulkErrors { errors }),
+        ) {
             Ok(BulkErrors { errors: false }) => return Delivery::Delivered,
             Ok(BulkErrors { errors: true }) => {}
             Err(e) => return unreadable(e),
@@ -410,6 +434,46 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn errors_flag_prefix_agrees_with_serde() {
+        let answers: [&[u8]; 12] = [
+            br#"{"took":30,"errors":false,"items":[{"create":{"status":201}}]}"#,
+            br#"{"took":7,"errors":true,"items":[]}"#,
+            br#"{"errors":false,"took":3,"items":[]}"#,
+            br#"{"errors":true}"#,
+            br#"{"took":30,"errors":falsey}"#,
+            br#"{"took":,"errors":false,"items":[]}"#,
+            br#"{"took":1.5,"errors":true,"items":[]}"#,
+            br#"{ "took":30,"errors":true,"items":[]}"#,
+            br#"{"took":30, "errors":true,"items":[]}"#,
+            br#"{"took":30,"items":[],"errors":true}"#,
+            br#"{"took":30,"errors":false"#,
+            br#"{"took":30,"error":false,"items":[]}"#,
+        ];
+        for a in answers {
+            let serde = serde_json::from_slice::<super::BulkErrors>(a)
+                .ok()
+                .map(|b| b.errors);
+            // the fast read answers only where the full read agrees
+            if let Some(flag) = super::errors_flag_prefix(a) {
+                assert_eq!(Some(flag), serde, "{}", String::from_utf8_lossy(a));
+            }
+        }
+        // and it does answer the shapes the servers send
+        assert_eq!(super::errors_flag_prefix(answers[0]), Some(false));
+        assert_eq!(super::errors_flag_prefix(answers[1]), Some(true));
+        assert_eq!(super::errors_flag_prefix(answers[2]), Some(false));
+        assert_eq!(super::errors_flag_prefix(answers[3]), Some(true));
+        for a in &answers[4..] {
+            assert_eq!(
+                super::errors_flag_prefix(a),
+                None,
+                "{}",
+                String::from_utf8_lossy(a)
+            );
+        }
+    }
+
     use super::*;
     use crate::event::{Event, Severity};
 
