@@ -88,7 +88,7 @@ pub async fn run(
                 read_any = true;
                 pending.ranges.push(r);
                 pending.since.get_or_insert_with(Instant::now);
-                prepare(&dest, raw.drain(..), &mut pending);
+                prepare(&dest, &mut raw, &mut pending);
             }
         }
         let full =
@@ -153,12 +153,15 @@ pub async fn run(
     tracing::info!(destination = %dest.name, "destination stopped");
 }
 
-/// Filters and redacts read records into the pending batch.
-fn prepare(dest: &Destination, records: impl Iterator<Item = BatchEvent>, pending: &mut Pending) {
-    for mut r in records {
+/// Filters and redacts read records, then moves them into the pending
+/// batch. Records are kept or dropped in place and moved once, in bulk:
+/// moving them one by one through the filter cost more than the filter
+/// (a store-forwarding stall per record, once per destination).
+fn prepare(dest: &Destination, records: &mut Vec<BatchEvent>, pending: &mut Pending) {
+    records.retain_mut(|r| {
         if !dest.filter.accepts(&r.meta, &r.body) {
             dest.status.filtered.fetch_add(1, Ordering::Relaxed);
-            continue;
+            return false;
         }
         if let Some(red) = &dest.redactor {
             match red.apply(&r.body) {
@@ -166,15 +169,16 @@ fn prepare(dest: &Destination, records: impl Iterator<Item = BatchEvent>, pendin
                 Err(e) => {
                     // never send an event whose redaction failed: it may carry what must not leave
                     let reason = format!("redaction failed: {e}");
-                    write_dead_letters(dest, &[(&r, reason.as_str())]);
+                    write_dead_letters(dest, &[(&*r, reason.as_str())]);
                     dest.status.rejected.fetch_add(1, Ordering::Relaxed);
-                    continue;
+                    return false;
                 }
             }
         }
         pending.bytes += r.body.len();
-        pending.events.push(r);
-    }
+        true
+    });
+    pending.events.append(records);
 }
 
 /// [`commit`] with the checkpoint written on tokio's blocking pool: the
