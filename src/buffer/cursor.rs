@@ -10,7 +10,7 @@
 
 use super::checkpoint::{self, Checkpoint};
 use super::ring::{Ring, WhenFull};
-use super::segment::{Segment, DATA_START};
+use super::segment::{prefetch, DATA_START};
 use crate::event::{Record, RecordError, RecordMeta};
 use bytes::Bytes;
 use crossbeam::queue::SegQueue;
@@ -230,7 +230,7 @@ impl Cursor {
                     // keep the lines up to PREFETCH_AHEAD past this record on their way
                     let ahead = (pos.off + PREFETCH_AHEAD).min(end);
                     while prefetched < ahead {
-                        Segment::prefetch(published, prefetched);
+                        prefetch(published, prefetched);
                         prefetched += CACHE_LINE;
                     }
                     let Ok(rec) = decode_at(published, pos.off, verified) else {

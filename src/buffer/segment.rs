@@ -160,6 +160,25 @@ pub fn parse_slot_file_name(name: &str) -> Option<usize> {
         .ok()
 }
 
+/// Asks the CPU to bring the cache line holding `bytes[off]` closer (a
+/// hint: nothing happens when `off` is out of range or the CPU has no
+/// such instruction). Readers walk records by their lengths, each header
+/// found only once the one before it is loaded; prefetching the bytes
+/// ahead of the walk turns that chain of memory misses into a stream.
+#[inline(always)]
+pub fn prefetch(bytes: &[u8], off: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if off < bytes.len() {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is only a hint: it never faults, writes, or
+        // makes the program read memory, and `off` is inside `bytes`
+        // anyway. SSE, which the instruction needs, is part of x86_64.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().add(off).cast()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (bytes, off);
+}
+
 impl Segment {
     /// Opens (creating if needed) the slot's file with exactly `size` bytes and maps it.
     /// A new file is sparse: blocks are allocated as the writer fills them.
@@ -255,25 +274,6 @@ impl Segment {
         // value the writer stored (Release) after its `pwrite` returned, so
         // the written bytes are visible (same page cache, same physical pages).
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(off), len) }
-    }
-
-    /// Asks the CPU to bring the cache line holding `bytes[off]` closer (a
-    /// hint: nothing happens when `off` is out of range or the CPU has no
-    /// such instruction). Readers walk records by their lengths, each header
-    /// found only once the one before it is loaded; prefetching the bytes
-    /// ahead of the walk turns that chain of memory misses into a stream.
-    #[inline(always)]
-    pub fn prefetch(bytes: &[u8], off: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if off < bytes.len() {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // SAFETY: a prefetch is only a hint: it never faults, writes, or
-            // makes the program read memory, and `off` is inside `bytes`
-            // anyway. SSE, which the instruction needs, is part of x86_64.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().add(off).cast()) }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (bytes, off);
     }
 
     /// The published bytes `[off, off+len)` as [`Bytes`] that share the
