@@ -18,12 +18,13 @@
 //! acknowledge it; until `ack_timeout` it is retried (at-least-once).
 
 use super::http_transport::{
-    body_excerpt, default_classify, local_hostname, origin_of, pack, retry_after, secret_header,
+    body_excerpt, default_classify, local_hostname, origin_of, retry_after, secret_header,
     Compression, Encoded, EncodedRequest, Framing, HttpClient, HttpFormat, HttpResponse,
-    HttpSettings, HttpSink, Limits,
+    HttpSettings, HttpSink, Limits, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError, HumanDuration};
+use crate::event::json_writer;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -92,9 +93,21 @@ struct AckAnswer {
     acks: HashMap<String, bool>,
 }
 
-/// `time` in epoch seconds with milliseconds (`1433188255.500`).
-fn epoch_secs(ms: i64) -> String {
-    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+/// Writes `time` in epoch seconds with milliseconds (`1433188255.500`;
+/// before 1970, `-0.001` for a millisecond before).
+fn push_epoch_secs(out: &mut Vec<u8>, ms: i64) {
+    if ms < 0 {
+        out.push(b'-');
+    }
+    let ms = ms.unsigned_abs();
+    json_writer::uint(out, ms / 1000);
+    let frac = (ms % 1000) as u16;
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
 }
 
 fn json_str(s: &str) -> String {
@@ -153,23 +166,19 @@ impl SplunkHec {
 
 impl HttpFormat for SplunkHec {
     fn encode(&self, batch: &Batch) -> Encoded {
-        let entries = batch
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, ev)| {
-                let time = epoch_secs(ev.meta.timestamp_ms);
-                let mut e = Vec::with_capacity(ev.body.len() + self.envelope.len() + 24);
-                e.extend_from_slice(b"{\"time\":");
-                e.extend_from_slice(time.as_bytes());
-                e.extend_from_slice(self.envelope.as_bytes());
-                e.extend_from_slice(&ev.body);
-                e.push(b'}');
-                (i, e)
-            })
-            .collect();
         // HEC takes any number of stacked objects; a 413 is bisected by the transport.
-        let (bodies, rejected) = pack(entries, Framing::Lines, Limits::NONE, |_| String::new());
+        let mut packer = Packer::new(Framing::Lines, Limits::NONE);
+        let mut e = Vec::new();
+        for (i, ev) in batch.events.iter().enumerate() {
+            e.clear();
+            e.extend_from_slice(b"{\"time\":");
+            push_epoch_secs(&mut e, ev.meta.timestamp_ms);
+            e.extend_from_slice(self.envelope.as_bytes());
+            e.extend_from_slice(&ev.body);
+            e.push(b'}');
+            packer.push(i, &e, |_| String::new());
+        }
+        let (bodies, rejected) = packer.finish();
         let requests = bodies
             .into_iter()
             .map(|(body, indices)| EncodedRequest {
@@ -341,8 +350,23 @@ mod tests {
 
     #[test]
     fn epoch_seconds_keep_milliseconds() {
-        assert_eq!(epoch_secs(1_433_188_255_500), "1433188255.500");
-        assert_eq!(epoch_secs(5), "0.005");
-        assert_eq!(epoch_secs(-1), "-1.999");
+        let secs = |ms: i64| {
+            let mut out = Vec::new();
+            push_epoch_secs(&mut out, ms);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(secs(1_433_188_255_500), "1433188255.500");
+        assert_eq!(secs(1_433_188_255_001), "1433188255.001");
+        assert_eq!(secs(5), "0.005");
+        assert_eq!(secs(0), "0.000");
+        assert_eq!(secs(-1), "-0.001");
+        assert_eq!(secs(-1_500), "-1.500");
+        assert_eq!(secs(i64::MIN), "-9223372036854775.808");
+        assert_eq!(secs(i64::MAX), "9223372036854775.807");
+        // the same number a JSON reader gets from the milliseconds
+        for ms in [-86_400_001i64, -999, 999, 1_764_878_400_123] {
+            let v: f64 = secs(ms).parse().unwrap();
+            assert!((v * 1000.0 - ms as f64).abs() < 0.5, "{ms}");
+        }
     }
 }
