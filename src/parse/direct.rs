@@ -28,8 +28,7 @@ use super::spare::SpareVec;
 use super::syslog::strip_bom;
 use crate::event::buffers;
 use crate::event::json_writer::{
-    actor as write_actor, escaped_from, first_escape, resource as write_resource, string,
-    string_contents, uint, value as write_serde_value,
+    escaped_from, first_escape, string, string_contents, uint, value as write_serde_value,
 };
 use crate::event::record::FLAG_CANONICAL;
 use crate::event::rfc5424_fields::{push_sd_name, push_sd_value, sd_name_byte, MAX_SD_NAME};
@@ -87,8 +86,8 @@ struct Overrides<'v> {
     action: Option<Cow<'v, str>>,
     severity: Option<Severity>,
     outcome: Option<Cow<'v, str>>,
-    actor: Option<Actor>,
-    resource: Option<Resource>,
+    actor: Option<Fields<'v>>,
+    resource: Option<Fields<'v>>,
     source_ip: Option<Cow<'v, str>>,
     user_agent: Option<Cow<'v, str>>,
     session_id: Option<Cow<'v, str>>,
@@ -356,11 +355,11 @@ fn write_record(
     opt_field!(o, "outcome", ov.outcome.as_deref());
     if let Some(a) = &ov.actor {
         o.extend_from_slice(b",\"actor\":");
-        write_actor(o, a);
+        write_fields(o, ACTOR_FIELDS, a);
     }
     if let Some(r) = &ov.resource {
         o.extend_from_slice(b",\"resource\":");
-        write_resource(o, r);
+        write_fields(o, RESOURCE_FIELDS, r);
     }
     opt_field!(o, "source_ip", ov.source_ip.as_deref());
     opt_field!(o, "user_agent", ov.user_agent.as_deref());
@@ -751,53 +750,29 @@ fn apply_field<'v>(
         "session_id" => set(&mut ov.session_id, value.text()),
         "message" => set(&mut ov.message, value.text()),
         "actor" => {
-            let names = ["type", "id", "email", "service_account"];
-            let build = |[kind, id, email, service_account]: [Option<String>; 4]| Actor {
-                kind,
-                id,
-                email,
-                service_account,
-            };
-            match struct_value(value, names, build)? {
+            let from_serde = |a: Actor| [a.kind, a.id, a.email, a.service_account].map(owned);
+            match struct_value(value, ACTOR_FIELDS, from_serde)? {
                 Some(a) => {
-                    actor(ov).merge(a);
+                    merge_fields(actor(ov), a);
                     true
                 }
                 None => false,
             }
         }
         "resource" => {
-            let names = ["type", "id", "name", "path"];
-            let build = |[kind, id, name, path]: [Option<String>; 4]| Resource {
-                kind,
-                id,
-                name,
-                path,
-            };
-            match struct_value(value, names, build)? {
+            let from_serde = |r: Resource| [r.kind, r.id, r.name, r.path].map(owned);
+            match struct_value(value, RESOURCE_FIELDS, from_serde)? {
                 Some(r) => {
-                    resource(ov).merge(r);
+                    merge_fields(resource(ov), r);
                     true
                 }
                 None => false,
             }
         }
-        "user_id" => value
-            .text()
-            .map(|t| actor(ov).id = Some(t.into()))
-            .is_some(),
-        "user_email" => value
-            .text()
-            .map(|t| actor(ov).email = Some(t.into()))
-            .is_some(),
-        "service_account" => value
-            .text()
-            .map(|t| actor(ov).service_account = Some(t.into()))
-            .is_some(),
-        "resource_path" => value
-            .text()
-            .map(|t| resource(ov).path = Some(t.into()))
-            .is_some(),
+        "user_id" => value.text().map(|t| actor(ov)[1] = Some(t)).is_some(),
+        "user_email" => value.text().map(|t| actor(ov)[2] = Some(t)).is_some(),
+        "service_account" => value.text().map(|t| actor(ov)[3] = Some(t)).is_some(),
+        "resource_path" => value.text().map(|t| resource(ov)[3] = Some(t)).is_some(),
         "metadata" => match value.members() {
             Some(mut members) => {
                 if !sort_unique(&mut members) {
@@ -817,15 +792,19 @@ fn apply_field<'v>(
 /// the `serde_json::Value` the general path holds (`Some(None)`: it fails;
 /// `None`: a repeated key, the general path decides). An object is read
 /// without building that value: its string fields `names`, in `T`'s order,
-/// go to `build`.
-fn struct_value<T: serde::de::DeserializeOwned>(
-    value: Json<'_>,
+/// borrowed from the input where they hold no escape.
+fn struct_value<'v, T: serde::de::DeserializeOwned>(
+    value: Json<'v>,
     names: [&str; 4],
-    build: fn([Option<String>; 4]) -> T,
-) -> Option<Option<T>> {
+    from_serde: fn(T) -> Fields<'static>,
+) -> Option<Option<Fields<'v>>> {
     match value.members() {
-        Some(members) => Some(object_fields(members, names)?.map(build)),
-        None => Some(serde_json::from_value::<T>(value.to_serde()?).ok()),
+        Some(members) => object_fields(members, names),
+        None => Some(
+            serde_json::from_value::<T>(value.to_serde()?)
+                .ok()
+                .map(from_serde),
+        ),
     }
 }
 
@@ -833,10 +812,7 @@ fn struct_value<T: serde::de::DeserializeOwned>(
 /// four `Option<String>` fields from a `serde_json::Map`: other keys are
 /// ignored and `null` is an absent field; `Some(None)` when a field has
 /// another type; `None` for a repeated key at any depth.
-fn object_fields(
-    mut members: Vec<Member<'_>>,
-    names: [&str; 4],
-) -> Option<Option<[Option<String>; 4]>> {
+fn object_fields<'v>(mut members: Vec<Member<'v>>, names: [&str; 4]) -> Option<Option<Fields<'v>>> {
     if !sort_unique(&mut members) || !members.iter().all(|(_, v)| v.unique_keys()) {
         return None;
     }
@@ -846,7 +822,7 @@ fn object_fields(
             continue;
         };
         fields[i] = match v.as_str() {
-            Some(s) => Some(s.into_owned()),
+            Some(s) => Some(s),
             None if v.is_null() => None,
             None => return Some(None),
         };
@@ -863,12 +839,51 @@ fn ascii_uppercase(s: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-fn actor<'a>(ov: &'a mut Overrides<'_>) -> &'a mut Actor {
-    ov.actor.get_or_insert_with(Actor::default)
+/// An `actor` or `resource` object's string fields, in the order of
+/// [`ACTOR_FIELDS`] or [`RESOURCE_FIELDS`] (the order `Actor` and
+/// `Resource` serialize in), borrowed from the input where it allows.
+type Fields<'v> = [Option<Cow<'v, str>>; 4];
+const ACTOR_FIELDS: [&str; 4] = ["type", "id", "email", "service_account"];
+const RESOURCE_FIELDS: [&str; 4] = ["type", "id", "name", "path"];
+
+fn owned(s: Option<String>) -> Option<Cow<'static, str>> {
+    s.map(Cow::Owned)
 }
 
-fn resource<'a>(ov: &'a mut Overrides<'_>) -> &'a mut Resource {
-    ov.resource.get_or_insert_with(Resource::default)
+/// Takes the fields `newer` sets and keeps the others (`Actor::merge`).
+fn merge_fields<'v>(into: &mut Fields<'v>, newer: Fields<'v>) {
+    for (field, new) in into.iter_mut().zip(newer) {
+        if new.is_some() {
+            *field = new;
+        }
+    }
+}
+
+/// The object `json_writer::actor` / `resource` writes for these fields.
+fn write_fields(o: &mut Vec<u8>, names: [&str; 4], fields: &Fields<'_>) {
+    o.push(b'{');
+    let mut first = true;
+    for (name, field) in names.iter().zip(fields) {
+        if let Some(v) = field {
+            if !first {
+                o.push(b',');
+            }
+            first = false;
+            o.push(b'"');
+            o.extend_from_slice(name.as_bytes());
+            o.extend_from_slice(b"\":");
+            string(o, v);
+        }
+    }
+    o.push(b'}');
+}
+
+fn actor<'a, 'v>(ov: &'a mut Overrides<'v>) -> &'a mut Fields<'v> {
+    ov.actor.get_or_insert_with(Default::default)
+}
+
+fn resource<'a, 'v>(ov: &'a mut Overrides<'v>) -> &'a mut Fields<'v> {
+    ov.resource.get_or_insert_with(Default::default)
 }
 
 /// The `serde_json::Value` the general path holds for `v`; `None` for an
@@ -1336,6 +1351,15 @@ pub(crate) mod tests {
         assert!(check_object("{}").unwrap());
         assert!(check_object(r#"{"metadata":{"k":1,"a":[1]},"k":2,"z":3,"a":0}"#).unwrap());
         assert!(check_object(r#"{"metadata":5}"#).unwrap());
+        // a field given twice: the same one wins on both paths, whichever comes first
+        for text in [
+            r#"{"user_id":"v","actor":{"id":"u","email":"e\u0041"}}"#,
+            r#"{"actor":{"id":"u","type":"user"},"user_id":"v","user_email":"x@y","service_account":"sa"}"#,
+            r#"{"resource":{"path":"/a","type":"f"},"resource_path":"/b"}"#,
+            r#"{"resource_path":"/b","resource":{"path":"/a\n","id":null}}"#,
+        ] {
+            assert!(check_object(text).unwrap(), "{text}");
+        }
         // actor/resource objects read field by field; arrays through serde
         assert!(check_object(
             r#"{"actor":{"type":null,"id":"u","x":{"y":[1,{"z":2}]}},"resource":{"name":5},"user_id":"v"}"#
