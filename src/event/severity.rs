@@ -83,17 +83,30 @@ impl FromStr for Severity {
     type Err = String;
     /// Accepts the canonical names and the usual aliases (`warn`, `err`, `crit`, `emerg`, `information`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "debug" => Severity::Debug,
-            "info" | "informational" | "information" => Severity::Info,
-            "notice" => Severity::Notice,
-            "warning" | "warn" => Severity::Warning,
-            "error" | "err" => Severity::Error,
-            "critical" | "crit" | "fatal" => Severity::Critical,
-            "alert" => Severity::Alert,
-            "emergency" | "emerg" | "panic" => Severity::Emergency,
-            other => return Err(format!("unknown severity `{other}`")),
-        })
+        const NAMES: [(&str, Severity); 16] = [
+            ("info", Severity::Info),
+            ("informational", Severity::Info),
+            ("information", Severity::Info),
+            ("debug", Severity::Debug),
+            ("notice", Severity::Notice),
+            ("warning", Severity::Warning),
+            ("warn", Severity::Warning),
+            ("error", Severity::Error),
+            ("err", Severity::Error),
+            ("critical", Severity::Critical),
+            ("crit", Severity::Critical),
+            ("fatal", Severity::Critical),
+            ("alert", Severity::Alert),
+            ("emergency", Severity::Emergency),
+            ("emerg", Severity::Emergency),
+            ("panic", Severity::Emergency),
+        ];
+        // any ASCII case, without allocating a lower-case copy (hot on JSON input)
+        NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|&(_, sev)| sev)
+            .ok_or_else(|| format!("unknown severity `{}`", s.to_ascii_lowercase()))
     }
 }
 
@@ -153,6 +166,22 @@ mod tests {
         assert!(Severity::Emergency > Severity::Warning);
         assert_eq!("warn".parse::<Severity>().unwrap(), Severity::Warning);
         assert!("loud".parse::<Severity>().is_err());
+        // every canonical name, in any ASCII case; aliases; nothing else
+        for s in Severity::ALL {
+            let name = s.to_string();
+            assert_eq!(name.parse::<Severity>(), Ok(s));
+            assert_eq!(name.to_ascii_uppercase().parse::<Severity>(), Ok(s));
+        }
+        assert_eq!("InFoRmAtIoNaL".parse(), Ok(Severity::Info));
+        assert_eq!("FATAL".parse(), Ok(Severity::Critical));
+        assert_eq!("Panic".parse(), Ok(Severity::Emergency));
+        for bad in ["", "inf", "infos", " info", "warning ", "ınfo"] {
+            assert!(bad.parse::<Severity>().is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            "LOUD".parse::<Severity>(),
+            Err("unknown severity `loud`".to_string())
+        );
     }
 
     #[test]

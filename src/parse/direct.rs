@@ -22,7 +22,7 @@
 //! Differential property tests hold both paths to the same bytes.
 
 use super::json_msg;
-use super::normalize::{category_for_facility, json_severity, json_time_ms, Origin};
+use super::normalize::{category_for_facility, json_severity, json_time_ms, str_time_ms, Origin};
 use super::rfc5424::{procid_string, scan_sd, unescape_param, Rfc5424};
 use super::spare::SpareVec;
 use super::syslog::strip_bom;
@@ -733,9 +733,13 @@ fn apply_field<'v>(
 ) -> Option<bool> {
     Some(match key {
         "event_id" => set(&mut ov.event_id, value.text()),
+        // a string read where it lies; other scalars as the general path reads them
         "timestamp" => set(
             &mut ov.timestamp_ms,
-            value.scalar().as_ref().and_then(json_time_ms),
+            match value.as_str() {
+                Some(s) => str_time_ms(&s),
+                None => value.scalar().as_ref().and_then(json_time_ms),
+            },
         ),
         "tenant_id" => set(&mut ov.tenant_id, value.text()),
         "action" => set(&mut ov.action, value.text()),
@@ -743,7 +747,10 @@ fn apply_field<'v>(
         "category" => set(&mut ov.category, value.as_str().map(ascii_uppercase)),
         "severity" => set(
             &mut ov.severity,
-            value.scalar().as_ref().and_then(json_severity),
+            match value.as_str() {
+                Some(s) => s.parse().ok(),
+                None => value.scalar().as_ref().and_then(json_severity),
+            },
         ),
         "source_ip" | "ip" => set(&mut ov.source_ip, value.text()),
         "user_agent" => set(&mut ov.user_agent, value.text()),

@@ -261,12 +261,15 @@ fn metadata(ev: &mut Event) -> &mut Map<String, Value> {
 /// A JSON time: RFC 3339 text, or epoch seconds (milliseconds when > 1e11).
 pub fn json_time_ms(v: &Value) -> Option<i64> {
     match v {
-        Value::String(s) => {
-            parse_rfc3339_millis(s).or_else(|| s.parse::<f64>().ok().and_then(epoch_ms))
-        }
+        Value::String(s) => str_time_ms(s),
         Value::Number(n) => n.as_f64().and_then(epoch_ms),
         _ => None,
     }
+}
+
+/// [`json_time_ms`] of a JSON string.
+pub(crate) fn str_time_ms(s: &str) -> Option<i64> {
+    parse_rfc3339_millis(s).or_else(|| s.parse::<f64>().ok().and_then(epoch_ms))
 }
 
 fn epoch_ms(x: f64) -> Option<i64> {
