@@ -2,7 +2,8 @@
 //! once, and each destination reads it through its own [`Cursor`].
 //!
 //! - [`segment`]: one segment file, written with `pwrite`, read through a
-//!   read-only shared map (the only `unsafe` in the project).
+//!   read-only shared map, with a prefetch hint for readers walking it (the
+//!   only `unsafe` in the project).
 //! - [`scan`]: finding valid records in a segment's bytes (recovery, verify, salvage).
 //! - [`ring`]: the writer, the segment table, reuse under `when_full`, fsync.
 //! - [`cursor`]: a destination's read position, its acknowledgements and checkpoint.
