@@ -353,7 +353,9 @@ pub fn posts(
 
 /// Packs pre-encoded entries (batch index, bytes) into bodies within
 /// `limits`, in order. An entry too large to ever fit is refused with
-/// `too_large(entry_len)` as the reason instead of being sent.
+/// `too_large(entry_len)` as the reason instead of being sent. For tests:
+/// the destinations push each entry into a [`Packer`] as they write it.
+#[cfg(test)]
 pub fn pack(
     entries: Vec<(usize, Vec<u8>)>,
     framing: Framing,

@@ -600,24 +600,32 @@ pub(crate) mod json_writer {
         out.push(b'}');
     }
 
-    pub(crate) fn actor(out: &mut Vec<u8>, a: &Actor) {
+    /// The members of an `actor` and a `resource` object, in the order
+    /// they are written.
+    pub(crate) const ACTOR_FIELDS: [&str; 4] = ["type", "id", "email", "service_account"];
+    pub(crate) const RESOURCE_FIELDS: [&str; 4] = ["type", "id", "name", "path"];
+
+    /// An object of string members `names`, those without a value left out.
+    pub(crate) fn str_fields(out: &mut Vec<u8>, names: [&str; 4], values: [Option<&str>; 4]) {
         let mut first = true;
         out.push(b'{');
-        opt_str(out, &mut first, "type", &a.kind);
-        opt_str(out, &mut first, "id", &a.id);
-        opt_str(out, &mut first, "email", &a.email);
-        opt_str(out, &mut first, "service_account", &a.service_account);
+        for (k, v) in names.into_iter().zip(values) {
+            if let Some(v) = v {
+                key(out, &mut first, k);
+                string(out, v);
+            }
+        }
         out.push(b'}');
     }
 
+    pub(crate) fn actor(out: &mut Vec<u8>, a: &Actor) {
+        let values = [&a.kind, &a.id, &a.email, &a.service_account].map(|v| v.as_deref());
+        str_fields(out, ACTOR_FIELDS, values);
+    }
+
     pub(crate) fn resource(out: &mut Vec<u8>, r: &Resource) {
-        let mut first = true;
-        out.push(b'{');
-        opt_str(out, &mut first, "type", &r.kind);
-        opt_str(out, &mut first, "id", &r.id);
-        opt_str(out, &mut first, "name", &r.name);
-        opt_str(out, &mut first, "path", &r.path);
-        out.push(b'}');
+        let values = [&r.kind, &r.id, &r.name, &r.path].map(|v| v.as_deref());
+        str_fields(out, RESOURCE_FIELDS, values);
     }
 
     fn syslog(out: &mut Vec<u8>, s: &SyslogFields) {

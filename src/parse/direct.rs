@@ -28,7 +28,8 @@ use super::spare::SpareVec;
 use super::syslog::strip_bom;
 use crate::event::buffers;
 use crate::event::json_writer::{
-    escaped_from, first_escape, string, string_contents, uint, value as write_serde_value,
+    escaped_from, first_escape, str_fields, string, string_contents, uint,
+    value as write_serde_value, ACTOR_FIELDS, RESOURCE_FIELDS,
 };
 use crate::event::record::FLAG_CANONICAL;
 use crate::event::rfc5424_fields::{push_sd_name, push_sd_value, sd_name_byte, MAX_SD_NAME};
@@ -847,11 +848,9 @@ fn ascii_uppercase(s: Cow<'_, str>) -> Cow<'_, str> {
 }
 
 /// An `actor` or `resource` object's string fields, in the order of
-/// [`ACTOR_FIELDS`] or [`RESOURCE_FIELDS`] (the order `Actor` and
-/// `Resource` serialize in), borrowed from the input where it allows.
+/// [`ACTOR_FIELDS`] or [`RESOURCE_FIELDS`], borrowed from the input where
+/// it allows.
 type Fields<'v> = [Option<Cow<'v, str>>; 4];
-const ACTOR_FIELDS: [&str; 4] = ["type", "id", "email", "service_account"];
-const RESOURCE_FIELDS: [&str; 4] = ["type", "id", "name", "path"];
 
 fn owned(s: Option<String>) -> Option<Cow<'static, str>> {
     s.map(Cow::Owned)
@@ -868,21 +867,7 @@ fn merge_fields<'v>(into: &mut Fields<'v>, newer: Fields<'v>) {
 
 /// The object `json_writer::actor` / `resource` writes for these fields.
 fn write_fields(o: &mut Vec<u8>, names: [&str; 4], fields: &Fields<'_>) {
-    o.push(b'{');
-    let mut first = true;
-    for (name, field) in names.iter().zip(fields) {
-        if let Some(v) = field {
-            if !first {
-                o.push(b',');
-            }
-            first = false;
-            o.push(b'"');
-            o.extend_from_slice(name.as_bytes());
-            o.extend_from_slice(b"\":");
-            string(o, v);
-        }
-    }
-    o.push(b'}');
+    str_fields(o, names, fields.each_ref().map(|v| v.as_deref()));
 }
 
 fn actor<'a, 'v>(ov: &'a mut Overrides<'v>) -> &'a mut Fields<'v> {
