@@ -190,7 +190,8 @@ mod tests {
         let mut s = settings();
         seal(&key, &mut s);
         let text = serde_json::to_string(&s).unwrap();
-        for secret in ["s3cret", "k1", "\"c\""] {
+        // as JSON strings: a bare "k1" turns up in random base64 now and then (~3% of runs)
+        for secret in ["\"s3cret\"", "\"k1\"", "\"c\""] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(text.contains("https://x"));
