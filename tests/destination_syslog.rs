@@ -246,7 +246,7 @@ fn expected_json_line(ev: &BatchEvent) -> String {
         16 * 8 + u16::from(ev.meta.severity.syslog_code()),
         format_rfc3339_millis(ev.meta.timestamp_ms),
         hostname(),
-        std::str::from_utf8(&ev.body).expect("utf8 body")
+        std::str::from_utf8(ev.body()).expect("utf8 body")
     )
 }
 
@@ -440,7 +440,7 @@ async fn syslog_format_rebuilds_the_original_fields() {
          Failed password for root from 10.0.0.9 port 22"
     );
     // An event that did not come from syslog carries its JSON as MSG.
-    let body = std::str::from_utf8(&batch.events[1].body).expect("utf8");
+    let body = std::str::from_utf8(batch.events[1].body()).expect("utf8");
     assert_eq!(fields[1], format!("{}|siem-relay|-|-|-|{body}", hostname()));
     let raw = server.lines("raw.log", 2);
     assert!(raw[0].starts_with("<34>1 "), "{}", raw[0]);

@@ -25,7 +25,7 @@ fn ev(n: u64) -> EncodedEvent {
 }
 
 fn msg_of(r: &ReadRecord) -> String {
-    Event::decode(&r.body).unwrap().message.unwrap_or_default()
+    Event::decode(r.body()).unwrap().message.unwrap_or_default()
 }
 
 fn read_all(c: &mut siem_relay::buffer::Cursor) -> Vec<ReadRecord> {
@@ -98,7 +98,7 @@ fn wrap_around_fast_gets_all_stalled_drop_oldest_counts_exactly() {
     let rest = read_all(&mut stalled);
     let notices = rest
         .iter()
-        .filter(|r| String::from_utf8_lossy(&r.body).contains("relay.buffer.overflow"))
+        .filter(|r| String::from_utf8_lossy(r.body()).contains("relay.buffer.overflow"))
         .count() as u64;
     let events = rest.len() as u64 - notices;
     let dropped = stalled.dropped();
@@ -113,7 +113,7 @@ fn wrap_around_fast_gets_all_stalled_drop_oldest_counts_exactly() {
     let mut reported = 0;
     fast_all.extend(read_all(&mut fast));
     for r in fast_all {
-        let e = Event::decode(&r.body).unwrap();
+        let e = Event::decode(r.body()).unwrap();
         if e.action.as_deref() == Some("relay.buffer.overflow")
             && e.metadata.as_ref().unwrap()["destination"] == "stalled"
         {
@@ -235,7 +235,7 @@ fn torn_tail_is_cut_and_reported() {
     // the torn record is gone (its sequence number is not reused) and a damage notice was appended
     assert!(got[9..]
         .iter()
-        .any(|r| String::from_utf8_lossy(&r.body).contains("relay.buffer.damage")));
+        .any(|r| String::from_utf8_lossy(r.body()).contains("relay.buffer.damage")));
 }
 
 #[test]
@@ -291,7 +291,7 @@ fn unreadable_segment_is_quarantined_and_the_rest_salvaged() {
     assert_eq!(events, 1000 - before.segments[1].records - 1 + 1);
     let bodies: String = got
         .iter()
-        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .map(|r| String::from_utf8_lossy(r.body()).into_owned())
         .collect();
     assert!(bodies.contains("relay.buffer.quarantine"));
 }
@@ -356,7 +356,7 @@ fn recovery_notice_never_evicts_a_block_destinations_data() {
     let got = read_all(&mut blocked);
     assert!(got
         .iter()
-        .any(|r| String::from_utf8_lossy(&r.body).contains("relay.buffer.damage")));
+        .any(|r| String::from_utf8_lossy(r.body()).contains("relay.buffer.damage")));
 }
 
 #[test]

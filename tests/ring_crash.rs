@@ -95,7 +95,7 @@ fn sigkill_mid_write_loses_no_acknowledged_record() {
                 assert!(r.seq > prev, "records in order");
             }
             last = Some(r.seq);
-            let e = Event::decode(&r.body).unwrap();
+            let e = Event::decode(r.body()).unwrap();
             if e.action.as_deref() == Some("crash.test") {
                 assert!(
                     got.insert(r.seq, e.message.unwrap()).is_none(),

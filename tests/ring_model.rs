@@ -106,9 +106,9 @@ fn check_read(
         gaps += r.seq - expect;
         expect = r.seq + 1;
         match w.appended.get(&r.seq) {
-            Some(b) => assert_eq!(&r.body[..], &b[..], "seq {} body differs", r.seq),
+            Some(b) => assert_eq!(r.body(), &b[..], "seq {} body differs", r.seq),
             None => assert!(
-                String::from_utf8_lossy(&r.body).contains("relay.buffer"),
+                String::from_utf8_lossy(r.body()).contains("relay.buffer"),
                 "unknown record {}",
                 r.seq
             ),
@@ -284,8 +284,8 @@ proptest! {
             prop_assert!(last.is_none_or(|l| r.seq > l));
             last = Some(r.seq);
             match appended.get(&r.seq) {
-                Some(b) => { prop_assert_eq!(&r.body[..], &b[..]); ours += 1; }
-                None => prop_assert!(String::from_utf8_lossy(&r.body).contains("relay.buffer")),
+                Some(b) => { prop_assert_eq!(r.body(), &b[..]); ours += 1; }
+                None => prop_assert!(String::from_utf8_lossy(r.body()).contains("relay.buffer")),
             }
         }
         // what verify counted before the repair is what the reader got back

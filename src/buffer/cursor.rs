@@ -21,17 +21,18 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// A record read out of the ring. Its body and hint share the segment's map
-/// (no copy): while any of them is alive the ring does not rewrite that
-/// segment (see [`Segment::share`](super::segment::Segment::share)).
+/// A record read out of the ring: its body and hint, one after the other,
+/// in one slice of the segment's map (no copy, and one reference count to
+/// move per record, not two: a fan-out to N destinations takes N). While
+/// the slice is alive the ring does not rewrite that segment (see
+/// [`Segment::share`](super::segment::Segment::share)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadRecord {
     pub seq: u64,
     pub meta: RecordMeta,
-    /// The canonical event as compact JSON.
-    pub body: Bytes,
-    /// The record's hint (empty: none). Whoever changes `body` clears it.
-    pub hint: Bytes,
+    /// The body (`..body_len`) and then the hint.
+    data: Bytes,
+    body_len: usize,
 }
 
 impl ReadRecord {
@@ -40,13 +41,28 @@ impl ReadRecord {
         ReadRecord {
             seq,
             meta,
-            body,
-            hint: Bytes::new(),
+            body_len: body.len(),
+            data: body,
+        }
+    }
+
+    /// A record with `body` and `hint` copied into a buffer of its own
+    /// (tests, tools; the ring hands out slices of its map instead).
+    pub fn with_hint(seq: u64, meta: RecordMeta, body: &[u8], hint: &[u8]) -> Self {
+        let mut data = Vec::with_capacity(body.len() + hint.len());
+        data.extend_from_slice(body);
+        data.extend_from_slice(hint);
+        ReadRecord {
+            seq,
+            meta,
+            data: data.into(),
+            body_len: body.len(),
         }
     }
 
     /// A record whose body is `buf[at..at + body_len]` and whose hint the
     /// `hint_len` bytes after it (a slice of `buf`, no copy).
+    #[inline]
     pub fn in_buffer(
         seq: u64,
         meta: RecordMeta,
@@ -55,23 +71,41 @@ impl ReadRecord {
         body_len: usize,
         hint_len: usize,
     ) -> Self {
-        let end = at + body_len;
         ReadRecord {
             seq,
             meta,
-            body: buf.slice(at..end),
-            hint: match hint_len {
-                0 => Bytes::new(),
-                n => buf.slice(end..end + n),
-            },
+            data: buf.slice(at..at + body_len + hint_len),
+            body_len,
         }
+    }
+
+    /// The canonical event as compact JSON.
+    #[inline]
+    pub fn body(&self) -> &[u8] {
+        &self.data[..self.body_len]
+    }
+
+    /// The record's hint (empty: none).
+    #[inline]
+    pub fn hint(&self) -> &[u8] {
+        &self.data[self.body_len..]
+    }
+
+    /// The body as shared bytes (no copy).
+    pub fn body_bytes(&self) -> Bytes {
+        self.data.slice(..self.body_len)
+    }
+
+    /// The body and the hint after it, as one slice of bytes.
+    pub fn body_and_hint(&self) -> &[u8] {
+        &self.data
     }
 
     /// Replaces the body (after redaction): the hint, made for the old
     /// body, goes with it.
     pub fn set_body(&mut self, body: Bytes) {
-        self.body = body;
-        self.hint = Bytes::new();
+        self.body_len = body.len();
+        self.data = body;
     }
 }
 

@@ -1207,7 +1207,7 @@ mod tests {
         while c.read(1000, 1 << 20, &mut out).is_some() {}
         out.iter()
             .map(|r| {
-                let ev = Event::decode(&r.body).unwrap();
+                let ev = Event::decode(r.body()).unwrap();
                 let msg = ev.message.unwrap_or_default();
                 let n = msg.split(' ').nth(2).and_then(|n| n.parse().ok());
                 (r.seq, n.unwrap_or(u64::MAX))
@@ -1242,8 +1242,8 @@ mod tests {
         assert_eq!(read.len(), 400);
         for r in read {
             let want = &batch[r.seq as usize];
-            assert_eq!(r.body, want.body(), "seq {}", r.seq);
-            assert_eq!(r.hint, want.hint(), "seq {}", r.seq);
+            assert_eq!(r.body(), want.body(), "seq {}", r.seq);
+            assert_eq!(r.hint(), want.hint(), "seq {}", r.seq);
         }
     }
 
@@ -1346,7 +1346,7 @@ mod tests {
         assert!(ring.inner.table.read().unwrap().segs[0].seg.is_leased());
         let copies: Vec<(Vec<u8>, Vec<u8>)> = held
             .iter()
-            .map(|r| (r.body.to_vec(), r.hint.to_vec()))
+            .map(|r| (r.body().to_vec(), r.hint().to_vec()))
             .collect();
         // fill the ring until its oldest segment (the held one) is reused
         fill_every_slot(&ring, &mut next);
@@ -1375,14 +1375,9 @@ mod tests {
             1
         );
         for (r, (body, hint)) in held.iter().zip(&copies) {
-            assert_eq!(
-                &r.body[..],
-                &body[..],
-                "seq {} changed under its batch",
-                r.seq
-            );
-            assert_eq!(&r.hint[..], &hint[..]);
-            assert!(Event::decode(&r.body).is_ok());
+            assert_eq!(r.body(), &body[..], "seq {} changed under its batch", r.seq);
+            assert_eq!(r.hint(), &hint[..]);
+            assert!(Event::decode(r.body()).is_ok());
         }
         // the slot's new file holds new records; the old one is open but unlinked
         let (_, unlinked) = open_segment_files(&ring);
@@ -1593,7 +1588,7 @@ mod tests {
             ring.append(&evs(i..i + 1)).unwrap();
             out.clear();
             assert_eq!(c.read(10, 1 << 20, &mut out), Some(i..i + 1));
-            let ev = Event::decode(&out[0].body).unwrap();
+            let ev = Event::decode(out[0].body()).unwrap();
             assert!(ev
                 .message
                 .unwrap()

@@ -24,7 +24,7 @@ impl Batch {
     }
     /// Sum of the JSON body lengths.
     pub fn body_bytes(&self) -> usize {
-        self.events.iter().map(|e| e.body.len()).sum()
+        self.events.iter().map(|e| e.body().len()).sum()
     }
     /// A batch of the events at `indices` (for retrying part of a batch).
     pub fn subset(&self, indices: &[usize]) -> Batch {
@@ -43,17 +43,16 @@ impl Batch {
         let size = self
             .events
             .iter()
-            .map(|e| e.body.len() + e.hint.len())
+            .map(|e| e.body_and_hint().len())
             .sum();
         let mut buf = Vec::with_capacity(size);
         for e in &self.events {
-            buf.extend_from_slice(&e.body);
-            buf.extend_from_slice(&e.hint);
+            buf.extend_from_slice(e.body_and_hint());
         }
         let buf = bytes::Bytes::from(buf);
         let mut at = 0;
         for e in &mut self.events {
-            let (body, hint) = (e.body.len(), e.hint.len());
+            let (body, hint) = (e.body().len(), e.hint().len());
             *e = BatchEvent::in_buffer(e.seq, e.meta, &buf, at, body, hint);
             at += body + hint;
         }
@@ -97,7 +96,7 @@ mod tests {
             .clone()
             .events
             .iter()
-            .map(|e| e.body.to_vec())
+            .map(|e| e.body().to_vec())
             .collect::<Vec<_>>();
         if detach {
             batch.detach();
@@ -108,7 +107,7 @@ mod tests {
         let same = batch
             .events
             .iter()
-            .map(|e| e.body.to_vec())
+            .map(|e| e.body().to_vec())
             .collect::<Vec<_>>()
             == before;
         (ring.stats().replaced_segments, same)
@@ -129,12 +128,12 @@ mod tests {
         let mut e = Event::new("SYSTEM", None, Severity::Info);
         e.message = Some("m".into());
         let body = bytes::Bytes::from(e.encode().into_body());
-        let mut with_hint = BatchEvent::new(1, e.meta(), body.clone());
-        with_hint.hint = bytes::Bytes::from_static(b"hint");
-        let mut batch = Batch::new(vec![with_hint, BatchEvent::new(2, e.meta(), body.clone())]);
+        let with_hint = BatchEvent::with_hint(2, e.meta(), &body, b"hint");
+        let mut batch = Batch::new(vec![BatchEvent::new(1, e.meta(), body.clone()), with_hint]);
         let before = batch.clone();
         batch.detach();
         assert_eq!(batch, before);
-        assert_ne!(batch.events[0].body.as_ptr(), body.as_ptr(), "copied");
+        assert_eq!(batch.events[1].hint(), b"hint");
+        assert_ne!(batch.events[0].body().as_ptr(), body.as_ptr(), "copied");
     }
 }

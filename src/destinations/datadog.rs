@@ -91,7 +91,7 @@ impl HttpFormat for Datadog {
         let mut entry = Vec::new();
         for (i, ev) in batch.events.iter().enumerate() {
             entry.clear();
-            self.entry(&ev.body, &mut entry);
+            self.entry(ev.body(), &mut entry);
             packer.push(i, &entry, |n| {
                 format!(
                     "event is {n} bytes as a Datadog log, above the 1 MB per-log limit \

@@ -48,13 +48,13 @@ impl DeadLetter {
         let mut n = 0;
         for (ev, reason) in items {
             let fallback;
-            let event: &RawValue = match std::str::from_utf8(&ev.body)
+            let event: &RawValue = match std::str::from_utf8(ev.body())
                 .ok()
                 .and_then(|s| serde_json::from_str(s).ok())
             {
                 Some(raw) => raw,
                 None => {
-                    fallback = serde_json::value::to_raw_value(&String::from_utf8_lossy(&ev.body))
+                    fallback = serde_json::value::to_raw_value(&String::from_utf8_lossy(ev.body()))
                         .map_err(io::Error::other)?;
                     &fallback
                 }

@@ -243,9 +243,9 @@ impl Elasticsearch {
     /// `{"create":{"_id":…,"_index":…}}\n<document>` (the keys in the
     /// sorted order `serde_json::Map` writes them).
     fn line(&self, ev: &BatchEvent, index: &mut IndexCache<'_>, out: &mut Vec<u8>) {
-        out.reserve(ev.body.len() + 96);
+        out.reserve(ev.body().len() + 96);
         out.extend_from_slice(b"{\"create\":{");
-        if let Some(id) = Self::event_id(&ev.meta, &ev.body) {
+        if let Some(id) = Self::event_id(&ev.meta, ev.body()) {
             out.extend_from_slice(b"\"_id\":");
             json_writer::string(out, &id);
             out.push(b',');
@@ -253,17 +253,17 @@ impl Elasticsearch {
         out.extend_from_slice(b"\"_index\":");
         out.extend_from_slice(index.json(ev.meta.timestamp_ms));
         out.extend_from_slice(b"}}\n");
-        match (self.data_stream, ev.body.first()) {
+        match (self.data_stream, ev.body().first()) {
             (true, Some(b'{')) => {
                 out.extend_from_slice(b"{\"@timestamp\":\"");
                 push_rfc3339_millis(out, ev.meta.timestamp_ms);
                 out.push(b'"');
-                if ev.body.len() > 2 {
+                if ev.body().len() > 2 {
                     out.push(b',');
                 }
-                out.extend_from_slice(&ev.body[1..]);
+                out.extend_from_slice(&ev.body()[1..]);
             }
-            _ => out.extend_from_slice(&ev.body),
+            _ => out.extend_from_slice(ev.body()),
         }
     }
 }
@@ -502,7 +502,7 @@ mod tests {
             .enumerate()
             .map(|(i, ev)| {
                 let index = es.index_for(ev.meta.timestamp_ms);
-                let id = serde_json::from_slice::<IdOnly>(&ev.body)
+                let id = serde_json::from_slice::<IdOnly>(ev.body())
                     .ok()
                     .and_then(|d| d.event_id);
                 let mut action = serde_json::Map::new();
@@ -514,16 +514,16 @@ mod tests {
                     .to_string()
                     .into_bytes();
                 line.push(b'\n');
-                match (es.data_stream, ev.body.first()) {
+                match (es.data_stream, ev.body().first()) {
                     (true, Some(b'{')) => {
                         let ts = format_rfc3339_millis(ev.meta.timestamp_ms);
                         line.extend_from_slice(format!("{{\"@timestamp\":\"{ts}\"").as_bytes());
-                        if ev.body.len() > 2 {
+                        if ev.body().len() > 2 {
                             line.push(b',');
                         }
-                        line.extend_from_slice(&ev.body[1..]);
+                        line.extend_from_slice(&ev.body()[1..]);
                     }
-                    _ => line.extend_from_slice(&ev.body),
+                    _ => line.extend_from_slice(ev.body()),
                 }
                 (i, line)
             })

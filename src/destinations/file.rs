@@ -133,7 +133,7 @@ impl Ndjson {
         buf.clear();
         buf.reserve(batch.body_bytes() + batch.len());
         for e in &batch.events {
-            buf.extend_from_slice(&e.body);
+            buf.extend_from_slice(e.body());
             buf.push(b'\n');
         }
         let result = write(&buf);

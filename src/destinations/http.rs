@@ -91,7 +91,7 @@ impl HttpFormat for Http {
                 .events
                 .iter()
                 .enumerate()
-                .map(|(i, ev)| self.request(ev.body.clone(), vec![i]))
+                .map(|(i, ev)| self.request(ev.body_bytes(), vec![i]))
                 .collect();
             return Encoded {
                 requests,
@@ -105,7 +105,7 @@ impl HttpFormat for Http {
         };
         let mut packer = Packer::new(framing, Limits::NONE);
         for (i, ev) in batch.events.iter().enumerate() {
-            packer.push(i, &ev.body, |_| String::new());
+            packer.push(i, ev.body(), |_| String::new());
         }
         let (bodies, rejected) = packer.finish();
         let requests = bodies

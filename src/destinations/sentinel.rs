@@ -194,7 +194,7 @@ impl HttpFormat for Sentinel {
         let mut row = Vec::new();
         for (i, ev) in batch.events.iter().enumerate() {
             row.clear();
-            push_row(&mut row, ev.meta.timestamp_ms, &ev.body);
+            push_row(&mut row, ev.meta.timestamp_ms, ev.body());
             packer.push(i, &row, |n| {
                 format!(
                     "event is {n} bytes as a record, above the Logs Ingestion API's 1 MB per call"

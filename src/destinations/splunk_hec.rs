@@ -174,7 +174,7 @@ impl HttpFormat for SplunkHec {
             e.extend_from_slice(b"{\"time\":");
             push_epoch_secs(&mut e, ev.meta.timestamp_ms);
             e.extend_from_slice(self.envelope.as_bytes());
-            e.extend_from_slice(&ev.body);
+            e.extend_from_slice(ev.body());
             e.push(b'}');
             packer.push(i, &e, |_| String::new());
         }

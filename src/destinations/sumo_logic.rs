@@ -53,7 +53,7 @@ impl HttpFormat for SumoLogic {
     fn encode(&self, batch: &Batch) -> Encoded {
         let mut packer = Packer::new(Framing::Lines, LIMITS);
         for (i, ev) in batch.events.iter().enumerate() {
-            packer.push(i, &ev.body, |n| {
+            packer.push(i, ev.body(), |n| {
                 format!("event is {n} bytes, above the HTTP source's 1 MB per request")
             });
         }

@@ -697,12 +697,12 @@ impl Encoder {
             }
             (Format::Syslog, BodyReader::Serde) => None,
             (Format::Syslog, BodyReader::Hint)
-                if !ev.hint.is_empty() && self.encode_hinted(ev, out) =>
+                if !ev.hint().is_empty() && self.encode_hinted(ev, out) =>
             {
                 return Decoded::Hinted;
             }
             (Format::Syslog, BodyReader::Hint | BodyReader::Scanner) => {
-                match syslog_view::scan(&ev.body, scratch) {
+                match syslog_view::scan(ev.body(), scratch) {
                     Ok(v) => {
                         self.encode_fast(ev, &v, scratch, out);
                         return Decoded::Fast;
@@ -718,7 +718,7 @@ impl Encoder {
     /// `format = "syslog"` through the serde reader.
     fn encode_reference(&self, ev: &BatchEvent, out: &mut Vec<u8>) {
         // A body that does not parse is sent as in `json` format: nothing is lost.
-        match serde_json::from_slice::<SyslogView<'_>>(&ev.body) {
+        match serde_json::from_slice::<SyslogView<'_>>(ev.body()) {
             Ok(v) => self.encode_syslog(ev, &v, out),
             Err(_) => self.encode_json(ev, out),
         }
@@ -769,7 +769,7 @@ impl Encoder {
             }
             Some(_) => {}
             // Not from syslog: the event itself is the message.
-            None => push_msg(out, &ev.body),
+            None => push_msg(out, ev.body()),
         }
     }
 
@@ -777,7 +777,7 @@ impl Encoder {
     /// the body: the same output as `encode_fast` (property-tested).
     /// False, with nothing written, for a hint that does not parse.
     fn encode_hinted(&self, ev: &BatchEvent, out: &mut Vec<u8>) -> bool {
-        let Some(h) = SyslogHint::parse(&ev.hint, &ev.body) else {
+        let Some(h) = SyslogHint::parse(ev.hint(), ev.body()) else {
             return false;
         };
         push_pri_timestamp(out, u16::from(h.facility) * 8 + u16::from(h.severity), ev);
@@ -807,7 +807,7 @@ impl Encoder {
             }
             Some(_) => {}
             // Not from syslog: the event itself is the message.
-            None => push_msg(out, &ev.body),
+            None => push_msg(out, ev.body()),
         }
         true
     }
@@ -817,7 +817,7 @@ impl Encoder {
         let pri = u16::from(self.facility) * 8 + u16::from(ev.meta.severity.syslog_code());
         self.header(out, pri, ev, &self.hostname, &self.app_name, "-", "-");
         out.extend_from_slice(b" -");
-        push_msg(out, &ev.body);
+        push_msg(out, ev.body());
     }
 
     fn encode_syslog(&self, ev: &BatchEvent, v: &SyslogView<'_>, out: &mut Vec<u8>) {
@@ -839,7 +839,7 @@ impl Encoder {
         match &v.message {
             Some(m) => push_msg(out, m.as_bytes()),
             // Not from syslog: the event itself is the message.
-            None => push_msg(out, &ev.body),
+            None => push_msg(out, ev.body()),
         }
     }
 
@@ -1137,12 +1137,7 @@ mod tests {
             &origin,
         );
         let has_hint = !rec.hint().is_empty();
-        let with = BatchEvent {
-            seq: 1,
-            meta: rec.meta,
-            body: rec.body().to_vec().into(),
-            hint: rec.hint().to_vec().into(),
-        };
+        let with = BatchEvent::with_hint(1, rec.meta, rec.body(), rec.hint());
         let without = BatchEvent::new(1, rec.meta, rec.into_body().into());
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let mut scratch = Scratch::default();
@@ -1210,12 +1205,7 @@ mod tests {
         );
         let mut hint = rec.hint().to_vec();
         hint[0] = 0xFF;
-        let ev = BatchEvent {
-            seq: 1,
-            meta: rec.meta,
-            body: rec.body().to_vec().into(),
-            hint: hint.into(),
-        };
+        let ev = BatchEvent::with_hint(1, rec.meta, rec.body(), &hint);
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let used = e.encode_with(&ev, &mut a, &mut Scratch::default(), BodyReader::Hint);
         assert_eq!(used, Decoded::Fast);
@@ -1227,10 +1217,9 @@ mod tests {
     fn raw_event(body: &[u8]) -> BatchEvent {
         let mut ev = Event::new("SYSTEM", None, Severity::Notice);
         ev.set_timestamp_ms(1_700_000_000_123);
-        BatchEvent {
-            body: bytes::Bytes::copy_from_slice(body),
-            ..batch_event(&ev)
-        }
+        let mut be = batch_event(&ev);
+        be.set_body(bytes::Bytes::copy_from_slice(body));
+        be
     }
 
     /// Bodies the canonical writer never produces: the same bytes out of
@@ -1589,11 +1578,11 @@ mod tests {
                 cut in any::<bool>(),
             ) {
                 let be = batch_event(&ev);
-                let i = at.index(be.body.len() + 1);
-                let mut body = be.body[..i].to_vec();
+                let i = at.index(be.body().len() + 1);
+                let mut body = be.body()[..i].to_vec();
                 body.extend_from_slice(damage);
                 if !cut {
-                    body.extend_from_slice(&be.body[i..]);
+                    body.extend_from_slice(&be.body()[i..]);
                 }
                 let (fast, reference, _) =
                     both_readers(&encoder(Format::Syslog), &raw_event(&body));
@@ -1625,7 +1614,7 @@ mod tests {
         let mut ev = Event::new("SECURITY", Some("user.login".into()), Severity::Warning);
         ev.set_timestamp_ms(1_700_000_000_123);
         let be = batch_event(&ev);
-        let body = std::str::from_utf8(&be.body).expect("utf8").to_string();
+        let body = std::str::from_utf8(be.body()).expect("utf8").to_string();
         // local0 (16) * 8 + warning (4) = 132
         assert_eq!(
             encode(&encoder(Format::Json), &be),
@@ -1666,15 +1655,13 @@ mod tests {
         let mut ev = Event::new("ADMIN", None, Severity::Error);
         ev.set_timestamp_ms(0);
         let be = batch_event(&ev);
-        let body = std::str::from_utf8(&be.body).expect("utf8").to_string();
+        let body = std::str::from_utf8(be.body()).expect("utf8").to_string();
         assert_eq!(
             encode(&encoder(Format::Syslog), &be),
             format!("<131>1 1970-01-01T00:00:00.000Z relay siem-relay - - - {body}")
         );
-        let garbage = BatchEvent {
-            body: bytes::Bytes::from_static(b"{oops"),
-            ..be
-        };
+        let mut garbage = be;
+        garbage.set_body(bytes::Bytes::from_static(b"{oops"));
         assert!(encode(&encoder(Format::Syslog), &garbage).ends_with(" - - - {oops"));
     }
 

@@ -159,12 +159,12 @@ pub async fn run(
 /// (a store-forwarding stall per record, once per destination).
 fn prepare(dest: &Destination, records: &mut Vec<BatchEvent>, pending: &mut Pending) {
     records.retain_mut(|r| {
-        if !dest.filter.accepts(&r.meta, &r.body) {
+        if !dest.filter.accepts(&r.meta, r.body()) {
             dest.status.filtered.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         if let Some(red) = &dest.redactor {
-            match red.apply(&r.body) {
+            match red.apply(r.body()) {
                 Ok(b) => r.set_body(b.into()),
                 Err(e) => {
                     // never send an event whose redaction failed: it may carry what must not leave
@@ -175,7 +175,7 @@ fn prepare(dest: &Destination, records: &mut Vec<BatchEvent>, pending: &mut Pend
                 }
             }
         }
-        pending.bytes += r.body.len();
+        pending.bytes += r.body().len();
         true
     });
     pending.events.append(records);
@@ -226,7 +226,7 @@ fn write_dead_letters(dest: &Destination, items: &[(&BatchEvent, &str)]) {
         tracing::error!(destination = %dest.name, file = %dest.dead_letter.path().display(), error = %e,
             count = items.len(), "cannot write dead letters");
         for (ev, reason) in items {
-            tracing::error!(destination = %dest.name, seq = ev.seq, reason, event = %String::from_utf8_lossy(&ev.body),
+            tracing::error!(destination = %dest.name, seq = ev.seq, reason, event = %String::from_utf8_lossy(ev.body()),
                 "rejected event (dead-letter file unavailable)");
         }
     }

@@ -253,5 +253,5 @@ pub fn table(s: &str) -> toml::Table {
 }
 
 pub fn body_of(b: &Batch, i: usize) -> &str {
-    std::str::from_utf8(&b.events[i].body).unwrap()
+    std::str::from_utf8(b.events[i].body()).unwrap()
 }
