@@ -5,11 +5,10 @@
 //! the hint or, when it does not parse, from the body.
 #![no_main]
 
-use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use siem_relay::destinations::syslog::{BodyReader, SyslogSink};
 use siem_relay::destinations::{Batch, BatchEvent, BuildContext};
-use siem_relay::event::syslog_hint::SyslogHint;
+use siem_relay::event::syslog_hint::{HintHeader, SyslogHint};
 use siem_relay::event::{RecordMeta, Severity};
 use std::sync::OnceLock;
 
@@ -34,6 +33,26 @@ fuzz_target!(|data: &[u8]| {
     let (hint, body) = rest.split_at(usize::from(split).min(rest.len()));
     if let Some(h) = SyslogHint::parse(hint, body) {
         assert!(h.facility <= 23 && h.severity <= 7);
+        let inside = |s: &[u8]| {
+            let at = s.as_ptr() as usize;
+            let base = hint.as_ptr() as usize;
+            assert!(at >= base && at + s.len() <= base + hint.len());
+        };
+        match h.header {
+            HintHeader::Rendered(run) => inside(run),
+            HintHeader::Fields {
+                hostname,
+                app_name,
+                procid,
+                msgid,
+                structured_data,
+            } => {
+                for f in [hostname, app_name, procid, msgid].into_iter().flatten() {
+                    inside(f);
+                }
+                inside(structured_data);
+            }
+        }
         if let Some(m) = h.message {
             let at = m.as_ptr() as usize - body.as_ptr() as usize;
             assert!(at >= 1 && at + m.len() < body.len());
@@ -48,12 +67,7 @@ fuzz_target!(|data: &[u8]| {
         tenant_hash: 0,
         flags: 0,
     };
-    let ev = BatchEvent {
-        seq: 1,
-        meta,
-        body: Bytes::copy_from_slice(body),
-        hint: Bytes::copy_from_slice(hint),
-    };
+    let ev = BatchEvent::with_hint(1, meta, body, hint);
     let frames = sink().encode_frames(&Batch::new(vec![ev]), BodyReader::Hint);
     // one octet-counted frame: `LEN SP <PRI>1 …`
     let sp = frames.iter().position(|&b| b == b' ').expect("MSG-LEN SP");

@@ -40,11 +40,7 @@ impl Batch {
     /// while a SIEM is down, should hold its events' bytes, not whole
     /// segments of disk.
     pub fn detach(&mut self) {
-        let size = self
-            .events
-            .iter()
-            .map(|e| e.body_and_hint().len())
-            .sum();
+        let size = self.events.iter().map(|e| e.body_and_hint().len()).sum();
         let mut buf = Vec::with_capacity(size);
         for e in &self.events {
             buf.extend_from_slice(e.body_and_hint());

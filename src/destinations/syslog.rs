@@ -42,7 +42,7 @@ use crate::event::rfc5424_fields::{
     push_header_field, push_sd_name, push_sd_value, MAX_APP_NAME, MAX_HOSTNAME, MAX_MSGID,
     MAX_PROCID,
 };
-use crate::event::syslog_hint::SyslogHint;
+use crate::event::syslog_hint::{HintHeader, SyslogHint};
 use crate::event::{json_writer, push_rfc3339_millis};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -781,24 +781,36 @@ impl Encoder {
             return false;
         };
         push_pri_timestamp(out, u16::from(h.facility) * 8 + u16::from(h.severity), ev);
-        match h.hostname {
-            Some(v) => out.extend_from_slice(v),
-            None => push_header_field(out, &self.hostname, MAX_HOSTNAME),
-        }
-        out.push(b' ');
-        match h.app_name {
-            Some(v) => out.extend_from_slice(v),
-            None => push_header_field(out, &self.app_name, MAX_APP_NAME),
-        }
-        out.push(b' ');
-        out.extend_from_slice(h.procid.unwrap_or(b"-"));
-        out.push(b' ');
-        out.extend_from_slice(h.msgid.unwrap_or(b"-"));
-        out.push(b' ');
-        if h.structured_data.is_empty() {
-            out.push(b'-');
-        } else {
-            out.extend_from_slice(h.structured_data);
+        match h.header {
+            // the common case: the whole rest of the header in one copy
+            HintHeader::Rendered(run) => out.extend_from_slice(run),
+            HintHeader::Fields {
+                hostname,
+                app_name,
+                procid,
+                msgid,
+                structured_data,
+            } => {
+                match hostname {
+                    Some(v) => out.extend_from_slice(v),
+                    None => push_header_field(out, &self.hostname, MAX_HOSTNAME),
+                }
+                out.push(b' ');
+                match app_name {
+                    Some(v) => out.extend_from_slice(v),
+                    None => push_header_field(out, &self.app_name, MAX_APP_NAME),
+                }
+                out.push(b' ');
+                out.extend_from_slice(procid.unwrap_or(b"-"));
+                out.push(b' ');
+                out.extend_from_slice(msgid.unwrap_or(b"-"));
+                out.push(b' ');
+                if structured_data.is_empty() {
+                    out.push(b'-');
+                } else {
+                    out.extend_from_slice(structured_data);
+                }
+            }
         }
         match h.message {
             Some(m) if !m.is_empty() => {
@@ -1149,6 +1161,7 @@ mod tests {
     #[test]
     fn the_syslog_hint_writes_what_the_body_says() {
         let e = encoder(Format::Syslog);
+        let mut kinds = std::collections::BTreeSet::new();
         for line in [
             r#"<86>1 2026-11-23T10:00:00.123456Z host app 4242 AUTH [b@1 seq="1" x="a\"b\]c\\d"][a@1] {"seq":1,"user":"alice"}"#,
             r#"<13>1 - - - - - - plain "text" with \ and é"#,
@@ -1159,12 +1172,24 @@ mod tests {
             let (hinted, body_only, used, has_hint) = hinted_and_body_only(&e, line);
             assert!(has_hint, "{line}");
             assert_eq!(used, Decoded::Hinted, "{line}");
+            let rec = crate::parse::syslog_line_to_record(
+                line.as_bytes(),
+                1_790_000_000_000,
+                chrono_tz::Tz::UTC,
+                &crate::parse::Origin {
+                    listener: "tcp_in",
+                    address: None,
+                },
+            );
+            kinds.insert(rec.hint()[0]);
             assert_eq!(
                 String::from_utf8_lossy(&hinted),
                 String::from_utf8_lossy(&body_only),
                 "{line}"
             );
         }
+        // both hint kinds: fields one by one (no hostname), and rendered
+        assert_eq!(kinds.into_iter().collect::<Vec<_>>(), [1, 2]);
     }
 
     /// The generated lines must mostly carry hints, or the property test

@@ -27,12 +27,24 @@
 //!       its quotes, escapes as written)
 //! …     the rest: STRUCTURED-DATA as the destination writes it (empty: none)
 //! ```
+//!
+//! When the event has both a hostname and an app name (nothing of the
+//! destination's own then goes into the header), ingest writes kind 2
+//! instead: the same four bytes, the message's offset and length when
+//! present bit 4 says so, and then the rest of the header as the destination
+//! writes it after the timestamp, in one run: `HOSTNAME SP APP-NAME SP
+//! PROCID SP MSGID SP STRUCTURED-DATA` (`-` for each one absent). The
+//! destination copies that run whole instead of five fields one by one: it
+//! does this once per syslog destination and event. Kind 1 is still read
+//! (records written before kind 2 existed).
 
 use super::rfc5424_fields::{push_header_field, MAX_APP_NAME, MAX_HOSTNAME, MAX_MSGID, MAX_PROCID};
 use std::ops::Range;
 
-/// The hint kind this module writes and reads.
+/// The hint kind with the header fields one by one.
 pub const KIND_RFC5424: u8 = 1;
+/// The hint kind with the header fields and STRUCTURED-DATA rendered.
+pub const KIND_RFC5424_RENDERED: u8 = 2;
 
 const HOSTNAME: u8 = 1;
 const APP_NAME: u8 = 2;
@@ -88,19 +100,32 @@ pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOn
             present |= bit;
         }
     }
+    if f.hostname.is_some() && f.app_name.is_some() {
+        out.extend_from_slice(&[KIND_RFC5424_RENDERED, f.facility, f.severity, present]);
+        if let Some((at, len)) = message {
+            out.extend_from_slice(&at.to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
+        }
+        for (value, _, max) in fields {
+            match value {
+                Some(v) => push_field(out, v, max, f.printable),
+                None => out.push(b'-'),
+            }
+            out.push(b' ');
+        }
+        let sd_at = out.len();
+        structured_data(out);
+        if out.len() == sd_at {
+            out.push(b'-');
+        }
+        return;
+    }
     out.extend_from_slice(&[KIND_RFC5424, f.facility, f.severity, present]);
     for (value, _, max) in fields {
         if let Some(v) = value {
-            if f.printable && !v.is_empty() && v.len() <= max {
-                debug_assert!(v.bytes().all(|b| (b'!'..=b'~').contains(&b)), "{v:?}");
-                // at most MAX_HOSTNAME (255)
-                out.push(v.len() as u8);
-                out.extend_from_slice(v.as_bytes());
-                continue;
-            }
             let len_at = out.len();
             out.push(0);
-            push_header_field(out, v, max);
+            push_field(out, v, max, f.printable);
             // at most MAX_HOSTNAME (255) one-byte characters
             out[len_at] = (out.len() - len_at - 1) as u8;
         }
@@ -114,20 +139,45 @@ pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOn
     debug_assert!(out.len() >= sd_at && out.len() > start);
 }
 
+/// A header field as `push_header_field` writes it; copied whole when the
+/// writer vouched for its bytes (`printable`) and it fits.
+#[inline]
+fn push_field(out: &mut Vec<u8>, v: &str, max: usize, printable: bool) {
+    if printable && !v.is_empty() && v.len() <= max {
+        debug_assert!(v.bytes().all(|b| (b'!'..=b'~').contains(&b)), "{v:?}");
+        out.extend_from_slice(v.as_bytes());
+    } else {
+        push_header_field(out, v, max);
+    }
+}
+
 /// A hint read back, with the message found in its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyslogHint<'a> {
     pub facility: u8,
     pub severity: u8,
-    /// Header fields as they go on the wire; `None`: absent from the event.
-    pub hostname: Option<&'a [u8]>,
-    pub app_name: Option<&'a [u8]>,
-    pub procid: Option<&'a [u8]>,
-    pub msgid: Option<&'a [u8]>,
+    /// The header after the timestamp.
+    pub header: HintHeader<'a>,
     /// The body's `message` JSON string contents (escapes as written).
     pub message: Option<&'a str>,
-    /// The rendered STRUCTURED-DATA (empty: none).
-    pub structured_data: &'a [u8],
+}
+
+/// The header fields and STRUCTURED-DATA of a hint, as its kind holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HintHeader<'a> {
+    /// Kind 1: each field as it goes on the wire (`None`: absent from the
+    /// event, the destination fills in its own or `-`).
+    Fields {
+        hostname: Option<&'a [u8]>,
+        app_name: Option<&'a [u8]>,
+        procid: Option<&'a [u8]>,
+        msgid: Option<&'a [u8]>,
+        /// The rendered STRUCTURED-DATA (empty: none).
+        structured_data: &'a [u8],
+    },
+    /// Kind 2: `HOSTNAME SP APP-NAME SP PROCID SP MSGID SP STRUCTURED-DATA`
+    /// as it goes on the wire.
+    Rendered(&'a [u8]),
 }
 
 impl<'a> SyslogHint<'a> {
@@ -136,7 +186,23 @@ impl<'a> SyslogHint<'a> {
     /// string of the body.
     pub fn parse(hint: &'a [u8], body: &'a [u8]) -> Option<SyslogHint<'a>> {
         let (&[kind, facility, severity, present], mut rest) = hint.split_first_chunk::<4>()?;
-        if kind != KIND_RFC5424 || facility > 23 || severity > 7 || present & !KNOWN != 0 {
+        if facility > 23 || severity > 7 || present & !KNOWN != 0 {
+            return None;
+        }
+        if kind == KIND_RFC5424_RENDERED {
+            let message = message_at(present, &mut rest, body)?;
+            // at least the four separators and `-` for the SD
+            if rest.len() < 9 {
+                return None;
+            }
+            return Some(SyslogHint {
+                facility,
+                severity,
+                header: HintHeader::Rendered(rest),
+                message,
+            });
+        }
+        if kind != KIND_RFC5424 {
             return None;
         }
         let mut field = |bit: u8| -> Option<Option<&'a [u8]>> {
@@ -152,31 +218,40 @@ impl<'a> SyslogHint<'a> {
         let app_name = field(APP_NAME)?;
         let procid = field(PROCID)?;
         let msgid = field(MSGID)?;
-        let message = if present & MESSAGE != 0 {
-            let (at, tail) = rest.split_first_chunk::<4>()?;
-            let (len, tail) = tail.split_first_chunk::<4>()?;
-            rest = tail;
-            let at = usize::try_from(u32::from_le_bytes(*at)).ok()?;
-            let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
-            let end = at.checked_add(len)?;
-            if at == 0 || body.get(at - 1) != Some(&b'"') || body.get(end) != Some(&b'"') {
-                return None;
-            }
-            Some(std::str::from_utf8(&body[at..end]).ok()?)
-        } else {
-            None
-        };
+        let message = message_at(present, &mut rest, body)?;
         Some(SyslogHint {
             facility,
             severity,
-            hostname,
-            app_name,
-            procid,
-            msgid,
+            header: HintHeader::Fields {
+                hostname,
+                app_name,
+                procid,
+                msgid,
+                structured_data: rest,
+            },
             message,
-            structured_data: rest,
         })
     }
+}
+
+/// Reads the message's offset and length off the front of `rest` when
+/// `present` says they are there; `Some(None)`: no message; `None`: a
+/// message that is not the contents of a JSON string in `body`.
+#[inline]
+fn message_at<'a>(present: u8, rest: &mut &'a [u8], body: &'a [u8]) -> Option<Option<&'a str>> {
+    if present & MESSAGE == 0 {
+        return Some(None);
+    }
+    let (at, tail) = rest.split_first_chunk::<4>()?;
+    let (len, tail) = tail.split_first_chunk::<4>()?;
+    *rest = tail;
+    let at = usize::try_from(u32::from_le_bytes(*at)).ok()?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+    let end = at.checked_add(len)?;
+    if at == 0 || body.get(at - 1) != Some(&b'"') || body.get(end) != Some(&b'"') {
+        return None;
+    }
+    Some(Some(std::str::from_utf8(&body[at..end]).ok()?))
 }
 
 #[cfg(test)]
@@ -205,20 +280,69 @@ mod tests {
             SyslogHint {
                 facility: 4,
                 severity: 6,
-                hostname: Some(b"host_1"),
-                app_name: None,
-                procid: Some(b"42"),
-                msgid: Some(b"-"),
+                header: HintHeader::Fields {
+                    hostname: Some(b"host_1"),
+                    app_name: None,
+                    procid: Some(b"42"),
+                    msgid: Some(b"-"),
+                    structured_data: b"[x a=\"1\"]",
+                },
                 message: Some(r#"hi \"there\""#),
-                structured_data: b"[x a=\"1\"]",
             }
         );
         // every truncation is refused or reads as less structured data
         for cut in 0..hint.len() {
             if let Some(h) = SyslogHint::parse(&hint[..cut], body) {
-                assert!(h.structured_data.len() < 9, "cut {cut}");
+                let HintHeader::Fields {
+                    structured_data, ..
+                } = h.header
+                else {
+                    panic!("kind 1 read as {h:?}");
+                };
+                assert!(structured_data.len() < 9, "cut {cut}");
             }
         }
+    }
+
+    #[test]
+    fn with_hostname_and_app_name_the_header_is_rendered_in_one_run() {
+        let body = br#"{"a":1,"message":"hi"}"#;
+        let at = body.iter().position(|&b| b == b'h').unwrap();
+        let fields = |procid, msgid, message: Option<Range<usize>>| SyslogFields {
+            facility: 4,
+            severity: 6,
+            hostname: Some("host 1"),
+            app_name: Some("app"),
+            procid,
+            msgid,
+            message,
+            printable: false,
+        };
+        let mut hint = Vec::new();
+        write(
+            &mut hint,
+            &fields(Some("42"), None, Some(at..at + 2)),
+            |o| o.extend_from_slice(b"[x a=\"1\"]"),
+        );
+        assert_eq!(hint[0], KIND_RFC5424_RENDERED);
+        let h = SyslogHint::parse(&hint, body).unwrap();
+        assert_eq!(
+            h,
+            SyslogHint {
+                facility: 4,
+                severity: 6,
+                header: HintHeader::Rendered(b"host_1 app 42 - [x a=\"1\"]"),
+                message: Some("hi"),
+            }
+        );
+        // no SD, an empty MSGID, no message
+        let mut hint = Vec::new();
+        write(&mut hint, &fields(None, Some(""), None), |_| {});
+        let h = SyslogHint::parse(&hint, body).unwrap();
+        assert_eq!(h.header, HintHeader::Rendered(b"host_1 app - - -"));
+        assert_eq!(h.message, None);
+        // too short to hold the four separators and the SD's place
+        assert_eq!(SyslogHint::parse(&hint[..12], body), None);
     }
 
     #[test]
@@ -271,7 +395,7 @@ mod tests {
         }
         let mut hint = Vec::new();
         write(&mut hint, &SyslogFields::default(), |_| {});
-        hint[0] = 2;
+        hint[0] = 9;
         assert_eq!(SyslogHint::parse(&hint, body), None);
     }
 }
