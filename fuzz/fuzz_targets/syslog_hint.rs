@@ -15,8 +15,9 @@ use std::sync::OnceLock;
 fn sink() -> &'static SyslogSink {
     static SINK: OnceLock<SyslogSink> = OnceLock::new();
     SINK.get_or_init(|| {
-        let table = toml::from_str("address = \"127.0.0.1:514\"\nmode = \"tcp\"\nformat = \"syslog\"")
-            .expect("settings");
+        let table =
+            toml::from_str("address = \"127.0.0.1:514\"\nmode = \"tcp\"\nformat = \"syslog\"")
+                .expect("settings");
         let ctx = BuildContext {
             name: "fuzz".into(),
             base_dir: "/nonexistent".into(),
@@ -38,21 +39,20 @@ fuzz_target!(|data: &[u8]| {
             let base = hint.as_ptr() as usize;
             assert!(at >= base && at + s.len() <= base + hint.len());
         };
-        match h.header {
-            HintHeader::Rendered(run) => inside(run),
+        let parts = match h.header {
+            HintHeader::Rendered(run) => vec![run],
             HintHeader::Fields {
-                hostname,
-                app_name,
-                procid,
-                msgid,
+                hostname: n,
+                app_name: a,
+                procid: p,
+                msgid: m,
                 structured_data,
-            } => {
-                for f in [hostname, app_name, procid, msgid].into_iter().flatten() {
-                    inside(f);
-                }
-                inside(structured_data);
-            }
-        }
+            } => [n, a, p, m, Some(structured_data)]
+                .into_iter()
+                .flatten()
+                .collect(),
+        };
+        parts.into_iter().for_each(inside);
         if let Some(m) = h.message {
             let at = m.as_ptr() as usize - body.as_ptr() as usize;
             assert!(at >= 1 && at + m.len() < body.len());
