@@ -23,4 +23,3 @@ pub use cursor::{Acker, CheckpointWrite, Cursor, ReadRecord};
 pub use recovery::{inspect, RecoveryReport};
 pub use ring::{AppendError, BufferError, Ring, RingSettings, RingStats, WhenFull};
 pub use salvage::{salvage, Salvaged};
-pub use segment::prefetch;

@@ -777,10 +777,22 @@ fn apply_field<'v>(
                 None => false,
             }
         }
-        "user_id" => value.text().map(|t| actor(ov)[1] = Some(t)).is_some(),
-        "user_email" => value.text().map(|t| actor(ov)[2] = Some(t)).is_some(),
-        "service_account" => value.text().map(|t| actor(ov)[3] = Some(t)).is_some(),
-        "resource_path" => value.text().map(|t| resource(ov)[3] = Some(t)).is_some(),
+        "user_id" => value
+            .text()
+            .map(|t| actor(ov)[ACTOR_ID] = Some(t))
+            .is_some(),
+        "user_email" => value
+            .text()
+            .map(|t| actor(ov)[ACTOR_EMAIL] = Some(t))
+            .is_some(),
+        "service_account" => value
+            .text()
+            .map(|t| actor(ov)[ACTOR_SERVICE_ACCOUNT] = Some(t))
+            .is_some(),
+        "resource_path" => value
+            .text()
+            .map(|t| resource(ov)[RESOURCE_PATH] = Some(t))
+            .is_some(),
         "metadata" => match value.members() {
             Some(mut members) => {
                 if !sort_unique(&mut members) {
@@ -851,6 +863,22 @@ fn ascii_uppercase(s: Cow<'_, str>) -> Cow<'_, str> {
 /// [`ACTOR_FIELDS`] or [`RESOURCE_FIELDS`], borrowed from the input where
 /// it allows.
 type Fields<'v> = [Option<Cow<'v, str>>; 4];
+
+/// Where in [`Fields`] the members [`ACTOR_FIELDS`] and [`RESOURCE_FIELDS`]
+/// name go that flat keys (`user_id`, `resource_path`, …) also set.
+const ACTOR_ID: usize = 1;
+const ACTOR_EMAIL: usize = 2;
+const ACTOR_SERVICE_ACCOUNT: usize = 3;
+const RESOURCE_PATH: usize = 3;
+const _: () = {
+    assert!(matches!(ACTOR_FIELDS[ACTOR_ID].as_bytes(), b"id"));
+    assert!(matches!(ACTOR_FIELDS[ACTOR_EMAIL].as_bytes(), b"email"));
+    assert!(matches!(
+        ACTOR_FIELDS[ACTOR_SERVICE_ACCOUNT].as_bytes(),
+        b"service_account"
+    ));
+    assert!(matches!(RESOURCE_FIELDS[RESOURCE_PATH].as_bytes(), b"path"));
+};
 
 fn owned(s: Option<String>) -> Option<Cow<'static, str>> {
     s.map(Cow::Owned)
