@@ -777,22 +777,10 @@ fn apply_field<'v>(
                 None => false,
             }
         }
-        "user_id" => value
-            .text()
-            .map(|t| actor(ov)[ACTOR_ID] = Some(t))
-            .is_some(),
-        "user_email" => value
-            .text()
-            .map(|t| actor(ov)[ACTOR_EMAIL] = Some(t))
-            .is_some(),
-        "service_account" => value
-            .text()
-            .map(|t| actor(ov)[ACTOR_SERVICE_ACCOUNT] = Some(t))
-            .is_some(),
-        "resource_path" => value
-            .text()
-            .map(|t| resource(ov)[RESOURCE_PATH] = Some(t))
-            .is_some(),
+        "user_id" => set_text(ov, value, |o| &mut actor(o)[ACTOR_ID]),
+        "user_email" => set_text(ov, value, |o| &mut actor(o)[ACTOR_EMAIL]),
+        "service_account" => set_text(ov, value, |o| &mut actor(o)[ACTOR_SERVICE_ACCOUNT]),
+        "resource_path" => set_text(ov, value, |o| &mut resource(o)[RESOURCE_PATH]),
         "metadata" => match value.members() {
             Some(mut members) => {
                 if !sort_unique(&mut members) {
@@ -896,6 +884,16 @@ fn merge_fields<'v>(into: &mut Fields<'v>, newer: Fields<'v>) {
 /// The object `json_writer::actor` / `resource` writes for these fields.
 fn write_fields(o: &mut Vec<u8>, names: [&str; 4], fields: &Fields<'_>) {
     str_fields(o, names, fields.each_ref().map(|v| v.as_deref()));
+}
+
+/// Sets the field `slot` picks to `value`'s text; whether it had one (else
+/// the member stays in metadata, and no `actor`/`resource` object is made).
+fn set_text<'v>(
+    ov: &mut Overrides<'v>,
+    value: Json<'v>,
+    slot: for<'a> fn(&'a mut Overrides<'v>) -> &'a mut Option<Cow<'v, str>>,
+) -> bool {
+    value.text().map(|t| *slot(ov) = Some(t)).is_some()
 }
 
 fn actor<'a, 'v>(ov: &'a mut Overrides<'v>) -> &'a mut Fields<'v> {
@@ -1377,6 +1375,8 @@ pub(crate) mod tests {
             r#"{"actor":{"id":"u","type":"user"},"user_id":"v","user_email":"x@y","service_account":"sa"}"#,
             r#"{"resource":{"path":"/a","type":"f"},"resource_path":"/b"}"#,
             r#"{"resource_path":"/b","resource":{"path":"/a\n","id":null}}"#,
+            // not text: kept in metadata, and no actor or resource object made
+            r#"{"user_id":{"a":1},"resource_path":[1],"service_account":null}"#,
         ] {
             assert!(check_object(text).unwrap(), "{text}");
         }
