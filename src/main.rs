@@ -94,12 +94,22 @@ fn init_logging() {
         .init();
 }
 
+/// The ingest runtime: sources, parse tasks, the admin API.
+///
+/// A connection hands each large read to a parse task of its own
+/// (`sources::parse_ahead`). With tokio's LIFO slot a task spawned by a
+/// worker goes to that worker's slot, which the other worker cannot steal,
+/// so one busy connection's parsing stayed on the core that reads it more
+/// than it should. Without the slot, spawned parse tasks are stealable:
+/// tcp_syslog +4% events/s in 3 of 3 alternating runs (`BENCHMARKS.md`).
+/// The setting needs `--cfg tokio_unstable` (`.cargo/config.toml`); a build
+/// without it keeps the slot.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("siem-relay")
-        .build()
-        .context("starting the async runtime")
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("siem-relay");
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    builder.build().context("starting the async runtime")
 }
 
 fn load(path: &Path) -> Result<Config> {
