@@ -26,6 +26,7 @@ pub use framing::{
 };
 pub use json::{parse_events_body, parse_events_records, parse_hec_body, BodyError};
 pub use normalize::{
-    normalize_json, normalize_syslog, syslog_line_to_event, syslog_line_to_record, Origin,
+    normalize_json, normalize_syslog, syslog_line_to_event, syslog_line_to_record,
+    syslog_text_to_record, Origin,
 };
 pub use syslog::{parse_syslog, SyslogMessage};

@@ -69,15 +69,26 @@ pub fn syslog_line_to_record(
 ) -> EncodedEvent {
     // simdutf8 (SIMD; the same answer as `std::str::from_utf8`): std's
     // check was ~380 instructions of a ~290-byte line, ~3% of its parse
-    if let Ok(text) = simdutf8::basic::from_utf8(input) {
-        let text = text.trim_end_matches(['\n', '\r', '\0']);
-        match crate::parse::direct::line_to_record(text, received_ms, origin) {
-            Ok(record) => return record,
-            Err(Some(p)) => return normalize_syslog(p.to_message(), received_ms, origin).encode(),
-            Err(None) => {}
-        }
+    match simdutf8::basic::from_utf8(input) {
+        Ok(text) => syslog_text_to_record(text, received_ms, tz, origin),
+        Err(_) => syslog_line_to_event(input, received_ms, tz, origin).encode(),
     }
-    syslog_line_to_event(input, received_ms, tz, origin).encode()
+}
+
+/// [`syslog_line_to_record`] of a line already known to be UTF-8 (a
+/// source that checked a whole read at once).
+pub fn syslog_text_to_record(
+    text: &str,
+    received_ms: i64,
+    tz: Tz,
+    origin: &Origin,
+) -> EncodedEvent {
+    let line = text.trim_end_matches(['\n', '\r', '\0']);
+    match crate::parse::direct::line_to_record(line, received_ms, origin) {
+        Ok(record) => record,
+        Err(Some(p)) => normalize_syslog(p.to_message(), received_ms, origin).encode(),
+        Err(None) => syslog_line_to_event(text.as_bytes(), received_ms, tz, origin).encode(),
+    }
 }
 
 /// Builds the canonical event of a parsed syslog message.
