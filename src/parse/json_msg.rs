@@ -238,11 +238,7 @@ impl<'a> Scanner<'a> {
         let start = self.i;
         let negative = self.eat(b'-');
         let first = self.i;
-        let mut magnitude: u64 = 0;
-        while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
-            magnitude = magnitude
-                .checked_mul(10)?
-                .checked_add(u64::from(d - b'0'))?;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
             self.i += 1;
         }
         let digits = self.i - first;
@@ -254,8 +250,13 @@ impl<'a> Scanner<'a> {
         if !canonical || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        if negative && magnitude > 1 << 63 {
-            return None;
+        // Up to 18 digits always fit; only longer ones are read to check the
+        // bounds (a value past u64::MAX does not parse).
+        if digits > 18 {
+            let magnitude: u64 = self.s[first..self.i].parse().ok()?;
+            if negative && magnitude > 1 << 63 {
+                return None;
+            }
         }
         Some(Value::Int(&self.s[start..self.i]))
     }
