@@ -101,7 +101,8 @@ fn init_logging() {
 /// worker goes to that worker's slot, which the other worker cannot steal,
 /// so one busy connection's parsing stayed on the core that reads it more
 /// than it should. Without the slot, spawned parse tasks are stealable:
-/// tcp_syslog +4% events/s in 3 of 3 alternating runs (`BENCHMARKS.md`).
+/// tcp_syslog +1 to +4% events/s in 5 of 5 alternating A/B pairs
+/// (`BENCHMARKS.md`).
 /// The setting needs `--cfg tokio_unstable` (`.cargo/config.toml`); a build
 /// without it keeps the slot.
 fn runtime() -> Result<tokio::runtime::Runtime> {
