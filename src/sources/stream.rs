@@ -241,8 +241,8 @@ struct Chunk {
 ///
 /// When all of `bytes` is UTF-8 (one SIMD pass over the read), a frame
 /// whose ends are character boundaries is UTF-8 too and skips its own
-/// check: per line that check was ~2% of tcp_syslog's samples, most of it
-/// the setup of a short input.
+/// check (per line, that check was 1.6% of tcp_syslog's samples; per read,
+/// 0.2%).
 fn parse_frames(
     bytes: &[u8],
     frames: &[(Range<usize>, bool)],
