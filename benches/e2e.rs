@@ -1048,6 +1048,27 @@ fn self_check(o: &Opts) -> bool {
         find_num(br#"{"sequence":5,"xseq":6,"seq":7}"#, b"seq") == Some(7),
     );
     check("missing seq", find_num(br#"{"a":1}"#, b"seq").is_none());
+    // the generator's lines, written piece by piece, are what `format!` writes
+    let same_lines = [(0u64, 0u64), (7, 1795000000000000000), (u64::MAX, u64::MAX)]
+        .iter()
+        .all(|&(seq, ns)| {
+            let ts = "2026-12-05T02:21:32.123456Z";
+            let (mut line, mut event) = (Vec::new(), Vec::new());
+            load::syslog_line(&mut line, ts, seq, ns);
+            load::json_event(&mut event, ts, seq, ns);
+            line == format!(
+                "<86>1 {ts} bench-host-01 siem-bench 4242 AUTH [bench@32473 seq=\"{seq}\" ts_ns=\"{ns}\"][origin@32473 ip=\"10.1.2.3\" software=\"e2e\"] \
+{{\"seq\":{seq},\"ts_ns\":{ns},\"action\":\"user.login\",\"category\":\"AUTHENTICATION\",\"outcome\":\"success\",\"user\":\"alice\"}}"
+            )
+            .into_bytes()
+                && event == format!(
+                    "{{\"seq\":{seq},\"ts_ns\":{ns},\"timestamp\":\"{ts}\",\"action\":\"user.login\",\"category\":\"AUTHENTICATION\",\
+\"severity\":\"info\",\"outcome\":\"success\",\"actor\":{{\"type\":\"user\",\"id\":\"u-1234\",\"email\":\"alice@example.com\"}},\
+\"source_ip\":\"10.1.2.3\",\"metadata\":{{\"bench\":\"e2e\"}}}}"
+                )
+                .into_bytes()
+        });
+    check("generated lines equal the format! reference", same_lines);
     // framing
     let mut frames = Vec::new();
     let used = sink::split_syslog_frames(b"5 <1>1a<2>1 b\n3 xyz<3>1 partial", |f| {
