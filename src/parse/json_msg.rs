@@ -250,9 +250,10 @@ impl<'a> Scanner<'a> {
         if !canonical || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        // Up to 18 digits always fit; only longer ones are read to check the
-        // bounds (a value past u64::MAX does not parse).
-        if digits > 18 {
+        // Every 19-digit magnitude fits a u64, and up to 18 digits fit an
+        // i64 too: only a 20-digit one, or a negative one of 19, is read to
+        // check the bounds (a value past u64::MAX does not parse).
+        if digits > 19 || (negative && digits == 19) {
             let magnitude: u64 = self.s[first..self.i].parse().ok()?;
             if negative && magnitude > 1 << 63 {
                 return None;
@@ -320,6 +321,16 @@ mod tests {
         assert!(members(r#"{"a":18446744073709551615,"b":-9223372036854775808}"#).is_some());
         assert!(members(r#"{"a":9999999999999999999,"b":-999999999999999999}"#).is_some());
         assert!(members(r#"{"a":10000000000000000000,"b":-1000000000000000000}"#).is_some());
+        for out_of_range in [
+            "18446744073709551616",
+            "-9223372036854775809",
+            "-9999999999999999999",
+        ] {
+            assert!(
+                members(&format!(r#"{{"a":{out_of_range}}}"#)).is_none(),
+                "{out_of_range}"
+            );
+        }
     }
 
     #[test]
