@@ -1048,6 +1048,12 @@ fn self_check(o: &Opts) -> bool {
         find_num(br#"{"sequence":5,"xseq":6,"seq":7}"#, b"seq") == Some(7),
     );
     check("missing seq", find_num(br#"{"a":1}"#, b"seq").is_none());
+    let line = br#"<86>1 - h a - - [bench@32473 seq="42" ts_ns="7"] {"seq":42,"ts_ns":7}"#;
+    check(
+        "where seq ends, and ts_ns after it",
+        sink::find_num_end(line, b"seq") == Some((42, 36))
+            && find_num(&line[36..], b"ts_ns") == Some(7),
+    );
     // the generator's lines, written piece by piece, are what `format!` writes
     let same_lines = [(0u64, 0u64), (7, 1795000000000000000), (u64::MAX, u64::MAX)]
         .iter()

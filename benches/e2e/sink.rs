@@ -91,6 +91,11 @@ impl Seen {
 /// Finds `key` followed by 1..=4 of `\ " : = space` then digits, with no
 /// identifier character just before the key. Returns the number.
 pub fn find_num(hay: &[u8], key: &[u8]) -> Option<u64> {
+    find_num_end(hay, key).map(|(v, _)| v)
+}
+
+/// [`find_num`], also returning where the number ends in `hay`.
+pub fn find_num_end(hay: &[u8], key: &[u8]) -> Option<(u64, usize)> {
     static SEQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"seq"));
     static TS_NS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"ts_ns"));
     match key {
@@ -103,7 +108,7 @@ pub fn find_num(hay: &[u8], key: &[u8]) -> Option<u64> {
 /// [`find_num`] with the key's searcher built once (a byte-by-byte scan
 /// for the key's first letter was a fifth of the bench process's CPU, CPU
 /// the relay and its peers compete for on a small machine).
-fn find_num_with(hay: &[u8], key: &Finder<'_>) -> Option<u64> {
+fn find_num_with(hay: &[u8], key: &Finder<'_>) -> Option<(u64, usize)> {
     let klen = key.needle().len();
     for i in key.find_iter(hay) {
         if i > 0 && (hay[i - 1].is_ascii_alphanumeric() || hay[i - 1] == b'_') {
@@ -125,7 +130,7 @@ fn find_num_with(hay: &[u8], key: &Finder<'_>) -> Option<u64> {
             j += 1;
         }
         if j > start {
-            return Some(v);
+            return Some((v, j));
         }
     }
     None
@@ -141,6 +146,8 @@ pub struct Recorder {
     /// When the data being counted arrived (set once per read: a clock
     /// read per event cost the bench process 6% of its CPU).
     now: u64,
+    /// The `now` last stored into `Seen::last_new_ns` (stored once per read).
+    published_ns: u64,
 }
 
 impl Recorder {
@@ -151,6 +158,7 @@ impl Recorder {
             local: new_hist(),
             last_flush: Instant::now(),
             now: now_ns(),
+            published_ns: 0,
         }
     }
     /// Data arrived: the events counted next arrived now.
@@ -162,12 +170,19 @@ impl Recorder {
         if ev.is_empty() {
             return;
         }
-        match find_num(ev, b"seq") {
-            Some(seq) => {
+        match find_num_end(ev, b"seq") {
+            Some((seq, seq_end)) => {
                 if self.seen.mark(seq) {
                     let now = self.now;
-                    self.seen.last_new_ns.fetch_max(now, Ordering::Relaxed);
-                    if let Some(ts) = find_num(ev, b"ts_ns") {
+                    // once per read: every event of a read has its time
+                    if self.published_ns != now {
+                        self.seen.last_new_ns.fetch_max(now, Ordering::Relaxed);
+                        self.published_ns = now;
+                    }
+                    // every shape a relay or peer forwards has the send time
+                    // after the sequence number; the whole event otherwise
+                    let ts = find_num(&ev[seq_end..], b"ts_ns").or_else(|| find_num(ev, b"ts_ns"));
+                    if let Some(ts) = ts {
                         let us = now.saturating_sub(ts) / 1000;
                         self.local.saturating_record(us.max(1));
                     }
@@ -240,7 +255,7 @@ pub fn split_syslog_frames(buf: &[u8], mut on_frame: impl FnMut(&[u8])) -> usize
             let Some(sp) = rest.iter().take(12).position(|&b| b == b' ') else {
                 if rest.len() >= 12 {
                     // not a length after all: treat as an LF line
-                    match rest.iter().position(|&b| b == b'\n') {
+                    match memchr::memchr(b'\n', rest) {
                         Some(nl) => {
                             on_frame(&rest[..nl]);
                             pos += nl + 1;
@@ -256,7 +271,7 @@ pub fn split_syslog_frames(buf: &[u8], mut on_frame: impl FnMut(&[u8])) -> usize
                 .and_then(|s| s.parse().ok())
             {
                 Some(l) => l,
-                None => match rest.iter().position(|&b| b == b'\n') {
+                None => match memchr::memchr(b'\n', rest) {
                     Some(nl) => {
                         on_frame(&rest[..nl]);
                         pos += nl + 1;
@@ -271,7 +286,7 @@ pub fn split_syslog_frames(buf: &[u8], mut on_frame: impl FnMut(&[u8])) -> usize
             on_frame(&rest[sp + 1..sp + 1 + len]);
             pos += sp + 1 + len;
         } else {
-            match rest.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', rest) {
                 Some(nl) => {
                     on_frame(&rest[..nl]);
                     pos += nl + 1;
