@@ -1090,6 +1090,9 @@ fn self_check(o: &Opts) -> bool {
     });
     check("HEC concatenated objects", evs.len() == 2);
     evs.clear();
+    sink::split_json_events(br#"{"a":"x\"}{\\"}{"b":"\\"}"#, |e| evs.push(e.len()));
+    check("escaped quotes and backslashes in strings", evs == [15, 10]);
+    evs.clear();
     sink::split_json_events(b"[{\"a\":[1,{\"b\":2}]},{\"c\":3}]", |e| evs.push(e.len()));
     check("JSON array", evs.len() == 2);
     evs.clear();
