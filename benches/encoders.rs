@@ -36,6 +36,7 @@ const EVENTS: u64 = 1000;
 const ORIGIN: Origin = Origin {
     listener: "bench_tcp",
     address: Some("127.0.0.1:51514"),
+    syslog_hint: true,
 };
 const RECEIVED_MS: i64 = 1_795_428_000_000;
 

@@ -28,6 +28,7 @@ use cpu_time::ThreadCpuTime;
 const ORIGIN: Origin = Origin {
     listener: "bench",
     address: Some("10.1.2.3:51514"),
+    syslog_hint: true,
 };
 const NOW: i64 = 1_790_000_000_000;
 

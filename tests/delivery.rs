@@ -498,6 +498,7 @@ async fn redaction_applies_to_syslog_messages_rebuilt_from_hinted_records() {
     let origin = Origin {
         listener: "tcp_in",
         address: Some("10.0.0.1:514"),
+        syslog_hint: true,
     };
     let host = format!("secret-host-{}", "x".repeat(52));
     assert_eq!(host.len(), hmac_hex("k1", &host).len());

@@ -9,6 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let origin = Origin {
         listener: "fuzz",
         address: None,
+        syslog_hint: true,
     };
     for parsed in [
         parse_events_body(data, 0, &origin),

@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let origin = Origin {
         listener: "fuzz",
         address: Some("127.0.0.1:1"),
+        syslog_hint: true,
     };
     let ev = syslog_line_to_event(
         data,

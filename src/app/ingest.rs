@@ -5,13 +5,20 @@ use crate::buffer::{AppendError, Ring};
 use crate::event::EncodedEvent;
 use crate::sources::{Ingest, IngestError};
 use futures::future::BoxFuture;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long an HTTP client is told to wait when the ring blocks.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Sources append into the ring through this.
-pub struct RingIngest(pub Ring);
+pub struct RingIngest {
+    pub ring: Ring,
+    /// Whether a running destination reads syslog hints (kept by the relay
+    /// as destinations start and stop).
+    pub syslog_hints: Arc<AtomicBool>,
+}
 
 fn map_err(e: AppendError) -> IngestError {
     match e {
@@ -25,10 +32,20 @@ fn map_err(e: AppendError) -> IngestError {
 
 impl Ingest for RingIngest {
     fn try_append(&self, events: &[EncodedEvent]) -> Result<(), IngestError> {
-        self.0.append(events).map(drop).map_err(map_err)
+        self.ring.append(events).map(drop).map_err(map_err)
     }
 
     fn append<'a>(&'a self, events: &'a [EncodedEvent]) -> BoxFuture<'a, Result<(), IngestError>> {
-        Box::pin(async move { self.0.append_async(events).await.map(drop).map_err(map_err) })
+        Box::pin(async move {
+            self.ring
+                .append_async(events)
+                .await
+                .map(drop)
+                .map_err(map_err)
+        })
+    }
+
+    fn syslog_hints(&self) -> bool {
+        self.syslog_hints.load(Ordering::Relaxed)
     }
 }

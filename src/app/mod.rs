@@ -16,6 +16,7 @@ use crate::destinations::{registry, worker, Destination};
 use crate::sources::{self, RunningSource, SourceContext};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
@@ -108,6 +109,9 @@ pub struct Relay {
     managed: Mutex<BTreeMap<String, SectionConfig>>,
     /// Where the destination loops run (see [`delivery`]).
     delivery: DeliveryRuntime,
+    /// Whether a running destination reads syslog hints; the sources'
+    /// [`RingIngest`] leaves them out of the records while none does.
+    syslog_hints: Arc<AtomicBool>,
 }
 
 impl Relay {
@@ -124,6 +128,7 @@ impl Relay {
             api: Mutex::new(None),
             managed: Default::default(),
             delivery: DeliveryRuntime::start()?,
+            syslog_hints: Arc::new(AtomicBool::new(false)),
         });
         for d in config.destinations.iter() {
             relay.start_destination(&config, d).await?;
@@ -209,6 +214,7 @@ impl Relay {
                 task,
             },
         );
+        self.note_syslog_hints().await;
         Ok(())
     }
 
@@ -217,14 +223,35 @@ impl Relay {
         if let Some(r) = running {
             let _ = r.stop.send(true);
             let _ = r.task.await;
+            self.note_syslog_hints().await;
         }
+    }
+
+    /// Tells ingest whether syslog hints are wanted: they are while a
+    /// running destination reads them.
+    async fn note_syslog_hints(&self) {
+        let wanted = self
+            .destinations
+            .lock()
+            .await
+            .values()
+            .any(|d| d.dest.sink.reads_syslog_hint());
+        self.syslog_hints.store(wanted, Ordering::Relaxed);
+    }
+
+    /// Whether ingest writes syslog hints now (see [`RingIngest`]).
+    pub fn writes_syslog_hints(&self) -> bool {
+        self.syslog_hints.load(Ordering::Relaxed)
     }
 
     async fn start_source(&self, config: &Config, section: &SectionConfig) -> Result<(), AppError> {
         let (stop, stop_rx) = watch::channel(false);
         let tz = config.timezone.parse().unwrap_or(chrono_tz::UTC);
         let ctx = SourceContext {
-            ingest: Arc::new(RingIngest(self.ring.clone())),
+            ingest: Arc::new(RingIngest {
+                ring: self.ring.clone(),
+                syslog_hints: self.syslog_hints.clone(),
+            }),
             shutdown: stop_rx,
             timezone: tz,
             base_dir: config.base_dir.clone(),

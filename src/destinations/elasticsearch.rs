@@ -678,7 +678,7 @@ mod tests {
                 "<14>1 2024-02-29T12:00:00Z h app - - - {}",
                 serde_json::json!({ "event_id": id, "action": action })
             );
-            let origin = crate::parse::normalize::Origin { listener: "l", address: None };
+            let origin = crate::parse::normalize::Origin { listener: "l", address: None, syslog_hint: true };
             let Ok(direct) = crate::parse::direct::line_to_record(&line, 1, &origin) else {
                 panic!("the direct encoder takes {line:?}");
             };

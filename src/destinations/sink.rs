@@ -99,6 +99,13 @@ pub trait Sink: Send + Sync + 'static {
         None
     }
 
+    /// Whether this sink reads the records' syslog hints
+    /// (`event::syslog_hint`). While no running sink does, ingest leaves
+    /// them out of the ring.
+    fn reads_syslog_hint(&self) -> bool {
+        false
+    }
+
     /// Flushes and closes (file handles, connections). Called on shutdown and
     /// when a reload removes the destination.
     fn close<'a>(&'a self) -> BoxFuture<'a, ()> {

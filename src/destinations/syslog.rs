@@ -447,6 +447,10 @@ impl Sink for SyslogSink {
         Some(self.encode_frames(batch, BodyReader::Hint).len())
     }
 
+    fn reads_syslog_hint(&self) -> bool {
+        self.encoder.format == Format::Syslog
+    }
+
     fn target(&self) -> String {
         let scheme = match self.mode {
             Mode::Tcp => "tcp",
@@ -1141,6 +1145,7 @@ mod tests {
         let origin = crate::parse::Origin {
             listener: "tcp_in",
             address: Some("10.0.0.1:514"),
+            syslog_hint: true,
         };
         let rec = crate::parse::syslog_line_to_record(
             line.as_bytes(),
@@ -1179,6 +1184,7 @@ mod tests {
                 &crate::parse::Origin {
                     listener: "tcp_in",
                     address: None,
+                    syslog_hint: true,
                 },
             );
             kinds.insert(rec.hint()[0]);
@@ -1221,6 +1227,7 @@ mod tests {
         let origin = crate::parse::Origin {
             listener: "tcp_in",
             address: None,
+            syslog_hint: true,
         };
         let rec = crate::parse::syslog_line_to_record(
             br#"<13>1 - h a p m [x@1 a="1"] hello"#,
@@ -1429,6 +1436,7 @@ mod tests {
         let origin = Origin {
             listener: "t",
             address: Some("10.1.2.3:514"),
+            syslog_hint: true,
         };
         let e = encoder(Format::Syslog);
         for line in [

@@ -237,15 +237,17 @@ fn encode_parsed(
         // header_token admits PRINTUSASCII only; procid_string adds digits and '-'
         printable: true,
     };
-    record.write_hint(|o| {
-        syslog_hint::write(o, &fields, |o| {
-            if in_order && sd_is_canonical(p.structured_data, &sd, p.sd_plain) {
-                o.extend_from_slice(p.structured_data.as_bytes());
-            } else {
-                render_structured_data(o, &sd);
-            }
-        })
-    });
+    if origin.syslog_hint {
+        record.write_hint(|o| {
+            syslog_hint::write(o, &fields, |o| {
+                if in_order && sd_is_canonical(p.structured_data, &sd, p.sd_plain) {
+                    o.extend_from_slice(p.structured_data.as_bytes());
+                } else {
+                    render_structured_data(o, &sd);
+                }
+            })
+        });
+    }
     SPARE_SD.with(|s| s.keep(sd));
     Some(record)
 }
@@ -1039,6 +1041,7 @@ pub(crate) mod tests {
     const ORIGIN: Origin = Origin {
         listener: "tcp_in",
         address: Some("10.0.0.1:514"),
+        syslog_hint: true,
     };
 
     /// Masks a generated `evt_<ULID>` id (the two paths draw different ones).
@@ -1083,6 +1086,22 @@ pub(crate) mod tests {
         prop_assert_eq!(one_scan.hint(), direct.hint(), "line: {}", line);
         prop_assert_eq!(one_scan.meta, direct.meta, "line: {}", line);
         Ok(true)
+    }
+
+    #[test]
+    fn without_syslog_hint_the_record_has_the_same_body_and_no_hint() {
+        let line = "<86>1 2026-12-05T04:00:00.123Z host app 42 LOGIN \
+                    [origin@32473 ip=\"10.1.2.3\"] user alice logged in";
+        let with = line_to_record(line, RECEIVED, &ORIGIN).unwrap();
+        let origin = Origin {
+            syslog_hint: false,
+            ..ORIGIN
+        };
+        let without = line_to_record(line, RECEIVED, &origin).unwrap();
+        assert!(!with.hint().is_empty());
+        assert!(without.hint().is_empty());
+        assert_eq!(mask_id(with.body()), mask_id(without.body()));
+        assert!(without.record_len() < with.record_len());
     }
 
     #[test]

@@ -311,6 +311,7 @@ mod tests {
     const ORIGIN: Origin = Origin {
         listener: "web",
         address: None,
+        syslog_hint: true,
     };
 
     fn events(body: &str) -> Result<Vec<Event>, BodyError> {

@@ -494,6 +494,7 @@ mod tests {
     const ORIGIN: Origin = Origin {
         listener: "t",
         address: Some("10.0.0.1:1"),
+        syslog_hint: true,
     };
 
     /// Fast path vs syslog_loose: same message, and same canonical event

@@ -161,6 +161,8 @@ async fn handle(
     let origin = Origin {
         listener: &st.name,
         address: Some(&peer_text),
+        // JSON events carry no syslog hint; asked anyway, should one ever do
+        syslog_hint: st.ingest.syslog_hints(),
     };
     let parsed = match api {
         Api::Events => parse_events_records(&body, now_millis(), &origin),

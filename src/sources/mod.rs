@@ -49,6 +49,13 @@ pub trait Ingest: Send + Sync + 'static {
     /// Appends all of `events`, waiting while the buffer blocks (TCP stops
     /// reading meanwhile, which is the backpressure a sender sees).
     fn append<'a>(&'a self, events: &'a [EncodedEvent]) -> BoxFuture<'a, Result<(), IngestError>>;
+
+    /// Whether syslog records should store the syslog hint now (a
+    /// destination that reads it is running). Sources ask per read, so a
+    /// destination added by a reload gets hints from the next read on.
+    fn syslog_hints(&self) -> bool {
+        true
+    }
 }
 
 /// What every source gets from the application.

@@ -183,9 +183,10 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             continue;
         }
         let received_ms = now_millis();
+        let hints = shared.ingest.syslog_hints();
         if !ahead.worth_spawning(frames.len()) {
             // parsed where they lie in the framer's buffer
-            let records = parse_frames(framer.framed(), &frames, received_ms, &conn);
+            let records = parse_frames(framer.framed(), &frames, received_ms, &conn, hints);
             if !deliver(shared, records).await {
                 break End::IngestClosed;
             }
@@ -199,7 +200,7 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let conn = conn.clone();
         ahead.spawn(chunk.frames.len(), chunk.bytes.len(), move || {
-            parse_frames(&chunk.bytes, &chunk.frames, chunk.received_ms, &conn)
+            parse_frames(&chunk.bytes, &chunk.frames, chunk.received_ms, &conn, hints)
         });
     };
     let end = drain_in_flight(end, ahead, shared).await;
@@ -219,10 +220,11 @@ struct ConnOrigin {
 }
 
 impl ConnOrigin {
-    fn origin(&self) -> Origin<'_> {
+    fn origin(&self, syslog_hint: bool) -> Origin<'_> {
         Origin {
             listener: &self.listener,
             address: Some(&self.address),
+            syslog_hint,
         }
     }
 }
@@ -248,8 +250,9 @@ fn parse_frames(
     frames: &[(Range<usize>, bool)],
     received_ms: i64,
     conn: &ConnOrigin,
+    syslog_hint: bool,
 ) -> Vec<EncodedEvent> {
-    let origin = conn.origin();
+    let origin = conn.origin(syslog_hint);
     let text = simdutf8::basic::from_utf8(bytes).ok();
     frames
         .iter()
@@ -304,7 +307,8 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &Con
         End::Eof => match framer.finish() {
             Some(Ok(frame)) => {
                 let record = kept_bytes(frame.as_ref(), shared).map(|(b, truncated)| {
-                    frame_record(b, truncated, now_millis(), conn.timezone, &conn.origin())
+                    let origin = conn.origin(shared.ingest.syslog_hints());
+                    frame_record(b, truncated, now_millis(), conn.timezone, &origin)
                 });
                 deliver(shared, Vec::from_iter(record)).await;
                 None
@@ -456,10 +460,12 @@ mod tests {
         let alone = |bytes: &[u8], frames: &[(Range<usize>, bool)]| -> Vec<EncodedEvent> {
             frames
                 .iter()
-                .map(|(r, t)| frame_record(&bytes[r.clone()], *t, 5, conn.timezone, &conn.origin()))
+                .map(|(r, t)| {
+                    frame_record(&bytes[r.clone()], *t, 5, conn.timezone, &conn.origin(true))
+                })
                 .collect()
         };
-        let whole = parse_frames(&bytes, &frames, 5, &conn);
+        let whole = parse_frames(&bytes, &frames, 5, &conn, true);
         assert_eq!(read(&whole), read(&alone(&bytes, &frames)));
         let got = read(&whole);
         assert_eq!(got[0], (Some("caf\u{e9} \u{1f600} end".into()), true));
@@ -473,7 +479,7 @@ mod tests {
         // a read that is not UTF-8 as a whole: each frame checked alone
         let mut bad = bytes.clone();
         bad.extend_from_slice(b"\xff\n");
-        let whole = parse_frames(&bad, &frames, 5, &conn);
+        let whole = parse_frames(&bad, &frames, 5, &conn, true);
         assert_eq!(read(&whole), read(&alone(&bad, &frames)));
     }
 }

@@ -450,10 +450,13 @@ impl Appender {
                 }
                 chunk = chunks.recv(), if open && ahead.has_room() => match chunk {
                     Some(chunk) if !ahead.worth_spawning(chunk.datagrams.len()) => {
-                        self.deliver(chunk.parse());
+                        self.deliver(chunk.parse(self.ingest.syslog_hints()));
                         self.queue.release(chunk.bytes.len(), &self.metrics);
                     }
-                    Some(chunk) => ahead.spawn(chunk.datagrams.len(), chunk.bytes.len(), move || chunk.parse()),
+                    Some(chunk) => {
+                        let hints = self.ingest.syslog_hints();
+                        ahead.spawn(chunk.datagrams.len(), chunk.bytes.len(), move || chunk.parse(hints))
+                    }
                     None => open = false,
                 },
             }
@@ -509,14 +512,16 @@ struct Chunk {
 }
 
 impl Chunk {
-    /// The records of the chunk's datagrams, in order.
-    fn parse(&self) -> Vec<EncodedEvent> {
+    /// The records of the chunk's datagrams, in order (with syslog hints
+    /// when `syslog_hint`).
+    fn parse(&self, syslog_hint: bool) -> Vec<EncodedEvent> {
         self.datagrams
             .iter()
             .map(|(range, peer)| {
                 let origin = Origin {
                     listener: &self.listener,
                     address: peer.map(|i| &*self.peers[i]),
+                    syslog_hint,
                 };
                 syslog_line_to_record(
                     &self.bytes[range.clone()],

@@ -1,0 +1,165 @@
+//! The syslog hint is stored only while a destination that reads it runs: a
+//! relay started from a config file with a syslog TCP source and a file
+//! destination writes records without hints; after a reload adds a `syslog`
+//! destination (a real TCP listener here), new records carry them, and both
+//! kinds of record reach the syslog destination rendered the same way.
+
+use siem_relay::app::{load_config, Relay};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(10);
+
+fn config(dir: &std::path::Path, syslog_to: Option<(&str, u16, &str)>) -> String {
+    let mut text = format!(
+        r#"data_dir = "{d}/data"
+
+[buffer]
+max_bytes = "4MiB"
+segment_bytes = "1MiB"
+fsync = "never"
+
+[sources.tcp]
+type = "syslog_tcp"
+address = "127.0.0.1:0"
+
+[destinations.archive]
+type = "file"
+path = "{d}/out/events.ndjson"
+batch_timeout = "20ms"
+"#,
+        d = dir.display()
+    );
+    if let Some((name, port, format)) = syslog_to {
+        text.push_str(&format!(
+            "\n[destinations.{name}]\ntype = \"syslog\"\naddress = \"127.0.0.1:{port}\"\n\
+             mode = \"tcp\"\nformat = \"{format}\"\nbatch_timeout = \"20ms\"\n"
+        ));
+    }
+    text
+}
+
+/// Sends `line` on a new connection to the relay's TCP source.
+fn send(addr: std::net::SocketAddr, line: &str) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
+}
+
+/// Reads records through a cursor of its own until `n` are there; returns
+/// each one's (body, hint).
+fn records(relay: &Relay, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut cursor = relay.ring().cursor("probe", Default::default()).unwrap();
+    let deadline = Instant::now() + T;
+    let mut got = Vec::new();
+    while got.len() < n {
+        assert!(Instant::now() < deadline, "{} of {n} records", got.len());
+        let mut out = Vec::new();
+        if cursor.read(100, 1 << 20, &mut out).is_none() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        got.extend(out.iter().map(|r| (r.body().to_vec(), r.hint().to_vec())));
+    }
+    got
+}
+
+const LINE: &str = "<86>1 2026-12-05T04:00:00.123Z host-a app-b 42 LOGIN \
+                    [origin@32473 ip=\"10.1.2.3\"] user alice logged in";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hints_are_stored_only_while_a_syslog_destination_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("relay.toml");
+    std::fs::write(&file, config(dir.path(), None)).unwrap();
+    let relay = Relay::start(load_config(&file).unwrap()).await.unwrap();
+    let source = relay.source_addresses().await["tcp"];
+    assert!(!relay.writes_syslog_hints(), "no destination reads hints");
+
+    send(source, LINE);
+    let first = tokio::task::spawn_blocking({
+        let relay = relay.clone();
+        move || records(&relay, 1)
+    })
+    .await
+    .unwrap();
+    assert!(first[0].1.is_empty(), "a record without a hint");
+
+    // a syslog destination that sends the event's JSON does not read hints
+    let json_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let json_port = json_listener.local_addr().unwrap().port();
+    std::fs::write(
+        &file,
+        config(dir.path(), Some(("json_out", json_port, "json"))),
+    )
+    .unwrap();
+    relay.reload().await.unwrap();
+    assert!(
+        !relay.writes_syslog_hints(),
+        "format = \"json\" reads no hints"
+    );
+
+    // a reload makes it rebuild syslog lines: it starts over from the start
+    // of the ring with the hint-less record, and new records carry hints
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::fs::write(&file, config(dir.path(), Some(("central", port, "syslog")))).unwrap();
+    relay.reload().await.unwrap();
+    assert!(
+        relay.writes_syslog_hints(),
+        "format = \"syslog\" reads hints"
+    );
+    send(source, LINE);
+    let both = tokio::task::spawn_blocking({
+        let relay = relay.clone();
+        move || records(&relay, 2)
+    })
+    .await
+    .unwrap();
+    assert!(both[0].1.is_empty());
+    assert!(!both[1].1.is_empty(), "a record with a hint");
+    // the same body but for the event id, the receive time and the peer's port
+    let strip = |b: &[u8]| {
+        let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        let mut m = v.as_object().unwrap().clone();
+        m.remove("event_id");
+        m.remove("received_at");
+        m["source"]["address"].take();
+        m
+    };
+    assert_eq!(strip(&both[0].0), strip(&both[1].0));
+
+    // both reach the syslog destination as the same RFC 5424 line
+    let lines = tokio::task::spawn_blocking(move || {
+        let (conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(T)).unwrap();
+        let mut r = BufReader::new(conn);
+        let mut lines = Vec::new();
+        while lines.len() < 2 {
+            // octet counting: "LEN SP MSG"
+            let mut len = Vec::new();
+            r.read_until(b' ', &mut len).unwrap();
+            let len: usize = std::str::from_utf8(&len).unwrap().trim().parse().unwrap();
+            let mut msg = vec![0u8; len];
+            std::io::Read::read_exact(&mut r, &mut msg).unwrap();
+            lines.push(String::from_utf8(msg).unwrap());
+        }
+        lines
+    })
+    .await
+    .unwrap();
+    assert_eq!(lines[0], lines[1]);
+    assert!(
+        lines[0].starts_with(
+            "<86>1 2026-12-05T04:00:00.123Z host-a app-b 42 LOGIN [origin@32473 ip=\"10.1.2.3\"]"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].ends_with("user alice logged in"), "{}", lines[0]);
+
+    // removing it again: no more hints
+    std::fs::write(&file, config(dir.path(), None)).unwrap();
+    relay.reload().await.unwrap();
+    assert!(!relay.writes_syslog_hints());
+    relay.shutdown().await.unwrap();
+}
