@@ -255,7 +255,26 @@ pub(crate) struct Inner {
     pub closed: AtomicBool,
     pub counters: Counters,
     pub cursor_dir: PathBuf,
+    /// The maintenance thread. When the last handle drops, it is woken and
+    /// joined, so it ends with the ring instead of after its tick (up to a
+    /// second later).
+    maintenance: Mutex<Option<std::thread::JoinHandle<()>>>,
     _lock: File,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let handle = self.maintenance.get_mut().ok().and_then(Option::take);
+        if let Some(handle) = handle {
+            // The maintenance thread holds no handle while it waits, so it
+            // returns as soon as it wakes. It may itself have dropped the
+            // last one (it holds one during a round): then it ends anyway.
+            if handle.thread().id() != std::thread::current().id() {
+                handle.thread().unpark();
+                let _ = handle.join();
+            }
+        }
+    }
 }
 
 /// The ring buffer. Cheap to clone; all clones share one ring.
@@ -322,6 +341,7 @@ impl Ring {
             closed: AtomicBool::new(false),
             counters: Counters::default(),
             cursor_dir,
+            maintenance: Default::default(),
             _lock: lock,
         });
         let ring = Ring { inner };
@@ -1063,10 +1083,12 @@ impl Ring {
         let flush = matches!(self.inner.settings.fsync, FsyncPolicy::Interval(_));
         // without flushes a roll costs no device flush to save
         let recycle = self.inner.settings.fsync != FsyncPolicy::Never;
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("ring-maintenance".into())
             .spawn(move || loop {
-                std::thread::sleep(tick);
+                // woken early when the ring is dropped (or spuriously: one
+                // round of maintenance early does no harm)
+                std::thread::park_timeout(tick);
                 let Some(inner) = weak.upgrade() else { return };
                 let ring = Ring { inner };
                 if ring.is_closed() {
@@ -1084,6 +1106,7 @@ impl Ring {
                 }
             })
             .expect("spawn ring maintenance thread");
+        *self.inner.maintenance.lock().unwrap() = Some(thread);
     }
 }
 
