@@ -434,3 +434,38 @@ fn a_segment_file_cut_short_while_being_created_is_a_free_slot() {
     let (_ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
     assert_eq!(rep.quarantined.len(), 1, "{rep:?}");
 }
+
+/// A slot whose header was cleared for reuse keeps its old records behind
+/// the header. Found by the `ring_recovery` fuzz target: with no other
+/// segment and no checkpoint, recovery started a segment there at sequence
+/// 0, its scan took the stale records for new ones, and a reader got them
+/// (and then new records numbered below them).
+#[test]
+fn records_behind_a_cleared_header_are_never_read_as_new() {
+    use siem_relay::buffer::segment::DATA_START;
+    let d = tempfile::tempdir().unwrap();
+    {
+        let (ring, _) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+        ring.append(&(0..50).map(ev).collect::<Vec<_>>()).unwrap();
+        ring.close().unwrap();
+    }
+    let seg = d.path().join("segment-00000.dat");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[..DATA_START].fill(0); // what the maintenance thread's clear does
+    std::fs::write(&seg, &bytes).unwrap();
+    let offline = siem_relay::buffer::inspect(d.path()).unwrap();
+    assert_eq!(offline.records(), 0);
+    assert!(offline.next_seq >= 50, "{offline:?}");
+
+    let (ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+    assert!(rep.next_seq >= 50, "{rep:?}");
+    assert_eq!(rep.records(), 0, "{rep:?}");
+    let mut c = ring.cursor("a", WhenFull::DropOldest).unwrap();
+    assert!(read_all(&mut c).is_empty(), "stale records read as new");
+    let new = ring.append(&[ev(7)]).unwrap();
+    assert!(new.start >= 50, "{new:?} reuses a stale record's number");
+    let got = read_all(&mut c);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].seq, new.start);
+    assert!(msg_of(&got[0]).starts_with("event number 7 "));
+}

@@ -190,12 +190,13 @@ pub fn salvageable(data: &[u8], mut each: impl FnMut(&crate::event::Record<'_>))
 pub fn inspect(dir: &Path) -> Result<RecoveryReport, BufferError> {
     let mut report = RecoveryReport::default();
     let mut found: Vec<(SegmentHeader, SegmentReport)> = Vec::new();
+    let mut free_high = 0u64;
     for slot in list_slots(dir)? {
         let name = super::segment::slot_file_name(slot);
         let data = std::fs::read(dir.join(&name)).map_err(io_err(format!("reading {name}")))?;
         match SegmentHeader::decode(&data) {
             Ok(Some(h)) => found.push((h, segment_report(name, &h, &data))),
-            Ok(None) => {}
+            Ok(None) => free_high = free_high.max(stale_high(&data)),
             Err(reason) => report.quarantined.push(Quarantined {
                 file: name,
                 moved_to: String::new(),
@@ -221,8 +222,22 @@ pub fn inspect(dir: &Path) -> Result<RecoveryReport, BufferError> {
         .segments
         .last()
         .map(|s| s.last_seq.map(|l| l + 1).unwrap_or(s.first_seq))
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .max(free_high);
     Ok(report)
+}
+
+/// One past the highest sequence number of the records left in a free
+/// slot's file (a header cleared for reuse keeps the records behind it).
+/// Recovery gives out no number below it: a segment started in that slot
+/// scans from its start, and only `first_seq` above every stale record tells
+/// them apart from its own ("current lap"); the ring's other segments and
+/// the checkpoints usually make it so already, a ring found with nothing
+/// else would otherwise start at 0 and read the stale records as new.
+fn stale_high(data: &[u8]) -> u64 {
+    let mut high = 0u64;
+    salvageable(data, |r| high = high.max(r.seq.saturating_add(1)));
+    high
 }
 
 const OVERLAP: &str = "sequence numbers overlap an earlier segment (damaged header)";
@@ -274,6 +289,8 @@ pub(crate) fn recover(
     let existing = list_slots(dir)?;
     // sequence numbers seen in quarantined segments are never given out again
     let mut quarantined_high = 0u64;
+    // nor those of records left in free slots (see `stale_high`)
+    let mut free_high = 0u64;
     for &slot in &existing {
         let seg =
             Segment::open_existing(dir, slot).map_err(io_err(format!("opening segment {slot}")))?;
@@ -284,7 +301,10 @@ pub(crate) fn recover(
                 let rep = segment_report(name, &h, seg.bytes(0, seg.len()));
                 live.push((Arc::new(seg), h, rep));
             }
-            Ok(None) => free.push(Arc::new(seg)),
+            Ok(None) => {
+                free_high = free_high.max(stale_high(seg.bytes(0, seg.len())));
+                free.push(Arc::new(seg));
+            }
             Err(reason) => {
                 let salvage = salvageable(seg.bytes(0, seg.len()), |r| {
                     quarantined_high = quarantined_high.max(r.seq + 1)
@@ -355,7 +375,8 @@ pub(crate) fn recover(
     let mut next_seq = scanned_next
         .max(ckpt_max)
         .max(torn_next)
-        .max(quarantined_high);
+        .max(quarantined_high)
+        .max(free_high);
     let mut next_id = live.last().map(|(_, h, _)| h.id + 1).unwrap_or(1);
 
     // the newest segment becomes the active one; with none, start one
