@@ -38,6 +38,14 @@ fn read_all(c: &mut siem_relay::buffer::Cursor) -> Vec<ReadRecord> {
     out
 }
 
+/// Writes events `0..n` into a fresh ring of 512 KiB in 64 KiB segments in
+/// `dir`, flushed, and closes it.
+fn write_closed_ring(dir: &Path, n: u64) {
+    let (ring, _) = Ring::open(settings(dir, 512 << 10, 64 << 10)).unwrap();
+    ring.append(&(0..n).map(ev).collect::<Vec<_>>()).unwrap();
+    ring.close().unwrap();
+}
+
 #[test]
 fn append_then_read_in_order() {
     let d = tempfile::tempdir().unwrap();
@@ -363,11 +371,7 @@ fn recovery_notice_never_evicts_a_block_destinations_data() {
 fn a_segment_overlapping_an_earlier_one_is_quarantined() {
     use siem_relay::buffer::segment::SegmentHeader;
     let d = tempfile::tempdir().unwrap();
-    {
-        let (ring, _) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
-        ring.append(&(0..600).map(ev).collect::<Vec<_>>()).unwrap();
-        ring.sync().unwrap();
-    }
+    write_closed_ring(d.path(), 600);
     let before = siem_relay::buffer::inspect(d.path()).unwrap();
     assert!(before.segments.len() >= 3);
     // a valid-looking header whose sequence numbers go back to 0
@@ -399,11 +403,7 @@ fn a_segment_overlapping_an_earlier_one_is_quarantined() {
 #[test]
 fn a_segment_file_cut_short_while_being_created_is_a_free_slot() {
     let d = tempfile::tempdir().unwrap();
-    {
-        let (ring, _) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
-        ring.append(&(0..50).map(ev).collect::<Vec<_>>()).unwrap();
-        ring.sync().unwrap();
-    }
+    write_closed_ring(d.path(), 50);
     let used = siem_relay::buffer::inspect(d.path())
         .unwrap()
         .segments
@@ -444,11 +444,7 @@ fn a_segment_file_cut_short_while_being_created_is_a_free_slot() {
 fn records_behind_a_cleared_header_are_never_read_as_new() {
     use siem_relay::buffer::segment::DATA_START;
     let d = tempfile::tempdir().unwrap();
-    {
-        let (ring, _) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
-        ring.append(&(0..50).map(ev).collect::<Vec<_>>()).unwrap();
-        ring.close().unwrap();
-    }
+    write_closed_ring(d.path(), 50);
     let seg = d.path().join("segment-00000.dat");
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[..DATA_START].fill(0); // what the maintenance thread's clear does

@@ -7,6 +7,7 @@
 use siem_relay::app::{load_config, Relay};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(10);
@@ -48,7 +49,14 @@ fn send(addr: std::net::SocketAddr, line: &str) {
 
 /// Reads records through a cursor of its own until `n` are there; returns
 /// each one's (body, hint).
-fn records(relay: &Relay, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+async fn records(relay: &Arc<Relay>, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let relay = relay.clone();
+    tokio::task::spawn_blocking(move || read_records(&relay, n))
+        .await
+        .unwrap()
+}
+
+fn read_records(relay: &Relay, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut cursor = relay.ring().cursor("probe", Default::default()).unwrap();
     let deadline = Instant::now() + T;
     let mut got = Vec::new();
@@ -76,12 +84,7 @@ async fn hints_are_stored_only_while_a_syslog_destination_reads_them() {
     assert!(!relay.writes_syslog_hints(), "no destination reads hints");
 
     send(source, LINE);
-    let first = tokio::task::spawn_blocking({
-        let relay = relay.clone();
-        move || records(&relay, 1)
-    })
-    .await
-    .unwrap();
+    let first = records(&relay, 1).await;
     assert!(first[0].1.is_empty(), "a record without a hint");
 
     // a syslog destination that sends the event's JSON does not read hints
@@ -109,12 +112,7 @@ async fn hints_are_stored_only_while_a_syslog_destination_reads_them() {
         "format = \"syslog\" reads hints"
     );
     send(source, LINE);
-    let both = tokio::task::spawn_blocking({
-        let relay = relay.clone();
-        move || records(&relay, 2)
-    })
-    .await
-    .unwrap();
+    let both = records(&relay, 2).await;
     assert!(both[0].1.is_empty());
     assert!(!both[1].1.is_empty(), "a record with a hint");
     // the same body but for the event id, the receive time and the peer's port
