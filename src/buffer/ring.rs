@@ -268,9 +268,10 @@ impl Drop for Inner {
         if let Some(handle) = handle {
             // The maintenance thread holds no handle while it waits, so it
             // returns as soon as it wakes. It may itself have dropped the
-            // last one (it holds one during a round): then it ends anyway.
+            // last one (it holds one during a round): then the unpark makes
+            // its next wait return at once, and it ends without a join.
+            handle.thread().unpark();
             if handle.thread().id() != std::thread::current().id() {
-                handle.thread().unpark();
                 let _ = handle.join();
             }
         }

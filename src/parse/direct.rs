@@ -226,18 +226,18 @@ fn encode_parsed(
             o.push(b'}');
         },
     )?;
-    let fields = SyslogFields {
-        facility: p.facility,
-        severity: p.severity,
-        hostname: p.hostname,
-        app_name: p.app_name,
-        procid: procid.as_deref(),
-        msgid: p.msgid,
-        message: message_at,
-        // header_token admits PRINTUSASCII only; procid_string adds digits and '-'
-        printable: true,
-    };
     if origin.syslog_hint {
+        let fields = SyslogFields {
+            facility: p.facility,
+            severity: p.severity,
+            hostname: p.hostname,
+            app_name: p.app_name,
+            procid: procid.as_deref(),
+            msgid: p.msgid,
+            message: message_at,
+            // header_token admits PRINTUSASCII only; procid_string adds digits and '-'
+            printable: true,
+        };
         record.write_hint(|o| {
             syslog_hint::write(o, &fields, |o| {
                 if in_order && sd_is_canonical(p.structured_data, &sd, p.sd_plain) {
