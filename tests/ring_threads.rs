@@ -37,15 +37,21 @@ fn dropping_a_ring_ends_its_maintenance_thread_at_once() {
             .0
         })
         .collect();
-    assert_eq!(maintenance_threads(), 8);
+    // a new thread names itself once it runs: wait for all eight
+    wait_for("8 maintenance threads", || maintenance_threads() == 8);
     drop(rings);
     // joined by the drop; the kernel may list an exiting thread a moment
     // longer, but not for the one-second tick the threads slept out before
+    wait_for("no maintenance thread", || maintenance_threads() == 0);
+}
+
+/// Polls `done` for up to 400 ms.
+fn wait_for(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_millis(400);
-    while maintenance_threads() > 0 {
+    while !done() {
         assert!(
             Instant::now() < deadline,
-            "{} maintenance threads still alive",
+            "{what}: {} maintenance threads alive",
             maintenance_threads()
         );
         std::thread::sleep(Duration::from_millis(5));
