@@ -11,6 +11,7 @@ pub mod http;
 mod metrics;
 mod parse_ahead;
 mod stream;
+mod stream_append;
 pub mod tcp;
 pub mod tls;
 pub mod udp;

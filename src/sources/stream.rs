@@ -2,17 +2,20 @@
 //! limit, optional TLS handshake) and the per-connection handler (RFC 6587
 //! framer → parse → normalise → `Ingest::append`, idle timeout). A busy
 //! connection's reads are parsed by tasks of their own, a few reads ahead,
-//! and appended in the order they were read.
+//! and appended in the order they were read by a task of their own too
+//! ([`Appender`]), while the connection reads on.
 //!
-//! `Ingest::append` may wait while the ring blocks; the handler stops reading
-//! meanwhile, which is the TCP backpressure the sender sees. A framing
-//! violation ends only the connection it happened on.
+//! `Ingest::append` may wait while the ring blocks; once the appender's short
+//! queue is full the handler stops reading, which is the TCP backpressure
+//! the sender sees. A framing violation ends only the connection it
+//! happened on.
 
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
+use super::stream_append::{deliver, Appender};
 use super::{shutdown_signal, Ingest};
 use crate::event::now_millis;
-use crate::event::{buffers, EncodedEvent};
+use crate::event::EncodedEvent;
 use crate::parse::{
     syslog_line_to_event, syslog_line_to_record, syslog_text_to_record, FrameRef, FrameSpan,
     Framer, FramerConfig, FramingError, Origin,
@@ -90,7 +93,7 @@ pub(crate) async fn accept_loop(
 async fn run_connection(
     sock: TcpStream,
     peer: SocketAddr,
-    shared: &StreamShared,
+    shared: &Arc<StreamShared>,
     tls: Option<TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -127,15 +130,17 @@ enum End {
 /// is parsed by a task of its own while this one reads on, up to
 /// [`PARSE_AHEAD`] chunks ahead, so one busy connection keeps every core
 /// parsing instead of one (parsing is most of ingest's CPU). Chunks are
-/// appended in the order they were read, and nothing read is dropped at the
+/// appended in the order they were read (by the [`Appender`], so reading
+/// goes on meanwhile), and nothing read is dropped at the
 /// end: whatever is in flight when the connection ends (EOF, a framing
 /// violation, shutdown) is still appended.
 pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
-    shared: &StreamShared,
+    shared: &Arc<StreamShared>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let appender = Appender::spawn(shared.clone());
     let conn = Arc::new(ConnOrigin {
         listener: shared.name.clone(),
         address: peer.to_string(),
@@ -161,7 +166,7 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             parsed = ahead.next() => {
                 match parsed {
                     Ok(batch) => {
-                        if !deliver(shared, batch).await {
+                        if !appender.append(shared, batch).await {
                             break End::IngestClosed;
                         }
                     }
@@ -187,7 +192,7 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         if !ahead.worth_spawning(frames.len()) {
             // parsed where they lie in the framer's buffer
             let records = parse_frames(framer.framed(), &frames, received_ms, &conn, hints);
-            if !deliver(shared, records).await {
+            if !appender.append(shared, records).await {
                 break End::IngestClosed;
             }
             continue;
@@ -203,7 +208,11 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             parse_frames(&chunk.bytes, &chunk.frames, chunk.received_ms, &conn, hints)
         });
     };
-    let end = drain_in_flight(end, ahead, shared).await;
+    let end = drain_in_flight(end, ahead, &appender, shared).await;
+    let end = match appender.finish().await {
+        true => end,
+        false => End::IngestClosed,
+    };
     finish(end, &mut framer, shared, &conn).await;
     // Sends TLS close_notify (RFC 5425 §4.4) / FIN; the peer may be gone already.
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
@@ -276,12 +285,17 @@ fn parse_frames(
 /// Appends what is still in flight when the connection's loop ends, in
 /// order, so that nothing read is lost. Returns how the connection ended
 /// (a failed parse or a closed ingest replaces `end`).
-async fn drain_in_flight(mut end: End, mut ahead: ParseAhead, shared: &StreamShared) -> End {
+async fn drain_in_flight(
+    mut end: End,
+    mut ahead: ParseAhead,
+    appender: &Appender,
+    shared: &StreamShared,
+) -> End {
     let mut closed = false;
     while !ahead.is_empty() {
         match ahead.next().await {
             Ok(batch) if !closed => {
-                if !deliver(shared, batch).await {
+                if !appender.append(shared, batch).await {
                     closed = true;
                     end = End::IngestClosed;
                 }
@@ -390,32 +404,6 @@ fn frame_record(
         .get_or_insert_with(Default::default)
         .insert("truncated".into(), Value::Bool(true));
     ev.encode()
-}
-
-/// Appends a batch, waiting while the ring blocks. False when the ingest is
-/// closed (the connection should end).
-async fn deliver(shared: &StreamShared, batch: Vec<EncodedEvent>) -> bool {
-    if batch.is_empty() {
-        return true;
-    }
-    let n = batch.len() as u64;
-    let open = match shared.ingest.append(&batch).await {
-        Ok(()) => {
-            shared.metrics.accepted(&batch);
-            true
-        }
-        Err(super::IngestError::Closed) => {
-            shared.metrics.dropped("shutdown", n);
-            false
-        }
-        Err(e) => {
-            tracing::warn!(source = %shared.name, error = %e, "append failed");
-            shared.metrics.dropped("buffer_error", n);
-            true
-        }
-    };
-    buffers::give_back(batch);
-    open
 }
 
 #[cfg(test)]
