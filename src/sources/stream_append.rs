@@ -154,8 +154,10 @@ mod tests {
             })
         }
 
-        fn messages(&self) -> Vec<String> {
-            self.calls.lock().unwrap().concat()
+        /// It was offered events 0..n, each once, in order.
+        fn assert_took_in_order(&self, n: usize) {
+            let want: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+            assert_eq!(self.calls.lock().unwrap().concat(), want);
         }
     }
 
@@ -221,8 +223,7 @@ mod tests {
             next += n;
         }
         assert!(appender.finish().await);
-        let want: Vec<String> = (0..next).map(|i| i.to_string()).collect();
-        assert_eq!(ingest.messages(), want);
+        ingest.assert_took_in_order(next);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,8 +248,7 @@ mod tests {
         ingest.permits.add_permits(100);
         assert_eq!(timeout(wait, held).await, Ok(true));
         assert!(appender.finish().await);
-        let want: Vec<String> = (0..(more + 1) * 20).map(|i| i.to_string()).collect();
-        assert_eq!(ingest.messages(), want);
+        ingest.assert_took_in_order((more + 1) * 20);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
