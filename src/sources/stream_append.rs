@@ -4,10 +4,10 @@
 //! The connection's reader hands each parsed read to an [`Appender`] and
 //! reads on: while one read's records are copied, checksummed and written,
 //! the next is already being read and parsed. Before, the reader appended
-//! itself, and read nothing meanwhile (on the one-connection bench the
-//! machine then idled 8–12% of the time). The hand-over queue is short, so
-//! a ring that blocks still stops the reads within a few batches, which is
-//! the backpressure a TCP sender sees.
+//! itself and read nothing meanwhile (one connection, TCP → syslog: ~6%
+//! more events/s with the appender, see BENCHMARKS.md). The hand-over queue
+//! is short, so a ring that blocks still stops the reads within a few
+//! batches, which is the backpressure a TCP sender sees.
 
 use super::stream::StreamShared;
 use crate::event::{buffers, EncodedEvent};
