@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 use tokio::task::{JoinError, JoinHandle};
 
 /// A read with fewer frames than this is parsed in place when nothing is in
-/// flight.
-const INLINE_FRAMES: usize = 16;
+/// flight (and a stream connection appends its records in place too).
+pub(super) const INLINE_FRAMES: usize = 16;
 
 /// Parse tasks in flight, oldest first.
 pub(crate) struct ParseAhead {

@@ -9,6 +9,7 @@
 //! is short, so a ring that blocks still stops the reads within a few
 //! batches, which is the backpressure a TCP sender sees.
 
+use super::parse_ahead::INLINE_FRAMES;
 use super::stream::StreamShared;
 use crate::event::{buffers, EncodedEvent};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,8 +20,9 @@ use tokio::sync::mpsc;
 /// their own: while one read's records are copied, checksummed and written
 /// to the ring, the connection reads on and starts parsing the next. The
 /// queue is short ([`APPEND_QUEUE`] batches), so a ring that blocks still
-/// stops the reads soon (the sender's backpressure). A small batch with
-/// nothing queued is appended in place (a task hop would only add latency).
+/// stops the reads soon (the sender's backpressure). A batch of a read small
+/// enough to be parsed in place ([`INLINE_FRAMES`]), with nothing queued, is
+/// appended in place too (a task hop would only add latency).
 pub(super) struct Appender {
     queue: mpsc::Sender<Vec<EncodedEvent>>,
     /// Batches handed over and not yet appended.
@@ -66,7 +68,7 @@ impl Appender {
             shared.metrics.dropped("shutdown", batch.len() as u64);
             return false;
         }
-        if batch.len() < APPEND_INLINE && self.queued.load(Ordering::Acquire) == 0 {
+        if batch.len() < INLINE_FRAMES && self.queued.load(Ordering::Acquire) == 0 {
             let open = deliver(shared, batch).await;
             if !open {
                 self.closed.store(true, Ordering::Release);
@@ -92,9 +94,6 @@ impl Appender {
         !self.closed.load(Ordering::Acquire)
     }
 }
-
-/// A batch smaller than this, with nothing queued, is appended in place.
-const APPEND_INLINE: usize = 16;
 
 /// Appends a batch, waiting while the ring blocks. False when the ingest is
 /// closed (the connection should end).
