@@ -53,6 +53,11 @@ impl ParseAhead {
         self.in_flight.is_empty()
     }
 
+    /// Parse tasks in flight.
+    pub fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
     /// Whether another task may start (the reader should read on).
     pub fn has_room(&self) -> bool {
         self.in_flight.len() < self.limit

@@ -157,9 +157,11 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 break End::Framing(e);
             }
         }
-        let reading = ahead.has_room() && violation.is_none();
+        // reads not yet in the ring, parsing or queued, stay within IN_FLIGHT
+        let room = ahead.len() + appender.queued() < IN_FLIGHT;
+        let reading = room && ahead.has_room() && violation.is_none();
         // reads go straight into the framer's buffer: no copy of what is read
-        let mut room = framer.receive_buffer(READ_BUF).limit(READ_BUF);
+        let mut buf = framer.receive_buffer(READ_BUF).limit(READ_BUF);
         let read = tokio::select! {
             biased;
             _ = &mut stop => break End::Shutdown,
@@ -174,7 +176,9 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 continue;
             }
-            r = tokio::time::timeout(shared.idle_timeout, stream.read_buf(&mut room)), if reading => r,
+            // everything is queued for the appender: read again once it has room
+            _ = appender.appended(), if !room && ahead.is_empty() => continue,
+            r = tokio::time::timeout(shared.idle_timeout, stream.read_buf(&mut buf)), if reading => r,
         };
         match read {
             Err(_) => break End::Idle,
@@ -220,6 +224,11 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Reads parsed ahead of the one being appended, per connection.
 const PARSE_AHEAD: usize = 3;
+
+/// Reads not yet in the ring (parsing, or queued for the appender), per
+/// connection: what one connection holds in memory while the ring blocks
+/// is bounded as it was before the appender (three parsing, one appending).
+const IN_FLIGHT: usize = PARSE_AHEAD + 1;
 
 /// Where a connection's events come from, owned so parse tasks can share it.
 struct ConnOrigin {

@@ -14,7 +14,7 @@ use super::stream::StreamShared;
 use crate::event::{buffers, EncodedEvent};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// A connection's appends, in the order they are handed over, on a task of
 /// their own: while one read's records are copied, checksummed and written
@@ -29,6 +29,8 @@ pub(super) struct Appender {
     queued: Arc<AtomicUsize>,
     /// The ingest closed: later batches are counted as dropped.
     closed: Arc<AtomicBool>,
+    /// Notified after each batch the task appends.
+    appended: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -40,7 +42,8 @@ impl Appender {
         let (queue, mut rx) = mpsc::channel::<Vec<EncodedEvent>>(APPEND_QUEUE);
         let queued = Arc::new(AtomicUsize::new(0));
         let closed = Arc::new(AtomicBool::new(false));
-        let (q, c) = (queued.clone(), closed.clone());
+        let appended = Arc::new(Notify::new());
+        let (q, c, a) = (queued.clone(), closed.clone(), appended.clone());
         let task = tokio::spawn(async move {
             // drains until the connection drops its end, so nothing queued
             // goes uncounted
@@ -51,14 +54,29 @@ impl Appender {
                     c.store(true, Ordering::Release);
                 }
                 q.fetch_sub(1, Ordering::AcqRel);
+                a.notify_one();
             }
         });
         Appender {
             queue,
             queued,
             closed,
+            appended,
             task,
         }
+    }
+
+    /// Batches handed over and not yet appended.
+    pub(super) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Resolves once a batch has been appended since the last call (at
+    /// once if one was meanwhile): the moment to look at [`queued`] again.
+    ///
+    /// [`queued`]: Appender::queued
+    pub(super) async fn appended(&self) {
+        self.appended.notified().await
     }
 
     /// Appends `batch` after everything handed over before it. False when
@@ -243,9 +261,25 @@ mod tests {
             .await
             .is_err());
         assert_eq!(ingest.calls.lock().unwrap().len(), 1);
+        assert_eq!(
+            appender.queued(),
+            APPEND_QUEUE + 2,
+            "one appending, two queued, one held"
+        );
+        // nothing appended: no notice that there is room
+        assert!(timeout(Duration::from_millis(100), appender.appended())
+            .await
+            .is_err());
+        // the ring takes one batch: the notice comes, and the count drops
+        ingest.permits.add_permits(1);
+        timeout(wait, appender.appended()).await.expect("notified");
+        assert!(appender.queued() <= APPEND_QUEUE + 1);
         // the ring takes batches again: everything arrives, in order
         ingest.permits.add_permits(100);
         assert_eq!(timeout(wait, held).await, Ok(true));
+        while appender.queued() > 0 {
+            timeout(wait, appender.appended()).await.expect("notified");
+        }
         assert!(appender.finish().await);
         ingest.assert_took_in_order((more + 1) * 20);
     }
