@@ -5,9 +5,9 @@
 //! and appended in the order they were read by a task of their own too
 //! ([`Appender`]), while the connection reads on.
 //!
-//! `Ingest::append` may wait while the ring blocks; once the appender's short
-//! queue is full the handler stops reading, which is the TCP backpressure
-//! the sender sees. A framing violation ends only the connection it
+//! `Ingest::append` may wait while the ring blocks; once a connection holds
+//! [`IN_FLIGHT`] reads not yet in the ring the handler stops reading, which
+//! is the TCP backpressure the sender sees. A framing violation ends only the connection it
 //! happened on.
 
 use super::metrics::SourceMetrics;
