@@ -226,9 +226,13 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
 const PARSE_AHEAD: usize = 3;
 
 /// Reads not yet in the ring (parsing, or queued for the appender), per
-/// connection: what one connection holds in memory while the ring blocks
-/// is bounded as it was before the appender (three parsing, one appending).
-const IN_FLIGHT: usize = PARSE_AHEAD + 1;
+/// connection, which bounds what one connection holds while the ring
+/// blocks: three parsing, one appending and one more. Unbounded, the
+/// appender's queue on top of the parse tasks let a connection hold 7; at 4
+/// (the bound before the appender, three parsing and one appending) the
+/// reader was mostly back to waiting for the append, and tcp_syslog lost
+/// most of what the appender gained (A/B in BENCHMARKS.md).
+const IN_FLIGHT: usize = PARSE_AHEAD + 2;
 
 /// Where a connection's events come from, owned so parse tasks can share it.
 struct ConnOrigin {
