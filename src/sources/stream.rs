@@ -7,8 +7,8 @@
 //!
 //! `Ingest::append` may wait while the ring blocks; once a connection holds
 //! [`IN_FLIGHT`] reads not yet in the ring the handler stops reading, which
-//! is the TCP backpressure the sender sees. A framing violation ends only the connection it
-//! happened on.
+//! is the TCP backpressure the sender sees. A framing violation ends only
+//! the connection it happened on.
 
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
