@@ -7,9 +7,12 @@
 //! handler TCP and TLS share; [`metrics`] names the counters every source
 //! reports. The entry points are [`validate`] and [`start`].
 
+#[cfg(test)]
+mod gated_ingest;
 pub mod http;
 mod metrics;
 mod parse_ahead;
+mod read_budget;
 mod stream;
 mod stream_append;
 pub mod tcp;

@@ -12,6 +12,7 @@
 
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
+use super::read_budget::{Held, ReadBudget};
 use super::stream_append::{deliver, Appender};
 use super::{shutdown_signal, Ingest};
 use crate::event::now_millis;
@@ -22,8 +23,11 @@ use crate::parse::{
 };
 use bytes::BufMut;
 use serde_json::Value;
+use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -44,6 +48,8 @@ pub(crate) struct StreamShared {
     pub framer: FramerConfig,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// What all connections together may hold between reading and the ring.
+    pub budget: Arc<ReadBudget>,
     pub metrics: SourceMetrics,
 }
 
@@ -147,28 +153,28 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         timezone: shared.timezone,
     });
     let mut framer = Framer::new(shared.framer);
-    let mut ahead = ParseAhead::new(PARSE_AHEAD);
+    let mut ahead = Parsing::new();
+    // a read framed but not parsed yet: the source's budget is spent
+    let mut waiting: Option<(Framed, WaitingShare)> = None;
     let mut violation: Option<FramingError> = None;
     let stop = shutdown_signal(shutdown);
     tokio::pin!(stop);
     let end = loop {
-        if ahead.is_empty() {
+        if ahead.is_empty() && waiting.is_none() {
             if let Some(e) = violation.take() {
                 break End::Framing(e);
             }
         }
         // reads not yet in the ring, parsing or queued, stay within IN_FLIGHT
         let room = ahead.len() + appender.queued() < IN_FLIGHT;
-        let reading = room && ahead.has_room() && violation.is_none();
-        // reads go straight into the framer's buffer: no copy of what is read
-        let mut buf = framer.receive_buffer(READ_BUF).limit(READ_BUF);
+        let reading = room && ahead.has_room() && violation.is_none() && waiting.is_none();
         let read = tokio::select! {
             biased;
             _ = &mut stop => break End::Shutdown,
             parsed = ahead.next() => {
                 match parsed {
-                    Ok(batch) => {
-                        if !appender.append(shared, batch).await {
+                    Ok((batch, held)) => {
+                        if !appender.append(shared, batch, held).await {
                             break End::IngestClosed;
                         }
                     }
@@ -176,9 +182,22 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 continue;
             }
+            held = async { waiting.as_mut().expect("checked").1.as_mut().await }, if waiting.is_some() => {
+                let (read, _) = waiting.take().expect("checked");
+                if !dispatch(read, held, &mut framer, &mut ahead, &conn, &appender, shared).await {
+                    break End::IngestClosed;
+                }
+                continue;
+            }
             // everything is queued for the appender: read again once it has room
             _ = appender.appended(), if !room && ahead.is_empty() => continue,
-            r = tokio::time::timeout(shared.idle_timeout, stream.read_buf(&mut buf)), if reading => r,
+            r = async {
+                // reads go straight into the framer's buffer: no copy of what
+                // is read (made ready here, only when reading: it may move
+                // the framed bytes a waiting read still refers to)
+                let mut buf = framer.receive_buffer(READ_BUF).limit(READ_BUF);
+                tokio::time::timeout(shared.idle_timeout, stream.read_buf(&mut buf)).await
+            }, if reading => r,
         };
         match read {
             Err(_) => break End::Idle,
@@ -191,28 +210,51 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
         if frames.is_empty() {
             continue;
         }
-        let received_ms = now_millis();
-        let hints = shared.ingest.syslog_hints();
-        if !ahead.worth_spawning(frames.len()) {
-            // parsed where they lie in the framer's buffer
-            let records = parse_frames(framer.framed(), &frames, received_ms, &conn, hints);
-            if !appender.append(shared, records).await {
-                break End::IngestClosed;
-            }
-            continue;
-        }
-        // the buffer goes to the parse task; the framer keeps the unframed rest
-        let chunk = Chunk {
-            bytes: framer.take_framed(READ_BUF),
+        let read = Framed {
             frames,
-            received_ms,
+            received_ms: now_millis(),
         };
-        let conn = conn.clone();
-        ahead.spawn(chunk.frames.len(), chunk.bytes.len(), move || {
-            parse_frames(&chunk.bytes, &chunk.frames, chunk.received_ms, &conn, hints)
-        });
+        let bytes = framer.framed().len();
+        match shared.budget.try_hold(bytes) {
+            Some(held) => {
+                if !dispatch(
+                    read,
+                    held,
+                    &mut framer,
+                    &mut ahead,
+                    &conn,
+                    &appender,
+                    shared,
+                )
+                .await
+                {
+                    break End::IngestClosed;
+                }
+            }
+            None => waiting = Some((read, Box::pin(shared.budget.hold(bytes)))),
+        }
     };
-    let end = drain_in_flight(end, ahead, &appender, shared).await;
+    let mut end = drain_in_flight(end, ahead, &appender, shared).await;
+    if let Some((read, _)) = waiting {
+        // read before the end: appended all the same, without waiting for
+        // the budget (the connection is ending; this is its last read)
+        let held = shared.budget.nothing();
+        let mut ahead = Parsing::new();
+        if !dispatch(
+            read,
+            held,
+            &mut framer,
+            &mut ahead,
+            &conn,
+            &appender,
+            shared,
+        )
+        .await
+        {
+            end = End::IngestClosed;
+        }
+        end = drain_in_flight(end, ahead, &appender, shared).await;
+    }
     let end = match appender.finish().await {
         true => end,
         false => End::IngestClosed,
@@ -220,6 +262,98 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     finish(end, &mut framer, shared, &conn).await;
     // Sends TLS close_notify (RFC 5425 §4.4) / FIN; the peer may be gone already.
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+}
+
+/// A read's share of the source's budget, once it is free.
+type WaitingShare = Pin<Box<dyn Future<Output = Held> + Send>>;
+
+/// The complete frames of one read, still in the framer's buffer.
+struct Framed {
+    /// Each frame's range in [`Framer::framed`], and whether it was truncated.
+    frames: Vec<(Range<usize>, bool)>,
+    /// The frames of one read share its receive time.
+    received_ms: i64,
+}
+
+/// Parses a read's frames, holding `held` of the source's budget until its
+/// records are in the ring: in place when it is small and nothing is in
+/// flight (and appends them), else on a task of its own. False when the
+/// ingest is closed (the connection should end).
+async fn dispatch(
+    read: Framed,
+    held: Held,
+    framer: &mut Framer,
+    ahead: &mut Parsing,
+    conn: &Arc<ConnOrigin>,
+    appender: &Appender,
+    shared: &StreamShared,
+) -> bool {
+    let hints = shared.ingest.syslog_hints();
+    if !ahead.worth_spawning(read.frames.len()) {
+        // parsed where they lie in the framer's buffer
+        let records = parse_frames(framer.framed(), &read.frames, read.received_ms, conn, hints);
+        return appender.append(shared, records, held).await;
+    }
+    // the buffer goes to the parse task; the framer keeps the unframed rest
+    let chunk = Chunk {
+        bytes: framer.take_framed(READ_BUF),
+        frames: read.frames,
+        received_ms: read.received_ms,
+    };
+    let conn = conn.clone();
+    ahead.spawn(chunk.frames.len(), chunk.bytes.len(), held, move || {
+        parse_frames(&chunk.bytes, &chunk.frames, chunk.received_ms, &conn, hints)
+    });
+    true
+}
+
+/// A connection's parse tasks ([`ParseAhead`]), each with its read's share
+/// of the source's budget.
+struct Parsing {
+    ahead: ParseAhead,
+    /// The share of each task in `ahead`, oldest first.
+    held: VecDeque<Held>,
+}
+
+impl Parsing {
+    fn new() -> Self {
+        Parsing {
+            ahead: ParseAhead::new(PARSE_AHEAD),
+            held: VecDeque::with_capacity(PARSE_AHEAD),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ahead.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.ahead.len()
+    }
+
+    fn has_room(&self) -> bool {
+        self.ahead.has_room()
+    }
+
+    fn worth_spawning(&self, frames: usize) -> bool {
+        self.ahead.worth_spawning(frames)
+    }
+
+    fn spawn<F>(&mut self, frames: usize, bytes: usize, held: Held, parse: F)
+    where
+        F: FnOnce() -> Vec<EncodedEvent> + Send + 'static,
+    {
+        self.ahead.spawn(frames, bytes, parse);
+        self.held.push_back(held);
+    }
+
+    /// The oldest task's records and share once it is done (a failed task's
+    /// share is given back); never ready while nothing is in flight.
+    async fn next(&mut self) -> Result<(Vec<EncodedEvent>, Held), ParseFailed> {
+        let result = self.ahead.next().await;
+        let held = self.held.pop_front().expect("a share per parse task");
+        result.map(|batch| (batch, held))
+    }
 }
 
 /// Reads parsed ahead of the one being appended, per connection.
@@ -300,20 +434,20 @@ fn parse_frames(
 /// (a failed parse or a closed ingest replaces `end`).
 async fn drain_in_flight(
     mut end: End,
-    mut ahead: ParseAhead,
+    mut ahead: Parsing,
     appender: &Appender,
     shared: &StreamShared,
 ) -> End {
     let mut closed = false;
     while !ahead.is_empty() {
         match ahead.next().await {
-            Ok(batch) if !closed => {
-                if !appender.append(shared, batch).await {
+            Ok((batch, held)) if !closed => {
+                if !appender.append(shared, batch, held).await {
                     closed = true;
                     end = End::IngestClosed;
                 }
             }
-            Ok(batch) => shared.metrics.dropped("shutdown", batch.len() as u64),
+            Ok((batch, _)) => shared.metrics.dropped("shutdown", batch.len() as u64),
             Err(failed) => end = parse_failed(shared, failed),
         }
     }
@@ -433,6 +567,135 @@ mod tests {
                 (ev.message, !r.hint().is_empty())
             })
             .collect()
+    }
+
+    /// A stream whose reads are counted.
+    struct Counted<S> {
+        inner: S,
+        read: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let before = buf.filled().len();
+            let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+            let n = buf.filled().len() - before;
+            self.read.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            r
+        }
+    }
+
+    impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+        fn poll_flush(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    /// Polls `f` every 20 ms until it gives the same value 10 times running.
+    async fn settled(f: impl Fn() -> usize) -> usize {
+        let (mut last, mut same) = (usize::MAX, 0);
+        while same < 10 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = f();
+            same = if now == last { same + 1 } else { 0 };
+            last = now;
+        }
+        last
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_stop_reading_once_the_source_budget_is_spent() {
+        use crate::sources::gated_ingest::{shared, Gated};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const CONNS: usize = 8;
+        const LINES: usize = 20_000;
+        const BUDGET: usize = 128 << 10;
+        // a ring that blocks: nothing is taken until permits are added
+        let ingest = Gated::new(0, Duration::ZERO, false);
+        let shared = shared(ingest.clone(), BUDGET);
+        let (_stop, shutdown) = watch::channel(false);
+        let read = Arc::new(AtomicUsize::new(0));
+        let mut handlers = Vec::new();
+        let mut senders = Vec::new();
+        for c in 0..CONNS {
+            let (ours, theirs) = tokio::io::duplex(64 << 10);
+            let stream = Counted {
+                inner: theirs,
+                read: read.clone(),
+            };
+            let (shared, shutdown) = (shared.clone(), shutdown.clone());
+            let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+            handlers.push(tokio::spawn(async move {
+                handle_connection(stream, peer, &shared, shutdown).await
+            }));
+            senders.push(tokio::spawn(async move {
+                let mut ours = ours;
+                // in writes of many lines, so the handler's reads are full
+                let mut lines = Vec::new();
+                for i in 0..LINES {
+                    let line = format!("<13>1 - host app - - - {c}-{i} {:>150}\n", "pad");
+                    lines.extend_from_slice(line.as_bytes());
+                    if lines.len() >= 60_000 || i + 1 == LINES {
+                        ours.write_all(&lines).await.unwrap();
+                        lines.clear();
+                    }
+                }
+                ours.shutdown().await.unwrap();
+                ours
+            }));
+        }
+        let total_read = settled(|| read.load(Ordering::Relaxed)).await;
+        let held = shared.budget.held();
+        assert!(held > 0 && held <= BUDGET, "held {held}");
+        // beyond the budget, each connection holds at most the read that
+        // waits for its share (and a partial line in the framer); without
+        // the budget it would be up to 5 reads of 64 KiB each
+        let bound = BUDGET + CONNS * (READ_BUF + 200);
+        assert!(
+            total_read <= bound,
+            "read {total_read} bytes while the ring blocks; bound {bound}"
+        );
+        // the ring takes batches again: every line arrives, each
+        // connection's in order, and the budget is all given back
+        ingest.permits.add_permits(1 << 20);
+        for s in senders {
+            let _keep_open_until_read = s.await.unwrap();
+        }
+        for h in handlers {
+            h.await.unwrap();
+        }
+        assert_eq!(shared.budget.held(), 0);
+        let got = ingest.calls.lock().unwrap().concat();
+        assert_eq!(got.len(), CONNS * LINES);
+        for c in 0..CONNS {
+            let prefix = format!("{c}-");
+            let mine: Vec<usize> = got
+                .iter()
+                .filter_map(|m| m.strip_prefix(&prefix))
+                .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+                .collect();
+            assert_eq!(mine, (0..LINES).collect::<Vec<_>>(), "connection {c}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! batches, which is the backpressure a TCP sender sees.
 
 use super::parse_ahead::INLINE_FRAMES;
+use super::read_budget::Held;
 use super::stream::StreamShared;
 use crate::event::{buffers, EncodedEvent};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,7 +25,7 @@ use tokio::sync::{mpsc, Notify};
 /// enough to be parsed in place ([`INLINE_FRAMES`]), with nothing queued, is
 /// appended in place too (a task hop would only add latency).
 pub(super) struct Appender {
-    queue: mpsc::Sender<Vec<EncodedEvent>>,
+    queue: mpsc::Sender<(Vec<EncodedEvent>, Held)>,
     /// Batches handed over and not yet appended.
     queued: Arc<AtomicUsize>,
     /// The ingest closed: later batches are counted as dropped.
@@ -39,7 +40,7 @@ const APPEND_QUEUE: usize = 2;
 
 impl Appender {
     pub(super) fn spawn(shared: Arc<StreamShared>) -> Self {
-        let (queue, mut rx) = mpsc::channel::<Vec<EncodedEvent>>(APPEND_QUEUE);
+        let (queue, mut rx) = mpsc::channel::<(Vec<EncodedEvent>, Held)>(APPEND_QUEUE);
         let queued = Arc::new(AtomicUsize::new(0));
         let closed = Arc::new(AtomicBool::new(false));
         let appended = Arc::new(Notify::new());
@@ -47,12 +48,13 @@ impl Appender {
         let task = tokio::spawn(async move {
             // drains until the connection drops its end, so nothing queued
             // goes uncounted
-            while let Some(batch) = rx.recv().await {
+            while let Some((batch, held)) = rx.recv().await {
                 if c.load(Ordering::Acquire) {
                     shared.metrics.dropped("shutdown", batch.len() as u64);
                 } else if !deliver(&shared, batch).await {
                     c.store(true, Ordering::Release);
                 }
+                drop(held);
                 q.fetch_sub(1, Ordering::AcqRel);
                 a.notify_one();
             }
@@ -79,9 +81,15 @@ impl Appender {
         self.appended.notified().await
     }
 
-    /// Appends `batch` after everything handed over before it. False when
+    /// Appends `batch` after everything handed over before it, then gives
+    /// back its read's share of the source's budget (`held`). False when
     /// the ingest is closed (the connection should end).
-    pub(super) async fn append(&self, shared: &StreamShared, batch: Vec<EncodedEvent>) -> bool {
+    pub(super) async fn append(
+        &self,
+        shared: &StreamShared,
+        batch: Vec<EncodedEvent>,
+        held: Held,
+    ) -> bool {
         if self.closed.load(Ordering::Acquire) {
             shared.metrics.dropped("shutdown", batch.len() as u64);
             return false;
@@ -94,7 +102,7 @@ impl Appender {
             return open;
         }
         self.queued.fetch_add(1, Ordering::AcqRel);
-        if let Err(mpsc::error::SendError(batch)) = self.queue.send(batch).await {
+        if let Err(mpsc::error::SendError((batch, _))) = self.queue.send((batch, held)).await {
             // the task ended (it panicked: a bug)
             self.queued.fetch_sub(1, Ordering::AcqRel);
             shared.metrics.dropped("shutdown", batch.len() as u64);
@@ -143,77 +151,9 @@ pub(super) async fn deliver(shared: &StreamShared, batch: Vec<EncodedEvent>) -> 
 mod tests {
     use super::*;
     use crate::event::{Event, Severity};
-    use crate::parse::FramerConfig;
-    use crate::sources::metrics::SourceMetrics;
-    use crate::sources::{Ingest, IngestError};
-    use futures::future::BoxFuture;
-    use std::sync::Mutex;
+    use crate::sources::gated_ingest::{shared, Gated};
     use std::time::Duration;
-    use tokio::sync::Semaphore;
     use tokio::time::timeout;
-
-    /// An ingest that takes one batch per permit (none: it blocks, as a
-    /// full ring does), after `delay`, and notes each batch's messages.
-    struct Gated {
-        permits: Semaphore,
-        delay: Duration,
-        closed: bool,
-        calls: Mutex<Vec<Vec<String>>>,
-    }
-
-    impl Gated {
-        fn new(permits: usize, delay: Duration, closed: bool) -> Arc<Self> {
-            Arc::new(Gated {
-                permits: Semaphore::new(permits),
-                delay,
-                closed,
-                calls: Mutex::new(Vec::new()),
-            })
-        }
-
-        /// It was offered events 0..n, each once, in order.
-        fn assert_took_in_order(&self, n: usize) {
-            let want: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-            assert_eq!(self.calls.lock().unwrap().concat(), want);
-        }
-    }
-
-    impl Ingest for Gated {
-        fn try_append(&self, _: &[EncodedEvent]) -> Result<(), IngestError> {
-            unreachable!("streams wait")
-        }
-
-        fn append<'a>(
-            &'a self,
-            events: &'a [EncodedEvent],
-        ) -> BoxFuture<'a, Result<(), IngestError>> {
-            Box::pin(async move {
-                let msgs = events
-                    .iter()
-                    .map(|e| Event::decode(e.body()).unwrap().message.unwrap())
-                    .collect();
-                self.calls.lock().unwrap().push(msgs);
-                if self.closed {
-                    return Err(IngestError::Closed);
-                }
-                self.permits.acquire().await.unwrap().forget();
-                tokio::time::sleep(self.delay).await;
-                Ok(())
-            })
-        }
-    }
-
-    fn shared(ingest: Arc<Gated>) -> Arc<StreamShared> {
-        Arc::new(StreamShared {
-            name: "t".into(),
-            ingest,
-            timezone: chrono_tz::UTC,
-            framer: FramerConfig::default(),
-            idle_timeout: Duration::from_secs(60),
-            max_connections: 1,
-            metrics: SourceMetrics::new("t"),
-        })
-    }
 
     /// `n` events numbered from `from`.
     fn batch(from: usize, n: usize) -> Vec<EncodedEvent> {
@@ -229,14 +169,18 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_are_appended_in_the_order_handed_over() {
         let ingest = Gated::new(1000, Duration::from_millis(2), false);
-        let shared = shared(ingest.clone());
+        let shared = shared(ingest.clone(), 1 << 20);
         let appender = Appender::spawn(shared.clone());
         // large batches go to the task; small ones right behind them must
         // wait for them, and small ones with nothing queued go in place
         let sizes = [40, 1, 3, 40, 40, 2, 1, 40, 5, 1, 1, 1, 40, 1];
         let mut next = 0;
         for n in sizes {
-            assert!(appender.append(&shared, batch(next, n)).await);
+            assert!(
+                appender
+                    .append(&shared, batch(next, n), shared.budget.nothing())
+                    .await
+            );
             next += n;
         }
         assert!(appender.finish().await);
@@ -246,17 +190,22 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_blocked_ingest_stops_the_reader_after_a_few_batches() {
         let ingest = Gated::new(0, Duration::ZERO, false);
-        let shared = shared(ingest.clone());
+        let shared = shared(ingest.clone(), 1 << 20);
         let appender = Appender::spawn(shared.clone());
         let wait = Duration::from_secs(2);
         // one batch waits in the ingest, APPEND_QUEUE more in the queue...
         for i in 0..=APPEND_QUEUE {
-            let handed = timeout(wait, appender.append(&shared, batch(i * 20, 20))).await;
+            let handed = timeout(
+                wait,
+                appender.append(&shared, batch(i * 20, 20), shared.budget.nothing()),
+            )
+            .await;
             assert_eq!(handed, Ok(true), "batch {i} is taken while there is room");
         }
         // ...and the next one is not taken: the reader stops reading
         let more = APPEND_QUEUE + 1;
-        let mut held = Box::pin(appender.append(&shared, batch(more * 20, 20)));
+        let mut held =
+            Box::pin(appender.append(&shared, batch(more * 20, 20), shared.budget.nothing()));
         assert!(timeout(Duration::from_millis(300), &mut held)
             .await
             .is_err());
@@ -287,11 +236,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_closed_ingest_ends_the_connection_and_takes_nothing_more() {
         let ingest = Gated::new(0, Duration::ZERO, true);
-        let shared = shared(ingest.clone());
+        let shared = shared(ingest.clone(), 1 << 20);
         let appender = Appender::spawn(shared.clone());
         let mut open = true;
         for i in 0..20 {
-            open = appender.append(&shared, batch(i * 20, 20)).await;
+            open = appender
+                .append(&shared, batch(i * 20, 20), shared.budget.nothing())
+                .await;
             if !open {
                 break;
             }

@@ -3,6 +3,7 @@
 //! [`super::stream`] and is shared with `syslog_tls`.
 
 use super::metrics::SourceMetrics;
+use super::read_budget::ReadBudget;
 use super::stream::{accept_loop, StreamShared};
 use super::{resolve, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
@@ -32,6 +33,11 @@ pub struct Settings {
     /// A connection silent this long is closed (default 10m).
     #[serde(default = "default_idle")]
     pub idle_timeout: HumanDuration,
+    /// Bytes read and not yet in the ring, all connections together
+    /// (default 8MiB); past it, connections wait before parsing what they
+    /// read and read nothing more.
+    #[serde(default = "default_queue_bytes")]
+    pub queue_bytes: ByteSize,
 }
 
 /// Limits shared by `syslog_tcp` and `syslog_tls` (read from their settings).
@@ -41,6 +47,7 @@ pub struct StreamSettings {
     pub oversize: Oversize,
     pub max_connections: usize,
     pub idle_timeout: HumanDuration,
+    pub queue_bytes: ByteSize,
 }
 
 fn default_max_message() -> ByteSize {
@@ -48,6 +55,9 @@ fn default_max_message() -> ByteSize {
 }
 fn default_max_connections() -> usize {
     1024
+}
+fn default_queue_bytes() -> ByteSize {
+    ByteSize(8 << 20)
 }
 fn default_idle() -> HumanDuration {
     HumanDuration(Duration::from_secs(600))
@@ -72,6 +82,7 @@ impl Settings {
             oversize: self.oversize,
             max_connections: self.max_connections,
             idle_timeout: self.idle_timeout,
+            queue_bytes: self.queue_bytes,
         }
     }
 }
@@ -85,6 +96,12 @@ impl StreamSettings {
                 "must be between 1 byte and 64MiB",
             ));
         }
+        if self.queue_bytes.0 < 64 << 10 || self.queue_bytes.0 > 4 << 30 {
+            return Err(ConfigError::new(
+                format!("{}.queue_bytes", section.path()),
+                "must be between 64KiB and 4GiB",
+            ));
+        }
         if self.max_connections == 0 {
             return Err(ConfigError::new(
                 format!("{}.max_connections", section.path()),
@@ -95,6 +112,7 @@ impl StreamSettings {
     }
 
     pub(crate) fn shared(&self, name: &str, ctx: &SourceContext) -> Arc<StreamShared> {
+        let metrics = SourceMetrics::new(name);
         Arc::new(StreamShared {
             name: name.to_string(),
             ingest: ctx.ingest.clone(),
@@ -105,7 +123,8 @@ impl StreamSettings {
             },
             idle_timeout: self.idle_timeout.0,
             max_connections: self.max_connections,
-            metrics: SourceMetrics::new(name),
+            budget: ReadBudget::new(self.queue_bytes.0 as usize, metrics.clone()),
+            metrics,
         })
     }
 }

@@ -1,0 +1,76 @@
+//! Test support for the stream sources: an ingest that blocks as a full
+//! ring does, and a source's shared state around it.
+
+use super::metrics::SourceMetrics;
+use super::read_budget::ReadBudget;
+use super::stream::StreamShared;
+use super::{Ingest, IngestError};
+use crate::event::{EncodedEvent, Event};
+use crate::parse::FramerConfig;
+use futures::future::BoxFuture;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// An ingest that takes one batch per permit (none: it blocks, as a
+/// full ring does), after `delay`, and notes each batch's messages.
+pub(crate) struct Gated {
+    pub permits: Semaphore,
+    delay: Duration,
+    closed: bool,
+    pub calls: Mutex<Vec<Vec<String>>>,
+}
+
+impl Gated {
+    pub(crate) fn new(permits: usize, delay: Duration, closed: bool) -> Arc<Self> {
+        Arc::new(Gated {
+            permits: Semaphore::new(permits),
+            delay,
+            closed,
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// It was offered events 0..n, each once, in order.
+    pub(crate) fn assert_took_in_order(&self, n: usize) {
+        let want: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        assert_eq!(self.calls.lock().unwrap().concat(), want);
+    }
+}
+
+impl Ingest for Gated {
+    fn try_append(&self, _: &[EncodedEvent]) -> Result<(), IngestError> {
+        unreachable!("streams wait")
+    }
+
+    fn append<'a>(&'a self, events: &'a [EncodedEvent]) -> BoxFuture<'a, Result<(), IngestError>> {
+        Box::pin(async move {
+            let msgs = events
+                .iter()
+                .map(|e| Event::decode(e.body()).unwrap().message.unwrap())
+                .collect();
+            self.calls.lock().unwrap().push(msgs);
+            if self.closed {
+                return Err(IngestError::Closed);
+            }
+            self.permits.acquire().await.unwrap().forget();
+            tokio::time::sleep(self.delay).await;
+            Ok(())
+        })
+    }
+}
+
+/// A stream source's shared state around `ingest`, with a budget of
+/// `budget` bytes for what its connections hold.
+pub(crate) fn shared(ingest: Arc<Gated>, budget: usize) -> Arc<StreamShared> {
+    Arc::new(StreamShared {
+        name: "t".into(),
+        ingest,
+        timezone: chrono_tz::UTC,
+        framer: FramerConfig::default(),
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 64,
+        budget: ReadBudget::new(budget, SourceMetrics::new("t")),
+        metrics: SourceMetrics::new("t"),
+    })
+}
