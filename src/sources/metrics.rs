@@ -7,7 +7,7 @@
 //! `siem_relay_source_connections{source}` (gauge),
 //! `siem_relay_source_connection_errors_total{source,reason}`,
 //! `siem_relay_source_queued_bytes{source}` (gauge: received input waiting
-//! to be parsed and appended, UDP).
+//! to be parsed and appended, UDP and TCP/TLS).
 
 use crate::event::record::FLAG_PARSE_ERROR;
 use crate::event::EncodedEvent;
