@@ -623,25 +623,34 @@ mod tests {
         last
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn connections_stop_reading_once_the_source_budget_is_spent() {
-        use crate::sources::gated_ingest::{shared, Gated};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        const CONNS: usize = 8;
-        const LINES: usize = 20_000;
-        const BUDGET: usize = 128 << 10;
-        // a ring that blocks: nothing is taken until permits are added
-        let ingest = Gated::new(0, Duration::ZERO, false);
-        let shared = shared(ingest.clone(), BUDGET);
-        let (_stop, shutdown) = watch::channel(false);
-        let read = Arc::new(AtomicUsize::new(0));
-        let mut handlers = Vec::new();
-        let mut senders = Vec::new();
-        for c in 0..CONNS {
-            let (ours, theirs) = tokio::io::duplex(64 << 10);
+    /// Line `i` of connection `c`: all lines are [`LINE_LEN`] bytes.
+    fn line(c: usize, i: usize) -> String {
+        format!("<13>1 - host app - - - {c}-{i:06} {:>150}\n", "pad")
+    }
+    const LINE_LEN: usize = 183;
+
+    /// `conns` connections over in-memory streams, each sending `lines`
+    /// lines in writes of many (so the handler's reads are full), then
+    /// EOF. Returns each connection's count of bytes its handler read, the
+    /// handlers and the senders (which keep their stream open until done).
+    fn connect(
+        conns: usize,
+        lines: usize,
+        shared: &Arc<StreamShared>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> (
+        Vec<Arc<std::sync::atomic::AtomicUsize>>,
+        Vec<tokio::task::JoinHandle<()>>,
+        Vec<tokio::task::JoinHandle<tokio::io::DuplexStream>>,
+    ) {
+        let (mut read, mut handlers, mut senders) = (Vec::new(), Vec::new(), Vec::new());
+        for c in 0..conns {
+            let (mut ours, theirs) = tokio::io::duplex(64 << 10);
+            let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            read.push(count.clone());
             let stream = Counted {
                 inner: theirs,
-                read: read.clone(),
+                read: count,
             };
             let (shared, shutdown) = (shared.clone(), shutdown.clone());
             let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
@@ -649,28 +658,57 @@ mod tests {
                 handle_connection(stream, peer, &shared, shutdown).await
             }));
             senders.push(tokio::spawn(async move {
-                let mut ours = ours;
-                // in writes of many lines, so the handler's reads are full
-                let mut lines = Vec::new();
-                for i in 0..LINES {
-                    let line = format!("<13>1 - host app - - - {c}-{i} {:>150}\n", "pad");
-                    lines.extend_from_slice(line.as_bytes());
-                    if lines.len() >= 60_000 || i + 1 == LINES {
-                        ours.write_all(&lines).await.unwrap();
-                        lines.clear();
+                let mut batch = Vec::new();
+                for i in 0..lines {
+                    batch.extend_from_slice(line(c, i).as_bytes());
+                    if batch.len() >= 60_000 || i + 1 == lines {
+                        if ours.write_all(&batch).await.is_err() {
+                            break; // the handler ended (shutdown)
+                        }
+                        batch.clear();
                     }
                 }
-                ours.shutdown().await.unwrap();
+                let _ = ours.shutdown().await;
                 ours
             }));
         }
-        let total_read = settled(|| read.load(Ordering::Relaxed)).await;
+        (read, handlers, senders)
+    }
+
+    /// The line numbers the ingest took from connection `c`, in order.
+    fn took_from(ingest: &crate::sources::gated_ingest::Gated, c: usize) -> Vec<usize> {
+        let prefix = format!("{c}-");
+        ingest
+            .calls
+            .lock()
+            .unwrap()
+            .concat()
+            .iter()
+            .filter_map(|m| m.strip_prefix(&prefix))
+            .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_stop_reading_once_the_source_budget_is_spent() {
+        use crate::sources::gated_ingest::{shared, Gated};
+        use std::sync::atomic::Ordering;
+        const CONNS: usize = 8;
+        const LINES: usize = 20_000;
+        const BUDGET: usize = 128 << 10;
+        assert_eq!(line(0, 0).len(), LINE_LEN);
+        // a ring that blocks: nothing is taken until permits are added
+        let ingest = Gated::new(0, Duration::ZERO, false);
+        let shared = shared(ingest.clone(), BUDGET);
+        let (_stop, shutdown) = watch::channel(false);
+        let (read, handlers, senders) = connect(CONNS, LINES, &shared, &shutdown);
+        let total_read = settled(|| read.iter().map(|r| r.load(Ordering::Relaxed)).sum()).await;
         let held = shared.budget.held();
         assert!(held > 0 && held <= BUDGET, "held {held}");
         // beyond the budget, each connection holds at most the read that
         // waits for its share (and a partial line in the framer); without
         // the budget it would be up to 5 reads of 64 KiB each
-        let bound = BUDGET + CONNS * (READ_BUF + 200);
+        let bound = BUDGET + CONNS * (READ_BUF + LINE_LEN);
         assert!(
             total_read <= bound,
             "read {total_read} bytes while the ring blocks; bound {bound}"
@@ -685,16 +723,48 @@ mod tests {
             h.await.unwrap();
         }
         assert_eq!(shared.budget.held(), 0);
-        let got = ingest.calls.lock().unwrap().concat();
-        assert_eq!(got.len(), CONNS * LINES);
         for c in 0..CONNS {
-            let prefix = format!("{c}-");
-            let mine: Vec<usize> = got
-                .iter()
-                .filter_map(|m| m.strip_prefix(&prefix))
-                .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
-                .collect();
-            assert_eq!(mine, (0..LINES).collect::<Vec<_>>(), "connection {c}");
+            assert_eq!(
+                took_from(&ingest, c),
+                (0..LINES).collect::<Vec<_>>(),
+                "connection {c}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_shutdown_a_read_waiting_for_the_budget_is_still_appended() {
+        use crate::sources::gated_ingest::{shared, Gated};
+        use std::sync::atomic::Ordering;
+        const CONNS: usize = 4;
+        // a budget smaller than one read: every connection but one waits
+        let ingest = Gated::new(0, Duration::ZERO, false);
+        let shared = shared(ingest.clone(), 1);
+        let (stop, shutdown) = watch::channel(false);
+        let (read, handlers, senders) = connect(CONNS, 20_000, &shared, &shutdown);
+        settled(|| read.iter().map(|r| r.load(Ordering::Relaxed)).sum()).await;
+        // shutdown, and the ring takes batches again: every whole line read
+        // is appended, in order (the partial one at the end is not a frame)
+        stop.send(true).unwrap();
+        ingest.permits.add_permits(1 << 20);
+        for h in handlers {
+            tokio::time::timeout(Duration::from_secs(10), h)
+                .await
+                .expect("the handler ends")
+                .unwrap();
+        }
+        for s in senders {
+            s.abort();
+        }
+        assert_eq!(shared.budget.held(), 0);
+        for (c, r) in read.iter().enumerate() {
+            let whole = r.load(Ordering::Relaxed) / LINE_LEN;
+            assert!(whole > 0);
+            assert_eq!(
+                took_from(&ingest, c),
+                (0..whole).collect::<Vec<_>>(),
+                "connection {c}"
+            );
         }
     }
 
