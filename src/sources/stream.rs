@@ -629,20 +629,23 @@ mod tests {
     }
     const LINE_LEN: usize = 183;
 
+    /// Connections over in-memory streams, from [`connect`].
+    struct Conns {
+        /// Each connection's count of bytes its handler read.
+        read: Vec<Arc<std::sync::atomic::AtomicUsize>>,
+        handlers: Vec<tokio::task::JoinHandle<()>>,
+        /// The senders, which keep their stream open until done.
+        senders: Vec<tokio::task::JoinHandle<tokio::io::DuplexStream>>,
+    }
+
     /// `conns` connections over in-memory streams, each sending `lines`
-    /// lines in writes of many (so the handler's reads are full), then
-    /// EOF. Returns each connection's count of bytes its handler read, the
-    /// handlers and the senders (which keep their stream open until done).
+    /// lines in writes of many (so the handler's reads are full), then EOF.
     fn connect(
         conns: usize,
         lines: usize,
         shared: &Arc<StreamShared>,
         shutdown: &watch::Receiver<bool>,
-    ) -> (
-        Vec<Arc<std::sync::atomic::AtomicUsize>>,
-        Vec<tokio::task::JoinHandle<()>>,
-        Vec<tokio::task::JoinHandle<tokio::io::DuplexStream>>,
-    ) {
+    ) -> Conns {
         let (mut read, mut handlers, mut senders) = (Vec::new(), Vec::new(), Vec::new());
         for c in 0..conns {
             let (mut ours, theirs) = tokio::io::duplex(64 << 10);
@@ -672,7 +675,11 @@ mod tests {
                 ours
             }));
         }
-        (read, handlers, senders)
+        Conns {
+            read,
+            handlers,
+            senders,
+        }
     }
 
     /// The line numbers the ingest took from connection `c`, in order.
@@ -701,7 +708,11 @@ mod tests {
         let ingest = Gated::new(0, Duration::ZERO, false);
         let shared = shared(ingest.clone(), BUDGET);
         let (_stop, shutdown) = watch::channel(false);
-        let (read, handlers, senders) = connect(CONNS, LINES, &shared, &shutdown);
+        let Conns {
+            read,
+            handlers,
+            senders,
+        } = connect(CONNS, LINES, &shared, &shutdown);
         let total_read = settled(|| read.iter().map(|r| r.load(Ordering::Relaxed)).sum()).await;
         let held = shared.budget.held();
         assert!(held > 0 && held <= BUDGET, "held {held}");
@@ -741,7 +752,11 @@ mod tests {
         let ingest = Gated::new(0, Duration::ZERO, false);
         let shared = shared(ingest.clone(), 1);
         let (stop, shutdown) = watch::channel(false);
-        let (read, handlers, senders) = connect(CONNS, 20_000, &shared, &shutdown);
+        let Conns {
+            read,
+            handlers,
+            senders,
+        } = connect(CONNS, 20_000, &shared, &shutdown);
         settled(|| read.iter().map(|r| r.load(Ordering::Relaxed)).sum()).await;
         // shutdown, and the ring takes batches again: every whole line read
         // is appended, in order (the partial one at the end is not a frame)
