@@ -45,6 +45,20 @@ fn validation_names_the_offending_key() {
     ))
     .unwrap_err();
     assert_eq!(err.path, "sources.s.cert", "{err}");
+    let err = sources::validate(&section(
+        "syslog_tcp",
+        "address = \"x\"\nqueue_bytes = \"4KiB\"",
+    ))
+    .unwrap_err();
+    assert_eq!(err.path, "sources.s.queue_bytes", "{err}");
+    assert!(err.message.contains("64KiB"), "{err}");
+    let err = sources::validate(&section(
+        "http",
+        "address = \"x\"\nmax_body_bytes = \"2MiB\"\nqueue_bytes = \"1MiB\"",
+    ))
+    .unwrap_err();
+    assert_eq!(err.path, "sources.s.queue_bytes", "{err}");
+    assert!(err.message.contains("max_body_bytes"), "{err}");
     sources::validate(&section("syslog_tcp", "address = \"127.0.0.1:5514\"\nmax_message_bytes = \"8KiB\"\nidle_timeout = \"30s\"\noversize = \"skip\"")).expect("valid");
 }
 

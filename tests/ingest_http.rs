@@ -293,3 +293,71 @@ async fn health() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), r#"{"status":"ok"}"#);
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waits_for_the_queue_and_is_told_to_retry_when_it_stays_spent() {
+    use std::io::Read;
+    const SETTINGS: &str = r#"
+address = "127.0.0.1:0"
+tokens = ["s3cret"]
+max_body_bytes = "64KiB"
+queue_bytes = "64KiB"
+"#;
+    let h = start("web", "http", SETTINGS, std::path::Path::new(".")).await;
+    let body = |lines: usize| b"{\"a\":1}\n".repeat(lines);
+    // a request whose body is slow to come holds 60000 of the 65536 bytes
+    let slow_body = body(7_500);
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", h.port())).expect("connect");
+    write!(
+        slow,
+        "POST /v1/events HTTP/1.1\r\nHost: relay\r\n{BEARER}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        slow_body.len()
+    )
+    .expect("headers");
+    slow.write_all(&slow_body[..1_000])
+        .expect("part of the body");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // another cannot have its 8000 bytes: after waiting, 503 + Retry-After
+    let started = std::time::Instant::now();
+    let r = post(
+        &h,
+        "/v1/events",
+        &body(1_000),
+        &["-H", BEARER, "-H", "Expect:"],
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.headers.contains("retry-after: 1"), "{}", r.headers);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "it waited first"
+    );
+    assert!(h.collector.snapshot().is_empty());
+    // a Content-Length over max_body_bytes is refused at once, unread
+    let r = post(
+        &h,
+        "/v1/events",
+        &body(9_000),
+        &["-H", BEARER, "-H", "Expect:"],
+    );
+    assert_eq!(r.status, 413, "{}", r.body);
+    // the slow body completes: accepted, and the queue is free again
+    slow.write_all(&slow_body[1_000..])
+        .expect("rest of the body");
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let r = post(
+        &h,
+        "/v1/events",
+        &body(1_000),
+        &["-H", BEARER, "-H", "Expect:"],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        h.collector.wait_for_async(8_500, Duration::from_secs(5)),
+    )
+    .await
+    .expect("events");
+    h.stop().await;
+}

@@ -5,7 +5,8 @@
 //!   200 `{"accepted": N}` once the whole request is in the ring; 400
 //!   `{"error", "line", "offset"}` for a malformed body (nothing appended);
 //!   413 over `max_body_bytes` (also after decompression); 503 with
-//!   `Retry-After` when the ring is full.
+//!   `Retry-After` when the ring is full, or when the requests in progress
+//!   hold all of `queue_bytes` for longer than [`BUDGET_WAIT`].
 //! - `POST /services/collector/event` and `/services/collector`: Splunk HEC
 //!   envelopes, `Authorization: Splunk <token>` (Bearer accepted too), HEC
 //!   answers (`{"text":"Success","code":0}`).
@@ -14,6 +15,7 @@
 //! With no `tokens` configured, requests need no authorisation.
 
 use super::metrics::SourceMetrics;
+use super::read_budget::{Held, ReadBudget};
 use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, SectionConfig};
 use crate::event::{buffers, now_millis, EncodedEvent, Event};
@@ -29,6 +31,7 @@ use serde_json::json;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
 
 /// `[sources.NAME]` with `type = "http"`.
@@ -42,15 +45,35 @@ pub struct Settings {
     /// Largest request body, before and after decompression (default 10MiB).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: ByteSize,
+    /// Request bodies being read, parsed and appended, all requests
+    /// together, as sent (default 32MiB): a request takes its
+    /// `Content-Length` (or, without one, `max_body_bytes`) before its body
+    /// is read, waits up to [`BUDGET_WAIT`] for it, and is answered 503
+    /// with `Retry-After` when it cannot have it.
+    #[serde(default = "default_queue_bytes")]
+    pub queue_bytes: ByteSize,
 }
 
 fn default_max_body() -> ByteSize {
     ByteSize(10 << 20)
 }
 
+fn default_queue_bytes() -> ByteSize {
+    ByteSize(32 << 20)
+}
+
+/// How long a request waits for its share of `queue_bytes`.
+const BUDGET_WAIT: Duration = Duration::from_secs(1);
+
 impl Settings {
     pub fn from_section(section: &SectionConfig) -> Result<Self, ConfigError> {
         let s: Settings = section.settings()?;
+        if s.queue_bytes.0 < s.max_body_bytes.0 || s.queue_bytes.0 > 4 << 30 {
+            return Err(ConfigError::new(
+                format!("{}.queue_bytes", section.path()),
+                "must be at least max_body_bytes and at most 4GiB",
+            ));
+        }
         if s.tokens.iter().any(|t| t.is_empty()) {
             return Err(ConfigError::new(
                 format!("{}.tokens", section.path()),
@@ -65,6 +88,8 @@ struct AppState {
     name: String,
     tokens: Vec<String>,
     max_body: usize,
+    /// What the requests in progress may hold (`queue_bytes`).
+    budget: Arc<ReadBudget>,
     ingest: Arc<dyn Ingest>,
     metrics: SourceMetrics,
 }
@@ -92,12 +117,14 @@ pub async fn start(
         .await
         .map_err(bind_err)?;
     let local = listener.local_addr().map_err(bind_err)?;
+    let metrics = SourceMetrics::new(name);
     let state = Arc::new(AppState {
         name: name.to_string(),
         tokens: settings.tokens,
         max_body: settings.max_body_bytes.0 as usize,
+        budget: ReadBudget::new(settings.queue_bytes.0 as usize, metrics.clone()),
         ingest: ctx.ingest.clone(),
-        metrics: SourceMetrics::new(name),
+        metrics,
     });
     let app = router(state);
     let shutdown = shutdown_signal(ctx.shutdown);
@@ -153,6 +180,10 @@ async fn handle(
         st.metrics.connection_error("unauthorized");
         return reject(api, Reject::Unauthorized);
     }
+    let _held = match hold_budget(st, headers).await {
+        Ok(held) => held,
+        Err(r) => return reject(api, r),
+    };
     let body = match read_body(st, headers, body).await {
         Ok(b) => b,
         Err(r) => return reject(api, r),
@@ -200,6 +231,32 @@ fn authorised(st: &AppState, api: Api, headers: &HeaderMap) -> bool {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The request's share of the source's budget: its `Content-Length`, or
+/// `max_body` without one (a larger `Content-Length` is refused at once).
+/// Waits up to [`BUDGET_WAIT`] for it; the request is answered 503 with
+/// `Retry-After` if it does not come.
+async fn hold_budget(st: &AppState, headers: &HeaderMap) -> Result<Held, Reject> {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let claim = match length {
+        Some(n) if n > st.max_body as u64 => return Err(Reject::TooLarge),
+        Some(n) => n as usize,
+        None => st.max_body,
+    };
+    if let Some(held) = st.budget.try_hold(claim) {
+        return Ok(held);
+    }
+    match tokio::time::timeout(BUDGET_WAIT, st.budget.hold(claim)).await {
+        Ok(held) => Ok(held),
+        Err(_) => {
+            st.metrics.connection_error("busy");
+            Err(Reject::Busy)
+        }
+    }
 }
 
 /// The request body, gunzipped when `Content-Encoding: gzip`, within `max_body`.
@@ -271,6 +328,8 @@ enum Reject {
     Gzip(String),
     Malformed(BodyError),
     Full(u64),
+    /// The requests in progress hold all of `queue_bytes`.
+    Busy,
     Unavailable(String),
 }
 
@@ -302,6 +361,11 @@ fn reject(api: Api, r: Reject) -> Response {
             "buffer full, retry later".to_string(),
             9,
         ),
+        Reject::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many request bodies in progress, retry later".to_string(),
+            9,
+        ),
         Reject::Unavailable(e) => (StatusCode::SERVICE_UNAVAILABLE, e.clone(), 8),
     };
     let body = match (api, &r) {
@@ -313,7 +377,12 @@ fn reject(api: Api, r: Reject) -> Response {
         (Api::Events, _) => json!({"error": text}),
     };
     let mut resp = (status, Json(body)).into_response();
-    if let Reject::Full(secs) = r {
+    let retry = match r {
+        Reject::Full(secs) => Some(secs),
+        Reject::Busy => Some(1),
+        _ => None,
+    };
+    if let Some(secs) = retry {
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }

@@ -1,5 +1,6 @@
-//! How much a stream source's connections may hold between reading and the
-//! ring, all connections together (`queue_bytes`).
+//! How much a source's connections may hold between reading and the ring,
+//! all connections together (`queue_bytes` of `syslog_tcp`, `syslog_tls`
+//! and `http`; an HTTP request takes its body's share before reading it).
 //!
 //! Each connection already stops reading once it holds a few reads not yet
 //! in the ring, but that bound is per connection: with a thousand senders
