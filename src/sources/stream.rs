@@ -146,35 +146,37 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<StreamShared>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let appender = Appender::spawn(shared.clone());
-    let conn = Arc::new(ConnOrigin {
-        listener: shared.name.clone(),
-        address: peer.to_string(),
-        timezone: shared.timezone,
-    });
-    let mut framer = Framer::new(shared.framer);
-    let mut ahead = Parsing::new();
+    let mut c = Connection {
+        framer: Framer::new(shared.framer),
+        ahead: Parsing::new(),
+        appender: Appender::spawn(shared.clone()),
+        origin: Arc::new(ConnOrigin {
+            listener: shared.name.clone(),
+            address: peer.to_string(),
+            timezone: shared.timezone,
+        }),
+    };
     // a read framed but not parsed yet: the source's budget is spent
     let mut waiting: Option<(Framed, WaitingShare)> = None;
     let mut violation: Option<FramingError> = None;
     let stop = shutdown_signal(shutdown);
     tokio::pin!(stop);
     let end = loop {
-        if ahead.is_empty() && waiting.is_none() {
+        if c.ahead.is_empty() && waiting.is_none() {
             if let Some(e) = violation.take() {
                 break End::Framing(e);
             }
         }
         // reads not yet in the ring, parsing or queued, stay within IN_FLIGHT
-        let room = ahead.len() + appender.queued() < IN_FLIGHT;
-        let reading = room && ahead.has_room() && violation.is_none() && waiting.is_none();
+        let room = c.ahead.len() + c.appender.queued() < IN_FLIGHT;
+        let reading = room && c.ahead.has_room() && violation.is_none() && waiting.is_none();
         let read = tokio::select! {
             biased;
             _ = &mut stop => break End::Shutdown,
-            parsed = ahead.next() => {
+            parsed = c.ahead.next() => {
                 match parsed {
                     Ok((batch, held)) => {
-                        if !appender.append(shared, batch, held).await {
+                        if !c.appender.append(shared, batch, held).await {
                             break End::IngestClosed;
                         }
                     }
@@ -184,18 +186,18 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
             held = async { waiting.as_mut().expect("checked").1.as_mut().await }, if waiting.is_some() => {
                 let (read, _) = waiting.take().expect("checked");
-                if !dispatch(read, held, &mut framer, &mut ahead, &conn, &appender, shared).await {
+                if !c.dispatch(read, held, shared).await {
                     break End::IngestClosed;
                 }
                 continue;
             }
             // everything is queued for the appender: read again once it has room
-            _ = appender.appended(), if !room && ahead.is_empty() => continue,
+            _ = c.appender.appended(), if !room && c.ahead.is_empty() => continue,
             r = async {
                 // reads go straight into the framer's buffer: no copy of what
                 // is read (made ready here, only when reading: it may move
                 // the framed bytes a waiting read still refers to)
-                let mut buf = framer.receive_buffer(READ_BUF).limit(READ_BUF);
+                let mut buf = c.framer.receive_buffer(READ_BUF).limit(READ_BUF);
                 tokio::time::timeout(shared.idle_timeout, stream.read_buf(&mut buf)).await
             }, if reading => r,
         };
@@ -205,7 +207,7 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Ok(0)) => break End::Eof,
             Ok(Ok(_)) => {}
         }
-        let (frames, bad) = frame_spans(&mut framer, shared);
+        let (frames, bad) = frame_spans(&mut c.framer, shared);
         violation = bad;
         if frames.is_empty() {
             continue;
@@ -214,52 +216,36 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             frames,
             received_ms: now_millis(),
         };
-        let bytes = framer.framed().len();
+        let bytes = c.framer.framed().len();
         match shared.budget.try_hold(bytes) {
             Some(held) => {
-                if !dispatch(
-                    read,
-                    held,
-                    &mut framer,
-                    &mut ahead,
-                    &conn,
-                    &appender,
-                    shared,
-                )
-                .await
-                {
+                if !c.dispatch(read, held, shared).await {
                     break End::IngestClosed;
                 }
             }
             None => waiting = Some((read, Box::pin(shared.budget.hold(bytes)))),
         }
     };
-    let mut end = drain_in_flight(end, ahead, &appender, shared).await;
+    let mut end = drain_in_flight(end, &mut c.ahead, &c.appender, shared).await;
     if let Some((read, _)) = waiting {
         // read before the end: appended all the same, without waiting for
         // the budget (the connection is ending; this is its last read)
-        let held = shared.budget.nothing();
-        let mut ahead = Parsing::new();
-        if !dispatch(
-            read,
-            held,
-            &mut framer,
-            &mut ahead,
-            &conn,
-            &appender,
-            shared,
-        )
-        .await
-        {
+        if !c.dispatch(read, shared.budget.nothing(), shared).await {
             end = End::IngestClosed;
         }
-        end = drain_in_flight(end, ahead, &appender, shared).await;
+        end = drain_in_flight(end, &mut c.ahead, &c.appender, shared).await;
     }
+    let Connection {
+        mut framer,
+        appender,
+        origin,
+        ..
+    } = c;
     let end = match appender.finish().await {
         true => end,
         false => End::IngestClosed,
     };
-    finish(end, &mut framer, shared, &conn).await;
+    finish(end, &mut framer, shared, &origin).await;
     // Sends TLS close_notify (RFC 5425 §4.4) / FIN; the peer may be gone already.
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
 }
@@ -275,36 +261,51 @@ struct Framed {
     received_ms: i64,
 }
 
-/// Parses a read's frames, holding `held` of the source's budget until its
-/// records are in the ring: in place when it is small and nothing is in
-/// flight (and appends them), else on a task of its own. False when the
-/// ingest is closed (the connection should end).
-async fn dispatch(
-    read: Framed,
-    held: Held,
-    framer: &mut Framer,
-    ahead: &mut Parsing,
-    conn: &Arc<ConnOrigin>,
-    appender: &Appender,
-    shared: &StreamShared,
-) -> bool {
-    let hints = shared.ingest.syslog_hints();
-    if !ahead.worth_spawning(read.frames.len()) {
-        // parsed where they lie in the framer's buffer
-        let records = parse_frames(framer.framed(), &read.frames, read.received_ms, conn, hints);
-        return appender.append(shared, records, held).await;
+/// What one connection works with besides its stream.
+struct Connection {
+    framer: Framer,
+    ahead: Parsing,
+    appender: Appender,
+    origin: Arc<ConnOrigin>,
+}
+
+impl Connection {
+    /// Parses a read's frames, holding `held` of the source's budget until
+    /// its records are in the ring: in place when it is small and nothing is
+    /// in flight (and appends them), else on a task of its own. False when
+    /// the ingest is closed (the connection should end).
+    async fn dispatch(&mut self, read: Framed, held: Held, shared: &StreamShared) -> bool {
+        let hints = shared.ingest.syslog_hints();
+        if !self.ahead.worth_spawning(read.frames.len()) {
+            // parsed where they lie in the framer's buffer
+            let records = parse_frames(
+                self.framer.framed(),
+                &read.frames,
+                read.received_ms,
+                &self.origin,
+                hints,
+            );
+            return self.appender.append(shared, records, held).await;
+        }
+        // the buffer goes to the parse task; the framer keeps the unframed rest
+        let chunk = Chunk {
+            bytes: self.framer.take_framed(READ_BUF),
+            frames: read.frames,
+            received_ms: read.received_ms,
+        };
+        let origin = self.origin.clone();
+        self.ahead
+            .spawn(chunk.frames.len(), chunk.bytes.len(), held, move || {
+                parse_frames(
+                    &chunk.bytes,
+                    &chunk.frames,
+                    chunk.received_ms,
+                    &origin,
+                    hints,
+                )
+            });
+        true
     }
-    // the buffer goes to the parse task; the framer keeps the unframed rest
-    let chunk = Chunk {
-        bytes: framer.take_framed(READ_BUF),
-        frames: read.frames,
-        received_ms: read.received_ms,
-    };
-    let conn = conn.clone();
-    ahead.spawn(chunk.frames.len(), chunk.bytes.len(), held, move || {
-        parse_frames(&chunk.bytes, &chunk.frames, chunk.received_ms, &conn, hints)
-    });
-    true
 }
 
 /// A connection's parse tasks ([`ParseAhead`]), each with its read's share
@@ -434,7 +435,7 @@ fn parse_frames(
 /// (a failed parse or a closed ingest replaces `end`).
 async fn drain_in_flight(
     mut end: End,
-    mut ahead: Parsing,
+    ahead: &mut Parsing,
     appender: &Appender,
     shared: &StreamShared,
 ) -> End {
