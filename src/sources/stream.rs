@@ -784,6 +784,70 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// Whatever the line sizes, the way the sender's writes split them
+        /// and the source's budget (down to less than one read), every line
+        /// reaches the ring once, in order.
+        #[test]
+        fn every_line_arrives_in_order_whatever_the_writes_and_the_budget(
+            lengths in proptest::collection::vec(0usize..400, 1..600),
+            writes in proptest::collection::vec(1usize..70_000, 1..40),
+            budget in 1usize..200_000,
+        ) {
+            use crate::sources::gated_ingest::{shared, Gated};
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let n = lengths.len();
+            let took = rt.block_on(async move {
+                let ingest = Gated::new(1 << 20, Duration::ZERO, false);
+                let shared = shared(ingest.clone(), budget);
+                let (_stop, shutdown) = watch::channel(false);
+                let (mut ours, theirs) = tokio::io::duplex(64 << 10);
+                let handler = {
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+                        handle_connection(theirs, peer, &shared, shutdown).await
+                    })
+                };
+                let mut bytes = Vec::new();
+                for (i, len) in lengths.iter().enumerate() {
+                    bytes.extend_from_slice(format!("<13>1 - h a - - - {i} {}\n", "x".repeat(*len)).as_bytes());
+                }
+                let mut at = 0;
+                for w in writes.iter().cycle() {
+                    if at == bytes.len() {
+                        break;
+                    }
+                    let end = (at + w).min(bytes.len());
+                    ours.write_all(&bytes[at..end]).await.unwrap();
+                    at = end;
+                }
+                ours.shutdown().await.unwrap();
+                tokio::time::timeout(Duration::from_secs(20), handler)
+                    .await
+                    .expect("the connection ends")
+                    .unwrap();
+                assert_eq!(shared.budget.held(), 0);
+                let took: Vec<usize> = ingest
+                    .calls
+                    .lock()
+                    .unwrap()
+                    .concat()
+                    .iter()
+                    .map(|m| m.split(' ').next().unwrap().parse().unwrap())
+                    .collect();
+                took
+            });
+            proptest::prop_assert_eq!(took, (0..n).collect::<Vec<_>>());
+        }
+    }
+
     #[test]
     fn a_read_checked_as_a_whole_gives_the_records_of_each_frame_checked_alone() {
         let conn = ConnOrigin {
