@@ -17,10 +17,12 @@ use tokio::task::{JoinError, JoinHandle};
 /// flight (and a stream connection appends its records in place too).
 pub(super) const INLINE_FRAMES: usize = 16;
 
-/// Parse tasks in flight, oldest first.
-pub(crate) struct ParseAhead {
-    /// Each task with its frames and its input bytes.
-    in_flight: VecDeque<(JoinHandle<Vec<EncodedEvent>>, usize, usize)>,
+/// Parse tasks in flight, oldest first, each with a `T` its caller hands
+/// along and takes back with the records (a stream connection's share of
+/// its source's budget; nothing for UDP).
+pub(crate) struct ParseAhead<T = ()> {
+    /// Each task with its frames, its input bytes and its `T`.
+    in_flight: VecDeque<(JoinHandle<Vec<EncodedEvent>>, usize, usize, T)>,
     limit: usize,
     /// Input bytes held by the tasks in flight.
     bytes: usize,
@@ -34,7 +36,7 @@ pub(crate) struct ParseFailed {
     pub frames: usize,
 }
 
-impl ParseAhead {
+impl<T> ParseAhead<T> {
     /// At most `limit` parse tasks at once.
     pub fn new(limit: usize) -> Self {
         ParseAhead {
@@ -71,27 +73,30 @@ impl ParseAhead {
     }
 
     /// Starts parsing `frames` frames (`bytes` of input) with `parse` on a
-    /// task of its own.
-    pub fn spawn<F>(&mut self, frames: usize, bytes: usize, parse: F)
+    /// task of its own; `ticket` comes back with its records.
+    pub fn spawn<F>(&mut self, frames: usize, bytes: usize, ticket: T, parse: F)
     where
         F: FnOnce() -> Vec<EncodedEvent> + Send + 'static,
     {
         self.bytes += bytes;
         let task = tokio::spawn(async move { parse() });
-        self.in_flight.push_back((task, frames, bytes));
+        self.in_flight.push_back((task, frames, bytes, ticket));
     }
 
-    /// The oldest task's records once it is done; never ready while nothing
-    /// is in flight (so it can sit in a `select!` branch).
-    pub async fn next(&mut self) -> Result<Vec<EncodedEvent>, ParseFailed> {
-        let Some((task, frames, bytes)) = self.in_flight.front_mut() else {
+    /// The oldest task's records and ticket once it is done (a failed task's
+    /// ticket is dropped); never ready while nothing is in flight (so it can
+    /// sit in a `select!` branch).
+    pub async fn next(&mut self) -> Result<(Vec<EncodedEvent>, T), ParseFailed> {
+        let Some((task, frames, ..)) = self.in_flight.front_mut() else {
             return std::future::pending().await;
         };
         let result = task.await;
         let frames = *frames;
-        self.bytes -= *bytes;
-        self.in_flight.pop_front();
-        result.map_err(|error| ParseFailed { error, frames })
+        let (_, _, bytes, ticket) = self.in_flight.pop_front().expect("the front task");
+        self.bytes -= bytes;
+        result
+            .map(|records| (records, ticket))
+            .map_err(|error| ParseFailed { error, frames })
     }
 }
 
@@ -114,27 +119,27 @@ mod tests {
     async fn results_come_back_oldest_first_whatever_finishes_first() {
         let mut p = ParseAhead::new(3);
         assert!(!p.worth_spawning(1) && p.worth_spawning(INLINE_FRAMES));
-        p.spawn(2, 10, || {
+        p.spawn(2, 10, (), || {
             std::thread::sleep(std::time::Duration::from_millis(100));
             records("slow", 2)
         });
         assert!(p.worth_spawning(1), "later reads must queue behind it");
-        p.spawn(1, 10, || records("fast", 1));
-        p.spawn(1, 10, || records("fast2", 1));
+        p.spawn(1, 10, (), || records("fast", 1));
+        p.spawn(1, 10, (), || records("fast2", 1));
         assert!(!p.has_room());
         assert_eq!(p.bytes(), 30);
-        let first = p.next().await.unwrap();
+        let (first, ()) = p.next().await.unwrap();
         assert_eq!(first.len(), 2);
         assert_eq!(
             Event::decode(first[0].body()).unwrap().message.as_deref(),
             Some("slow0")
         );
-        let second = p.next().await.unwrap();
+        let (second, ()) = p.next().await.unwrap();
         assert_eq!(
             Event::decode(second[0].body()).unwrap().message.as_deref(),
             Some("fast0")
         );
-        assert_eq!(p.next().await.unwrap().len(), 1);
+        assert_eq!(p.next().await.unwrap().0.len(), 1);
         assert!(p.is_empty() && p.bytes() == 0);
         // Nothing in flight: never ready.
         let idle = tokio::time::timeout(std::time::Duration::from_millis(50), p.next()).await;
@@ -144,7 +149,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_parse_reports_its_frames() {
         let mut p = ParseAhead::new(2);
-        p.spawn(7, 70, || panic!("parser bug"));
+        p.spawn(7, 70, (), || panic!("parser bug"));
         let failed = p.next().await.unwrap_err();
         assert_eq!(failed.frames, 7);
         assert!(failed.error.is_panic());

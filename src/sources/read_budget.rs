@@ -16,7 +16,6 @@
 
 use super::metrics::SourceMetrics;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -24,8 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub(crate) struct ReadBudget {
     permits: Arc<Semaphore>,
     limit: usize,
-    /// Bytes held now (what `siem_relay_source_queued_bytes` shows).
-    held: AtomicUsize,
+    /// Where the bytes held show (`siem_relay_source_queued_bytes`).
     metrics: SourceMetrics,
 }
 
@@ -43,15 +41,14 @@ impl ReadBudget {
         Arc::new(ReadBudget {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
-            held: AtomicUsize::new(0),
             metrics,
         })
     }
 
-    /// Bytes held now.
+    /// Bytes held now (and promised to those waiting).
     #[cfg(test)]
     pub(crate) fn held(&self) -> usize {
-        self.held.load(Ordering::Acquire)
+        self.limit - self.permits.available_permits()
     }
 
     /// The share a read of `bytes` takes: a read larger than the whole
@@ -93,7 +90,6 @@ impl ReadBudget {
 
     fn held_by(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> Held {
         let bytes = permit.num_permits();
-        self.held.fetch_add(bytes, Ordering::AcqRel);
         self.metrics.queued(bytes as f64);
         Held {
             budget: self.clone(),
@@ -105,8 +101,6 @@ impl ReadBudget {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        // the count first: whoever the permit wakes sees it already lower
-        self.budget.held.fetch_sub(self.bytes, Ordering::AcqRel);
         self.budget.metrics.queued(-(self.bytes as f64));
     }
 }

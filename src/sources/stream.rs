@@ -23,7 +23,6 @@ use crate::parse::{
 };
 use bytes::BufMut;
 use serde_json::Value;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -148,7 +147,7 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let mut c = Connection {
         framer: Framer::new(shared.framer),
-        ahead: Parsing::new(),
+        ahead: ParseAhead::new(PARSE_AHEAD),
         appender: Appender::spawn(shared.clone()),
         origin: Arc::new(ConnOrigin {
             listener: shared.name.clone(),
@@ -264,7 +263,8 @@ struct Framed {
 /// What one connection works with besides its stream.
 struct Connection {
     framer: Framer,
-    ahead: Parsing,
+    /// Parse tasks, each with its read's share of the source's budget.
+    ahead: ParseAhead<Held>,
     appender: Appender,
     origin: Arc<ConnOrigin>,
 }
@@ -305,55 +305,6 @@ impl Connection {
                 )
             });
         true
-    }
-}
-
-/// A connection's parse tasks ([`ParseAhead`]), each with its read's share
-/// of the source's budget.
-struct Parsing {
-    ahead: ParseAhead,
-    /// The share of each task in `ahead`, oldest first.
-    held: VecDeque<Held>,
-}
-
-impl Parsing {
-    fn new() -> Self {
-        Parsing {
-            ahead: ParseAhead::new(PARSE_AHEAD),
-            held: VecDeque::with_capacity(PARSE_AHEAD),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.ahead.is_empty()
-    }
-
-    fn len(&self) -> usize {
-        self.ahead.len()
-    }
-
-    fn has_room(&self) -> bool {
-        self.ahead.has_room()
-    }
-
-    fn worth_spawning(&self, frames: usize) -> bool {
-        self.ahead.worth_spawning(frames)
-    }
-
-    fn spawn<F>(&mut self, frames: usize, bytes: usize, held: Held, parse: F)
-    where
-        F: FnOnce() -> Vec<EncodedEvent> + Send + 'static,
-    {
-        self.ahead.spawn(frames, bytes, parse);
-        self.held.push_back(held);
-    }
-
-    /// The oldest task's records and share once it is done (a failed task's
-    /// share is given back); never ready while nothing is in flight.
-    async fn next(&mut self) -> Result<(Vec<EncodedEvent>, Held), ParseFailed> {
-        let result = self.ahead.next().await;
-        let held = self.held.pop_front().expect("a share per parse task");
-        result.map(|batch| (batch, held))
     }
 }
 
@@ -435,7 +386,7 @@ fn parse_frames(
 /// (a failed parse or a closed ingest replaces `end`).
 async fn drain_in_flight(
     mut end: End,
-    ahead: &mut Parsing,
+    ahead: &mut ParseAhead<Held>,
     appender: &Appender,
     shared: &StreamShared,
 ) -> End {

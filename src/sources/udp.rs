@@ -438,14 +438,14 @@ struct Appender {
 
 impl Appender {
     async fn run(self, mut chunks: mpsc::UnboundedReceiver<Chunk>) {
-        let mut ahead = ParseAhead::new(PARSE_AHEAD);
+        let mut ahead: ParseAhead = ParseAhead::new(PARSE_AHEAD);
         let mut open = true;
         while open || !ahead.is_empty() {
             let held = ahead.bytes();
             tokio::select! {
                 biased;
                 parsed = ahead.next() => {
-                    self.deliver_parsed(parsed);
+                    self.deliver_parsed(parsed.map(|(events, ())| events));
                     self.queue.release(held - ahead.bytes(), &self.metrics);
                 }
                 chunk = chunks.recv(), if open && ahead.has_room() => match chunk {
@@ -455,7 +455,7 @@ impl Appender {
                     }
                     Some(chunk) => {
                         let hints = self.ingest.syslog_hints();
-                        ahead.spawn(chunk.datagrams.len(), chunk.bytes.len(), move || chunk.parse(hints))
+                        ahead.spawn(chunk.datagrams.len(), chunk.bytes.len(), (), move || chunk.parse(hints))
                     }
                     None => open = false,
                 },
