@@ -18,6 +18,8 @@ pub(crate) struct Gated {
     pub permits: Semaphore,
     delay: Duration,
     closed: bool,
+    /// Every append panics (a bug in the ingest).
+    panics: bool,
     pub calls: Mutex<Vec<Vec<String>>>,
 }
 
@@ -27,6 +29,18 @@ impl Gated {
             permits: Semaphore::new(permits),
             delay,
             closed,
+            panics: false,
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// An ingest whose every append panics.
+    pub(crate) fn panicking() -> Arc<Self> {
+        Arc::new(Gated {
+            permits: Semaphore::new(0),
+            delay: Duration::ZERO,
+            closed: false,
+            panics: true,
             calls: Mutex::new(Vec::new()),
         })
     }
@@ -50,6 +64,9 @@ impl Ingest for Gated {
                 .map(|e| Event::decode(e.body()).unwrap().message.unwrap())
                 .collect();
             self.calls.lock().unwrap().push(msgs);
+            if self.panics {
+                panic!("an ingest bug");
+            }
             if self.closed {
                 return Err(IngestError::Closed);
             }

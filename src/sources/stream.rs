@@ -735,6 +735,42 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_append_ends_the_connection_not_its_task() {
+        use crate::sources::gated_ingest::{shared, Gated};
+        let ingest = Gated::panicking();
+        let shared = shared(ingest.clone(), 1 << 20);
+        let (_stop, shutdown) = watch::channel(false);
+        // a few lines: appended in place, on the connection's own task
+        let (mut ours, theirs) = tokio::io::duplex(64 << 10);
+        let handler = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+                handle_connection(theirs, peer, &shared, shutdown).await
+            })
+        };
+        ours.write_all(line(0, 0).as_bytes()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), handler)
+            .await
+            .expect("the connection ends")
+            .expect("without its task panicking");
+        assert_eq!(ingest.calls.lock().unwrap().len(), 1);
+        // and through the appender's task (reads large enough to queue)
+        let Conns {
+            handlers, senders, ..
+        } = connect(2, 20_000, &shared, &watch::channel(false).1);
+        for h in handlers {
+            tokio::time::timeout(Duration::from_secs(10), h)
+                .await
+                .expect("the connection ends")
+                .expect("without its task panicking");
+        }
+        for s in senders {
+            s.abort();
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
 

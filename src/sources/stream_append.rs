@@ -13,6 +13,8 @@ use super::parse_ahead::INLINE_FRAMES;
 use super::read_budget::Held;
 use super::stream::StreamShared;
 use crate::event::{buffers, EncodedEvent};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
@@ -122,25 +124,34 @@ impl Appender {
 }
 
 /// Appends a batch, waiting while the ring blocks. False when the ingest is
-/// closed (the connection should end).
+/// closed, or the append panicked (a bug: the batch is counted as dropped),
+/// and the connection should end.
 pub(super) async fn deliver(shared: &StreamShared, batch: Vec<EncodedEvent>) -> bool {
     if batch.is_empty() {
         return true;
     }
     let n = batch.len() as u64;
-    let open = match shared.ingest.append(&batch).await {
-        Ok(()) => {
+    let appended = AssertUnwindSafe(shared.ingest.append(&batch))
+        .catch_unwind()
+        .await;
+    let open = match appended {
+        Ok(Ok(())) => {
             shared.metrics.accepted(&batch);
             true
         }
-        Err(super::IngestError::Closed) => {
+        Ok(Err(super::IngestError::Closed)) => {
             shared.metrics.dropped("shutdown", n);
             false
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::warn!(source = %shared.name, error = %e, "append failed");
             shared.metrics.dropped("buffer_error", n);
             true
+        }
+        Err(_) => {
+            tracing::error!(source = %shared.name, events = n, "appending a batch panicked (a bug); its events are dropped and the connection ends");
+            shared.metrics.dropped("append_panicked", n);
+            false
         }
     };
     buffers::give_back(batch);
