@@ -648,6 +648,15 @@ mod tests {
             .collect()
     }
 
+    /// The ingest took lines `0..n` of connection `c`, each once, in order.
+    fn assert_took_lines(ingest: &crate::sources::gated_ingest::Gated, c: usize, n: usize) {
+        assert_eq!(
+            took_from(ingest, c),
+            (0..n).collect::<Vec<_>>(),
+            "connection {c}"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn connections_stop_reading_once_the_source_budget_is_spent() {
         use crate::sources::gated_ingest::{shared, Gated};
@@ -687,11 +696,7 @@ mod tests {
         }
         assert_eq!(shared.budget.held(), 0);
         for c in 0..CONNS {
-            assert_eq!(
-                took_from(&ingest, c),
-                (0..LINES).collect::<Vec<_>>(),
-                "connection {c}"
-            );
+            assert_took_lines(&ingest, c, LINES);
         }
     }
 
@@ -727,11 +732,7 @@ mod tests {
         for (c, r) in read.iter().enumerate() {
             let whole = r.load(Ordering::Relaxed) / LINE_LEN;
             assert!(whole > 0);
-            assert_eq!(
-                took_from(&ingest, c),
-                (0..whole).collect::<Vec<_>>(),
-                "connection {c}"
-            );
+            assert_took_lines(&ingest, c, whole);
         }
     }
 
