@@ -581,6 +581,21 @@ mod tests {
     }
     const LINE_LEN: usize = 183;
 
+    /// One connection over an in-memory stream: the sender's end, and the
+    /// handler's task.
+    fn open(
+        shared: &Arc<StreamShared>,
+        shutdown: watch::Receiver<bool>,
+    ) -> (tokio::io::DuplexStream, tokio::task::JoinHandle<()>) {
+        let (ours, theirs) = tokio::io::duplex(64 << 10);
+        let shared = shared.clone();
+        let handler = tokio::spawn(async move {
+            let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+            handle_connection(theirs, peer, &shared, shutdown).await
+        });
+        (ours, handler)
+    }
+
     /// Connections over in-memory streams, from [`connect`].
     struct Conns {
         /// Each connection's count of bytes its handler read.
@@ -743,14 +758,7 @@ mod tests {
         let shared = shared(ingest.clone(), 1 << 20);
         let (_stop, shutdown) = watch::channel(false);
         // a few lines: appended in place, on the connection's own task
-        let (mut ours, theirs) = tokio::io::duplex(64 << 10);
-        let handler = {
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
-                handle_connection(theirs, peer, &shared, shutdown).await
-            })
-        };
+        let (mut ours, handler) = open(&shared, shutdown);
         ours.write_all(line(0, 0).as_bytes()).await.unwrap();
         tokio::time::timeout(Duration::from_secs(10), handler)
             .await
@@ -795,14 +803,7 @@ mod tests {
                 let ingest = Gated::new(1 << 20, Duration::ZERO, false);
                 let shared = shared(ingest.clone(), budget);
                 let (_stop, shutdown) = watch::channel(false);
-                let (mut ours, theirs) = tokio::io::duplex(64 << 10);
-                let handler = {
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
-                        handle_connection(theirs, peer, &shared, shutdown).await
-                    })
-                };
+                let (mut ours, handler) = open(&shared, shutdown);
                 let mut bytes = Vec::new();
                 for (i, len) in lengths.iter().enumerate() {
                     bytes.extend_from_slice(format!("<13>1 - h a - - - {i} {}\n", "x".repeat(*len)).as_bytes());
