@@ -18,46 +18,45 @@ fn section(kind: &str, toml_text: &str) -> SectionConfig {
     }
 }
 
+/// The error `validate` gives for `toml_text` of `kind`, checked to name `key`.
+fn refused(kind: &str, toml_text: &str, key: &str) -> siem_relay::config::ConfigError {
+    let err = sources::validate(&section(kind, toml_text)).unwrap_err();
+    assert_eq!(err.path, format!("sources.s.{key}"), "{err}");
+    err
+}
+
 #[test]
 fn validation_names_the_offending_key() {
-    let err = sources::validate(&section(
+    let err = refused(
         "syslog_tcp",
         "address = \"127.0.0.1:1\"\nbogus = 1",
-    ))
-    .unwrap_err();
-    assert_eq!(err.path, "sources.s.bogus", "{err}");
+        "bogus",
+    );
     assert!(err.message.contains("bogus"), "{err}");
-    let err = sources::validate(&section(
+    refused(
         "syslog_tcp",
         "address = \"x\"\noversize = \"explode\"",
-    ))
-    .unwrap_err();
-    assert_eq!(err.path, "sources.s.oversize", "{err}");
-    let err = sources::validate(&section("syslog_udp", "sockets = 2")).unwrap_err();
-    assert_eq!(err.path, "sources.s.address", "{err}");
-    let err = sources::validate(&section("carrier_pigeon", "address = \"x\"")).unwrap_err();
-    assert_eq!(err.path, "sources.s.type", "{err}");
-    let err = sources::validate(&section("http", "address = \"x\"\ntokens = [\"\"]")).unwrap_err();
-    assert_eq!(err.path, "sources.s.tokens", "{err}");
-    let err = sources::validate(&section(
+        "oversize",
+    );
+    refused("syslog_udp", "sockets = 2", "address");
+    refused("carrier_pigeon", "address = \"x\"", "type");
+    refused("http", "address = \"x\"\ntokens = [\"\"]", "tokens");
+    refused(
         "syslog_tls",
         "cert = \"/nonexistent/server.pem\"\nkey = \"/nonexistent/server.key\"",
-    ))
-    .unwrap_err();
-    assert_eq!(err.path, "sources.s.cert", "{err}");
-    let err = sources::validate(&section(
+        "cert",
+    );
+    let err = refused(
         "syslog_tcp",
         "address = \"x\"\nqueue_bytes = \"4KiB\"",
-    ))
-    .unwrap_err();
-    assert_eq!(err.path, "sources.s.queue_bytes", "{err}");
+        "queue_bytes",
+    );
     assert!(err.message.contains("64KiB"), "{err}");
-    let err = sources::validate(&section(
+    let err = refused(
         "http",
         "address = \"x\"\nmax_body_bytes = \"2MiB\"\nqueue_bytes = \"1MiB\"",
-    ))
-    .unwrap_err();
-    assert_eq!(err.path, "sources.s.queue_bytes", "{err}");
+        "queue_bytes",
+    );
     assert!(err.message.contains("max_body_bytes"), "{err}");
     sources::validate(&section("syslog_tcp", "address = \"127.0.0.1:5514\"\nmax_message_bytes = \"8KiB\"\nidle_timeout = \"30s\"\noversize = \"skip\"")).expect("valid");
 }
