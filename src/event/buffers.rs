@@ -93,16 +93,18 @@ impl BufferPool {
     pub fn give_back(&self, events: Vec<EncodedEvent>) {
         let mut events = events.into_iter();
         loop {
-            let batch: Vec<Vec<u8>> = events
-                .by_ref()
-                .map(EncodedEvent::into_bytes)
-                .filter(|v| v.capacity() != 0 && v.capacity() <= MAX_POOLED_CAPACITY)
-                .take(BATCH)
-                .map(|mut v| {
-                    v.clear();
-                    v
-                })
-                .collect();
+            let mut batch = Vec::with_capacity(events.len().min(BATCH));
+            batch.extend(
+                events
+                    .by_ref()
+                    .map(EncodedEvent::into_bytes)
+                    .filter(|v| v.capacity() != 0 && v.capacity() <= MAX_POOLED_CAPACITY)
+                    .take(BATCH)
+                    .map(|mut v| {
+                        v.clear();
+                        v
+                    }),
+            );
             let n = batch.len();
             if n == 0 {
                 return;
