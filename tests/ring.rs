@@ -465,3 +465,64 @@ fn records_behind_a_cleared_header_are_never_read_as_new() {
     assert_eq!(got[0].seq, new.start);
     assert!(msg_of(&got[0]).starts_with("event number 7 "));
 }
+
+/// Many tasks on several threads append at once, with a thread appending
+/// the blocking way among them: every batch is stored once, in one piece,
+/// whether it was appended by its own task or by the one holding the writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_are_each_stored_once_and_in_one_piece() {
+    let d = tempfile::tempdir().unwrap();
+    let (ring, _) = Ring::open(settings(d.path(), 64 << 20, 1 << 20)).unwrap();
+    let mut cursor = ring.cursor("c", WhenFull::DropOldest).unwrap();
+    const TASKS: u64 = 24;
+    const BATCHES: u64 = 40;
+    const SIZE: u64 = 25;
+    let batch = |t: u64, b: u64| {
+        let first = (t * BATCHES + b) * SIZE;
+        (first..first + SIZE).map(ev).collect::<Vec<_>>()
+    };
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let ring = ring.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ranges = Vec::new();
+            for b in 0..BATCHES {
+                let (back, r) = ring.append_owned(batch(t, b)).await;
+                assert_eq!(back.len() as u64, SIZE);
+                ranges.push((t * BATCHES + b, r.unwrap()));
+            }
+            ranges
+        }));
+    }
+    let blocking = {
+        let ring = ring.clone();
+        std::thread::spawn(move || {
+            (0..BATCHES)
+                .map(|b| (TASKS * BATCHES + b, ring.append(&batch(TASKS, b)).unwrap()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let mut ranges = blocking.join().unwrap();
+    for t in tasks {
+        ranges.extend(t.await.unwrap());
+    }
+    let got = read_all(&mut cursor);
+    let total = (TASKS + 1) * BATCHES * SIZE;
+    assert_eq!(got.len() as u64, total);
+    let first_seq = got[0].seq;
+    for (id, r) in ranges {
+        assert_eq!(r.end - r.start, SIZE, "batch {id} in one piece");
+        let numbers: Vec<u64> = r
+            .map(|s| {
+                let msg = msg_of(&got[(s - first_seq) as usize]);
+                msg.split(' ').nth(2).unwrap().parse().unwrap()
+            })
+            .collect();
+        let want: Vec<u64> = (id * SIZE..(id + 1) * SIZE).collect();
+        assert_eq!(numbers, want, "batch {id}");
+    }
+    assert!(
+        ring.stats().queued_appends > 0,
+        "with 25 appenders on 4 threads some must have found the writer busy"
+    );
+}

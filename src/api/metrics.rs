@@ -10,6 +10,7 @@
 //!   `siem_relay_buffer_segments` (gauges),
 //!   `siem_relay_buffer_appended_total`, `siem_relay_buffer_appended_bytes_total`,
 //!   `siem_relay_buffer_full_refusals_total`,
+//!   `siem_relay_buffer_queued_appends_total`,
 //!   `siem_relay_buffer_replaced_segments_total` (counters);
 //! - per `destination`: `siem_relay_destination_sent_total`,
 //!   `..._retried_total`, `..._rejected_total`, `..._filtered_total`,
@@ -57,7 +58,7 @@ pub fn render(
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
-    let ring_series: [(&str, &str, &str, u64); 7] = [
+    let ring_series: [(&str, &str, &str, u64); 8] = [
         (
             "siem_relay_buffer_next_seq",
             "gauge",
@@ -93,6 +94,12 @@ pub fn render(
             "counter",
             "Appends refused because a block destination held the ring.",
             ring.full_refusals,
+        ),
+        (
+            "siem_relay_buffer_queued_appends_total",
+            "counter",
+            "Appends that found the ring's writer busy with another append and were done by it (how often sources contend for the ring).",
+            ring.queued_appends,
         ),
         (
             "siem_relay_buffer_replaced_segments_total",
@@ -207,6 +214,7 @@ mod tests {
             appended: 40,
             appended_bytes: 4000,
             full_refusals: 1,
+            queued_appends: 5,
             replaced_segments: 2,
         };
         let st = DestinationStatus::default();
@@ -216,6 +224,7 @@ mod tests {
         let text = render(&handle, &stats, &[("a\"b", &snap, Some(1_500))]);
         assert!(text.contains("\nsiem_relay_buffer_next_seq 42\n"), "{text}");
         assert!(text.contains("siem_relay_buffer_full_refusals_total 1\n"));
+        assert!(text.contains("siem_relay_buffer_queued_appends_total 5\n"));
         assert!(text.contains("siem_relay_buffer_replaced_segments_total 2\n"));
         assert!(
             text.contains("siem_relay_destination_sent_total{destination=\"a\\\"b\"} 7\n"),

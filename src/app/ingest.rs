@@ -3,7 +3,7 @@
 
 use crate::buffer::{AppendError, Ring};
 use crate::event::EncodedEvent;
-use crate::sources::{Ingest, IngestError};
+use crate::sources::{Appended, Ingest, IngestError};
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,13 +35,10 @@ impl Ingest for RingIngest {
         self.ring.append(events).map(drop).map_err(map_err)
     }
 
-    fn append<'a>(&'a self, events: &'a [EncodedEvent]) -> BoxFuture<'a, Result<(), IngestError>> {
+    fn append(&self, events: Vec<EncodedEvent>) -> BoxFuture<'_, Appended> {
         Box::pin(async move {
-            self.ring
-                .append_async(events)
-                .await
-                .map(drop)
-                .map_err(map_err)
+            let (events, r) = self.ring.append_owned(events).await;
+            (events, r.map(drop).map_err(map_err))
         })
     }
 

@@ -21,5 +21,5 @@ pub mod segment;
 
 pub use cursor::{Acker, CheckpointWrite, Cursor, ReadRecord};
 pub use recovery::{inspect, RecoveryReport};
-pub use ring::{AppendError, BufferError, Ring, RingSettings, RingStats, WhenFull};
+pub use ring::{AppendError, BufferError, OwnedAppend, Ring, RingSettings, RingStats, WhenFull};
 pub use salvage::{salvage, Salvaged};

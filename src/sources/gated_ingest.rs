@@ -4,7 +4,7 @@
 use super::metrics::SourceMetrics;
 use super::read_budget::ReadBudget;
 use super::stream::StreamShared;
-use super::{Ingest, IngestError};
+use super::{Appended, Ingest, IngestError};
 use crate::event::{EncodedEvent, Event};
 use crate::parse::FramerConfig;
 use futures::future::BoxFuture;
@@ -57,23 +57,30 @@ impl Ingest for Gated {
         unreachable!("streams wait")
     }
 
-    fn append<'a>(&'a self, events: &'a [EncodedEvent]) -> BoxFuture<'a, Result<(), IngestError>> {
+    fn append(&self, events: Vec<EncodedEvent>) -> BoxFuture<'_, Appended> {
         Box::pin(async move {
-            let msgs = events
-                .iter()
-                .map(|e| Event::decode(e.body()).unwrap().message.unwrap())
-                .collect();
-            self.calls.lock().unwrap().push(msgs);
-            if self.panics {
-                panic!("an ingest bug");
-            }
-            if self.closed {
-                return Err(IngestError::Closed);
-            }
-            self.permits.acquire().await.unwrap().forget();
-            tokio::time::sleep(self.delay).await;
-            Ok(())
+            let r = self.append_ref(&events).await;
+            (events, r)
         })
+    }
+}
+
+impl Gated {
+    async fn append_ref(&self, events: &[EncodedEvent]) -> Result<(), IngestError> {
+        let msgs = events
+            .iter()
+            .map(|e| Event::decode(e.body()).unwrap().message.unwrap())
+            .collect();
+        self.calls.lock().unwrap().push(msgs);
+        if self.panics {
+            panic!("an ingest bug");
+        }
+        if self.closed {
+            return Err(IngestError::Closed);
+        }
+        self.permits.acquire().await.unwrap().forget();
+        tokio::time::sleep(self.delay).await;
+        Ok(())
     }
 }
 

@@ -43,6 +43,9 @@ pub enum IngestError {
     Failed(String),
 }
 
+/// What [`Ingest::append`] gives back: the events, and whether they are in.
+pub type Appended = (Vec<EncodedEvent>, Result<(), IngestError>);
+
 /// Where sources put events. Implemented by the ring (in `app`) and by
 /// in-memory collectors in tests.
 pub trait Ingest: Send + Sync + 'static {
@@ -51,8 +54,9 @@ pub trait Ingest: Send + Sync + 'static {
     fn try_append(&self, events: &[EncodedEvent]) -> Result<(), IngestError>;
 
     /// Appends all of `events`, waiting while the buffer blocks (TCP stops
-    /// reading meanwhile, which is the backpressure a sender sees).
-    fn append<'a>(&'a self, events: &'a [EncodedEvent]) -> BoxFuture<'a, Result<(), IngestError>>;
+    /// reading meanwhile, which is the backpressure a sender sees). Gives
+    /// the events back with the result, for their buffers.
+    fn append(&self, events: Vec<EncodedEvent>) -> BoxFuture<'_, Appended>;
 
     /// Whether syslog records should store the syslog hint now (a
     /// destination that reads it is running). Sources ask per read, so a

@@ -131,9 +131,13 @@ pub(super) async fn deliver(shared: &StreamShared, batch: Vec<EncodedEvent>) -> 
         return true;
     }
     let n = batch.len() as u64;
-    let appended = AssertUnwindSafe(shared.ingest.append(&batch))
+    let appended = AssertUnwindSafe(shared.ingest.append(batch))
         .catch_unwind()
         .await;
+    let (batch, appended) = match appended {
+        Ok((batch, r)) => (batch, Ok(r)),
+        Err(panic) => (Vec::new(), Err(panic)),
+    };
     let open = match appended {
         Ok(Ok(())) => {
             shared.metrics.accepted(&batch);

@@ -6,7 +6,7 @@
 use futures::future::BoxFuture;
 use siem_relay::config::SectionConfig;
 use siem_relay::event::{EncodedEvent, Event};
-use siem_relay::sources::{self, Ingest, IngestError, RunningSource, SourceContext};
+use siem_relay::sources::{self, Appended, Ingest, IngestError, RunningSource, SourceContext};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -79,8 +79,11 @@ impl Ingest for Collector {
         self.take(events)
     }
 
-    fn append<'a>(&'a self, events: &'a [EncodedEvent]) -> BoxFuture<'a, Result<(), IngestError>> {
-        Box::pin(async move { self.take(events) })
+    fn append(&self, events: Vec<EncodedEvent>) -> BoxFuture<'_, Appended> {
+        Box::pin(async move {
+            let r = self.take(&events);
+            (events, r)
+        })
     }
 }
 
