@@ -291,6 +291,8 @@ async fn metrics_after_ingest() {
         sample(&text, "siem_relay_buffer_full_refusals_total"),
         Some(0.0)
     );
+    let queued = sample(&text, "siem_relay_buffer_queued_appends_total").unwrap();
+    assert_eq!(queued, h.relay.ring().stats().queued_appends as f64);
     assert_eq!(
         sample(
             &text,

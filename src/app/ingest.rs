@@ -42,6 +42,13 @@ impl Ingest for RingIngest {
         })
     }
 
+    fn try_append_owned(&self, events: Vec<EncodedEvent>) -> BoxFuture<'_, Appended> {
+        Box::pin(async move {
+            let (events, r) = self.ring.try_append_owned(events).await;
+            (events, r.map(drop).map_err(map_err))
+        })
+    }
+
     fn syslog_hints(&self) -> bool {
         self.syslog_hints.load(Ordering::Relaxed)
     }

@@ -1,7 +1,8 @@
 //! The ring: a bounded set of segment files, one writer appending records,
 //! and the table of live segments the cursors read from.
 //!
-//! Appends are serialised by one mutex. An async append that finds it held
+//! Appends are serialised by one mutex. An async append (stream
+//! connections, HTTP requests) that finds it held
 //! does not wait for it: it queues its batch, and the append holding the
 //! lock appends the queued batches, one after another and each whole,
 //! before it lets go ([`Ring::append_owned`]). The writer encodes an append's
@@ -428,7 +429,7 @@ impl Ring {
     pub async fn append_owned(&self, mut events: Vec<EncodedEvent>) -> OwnedAppend {
         loop {
             let notified = self.inner.space_notify.notified();
-            let (back, r) = self.append_once_owned(events).await;
+            let (back, r) = self.try_append_owned(events).await;
             match r {
                 Err(AppendError::Full(_)) => {
                     events = back;
@@ -439,7 +440,11 @@ impl Ring {
         }
     }
 
-    async fn append_once_owned(&self, events: Vec<EncodedEvent>) -> OwnedAppend {
+    /// [`append_owned`](Self::append_owned) without waiting for space: a
+    /// ring held by a `block` destination refuses at once with
+    /// [`AppendError::Full`], as [`append`](Self::append) does. It waits
+    /// only for its turn at the writer, without blocking its thread.
+    pub async fn try_append_owned(&self, events: Vec<EncodedEvent>) -> OwnedAppend {
         let sizes = match self.record_sizes(&events) {
             Ok(sizes) => sizes,
             Err(e) => return (events, Err(e)),
@@ -1521,6 +1526,25 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.unwrap(), n..n + 2);
+    }
+
+    #[tokio::test]
+    async fn try_append_owned_refuses_at_once_when_a_block_destination_holds_the_ring() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = settings(d.path());
+        s.max_bytes = 128 << 10;
+        let (ring, _) = Ring::open(s).unwrap();
+        let _blocked = ring.cursor("blocked", WhenFull::Block).unwrap();
+        let mut n = 0;
+        while ring.append(&[ev(n)]).is_ok() {
+            n += 1;
+        }
+        let (back, r) =
+            tokio::time::timeout(Duration::from_secs(1), ring.try_append_owned(evs(0..2)))
+                .await
+                .expect("no wait for space");
+        assert_eq!(r, Err(AppendError::Full("blocked".into())));
+        assert_eq!(back.len(), 2);
     }
 
     #[test]

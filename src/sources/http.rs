@@ -201,7 +201,7 @@ async fn handle(
             .map(|events| events.iter().map(Event::encode).collect()),
     };
     match parsed {
-        Ok(records) => append(st, api, records),
+        Ok(records) => append(st, api, records).await,
         Err(e) => {
             st.metrics.connection_error("bad_request");
             reject(api, Reject::Malformed(e))
@@ -289,12 +289,14 @@ fn gunzip(data: &[u8], limit: usize) -> Result<Bytes, Reject> {
     Ok(Bytes::from(out))
 }
 
-/// Appends all events of a request in one call.
-fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response {
+/// Appends all events of a request in one call (refused at once when the
+/// ring blocks; waiting for a busy writer without blocking the thread).
+async fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response {
     if encoded.is_empty() {
         return accepted(api, 0);
     }
-    let response = match st.ingest.try_append(&encoded) {
+    let (encoded, appended) = st.ingest.try_append_owned(encoded).await;
+    let response = match appended {
         Ok(()) => {
             st.metrics.accepted(&encoded);
             accepted(api, encoded.len())

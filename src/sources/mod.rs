@@ -58,6 +58,16 @@ pub trait Ingest: Send + Sync + 'static {
     /// the events back with the result, for their buffers.
     fn append(&self, events: Vec<EncodedEvent>) -> BoxFuture<'_, Appended>;
 
+    /// [`try_append`](Self::try_append) for an async caller: refuses at
+    /// once when the buffer blocks, but waits for its turn at the buffer
+    /// without blocking the caller's thread. Gives the events back.
+    fn try_append_owned(&self, events: Vec<EncodedEvent>) -> BoxFuture<'_, Appended> {
+        Box::pin(async move {
+            let r = self.try_append(&events);
+            (events, r)
+        })
+    }
+
     /// Whether syslog records should store the syslog hint now (a
     /// destination that reads it is running). Sources ask per read, so a
     /// destination added by a reload gets hints from the next read on.
