@@ -445,12 +445,12 @@ impl Appender {
             tokio::select! {
                 biased;
                 parsed = ahead.next() => {
-                    self.deliver_parsed(parsed.map(|(events, ())| events));
+                    self.deliver_parsed(parsed.map(|(events, ())| events)).await;
                     self.queue.release(held - ahead.bytes(), &self.metrics);
                 }
                 chunk = chunks.recv(), if open && ahead.has_room() => match chunk {
                     Some(chunk) if !ahead.worth_spawning(chunk.datagrams.len()) => {
-                        self.deliver(chunk.parse(self.ingest.syslog_hints()));
+                        self.deliver(chunk.parse(self.ingest.syslog_hints())).await;
                         self.queue.release(chunk.bytes.len(), &self.metrics);
                     }
                     Some(chunk) => {
@@ -463,9 +463,9 @@ impl Appender {
         }
     }
 
-    fn deliver_parsed(&self, parsed: Result<Vec<EncodedEvent>, ParseFailed>) {
+    async fn deliver_parsed(&self, parsed: Result<Vec<EncodedEvent>, ParseFailed>) {
         match parsed {
-            Ok(events) => self.deliver(events),
+            Ok(events) => self.deliver(events).await,
             Err(failed) => {
                 tracing::error!(source = %self.name, error = %failed.error, datagrams = failed.frames, "parsing received datagrams failed; they are dropped");
                 self.metrics.dropped("parse_failed", failed.frames as u64);
@@ -473,11 +473,15 @@ impl Appender {
         }
     }
 
-    fn deliver(&self, events: Vec<EncodedEvent>) {
+    /// Appends a chunk's events; a ring held by a `block` destination
+    /// refuses them at once (counted: a UDP sender cannot be slowed down),
+    /// a busy writer is waited for without blocking the thread.
+    async fn deliver(&self, events: Vec<EncodedEvent>) {
         if events.is_empty() {
             return;
         }
-        match self.ingest.try_append(&events) {
+        let (events, appended) = self.ingest.try_append_owned(events).await;
+        match appended {
             Ok(()) => self.metrics.accepted(&events),
             Err(IngestError::Full(_)) => self.metrics.dropped("buffer_full", events.len() as u64),
             Err(IngestError::Closed) => self.metrics.dropped("shutdown", events.len() as u64),
