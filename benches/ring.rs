@@ -1,5 +1,6 @@
 //! Ring buffer throughput: append and read of ~300-byte canonical events,
-//! with the default `fsync` interval (100ms). Reports records/s and bytes/s.
+//! with the default `fsync` interval (100ms), and appends from sixteen
+//! tasks at once. Reports records/s and bytes/s.
 //!
 //! `cargo bench --bench ring`
 
@@ -66,6 +67,55 @@ fn append_with(c: &mut Criterion, group: &str, fsync: FsyncPolicy) {
     g.bench_function("batch_of_256_records", |b| {
         b.iter(|| ring.append(&batch).unwrap())
     });
+    g.finish();
+}
+
+/// Sixteen tasks on a 2-thread runtime, as sixteen connections' appenders:
+/// each encodes a batch of 256 events (the stand-in for parsing a read),
+/// then appends it, 8 times. `blocking` appends with [`Ring::append`],
+/// which sleeps on the writer lock while another append holds it;
+/// `queued` with [`Ring::append_owned`], which hands the batch to the
+/// holder and lets the thread run the other tasks meanwhile.
+fn append_contended(c: &mut Criterion) {
+    const TASKS: u64 = 16;
+    const ROUNDS: u64 = 8;
+    let d = tempfile::tempdir().unwrap();
+    let (ring, _) = Ring::open(settings(d.path())).unwrap();
+    let _cursor = ring.cursor("bench", WhenFull::DropOldest).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = |queued: bool| {
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|t| {
+                    let ring = ring.clone();
+                    tokio::spawn(async move {
+                        for r in 0..ROUNDS {
+                            let first = (t * ROUNDS + r) * BATCH as u64;
+                            let batch: Vec<EncodedEvent> =
+                                (first..first + BATCH as u64).map(event).collect();
+                            if queued {
+                                ring.append_owned(batch).await.1.unwrap();
+                            } else {
+                                ring.append(&batch).unwrap();
+                            }
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+    };
+    let mut g = c.benchmark_group("ring_append_16_tasks");
+    g.throughput(Throughput::Elements(TASKS * ROUNDS * BATCH as u64));
+    g.bench_function("blocking", |b| b.iter(|| run(false)));
+    g.bench_function("queued", |b| b.iter(|| run(true)));
     g.finish();
 }
 
@@ -137,6 +187,6 @@ fn reopen(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
-    targets = append, read, reopen
+    targets = append, append_contended, read, reopen
 }
 criterion_main!(benches);

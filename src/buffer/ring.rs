@@ -426,6 +426,9 @@ impl Ring {
     /// waited for it slept in the kernel, ~0.5 ms per wait on average (the
     /// holder is often preempted by other processes on a 2-core machine),
     /// instead of parsing other connections' reads.
+    ///
+    /// Needs a Tokio runtime with its time driver (a queued append looks
+    /// again every millisecond in case the holder was not an append).
     pub async fn append_owned(&self, mut events: Vec<EncodedEvent>) -> OwnedAppend {
         loop {
             let notified = self.inner.space_notify.notified();
