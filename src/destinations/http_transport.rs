@@ -369,7 +369,7 @@ pub fn pack(
     packer.finish()
 }
 
-/// [`pack`] one entry at a time, for formats that encode each entry into a
+/// `pack` (the tests' all-at-once form) one entry at a time, for formats that encode each entry into a
 /// reused scratch buffer (or pass the record body through) instead of
 /// allocating a `Vec` per entry. Same bodies, same refusals.
 #[derive(Debug)]

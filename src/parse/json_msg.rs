@@ -55,7 +55,7 @@ fn unescape(raw: &str) -> String {
 
 /// One value. Numbers are integers whose text is exactly what serde_json
 /// prints for them; objects and arrays are their (validated) text, from the
-/// opening to the closing bracket, to read with [`object`] or [`array`].
+/// opening to the closing bracket, to read with [`object`] or [`array()`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 // A word-sized tag: written as one byte, it was read back as a word
 // (moving the value on), which the store buffer cannot forward (a stall per
