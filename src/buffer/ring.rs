@@ -529,20 +529,19 @@ impl Ring {
             return Err(AppendError::Closed);
         }
         let max = self.inner.seg_size - DATA_START;
-        events
-            .iter()
-            .map(|e| {
-                let len = e.record_len();
-                if len > max || len - HEADER_LEN > event::record::MAX_BODY_LEN {
-                    Err(AppendError::TooLarge {
-                        len,
-                        max: max.min(event::record::MAX_BODY_LEN + HEADER_LEN),
-                    })
-                } else {
-                    Ok(len)
-                }
-            })
-            .collect()
+        // allocated once at its size (a `collect` into a `Result` grows it)
+        let mut sizes = Vec::with_capacity(events.len());
+        for e in events {
+            let len = e.record_len();
+            if len > max || len - HEADER_LEN > event::record::MAX_BODY_LEN {
+                return Err(AppendError::TooLarge {
+                    len,
+                    max: max.min(event::record::MAX_BODY_LEN + HEADER_LEN),
+                });
+            }
+            sizes.push(len);
+        }
+        Ok(sizes)
     }
 
     /// The append under the writer lock: written and published, or nothing
