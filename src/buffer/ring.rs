@@ -263,6 +263,9 @@ pub(crate) struct Counters {
     /// Device flushes of a new segment's header on the append path.
     #[cfg(test)]
     pub header_flushes: AtomicU64,
+    /// Flushes of appended ranges under `fsync = always`.
+    #[cfg(test)]
+    pub append_flushes: AtomicU64,
 }
 
 pub(crate) struct Inner {
@@ -515,11 +518,37 @@ impl Ring {
                 })
                 .collect();
             drop(w);
-            for (q, r, synced) in done {
-                self.after_append(&q.events, &q.sizes, &r, synced);
+            // under `fsync = always`, one flush per segment for all of them
+            // (a group commit) before any is reported appended
+            let mut flushes: Vec<Synced> = Vec::new();
+            for (seg, from, to) in done.iter().filter_map(|(_, _, synced)| synced.clone()) {
+                match flushes.iter_mut().find(|f| Arc::ptr_eq(&f.0, &seg)) {
+                    Some(f) => (f.1, f.2) = (f.1.min(from), f.2.max(to)),
+                    None => flushes.push((seg, from, to)),
+                }
+            }
+            for synced in flushes {
+                self.flush_synced(synced);
+            }
+            for (q, r, _) in done {
+                self.after_append(&q.events, &q.sizes, &r, None);
                 // the waiter may be gone (its task dropped): nothing to tell
                 let _ = q.done.send((q.events, r));
             }
+        }
+    }
+
+    /// The flush of an append's range under `fsync = always`.
+    fn flush_synced(&self, (seg, from, to): Synced) {
+        #[cfg(test)]
+        self.inner
+            .counters
+            .append_flushes
+            .fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = seg.flush_range(from, to - from) {
+            // the records are published (a destination may have sent them):
+            // the append stands, but the failure must not pass silently
+            tracing::error!(error = %e, "flushing appended records to disk failed (fsync = always)");
         }
     }
 
@@ -600,8 +629,8 @@ impl Ring {
         if r.is_err() {
             return;
         }
-        if let Some((seg, from, to)) = synced {
-            let _ = seg.flush_range(from, to - from);
+        if let Some(synced) = synced {
+            self.flush_synced(synced);
         }
         let inner = &self.inner;
         inner
@@ -1528,6 +1557,36 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.unwrap(), n..n + 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::await_holding_lock)] // holding the writer is the point
+    async fn queued_appends_under_fsync_always_share_one_flush() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = settings(d.path());
+        s.fsync = FsyncPolicy::Always;
+        let (ring, _) = Ring::open(s).unwrap();
+        ring.cursor("c", WhenFull::DropOldest).unwrap();
+        ring.append(&evs(0..5)).unwrap();
+        let flushes = |ring: &Ring| ring.inner.counters.append_flushes.load(Ordering::Relaxed);
+        let before = flushes(&ring);
+        let busy = ring.inner.writer.lock().unwrap();
+        let tasks: Vec<_> = (0..3u64)
+            .map(|i| {
+                let r = ring.clone();
+                tokio::spawn(async move { r.append_owned(evs(100 * i..100 * i + 5)).await })
+            })
+            .collect();
+        queued(&ring, 3).await;
+        drop(busy);
+        ring.append(&evs(5..10)).unwrap();
+        for t in tasks {
+            t.await.unwrap().1.unwrap();
+        }
+        // one for the append above, one for the three it (or a waiter) ran
+        assert_eq!(flushes(&ring) - before, 2);
+        assert_eq!(ring.stats().queued_appends, 3);
+        assert_eq!(read_all(&ring, "r").len(), 25);
     }
 
     #[tokio::test]
