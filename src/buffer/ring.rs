@@ -1,11 +1,10 @@
 //! The ring: a bounded set of segment files, one writer appending records,
 //! and the table of live segments the cursors read from.
 //!
-//! Appends are serialised by one mutex. An async append (stream
-//! connections, HTTP requests) that finds it held
-//! does not wait for it: it queues its batch, and the append holding the
-//! lock appends the queued batches, one after another and each whole,
-//! before it lets go ([`Ring::append_owned`]). The writer encodes an append's
+//! Appends are serialised by one mutex. A source's async append that finds
+//! it held does not wait for it: it queues its batch, and the append
+//! holding the lock appends the queued batches, one after another and each
+//! whole, before it lets go ([`Ring::append_owned`]). The writer encodes an append's
 //! records into its staging buffer and writes them with one positioned write
 //! (`pwrite`) per segment touched, then publishes them: it stores the new
 //! ends (Release) only after the write returned, so a reader that sees an end
@@ -407,10 +406,20 @@ impl Ring {
     /// [`append_owned`](Self::append_owned) for an append that does not).
     pub fn append(&self, events: &[EncodedEvent]) -> Result<Range<u64>, AppendError> {
         let sizes = self.record_sizes(events)?;
-        let mut w = self.inner.writer.lock().unwrap();
-        let (r, synced) = self.append_locked(&mut w, events, &sizes);
+        self.append_holding(self.inner.writer.lock().unwrap(), events, &sizes)
+    }
+
+    /// An append by the holder of the writer lock `w`: the append, the
+    /// flush and counters once the lock is free, then the queued appends.
+    fn append_holding(
+        &self,
+        mut w: std::sync::MutexGuard<'_, Writer>,
+        events: &[EncodedEvent],
+        sizes: &[usize],
+    ) -> Result<Range<u64>, AppendError> {
+        let (r, synced) = self.append_locked(&mut w, events, sizes);
         drop(w);
-        self.after_append(events, &sizes, &r, synced);
+        self.after_append(events, sizes, &r, synced);
         self.run_queued();
         r
     }
@@ -455,11 +464,8 @@ impl Ring {
             Ok(sizes) => sizes,
             Err(e) => return (events, Err(e)),
         };
-        if let Ok(mut w) = self.inner.writer.try_lock() {
-            let (r, synced) = self.append_locked(&mut w, &events, &sizes);
-            drop(w);
-            self.after_append(&events, &sizes, &r, synced);
-            self.run_queued();
+        if let Ok(w) = self.inner.writer.try_lock() {
+            let r = self.append_holding(w, &events, &sizes);
             return (events, r);
         }
         let (done, mut result) = tokio::sync::oneshot::channel();
