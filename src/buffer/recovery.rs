@@ -221,7 +221,11 @@ pub fn inspect(dir: &Path) -> Result<RecoveryReport, BufferError> {
     report.next_seq = report
         .segments
         .last()
-        .map(|s| s.last_seq.map(|l| l + 1).unwrap_or(s.first_seq))
+        .map(|s| {
+            s.last_seq
+                .map(|l| l.saturating_add(1))
+                .unwrap_or(s.first_seq)
+        })
         .unwrap_or(0)
         .max(free_high);
     Ok(report)
@@ -243,7 +247,9 @@ fn stale_high(data: &[u8]) -> u64 {
 const OVERLAP: &str = "sequence numbers overlap an earlier segment (damaged header)";
 
 fn end_seq(h: &SegmentHeader, r: &SegmentReport) -> u64 {
-    r.last_seq.map(|l| l + 1).unwrap_or(h.first_seq)
+    r.last_seq
+        .map(|l| l.saturating_add(1))
+        .unwrap_or(h.first_seq)
 }
 
 /// Removes (and returns) segments, in id order, whose sequence numbers do not
@@ -269,7 +275,7 @@ fn drop_overlapping<T>(segs: &mut Vec<T>, range: impl Fn(&T) -> (u64, u64)) -> V
 fn gaps(segs: &[SegmentReport]) -> u64 {
     segs.windows(2)
         .map(|w| match w[0].last_seq {
-            Some(l) => w[1].first_seq.saturating_sub(l + 1),
+            Some(l) => w[1].first_seq.saturating_sub(l.saturating_add(1)),
             None => 0,
         })
         .sum()
@@ -307,7 +313,7 @@ pub(crate) fn recover(
             }
             Err(reason) => {
                 let salvage = salvageable(seg.bytes(0, seg.len()), |r| {
-                    quarantined_high = quarantined_high.max(r.seq + 1)
+                    quarantined_high = quarantined_high.max(r.seq.saturating_add(1))
                 });
                 let bytes = seg.len() as u64;
                 drop(seg);
@@ -362,14 +368,11 @@ pub(crate) fn recover(
     unopened.reverse(); // pop() takes the lowest slot first
 
     let ckpt_max = max_checkpoint(cursor_dir);
-    let scanned_next = live
-        .last()
-        .map(|(_, h, r)| r.last_seq.map(|l| l + 1).unwrap_or(h.first_seq))
-        .unwrap_or(0);
+    let scanned_next = live.last().map(|(_, h, r)| end_seq(h, r)).unwrap_or(0);
     // a torn record may have been seen by a destination: its number is not reused
     let torn_next = live
         .iter()
-        .filter_map(|(_, _, r)| r.torn_seq.map(|s| s + 1))
+        .filter_map(|(_, _, r)| r.torn_seq.map(|s| s.saturating_add(1)))
         .max()
         .unwrap_or(0);
     let mut next_seq = scanned_next
@@ -377,7 +380,10 @@ pub(crate) fn recover(
         .max(torn_next)
         .max(quarantined_high)
         .max(free_high);
-    let mut next_id = live.last().map(|(_, h, _)| h.id + 1).unwrap_or(1);
+    let mut next_id = live
+        .last()
+        .map(|(_, h, _)| h.id.saturating_add(1))
+        .unwrap_or(1);
 
     // the newest segment becomes the active one; with none, start one
     if live.is_empty() {
@@ -419,7 +425,7 @@ pub(crate) fn recover(
 
     let mut segs = VecDeque::new();
     for (seg, h, rep) in &live {
-        let end_seq = rep.last_seq.map(|l| l + 1).unwrap_or(h.first_seq);
+        let end_seq = end_seq(h, rep);
         let info = SegInfo::new(
             seg.clone(),
             *h,

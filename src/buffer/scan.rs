@@ -67,7 +67,7 @@ pub fn scan(
                     });
                 }
                 accept(&mut rep, &mut on_record, off, &rec);
-                next = rec.seq + 1;
+                next = rec.seq.saturating_add(1);
                 off += rec.encoded_len();
             }
             other => {
@@ -86,15 +86,19 @@ pub fn scan(
                             lost_records: rec.seq - next,
                         });
                         accept(&mut rep, &mut on_record, found, &rec);
-                        next = rec.seq + 1;
+                        next = rec.seq.saturating_add(1);
                         off = found + rec.encoded_len();
                     }
                     None => {
                         if torn {
                             rep.torn_tail_bytes = torn_len(&data[off..]);
+                            // the record being written when the tail tore
+                            // can only be the next one: any other number in
+                            // its unchecked header is damage (a garbage
+                            // u64::MAX here made recovery overflow; fuzzed)
                             rep.torn_seq = Record::peek(&data[off..])
                                 .map(|(seq, _)| seq)
-                                .filter(|&s| s >= next);
+                                .filter(|&s| s == next);
                         }
                         break;
                     }
@@ -201,6 +205,21 @@ mod tests {
         assert_eq!(r.records, 2);
         assert_eq!(r.end, last);
         assert_eq!(r.torn_tail_bytes, len);
+    }
+
+    #[test]
+    fn a_torn_record_counts_as_the_next_only_when_it_is_numbered_as_the_next() {
+        // records 1, 2, then a torn one: its header names 3 (the record being
+        // written when the tail tore), or a damaged number
+        for (torn, want) in [(3, Some(3)), (u64::MAX, None), (7, None), (1, None)] {
+            let (mut v, offs) = build(&[1, 2, torn]);
+            let last = offs[2];
+            let len = v.len() - 100 - last;
+            v[last + len - 1] ^= 0xff;
+            let r = scan(&v, 16, 1, |_, _| {});
+            assert_eq!((r.records, r.torn_tail_bytes), (2, len), "torn {torn}");
+            assert_eq!(r.torn_seq, want, "torn {torn}");
+        }
     }
 
     #[test]
