@@ -318,13 +318,10 @@ queue_bytes = "64KiB"
         .expect("part of the body");
     tokio::time::sleep(Duration::from_millis(300)).await;
     // another cannot have its 8000 bytes: after waiting, 503 + Retry-After
+    // a request of `n` events of the test's body, sent at once
+    let post_events = |n| post(&h, "/v1/events", &body(n), &["-H", BEARER, "-H", "Expect:"]);
     let started = std::time::Instant::now();
-    let r = post(
-        &h,
-        "/v1/events",
-        &body(1_000),
-        &["-H", BEARER, "-H", "Expect:"],
-    );
+    let r = post_events(1_000);
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.headers.contains("retry-after: 1"), "{}", r.headers);
     assert!(
@@ -333,12 +330,7 @@ queue_bytes = "64KiB"
     );
     assert!(h.collector.snapshot().is_empty());
     // a Content-Length over max_body_bytes is refused at once, unread
-    let r = post(
-        &h,
-        "/v1/events",
-        &body(9_000),
-        &["-H", BEARER, "-H", "Expect:"],
-    );
+    let r = post_events(9_000);
     assert_eq!(r.status, 413, "{}", r.body);
     // the slow body completes: accepted, and the queue is free again
     slow.write_all(&slow_body[1_000..])
@@ -346,12 +338,7 @@ queue_bytes = "64KiB"
     let mut answer = String::new();
     slow.read_to_string(&mut answer).expect("answer");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let r = post(
-        &h,
-        "/v1/events",
-        &body(1_000),
-        &["-H", BEARER, "-H", "Expect:"],
-    );
+    let r = post_events(1_000);
     assert_eq!(r.status, 200, "{}", r.body);
     tokio::time::timeout(
         Duration::from_secs(5),
