@@ -317,9 +317,9 @@ queue_bytes = "64KiB"
     slow.write_all(&slow_body[..1_000])
         .expect("part of the body");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // another cannot have its 8000 bytes: after waiting, 503 + Retry-After
     // a request of `n` events of the test's body, sent at once
     let post_events = |n| post(&h, "/v1/events", &body(n), &["-H", BEARER, "-H", "Expect:"]);
+    // another cannot have its 8000 bytes: after waiting, 503 + Retry-After
     let started = std::time::Instant::now();
     let r = post_events(1_000);
     assert_eq!(r.status, 503, "{}", r.body);
