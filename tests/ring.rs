@@ -314,7 +314,7 @@ async fn async_append_waits_for_a_blocked_destination() {
         n += 1;
     }
     let r2 = ring.clone();
-    let task = tokio::spawn(async move { r2.append_async(&[ev(1_000_000)]).await });
+    let task = tokio::spawn(async move { r2.append_owned(vec![ev(1_000_000)]).await.1 });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         !task.is_finished(),

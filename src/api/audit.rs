@@ -56,14 +56,9 @@ pub fn event(a: &AdminAction) -> Event {
 /// Appends the audit event; a failure is logged (the action already happened).
 pub async fn record(ring: &Ring, a: &AdminAction<'_>) {
     let enc = event(a).encode();
-    match tokio::time::timeout(
-        APPEND_TIMEOUT,
-        ring.append_async(std::slice::from_ref(&enc)),
-    )
-    .await
-    {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::error!(action = a.action, "audit event not recorded: {e}"),
+    match tokio::time::timeout(APPEND_TIMEOUT, ring.append_owned(vec![enc])).await {
+        Ok((_, Ok(_))) => {}
+        Ok((_, Err(e))) => tracing::error!(action = a.action, "audit event not recorded: {e}"),
         Err(_) => tracing::error!(
             action = a.action,
             "audit event not recorded: ring full for {APPEND_TIMEOUT:?}"

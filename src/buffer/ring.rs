@@ -425,9 +425,8 @@ impl Ring {
     }
 
     /// Appends all of `events` or none, waiting (asynchronously) while a
-    /// `block` destination holds the oldest segment, as
-    /// [`append_async`](Self::append_async) does, and without waiting for
-    /// the writer lock: if another append holds it, the batch is queued and whoever holds the
+    /// `block` destination holds the oldest segment (`Closed` if the ring
+    /// closes meanwhile), and without waiting for the writer lock: if another append holds it, the batch is queued and whoever holds the
     /// lock appends it before letting go ([`run_queued`](Self::run_queued)),
     /// while this task waits without blocking its thread. Returns the
     /// events with the result (the caller reuses their buffers).
@@ -670,20 +669,6 @@ impl Ring {
                     let _ = cv
                         .wait_timeout(g, (deadline - now).min(Duration::from_millis(50)))
                         .unwrap();
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Appends, waiting (asynchronously) while a `block` destination holds the
-    /// oldest segment. Returns `Closed` if the ring closes meanwhile.
-    pub async fn append_async(&self, events: &[EncodedEvent]) -> Result<Range<u64>, AppendError> {
-        loop {
-            let notified = self.inner.space_notify.notified();
-            match self.append(events) {
-                Err(AppendError::Full(_)) => {
-                    let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
                 }
                 other => return other,
             }
