@@ -86,7 +86,7 @@ impl Default for CommonSettings {
     fn default() -> Self {
         CommonSettings {
             enabled: true,
-            batch_size: 100,
+            batch_size: 500,
             batch_bytes: ByteSize(1 << 20),
             batch_timeout: HumanDuration(Duration::from_secs(1)),
             concurrency: 2,
