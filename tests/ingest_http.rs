@@ -340,3 +340,111 @@ queue_bytes = "64KiB"
         .await;
     h.stop().await;
 }
+
+/// Bodies past the source's offload thresholds (256 KiB, or 32 KiB
+/// compressed) are gunzipped and parsed on tokio's blocking pool. This
+/// checks that path answers as the inline one does: every event accepted
+/// in order, a malformed line named with nothing appended, an inflated
+/// body over the limit refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_lose_nothing_and_are_refused_whole() {
+    let h = start(
+        "web",
+        "http",
+        "address = \"127.0.0.1:0\"\ntokens = [\"s3cret\"]\nmax_body_bytes = \"8MiB\"\nqueue_bytes = \"32MiB\"\n",
+        std::path::Path::new("."),
+    )
+    .await;
+    let lines = |prefix: &str, n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "{{\"action\":\"{prefix}.{i}\",\"user_id\":\"u{}\"}}\n",
+                    i * 7919 % 10007
+                )
+            })
+            .collect()
+    };
+    let plain = lines("plain", 12_000);
+    assert!(plain.len() > 256 << 10, "{} bytes", plain.len());
+    let r = post(&h, "/v1/events", plain.as_bytes(), &["-H", BEARER]);
+    assert_eq!(
+        (r.status, r.json()["accepted"].as_u64()),
+        (200, Some(12_000)),
+        "{}",
+        r.body
+    );
+
+    let zipped = gzip(lines("gz", 30_000).as_bytes());
+    assert!(zipped.len() > 32 << 10, "{} bytes compressed", zipped.len());
+    let r = post(
+        &h,
+        "/v1/events",
+        &zipped,
+        &["-H", BEARER, "-H", "Content-Encoding: gzip"],
+    );
+    assert_eq!(
+        (r.status, r.json()["accepted"].as_u64()),
+        (200, Some(30_000)),
+        "{}",
+        r.body
+    );
+
+    let hec: String = (0..8_000)
+        .map(|i| format!("{{\"event\":{{\"action\":\"hec.{i}\"}},\"host\":\"h{i}\"}}"))
+        .collect();
+    assert!(hec.len() > 256 << 10);
+    let r = post(
+        &h,
+        "/services/collector/event",
+        hec.as_bytes(),
+        &["-H", BEARER],
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_u64()),
+        (200, Some(0)),
+        "{}",
+        r.body
+    );
+
+    let evs = h.collector.snapshot();
+    let actions: Vec<String> = evs.iter().filter_map(|e| e.action.clone()).collect();
+    let expected: Vec<String> = (0..12_000)
+        .map(|i| format!("plain.{i}"))
+        .chain((0..30_000).map(|i| format!("gz.{i}")))
+        .chain((0..8_000).map(|i| format!("hec.{i}")))
+        .collect();
+    assert!(
+        actions == expected,
+        "{} events, not the {} sent in order",
+        actions.len(),
+        expected.len()
+    );
+    let before = h.collector.append_calls.load(Ordering::SeqCst);
+    assert_eq!(before, 3, "one append per request");
+
+    let mut bad = lines("bad", 20_000);
+    let at = bad.match_indices('\n').nth(14_998).expect("line 14999").0 + 1;
+    bad.insert_str(at, "{\"action\": oops}\n");
+    let r = post(&h, "/v1/events", bad.as_bytes(), &["-H", BEARER]);
+    assert_eq!(
+        (r.status, r.json()["line"].as_u64()),
+        (400, Some(15_000)),
+        "{}",
+        r.body
+    );
+
+    let bomb = gzip(&vec![b' '; 40 << 20]);
+    assert!(bomb.len() > 32 << 10, "{} bytes compressed", bomb.len());
+    let r = post(
+        &h,
+        "/v1/events",
+        &bomb,
+        &["-H", BEARER, "-H", "Content-Encoding: gzip"],
+    );
+    assert_eq!(r.status, 413, "{}", r.body);
+
+    assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), before);
+    assert_eq!(h.collector.snapshot().len(), 50_000);
+    h.stop().await;
+}

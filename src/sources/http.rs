@@ -32,6 +32,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 /// `[sources.NAME]` with `type = "http"`.
@@ -92,7 +93,19 @@ struct AppState {
     budget: Arc<ReadBudget>,
     ingest: Arc<dyn Ingest>,
     metrics: SourceMetrics,
+    /// Permits for bodies decoded and parsed on tokio's blocking pool (one
+    /// per CPU: more would only queue for the cores).
+    offloaded: Arc<Semaphore>,
 }
+
+/// A body at least this long is gunzipped and parsed on tokio's blocking
+/// pool instead of the runtime worker that read it: parsing runs at about
+/// 1 µs per event, so a 10 MiB body would hold that worker ~40 ms, and every
+/// other connection queued on it (TCP, TLS and HTTP alike) would wait.
+/// Below it, the hop to another thread (tens of µs) costs more than it saves.
+const OFFLOAD_BYTES: usize = 256 << 10;
+/// The same for a gzip body, counted compressed (it inflates ~5-10×).
+const OFFLOAD_GZIP_BYTES: usize = 32 << 10;
 
 /// Which endpoint family a request is for (they differ in auth scheme and answers).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -125,6 +138,9 @@ pub async fn start(
         budget: ReadBudget::new(settings.queue_bytes.0 as usize, metrics.clone()),
         ingest: ctx.ingest.clone(),
         metrics,
+        offloaded: Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
     });
     let app = router(state);
     let shutdown = shutdown_signal(ctx.shutdown);
@@ -184,28 +200,87 @@ async fn handle(
         Ok(held) => held,
         Err(r) => return reject(api, r),
     };
-    let body = match read_body(st, headers, body).await {
-        Ok(b) => b,
+    let encoding = match content_encoding(headers) {
+        Ok(e) => e,
         Err(r) => return reject(api, r),
     };
-    let peer_text = peer.to_string();
-    let origin = Origin {
-        listener: &st.name,
-        address: Some(&peer_text),
-        // JSON events carry no syslog hint; asked anyway, should one ever do
+    let raw = match axum::body::to_bytes(body, st.max_body).await {
+        Ok(raw) => raw,
+        Err(_) => return reject(api, Reject::TooLarge),
+    };
+    let job = ParseJob {
+        api,
+        raw,
+        encoding,
+        max_body: st.max_body,
+        received_ms: now_millis(),
         syslog_hint: st.ingest.syslog_hints(),
     };
-    let parsed = match api {
-        Api::Events => parse_events_records(&body, now_millis(), &origin),
-        Api::Hec => parse_hec_body(&body, now_millis(), &origin)
-            .map(|events| events.iter().map(Event::encode).collect()),
+    let peer_text = peer.to_string();
+    let parsed = if job.offload() {
+        let _permit = st
+            .offloaded
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let listener = st.name.clone();
+        match tokio::task::spawn_blocking(move || job.run(&listener, &peer_text)).await {
+            Ok(parsed) => parsed,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    } else {
+        job.run(&st.name, &peer_text)
     };
     match parsed {
         Ok(records) => append(st, api, records).await,
-        Err(e) => {
-            st.metrics.connection_error("bad_request");
-            reject(api, Reject::Malformed(e))
+        Err(r) => {
+            if matches!(r, Reject::Malformed(_)) {
+                st.metrics.connection_error("bad_request");
+            }
+            reject(api, r)
         }
+    }
+}
+
+/// A read body to decode and parse, inline or on the blocking pool.
+struct ParseJob {
+    api: Api,
+    raw: Bytes,
+    encoding: Encoding,
+    max_body: usize,
+    received_ms: i64,
+    syslog_hint: bool,
+}
+
+impl ParseJob {
+    /// Whether the work is long enough to leave the runtime's worker (see
+    /// [`OFFLOAD_BYTES`]).
+    fn offload(&self) -> bool {
+        self.raw.len()
+            >= match self.encoding {
+                Encoding::Identity => OFFLOAD_BYTES,
+                Encoding::Gzip => OFFLOAD_GZIP_BYTES,
+            }
+    }
+
+    /// Gunzips (within `max_body`) and parses the body into records.
+    fn run(self, listener: &str, peer: &str) -> Result<Vec<EncodedEvent>, Reject> {
+        let body = match self.encoding {
+            Encoding::Identity => self.raw,
+            Encoding::Gzip => gunzip(&self.raw, self.max_body)?,
+        };
+        let origin = Origin {
+            listener,
+            address: Some(peer),
+            // JSON events carry no syslog hint; asked anyway, should one ever do
+            syslog_hint: self.syslog_hint,
+        };
+        match self.api {
+            Api::Events => parse_events_records(&body, self.received_ms, &origin),
+            Api::Hec => parse_hec_body(&body, self.received_ms, &origin)
+                .map(|events| events.iter().map(Event::encode).collect()),
+        }
+        .map_err(Reject::Malformed)
     }
 }
 
@@ -259,11 +334,15 @@ async fn hold_budget(st: &AppState, headers: &HeaderMap) -> Result<Held, Reject>
     }
 }
 
-/// The request body, gunzipped when `Content-Encoding: gzip`, within `max_body`.
-async fn read_body(st: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, Reject> {
-    let raw = axum::body::to_bytes(body, st.max_body)
-        .await
-        .map_err(|_| Reject::TooLarge)?;
+/// A request body's `Content-Encoding`.
+#[derive(Clone, Copy)]
+enum Encoding {
+    Identity,
+    Gzip,
+}
+
+/// The request's `Content-Encoding` (identity or gzip; others are refused).
+fn content_encoding(headers: &HeaderMap) -> Result<Encoding, Reject> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -271,8 +350,8 @@ async fn read_body(st: &AppState, headers: &HeaderMap, body: Body) -> Result<Byt
         .trim()
         .to_ascii_lowercase();
     match encoding.as_str() {
-        "identity" | "" => Ok(raw),
-        "gzip" | "x-gzip" => gunzip(&raw, st.max_body),
+        "identity" | "" => Ok(Encoding::Identity),
+        "gzip" | "x-gzip" => Ok(Encoding::Gzip),
         other => Err(Reject::Encoding(other.to_string())),
     }
 }
@@ -399,5 +478,29 @@ fn hec_body_code(e: &BodyError) -> u8 {
         BodyError::HecEventMissing { .. } => 12,
         BodyError::HecEventBlank { .. } => 13,
         _ => 6,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(len: usize, encoding: Encoding) -> ParseJob {
+        ParseJob {
+            api: Api::Events,
+            raw: Bytes::from(vec![b' '; len]),
+            encoding,
+            max_body: 10 << 20,
+            received_ms: 0,
+            syslog_hint: false,
+        }
+    }
+
+    #[test]
+    fn large_bodies_and_smaller_gzip_ones_leave_the_worker() {
+        assert!(!job(OFFLOAD_BYTES - 1, Encoding::Identity).offload());
+        assert!(job(OFFLOAD_BYTES, Encoding::Identity).offload());
+        assert!(!job(OFFLOAD_GZIP_BYTES - 1, Encoding::Gzip).offload());
+        assert!(job(OFFLOAD_GZIP_BYTES, Encoding::Gzip).offload());
     }
 }
