@@ -113,3 +113,41 @@ async fn tls_without_client_ca_needs_no_client_cert() {
     assert_eq!(evs[0].message.as_deref(), Some("anonymous client"));
     h.stop().await;
 }
+
+/// The server sends nothing after the handshake (no TLS 1.3 session
+/// tickets). A syslog sender writes and never reads; were tickets waiting
+/// unread in its socket when it closes, its kernel would send RST instead
+/// of FIN, and an RST discards what the relay's kernel holds and the relay
+/// has not yet read: the tail of the stream, lost after TCP acknowledged it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_sent_after_the_handshake_so_a_sender_that_never_reads_closes_cleanly() {
+    let pki = make_pki();
+    let settings = "address = \"127.0.0.1:0\"\ncert = \"server.pem\"\nkey = \"server.key\"\n";
+    let h = start("tls", "syslog_tls", settings, pki.dir.path()).await;
+    let tcp = TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .expect("connect");
+    let connector = TlsConnector::from(Arc::new(client_config(&pki, None)));
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    let msg = "<38>1 2026-01-01T00:00:00Z host app - - - after the handshake";
+    tls.write_all(format!("{} {msg}", msg.len()).as_bytes())
+        .await
+        .expect("write");
+    tls.flush().await.expect("flush");
+    h.collector.wait_for_async(1, Duration::from_secs(5)).await;
+    // whatever the server sent after its handshake messages is still in the socket, unread
+    let mut buf = [0u8; 1024];
+    let peeked =
+        tokio::time::timeout(Duration::from_millis(500), tls.get_ref().0.peek(&mut buf)).await;
+    assert!(
+        peeked.is_err(),
+        "the server sent {:?} bytes after the handshake",
+        peeked.map(|r| r.map_err(|e| e.to_string()))
+    );
+    h.stop().await;
+}

@@ -114,9 +114,17 @@ pub fn server_config(settings: &Settings, base_dir: &Path) -> Result<ServerConfi
             builder.with_client_cert_verifier(verifier)
         }
     };
-    builder
+    let mut config = builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate/key: {e}"))
+        .map_err(|e| format!("certificate/key: {e}"))?;
+    // No TLS 1.3 session tickets (rustls sends two after each handshake by
+    // default). A syslog sender writes and never reads: tickets it never
+    // read are still in its socket when it closes, so its kernel sends RST
+    // instead of FIN, and the RST makes ours discard what it holds that we
+    // have not read yet: up to the whole receive buffer of acknowledged
+    // events. Resumption buys nothing on connections that last for hours.
+    config.send_tls13_tickets = 0;
+    Ok(config)
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
