@@ -73,6 +73,13 @@ fn scenarios() -> Vec<Scenario> {
             what: "TCP octet-counting in → syslog TCP out",
         },
         Scenario {
+            name: "tls_syslog",
+            input: TlsOctet,
+            conns: 1,
+            outs: vec![Syslog],
+            what: "TLS in (RFC 5425 octet-counting, a certificate of the bench's own CA) → syslog TCP out",
+        },
+        Scenario {
             name: "tcp16",
             input: TcpLf,
             conns: 16,
@@ -181,7 +188,7 @@ impl Target {
             (
                 Target::Direct,
                 "fanout4" | "fanout5" | "fanout5_stalled" | "stalled" | "stalled_hec" | "tcp_hec"
-                | "tcp_elastic",
+                | "tcp_elastic" | "tls_syslog",
             ) => Some("needs a relay"),
             (Target::Rsyslog | Target::SyslogNg, "http_hec") => Some("no HTTP source; see tcp_hec"),
             (Target::Rsyslog, "tcp_hec" | "stalled_hec") => {
@@ -374,6 +381,14 @@ data_dir = \"{}\"\n\n\
         Proto::TcpLf | Proto::TcpOctet => {
             c += &format!("[sources.bench_tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{in_port}\"\n\n")
         }
+        Proto::TlsOctet => {
+            let (_, cert, key) = tls_files(dir);
+            c += &format!(
+                "[sources.bench_tls]\ntype = \"syslog_tls\"\naddress = \"127.0.0.1:{in_port}\"\ncert = \"{}\"\nkey = \"{}\"\n\n",
+                cert.display(),
+                key.display()
+            )
+        }
         Proto::Udp => {
             // the TCP source on the same port number is only for the readiness poll
             c += &format!("[sources.bench_tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{in_port}\"\n\n");
@@ -440,10 +455,17 @@ fn udp_queue_bytes(o: &Opts) -> u64 {
 
 fn rsyslog_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sink]) -> String {
     let q = queue_size(o);
-    let mut inputs = render(
-        include_str!("peers/rsyslog.in_tcp.tmpl"),
-        &[("IN_PORT", in_port.to_string())],
-    );
+    let mut inputs = if s.input == Proto::TlsOctet {
+        render(
+            include_str!("peers/rsyslog.in_tls.tmpl"),
+            &tls_slots(dir, in_port),
+        )
+    } else {
+        render(
+            include_str!("peers/rsyslog.in_tcp.tmpl"),
+            &[("IN_PORT", in_port.to_string())],
+        )
+    };
     if s.input == Proto::Udp {
         inputs += &render(
             include_str!("peers/rsyslog.in_udp.tmpl"),
@@ -500,6 +522,10 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
             include_str!("peers/syslog-ng.in_tcp_octet.tmpl"),
             std::slice::from_ref(&p),
         ),
+        Proto::TlsOctet => render(
+            include_str!("peers/syslog-ng.in_tls.tmpl"),
+            &tls_slots(dir, in_port),
+        ),
         _ => render(
             include_str!("peers/syslog-ng.in_tcp.tmpl"),
             std::slice::from_ref(&p),
@@ -549,6 +575,60 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
             ("DEST_REFS", refs),
         ],
     )
+}
+
+/// The CA, certificate and key files of a TLS scenario, in its run's directory.
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let d = dir.join("tls");
+    (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"))
+}
+
+/// A peer TLS input template's slots.
+fn tls_slots(dir: &Path, in_port: u16) -> [(&'static str, String); 4] {
+    let (ca, cert, key) = tls_files(dir);
+    [
+        ("IN_PORT", in_port.to_string()),
+        ("CA", ca.display().to_string()),
+        ("CERT", cert.display().to_string()),
+        ("KEY", key.display().to_string()),
+    ]
+}
+
+/// Makes a CA and a certificate for `localhost` and 127.0.0.1 signed by
+/// it (ECDSA P-256, as rcgen makes them), writes them to [`tls_files`] and
+/// returns the generator's client configuration, which trusts that CA.
+fn make_tls(dir: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    let err = |e: rcgen::Error| e.to_string();
+    let ca_key = rcgen::KeyPair::generate().map_err(err)?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "siem-relay e2e bench CA");
+    let ca = ca_params.self_signed(&ca_key).map_err(err)?;
+    let key = rcgen::KeyPair::generate().map_err(err)?;
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .map_err(err)?;
+    let cert = params.signed_by(&key, &ca, &ca_key).map_err(err)?;
+    let (ca_file, cert_file, key_file) = tls_files(dir);
+    std::fs::create_dir_all(dir.join("tls")).map_err(|e| e.to_string())?;
+    for (path, pem) in [
+        (&ca_file, ca.pem()),
+        (&cert_file, cert.pem()),
+        (&key_file, key.serialize_pem()),
+    ] {
+        std::fs::write(path, pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).map_err(|e| e.to_string())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
 }
 
 fn start_target(
@@ -689,6 +769,10 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
         .filter(|k| !matches!(k.kind, SinkKind::StalledTcp | SinkKind::StalledHttp))
         .collect();
 
+    let tls = match s.input {
+        Proto::TlsOctet => Some(make_tls(dir.path())?),
+        _ => None,
+    };
     let (mut proc, in_port) = if direct {
         (None, sinks[0].port)
     } else {
@@ -726,6 +810,7 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
         token: "bench-ingest-token".into(),
         skip_every: 0,
         dup_every: 0,
+        tls,
     };
     let cpu0 = proc.as_ref().and_then(|p| p.cpu_secs());
     // peak anonymous RSS (excludes the mapped ring's page cache), sampled every 20 ms
@@ -1158,6 +1243,7 @@ fn self_check(o: &Opts) -> bool {
             token: "t".into(),
             skip_every: 1000,
             dup_every: 777,
+            tls: None,
         };
         let want_lost = (0..n).filter(|s| s % 1000 == 500).count() as u64;
         let want_dup = (0..n).filter(|s| s % 777 == 259 && s % 1000 != 500).count() as u64;

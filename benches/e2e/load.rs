@@ -1,5 +1,5 @@
 //! Load generator: RFC 5424 lines (~270 bytes, two SD elements, JSON MSG) over
-//! TCP (LF or octet-counting) and UDP, and NDJSON over HTTP/1.1 keep-alive.
+//! TCP (LF or octet-counting), TLS (octet-counting) and UDP, and NDJSON over HTTP/1.1 keep-alive.
 //! Every event carries its sequence number and send timestamp (ns since the
 //! epoch) both in an SD param and in the JSON MSG.
 
@@ -17,6 +17,8 @@ pub enum Proto {
     Udp,
     /// NDJSON POST /v1/events with a bearer token
     HttpNdjson,
+    /// TLS, octet-counted frames (RFC 5425)
+    TlsOctet,
 }
 
 #[derive(Clone, Debug)]
@@ -33,6 +35,8 @@ pub struct LoadSpec {
     /// self-check: seqs the generator must skip / send twice
     pub skip_every: u64,
     pub dup_every: u64,
+    /// the client side of [`Proto::TlsOctet`] (trusts the bench's own CA)
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -130,7 +134,9 @@ pub fn run(spec: &LoadSpec, stop: Arc<AtomicBool>) -> LoadResult {
                     start: Instant::now(),
                 };
                 match spec.proto {
-                    Proto::TcpLf | Proto::TcpOctet => send_tcp(&spec, range, &pacer, &stop),
+                    Proto::TcpLf | Proto::TcpOctet | Proto::TlsOctet => {
+                        send_tcp(&spec, range, &pacer, &stop)
+                    }
                     Proto::Udp => send_udp(&spec, range, &pacer, &stop),
                     Proto::HttpNdjson => send_http(&spec, range, &pacer, &stop),
                 }
@@ -177,10 +183,47 @@ fn send_tcp(
     pacer: &Pacer,
     stop: &AtomicBool,
 ) -> Result<(u64, u64), String> {
-    let mut s = TcpStream::connect_timeout(&spec.addr, Duration::from_secs(5))
+    let s = TcpStream::connect_timeout(&spec.addr, Duration::from_secs(5))
         .map_err(|e| format!("connect {}: {e}", spec.addr))?;
     s.set_nodelay(true).ok();
     s.set_write_timeout(Some(Duration::from_secs(20))).ok();
+    let Some(cfg) = &spec.tls else {
+        let mut s = s;
+        let sent = write_lines(&mut s, spec, range, pacer, stop)?;
+        // a clean close: FIN after everything, and keep the socket alive briefly
+        s.shutdown(std::net::Shutdown::Write).ok();
+        return Ok(sent);
+    };
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a DNS name");
+    let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(conn, s);
+    let sent = write_lines(&mut tls, spec, range, pacer, stop)?;
+    tls.conn.send_close_notify();
+    tls.flush().map_err(|e| format!("tls close: {e}"))?;
+    tls.sock.shutdown(std::net::Shutdown::Write).ok();
+    // Read until the server closes too. Closing with unread bytes in the
+    // receive queue (TLS 1.3 session tickets the client never asked to
+    // read) makes the kernel send RST instead of FIN, and an RST discards
+    // what the server has received and not yet read: lost in the kernel,
+    // not in the relay.
+    tls.sock
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .ok();
+    let mut sink = [0u8; 4096];
+    while matches!(tls.read(&mut sink), Ok(n) if n > 0) {}
+    Ok(sent)
+}
+
+/// Writes the range's lines to `s`, LF-terminated or octet-counted, in
+/// writes of ~64 KiB; returns (events, bytes).
+fn write_lines(
+    s: &mut impl Write,
+    spec: &LoadSpec,
+    range: std::ops::Range<u64>,
+    pacer: &Pacer,
+    stop: &AtomicBool,
+) -> Result<(u64, u64), String> {
+    let octet = matches!(spec.proto, Proto::TcpOctet | Proto::TlsOctet);
     let mut buf = Vec::with_capacity(128 * 1024);
     let mut line = Vec::with_capacity(512);
     let (mut sent, mut bytes) = (0u64, 0u64);
@@ -195,7 +238,7 @@ fn send_tcp(
         }
         line.clear();
         syslog_line(&mut line, &ts, seq, now_ns());
-        if spec.proto == Proto::TcpOctet {
+        if octet {
             push_u64(&mut buf, line.len() as u64);
             buf.push(b' ');
             buf.extend_from_slice(&line);
@@ -214,8 +257,6 @@ fn send_tcp(
     s.write_all(&buf).map_err(|e| format!("tcp write: {e}"))?;
     bytes += buf.len() as u64;
     s.flush().ok();
-    // a clean close: FIN after everything, and keep the socket alive briefly
-    s.shutdown(std::net::Shutdown::Write).ok();
     Ok((sent, bytes))
 }
 

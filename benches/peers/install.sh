@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the benchmark peers. Idempotent: safe to run again.
-#  - rsyslog: the Debian packages (apt-get install rsyslog rsyslog-elasticsearch,
-#    whose omelasticsearch is rsyslog's HTTP JSON output in Debian).
+#  - rsyslog: the Debian packages (apt-get install rsyslog rsyslog-elasticsearch
+#    rsyslog-gnutls: omelasticsearch is rsyslog's HTTP JSON output in Debian,
+#    gtls its TLS driver for tls_syslog).
 #  - syslog-ng: conflicts with rsyslog as a Debian package, so its .debs are
 #    downloaded and unpacked (dpkg-deb -x) into target/peers/syslog-ng, and run
 #    from there with LD_LIBRARY_PATH and --module-path (see benches/e2e.rs).
@@ -11,9 +12,9 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 DEST="${SYSLOG_NG_ROOT:-$ROOT/target/peers/syslog-ng}"
 export DEBIAN_FRONTEND=noninteractive
 
-if ! command -v rsyslogd >/dev/null 2>&1 || ! dpkg -s rsyslog-elasticsearch >/dev/null 2>&1; then
+if ! command -v rsyslogd >/dev/null 2>&1 || ! dpkg -s rsyslog-elasticsearch rsyslog-gnutls >/dev/null 2>&1; then
   apt-get update -q
-  apt-get install -y -q --no-install-recommends rsyslog rsyslog-elasticsearch
+  apt-get install -y -q --no-install-recommends rsyslog rsyslog-elasticsearch rsyslog-gnutls
 fi
 
 if [ ! -x "$DEST/usr/sbin/syslog-ng" ]; then
