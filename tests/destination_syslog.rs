@@ -604,3 +604,41 @@ async fn nothing_listening_is_retry_then_delivers_once_up() {
     assert_delivered(sink.send(&batch).await);
     assert_same_lines(&server.lines("raw.log", batch.len()), &batch);
 }
+
+/// A server that writes something first (a banner, anything) and reads
+/// only later must still get the whole batch after the sink closes: a
+/// socket closed with unread bytes sends RST instead of FIN, and an RST
+/// makes the server's kernel discard what it holds unread. The sink reads
+/// after its half-close until the server closes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_reads_what_the_server_sent_so_the_server_keeps_the_batch() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempdir();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await?;
+        tcp.write_all(b"welcome\n").await?;
+        // the sink sends and closes meanwhile
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut got = Vec::new();
+        tcp.read_to_end(&mut got).await?;
+        Ok::<_, std::io::Error>(got)
+    });
+    let sink = sink(
+        dir.path(),
+        &format!("address = \"127.0.0.1:{port}\"\nmode = \"tcp\""),
+    );
+    let batch = events("banner", 20_000);
+    assert_delivered(sink.send(&batch).await);
+    sink.close().await;
+    let data = tokio::time::timeout(OUTPUT_TIMEOUT, server)
+        .await
+        .expect("server finished in time")
+        .expect("server task")
+        .expect("a clean close (FIN), not a reset");
+    let expected: Vec<String> = batch.events.iter().map(expected_json_line).collect();
+    assert_eq!(octet_counted_frames(&data), expected);
+}

@@ -116,9 +116,9 @@ async fn tls_without_client_ca_needs_no_client_cert() {
 
 /// The server sends nothing after the handshake (no TLS 1.3 session
 /// tickets). A syslog sender writes and never reads; were tickets waiting
-/// unread in its socket when it closes, its kernel would send RST instead
-/// of FIN, and an RST discards what the relay's kernel holds and the relay
-/// has not yet read: the tail of the stream, lost after TCP acknowledged it.
+/// unread in its socket when it closes, its kernel would abort the
+/// connection (RST instead of FIN) and discard what it has not yet
+/// transmitted: the tail of the stream, which the sender counts as sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_sent_after_the_handshake_so_a_sender_that_never_reads_closes_cleanly() {
     let pki = make_pki();

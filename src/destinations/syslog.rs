@@ -468,8 +468,16 @@ impl Sink for SyslogSink {
             let t = self.timeout;
             // `shutdown` on a TLS stream sends close_notify (RFC 5425 §4.4) first.
             let result = match conn {
-                Conn::Tls(mut s) => tokio::time::timeout(t, s.shutdown()).await,
-                Conn::Tcp(mut s) => tokio::time::timeout(t, s.shutdown()).await,
+                Conn::Tls(mut s) => {
+                    let r = tokio::time::timeout(t, s.shutdown()).await;
+                    linger(&mut s).await;
+                    r
+                }
+                Conn::Tcp(mut s) => {
+                    let r = tokio::time::timeout(t, s.shutdown()).await;
+                    linger(&mut s).await;
+                    r
+                }
                 Conn::Udp(_) => Ok(Ok(())),
             };
             if let Ok(Err(e)) = result {
@@ -477,6 +485,27 @@ impl Sink for SyslogSink {
             }
         })
     }
+}
+
+/// How long [`linger`] waits for the server to close its side.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// After our half-close, reads and drops what the server still sends
+/// (TLS 1.3 session tickets, a banner, anything) until it closes too, or
+/// [`LINGER`] passes. Closing a socket with unread bytes makes the kernel
+/// abort the connection with RST, and an abort discards what it has not
+/// yet transmitted: the tail of the last batch, which `write_all` counted
+/// as sent and the relay as delivered.
+async fn linger<S: tokio::io::AsyncRead + Unpin>(s: &mut S) {
+    let mut buf = [0u8; 4096];
+    let drain = async {
+        while let Ok(n) = s.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 async fn with_timeout<T, E>(

@@ -119,10 +119,11 @@ pub fn server_config(settings: &Settings, base_dir: &Path) -> Result<ServerConfi
         .map_err(|e| format!("certificate/key: {e}"))?;
     // No TLS 1.3 session tickets (rustls sends two after each handshake by
     // default). A syslog sender writes and never reads: tickets it never
-    // read are still in its socket when it closes, so its kernel sends RST
-    // instead of FIN, and the RST makes ours discard what it holds that we
-    // have not read yet: up to the whole receive buffer of acknowledged
-    // events. Resumption buys nothing on connections that last for hours.
+    // read are still in its socket when it closes, so its kernel aborts the
+    // connection (RST instead of FIN) and discards what it has not yet
+    // transmitted: up to a send buffer of events the sender has written and
+    // counts as sent. Resumption buys nothing on connections that last for
+    // hours.
     config.send_tls13_tickets = 0;
     Ok(config)
 }
