@@ -571,14 +571,30 @@ async fn tls_frames_are_octet_counted_and_close_sends_close_notify() {
         dir.path(),
         &format!("address = \"localhost:{port}\"\nmode = \"tls\"\nca = \"ca.pem\""),
     );
-    let batch = events("frames", 30);
+    send_and_close(
+        &*sink,
+        events("frames", 30),
+        reader,
+        "clean close_notify, no truncation",
+    )
+    .await;
+}
+
+/// Sends `batch`, closes the sink, and checks that `server` read exactly
+/// the batch's frames and ended without an error (`clean`: what it means).
+async fn send_and_close(
+    sink: &dyn Sink,
+    batch: Batch,
+    server: tokio::task::JoinHandle<std::io::Result<Vec<u8>>>,
+    clean: &str,
+) {
     assert_delivered(sink.send(&batch).await);
     sink.close().await;
-    let data = tokio::time::timeout(OUTPUT_TIMEOUT, reader)
+    let data = tokio::time::timeout(OUTPUT_TIMEOUT, server)
         .await
         .expect("server finished in time")
         .expect("server task")
-        .expect("clean close_notify, no truncation");
+        .expect(clean);
     let expected: Vec<String> = batch.events.iter().map(expected_json_line).collect();
     assert_eq!(octet_counted_frames(&data), expected);
 }
@@ -631,14 +647,11 @@ async fn close_reads_what_the_server_sent_so_the_server_keeps_the_batch() {
         dir.path(),
         &format!("address = \"127.0.0.1:{port}\"\nmode = \"tcp\""),
     );
-    let batch = events("banner", 20_000);
-    assert_delivered(sink.send(&batch).await);
-    sink.close().await;
-    let data = tokio::time::timeout(OUTPUT_TIMEOUT, server)
-        .await
-        .expect("server finished in time")
-        .expect("server task")
-        .expect("a clean close (FIN), not a reset");
-    let expected: Vec<String> = batch.events.iter().map(expected_json_line).collect();
-    assert_eq!(octet_counted_frames(&data), expected);
+    send_and_close(
+        &*sink,
+        events("banner", 20_000),
+        server,
+        "a clean close (FIN), not a reset",
+    )
+    .await;
 }

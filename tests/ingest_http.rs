@@ -67,6 +67,17 @@ fn post(h: &Harness, path: &str, body: &[u8], args: &[&str]) -> Reply {
 }
 
 const BEARER: &str = "Authorization: Bearer s3cret";
+const GZIP: [&str; 4] = ["-H", BEARER, "-H", "Content-Encoding: gzip"];
+
+/// Asserts a reply's status and one numeric field of its JSON answer.
+fn assert_answer(r: &Reply, status: u16, field: &str, value: u64) {
+    assert_eq!(
+        (r.status, r.json()[field].as_u64()),
+        (status, Some(value)),
+        "{}",
+        r.body
+    );
+}
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -87,12 +98,7 @@ async fn object_array_ndjson_and_gzip_are_accepted() {
         br#"{"action":"user.login","user_id":"u1","tenant_id":"acme","extra":1}"#,
         &["-H", BEARER],
     );
-    assert_eq!(
-        (r.status, r.json()["accepted"].as_u64()),
-        (200, Some(1)),
-        "{}",
-        r.body
-    );
+    assert_answer(&r, 200, "accepted", 1);
     let r = post(
         &h,
         "/v1/events",
@@ -108,18 +114,8 @@ async fn object_array_ndjson_and_gzip_are_accepted() {
     );
     assert_eq!(r.json()["accepted"], 3);
     let body = gzip(b"{\"action\":\"g.one\"}\n{\"action\":\"g.two\"}\n");
-    let r = post(
-        &h,
-        "/v1/events",
-        &body,
-        &["-H", BEARER, "-H", "Content-Encoding: gzip"],
-    );
-    assert_eq!(
-        (r.status, r.json()["accepted"].as_u64()),
-        (200, Some(2)),
-        "{}",
-        r.body
-    );
+    let r = post(&h, "/v1/events", &body, &GZIP);
+    assert_answer(&r, 200, "accepted", 2);
 
     let evs = h.collector.snapshot();
     let actions: Vec<_> = evs.iter().filter_map(|e| e.action.clone()).collect();
@@ -250,12 +246,7 @@ async fn auth_malformed_and_oversized_are_refused_without_appending() {
     );
     // A small gzip body that inflates past the limit is refused too.
     let bomb = gzip(&vec![b' '; 64 * 1024]);
-    let r = post(
-        &h,
-        "/v1/events",
-        &bomb,
-        &["-H", BEARER, "-H", "Content-Encoding: gzip"],
-    );
+    let r = post(&h, "/v1/events", &bomb, &GZIP);
     assert_eq!(r.status, 413);
 
     assert!(h.collector.snapshot().is_empty());
@@ -368,27 +359,12 @@ async fn large_bodies_lose_nothing_and_are_refused_whole() {
     let plain = lines("plain", 12_000);
     assert!(plain.len() > 256 << 10, "{} bytes", plain.len());
     let r = post(&h, "/v1/events", plain.as_bytes(), &["-H", BEARER]);
-    assert_eq!(
-        (r.status, r.json()["accepted"].as_u64()),
-        (200, Some(12_000)),
-        "{}",
-        r.body
-    );
+    assert_answer(&r, 200, "accepted", 12_000);
 
     let zipped = gzip(lines("gz", 30_000).as_bytes());
     assert!(zipped.len() > 32 << 10, "{} bytes compressed", zipped.len());
-    let r = post(
-        &h,
-        "/v1/events",
-        &zipped,
-        &["-H", BEARER, "-H", "Content-Encoding: gzip"],
-    );
-    assert_eq!(
-        (r.status, r.json()["accepted"].as_u64()),
-        (200, Some(30_000)),
-        "{}",
-        r.body
-    );
+    let r = post(&h, "/v1/events", &zipped, &GZIP);
+    assert_answer(&r, 200, "accepted", 30_000);
 
     let hec: String = (0..8_000)
         .map(|i| format!("{{\"event\":{{\"action\":\"hec.{i}\"}},\"host\":\"h{i}\"}}"))
@@ -400,12 +376,7 @@ async fn large_bodies_lose_nothing_and_are_refused_whole() {
         hec.as_bytes(),
         &["-H", BEARER],
     );
-    assert_eq!(
-        (r.status, r.json()["code"].as_u64()),
-        (200, Some(0)),
-        "{}",
-        r.body
-    );
+    assert_answer(&r, 200, "code", 0);
 
     let evs = h.collector.snapshot();
     let actions: Vec<String> = evs.iter().filter_map(|e| e.action.clone()).collect();
@@ -427,21 +398,11 @@ async fn large_bodies_lose_nothing_and_are_refused_whole() {
     let at = bad.match_indices('\n').nth(14_998).expect("line 14999").0 + 1;
     bad.insert_str(at, "{\"action\": oops}\n");
     let r = post(&h, "/v1/events", bad.as_bytes(), &["-H", BEARER]);
-    assert_eq!(
-        (r.status, r.json()["line"].as_u64()),
-        (400, Some(15_000)),
-        "{}",
-        r.body
-    );
+    assert_answer(&r, 400, "line", 15_000);
 
     let bomb = gzip(&vec![b' '; 40 << 20]);
     assert!(bomb.len() > 32 << 10, "{} bytes compressed", bomb.len());
-    let r = post(
-        &h,
-        "/v1/events",
-        &bomb,
-        &["-H", BEARER, "-H", "Content-Encoding: gzip"],
-    );
+    let r = post(&h, "/v1/events", &bomb, &GZIP);
     assert_eq!(r.status, 413, "{}", r.body);
 
     assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), before);

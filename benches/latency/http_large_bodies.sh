@@ -16,20 +16,11 @@ secs=${3:-8}
 [ -x "$relay" ] || { echo "no relay binary at $relay: run cargo build --release" >&2; exit 1; }
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$dir/relay.toml" <<EOT
-data_dir = "$dir/data"
-[buffer]
-max_bytes = "512MiB"
-segment_bytes = "64MiB"
-[sources.web]
-type = "http"
-address = "127.0.0.1:$port"
-[destinations.null]
-type = "blackhole"
-EOT
+source "$(dirname "$0")/../common.sh"
+port=$(free_port)
+http_blackhole_config "$dir" "$port" 512MiB
 "$relay" run --config "$dir/relay.toml" > "$dir/relay.log" 2>&1 &
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+wait_listening "$port"
 python3 - "$port" "$big" "$secs" <<'PY'
 import http.client, sys, threading, time
 port, nbig, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])

@@ -19,7 +19,7 @@ relay=${2:-target/release/siem-relay}
 [ -x "$relay" ] || { echo "no relay binary at $relay: run cargo build --release" >&2; exit 1; }
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/../common.sh"
 rss_kib() { awk '/RssAnon/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 case "$mode" in
@@ -52,7 +52,7 @@ while True:
 PY
   "$relay" run --config "$dir/relay.toml" > "$dir/relay.log" 2>&1 &
   pid=$!
-  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$in_port") 2>/dev/null && break; sleep 0.1; done
+  wait_listening "$in_port"
   python3 - "$in_port" "$conns" "$secs" <<'PY' &
 import socket, sys, time
 port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
@@ -82,25 +82,14 @@ PY
 http)
   n=${3:-50}
   port=$(free_port)
-  cat > "$dir/relay.toml" <<EOT
-data_dir = "$dir/data"
-[buffer]
-max_bytes = "4GiB"
-segment_bytes = "64MiB"
-fsync = "never"
-[sources.web]
-type = "http"
-address = "127.0.0.1:$port"
-[destinations.null]
-type = "blackhole"
-EOT
+  http_blackhole_config "$dir" "$port" 4GiB never
   python3 -c "
 import json
 line = json.dumps({'message': 'x' * 200, 'host': 'h', 'n': 1}) + '\n'
 open('$dir/body.ndjson', 'w').write(line * (8 * 1024 * 1024 // len(line)))"
   "$relay" run --config "$dir/relay.toml" > "$dir/relay.log" 2>&1 &
   pid=$!
-  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  wait_listening "$port"
   for _ in $(seq "$n"); do
     curl -s -o /dev/null -w "%{http_code}\n" -H "Expect:" --data-binary "@$dir/body.ndjson" \
       "http://127.0.0.1:$port/v1/events" >> "$dir/codes" &
