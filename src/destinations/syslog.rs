@@ -468,16 +468,8 @@ impl Sink for SyslogSink {
             let t = self.timeout;
             // `shutdown` on a TLS stream sends close_notify (RFC 5425 §4.4) first.
             let result = match conn {
-                Conn::Tls(mut s) => {
-                    let r = tokio::time::timeout(t, s.shutdown()).await;
-                    linger(&mut s).await;
-                    r
-                }
-                Conn::Tcp(mut s) => {
-                    let r = tokio::time::timeout(t, s.shutdown()).await;
-                    linger(&mut s).await;
-                    r
-                }
+                Conn::Tls(mut s) => half_close(&mut s, t).await,
+                Conn::Tcp(mut s) => half_close(&mut s, t).await,
                 Conn::Udp(_) => Ok(Ok(())),
             };
             if let Ok(Err(e)) = result {
@@ -485,6 +477,16 @@ impl Sink for SyslogSink {
             }
         })
     }
+}
+
+/// Half-closes `s` within `t` (TLS: `close_notify` first), then [`linger`]s.
+async fn half_close<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    t: Duration,
+) -> Result<std::io::Result<()>, tokio::time::error::Elapsed> {
+    let result = tokio::time::timeout(t, s.shutdown()).await;
+    linger(s).await;
+    result
 }
 
 /// How long [`linger`] waits for the server to close its side.

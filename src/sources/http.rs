@@ -221,16 +221,17 @@ async fn handle(
     };
     let peer_text = peer.to_string();
     // held until the records are appended (see `AppState::large`)
-    let _large = match job.offload() {
-        true => Some(
+    let large = if job.offload() {
+        Some(
             st.large
                 .acquire()
                 .await
                 .expect("the semaphore is never closed"),
-        ),
-        false => None,
+        )
+    } else {
+        None
     };
-    let parsed = if _large.is_some() {
+    let parsed = if large.is_some() {
         let listener = st.name.clone();
         match tokio::task::spawn_blocking(move || job.run(&listener, &peer_text)).await {
             Ok(parsed) => parsed,
@@ -239,7 +240,7 @@ async fn handle(
     } else {
         job.run(&st.name, &peer_text)
     };
-    match parsed {
+    let response = match parsed {
         Ok(records) => append(st, api, records).await,
         Err(r) => {
             if matches!(r, Reject::Malformed(_)) {
@@ -247,7 +248,9 @@ async fn handle(
             }
             reject(api, r)
         }
-    }
+    };
+    drop(large);
+    response
 }
 
 /// A read body to decode and parse, inline or on the blocking pool.
