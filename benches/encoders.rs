@@ -15,16 +15,12 @@
 //! reports events per CPU-second (ns per event = 1e9 / that), `bytes/…` the
 //! wire bytes produced per CPU-second.
 
-use chrono_tz::Tz;
 use criterion::measurement::Measurement;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use siem_relay::destinations::syslog::{BodyReader, SyslogSink};
 use siem_relay::destinations::{
-    datadog, elasticsearch, http, sentinel, splunk_hec, sumo_logic, syslog, Batch, BatchEvent,
-    BuildContext, Sink,
+    datadog, elasticsearch, http, sentinel, splunk_hec, sumo_logic, syslog, BuildContext, Sink,
 };
-use siem_relay::parse::{syslog_line_to_record, Origin};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,53 +28,9 @@ use std::time::Duration;
 mod cpu_time;
 use cpu_time::ThreadCpuTime;
 
-const EVENTS: u64 = 1000;
-const ORIGIN: Origin = Origin {
-    listener: "bench_tcp",
-    address: Some("127.0.0.1:51514"),
-    syslog_hint: true,
-};
-const RECEIVED_MS: i64 = 1_795_428_000_000;
-
-/// The e2e bench's syslog line for event `seq`.
-fn line(seq: u64) -> String {
-    let ts_ns = 1_795_428_000_000_000_000 + seq * 1_000;
-    format!(
-        "<86>1 2026-11-23T10:00:00.000000Z bench-host-01 siem-bench 4242 AUTH \
-         [bench@32473 seq=\"{seq}\" ts_ns=\"{ts_ns}\"][origin@32473 ip=\"10.1.2.3\" software=\"e2e\"] \
-         {{\"seq\":{seq},\"ts_ns\":{ts_ns},\"action\":\"user.login\",\"category\":\"AUTHENTICATION\",\
-         \"outcome\":\"success\",\"user\":\"alice\"}}"
-    )
-}
-
-fn batch() -> Batch {
-    Batch::new(
-        (0..EVENTS)
-            .map(|seq| {
-                // what ingest writes to the ring: body and syslog hint
-                let enc =
-                    syslog_line_to_record(line(seq).as_bytes(), RECEIVED_MS, Tz::UTC, &ORIGIN);
-                assert!(
-                    !enc.hint().is_empty(),
-                    "the direct path leaves a syslog hint"
-                );
-                BatchEvent::with_hint(seq, enc.meta, enc.body(), enc.hint())
-            })
-            .collect(),
-    )
-}
-
-fn ctx(name: &str) -> BuildContext {
-    BuildContext {
-        name: name.into(),
-        base_dir: PathBuf::from("/nonexistent"),
-        data_dir: PathBuf::from("/nonexistent"),
-    }
-}
-
-fn table(src: &str) -> toml::Table {
-    toml::from_str(src).expect("settings toml")
-}
+#[path = "support/relayed.rs"]
+mod relayed;
+use relayed::{batch, ctx, table, EVENTS};
 
 type Builder =
     fn(toml::Table, &BuildContext) -> Result<Arc<dyn Sink>, siem_relay::config::ConfigError>;

@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod batch;
 pub mod blackhole;
 pub mod datadog;
+pub mod datagrams;
 pub mod dead_letter;
 pub mod elasticsearch;
 pub mod file;
