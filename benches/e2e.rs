@@ -4,7 +4,8 @@
 //! cargo bench --bench e2e -- [--events N] [--runs K] [--scenario A,B]
 //!     [--relay PATH] [--peers rsyslog,syslog-ng] [--direct] [--no-relay]
 //!     [--udp-rate R] [--rate R] [--connections C] [--http-batch B]
-//!     [--relay-format syslog|json] [--peer-disk-queue] [--peer-durable-queue]
+//!     [--relay-format syslog|json] [--tcp-congestion NAME]
+//!     [--peer-disk-queue] [--peer-durable-queue]
 //!     [--timeout SECS]
 //!     [--keep] [--self-check]
 //!
@@ -214,6 +215,9 @@ struct Opts {
     connections: Option<usize>,
     http_batch: usize,
     relay_format: String,
+    /// `--tcp-congestion NAME`: the relay's syslog destinations' `tcp_congestion`
+    /// (default unset: the system's, as the peers use).
+    tcp_congestion: Option<String>,
     peer_queue: PeerQueue,
     timeout: Duration,
     self_check: bool,
@@ -240,7 +244,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench e2e -- [--events N] [--runs K] [--scenario NAME[,NAME]] [--relay PATH] \
 [--no-relay] [--peers rsyslog,syslog-ng] [--direct] [--udp-rate EV_PER_S] [--rate EV_PER_S] [--connections C] \
-[--http-batch B] [--relay-format syslog|json] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
+[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
 scenarios: {}",
         scenarios().iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
     );
@@ -262,6 +266,7 @@ fn parse_args() -> Opts {
         connections: None,
         http_batch: 500,
         relay_format: "syslog".into(),
+        tcp_congestion: None,
         peer_queue: PeerQueue::Memory,
         timeout: Duration::from_secs(30),
         self_check: false,
@@ -319,6 +324,7 @@ fn parse_args() -> Opts {
             "--connections" => o.connections = Some(num(v(&mut i)) as usize),
             "--http-batch" => o.http_batch = num(v(&mut i)).max(1) as usize,
             "--relay-format" => o.relay_format = v(&mut i),
+            "--tcp-congestion" => o.tcp_congestion = Some(v(&mut i)),
             "--peer-disk-queue" => o.peer_queue = PeerQueue::DiskAssisted,
             "--peer-durable-queue" => o.peer_queue = PeerQueue::Disk,
             "--ring-bytes" => o.ring_bytes = Some(v(&mut i)),
@@ -409,9 +415,13 @@ data_dir = \"{}\"\n\n\
         match out {
             Out::Syslog | Out::StalledSyslog => {
                 c += &format!(
-                    "[destinations.sink{i}]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\nmode = \"tcp\"\nformat = \"{}\"\nbatch_size = 500\nwhen_full = \"{}\"\n\n",
+                    "[destinations.sink{i}]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\nmode = \"tcp\"\nformat = \"{}\"\nbatch_size = 500\nwhen_full = \"{}\"\n",
                     sink.port, o.relay_format, when_full(*out)
-                )
+                );
+                if let Some(cc) = &o.tcp_congestion {
+                    c += &format!("tcp_congestion = \"{cc}\"\n");
+                }
+                c += "\n";
             }
             Out::Hec | Out::StalledHec => {
                 c += &format!(
@@ -1330,13 +1340,18 @@ fn main() {
             .collect()
     };
     println!(
-        "e2e: {} events/run, {} runs (median), scenarios: {}; targets: {}; UDP offered rate {}/s; relay format {}",
+        "e2e: {} events/run, {} runs (median), scenarios: {}; targets: {}; UDP offered rate {}/s; relay format {}; \
+TCP congestion control: system {}, relay's syslog destinations {}",
         o.events,
         o.runs,
         chosen.iter().map(|s| s.name).collect::<Vec<_>>().join(","),
         targets.iter().map(|t| t.label()).collect::<Vec<_>>().join(","),
         o.udp_rate,
-        o.relay_format
+        o.relay_format,
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".into()),
+        o.tcp_congestion.as_deref().unwrap_or("the system's"),
     );
     let mut rows: Vec<Row> = Vec::new();
     let t_all = Instant::now();

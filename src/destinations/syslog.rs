@@ -19,7 +19,9 @@
 //! the conventional facility for relayed application logs, easy to route),
 //! `app_name` (default `siem-relay`), `max_udp_bytes` (default 2048, the size
 //! RFC 5426 says receivers SHOULD accept), `timeout` (connect and write,
-//! default `10s`).
+//! default `10s`), `tcp_congestion` (TCP and TLS: the connection's
+//! congestion control, such as `"cubic"`; default the system's. Checked
+//! when the config loads.)
 //!
 //! With `format = "syslog"` each body is read by the allocation-free scanner
 //! in `syslog_view`; bodies it does not fully handle go to the serde reader
@@ -63,7 +65,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::Mutex;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -158,6 +160,8 @@ struct SyslogSettings {
     max_udp_bytes: usize,
     #[serde(default = "default_timeout")]
     timeout: HumanDuration,
+    #[serde(default)]
+    tcp_congestion: Option<String>,
 }
 
 fn default_app_name() -> String {
@@ -217,6 +221,8 @@ pub struct SyslogSink {
     encoder: Encoder,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     conn: Mutex<Option<Conn>>,
+    /// TCP congestion control for the connection (`TCP_CONGESTION`); the system's when `None`.
+    tcp_congestion: Option<String>,
     truncated: AtomicU64,
     /// The frames buffer of the last TCP/TLS batch, kept for the next one
     /// (sends are serialised by `conn`): a fresh buffer per batch faulted
@@ -254,6 +260,15 @@ impl SyslogSink {
                 "must be more than 0",
             ));
         }
+        if let Some(name) = &s.tcp_congestion {
+            if s.mode == Mode::Udp {
+                return Err(ConfigError::new(
+                    format!("{path}.tcp_congestion"),
+                    "only used with mode = \"tcp\" or \"tls\"",
+                ));
+            }
+            check_congestion(name, &path)?;
+        }
         let tls = match s.mode {
             Mode::Tls => Some(tls_connector(&s, &host, ctx, &path)?),
             _ => {
@@ -275,6 +290,7 @@ impl SyslogSink {
             },
             tls,
             conn: Mutex::new(None),
+            tcp_congestion: s.tcp_congestion.clone(),
             truncated: AtomicU64::new(0),
             spare: std::sync::Mutex::new(Vec::new()),
             spare_datagrams: std::sync::Mutex::new(Datagrams::default()),
@@ -412,7 +428,7 @@ impl SyslogSink {
             // Every resolved address in turn (`localhost` may be ::1 and 127.0.0.1).
             let mut last = None;
             for addr in &addrs {
-                match TcpStream::connect(addr).await {
+                match self.connect_tcp(*addr).await {
                     Ok(s) => return Ok(s),
                     Err(e) => last = Some(e),
                 }
@@ -440,6 +456,21 @@ impl SyslogSink {
                 Ok(Conn::Tls(Box::new(tls)))
             }
         }
+    }
+}
+
+impl SyslogSink {
+    /// A TCP connection to `addr`, with `tcp_congestion` set before the handshake.
+    async fn connect_tcp(&self, addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+        let sock = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(name) = &self.tcp_congestion {
+            socket2::SockRef::from(&sock).set_tcp_congestion(name.as_bytes())?;
+        }
+        sock.connect(addr).await
     }
 }
 
@@ -1011,6 +1042,36 @@ fn validate_app_name(app: &str, path: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// Checks that this process can use congestion control `name` by setting
+/// it on a throwaway socket (the kernel may load its module on the way; a
+/// process without CAP_NET_ADMIN may use only those in
+/// `net.ipv4.tcp_allowed_congestion_control`).
+fn check_congestion(name: &str, path: &str) -> Result<(), ConfigError> {
+    let key = format!("{path}.tcp_congestion");
+    let probe =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).map_err(|e| {
+            ConfigError::new(
+                key.clone(),
+                format!("cannot make a socket to check it: {e}"),
+            )
+        })?;
+    probe.set_tcp_congestion(name.as_bytes()).map_err(|e| {
+        let read = |f: &str| {
+            std::fs::read_to_string(format!("/proc/sys/net/ipv4/{f}"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "?".into())
+        };
+        ConfigError::new(
+            key.clone(),
+            format!(
+                "cannot use {name:?}: {e} (available: {}; allowed without CAP_NET_ADMIN: {})",
+                read("tcp_available_congestion_control"),
+                read("tcp_allowed_congestion_control")
+            ),
+        )
+    })
 }
 
 fn reject_tls_keys(s: &SyslogSettings, path: &str) -> Result<(), ConfigError> {
@@ -1757,6 +1818,57 @@ mod tests {
             want.extend_from_slice(&msg);
             assert_eq!(out, want, "{len}");
         }
+    }
+
+    /// The congestion control of a connected socket.
+    fn congestion(s: &TcpStream) -> String {
+        let name = socket2::SockRef::from(s)
+            .tcp_congestion()
+            .expect("getsockopt");
+        String::from_utf8_lossy(&name)
+            .trim_end_matches('\0')
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn tcp_congestion_is_set_on_the_connection_and_the_system_default_kept_without_it() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let addr = listener.local_addr().unwrap();
+        let system = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+            .expect("system default")
+            .trim()
+            .to_string();
+        // one that differs from the system's, so the setting shows
+        let other = if system == "reno" { "cubic" } else { "reno" };
+        for (setting, want) in [
+            (format!("\ntcp_congestion = \"{other}\""), other),
+            (String::new(), system.as_str()),
+        ] {
+            let s = sink(&format!("address = \"{addr}\"\nmode = \"tcp\"{setting}")).expect("valid");
+            match s.connect().await.expect("connect") {
+                Conn::Tcp(t) => assert_eq!(congestion(&t), want, "setting {setting:?}"),
+                _ => panic!("a TCP connection"),
+            }
+        }
+    }
+
+    #[test]
+    fn tcp_congestion_is_checked_when_the_config_loads() {
+        let err =
+            sink("address = \"127.0.0.1:514\"\nmode = \"tcp\"\ntcp_congestion = \"no-such-cc\"")
+                .err()
+                .expect("unknown algorithm refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("tcp_congestion")
+                && text.contains("no-such-cc")
+                && text.contains("available: "),
+            "{text}"
+        );
+        let err = sink("address = \"127.0.0.1:514\"\nmode = \"udp\"\ntcp_congestion = \"reno\"")
+            .err()
+            .expect("not for UDP");
+        assert!(err.to_string().contains("only used with mode"), "{err}");
     }
 
     #[test]
