@@ -22,11 +22,9 @@ use siem_relay::destinations::{
     datadog, elasticsearch, http, sentinel, splunk_hec, sumo_logic, syslog, BuildContext, Sink,
 };
 use std::sync::Arc;
-use std::time::Duration;
 
 #[path = "support/cpu_time.rs"]
 mod cpu_time;
-use cpu_time::ThreadCpuTime;
 
 #[path = "support/relayed.rs"]
 mod relayed;
@@ -148,11 +146,7 @@ fn encoders<M: Measurement>(c: &mut Criterion<M>) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .with_measurement(ThreadCpuTime)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    config = relayed::criterion();
     targets = encoders
 }
 criterion_main!(benches);

@@ -19,7 +19,6 @@ use siem_relay::destinations::datagrams::{self, Datagrams};
 use siem_relay::destinations::syslog::{BodyReader, SyslogSink};
 use siem_relay::destinations::{Delivery, Sink};
 use std::net::UdpSocket;
-use std::time::Duration;
 
 #[path = "support/cpu_time.rs"]
 mod cpu_time;
@@ -108,11 +107,7 @@ fn udp_send(c: &mut Criterion<ThreadCpuTime>) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .with_measurement(ThreadCpuTime)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    config = relayed::criterion();
     targets = udp_send
 }
 criterion_main!(benches);

@@ -1,10 +1,13 @@
 //! The batch the destination benches work on: 1000 of the e2e bench's
 //! syslog lines, parsed, normalised and encoded as the ring holds them.
 
+use super::cpu_time::ThreadCpuTime;
 use chrono_tz::Tz;
+use criterion::Criterion;
 use siem_relay::destinations::{Batch, BatchEvent, BuildContext};
 use siem_relay::parse::{syslog_line_to_record, Origin};
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const EVENTS: u64 = 1000;
 pub const ORIGIN: Origin = Origin {
@@ -52,4 +55,14 @@ pub fn ctx(name: &str) -> BuildContext {
 
 pub fn table(src: &str) -> toml::Table {
     toml::from_str(src).expect("settings toml")
+}
+
+/// The criterion settings of the batch benches: CPU time of the
+/// benchmarking thread, 30 samples of about 3 s.
+pub fn criterion() -> Criterion<ThreadCpuTime> {
+    Criterion::default()
+        .with_measurement(ThreadCpuTime)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30)
 }
