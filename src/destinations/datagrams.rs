@@ -30,17 +30,16 @@ impl Datagrams {
     }
 
     /// Appends one datagram written by `write` (which appends to the buffer
-    /// it is given), cut to `max` bytes by `cut`: `cut(datagram, max)` says
-    /// how many of its bytes to keep. Returns true if it was cut.
+    /// it is given), of which `keep(datagram)` says how many bytes to keep.
+    /// Returns true if it was cut.
     pub fn push(
         &mut self,
-        max: usize,
         write: impl FnOnce(&mut Vec<u8>),
-        cut: impl FnOnce(&[u8], usize) -> usize,
+        keep: impl FnOnce(&[u8]) -> usize,
     ) -> bool {
         let start = self.buf.len();
         write(&mut self.buf);
-        let keep = cut(&self.buf[start..], max);
+        let keep = keep(&self.buf[start..]);
         let cut_short = start + keep < self.buf.len();
         self.buf.truncate(start + keep);
         self.ends.push(self.buf.len());
@@ -124,9 +123,8 @@ mod tests {
         let mut g = Datagrams::default();
         for (i, &n) in lens.iter().enumerate() {
             g.push(
-                usize::MAX,
                 |b| b.extend(std::iter::repeat_n(b'a' + i as u8, n)),
-                |d, _| d.len(),
+                |d| d.len(),
             );
         }
         g
@@ -139,14 +137,10 @@ mod tests {
             (g.len(), g.get(0), g.get(1), g.get(2)),
             (3, &b"aaa"[..], &b""[..], &b"ccccc"[..])
         );
-        let cut = g.push(
-            4,
-            |b| b.extend_from_slice(b"0123456789"),
-            |d, max| d.len().min(max),
-        );
+        let cut = g.push(|b| b.extend_from_slice(b"0123456789"), |d| d.len().min(4));
         assert!(cut);
         assert_eq!(g.get(3), b"0123");
-        assert!(!g.push(4, |b| b.extend_from_slice(b"xy"), |d, max| d.len().min(max)));
+        assert!(!g.push(|b| b.extend_from_slice(b"xy"), |d| d.len().min(4)));
         assert_eq!(g.get(4), b"xy");
         g.clear();
         assert!(g.is_empty());

@@ -366,11 +366,10 @@ impl SyslogSink {
         let mut truncated = 0u64;
         for ev in &batch.events {
             let cut = grams.push(
-                self.encoder.max_udp_bytes,
                 |msg| {
                     self.encoder.encode(ev, msg, &mut scratch);
                 },
-                utf8_floor,
+                |msg| utf8_floor(msg, self.encoder.max_udp_bytes),
             );
             truncated += u64::from(cut);
         }
@@ -405,6 +404,19 @@ impl SyslogSink {
             return Err(resolve_err("no address".into()));
         }
         Ok(addrs)
+    }
+
+    /// A TCP connection to `addr`, with `tcp_congestion` set before the handshake.
+    async fn connect_tcp(&self, addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+        let sock = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(name) = &self.tcp_congestion {
+            socket2::SockRef::from(&sock).set_tcp_congestion(name.as_bytes())?;
+        }
+        sock.connect(addr).await
     }
 
     async fn connect(&self) -> Result<Conn, TransportError> {
@@ -456,21 +468,6 @@ impl SyslogSink {
                 Ok(Conn::Tls(Box::new(tls)))
             }
         }
-    }
-}
-
-impl SyslogSink {
-    /// A TCP connection to `addr`, with `tcp_congestion` set before the handshake.
-    async fn connect_tcp(&self, addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
-        let sock = if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        if let Some(name) = &self.tcp_congestion {
-            socket2::SockRef::from(&sock).set_tcp_congestion(name.as_bytes())?;
-        }
-        sock.connect(addr).await
     }
 }
 
