@@ -780,3 +780,45 @@ async fn the_checkpoint_is_written_while_the_destination_runs() {
     assert_eq!(srv.accepted_ids().len(), 40);
     assert_checkpoint_at_end(&ring, "splunk");
 }
+
+/// A batch that fills up while it is being gathered leaves promptly, long
+/// before its `batch_timeout`: the loop tops a partial batch up from the
+/// ring every few milliseconds (instead of on every append) and must not
+/// wait for anything slower. Five batches, each filled one event at a
+/// time; a loop that only looked again every 100 ms (its checkpoint tick)
+/// would pass all five with a chance of about 8%.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_fills_while_gathering_leaves_promptly() {
+    let srv = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    let dest = destination(
+        "splunk",
+        "splunk_hec",
+        &format!(
+            "endpoint = \"{}\"\ntoken = \"t\"\nbatch_size = 10\nbatch_timeout = \"30s\"\nconcurrency = 1\n",
+            srv.url
+        ),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    let mut slowest = Duration::ZERO;
+    for batch in 0..5 {
+        for i in batch * 10..batch * 10 + 10 {
+            append(&ring, &[ev(i)]);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let full = Instant::now() - Duration::from_millis(2);
+        while srv.requests().len() < batch + 1 {
+            assert!(full.elapsed() < T, "batch {batch} never arrived");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        slowest = slowest.max(full.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(60),
+        "the slowest full batch arrived {slowest:?} after its last event"
+    );
+    run.stop().await;
+    assert_eq!(srv.accepted_ids(), ids(0..50));
+}

@@ -35,6 +35,14 @@ pub struct Destination {
 /// How often the durable position is checkpointed while running.
 const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
+/// How often a partly gathered batch is topped up from the ring (never
+/// later than its `batch_timeout`). Woken on every append instead, each
+/// destination read a few records per append at moderate rates: the wake-ups
+/// cost more than the reading (e2e bench, 3 alternating pairs: 10% of the
+/// relay's CPU per event with UDP at 50k/s, 12% with TCP at 50k/s, 5% with
+/// TCP at full rate; a batch leaves at most this much later once full).
+const GATHER_POLL: Duration = Duration::from_millis(5);
+
 /// A batch being gathered.
 #[derive(Default)]
 struct Pending {
@@ -131,7 +139,9 @@ pub async fn run(
         tokio::select! {
             _ = stop.changed() => {}
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            _ = ring.wait_for_data(next, wait), if tasks.len() < c.concurrency => {}
+            _ = ring.wait_for_data(next, wait), if tasks.len() < c.concurrency && pending.events.is_empty() => {}
+            // a batch is gathering: top it up every GATHER_POLL, not on every append
+            _ = tokio::time::sleep(wait.min(GATHER_POLL)), if tasks.len() < c.concurrency && !pending.events.is_empty() => {}
             _ = tokio::time::sleep(wait), if tasks.len() >= c.concurrency => {}
         }
     }
