@@ -38,7 +38,7 @@ const COMMIT_EVERY: Duration = Duration::from_millis(100);
 /// How often a partly gathered batch is topped up from the ring (never
 /// later than its `batch_timeout`). Woken on every append instead, each
 /// destination read a few records per append at moderate rates: the wake-ups
-/// cost more than the reading (e2e bench, 3 alternating pairs: 10% of the
+/// cost more than the reading (e2e bench, alternating pairs: 10% of the
 /// relay's CPU per event with UDP at 50k/s, 12% with TCP at 50k/s, 5% with
 /// TCP at full rate; a batch leaves at most this much later once full).
 const GATHER_POLL: Duration = Duration::from_millis(5);
