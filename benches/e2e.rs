@@ -38,6 +38,8 @@ enum Out {
     StalledHec,
     /// Elasticsearch `_bulk` (the sink answers every item created).
     Elastic,
+    /// Syslog over UDP: one datagram per event (RFC 5426), no flow control.
+    SyslogUdp,
 }
 
 impl Out {
@@ -53,6 +55,14 @@ struct Scenario {
     conns: usize,
     outs: Vec<Out>,
     what: &'static str,
+}
+
+impl Scenario {
+    /// Whether events travel over UDP on the way in or out: the input is
+    /// paced at `--udp-rate`, and loss is a rate to report, not a failure.
+    fn udp(&self) -> bool {
+        self.input == Proto::Udp || self.outs.contains(&Out::SyslogUdp)
+    }
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -93,6 +103,13 @@ fn scenarios() -> Vec<Scenario> {
             conns: 1,
             outs: vec![Syslog],
             what: "UDP in (paced) → syslog TCP out",
+        },
+        Scenario {
+            name: "udp_out",
+            input: TcpLf,
+            conns: 1,
+            outs: vec![SyslogUdp],
+            what: "TCP in (paced at the UDP rate) → syslog UDP out, a datagram per event (rsyslog: omfwd)",
         },
         Scenario {
             name: "http_hec",
@@ -189,7 +206,7 @@ impl Target {
             (
                 Target::Direct,
                 "fanout4" | "fanout5" | "fanout5_stalled" | "stalled" | "stalled_hec" | "tcp_hec"
-                | "tcp_elastic" | "tls_syslog",
+                | "tcp_elastic" | "tls_syslog" | "udp_out",
             ) => Some("needs a relay"),
             (Target::Rsyslog | Target::SyslogNg, "http_hec") => Some("no HTTP source; see tcp_hec"),
             (Target::Rsyslog, "tcp_hec" | "stalled_hec") => {
@@ -423,6 +440,12 @@ data_dir = \"{}\"\n\n\
                 }
                 c += "\n";
             }
+            Out::SyslogUdp => {
+                c += &format!(
+                    "[destinations.sink{i}]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\nmode = \"udp\"\nformat = \"{}\"\nbatch_size = 500\nwhen_full = \"{}\"\n\n",
+                    sink.port, o.relay_format, when_full(*out)
+                );
+            }
             Out::Hec | Out::StalledHec => {
                 c += &format!(
                     "[destinations.hec{i}]\ntype = \"splunk_hec\"\nendpoint = \"http://127.0.0.1:{}\"\ntoken = \"bench-hec-token\"\nbatch_size = 500\nconcurrency = 2\nwhen_full = \"{}\"\n\n",
@@ -499,6 +522,7 @@ fn rsyslog_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sin
         };
         let tmpl = match out {
             Out::Elastic => include_str!("peers/rsyslog.out_elastic.tmpl"),
+            Out::SyslogUdp => include_str!("peers/rsyslog.out_syslog_udp.tmpl"),
             _ => include_str!("peers/rsyslog.out_syslog.tmpl"),
         };
         outputs += &render(
@@ -562,6 +586,7 @@ fn syslog_ng_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[S
         let tmpl = match out {
             Out::Hec | Out::StalledHec => include_str!("peers/syslog-ng.out_hec.tmpl"),
             Out::Elastic => include_str!("peers/syslog-ng.out_elastic.tmpl"),
+            Out::SyslogUdp => include_str!("peers/syslog-ng.out_syslog_udp.tmpl"),
             _ => include_str!("peers/syslog-ng.out_syslog.tmpl"),
         };
         outputs += &render(
@@ -767,6 +792,7 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
                         Out::Hec | Out::Elastic => SinkKind::Http,
                         Out::StalledSyslog => SinkKind::StalledTcp,
                         Out::StalledHec => SinkKind::StalledHttp,
+                        Out::SyslogUdp => SinkKind::Udp,
                     },
                     n,
                 )
@@ -810,11 +836,7 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
         addr: ([127, 0, 0, 1], in_port).into(),
         events: n,
         connections: o.connections.unwrap_or(s.conns),
-        rate: if s.input == Proto::Udp {
-            o.udp_rate
-        } else {
-            o.rate
-        },
+        rate: if s.udp() { o.udp_rate } else { o.rate },
         http_batch: o.http_batch,
         http_path: "/v1/events".into(),
         token: "bench-ingest-token".into(),
@@ -836,7 +858,7 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
             peak
         })
     });
-    let (res, note) = drive(o, &spec, &healthy, proc.as_mut())?;
+    let (res, note) = drive(o, &spec, s.udp(), &healthy, proc.as_mut())?;
     let cpu1 = proc.as_ref().and_then(|p| p.cpu_secs());
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let rss = sampler.and_then(|h| h.join().ok()).filter(|&k| k > 0);
@@ -867,10 +889,12 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
 }
 
 /// Runs the generator and waits, bounded, until every healthy sink has all
-/// events, or nothing new arrived for a while after the generator finished.
+/// events, or nothing new arrived for a while after the generator finished
+/// (not long when `udp`: what is lost on the way never comes).
 fn drive(
     o: &Opts,
     spec: &LoadSpec,
+    udp: bool,
     healthy: &[&Sink],
     mut proc: Option<&mut Proc>,
 ) -> Result<(LoadResult, String), String> {
@@ -880,7 +904,7 @@ fn drive(
         std::thread::spawn(move || load::run(&spec, stop))
     };
     let t0 = Instant::now();
-    let idle_limit = if spec.proto == Proto::Udp {
+    let idle_limit = if udp {
         Duration::from_millis(1500)
     } else {
         Duration::from_secs(5)
@@ -906,7 +930,7 @@ fn drive(
             break;
         }
         if gen.is_finished() && last_change.elapsed() > idle_limit {
-            if spec.proto != Proto::Udp {
+            if !udp {
                 note += &format!("stopped waiting: no progress for {idle_limit:?};");
             }
             break;
@@ -1263,6 +1287,7 @@ fn self_check(o: &Opts) -> bool {
                 events: n,
                 ..spec.clone()
             },
+            proto == Proto::Udp,
             &[&k],
             None,
         )
@@ -1361,7 +1386,7 @@ TCP congestion control: system {}, relay's syslog destinations {}",
             let mut row = Row {
                 scenario: s.name.into(),
                 target: t,
-                udp: s.input == Proto::Udp,
+                udp: s.udp(),
                 stats: None,
                 skipped: None,
             };
