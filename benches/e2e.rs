@@ -205,8 +205,8 @@ impl Target {
         match (self, s.name) {
             (
                 Target::Direct,
-                "fanout4" | "fanout5" | "fanout5_stalled" | "stalled" | "stalled_hec" | "tcp_hec"
-                | "tcp_elastic" | "tls_syslog" | "udp_out",
+                "fanout5_stalled" | "stalled" | "stalled_hec" | "tcp_hec" | "tcp_elastic"
+                | "tls_syslog" | "udp_out",
             ) => Some("needs a relay"),
             (Target::Rsyslog | Target::SyslogNg, "http_hec") => Some("no HTTP source; see tcp_hec"),
             (Target::Rsyslog, "tcp_hec" | "stalled_hec") => {
@@ -781,7 +781,10 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
             Proto::HttpNdjson => SinkKind::Http,
             _ => SinkKind::SyslogTcp,
         };
-        vec![Sink::start(k, n).map_err(|e| e.to_string())?]
+        // a fan-out's direct row: the generator writes to every sink itself
+        (0..s.outs.len().max(1))
+            .map(|_| Sink::start(k, n).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?
     } else {
         s.outs
             .iter()
@@ -834,6 +837,14 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
     let spec = LoadSpec {
         proto: s.input,
         addr: ([127, 0, 0, 1], in_port).into(),
+        also: if direct {
+            sinks[1..]
+                .iter()
+                .map(|k| ([127, 0, 0, 1], k.port).into())
+                .collect()
+        } else {
+            Vec::new()
+        },
         events: n,
         connections: o.connections.unwrap_or(s.conns),
         rate: if s.udp() { o.udp_rate } else { o.rate },
@@ -1269,6 +1280,7 @@ fn self_check(o: &Opts) -> bool {
         let spec = LoadSpec {
             proto,
             addr: ([127, 0, 0, 1], k.port).into(),
+            also: Vec::new(),
             events: n,
             connections: conns,
             rate: 0,

@@ -25,6 +25,9 @@ pub enum Proto {
 pub struct LoadSpec {
     pub proto: Proto,
     pub addr: SocketAddr,
+    /// TCP without TLS: more addresses every connection's lines also go to,
+    /// each on a connection of its own (the `direct` row of a fan-out)
+    pub also: Vec<SocketAddr>,
     pub events: u64,
     pub connections: usize,
     /// events per second over all connections; 0 = as fast as possible
@@ -188,10 +191,20 @@ fn send_tcp(
     s.set_nodelay(true).ok();
     s.set_write_timeout(Some(Duration::from_secs(20))).ok();
     let Some(cfg) = &spec.tls else {
-        let mut s = s;
-        let sent = write_lines(&mut s, spec, range, pacer, stop)?;
+        let mut streams = vec![s];
+        for addr in &spec.also {
+            let s = TcpStream::connect_timeout(addr, Duration::from_secs(5))
+                .map_err(|e| format!("connect {addr}: {e}"))?;
+            s.set_nodelay(true).ok();
+            s.set_write_timeout(Some(Duration::from_secs(20))).ok();
+            streams.push(s);
+        }
+        let mut tee = Tee(streams);
+        let sent = write_lines(&mut tee, spec, range, pacer, stop)?;
         // a clean close: FIN after everything, and keep the socket alive briefly
-        s.shutdown(std::net::Shutdown::Write).ok();
+        for s in &tee.0 {
+            s.shutdown(std::net::Shutdown::Write).ok();
+        }
         return Ok(sent);
     };
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("a DNS name");
@@ -212,6 +225,21 @@ fn send_tcp(
     let mut sink = [0u8; 4096];
     while matches!(tls.read(&mut sink), Ok(n) if n > 0) {}
     Ok(sent)
+}
+
+/// Writes everything to each of its streams in turn.
+struct Tee(Vec<TcpStream>);
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for s in &mut self.0 {
+            s.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.flush())
+    }
 }
 
 /// Writes the range's lines to `s`, LF-terminated or octet-counted, in
