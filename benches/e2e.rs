@@ -4,7 +4,7 @@
 //! cargo bench --bench e2e -- [--events N] [--runs K] [--scenario A,B]
 //!     [--relay PATH] [--peers rsyslog,syslog-ng] [--direct] [--no-relay]
 //!     [--udp-rate R] [--rate R] [--connections C] [--http-batch B]
-//!     [--relay-format syslog|json] [--tcp-congestion NAME]
+//!     [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R]
 //!     [--peer-disk-queue] [--peer-durable-queue]
 //!     [--timeout SECS]
 //!     [--keep] [--self-check]
@@ -235,6 +235,8 @@ struct Opts {
     /// `--tcp-congestion NAME`: the relay's syslog destinations' `tcp_congestion`
     /// (default unset: the system's, as the peers use).
     tcp_congestion: Option<String>,
+    /// `--max-udp-rate R`: the relay's UDP syslog destinations' `max_udp_rate`
+    max_udp_rate: Option<u32>,
     peer_queue: PeerQueue,
     timeout: Duration,
     self_check: bool,
@@ -261,7 +263,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench e2e -- [--events N] [--runs K] [--scenario NAME[,NAME]] [--relay PATH] \
 [--no-relay] [--peers rsyslog,syslog-ng] [--direct] [--udp-rate EV_PER_S] [--rate EV_PER_S] [--connections C] \
-[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
+[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
 scenarios: {}",
         scenarios().iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
     );
@@ -284,6 +286,7 @@ fn parse_args() -> Opts {
         http_batch: 500,
         relay_format: "syslog".into(),
         tcp_congestion: None,
+        max_udp_rate: None,
         peer_queue: PeerQueue::Memory,
         timeout: Duration::from_secs(30),
         self_check: false,
@@ -342,6 +345,7 @@ fn parse_args() -> Opts {
             "--http-batch" => o.http_batch = num(v(&mut i)).max(1) as usize,
             "--relay-format" => o.relay_format = v(&mut i),
             "--tcp-congestion" => o.tcp_congestion = Some(v(&mut i)),
+            "--max-udp-rate" => o.max_udp_rate = Some(num(v(&mut i)) as u32),
             "--peer-disk-queue" => o.peer_queue = PeerQueue::DiskAssisted,
             "--peer-durable-queue" => o.peer_queue = PeerQueue::Disk,
             "--ring-bytes" => o.ring_bytes = Some(v(&mut i)),
@@ -442,9 +446,13 @@ data_dir = \"{}\"\n\n\
             }
             Out::SyslogUdp => {
                 c += &format!(
-                    "[destinations.sink{i}]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\nmode = \"udp\"\nformat = \"{}\"\nbatch_size = 500\nwhen_full = \"{}\"\n\n",
+                    "[destinations.sink{i}]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\nmode = \"udp\"\nformat = \"{}\"\nbatch_size = 500\nwhen_full = \"{}\"\n",
                     sink.port, o.relay_format, when_full(*out)
                 );
+                if let Some(rate) = o.max_udp_rate {
+                    c += &format!("max_udp_rate = {rate}\n");
+                }
+                c += "\n";
             }
             Out::Hec | Out::StalledHec => {
                 c += &format!(

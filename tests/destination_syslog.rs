@@ -317,6 +317,32 @@ async fn udp_one_datagram_per_event_and_long_ones_truncated() {
     assert_eq!(sink.truncated_total(), 1, "truncation is counted");
 }
 
+/// `max_udp_rate`: the datagrams go out no faster than the rate (here one
+/// per 10 ms, bursts of one), a batch that takes longer than `timeout` at
+/// that rate is not cut off by it, and rsyslog gets every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_max_rate_paces_the_datagrams_past_the_timeout() {
+    let dir = tempdir();
+    let port = free_port();
+    let server = Rsyslog::start(
+        dir.path(),
+        &format!("module(load=\"imudp\")\ninput(type=\"imudp\" port=\"{port}\")"),
+    );
+    server.wait_udp(port);
+    let table: toml::Table = toml::from_str(&format!(
+        "address = \"127.0.0.1:{port}\"\nmode = \"udp\"\nmax_udp_rate = 100\ntimeout = \"1s\""
+    ))
+    .expect("toml");
+    let sink = syslog::SyslogSink::new(table, &context(dir.path())).expect("valid settings");
+    let batch = events("paced", 150);
+    let t0 = Instant::now();
+    assert_delivered(sink.send(&batch).await);
+    let took = t0.elapsed();
+    // the first datagram at once, the 149 others 10 ms apart
+    assert!(took >= Duration::from_millis(1490), "{took:?}");
+    assert_same_lines(&server.lines("raw.log", batch.len()), &batch);
+}
+
 /// CA, server certificate for `localhost`, client certificate; PEM files in `dir`.
 fn write_certs(dir: &Path) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};

@@ -18,7 +18,9 @@
 //! `server_name` (TLS only), `facility` (name or code, default `local0` = 16:
 //! the conventional facility for relayed application logs, easy to route),
 //! `app_name` (default `siem-relay`), `max_udp_bytes` (default 2048, the size
-//! RFC 5426 says receivers SHOULD accept), `timeout` (connect and write,
+//! RFC 5426 says receivers SHOULD accept), `max_udp_rate` (UDP only:
+//! datagrams per second at most, sent in bursts of 10 ms of the rate; default
+//! no limit), `timeout` (connect and write,
 //! default `10s`), `tcp_congestion` (TCP and TLS: the connection's
 //! congestion control, such as `"cubic"`; default the system's. Checked
 //! when the config loads.)
@@ -39,7 +41,7 @@
 //! of a write into a dead socket. A failed connect or write drops the
 //! connection and answers `Delivery::Retry`; the next send reconnects.
 
-use super::datagrams::{self, Datagrams};
+use super::datagrams::{self, Datagrams, Pace};
 use super::syslog_view::{self, Fallback, JsonStr, Scratch};
 use crate::config::{table_into, ConfigError, HumanDuration};
 use crate::destinations::{Batch, BatchEvent, BuildContext, Delivery, Sink};
@@ -59,6 +61,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, ErrorKind};
 use std::mem::MaybeUninit;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -162,6 +165,8 @@ struct SyslogSettings {
     timeout: HumanDuration,
     #[serde(default)]
     tcp_congestion: Option<String>,
+    #[serde(default)]
+    max_udp_rate: Option<u32>,
 }
 
 fn default_app_name() -> String {
@@ -230,6 +235,8 @@ pub struct SyslogSink {
     spare: std::sync::Mutex<Vec<u8>>,
     /// The same for the datagrams of the last UDP batch.
     spare_datagrams: std::sync::Mutex<Datagrams>,
+    /// `max_udp_rate`: UDP sends wait their turn.
+    pace: Option<Pace>,
 }
 
 /// A frames buffer larger than this is not kept between batches.
@@ -269,6 +276,21 @@ impl SyslogSink {
             }
             check_congestion(name, &path)?;
         }
+        let pace = match s.max_udp_rate {
+            None => None,
+            Some(_) if s.mode != Mode::Udp => {
+                return Err(ConfigError::new(
+                    format!("{path}.max_udp_rate"),
+                    "only used with mode = \"udp\"",
+                ))
+            }
+            Some(rate) => Some(Pace::new(NonZeroU32::new(rate).ok_or_else(|| {
+                ConfigError::new(
+                    format!("{path}.max_udp_rate"),
+                    "must be at least 1 (datagrams per second)",
+                )
+            })?)),
+        };
         let tls = match s.mode {
             Mode::Tls => Some(tls_connector(&s, &host, ctx, &path)?),
             _ => {
@@ -294,6 +316,7 @@ impl SyslogSink {
             truncated: AtomicU64::new(0),
             spare: std::sync::Mutex::new(Vec::new()),
             spare_datagrams: std::sync::Mutex::new(Datagrams::default()),
+            pace,
         })
     }
 
@@ -324,7 +347,11 @@ impl SyslogSink {
     async fn write_batch(&self, conn: &mut Conn, batch: &Batch) -> Result<(), TransportError> {
         let t = self.timeout;
         if let Conn::Udp(s) = conn {
-            return with_timeout(t, "write", self.send_datagrams(s, batch)).await;
+            // the timeout is for the sending, not for waiting on `max_udp_rate`
+            let paced = self.pace.as_ref().map_or(Duration::ZERO, |p| {
+                p.time_for(batch.len()) + datagrams::BURST
+            });
+            return with_timeout(t + paced, "write", self.send_datagrams(s, batch)).await;
         }
         let mut frames = std::mem::take(&mut *self.spare.lock().unwrap());
         self.encode_frames_into(batch, BodyReader::Hint, &mut frames);
@@ -373,7 +400,8 @@ impl SyslogSink {
             );
             truncated += u64::from(cut);
         }
-        let result = datagrams::send_all(sock, &grams, datagrams::PER_CALL).await;
+        let result =
+            datagrams::send_all(sock, &grams, datagrams::PER_CALL, self.pace.as_ref()).await;
         if grams.capacity() <= SPARE_MAX {
             *self.spare_datagrams.lock().unwrap() = grams;
         }
@@ -1866,6 +1894,34 @@ mod tests {
             .err()
             .expect("not for UDP");
         assert!(err.to_string().contains("only used with mode"), "{err}");
+    }
+
+    #[test]
+    fn max_udp_rate_is_checked_when_the_config_loads() {
+        let s = sink("address = \"127.0.0.1:514\"\nmode = \"udp\"\nmax_udp_rate = 5000")
+            .expect("valid");
+        assert_eq!(s.pace.as_ref().map(|p| p.burst()), Some(50));
+        assert!(sink("address = \"127.0.0.1:514\"\nmode = \"udp\"")
+            .expect("valid")
+            .pace
+            .is_none());
+        for (setting, says) in [
+            ("mode = \"udp\"\nmax_udp_rate = 0", "must be at least 1"),
+            (
+                "mode = \"tcp\"\nmax_udp_rate = 100",
+                "only used with mode = \"udp\"",
+            ),
+            ("max_udp_rate = 100", "only used with mode = \"udp\""),
+        ] {
+            let err = sink(&format!("address = \"127.0.0.1:514\"\n{setting}"))
+                .err()
+                .expect("refused");
+            let text = err.to_string();
+            assert!(
+                text.contains("max_udp_rate") && text.contains(says),
+                "{setting}: {text}"
+            );
+        }
     }
 
     #[test]
