@@ -90,8 +90,13 @@ fn udp_send(c: &mut Criterion<ThreadCpuTime>) {
         });
         g.bench_function("sendmmsg", |b| {
             b.iter(|| {
-                rt.block_on(datagrams::send_all(&tokio_tx, &grams, datagrams::PER_CALL))
-                    .expect("sendmmsg")
+                rt.block_on(datagrams::send_all(
+                    &tokio_tx,
+                    &grams,
+                    datagrams::PER_CALL,
+                    None,
+                ))
+                .expect("sendmmsg")
             })
         });
         g.bench_function("syslog_udp_sink", |b| {
