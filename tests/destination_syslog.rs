@@ -284,20 +284,27 @@ async fn tcp_batch_arrives_whole_and_in_order() {
     assert_same_lines(&server.lines("raw.log", batch.len()), &batch);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn udp_one_datagram_per_event_and_long_ones_truncated() {
-    let dir = tempdir();
+/// rsyslog receiving UDP (`imudp`) on a free port, and a `mode = "udp"`
+/// syslog destination sending to it with `settings` added.
+fn udp_to_rsyslog(dir: &Path, settings: &str) -> (Rsyslog, syslog::SyslogSink) {
     let port = free_port();
     let server = Rsyslog::start(
-        dir.path(),
+        dir,
         &format!("module(load=\"imudp\")\ninput(type=\"imudp\" port=\"{port}\")"),
     );
     server.wait_udp(port);
     let table: toml::Table = toml::from_str(&format!(
-        "address = \"127.0.0.1:{port}\"\nmode = \"udp\"\nmax_udp_bytes = 1024"
+        "address = \"127.0.0.1:{port}\"\nmode = \"udp\"\n{settings}"
     ))
     .expect("toml");
-    let sink = syslog::SyslogSink::new(table, &context(dir.path())).expect("valid settings");
+    let sink = syslog::SyslogSink::new(table, &context(dir)).expect("valid settings");
+    (server, sink)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_one_datagram_per_event_and_long_ones_truncated() {
+    let dir = tempdir();
+    let (server, sink) = udp_to_rsyslog(dir.path(), "max_udp_bytes = 1024");
     let mut batch = events("udp", 20);
     // One event far over the limit, with 2-byte characters around the cut.
     let mut big = Event::new("SECURITY", Some("file.read".into()), Severity::Error);
@@ -323,17 +330,7 @@ async fn udp_one_datagram_per_event_and_long_ones_truncated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_max_rate_paces_the_datagrams_past_the_timeout() {
     let dir = tempdir();
-    let port = free_port();
-    let server = Rsyslog::start(
-        dir.path(),
-        &format!("module(load=\"imudp\")\ninput(type=\"imudp\" port=\"{port}\")"),
-    );
-    server.wait_udp(port);
-    let table: toml::Table = toml::from_str(&format!(
-        "address = \"127.0.0.1:{port}\"\nmode = \"udp\"\nmax_udp_rate = 100\ntimeout = \"1s\""
-    ))
-    .expect("toml");
-    let sink = syslog::SyslogSink::new(table, &context(dir.path())).expect("valid settings");
+    let (server, sink) = udp_to_rsyslog(dir.path(), "max_udp_rate = 100\ntimeout = \"1s\"");
     let batch = events("paced", 150);
     let t0 = Instant::now();
     assert_delivered(sink.send(&batch).await);

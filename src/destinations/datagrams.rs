@@ -217,21 +217,31 @@ mod tests {
         assert!(g.is_empty());
     }
 
-    #[tokio::test]
-    async fn every_datagram_arrives_whole_and_in_order_across_calls() {
+    /// A receiving socket (blocking, 5 s timeout) and a sender connected to it.
+    async fn connected_pair() -> (std::net::UdpSocket, UdpSocket) {
         let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         tx.connect(rx.local_addr().unwrap()).await.unwrap();
-        // 7 datagrams, 3 a call: calls of 3, 3 and 1; sizes 0..=6 bytes
-        let g = grams(&[0, 1, 2, 3, 4, 5, 6]);
-        send_all(&tx, &g, 3, None).await.unwrap();
+        (rx, tx)
+    }
+
+    /// `rx` receives every datagram of `g`, whole and in order.
+    fn assert_received(rx: &std::net::UdpSocket, g: &Datagrams) {
         let mut buf = [0u8; 64];
         for i in 0..g.len() {
             let n = rx.recv(&mut buf).unwrap();
             assert_eq!(&buf[..n], g.get(i), "datagram {i}");
         }
+    }
+
+    #[tokio::test]
+    async fn every_datagram_arrives_whole_and_in_order_across_calls() {
+        let (rx, tx) = connected_pair().await;
+        // 7 datagrams, 3 a call: calls of 3, 3 and 1; sizes 0..=6 bytes
+        let g = grams(&[0, 1, 2, 3, 4, 5, 6]);
+        send_all(&tx, &g, 3, None).await.unwrap();
+        assert_received(&rx, &g);
     }
 
     /// Bursts of 10 ms of the rate, each when the last one's time has
@@ -267,22 +277,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_paced_send_takes_the_time_of_its_datagrams_and_loses_none() {
-        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        tx.connect(rx.local_addr().unwrap()).await.unwrap();
+        let (rx, tx) = connected_pair().await;
         let g = grams(&[3; 95]);
         // 2000/s: bursts of 20, the fifth (15) at 40 ms, 3 a call
         let pace = Pace::new(NonZeroU32::new(2000).unwrap());
         let t0 = Instant::now();
         send_all(&tx, &g, 3, Some(&pace)).await.unwrap();
         assert_eq!(t0.elapsed(), Duration::from_millis(40));
-        let mut buf = [0u8; 64];
-        for i in 0..g.len() {
-            let n = rx.recv(&mut buf).unwrap();
-            assert_eq!(&buf[..n], g.get(i), "datagram {i}");
-        }
+        assert_received(&rx, &g);
     }
 
     #[tokio::test]
