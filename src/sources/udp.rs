@@ -505,7 +505,7 @@ const FLUSH_DATAGRAMS: usize = 128;
 /// (alternating runs on the e2e bench: 3.18–3.58 µs → 2.70–3.04), with the
 /// same p50 latency (the destinations' batching is the larger wait); at
 /// 200k/s, where chunks fill before they linger, no difference beyond
-/// noise. 8 ms was no better at 50k/s and looked worse at 200k/s.
+/// noise. 8 ms saved a little more at 50k/s but looked worse at 200k/s.
 const LINGER: Duration = Duration::from_millis(4);
 
 /// The datagrams of one receive, copied out of the receive buffers so that
