@@ -39,6 +39,11 @@ fn validation_names_the_offending_key() {
         "oversize",
     );
     refused("syslog_udp", "sockets = 2", "address");
+    refused(
+        "syslog_udp",
+        "address = \"127.0.0.1:1\"\nreceive_nice = -21",
+        "receive_nice",
+    );
     refused("carrier_pigeon", "address = \"x\"", "type");
     refused("http", "address = \"x\"\ntokens = [\"\"]", "tokens");
     refused(
