@@ -5,6 +5,7 @@
 //!     [--relay PATH] [--peers rsyslog,syslog-ng] [--direct] [--no-relay]
 //!     [--udp-rate R] [--rate R] [--connections C] [--http-batch B]
 //!     [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R]
+//!     [--udp-receive-nice N]
 //!     [--peer-disk-queue] [--peer-durable-queue]
 //!     [--timeout SECS]
 //!     [--keep] [--self-check]
@@ -237,6 +238,8 @@ struct Opts {
     tcp_congestion: Option<String>,
     /// `--max-udp-rate R`: the relay's UDP syslog destinations' `max_udp_rate`
     max_udp_rate: Option<u32>,
+    /// `--udp-receive-nice N`: the relay's UDP source's `receive_nice`
+    udp_receive_nice: Option<i32>,
     peer_queue: PeerQueue,
     timeout: Duration,
     self_check: bool,
@@ -263,7 +266,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench e2e -- [--events N] [--runs K] [--scenario NAME[,NAME]] [--relay PATH] \
 [--no-relay] [--peers rsyslog,syslog-ng] [--direct] [--udp-rate EV_PER_S] [--rate EV_PER_S] [--connections C] \
-[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
+[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R] [--udp-receive-nice N] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
 scenarios: {}",
         scenarios().iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
     );
@@ -287,6 +290,7 @@ fn parse_args() -> Opts {
         relay_format: "syslog".into(),
         tcp_congestion: None,
         max_udp_rate: None,
+        udp_receive_nice: None,
         peer_queue: PeerQueue::Memory,
         timeout: Duration::from_secs(30),
         self_check: false,
@@ -346,6 +350,9 @@ fn parse_args() -> Opts {
             "--relay-format" => o.relay_format = v(&mut i),
             "--tcp-congestion" => o.tcp_congestion = Some(v(&mut i)),
             "--max-udp-rate" => o.max_udp_rate = Some(num(v(&mut i)) as u32),
+            "--udp-receive-nice" => {
+                o.udp_receive_nice = Some(v(&mut i).parse().unwrap_or_else(|_| usage()))
+            }
             "--peer-disk-queue" => o.peer_queue = PeerQueue::DiskAssisted,
             "--peer-durable-queue" => o.peer_queue = PeerQueue::Disk,
             "--ring-bytes" => o.ring_bytes = Some(v(&mut i)),
@@ -422,9 +429,13 @@ data_dir = \"{}\"\n\n\
             // queue_bytes: room for as many datagrams as the peers' queues
             // hold messages (`queue_size`), at the ~300 bytes of an event
             c += &format!(
-                "[sources.bench_udp]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:{in_port}\"\nsockets = 4\nqueue_bytes = {}\n\n",
+                "[sources.bench_udp]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:{in_port}\"\nsockets = 4\nqueue_bytes = {}\n",
                 udp_queue_bytes(o)
             );
+            if let Some(nice) = o.udp_receive_nice {
+                c += &format!("receive_nice = {nice}\n");
+            }
+            c += "\n";
         }
         Proto::HttpNdjson => {
             c += &format!(
