@@ -20,6 +20,10 @@
 //! cores. UDP has no backpressure: when the ring refuses a batch, it is
 //! dropped and counted.
 //!
+//! The receive thread keeps the process's priority unless `receive_nice`
+//! says otherwise ([`set_receive_priority`]): on busy cores a higher one
+//! keeps the kernel queue from overflowing, at a CPU cost at moderate rates.
+//!
 //! Only safe code here: `recvmmsg`, SO_RXQ_OVFL and its control message go
 //! through nix's safe wrappers.
 
