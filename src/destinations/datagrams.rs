@@ -4,7 +4,7 @@
 //!
 //! The syslog destination's UDP mode sends one datagram per event (RFC 5426);
 //! a `send` each made a system call per event, which cost more than encoding
-//! the event (see BENCHMARKS.md, `udp_out`).
+//! the event (`cargo bench --bench udp_send`; BENCHMARKS.md, micro-benchmarks).
 //!
 //! UDP has no flow control: a receiver slower than the relay drops what its
 //! socket buffer cannot hold. [`Pace`] caps the datagrams per second (the
