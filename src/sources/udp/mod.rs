@@ -4,12 +4,13 @@
 //! sockets can share the port and the kernel spreads datagrams over them), a
 //! large SO_RCVBUF (`recv_buffer_bytes`, default 8MiB), and SO_RXQ_OVFL so the
 //! kernel reports how many datagrams it dropped on a full receive queue.
-//! Datagrams are read in batches with `recvmmsg(2)`; if the kernel does not
-//! support it, one `recv_from` at a time.
+//! Datagrams are read in batches with `recvmmsg(2)` ([`batch`]); if the
+//! kernel does not support it, one `recv_from` at a time.
 //!
 //! Receiving and the rest are split: the sockets are read by a thread of
-//! their own ([`receive_thread`]) that only copies each batch out of the
-//! receive buffers and queues it; per socket, an [`Appender`] task on the
+//! their own ([`receive_thread`], [`receive`]) that only copies each batch
+//! out of the receive buffers and queues it, and while datagrams flow
+//! reads in naps of 1 ms rather than on every arrival; per socket, an [`Appender`] task on the
 //! main runtime parses the batches (several at once, [`ParseAhead`]) and
 //! appends them in the order received. Up to `queue_bytes` per socket wait
 //! in between, so a burst the cores cannot parse in real time waits in
@@ -24,37 +25,30 @@
 //! says otherwise ([`set_receive_priority`]): on busy cores a higher one
 //! keeps the kernel queue from overflowing, at a CPU cost at moderate rates.
 //!
-//! Only safe code here: `recvmmsg`, SO_RXQ_OVFL and its control message go
-//! through nix's safe wrappers.
+//! Only safe code here: `recvmmsg`, poll(2), SO_RXQ_OVFL and its control
+//! message go through nix's safe wrappers.
+
+mod batch;
+mod receive;
 
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
-use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
+use super::{resolve, Ingest, IngestError, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, SectionConfig};
-use crate::event::{buffers, now_millis, EncodedEvent};
+use crate::event::{buffers, EncodedEvent};
 use crate::parse::{syslog_line_to_record, Origin};
-use nix::sys::socket::{
-    recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrLike,
-    SockaddrStorage,
-};
+use nix::sys::socket::{setsockopt, sockopt};
+use receive::Receiver;
 use serde::Deserialize;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-/// Largest UDP payload.
-const MAX_DATAGRAM: usize = 65536;
-/// Datagrams per `recvmmsg` call.
-const BATCH: usize = 32;
 
 /// `[sources.NAME]` with `type = "syslog_udp"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -143,16 +137,14 @@ pub fn start(
                 queue: queue.clone(),
             };
             appenders.push(tokio::spawn(appender.run(chunks)));
-            let receiver = Receiver {
-                name: name.clone(),
-                timezone: ctx.timezone,
-                metrics: metrics.clone(),
-                kernel_drops: 0,
-                last_peer: None,
+            Receiver::new(
+                name.clone(),
+                ctx.timezone,
+                metrics.clone(),
+                sock,
                 queue,
-                appender: to_appender,
-            };
-            (receiver, sock)
+                to_appender,
+            )
         })
         .collect();
     let count = receivers.len();
@@ -178,7 +170,7 @@ pub fn start(
 }
 
 /// Runs the receive loops of a source's sockets on a thread of their own
-/// (a single-threaded runtime); their appenders run on the main runtime.
+/// ([`receive::run`]); their appenders run on the main runtime.
 ///
 /// Why a thread: the kernel drops datagrams once a socket's queue is full,
 /// so the receive loop must run as soon as datagrams arrive. As a task of
@@ -188,30 +180,16 @@ pub fn start(
 /// woken promptly by the OS scheduler (the way rsyslog's imudp thread is).
 fn receive_thread(
     name: &str,
-    receivers: Vec<(Receiver, std::net::UdpSocket)>,
+    receivers: Vec<Receiver>,
     nice: Option<i32>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> io::Result<std::thread::JoinHandle<()>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let source = name.to_string();
     std::thread::Builder::new()
         .name(format!("siem-udp-{name}"))
         .spawn(move || {
             set_receive_priority(&source, nice);
-            rt.block_on(async move {
-                let mut loops = tokio::task::JoinSet::new();
-                for (receiver, sock) in receivers {
-                    match UdpSocket::from_std(sock) {
-                        Ok(sock) => {
-                            loops.spawn(receiver.run(sock, shutdown.clone()));
-                        }
-                        Err(e) => tracing::error!(source = %receiver.name, error = %e, "cannot register a UDP socket"),
-                    }
-                }
-                while loops.join_next().await.is_some() {}
-            })
+            receive::run(receivers, shutdown)
         })
 }
 
@@ -276,172 +254,12 @@ fn enable_rxq_ovfl(sock: &Socket) {
     }
 }
 
-/// One receive socket's loop.
-struct Receiver {
-    name: Arc<str>,
-    timezone: chrono_tz::Tz,
-    metrics: SourceMetrics,
-    /// Last cumulative SO_RXQ_OVFL value seen.
-    kernel_drops: u32,
-    /// The last sender and its text form (senders repeat: format it once).
-    last_peer: Option<(SocketAddr, Arc<str>)>,
-    queue: Arc<Queue>,
-    /// Where the received chunks go, in order.
-    appender: mpsc::UnboundedSender<Chunk>,
-}
-
-impl Receiver {
-    async fn run(mut self, sock: UdpSocket, shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut batch = Batch::new();
-        let stop = shutdown_signal(shutdown);
-        tokio::pin!(stop);
-        let mut use_mmsg = true;
-        // The chunk being gathered, and when it goes at the latest.
-        let mut pending: Option<(Chunk, tokio::time::Instant)> = None;
-        loop {
-            if !self.queue.has_room() {
-                // the kernel queue takes the next datagrams meanwhile
-                tokio::select! {
-                    biased;
-                    _ = &mut stop => break,
-                    _ = tokio::time::timeout(Duration::from_millis(10), self.queue.space.notified()) => {}
-                }
-                continue;
-            }
-            let deadline = pending.as_ref().map(|(_, at)| *at);
-            tokio::select! {
-                biased;
-                _ = &mut stop => break,
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
-                    if !self.flush(&mut pending) {
-                        break;
-                    }
-                    continue;
-                }
-                r = sock.readable() => if r.is_err() { break },
-            }
-            let (chunk, _) = pending.get_or_insert_with(|| {
-                (
-                    self.chunk(FLUSH_DATAGRAMS),
-                    tokio::time::Instant::now() + LINGER,
-                )
-            });
-            let received = if use_mmsg {
-                match sock.try_io(Interest::READABLE, || batch.recv(sock.as_raw_fd())) {
-                    Err(e)
-                        if matches!(
-                            e.raw_os_error(),
-                            Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
-                        ) =>
-                    {
-                        use_mmsg = false;
-                        continue;
-                    }
-                    other => other.map(|()| self.take_batch(&batch, chunk)),
-                }
-            } else {
-                self.recv_one(&sock, &mut batch.bufs[0], chunk)
-            };
-            match received {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    tracing::debug!(source = %self.name, error = %e, "udp receive error");
-                    self.metrics.connection_error("recv");
-                }
-            }
-            let full = pending
-                .as_ref()
-                .is_some_and(|(c, _)| c.datagrams.len() >= FLUSH_DATAGRAMS);
-            if full && !self.flush(&mut pending) {
-                break;
-            }
-        }
-        self.flush(&mut pending);
-        // Dropping `self.appender` lets the appender finish what was received.
-    }
-
-    /// Hands the gathered chunk (if any datagram is in it) to the appender;
-    /// false when the appender is gone.
-    fn flush(&self, pending: &mut Option<(Chunk, tokio::time::Instant)>) -> bool {
-        match pending.take() {
-            Some((chunk, _)) if !chunk.datagrams.is_empty() => {
-                self.queue.hold(chunk.bytes.len(), &self.metrics);
-                self.appender.send(chunk).is_ok()
-            }
-            _ => true,
-        }
-    }
-
-    /// Copies the datagrams of a `recvmmsg` batch into `chunk`.
-    fn take_batch(&mut self, batch: &Batch, chunk: &mut Chunk) {
-        for (i, d) in batch.received.iter().enumerate() {
-            if let Some(drops) = d.kernel_drops {
-                self.note_kernel_drops(drops);
-            }
-            if d.truncated {
-                self.metrics.oversized();
-            }
-            self.add(chunk, batch.payload(i), d.peer);
-        }
-    }
-
-    fn recv_one(&mut self, sock: &UdpSocket, buf: &mut [u8], chunk: &mut Chunk) -> io::Result<()> {
-        let (len, peer) = sock.try_recv_from(buf)?;
-        self.add(chunk, &buf[..len], Some(peer));
-        Ok(())
-    }
-
-    fn chunk(&self, datagrams: usize) -> Chunk {
-        Chunk {
-            listener: self.name.clone(),
-            timezone: self.timezone,
-            received_ms: now_millis(),
-            bytes: Vec::new(),
-            datagrams: Vec::with_capacity(datagrams),
-            peers: Vec::new(),
-        }
-    }
-
-    /// Adds one datagram from `peer` to `chunk`.
-    fn add(&mut self, chunk: &mut Chunk, data: &[u8], peer: Option<SocketAddr>) {
-        let peer = peer.map(|p| {
-            // senders repeat: format each one once
-            if self.last_peer.as_ref().is_none_or(|(last, _)| *last != p) {
-                self.last_peer = Some((p, Arc::from(p.to_string())));
-            }
-            let text = &self.last_peer.as_ref().expect("just set").1;
-            if chunk
-                .peers
-                .last()
-                .is_none_or(|last| !Arc::ptr_eq(last, text))
-            {
-                chunk.peers.push(text.clone());
-            }
-            chunk.peers.len() - 1
-        });
-        let at = chunk.bytes.len();
-        chunk.bytes.extend_from_slice(data);
-        chunk.datagrams.push((at..chunk.bytes.len(), peer));
-    }
-
-    fn note_kernel_drops(&mut self, cumulative: u32) {
-        let delta = cumulative.wrapping_sub(self.kernel_drops);
-        if delta > 0 {
-            self.metrics.dropped("kernel", u64::from(delta));
-        }
-        self.kernel_drops = cumulative;
-    }
-}
-
 /// Input received and not yet appended, shared by a socket's receive loop
 /// and its [`Appender`].
 struct Queue {
     bytes: AtomicUsize,
     /// `queue_bytes`: how much may wait before the receive loop pauses.
     limit: usize,
-    /// Signalled when bytes are released.
-    space: tokio::sync::Notify,
 }
 
 impl Queue {
@@ -449,7 +267,6 @@ impl Queue {
         Queue {
             bytes: AtomicUsize::new(0),
             limit,
-            space: tokio::sync::Notify::new(),
         }
     }
 
@@ -465,7 +282,6 @@ impl Queue {
     fn release(&self, n: usize, metrics: &SourceMetrics) {
         self.bytes.fetch_sub(n, Ordering::AcqRel);
         metrics.queued(-(n as f64));
-        self.space.notify_one();
     }
 }
 
@@ -586,95 +402,9 @@ impl Chunk {
     }
 }
 
-/// What `recvmmsg` reported about one datagram.
-#[derive(Debug, Clone, Copy)]
-struct Datagram {
-    /// Payload bytes in the matching buffer.
-    len: usize,
-    peer: Option<SocketAddr>,
-    /// The datagram was larger than the buffer (MSG_TRUNC).
-    truncated: bool,
-    /// Cumulative SO_RXQ_OVFL count, when the kernel attached one.
-    kernel_drops: Option<u32>,
-}
-
-/// Buffers for one `recvmmsg(2)` call: [`BATCH`] payload buffers of
-/// [`MAX_DATAGRAM`] bytes, reused across calls, and the results of the last call.
-///
-/// Plain owned data, so it is `Send` and lives in the receive task. nix's
-/// `MultiHeaders` (raw pointers, not `Send`) is built per call in [`Batch::recv`]:
-/// nix's `recvmmsg` refreshes only the iovecs of a reused header, while the
-/// kernel shrinks `msg_namelen`/`msg_controllen` on return, so a reused header
-/// would lose the SO_RXQ_OVFL message (and could cut an IPv6 peer address).
-struct Batch {
-    bufs: Vec<Vec<u8>>,
-    received: Vec<Datagram>,
-}
-
-impl Batch {
-    fn new() -> Self {
-        Batch {
-            bufs: (0..BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect(),
-            received: Vec::with_capacity(BATCH),
-        }
-    }
-
-    /// Receives up to [`BATCH`] datagrams without blocking into `self.received`.
-    fn recv(&mut self, fd: RawFd) -> io::Result<()> {
-        self.received.clear();
-        let mut headers =
-            MultiHeaders::<SockaddrStorage>::preallocate(BATCH, Some(nix::cmsg_space!(u32)));
-        let mut bufs = self.bufs.iter_mut();
-        let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] =
-            std::array::from_fn(|_| [IoSliceMut::new(bufs.next().expect("BATCH receive buffers"))]);
-        let msgs = recvmmsg(
-            fd,
-            &mut headers,
-            iovs.iter_mut(),
-            MsgFlags::MSG_DONTWAIT,
-            None,
-        )
-        .map_err(io::Error::from)?;
-        for msg in msgs {
-            let kernel_drops = msg.cmsgs().ok().and_then(|cmsgs| {
-                cmsgs
-                    .filter_map(|c| match c {
-                        ControlMessageOwned::RxqOvfl(n) => Some(n),
-                        _ => None,
-                    })
-                    .last()
-            });
-            self.received.push(Datagram {
-                len: msg.bytes.min(MAX_DATAGRAM),
-                peer: msg.address.as_ref().and_then(socket_addr),
-                truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
-                kernel_drops,
-            });
-        }
-        Ok(())
-    }
-
-    /// The payload of received datagram `i` (after a successful [`Batch::recv`]).
-    fn payload(&self, i: usize) -> &[u8] {
-        &self.bufs[i][..self.received[i].len]
-    }
-}
-
-/// The IPv4/IPv6 address in `addr`, if it holds one.
-fn socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
-    if addr.len() == 0 {
-        return None;
-    }
-    if let Some(v4) = addr.as_sockaddr_in() {
-        return Some(SocketAddr::from(*v4));
-    }
-    addr.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
     #[tokio::test]
     async fn receive_buffer_goes_past_rmem_max_with_cap_net_admin() {
@@ -729,68 +459,5 @@ mod tests {
             before,
             "only the receive thread changes, not the process"
         );
-    }
-
-    /// Drains `sock` batch by batch until the kernel has nothing left.
-    fn drain(sock: &UdpSocket, batch: &mut Batch, seen: &mut Vec<(Vec<u8>, Datagram)>) {
-        loop {
-            match batch.recv(sock.as_raw_fd()) {
-                Ok(()) if batch.received.is_empty() => return,
-                Ok(()) => {
-                    for (i, d) in batch.received.iter().enumerate() {
-                        seen.push((batch.payload(i).to_vec(), *d));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => panic!("recvmmsg: {e}"),
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn batch_reports_payload_peer_and_kernel_drops() {
-        // Smallest receive buffer the kernel allows, so a burst overflows it.
-        let sock =
-            UdpSocket::from_std(bind_socket("127.0.0.1:0".parse().unwrap(), 1).expect("bind"))
-                .unwrap();
-        let target = sock.local_addr().unwrap();
-        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let from = sender.local_addr().unwrap();
-        let mut batch = Batch::new();
-        let mut seen = Vec::new();
-
-        sender.send_to(b"first", target).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while seen.is_empty() && Instant::now() < deadline {
-            drain(&sock, &mut batch, &mut seen);
-        }
-        assert_eq!(seen.len(), 1);
-        assert_eq!(seen[0].0, b"first");
-        assert_eq!(seen[0].1.peer, Some(from));
-        assert!(!seen[0].1.truncated);
-        assert_eq!(seen[0].1.kernel_drops, None, "no drops yet");
-
-        // Overflow the queue, drain it, then one more datagram carries the count.
-        let payload = vec![b'x'; 1200];
-        for _ in 0..400 {
-            let _ = sender.send_to(&payload, target);
-        }
-        seen.clear();
-        drain(&sock, &mut batch, &mut seen);
-        assert!(!seen.is_empty() && seen.len() < 400, "got {}", seen.len());
-        assert!(seen
-            .iter()
-            .all(|(p, d)| p == &payload && d.peer == Some(from)));
-
-        sender.send_to(b"after", target).unwrap();
-        seen.clear();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while seen.is_empty() && Instant::now() < deadline {
-            drain(&sock, &mut batch, &mut seen);
-        }
-        let (p, d) = seen.last().expect("datagram after the overflow");
-        assert_eq!(p, b"after");
-        let drops = d.kernel_drops.expect("SO_RXQ_OVFL count");
-        assert!(drops > 0 && drops as usize <= 400, "drops {drops}");
     }
 }
