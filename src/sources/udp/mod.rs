@@ -21,9 +21,9 @@
 //! cores. UDP has no backpressure: when the ring refuses a batch, it is
 //! dropped and counted.
 //!
-//! The receive thread keeps the process's priority unless `receive_nice`
-//! says otherwise ([`set_receive_priority`]): on busy cores a higher one
-//! keeps the kernel queue from overflowing, at a CPU cost at moderate rates.
+//! The receive thread runs at nice -10 where the process may raise its
+//! priority, or at `receive_nice` ([`set_receive_priority`]): on busy cores
+//! the kernel queue overflows while it waits its turn.
 //!
 //! Only safe code here: `recvmmsg`, poll(2), SO_RXQ_OVFL and its control
 //! message go through nix's safe wrappers.
@@ -66,8 +66,8 @@ pub struct Settings {
     /// waits here instead of overflowing the kernel queue.
     #[serde(default = "default_queue_bytes")]
     pub queue_bytes: ByteSize,
-    /// The receive thread's nice value (default: the process's; see
-    /// [`set_receive_priority`]).
+    /// The receive thread's nice value (default -10 where permitted, else
+    /// the process's; see [`set_receive_priority`]).
     #[serde(default)]
     pub receive_nice: Option<i32>,
 }
@@ -193,23 +193,32 @@ fn receive_thread(
         })
 }
 
-/// Gives the calling thread (a receive thread) the nice value `nice`, if
-/// set (`receive_nice`). When the cores are busy, the kernel queue
-/// overflows while this thread waits its turn behind the relay's own parse
-/// and delivery threads and whatever else runs. On the e2e bench, one
-/// unpaced sender (about 400k datagrams/s) lost 42–47% at nice 0 and nothing
-/// at -10. The price is CPU at moderate rates: a thread that runs at once on
-/// every arrival reads fewer datagrams per wake-up (2.9 → 6.2–6.5 µs per
-/// event at 50k/s, 2.7 → 3.1 at 200k/s), so it is not the default. A lower
-/// nice value needs `CAP_SYS_NICE`; without it the thread keeps the
-/// process's, with a warning.
+/// The receive thread's nice value when `receive_nice` is not set.
+const DEFAULT_RECEIVE_NICE: i32 = -10;
+
+/// Gives the calling thread (a receive thread) the nice value `nice`, or
+/// [`DEFAULT_RECEIVE_NICE`] if unset. When the cores are busy, the kernel
+/// queue overflows while this thread waits its turn behind the relay's own
+/// parse and delivery threads and whatever else runs. On the e2e bench, one
+/// unpaced sender lost 19–31% of its datagrams at nice 0 and nothing at
+/// -10. Since the thread naps between reads ([`receive`]), -10 costs no
+/// more CPU than nice 0 at moderate rates (woken on every arrival, it had
+/// cost twice as much at 50k/s). A lower nice value needs `CAP_SYS_NICE`
+/// (or an `RLIMIT_NICE` that allows it): without it the thread keeps the
+/// process's, with a warning when `receive_nice` asked for it and a note
+/// when the default did.
 fn set_receive_priority(source: &str, nice: Option<i32>) {
-    let Some(nice) = nice else { return };
     let tid = rustix::thread::gettid();
-    match rustix::process::setpriority_process(Some(tid), nice) {
-        Ok(()) => tracing::debug!(source, nice, "UDP receive thread priority set"),
-        Err(e) => tracing::warn!(source, nice, error = %e,
+    let (value, asked) = match nice {
+        Some(n) => (n, true),
+        None => (DEFAULT_RECEIVE_NICE, false),
+    };
+    match rustix::process::setpriority_process(Some(tid), value) {
+        Ok(()) => tracing::debug!(source, nice = value, "UDP receive thread priority set"),
+        Err(e) if asked => tracing::warn!(source, nice = value, error = %e,
             "cannot set the UDP receive thread's nice value (lowering it needs CAP_SYS_NICE)"),
+        Err(e) => tracing::info!(source, nice = value, error = %e,
+            "the UDP receive thread runs at the process's priority: with CAP_SYS_NICE (or LimitNICE) it would run at nice -10 and keep up better on busy cores"),
     }
 }
 
@@ -429,8 +438,9 @@ mod tests {
         }
     }
 
-    /// The receive thread gets the configured nice value where the process
-    /// may lower it (root, or CAP_SYS_NICE), and keeps its own otherwise.
+    /// The receive thread gets the configured nice value, or -10 by
+    /// default, where the process may lower it (root, or CAP_SYS_NICE), and
+    /// keeps its own otherwise.
     #[test]
     fn the_receive_thread_gets_its_nice_value_when_permitted() {
         let nice_of_thread = |nice: Option<i32>| {
@@ -442,10 +452,15 @@ mod tests {
             .unwrap()
         };
         let before = rustix::process::getpriority_process(None).unwrap();
-        assert_eq!(nice_of_thread(None), before, "unchanged unless set");
         if nix::unistd::geteuid().is_root() {
+            assert_eq!(nice_of_thread(None), DEFAULT_RECEIVE_NICE, "the default");
             assert_eq!(nice_of_thread(Some(-5)), -5);
         } else {
+            assert_eq!(
+                nice_of_thread(None),
+                before,
+                "unchanged without the capability"
+            );
             assert_eq!(
                 nice_of_thread(Some(-5)),
                 before,
