@@ -5,7 +5,7 @@
 //!     [--relay PATH] [--peers rsyslog,syslog-ng] [--direct] [--no-relay]
 //!     [--udp-rate R] [--rate R] [--connections C] [--http-batch B]
 //!     [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R]
-//!     [--udp-receive-nice N]
+//!     [--udp-receive-nice N] [--udp-queue-bytes B]
 //!     [--peer-disk-queue] [--peer-durable-queue]
 //!     [--timeout SECS]
 //!     [--keep] [--self-check]
@@ -240,6 +240,9 @@ struct Opts {
     max_udp_rate: Option<u32>,
     /// `--udp-receive-nice N`: the relay's UDP source's `receive_nice`
     udp_receive_nice: Option<i32>,
+    /// `--udp-queue-bytes B`: the relay's UDP source's `queue_bytes`
+    /// (default: as many datagrams as the peers' queues hold messages)
+    udp_queue_bytes: Option<u64>,
     peer_queue: PeerQueue,
     timeout: Duration,
     self_check: bool,
@@ -266,7 +269,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench e2e -- [--events N] [--runs K] [--scenario NAME[,NAME]] [--relay PATH] \
 [--no-relay] [--peers rsyslog,syslog-ng] [--direct] [--udp-rate EV_PER_S] [--rate EV_PER_S] [--connections C] \
-[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R] [--udp-receive-nice N] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
+[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R] [--udp-receive-nice N] [--udp-queue-bytes B] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
 scenarios: {}",
         scenarios().iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
     );
@@ -291,6 +294,7 @@ fn parse_args() -> Opts {
         tcp_congestion: None,
         max_udp_rate: None,
         udp_receive_nice: None,
+        udp_queue_bytes: None,
         peer_queue: PeerQueue::Memory,
         timeout: Duration::from_secs(30),
         self_check: false,
@@ -353,6 +357,7 @@ fn parse_args() -> Opts {
             "--udp-receive-nice" => {
                 o.udp_receive_nice = Some(v(&mut i).parse().unwrap_or_else(|_| usage()))
             }
+            "--udp-queue-bytes" => o.udp_queue_bytes = Some(num(v(&mut i))),
             "--peer-disk-queue" => o.peer_queue = PeerQueue::DiskAssisted,
             "--peer-durable-queue" => o.peer_queue = PeerQueue::Disk,
             "--ring-bytes" => o.ring_bytes = Some(v(&mut i)),
@@ -430,7 +435,7 @@ data_dir = \"{}\"\n\n\
             // hold messages (`queue_size`), at the ~300 bytes of an event
             c += &format!(
                 "[sources.bench_udp]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:{in_port}\"\nsockets = 4\nqueue_bytes = {}\n",
-                udp_queue_bytes(o)
+                o.udp_queue_bytes.unwrap_or_else(|| udp_queue_bytes(o))
             );
             if let Some(nice) = o.udp_receive_nice {
                 c += &format!("receive_nice = {nice}\n");
