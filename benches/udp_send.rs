@@ -3,7 +3,7 @@
 //!
 //! - `send_1000/one_send_per_datagram`: a `send(2)` per datagram, what the
 //!   destination did before `sendmmsg`; the baseline of the same run.
-//! - `send_1000/sendmmsg`: `destinations::datagrams::send_all`, 1024
+//! - `send_1000/sendmmsg`: `destinations::syslog::datagrams::send_all`, 1024
 //!   datagrams a call.
 //! - `send_1000/syslog_udp_sink`: the whole `SyslogSink::send` of the batch
 //!   (encoding and `sendmmsg`).
@@ -15,7 +15,7 @@
 //! a machine busy with other work; `elements/…` is datagrams per CPU-second.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use siem_relay::destinations::datagrams::{self, Datagrams};
+use siem_relay::destinations::syslog::datagrams::{self, Datagrams};
 use siem_relay::destinations::syslog::{BodyReader, SyslogSink};
 use siem_relay::destinations::{Delivery, Sink};
 use std::net::UdpSocket;

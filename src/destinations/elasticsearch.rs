@@ -24,7 +24,8 @@ use super::http_transport::{
     secret_header, Compression, Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse,
     HttpSettings, HttpSink, Limits, Packer,
 };
-use super::{syslog_view, Batch, BatchEvent, BuildContext, Delivery, Sink};
+use super::syslog::view as syslog_view;
+use super::{Batch, BatchEvent, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
 use crate::event::record::FLAG_CANONICAL;
 use crate::event::{json_writer, push_rfc3339_millis, RecordMeta};

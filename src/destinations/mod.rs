@@ -7,7 +7,7 @@ pub mod backoff;
 pub mod batch;
 pub mod blackhole;
 pub mod datadog;
-pub mod datagrams;
+
 pub mod dead_letter;
 pub mod elasticsearch;
 pub mod file;
@@ -24,7 +24,7 @@ pub mod status;
 pub mod stdout;
 pub mod sumo_logic;
 pub mod syslog;
-mod syslog_view;
+
 pub mod worker;
 
 pub use batch::{Batch, BatchEvent};

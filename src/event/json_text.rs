@@ -1,7 +1,7 @@
 //! Reading JSON string text byte by byte: where a run of plain bytes ends,
 //! how long a valid escape is, and what it decodes to. Shared by the two
 //! hand-written JSON scanners — `parse::json_msg` (JSON MSGs and NDJSON at
-//! ingest) and `destinations::syslog_view` (record bodies for the syslog
+//! ingest) and `destinations::syslog::view` (record bodies for the syslog
 //! destination) — so that they agree with each other and with RFC 8259.
 
 /// The high bit of each byte of `w` (little-endian) that is below 0x20, a

@@ -8,7 +8,7 @@
 //! hold JSON escapes are unescaped into a reusable [`Scratch`] buffer when
 //! written. STRUCTURED-DATA is rendered into the scratch while it is read.
 //!
-//! The serde reader in `syslog.rs` (`SyslogView`) stays the reference. This
+//! The serde reader in `encode.rs` (`SyslogView`) stays the reference. This
 //! scanner accepts only a strict subset of JSON on which it is certain to
 //! agree with it byte for byte, and answers [`Fallback`] for everything else
 //! so the caller runs the reference instead: a body that is not UTF-8,
@@ -26,11 +26,11 @@ use crate::event::rfc5424_fields::{push_sd_name, push_sd_value};
 use std::cmp::Ordering;
 
 /// Deepest nesting of skipped values (e.g. in `metadata`) the scanner follows.
-pub(super) const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Why the scanner handed a body to the serde reference reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Fallback {
+pub(crate) enum Fallback {
     /// The body is not UTF-8.
     NotUtf8,
     /// Not the compact JSON the canonical writer produces: whitespace,
@@ -53,11 +53,11 @@ pub(super) enum Fallback {
 
 /// Reusable buffers for [`scan`]: one per batch, not per event.
 #[derive(Debug, Default)]
-pub(super) struct Scratch {
+pub(crate) struct Scratch {
     /// The rendered STRUCTURED-DATA of the last scanned body (empty: none).
-    pub(super) sd: Vec<u8>,
+    pub(crate) sd: Vec<u8>,
     /// An unescaped string.
-    pub(super) text: String,
+    pub(crate) text: String,
     /// A second unescaped string (comparing keys that hold escapes).
     other: String,
 }
@@ -65,7 +65,7 @@ pub(super) struct Scratch {
 /// The contents of a JSON string as written in the body (between the
 /// quotes, escapes not yet decoded). Only made by the scanner, so always valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct JsonStr<'a> {
+pub(crate) struct JsonStr<'a> {
     raw: &'a str,
     escaped: bool,
 }
@@ -74,7 +74,7 @@ impl<'a> JsonStr<'a> {
     /// The contents of a JSON string the relay wrote (a record's
     /// `message`, located by its syslog hint). Decoding is total: an
     /// escape it would not accept decodes to U+FFFD.
-    pub(super) fn from_contents(raw: &'a str) -> JsonStr<'a> {
+    pub(crate) fn from_contents(raw: &'a str) -> JsonStr<'a> {
         JsonStr {
             raw,
             escaped: raw.as_bytes().contains(&b'\\'),
@@ -82,12 +82,12 @@ impl<'a> JsonStr<'a> {
     }
 
     /// Whether the decoded string is empty (an escape never decodes to nothing).
-    pub(super) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
 
     /// The decoded string: borrowed from the body, or unescaped into `buf`.
-    pub(super) fn resolve<'s>(&self, buf: &'s mut String) -> &'s str
+    pub(crate) fn resolve<'s>(&self, buf: &'s mut String) -> &'s str
     where
         'a: 's,
     {
@@ -100,7 +100,7 @@ impl<'a> JsonStr<'a> {
     }
 
     /// The decoded string: borrowed from the body unless it holds escapes.
-    pub(super) fn decoded(&self) -> std::borrow::Cow<'a, str> {
+    pub(crate) fn decoded(&self) -> std::borrow::Cow<'a, str> {
         if !self.escaped {
             return std::borrow::Cow::Borrowed(self.raw);
         }
@@ -110,7 +110,7 @@ impl<'a> JsonStr<'a> {
     }
 
     /// Appends the decoded string's UTF-8 bytes to `out`.
-    pub(super) fn write_to(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
         if self.escaped {
             unescape(self.raw, |piece| out.extend_from_slice(piece.as_bytes()));
         } else {
@@ -122,19 +122,19 @@ impl<'a> JsonStr<'a> {
 /// What [`scan`] found: the fields `encode_syslog` reads. `None` is an
 /// absent field; STRUCTURED-DATA is in [`Scratch::sd`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct View<'a> {
-    pub(super) facility: Option<u8>,
-    pub(super) severity: Option<u8>,
-    pub(super) hostname: Option<JsonStr<'a>>,
-    pub(super) app_name: Option<JsonStr<'a>>,
-    pub(super) procid: Option<JsonStr<'a>>,
-    pub(super) msgid: Option<JsonStr<'a>>,
-    pub(super) message: Option<JsonStr<'a>>,
+pub(crate) struct View<'a> {
+    pub(crate) facility: Option<u8>,
+    pub(crate) severity: Option<u8>,
+    pub(crate) hostname: Option<JsonStr<'a>>,
+    pub(crate) app_name: Option<JsonStr<'a>>,
+    pub(crate) procid: Option<JsonStr<'a>>,
+    pub(crate) msgid: Option<JsonStr<'a>>,
+    pub(crate) message: Option<JsonStr<'a>>,
 }
 
 /// Reads `body`, renders its STRUCTURED-DATA into `scratch.sd` and returns
 /// the other fields, or says why the reference reader must do it.
-pub(super) fn scan<'a>(body: &'a [u8], scratch: &mut Scratch) -> Result<View<'a>, Fallback> {
+pub(crate) fn scan<'a>(body: &'a [u8], scratch: &mut Scratch) -> Result<View<'a>, Fallback> {
     scratch.sd.clear();
     let text = std::str::from_utf8(body).map_err(|_| Fallback::NotUtf8)?;
     let mut s = Scanner { s: text, i: 0 };
@@ -180,7 +180,7 @@ pub(super) fn scan<'a>(body: &'a [u8], scratch: &mut Scratch) -> Result<View<'a>
 /// same strict scanner (the `elasticsearch` destination's `_id`). Answers
 /// [`Fallback`] whenever serde might disagree: for a body serde refuses,
 /// a `null` or non-string `event_id`, `event_id` twice, an escaped key.
-pub(super) fn event_id(body: &[u8]) -> Result<Option<JsonStr<'_>>, Fallback> {
+pub(crate) fn event_id(body: &[u8]) -> Result<Option<JsonStr<'_>>, Fallback> {
     let text = std::str::from_utf8(body).map_err(|_| Fallback::NotUtf8)?;
     let mut s = Scanner { s: text, i: 0 };
     let mut id = None;
