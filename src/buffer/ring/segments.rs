@@ -1,0 +1,362 @@
+//! The ring's segments over time: rolling to the next one when the active
+//! segment is full, reusing the oldest (asking the cursors first), giving a
+//! slot a new file while a batch still holds the old one, expiry by age,
+//! and the maintenance thread that flushes, expires and prepares the next
+//! segment ahead of the writer.
+
+use super::append::write_padded;
+use super::*;
+
+impl Ring {
+    /// Checks that `n` more segments can be taken (free or reusable) without
+    /// violating a `block` cursor. `Err` names the cursor that holds them.
+    pub(super) fn can_take_segments(&self, n: usize) -> Result<(), String> {
+        let t = self.inner.table.read().unwrap();
+        let available = t.free.len() + t.unopened.len();
+        if n <= available {
+            return Ok(());
+        }
+        let reuse = n - available;
+        // the active segment can never be reused by its own append
+        if reuse >= t.segs.len() {
+            return Err("(batch larger than the ring)".into());
+        }
+        let cursors = self.inner.cursors.lock().unwrap();
+        let needed_end = t.segs[reuse - 1].end_seq.load(Ordering::Acquire);
+        for c in cursors.iter().filter(|c| c.policy == WhenFull::Block) {
+            if c.acked.load(Ordering::Acquire) < needed_end {
+                return Err(c.name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a new segment in a free slot or in the oldest segment, its
+    /// header written. The old one is sealed by the next `publish` (with the
+    /// records this append wrote into it), or at its published end by `abort`.
+    /// Everything staged must have been written. On error the writer is still
+    /// in the old segment.
+    pub(super) fn roll(&self, w: &mut Writer) -> io::Result<()> {
+        debug_assert!(w.stage.is_empty());
+        let inner = &self.inner;
+        let old = w.active.clone();
+        let mut t = inner.table.write().unwrap();
+        let seg = if let Some(seg) = t.free.pop() {
+            seg
+        } else if let Some(slot) = t.unopened.pop() {
+            match Segment::open(&inner.settings.dir, slot, inner.seg_size) {
+                Ok(seg) => Arc::new(seg),
+                Err(e) => {
+                    t.unopened.push(slot);
+                    return Err(e);
+                }
+            }
+        } else {
+            let oldest = t
+                .segs
+                .pop_front()
+                .ok_or_else(|| io::Error::other("no segment to reuse"))?;
+            let next = t.segs.front().cloned().unwrap_or_else(|| old.clone());
+            self.evict(w, &oldest, &next, "buffer full");
+            oldest.seg.clone()
+        };
+        // A segment of another size (segment_bytes changed) gets a new file,
+        // and so does one a destination's batch still holds records of (a
+        // lease: it was evicted unacknowledged, or acknowledged a moment
+        // before the batch was dropped): its old file lives on, unlinked,
+        // until the batch lets go, and is never overwritten under it.
+        let seg = if seg.len() != inner.seg_size || seg.is_leased() {
+            self.replace_file(seg, &mut t)?
+        } else {
+            seg
+        };
+        let h = SegmentHeader {
+            id: w.next_id,
+            first_seq: w.next_seq,
+            created_ms: now_millis(),
+        };
+        // a zero header on the device: the new one need not be flushed first
+        let header_clear = seg.take_header_clear();
+        w.stage.extend_from_slice(&h.encode());
+        let written = write_padded(&seg, 0, &mut w.stage);
+        w.stage.clear();
+        if let Err(e) = written {
+            t.free.push(seg);
+            return Err(e);
+        }
+        if inner.settings.fsync != FsyncPolicy::Never && !header_clear {
+            #[cfg(test)]
+            inner
+                .counters
+                .header_flushes
+                .fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = seg.flush_range(0, DATA_START) {
+                tracing::error!(error = %e, "flushing a segment header failed");
+            }
+        }
+        w.next_id += 1;
+        // the old segment: sealed by `publish`; its end_seq (writer-side) now
+        w.sealing.push(Sealing {
+            info: old.clone(),
+            end_off: w.off,
+            prev_end_seq: old.end_seq.load(Ordering::Acquire),
+        });
+        old.end_seq.store(w.next_seq, Ordering::Release);
+        // (nothing flushes under `fsync = never`: the list would only grow,
+        // holding every old segment it names)
+        if w.off > w.dirty_from && inner.settings.fsync != FsyncPolicy::Never {
+            w.dirty_sealed.push((old.seg.clone(), w.dirty_from, w.off));
+        }
+        let info = SegInfo::new(seg, h, DATA_START, w.next_seq, 0);
+        t.segs.push_back(info.clone());
+        w.active = info;
+        w.off = DATA_START;
+        w.stage_off = DATA_START;
+        w.dirty_from = DATA_START;
+        Ok(())
+    }
+
+    /// Replaces `old`'s file by a new one in the same slot (unlinking the
+    /// old file: whoever still holds `old` keeps reading it). On error the
+    /// slot is left unopened, to be opened by a later roll.
+    pub(super) fn replace_file(
+        &self,
+        old: Arc<Segment>,
+        t: &mut Table,
+    ) -> io::Result<Arc<Segment>> {
+        let inner = &self.inner;
+        let slot = old.slot;
+        let path = old.path().to_path_buf();
+        if old.is_leased() {
+            inner
+                .counters
+                .leased_replacements
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                slot,
+                "segment still held by a batch: reusing its slot with a new file"
+            );
+        }
+        drop(old);
+        let _ = std::fs::remove_file(&path);
+        match Segment::open(&inner.settings.dir, slot, inner.seg_size) {
+            Ok(seg) => Ok(Arc::new(seg)),
+            Err(e) => {
+                t.unopened.push(slot);
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves every cursor still in `gone` to the start of `next`, counting
+    /// what it had not read. Caller holds the writer lock and the table write lock.
+    pub(super) fn evict(&self, w: &mut Writer, gone: &SegInfo, next: &SegInfo, reason: &str) {
+        let cursors = self.inner.cursors.lock().unwrap();
+        for c in cursors.iter() {
+            let mut pos = c.pos.lock().unwrap();
+            if pos.seg_id <= gone.id {
+                let lost = next.first_seq.saturating_sub(pos.next_seq);
+                *pos = ReadPos {
+                    seg_id: next.id,
+                    off: DATA_START,
+                    next_seq: next.first_seq.max(pos.next_seq),
+                };
+                if lost > 0 {
+                    c.dropped.fetch_add(lost, Ordering::Relaxed);
+                    w.notices.push_back(overflow_notice(&c.name, lost, reason));
+                }
+            }
+        }
+    }
+
+    /// Expires sealed segments whose newest record is older than `max_age`.
+    pub(super) fn expire_old(&self) {
+        let max_age = self.inner.settings.max_age;
+        if max_age.is_zero() {
+            return;
+        }
+        let cutoff = now_millis() - max_age.as_millis() as i64;
+        let mut w = self.inner.writer.lock().unwrap();
+        loop {
+            let mut t = self.inner.table.write().unwrap();
+            let Some(oldest) = t.segs.front().cloned() else {
+                break;
+            };
+            if !oldest.sealed.load(Ordering::Acquire)
+                || oldest.last_ms.load(Ordering::Relaxed) >= cutoff
+                || t.segs.len() < 2
+            {
+                break;
+            }
+            let end = oldest.end_seq.load(Ordering::Acquire);
+            let blocked = self
+                .inner
+                .cursors
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|c| c.policy == WhenFull::Block && c.acked.load(Ordering::Acquire) < end);
+            if blocked {
+                break;
+            }
+            t.segs.pop_front();
+            let next = t.segs.front().cloned().expect("checked len");
+            self.evict(&mut w, &oldest, &next, "max_age exceeded");
+            // forget the header so recovery does not bring the expired records back
+            if let Err(e) = oldest.seg.clear_header() {
+                tracing::error!(error = %e, "clearing an expired segment's header failed");
+            }
+            t.free.push(oldest.seg.clone());
+        }
+        if !w.notices.is_empty() {
+            let mut taken = Vec::new();
+            let written = self
+                .write_notices(&mut w, &mut taken)
+                .and_then(|()| self.flush_stage(&mut w));
+            if let Err(e) = written {
+                self.abort(&mut w, taken);
+                tracing::error!(error = %e, "writing buffer notices failed");
+                return;
+            }
+            let synced = self.publish(&mut w);
+            drop(w);
+            if let Some((seg, a, b)) = synced {
+                let _ = seg.flush_range(a, b - a);
+            }
+            self.inner.data_notify.notify_waiters();
+        }
+    }
+
+    /// Keeps one segment ready for the writer's next roll: when none is
+    /// free, takes the oldest segment out of the ring if every destination
+    /// has acknowledged all of it (so nothing is dropped), and clears its
+    /// header with a device flush here. The roll that takes it then writes
+    /// the new header without a flush of its own, instead of flushing on the
+    /// append path (tens of milliseconds on a busy disk, with the ring
+    /// locked and a runtime worker blocked). Only what the next roll would
+    /// overwrite leaves early: the ring keeps one segment less of delivered
+    /// history.
+    pub(super) fn recycle_oldest(&self) {
+        let inner = &self.inner;
+        let seg = {
+            let mut w = inner.writer.lock().unwrap();
+            let mut t = inner.table.write().unwrap();
+            if !t.free.is_empty() || !t.unopened.is_empty() || t.segs.len() < 2 {
+                return;
+            }
+            let oldest = t.segs[0].clone();
+            if !oldest.sealed.load(Ordering::Acquire) || oldest.seg.len() != inner.seg_size {
+                return;
+            }
+            let end = oldest.end_seq.load(Ordering::Acquire);
+            let acked = inner
+                .cursors
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|c| c.acked.load(Ordering::Acquire) >= end);
+            if !acked {
+                return;
+            }
+            t.segs.pop_front();
+            let next = t.segs.front().cloned().expect("checked len");
+            // moves any cursor left at its very end; drops nothing (all acknowledged)
+            self.evict(&mut w, &oldest, &next, "recycled");
+            oldest.seg.clone()
+        };
+        if let Err(e) = seg.clear_header() {
+            tracing::warn!(slot = seg.slot, error = %e, "clearing a segment header for reuse failed");
+        }
+        // with a failed clear the roll flushes the header it writes, as for any other
+        inner.table.write().unwrap().free.push(seg);
+    }
+
+    /// Opens the next never-used slot file ahead of the writer, so a roll
+    /// does not create, size and map a file in the append path. The slot
+    /// stays available to the writer meanwhile: it is handed over only if
+    /// the writer has not opened it itself.
+    pub(super) fn prepare_spare(&self) {
+        let slot = {
+            let t = self.inner.table.read().unwrap();
+            if !t.free.is_empty() {
+                return;
+            }
+            match t.unopened.last() {
+                Some(&s) => s,
+                None => return,
+            }
+        };
+        let seg = match Segment::open(&self.inner.settings.dir, slot, self.inner.seg_size) {
+            Ok(seg) => seg,
+            Err(e) => {
+                tracing::warn!(slot, error = %e, "cannot prepare the next segment");
+                return;
+            }
+        };
+        let mut t = self.inner.table.write().unwrap();
+        if let Some(i) = t.unopened.iter().position(|&s| s == slot) {
+            t.unopened.remove(i);
+            t.free.push(Arc::new(seg));
+        }
+    }
+
+    /// Background thread: periodic fsync (interval policy), expiry, and
+    /// preparing the next segment.
+    pub(super) fn start_maintenance(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let tick = match self.inner.settings.fsync {
+            FsyncPolicy::Interval(d) => d.clamp(Duration::from_millis(1), Duration::from_secs(1)),
+            _ => Duration::from_secs(1),
+        };
+        let flush = matches!(self.inner.settings.fsync, FsyncPolicy::Interval(_));
+        // without flushes a roll costs no device flush to save
+        let recycle = self.inner.settings.fsync != FsyncPolicy::Never;
+        let thread = std::thread::Builder::new()
+            .name("ring-maintenance".into())
+            .spawn(move || loop {
+                // woken early when the ring is dropped (or spuriously: one
+                // round of maintenance early does no harm)
+                std::thread::park_timeout(tick);
+                let Some(inner) = weak.upgrade() else { return };
+                let ring = Ring { inner };
+                if ring.is_closed() {
+                    return;
+                }
+                if flush {
+                    if let Err(e) = ring.sync() {
+                        tracing::error!(error = %e, "ring fsync failed");
+                    }
+                }
+                ring.expire_old();
+                ring.prepare_spare();
+                if recycle {
+                    ring.recycle_oldest();
+                }
+            })
+            .expect("spawn ring maintenance thread");
+        *self.inner.maintenance.lock().unwrap() = Some(thread);
+    }
+}
+
+/// The SECURITY event that reports records a destination lost.
+pub(crate) fn overflow_notice(destination: &str, dropped: u64, reason: &str) -> Event {
+    let mut ev = Event::new(
+        "SECURITY",
+        Some("relay.buffer.overflow".into()),
+        Severity::Warning,
+    );
+    ev.outcome = Some("failure".into());
+    let mut md = serde_json::Map::new();
+    md.insert("destination".into(), destination.into());
+    md.insert("dropped".into(), dropped.into());
+    md.insert("reason".into(), reason.into());
+    ev.metadata = Some(md);
+    ev.message = Some(format!(
+        "destination `{destination}` lost {dropped} events: {reason}"
+    ));
+    ev.source = Some(crate::event::SourceInfo {
+        listener: "relay".into(),
+        address: None,
+    });
+    ev
+}
