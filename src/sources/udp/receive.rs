@@ -242,9 +242,9 @@ impl Receiver {
         read
     }
 
-    /// The chunk being gathered, started now if there is none.
-    fn chunk(&mut self) -> &mut Chunk {
-        let (chunk, _) = self.pending.get_or_insert_with(|| {
+    /// Starts a chunk now if none is being gathered.
+    fn start_chunk(&mut self) {
+        self.pending.get_or_insert_with(|| {
             let chunk = Chunk {
                 listener: self.name.clone(),
                 timezone: self.timezone,
@@ -255,7 +255,6 @@ impl Receiver {
             };
             (chunk, Instant::now() + LINGER)
         });
-        chunk
     }
 
     /// Hands the chunk over if it is due by `now`.
@@ -302,21 +301,22 @@ impl Receiver {
 
     /// Adds one datagram from `peer` to the chunk.
     fn add(&mut self, data: &[u8], peer: Option<SocketAddr>) {
-        let peer = peer.map(|p| {
+        if let Some(p) = peer {
             // senders repeat: format each one once
             if self.last_peer.as_ref().is_none_or(|(last, _)| *last != p) {
                 self.last_peer = Some((p, Arc::from(p.to_string())));
             }
-            self.last_peer.as_ref().expect("just set").1.clone()
-        });
-        let chunk = self.chunk();
-        let peer = peer.map(|text| {
+        }
+        self.start_chunk();
+        let (chunk, _) = self.pending.as_mut().expect("started above");
+        let peer = peer.map(|_| {
+            let text = &self.last_peer.as_ref().expect("set above").1;
             if chunk
                 .peers
                 .last()
-                .is_none_or(|last| !Arc::ptr_eq(last, &text))
+                .is_none_or(|last| !Arc::ptr_eq(last, text))
             {
-                chunk.peers.push(text);
+                chunk.peers.push(text.clone());
             }
             chunk.peers.len() - 1
         });
