@@ -106,11 +106,40 @@ fn next_wait(round: Read, allowed: bool, due: Option<Duration>) -> Wait {
     }
 }
 
+/// Whether the thread may nap: not for [`NO_NAPS_AFTER_DROPS`] after the
+/// kernel dropped datagrams during a nap. Drops while the parse queue was
+/// full say nothing against naps (the thread could not read then anyway),
+/// and turning naps off there only added wake-ups while the cores were
+/// short.
+struct Naps {
+    /// No naps before this.
+    off_until: Option<Instant>,
+}
+
+impl Naps {
+    fn new() -> Self {
+        Naps { off_until: None }
+    }
+
+    /// Takes note of a round that followed a nap (`napped`) or another wait.
+    fn after(&mut self, round: Read, napped: bool, now: Instant) {
+        if round.kernel_dropped && napped {
+            self.off_until = Some(now + NO_NAPS_AFTER_DROPS);
+        }
+    }
+
+    fn allowed(&self, now: Instant) -> bool {
+        self.off_until.is_none_or(|t| now >= t)
+    }
+}
+
 /// Reads `receivers` until `shutdown` (or until every appender is gone),
 /// then hands over what was gathered.
 pub(super) fn run(mut receivers: Vec<Receiver>, shutdown: watch::Receiver<bool>) {
     let mut batch = Batch::new();
-    let mut naps_from = Instant::now();
+    let mut naps = Naps::new();
+    // whether the last wait was a nap with room in the parse queue
+    let mut napped = false;
     loop {
         if *shutdown.borrow() || shutdown.has_changed().is_err() {
             break;
@@ -120,9 +149,7 @@ pub(super) fn run(mut receivers: Vec<Receiver>, shutdown: watch::Receiver<bool>)
             round.merge(r.read(&mut batch));
         }
         let now = Instant::now();
-        if round.kernel_dropped {
-            naps_from = now + NO_NAPS_AFTER_DROPS;
-        }
+        naps.after(round, napped, now);
         for r in &mut receivers {
             r.flush_due(now);
         }
@@ -137,7 +164,9 @@ pub(super) fn run(mut receivers: Vec<Receiver>, shutdown: watch::Receiver<bool>)
                     .map(|(_, at)| at.saturating_duration_since(now))
             })
             .min();
-        match next_wait(round, now >= naps_from, due) {
+        let wait = next_wait(round, naps.allowed(now), due);
+        napped = matches!(wait, Wait::Nap(_)) && !round.queue_full;
+        match wait {
             Wait::Now => {}
             Wait::Nap(d) => std::thread::sleep(d),
             Wait::Poll(d) => wait_readable(&receivers, d),
@@ -378,6 +407,23 @@ mod tests {
             Wait::Nap(NAP),
             "a full parse queue is not polled for"
         );
+    }
+
+    #[test]
+    fn naps_stop_for_a_second_after_drops_during_a_nap_only() {
+        let now = Instant::now();
+        let dropped = Read {
+            kernel_dropped: true,
+            ..round(10)
+        };
+        let mut naps = Naps::new();
+        naps.after(dropped, false, now);
+        assert!(naps.allowed(now), "drops behind a full parse queue");
+        naps.after(round(10), true, now);
+        assert!(naps.allowed(now), "a nap without drops");
+        naps.after(dropped, true, now);
+        assert!(!naps.allowed(now + NO_NAPS_AFTER_DROPS - Duration::from_millis(1)));
+        assert!(naps.allowed(now + NO_NAPS_AFTER_DROPS));
     }
 
     /// A receiver of a fresh socket with `recv_buffer` bytes of SO_RCVBUF,
