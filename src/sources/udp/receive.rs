@@ -7,9 +7,10 @@
 //! arrival, it read one to seven datagrams per wake-up at 50k/s (7,400
 //! wake-ups a second at nice 0, 31,500 at nice -10), and the wake-ups cost
 //! more than the reading. It naps only while the kernel queue has ample
-//! room: a read that found more than an eighth of what the queue holds
-//! ([`NAP_MARGIN`]), or a kernel drop in the last second, and it reads on
-//! at once or waits for the next arrival, as before naps.
+//! room: after a read that found more than an eighth of what the queue
+//! holds ([`NAP_MARGIN`]) it reads on at once, and for a second after the
+//! kernel dropped datagrams during a nap ([`Naps`]) it waits for the next
+//! arrival, as before naps.
 
 use super::batch::Batch;
 use super::{Chunk, Queue, FLUSH_DATAGRAMS, LINGER};
