@@ -199,9 +199,9 @@ const DEFAULT_RECEIVE_NICE: i32 = -10;
 /// Gives the calling thread (a receive thread) the nice value `nice`, or
 /// [`DEFAULT_RECEIVE_NICE`] if unset. When the cores are busy, the kernel
 /// queue overflows while this thread waits its turn behind the relay's own
-/// parse and delivery threads and whatever else runs. On the e2e bench, one
-/// unpaced sender lost 19–31% of its datagrams at nice 0 and nothing at
-/// -10. Since the thread naps between reads ([`receive`]), -10 costs no
+/// parse and delivery threads and whatever else runs. On the e2e bench
+/// (with a `queue_bytes` for the whole run), one unpaced sender lost 19–31%
+/// of its datagrams at nice 0 and nothing at -10. Since the thread naps between reads ([`receive`]), -10 costs no
 /// more CPU than nice 0 at moderate rates (woken on every arrival, it had
 /// cost twice as much at 50k/s). A lower nice value needs `CAP_SYS_NICE`
 /// (or an `RLIMIT_NICE` that allows it): without it the thread keeps the
