@@ -21,7 +21,7 @@ mod procs;
 #[path = "e2e/sink.rs"]
 mod sink;
 
-use load::{LoadResult, LoadSpec, Proto};
+use load::{LineFormat, LoadResult, LoadSpec, Proto};
 use procs::{free_port, render, Proc};
 use sink::{Sink, SinkKind};
 use std::path::{Path, PathBuf};
@@ -53,6 +53,8 @@ impl Out {
 struct Scenario {
     name: &'static str,
     input: Proto,
+    /// the syslog lines of a TCP, TLS or UDP input
+    format: LineFormat,
     conns: usize,
     outs: Vec<Out>,
     what: &'static str,
@@ -67,19 +69,30 @@ impl Scenario {
 }
 
 fn scenarios() -> Vec<Scenario> {
+    use LineFormat::*;
     use Out::*;
     use Proto::*;
     vec![
         Scenario {
             name: "tcp_syslog",
             input: TcpLf,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Syslog],
             what: "TCP LF in → syslog TCP out",
         },
         Scenario {
+            name: "tcp_3164",
+            input: TcpLf,
+            format: Rfc3164,
+            conns: 1,
+            outs: vec![Syslog],
+            what: "TCP LF in, RFC 3164 (BSD) lines of ~190 bytes → syslog TCP out",
+        },
+        Scenario {
             name: "tcp_octet",
             input: TcpOctet,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Syslog],
             what: "TCP octet-counting in → syslog TCP out",
@@ -87,6 +100,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "tls_syslog",
             input: TlsOctet,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Syslog],
             what: "TLS in (RFC 5425 octet-counting, a certificate of the bench's own CA) → syslog TCP out",
@@ -94,6 +108,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "tcp16",
             input: TcpLf,
+            format: Rfc5424,
             conns: 16,
             outs: vec![Syslog],
             what: "16 TCP connections → syslog TCP out",
@@ -101,6 +116,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "udp_syslog",
             input: Udp,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Syslog],
             what: "UDP in (paced) → syslog TCP out",
@@ -108,6 +124,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "udp_out",
             input: TcpLf,
+            format: Rfc5424,
             conns: 1,
             outs: vec![SyslogUdp],
             what: "TCP in (paced at the UDP rate) → syslog UDP out, a datagram per event (rsyslog: omfwd)",
@@ -115,6 +132,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "http_hec",
             input: HttpNdjson,
+            format: Rfc5424,
             conns: 4,
             outs: vec![Hec],
             what: "HTTP NDJSON in (4 conns) → Splunk HEC out",
@@ -122,6 +140,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "tcp_hec",
             input: TcpLf,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Hec],
             what: "TCP in → HTTP/HEC out (peer-comparable)",
@@ -129,6 +148,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "tcp_elastic",
             input: TcpLf,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Elastic],
             what: "TCP in → Elasticsearch _bulk out (rsyslog: omelasticsearch)",
@@ -136,6 +156,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "fanout5",
             input: TcpLf,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Syslog; 5],
             what: "TCP in → 5 syslog TCP sinks (events/s = per destination, all 5 complete)",
@@ -143,6 +164,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "fanout4",
             input: TcpLf,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Syslog; 4],
             what: "TCP in → 4 syslog TCP sinks (the baseline of fanout5_stalled)",
@@ -150,6 +172,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "fanout5_stalled",
             input: TcpLf,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Syslog, Syslog, Syslog, Syslog, StalledSyslog],
             what: "TCP in → 4 syslog TCP sinks + 1 sink that never reads",
@@ -157,6 +180,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "stalled",
             input: TcpLf,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Syslog, StalledSyslog],
             what: "TCP in → healthy + stalled sink",
@@ -164,6 +188,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "stalled_hec",
             input: TcpLf,
+            format: Rfc5424,
             conns: 1,
             outs: vec![Syslog, StalledHec],
             what: "TCP in → healthy syslog sink + HEC answering 503",
@@ -860,6 +885,7 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
 
     let spec = LoadSpec {
         proto: s.input,
+        format: s.format,
         addr: ([127, 0, 0, 1], in_port).into(),
         also: if direct {
             sinks[1..]
@@ -1208,6 +1234,17 @@ fn self_check(o: &Opts) -> bool {
         sink::find_num_end(line, b"seq") == Some((42, 36))
             && find_num(&line[36..], b"ts_ns") == Some(7),
     );
+    // an RFC 3164 line's text, and the relay's RFC 5424 rendering of it
+    let mut bsd = Vec::new();
+    load::bsd_line(&mut bsd, "Dec  5 21:40:00", 46, 8);
+    check(
+        "RFC 3164 line: seq and ts_ns in the text",
+        find_num(&bsd, b"seq") == Some(46)
+            && find_num(&bsd, b"ts_ns") == Some(8)
+            && bsd.starts_with(
+                b"<86>Dec  5 21:40:00 bench-host-01 siem-bench[4242]: user login seq=46 ",
+            ),
+    );
     // the generator's lines, written piece by piece, are what `format!` writes
     let same_lines = [(0u64, 0u64), (7, 1795000000000000000), (u64::MAX, u64::MAX)]
         .iter()
@@ -1303,6 +1340,7 @@ fn self_check(o: &Opts) -> bool {
         let k = Sink::start(kind, n).unwrap();
         let spec = LoadSpec {
             proto,
+            format: LineFormat::Rfc5424,
             addr: ([127, 0, 0, 1], k.port).into(),
             also: Vec::new(),
             events: n,

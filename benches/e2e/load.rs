@@ -1,7 +1,8 @@
-//! Load generator: RFC 5424 lines (~270 bytes, two SD elements, JSON MSG) over
-//! TCP (LF or octet-counting), TLS (octet-counting) and UDP, and NDJSON over HTTP/1.1 keep-alive.
-//! Every event carries its sequence number and send timestamp (ns since the
-//! epoch) both in an SD param and in the JSON MSG.
+//! Load generator: RFC 5424 lines (~270 bytes, two SD elements, JSON MSG) or
+//! RFC 3164 lines (~190 bytes, `key=value` text) over TCP (LF or
+//! octet-counting), TLS (octet-counting) and UDP, and NDJSON over HTTP/1.1
+//! keep-alive. Every event carries its sequence number and send timestamp
+//! (ns since the epoch): in an SD param and in the JSON MSG, or in the text.
 
 use super::sink::now_ns;
 use std::io::{Read, Write};
@@ -21,9 +22,19 @@ pub enum Proto {
     TlsOctet,
 }
 
+/// The syslog lines a stream or UDP load sends.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum LineFormat {
+    /// [`syslog_line`]
+    Rfc5424,
+    /// [`bsd_line`]
+    Rfc3164,
+}
+
 #[derive(Clone, Debug)]
 pub struct LoadSpec {
     pub proto: Proto,
+    pub format: LineFormat,
     pub addr: SocketAddr,
     /// TCP without TLS: more addresses every connection's lines also go to,
     /// each on a connection of its own (the `direct` row of a fan-out)
@@ -80,6 +91,32 @@ pub fn syslog_line(out: &mut Vec<u8>, ts: &str, seq: u64, ts_ns: u64) {
     out.extend_from_slice(
         b",\"action\":\"user.login\",\"category\":\"AUTHENTICATION\",\"outcome\":\"success\",\"user\":\"alice\"}",
     );
+}
+
+/// One RFC 3164 line (no framing, no LF): `ts` is `Mmm dd hh:mm:ss`.
+pub fn bsd_line(out: &mut Vec<u8>, ts: &str, seq: u64, ts_ns: u64) {
+    out.extend_from_slice(b"<86>");
+    out.extend_from_slice(ts.as_bytes());
+    out.extend_from_slice(b" bench-host-01 siem-bench[4242]: user login seq=");
+    push_u64(out, seq);
+    out.extend_from_slice(b" ts_ns=");
+    push_u64(out, ts_ns);
+    out.extend_from_slice(
+        b" action=user.login category=AUTHENTICATION outcome=success user=alice src=10.1.2.3 software=e2e",
+    );
+}
+
+/// Writes one line: (out, timestamp, seq, ts_ns).
+type WriteLine = fn(&mut Vec<u8>, &str, u64, u64);
+
+/// The line writer and the current timestamp in its format.
+fn line_format(f: LineFormat) -> (WriteLine, fn() -> String) {
+    match f {
+        LineFormat::Rfc5424 => (syslog_line, rfc3339_now),
+        LineFormat::Rfc3164 => (bsd_line, || {
+            chrono::Utc::now().format("%b %e %H:%M:%S").to_string()
+        }),
+    }
 }
 
 /// One JSON event for the HTTP source (no LF).
@@ -255,17 +292,18 @@ fn write_lines(
     let mut buf = Vec::with_capacity(128 * 1024);
     let mut line = Vec::with_capacity(512);
     let (mut sent, mut bytes) = (0u64, 0u64);
-    let mut ts = rfc3339_now();
+    let (write_line, now) = line_format(spec.format);
+    let mut ts = now();
     for seq in plan(spec, range) {
         if sent % 256 == 0 {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            ts = rfc3339_now();
+            ts = now();
             pacer.wait(sent);
         }
         line.clear();
-        syslog_line(&mut line, &ts, seq, now_ns());
+        write_line(&mut line, &ts, seq, now_ns());
         if octet {
             push_u64(&mut buf, line.len() as u64);
             buf.push(b' ');
@@ -298,17 +336,18 @@ fn send_udp(
     s.connect(spec.addr).map_err(|e| e.to_string())?;
     let mut line = Vec::with_capacity(512);
     let (mut sent, mut bytes) = (0u64, 0u64);
-    let mut ts = rfc3339_now();
+    let (write_line, now) = line_format(spec.format);
+    let mut ts = now();
     for seq in plan(spec, range) {
         if sent % 64 == 0 {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            ts = rfc3339_now();
+            ts = now();
             pacer.wait(sent);
         }
         line.clear();
-        syslog_line(&mut line, &ts, seq, now_ns());
+        write_line(&mut line, &ts, seq, now_ns());
         // ECONNREFUSED from an earlier ICMP is not our loss to count: retry once
         if s.send(&line).is_err() {
             s.send(&line).ok();

@@ -1,10 +1,13 @@
 //! Fuzz target: any bytes become exactly one canonical event that encodes
-//! and decodes (never a panic, never a drop).
+//! and decodes (never a panic, never a drop), and the hand-written RFC 5424
+//! and RFC 3164 fast paths read what they accept exactly as `syslog_loose`
+//! does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use siem_relay::event::Event;
-use siem_relay::parse::{syslog_line_to_event, Origin};
+use siem_relay::parse::syslog::parse_syslog_loose;
+use siem_relay::parse::{rfc3164, rfc5424, syslog_line_to_event, syslog_line_to_record, Origin};
 
 fuzz_target!(|data: &[u8]| {
     let origin = Origin {
@@ -20,4 +23,17 @@ fuzz_target!(|data: &[u8]| {
     );
     let enc = ev.encode();
     Event::decode(enc.body()).expect("encoded event decodes");
+    // the record path the sources run (direct writers included) decodes too
+    let rec = syslog_line_to_record(data, 1_790_000_000_000, chrono_tz::Tz::Europe__Berlin, &origin);
+    Event::decode(rec.body()).expect("record decodes");
+    if let Ok(text) = std::str::from_utf8(data) {
+        let text = text.trim_end_matches(['\n', '\r', '\0']);
+        let loose = || parse_syslog_loose(text.as_bytes(), 1_790_000_000_000, chrono_tz::Tz::Europe__Berlin);
+        if let Some(m) = rfc5424::parse(text) {
+            assert_eq!(m.to_message(), loose(), "RFC 5424 fast path");
+        }
+        if let Some(m) = rfc3164::parse(text, 1_790_000_000_000, chrono_tz::Tz::Europe__Berlin) {
+            assert_eq!(m.to_message(), loose(), "RFC 3164 fast path");
+        }
+    }
 });

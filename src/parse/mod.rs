@@ -3,6 +3,7 @@
 //! - [`framing`]: RFC 6587 TCP framing (octet counting and LF), incremental.
 //! - [`syslog`]: RFC 5424 / RFC 3164 parsing into [`syslog::SyslogMessage`].
 //! - [`rfc5424`]: the hand-written RFC 5424 fast path [`syslog`] tries first.
+//! - [`rfc3164`]: the hand-written RFC 3164 (BSD) fast path it tries next.
 //! - [`normalize`]: builds the canonical [`crate::event::Event`] from a parsed
 //!   syslog message or a JSON object.
 //! - [`direct`]: writes the record of a well-formed RFC 5424 line straight
@@ -17,6 +18,7 @@ pub mod framing;
 pub mod json;
 pub(crate) mod json_msg;
 pub mod normalize;
+pub mod rfc3164;
 pub mod rfc5424;
 mod spare;
 pub mod syslog;

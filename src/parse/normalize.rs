@@ -94,7 +94,11 @@ pub fn syslog_text_to_record(
     match crate::parse::direct::line_to_record(line, received_ms, origin) {
         Ok(record) => record,
         Err(Some(p)) => normalize_syslog(p.to_message(), received_ms, origin).encode(),
-        Err(None) => syslog_line_to_event(text.as_bytes(), received_ms, tz, origin).encode(),
+        Err(None) => match crate::parse::rfc3164::parse(line, received_ms, tz) {
+            Some(p) => crate::parse::direct::encode_rfc3164(&p, received_ms, origin)
+                .unwrap_or_else(|| normalize_syslog(p.to_message(), received_ms, origin).encode()),
+            None => syslog_line_to_event(text.as_bytes(), received_ms, tz, origin).encode(),
+        },
     }
 }
 

@@ -194,7 +194,7 @@ pub(crate) fn procid_string(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// 1-3 ASCII digits at `b[i..]`.
-fn small_number(b: &[u8], i: usize) -> Option<(u32, usize)> {
+pub(crate) fn small_number(b: &[u8], i: usize) -> Option<(u32, usize)> {
     let mut n = 0u32;
     let mut j = i;
     while j < b.len() && b[j].is_ascii_digit() {
@@ -228,7 +228,7 @@ fn header_token(text: &str, i: usize) -> Option<(Option<&str>, usize)> {
 }
 
 /// `d` ASCII digits at `b[i..]`.
-fn digits(b: &[u8], i: usize, d: usize) -> Option<u32> {
+pub(crate) fn digits(b: &[u8], i: usize, d: usize) -> Option<u32> {
     let s = b.get(i..i + d)?;
     let mut n = 0u32;
     for &c in s {

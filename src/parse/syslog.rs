@@ -41,10 +41,13 @@ pub fn parse_syslog(input: &[u8], received_ms: i64, tz: Tz) -> SyslogMessage {
     if let Some(m) = crate::parse::rfc5424::parse(text) {
         return m.to_message();
     }
+    if let Some(m) = crate::parse::rfc3164::parse(text, received_ms, tz) {
+        return m.to_message();
+    }
     parse_text_loose(text, received_ms, tz)
 }
 
-/// [`parse_syslog`] without the RFC 5424 fast path: `syslog_loose` only. The
+/// [`parse_syslog`] without the RFC 5424 and 3164 fast paths: `syslog_loose` only. The
 /// reference the fast path is tested and benchmarked against.
 pub fn parse_syslog_loose(input: &[u8], received_ms: i64, tz: Tz) -> SyslogMessage {
     let text = input_text(input);
@@ -59,10 +62,18 @@ fn input_text(input: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
+/// The receive time as wall-clock time in the default zone `tz`: what
+/// RFC 3164 timestamps (no year, no zone) are read against.
+pub(crate) fn received_local(received_ms: i64, tz: Tz) -> DateTime<FixedOffset> {
     let received = DateTime::<Utc>::from_timestamp_millis(received_ms).unwrap_or_default();
     let offset = tz.offset_from_utc_datetime(&received.naive_utc()).fix();
-    let local_received = received.with_timezone(&offset);
+    received.with_timezone(&offset)
+}
+
+fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
+    let received = DateTime::<Utc>::from_timestamp_millis(received_ms).unwrap_or_default();
+    let local_received = received_local(received_ms, tz);
+    let offset = *local_received.offset();
     let get_year = move |date: IncompleteDate| nearest_year(date, local_received);
     // syslog_loose needs a timestamp; RFC 5424 allows NILVALUE ("-").
     let nil_filled = fill_nil_timestamp(text, received);
@@ -140,7 +151,7 @@ pub fn strip_bom(s: &str) -> &str {
 }
 
 /// The year that puts (month, day, h, m, s) nearest to `received`.
-fn nearest_year(date: IncompleteDate, received: DateTime<FixedOffset>) -> i32 {
+pub(crate) fn nearest_year(date: IncompleteDate, received: DateTime<FixedOffset>) -> i32 {
     let (month, day, hour, min, sec) = date;
     let now = received.naive_local();
     let y = now.year();

@@ -489,6 +489,9 @@ mod tests {
             r#"<13>1 - h a 0042 m [x@1 a=""] {"message":"from \"json\"","k":1}"#,
             r#"<13>1 - h a p m - {"message":""}"#,
             "<13>1 - h a p m -",
+            // RFC 3164 lines are hinted too (no version, MSGID or SD)
+            "<38>Nov 23 14:56:08 web-01 sshd[0042]: Accepted password for alice",
+            r#"<86>Sep 21 14:00:00 idp auth: {"message":"from \"json\"","k":1}"#,
         ] {
             let (hinted, body_only, used, has_hint) = hinted_and_body_only(&e, line);
             assert!(has_hint, "{line}");
@@ -535,6 +538,21 @@ mod tests {
             }
         }
         assert!(hinted > 250, "{hinted} of 500 with a hint");
+        // and RFC 3164 lines
+        let mut hinted = 0;
+        for _ in 0..500 {
+            let line = crate::parse::rfc3164::tests::line()
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            let (a, b, used, has_hint) = hinted_and_body_only(&e, &line);
+            assert_eq!(a, b, "{line}");
+            if has_hint {
+                assert_eq!(used, Decoded::Hinted, "{line}");
+                hinted += 1;
+            }
+        }
+        assert!(hinted > 200, "{hinted} of 500 RFC 3164 lines with a hint");
     }
 
     #[test]

@@ -27,6 +27,7 @@
 
 use super::json_msg;
 use super::normalize::{category_for_facility, json_severity, json_time_ms, str_time_ms, Origin};
+use super::rfc3164::Rfc3164;
 use super::rfc5424::{procid_string, scan_sd, unescape_param, Rfc5424};
 use super::spare::SpareVec;
 use super::syslog::strip_bom;
@@ -123,7 +124,7 @@ pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<
     if !p.structured_data.is_empty() {
         scan_sd(p.structured_data, 0, |id, param| sd.push((id, param)))?;
     }
-    encode_parsed(p, sd, received_ms, origin)
+    encode_parsed(&Line::from(p), sd, received_ms, origin)
 }
 
 /// Parses an RFC 5424 line (CR/LF/NUL already stripped) and writes its
@@ -141,12 +142,77 @@ pub fn line_to_record<'a>(
         SPARE_SD.with(|s| s.keep(sd));
         return Err(None);
     };
-    encode_parsed(&p, sd, received_ms, origin).ok_or(Some(p))
+    encode_parsed(&Line::from(&p), sd, received_ms, origin).ok_or(Some(p))
+}
+
+/// The record of an RFC 3164 line the [`rfc3164`](super::rfc3164) fast path
+/// parsed (what `normalize_syslog(p.to_message(), ..).encode()` writes), or
+/// `None` when the general path must build it (see the module doc).
+pub fn encode_rfc3164(
+    p: &Rfc3164<'_>,
+    received_ms: i64,
+    origin: &Origin<'_>,
+) -> Option<EncodedEvent> {
+    let sd = SPARE_SD.with(|s| s.take(0));
+    encode_parsed(&Line::from(p), sd, received_ms, origin)
+}
+
+/// What a record is written from: a parsed syslog line's header and MSG.
+struct Line<'a> {
+    facility: u8,
+    severity: u8,
+    /// `None` for RFC 3164.
+    version: Option<u32>,
+    timestamp_ms: Option<i64>,
+    hostname: Option<&'a str>,
+    app_name: Option<&'a str>,
+    procid: Option<&'a str>,
+    msgid: Option<&'a str>,
+    /// As in [`Rfc5424`]: the validated elements, `""` for none.
+    structured_data: &'a str,
+    sd_plain: bool,
+    msg: &'a str,
+}
+
+impl<'a> From<&Rfc5424<'a>> for Line<'a> {
+    fn from(p: &Rfc5424<'a>) -> Self {
+        Line {
+            facility: p.facility,
+            severity: p.severity,
+            version: Some(p.version),
+            timestamp_ms: p.timestamp_ms,
+            hostname: p.hostname,
+            app_name: p.app_name,
+            procid: p.procid,
+            msgid: p.msgid,
+            structured_data: p.structured_data,
+            sd_plain: p.sd_plain,
+            msg: p.msg,
+        }
+    }
+}
+
+impl<'a> From<&Rfc3164<'a>> for Line<'a> {
+    fn from(p: &Rfc3164<'a>) -> Self {
+        Line {
+            facility: p.facility,
+            severity: p.severity,
+            version: None,
+            timestamp_ms: Some(p.timestamp_ms),
+            hostname: Some(p.hostname),
+            app_name: Some(p.app_name),
+            procid: p.procid,
+            msgid: None,
+            structured_data: "",
+            sd_plain: true,
+            msg: p.msg,
+        }
+    }
 }
 
 /// [`encode`] with the SD items of `p` already collected, in line order.
 fn encode_parsed(
-    p: &Rfc5424<'_>,
+    p: &Line<'_>,
     mut sd: Vec<SdItem<'_>>,
     received_ms: i64,
     origin: &Origin<'_>,
@@ -222,8 +288,10 @@ fn encode_parsed(
             uint(o, p.facility.into());
             o.extend_from_slice(b",\"severity\":");
             uint(o, p.severity.into());
-            o.extend_from_slice(b",\"version\":");
-            uint(o, p.version.into());
+            if let Some(version) = p.version {
+                o.extend_from_slice(b",\"version\":");
+                uint(o, version.into());
+            }
             opt_field!(o, "hostname", p.hostname);
             opt_field!(o, "app_name", p.app_name);
             opt_field!(o, "procid", procid.as_deref());
@@ -814,11 +882,88 @@ pub(crate) mod tests {
         );
     }
 
+    /// Both paths for one RFC 3164 line: whether the direct one took it.
+    /// The reference is `syslog_loose` and the `Event`, with no fast path.
+    fn check_3164(line: &str, received_ms: i64, tz: chrono_tz::Tz) -> Result<bool, TestCaseError> {
+        use crate::parse::syslog::parse_syslog_loose;
+        let general = normalize_syslog(
+            parse_syslog_loose(line.as_bytes(), received_ms, tz),
+            received_ms,
+            &ORIGIN,
+        )
+        .encode();
+        // what the sources run
+        let record = crate::parse::syslog_line_to_record(line.as_bytes(), received_ms, tz, &ORIGIN);
+        let (a, b) = (mask_id(record.body()), mask_id(general.body()));
+        prop_assert_eq!(
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(&b),
+            "line: {}",
+            line
+        );
+        prop_assert_eq!(record.meta, general.meta, "line: {}", line);
+        let direct = crate::parse::rfc3164::parse(line, received_ms, tz)
+            .and_then(|p| encode_rfc3164(&p, received_ms, &ORIGIN));
+        // the direct record is the one with a hint
+        prop_assert_eq!(
+            direct.is_some(),
+            !record.hint().is_empty(),
+            "line: {}",
+            line
+        );
+        Ok(direct.is_some())
+    }
+
+    #[test]
+    fn rfc3164_lines_take_the_direct_path_with_the_same_records() {
+        let utc = chrono_tz::Tz::UTC;
+        for line in [
+            "<38>Nov 23 14:56:08 web-01 sshd[4242]: Accepted password for alice",
+            "<13>Nov  3 01:02:03 10.0.0.1 kernel: eth0 up",
+            r#"<86>Sep 21 14:00:00 idp auth[77]: {"action":"user.login","user_id":"u-1","tenant_id":"acme"}"#,
+            "<13>Sep 21 14:00:00 h a[1]b: \"quoted\" \\ é",
+        ] {
+            assert!(check_3164(line, RECEIVED, utc).unwrap(), "{line}");
+        }
+        // the general path still reads what the fast path leaves
+        for line in [
+            "<13>Sep 21 2026 14:00:00 h app: x",
+            "<13>Sep 21 14:00:00 h app: [x a=\"1\"] y",
+        ] {
+            assert!(!check_3164(line, RECEIVED, utc).unwrap(), "{line}");
+        }
+    }
+
+    /// The generator must mostly exercise the direct path.
+    #[test]
+    fn generated_rfc3164_lines_mostly_take_the_direct_path() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let mut direct = 0;
+        for _ in 0..1000 {
+            let line = crate::parse::rfc3164::tests::line()
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            direct += usize::from(check_3164(&line, RECEIVED, chrono_tz::Tz::UTC).unwrap());
+        }
+        assert!(direct > 400, "{direct} of 1000 on the direct path");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn direct_path_writes_the_same_record_as_the_event_path(line in line()) {
             check(&line)?;
+        }
+
+        #[test]
+        fn direct_rfc3164_path_writes_the_same_record_as_the_event_path(
+            line in crate::parse::rfc3164::tests::line(),
+            zone in crate::parse::rfc3164::tests::zone(),
+            received_s in 1_600_000_000i64..1_900_000_000,
+        ) {
+            check_3164(&line, received_s * 1000 + 7, zone)?;
         }
 
         #[test]

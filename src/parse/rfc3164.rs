@@ -1,0 +1,443 @@
+//! A hand-written RFC 3164 (BSD syslog) fast path.
+//!
+//! Firewalls, switches and most Unix daemons still send the BSD format. The
+//! general path reads it with `syslog_loose`'s parser combinators and builds
+//! owned strings for every field; [`parse`] reads the common shape byte by
+//! byte and borrows every field from the input:
+//!
+//! ```text
+//! <PRI>Mmm dd hh:mm:ss[:] SP HOSTNAME SP TAG[PID] [SP] [:] [SP] MSG
+//! ```
+//!
+//! It accepts only a strict subset of what `syslog_loose` accepts, and for
+//! that subset yields exactly what `syslog_loose` (with the year and zone
+//! rules of [`super::syslog`]) would: see the differential tests. Anything
+//! else returns `None` and the caller falls back to `syslog_loose`, so
+//! unusual input is read exactly as before: a timestamp with a year or
+//! fractional seconds, no hostname or no tag, a field of `-`, a hostname
+//! ending in `:`, tabs, several spaces, non-ASCII header fields, a MSG that
+//! starts with `[` or `-` (which `syslog_loose` reads as STRUCTURED-DATA),
+//! and dates that do not exist.
+//!
+//! Mirrored `syslog_loose` 0.21 behaviour: the month is read in any case
+//! (`NOV`); the day may be padded with a second space (`Nov  3`); a colon
+//! right after the seconds is skipped; a TAG of the form `app[pid]` splits
+//! into APP-NAME and PROCID, any other TAG is the APP-NAME whole; a PROCID
+//! that parses as an `i32` is re-printed (`0042` → `42`); spaces, one colon
+//! and spaces after the TAG are dropped; the line is trimmed at the end.
+
+use super::rfc5424::{digits, procid_string, small_number};
+use super::syslog::{nearest_year, received_local, strip_bom, SyslogMessage};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use serde_json::Map;
+
+/// An RFC 3164 message, borrowed from its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3164<'a> {
+    pub facility: u8,
+    pub severity: u8,
+    /// Event time in milliseconds since the epoch: the year nearest to the
+    /// receive time, the wall-clock time read in the default zone.
+    pub timestamp_ms: i64,
+    pub hostname: &'a str,
+    pub app_name: &'a str,
+    /// As written between the brackets (see [`procid_string`]).
+    pub procid: Option<&'a str>,
+    /// MSG, with a leading BOM removed.
+    pub msg: &'a str,
+}
+
+/// Parses `text` (already stripped of trailing CR/LF/NUL), received at
+/// `received_ms` with default zone `tz`, when it is a BSD syslog line of the
+/// shape this fast path reads; `None` otherwise.
+pub fn parse(text: &str, received_ms: i64, tz: Tz) -> Option<Rfc3164<'_>> {
+    // syslog_loose trims (Unicode) whitespace at both ends; the fast path
+    // requires the line to start with '<', so only the end can change.
+    let text = text.trim_end();
+    let b = text.as_bytes();
+    if b.first() != Some(&b'<') {
+        return None;
+    }
+    // PRI: 1-3 digits, a known facility (PRI <= 191).
+    let (pri, mut i) = small_number(b, 1)?;
+    if pri > 191 || b.get(i) != Some(&b'>') {
+        return None;
+    }
+    i += 1;
+    // TIMESTAMP: Mmm, one or two spaces, a day of one or two digits, hh:mm:ss
+    let month = month(b.get(i..i + 3)?)?;
+    i += 3;
+    i = space(b, i)?;
+    if b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let (day, mut i) = match (b.get(i), b.get(i + 1)) {
+        (Some(d @ b'0'..=b'9'), Some(b' ')) => (u32::from(d - b'0'), i + 1),
+        _ => (digits(b, i, 2)?, i + 2),
+    };
+    i = space(b, i)?;
+    let hour = digits(b, i, 2)?;
+    let minute = colon_digits(b, i + 2)?;
+    let second = colon_digits(b, i + 5)?;
+    i += 8;
+    if b.get(i) == Some(&b':') {
+        i += 1;
+    }
+    // HOSTNAME: printable ASCII, not `-`, not ending in ':'
+    i = space(b, i)?;
+    let host_end = token_end(b, i, |_| true);
+    let hostname = &text[i..host_end];
+    if b.get(host_end) != Some(&b' ') || hostname.is_empty() || hostname == "-" {
+        return None;
+    }
+    if hostname.ends_with(':') {
+        return None;
+    }
+    // TAG: printable ASCII up to ':' or a space, not `-`
+    i = host_end + 1;
+    let tag_end = token_end(b, i, |c| c != b':');
+    let tag = &text[i..tag_end];
+    if tag.is_empty() || tag == "-" || !matches!(b.get(tag_end), None | Some(b':' | b' ')) {
+        return None;
+    }
+    let (app_name, procid) = split_tag(tag)?;
+    // what separates the header from MSG
+    i = skip_blanks(b, tag_end);
+    if b.get(i) == Some(&b':') {
+        i = skip_blanks(b, i + 1);
+    }
+    if matches!(b.get(i), Some(b'[' | b'-')) {
+        return None;
+    }
+    let local = received_local(received_ms, tz);
+    let year = nearest_year((month, day, hour, minute, second), local);
+    let t = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, minute, second)?;
+    let seconds = t.and_utc().timestamp() - i64::from(local.offset().local_minus_utc());
+    Some(Rfc3164 {
+        facility: (pri >> 3) as u8,
+        severity: (pri & 7) as u8,
+        timestamp_ms: seconds * 1000,
+        hostname,
+        app_name,
+        procid,
+        msg: strip_bom(&text[i..]),
+    })
+}
+
+impl Rfc3164<'_> {
+    /// The owned [`SyslogMessage`] (what `syslog_loose` parsing yields).
+    pub fn to_message(&self) -> SyslogMessage {
+        SyslogMessage {
+            parsed: true,
+            facility: Some(self.facility),
+            severity: Some(self.severity),
+            version: None,
+            timestamp_ms: Some(self.timestamp_ms),
+            hostname: Some(self.hostname.to_string()),
+            app_name: Some(self.app_name.to_string()),
+            procid: self.procid.map(|p| procid_string(p).into_owned()),
+            msgid: None,
+            structured_data: Map::new(),
+            msg: self.msg.to_string(),
+        }
+    }
+}
+
+/// The month of a three-letter English abbreviation, in any case.
+fn month(b: &[u8]) -> Option<u32> {
+    const NAMES: [&[u8; 3]; 12] = [
+        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
+        b"dec",
+    ];
+    let lower = [
+        b[0].to_ascii_lowercase(),
+        b[1].to_ascii_lowercase(),
+        b[2].to_ascii_lowercase(),
+    ];
+    NAMES
+        .iter()
+        .position(|n| **n == lower)
+        .map(|m| m as u32 + 1)
+}
+
+/// Exactly one space at `b[i]`.
+fn space(b: &[u8], i: usize) -> Option<usize> {
+    (b.get(i) == Some(&b' ')).then_some(i + 1)
+}
+
+/// `:` and two digits at `b[i..]`.
+fn colon_digits(b: &[u8], i: usize) -> Option<u32> {
+    if b.get(i) != Some(&b':') {
+        return None;
+    }
+    digits(b, i + 1, 2)
+}
+
+/// The end of the run of printable ASCII at `b[i..]` that `keep` admits.
+fn token_end(b: &[u8], i: usize, keep: impl Fn(u8) -> bool) -> usize {
+    let mut j = i;
+    while j < b.len() && (0x21..=0x7e).contains(&b[j]) && keep(b[j]) {
+        j += 1;
+    }
+    j
+}
+
+/// Past the spaces and tabs at `b[i..]`.
+fn skip_blanks(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// APP-NAME and PROCID of a TAG: `app[pid]` splits at the first `[`, with
+/// the PROCID up to the first `]`, which must end the TAG; any other TAG is
+/// the APP-NAME whole. `None` (the slow path) for an empty APP-NAME.
+fn split_tag(tag: &str) -> Option<(&str, Option<&str>)> {
+    let Some(open) = tag.find('[') else {
+        return Some((tag, None));
+    };
+    let app = &tag[..open];
+    let after = &tag[open + 1..];
+    match after.find(']') {
+        Some(close) if close > 0 && close + 1 == after.len() => {
+            if app.is_empty() {
+                return None;
+            }
+            Some((app, Some(&after[..close])))
+        }
+        _ => Some((tag, None)),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::parse::syslog::parse_syslog_loose;
+    use chrono::DateTime;
+    use proptest::prelude::*;
+
+    const RECEIVED: i64 = 1_790_000_000_000; // 2026-09-21T14:13:20Z
+
+    fn ms(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    /// The fast path's message for `line` (`None`: it left the line to the
+    /// slow path), after checking it against `syslog_loose`'s.
+    fn check_at(
+        line: &str,
+        received_ms: i64,
+        tz: Tz,
+    ) -> Result<Option<Rfc3164<'_>>, TestCaseError> {
+        let Some(fast) = parse(line, received_ms, tz) else {
+            return Ok(None);
+        };
+        let slow = parse_syslog_loose(line.as_bytes(), received_ms, tz);
+        prop_assert_eq!(fast.to_message(), slow, "line: {:?}", line);
+        Ok(Some(fast))
+    }
+
+    fn check(line: &str) -> Option<Rfc3164<'_>> {
+        check_at(line, RECEIVED, Tz::UTC).unwrap()
+    }
+
+    #[test]
+    fn the_common_shapes_are_read_as_syslog_loose_reads_them() {
+        let m =
+            check("<38>Nov 23 14:56:08 web-01 sshd[4242]: Accepted password for alice").unwrap();
+        assert_eq!((m.facility, m.severity), (4, 6));
+        assert_eq!(m.timestamp_ms, ms("2026-11-23T14:56:08Z"));
+        assert_eq!(
+            (m.hostname, m.app_name, m.procid),
+            ("web-01", "sshd", Some("4242"))
+        );
+        assert_eq!(m.msg, "Accepted password for alice");
+
+        let m = check("<13>Nov  3 01:02:03 10.0.0.1 kernel: eth0 up  ").unwrap();
+        assert_eq!(m.timestamp_ms, ms("2026-11-03T01:02:03Z"));
+        assert_eq!((m.app_name, m.procid, m.msg), ("kernel", None, "eth0 up"));
+
+        // no colon: the word after the host is the tag
+        let m = check("<13>Sep 21 14:00:00 host some words here").unwrap();
+        assert_eq!((m.app_name, m.msg), ("some", "words here"));
+        // a colon after the seconds, a lowercase month, a zero-padded PROCID
+        let m = check("<189>sep 21 14:00:00: fw01 app[0042] : x").unwrap();
+        assert_eq!((m.app_name, m.procid, m.msg), ("app", Some("0042"), "x"));
+        assert_eq!(m.to_message().procid.as_deref(), Some("42"));
+        // a TAG that is not app[pid] is the APP-NAME whole
+        assert_eq!(
+            check("<13>Sep 21 14:00:00 h a[1]b: x").unwrap().app_name,
+            "a[1]b"
+        );
+        assert_eq!(
+            check("<13>Sep 21 14:00:00 h a[]: x").unwrap().app_name,
+            "a[]"
+        );
+        assert_eq!(
+            check("<13>Sep 21 14:00:00 h a[1 x").unwrap().app_name,
+            "a[1"
+        );
+        // an empty MSG, a BOM
+        assert_eq!(check("<13>Sep 21 14:00:00 h app:").unwrap().msg, "");
+        assert_eq!(
+            check("<13>Sep 21 14:00:00 h app: \u{feff}x").unwrap().msg,
+            "x"
+        );
+    }
+
+    #[test]
+    fn unusual_lines_are_left_to_the_slow_path() {
+        for line in [
+            "<13>Sep 21 2026 14:00:00 h app: with a year",
+            "<13>Sep 21 14:00:00.123 h app: fractional seconds",
+            "<13>Sep 21 14:00:00 app[1]: no hostname",
+            "<13>Sep 21 14:00:00 host: no tag",
+            "<13>Sep 21 14:00:00 - app: nil host",
+            "<13>Sep 21 14:00:00 h -: nil tag",
+            "<13>Sep 21 14:00:00  h app: two spaces",
+            "<13>Sep 21 14:00:00 h\tapp: a tab",
+            "<13>Sep 21 14:00:00 hé app: non-ASCII",
+            "<13>Sep 21 14:00:00 h app: [sd x=\"1\"] structured data",
+            "<13>Sep 21 14:00:00 h app: - a dash",
+            "<13>Feb 30 14:00:00 h app: no such day",
+            "<13>Sep 21 24:00:00 h app: no such hour",
+            "<13>Sep 21 14:00:60 h app: leap second",
+            "<13>Sep 21 14:00:00 h",
+            "<192>Sep 21 14:00:00 h app: unknown facility",
+            " <13>Sep 21 14:00:00 h app: leading space",
+            "<13>1 2026-09-21T14:00:00Z h app - - - RFC 5424",
+        ] {
+            assert!(parse(line, RECEIVED, Tz::UTC).is_none(), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_year_is_nearest_to_the_receive_time_in_the_default_zone() {
+        let recv = ms("2026-01-02T00:00:00Z");
+        let m = check_at("<34>Dec 31 23:59:00 host su[99]: x", recv, Tz::UTC)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.timestamp_ms, ms("2025-12-31T23:59:00Z"));
+        let recv = ms("2026-07-01T12:00:00Z");
+        let m = check_at("<13>Jul  1 14:00:00 host app: x", recv, Tz::Europe__Berlin)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.timestamp_ms, ms("2026-07-01T12:00:00Z"));
+        // Feb 29 of the nearest leap year
+        let recv = ms("2029-01-10T00:00:00Z");
+        let m = check_at("<13>Feb 29 10:00:00 host app: x", recv, Tz::UTC)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.timestamp_ms, ms("2028-02-29T10:00:00Z"));
+    }
+
+    const MONTHS: [&str; 13] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "NOV",
+    ];
+
+    /// Lines near the fast path's shape, with the variations it must either
+    /// read exactly or leave alone.
+    pub(crate) fn line() -> impl Strategy<Value = String> {
+        let pri = prop_oneof![12 => 0u32..192, 1 => Just(191), 1 => Just(192)];
+        let month = prop_oneof![
+            8 => prop::sample::select(&MONTHS[..]).prop_map(str::to_string),
+            1 => "[a-zA-Z]{3}",
+        ];
+        let day = prop_oneof![
+            (1u32..32).prop_map(|d| format!("{d:2}")),
+            (1u32..32).prop_map(|d| format!("{d:02}")),
+            (1u32..32).prop_map(|d| d.to_string()),
+        ];
+        let time = prop_oneof![
+            16 => (0u32..24, 0u32..60, 0u32..60).prop_map(|(h, m, s)| format!("{h:02}:{m:02}:{s:02}")),
+            1 => (0u32..30, 0u32..70, 0u32..70).prop_map(|(h, m, s)| format!("{h:02}:{m:02}:{s:02}")),
+            1 => Just("14:00:00.5".to_string()),
+            1 => Just("14:00:00:".to_string()),
+            1 => Just("2026 14:00:00".to_string()),
+        ];
+        let token = prop_oneof![
+            16 => "[a-zA-Z0-9._-]{1,12}",
+            1 => Just("-".to_string()),
+            1 => "[!-~]{1,8}",
+            1 => "[a-z]{1,4}[é ]?[a-z]{0,3}",
+        ];
+        let tag = prop_oneof![
+            8 => ("[a-z]{1,8}", "[0-9]{1,6}").prop_map(|(a, p)| format!("{a}[{p}]")),
+            3 => "[a-zA-Z0-9_./-]{1,10}",
+            1 => "[!-~]{0,3}\\[[!-~]{0,4}\\]?[!-~]{0,2}",
+            1 => Just("-".to_string()),
+        ];
+        let sep = prop_oneof![
+            6 => Just(": "),
+            1 => Just(":"),
+            2 => Just(" "),
+            1 => Just(" : "),
+            1 => Just("::"),
+            1 => Just(":\t"),
+            1 => Just(""),
+        ];
+        let msg = prop_oneof![
+            12 => "[ -~]{0,30}",
+            1 => "[\\[\\-][ -~]{0,10}",
+            1 => "\u{feff}?[a-zé\\t ]{0,10}[ \\t]{0,2}",
+            1 => Just("{\"action\":\"login\",\"user\":\"a\"}".to_string()),
+        ];
+        let gap = prop_oneof![20 => Just(" "), 1 => Just("  "), 1 => Just("\t")];
+        (
+            pri,
+            month,
+            day,
+            time,
+            gap.clone(),
+            token,
+            gap,
+            tag,
+            sep,
+            msg,
+        )
+            .prop_map(|(pri, month, day, time, gap1, host, gap2, tag, sep, msg)| {
+                format!("<{pri}>{month} {day} {time}{gap1}{host}{gap2}{tag}{sep}{msg}")
+            })
+    }
+
+    pub(crate) fn zone() -> impl Strategy<Value = Tz> {
+        prop::sample::select(vec![
+            Tz::UTC,
+            Tz::Europe__Berlin,
+            Tz::America__New_York,
+            Tz::Asia__Kolkata,
+            Tz::Australia__Lord_Howe,
+        ])
+    }
+
+    /// The generator must mostly exercise the fast path, or the
+    /// differential test below proves little.
+    #[test]
+    fn generated_lines_mostly_take_the_fast_path() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let mut fast = 0;
+        for _ in 0..1000 {
+            let line = line().new_tree(&mut runner).unwrap().current();
+            fast += usize::from(parse(&line, RECEIVED, Tz::UTC).is_some());
+        }
+        assert!(
+            (300..900).contains(&fast),
+            "{fast} of 1000 on the fast path"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn the_fast_path_reads_what_syslog_loose_reads(
+            line in line(),
+            zone in zone(),
+            received_s in 1_600_000_000i64..1_900_000_000,
+        ) {
+            check_at(&line, received_s * 1000 + 123, zone)?;
+        }
+    }
+}
