@@ -26,11 +26,13 @@
 //! that parses as an `i32` is re-printed (`0042` → `42`); spaces, one colon
 //! and spaces after the TAG are dropped; the line is trimmed at the end.
 
-use super::rfc5424::{digits, procid_string, small_number};
+use super::rfc5424::{days_from_civil, days_in_month, digits, procid_string, small_number};
 use super::syslog::{nearest_year, received_local, strip_bom, SyslogMessage};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
 use serde_json::Map;
+use std::cell::Cell;
+use syslog_loose::IncompleteDate;
 
 /// An RFC 3164 message, borrowed from its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,14 +112,11 @@ pub fn parse(text: &str, received_ms: i64, tz: Tz) -> Option<Rfc3164<'_>> {
     if matches!(b.get(i), Some(b'[' | b'-')) {
         return None;
     }
-    let local = received_local(received_ms, tz);
-    let year = nearest_year((month, day, hour, minute, second), local);
-    let t = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, minute, second)?;
-    let seconds = t.and_utc().timestamp() - i64::from(local.offset().local_minus_utc());
+    let timestamp_ms = event_time_ms((month, day, hour, minute, second), received_ms, tz)?;
     Some(Rfc3164 {
         facility: (pri >> 3) as u8,
         severity: (pri & 7) as u8,
-        timestamp_ms: seconds * 1000,
+        timestamp_ms,
         hostname,
         app_name,
         procid,
@@ -142,6 +141,69 @@ impl Rfc3164<'_> {
             msg: self.msg.to_string(),
         }
     }
+}
+
+thread_local! {
+    /// The zone's UTC offset and the local year at the last receive second
+    /// (a zone's offset changes on whole seconds): the zone lookup and the
+    /// calendar once a second, not once a line.
+    static RECEIVE_SECOND: Cell<Option<(Tz, i64, i32, i32)>> = const { Cell::new(None) };
+}
+
+/// The event time of `date` (no year, wall-clock time in `tz`): the year
+/// that puts it nearest to the receive time, as [`nearest_year`] picks it.
+/// `None` for a date that does not exist in that year.
+fn event_time_ms(date: IncompleteDate, received_ms: i64, tz: Tz) -> Option<i64> {
+    let second = received_ms.div_euclid(1000);
+    let (offset_s, local_year) = match RECEIVE_SECOND.get() {
+        Some((z, s, offset, year)) if z == tz && s == second => (offset, year),
+        _ => {
+            let local = received_local(received_ms, tz);
+            let known = (local.offset().local_minus_utc(), local.year());
+            RECEIVE_SECOND.set(Some((tz, second, known.0, known.1)));
+            known
+        }
+    };
+    if local_year < 1 {
+        // the calendar below counts years from 0; chrono's for the rest
+        let local = received_local(received_ms, tz);
+        let year = nearest_year(date, local);
+        let (month, day, hour, minute, sec) = date;
+        let t = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, minute, sec)?;
+        return Some((t.and_utc().timestamp() - i64::from(offset_s)) * 1000);
+    }
+    let now_ms = received_ms + i64::from(offset_s) * 1000;
+    // within 180 days in the receive year: the years either side are at
+    // least 185 days away, so this one is the nearest
+    if let Some(t) = local_seconds(local_year as u32, date) {
+        if (t * 1000 - now_ms).abs() <= 180 * 86_400_000 {
+            return Some((t - i64::from(offset_s)) * 1000);
+        }
+    }
+    // the candidates in nearest_year's order; the first nearest wins, the
+    // distance in whole seconds truncated toward zero, as chrono's is
+    let mut best: Option<(i64, i64)> = None;
+    for year in [local_year, local_year - 1, local_year + 1] {
+        let Some(t) = local_seconds(year as u32, date) else {
+            continue;
+        };
+        let dist = ((t * 1000 - now_ms) / 1000).abs();
+        if best.is_none_or(|(_, d)| dist < d) {
+            best = Some((t, dist));
+        }
+    }
+    let (t, _) = best?;
+    Some((t - i64::from(offset_s)) * 1000)
+}
+
+/// Seconds since the epoch of `date` in `year`, read as UTC; `None` when
+/// there is no such date or time.
+fn local_seconds(year: u32, (month, day, hour, minute, second): IncompleteDate) -> Option<i64> {
+    if day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    Some(days * 86_400 + i64::from(hour * 3600 + minute * 60 + second))
 }
 
 /// The month of a three-letter English abbreviation, in any case.
@@ -195,12 +257,12 @@ fn skip_blanks(b: &[u8], mut i: usize) -> usize {
 /// the PROCID up to the first `]`, which must end the TAG; any other TAG is
 /// the APP-NAME whole. `None` (the slow path) for an empty APP-NAME.
 fn split_tag(tag: &str) -> Option<(&str, Option<&str>)> {
-    let Some(open) = tag.find('[') else {
+    let Some(open) = tag.bytes().position(|c| c == b'[') else {
         return Some((tag, None));
     };
     let app = &tag[..open];
     let after = &tag[open + 1..];
-    match after.find(']') {
+    match after.bytes().position(|c| c == b']') {
         Some(close) if close > 0 && close + 1 == after.len() => {
             if app.is_empty() {
                 return None;
@@ -331,6 +393,28 @@ pub(crate) mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(m.timestamp_ms, ms("2028-02-29T10:00:00Z"));
+        // the offset kept for a receive second is the zone's own
+        let line = "<13>Jul  1 14:00:00 host app: x";
+        let recv = ms("2026-07-01T12:00:00.250Z");
+        for tz in [Tz::UTC, Tz::Europe__Berlin, Tz::UTC, Tz::Asia__Kolkata] {
+            check_at(line, recv, tz).unwrap().unwrap();
+        }
+        // years before 1 go through chrono (the integer calendar's are u32)
+        let at = |y, mo, d, h| {
+            NaiveDate::from_ymd_opt(y, mo, d)
+                .and_then(|d| d.and_hms_opt(h, 0, 0))
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        };
+        let m = check_at("<13>Dec 31 23:00:00 host app: x", at(-5, 1, 1, 5), Tz::UTC)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.timestamp_ms, at(-6, 12, 31, 23));
+        let m = check_at("<13>Dec 31 23:00:00 host app: x", at(1, 1, 1, 5), Tz::UTC)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.timestamp_ms, at(0, 12, 31, 23));
     }
 
     const MONTHS: [&str; 13] = [
