@@ -122,6 +122,14 @@ fn scenarios() -> Vec<Scenario> {
             what: "UDP in (paced) → syslog TCP out",
         },
         Scenario {
+            name: "udp_3164",
+            input: Udp,
+            format: Rfc3164,
+            conns: 1,
+            outs: vec![Syslog],
+            what: "UDP in (paced), RFC 3164 (BSD) lines → syslog TCP out",
+        },
+        Scenario {
             name: "udp_out",
             input: TcpLf,
             format: Rfc5424,
