@@ -26,7 +26,7 @@
 //! that parses as an `i32` is re-printed (`0042` → `42`); spaces, one colon
 //! and spaces after the TAG are dropped; the line is trimmed at the end.
 
-use super::rfc5424::{days_from_civil, days_in_month, digits, procid_string, small_number};
+use super::rfc5424::{days_from_civil, days_in_month, digits, pri, procid_string};
 use super::syslog::{nearest_year, received_local, strip_bom, SyslogMessage};
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
@@ -58,15 +58,7 @@ pub fn parse(text: &str, received_ms: i64, tz: Tz) -> Option<Rfc3164<'_>> {
     // requires the line to start with '<', so only the end can change.
     let text = text.trim_end();
     let b = text.as_bytes();
-    if b.first() != Some(&b'<') {
-        return None;
-    }
-    // PRI: 1-3 digits, a known facility (PRI <= 191).
-    let (pri, mut i) = small_number(b, 1)?;
-    if pri > 191 || b.get(i) != Some(&b'>') {
-        return None;
-    }
-    i += 1;
+    let (pri, mut i) = pri(b)?;
     // TIMESTAMP: Mmm, one or two spaces, a day of one or two digits, hh:mm:ss
     let month = month(b.get(i..i + 3)?)?;
     i += 3;

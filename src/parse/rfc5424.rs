@@ -63,15 +63,7 @@ pub fn parse_with_sd<'a>(
     // requires the line to start with '<', so only the end can change.
     let text = text.trim_end();
     let b = text.as_bytes();
-    if b.first() != Some(&b'<') {
-        return None;
-    }
-    // PRI: 1-3 digits, a known facility (PRI <= 191).
-    let (pri, mut i) = small_number(b, 1)?;
-    if pri > 191 || b.get(i) != Some(&b'>') {
-        return None;
-    }
-    i += 1;
+    let (pri, mut i) = pri(b)?;
     let (version, j) = small_number(b, i)?;
     i = space(b, j)?;
     // TIMESTAMP
@@ -193,8 +185,21 @@ pub(crate) fn procid_string(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// `<PRI>` at the start of `b` with 1-3 digits and a known facility (PRI
+/// <= 191): PRI and where what follows starts.
+pub(crate) fn pri(b: &[u8]) -> Option<(u32, usize)> {
+    if b.first() != Some(&b'<') {
+        return None;
+    }
+    let (pri, i) = small_number(b, 1)?;
+    if pri > 191 || b.get(i) != Some(&b'>') {
+        return None;
+    }
+    Some((pri, i + 1))
+}
+
 /// 1-3 ASCII digits at `b[i..]`.
-pub(crate) fn small_number(b: &[u8], i: usize) -> Option<(u32, usize)> {
+fn small_number(b: &[u8], i: usize) -> Option<(u32, usize)> {
     let mut n = 0u32;
     let mut j = i;
     while j < b.len() && b[j].is_ascii_digit() {
