@@ -1,5 +1,6 @@
 //! Parse throughput: syslog parse + normalise + `Event::encode` for RFC 5424
-//! (plain and with a JSON MSG) and RFC 3164, and `/v1/events` NDJSON body
+//! (plain and with a JSON MSG) and RFC 3164 (BSD timestamp, and RFC 3339 as
+//! rsyslog forwards it), and `/v1/events` NDJSON body
 //! parsing. Reported as elements (messages) per second. `*_direct` is what
 //! the sources run (`syslog_line_to_record`: the direct RFC 5424 encoder when
 //! it applies, the `Event` path otherwise).
@@ -36,6 +37,8 @@ const PLAIN_5424: &[u8] = b"<34>1 2026-11-23T14:56:08.123Z web-01.example.com ss
 const JSON_5424: &[u8] = br#"<86>1 2026-11-23T14:56:08.123Z idp-01 auth 77 AUDIT - {"event_id":"e-1","action":"user.login","outcome":"failure","tenant_id":"acme","user_id":"u-123","user_email":"alice@example.com","ip":"203.0.113.9","user_agent":"Mozilla/5.0","session_id":"s-9","reason":"bad password"}"#;
 const BENCH_5424: &[u8] = br#"<86>1 2026-11-23T10:00:00.000000Z bench-host-01 siem-bench 4242 AUTH [bench@32473 seq="7" ts_ns="8"][origin@32473 ip="10.1.2.3" software="e2e"] {"seq":7,"ts_ns":8,"action":"user.login","category":"AUTHENTICATION","outcome":"success","user":"alice"}"#;
 const RFC3164: &[u8] = b"<38>Nov 23 14:56:08 web-01 sshd[4242]: Accepted password for alice from 10.0.0.7 port 52311 ssh2";
+/// RFC 3164 as rsyslog forwards it (`RSYSLOG_ForwardFormat`): an RFC 3339 timestamp.
+const RFC3164_FORWARDED: &[u8] = b"<38>2026-11-23T14:56:08.123456+01:00 web-01 sshd[4242]: Accepted password for alice from 10.0.0.7 port 52311 ssh2";
 
 fn syslog<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     let mut g = c.benchmark_group(format!("{prefix}/syslog_parse_normalize_encode"));
@@ -45,6 +48,7 @@ fn syslog<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
         ("rfc5424_json", JSON_5424),
         ("rfc5424_e2e_line", BENCH_5424),
         ("rfc3164", RFC3164),
+        ("rfc3164_forwarded", RFC3164_FORWARDED),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| syslog_line_to_event(black_box(line), NOW, Tz::UTC, &ORIGIN).encode())

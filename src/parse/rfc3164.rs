@@ -7,7 +7,12 @@
 //!
 //! ```text
 //! <PRI>Mmm dd hh:mm:ss[:] SP HOSTNAME SP TAG[PID] [SP] [:] [SP] MSG
+//! <PRI>YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm) SP HOSTNAME SP TAG[PID] …
 //! ```
+//!
+//! The second is what rsyslog's and syslog-ng's forwarding formats write
+//! (`RSYSLOG_ForwardFormat`); its timestamp is read by the RFC 5424 fast
+//! path's reader.
 //!
 //! It accepts only a strict subset of what `syslog_loose` accepts, and for
 //! that subset yields exactly what `syslog_loose` (with the year and zone
@@ -26,7 +31,7 @@
 //! that parses as an `i32` is re-printed (`0042` → `42`); spaces, one colon
 //! and spaces after the TAG are dropped; the line is trimmed at the end.
 
-use super::rfc5424::{days_from_civil, days_in_month, digits, pri, procid_string};
+use super::rfc5424::{self, days_from_civil, days_in_month, digits, pri, procid_string};
 use super::syslog::{nearest_year, received_local, strip_bom, SyslogMessage};
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
@@ -58,26 +63,16 @@ pub fn parse(text: &str, received_ms: i64, tz: Tz) -> Option<Rfc3164<'_>> {
     // requires the line to start with '<', so only the end can change.
     let text = text.trim_end();
     let b = text.as_bytes();
-    let (pri, mut i) = pri(b)?;
-    // TIMESTAMP: Mmm, one or two spaces, a day of one or two digits, hh:mm:ss
-    let month = month(b.get(i..i + 3)?)?;
-    i += 3;
-    i = space(b, i)?;
-    if b.get(i) == Some(&b' ') {
-        i += 1;
-    }
-    let (day, mut i) = match (b.get(i), b.get(i + 1)) {
-        (Some(d @ b'0'..=b'9'), Some(b' ')) => (u32::from(d - b'0'), i + 1),
-        _ => (digits(b, i, 2)?, i + 2),
+    let (pri, i) = pri(b)?;
+    // TIMESTAMP: RFC 3339 (what rsyslog's and syslog-ng's forwarding
+    // formats write), or the BSD form without a year
+    let (timestamp, mut i) = match b.get(i)? {
+        b'0'..=b'9' => {
+            let (ms, j) = rfc5424::timestamp(b, i)?;
+            (Timestamp::Absolute(ms), j)
+        }
+        _ => bsd_timestamp(b, i)?,
     };
-    i = space(b, i)?;
-    let hour = digits(b, i, 2)?;
-    let minute = colon_digits(b, i + 2)?;
-    let second = colon_digits(b, i + 5)?;
-    i += 8;
-    if b.get(i) == Some(&b':') {
-        i += 1;
-    }
     // HOSTNAME: printable ASCII, not `-`, not ending in ':'
     i = space(b, i)?;
     let host_end = token_end(b, i, |_| true);
@@ -104,7 +99,10 @@ pub fn parse(text: &str, received_ms: i64, tz: Tz) -> Option<Rfc3164<'_>> {
     if matches!(b.get(i), Some(b'[' | b'-')) {
         return None;
     }
-    let timestamp_ms = event_time_ms((month, day, hour, minute, second), received_ms, tz)?;
+    let timestamp_ms = match timestamp {
+        Timestamp::Absolute(ms) => ms,
+        Timestamp::NoYear(date) => event_time_ms(date, received_ms, tz)?,
+    };
     Some(Rfc3164 {
         facility: (pri >> 3) as u8,
         severity: (pri & 7) as u8,
@@ -133,6 +131,37 @@ impl Rfc3164<'_> {
             msg: self.msg.to_string(),
         }
     }
+}
+
+/// A 3164 TIMESTAMP as written.
+enum Timestamp {
+    /// RFC 3339, with its zone: epoch milliseconds.
+    Absolute(i64),
+    /// `Mmm dd hh:mm:ss`: the year and zone come from the receive time.
+    NoYear(IncompleteDate),
+}
+
+/// `Mmm dd hh:mm:ss` at `b[i..]`: the month in any case, one or two spaces,
+/// a day of one or two digits, and a colon right after the seconds skipped.
+fn bsd_timestamp(b: &[u8], i: usize) -> Option<(Timestamp, usize)> {
+    let month = month(b.get(i..i + 3)?)?;
+    let mut i = space(b, i + 3)?;
+    if b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let (day, i) = match (b.get(i), b.get(i + 1)) {
+        (Some(d @ b'0'..=b'9'), Some(b' ')) => (u32::from(d - b'0'), i + 1),
+        _ => (digits(b, i, 2)?, i + 2),
+    };
+    let i = space(b, i)?;
+    let hour = digits(b, i, 2)?;
+    let minute = colon_digits(b, i + 2)?;
+    let second = colon_digits(b, i + 5)?;
+    let mut i = i + 8;
+    if b.get(i) == Some(&b':') {
+        i += 1;
+    }
+    Some((Timestamp::NoYear((month, day, hour, minute, second)), i))
 }
 
 thread_local! {
@@ -333,6 +362,13 @@ pub(crate) mod tests {
             check("<13>Sep 21 14:00:00 h a[1 x").unwrap().app_name,
             "a[1"
         );
+        // rsyslog's forwarding format: an RFC 3339 timestamp with its zone
+        let m = check("<30>2026-12-05T21:40:00.123456+01:00 web-01 nginx[88]: GET /").unwrap();
+        assert_eq!(m.timestamp_ms, ms("2026-12-05T20:40:00.123Z"));
+        assert_eq!(
+            (m.app_name, m.procid, m.msg),
+            ("nginx", Some("88"), "GET /")
+        );
         // an empty MSG, a BOM
         assert_eq!(check("<13>Sep 21 14:00:00 h app:").unwrap().msg, "");
         assert_eq!(
@@ -346,6 +382,8 @@ pub(crate) mod tests {
         for line in [
             "<13>Sep 21 2026 14:00:00 h app: with a year",
             "<13>Sep 21 14:00:00.123 h app: fractional seconds",
+            "<13>2026-09-21t14:00:00z h app: lowercase RFC 3339",
+            "<13>2026-09-21T14:00:60Z h app: leap second",
             "<13>Sep 21 14:00:00 app[1]: no hostname",
             "<13>Sep 21 14:00:00 host: no tag",
             "<13>Sep 21 14:00:00 - app: nil host",
@@ -461,21 +499,35 @@ pub(crate) mod tests {
             1 => Just("{\"action\":\"login\",\"user\":\"a\"}".to_string()),
         ];
         let gap = prop_oneof![20 => Just(" "), 1 => Just("  "), 1 => Just("\t")];
-        (
-            pri,
-            month,
-            day,
-            time,
-            gap.clone(),
-            token,
-            gap,
-            tag,
-            sep,
-            msg,
+        let bsd = (month, day, time).prop_map(|(m, d, t)| format!("{m} {d} {t}"));
+        let rfc3339 = (
+            2000u32..2040,
+            1u32..13,
+            prop_oneof![8 => 1u32..29, 1 => 29u32..33],
+            (
+                0u32..24,
+                0u32..60,
+                prop_oneof![9 => 0u32..60, 1 => Just(60u32)],
+            ),
+            prop_oneof![Just(""), Just(".5"), Just(".123456"), Just(".1234567891")],
+            prop_oneof![
+                Just("Z"),
+                Just("+02:00"),
+                Just("-05:30"),
+                Just("z"),
+                Just("+2:00")
+            ],
+            prop_oneof![8 => Just("T"), 1 => Just("t")],
         )
-            .prop_map(|(pri, month, day, time, gap1, host, gap2, tag, sep, msg)| {
-                format!("<{pri}>{month} {day} {time}{gap1}{host}{gap2}{tag}{sep}{msg}")
-            })
+            .prop_map(|(y, mo, d, (h, mi, s), frac, zone, t)| {
+                format!("{y:04}-{mo:02}-{d:02}{t}{h:02}:{mi:02}:{s:02}{frac}{zone}")
+            });
+        let timestamp = prop_oneof![3 => bsd, 1 => rfc3339];
+        (pri, timestamp, gap.clone(), token, gap, tag, sep, msg).prop_map(
+            |(pri, timestamp, gap1, host, gap2, tag, sep, msg)| {
+                format!("<{pri}>{timestamp}{gap1}{host}{gap2}{tag}{sep}{msg}")
+            },
+        )
     }
 
     pub(crate) fn zone() -> impl Strategy<Value = Tz> {

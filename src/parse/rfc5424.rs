@@ -258,7 +258,7 @@ thread_local! {
 
 /// `YYYY-MM-DDTHH:MM:SS[.F{1,9}](Z|+HH:MM|-HH:MM)` at `b[i..]`, to epoch
 /// milliseconds (fraction truncated, like chrono's `timestamp_millis`).
-fn timestamp(b: &[u8], i: usize) -> Option<(i64, usize)> {
+pub(crate) fn timestamp(b: &[u8], i: usize) -> Option<(i64, usize)> {
     let second: &[u8; 19] = b.get(i..)?.first_chunk()?;
     let (last, last_secs) = LAST_SECOND.get();
     let local_secs = if *second == last {
