@@ -1,7 +1,8 @@
 //! rsyslog as a real forwarder: `logger` writes into an rsyslog `imtcp`
 //! input, rsyslog forwards with `omfwd` to a `syslog_tcp` source (octet
-//! counted and traditional LF framing) and to a `syslog_tls` source (gtls
-//! driver with a client certificate, mTLS), and every message arrives.
+//! counted and traditional LF framing, RFC 5424 and both of rsyslog's RFC
+//! 3164 forwarding formats) and to a `syslog_tls` source (gtls driver with a
+//! client certificate, mTLS), and every message arrives with its fields.
 
 mod ingest_support;
 
@@ -43,6 +44,10 @@ action(type="omfwd" target="127.0.0.1" port="{tcp_port}" protocol="tcp"
        TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
 action(type="omfwd" target="127.0.0.1" port="{tcp_port}" protocol="tcp"
        TCP_Framing="traditional" template="RSYSLOG_SyslogProtocol23Format")
+action(type="omfwd" target="127.0.0.1" port="{tcp_port}" protocol="tcp"
+       TCP_Framing="traditional" template="RSYSLOG_ForwardFormat")
+action(type="omfwd" target="127.0.0.1" port="{tcp_port}" protocol="tcp"
+       TCP_Framing="traditional" template="RSYSLOG_TraditionalForwardFormat")
 action(type="omfwd" target="127.0.0.1" port="{tls_port}" protocol="tcp"
        StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
        StreamDriverPermittedPeers="localhost" template="RSYSLOG_SyslogProtocol23Format")
@@ -65,6 +70,8 @@ fn start_rsyslogd(dir: &Path, conf: &str, in_port: u16) -> Rsyslogd {
     let rsyslogd = which("rsyslogd").expect("rsyslogd");
     run(Command::new(&rsyslogd).arg("-N1").arg("-f").arg(&conf_file));
     let child = Command::new(rsyslogd)
+        // its BSD timestamps in the relay's default zone
+        .env("TZ", "UTC")
         .arg("-n")
         .arg("-f")
         .arg(&conf_file)
@@ -122,6 +129,27 @@ fn check(ev: &Event, listener: &str) {
     assert_eq!(ev.source.as_ref().unwrap().listener, listener);
 }
 
+/// An RFC 3164 forward of the message `rfc5424` was forwarded as: the
+/// same header fields, no MSGID or SD, and the same time (to the second
+/// for `Mmm dd hh:mm:ss`).
+fn check_3164(ev: &Event, rfc5424: &Event) {
+    assert!(!ev.parse_error, "{ev:#?}");
+    let sys = ev.syslog.as_ref().expect("syslog");
+    let full = rfc5424.syslog.as_ref().expect("syslog");
+    assert_eq!(sys.version, None, "{ev:#?}");
+    assert_eq!(sys.hostname, full.hostname, "{ev:#?}");
+    assert_eq!(sys.app_name.as_deref(), Some("auditd"), "{ev:#?}");
+    assert_eq!(sys.procid.as_deref(), Some("31337"));
+    assert_eq!((sys.facility, sys.severity), (Some(10), Some(5)));
+    assert_eq!((sys.msgid.as_deref(), sys.structured_data.len()), (None, 0));
+    assert_eq!(ev.category, "AUTHENTICATION");
+    let to_second = rfc5424.timestamp_ms - rfc5424.timestamp_ms.rem_euclid(1000);
+    assert!(
+        [rfc5424.timestamp_ms, to_second].contains(&ev.timestamp_ms),
+        "{ev:#?} against {rfc5424:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rsyslog_forwards_over_tcp_and_tls() {
     let pki = make_pki();
@@ -149,7 +177,7 @@ async fn rsyslog_forwards_over_tcp_and_tls() {
     }
     let tcp_events = tcp
         .collector
-        .wait_for_async(6, Duration::from_secs(20))
+        .wait_for_async(12, Duration::from_secs(20))
         .await;
     let tls_events = tls
         .collector
@@ -161,8 +189,18 @@ async fn rsyslog_forwards_over_tcp_and_tls() {
             .iter()
             .filter(|e| e.message.as_deref() == Some(t))
             .collect();
-        assert_eq!(on_tcp.len(), 2, "{t}: {tcp_events:#?}");
-        on_tcp.iter().for_each(|e| check(e, "tcp"));
+        assert_eq!(on_tcp.len(), 4, "{t}: {tcp_events:#?}");
+        let (rfc5424, rfc3164): (Vec<&&Event>, Vec<&&Event>) = on_tcp
+            .iter()
+            .partition(|e| e.syslog.as_ref().and_then(|s| s.version) == Some(1));
+        assert_eq!((rfc5424.len(), rfc3164.len()), (2, 2), "{t}: {on_tcp:#?}");
+        rfc5424.iter().for_each(|e| check(e, "tcp"));
+        // RSYSLOG_ForwardFormat keeps the time whole, the traditional one to the second
+        let exact = rfc3164
+            .iter()
+            .filter(|e| e.timestamp_ms == rfc5424[0].timestamp_ms);
+        assert!(exact.count() >= 1, "{t}: {on_tcp:#?}");
+        rfc3164.iter().for_each(|e| check_3164(e, rfc5424[0]));
         let on_tls: Vec<_> = tls_events
             .iter()
             .filter(|e| e.message.as_deref() == Some(t))
