@@ -19,7 +19,8 @@ use criterion::measurement::Measurement;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use siem_relay::destinations::syslog::{BodyReader, SyslogSink};
 use siem_relay::destinations::{
-    datadog, elasticsearch, http, sentinel, splunk_hec, sumo_logic, syslog, BuildContext, Sink,
+    datadog, elasticsearch, http, http_transport, sentinel, splunk_hec, sumo_logic, syslog,
+    BuildContext, Sink,
 };
 use std::sync::Arc;
 
@@ -144,9 +145,44 @@ fn encoders<M: Measurement>(c: &mut Criterion<M>) {
     }
 }
 
+/// gzip as the HTTP destinations compress request bodies (Datadog and Sumo
+/// Logic by default), and as the HTTP source inflates `Content-Encoding:
+/// gzip` bodies: the batch's canonical events as NDJSON, about 700 KB.
+fn gzip<M: Measurement>(c: &mut Criterion<M>) {
+    use std::io::Read;
+    let batch = batch();
+    let mut body = Vec::new();
+    for ev in &batch.events {
+        body.extend_from_slice(ev.body());
+        body.push(b'\n');
+    }
+    let packed = http_transport::gzip(&body).expect("gzip");
+    let mut g = c.benchmark_group("bytes/gzip_1000");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("compress", |b| {
+        b.iter(|| http_transport::gzip(black_box(&body)).expect("gzip").len())
+    });
+    g.bench_function("decompress", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(body.len());
+            flate2::read::MultiGzDecoder::new(black_box(&packed[..]))
+                .read_to_end(&mut out)
+                .expect("gunzip");
+            out.len()
+        })
+    });
+    g.finish();
+    println!(
+        "gzip_1000: {} bytes -> {} ({:.1}%)",
+        body.len(),
+        packed.len(),
+        packed.len() as f64 * 100.0 / body.len() as f64
+    );
+}
+
 criterion_group! {
     name = benches;
     config = relayed::criterion();
-    targets = encoders
+    targets = encoders, gzip
 }
 criterion_main!(benches);
