@@ -6,8 +6,8 @@
 //! - [`rfc3164`]: the hand-written RFC 3164 (BSD) fast path it tries next.
 //! - [`normalize`]: builds the canonical [`crate::event::Event`] from a parsed
 //!   syslog message or a JSON object.
-//! - [`direct`]: writes the record of a well-formed RFC 5424 line straight
-//!   from the fast-path parse (no intermediate `Event`); same bytes.
+//! - [`direct`]: writes the record of a well-formed RFC 5424 or RFC 3164
+//!   line straight from the fast-path parse (no intermediate `Event`); same bytes.
 //! - [`json_msg`]: the borrowed scanner [`direct`] reads JSON MSGs (and
 //!   NDJSON lines) with, leaving what it cannot read exactly to simd-json.
 //! - [`spare`]: per-thread spare allocations for [`direct`]'s per-line lists.

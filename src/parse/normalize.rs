@@ -66,7 +66,7 @@ pub fn syslog_line_to_event(input: &[u8], received_ms: i64, tz: Tz, origin: &Ori
 }
 
 /// [`syslog_line_to_event`]`(..).encode()`: the same record, written
-/// directly from the parse for well-formed RFC 5424 lines
+/// directly from the parse for well-formed RFC 5424 and RFC 3164 lines
 /// ([`crate::parse::direct`]), through the [`Event`] otherwise.
 pub fn syslog_line_to_record(
     input: &[u8],

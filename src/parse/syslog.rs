@@ -1,4 +1,6 @@
-//! Syslog message parsing (RFC 5424 and RFC 3164) with `syslog_loose`.
+//! Syslog message parsing (RFC 5424 and RFC 3164): the hand-written fast
+//! paths ([`rfc5424`](super::rfc5424), [`rfc3164`](super::rfc3164)) for the
+//! common shapes, `syslog_loose` for everything else.
 //!
 //! The result, [`SyslogMessage`], keeps the header fields, the numeric
 //! facility and severity codes, the structured data (SD-ID → param → value)

@@ -1,5 +1,5 @@
-//! The direct path from parsed input to a record body, for the two hot
-//! inputs: well-formed RFC 5424 lines and JSON objects over HTTP.
+//! The direct path from parsed input to a record body, for the hot inputs:
+//! well-formed RFC 5424 and RFC 3164 lines, and JSON objects over HTTP.
 //!
 //! [`encode`] writes the same body and header fields as
 //! `normalize_syslog(parsed.to_message(), ..).encode()` for a line the
