@@ -546,6 +546,36 @@ mod tests {
         hinted
     }
 
+    /// serde_json's RawValue token as an SD param name or a metadata key:
+    /// `Event::decode` cannot read such a body back (serde_json reads an
+    /// object with that first key as a raw value), but the destination's
+    /// views are no `Value`s, so every reader writes the syslog message.
+    #[test]
+    fn serde_json_s_raw_value_token_is_an_ordinary_key_here() {
+        let e = encoder(Format::Syslog);
+        let line = r#"<13>1 - h app - - [a $serde_json::private::RawValue="<x"] {"metadata":{"x":{"$serde_json::private::RawValue":"y"}},"message":"m"}"#;
+        let rec = crate::parse::syslog_line_to_record(
+            line.as_bytes(),
+            1_790_000_000_000,
+            chrono_tz::Tz::UTC,
+            &crate::parse::Origin {
+                listener: "tcp_in",
+                address: None,
+                syslog_hint: true,
+            },
+        );
+        assert!(crate::event::Event::decode(rec.body()).is_err());
+        let ev = BatchEvent::new(1, rec.meta, rec.body().to_vec().into());
+        let (fast, reference, used) = both_readers(&e, &ev);
+        assert_eq!(used, Decoded::Fast);
+        assert_eq!(fast, reference);
+        let out = String::from_utf8(reference).unwrap();
+        assert!(
+            out.contains(r#"[a $serde_json::private::RawValue="<x"] m"#),
+            "{out}"
+        );
+    }
+
     #[test]
     fn a_hint_that_does_not_parse_falls_back_to_the_body() {
         let e = encoder(Format::Syslog);
