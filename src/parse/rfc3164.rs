@@ -77,10 +77,8 @@ pub fn parse(text: &str, received_ms: i64, tz: Tz) -> Option<Rfc3164<'_>> {
     i = space(b, i)?;
     let host_end = token_end(b, i, |_| true);
     let hostname = &text[i..host_end];
-    if b.get(host_end) != Some(&b' ') || hostname.is_empty() || hostname == "-" {
-        return None;
-    }
-    if hostname.ends_with(':') {
+    let host_ok = !hostname.is_empty() && hostname != "-" && !hostname.ends_with(':');
+    if !host_ok || b.get(host_end) != Some(&b' ') {
         return None;
     }
     // TAG: printable ASCII up to ':' or a space, not `-`

@@ -3,7 +3,8 @@
 //!
 //! [`encode`] writes the same body and header fields as
 //! `normalize_syslog(parsed.to_message(), ..).encode()` for a line the
-//! [`rfc5424`](super::rfc5424) fast path parsed, and [`encode_json_object`]
+//! [`rfc5424`](super::rfc5424) fast path parsed, [`encode_rfc3164`] the same
+//! for a line the [`rfc3164`](super::rfc3164) one parsed, and [`encode_json_object`]
 //! the same as `normalize_json(obj, ..).encode()`, but straight from the
 //! borrowed parse: no intermediate [`Event`](crate::event::Event), no
 //! `String` per field, no JSON maps for the structured data or for a JSON
@@ -153,8 +154,7 @@ pub fn encode_rfc3164(
     received_ms: i64,
     origin: &Origin<'_>,
 ) -> Option<EncodedEvent> {
-    let sd = SPARE_SD.with(|s| s.take(0));
-    encode_parsed(&Line::from(p), sd, received_ms, origin)
+    encode_parsed(&Line::from(p), Vec::new(), received_ms, origin)
 }
 
 /// What a record is written from: a parsed syslog line's header and MSG.
