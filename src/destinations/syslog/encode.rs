@@ -454,6 +454,21 @@ mod tests {
         (fast, reference, used)
     }
 
+    /// The record ingest writes for `line` (with its syslog hint).
+    fn record(line: &str) -> crate::event::EncodedEvent {
+        let origin = crate::parse::Origin {
+            listener: "tcp_in",
+            address: None,
+            syslog_hint: true,
+        };
+        crate::parse::syslog_line_to_record(
+            line.as_bytes(),
+            1_790_000_000_000,
+            chrono_tz::Tz::UTC,
+            &origin,
+        )
+    }
+
     /// What the relay writes for `line` (as ingest records it, with its
     /// syslog hint) and what it writes from the body alone, and which reader
     /// the first one used.
@@ -496,16 +511,7 @@ mod tests {
             let (hinted, body_only, used, has_hint) = hinted_and_body_only(&e, line);
             assert!(has_hint, "{line}");
             assert_eq!(used, Decoded::Hinted, "{line}");
-            let rec = crate::parse::syslog_line_to_record(
-                line.as_bytes(),
-                1_790_000_000_000,
-                chrono_tz::Tz::UTC,
-                &crate::parse::Origin {
-                    listener: "tcp_in",
-                    address: None,
-                    syslog_hint: true,
-                },
-            );
+            let rec = record(line);
             kinds.insert(rec.hint()[0]);
             assert_eq!(
                 String::from_utf8_lossy(&hinted),
@@ -554,16 +560,7 @@ mod tests {
     fn serde_json_s_raw_value_token_is_an_ordinary_key_here() {
         let e = encoder(Format::Syslog);
         let line = r#"<13>1 - h app - - [a $serde_json::private::RawValue="<x"] {"metadata":{"x":{"$serde_json::private::RawValue":"y"}},"message":"m"}"#;
-        let rec = crate::parse::syslog_line_to_record(
-            line.as_bytes(),
-            1_790_000_000_000,
-            chrono_tz::Tz::UTC,
-            &crate::parse::Origin {
-                listener: "tcp_in",
-                address: None,
-                syslog_hint: true,
-            },
-        );
+        let rec = record(line);
         assert!(crate::event::Event::decode(rec.body()).is_err());
         let ev = BatchEvent::new(1, rec.meta, rec.body().to_vec().into());
         let (fast, reference, used) = both_readers(&e, &ev);

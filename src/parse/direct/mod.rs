@@ -506,20 +506,21 @@ pub(crate) mod tests {
         Some((encode(&p, RECEIVED, &ORIGIN), general))
     }
 
-    /// The same body (but for the event id) and header fields.
+    /// The same body (but for the event id) and header fields; `input` is
+    /// the line or object both were made from.
     fn same_record(
         ours: &EncodedEvent,
         reference: &EncodedEvent,
-        line: &str,
+        input: &str,
     ) -> Result<(), TestCaseError> {
         let (a, b) = (mask_id(ours.body()), mask_id(reference.body()));
         prop_assert_eq!(
             String::from_utf8_lossy(&a),
             String::from_utf8_lossy(&b),
-            "line: {}",
-            line
+            "input: {}",
+            input
         );
-        prop_assert_eq!(ours.meta, reference.meta, "line: {}", line);
+        prop_assert_eq!(ours.meta, reference.meta, "input: {}", input);
         Ok(())
     }
 
@@ -828,15 +829,7 @@ pub(crate) mod tests {
         prop_assert_eq!(direct.meta, scanned.meta, "object: {}", text);
         let general = general.expect("the general path parses what simd-json parses");
         prop_assert_eq!(general.len(), 1);
-        let general = general[0].encode();
-        let (a, b) = (mask_id(direct.body()), mask_id(general.body()));
-        prop_assert_eq!(
-            String::from_utf8_lossy(&a),
-            String::from_utf8_lossy(&b),
-            "object: {}",
-            text
-        );
-        prop_assert_eq!(direct.meta, general.meta, "object: {}", text);
+        same_record(&direct, &general[0].encode(), text)?;
         Ok(true)
     }
 
