@@ -41,6 +41,8 @@ enum Out {
     Elastic,
     /// Syslog over UDP: one datagram per event (RFC 5426), no flow control.
     SyslogUdp,
+    /// Datadog logs intake: gzip JSON arrays (the destination's default).
+    Datadog,
 }
 
 impl Out {
@@ -162,6 +164,14 @@ fn scenarios() -> Vec<Scenario> {
             what: "TCP in → Elasticsearch _bulk out (rsyslog: omelasticsearch)",
         },
         Scenario {
+            name: "tcp_datadog",
+            input: TcpLf,
+            format: Rfc5424,
+            conns: 1,
+            outs: vec![Datadog],
+            what: "TCP in → Datadog logs out (gzip JSON arrays, the destination's default)",
+        },
+        Scenario {
             name: "fanout5",
             input: TcpLf,
             format: Rfc5424,
@@ -240,8 +250,11 @@ impl Target {
             (
                 Target::Direct,
                 "fanout5_stalled" | "stalled" | "stalled_hec" | "tcp_hec" | "tcp_elastic"
-                | "tls_syslog" | "udp_out",
+                | "tcp_datadog" | "tls_syslog" | "udp_out",
             ) => Some("needs a relay"),
+            (Target::Rsyslog | Target::SyslogNg, "tcp_datadog") => {
+                Some("no gzip HTTP output (rsyslog: no omhttp in Debian; syslog-ng 3.38's http() does not compress)")
+            }
             (Target::Rsyslog | Target::SyslogNg, "http_hec") => Some("no HTTP source; see tcp_hec"),
             (Target::Rsyslog, "tcp_hec" | "stalled_hec") => {
                 Some("omhttp not in Debian's rsyslog; see tcp_elastic")
@@ -512,6 +525,12 @@ data_dir = \"{}\"\n\n\
             Out::Elastic => {
                 c += &format!(
                     "[destinations.es{i}]\ntype = \"elasticsearch\"\nendpoint = \"http://127.0.0.1:{}\"\nindex = \"bench\"\nbatch_size = 500\nconcurrency = 2\nwhen_full = \"{}\"\n\n",
+                    sink.port, when_full(*out)
+                )
+            }
+            Out::Datadog => {
+                c += &format!(
+                    "[destinations.dd{i}]\ntype = \"datadog\"\nendpoint = \"http://127.0.0.1:{}\"\napi_key = \"bench-dd-key\"\nbatch_size = 500\nconcurrency = 2\nwhen_full = \"{}\"\n\n",
                     sink.port, when_full(*out)
                 )
             }
@@ -849,7 +868,7 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
                 Sink::start(
                     match out {
                         Out::Syslog => SinkKind::SyslogTcp,
-                        Out::Hec | Out::Elastic => SinkKind::Http,
+                        Out::Hec | Out::Elastic | Out::Datadog => SinkKind::Http,
                         Out::StalledSyslog => SinkKind::StalledTcp,
                         Out::StalledHec => SinkKind::StalledHttp,
                         Out::SyslogUdp => SinkKind::Udp,
