@@ -754,8 +754,8 @@ async fn restart_resumes_from_the_checkpoint_at_least_once() {
     assert_checkpoint_at_end(&ring, "hook");
 }
 
-/// The running loop checkpoints every 100 ms (on tokio's blocking pool),
-/// not only at stop: a crash loses at most that much progress.
+/// The running loop checkpoints while it runs (on tokio's blocking pool),
+/// not only at stop: with few events, within about a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checkpoint_is_written_while_the_destination_runs() {
     use siem_relay::buffer::checkpoint;

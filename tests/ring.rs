@@ -213,6 +213,41 @@ fn restart_resumes_each_cursor_from_its_checkpoint() {
     assert_eq!(ring.append(&[ev(300)]).unwrap(), 300..301);
 }
 
+/// A running destination writes its checkpoint only once enough records
+/// were acknowledged since the last one (`min_records`), or on any change
+/// when asked with 0 (its at-least-every-second write, and at stop). The
+/// acknowledgements are applied either way: the ring's space follows them.
+#[test]
+fn a_checkpoint_is_due_once_enough_records_were_acknowledged() {
+    use siem_relay::buffer::checkpoint;
+    let d = tempfile::tempdir().unwrap();
+    let (ring, _) = Ring::open(settings(d.path(), 1 << 20, 256 << 10)).unwrap();
+    let mut a = ring.cursor("a", WhenFull::DropOldest).unwrap();
+    ring.append(&(0..100).map(ev).collect::<Vec<_>>()).unwrap();
+    let mut out = Vec::new();
+    let r = a.read(5, 1 << 20, &mut out).unwrap();
+    a.acker().ack(r);
+    assert!(a.checkpoint_due(10).is_none(), "5 of 10 acknowledged");
+    assert_eq!(
+        a.lag(),
+        95,
+        "the acknowledgements were applied all the same"
+    );
+    let r = a.read(5, 1 << 20, &mut out).unwrap();
+    a.acker().ack(r);
+    let write = a.checkpoint_due(10).expect("10 of 10 acknowledged");
+    write.write().unwrap();
+    a.checkpoint_written(write);
+    let path = checkpoint::path_for(&d.path().join("cursors"), "a");
+    assert_eq!(checkpoint::load(&path).unwrap().map(|c| c.seq), Some(10));
+    assert!(a.checkpoint_due(0).is_none(), "nothing new");
+    let r = a.read(1, 1 << 20, &mut out).unwrap();
+    a.acker().ack(r);
+    assert!(a.checkpoint_due(10).is_none());
+    let write = a.checkpoint_due(0).expect("any change, with 0");
+    assert_eq!(write.checkpoint().seq, 11);
+}
+
 #[test]
 fn torn_tail_is_cut_and_reported() {
     let d = tempfile::tempdir().unwrap();

@@ -156,6 +156,11 @@ impl CheckpointWrite {
     pub fn write(&self) -> io::Result<()> {
         checkpoint::store(&self.path, &self.cp)
     }
+
+    /// What it writes.
+    pub fn checkpoint(&self) -> Checkpoint {
+        self.cp
+    }
 }
 
 /// Acknowledges claimed ranges; clone it into every worker.
@@ -362,7 +367,7 @@ impl Cursor {
     /// Applies acknowledgements and, when the durable position moved, writes
     /// the checkpoint atomically.
     pub fn commit(&mut self) -> io::Result<u64> {
-        let due = self.checkpoint_due(); // applies the acks
+        let due = self.checkpoint_due(0); // applies the acks
         let durable = self.shared.acked.load(Ordering::Acquire);
         if let Some(write) = due {
             write.write()?;
@@ -372,17 +377,20 @@ impl Cursor {
     }
 
     /// The checkpoint to write now (acknowledgements applied), or `None`
-    /// when the stored one is current. For a caller that writes it
-    /// elsewhere (off an async worker thread: the write waits for the
-    /// disk) and then reports it with [`Cursor::checkpoint_written`]. Writes
-    /// of one cursor must not overlap: each is the newer one.
-    pub fn checkpoint_due(&mut self) -> Option<CheckpointWrite> {
+    /// when the stored one is current or, with `min_records` above 0, when
+    /// fewer than `min_records` records were acknowledged since it. For a
+    /// caller that writes it elsewhere (off an async worker thread: the
+    /// write waits for the disk) and then reports it with
+    /// [`Cursor::checkpoint_written`]. Writes of one cursor must not
+    /// overlap: each is the newer one.
+    pub fn checkpoint_due(&mut self, min_records: u64) -> Option<CheckpointWrite> {
         let durable = self.apply_acks();
         let cp = Checkpoint {
             seq: durable,
             dropped: self.dropped(),
         };
-        (cp != self.stored).then(|| CheckpointWrite {
+        let moved = durable.saturating_sub(self.stored.seq);
+        (cp != self.stored && moved >= min_records).then(|| CheckpointWrite {
             path: self.path.clone(),
             cp,
         })
