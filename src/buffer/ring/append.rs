@@ -253,7 +253,7 @@ impl Ring {
             .counters
             .appended_bytes
             .fetch_add(sizes.iter().sum::<usize>() as u64, Ordering::Relaxed);
-        inner.data_notify.notify_waiters();
+        self.wake_data_waiters();
     }
 
     /// Appends, waiting up to `timeout` while a `block` destination holds the

@@ -290,6 +290,9 @@ pub(crate) struct Inner {
     pub committed: AtomicU64,
     pub cursors: Mutex<Vec<Arc<CursorShared>>>,
     pub data_notify: tokio::sync::Notify,
+    /// The lowest sequence number a [`Ring::wait_for_data`] waits for
+    /// (`u64::MAX`: none): an append notifies only once it publishes it.
+    pub data_wake_at: AtomicU64,
     pub space_notify: tokio::sync::Notify,
     pub space_cv: (Mutex<()>, Condvar),
     pub closed: AtomicBool,
@@ -382,6 +385,7 @@ impl Ring {
             committed: AtomicU64::new(committed),
             cursors: Mutex::new(Vec::new()),
             data_notify: tokio::sync::Notify::new(),
+            data_wake_at: AtomicU64::new(u64::MAX),
             space_notify: tokio::sync::Notify::new(),
             space_cv: (Mutex::new(()), Condvar::new()),
             closed: AtomicBool::new(false),
@@ -523,15 +527,41 @@ impl Ring {
         self.inner.committed.load(Ordering::Acquire)
     }
 
-    /// Waits until records past `seq` are published, or `timeout` passes.
+    /// Waits until the record numbered `seq` is published (records past
+    /// `seq - 1`), the ring closes, or `timeout` passes. Appends wake no one
+    /// before that: a destination gathering a batch asks for the record
+    /// that fills it, and sleeps through the appends before it.
     pub async fn wait_for_data(&self, seq: u64, timeout: Duration) {
-        let notified = self.inner.data_notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if self.next_seq() > seq || self.inner.closed.load(Ordering::Acquire) {
-            return;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.data_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            self.inner.data_wake_at.fetch_min(seq, Ordering::SeqCst);
+            // pairs with the fence in `wake_data_waiters`: either this sees
+            // the record published, or that append sees this threshold
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if self.next_seq() > seq || self.inner.closed.load(Ordering::Acquire) {
+                return;
+            }
+            // woken for a lower threshold (another waiter's, or a stale
+            // one), or by the ring's close: look again
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
         }
-        let _ = tokio::time::timeout(timeout, notified).await;
+    }
+
+    /// After a publish: wakes the waiters of [`Ring::wait_for_data`] once the
+    /// lowest threshold among them is published. All of them wake (each
+    /// checks its own and, not there yet, waits again); the threshold resets
+    /// before the wake, so a waiter that comes meanwhile is woken too.
+    pub(super) fn wake_data_waiters(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.next_seq() > self.inner.data_wake_at.load(Ordering::SeqCst) {
+            self.inner.data_wake_at.store(u64::MAX, Ordering::SeqCst);
+            self.inner.data_notify.notify_waiters();
+        }
     }
 
     /// A snapshot of the ring's counters.
@@ -718,6 +748,69 @@ mod tests {
         assert_eq!(read(second_range), (200..205).collect::<Vec<_>>());
         assert_eq!(read(mine), (10..20).collect::<Vec<_>>());
         assert_eq!(got.len(), 35);
+    }
+
+    /// A waiter sleeps through the appends before the record it waits for
+    /// and wakes at that one (a destination gathering a batch waits for the
+    /// record that fills it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiter_wakes_at_the_record_it_waits_for_not_before() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        let base = ring.next_seq();
+        let r1 = ring.clone();
+        let waiter = tokio::spawn(async move {
+            r1.wait_for_data(base + 4, Duration::from_secs(30)).await;
+            r1.next_seq()
+        });
+        for n in 0..4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            ring.append(&evs(n..n + 1)).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiter.is_finished(), "woken before its record");
+        ring.append(&evs(4..5)).unwrap();
+        let seen = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by its record")
+            .unwrap();
+        assert_eq!(seen, base + 5);
+    }
+
+    /// No wake-up is lost between a waiter setting its threshold and an
+    /// append passing it: a lost one would leave the waiter asleep through
+    /// every later append (nobody else waits here to set a threshold), to
+    /// its 20 s timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_wake_up_is_lost_to_a_concurrent_append() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let appender = {
+            let (ring, done) = (ring.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !done.load(Ordering::Acquire) {
+                    ring.append(&evs(n..n + 1)).unwrap();
+                    n += 1;
+                    for _ in 0..(n % 7) * 50 {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        };
+        for round in 0..2000u64 {
+            let target = ring.next_seq() + round % 3;
+            let t = std::time::Instant::now();
+            ring.wait_for_data(target, Duration::from_secs(20)).await;
+            assert!(ring.next_seq() > target, "round {round}: woken early");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "round {round}: wake-up lost"
+            );
+        }
+        done.store(true, Ordering::Release);
+        appender.join().unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -223,7 +223,7 @@ impl Ring {
             if let Some((seg, a, b)) = synced {
                 let _ = seg.flush_range(a, b - a);
             }
-            self.inner.data_notify.notify_waiters();
+            self.wake_data_waiters();
         }
     }
 
