@@ -12,7 +12,7 @@ use super::redact::Redactor;
 use super::settings::CommonSettings;
 use super::sink::{Delivery, Sink};
 use super::status::DestinationStatus;
-use crate::buffer::{Acker, Cursor};
+use crate::buffer::{Acker, Cursor, Ring};
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -59,6 +59,14 @@ fn checkpoint_threshold(since: Duration) -> u64 {
         CHECKPOINT_RECORDS
     }
 }
+
+/// A gathering batch is topped up at most this often. Woken for each batch
+/// instead, a destination that keeps up at 1M events/s woke every 0.5 ms
+/// and cost 3% more CPU per event (e2e tcp_syslog, 6 alternating runs:
+/// 1.56 against 1.51 µs); waking every 5 ms, it reads several batches a
+/// time. Slower inputs take longer than this to fill a batch anyway, and
+/// then the loop sleeps on until the record that fills it.
+const GATHER_MIN: Duration = Duration::from_millis(5);
 
 /// A batch being gathered.
 #[derive(Default)]
@@ -160,10 +168,11 @@ pub async fn run(
         // gathering batch (not every append: see `records_to_fill`)
         let wake_for =
             cursor.read_position() + records_to_fill(pending.events.len(), pending.bytes, c) - 1;
+        let not_before = (!pending.events.is_empty()).then(|| Instant::now() + GATHER_MIN);
         tokio::select! {
             _ = stop.changed() => {}
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            _ = ring.wait_for_data(wake_for, wait), if tasks.len() < c.concurrency => {}
+            _ = wait_for_record(&ring, wake_for, not_before, wait), if tasks.len() < c.concurrency => {}
             _ = tokio::time::sleep(wait), if tasks.len() >= c.concurrency => {}
         }
     }
@@ -183,6 +192,17 @@ pub async fn run(
     commit(&dest, &mut cursor);
     dest.sink.close().await;
     tracing::info!(destination = %dest.name, "destination stopped");
+}
+
+/// Waits up to `wait` for record `seq` ([`Ring::wait_for_data`]), but
+/// returns no earlier than `not_before`.
+async fn wait_for_record(ring: &Ring, seq: u64, not_before: Option<Instant>, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    if let Some(t) = not_before {
+        tokio::time::sleep_until(t.min(deadline).into()).await;
+    }
+    ring.wait_for_data(seq, deadline.saturating_duration_since(Instant::now()))
+        .await;
 }
 
 /// How many more records a gathering batch of `n` records and `bytes` bytes
