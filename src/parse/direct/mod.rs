@@ -419,9 +419,13 @@ fn write_record(
     match &ov.event_id {
         Some(id) => string_contents(o, id),
         None => {
-            let mut buf = [0u8; EVENT_ID_LEN];
-            // `evt_` and Crockford base32: nothing to escape
-            o.extend_from_slice(write_event_id_bytes_at(received_ms, &mut buf));
+            // `evt_` and Crockford base32: nothing to escape. Written in
+            // place: copied from a stack buffer, its 2-byte stores stalled
+            // the 16-byte loads of the copy (2% of ingest).
+            let at = o.len();
+            o.resize(at + EVENT_ID_LEN, 0);
+            let id: &mut [u8; EVENT_ID_LEN] = (&mut o[at..]).try_into().expect("just resized");
+            write_event_id_bytes_at(received_ms, id);
         }
     }
     o.extend_from_slice(b"\",\"timestamp\":\"");
