@@ -296,6 +296,8 @@ struct Opts {
     syslog_ng_root: PathBuf,
     /// `--ring-bytes`; unset: [`DEFAULT_RING`], or [`STALLED_RING`] where a sink stalls.
     ring_bytes: Option<String>,
+    /// `--segment-bytes`: the relay's `buffer.segment_bytes` (see [`ring_sizes`]).
+    segment_bytes: Option<String>,
     /// `--fsync`: the relay's `buffer.fsync` (default `100ms`, the targets'
     /// setting; `never` leaves write-back to the kernel, for comparison).
     fsync: String,
@@ -315,7 +317,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench e2e -- [--events N] [--runs K] [--scenario NAME[,NAME]] [--relay PATH] \
 [--no-relay] [--peers rsyslog,syslog-ng] [--direct] [--udp-rate EV_PER_S] [--rate EV_PER_S] [--connections C] \
-[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R] [--udp-receive-nice N] [--udp-queue-bytes B] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
+[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R] [--udp-receive-nice N] [--udp-queue-bytes B] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--segment-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
 scenarios: {}",
         scenarios().iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
     );
@@ -349,6 +351,7 @@ fn parse_args() -> Opts {
             .map(PathBuf::from)
             .unwrap_or_else(|| target_dir().join("peers/syslog-ng")),
         ring_bytes: None,
+        segment_bytes: None,
         fsync: "100ms".into(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -407,6 +410,7 @@ fn parse_args() -> Opts {
             "--peer-disk-queue" => o.peer_queue = PeerQueue::DiskAssisted,
             "--peer-durable-queue" => o.peer_queue = PeerQueue::Disk,
             "--ring-bytes" => o.ring_bytes = Some(v(&mut i)),
+            "--segment-bytes" => o.segment_bytes = Some(v(&mut i)),
             "--fsync" => o.fsync = v(&mut i),
             "--timeout" => o.timeout = Duration::from_secs(num(v(&mut i))),
             "--self-check" => o.self_check = true,
@@ -436,30 +440,60 @@ fn parse_args() -> Opts {
 
 /// The relay's ring unless `--ring-bytes` says otherwise: smaller than what a
 /// run writes, so the ring wraps and the writer reuses segment files whose
-/// pages are already in the page cache, as in a relay that has been running
-/// a while. A fresh ring writes every page for the first time, which on this
-/// VM (free memory is handed back to the hypervisor) costs a host page fault
-/// per 4 KiB; `--ring-bytes 2GiB` measures that cold start (BENCHMARKS.md).
-const DEFAULT_RING: &str = "256MiB";
+/// blocks are allocated and whose pages are already in the page cache, as in
+/// a relay that has been running a while. A fresh ring writes every page for
+/// the first time, which on this VM (free memory is handed back to the
+/// hypervisor) costs a host page fault per 4 KiB, and allocates every block,
+/// which makes each `fdatasync` commit ext4's journal; `--ring-bytes 2GiB`
+/// measures that cold start (BENCHMARKS.md).
+const DEFAULT_RING: u64 = 256 << 20;
 /// Where one sink stalls, the ring holds the whole run, so the stalled
 /// destination never overflows and its overflow notices never reach the
 /// healthy sinks' counts.
 const STALLED_RING: &str = "2GiB";
+/// About what one bench event takes in the ring (record header, canonical
+/// JSON body, syslog hint) for the RFC 5424 line: ~650 bytes.
+const RECORD_BYTES: u64 = 700;
+
+/// The relay's `buffer.max_bytes` and `segment_bytes`. By default
+/// [`DEFAULT_RING`] in 64 MiB segments when the run writes at least twice
+/// that; a shorter run (the low-rate ones) gets a quarter of what it writes
+/// (a power of two, at least 8 MiB) in four segments, so its ring too wraps
+/// early in the run instead of writing fresh files throughout.
+fn ring_sizes(o: &Opts, s: &Scenario) -> (String, String) {
+    const MIB: u64 = 1 << 20;
+    let segment = |d: &str| o.segment_bytes.clone().unwrap_or_else(|| d.to_string());
+    if let Some(r) = &o.ring_bytes {
+        return (r.clone(), segment("64MiB"));
+    }
+    if s.outs.iter().any(Out::stalls) {
+        return (STALLED_RING.into(), segment("64MiB"));
+    }
+    let written = o.events.saturating_mul(RECORD_BYTES);
+    if written >= 2 * DEFAULT_RING {
+        return (format!("{}MiB", DEFAULT_RING / MIB), segment("64MiB"));
+    }
+    let ring = prev_power_of_two((written / 4).max(8 * MIB));
+    (
+        format!("{}MiB", ring / MIB),
+        segment(&format!("{}MiB", ring / 4 / MIB)),
+    )
+}
+
+fn prev_power_of_two(n: u64) -> u64 {
+    1 << (63 - n.leading_zeros())
+}
 
 fn relay_config(o: &Opts, s: &Scenario, dir: &Path, in_port: u16, sinks: &[Sink]) -> String {
+    let (ring, segment) = ring_sizes(o, s);
     let mut c = format!(
         "# generated by benches/e2e.rs, scenario {}\n\
 data_dir = \"{}\"\n\n\
-[buffer]\nmax_bytes = \"{}\"\nsegment_bytes = \"64MiB\"\nfsync = \"{}\"\n\n",
+[buffer]\nmax_bytes = \"{}\"\nsegment_bytes = \"{}\"\nfsync = \"{}\"\n\n",
         s.name,
         dir.join("data").display(),
-        o.ring_bytes
-            .as_deref()
-            .unwrap_or(if s.outs.iter().any(Out::stalls) {
-                STALLED_RING
-            } else {
-                DEFAULT_RING
-            }),
+        ring,
+        segment,
         o.fsync
     );
     match s.input {
@@ -1483,6 +1517,13 @@ TCP congestion control: system {}, relay's syslog destinations {}",
     let t_all = Instant::now();
     for s in &chosen {
         println!("\n## {} — {}", s.name, s.what);
+        if targets.contains(&Target::Relay) {
+            let (ring, segment) = ring_sizes(&o, s);
+            println!(
+                "siem-relay ring: {ring} in {segment} segments, fsync {}",
+                o.fsync
+            );
+        }
         for &t in &targets {
             let mut row = Row {
                 scenario: s.name.into(),
