@@ -433,7 +433,7 @@ fn parse_args() -> Opts {
     if o.relay.is_none() {
         o.relay = Some(target_dir().join("release/siem-relay"));
     }
-    if o.events % RELAY_BATCH != 0 {
+    if !o.events.is_multiple_of(RELAY_BATCH) {
         eprintln!(
             "note: --events {} is not a multiple of the relay's batch_size ({RELAY_BATCH}): \
 its last batch leaves at batch_timeout (1s), and a run's events/s includes that wait",
