@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Opt-in (`--features mimalloc`): measured without a clear CPU gain and with
-/// several times the resident memory (BENCHMARKS.md), so glibc's is the default.
+/// several times the resident memory (benches/HISTORY.md), so glibc's is the default.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -102,7 +102,7 @@ fn init_logging() {
 /// so one busy connection's parsing stayed on the core that reads it more
 /// than it should. Without the slot, spawned parse tasks are stealable:
 /// tcp_syslog +1 to +4% events/s in 5 of 5 alternating A/B pairs
-/// (`BENCHMARKS.md`).
+/// (`benches/HISTORY.md`).
 /// The setting needs `--cfg tokio_unstable` (`.cargo/config.toml`); a build
 /// without it keeps the slot.
 fn runtime() -> Result<tokio::runtime::Runtime> {

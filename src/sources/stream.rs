@@ -317,7 +317,7 @@ const PARSE_AHEAD: usize = 3;
 /// appender's queue on top of the parse tasks let a connection hold 7; at 4
 /// (the bound before the appender, three parsing and one appending) the
 /// reader was mostly back to waiting for the append, and tcp_syslog lost
-/// most of what the appender gained (A/B in BENCHMARKS.md).
+/// most of what the appender gained (A/B in benches/HISTORY.md).
 const IN_FLIGHT: usize = PARSE_AHEAD + 2;
 
 /// Where a connection's events come from, owned so parse tasks can share it.

@@ -5,7 +5,7 @@
 //! reads on: while one read's records are copied, checksummed and written,
 //! the next is already being read and parsed. Before, the reader appended
 //! itself and read nothing meanwhile (one connection, TCP → syslog: ~6%
-//! more events/s with the appender, see BENCHMARKS.md). The hand-over queue
+//! more events/s with the appender, see benches/HISTORY.md). The hand-over queue
 //! is short, so a ring that blocks still stops the reads within a few
 //! batches, which is the backpressure a TCP sender sees.
 
