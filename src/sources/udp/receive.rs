@@ -10,7 +10,8 @@
 //! room: after a read that found more than an eighth of what the queue
 //! holds ([`NAP_MARGIN`]) it reads on at once, and for a second after the
 //! kernel dropped datagrams during a nap ([`Naps`]) it waits for the next
-//! arrival, as before naps.
+//! arrival, as before naps. A slow flow (below 16k datagrams/s) naps until
+//! its next chunk is due instead ([`SLOW_PER_NAP`]).
 
 use super::batch::Batch;
 use super::{Chunk, Queue, FLUSH_DATAGRAMS, LINGER};
@@ -26,6 +27,13 @@ use tokio::sync::{mpsc, watch};
 
 /// How long the thread sleeps between reads while datagrams flow.
 const NAP: Duration = Duration::from_millis(1);
+/// A flow slower than this many datagrams per [`NAP`] (16k/s) is slow: the
+/// thread naps until the next chunk is due, [`LINGER`] at most, instead of
+/// [`NAP`]. Such a flow leaves a chunk at [`LINGER`] anyway, so the longer
+/// naps add no latency, and at 5k/s they take 250 wake-ups a second
+/// instead of 1000; the kernel queue (8192 datagrams by default) holds a
+/// nap's arrivals up to 2M/s.
+const SLOW_PER_NAP: usize = 16;
 /// Bytes the kernel charges a receive queue per small datagram, at most
 /// (the payload plus the socket buffer's bookkeeping): what turns SO_RCVBUF
 /// into a number of datagrams.
@@ -94,14 +102,20 @@ enum Wait {
     Poll(Duration),
 }
 
-/// The wait after a round that found `round`, when naps are `allowed` and
-/// the next chunk is due in `due`.
-fn next_wait(round: Read, allowed: bool, due: Option<Duration>) -> Wait {
+/// The wait after a round that found `round` over `waited` (how long the
+/// wait before it lasted), when naps are `allowed` and the next chunk is
+/// due in `due`.
+fn next_wait(round: Read, waited: Duration, allowed: bool, due: Option<Duration>) -> Wait {
     let within = |d: Duration| due.map_or(d, |due| due.min(d));
+    // fewer than SLOW_PER_NAP datagrams per NAP of waiting
+    let slow = (round.datagrams as u128) * NAP.as_micros()
+        < (SLOW_PER_NAP as u128) * waited.as_micros().max(1);
     if round.crowded {
         Wait::Now
-    } else if round.queue_full || (round.datagrams > 0 && allowed) {
+    } else if round.queue_full {
         Wait::Nap(within(NAP))
+    } else if round.datagrams > 0 && allowed {
+        Wait::Nap(within(if slow { LINGER } else { NAP }))
     } else {
         Wait::Poll(within(IDLE_POLL))
     }
@@ -141,6 +155,8 @@ pub(super) fn run(mut receivers: Vec<Receiver>, shutdown: watch::Receiver<bool>)
     let mut naps = Naps::new();
     // whether the last wait was a nap with room in the parse queue
     let mut napped = false;
+    // how long the last wait lasted (what the next round found came in it)
+    let mut waited = NAP;
     loop {
         if *shutdown.borrow() || shutdown.has_changed().is_err() {
             break;
@@ -165,13 +181,14 @@ pub(super) fn run(mut receivers: Vec<Receiver>, shutdown: watch::Receiver<bool>)
                     .map(|(_, at)| at.saturating_duration_since(now))
             })
             .min();
-        let wait = next_wait(round, naps.allowed(now), due);
+        let wait = next_wait(round, waited, naps.allowed(now), due);
         napped = matches!(wait, Wait::Nap(_)) && !round.queue_full;
         match wait {
             Wait::Now => {}
             Wait::Nap(d) => std::thread::sleep(d),
             Wait::Poll(d) => wait_readable(&receivers, d),
         }
+        waited = now.elapsed();
     }
     for r in &mut receivers {
         r.flush();
@@ -381,16 +398,19 @@ mod tests {
     #[test]
     fn the_thread_naps_only_while_datagrams_flow_and_the_queue_has_room() {
         let ms = Duration::from_millis;
-        assert_eq!(next_wait(round(50), true, None), Wait::Nap(NAP));
+        assert_eq!(next_wait(round(50), NAP, true, None), Wait::Nap(NAP));
         assert_eq!(
-            next_wait(round(50), true, Some(Duration::from_micros(300))),
+            next_wait(round(50), NAP, true, Some(Duration::from_micros(300))),
             Wait::Nap(Duration::from_micros(300)),
             "a chunk due sooner shortens the nap"
         );
-        assert_eq!(next_wait(round(0), true, None), Wait::Poll(IDLE_POLL));
-        assert_eq!(next_wait(round(0), true, Some(ms(3))), Wait::Poll(ms(3)));
+        assert_eq!(next_wait(round(0), NAP, true, None), Wait::Poll(IDLE_POLL));
         assert_eq!(
-            next_wait(round(50), false, None),
+            next_wait(round(0), NAP, true, Some(ms(3))),
+            Wait::Poll(ms(3))
+        );
+        assert_eq!(
+            next_wait(round(50), NAP, false, None),
             Wait::Poll(IDLE_POLL),
             "after a kernel drop, every arrival is read at once"
         );
@@ -398,16 +418,40 @@ mod tests {
             crowded: true,
             ..round(900)
         };
-        assert_eq!(next_wait(crowded, true, None), Wait::Now);
+        assert_eq!(next_wait(crowded, NAP, true, None), Wait::Now);
         let full = Read {
             queue_full: true,
             ..round(0)
         };
         assert_eq!(
-            next_wait(full, false, None),
+            next_wait(full, NAP, false, None),
             Wait::Nap(NAP),
             "a full parse queue is not polled for"
         );
+    }
+
+    #[test]
+    fn a_slow_flow_naps_until_its_chunk_is_due() {
+        let ms = Duration::from_millis;
+        // 5 datagrams in a 1 ms nap: 5k/s, slow
+        assert_eq!(next_wait(round(5), NAP, true, None), Wait::Nap(LINGER));
+        assert_eq!(
+            next_wait(round(5), NAP, true, Some(ms(2))),
+            Wait::Nap(ms(2)),
+            "no later than the chunk is due"
+        );
+        // 20 in a 4 ms nap is still 5k/s; 20 in 1 ms is 20k/s
+        assert_eq!(next_wait(round(20), LINGER, true, None), Wait::Nap(LINGER));
+        assert_eq!(next_wait(round(20), NAP, true, None), Wait::Nap(NAP));
+        // the first arrival after a long idle wait
+        assert_eq!(next_wait(round(1), ms(900), true, None), Wait::Nap(LINGER));
+        // after a drop, or with the parse queue full, as before
+        assert_eq!(next_wait(round(5), NAP, false, None), Wait::Poll(IDLE_POLL));
+        let full = Read {
+            queue_full: true,
+            ..round(5)
+        };
+        assert_eq!(next_wait(full, NAP, true, None), Wait::Nap(NAP));
     }
 
     #[test]
