@@ -467,11 +467,19 @@ const STALLED_RING: &str = "2GiB";
 /// JSON body, syslog hint) for the RFC 5424 line: ~650 bytes.
 const RECORD_BYTES: u64 = 700;
 
+/// The fastest paced input whose run may get a smaller ring: at this rate
+/// the destinations stay within milliseconds of the input, so a ring of a
+/// few MiB never fills. Unpaced, a destination may lag by tens of MiB (the
+/// p99 latency at full rate is ~60 ms, fan-out's ~200 ms), and a small ring
+/// would block the input (TCP) or drop datagrams (UDP).
+const SMALL_RING_MAX_RATE: u64 = 50_000;
+
 /// The relay's `buffer.max_bytes` and `segment_bytes`. By default
-/// [`DEFAULT_RING`] in 64 MiB segments when the run writes at least twice
-/// that; a shorter run (the low-rate ones) gets a quarter of what it writes
-/// (a power of two, at least 8 MiB) in four segments, so its ring too wraps
-/// early in the run instead of writing fresh files throughout.
+/// [`DEFAULT_RING`] in 64 MiB segments. A run paced at up to
+/// [`SMALL_RING_MAX_RATE`] that writes less than twice that (the low-rate
+/// ones) gets a quarter of what it writes (a power of two, at least 8 MiB)
+/// in four segments, so its ring too wraps early in the run instead of
+/// writing fresh files throughout.
 fn ring_sizes(o: &Opts, s: &Scenario) -> (String, String) {
     const MIB: u64 = 1 << 20;
     let segment = |d: &str| o.segment_bytes.clone().unwrap_or_else(|| d.to_string());
@@ -481,8 +489,9 @@ fn ring_sizes(o: &Opts, s: &Scenario) -> (String, String) {
     if s.outs.iter().any(Out::stalls) {
         return (STALLED_RING.into(), segment("64MiB"));
     }
+    let rate = if s.udp() { o.udp_rate } else { o.rate };
     let written = o.events.saturating_mul(RECORD_BYTES);
-    if written >= 2 * DEFAULT_RING {
+    if rate == 0 || rate > SMALL_RING_MAX_RATE || written >= 2 * DEFAULT_RING {
         return (format!("{}MiB", DEFAULT_RING / MIB), segment("64MiB"));
     }
     let ring = prev_power_of_two((written / 4).max(8 * MIB));
