@@ -471,6 +471,48 @@ fn sighup_adds_a_destination_and_the_first_keeps_receiving() {
     assert_eq!(sorted.len(), got.len());
 }
 
+/// A reload whose changed source cannot start (its new address is taken)
+/// is refused as a whole: the source runs on as it was, and a destination
+/// the same reload would have added is not started.
+#[test]
+fn sighup_whose_source_cannot_bind_keeps_the_running_source() {
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(&cfg, config(port, &file_dest("first"))).unwrap();
+    let r = Running::start(&cfg, port);
+    let first = d.path().join("out/first.ndjson");
+    send_lines(port, 0, 50);
+    wait_for("first 50", Duration::from_secs(10), || {
+        messages(&first).len() >= 50
+    });
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    std::fs::write(
+        &cfg,
+        config(taken_port, &(file_dest("first") + &file_dest("second"))),
+    )
+    .unwrap();
+    r.signal(libc::SIGHUP);
+    wait_for("refusal", Duration::from_secs(10), || {
+        r.log().contains("reload refused")
+    });
+    assert!(r.log().contains("Address already in use"), "{}", r.log());
+    // still listening where it was, and delivering
+    send_lines(port, 50, 100);
+    wait_for("after the refused reload", Duration::from_secs(10), || {
+        messages(&first).len() >= 100
+    });
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+    assert_eq!(messages(&first), (0..100).collect::<Vec<_>>());
+    assert!(
+        !d.path().join("out/second.ndjson").exists(),
+        "the refused reload started a destination"
+    );
+    drop(taken);
+}
+
 // -------------------------------------------------------------- buffer
 
 #[test]

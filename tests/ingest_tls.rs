@@ -151,3 +151,36 @@ async fn nothing_is_sent_after_the_handshake_so_a_sender_that_never_reads_closes
     );
     h.stop().await;
 }
+
+/// `validate` (and a SIGHUP reload, which validates first) loads the TLS
+/// files as `run` does: a key that belongs to another certificate, or a
+/// file with no PEM key in it, is an error at the key's path, not a
+/// listener that fails only when the relay starts.
+#[test]
+fn validation_loads_the_tls_files_and_names_the_key_at_fault() {
+    let pki = make_pki();
+    let section = |key: &str| siem_relay::config::SectionConfig {
+        section: "sources",
+        name: "tls".into(),
+        kind: "syslog_tls".into(),
+        table: toml::from_str(&format!(
+            "address = \"127.0.0.1:0\"\ncert = \"server.pem\"\nkey = \"{key}\""
+        ))
+        .unwrap(),
+    };
+    let base = pki.dir.path();
+    siem_relay::sources::validate_in(&section("server.key"), base).expect("matching pair");
+
+    let e = siem_relay::sources::validate_in(&section("client.key"), base)
+        .expect_err("the client's key does not belong to the server certificate");
+    assert_eq!(e.path, "sources.tls.key", "{e}");
+    assert!(
+        e.message.contains("does not belong to the certificate"),
+        "{e}"
+    );
+
+    let e = siem_relay::sources::validate_in(&section("ca.pem"), base)
+        .expect_err("a certificate is not a key");
+    assert_eq!(e.path, "sources.tls.key", "{e}");
+    assert!(e.message.contains("no PEM private key"), "{e}");
+}

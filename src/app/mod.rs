@@ -297,6 +297,42 @@ impl Relay {
         if new.buffer != old.buffer || new.data_dir != old.data_dir {
             tracing::warn!("[buffer] and data_dir changes take effect at the next restart");
         }
+        // sources first, all or nothing: one that cannot start (its
+        // address taken) puts back the ones this reload stopped, before any
+        // destination changed (a new destination starts at the ring's oldest
+        // record, so starting it after the sources misses nothing)
+        let running: Vec<(String, SectionConfig)> = self
+            .sources
+            .lock()
+            .await
+            .iter()
+            .map(|(k, v)| (k.clone(), v.section.clone()))
+            .collect();
+        let mut stopped = Vec::new();
+        for (name, section) in &running {
+            if !new.sources.contains(section) {
+                self.stop_source(name).await;
+                stopped.push(section.clone());
+            }
+        }
+        let mut started: Vec<String> = Vec::new();
+        for s in &new.sources {
+            if self.sources.lock().await.contains_key(&s.name) {
+                continue;
+            }
+            if let Err(e) = self.start_source(&new, s).await {
+                for name in &started {
+                    self.stop_source(name).await;
+                }
+                for section in &stopped {
+                    if let Err(e) = self.start_source(&old, section).await {
+                        tracing::error!(source = %section.name, "reload: the source could not be restarted as it was: {e}");
+                    }
+                }
+                return Err(e);
+            }
+            started.push(s.name.clone());
+        }
         // destinations: a running one is kept only if its section is unchanged
         let running: Vec<(String, SectionConfig)> = self
             .destinations
@@ -315,24 +351,6 @@ impl Relay {
             if !self.destinations.lock().await.contains_key(&d.name) {
                 tracing::info!(destination = %d.name, "reload: starting");
                 self.start_destination(&new, d).await?;
-            }
-        }
-        // sources
-        let running: Vec<(String, SectionConfig)> = self
-            .sources
-            .lock()
-            .await
-            .iter()
-            .map(|(k, v)| (k.clone(), v.section.clone()))
-            .collect();
-        for (name, section) in &running {
-            if !new.sources.contains(section) {
-                self.stop_source(name).await;
-            }
-        }
-        for s in &new.sources {
-            if !self.sources.lock().await.contains_key(&s.name) {
-                self.start_source(&new, s).await?;
             }
         }
         *self.config.lock().unwrap() = new;

@@ -51,7 +51,10 @@ impl Settings {
         Ok(Settings { stream, files })
     }
 
-    /// Checks that the certificate, key and CA files exist.
+    /// Checks that the certificate, key and CA files exist and make a
+    /// working server configuration (a key that does not belong to the
+    /// certificate, a file with no PEM in it), so that `validate` and a
+    /// reload refuse what `run` would.
     pub fn check_files(&self, section: &SectionConfig, base_dir: &Path) -> Result<(), ConfigError> {
         let files = [
             ("cert", Some(&self.files.cert)),
@@ -68,7 +71,9 @@ impl Settings {
                 ));
             }
         }
-        Ok(())
+        server_config_keyed(self, base_dir)
+            .map(drop)
+            .map_err(|e| ConfigError::new(format!("{}.{}", section.path(), e.key), e.message))
     }
 }
 
@@ -95,28 +100,44 @@ pub async fn start(
 
 /// The rustls server configuration: ring provider, TLS 1.2+, optional mTLS.
 pub fn server_config(settings: &Settings, base_dir: &Path) -> Result<ServerConfig, String> {
+    server_config_keyed(settings, base_dir).map_err(|e| format!("{}: {}", e.key, e.message))
+}
+
+/// Why the TLS files make no server configuration, and which key names the file at fault.
+struct TlsFileError {
+    key: &'static str,
+    message: String,
+}
+
+fn server_config_keyed(settings: &Settings, base_dir: &Path) -> Result<ServerConfig, TlsFileError> {
+    let at = |key: &'static str| move |message: String| TlsFileError { key, message };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = load_certs(&base_dir.join(&settings.files.cert))?;
-    let key = load_key(&base_dir.join(&settings.files.key))?;
+    let certs = load_certs(&base_dir.join(&settings.files.cert)).map_err(at("cert"))?;
+    let key = load_key(&base_dir.join(&settings.files.key)).map_err(at("key"))?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| at("cert")(e.to_string()))?;
     let builder = match &settings.files.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for cert in load_certs(&base_dir.join(ca))? {
-                roots.add(cert).map_err(|e| format!("client_ca: {e}"))?;
+            for cert in load_certs(&base_dir.join(ca)).map_err(at("client_ca"))? {
+                roots
+                    .add(cert)
+                    .map_err(|e| at("client_ca")(e.to_string()))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| format!("client_ca: {e}"))?;
+                .map_err(|e| at("client_ca")(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate/key: {e}"))?;
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => {
+            at("key")("the private key does not belong to the certificate".into())
+        }
+        e => at("key")(format!("certificate/key: {e}")),
+    })?;
     // No TLS 1.3 session tickets (rustls sends two after each handshake by
     // default). A syslog sender writes and never reads: tickets it never
     // read are still in its socket when it closes, so its kernel aborts the
