@@ -80,7 +80,7 @@ fn frame_all(input: &[u8]) -> usize {
     for chunk in input.chunks(READ_BUF) {
         framer.push(chunk);
         while let Some(f) = framer.next_frame() {
-            if let Ok(Frame::Message(m)) = f {
+            if let Frame::Message(m) = f {
                 black_box(&m);
                 frames += 1;
             }

@@ -63,6 +63,13 @@ fn validation_names_the_offending_key() {
         "queue_bytes",
     );
     assert!(err.message.contains("max_body_bytes"), "{err}");
+    // zero would close every connection at once
+    let err = refused(
+        "syslog_tcp",
+        "address = \"x\"\nidle_timeout = \"0s\"",
+        "idle_timeout",
+    );
+    assert!(err.message.contains("100ms"), "{err}");
     sources::validate(&section("syslog_tcp", "address = \"127.0.0.1:5514\"\nmax_message_bytes = \"8KiB\"\nidle_timeout = \"30s\"\noversize = \"skip\"")).expect("valid");
 }
 

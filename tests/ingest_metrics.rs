@@ -1,5 +1,5 @@
 //! The source counters, read through the Prometheus exporter: accepted
-//! events, parse errors, oversized frames, framing violations, refused
+//! events, parse errors, oversized frames, frames cut short, refused
 //! connections.
 
 mod ingest_support;
@@ -42,15 +42,22 @@ async fn tcp_source_counts_what_happens() {
     let long = "z".repeat(80);
     let body = format!("<13>1 - h app - - - ok\nnot syslog at all\n<13>{long}\n");
     send(h.port(), body.as_bytes()).await;
-    send(h.port(), b"7x broken framing").await;
-    h.collector.wait_for_async(3, Duration::from_secs(5)).await;
+    // digits that are no octet count: a line (not syslog, a parse error)
+    send(h.port(), b"7x not a count").await;
+    // a real octet count whose frame the connection's end cuts short
+    send(h.port(), b"40 <13>1 - h app - - - cut short").await;
+    h.collector.wait_for_async(4, Duration::from_secs(5)).await;
 
     let expected = [
-        ("siem_relay_source_events_total{source=\"m\"}", 3.0),
-        ("siem_relay_source_parse_errors_total{source=\"m\"}", 2.0),
+        ("siem_relay_source_events_total{source=\"m\"}", 4.0),
+        ("siem_relay_source_parse_errors_total{source=\"m\"}", 3.0),
         ("siem_relay_source_oversized_total{source=\"m\"}", 1.0),
         (
-            "siem_relay_source_connection_errors_total{source=\"m\",reason=\"framing\"}",
+            "siem_relay_source_connection_errors_total{source=\"m\",reason=\"incomplete_frame\"}",
+            1.0,
+        ),
+        (
+            "siem_relay_source_dropped_total{source=\"m\",reason=\"incomplete_frame\"}",
             1.0,
         ),
         ("siem_relay_source_connections{source=\"m\"}", 0.0),

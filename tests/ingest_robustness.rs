@@ -46,8 +46,8 @@ fn messages(h: &Harness) -> Vec<String> {
 async fn bad_connections_do_not_lose_good_messages() {
     let h = start("tcp", "syslog_tcp", SETTINGS, std::path::Path::new(".")).await;
     send(&h, good(1).as_bytes()).await;
-    // Garbage that violates octet counting ends only that connection.
-    send(&h, b"12x this is not a frame\n<13>after violation\n").await;
+    // Digits that are no octet count start a line; the connection goes on.
+    send(&h, b"12x this is not a frame\n<13>after it\n").await;
     send(&h, good(2).as_bytes()).await;
     // A half octet-counted frame, then EOF.
     send(&h, b"50 <13>1 2026-01-01T00:00:00Z host app - - - half").await;
@@ -69,7 +69,7 @@ async fn bad_connections_do_not_lose_good_messages() {
 
     let evs = h
         .collector
-        .wait_for_async(10, Duration::from_secs(10))
+        .wait_for_async(12, Duration::from_secs(10))
         .await;
     let msgs = messages(&h);
     for n in 1..=4 {
@@ -79,9 +79,10 @@ async fn bad_connections_do_not_lose_good_messages() {
         );
     }
     assert!(
-        !msgs.iter().any(|m| m.contains("after violation")),
+        msgs.iter().any(|m| m == "12x this is not a frame"),
         "{msgs:#?}"
     );
+    assert!(msgs.iter().any(|m| m.contains("after it")), "{msgs:#?}");
     assert!(msgs.contains(&"after oversize".to_string()), "{msgs:#?}");
     assert!(
         msgs.contains(&"bad \u{fffd}\u{fffd} utf8".to_string()),
@@ -105,7 +106,7 @@ async fn bad_connections_do_not_lose_good_messages() {
             .any(|e| e.parse_error && e.message.as_deref() == Some("inside")),
         "{evs:#?}"
     );
-    assert_eq!(evs.len(), 10, "{evs:#?}");
+    assert_eq!(evs.len(), 12, "{evs:#?}");
     h.stop().await;
 }
 
@@ -173,18 +174,26 @@ async fn one_busy_connection_keeps_its_order() {
     h.stop().await;
 }
 
-// A framing violation after many frames ends the connection, but every
-// frame before it, parsed ahead or not, is still appended, in order.
+// Digits that are no octet count (a plain line that starts with a date or
+// a number) are a line, as rsyslog reads them: after many frames, parsed
+// ahead or not, it is kept in its place and the connection goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frames_before_a_violation_are_all_kept() {
+async fn a_line_that_is_no_octet_count_is_kept_and_the_stream_goes_on() {
     let h = start("tcp", "syslog_tcp", SETTINGS, std::path::Path::new(".")).await;
     const N: usize = 30_000;
     let mut bytes = counted_frames(N);
-    bytes.extend(b"12x this is not a frame\n");
-    bytes.extend(counted_frames(10));
+    bytes.extend(b"2026-12-05 10:00:00 sshd: failed\n12x not a count\n");
+    let after = counted_frames(10);
+    bytes.extend(&after);
     send(&h, &bytes).await;
-    h.collector.wait_for_async(N, Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(seqs(&h), (0..N).collect::<Vec<_>>());
+    h.collector
+        .wait_for_async(N + 12, Duration::from_secs(20))
+        .await;
+    let expected: Vec<usize> = (0..N).chain(0..10).collect();
+    assert_eq!(seqs(&h), expected);
+    let all = messages(&h);
+    assert_eq!(all.len(), N + 12, "two lines and ten frames after the {N}");
+    assert!(all[N].contains("sshd: failed"), "{}", all[N]);
+    assert!(all[N + 1].contains("12x not a count"), "{}", all[N + 1]);
     h.stop().await;
 }

@@ -152,6 +152,33 @@ async fn nothing_is_sent_after_the_handshake_so_a_sender_that_never_reads_closes
     h.stop().await;
 }
 
+/// A sender that closes its TCP connection without TLS `close_notify`
+/// (rustls reports that as an error after the data it authenticated) still
+/// has its last line kept, LF or not, as on plain TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_line_without_lf_is_kept_when_the_peer_skips_close_notify() {
+    let pki = make_pki();
+    let settings = "address = \"127.0.0.1:0\"\ncert = \"server.pem\"\nkey = \"server.key\"\n";
+    let h = start("tls", "syslog_tls", settings, pki.dir.path()).await;
+    let tcp = TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .expect("connect");
+    let connector = TlsConnector::from(Arc::new(client_config(&pki, None)));
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    tls.write_all(b"<13>1 - h app - - - terminated\n<13>1 - h app - - - unterminated")
+        .await
+        .expect("write");
+    tls.flush().await.expect("flush");
+    // close the TCP connection under the TLS session: FIN, no close_notify
+    let (mut tcp, _) = tls.into_inner();
+    tcp.shutdown().await.expect("FIN");
+    let evs = h.collector.wait_for_async(2, Duration::from_secs(5)).await;
+    let msgs: Vec<_> = evs.iter().filter_map(|e| e.message.as_deref()).collect();
+    assert_eq!(msgs, ["terminated", "unterminated"]);
+    h.stop().await;
+}
+
 /// `validate` (and a SIGHUP reload, which validates first) loads the TLS
 /// files as `run` does: a key that belongs to another certificate, or a
 /// file with no PEM key in it, is an error at the key's path, not a

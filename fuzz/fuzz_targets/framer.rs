@@ -11,7 +11,7 @@ fn run(cfg: FramerConfig, chunks: &[&[u8]]) -> Vec<Result<Frame, siem_relay::par
     for c in chunks {
         f.push(c);
         while let Some(fr) = f.next_frame() {
-            out.push(fr);
+            out.push(Ok(fr));
         }
     }
     out.extend(f.finish());

@@ -11,8 +11,13 @@
 //! A frame longer than `max_message_bytes` is reported as
 //! [`Frame::Truncated`] (its first `max_message_bytes` bytes) or
 //! [`Frame::Skipped`], as the `oversize` policy says; the stream goes on after
-//! it. A malformed octet count is a [`FramingError`]: the framer then stops
-//! (the caller should count it and close that connection).
+//! it. Digits that are not an octet count (not followed by a space, zero, or
+//! more than nine of them: a plain line that starts with a date or a
+//! number) begin a line ended by LF, as rsyslog reads them, so one
+//! malformed frame never ends a connection. The only [`FramingError`] is a
+//! stream that ends inside an octet-counted frame ([`Framer::finish`]).
+//! A line that starts with digits and a space (`5 apples`) is, by the RFC,
+//! an octet count: the ambiguity is the sender's to avoid.
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -105,16 +110,10 @@ pub enum Span {
     Skipped(usize),
 }
 
-/// A violation of RFC 6587 framing; the stream cannot be resynchronised.
+/// How a stream ended badly (see [`Framer::finish`]).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FramingError {
-    #[error("octet count is not followed by a space")]
-    BadLength,
-    #[error("octet count has more than {MAX_LEN_DIGITS} digits")]
-    LengthTooLong,
-    #[error("octet count is zero")]
-    ZeroLength,
-    #[error("stream ended inside a frame ({0} bytes pending)")]
+    #[error("stream ended inside an octet-counted frame ({0} bytes pending)")]
     Incomplete(usize),
 }
 
@@ -126,8 +125,8 @@ enum State {
     Counted { remaining: usize, discard: bool },
     /// Inside an oversized LF frame, discarding up to the trailer.
     DiscardLine { skipped: usize, report: bool },
-    /// After a framing error.
-    Failed,
+    /// After [`Framer::finish`].
+    Finished,
 }
 
 /// The incremental framer (one per connection).
@@ -201,30 +200,25 @@ impl Framer {
         self.buf.len() - self.pos
     }
 
-    /// The next frame, `None` when more input is needed, or the framing error
-    /// (after which the framer yields nothing more).
-    pub fn next_frame(&mut self) -> Option<Result<Frame, FramingError>> {
-        self.next_frame_ref().map(|r| r.map(FrameRef::to_frame))
+    /// The next frame, `None` when more input is needed.
+    pub fn next_frame(&mut self) -> Option<Frame> {
+        self.next_frame_ref().map(FrameRef::to_frame)
     }
 
     /// [`Framer::next_frame`], borrowed from the framer's buffer.
-    pub fn next_frame_ref(&mut self) -> Option<Result<FrameRef<'_>, FramingError>> {
-        let span = match self.next_frame_span()? {
-            Ok(span) => span,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(Ok(match span {
+    pub fn next_frame_ref(&mut self) -> Option<FrameRef<'_>> {
+        Some(match self.next_frame_span()? {
             Span::Message(r) => FrameRef::Message(&self.buf[r]),
             Span::Truncated(r) => FrameRef::Truncated(&self.buf[r]),
             Span::Skipped(n) => FrameRef::Skipped(n),
-        }))
+        })
     }
 
     /// [`Framer::next_frame`] as a place in [`Framer::framed`].
-    pub fn next_frame_span(&mut self) -> Option<Result<Span, FramingError>> {
-        let span = loop {
+    pub fn next_frame_span(&mut self) -> Option<Span> {
+        loop {
             let step = match self.state {
-                State::Failed => return None,
+                State::Finished => return None,
                 State::Start => self.start_frame(),
                 State::Counted { remaining, discard } => self.counted(remaining, discard),
                 State::DiscardLine { skipped, report } => self.discard_line(skipped, report),
@@ -232,14 +226,9 @@ impl Framer {
             match step {
                 Step::NeedMore => return None,
                 Step::Continue => continue,
-                Step::Emit(span) => break span,
-                Step::Fail(e) => {
-                    self.state = State::Failed;
-                    return Some(Err(e));
-                }
+                Step::Emit(span) => return Some(span),
             }
-        };
-        Some(Ok(span))
+        }
     }
 
     /// Called at end of stream: an unterminated LF frame is returned as a
@@ -247,19 +236,19 @@ impl Framer {
     pub fn finish(&mut self) -> Option<Result<Frame, FramingError>> {
         let rest = &self.buf[self.pos..];
         let out = match self.state {
-            State::Failed => None,
+            State::Finished => None,
             State::Counted { .. } => Some(Err(FramingError::Incomplete(rest.len()))),
             State::DiscardLine { skipped, report } => {
                 report.then_some(Ok(Frame::Skipped(skipped + rest.len())))
             }
             State::Start if rest.is_empty() => None,
-            State::Start if rest[0].is_ascii_digit() => {
+            State::Start if octet_count(rest).is_some() => {
                 Some(Err(FramingError::Incomplete(rest.len())))
             }
             State::Start => Some(Ok(self.line_frame(strip_cr(rest).to_vec()))),
         };
         self.pos = self.buf.len();
-        self.state = State::Failed;
+        self.state = State::Finished;
         out
     }
 
@@ -281,18 +270,13 @@ impl Framer {
     fn start_counted(&mut self) -> Step {
         let rest = &self.buf[self.pos..];
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits > MAX_LEN_DIGITS {
-            return Step::Fail(FramingError::LengthTooLong);
+        if digits <= MAX_LEN_DIGITS && digits == rest.len() {
+            return Step::NeedMore;
         }
-        match rest.get(digits) {
-            None => Step::NeedMore,
-            Some(b' ') => {
-                let len = rest[..digits]
-                    .iter()
-                    .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
-                if len == 0 {
-                    return Step::Fail(FramingError::ZeroLength);
-                }
+        match octet_count(rest) {
+            // not an octet count: a line that starts with digits
+            None => self.line(),
+            Some(len) => {
                 self.pos += digits + 1;
                 self.counted_len = len;
                 let discard =
@@ -303,7 +287,6 @@ impl Framer {
                 };
                 Step::Continue
             }
-            Some(_) => Step::Fail(FramingError::BadLength),
         }
     }
 
@@ -427,7 +410,19 @@ enum Step {
     NeedMore,
     Continue,
     Emit(Span),
-    Fail(FramingError),
+}
+
+/// The octet count `rest` starts with (RFC 6587 `MSG-LEN SP`: 1 to
+/// [`MAX_LEN_DIGITS`] digits, not zero, then a space), if it does.
+fn octet_count(rest: &[u8]) -> Option<usize> {
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > MAX_LEN_DIGITS || rest.get(digits) != Some(&b' ') {
+        return None;
+    }
+    let len = rest[..digits]
+        .iter()
+        .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+    (len > 0).then_some(len)
 }
 
 /// Whether an unterminated line is already certain to exceed `max` content
@@ -457,7 +452,7 @@ mod tests {
         for c in chunks {
             f.push(c);
             while let Some(fr) = f.next_frame() {
-                out.push(fr);
+                out.push(Ok(fr));
             }
         }
         out.extend(f.finish());
@@ -506,13 +501,35 @@ mod tests {
     }
 
     #[test]
-    fn bad_octet_count_is_a_violation_and_stops() {
-        let got = frames(FramerConfig::default(), &[b"12x <13>a\n<13>b\n"]);
-        assert_eq!(got, vec![Err(FramingError::BadLength)]);
-        let got = frames(FramerConfig::default(), &[b"1234567890 a"]);
-        assert_eq!(got, vec![Err(FramingError::LengthTooLong)]);
-        let got = frames(FramerConfig::default(), &[b"0 a"]);
-        assert_eq!(got, vec![Err(FramingError::ZeroLength)]);
+    fn digits_that_are_no_octet_count_start_a_line_and_the_stream_goes_on() {
+        let input: &[u8] = b"<13>before\n2026-12-05 10:00:00 sshd: failed\n12x <13>a\n\
+                             1234567890 ten digits\n0 zero\n5 abcde<13>after\n";
+        assert_eq!(
+            frames(FramerConfig::default(), &[input]),
+            vec![
+                msg("<13>before"),
+                msg("2026-12-05 10:00:00 sshd: failed"),
+                msg("12x <13>a"),
+                msg("1234567890 ten digits"),
+                msg("0 zero"),
+                msg("abcde"),
+                msg("<13>after"),
+            ]
+        );
+        // at the end of the stream too: only a real count is left incomplete
+        assert_eq!(
+            frames(FramerConfig::default(), &[b"<13>a\n2026-12-05 last"]),
+            vec![msg("<13>a"), msg("2026-12-05 last")]
+        );
+        assert_eq!(
+            frames(FramerConfig::default(), &[b"2026"]),
+            vec![msg("2026")]
+        );
+        // `404 not found` is, by the RFC, 404 octets that never came
+        assert_eq!(
+            frames(FramerConfig::default(), &[b"404 not found"]),
+            vec![Err(FramingError::Incomplete(9))]
+        );
     }
 
     #[test]
@@ -614,12 +631,8 @@ mod tests {
                 f.receive_buffer(4).extend_from_slice(&input[last..p]);
                 last = p;
                 let mut spans = Vec::new();
-                let mut failed = None;
                 while let Some(s) = f.next_frame_span() {
-                    match s {
-                        Ok(s) => spans.push(s),
-                        Err(e) => failed = Some(e),
-                    }
+                    spans.push(s);
                 }
                 let taken;
                 let buf: &[u8] = if takes[i] {
@@ -635,7 +648,6 @@ mod tests {
                         Span::Skipped(n) => Frame::Skipped(n),
                     }));
                 }
-                got.extend(failed.map(Err));
             }
             got.extend(f.finish());
             prop_assert_eq!(frames(c, &[&input]), got);

@@ -7,8 +7,9 @@
 //!
 //! `Ingest::append` may wait while the ring blocks; once a connection holds
 //! [`IN_FLIGHT`] reads not yet in the ring the handler stops reading, which
-//! is the TCP backpressure the sender sees. A framing violation ends only
-//! the connection it happened on.
+//! is the TCP backpressure the sender sees. However a connection ends (EOF,
+//! an I/O error such as a TLS peer gone without `close_notify`, the idle
+//! timeout, shutdown), a last line without its LF is kept.
 
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
@@ -19,7 +20,7 @@ use crate::event::now_millis;
 use crate::event::EncodedEvent;
 use crate::parse::{
     syslog_line_to_event, syslog_line_to_record, syslog_text_to_record, FrameRef, FrameSpan,
-    Framer, FramerConfig, FramingError, Origin,
+    Framer, FramerConfig, Origin,
 };
 use bytes::BufMut;
 use serde_json::Value;
@@ -122,7 +123,6 @@ enum End {
     Shutdown,
     Idle,
     Io,
-    Framing(FramingError),
     IngestClosed,
     ParseFailed,
 }
@@ -137,8 +137,8 @@ enum End {
 /// parsing instead of one (parsing is most of ingest's CPU). Chunks are
 /// appended in the order they were read (by the [`Appender`], so reading
 /// goes on meanwhile), and nothing read is dropped at the
-/// end: whatever is in flight when the connection ends (EOF, a framing
-/// violation, shutdown) is still appended.
+/// end: whatever is in flight when the connection ends (EOF, an error,
+/// shutdown) is still appended.
 pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
@@ -157,18 +157,12 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
     };
     // a read framed but not parsed yet: the source's budget is spent
     let mut waiting: Option<(Framed, WaitingShare)> = None;
-    let mut violation: Option<FramingError> = None;
     let stop = shutdown_signal(shutdown);
     tokio::pin!(stop);
     let end = loop {
-        if c.ahead.is_empty() && waiting.is_none() {
-            if let Some(e) = violation.take() {
-                break End::Framing(e);
-            }
-        }
         // reads not yet in the ring, parsing or queued, stay within IN_FLIGHT
         let room = c.ahead.len() + c.appender.queued() < IN_FLIGHT;
-        let reading = room && c.ahead.has_room() && violation.is_none() && waiting.is_none();
+        let reading = room && c.ahead.has_room() && waiting.is_none();
         let read = tokio::select! {
             biased;
             _ = &mut stop => break End::Shutdown,
@@ -206,8 +200,7 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Ok(0)) => break End::Eof,
             Ok(Ok(_)) => {}
         }
-        let (frames, bad) = frame_spans(&mut c.framer, shared);
-        violation = bad;
+        let frames = frame_spans(&mut c.framer, shared);
         if frames.is_empty() {
             continue;
         }
@@ -414,60 +407,61 @@ fn parse_failed(shared: &StreamShared, failed: ParseFailed) -> End {
     End::ParseFailed
 }
 
-/// Handles the end of a connection: the last unterminated frame at EOF, and counters.
+/// Handles the end of a connection: its last unterminated frame, and counters.
 async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &ConnOrigin) {
-    let reason = match end {
-        End::Eof => match framer.finish() {
-            Some(Ok(frame)) => {
-                let record = kept_bytes(frame.as_ref(), shared).map(|(b, truncated)| {
-                    let origin = conn.origin(shared.ingest.syslog_hints());
-                    frame_record(b, truncated, now_millis(), conn.timezone, &origin)
-                });
-                deliver(shared, Vec::from_iter(record)).await;
-                None
-            }
-            Some(Err(_)) => Some("incomplete_frame"),
-            None => None,
-        },
-        End::Shutdown => None,
-        End::Idle => Some("idle_timeout"),
-        End::Io => Some("io"),
-        End::Framing(e) => {
-            tracing::debug!(source = %shared.name, peer = %conn.address, error = %e, "framing violation");
-            Some("framing")
-        }
-        End::IngestClosed => Some("ingest_closed"),
-        End::ParseFailed => Some("parse_failed"),
+    let (keep_last_line, reason) = match end {
+        End::Eof | End::Shutdown => (true, None),
+        End::Idle => (true, Some("idle_timeout")),
+        End::Io => (true, Some("io")),
+        // the ring is closing: there is nowhere to put it
+        End::IngestClosed => (false, Some("ingest_closed")),
+        End::ParseFailed => (false, Some("parse_failed")),
     };
     if let Some(reason) = reason {
         shared.metrics.connection_error(reason);
     }
+    if !keep_last_line {
+        return;
+    }
+    // what was read before the end is the sender's: a last line without
+    // its LF (on TLS also when the peer left without `close_notify`,
+    // which rustls reports as an error after the data it authenticated)
+    match framer.finish() {
+        Some(Ok(frame)) => {
+            let record = kept_bytes(frame.as_ref(), shared).map(|(b, truncated)| {
+                let origin = conn.origin(shared.ingest.syslog_hints());
+                frame_record(b, truncated, now_millis(), conn.timezone, &origin)
+            });
+            deliver(shared, Vec::from_iter(record)).await;
+        }
+        Some(Err(e)) => {
+            tracing::debug!(source = %shared.name, peer = %conn.address, error = %e, "connection ended inside a frame");
+            shared.metrics.connection_error("incomplete_frame");
+            shared.metrics.dropped("incomplete_frame", 1);
+        }
+        None => {}
+    }
 }
 
 /// The complete frames in the framer, as ranges of [`Framer::framed`] with
-/// their truncation flag (counting oversized ones), and the framing
-/// violation that stopped it, if any.
-fn frame_spans(
-    framer: &mut Framer,
-    shared: &StreamShared,
-) -> (Vec<(Range<usize>, bool)>, Option<FramingError>) {
+/// their truncation flag (counting oversized ones).
+fn frame_spans(framer: &mut Framer, shared: &StreamShared) -> Vec<(Range<usize>, bool)> {
     // sized for lines of ~128 bytes (the list would otherwise grow ~8 times per read)
     let mut frames = Vec::with_capacity(framer.pending() / 128 + 1);
     while let Some(next) = framer.next_frame_span() {
         match next {
-            Ok(FrameSpan::Message(r)) => frames.push((r, false)),
-            Ok(FrameSpan::Truncated(r)) => {
+            FrameSpan::Message(r) => frames.push((r, false)),
+            FrameSpan::Truncated(r) => {
                 shared.metrics.oversized();
                 frames.push((r, true));
             }
-            Ok(FrameSpan::Skipped(_)) => {
+            FrameSpan::Skipped(_) => {
                 shared.metrics.oversized();
                 shared.metrics.dropped("oversize", 1);
             }
-            Err(e) => return (frames, Some(e)),
         }
     }
-    (frames, None)
+    frames
 }
 
 /// The bytes of a frame to keep and whether they were truncated, counting

@@ -111,6 +111,12 @@ impl StreamSettings {
                 "must be at least 1",
             ));
         }
+        if self.idle_timeout.0 < std::time::Duration::from_millis(100) {
+            return Err(ConfigError::new(
+                format!("{}.idle_timeout", section.path()),
+                "must be at least 100ms (a connection idle this long is closed)",
+            ));
+        }
         Ok(())
     }
 
