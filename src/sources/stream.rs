@@ -7,9 +7,10 @@
 //!
 //! `Ingest::append` may wait while the ring blocks; once a connection holds
 //! [`IN_FLIGHT`] reads not yet in the ring the handler stops reading, which
-//! is the TCP backpressure the sender sees. However a connection ends (EOF,
+//! is the TCP backpressure the sender sees. When a connection ends (EOF,
 //! an I/O error such as a TLS peer gone without `close_notify`, the idle
-//! timeout, shutdown), a last line without its LF is kept.
+//! timeout), a last line without its LF is kept; at shutdown, a piece of a
+//! line is counted as dropped.
 
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
@@ -410,9 +411,12 @@ fn parse_failed(shared: &StreamShared, failed: ParseFailed) -> End {
 /// Handles the end of a connection: its last unterminated frame, and counters.
 async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &ConnOrigin) {
     let (keep_last_line, reason) = match end {
-        End::Eof | End::Shutdown => (true, None),
+        End::Eof => (true, None),
         End::Idle => (true, Some("idle_timeout")),
         End::Io => (true, Some("io")),
+        // the relay closes the connection mid-stream: what it holds of a
+        // line is most likely a piece of one (its rest is still on its way)
+        End::Shutdown => (false, None),
         // the ring is closing: there is nowhere to put it
         End::IngestClosed => (false, Some("ingest_closed")),
         End::ParseFailed => (false, Some("parse_failed")),
@@ -421,6 +425,9 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &Con
         shared.metrics.connection_error(reason);
     }
     if !keep_last_line {
+        if matches!(end, End::Shutdown) && framer.finish().is_some() {
+            shared.metrics.dropped("shutdown", 1);
+        }
         return;
     }
     // what was read before the end is the sender's: a last line without
