@@ -661,7 +661,7 @@ async fn sentinel_splits_at_one_megabyte_and_maps_403() {
 }
 
 #[tokio::test]
-async fn sentinel_throttling_and_token_failures_are_retried() {
+async fn sentinel_throttling_is_retried_and_refused_credentials_rejected() {
     let srv = serve(|s, n| {
         if s.path.ends_with("/token") {
             return token_reply(s, n);
@@ -674,16 +674,70 @@ async fn sentinel_throttling_and_token_failures_are_retried() {
         matches!(sink.send(&batch(1)).await, Delivery::Retry { after: Some(d), .. } if d == Duration::from_secs(12))
     );
 
-    let no_token = serve(|_, _| reply(401, r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#)).await;
-    let sink = sentinel::build(table(&sentinel_config(&no_token.url)), &ctx("sentinel")).unwrap();
+    // a wrong secret (401) or tenant (400): retrying cannot help, as with a
+    // 401 from the API itself the batch is rejected (to the dead letters)
+    for (status, answer) in [
+        (401, r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#),
+        (400, r#"{"error":"invalid_request","error_description":"AADSTS90002: Tenant 'x' not found."}"#),
+    ] {
+        let no_token = serve(move |_, _| reply(status, answer)).await;
+        let sink =
+            sentinel::build(table(&sentinel_config(&no_token.url)), &ctx("sentinel")).unwrap();
+        match sink.send(&batch(3)).await {
+            Delivery::Rejected { reason } => {
+                assert!(
+                    reason.contains(&format!("answered {status}"))
+                        && reason.contains("AADSTS")
+                        && !reason.contains("s3cr"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{status}: {other:?}"),
+        }
+        assert_eq!(no_token.requests().len(), 1, "one token request, no data request");
+    }
+    // a throttled or failing token endpoint: retried, after its Retry-After
+    let throttled = serve(|_, _| reply(429, "").with_header("retry-after", "7")).await;
+    let sink = sentinel::build(table(&sentinel_config(&throttled.url)), &ctx("sentinel")).unwrap();
     match sink.send(&batch(1)).await {
-        Delivery::Retry { reason, .. } => {
-            assert!(
-                reason.contains("invalid_client") && !reason.contains("s3cr"),
-                "{reason}"
-            )
+        Delivery::Retry { reason, after } => {
+            assert!(reason.contains("answered 429"), "{reason}");
+            assert_eq!(after, Some(Duration::from_secs(7)));
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// A 3xx is not followed (reqwest would turn the POST into a bodiless GET,
+/// and its 200 would pass for a delivery): the batch is rejected with
+/// where the server points, on every HTTP destination.
+#[tokio::test]
+async fn redirects_are_not_followed_and_reject_the_batch() {
+    for status in [301u16, 302, 307, 308] {
+        let srv = serve(move |s, _| {
+            if s.path == "/moved" {
+                reply(200, r#"{"text":"Success","code":0}"#)
+            } else {
+                reply(status, "").with_header("location", "/moved")
+            }
+        })
+        .await;
+        let sink = splunk_hec::build(
+            table(&format!("endpoint = \"{}\"\ntoken = \"t\"\n", srv.url)),
+            &ctx("s"),
+        )
+        .unwrap();
+        match sink.send(&batch(2)).await {
+            Delivery::Rejected { reason } => assert!(
+                reason.contains(&format!("answered {status} redirecting to /moved")),
+                "{reason}"
+            ),
+            other => panic!("{status}: expected Rejected, got {other:?}"),
+        }
+        assert!(
+            srv.requests().iter().all(|r| r.path != "/moved"),
+            "{status}: the redirect was followed"
+        );
     }
 }
 

@@ -69,11 +69,11 @@ pub trait HttpFormat: Send + Sync + 'static {
     fn classify(&self, req: &EncodedRequest, resp: &HttpResponse) -> Delivery;
 
     /// The `Authorization` value for the next request, when the format
-    /// obtains it at run time (OAuth tokens). `Err` is a reason to retry.
+    /// obtains it at run time (OAuth tokens).
     fn authorize<'a>(
         &'a self,
         _client: &'a HttpClient,
-    ) -> BoxFuture<'a, Result<Option<HeaderValue>, String>> {
+    ) -> BoxFuture<'a, Result<Option<HeaderValue>, AuthFailure>> {
         Box::pin(async { Ok(None) })
     }
 
@@ -286,6 +286,25 @@ pub fn is_retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (status >= 500 && status != 501)
 }
 
+/// A 3xx answer: redirects are not followed (a redirected POST would
+/// lose its body, or its `Authorization` on the way to another host, and a
+/// `GET` answered 200 would pass for a delivery), so the batch is rejected
+/// with where the server points.
+pub fn redirected(target: &str, resp: &HttpResponse) -> Delivery {
+    let to = resp
+        .headers
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no Location");
+    Delivery::Rejected {
+        reason: format!(
+            "{target} answered {} redirecting to {to}: redirects are not followed; \
+             set the destination's address to where the events should go",
+            resp.status
+        ),
+    }
+}
+
 /// The default classification: 2xx delivered; 408/429/5xx (except 501) retry
 /// after `Retry-After`; any other status rejected. `what` names the vendor in reasons.
 pub fn default_classify(what: &str, resp: &HttpResponse) -> Delivery {
@@ -460,7 +479,23 @@ pub enum TransportError {
     #[error("compressing the body failed: {0}")]
     Compress(std::io::Error),
     #[error("credentials: {0}")]
-    Auth(String),
+    Auth(AuthFailure),
+}
+
+/// Why a format could not obtain the credentials for a request.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AuthFailure {
+    /// The credentials were refused (a wrong secret, tenant or scope):
+    /// retrying cannot help, the batch is rejected as a 401 would be.
+    #[error("{0}")]
+    Refused(String),
+    /// The credentials could not be obtained now (the token endpoint
+    /// unreachable, throttled or failing); `after` from its `Retry-After`.
+    #[error("{reason}")]
+    Unavailable {
+        reason: String,
+        after: Option<Duration>,
+    },
 }
 
 /// Why an HTTP client could not be built.
@@ -533,6 +568,8 @@ impl HttpClient {
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            // a 3xx is an answer (see [`redirected`]), never followed
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .build()?;
@@ -856,10 +893,23 @@ impl<F: HttpFormat> HttpSink<F> {
                 Ok(r) => r,
                 Err(e) => {
                     let reason = format!("{}: {e}", self.target);
-                    outcome.retry(&req.indices, &reason, None);
-                    // The server is unreachable: don't hammer it with the rest.
-                    for (r, _) in queue.drain(..) {
-                        outcome.retry(&r.indices, &reason, None);
+                    // The same would happen to the rest: refused credentials
+                    // reject them all, anything else retries them all
+                    // (don't hammer a server that is unreachable).
+                    let rest = std::iter::once(req).chain(queue.drain(..).map(|(r, _)| r));
+                    for r in rest {
+                        match &e {
+                            TransportError::Auth(AuthFailure::Refused(_)) => outcome.apply(
+                                &r.indices,
+                                Delivery::Rejected {
+                                    reason: reason.clone(),
+                                },
+                            ),
+                            TransportError::Auth(AuthFailure::Unavailable { after, .. }) => {
+                                outcome.retry(&r.indices, &reason, *after)
+                            }
+                            _ => outcome.retry(&r.indices, &reason, None),
+                        }
                     }
                     break;
                 }
@@ -877,7 +927,11 @@ impl<F: HttpFormat> HttpSink<F> {
                 }
                 continue;
             }
-            let mut d = self.format.classify(&req, &resp);
+            let mut d = if (300..400).contains(&resp.status) {
+                redirected(&self.target, &resp)
+            } else {
+                self.format.classify(&req, &resp)
+            };
             if d == Delivery::Delivered {
                 d = self.format.confirm(&self.client, &req, &resp).await;
             }

@@ -25,9 +25,9 @@
 //! once when the API answers 401 (one retry with a fresh token).
 
 use super::http_transport::{
-    body_excerpt, default_classify, origin_of, posts, secret_header, Compression, Encoded,
-    EncodedRequest, Framing, HttpClient, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
-    Packer,
+    body_excerpt, default_classify, is_retryable_status, origin_of, posts, retry_after,
+    secret_header, AuthFailure, Compression, Encoded, EncodedRequest, Framing, HttpClient,
+    HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -104,7 +104,11 @@ struct TokenError {
 }
 
 impl Sentinel {
-    async fn fetch_token(&self, client: &HttpClient) -> Result<Token, String> {
+    /// A token from the Microsoft identity platform. Its 400 and 401
+    /// (`invalid_client`, an unknown tenant, a bad scope) are
+    /// [`AuthFailure::Refused`]; 429 and 5xx, and no answer, are
+    /// [`AuthFailure::Unavailable`].
+    async fn fetch_token(&self, client: &HttpClient) -> Result<Token, AuthFailure> {
         let mut h = HeaderMap::new();
         h.insert(
             http::header::CONTENT_TYPE,
@@ -118,11 +122,12 @@ impl Sentinel {
                 Bytes::from(self.token_form.clone()),
             )
             .await
-            .map_err(|e| {
-                format!(
+            .map_err(|e| AuthFailure::Unavailable {
+                reason: format!(
                     "token request to {} failed: {e}",
                     origin_of(&self.token_url)
-                )
+                ),
+                after: None,
             })?;
         if resp.status != 200 {
             let detail = match serde_json::from_slice::<TokenError>(&resp.body) {
@@ -133,13 +138,25 @@ impl Sentinel {
                 ),
                 Err(_) => body_excerpt(&resp.body),
             };
-            return Err(format!(
+            let reason = format!(
                 "token endpoint answered {} ({detail}); check tenant_id, client_id, client_secret and scope",
                 resp.status
-            ));
+            );
+            return Err(if is_retryable_status(resp.status) {
+                AuthFailure::Unavailable {
+                    reason,
+                    after: retry_after(&resp.headers),
+                }
+            } else {
+                AuthFailure::Refused(reason)
+            });
         }
+        let unavailable = |reason: String| AuthFailure::Unavailable {
+            reason,
+            after: None,
+        };
         let answer: TokenAnswer = serde_json::from_slice(&resp.body)
-            .map_err(|e| format!("unreadable token answer: {e}"))?;
+            .map_err(|e| unavailable(format!("unreadable token answer: {e}")))?;
         let secs = match answer.expires_in {
             Some(serde_json::Value::Number(n)) => n.as_u64(),
             Some(serde_json::Value::String(s)) => s.parse().ok(),
@@ -147,7 +164,7 @@ impl Sentinel {
         }
         .unwrap_or(3600);
         let header = secret_header(&format!("Bearer {}", answer.access_token))
-            .map_err(|m| format!("token unusable as a header: {m}"))?;
+            .map_err(|m| unavailable(format!("token unusable as a header: {m}")))?;
         Ok(Token {
             header,
             renew_at: Instant::now() + Duration::from_secs(secs).saturating_sub(TOKEN_MARGIN),
@@ -242,7 +259,7 @@ impl HttpFormat for Sentinel {
     fn authorize<'a>(
         &'a self,
         client: &'a HttpClient,
-    ) -> BoxFuture<'a, Result<Option<HeaderValue>, String>> {
+    ) -> BoxFuture<'a, Result<Option<HeaderValue>, AuthFailure>> {
         Box::pin(async move {
             if let Some(h) = self.cached_token() {
                 return Ok(Some(h));
