@@ -677,8 +677,14 @@ async fn sentinel_throttling_is_retried_and_refused_credentials_rejected() {
     // a wrong secret (401) or tenant (400): retrying cannot help, as with a
     // 401 from the API itself the batch is rejected (to the dead letters)
     for (status, answer) in [
-        (401, r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#),
-        (400, r#"{"error":"invalid_request","error_description":"AADSTS90002: Tenant 'x' not found."}"#),
+        (
+            401,
+            r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#,
+        ),
+        (
+            400,
+            r#"{"error":"invalid_request","error_description":"AADSTS90002: Tenant 'x' not found."}"#,
+        ),
     ] {
         let no_token = serve(move |_, _| reply(status, answer)).await;
         let sink =
@@ -694,7 +700,11 @@ async fn sentinel_throttling_is_retried_and_refused_credentials_rejected() {
             }
             other => panic!("{status}: {other:?}"),
         }
-        assert_eq!(no_token.requests().len(), 1, "one token request, no data request");
+        assert_eq!(
+            no_token.requests().len(),
+            1,
+            "one token request, no data request"
+        );
     }
     // a throttled or failing token endpoint: retried, after its Retry-After
     let throttled = serve(|_, _| reply(429, "").with_header("retry-after", "7")).await;

@@ -36,7 +36,10 @@ fn default_keep() -> usize {
 
 struct Open {
     file: File,
+    /// The length of the whole lines written: where the next batch goes.
     len: u64,
+    /// A failed write left bytes past `len` that truncating could not remove yet.
+    torn: bool,
 }
 
 /// The NDJSON file sink.
@@ -104,14 +107,29 @@ impl FileSink {
                 .append(true)
                 .open(&self.path)?;
             let len = file.metadata()?.len();
-            *guard = Some(Open { file, len });
+            *guard = Some(Open {
+                file,
+                len,
+                torn: false,
+            });
         }
         let o = guard.as_mut().expect("opened above");
-        o.file.write_all(buf)?;
-        o.len += buf.len() as u64;
-        if self.fsync {
-            o.file.sync_data()?;
+        if o.torn {
+            o.file.set_len(o.len)?;
+            o.torn = false;
         }
+        let written = o.file.write_all(buf).and_then(|()| match self.fsync {
+            true => o.file.sync_data(),
+            false => Ok(()),
+        });
+        if let Err(e) = written {
+            // a full disk can take part of the batch: cut it off, so that
+            // the retry writes the batch whole, after the last whole line
+            // (not glued to a torn one, and not twice)
+            o.torn = o.file.set_len(o.len).is_err();
+            return Err(e);
+        }
+        o.len += buf.len() as u64;
         Ok(())
     }
 }
