@@ -231,6 +231,59 @@ async fn elasticsearch_item_429_resent_alone_item_400_dead_lettered() {
     assert_checkpoint_at_end(&ring, "es");
 }
 
+/// Every item refused, each for a reason of its own (Elasticsearch's name
+/// the field value): all dead-lettered, and the batch counts as a failure,
+/// not as a successful batch, so a mapping conflict that refuses everything
+/// shows as unhealthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elasticsearch_batch_with_every_item_refused_is_a_failure_not_a_success() {
+    let srv = serve(|s, _| {
+        let docs = s.body_str().lines().count() / 2;
+        let all: Vec<(usize, u16, &str)> = (0..docs)
+            .map(|i| {
+                (
+                    i,
+                    if i % 2 == 0 { 400 } else { 404 },
+                    "mapper_parsing_exception",
+                )
+            })
+            .collect();
+        reply(200, &bulk_answer(docs, &all))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..4).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "es",
+        "elasticsearch",
+        &format!("endpoint = \"{}\"\nindex = \"siem\"\n{LOOP}", srv.url),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while dest.status.snapshot().rejected < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            dest.status.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    run.stop().await;
+    let s = dest.status.snapshot();
+    assert_eq!((s.sent, s.sent_batches, s.rejected), (0, 0, 4), "{s:?}");
+    assert_eq!(s.consecutive_failures, 1, "{s:?}");
+    assert!(s.last_successful_batch_at.is_none(), "{s:?}");
+    let last = s.last_error.unwrap_or_default();
+    assert!(
+        last.contains("all 4 events rejected") && last.contains("mapper_parsing_exception"),
+        "{last}"
+    );
+    assert_eq!(dead_letters(&dest).len(), 4);
+    assert_checkpoint_at_end(&ring, "es");
+}
+
 // ------------------------------------------------------ (c) Datadog 429 wait
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

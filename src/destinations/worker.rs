@@ -328,6 +328,9 @@ async fn deliver(
         let (after, reason) = match dest.sink.send(&batch).await {
             Delivery::Delivered => {
                 status.record_success(batch.len() as u64);
+                if attempt > 1 {
+                    tracing::info!(destination = %dest.name, attempt, events = batch.len(), "delivered after retrying");
+                }
                 break true;
             }
             Delivery::Rejected { reason } => {
@@ -354,8 +357,19 @@ async fn deliver(
                     .rejected
                     .fetch_add(items.len() as u64, Ordering::Relaxed);
                 let accepted = batch.len() - again.len() - rejected.len();
+                if let Some((_, first)) = rejected.first() {
+                    tracing::warn!(destination = %dest.name, rejected = rejected.len(), accepted, retrying = again.len(),
+                        first_reason = %first, "events rejected; dead-lettered");
+                }
                 if again.is_empty() {
-                    status.record_success(accepted as u64);
+                    match rejected.first() {
+                        // the server took none of them: a failing batch, not a success
+                        Some((_, first)) if accepted == 0 => status.record_failure(&format!(
+                            "all {} events rejected, the first: {first}",
+                            rejected.len()
+                        )),
+                        _ => status.record_success(accepted as u64),
+                    }
                     break true;
                 }
                 status.sent.fetch_add(accepted as u64, Ordering::Relaxed);
@@ -367,6 +381,7 @@ async fn deliver(
         status.record_failure(&reason);
         if retry.max_attempts > 0 && attempt >= retry.max_attempts {
             let why = format!("gave up after {attempt} attempts: {reason}");
+            tracing::warn!(destination = %dest.name, events = batch.len(), reason = %why, "batch dead-lettered");
             status
                 .rejected
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -382,7 +397,12 @@ async fn deliver(
             batch.detach();
         }
         let wait = backoff::delay(&retry, attempt, after);
-        tracing::debug!(destination = %dest.name, attempt, %reason, wait_ms = wait.as_millis() as u64, "retrying batch");
+        if attempt.is_power_of_two() {
+            // the first failure, then ever more rarely: 2, 4, 8, … attempts
+            tracing::warn!(destination = %dest.name, attempt, events = batch.len(), %reason, wait_ms = wait.as_millis() as u64, "delivery failed; retrying");
+        } else {
+            tracing::debug!(destination = %dest.name, attempt, %reason, wait_ms = wait.as_millis() as u64, "retrying batch");
+        }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.wait_for(|s| *s) => break false,
