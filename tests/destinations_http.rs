@@ -92,7 +92,8 @@ async fn splunk_hec_waits_for_indexer_acknowledgement() {
     .await;
     let sink = splunk_hec::build(
         table(&format!(
-            "endpoint = \"{}\"\ntoken = \"t\"\nack = true\nack_interval = \"20ms\"\n",
+            "endpoint = \"{}\"\ntoken = \"t\"\nack = true\nack_interval = \"20ms\"\n\
+             headers = {{ x-gateway-key = \"g1\" }}\n",
             srv.url
         )),
         &ctx("s"),
@@ -118,6 +119,8 @@ async fn splunk_hec_waits_for_indexer_acknowledgement() {
             Some(channel.as_str())
         );
         assert_eq!(ack.header("authorization"), Some("Splunk t"));
+        // a gateway in front of HEC that wants its key wants it here too
+        assert_eq!(ack.header("x-gateway-key"), Some("g1"));
         assert_eq!(ack.body_str(), r#"{"acks":[7]}"#);
     }
 }

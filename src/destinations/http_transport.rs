@@ -611,6 +611,27 @@ impl HttpClient {
     }
 
     /// Sends a side request (token, ack poll, health) as given: no gzip, no extra headers.
+    /// A request to the destination's own server besides the batches (the
+    /// HEC acknowledgement poll and health check): [`raw`](Self::raw) with
+    /// the destination's extra `headers` (a gateway's key) added where
+    /// `headers` does not set them. Requests to other hosts (a token
+    /// endpoint) use `raw`, and never carry them.
+    pub async fn to_destination(
+        &self,
+        method: Method,
+        url: &str,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<HttpResponse, TransportError> {
+        for (k, v) in &self.headers {
+            if !headers.contains_key(k) {
+                headers.insert(k.clone(), v.clone());
+            }
+        }
+        self.raw(method, url, headers, body).await
+    }
+
+    /// One request as given: only `headers`, never the destination's extra ones.
     pub async fn raw(
         &self,
         method: Method,

@@ -134,7 +134,7 @@ impl SplunkHec {
         let body = Bytes::from(format!("{{\"acks\":[{ack_id}]}}"));
         loop {
             let last = match client
-                .raw(Method::POST, &self.ack_url, self.headers(), body.clone())
+                .to_destination(Method::POST, &self.ack_url, self.headers(), body.clone())
                 .await
             {
                 Ok(resp) if resp.status == 200 => {
@@ -263,7 +263,7 @@ impl HttpFormat for SplunkHec {
             let mut h = HeaderMap::new();
             h.insert(http::header::AUTHORIZATION, self.auth.clone());
             let answer = match client
-                .raw(Method::GET, &self.health_url, h, Bytes::new())
+                .to_destination(Method::GET, &self.health_url, h, Bytes::new())
                 .await
             {
                 Ok(r) => r,

@@ -301,7 +301,16 @@ fn write_dead_letters(dest: &Destination, items: &[(&BatchEvent, &str)]) {
     if items.is_empty() {
         return;
     }
-    if let Err(e) = dest.dead_letter.write(items.iter().copied()) {
+    // the write ends with an fsync: off the runtime's few worker threads'
+    // duty meanwhile, so other destinations' batches go on
+    let write = || dest.dead_letter.write(items.iter().copied());
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let written = match multi_thread {
+        true => tokio::task::block_in_place(write),
+        false => write(),
+    };
+    if let Err(e) = written {
         // the events stay counted as rejected and are logged in full: not silent
         tracing::error!(destination = %dest.name, file = %dest.dead_letter.path().display(), error = %e,
             count = items.len(), "cannot write dead letters");
