@@ -561,3 +561,53 @@ async fn concurrent_appends_are_each_stored_once_and_in_one_piece() {
         "with 25 appenders on 4 threads some must have found the writer busy"
     );
 }
+
+/// `segment_bytes` changed between runs, up or down: the active segment
+/// from before is filled to its own end, the next ones have the new size,
+/// and every record, old and new, is read once, in order. (Raising it
+/// once made the writer take the old, smaller segment for a new one's
+/// size: a panic, and appends answered but lost.)
+#[test]
+fn segment_bytes_changed_between_runs_keeps_every_record() {
+    for (before, after) in [(64u64 << 10, 128u64 << 10), (128 << 10, 64 << 10)] {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let (ring, _) = Ring::open(settings(d.path(), 1 << 20, before)).unwrap();
+            let mut c = ring.cursor("a", WhenFull::Block).unwrap();
+            // the active segment part full
+            ring.append(&(0..300).map(ev).collect::<Vec<_>>()).unwrap();
+            assert_eq!(read_all(&mut c).len(), 300);
+            ring.append(&(300..350).map(ev).collect::<Vec<_>>())
+                .unwrap();
+            ring.close().unwrap();
+        }
+        let (ring, rep) = Ring::open(settings(d.path(), 1 << 20, after)).unwrap();
+        assert!(rep.is_clean(), "{before} → {after}: {rep:?}");
+        let mut c = ring.cursor("a", WhenFull::Block).unwrap();
+        // across the old active segment's end, and a few new segments
+        for chunk in 0..10u64 {
+            let from = 350 + chunk * 100;
+            let r = ring
+                .append(&(from..from + 100).map(ev).collect::<Vec<_>>())
+                .unwrap();
+            assert_eq!(r.end - r.start, 100);
+            let got = read_all(&mut c);
+            let first = if chunk == 0 { 300 } else { from };
+            let want: Vec<String> = (first..from + 100)
+                .map(|i| format!("event number {i} "))
+                .collect();
+            assert_eq!(got.len(), want.len(), "{before} → {after}, chunk {chunk}");
+            for (r, w) in got.iter().zip(&want) {
+                assert!(
+                    msg_of(r).starts_with(w),
+                    "{before} → {after}: {}",
+                    msg_of(r)
+                );
+            }
+        }
+        ring.close().unwrap();
+        drop((c, ring));
+        let (_, rep) = Ring::open(settings(d.path(), 1 << 20, after)).unwrap();
+        assert!(rep.is_clean(), "{before} → {after}, reopened: {rep:?}");
+    }
+}

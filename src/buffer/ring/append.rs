@@ -199,7 +199,7 @@ impl Ring {
         if inner.closed.load(Ordering::Acquire) {
             return (Err(AppendError::Closed), None);
         }
-        let rolls = rolls_needed(w.off, sizes, inner.seg_size);
+        let rolls = rolls_needed(w.off, sizes, w.active.seg.len(), inner.seg_size);
         if rolls > 0 {
             if let Err(holder) = self.can_take_segments(rolls) {
                 inner.counters.full_refusals.fetch_add(1, Ordering::Relaxed);
@@ -286,7 +286,9 @@ impl Ring {
     /// writing what is staged for the old segment) when it does not fit.
     pub(super) fn write_record(&self, w: &mut Writer, e: &EncodedEvent) -> io::Result<()> {
         let len = e.record_len();
-        if w.off + len > self.inner.seg_size {
+        // the active segment's own size: one from before a `segment_bytes`
+        // change is filled to its end (its successors have the new size)
+        if w.off + len > w.active.seg.len() {
             self.flush_stage(w)?;
             self.roll(w)?;
         }
@@ -325,7 +327,7 @@ impl Ring {
                 tracing::error!(len, "dropping a notice larger than a segment");
                 continue;
             }
-            if w.off + len > self.inner.seg_size && self.can_take_segments(1).is_err() {
+            if w.off + len > w.active.seg.len() && self.can_take_segments(1).is_err() {
                 w.notices.push_front(ev);
                 break;
             }
@@ -401,13 +403,21 @@ impl Ring {
 /// Capacity the staging buffer keeps between appends.
 pub(super) const STAGE_KEEP: usize = 4 << 20;
 
-/// How many new segments appending records of `sizes` from offset `off` takes.
-pub(super) fn rolls_needed(mut off: usize, sizes: &[usize], seg_size: usize) -> usize {
+/// How many new segments appending records of `sizes` from offset `off` of
+/// an active segment of `active_len` bytes takes, new ones of `seg_size`.
+pub(super) fn rolls_needed(
+    mut off: usize,
+    sizes: &[usize],
+    active_len: usize,
+    seg_size: usize,
+) -> usize {
     let mut rolls = 0;
+    let mut capacity = active_len;
     for &s in sizes {
-        if off + s > seg_size {
+        if off + s > capacity {
             rolls += 1;
             off = DATA_START;
+            capacity = seg_size;
         }
         off += s;
     }
@@ -450,8 +460,12 @@ mod tests {
 
     #[test]
     fn rolls_are_counted() {
-        assert_eq!(rolls_needed(DATA_START, &[100, 100], 1000), 0);
-        assert_eq!(rolls_needed(900, &[100, 100], 1000), 1);
-        assert_eq!(rolls_needed(DATA_START, &[600, 600, 600], 1000), 2);
+        assert_eq!(rolls_needed(DATA_START, &[100, 100], 1000, 1000), 0);
+        assert_eq!(rolls_needed(900, &[100, 100], 1000, 1000), 1);
+        assert_eq!(rolls_needed(DATA_START, &[600, 600, 600], 1000, 1000), 2);
+        // an active segment from before a `segment_bytes` change: its own size
+        assert_eq!(rolls_needed(400, &[100, 100], 500, 1000), 1);
+        assert_eq!(rolls_needed(400, &[600, 600, 600], 500, 1000), 3);
+        assert_eq!(rolls_needed(400, &[100, 100], 4000, 1000), 0);
     }
 }
