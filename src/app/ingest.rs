@@ -24,6 +24,7 @@ fn map_err(e: AppendError) -> IngestError {
     match e {
         AppendError::Full(_) => IngestError::Full(RETRY_AFTER),
         AppendError::Closed => IngestError::Closed,
+        AppendError::NotDurable(e) => IngestError::NotDurable(e),
         e @ (AppendError::TooLarge { .. } | AppendError::Io(_)) => {
             IngestError::Failed(e.to_string())
         }

@@ -400,6 +400,12 @@ async fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response
             st.metrics.dropped("buffer_error", encoded.len() as u64);
             reject(api, Reject::Unavailable(e))
         }
+        // in the ring, but not on disk as `fsync = always` promises: not
+        // acknowledged (a retry may deliver them twice, never zero times)
+        Err(e @ IngestError::NotDurable(_)) => {
+            st.metrics.accepted(&encoded);
+            reject(api, Reject::Unavailable(e.to_string()))
+        }
     };
     buffers::give_back(encoded);
     response

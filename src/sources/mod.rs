@@ -41,6 +41,11 @@ pub enum IngestError {
     /// The buffer failed (disk error, oversized record…).
     #[error("buffer error: {0}")]
     Failed(String),
+    /// The events are in the ring, but `fsync = always` could not flush
+    /// them to disk: a source that acknowledges (HTTP) must not say they
+    /// are stored; one that does not (TCP, UDP) counts them as accepted.
+    #[error("stored, but not flushed to disk: {0}")]
+    NotDurable(String),
 }
 
 /// What [`Ingest::append`] gives back: the events, and whether they are in.

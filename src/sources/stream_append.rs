@@ -139,7 +139,8 @@ pub(super) async fn deliver(shared: &StreamShared, batch: Vec<EncodedEvent>) -> 
         Err(panic) => (Vec::new(), Err(panic)),
     };
     let open = match appended {
-        Ok(Ok(())) => {
+        // no acknowledgement to withhold: the ring logged the flush error
+        Ok(Ok(()) | Err(super::IngestError::NotDurable(_))) => {
             shared.metrics.accepted(&batch);
             true
         }

@@ -26,7 +26,7 @@ impl Ring {
     ) -> Result<Range<u64>, AppendError> {
         let (r, synced) = self.append_locked(&mut w, events, sizes);
         drop(w);
-        self.after_append(events, sizes, &r, synced);
+        let r = self.after_append(events, sizes, r, synced);
         self.run_queued();
         r
     }
@@ -139,29 +139,50 @@ impl Ring {
                     None => flushes.push((seg, from, to)),
                 }
             }
-            for synced in flushes {
-                self.flush_synced(synced);
-            }
-            for (q, r, _) in done {
-                self.after_append(&q.events, &q.sizes, &r, None);
+            let failed: Vec<(Arc<Segment>, String)> = flushes
+                .into_iter()
+                .filter_map(|synced| {
+                    let seg = synced.0.clone();
+                    self.flush_synced(synced)
+                        .err()
+                        .map(|e| (seg, e.to_string()))
+                })
+                .collect();
+            for (q, r, synced) in done {
+                // an append whose range did not reach the disk is not durable
+                let failed_flush = synced.and_then(|(seg, _, _)| {
+                    failed
+                        .iter()
+                        .find(|f| Arc::ptr_eq(&f.0, &seg))
+                        .map(|f| f.1.clone())
+                });
+                let r = match (r, failed_flush) {
+                    (Ok(_), Some(e)) => Err(AppendError::NotDurable(e)),
+                    (r, _) => r,
+                };
+                let r = self.after_append(&q.events, &q.sizes, r, None);
                 // the waiter may be gone (its task dropped): nothing to tell
                 let _ = q.done.send((q.events, r));
             }
         }
     }
 
-    /// The flush of an append's range under `fsync = always`.
-    pub(super) fn flush_synced(&self, (seg, from, to): Synced) {
+    /// The flush of an append's range under `fsync = always`. On failure
+    /// the records stay published (a destination may have sent them), but
+    /// the append is reported [`AppendError::NotDurable`].
+    pub(super) fn flush_synced(&self, (seg, from, to): Synced) -> io::Result<()> {
         #[cfg(test)]
         self.inner
             .counters
             .append_flushes
             .fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = seg.flush_range(from, to - from) {
-            // the records are published (a destination may have sent them):
-            // the append stands, but the failure must not pass silently
-            tracing::error!(error = %e, "flushing appended records to disk failed (fsync = always)");
+        #[cfg(test)]
+        if self.inner.counters.fail_flushes.load(Ordering::Relaxed) {
+            return Err(io::Error::other("injected flush failure"));
         }
+        seg.flush_range(from, to - from).inspect_err(|e| {
+            tracing::error!(error = %e, "flushing appended records to disk failed (fsync = always)");
+        })
     }
 
     /// Each record's length, or why one cannot be stored.
@@ -225,8 +246,11 @@ impl Ring {
             }
         };
         let start = end - events.len() as u64;
-        let synced = self.publish(w);
-        (Ok(start..end), synced)
+        let (synced, sealed) = self.publish(w);
+        match sealed {
+            Ok(()) => (Ok(start..end), synced),
+            Err(e) => (Err(AppendError::NotDurable(e.to_string())), synced),
+        }
     }
 
     /// After a successful append, with the writer lock free: the flush under
@@ -235,14 +259,18 @@ impl Ring {
         &self,
         events: &[EncodedEvent],
         sizes: &[usize],
-        r: &Result<Range<u64>, AppendError>,
+        mut r: Result<Range<u64>, AppendError>,
         synced: Option<Synced>,
-    ) {
-        if r.is_err() {
-            return;
+    ) -> Result<Range<u64>, AppendError> {
+        if r.as_ref().is_err_and(|e| !e.appended()) {
+            return r;
         }
         if let Some(synced) = synced {
-            self.flush_synced(synced);
+            if let Err(e) = self.flush_synced(synced) {
+                if r.is_ok() {
+                    r = Err(AppendError::NotDurable(e.to_string()));
+                }
+            }
         }
         let inner = &self.inner;
         inner
@@ -254,6 +282,7 @@ impl Ring {
             .appended_bytes
             .fetch_add(sizes.iter().sum::<usize>() as u64, Ordering::Relaxed);
         self.wake_data_waiters();
+        r
     }
 
     /// Appends, waiting up to `timeout` while a `block` destination holds the
@@ -371,7 +400,11 @@ impl Ring {
 
     /// Makes written records visible to readers; returns the range to flush
     /// under `fsync = always`. Everything staged must have been written.
-    pub(super) fn publish(&self, w: &mut Writer) -> Option<Synced> {
+    /// Publishes what the writer wrote. Under `fsync = always` it flushes
+    /// the segments the append rolled away from (the second value: the
+    /// first failure) and returns the active segment's range to flush once
+    /// the writer lock is free.
+    pub(super) fn publish(&self, w: &mut Writer) -> (Option<Synced>, io::Result<()>) {
         debug_assert!(w.stage.is_empty());
         let sealing = std::mem::take(&mut w.sealing);
         if !sealing.is_empty() {
@@ -388,14 +421,18 @@ impl Ring {
         w.active.end_seq.store(w.next_seq, Ordering::Release);
         self.inner.committed.store(w.next_seq, Ordering::Release);
         if self.inner.settings.fsync == FsyncPolicy::Always {
+            let mut sealed = Ok(());
             for (seg, a, b) in std::mem::take(&mut w.dirty_sealed) {
-                let _ = seg.flush_range(a, b - a);
+                if let Err(e) = seg.flush_range(a, b - a) {
+                    tracing::error!(error = %e, "flushing a filled segment to disk failed (fsync = always)");
+                    sealed = sealed.and(Err(e));
+                }
             }
             let r = (w.active.seg.clone(), w.dirty_from, w.off);
             w.dirty_from = w.off;
-            Some(r)
+            (Some(r), sealed)
         } else {
-            None
+            (None, Ok(()))
         }
     }
 }

@@ -124,6 +124,18 @@ pub enum AppendError {
     Closed,
     #[error("writing to the buffer failed: {0}")]
     Io(String),
+    /// Under `fsync = always`: the records are in the ring (destinations
+    /// may read them), but flushing them to disk failed, so the append is
+    /// not durable and must not be acknowledged as such.
+    #[error("appended, but flushing it to disk failed (fsync = always): {0}")]
+    NotDurable(String),
+}
+
+impl AppendError {
+    /// Whether the records are in the ring all the same.
+    pub fn appended(&self) -> bool {
+        matches!(self, AppendError::NotDurable(_))
+    }
 }
 
 /// A live segment and what the writer has published in it.
@@ -274,6 +286,9 @@ pub(crate) struct Counters {
     /// Flushes of appended ranges under `fsync = always`.
     #[cfg(test)]
     pub append_flushes: AtomicU64,
+    /// Test hook: those flushes fail.
+    #[cfg(test)]
+    pub fail_flushes: AtomicBool,
 }
 
 pub(crate) struct Inner {
@@ -597,10 +612,14 @@ impl Ring {
             w.dirty_from = w.off;
             r
         };
+        // every range, whatever failed before it: the first error is returned
+        let mut result = Ok(());
         for (seg, a, b) in sealed {
-            seg.flush_range(a, b - a)?;
+            if let Err(e) = seg.flush_range(a, b - a) {
+                result = result.and(Err(e));
+            }
         }
-        active.flush_range(from, to.saturating_sub(from))
+        result.and(active.flush_range(from, to.saturating_sub(from)))
     }
 
     /// Stops accepting appends, flushes, and wakes every waiter. Cursors stay
@@ -889,6 +908,46 @@ mod tests {
         assert_eq!(flushes(&ring) - before, 2);
         assert_eq!(ring.stats().queued_appends, 3);
         assert_eq!(read_all(&ring, "r").len(), 25);
+    }
+
+    /// `fsync = always` promises an acknowledged append is on disk: when
+    /// the flush fails, the append is reported not durable (the source
+    /// answers an error) though its records are in the ring and readable,
+    /// directly and through the queue alike.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::await_holding_lock)] // holding the writer is the point
+    async fn a_failed_flush_under_fsync_always_is_not_reported_durable() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = settings(d.path());
+        s.fsync = FsyncPolicy::Always;
+        let (ring, _) = Ring::open(s).unwrap();
+        ring.cursor("c", WhenFull::DropOldest).unwrap();
+        assert_eq!(ring.append(&evs(0..5)), Ok(0..5));
+        ring.inner
+            .counters
+            .fail_flushes
+            .store(true, Ordering::Relaxed);
+        match ring.append(&evs(5..10)) {
+            Err(e @ AppendError::NotDurable(_)) => assert!(e.appended(), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let busy = ring.inner.writer.lock().unwrap();
+        let task = {
+            let r = ring.clone();
+            tokio::spawn(async move { r.append_owned(evs(10..15)).await })
+        };
+        queued(&ring, 1).await;
+        drop(busy);
+        ring.run_queued();
+        let (_, r) = task.await.unwrap();
+        assert!(matches!(r, Err(AppendError::NotDurable(_))), "{r:?}");
+        ring.inner
+            .counters
+            .fail_flushes
+            .store(false, Ordering::Relaxed);
+        assert_eq!(ring.append(&evs(15..20)), Ok(15..20));
+        assert_eq!(read_all(&ring, "r").len(), 20, "all in the ring");
+        assert_eq!(ring.stats().appended, 20);
     }
 
     #[tokio::test]

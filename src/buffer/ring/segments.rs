@@ -218,10 +218,14 @@ impl Ring {
                 tracing::error!(error = %e, "writing buffer notices failed");
                 return;
             }
-            let synced = self.publish(&mut w);
+            // notices have no sender waiting for them: a failed flush is
+            // logged (by `publish` and here), the next `sync` tries again
+            let (synced, _) = self.publish(&mut w);
             drop(w);
             if let Some((seg, a, b)) = synced {
-                let _ = seg.flush_range(a, b - a);
+                if let Err(e) = seg.flush_range(a, b - a) {
+                    tracing::error!(error = %e, "flushing buffer notices to disk failed");
+                }
             }
             self.wake_data_waiters();
         }

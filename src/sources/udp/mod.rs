@@ -350,7 +350,8 @@ impl Appender {
         }
         let (events, appended) = self.ingest.try_append_owned(events).await;
         match appended {
-            Ok(()) => self.metrics.accepted(&events),
+            // no acknowledgement to withhold: the ring logged the flush error
+            Ok(()) | Err(IngestError::NotDurable(_)) => self.metrics.accepted(&events),
             Err(IngestError::Full(_)) => self.metrics.dropped("buffer_full", events.len() as u64),
             Err(IngestError::Closed) => self.metrics.dropped("shutdown", events.len() as u64),
             Err(IngestError::Failed(e)) => {
