@@ -293,14 +293,17 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
             "  state: {}",
             if report.is_clean() {
                 "clean"
-            } else {
+            } else if report.has_new_damage() {
                 "DAMAGED (the relay repairs this on start)"
+            } else {
+                "damage already reported by the relay at an earlier start (its records are lost; nothing new)"
             }
         );
     }
-    Ok(if report.is_clean() {
-        ExitCode::SUCCESS
-    } else {
+    // damage the relay already reported is no news to a monitor
+    Ok(if report.has_new_damage() {
         ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     })
 }

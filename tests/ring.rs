@@ -611,3 +611,56 @@ fn segment_bytes_changed_between_runs_keeps_every_record() {
         assert!(rep.is_clean(), "{before} → {after}, reopened: {rep:?}");
     }
 }
+
+/// Damage in a middle segment stays on disk until the segment is reused,
+/// and every start finds it again: it is reported (a SECURITY notice, and
+/// `buffer verify`'s "new damage") at the first start only.
+#[test]
+fn damage_is_reported_once_not_at_every_start() {
+    let d = tempfile::tempdir().unwrap();
+    let s = || settings(d.path(), 1 << 20, 64 << 10);
+    {
+        let (ring, _) = Ring::open(s()).unwrap();
+        ring.append(&(0..600).map(ev).collect::<Vec<_>>()).unwrap();
+        ring.sync().unwrap();
+    }
+    let rep = siem_relay::buffer::inspect(d.path()).unwrap();
+    assert!(rep.segments.len() >= 3, "{rep:?}");
+    // flip bytes in the middle of the first, full segment
+    let first = d.path().join(&rep.segments[0].file);
+    let mut bytes = std::fs::read(&first).unwrap();
+    for b in &mut bytes[20_000..20_004] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&first, &bytes).unwrap();
+    assert!(siem_relay::buffer::inspect(d.path())
+        .unwrap()
+        .has_new_damage());
+
+    let notices = |ring: &Ring| {
+        let mut c = ring.cursor("n", WhenFull::DropOldest).unwrap();
+        ring.append(&[ev(9999)]).unwrap();
+        let n = read_all(&mut c)
+            .iter()
+            .filter(|r| String::from_utf8_lossy(r.body()).contains("relay.buffer.damage"))
+            .count();
+        drop(c);
+        n
+    };
+    let damaged;
+    {
+        let (ring, rep) = Ring::open(s()).unwrap();
+        damaged = rep.damaged_records();
+        assert!(damaged > 0 && rep.has_new_damage(), "{rep:?}");
+        assert_eq!(notices(&ring), 1, "reported at the first start");
+    }
+    for start in 2..4 {
+        let (ring, rep) = Ring::open(s()).unwrap();
+        assert_eq!(rep.damaged_records(), damaged, "still on disk");
+        assert!(!rep.has_new_damage(), "start {start}: {rep:?}");
+        // the cursor resumes past the first start's notice: no new one
+        assert_eq!(notices(&ring), 0, "start {start}");
+    }
+    let rep = siem_relay::buffer::inspect(d.path()).unwrap();
+    assert!(!rep.is_clean() && !rep.has_new_damage(), "{rep:?}");
+}

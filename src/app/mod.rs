@@ -438,11 +438,18 @@ fn log_recovery(r: &RecoveryReport) {
         tracing::error!(file = %q.file, reason = %q.reason, moved_to = %q.moved_to, salvageable = q.salvageable_records,
             "segment quarantined");
     }
-    if r.torn_tail_bytes() > 0 || r.damaged_records() > 0 {
+    let (damaged, torn) = r.new_damage();
+    if damaged > 0 || torn > 0 {
         tracing::warn!(
-            torn_tail_bytes = r.torn_tail_bytes(),
-            damaged_records = r.damaged_records(),
+            torn_tail_bytes = torn,
+            damaged_records = damaged,
             "ring damage repaired"
+        );
+    }
+    if r.damaged_records() > damaged {
+        tracing::info!(
+            damaged_records = r.damaged_records() - damaged,
+            "ring holds damage reported at an earlier start"
         );
     }
 }

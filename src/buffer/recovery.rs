@@ -3,6 +3,12 @@
 //! skipped and the valid ones around them kept; a segment whose header cannot
 //! be read is moved to `quarantine/` and reported, never crash-looped on.
 //! [`inspect`] does the same reading without changing anything (`buffer verify`).
+//!
+//! Damage stays on disk until its segment is reused, so every start finds
+//! it again: each piece is named ([`RecoveryReport::damage_items`]) and the
+//! names already reported are kept in [`REPORTED_DAMAGE_FILE`], so that a
+//! SECURITY notice (and `buffer verify`'s exit status) speaks only of new
+//! damage.
 
 use super::checkpoint;
 use super::ring::{io_err, BufferError, SegInfo, Table, Writer};
@@ -10,7 +16,7 @@ use super::scan::{scan, Damage, ScanReport};
 use super::segment::{parse_slot_file_name, Segment, SegmentHeader, DATA_START};
 use crate::event::{now_millis, Event, Severity};
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,6 +57,43 @@ pub struct RecoveryReport {
     /// Records lost between segments (sequence gaps).
     pub lost_between_segments: u64,
     pub next_seq: u64,
+    /// The [`DamageItem::key`]s an earlier start already reported.
+    pub reported_before: BTreeSet<String>,
+}
+
+/// The file in the ring's folder naming the damage already reported, one
+/// [`DamageItem::key`] a line.
+pub const REPORTED_DAMAGE_FILE: &str = "damage-reported";
+
+/// One piece of damage recovery found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamageItem {
+    /// Names it across starts: its segment's id and where it is.
+    pub key: String,
+    pub records: u64,
+    pub torn_bytes: usize,
+}
+
+/// The damage keys an earlier start reported (none when the file is missing or unreadable).
+pub fn load_reported(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_to_string(dir.join(REPORTED_DAMAGE_FILE))
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Records `keys` as reported (written whole, then renamed into place).
+pub fn save_reported(dir: &Path, keys: &BTreeSet<String>) -> std::io::Result<()> {
+    let path = dir.join(REPORTED_DAMAGE_FILE);
+    if keys.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let tmp = dir.join(format!("{REPORTED_DAMAGE_FILE}.tmp"));
+    let text: String = keys.iter().map(|k| format!("{k}\n")).collect();
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
 }
 
 impl RecoveryReport {
@@ -68,6 +111,55 @@ impl RecoveryReport {
             .sum::<u64>()
             + self.lost_between_segments
     }
+    /// Every piece of damage in the live segments: damaged records, torn
+    /// tails, and sequence gaps between segments.
+    pub fn damage_items(&self) -> Vec<DamageItem> {
+        let mut out = Vec::new();
+        for s in &self.segments {
+            for (off, len, n) in &s.damage {
+                out.push(DamageItem {
+                    key: format!("damage {} {off} {len} {n}", s.id),
+                    records: *n,
+                    torn_bytes: 0,
+                });
+            }
+            if s.torn_tail_bytes > 0 {
+                out.push(DamageItem {
+                    key: format!("torn {} {}", s.id, s.torn_tail_bytes),
+                    records: 0,
+                    torn_bytes: s.torn_tail_bytes,
+                });
+            }
+        }
+        for w in self.segments.windows(2) {
+            if let Some(l) = w[0].last_seq {
+                let lost = w[1].first_seq.saturating_sub(l.saturating_add(1));
+                if lost > 0 {
+                    out.push(DamageItem {
+                        key: format!("gap {} {}", w[0].id, w[1].id),
+                        records: lost,
+                        torn_bytes: 0,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The damage an earlier start did not report: records, torn bytes.
+    pub fn new_damage(&self) -> (u64, usize) {
+        self.damage_items()
+            .iter()
+            .filter(|d| !self.reported_before.contains(&d.key))
+            .fold((0, 0), |(r, t), d| (r + d.records, t + d.torn_bytes))
+    }
+
+    /// Whether there is anything not reported before: a quarantined
+    /// segment or new damage.
+    pub fn has_new_damage(&self) -> bool {
+        !self.quarantined.is_empty() || self.new_damage() != (0, 0)
+    }
+
     /// True when nothing was cut, skipped or quarantined.
     pub fn is_clean(&self) -> bool {
         self.quarantined.is_empty() && self.torn_tail_bytes() == 0 && self.damaged_records() == 0
@@ -104,8 +196,8 @@ impl RecoveryReport {
             ]));
             out.push(ev);
         }
-        let damaged = self.damaged_records();
-        let torn = self.torn_tail_bytes();
+        // what an earlier start reported is not news
+        let (damaged, torn) = self.new_damage();
         if damaged > 0 || torn > 0 {
             let mut ev = Event::new(
                 "SECURITY",
@@ -218,6 +310,7 @@ pub fn inspect(dir: &Path) -> Result<RecoveryReport, BufferError> {
     }
     report.segments = found.into_iter().map(|(_, r)| r).collect();
     report.lost_between_segments = gaps(&report.segments);
+    report.reported_before = load_reported(dir);
     report.next_seq = report
         .segments
         .last()
@@ -444,7 +537,8 @@ pub(crate) fn recover(
     report.segments = live.into_iter().map(|(_, _, r)| r).collect();
     report.lost_between_segments = gaps(&report.segments);
     report.next_seq = next_seq;
-    if !report.is_clean() {
+    report.reported_before = load_reported(dir);
+    if report.has_new_damage() {
         tracing::warn!(
             quarantined = report.quarantined.len(),
             damaged_records = report.damaged_records(),

@@ -419,6 +419,11 @@ impl Ring {
             .unwrap()
             .notices
             .extend(report.notices());
+        // the damage found now is reported now (notices, log), not again
+        let keys = report.damage_items().into_iter().map(|d| d.key).collect();
+        if let Err(e) = recovery::save_reported(&ring.inner.settings.dir, &keys) {
+            tracing::warn!(error = %e, "cannot note the ring damage reported (the next start reports it again)");
+        }
         ring.start_maintenance();
         Ok((ring, report))
     }
