@@ -8,6 +8,7 @@ use siem_relay::buffer;
 use siem_relay::config::Config;
 use siem_relay::destinations::{registry, Batch, BatchEvent};
 use siem_relay::event::{Event, Severity};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -77,7 +78,7 @@ fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
     }
@@ -222,15 +223,18 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
     let config = Config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let dir = app::buffer_dir(&config);
     if !dir.exists() {
-        println!("{}: no ring yet", dir.display());
+        emit(&format!("{}: no ring yet\n", dir.display()));
         return Ok(ExitCode::SUCCESS);
     }
     let report = buffer::inspect(&dir)?;
+    // written at once, so that `verify | head` ends quietly (see `emit`)
+    let mut out = String::new();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("ring {}", dir.display());
-        println!(
+        writeln!(out, "ring {}", dir.display())?;
+        writeln!(
+            out,
             "  segments: {}  records: {}  oldest seq: {}  newest seq: {}",
             report.segments.len(),
             report.records(),
@@ -242,13 +246,14 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
                 .newest_seq()
                 .map(|s| s.to_string())
                 .unwrap_or("-".into())
-        );
+        )?;
         for s in &report.segments {
             let when = |ms: Option<i64>| {
                 ms.map(siem_relay::event::format_rfc3339_millis)
                     .unwrap_or("-".into())
             };
-            println!(
+            writeln!(
+                out,
                 "  {} id {} seq {}..{} records {} bytes {} oldest {} newest {}{}{}",
                 s.file,
                 s.id,
@@ -268,28 +273,32 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
                 } else {
                     String::new()
                 }
-            );
+            )?;
         }
         for q in &report.quarantined {
-            println!(
+            writeln!(
+                out,
                 "  UNREADABLE {}: {} ({} valid records inside)",
                 q.file, q.reason, q.salvageable_records
-            );
+            )?;
         }
         if report.lost_between_segments > 0 {
-            println!(
+            writeln!(
+                out,
                 "  {} records missing between segments",
                 report.lost_between_segments
-            );
+            )?;
         }
         let pending = buffer::recovery::quarantined_files(&dir);
         if !pending.is_empty() {
-            println!(
+            writeln!(
+                out,
                 "  {} quarantined file(s) awaiting `siem-relay buffer salvage`",
                 pending.len()
-            );
+            )?;
         }
-        println!(
+        writeln!(
+            out,
             "  state: {}",
             if report.is_clean() {
                 "clean"
@@ -298,12 +307,43 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
             } else {
                 "damage already reported by the relay at an earlier start (its records are lost; nothing new)"
             }
-        );
+        )?;
     }
+    emit(&out);
     // damage the relay already reported is no news to a monitor
     Ok(if report.has_new_damage() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes a command's report to stdout: a reader that went away (`| head`)
+/// ends it quietly instead of a panic (`println!` panics on a closed pipe).
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => eprintln!("error: writing the report: {e}"),
+        Ok(()) => {}
+    }
+}
+
+/// An error and its causes, each said once: the library's messages often
+/// carry their cause's text already (`cannot bind X: Address already in
+/// use`), which `{:#}` would repeat.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if out.contains(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+    }
+    out
 }

@@ -513,6 +513,26 @@ fn sighup_whose_source_cannot_bind_keeps_the_running_source() {
     drop(taken);
 }
 
+/// A startup error names its cause once (the library's messages carry their
+/// cause's text, which printing the whole chain repeated three times).
+#[test]
+fn a_startup_error_says_its_cause_once() {
+    let d = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(&cfg, config(port, &file_dest("first"))).unwrap();
+    let out = relay(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(line.matches("Address already in use").count(), 1, "{line}");
+    assert!(line.contains(&format!("sources.tcp: cannot bind 127.0.0.1:{port}")), "{line}");
+}
+
 // -------------------------------------------------------------- buffer
 
 #[test]
