@@ -15,5 +15,6 @@ pub mod buffer;
 pub mod config;
 pub mod destinations;
 pub mod event;
+pub mod http_server;
 pub mod parse;
 pub mod sources;

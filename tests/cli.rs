@@ -530,7 +530,10 @@ fn a_startup_error_says_its_cause_once() {
         .find(|l| l.starts_with("error: "))
         .unwrap_or_else(|| panic!("{err}"));
     assert_eq!(line.matches("Address already in use").count(), 1, "{line}");
-    assert!(line.contains(&format!("sources.tcp: cannot bind 127.0.0.1:{port}")), "{line}");
+    assert!(
+        line.contains(&format!("sources.tcp: cannot bind 127.0.0.1:{port}")),
+        "{line}"
+    );
 }
 
 // -------------------------------------------------------------- buffer

@@ -251,6 +251,14 @@ async fn auth_malformed_and_oversized_are_refused_without_appending() {
 
     assert!(h.collector.snapshot().is_empty());
     assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 0);
+    // the auth scheme's case does not matter (RFC 9110)
+    let r = post(
+        &h,
+        "/v1/events",
+        one,
+        &["-H", "Authorization: bearer s3cret"],
+    );
+    assert_answer(&r, 200, "accepted", 1);
     h.stop().await;
 }
 
@@ -407,5 +415,82 @@ async fn large_bodies_lose_nothing_and_are_refused_whole() {
 
     assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), before);
     assert_eq!(h.collector.snapshot().len(), 50_000);
+    h.stop().await;
+}
+
+/// Reads until the server closes the connection or `within` passes;
+/// returns what it sent, or `None` if it kept the connection open.
+async fn read_until_closed(s: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    match tokio::time::timeout(within, s.read_to_end(&mut got)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&got).into_owned()),
+        Err(_) => None,
+    }
+}
+
+/// Clients that connect and say nothing, trickle their headers, or never
+/// send the body they announced cannot hold the source: each is cut off
+/// after `request_timeout` (the body with a 408), a connection over
+/// `max_connections` is closed at once, and the slots free up again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_trickling_clients_are_cut_off_and_connections_capped() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let settings = r#"
+address = "127.0.0.1:0"
+tokens = ["s3cret"]
+max_connections = 3
+request_timeout = "400ms"
+"#;
+    let h = start("web", "http", settings, std::path::Path::new(".")).await;
+    let addr = ("127.0.0.1", h.port());
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut partial = TcpStream::connect(addr).await.unwrap();
+    partial
+        .write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut no_body = TcpStream::connect(addr).await.unwrap();
+    no_body
+        .write_all(
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n\
+              Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"a\":",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // a fourth is over the cap: closed at once, without an answer
+    let mut fourth = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        read_until_closed(&mut fourth, Duration::from_millis(300)).await,
+        Some(String::new()),
+        "the connection over the cap is closed at once"
+    );
+    let answer = read_until_closed(&mut no_body, Duration::from_secs(3))
+        .await
+        .expect("the body that never came is given up");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        read_until_closed(&mut partial, Duration::from_secs(3))
+            .await
+            .is_some(),
+        "trickled headers are given up"
+    );
+    assert!(
+        read_until_closed(&mut silent, Duration::from_secs(3))
+            .await
+            .is_some(),
+        "a silent connection is closed"
+    );
+    // the slots are free again, and nothing was appended
+    let r = post(
+        &h,
+        "/v1/events",
+        br#"{"action":"after"}"#,
+        &["-H", "Authorization: Bearer s3cret"],
+    );
+    assert_answer(&r, 200, "accepted", 1);
+    assert_eq!(h.collector.snapshot().len(), 1);
     h.stop().await;
 }

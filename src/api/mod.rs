@@ -55,6 +55,13 @@ use tokio::task::JoinHandle;
 /// attempts than this.
 pub const HEALTH_FAILURE_THRESHOLD: u64 = 5;
 
+/// The admin API's connection limits (see [`crate::http_server`]): a few
+/// operators and scrapers, never a crowd.
+const API_LIMITS: crate::http_server::Limits = crate::http_server::Limits {
+    max_connections: 256,
+    header_timeout: Duration::from_secs(30),
+};
+
 /// What the API needs from the running relay.
 pub trait Backend: Send + Sync + 'static {
     fn ring(&self) -> &Ring;
@@ -141,15 +148,16 @@ impl ApiServer {
                 source,
             })?;
         let (stop, stopped) = oneshot::channel();
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("admin API stopped: {e}");
-            }
-        });
+        let stopping = async {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(crate::http_server::serve(
+            listener,
+            router(state),
+            API_LIMITS,
+            stopping,
+            Arc::new(()),
+        ));
         tracing::info!(address = %local_addr, "admin API listening");
         Ok(ApiServer {
             local_addr,

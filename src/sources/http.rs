@@ -13,12 +13,19 @@
 //! - `GET /health`.
 //!
 //! With no `tokens` configured, requests need no authorisation.
+//!
+//! Served by [`crate::http_server`]: at most `max_connections` connections
+//! (more are closed at once, counted as `max_connections`), a request's
+//! headers within `request_timeout`, and its body within `request_timeout`
+//! too (408, counted as `body_timeout`), so idle or trickling clients
+//! cannot hold the source's connections or its `queue_bytes`.
 
 use super::metrics::SourceMetrics;
 use super::read_budget::{Held, ReadBudget};
 use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
-use crate::config::{ByteSize, ConfigError, SectionConfig};
+use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
 use crate::event::{buffers, now_millis, EncodedEvent, Event};
+use crate::http_server::{serve, ConnObserver, Limits};
 use crate::parse::{parse_events_records, parse_hec_body, BodyError, Origin};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -53,6 +60,21 @@ pub struct Settings {
     /// with `Retry-After` when it cannot have it.
     #[serde(default = "default_queue_bytes")]
     pub queue_bytes: ByteSize,
+    /// Connections at once (default 1024); more are closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// How long a request's headers may take to arrive, and then its body
+    /// (default 30s each; also how long a kept-alive connection may idle).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: HumanDuration,
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+
+fn default_request_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
 }
 
 fn default_max_body() -> ByteSize {
@@ -75,6 +97,18 @@ impl Settings {
                 "must be at least max_body_bytes and at most 4GiB",
             ));
         }
+        if s.max_connections == 0 {
+            return Err(ConfigError::new(
+                format!("{}.max_connections", section.path()),
+                "must be at least 1",
+            ));
+        }
+        if s.request_timeout.0 < Duration::from_millis(100) {
+            return Err(ConfigError::new(
+                format!("{}.request_timeout", section.path()),
+                "must be at least 100ms",
+            ));
+        }
         if s.tokens.iter().any(|t| t.is_empty()) {
             return Err(ConfigError::new(
                 format!("{}.tokens", section.path()),
@@ -89,6 +123,8 @@ struct AppState {
     name: String,
     tokens: Vec<String>,
     max_body: usize,
+    /// How long a request body may take to arrive.
+    body_timeout: Duration,
     /// What the requests in progress may hold (`queue_bytes`).
     budget: Arc<ReadBudget>,
     ingest: Arc<dyn Ingest>,
@@ -138,6 +174,7 @@ pub async fn start(
         name: name.to_string(),
         tokens: settings.tokens,
         max_body: settings.max_body_bytes.0 as usize,
+        body_timeout: settings.request_timeout.0,
         budget: ReadBudget::new(settings.queue_bytes.0 as usize, metrics.clone()),
         ingest: ctx.ingest.clone(),
         metrics,
@@ -145,19 +182,31 @@ pub async fn start(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
     });
+    let observer = Arc::new(Connections(state.metrics.clone()));
     let app = router(state);
     let shutdown = shutdown_signal(ctx.shutdown);
     tracing::info!(source = name, address = %local, "listening (http)");
-    let task = tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "http source stopped");
-        }
-    });
+    let limits = Limits {
+        max_connections: settings.max_connections,
+        header_timeout: settings.request_timeout.0,
+    };
+    let task = tokio::spawn(serve(listener, app, limits, shutdown, observer));
     Ok((local, task))
+}
+
+/// The source's connection counters.
+struct Connections(SourceMetrics);
+
+impl ConnObserver for Connections {
+    fn opened(&self) {
+        self.0.connection_opened();
+    }
+    fn closed(&self) {
+        self.0.connection_closed();
+    }
+    fn refused(&self) {
+        self.0.connection_error("max_connections");
+    }
 }
 
 fn router(state: Arc<AppState>) -> Router {
@@ -196,20 +245,22 @@ async fn handle(
     body: Body,
 ) -> Response {
     if !authorised(st, api, headers) {
-        st.metrics.connection_error("unauthorized");
-        return reject(api, Reject::Unauthorized);
+        return refuse(st, api, Reject::Unauthorized);
     }
     let _held = match hold_budget(st, headers).await {
         Ok(held) => held,
-        Err(r) => return reject(api, r),
+        Err(r) => return refuse(st, api, r),
     };
     let encoding = match content_encoding(headers) {
         Ok(e) => e,
-        Err(r) => return reject(api, r),
+        Err(r) => return refuse(st, api, r),
     };
-    let raw = match axum::body::to_bytes(body, st.max_body).await {
-        Ok(raw) => raw,
-        Err(_) => return reject(api, Reject::TooLarge),
+    let raw = match tokio::time::timeout(st.body_timeout, axum::body::to_bytes(body, st.max_body))
+        .await
+    {
+        Ok(Ok(raw)) => raw,
+        Ok(Err(_)) => return refuse(st, api, Reject::TooLarge),
+        Err(_) => return refuse(st, api, Reject::Timeout(st.body_timeout)),
     };
     let job = ParseJob {
         api,
@@ -242,12 +293,7 @@ async fn handle(
     };
     let response = match parsed {
         Ok(records) => append(st, api, records).await,
-        Err(r) => {
-            if matches!(r, Reject::Malformed(_)) {
-                st.metrics.connection_error("bad_request");
-            }
-            reject(api, r)
-        }
+        Err(r) => refuse(st, api, r),
     };
     drop(large);
     response
@@ -305,9 +351,10 @@ fn authorised(st: &AppState, api: Api, headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let token = match (api, value.split_once(' ')) {
-        (_, Some(("Bearer", t))) => t,
-        (Api::Hec, Some(("Splunk", t))) => t,
+    // auth schemes are case-insensitive (RFC 9110 §11.1)
+    let token = match value.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("Bearer") => t,
+        Some((scheme, t)) if api == Api::Hec && scheme.eq_ignore_ascii_case("Splunk") => t,
         _ => return false,
     };
     st.tokens
@@ -338,10 +385,7 @@ async fn hold_budget(st: &AppState, headers: &HeaderMap) -> Result<Held, Reject>
     }
     match tokio::time::timeout(BUDGET_WAIT, st.budget.hold(claim)).await {
         Ok(held) => Ok(held),
-        Err(_) => {
-            st.metrics.connection_error("busy");
-            Err(Reject::Busy)
-        }
+        Err(_) => Err(Reject::Busy),
     }
 }
 
@@ -429,6 +473,28 @@ enum Reject {
     /// The requests in progress hold all of `queue_bytes`.
     Busy,
     Unavailable(String),
+    /// The body did not arrive in time.
+    Timeout(Duration),
+}
+
+/// Answers a request refused for what it is or asks, counted in
+/// `…_connection_errors_total{reason}` (a full ring is counted where its
+/// events are: `…_dropped_total{reason="buffer_full"}`).
+fn refuse(st: &AppState, api: Api, r: Reject) -> Response {
+    let reason = match &r {
+        Reject::Unauthorized => Some("unauthorized"),
+        Reject::TooLarge => Some("too_large"),
+        Reject::Encoding(_) => Some("unsupported_encoding"),
+        Reject::Gzip(_) => Some("bad_gzip"),
+        Reject::Malformed(_) => Some("bad_request"),
+        Reject::Busy => Some("busy"),
+        Reject::Timeout(_) => Some("body_timeout"),
+        Reject::Full(_) | Reject::Unavailable(_) => None,
+    };
+    if let Some(reason) = reason {
+        st.metrics.connection_error(reason);
+    }
+    reject(api, r)
 }
 
 fn reject(api: Api, r: Reject) -> Response {
@@ -465,6 +531,11 @@ fn reject(api: Api, r: Reject) -> Response {
             9,
         ),
         Reject::Unavailable(e) => (StatusCode::SERVICE_UNAVAILABLE, e.clone(), 8),
+        Reject::Timeout(t) => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not received within {t:?}"),
+            6,
+        ),
     };
     let body = match (api, &r) {
         (Api::Hec, _) => json!({"text": text, "code": hec_code}),
