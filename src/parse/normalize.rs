@@ -216,7 +216,12 @@ fn apply_field(ev: &mut Event, key: String, value: Value) -> Option<(String, Val
         _ => None,
     };
     let handled = match key.as_str() {
-        "event_id" => text(&value).map(|s| ev.event_id = s).is_some(),
+        // a blank id is no id: the event keeps the one generated for it
+        // (an empty `_id` would collide in Elasticsearch and in SIEM dedup)
+        "event_id" => match text(&value) {
+            Some(s) if s.trim().is_empty() => true,
+            s => s.map(|s| ev.event_id = s).is_some(),
+        },
         "timestamp" => json_time_ms(&value)
             .map(|ms| ev.set_timestamp_ms(ms))
             .is_some(),
@@ -343,6 +348,17 @@ mod tests {
         assert_eq!(ev.category, "SYSTEM");
         assert_eq!(ev.source.as_ref().unwrap().listener, "tcp");
         assert_eq!(ev.source.unwrap().address.as_deref(), Some("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn a_blank_event_id_is_no_id() {
+        for blank in ["\"\"", "\"   \""] {
+            let ev = line(&format!(
+                "<14>1 2023-11-14T22:13:20Z h app - - - {{\"event_id\":{blank},\"action\":\"x\"}}"
+            ));
+            assert!(ev.event_id.starts_with("evt_"), "{blank}: {}", ev.event_id);
+            assert!(ev.metadata.is_none(), "{blank}: {:?}", ev.metadata);
+        }
     }
 
     #[test]

@@ -210,7 +210,11 @@ pub(super) fn apply_field<'v>(
     inner: &mut Vec<Member<'v>>,
 ) -> Option<bool> {
     Some(match key {
-        "event_id" => set(&mut ov.event_id, value.text()),
+        // as `normalize::apply_field`: a blank id is no id
+        "event_id" => match value.text() {
+            Some(t) if t.trim().is_empty() => true,
+            t => set(&mut ov.event_id, t),
+        },
         // a string read where it lies; other scalars as the general path reads them
         "timestamp" => set(
             &mut ov.timestamp_ms,

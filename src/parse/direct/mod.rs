@@ -604,6 +604,9 @@ pub(crate) mod tests {
             "<13>1 - - - - - -",
             "<13>1 - host app 0042 - [a x=\"q\\\"u\\\\o\\]t\\n\\e\"] \u{feff}{\"message\":\"hi\",\"severity\":3,\"timestamp\":1700000000,\"n\":1.5e3,\"z\":[1,{\"b\":2,\"a\":null}],\"ip\":\"1.2.3.4\",\"source_ip\":\"5.6.7.8\"}",
             "<13>1 - host app - - - {\"category\":5,\"severity\":\"loud\",\"event_id\":42,\"tenant_id\":\"acme\"}",
+            // a blank id is no id: the generated one stays
+            "<13>1 - host app - - - {\"event_id\":\"\",\"action\":\"x\"}",
+            "<13>1 - host app - - - {\"event_id\":\"  \",\"action\":\"x\"}",
             "<13>1 - host app - - - {not json",
             "<13>1 - host app - - - [\"array\"]",
         ] {
