@@ -262,6 +262,12 @@ fn apply_actor(ev: &mut Event, value: &Value) -> bool {
         return false;
     };
     actor(ev).merge(a);
+    keep_unknown(
+        ev,
+        "actor",
+        value,
+        &["type", "id", "email", "service_account"],
+    );
     true
 }
 
@@ -270,7 +276,32 @@ fn apply_resource(ev: &mut Event, value: &Value) -> bool {
         return false;
     };
     resource(ev).merge(r);
+    keep_unknown(ev, "resource", value, &["type", "id", "name", "path"]);
     true
+}
+
+/// The members of an `actor` or `resource` object the schema has no field
+/// for go to `metadata.<key>` (unknown input lands in metadata: nothing is
+/// dropped), merged with what an earlier one put there.
+fn keep_unknown(ev: &mut Event, key: &str, value: &Value, known: &[&str]) {
+    let Value::Object(members) = value else {
+        return;
+    };
+    let mut extra = members
+        .iter()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .peekable();
+    if extra.peek().is_none() {
+        return;
+    }
+    match metadata(ev)
+        .entry(key)
+        .or_insert_with(|| Value::Object(Map::new()))
+    {
+        Value::Object(kept) => kept.extend(extra),
+        other => *other = Value::Object(extra.collect()),
+    }
 }
 
 fn actor(ev: &mut Event) -> &mut Actor {
@@ -348,6 +379,25 @@ mod tests {
         assert_eq!(ev.category, "SYSTEM");
         assert_eq!(ev.source.as_ref().unwrap().listener, "tcp");
         assert_eq!(ev.source.unwrap().address.as_deref(), Some("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn unknown_actor_and_resource_members_land_in_metadata() {
+        let ev = line(concat!(
+            "<14>1 2023-11-14T22:13:20Z h app - - - ",
+            r#"{"actor":{"id":"a","extra":"z"},"resource":{"id":"r","colour":"blue","tags":[1]},"action":"x"}"#
+        ));
+        assert_eq!(ev.actor.as_ref().unwrap().id.as_deref(), Some("a"));
+        assert_eq!(ev.resource.as_ref().unwrap().id.as_deref(), Some("r"));
+        let m = ev.metadata.expect("metadata");
+        assert_eq!(m["actor"], serde_json::json!({"extra": "z"}));
+        assert_eq!(
+            m["resource"],
+            serde_json::json!({"colour": "blue", "tags": [1]})
+        );
+        // only known members: nothing in metadata
+        let ev = line(r#"<14>1 - h app - - - {"actor":{"id":"a","type":"user"}}"#);
+        assert!(ev.metadata.is_none(), "{:?}", ev.metadata);
     }
 
     #[test]

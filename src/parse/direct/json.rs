@@ -298,9 +298,10 @@ pub(super) fn struct_value<'v, T: serde::de::DeserializeOwned>(
 }
 
 /// The fields `names` of an object as serde's derived `Deserialize` reads
-/// four `Option<String>` fields from a `serde_json::Map`: other keys are
-/// ignored and `null` is an absent field; `Some(None)` when a field has
-/// another type; `None` for a repeated key at any depth.
+/// four `Option<String>` fields from a `serde_json::Map` (`null` is an
+/// absent field); `Some(None)` when a field has another type; `None` for a
+/// repeated key at any depth, or a key not in `names` (the general path
+/// keeps it in `metadata`).
 pub(super) fn object_fields<'v>(
     mut members: Vec<Member<'v>>,
     names: [&str; 4],
@@ -310,9 +311,9 @@ pub(super) fn object_fields<'v>(
     }
     let mut fields = [None, None, None, None];
     for (key, v) in members {
-        let Some(i) = names.iter().position(|n| *n == key) else {
-            continue;
-        };
+        // a member the schema has no field for goes to metadata: the
+        // general path places it
+        let i = names.iter().position(|n| *n == key)?;
         fields[i] = match v.as_str() {
             Some(s) => Some(s),
             None if v.is_null() => None,
