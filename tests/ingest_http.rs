@@ -251,6 +251,23 @@ async fn auth_malformed_and_oversized_are_refused_without_appending() {
 
     assert!(h.collector.snapshot().is_empty());
     assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 0);
+    // two objects run together: said in words, not a parser's debug dump
+    let r = post(&h, "/v1/events", br#"{"a":1}{"b":2}"#, &["-H", BEARER]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let msg = r.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(msg.contains("not one JSON value"), "{msg}");
+    // a lone UTF-16 surrogate is refused, not turned into U+0000
+    let r = post(&h, "/v1/events", br#"{"b":"\ud800"}"#, &["-H", BEARER]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(h.collector.snapshot().is_empty());
+    // a byte order mark before the JSON is no error
+    let r = post(
+        &h,
+        "/v1/events",
+        b"\xEF\xBB\xBF{\"action\":\"bom\"}",
+        &["-H", BEARER],
+    );
+    assert_answer(&r, 200, "accepted", 1);
     // the auth scheme's case does not matter (RFC 9110)
     let r = post(
         &h,

@@ -100,6 +100,23 @@ fn decode_escape(b: &[u8], i: usize) -> (char, usize) {
 }
 
 /// The value of the four hex digits at `b[at..]`.
+/// Where `text` (JSON) has a `\u` escape of a lone surrogate, if anywhere.
+/// JSON parsers disagree on them (simd-json turns a lone high one into
+/// U+0000 and refuses a lone low one): the parsing paths refuse both.
+pub(crate) fn lone_surrogate_at(text: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(k) = memchr::memchr(b'\\', text.get(i..)?) {
+        let at = i + k;
+        let surrogate = text.get(at + 1) == Some(&b'u')
+            && hex4(text, at + 2).is_some_and(|cp| (0xD800..=0xDFFF).contains(&cp));
+        match escape_len(text, at) {
+            None if surrogate => return Some(at),
+            n => i = at + n.unwrap_or(2),
+        }
+    }
+    None
+}
+
 fn hex4(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4)?
         .iter()
@@ -109,6 +126,23 @@ fn hex4(b: &[u8], at: usize) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lone_surrogates_are_found_and_pairs_and_escaped_backslashes_are_not() {
+        let at = |t: &str| lone_surrogate_at(t.as_bytes());
+        assert_eq!(at(r#"{"b":"\ud800"}"#), Some(6));
+        assert_eq!(at(r#"{"b":"\ud800x"}"#), Some(6));
+        assert_eq!(at(r#"{"b":"A\udc00B"}"#), Some(7));
+        assert_eq!(at(r#"{"b":"\ud800\ud800"}"#), Some(6));
+        assert_eq!(at(r#"{"b":"\ud83d\ude00 \u00e9"}"#), None);
+        assert_eq!(
+            at(r#"{"b":"\\ud800"}"#),
+            None,
+            "an escaped backslash, then text"
+        );
+        assert_eq!(at(r#"{"b":"\"}"#), None);
+        assert_eq!(at("x\\"), None);
+    }
 
     #[test]
     fn run_end_finds_the_first_special_byte_at_every_position() {

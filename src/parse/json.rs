@@ -153,7 +153,8 @@ fn looks_like_ndjson(body: &[u8], start: usize) -> bool {
     };
     let first = &body[start..start + nl];
     let more = body[start + nl..].iter().any(|b| !b.is_ascii_whitespace());
-    more && simd_json::serde::from_slice::<serde::de::IgnoredAny>(&mut first.to_vec()).is_ok()
+    more && crate::event::json_text::lone_surrogate_at(first).is_none()
+        && simd_json::serde::from_slice::<serde::de::IgnoredAny>(&mut first.to_vec()).is_ok()
 }
 
 fn parse_ndjson(body: &[u8]) -> Result<Vec<Map<String, Value>>, BodyError> {
@@ -183,15 +184,45 @@ fn array_objects(
 
 /// Parses `slice` (which starts at `base` in `body`) with simd-json.
 fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyError> {
+    if let Some(at) = crate::event::json_text::lone_surrogate_at(slice) {
+        let offset = (base + at).min(body.len());
+        return Err(BodyError::Syntax {
+            line: line_of(body, offset),
+            offset,
+            message: "a \\u escape of a lone UTF-16 surrogate".into(),
+        });
+    }
     let mut scratch = slice.to_vec();
     simd_json::serde::from_slice::<Value>(&mut scratch).map_err(|e| {
         let offset = (base + e.index()).min(body.len());
         BodyError::Syntax {
             line: line_of(body, offset),
             offset,
-            message: format!("{:?}", e.error()),
+            message: json_error_text(e.error()),
         }
     })
+}
+
+/// A parse error in words (simd-json's error types only have `Debug`).
+fn json_error_text(e: &simd_json::ErrorType) -> String {
+    use simd_json::ErrorType as E;
+    match e {
+        E::Eof => "the JSON ends too early".into(),
+        E::UnterminatedString => "a string is not terminated".into(),
+        E::InvalidEscape | E::InvalidUnicodeEscape => "an invalid escape in a string".into(),
+        E::InvalidUnicodeCodepoint => "an escape of an invalid Unicode code point".into(),
+        E::InvalidUtf8 => "invalid UTF-8".into(),
+        E::InvalidNumber | E::InvalidExponent => "an invalid number".into(),
+        E::ExpectedObjectColon => "a ':' was expected after a key".into(),
+        E::ExpectedMapComma | E::ExpectedArrayComma => "a ',' was expected".into(),
+        E::ExpectedObjectKey | E::KeyMustBeAString => "a key (a string) was expected".into(),
+        // simd-json's structural pass: a second value, a byte order mark,
+        // or anything else after or around the value
+        E::TrailingData | E::InternalError(_) => {
+            "not one JSON value (something before or after it, such as a second value or a byte order mark)".into()
+        }
+        other => format!("invalid JSON ({other:?})"),
+    }
 }
 
 fn not_object(body: &[u8], offset: usize) -> BodyError {
@@ -316,6 +347,33 @@ mod tests {
 
     fn events(body: &str) -> Result<Vec<Event>, BodyError> {
         parse_events_body(body.as_bytes(), 0, &ORIGIN)
+    }
+
+    /// simd-json turned a lone high surrogate into U+0000 and refused a
+    /// lone low one: both are refused, where they are, on either path.
+    #[test]
+    fn a_lone_surrogate_is_refused_where_it_is() {
+        for (body, at) in [
+            (r#"{"b":"\ud800"}"#, 6),
+            (r#"{"b":"x\ud800y"}"#, 7),
+            (concat!(r#"{"a":1}"#, "\n", r#"{"b":"\udc00"}"#), 14),
+        ] {
+            for parsed in [
+                events(body).map(drop),
+                parse_events_records(body.as_bytes(), 0, &ORIGIN).map(drop),
+            ] {
+                match parsed {
+                    Err(BodyError::Syntax {
+                        offset, message, ..
+                    }) => {
+                        assert_eq!(offset, at, "{body}: {message}");
+                        assert!(message.contains("surrogate"), "{message}");
+                    }
+                    other => panic!("{body}: {other:?}"),
+                }
+            }
+        }
+        assert!(events(r#"{"b":"\ud83d\ude00"}"#).is_ok());
     }
 
     #[test]

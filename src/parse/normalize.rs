@@ -194,6 +194,10 @@ fn json_object(msg: &str) -> Option<Map<String, Value>> {
     if !body.starts_with('{') {
         return None;
     }
+    // not JSON to us (see `json_text::lone_surrogate_at`): kept as text
+    if crate::event::json_text::lone_surrogate_at(body.as_bytes()).is_some() {
+        return None;
+    }
     let mut bytes = body.as_bytes().to_vec();
     simd_json::serde::from_slice::<Map<String, Value>>(&mut bytes).ok()
 }

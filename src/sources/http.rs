@@ -322,10 +322,14 @@ impl ParseJob {
 
     /// Gunzips (within `max_body`) and parses the body into records.
     fn run(self, listener: &str, peer: &str) -> Result<Vec<EncodedEvent>, Reject> {
-        let body = match self.encoding {
+        let mut body = match self.encoding {
             Encoding::Identity => self.raw,
             Encoding::Gzip => gunzip(&self.raw, self.max_body)?,
         };
+        // a UTF-8 byte order mark before the JSON (some Windows senders)
+        if body.starts_with(b"\xEF\xBB\xBF") {
+            body = body.slice(3..);
+        }
         let origin = Origin {
             listener,
             address: Some(peer),
