@@ -184,6 +184,43 @@ fn validate_prints_every_error_with_key_path_and_line() {
     expect_missing_var(&out);
 }
 
+/// What `run` would fail on at bind time, `validate` says first: an
+/// address that is no host:port, and listeners of one transport that
+/// overlap (the same port, one of them on all addresses; the admin API too).
+#[test]
+fn validate_checks_listener_addresses_and_their_overlaps() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("addr.toml");
+    std::fs::write(
+        &cfg,
+        "[sources.a]\ntype = \"syslog_tcp\"\naddress = \"nonsense\"\n\n\
+         [sources.b]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:99999\"\n\n\
+         [sources.c]\ntype = \"syslog_tcp\"\naddress = \"0.0.0.0:6601\"\n\n\
+         [sources.d]\ntype = \"http\"\naddress = \"127.0.0.1:6601\"\n\n\
+         [sources.e]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:6601\"\n\n\
+         [api]\naddress = \"127.0.0.1:6601\"\n\n\
+         [destinations.f]\ntype = \"file\"\npath = \"out.ndjson\"\n",
+    )
+    .unwrap();
+    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    for (key, says) in [
+        ("sources.a.address (line 3)", "not a host:port address"),
+        ("sources.b.address (line 7)", "not a host:port address"),
+        ("sources.d.address (line 15)", "overlaps sources.c's"),
+        ("api.address (line 22)", "overlaps sources.c's"),
+    ] {
+        let l = out
+            .lines()
+            .find(|l| l.contains(key))
+            .unwrap_or_else(|| panic!("no error for `{key}` in:\n{out}"));
+        assert!(l.contains(says), "{l}");
+    }
+    // UDP and TCP do not clash
+    assert!(!out.contains("sources.e.address"), "{out}");
+}
+
 fn with_missing_var() -> String {
     BAD.replace("token = \"t\"", "token = \"${MISSING_VAR_FOR_CLI_TEST}\"")
 }

@@ -3,7 +3,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::destinations::registry;
-use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
 
 /// All problems of `config`, each with its key path.
 pub fn validate(config: &Config) -> Vec<ConfigError> {
@@ -19,17 +19,48 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
             errors.push(e);
         }
     }
-    // two listeners of the same transport cannot share an address
-    let mut seen = HashSet::new();
-    for s in &config.sources {
-        if let Some(addr) = s.table.get("address").and_then(|a| a.as_str()) {
-            let proto = if s.kind == "syslog_udp" { "udp" } else { "tcp" };
-            if !seen.insert((proto, addr.to_string())) {
-                errors.push(ConfigError::new(
-                    format!("{}.address", s.path()),
-                    format!("{proto} address {addr} is used by another source"),
-                ));
+    // every listener's address is a host:port, and no two listeners of a
+    // transport share a port on overlapping addresses (0.0.0.0 overlaps all)
+    let mut listeners: Vec<(&str, SocketAddr, String)> = Vec::new();
+    let api = config
+        .api
+        .as_ref()
+        .map(|a| ("tcp", "api.address".to_string(), a.address.as_str()));
+    let sources = config.sources.iter().filter_map(|s| {
+        let addr = s.table.get("address")?.as_str()?;
+        let proto = if s.kind == "syslog_udp" { "udp" } else { "tcp" };
+        Some((proto, format!("{}.address", s.path()), addr))
+    });
+    for (proto, path, addr) in sources.chain(api) {
+        let resolved = addr.to_socket_addrs().map(|mut a| a.next());
+        let sa = match resolved {
+            Ok(Some(sa)) => sa,
+            Ok(None) => {
+                errors.push(ConfigError::new(path, format!("{addr} names no address")));
+                continue;
             }
+            Err(e) => {
+                errors.push(ConfigError::new(
+                    path,
+                    format!("`{addr}` is not a host:port address: {e}"),
+                ));
+                continue;
+            }
+        };
+        let clash = listeners.iter().find(|(p, other, _)| {
+            *p == proto
+                && other.port() == sa.port()
+                && sa.port() != 0
+                && (other.ip() == sa.ip()
+                    || other.ip().is_unspecified()
+                    || sa.ip().is_unspecified())
+        });
+        match clash {
+            Some((_, _, other)) => errors.push(ConfigError::new(
+                path,
+                format!("{proto} address {addr} overlaps {other}'s"),
+            )),
+            None => listeners.push((proto, sa, path.trim_end_matches(".address").to_string())),
         }
     }
     if let Some(api) = &config.api {
