@@ -102,6 +102,10 @@ fn wrap_around_fast_gets_all_stalled_drop_oldest_counts_exactly() {
     for (i, r) in fast_seen.iter().enumerate() {
         assert!(msg_of(r).starts_with(&format!("event number {i} ")));
     }
+    // its lag counts the records still in the ring, not those already reused
+    let retained = ring.next_seq() - ring.oldest_seq();
+    assert!(retained < written);
+    assert_eq!(stalled.lag(), retained);
     // the stalled one now reads what is left: dropped + delivered + overflow notices == all records
     let rest = read_all(&mut stalled);
     let notices = rest

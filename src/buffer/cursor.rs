@@ -408,9 +408,14 @@ impl Cursor {
 
     /// Records published but not yet acknowledged by this destination.
     pub fn lag(&self) -> u64 {
-        self.ring
-            .next_seq()
-            .saturating_sub(self.shared.acked.load(Ordering::Acquire))
+        // records the ring already reused are lost to this destination
+        // (counted in `dropped` once it moves on), no longer waiting for it
+        let from = self
+            .shared
+            .acked
+            .load(Ordering::Acquire)
+            .max(self.ring.oldest_seq());
+        self.ring.next_seq().saturating_sub(from)
     }
 
     /// Records this destination lost (overflow, expiry, damage), over its life.

@@ -547,6 +547,12 @@ impl Ring {
         self.inner.committed.load(Ordering::Acquire)
     }
 
+    /// The sequence number of the oldest record the ring still holds.
+    pub fn oldest_seq(&self) -> u64 {
+        let t = self.inner.table.read().unwrap();
+        t.segs.front().map(|s| s.first_seq).unwrap_or(0)
+    }
+
     /// Waits until the record numbered `seq` is published (records past
     /// `seq - 1`), the ring closes, or `timeout` passes. Appends wake no one
     /// before that: a destination gathering a batch asks for the record
