@@ -363,6 +363,28 @@ fn elasticsearch_config_errors_name_the_key() {
     .err()
     .unwrap();
     assert_eq!(e.path, "destinations.es.ca");
+    // names the server would refuse for every document
+    for (index, says) in [
+        ("SIEM", "lower case"),
+        ("siem events", "not allowed"),
+        ("_siem", "cannot be an index name"),
+        ("siem-%Y/%m", "not allowed"),
+    ] {
+        let e = elasticsearch::build(
+            table(&format!("endpoint = \"http://x\"\nindex = \"{index}\"\n")),
+            &ctx("es"),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{index} accepted"));
+        assert_eq!(e.path, "destinations.es.index", "{index}");
+        assert!(e.message.contains(says), "{index}: {e}");
+    }
+    // a dated name is lowercased when formatted: month names are fine
+    elasticsearch::build(
+        table("endpoint = \"http://x\"\nindex = \"siem-%B-%Y\"\n"),
+        &ctx("es"),
+    )
+    .expect("dated name");
 }
 
 // ------------------------------------------------------------------- Datadog

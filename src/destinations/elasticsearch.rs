@@ -104,6 +104,30 @@ struct BulkAnswer {
     items: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// Why Elasticsearch would refuse `name` as an index or data stream name
+/// (lower case; none of `\\ / * ? " < > | , #` or a space; not starting
+/// with `-`, `_` or `+`; not `.` or `..`; at most 255 bytes).
+fn index_name_problem(name: &str) -> Result<(), String> {
+    if let Some(c) = name.chars().find(|c| c.is_uppercase()) {
+        return Err(format!("index names are lower case (`{c}` in `{name}`)"));
+    }
+    if let Some(c) = name.chars().find(|c| "\\/*?\"<>|, #".contains(*c)) {
+        return Err(format!("`{c}` is not allowed in an index name (`{name}`)"));
+    }
+    if name.starts_with(['-', '_', '+']) || name == "." || name == ".." {
+        return Err(format!(
+            "`{name}` cannot be an index name (starts with -, _ or +, or is . or ..)"
+        ));
+    }
+    if name.len() > 255 {
+        return Err(format!(
+            "index names are at most 255 bytes (`{name}` has {})",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
 impl Elasticsearch {
     fn index_for(&self, ts_ms: i64) -> String {
         if !self.dated {
@@ -377,6 +401,17 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
             format!("{path}.index"),
             "not a valid index name or strftime pattern (e.g. \"siem-relay-%Y.%m.%d\")",
         ));
+    }
+    // what the server would refuse for every document, refused here (a
+    // dated name is lowercased when formatted, so only its other rules apply)
+    let sample = match dated {
+        true => chrono::DateTime::from_timestamp_millis(0)
+            .map(|t| t.format(&index).to_string().to_lowercase())
+            .unwrap_or_default(),
+        false => index.clone(),
+    };
+    if let Err(why) = index_name_problem(&sample) {
+        return Err(ConfigError::new(format!("{path}.index"), why));
     }
     let mut headers = vec![(
         http::header::CONTENT_TYPE,
