@@ -668,3 +668,60 @@ fn damage_is_reported_once_not_at_every_start() {
     let rep = siem_relay::buffer::inspect(d.path()).unwrap();
     assert!(!rep.is_clean() && !rep.has_new_damage(), "{rep:?}");
 }
+
+/// `max_bytes` lowered between runs: the ring gives segments back as it
+/// rolls (free ones first, then the oldest, counted as dropped for the
+/// destinations behind) until its files fit the new size, and every record
+/// is still read or counted.
+#[test]
+fn a_lowered_max_bytes_is_applied_as_the_ring_rolls() {
+    let d = tempfile::tempdir().unwrap();
+    let files = || {
+        std::fs::read_dir(d.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("segment-"))
+            .count()
+    };
+    let mut next = 0u64;
+    let read_before;
+    {
+        let (ring, _) = Ring::open(settings(d.path(), 1 << 20, 64 << 10)).unwrap();
+        let mut c = ring.cursor("a", WhenFull::DropOldest).unwrap();
+        while files() < 16 || ring.stats().segments < 16 {
+            ring.append(&(next..next + 50).map(ev).collect::<Vec<_>>())
+                .unwrap();
+            next += 50;
+            assert!(next < 100_000);
+        }
+        // the destination is behind by some records
+        let _ = read_all(&mut c);
+        read_before = ring.next_seq();
+        ring.append(&(next..next + 300).map(ev).collect::<Vec<_>>())
+            .unwrap();
+        next += 300;
+        ring.close().unwrap();
+    }
+    assert!(files() >= 16);
+    let (ring, rep) = Ring::open(settings(d.path(), 256 << 10, 64 << 10)).unwrap();
+    assert!(rep.is_clean(), "{rep:?}");
+    let mut c = ring.cursor("a", WhenFull::DropOldest).unwrap();
+    for _ in 0..40 {
+        ring.append(&(next..next + 50).map(ev).collect::<Vec<_>>())
+            .unwrap();
+        next += 50;
+    }
+    assert!(files() <= 4, "{} segment files for 4 slots", files());
+    let got = read_all(&mut c);
+    let notices = got
+        .iter()
+        .filter(|r| String::from_utf8_lossy(r.body()).contains("relay.buffer.overflow"))
+        .count() as u64;
+    assert!(c.dropped() > 0);
+    assert!(notices > 0);
+    assert_eq!(
+        ring.next_seq(),
+        read_before + c.dropped() + got.len() as u64,
+        "every record read before, read now, or counted as dropped"
+    );
+}

@@ -194,6 +194,15 @@ pub(crate) struct Table {
 }
 
 impl Table {
+    /// How many segments a roll may take without reusing the oldest: free
+    /// or unopened slots, but never more live segments than `slots` (a
+    /// ring whose `max_bytes` was lowered has more; see `shrink_to_slots`).
+    pub fn fresh_available(&self, slots: usize) -> usize {
+        (self.free.len() + self.unopened.len()).min(slots.saturating_sub(self.segs.len()))
+    }
+}
+
+impl Table {
     pub(crate) fn find(&self, id: u64) -> Option<(usize, &Arc<SegInfo>)> {
         let front = self.segs.front()?.id;
         // ids are consecutive except across recovery gaps: try the direct index first

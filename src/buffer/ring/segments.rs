@@ -12,7 +12,7 @@ impl Ring {
     /// violating a `block` cursor. `Err` names the cursor that holds them.
     pub(super) fn can_take_segments(&self, n: usize) -> Result<(), String> {
         let t = self.inner.table.read().unwrap();
-        let available = t.free.len() + t.unopened.len();
+        let available = t.fresh_available(self.inner.slots);
         if n <= available {
             return Ok(());
         }
@@ -41,9 +41,11 @@ impl Ring {
         let inner = &self.inner;
         let old = w.active.clone();
         let mut t = inner.table.write().unwrap();
-        let seg = if let Some(seg) = t.free.pop() {
+        self.shrink_to_slots(w, &mut t);
+        let fresh = t.fresh_available(inner.slots) > 0;
+        let seg = if let Some(seg) = t.free.pop().filter(|_| fresh) {
             seg
-        } else if let Some(slot) = t.unopened.pop() {
+        } else if let Some(slot) = t.unopened.pop().filter(|_| fresh) {
             match Segment::open(&inner.settings.dir, slot, inner.seg_size) {
                 Ok(seg) => Arc::new(seg),
                 Err(e) => {
@@ -114,6 +116,41 @@ impl Ring {
         w.stage_off = DATA_START;
         w.dirty_from = DATA_START;
         Ok(())
+    }
+
+    /// A ring opened with a lower `max_bytes` than its files hold gives
+    /// segments back, one a roll, until the segment it is about to take
+    /// brings it to its `slots`: free ones first (their files deleted), then
+    /// the oldest, as a full ring would reuse it (its records dropped for the
+    /// destinations behind, counted and noticed), unless a `block`
+    /// destination still needs it.
+    fn shrink_to_slots(&self, w: &mut Writer, t: &mut Table) {
+        let slots = self.inner.slots;
+        while t.segs.len() + t.free.len() > slots {
+            let Some(seg) = t.free.pop() else { break };
+            let _ = std::fs::remove_file(seg.path());
+        }
+        // a roll with all slots live reuses the oldest: one more goes
+        if t.segs.len() <= slots || t.segs.len() < 3 {
+            return;
+        }
+        let oldest = t.segs[0].clone();
+        let end = oldest.end_seq.load(Ordering::Acquire);
+        let blocked = self
+            .inner
+            .cursors
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.policy == WhenFull::Block && c.acked.load(Ordering::Acquire) < end);
+        if blocked {
+            return;
+        }
+        t.segs.pop_front();
+        let next = t.segs.front().cloned().expect("checked len");
+        self.evict(w, &oldest, &next, "max_bytes lowered");
+        // deleted, not cleared: whoever still reads it keeps the unlinked file
+        let _ = std::fs::remove_file(oldest.seg.path());
     }
 
     /// Replaces `old`'s file by a new one in the same slot (unlinking the
@@ -282,7 +319,8 @@ impl Ring {
     pub(super) fn prepare_spare(&self) {
         let slot = {
             let t = self.inner.table.read().unwrap();
-            if !t.free.is_empty() {
+            // (a ring over its slots after a lower `max_bytes` takes none)
+            if !t.free.is_empty() || t.segs.len() >= self.inner.slots {
                 return;
             }
             match t.unopened.last() {
