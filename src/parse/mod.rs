@@ -15,6 +15,7 @@
 
 pub mod direct;
 pub mod framing;
+mod header_repair;
 pub mod json;
 pub(crate) mod json_msg;
 pub mod normalize;

@@ -17,7 +17,8 @@
 //! It accepts only a strict subset of what `syslog_loose` accepts, and for
 //! that subset yields exactly what `syslog_loose` (with the year and zone
 //! rules of [`super::syslog`]) would: see the differential tests. Anything
-//! else returns `None` and the caller falls back to `syslog_loose`, so
+//! else returns `None` and the caller falls back to `syslog_loose` (after
+//! [`super::header_repair`] for the shapes it misreads), so
 //! unusual input is read exactly as before: a timestamp with a year or
 //! fractional seconds, no hostname or no tag, a field of `-`, a hostname
 //! ending in `:`, tabs, several spaces, non-ASCII header fields, a MSG that

@@ -79,12 +79,26 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
     let get_year = move |date: IncompleteDate| nearest_year(date, local_received);
     // syslog_loose needs a timestamp; RFC 5424 allows NILVALUE ("-").
     let nil_filled = fill_nil_timestamp(text, received);
-    let input = nil_filled.as_deref().unwrap_or(text);
+    // headers it misreads, in a shape it reads (see `header_repair`)
+    let repaired = match nil_filled {
+        None => super::header_repair::repair(text, tz),
+        Some(_) => None,
+    };
+    let input = nil_filled
+        .as_deref()
+        .or(repaired.as_ref().map(|r| r.text.as_str()))
+        .unwrap_or(text);
     match parse_message_with_year_exact_tz(input, get_year, Some(offset), Variant::Either) {
         Ok(m) if m.facility.is_some() => {
             let mut out = from_loose(m);
             if nil_filled.is_some() {
                 out.timestamp_ms = None;
+            }
+            if let Some(r) = &repaired {
+                out.timestamp_ms = out.timestamp_ms.map(|t| t + r.add_ms);
+                if r.tag_as_host && out.app_name.is_none() {
+                    tag_from_hostname(&mut out);
+                }
             }
             out
         }
@@ -130,6 +144,26 @@ fn structured_data(elements: &[syslog_loose::StructuredElement<&str>]) -> Map<St
         }
     }
     out
+}
+
+/// A BSD line without a hostname: what syslog_loose read as the hostname
+/// is the TAG, `app` or `app[pid]`.
+fn tag_from_hostname(out: &mut SyslogMessage) {
+    let Some(tag) = out.hostname.take() else {
+        return;
+    };
+    let tag = tag.trim_end_matches(':');
+    match tag.split_once('[') {
+        Some((app, pid)) => {
+            out.app_name = Some(app.to_string());
+            let pid = pid.trim_end_matches(']');
+            out.procid = Some(match pid.parse::<i32>() {
+                Ok(n) => n.to_string(),
+                Err(_) => pid.to_string(),
+            });
+        }
+        None => out.app_name = Some(tag.to_string()),
+    }
 }
 
 /// For an RFC 5424 header with a NILVALUE timestamp (`<PRI>1 - HOST …`),
@@ -192,6 +226,86 @@ mod tests {
         assert_eq!(m.structured_data["exampleSDID@32473"]["iut"], "3");
         assert_eq!(m.structured_data["meta"]["x"], "a\"b");
         assert_eq!(m.msg, "An application event");
+    }
+
+    /// Headers syslog_loose misread (see `header_repair`): each field where
+    /// it belongs, the fraction kept, the zone-less RFC 5424 time read in
+    /// the default zone.
+    #[test]
+    fn header_variants_are_read_field_by_field() {
+        let recv = ms("2026-12-06T00:00:00Z");
+        let read = |l: &str| parse_syslog(l.as_bytes(), recv, Tz::UTC);
+        let fields = |m: &SyslogMessage| {
+            (
+                m.timestamp_ms,
+                m.hostname.clone(),
+                m.app_name.clone(),
+                m.procid.clone(),
+                m.msg.clone(),
+            )
+        };
+        let want = |t: &str, h: Option<&str>, a: &str, p: Option<&str>, msg: &str| {
+            (
+                Some(ms(t)),
+                h.map(str::to_string),
+                Some(a.to_string()),
+                p.map(str::to_string),
+                msg.to_string(),
+            )
+        };
+        for (line, expected) in [
+            (
+                "<13>Dec  5 10:00:00.123 host tag: fractional",
+                want(
+                    "2026-12-05T10:00:00.123Z",
+                    Some("host"),
+                    "tag",
+                    None,
+                    "fractional",
+                ),
+            ),
+            (
+                "<13>Dec  5 10:00:00 sshd[0042]: no hostname",
+                want(
+                    "2026-12-05T10:00:00Z",
+                    None,
+                    "sshd",
+                    Some("42"),
+                    "no hostname",
+                ),
+            ),
+            (
+                "<13>Dec  5 10:00:00 host\ttag: tab\tin msg",
+                want(
+                    "2026-12-05T10:00:00Z",
+                    Some("host"),
+                    "tag",
+                    None,
+                    "tab\tin msg",
+                ),
+            ),
+            (
+                "<13>2025 Dec  5 10:00:00 host tag: year first",
+                want(
+                    "2025-12-05T10:00:00Z",
+                    Some("host"),
+                    "tag",
+                    None,
+                    "year first",
+                ),
+            ),
+        ] {
+            let m = read(line);
+            assert!(m.parsed, "{line}");
+            assert_eq!(fields(&m), expected, "{line}");
+        }
+        let m = parse_syslog(
+            b"<13>1 2026-07-05T10:00:00.250 h a p m - x",
+            recv,
+            "Europe/Paris".parse().unwrap(),
+        );
+        assert_eq!(m.timestamp_ms, Some(ms("2026-07-05T08:00:00.250Z")));
+        assert_eq!((m.hostname.as_deref(), m.msg.as_str()), (Some("h"), "x"));
     }
 
     #[test]
