@@ -221,6 +221,34 @@ fn validate_checks_listener_addresses_and_their_overlaps() {
     assert!(!out.contains("sources.e.address"), "{out}");
 }
 
+/// A top-level key in error (`[buffer]`, `[api]`, one unknown) does not
+/// hide the sections' errors: all are listed at once.
+#[test]
+fn validate_lists_section_errors_behind_a_top_level_one() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("top.toml");
+    std::fs::write(
+        &cfg,
+        "colour = \"blue\"\n\n[buffer]\nfsync = \"sometimes\"\n\n\
+         [api]\naddress = 5\n\n\
+         [sources.tcp]\ntype = \"syslog_tcp\"\nadress = \"127.0.0.1:1\"\n\n\
+         [destinations.archive]\ntype = \"fil\"\n",
+    )
+    .unwrap();
+    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    for key in [
+        "colour",
+        "buffer.fsync (line 4)",
+        "api.address (line 7)",
+        "sources.tcp.adress (line 11)",
+        "destinations.archive.type (line 14)",
+    ] {
+        assert!(out.contains(key), "no error for `{key}` in:\n{out}");
+    }
+}
+
 fn with_missing_var() -> String {
     BAD.replace("token = \"t\"", "token = \"${MISSING_VAR_FOR_CLI_TEST}\"")
 }

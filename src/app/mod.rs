@@ -60,17 +60,21 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, AppError> {
     }
 }
 
-/// An unset `${VAR}` stops parsing before the sections are checked; check
-/// them anyway (unset variables read as empty) so every problem is reported
-/// at once. Errors at or under a key that uses an unset variable are left out.
+/// An unset `${VAR}` or a top-level key in error (`[buffer]`, `[api]`)
+/// stops parsing before the sections are checked; check them anyway
+/// (unset variables read as empty, keys in error as their defaults) so
+/// every problem is reported at once. Errors at or under a key that uses an
+/// unset variable are left out.
 fn beyond_env_errors(path: &std::path::Path, mut errors: ConfigErrors) -> ConfigErrors {
     let Ok(text) = std::fs::read_to_string(path) else {
         return errors;
     };
-    let lenient = |k: &str| Some(std::env::var(k).unwrap_or_default());
-    let more = match Config::parse(&text, path, &lenient) {
-        Ok(config) => validate(&config),
-        Err(e) => e.0,
+    let more = match Config::parse_lenient(&text, path) {
+        Some((config, mut errors)) => {
+            errors.extend(validate(&config));
+            errors
+        }
+        None => Vec::new(),
     };
     let known: Vec<String> = errors.0.iter().map(|e| e.path.clone()).collect();
     for e in more {

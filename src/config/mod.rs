@@ -287,11 +287,51 @@ impl Config {
             }
             return Err(ConfigErrors(errors));
         }
-        let top: TopLevel = table_into(&value, "").map_err(|mut e| {
-            e.path = e.path.trim_start_matches('.').to_string();
-            e.line = key_line(text, &e.path);
-            ConfigErrors(vec![e])
-        })?;
+        let (cfg, errors) = Self::from_table(value, text, file);
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// [`parse`](Self::parse) as far as it goes: a top-level key in error
+    /// (`[buffer]`, `[api]`, an unknown one) is reported and left at its
+    /// default, so that the sections are still read, and checked by the
+    /// caller, and every problem is listed at once. Unset variables read as
+    /// empty. `None` for text that is no TOML.
+    pub fn parse_lenient(text: &str, file: &Path) -> Option<(Config, Vec<ConfigError>)> {
+        let mut value: toml::Table = toml::from_str(text).ok()?;
+        let mut errors = Vec::new();
+        let lenient = |k: &str| Some(std::env::var(k).unwrap_or_default());
+        interpolate_env(&mut value, "", &lenient, &mut errors);
+        let (cfg, more) = Self::from_table(value, text, file);
+        errors.extend(more);
+        Some((cfg, errors))
+    }
+
+    /// The config in `value`, and every problem found on the way.
+    fn from_table(mut value: toml::Table, text: &str, file: &Path) -> (Config, Vec<ConfigError>) {
+        let mut errors = Vec::new();
+        let top: TopLevel = loop {
+            match table_into::<TopLevel>(&value, "") {
+                Ok(top) => break top,
+                Err(mut e) => {
+                    e.path = e.path.trim_start_matches('.').to_string();
+                    e.line = key_line(text, &e.path);
+                    // the top-level key at fault (an unknown one is named in
+                    // the message), left out to read the rest
+                    let key = match e.path.split('.').next() {
+                        Some(k) if !k.is_empty() => k.to_string(),
+                        _ => e.message.split('`').nth(1).unwrap_or_default().to_string(),
+                    };
+                    errors.push(e);
+                    if value.remove(&key).is_none() {
+                        value.clear();
+                    }
+                }
+            }
+        };
         let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut cfg = Config {
             file: file.to_path_buf(),
@@ -357,11 +397,7 @@ impl Config {
                 e.line = key_line(text, &e.path);
             }
         }
-        if errors.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(ConfigErrors(errors))
-        }
+        (cfg, errors)
     }
 
     /// Resolves a path from the config file against the file's folder.
