@@ -254,13 +254,14 @@ impl Encoder {
         } else {
             out.extend_from_slice(&scratch.sd);
         }
-        match v.message {
+        match v.message.filter(|_| v.from_syslog) {
             Some(m) if !m.is_empty() => {
                 out.push(b' ');
                 m.write_to(out);
             }
             Some(_) => {}
-            // Not from syslog: the event itself is the message.
+            // Not from syslog (its `message` one field of many), or a JSON
+            // MSG read into fields: the event itself is the message.
             None => push_msg(out, ev.body()),
         }
     }
@@ -340,9 +341,10 @@ impl Encoder {
         self.header(out, pri, ev, host, app, procid, msgid);
         out.push(b' ');
         write_structured_data(&s.structured_data, out);
-        match &v.message {
+        match v.message.as_ref().filter(|_| v.syslog.is_some()) {
             Some(m) => push_msg(out, m.as_bytes()),
-            // Not from syslog: the event itself is the message.
+            // Not from syslog (its `message` one field of many), or a JSON
+            // MSG read into fields: the event itself is the message.
             None => push_msg(out, ev.body()),
         }
     }
@@ -1048,6 +1050,20 @@ mod tests {
         let mut garbage = be;
         garbage.set_body(bytes::Bytes::from_static(b"{oops"));
         assert!(encode(&encoder(Format::Syslog), &garbage).ends_with(" - - - {oops"));
+        // an event from HTTP with a `message` among its fields: the whole
+        // event is the MSG, not its `message` alone (nor nothing, when empty)
+        for message in ["m1", ""] {
+            let mut ev = Event::new("ADMIN", Some("a.b".into()), Severity::Error);
+            ev.set_timestamp_ms(0);
+            ev.message = Some(message.into());
+            let be = batch_event(&ev);
+            let body = std::str::from_utf8(be.body()).expect("utf8").to_string();
+            let want = format!("<131>1 1970-01-01T00:00:00.000Z relay siem-relay - - - {body}");
+            assert_eq!(encode(&encoder(Format::Syslog), &be), want, "fast path");
+            let mut out = Vec::new();
+            encoder(Format::Syslog).encode_reference(&be, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), want, "reference");
+        }
     }
 
     #[test]

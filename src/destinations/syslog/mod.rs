@@ -185,7 +185,11 @@ impl SyslogSink {
         let mut guard = self.conn.lock().await;
         if let Some(conn) = guard.as_mut() {
             if !is_alive(conn) {
-                tracing::debug!(destination = %self.name, "syslog peer closed the connection; reconnecting");
+                // TCP has no acknowledgements: what the peer had not read
+                // when it closed (the end of the last batch) may be lost,
+                // and no one can say how much (README: "What syslog over
+                // TCP cannot promise")
+                tracing::warn!(destination = %self.name, "syslog peer closed the connection (the end of the last batch may not have been read); reconnecting");
                 *guard = None;
             }
         }

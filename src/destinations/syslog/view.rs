@@ -130,6 +130,9 @@ pub(crate) struct View<'a> {
     pub(crate) procid: Option<JsonStr<'a>>,
     pub(crate) msgid: Option<JsonStr<'a>>,
     pub(crate) message: Option<JsonStr<'a>>,
+    /// The body has a `syslog` object: the event came from syslog, and
+    /// its `message` is the MSG.
+    pub(crate) from_syslog: bool,
 }
 
 /// Reads `body`, renders its STRUCTURED-DATA into `scratch.sd` and returns
@@ -156,6 +159,7 @@ pub(crate) fn scan<'a>(body: &'a [u8], scratch: &mut Scratch) -> Result<View<'a>
                         return Err(Fallback::DuplicateField);
                     }
                     s.syslog_part(&mut view, scratch)?;
+                    view.from_syslog = true;
                 }
                 "message" => {
                     if std::mem::replace(&mut seen_message, true) {
