@@ -17,7 +17,8 @@ use std::path::Path;
 use thiserror::Error;
 
 /// Keys whose values are secrets, wherever they appear.
-pub const SECRET_KEYS: [&str; 10] = [
+pub const SECRET_KEYS: [&str; 11] = [
+    "hash_key",
     "token",
     "bearer_token",
     "access_token",
@@ -129,13 +130,24 @@ fn is_secret_key(key: &str) -> bool {
     SECRET_KEYS.contains(&k.as_str())
 }
 
-/// Applies `f` to every secret string in `settings` (recursively).
-fn walk(settings: &mut Map<String, Value>, under_headers: bool, f: &mut dyn FnMut(&mut Value)) {
+/// Applies `f` to every secret string in the settings of a destination of
+/// type `kind` (recursively): for `sumo_logic` its `endpoint` is a secret
+/// too (the collector's token is its path).
+fn walk(kind: &str, settings: &mut Map<String, Value>, f: &mut dyn FnMut(&mut Value)) {
+    walk_in(settings, false, kind == "sumo_logic", f)
+}
+
+fn walk_in(
+    settings: &mut Map<String, Value>,
+    under_headers: bool,
+    sumo_top: bool,
+    f: &mut dyn FnMut(&mut Value),
+) {
     for (k, v) in settings.iter_mut() {
-        let secret = under_headers || is_secret_key(k);
+        let secret = under_headers || is_secret_key(k) || (sumo_top && k == "endpoint");
         match v {
             Value::Object(m) if m.contains_key(ENC) => f(v),
-            Value::Object(m) => walk(m, secret || k == "headers", f),
+            Value::Object(m) => walk_in(m, secret || k == "headers", false, f),
             Value::String(_) if secret => f(v),
             _ => {}
         }
@@ -143,8 +155,8 @@ fn walk(settings: &mut Map<String, Value>, under_headers: bool, f: &mut dyn FnMu
 }
 
 /// Replaces every secret with its encrypted form.
-pub fn seal(key: &SecretKey, settings: &mut Map<String, Value>) {
-    walk(settings, false, &mut |v| {
+pub fn seal(key: &SecretKey, kind: &str, settings: &mut Map<String, Value>) {
+    walk(kind, settings, &mut |v| {
         if let Value::String(s) = v {
             *v = serde_json::json!({ ENC: key.encrypt(s) });
         }
@@ -152,9 +164,13 @@ pub fn seal(key: &SecretKey, settings: &mut Map<String, Value>) {
 }
 
 /// Replaces every encrypted secret with its plain value.
-pub fn open(key: &SecretKey, settings: &mut Map<String, Value>) -> Result<(), SecretError> {
+pub fn open(
+    key: &SecretKey,
+    kind: &str,
+    settings: &mut Map<String, Value>,
+) -> Result<(), SecretError> {
     let mut result = Ok(());
-    walk(settings, false, &mut |v| {
+    walk(kind, settings, &mut |v| {
         let sealed = v.get(ENC).and_then(Value::as_str).map(str::to_string);
         if let Some(sealed) = sealed {
             match key.decrypt(&sealed) {
@@ -167,10 +183,8 @@ pub fn open(key: &SecretKey, settings: &mut Map<String, Value>) -> Result<(), Se
 }
 
 /// Replaces every secret with [`REDACTED`] (for answers).
-pub fn redact(settings: &mut Map<String, Value>) {
-    walk(settings, false, &mut |v| {
-        *v = Value::String(REDACTED.into())
-    });
+pub fn redact(kind: &str, settings: &mut Map<String, Value>) {
+    walk(kind, settings, &mut |v| *v = Value::String(REDACTED.into()));
 }
 
 #[cfg(test)]
@@ -185,28 +199,59 @@ mod tests {
     }
 
     #[test]
+    fn a_redaction_hash_key_and_a_sumo_endpoint_are_secrets() {
+        let key = SecretKey::from_bytes(&[7u8; 32]).unwrap();
+        let mut s: Map<String, Value> = serde_json::from_str(
+            r#"{"endpoint":"https://collectors.example/receiver/v1/http/TOKEN1","redact":{"hash_fields":["actor.id"],"hash_key":"HASHKEY1"}}"#,
+        )
+        .unwrap();
+        let plain = s.clone();
+        seal(&key, "sumo_logic", &mut s);
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(
+            !text.contains("TOKEN1") && !text.contains("HASHKEY1"),
+            "{text}"
+        );
+        assert!(text.contains("actor.id"), "{text}");
+        let mut shown = s.clone();
+        redact("sumo_logic", &mut shown);
+        assert_eq!(shown["endpoint"], REDACTED);
+        assert_eq!(shown["redact"]["hash_key"], REDACTED);
+        open(&key, "sumo_logic", &mut s).unwrap();
+        assert_eq!(s, plain);
+        // another type's endpoint is no secret
+        let mut http: Map<String, Value> =
+            serde_json::from_str(r#"{"endpoint":"https://x/y"}"#).unwrap();
+        seal(&key, "http", &mut http);
+        assert_eq!(http["endpoint"], "https://x/y");
+    }
+
+    #[test]
     fn seal_hides_every_secret_and_open_restores_them() {
         let key = SecretKey::from_bytes(&[7u8; 32]).unwrap();
         let mut s = settings();
-        seal(&key, &mut s);
+        seal(&key, "http", &mut s);
         let text = serde_json::to_string(&s).unwrap();
         // as JSON strings: a bare "k1" turns up in random base64 now and then (~3% of runs)
         for secret in ["\"s3cret\"", "\"k1\"", "\"c\""] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(text.contains("https://x"));
-        open(&key, &mut s).unwrap();
+        open(&key, "http", &mut s).unwrap();
         assert_eq!(s, settings());
         let other = SecretKey::from_bytes(&[8u8; 32]).unwrap();
         let mut s2 = settings();
-        seal(&key, &mut s2);
-        assert!(matches!(open(&other, &mut s2), Err(SecretError::Decrypt)));
+        seal(&key, "http", &mut s2);
+        assert!(matches!(
+            open(&other, "http", &mut s2),
+            Err(SecretError::Decrypt)
+        ));
     }
 
     #[test]
     fn redact_replaces_secrets_only() {
         let mut s = settings();
-        redact(&mut s);
+        redact("http", &mut s);
         assert_eq!(s["token"], REDACTED);
         assert_eq!(s["headers"]["X-API-Key"], REDACTED);
         assert_eq!(s["nested"]["client_secret"], REDACTED);

@@ -77,7 +77,7 @@ impl Store {
             Err(e) => return Err(io(e)),
         };
         for d in entries.values_mut() {
-            secrets::open(&key, &mut d.settings)?;
+            secrets::open(&key, &d.kind, &mut d.settings)?;
         }
         Ok(Store {
             path,
@@ -98,7 +98,7 @@ impl Store {
         };
         let mut sealed = entries.clone();
         for d in sealed.values_mut() {
-            secrets::seal(&self.key, &mut d.settings);
+            secrets::seal(&self.key, &d.kind, &mut d.settings);
         }
         let file = StoreFile {
             version: 1,
@@ -128,7 +128,7 @@ impl StoredDestination {
     /// The settings with secrets shown as `<redacted>`.
     pub fn redacted(&self) -> Map<String, Value> {
         let mut s = self.settings.clone();
-        secrets::redact(&mut s);
+        secrets::redact(&self.kind, &mut s);
         s
     }
 }
