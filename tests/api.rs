@@ -78,6 +78,11 @@ type = "http"
 endpoint = "http://127.0.0.1:1/hook"
 filter = {{ categories = ["NETWORK"] }}
 
+[destinations.spare]
+type = "file"
+path = "{d}/out/spare.ndjson"
+enabled = false
+
 [api]
 address = "127.0.0.1:0"
 tokens = [
@@ -666,6 +671,19 @@ async fn destination_crud_with_secrets_sealed_at_rest() {
             Method::POST,
             "/api/v1/destinations",
             serde_json::json!({"name": "archive", "type": "stdout"}),
+            StatusCode::CONFLICT,
+        ),
+        // the file's name even while the file has it disabled
+        (
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"name": "spare", "type": "stdout"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/destinations/spare",
+            Value::Null,
             StatusCode::CONFLICT,
         ),
         (

@@ -166,6 +166,8 @@ pub async fn create(
             "`name` must be 1 to 64 letters, digits, `_` or `-`".into(),
         ));
     }
+    // a config file's name, running or not (`enabled = false`), is the file's
+    not_from_file(&state, &name)?;
     let info = apply(&state, &name, dest, Change::Create).await?;
     record(&state, &who, peer, "destination.create", &name).await;
     Ok((StatusCode::CREATED, Json(info)))

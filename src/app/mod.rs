@@ -292,8 +292,20 @@ impl Relay {
     pub async fn reload(&self) -> Result<(), AppError> {
         let path = self.config.lock().unwrap().file.clone();
         let mut new = load_config(&path)?;
-        for (name, section) in self.managed.lock().unwrap().iter() {
-            if !new.destinations.iter().any(|d| &d.name == name) {
+        {
+            let mut managed = self.managed.lock().unwrap();
+            // a name the file now defines is the file's: the API's
+            // destination of that name stops, and the API may no longer
+            // change or delete it (its stored settings come back only if the
+            // file gives the name up and the relay restarts)
+            managed.retain(|name, _| {
+                let shadowed = new.destinations.iter().any(|d| &d.name == name);
+                if shadowed {
+                    tracing::warn!(destination = %name, "reload: the config file now defines this API-managed destination; the file's replaces it");
+                }
+                !shadowed
+            });
+            for (_, section) in managed.iter() {
                 new.destinations.push(section.clone());
             }
         }
