@@ -165,13 +165,28 @@ async fn hec_event_endpoint() {
         &["-H", "Authorization: Splunk s3cret"],
     );
     assert_eq!(r.status, 200);
+    // Splunk's answers: a wrong token 403 code 4, a malformed header 401
+    // code 3, none 401 code 2
+    for (args, want) in [
+        (&["-H", "Authorization: Splunk nope"][..], (403, 4)),
+        (&["-H", "Authorization: Basic abc"][..], (401, 3)),
+        (&[][..], (401, 2)),
+    ] {
+        let r = post(&h, "/services/collector/event", br#"{"event":"x"}"#, args);
+        assert_eq!(
+            (r.status, r.json()["code"].as_u64()),
+            (want.0, Some(want.1)),
+            "{args:?}"
+        );
+    }
+    // the versioned path of some clients
     let r = post(
         &h,
-        "/services/collector/event",
-        br#"{"event":"x"}"#,
-        &["-H", "Authorization: Splunk nope"],
+        "/services/collector/event/1.0",
+        br#"{"event":"versioned"}"#,
+        &["-H", "Authorization: Splunk s3cret"],
     );
-    assert_eq!(r.status, 401);
+    assert_eq!(r.status, 200, "{}", r.body);
     let r = post(
         &h,
         "/services/collector/event",
@@ -181,7 +196,7 @@ async fn hec_event_endpoint() {
     assert_eq!((r.status, r.json()["code"].as_u64()), (400, Some(12)));
 
     let evs = h.collector.snapshot();
-    assert_eq!(evs.len(), 3, "{evs:#?}");
+    assert_eq!(evs.len(), 4, "{evs:#?}");
     assert_eq!(evs[0].action.as_deref(), Some("cert.issue"));
     assert_eq!(evs[0].timestamp_ms, 1_700_000_000_500);
     let md = evs[0].metadata.as_ref().unwrap();
@@ -194,6 +209,19 @@ async fn hec_event_endpoint() {
         (Some("h1"), Some("audit"), Some("prod"))
     );
     assert_eq!(evs[1].message.as_deref(), Some("free text"));
+    // the health check HEC clients use, without a token
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            &format!("http://127.0.0.1:{}/services/collector/health", h.port()),
+        ])
+        .output()
+        .expect("curl");
+    let health: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        health,
+        serde_json::json!({"text": "HEC is healthy", "code": 17})
+    );
     h.stop().await;
 }
 

@@ -322,14 +322,43 @@ fn hec_event(
 }
 
 /// `host`, `source`, `sourcetype`, `index` and `fields` go to `metadata`
-/// (`fields` merged flat, as Splunk indexes them).
+/// (`fields` merged flat, as Splunk indexes them). The event's own data
+/// wins: an envelope value whose key the event's metadata already has
+/// (another relay's `source`, say) goes to `metadata.hec.<key>` instead of
+/// replacing it (one value a key there: the first the envelope gives).
 fn apply_hec_meta(ev: &mut Event, env: Map<String, Value>) {
+    let mut pairs = Vec::new();
     for (k, v) in env {
-        let md = ev.metadata.get_or_insert_with(Map::new);
         match (k.as_str(), v) {
-            ("fields", Value::Object(fields)) => md.extend(fields),
-            (_, v) => {
+            ("fields", Value::Object(fields)) => pairs.extend(fields),
+            (_, v) => pairs.push((k, v)),
+        }
+    }
+    let md = ev.metadata.get_or_insert_with(Map::new);
+    let mut displaced = Map::new();
+    for (k, v) in pairs {
+        match md.get(&k) {
+            None => {
                 md.insert(k, v);
+            }
+            Some(own) if *own == v => {}
+            Some(_) => {
+                displaced.insert(k, v);
+            }
+        }
+    }
+    if !displaced.is_empty() {
+        match md.entry("hec").or_insert_with(|| Value::Object(Map::new())) {
+            Value::Object(hec) => {
+                for (k, v) in displaced {
+                    hec.entry(k).or_insert(v);
+                }
+            }
+            // the event has a `hec` of its own: keep both
+            other => {
+                let own = std::mem::take(other);
+                displaced.insert("hec".into(), own);
+                *other = Value::Object(displaced);
             }
         }
     }
@@ -347,6 +376,24 @@ mod tests {
 
     fn events(body: &str) -> Result<Vec<Event>, BodyError> {
         parse_events_body(body.as_bytes(), 0, &ORIGIN)
+    }
+
+    /// The event's own metadata wins over the HEC envelope's; what the
+    /// envelope had for the same keys goes to `metadata.hec`, and the
+    /// event's other fields stay where they are.
+    #[test]
+    fn hec_envelope_values_never_replace_the_event_s_own() {
+        let body = r#"{"event":{"action":"hec.collide","env":"from-event","metadata":{"k":"from-event-md","host":"evhost"}},"host":"envhost","fields":{"env":"from-fields","host":"fieldhost","k":"from-fields","new":"n"}}"#;
+        let evs = parse_hec_body(body.as_bytes(), 0, &ORIGIN).unwrap();
+        let md = evs[0].metadata.as_ref().unwrap();
+        assert_eq!(md["k"], "from-event-md");
+        assert_eq!(md["host"], "evhost");
+        assert_eq!(md["env"], "from-event");
+        assert_eq!(md["new"], "n");
+        assert_eq!(md["hec"]["k"], "from-fields");
+        // two envelope values for `host` (the envelope's and `fields`'): the first kept
+        assert_eq!(md["hec"]["host"], "envhost");
+        assert_eq!(md["hec"]["env"], "from-fields");
     }
 
     /// simd-json turned a lone high surrogate into U+0000 and refused a

@@ -213,7 +213,11 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/events", post(events))
         .route("/services/collector/event", post(hec))
+        .route("/services/collector/event/1.0", post(hec))
         .route("/services/collector", post(hec))
+        // what HEC clients (and the `splunk_hec` destination's test) ask
+        .route("/services/collector/health", get(hec_health))
+        .route("/services/collector/health/1.0", get(hec_health))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .with_state(state)
 }
@@ -225,6 +229,11 @@ async fn events(
     body: Body,
 ) -> Response {
     handle(&st, Api::Events, peer, &headers, body).await
+}
+
+/// Splunk's answer of a healthy HEC (no token needed).
+async fn hec_health() -> Response {
+    Json(json!({"text": "HEC is healthy", "code": 17})).into_response()
 }
 
 async fn hec(
@@ -244,8 +253,8 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    if !authorised(st, api, headers) {
-        return refuse(st, api, Reject::Unauthorized);
+    if let Err(why) = authorised(st, api, headers) {
+        return refuse(st, api, Reject::Unauthorized(why));
     }
     let _held = match hold_budget(st, headers).await {
         Ok(held) => held,
@@ -345,25 +354,37 @@ impl ParseJob {
     }
 }
 
-fn authorised(st: &AppState, api: Api, headers: &HeaderMap) -> bool {
+/// Why a request is not authorised (HEC tells the three apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unauthorised {
+    /// No `Authorization` header.
+    Missing,
+    /// Not `Bearer <token>` (or `Splunk <token>` on the HEC paths).
+    BadScheme,
+    /// A token that is not configured.
+    WrongToken,
+}
+
+fn authorised(st: &AppState, api: Api, headers: &HeaderMap) -> Result<(), Unauthorised> {
     if st.tokens.is_empty() {
-        return true;
+        return Ok(());
     }
-    let Some(value) = headers
+    let value = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
+        .ok_or(Unauthorised::Missing)?
+        .to_str()
+        .map_err(|_| Unauthorised::BadScheme)?;
     // auth schemes are case-insensitive (RFC 9110 §11.1)
     let token = match value.split_once(' ') {
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("Bearer") => t,
         Some((scheme, t)) if api == Api::Hec && scheme.eq_ignore_ascii_case("Splunk") => t,
-        _ => return false,
+        _ => return Err(Unauthorised::BadScheme),
     };
-    st.tokens
+    let known = st
+        .tokens
         .iter()
-        .any(|t| constant_time_eq(t.as_bytes(), token.trim().as_bytes()))
+        .any(|t| constant_time_eq(t.as_bytes(), token.trim().as_bytes()));
+    known.then_some(()).ok_or(Unauthorised::WrongToken)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -468,7 +489,7 @@ fn accepted(api: Api, n: usize) -> Response {
 
 /// Why a request was refused.
 enum Reject {
-    Unauthorized,
+    Unauthorized(Unauthorised),
     TooLarge,
     Encoding(String),
     Gzip(String),
@@ -486,7 +507,7 @@ enum Reject {
 /// events are: `…_dropped_total{reason="buffer_full"}`).
 fn refuse(st: &AppState, api: Api, r: Reject) -> Response {
     let reason = match &r {
-        Reject::Unauthorized => Some("unauthorized"),
+        Reject::Unauthorized(_) => Some("unauthorized"),
         Reject::TooLarge => Some("too_large"),
         Reject::Encoding(_) => Some("unsupported_encoding"),
         Reject::Gzip(_) => Some("bad_gzip"),
@@ -503,11 +524,25 @@ fn refuse(st: &AppState, api: Api, r: Reject) -> Response {
 
 fn reject(api: Api, r: Reject) -> Response {
     let (status, text, hec_code) = match &r {
-        Reject::Unauthorized => (
-            StatusCode::UNAUTHORIZED,
-            "invalid or missing token".to_string(),
-            3,
-        ),
+        // Splunk's answers on the HEC paths (codes 2, 3, 4)
+        Reject::Unauthorized(why) => match (api, why) {
+            (Api::Hec, Unauthorised::Missing) => {
+                (StatusCode::UNAUTHORIZED, "Token is required".to_string(), 2)
+            }
+            (Api::Hec, Unauthorised::BadScheme) => (
+                StatusCode::UNAUTHORIZED,
+                "Invalid authorization".to_string(),
+                3,
+            ),
+            (Api::Hec, Unauthorised::WrongToken) => {
+                (StatusCode::FORBIDDEN, "Invalid token".to_string(), 4)
+            }
+            (Api::Events, _) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid or missing token".to_string(),
+                3,
+            ),
+        },
         Reject::TooLarge => (
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large".to_string(),
