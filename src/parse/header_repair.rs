@@ -51,7 +51,7 @@ fn rfc5424_without_zone(head: &str, rest: &str, tz: Tz) -> Option<Repaired> {
     if b.len() < 19
         || b[10] != b'T'
         || stamp.ends_with(['Z', 'z'])
-        || stamp[19..].contains(['+', '-'])
+        || b[19..].iter().any(|c| matches!(c, b'+' | b'-'))
     {
         return None;
     }
@@ -202,6 +202,8 @@ mod tests {
             "<13>1 - h a p m - x",
             "not syslog",
             "<13>plain text",
+            // a multi-byte character across byte 19 of the stamp
+            "<13>1 2026-12-05T10:00:0\u{e9} h a p m - x",
         ] {
             assert_eq!(fixed(line), None, "{line}");
         }
@@ -225,6 +227,34 @@ mod tests {
         assert!(r.tag_as_host);
         // a hostname and a message with colons: not a TAG alone
         assert_eq!(fixed("<13>Dec  5 10:00:00 host msg: with: colons"), None);
+    }
+
+    proptest::proptest! {
+        /// Never panics, whatever the line (a slice inside a multi-byte
+        /// character once did).
+        #[test]
+        fn any_line_is_safe(
+            head in "<[0-9]{1,3}>",
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("1 ".to_string()),
+                    proptest::strategy::Just("2026-12-05T10:00:00".to_string()),
+                    proptest::strategy::Just("Dec  5 ".to_string()),
+                    proptest::strategy::Just("10:00:00".to_string()),
+                    proptest::strategy::Just(".123".to_string()),
+                    proptest::strategy::Just("2026 ".to_string()),
+                    proptest::strategy::Just("host\ttag: ".to_string()),
+                    proptest::strategy::Just("sshd[1]:".to_string()),
+                    "\\PC{0,4}",
+                    "[ \t:.\\[\\]0-9é€]{0,3}",
+                ],
+                0..8,
+            ),
+        ) {
+            let line = format!("{head}{}", parts.concat());
+            let _ = repair(&line, Tz::UTC);
+            let _ = repair(&line, "Europe/Paris".parse().unwrap());
+        }
     }
 
     #[test]
