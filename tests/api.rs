@@ -245,6 +245,13 @@ async fn auth_matrix_on_every_route() {
         .call(Method::POST, "/api/v1/destinations/nope/test", Some(ADMIN))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // and a method a route does not take is a JSON 405
+    let (status, body) = h
+        .call(Method::GET, "/api/v1/destinations/archive", Some(ADMIN))
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("GET"), "{v}");
     h.relay.shutdown().await.unwrap();
 }
 

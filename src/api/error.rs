@@ -17,6 +17,8 @@ pub enum ApiError {
     NoDestination(String),
     #[error("no route {0}")]
     NoRoute(String),
+    #[error("method {0} not allowed on {1}")]
+    NoMethod(String, String),
     #[error("invalid query: {0}")]
     BadQuery(String),
     #[error("invalid destination: {0}")]
@@ -35,6 +37,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NoDestination(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::NoMethod(..) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadQuery(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

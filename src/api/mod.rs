@@ -219,6 +219,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/destinations/:id/test", post(destinations::test))
         .route("/api/v1/events", get(events::handler))
         .fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_string()) })
+        // a JSON `{"error"}` body too, as every other refusal
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: Uri| async move {
+            ApiError::NoMethod(method.to_string(), uri.path().to_string())
+        })
         .with_state(state)
 }
 
