@@ -135,15 +135,7 @@ impl Ring {
             return;
         }
         let oldest = t.segs[0].clone();
-        let end = oldest.end_seq.load(Ordering::Acquire);
-        let blocked = self
-            .inner
-            .cursors
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|c| c.policy == WhenFull::Block && c.acked.load(Ordering::Acquire) < end);
-        if blocked {
+        if self.block_cursor_needs(oldest.end_seq.load(Ordering::Acquire)) {
             return;
         }
         t.segs.pop_front();
@@ -206,6 +198,17 @@ impl Ring {
         }
     }
 
+    /// Whether a `block` destination has not acknowledged every record
+    /// below `end_seq` (so a segment ending there cannot go).
+    fn block_cursor_needs(&self, end_seq: u64) -> bool {
+        self.inner
+            .cursors
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.policy == WhenFull::Block && c.acked.load(Ordering::Acquire) < end_seq)
+    }
+
     /// Expires sealed segments whose newest record is older than `max_age`.
     pub(super) fn expire_old(&self) {
         let max_age = self.inner.settings.max_age;
@@ -225,15 +228,7 @@ impl Ring {
             {
                 break;
             }
-            let end = oldest.end_seq.load(Ordering::Acquire);
-            let blocked = self
-                .inner
-                .cursors
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|c| c.policy == WhenFull::Block && c.acked.load(Ordering::Acquire) < end);
-            if blocked {
+            if self.block_cursor_needs(oldest.end_seq.load(Ordering::Acquire)) {
                 break;
             }
             t.segs.pop_front();
