@@ -81,6 +81,43 @@ async fn splunk_hec_invalid_token_is_rejected_and_busy_is_retried() {
     }
 }
 
+/// HEC refuses a request for one bad event (code 6 with its number) and
+/// takes none of it: that event goes to the dead letters, the others again.
+#[tokio::test]
+async fn splunk_hec_invalid_event_is_rejected_alone_and_the_rest_resent() {
+    let srv = serve(|_, _| {
+        reply(
+            400,
+            r#"{"text":"Invalid data format","code":6,"invalid-event-number":1}"#,
+        )
+    })
+    .await;
+    let sink = splunk_hec::build(
+        table(&format!("endpoint = \"{}\"\ntoken = \"t\"\n", srv.url)),
+        &ctx("s"),
+    )
+    .unwrap();
+    match sink.send(&batch(3)).await {
+        Delivery::Partial {
+            retry,
+            rejected,
+            after,
+        } => {
+            assert_eq!(retry, vec![0, 2]);
+            assert_eq!(rejected.len(), 1);
+            assert_eq!(rejected[0].0, 1);
+            assert!(rejected[0].1.contains("code 6"), "{}", rejected[0].1);
+            assert_eq!(after, None);
+        }
+        other => panic!("expected Partial, got {other:?}"),
+    }
+    // one event alone: rejected as a whole
+    assert!(matches!(
+        sink.send(&batch(1)).await,
+        Delivery::Rejected { .. }
+    ));
+}
+
 #[tokio::test]
 async fn splunk_hec_waits_for_indexer_acknowledgement() {
     let srv = serve(|s, n| match s.path.as_str() {

@@ -86,6 +86,9 @@ struct HecAnswer {
     code: Option<i64>,
     #[serde(rename = "ackId")]
     ack_id: Option<u64>,
+    /// The request's event (0-based) Splunk could not take.
+    #[serde(rename = "invalid-event-number")]
+    invalid_event: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,9 +199,10 @@ impl HttpFormat for SplunkHec {
         Encoded { requests, rejected }
     }
 
-    fn classify(&self, _req: &EncodedRequest, resp: &HttpResponse) -> Delivery {
+    fn classify(&self, req: &EncodedRequest, resp: &HttpResponse) -> Delivery {
         let answer: Option<HecAnswer> = serde_json::from_slice(&resp.body).ok();
         let code = answer.as_ref().and_then(|a| a.code);
+        let invalid = answer.as_ref().and_then(|a| a.invalid_event);
         if (200..300).contains(&resp.status) && code.unwrap_or(0) == 0 {
             return Delivery::Delivered;
         }
@@ -216,6 +220,16 @@ impl HttpFormat for SplunkHec {
             1 => Delivery::rejected(why("the HEC token is disabled; enable it in Splunk")),
             2 | 3 => Delivery::rejected(why("check `token` (sent as `Authorization: Splunk <token>`)")),
             4 => Delivery::rejected(why("the HEC token is not known to Splunk; check `token`")),
+            // one event's data: HEC discards the whole request, so the
+            // others go again without it (not to the dead letters with it)
+            6 | 12 | 13 if invalid.is_some_and(|n| n < req.indices.len()) && req.indices.len() > 1 => {
+                let n = invalid.expect("checked");
+                Delivery::Partial {
+                    retry: (0..req.indices.len()).filter(|&i| i != n).collect(),
+                    rejected: vec![(n, why("Splunk refused this event's data"))],
+                    after: None,
+                }
+            }
             5 | 6 | 12 | 13 => Delivery::rejected(why("Splunk refused the event data")),
             7 => Delivery::rejected(why("the token may not write to `index`; allow the index on the token or change `index`")),
             10 | 11 => Delivery::rejected(why("request channel refused; check that the token's indexer acknowledgement matches `ack`")),
