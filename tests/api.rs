@@ -266,6 +266,33 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// An event larger than a segment can never be stored: 413, not a 503
+/// that tells the client to retry for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_larger_than_a_segment_is_refused_with_413() {
+    let h = start("web_big").await;
+    let big = serde_json::json!({"action": "big", "message": "x".repeat(1_200_000)});
+    let resp = h
+        .client
+        .post(&h.ingest)
+        .bearer_auth(INGEST)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&big).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not fit a segment"),
+        "{body}"
+    );
+    h.relay.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_after_ingest() {
     let h = start("web_metrics").await;

@@ -25,9 +25,8 @@ fn map_err(e: AppendError) -> IngestError {
         AppendError::Full(_) => IngestError::Full(RETRY_AFTER),
         AppendError::Closed => IngestError::Closed,
         AppendError::NotDurable(e) => IngestError::NotDurable(e),
-        e @ (AppendError::TooLarge { .. } | AppendError::Io(_)) => {
-            IngestError::Failed(e.to_string())
-        }
+        e @ AppendError::TooLarge { .. } => IngestError::TooLarge(e.to_string()),
+        e @ AppendError::Io(_) => IngestError::Failed(e.to_string()),
     }
 }
 

@@ -469,6 +469,11 @@ async fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response
             st.metrics.dropped("buffer_error", encoded.len() as u64);
             reject(api, Reject::Unavailable(e))
         }
+        // never fits: retrying cannot help
+        Err(IngestError::TooLarge(e)) => {
+            st.metrics.dropped("too_large", encoded.len() as u64);
+            reject(api, Reject::RecordTooLarge(e))
+        }
         // in the ring, but not on disk as `fsync = always` promises: not
         // acknowledged (a retry may deliver them twice, never zero times)
         Err(e @ IngestError::NotDurable(_)) => {
@@ -500,6 +505,8 @@ enum Reject {
     Unavailable(String),
     /// The body did not arrive in time.
     Timeout(Duration),
+    /// An event larger than the ring's segments can hold.
+    RecordTooLarge(String),
 }
 
 /// Answers a request refused for what it is or asks, counted in
@@ -514,6 +521,7 @@ fn refuse(st: &AppState, api: Api, r: Reject) -> Response {
         Reject::Malformed(_) => Some("bad_request"),
         Reject::Busy => Some("busy"),
         Reject::Timeout(_) => Some("body_timeout"),
+        Reject::RecordTooLarge(_) => Some("too_large"),
         Reject::Full(_) | Reject::Unavailable(_) => None,
     };
     if let Some(reason) = reason {
@@ -575,6 +583,7 @@ fn reject(api: Api, r: Reject) -> Response {
             format!("request body not received within {t:?}"),
             6,
         ),
+        Reject::RecordTooLarge(e) => (StatusCode::PAYLOAD_TOO_LARGE, e.clone(), 6),
     };
     let body = match (api, &r) {
         (Api::Hec, _) => json!({"text": text, "code": hec_code}),

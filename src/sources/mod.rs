@@ -38,9 +38,13 @@ pub enum IngestError {
     /// The relay is shutting down.
     #[error("relay is shutting down")]
     Closed,
-    /// The buffer failed (disk error, oversized record…).
+    /// The buffer failed (a disk error).
     #[error("buffer error: {0}")]
     Failed(String),
+    /// An event too large for the ring's segments: it can never be stored
+    /// (HTTP answers 413, not a 503 to retry).
+    #[error("{0}")]
+    TooLarge(String),
     /// The events are in the ring, but `fsync = always` could not flush
     /// them to disk: a source that acknowledges (HTTP) must not say they
     /// are stored; one that does not (TCP, UDP) counts them as accepted.

@@ -354,7 +354,7 @@ impl Appender {
             Ok(()) | Err(IngestError::NotDurable(_)) => self.metrics.accepted(&events),
             Err(IngestError::Full(_)) => self.metrics.dropped("buffer_full", events.len() as u64),
             Err(IngestError::Closed) => self.metrics.dropped("shutdown", events.len() as u64),
-            Err(IngestError::Failed(e)) => {
+            Err(IngestError::Failed(e) | IngestError::TooLarge(e)) => {
                 tracing::warn!(source = %self.name, error = %e, "append failed");
                 self.metrics.dropped("buffer_error", events.len() as u64);
             }
