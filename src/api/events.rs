@@ -59,8 +59,16 @@ fn bad(msg: impl Into<String>) -> ApiError {
 }
 
 fn time(name: &str, v: &str) -> Result<i64, ApiError> {
-    parse_rfc3339_millis(v)
-        .ok_or_else(|| bad(format!("`{name}` must be an RFC 3339 time, got `{v}`")))
+    parse_rfc3339_millis(v).ok_or_else(|| {
+        // an offset's `+`, sent unencoded, arrives as a space
+        let hint = match v.contains(' ') {
+            true => " (a `+` in a URL query must be sent as `%2B`)",
+            false => "",
+        };
+        bad(format!(
+            "`{name}` must be an RFC 3339 time, got `{v}`{hint}"
+        ))
+    })
 }
 
 impl EventQuery {
@@ -84,7 +92,16 @@ impl EventQuery {
                     let code = Category::code_of(&c);
                     q.category = Some((c, code));
                 }
-                "min_severity" => q.min_severity = Some(v.parse().map_err(|e: String| bad(e))?),
+                // a name, or a syslog code 0..=7 as ingest takes them
+                "min_severity" => {
+                    q.min_severity = Some(match v.parse::<u8>() {
+                        Ok(code @ 0..=7) => Severity::from_syslog(code),
+                        Ok(_) => {
+                            return Err(bad("`min_severity` as a number is a syslog code, 0..=7"))
+                        }
+                        Err(_) => v.parse().map_err(|e: String| bad(e))?,
+                    })
+                }
                 "actor" => q.actor = Some(v.to_string()),
                 "resource" => q.resource = Some(v.to_string()),
                 "tenant" => q.tenant = Some((v.to_string(), tenant_hash(v))),
@@ -226,6 +243,15 @@ pub async fn handler(
 ) -> Result<Json<Page>, ApiError> {
     let q = EventQuery::parse(query.as_deref().unwrap_or(""))?;
     let ring = state.backend()?.ring().clone();
+    // a cursor past the newest record would skip every event until the
+    // ring caught up with it
+    if q.cursor > ring.next_seq() {
+        return Err(bad(format!(
+            "`cursor` {} is ahead of the ring (its next record is {}): not one this API returned",
+            q.cursor,
+            ring.next_seq()
+        )));
+    }
     let page = tokio::task::spawn_blocking(move || run(&ring, &q))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -235,6 +261,15 @@ pub async fn handler(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_numeric_severity_is_a_syslog_code_and_an_unencoded_plus_is_explained() {
+        let q = EventQuery::parse("min_severity=4").unwrap();
+        assert_eq!(q.min_severity, Some(Severity::Warning));
+        let e = EventQuery::parse("from=2024-01-01T00:00:00+01:00").unwrap_err();
+        assert!(e.to_string().contains("%2B"), "{e}");
+        assert!(EventQuery::parse("from=2024-01-01T00:00:00%2B01:00").is_ok());
+    }
 
     #[test]
     fn parses_and_validates() {
@@ -249,6 +284,7 @@ mod tests {
             "limit=1001",
             "from=yesterday",
             "min_severity=loud",
+            "min_severity=8",
             "colour=red",
             "cursor=abc",
         ] {
