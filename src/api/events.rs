@@ -52,6 +52,9 @@ pub struct EventQuery {
     pub tenant: Option<(String, u32)>,
     pub limit: usize,
     pub cursor: u64,
+    /// Whether the query named a cursor (a first page starts at the oldest
+    /// record and skips nothing).
+    pub cursor_given: bool,
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
@@ -117,7 +120,8 @@ impl EventQuery {
                 "cursor" => {
                     q.cursor = v
                         .parse()
-                        .map_err(|_| bad("`cursor` is not one this API returned"))?
+                        .map_err(|_| bad("`cursor` is not one this API returned"))?;
+                    q.cursor_given = true;
                 }
                 other => return Err(bad(format!("unknown parameter `{other}`"))),
             }
@@ -192,11 +196,23 @@ pub struct Page {
     pub events: Vec<Box<RawValue>>,
     pub next_cursor: String,
     pub has_more: bool,
+    /// Records between the cursor and the oldest the ring still holds:
+    /// the ring reused them before this page was asked for (absent when 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Runs a query over the ring (blocking: call it off the async threads).
 pub fn run(ring: &Ring, q: &EventQuery) -> Page {
     let mut events = Vec::new();
+    let skipped = match q.cursor_given {
+        true => ring.oldest_seq().saturating_sub(q.cursor),
+        false => 0,
+    };
     let mut from = q.cursor;
     let mut budget = SCAN_BUDGET;
     loop {
@@ -230,6 +246,7 @@ pub fn run(ring: &Ring, q: &EventQuery) -> Page {
                 events,
                 next_cursor: from.to_string(),
                 has_more: !end.at_end,
+                skipped,
             };
         }
     }
@@ -269,6 +286,39 @@ mod tests {
         let e = EventQuery::parse("from=2024-01-01T00:00:00+01:00").unwrap_err();
         assert!(e.to_string().contains("%2B"), "{e}");
         assert!(EventQuery::parse("from=2024-01-01T00:00:00%2B01:00").is_ok());
+    }
+
+    /// A cursor the ring has moved past (its records reused) says how many
+    /// were skipped; a first page, with no cursor, skips nothing.
+    #[test]
+    fn a_cursor_behind_the_oldest_record_says_what_was_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(crate::buffer::RingSettings {
+            dir: d.path().to_path_buf(),
+            max_bytes: 256 << 10,
+            segment_bytes: 64 << 10,
+            max_age: std::time::Duration::ZERO,
+            fsync: crate::config::FsyncPolicy::Never,
+        })
+        .unwrap();
+        let ev = |i: usize| {
+            let mut e = crate::event::Event::new("SYSTEM", Some("x".into()), Severity::Info);
+            e.message = Some(format!("{i} {}", "y".repeat(300)));
+            e.encode()
+        };
+        for chunk in 0..40 {
+            ring.append(&(0..50).map(|i| ev(chunk * 50 + i)).collect::<Vec<_>>())
+                .unwrap();
+        }
+        let oldest = ring.oldest_seq();
+        assert!(oldest > 0);
+        let page = run(&ring, &EventQuery::parse("cursor=3&limit=5").unwrap());
+        assert_eq!(page.skipped, oldest - 3);
+        assert_eq!(page.events.len(), 5);
+        let first = run(&ring, &EventQuery::parse("limit=5").unwrap());
+        assert_eq!(first.skipped, 0);
+        let json = serde_json::to_value(&first).unwrap();
+        assert!(json.get("skipped").is_none(), "{json}");
     }
 
     #[test]
