@@ -165,6 +165,21 @@ fn bulk_answer(docs: usize, special: &[(usize, u16, &str)]) -> String {
     serde_json::json!({"took": 3, "errors": !special.is_empty(), "items": items}).to_string()
 }
 
+/// A ring in `data_dir/buffer` holding events `0..n`, and an
+/// `elasticsearch` destination "es" (index `siem`, the fast test loop)
+/// sending to `url`.
+fn es_with_events(data_dir: &Path, url: &str, n: usize) -> (Ring, Arc<Destination>) {
+    let ring = open_ring(&data_dir.join("buffer"));
+    append(&ring, &(0..n).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "es",
+        "elasticsearch",
+        &format!("endpoint = \"{url}\"\nindex = \"siem\"\n{LOOP}"),
+        data_dir,
+    );
+    (ring, dest)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elasticsearch_item_429_resent_alone_item_400_dead_lettered() {
     let srv = serve(|s, n| {
@@ -185,14 +200,7 @@ async fn elasticsearch_item_429_resent_alone_item_400_dead_lettered() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    append(&ring, &(0..10).map(ev).collect::<Vec<_>>());
-    let dest = destination(
-        "es",
-        "elasticsearch",
-        &format!("endpoint = \"{}\"\nindex = \"siem\"\n{LOOP}", srv.url),
-        dir.path(),
-    );
+    let (ring, dest) = es_with_events(dir.path(), &srv.url, 10);
     let run = start(&ring, dest.clone());
     settle(&dest, 10).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -252,14 +260,7 @@ async fn elasticsearch_batch_with_every_item_refused_is_a_failure_not_a_success(
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    append(&ring, &(0..4).map(ev).collect::<Vec<_>>());
-    let dest = destination(
-        "es",
-        "elasticsearch",
-        &format!("endpoint = \"{}\"\nindex = \"siem\"\n{LOOP}", srv.url),
-        dir.path(),
-    );
+    let (ring, dest) = es_with_events(dir.path(), &srv.url, 4);
     let run = start(&ring, dest.clone());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while dest.status.snapshot().rejected < 4 {

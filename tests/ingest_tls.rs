@@ -56,6 +56,19 @@ client_ca = "ca.pem"
     start("tls", "syslog_tls", settings, pki.dir.path()).await
 }
 
+/// A `syslog_tls` source without `client_ca`, and a client's session with it.
+async fn anonymous_session(pki: &Pki) -> (Harness, tokio_rustls::client::TlsStream<TcpStream>) {
+    let settings = "address = \"127.0.0.1:0\"\ncert = \"server.pem\"\nkey = \"server.key\"\n";
+    let h = start("tls", "syslog_tls", settings, pki.dir.path()).await;
+    let tcp = TcpStream::connect(("127.0.0.1", h.port()))
+        .await
+        .expect("connect");
+    let connector = TlsConnector::from(Arc::new(client_config(pki, None)));
+    let name = ServerName::try_from("localhost").expect("name");
+    let tls = connector.connect(name, tcp).await.expect("handshake");
+    (h, tls)
+}
+
 /// Connects, sends one octet-counted message, and reads until the server
 /// closes or 2 s pass. Returns whether the handshake and write succeeded.
 async fn send(h: &Harness, config: ClientConfig, text: &str) -> bool {
@@ -122,14 +135,7 @@ async fn tls_without_client_ca_needs_no_client_cert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_sent_after_the_handshake_so_a_sender_that_never_reads_closes_cleanly() {
     let pki = make_pki();
-    let settings = "address = \"127.0.0.1:0\"\ncert = \"server.pem\"\nkey = \"server.key\"\n";
-    let h = start("tls", "syslog_tls", settings, pki.dir.path()).await;
-    let tcp = TcpStream::connect(("127.0.0.1", h.port()))
-        .await
-        .expect("connect");
-    let connector = TlsConnector::from(Arc::new(client_config(&pki, None)));
-    let name = ServerName::try_from("localhost").expect("name");
-    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    let (h, mut tls) = anonymous_session(&pki).await;
     assert_eq!(
         tls.get_ref().1.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_3)
@@ -158,14 +164,7 @@ async fn nothing_is_sent_after_the_handshake_so_a_sender_that_never_reads_closes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_last_line_without_lf_is_kept_when_the_peer_skips_close_notify() {
     let pki = make_pki();
-    let settings = "address = \"127.0.0.1:0\"\ncert = \"server.pem\"\nkey = \"server.key\"\n";
-    let h = start("tls", "syslog_tls", settings, pki.dir.path()).await;
-    let tcp = TcpStream::connect(("127.0.0.1", h.port()))
-        .await
-        .expect("connect");
-    let connector = TlsConnector::from(Arc::new(client_config(&pki, None)));
-    let name = ServerName::try_from("localhost").expect("name");
-    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    let (h, mut tls) = anonymous_session(&pki).await;
     tls.write_all(b"<13>1 - h app - - - terminated\n<13>1 - h app - - - unterminated")
         .await
         .expect("write");
