@@ -8,11 +8,18 @@
 //! and renders the STRUCTURED-DATA from JSON, once per syslog destination:
 //! the largest cost of a syslog-to-syslog relay after ingest itself.
 //!
-//! A hint is a cache, never the event. It holds nothing the body does not,
-//! a reader that ignores it (or a hint that does not parse) gets the same
-//! output from the body, and whoever changes a body (redaction) drops its
-//! hint. Property tests hold the destination's output with and without the
-//! hint to the same bytes.
+//! Kinds 1 and 2 are a cache, never the event: they hold nothing the body
+//! does not, a reader that ignores them (or a hint that does not parse)
+//! gets the same output from the body, and property tests hold the
+//! destination's output with and without them to the same bytes. Kind 3
+//! holds the RFC 5424 line as it came, which the body does not: the
+//! timestamp as written (sub-millisecond digits, the sender's UTC offset)
+//! and a JSON MSG as written (the body holds the fields read from it). A
+//! relay forwards what it received, so the destination sends that line;
+//! without the hint (a record written while no such destination ran, or
+//! one over [`MAX_HINT_LEN`](super::record::MAX_HINT_LEN)) it rebuilds the
+//! message from the body as before. Whoever changes a body (redaction)
+//! drops its hint, so a redacted event is always rebuilt from what is left.
 //!
 //! ```text
 //! size  field
@@ -37,6 +44,12 @@
 //! destination copies that run whole instead of five fields one by one: it
 //! does this once per syslog destination and event. Kind 1 is still read
 //! (records written before kind 2 existed).
+//!
+//! Kind 3, for an RFC 5424 line with a hostname and an app name (the same
+//! four bytes, then the line itself, PRI to MSG, as it was parsed: trailing
+//! whitespace trimmed): the destination sends the line whole. Kinds 1 and 2
+//! are still written for RFC 3164 lines and for lines without a hostname or
+//! app name (where the destination's own go in).
 
 use super::rfc5424_fields::{push_header_field, MAX_APP_NAME, MAX_HOSTNAME, MAX_MSGID, MAX_PROCID};
 use std::ops::Range;
@@ -45,13 +58,16 @@ use std::ops::Range;
 pub const KIND_RFC5424: u8 = 1;
 /// The hint kind with the header fields and STRUCTURED-DATA rendered.
 pub const KIND_RFC5424_RENDERED: u8 = 2;
+/// The hint kind with the RFC 5424 line as it came.
+pub const KIND_RFC5424_ORIGINAL: u8 = 3;
 
 const HOSTNAME: u8 = 1;
 const APP_NAME: u8 = 2;
 const PROCID: u8 = 4;
 const MSGID: u8 = 8;
 const MESSAGE: u8 = 16;
-const KNOWN: u8 = HOSTNAME | APP_NAME | PROCID | MSGID | MESSAGE;
+const RAW_MESSAGE: u8 = 32;
+const KNOWN: u8 = HOSTNAME | APP_NAME | PROCID | MSGID | MESSAGE | RAW_MESSAGE;
 
 /// An event's syslog fields as ingest knows them: the same values it writes
 /// into the body's `syslog` object and `message`.
@@ -65,6 +81,9 @@ pub struct SyslogFields<'a> {
     pub msgid: Option<&'a str>,
     /// The byte range of the body's top-level `message` string contents.
     pub message: Option<Range<usize>>,
+    /// The MSG as received, when the body does not hold it: a JSON MSG
+    /// read into fields. Takes the place of `message`.
+    pub raw_message: Option<&'a str>,
     /// The writer vouches that every present header field holds only
     /// PRINTUSASCII (the RFC 5424 parser admits nothing else), so a field
     /// within its length limit is copied without checking its bytes.
@@ -80,12 +99,16 @@ pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOn
     if f.facility > 23 || f.severity > 7 {
         return;
     }
-    let message = match &f.message {
-        Some(r) => match (u32::try_from(r.start), u32::try_from(r.len())) {
-            (Ok(start), Ok(len)) => Some((start, len)),
+    let message = match (f.raw_message, &f.message) {
+        (Some(raw), _) => match u32::try_from(raw.len()) {
+            Ok(len) => Some(Message::Raw(len, raw.as_bytes())),
+            Err(_) => return,
+        },
+        (None, Some(r)) => match (u32::try_from(r.start), u32::try_from(r.len())) {
+            (Ok(start), Ok(len)) => Some(Message::At(start, len)),
             _ => return,
         },
-        None => None,
+        (None, None) => None,
     };
     let start = out.len();
     let fields = [
@@ -94,7 +117,11 @@ pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOn
         (f.procid, PROCID, MAX_PROCID),
         (f.msgid, MSGID, MAX_MSGID),
     ];
-    let mut present = if message.is_some() { MESSAGE } else { 0 };
+    let mut present = match message {
+        Some(Message::At(..)) => MESSAGE,
+        Some(Message::Raw(..)) => RAW_MESSAGE,
+        None => 0,
+    };
     for (value, bit, _) in &fields {
         if value.is_some() {
             present |= bit;
@@ -102,9 +129,8 @@ pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOn
     }
     if f.hostname.is_some() && f.app_name.is_some() {
         out.extend_from_slice(&[KIND_RFC5424_RENDERED, f.facility, f.severity, present]);
-        if let Some((at, len)) = message {
-            out.extend_from_slice(&at.to_le_bytes());
-            out.extend_from_slice(&len.to_le_bytes());
+        if let Some(m) = message {
+            m.write(out);
         }
         for (value, _, max) in fields {
             match value {
@@ -130,13 +156,51 @@ pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOn
             out[len_at] = (out.len() - len_at - 1) as u8;
         }
     }
-    if let Some((at, len)) = message {
-        out.extend_from_slice(&at.to_le_bytes());
-        out.extend_from_slice(&len.to_le_bytes());
+    if let Some(m) = message {
+        m.write(out);
     }
     let sd_at = out.len();
     structured_data(out);
     debug_assert!(out.len() >= sd_at && out.len() > start);
+}
+
+/// Where a hint's message is.
+enum Message<'a> {
+    /// Offset and length of the body's `message` string contents.
+    At(u32, u32),
+    /// The MSG itself (length, bytes).
+    Raw(u32, &'a [u8]),
+}
+
+impl Message<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        match *self {
+            Message::At(at, len) => {
+                out.extend_from_slice(&at.to_le_bytes());
+                out.extend_from_slice(&len.to_le_bytes());
+            }
+            Message::Raw(len, bytes) => {
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(bytes);
+            }
+        }
+    }
+}
+
+/// Appends a kind 3 hint for the RFC 5424 `line` that `f` was read from,
+/// when `f` has a hostname and an app name and the line fits in a hint;
+/// false, with nothing written, otherwise (then [`write`] is the hint).
+pub fn write_original(out: &mut Vec<u8>, f: &SyslogFields<'_>, line: &str) -> bool {
+    let fits = 4 + line.len() <= super::record::MAX_HINT_LEN;
+    if f.facility > 23 || f.severity > 7 || f.hostname.is_none() || f.app_name.is_none() {
+        return false;
+    }
+    if !fits || !line.starts_with('<') {
+        return false;
+    }
+    out.extend_from_slice(&[KIND_RFC5424_ORIGINAL, f.facility, f.severity, 0]);
+    out.extend_from_slice(line.as_bytes());
+    true
 }
 
 /// A header field as `push_header_field` writes it; copied whole when the
@@ -158,8 +222,17 @@ pub struct SyslogHint<'a> {
     pub severity: u8,
     /// The header after the timestamp.
     pub header: HintHeader<'a>,
+    /// The MSG to send (`None`: the event is not from syslog, or kind 3).
+    pub message: Option<HintMessage<'a>>,
+}
+
+/// A hint's MSG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HintMessage<'a> {
     /// The body's `message` JSON string contents (escapes as written).
-    pub message: Option<&'a str>,
+    Body(&'a str),
+    /// The MSG as received (a JSON MSG, whose fields the body holds).
+    Raw(&'a [u8]),
 }
 
 /// The header fields and STRUCTURED-DATA of a hint, as its kind holds them.
@@ -178,6 +251,9 @@ pub enum HintHeader<'a> {
     /// Kind 2: `HOSTNAME SP APP-NAME SP PROCID SP MSGID SP STRUCTURED-DATA`
     /// as it goes on the wire.
     Rendered(&'a [u8]),
+    /// Kind 3: the whole message, PRI to MSG, as it came (`message` is
+    /// `None`: it is in the line).
+    Original(&'a [u8]),
 }
 
 impl<'a> SyslogHint<'a> {
@@ -188,6 +264,18 @@ impl<'a> SyslogHint<'a> {
         let (&[kind, facility, severity, present], mut rest) = hint.split_first_chunk::<4>()?;
         if facility > 23 || severity > 7 || present & !KNOWN != 0 {
             return None;
+        }
+        if kind == KIND_RFC5424_ORIGINAL {
+            // `<PRI>1 ` at least; the PRI is the hint's own
+            if present != 0 || rest.len() < 6 || rest[0] != b'<' {
+                return None;
+            }
+            return Some(SyslogHint {
+                facility,
+                severity,
+                header: HintHeader::Original(rest),
+                message: None,
+            });
         }
         if kind == KIND_RFC5424_RENDERED {
             let message = message_at(present, &mut rest, body)?;
@@ -238,7 +326,21 @@ impl<'a> SyslogHint<'a> {
 /// `present` says they are there; `Some(None)`: no message; `None`: a
 /// message that is not the contents of a JSON string in `body`.
 #[inline]
-fn message_at<'a>(present: u8, rest: &mut &'a [u8], body: &'a [u8]) -> Option<Option<&'a str>> {
+fn message_at<'a>(
+    present: u8,
+    rest: &mut &'a [u8],
+    body: &'a [u8],
+) -> Option<Option<HintMessage<'a>>> {
+    if present & (MESSAGE | RAW_MESSAGE) == (MESSAGE | RAW_MESSAGE) {
+        return None;
+    }
+    if present & RAW_MESSAGE != 0 {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        let (raw, tail) = tail.split_at_checked(len)?;
+        *rest = tail;
+        return Some(Some(HintMessage::Raw(raw)));
+    }
     if present & MESSAGE == 0 {
         return Some(None);
     }
@@ -251,7 +353,9 @@ fn message_at<'a>(present: u8, rest: &mut &'a [u8], body: &'a [u8]) -> Option<Op
     if at == 0 || body.get(at - 1) != Some(&b'"') || body.get(end) != Some(&b'"') {
         return None;
     }
-    Some(Some(std::str::from_utf8(&body[at..end]).ok()?))
+    Some(Some(HintMessage::Body(
+        std::str::from_utf8(&body[at..end]).ok()?,
+    )))
 }
 
 #[cfg(test)]
@@ -270,6 +374,7 @@ mod tests {
             procid: Some("42"),
             msgid: Some(""),
             message: Some(at..body.len() - 2),
+            raw_message: None,
             printable: false,
         };
         let mut hint = Vec::new();
@@ -287,7 +392,7 @@ mod tests {
                     msgid: Some(b"-"),
                     structured_data: b"[x a=\"1\"]",
                 },
-                message: Some(r#"hi \"there\""#),
+                message: Some(HintMessage::Body(r#"hi \"there\""#)),
             }
         );
         // every truncation is refused or reads as less structured data
@@ -316,6 +421,7 @@ mod tests {
             procid,
             msgid,
             message,
+            raw_message: None,
             printable: false,
         };
         let mut hint = Vec::new();
@@ -332,7 +438,7 @@ mod tests {
                 facility: 4,
                 severity: 6,
                 header: HintHeader::Rendered(b"host_1 app 42 - [x a=\"1\"]"),
-                message: Some("hi"),
+                message: Some(HintMessage::Body("hi")),
             }
         );
         // no SD, an empty MSGID, no message
@@ -358,6 +464,7 @@ mod tests {
                     procid: Some("-5"),
                     msgid,
                     message: None,
+                    raw_message: None,
                     printable,
                 };
                 let (mut checked, mut trusted) = (Vec::new(), Vec::new());

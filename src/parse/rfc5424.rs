@@ -43,6 +43,9 @@ pub struct Rfc5424<'a> {
     pub sd_plain: bool,
     /// MSG, with a leading BOM removed.
     pub msg: &'a str,
+    /// The whole line as parsed (trailing whitespace trimmed), PRI to MSG:
+    /// what the `syslog` destination forwards as it came (`syslog_hint`).
+    pub line: &'a str,
 }
 
 /// Parses `text` (already stripped of trailing CR/LF/NUL) when it is a
@@ -113,6 +116,7 @@ pub fn parse_with_sd<'a>(
         structured_data,
         sd_plain,
         msg: strip_bom(&text[i..]),
+        line: text,
     })
 }
 

@@ -10,7 +10,7 @@ use crate::event::rfc5424_fields::{
     push_header_field, push_sd_name, push_sd_value, MAX_APP_NAME, MAX_HOSTNAME, MAX_MSGID,
     MAX_PROCID,
 };
-use crate::event::syslog_hint::{HintHeader, SyslogHint};
+use crate::event::syslog_hint::{HintHeader, HintMessage, SyslogHint};
 use crate::event::{json_writer, push_rfc3339_millis};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -273,10 +273,18 @@ impl Encoder {
         let Some(h) = SyslogHint::parse(ev.hint(), ev.body()) else {
             return false;
         };
-        push_pri_timestamp(out, u16::from(h.facility) * 8 + u16::from(h.severity), ev);
+        let pri = u16::from(h.facility) * 8 + u16::from(h.severity);
         match h.header {
-            // the common case: the whole rest of the header in one copy
-            HintHeader::Rendered(run) => out.extend_from_slice(run),
+            // the line as it came, MSG and all
+            HintHeader::Original(line) => {
+                out.extend_from_slice(line);
+                return true;
+            }
+            // the whole rest of the header in one copy
+            HintHeader::Rendered(run) => {
+                push_pri_timestamp(out, pri, ev);
+                out.extend_from_slice(run);
+            }
             HintHeader::Fields {
                 hostname,
                 app_name,
@@ -284,6 +292,7 @@ impl Encoder {
                 msgid,
                 structured_data,
             } => {
+                push_pri_timestamp(out, pri, ev);
                 match hostname {
                     Some(v) => out.extend_from_slice(v),
                     None => push_header_field(out, &self.hostname, MAX_HOSTNAME),
@@ -306,11 +315,12 @@ impl Encoder {
             }
         }
         match h.message {
-            Some(m) if !m.is_empty() => {
+            Some(HintMessage::Body(m)) if !m.is_empty() => {
                 out.push(b' ');
                 JsonStr::from_contents(m).write_to(out);
             }
-            Some(_) => {}
+            Some(HintMessage::Raw(m)) => push_msg(out, m),
+            Some(HintMessage::Body(_)) => {}
             // Not from syslog: the event itself is the message.
             None => push_msg(out, ev.body()),
         }
@@ -422,7 +432,7 @@ mod tests {
     use super::*;
 
     use crate::event::{Event, Severity, SyslogFields};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn encoder(format: Format) -> Encoder {
         Encoder {
@@ -472,9 +482,11 @@ mod tests {
     }
 
     /// What the relay writes for `line` (as ingest records it, with its
-    /// syslog hint) and what it writes from the body alone, and which reader
-    /// the first one used.
-    fn hinted_and_body_only(e: &Encoder, line: &str) -> (Vec<u8>, Vec<u8>, Decoded, bool) {
+    /// syslog hint), what it must write, and which reader the first one
+    /// used. What it must write: with a kind 3 hint the line itself; with a
+    /// JSON MSG kept as it came, what the body says with that MSG as its
+    /// `message`; else what it writes from the body alone.
+    fn hinted_and_expected(e: &Encoder, line: &str) -> (Vec<u8>, Vec<u8>, Decoded, bool) {
         let origin = crate::parse::Origin {
             listener: "tcp_in",
             address: Some("10.0.0.1:514"),
@@ -488,16 +500,37 @@ mod tests {
         );
         let has_hint = !rec.hint().is_empty();
         let with = BatchEvent::with_hint(1, rec.meta, rec.body(), rec.hint());
-        let without = BatchEvent::new(1, rec.meta, rec.into_body().into());
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let mut scratch = Scratch::default();
         let used = e.encode_with(&with, &mut a, &mut scratch, BodyReader::Hint);
+        let hint = SyslogHint::parse(rec.hint(), rec.body());
+        let line = line.trim_end().as_bytes();
+        let body = match hint {
+            Some(SyslogHint {
+                header: HintHeader::Original(original),
+                ..
+            }) => {
+                assert_eq!(original, line, "kind 3 holds the line");
+                return (a, line.to_vec(), used, has_hint);
+            }
+            Some(SyslogHint {
+                message: Some(HintMessage::Raw(raw)),
+                ..
+            }) => {
+                assert!(line.ends_with(raw), "a raw MSG is the line's own");
+                let mut v: Value = serde_json::from_slice(rec.body()).unwrap();
+                v["message"] = std::str::from_utf8(raw).unwrap().into();
+                serde_json::to_vec(&v).unwrap()
+            }
+            _ => rec.body().to_vec(),
+        };
+        let without = BatchEvent::new(1, rec.meta, body.into());
         e.encode_with(&without, &mut b, &mut scratch, BodyReader::Serde);
         (a, b, used, has_hint)
     }
 
     #[test]
-    fn the_syslog_hint_writes_what_the_body_says() {
+    fn the_syslog_hint_writes_the_line_or_what_the_body_says() {
         let e = encoder(Format::Syslog);
         let mut kinds = std::collections::BTreeSet::new();
         for line in [
@@ -506,11 +539,13 @@ mod tests {
             r#"<13>1 - h a 0042 m [x@1 a=""] {"message":"from \"json\"","k":1}"#,
             r#"<13>1 - h a p m - {"message":""}"#,
             "<13>1 - h a p m -",
+            // the sender's offset and microseconds, a JSON MSG as written
+            r#"<134>1 2026-12-06T10:00:00.123456+02:00 h1 app 123 ID47 [ex@32473 a="1"] {"user":"bob",  "n":1}"#,
             // RFC 3164 lines are hinted too (no version, MSGID or SD)
             "<38>Nov 23 14:56:08 web-01 sshd[0042]: Accepted password for alice",
             r#"<86>Sep 21 14:00:00 idp auth: {"message":"from \"json\"","k":1}"#,
         ] {
-            let (hinted, body_only, used, has_hint) = hinted_and_body_only(&e, line);
+            let (hinted, body_only, used, has_hint) = hinted_and_expected(&e, line);
             assert!(has_hint, "{line}");
             assert_eq!(used, Decoded::Hinted, "{line}");
             let rec = record(line);
@@ -521,8 +556,9 @@ mod tests {
                 "{line}"
             );
         }
-        // both hint kinds: fields one by one (no hostname), and rendered
-        assert_eq!(kinds.into_iter().collect::<Vec<_>>(), [1, 2]);
+        // every hint kind: fields one by one (no hostname), rendered (RFC
+        // 3164), the line as it came
+        assert_eq!(kinds.into_iter().collect::<Vec<_>>(), [1, 2, 3]);
     }
 
     /// The generated lines must mostly carry hints, or the property test
@@ -544,7 +580,7 @@ mod tests {
         let mut hinted = 0;
         for _ in 0..500 {
             let line = lines.new_tree(&mut runner).unwrap().current();
-            let (a, b, used, has_hint) = hinted_and_body_only(&e, &line);
+            let (a, b, used, has_hint) = hinted_and_expected(&e, &line);
             assert_eq!(a, b, "{line}");
             if has_hint {
                 assert_eq!(used, Decoded::Hinted, "{line}");
@@ -826,7 +862,7 @@ mod tests {
         use super::*;
         use proptest::option::of;
         use proptest::prelude::*;
-        use serde_json::{Map, Value};
+        use serde_json::Map;
 
         fn text() -> impl Strategy<Value = String> {
             prop_oneof![
@@ -981,11 +1017,11 @@ mod tests {
             }
 
             #[test]
-            fn the_syslog_hint_gives_the_bytes_the_body_gives(
+            fn the_syslog_hint_gives_the_line_or_the_bytes_the_body_gives(
                 line in crate::parse::direct::tests::line(),
             ) {
                 let (hinted, body_only, used, has_hint) =
-                    hinted_and_body_only(&encoder(Format::Syslog), &line);
+                    hinted_and_expected(&encoder(Format::Syslog), &line);
                 prop_assert_eq!(
                     String::from_utf8_lossy(&hinted),
                     String::from_utf8_lossy(&body_only)

@@ -133,6 +133,9 @@ pub fn encode(p: &Rfc5424<'_>, received_ms: i64, origin: &Origin<'_>) -> Option<
 /// validates them (one scan instead of two). `Err(Some(p))`: parsed, but
 /// the general path must build it; `Err(None)`: not a line the RFC 5424
 /// fast path parses.
+// The parsed line goes back by value (the caller builds the general path's
+// event from it): boxing it would allocate per line the general path takes.
+#[allow(clippy::result_large_err)]
 pub fn line_to_record<'a>(
     text: &'a str,
     received_ms: i64,
@@ -172,6 +175,9 @@ struct Line<'a> {
     structured_data: &'a str,
     sd_plain: bool,
     msg: &'a str,
+    /// The RFC 5424 line as received (`None` for RFC 3164, which goes out
+    /// rebuilt as RFC 5424).
+    original: Option<&'a str>,
 }
 
 impl<'a> From<&Rfc5424<'a>> for Line<'a> {
@@ -188,6 +194,7 @@ impl<'a> From<&Rfc5424<'a>> for Line<'a> {
             structured_data: p.structured_data,
             sd_plain: p.sd_plain,
             msg: p.msg,
+            original: Some(p.line),
         }
     }
 }
@@ -206,6 +213,7 @@ impl<'a> From<&Rfc3164<'a>> for Line<'a> {
             structured_data: "",
             sd_plain: true,
             msg: p.msg,
+            original: None,
         }
     }
 }
@@ -313,10 +321,19 @@ fn encode_parsed(
             procid: procid.as_deref(),
             msgid: p.msgid,
             message: message_at,
+            // a JSON MSG goes out as it came; the body holds its fields
+            raw_message: json_msg.then_some(p.msg),
             // header_token admits PRINTUSASCII only; procid_string adds digits and '-'
             printable: true,
         };
         record.write_hint(|o| {
+            // an RFC 5424 line goes out as it came (what the hint holds
+            // when it can), else rebuilt from its fields
+            if let Some(line) = p.original {
+                if syslog_hint::write_original(o, &fields, line) {
+                    return;
+                }
+            }
             syslog_hint::write(o, &fields, |o| {
                 if in_order && sd_is_canonical(p.structured_data, &sd, p.sd_plain) {
                     o.extend_from_slice(p.structured_data.as_bytes());
