@@ -539,3 +539,43 @@ request_timeout = "400ms"
     assert_eq!(h.collector.snapshot().len(), 1);
     h.stop().await;
 }
+
+const SPLUNK: [&str; 2] = ["-H", "Authorization: Splunk s3cret"];
+
+/// Splunk refuses an event whose `time` is not epoch time with code 6,
+/// naming it (from 0); nothing of the request is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_invalid_time_is_refused_whole() {
+    let h = harness().await;
+    for bad in [
+        r#""yesterday""#,
+        "-1",
+        r#""NaN""#,
+        r#""2023-11-14T22:13:20Z""#,
+    ] {
+        let body = format!(
+            r#"{{"event":"good","time":1700000000}}{{"event":"also good","time":"1700000000.5"}}{{"event":"bad","time":{bad}}}"#
+        );
+        let r = post(&h, "/services/collector/event", body.as_bytes(), &SPLUNK);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": 2}),
+            "{bad}"
+        );
+    }
+    assert!(h.collector.snapshot().is_empty());
+    assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 0);
+    // the missing event is numbered too
+    let r = post(
+        &h,
+        "/services/collector/event",
+        br#"{"event":"a"}{"time":1}"#,
+        &SPLUNK,
+    );
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"text": "Event field is required", "code": 12, "invalid-event-number": 1})
+    );
+    h.stop().await;
+}

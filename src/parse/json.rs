@@ -10,7 +10,7 @@
 
 use crate::event::{EncodedEvent, Event, Severity};
 use crate::parse::direct;
-use crate::parse::normalize::{apply_json, blank_event, json_time_ms, normalize_json, Origin};
+use crate::parse::normalize::{apply_json, blank_event, normalize_json, Origin};
 use serde_json::{Map, Value};
 use simd_json::BorrowedValue;
 use thiserror::Error;
@@ -28,10 +28,27 @@ pub enum BodyError {
     },
     #[error("expected a JSON object at line {line}, byte {offset}")]
     NotAnObject { line: usize, offset: usize },
+    /// `event` (0-based: Splunk's `invalid-event-number`) has no `event`.
     #[error("HEC event field is required (line {line}, byte {offset})")]
-    HecEventMissing { line: usize, offset: usize },
+    HecEventMissing {
+        line: usize,
+        offset: usize,
+        event: usize,
+    },
     #[error("HEC event field cannot be blank (line {line}, byte {offset})")]
-    HecEventBlank { line: usize, offset: usize },
+    HecEventBlank {
+        line: usize,
+        offset: usize,
+        event: usize,
+    },
+    /// A `time` that is not epoch time: not a number or a string of one,
+    /// negative, NaN or infinite.
+    #[error("HEC time is not epoch time (line {line}, byte {offset})")]
+    HecInvalidTime {
+        line: usize,
+        offset: usize,
+        event: usize,
+    },
 }
 
 impl BodyError {
@@ -41,8 +58,20 @@ impl BodyError {
             BodyError::Empty => None,
             BodyError::Syntax { line, offset, .. }
             | BodyError::NotAnObject { line, offset }
-            | BodyError::HecEventMissing { line, offset }
-            | BodyError::HecEventBlank { line, offset } => Some((*line, *offset)),
+            | BodyError::HecEventMissing { line, offset, .. }
+            | BodyError::HecEventBlank { line, offset, .. }
+            | BodyError::HecInvalidTime { line, offset, .. } => Some((*line, *offset)),
+        }
+    }
+
+    /// The 0-based number of the HEC event at fault (Splunk's
+    /// `invalid-event-number`), when the problem is one event's.
+    pub fn hec_event_number(&self) -> Option<usize> {
+        match self {
+            BodyError::HecEventMissing { event, .. }
+            | BodyError::HecEventBlank { event, .. }
+            | BodyError::HecInvalidTime { event, .. } => Some(*event),
+            _ => None,
         }
     }
 }
@@ -254,7 +283,12 @@ pub fn parse_hec_body(
             None => return Ok(out),
             Some(Err(e)) => return Err(hec_syntax(body, start, &e)),
             Some(Ok(Value::Object(env))) => {
-                out.push(hec_event(env, received_ms, origin, body, start)?)
+                let at = Envelope {
+                    body,
+                    start,
+                    number: out.len(),
+                };
+                out.push(hec_event(env, received_ms, origin, at)?)
             }
             Some(Ok(_)) => return Err(not_object(body, skip_ws(body, start))),
         }
@@ -286,39 +320,85 @@ fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error) -> BodyError {
     }
 }
 
+/// Where an envelope is: in which body, from which byte, and its 0-based
+/// number in the request.
+#[derive(Clone, Copy)]
+struct Envelope<'a> {
+    body: &'a [u8],
+    start: usize,
+    number: usize,
+}
+
 /// Maps one HEC envelope onto a canonical event.
 fn hec_event(
     mut env: Map<String, Value>,
     received_ms: i64,
     origin: &Origin,
-    body: &[u8],
-    start: usize,
+    at: Envelope,
 ) -> Result<Event, BodyError> {
-    let at = skip_ws(body, start);
-    let pos = || (line_of(body, at), at);
-    let event = env.remove("event").ok_or_else(|| {
-        let (line, offset) = pos();
-        BodyError::HecEventMissing { line, offset }
+    let offset = skip_ws(at.body, at.start);
+    let line = line_of(at.body, offset);
+    let event_number = at.number;
+    let event = env.remove("event").ok_or(BodyError::HecEventMissing {
+        line,
+        offset,
+        event: event_number,
     })?;
+    let blank = BodyError::HecEventBlank {
+        line,
+        offset,
+        event: event_number,
+    };
+    let time = match env.remove("time") {
+        None => None,
+        Some(t) => Some(hec_time_ms(&t).ok_or(BodyError::HecInvalidTime {
+            line,
+            offset,
+            event: event_number,
+        })?),
+    };
     let mut ev = blank_event("SYSTEM", Severity::Info, received_ms, origin);
     match event {
         Value::Object(obj) => apply_json(&mut ev, obj),
-        Value::String(s) if s.trim().is_empty() => {
-            let (line, offset) = pos();
-            return Err(BodyError::HecEventBlank { line, offset });
-        }
+        Value::String(s) if s.trim().is_empty() => return Err(blank),
         Value::String(s) => ev.message = Some(s),
-        Value::Null => {
-            let (line, offset) = pos();
-            return Err(BodyError::HecEventBlank { line, offset });
-        }
+        Value::Null => return Err(blank),
         other => ev.message = Some(other.to_string()),
     }
-    if let Some(ms) = env.remove("time").as_ref().and_then(json_time_ms) {
+    if let Some(Some(ms)) = time {
         ev.set_timestamp_ms(ms);
     }
     apply_hec_meta(&mut ev, env);
     Ok(ev)
+}
+
+/// A HEC envelope's `time` in milliseconds: epoch time as a JSON number or
+/// a string of one, in seconds (with a fraction), or, as large as only
+/// they can be, in milliseconds, microseconds or nanoseconds; `Some(None)`
+/// for `null` (no time: the receive time). `None` for anything else (a
+/// negative, NaN or infinite number, text that is no number, RFC 3339
+/// text, a boolean, an array, an object): Splunk refuses those events with
+/// code 6.
+fn hec_time_ms(v: &Value) -> Option<Option<i64>> {
+    let x = match v {
+        Value::Null => return Some(None),
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !x.is_finite() || x < 0.0 {
+        return None;
+    }
+    let ms = if x >= 1e17 {
+        x / 1e6
+    } else if x >= 1e14 {
+        x / 1e3
+    } else if x >= 1e11 {
+        x
+    } else {
+        x * 1000.0
+    };
+    Some(Some(ms.round() as i64))
 }
 
 /// `host`, `source`, `sourcetype`, `index` and `fields` go to `metadata`
@@ -604,12 +684,70 @@ mod tests {
             err,
             BodyError::HecEventMissing {
                 line: 2,
-                offset: 14
+                offset: 14,
+                event: 1
             }
         );
         let err = parse_hec_body(b"{\"event\":\"  \"}", 0, &ORIGIN).unwrap_err();
         assert!(matches!(err, BodyError::HecEventBlank { .. }));
         let err = parse_hec_body(b"{\"event\":\"a\"}\n{\"event\":", 0, &ORIGIN).unwrap_err();
         assert!(matches!(err, BodyError::Syntax { line: 2, .. }), "{err:?}");
+    }
+
+    /// Splunk refuses an event whose `time` is not epoch time (code 6,
+    /// naming the event from 0); the request keeps nothing.
+    #[test]
+    fn hec_time_that_is_not_epoch_time_is_refused() {
+        for bad in [
+            r#""abc""#,
+            r#""""#,
+            "-1",
+            "-0.5",
+            r#""-1700000000""#,
+            r#""NaN""#,
+            r#""inf""#,
+            r#""2023-11-14T22:13:20Z""#,
+            "true",
+            "[1]",
+            r#"{"s":1}"#,
+        ] {
+            let body =
+                format!("{{\"event\":\"ok\",\"time\":1}}\n{{\"event\":\"x\",\"time\":{bad}}}");
+            let err = parse_hec_body(body.as_bytes(), 0, &ORIGIN).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    BodyError::HecInvalidTime {
+                        line: 2,
+                        event: 1,
+                        ..
+                    }
+                ),
+                "{bad}: {err:?}"
+            );
+            assert_eq!(err.hec_event_number(), Some(1));
+        }
+    }
+
+    #[test]
+    fn hec_epoch_time_in_seconds_strings_and_finer_units() {
+        for (time, want) in [
+            ("1700000000", 1_700_000_000_000),
+            ("1700000000.25", 1_700_000_000_250),
+            (r#""1700000000.5""#, 1_700_000_000_500),
+            (r#"" 1700000000 ""#, 1_700_000_000_000),
+            ("1.7e9", 1_700_000_000_000),
+            ("0", 0),
+            ("1700000000123", 1_700_000_000_123),
+            ("1700000000123456", 1_700_000_000_123),
+            ("1700000000123456789", 1_700_000_000_123),
+        ] {
+            let body = format!("{{\"event\":\"x\",\"time\":{time}}}");
+            let evs = parse_hec_body(body.as_bytes(), 5, &ORIGIN).unwrap();
+            assert_eq!(evs[0].timestamp_ms, want, "{time}");
+        }
+        // `null` is no time: the receive time
+        let evs = parse_hec_body(br#"{"event":"x","time":null}"#, 5, &ORIGIN).unwrap();
+        assert_eq!(evs[0].timestamp_ms, 5);
     }
 }

@@ -566,7 +566,12 @@ fn reject(api: Api, r: Reject) -> Response {
             format!("invalid gzip body: {e}"),
             6,
         ),
-        Reject::Malformed(e) => (StatusCode::BAD_REQUEST, e.to_string(), hec_body_code(e)),
+        // on the HEC paths, Splunk's words for the code
+        Reject::Malformed(e) if api == Api::Hec => {
+            let (code, text) = hec_body_answer(e);
+            (StatusCode::BAD_REQUEST, text.to_string(), code)
+        }
+        Reject::Malformed(e) => (StatusCode::BAD_REQUEST, e.to_string(), 6),
         Reject::Full(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "buffer full, retry later".to_string(),
@@ -586,6 +591,11 @@ fn reject(api: Api, r: Reject) -> Response {
         Reject::RecordTooLarge(e) => (StatusCode::PAYLOAD_TOO_LARGE, e.clone(), 6),
     };
     let body = match (api, &r) {
+        // the event at fault, numbered from 0, as Splunk says it
+        (Api::Hec, Reject::Malformed(e)) => match e.hec_event_number() {
+            Some(n) => json!({"text": text, "code": hec_code, "invalid-event-number": n}),
+            None => json!({"text": text, "code": hec_code}),
+        },
         (Api::Hec, _) => json!({"text": text, "code": hec_code}),
         (Api::Events, Reject::Malformed(e)) => match e.position() {
             Some((line, offset)) => json!({"error": text, "line": line, "offset": offset}),
@@ -607,13 +617,13 @@ fn reject(api: Api, r: Reject) -> Response {
     resp
 }
 
-/// HEC error code for a body problem (see Splunk's HEC error table).
-fn hec_body_code(e: &BodyError) -> u8 {
+/// Splunk's HEC code and text for a body problem (its HEC error table).
+fn hec_body_answer(e: &BodyError) -> (u8, &'static str) {
     match e {
-        BodyError::Empty => 5,
-        BodyError::HecEventMissing { .. } => 12,
-        BodyError::HecEventBlank { .. } => 13,
-        _ => 6,
+        BodyError::Empty => (5, "No data"),
+        BodyError::HecEventMissing { .. } => (12, "Event field is required"),
+        BodyError::HecEventBlank { .. } => (13, "Event field cannot be blank"),
+        _ => (6, "Invalid data format"),
     }
 }
 
