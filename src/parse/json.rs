@@ -10,7 +10,9 @@
 
 use crate::event::{EncodedEvent, Event, Severity};
 use crate::parse::direct;
-use crate::parse::normalize::{apply_json, blank_event, normalize_json, Origin};
+use crate::parse::normalize::{
+    apply_json, blank_event, normalize_json, syslog_line_to_event, Origin,
+};
 use serde_json::{Map, Value};
 use simd_json::BorrowedValue;
 use thiserror::Error;
@@ -401,6 +403,53 @@ fn hec_time_ms(v: &Value) -> Option<Option<i64>> {
     Some(Some(ms.round() as i64))
 }
 
+/// Parses a Splunk HEC raw body (`POST /services/collector/raw`) into
+/// canonical events: one per line (lines end at `\n`, `\r` or both, as
+/// Splunk's default `LINE_BREAKER` `([\r\n]+)` breaks them; lines of
+/// whitespace only are skipped). A line that starts with a syslog PRI
+/// (`<` and a digit) and parses as syslog is a syslog event (header fields
+/// in `syslog`, a JSON MSG mapped as for the syslog sources); every other
+/// line is plain text: `message`, severity `info`, category `SYSTEM`, no
+/// `parse_error` (as a HEC event that is a string). `meta` (the request's
+/// `host`, `source`, `sourcetype`, `index`) goes to each event's `metadata`
+/// as a HEC envelope's does. A body with no line → [`BodyError::Empty`].
+pub fn parse_hec_raw(
+    body: &[u8],
+    received_ms: i64,
+    tz: chrono_tz::Tz,
+    meta: &Map<String, Value>,
+    origin: &Origin,
+) -> Result<Vec<Event>, BodyError> {
+    let events: Vec<Event> = body
+        .split(|b| *b == b'\n' || *b == b'\r')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|line| {
+            let mut ev = raw_line_event(line, received_ms, tz, origin);
+            if !meta.is_empty() {
+                apply_hec_meta(&mut ev, meta.clone());
+            }
+            ev
+        })
+        .collect();
+    if events.is_empty() {
+        return Err(BodyError::Empty);
+    }
+    Ok(events)
+}
+
+/// One line of a raw body (see [`parse_hec_raw`]).
+fn raw_line_event(line: &[u8], received_ms: i64, tz: chrono_tz::Tz, origin: &Origin) -> Event {
+    if line.first() == Some(&b'<') && line.get(1).is_some_and(u8::is_ascii_digit) {
+        let ev = syslog_line_to_event(line, received_ms, tz, origin);
+        if !ev.parse_error {
+            return ev;
+        }
+    }
+    let mut ev = blank_event("SYSTEM", Severity::Info, received_ms, origin);
+    ev.message = Some(String::from_utf8_lossy(line).into_owned());
+    ev
+}
+
 /// `host`, `source`, `sourcetype`, `index` and `fields` go to `metadata`
 /// (`fields` merged flat, as Splunk indexes them). The event's own data
 /// wins: an envelope value whose key the event's metadata already has
@@ -749,5 +798,66 @@ mod tests {
         // `null` is no time: the receive time
         let evs = parse_hec_body(br#"{"event":"x","time":null}"#, 5, &ORIGIN).unwrap();
         assert_eq!(evs[0].timestamp_ms, 5);
+    }
+
+    fn raw(body: &[u8], meta: &[(&str, &str)]) -> Result<Vec<Event>, BodyError> {
+        let meta = meta
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        parse_hec_raw(body, 1_000, chrono_tz::Tz::UTC, &meta, &ORIGIN)
+    }
+
+    /// One event a line (`\n`, `\r\n` or a lone `\r`, blank lines
+    /// skipped); syslog lines parsed as syslog, the rest plain text.
+    #[test]
+    fn hec_raw_lines_are_events() {
+        let body = b"plain one\r\n\r\n  \n<38>1 2023-11-14T22:13:20Z web sshd 42 - - Accepted key\rthird <not pri>\n<1x> not syslog\n{\"action\":\"a\"}";
+        let evs = raw(body, &[]).unwrap();
+        let messages: Vec<_> = evs.iter().map(|e| e.message.as_deref()).collect();
+        assert_eq!(
+            messages,
+            [
+                Some("plain one"),
+                Some("Accepted key"),
+                Some("third <not pri>"),
+                Some("<1x> not syslog"),
+                Some("{\"action\":\"a\"}")
+            ]
+        );
+        let plain = &evs[0];
+        assert!(!plain.parse_error && plain.syslog.is_none());
+        assert_eq!(
+            (plain.severity, plain.category.as_str()),
+            (Severity::Info, "SYSTEM")
+        );
+        assert_eq!(plain.timestamp_ms, 1_000);
+        let sys = &evs[1];
+        let header = sys.syslog.as_ref().expect("a syslog event");
+        assert_eq!(header.hostname.as_deref(), Some("web"));
+        assert_eq!(header.app_name.as_deref(), Some("sshd"));
+        assert_eq!(sys.category, "AUTHENTICATION");
+        assert_eq!(sys.timestamp_ms, 1_700_000_000_000);
+        assert!(evs.iter().all(|e| !e.parse_error));
+        assert_eq!(raw(b" \r\n\n\t", &[]).unwrap_err(), BodyError::Empty);
+        assert_eq!(raw(b"", &[]).unwrap_err(), BodyError::Empty);
+    }
+
+    /// The query's metadata lands as a HEC envelope's: the event's own wins.
+    #[test]
+    fn hec_raw_query_metadata_never_replaces_the_event_s_own() {
+        let body = b"<13>1 - h app - - - {\"action\":\"x\",\"host\":\"own\"}\nplain";
+        let evs = raw(body, &[("host", "qhost"), ("sourcetype", "st")]).unwrap();
+        let md = evs[0].metadata.as_ref().unwrap();
+        assert_eq!(
+            (md["host"].as_str(), md["sourcetype"].as_str()),
+            (Some("own"), Some("st"))
+        );
+        assert_eq!(md["hec"]["host"], "qhost");
+        let md = evs[1].metadata.as_ref().unwrap();
+        assert_eq!(
+            (md["host"].as_str(), md["sourcetype"].as_str()),
+            (Some("qhost"), Some("st"))
+        );
     }
 }
