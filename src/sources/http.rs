@@ -505,6 +505,12 @@ fn gunzip(data: &[u8], limit: usize) -> Result<Bytes, Reject> {
 
 /// Appends all events of a request in one call (refused at once when the
 /// ring blocks; waiting for a busy writer without blocking the thread).
+///
+/// A 503 is a refusal, not a loss: the client keeps the events and is told
+/// to retry, so it is counted in `…_connection_errors_total{reason}`
+/// (`buffer_full`, `buffer_error`, `shutting_down`, `not_durable`), never
+/// in `…_dropped_total`, which counts only events the relay lost: those of
+/// a 413 for an event the ring can never hold (`too_large`).
 async fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response {
     if encoded.is_empty() {
         return accepted(api, 0);
@@ -516,23 +522,27 @@ async fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response
             accepted(api, encoded.len())
         }
         Err(IngestError::Full(retry)) => {
-            st.metrics.dropped("buffer_full", encoded.len() as u64);
+            st.metrics.connection_error("buffer_full");
             reject(api, Reject::Full(retry.as_secs().max(1)))
         }
-        Err(IngestError::Closed) => reject(api, Reject::Unavailable("shutting down".into())),
+        Err(IngestError::Closed) => {
+            st.metrics.connection_error("shutting_down");
+            reject(api, Reject::Unavailable("shutting down".into()))
+        }
         Err(IngestError::Failed(e)) => {
-            st.metrics.dropped("buffer_error", encoded.len() as u64);
+            st.metrics.connection_error("buffer_error");
             reject(api, Reject::Unavailable(e))
         }
         // never fits: retrying cannot help
         Err(IngestError::TooLarge(e)) => {
             st.metrics.dropped("too_large", encoded.len() as u64);
-            reject(api, Reject::RecordTooLarge(e))
+            refuse(st, api, Reject::RecordTooLarge(e))
         }
         // in the ring, but not on disk as `fsync = always` promises: not
         // acknowledged (a retry may deliver them twice, never zero times)
         Err(e @ IngestError::NotDurable(_)) => {
             st.metrics.accepted(&encoded);
+            st.metrics.connection_error("not_durable");
             reject(api, Reject::Unavailable(e.to_string()))
         }
     };
@@ -565,8 +575,8 @@ enum Reject {
 }
 
 /// Answers a request refused for what it is or asks, counted in
-/// `…_connection_errors_total{reason}` (a full ring is counted where its
-/// events are: `…_dropped_total{reason="buffer_full"}`).
+/// `…_connection_errors_total{reason}` (the ring's refusals are counted
+/// by [`append`]).
 fn refuse(st: &AppState, api: Api, r: Reject) -> Response {
     let reason = match &r {
         Reject::Unauthorized(_) => Some("unauthorized"),
