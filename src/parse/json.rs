@@ -1,5 +1,6 @@
-//! HTTP body parsing: JSON events (`POST /v1/events`) and Splunk HEC event
-//! envelopes (`POST /services/collector/event`).
+//! HTTP body parsing: JSON events (`POST /v1/events`), Splunk HEC event
+//! envelopes (`POST /services/collector/event`) and HEC raw text
+//! (`POST /services/collector/raw`, [`parse_hec_raw`]).
 //!
 //! `/v1/events` takes a JSON object, a JSON array of objects, or NDJSON (one
 //! object a line), parsed with simd-json. A HEC body is one or more

@@ -11,7 +11,8 @@
 //! - [`json_msg`]: the borrowed scanner [`direct`] reads JSON MSGs (and
 //!   NDJSON lines) with, leaving what it cannot read exactly to simd-json.
 //! - [`spare`]: per-thread spare allocations for [`direct`]'s per-line lists.
-//! - [`json`]: HTTP bodies (JSON object, array, NDJSON; Splunk HEC envelopes).
+//! - [`json`]: HTTP bodies (JSON object, array, NDJSON; Splunk HEC envelopes
+//!   and raw lines).
 
 pub mod direct;
 pub mod framing;
