@@ -539,3 +539,155 @@ request_timeout = "400ms"
     assert_eq!(h.collector.snapshot().len(), 1);
     h.stop().await;
 }
+
+const SPLUNK: [&str; 2] = ["-H", "Authorization: Splunk s3cret"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_raw_endpoint() {
+    let h = harness().await;
+    // a channel (header or query) is accepted, never required; the query's
+    // host, source, sourcetype and index go to metadata
+    let body = b"plain line one\r\n\r\n<38>1 2023-11-14T22:13:20Z web sshd 42 - - Accepted publickey\n  \nlast line, no newline";
+    let r = post(
+        &h,
+        "/services/collector/raw?channel=0aec2d16-8f24-4c3c-9d3e-6d1c1b3c1f2a&host=fw1&source=udp%3A514&sourcetype=syslog&index=net",
+        body,
+        &[
+            "-H",
+            "Authorization: Splunk s3cret",
+            "-H",
+            "X-Splunk-Request-Channel: 0aec2d16-8f24-4c3c-9d3e-6d1c1b3c1f2a",
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), serde_json::json!({"text": "Success", "code": 0}));
+    let evs = h.collector.snapshot();
+    assert_eq!(evs.len(), 3, "{evs:#?}");
+    let messages: Vec<_> = evs.iter().map(|e| e.message.as_deref()).collect();
+    assert_eq!(
+        messages,
+        [
+            Some("plain line one"),
+            Some("Accepted publickey"),
+            Some("last line, no newline")
+        ]
+    );
+    for ev in &evs {
+        let md = ev.metadata.as_ref().expect("metadata");
+        assert_eq!(
+            (
+                md["host"].as_str(),
+                md["source"].as_str(),
+                md["sourcetype"].as_str(),
+                md["index"].as_str(),
+                md.get("channel")
+            ),
+            (
+                Some("fw1"),
+                Some("udp:514"),
+                Some("syslog"),
+                Some("net"),
+                None
+            )
+        );
+        assert!(!ev.parse_error);
+    }
+    let sys = evs[1].syslog.as_ref().expect("the syslog line is parsed");
+    assert_eq!(
+        (sys.hostname.as_deref(), sys.app_name.as_deref()),
+        (Some("web"), Some("sshd"))
+    );
+    assert_eq!(evs[1].timestamp_ms, 1_700_000_000_000);
+    assert!(evs[0].syslog.is_none());
+    // gzip, the versioned path, no channel at all
+    let r = post(
+        &h,
+        "/services/collector/raw/1.0",
+        &gzip(b"zipped one\nzipped two\n"),
+        &[
+            "-H",
+            "Authorization: Splunk s3cret",
+            "-H",
+            "Content-Encoding: gzip",
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(h.collector.snapshot().len(), 5);
+    // no data: Splunk's code 5
+    for body in [&b""[..], b"\r\n \n"] {
+        let r = post(&h, "/services/collector/raw", body, &SPLUNK);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(r.json(), serde_json::json!({"text": "No data", "code": 5}));
+    }
+    // the same auth as the other HEC paths
+    for (args, want) in [
+        (&["-H", "Authorization: Splunk nope"][..], (403, 4)),
+        (&["-H", "Authorization: Basic abc"][..], (401, 3)),
+        (&[][..], (401, 2)),
+    ] {
+        let r = post(&h, "/services/collector/raw", b"x\n", args);
+        assert_eq!(
+            (r.status, r.json()["code"].as_u64()),
+            (want.0, Some(want.1)),
+            "{args:?}"
+        );
+    }
+    // the same limits: max_body_bytes (4KiB here), a full ring
+    let big = "a raw line of padding padding padding\n".repeat(200);
+    let r = post(&h, "/services/collector/raw", big.as_bytes(), &SPLUNK);
+    assert_eq!(r.status, 413, "{}", r.body);
+    h.collector.full.store(true, Ordering::SeqCst);
+    let r = post(&h, "/services/collector/raw", b"one\ntwo\n", &SPLUNK);
+    assert_eq!((r.status, r.json()["code"].as_u64()), (503, Some(9)));
+    assert!(r.headers.contains("retry-after: 7"), "{}", r.headers);
+    h.collector.full.store(false, Ordering::SeqCst);
+    assert_eq!(h.collector.snapshot().len(), 5);
+    // a query string on the event endpoint too
+    let r = post(
+        &h,
+        "/services/collector/event?channel=0aec2d16-8f24-4c3c-9d3e-6d1c1b3c1f2a",
+        br#"{"event":"with a channel"}"#,
+        &SPLUNK,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(h.collector.snapshot().len(), 6);
+    h.stop().await;
+}
+
+/// Splunk refuses an event whose `time` is not epoch time with code 6,
+/// naming it (from 0); nothing of the request is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_invalid_time_is_refused_whole() {
+    let h = harness().await;
+    for bad in [
+        r#""yesterday""#,
+        "-1",
+        r#""NaN""#,
+        r#""2023-11-14T22:13:20Z""#,
+    ] {
+        let body = format!(
+            r#"{{"event":"good","time":1700000000}}{{"event":"also good","time":"1700000000.5"}}{{"event":"bad","time":{bad}}}"#
+        );
+        let r = post(&h, "/services/collector/event", body.as_bytes(), &SPLUNK);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": 2}),
+            "{bad}"
+        );
+    }
+    assert!(h.collector.snapshot().is_empty());
+    assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 0);
+    // the missing event is numbered too
+    let r = post(
+        &h,
+        "/services/collector/event",
+        br#"{"event":"a"}{"time":1}"#,
+        &SPLUNK,
+    );
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"text": "Event field is required", "code": 12, "invalid-event-number": 1})
+    );
+    h.stop().await;
+}

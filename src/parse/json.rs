@@ -1,5 +1,6 @@
-//! HTTP body parsing: JSON events (`POST /v1/events`) and Splunk HEC event
-//! envelopes (`POST /services/collector/event`).
+//! HTTP body parsing: JSON events (`POST /v1/events`), Splunk HEC event
+//! envelopes (`POST /services/collector/event`) and HEC raw text
+//! (`POST /services/collector/raw`, [`parse_hec_raw`]).
 //!
 //! `/v1/events` takes a JSON object, a JSON array of objects, or NDJSON (one
 //! object a line), parsed with simd-json. A HEC body is one or more
@@ -10,7 +11,9 @@
 
 use crate::event::{EncodedEvent, Event, Severity};
 use crate::parse::direct;
-use crate::parse::normalize::{apply_json, blank_event, json_time_ms, normalize_json, Origin};
+use crate::parse::normalize::{
+    apply_json, blank_event, normalize_json, syslog_line_to_event, Origin,
+};
 use serde_json::{Map, Value};
 use simd_json::BorrowedValue;
 use thiserror::Error;
@@ -28,10 +31,27 @@ pub enum BodyError {
     },
     #[error("expected a JSON object at line {line}, byte {offset}")]
     NotAnObject { line: usize, offset: usize },
+    /// `event` (0-based: Splunk's `invalid-event-number`) has no `event`.
     #[error("HEC event field is required (line {line}, byte {offset})")]
-    HecEventMissing { line: usize, offset: usize },
+    HecEventMissing {
+        line: usize,
+        offset: usize,
+        event: usize,
+    },
     #[error("HEC event field cannot be blank (line {line}, byte {offset})")]
-    HecEventBlank { line: usize, offset: usize },
+    HecEventBlank {
+        line: usize,
+        offset: usize,
+        event: usize,
+    },
+    /// A `time` that is not epoch time: not a number or a string of one,
+    /// negative, NaN or infinite.
+    #[error("HEC time is not epoch time (line {line}, byte {offset})")]
+    HecInvalidTime {
+        line: usize,
+        offset: usize,
+        event: usize,
+    },
 }
 
 impl BodyError {
@@ -41,8 +61,20 @@ impl BodyError {
             BodyError::Empty => None,
             BodyError::Syntax { line, offset, .. }
             | BodyError::NotAnObject { line, offset }
-            | BodyError::HecEventMissing { line, offset }
-            | BodyError::HecEventBlank { line, offset } => Some((*line, *offset)),
+            | BodyError::HecEventMissing { line, offset, .. }
+            | BodyError::HecEventBlank { line, offset, .. }
+            | BodyError::HecInvalidTime { line, offset, .. } => Some((*line, *offset)),
+        }
+    }
+
+    /// The 0-based number of the HEC event at fault (Splunk's
+    /// `invalid-event-number`), when the problem is one event's.
+    pub fn hec_event_number(&self) -> Option<usize> {
+        match self {
+            BodyError::HecEventMissing { event, .. }
+            | BodyError::HecEventBlank { event, .. }
+            | BodyError::HecInvalidTime { event, .. } => Some(*event),
+            _ => None,
         }
     }
 }
@@ -254,7 +286,12 @@ pub fn parse_hec_body(
             None => return Ok(out),
             Some(Err(e)) => return Err(hec_syntax(body, start, &e)),
             Some(Ok(Value::Object(env))) => {
-                out.push(hec_event(env, received_ms, origin, body, start)?)
+                let at = Envelope {
+                    body,
+                    start,
+                    number: out.len(),
+                };
+                out.push(hec_event(env, received_ms, origin, at)?)
             }
             Some(Ok(_)) => return Err(not_object(body, skip_ws(body, start))),
         }
@@ -286,39 +323,132 @@ fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error) -> BodyError {
     }
 }
 
+/// Where an envelope is: in which body, from which byte, and its 0-based
+/// number in the request.
+#[derive(Clone, Copy)]
+struct Envelope<'a> {
+    body: &'a [u8],
+    start: usize,
+    number: usize,
+}
+
 /// Maps one HEC envelope onto a canonical event.
 fn hec_event(
     mut env: Map<String, Value>,
     received_ms: i64,
     origin: &Origin,
-    body: &[u8],
-    start: usize,
+    at: Envelope,
 ) -> Result<Event, BodyError> {
-    let at = skip_ws(body, start);
-    let pos = || (line_of(body, at), at);
-    let event = env.remove("event").ok_or_else(|| {
-        let (line, offset) = pos();
-        BodyError::HecEventMissing { line, offset }
+    let offset = skip_ws(at.body, at.start);
+    let line = line_of(at.body, offset);
+    let event_number = at.number;
+    let event = env.remove("event").ok_or(BodyError::HecEventMissing {
+        line,
+        offset,
+        event: event_number,
     })?;
+    let blank = BodyError::HecEventBlank {
+        line,
+        offset,
+        event: event_number,
+    };
+    let time = match env.remove("time") {
+        None => None,
+        Some(t) => Some(hec_time_ms(&t).ok_or(BodyError::HecInvalidTime {
+            line,
+            offset,
+            event: event_number,
+        })?),
+    };
     let mut ev = blank_event("SYSTEM", Severity::Info, received_ms, origin);
     match event {
         Value::Object(obj) => apply_json(&mut ev, obj),
-        Value::String(s) if s.trim().is_empty() => {
-            let (line, offset) = pos();
-            return Err(BodyError::HecEventBlank { line, offset });
-        }
+        Value::String(s) if s.trim().is_empty() => return Err(blank),
         Value::String(s) => ev.message = Some(s),
-        Value::Null => {
-            let (line, offset) = pos();
-            return Err(BodyError::HecEventBlank { line, offset });
-        }
+        Value::Null => return Err(blank),
         other => ev.message = Some(other.to_string()),
     }
-    if let Some(ms) = env.remove("time").as_ref().and_then(json_time_ms) {
+    if let Some(Some(ms)) = time {
         ev.set_timestamp_ms(ms);
     }
     apply_hec_meta(&mut ev, env);
     Ok(ev)
+}
+
+/// A HEC envelope's `time` in milliseconds: epoch time as a JSON number or
+/// a string of one, in seconds (with a fraction), or, as large as only
+/// they can be, in milliseconds, microseconds or nanoseconds; `Some(None)`
+/// for `null` (no time: the receive time). `None` for anything else (a
+/// negative, NaN or infinite number, text that is no number, RFC 3339
+/// text, a boolean, an array, an object): Splunk refuses those events with
+/// code 6.
+fn hec_time_ms(v: &Value) -> Option<Option<i64>> {
+    let x = match v {
+        Value::Null => return Some(None),
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !x.is_finite() || x < 0.0 {
+        return None;
+    }
+    let ms = if x >= 1e17 {
+        x / 1e6
+    } else if x >= 1e14 {
+        x / 1e3
+    } else if x >= 1e11 {
+        x
+    } else {
+        x * 1000.0
+    };
+    Some(Some(ms.round() as i64))
+}
+
+/// Parses a Splunk HEC raw body (`POST /services/collector/raw`) into
+/// canonical events: one per line (lines end at `\n`, `\r` or both, as
+/// Splunk's default `LINE_BREAKER` `([\r\n]+)` breaks them; lines of
+/// whitespace only are skipped). A line that starts with a syslog PRI
+/// (`<` and a digit) and parses as syslog is a syslog event (header fields
+/// in `syslog`, a JSON MSG mapped as for the syslog sources); every other
+/// line is plain text: `message`, severity `info`, category `SYSTEM`, no
+/// `parse_error` (as a HEC event that is a string). `meta` (the request's
+/// `host`, `source`, `sourcetype`, `index`) goes to each event's `metadata`
+/// as a HEC envelope's does. A body with no line → [`BodyError::Empty`].
+pub fn parse_hec_raw(
+    body: &[u8],
+    received_ms: i64,
+    tz: chrono_tz::Tz,
+    meta: &Map<String, Value>,
+    origin: &Origin,
+) -> Result<Vec<Event>, BodyError> {
+    let events: Vec<Event> = body
+        .split(|b| *b == b'\n' || *b == b'\r')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|line| {
+            let mut ev = raw_line_event(line, received_ms, tz, origin);
+            if !meta.is_empty() {
+                apply_hec_meta(&mut ev, meta.clone());
+            }
+            ev
+        })
+        .collect();
+    if events.is_empty() {
+        return Err(BodyError::Empty);
+    }
+    Ok(events)
+}
+
+/// One line of a raw body (see [`parse_hec_raw`]).
+fn raw_line_event(line: &[u8], received_ms: i64, tz: chrono_tz::Tz, origin: &Origin) -> Event {
+    if line.first() == Some(&b'<') && line.get(1).is_some_and(u8::is_ascii_digit) {
+        let ev = syslog_line_to_event(line, received_ms, tz, origin);
+        if !ev.parse_error {
+            return ev;
+        }
+    }
+    let mut ev = blank_event("SYSTEM", Severity::Info, received_ms, origin);
+    ev.message = Some(String::from_utf8_lossy(line).into_owned());
+    ev
 }
 
 /// `host`, `source`, `sourcetype`, `index` and `fields` go to `metadata`
@@ -604,12 +734,131 @@ mod tests {
             err,
             BodyError::HecEventMissing {
                 line: 2,
-                offset: 14
+                offset: 14,
+                event: 1
             }
         );
         let err = parse_hec_body(b"{\"event\":\"  \"}", 0, &ORIGIN).unwrap_err();
         assert!(matches!(err, BodyError::HecEventBlank { .. }));
         let err = parse_hec_body(b"{\"event\":\"a\"}\n{\"event\":", 0, &ORIGIN).unwrap_err();
         assert!(matches!(err, BodyError::Syntax { line: 2, .. }), "{err:?}");
+    }
+
+    /// Splunk refuses an event whose `time` is not epoch time (code 6,
+    /// naming the event from 0); the request keeps nothing.
+    #[test]
+    fn hec_time_that_is_not_epoch_time_is_refused() {
+        for bad in [
+            r#""abc""#,
+            r#""""#,
+            "-1",
+            "-0.5",
+            r#""-1700000000""#,
+            r#""NaN""#,
+            r#""inf""#,
+            r#""2023-11-14T22:13:20Z""#,
+            "true",
+            "[1]",
+            r#"{"s":1}"#,
+        ] {
+            let body =
+                format!("{{\"event\":\"ok\",\"time\":1}}\n{{\"event\":\"x\",\"time\":{bad}}}");
+            let err = parse_hec_body(body.as_bytes(), 0, &ORIGIN).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    BodyError::HecInvalidTime {
+                        line: 2,
+                        event: 1,
+                        ..
+                    }
+                ),
+                "{bad}: {err:?}"
+            );
+            assert_eq!(err.hec_event_number(), Some(1));
+        }
+    }
+
+    #[test]
+    fn hec_epoch_time_in_seconds_strings_and_finer_units() {
+        for (time, want) in [
+            ("1700000000", 1_700_000_000_000),
+            ("1700000000.25", 1_700_000_000_250),
+            (r#""1700000000.5""#, 1_700_000_000_500),
+            (r#"" 1700000000 ""#, 1_700_000_000_000),
+            ("1.7e9", 1_700_000_000_000),
+            ("0", 0),
+            ("1700000000123", 1_700_000_000_123),
+            ("1700000000123456", 1_700_000_000_123),
+            ("1700000000123456789", 1_700_000_000_123),
+        ] {
+            let body = format!("{{\"event\":\"x\",\"time\":{time}}}");
+            let evs = parse_hec_body(body.as_bytes(), 5, &ORIGIN).unwrap();
+            assert_eq!(evs[0].timestamp_ms, want, "{time}");
+        }
+        // `null` is no time: the receive time
+        let evs = parse_hec_body(br#"{"event":"x","time":null}"#, 5, &ORIGIN).unwrap();
+        assert_eq!(evs[0].timestamp_ms, 5);
+    }
+
+    fn raw(body: &[u8], meta: &[(&str, &str)]) -> Result<Vec<Event>, BodyError> {
+        let meta = meta
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        parse_hec_raw(body, 1_000, chrono_tz::Tz::UTC, &meta, &ORIGIN)
+    }
+
+    /// One event a line (`\n`, `\r\n` or a lone `\r`, blank lines
+    /// skipped); syslog lines parsed as syslog, the rest plain text.
+    #[test]
+    fn hec_raw_lines_are_events() {
+        let body = b"plain one\r\n\r\n  \n<38>1 2023-11-14T22:13:20Z web sshd 42 - - Accepted key\rthird <not pri>\n<1x> not syslog\n{\"action\":\"a\"}";
+        let evs = raw(body, &[]).unwrap();
+        let messages: Vec<_> = evs.iter().map(|e| e.message.as_deref()).collect();
+        assert_eq!(
+            messages,
+            [
+                Some("plain one"),
+                Some("Accepted key"),
+                Some("third <not pri>"),
+                Some("<1x> not syslog"),
+                Some("{\"action\":\"a\"}")
+            ]
+        );
+        let plain = &evs[0];
+        assert!(!plain.parse_error && plain.syslog.is_none());
+        assert_eq!(
+            (plain.severity, plain.category.as_str()),
+            (Severity::Info, "SYSTEM")
+        );
+        assert_eq!(plain.timestamp_ms, 1_000);
+        let sys = &evs[1];
+        let header = sys.syslog.as_ref().expect("a syslog event");
+        assert_eq!(header.hostname.as_deref(), Some("web"));
+        assert_eq!(header.app_name.as_deref(), Some("sshd"));
+        assert_eq!(sys.category, "AUTHENTICATION");
+        assert_eq!(sys.timestamp_ms, 1_700_000_000_000);
+        assert!(evs.iter().all(|e| !e.parse_error));
+        assert_eq!(raw(b" \r\n\n\t", &[]).unwrap_err(), BodyError::Empty);
+        assert_eq!(raw(b"", &[]).unwrap_err(), BodyError::Empty);
+    }
+
+    /// The query's metadata lands as a HEC envelope's: the event's own wins.
+    #[test]
+    fn hec_raw_query_metadata_never_replaces_the_event_s_own() {
+        let body = b"<13>1 - h app - - - {\"action\":\"x\",\"host\":\"own\"}\nplain";
+        let evs = raw(body, &[("host", "qhost"), ("sourcetype", "st")]).unwrap();
+        let md = evs[0].metadata.as_ref().unwrap();
+        assert_eq!(
+            (md["host"].as_str(), md["sourcetype"].as_str()),
+            (Some("own"), Some("st"))
+        );
+        assert_eq!(md["hec"]["host"], "qhost");
+        let md = evs[1].metadata.as_ref().unwrap();
+        assert_eq!(
+            (md["host"].as_str(), md["sourcetype"].as_str()),
+            (Some("qhost"), Some("st"))
+        );
     }
 }

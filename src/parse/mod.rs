@@ -11,7 +11,8 @@
 //! - [`json_msg`]: the borrowed scanner [`direct`] reads JSON MSGs (and
 //!   NDJSON lines) with, leaving what it cannot read exactly to simd-json.
 //! - [`spare`]: per-thread spare allocations for [`direct`]'s per-line lists.
-//! - [`json`]: HTTP bodies (JSON object, array, NDJSON; Splunk HEC envelopes).
+//! - [`json`]: HTTP bodies (JSON object, array, NDJSON; Splunk HEC envelopes
+//!   and raw lines).
 
 pub mod direct;
 pub mod framing;
@@ -27,7 +28,7 @@ pub mod syslog;
 pub use framing::{
     Frame, FrameRef, Framer, FramerConfig, FramingError, Oversize, Span as FrameSpan,
 };
-pub use json::{parse_events_body, parse_events_records, parse_hec_body, BodyError};
+pub use json::{parse_events_body, parse_events_records, parse_hec_body, parse_hec_raw, BodyError};
 pub use normalize::{
     normalize_json, normalize_syslog, syslog_line_to_event, syslog_line_to_record,
     syslog_text_to_record, Origin,

@@ -10,6 +10,11 @@
 //! - `POST /services/collector/event` and `/services/collector`: Splunk HEC
 //!   envelopes, `Authorization: Splunk <token>` (Bearer accepted too), HEC
 //!   answers (`{"text":"Success","code":0}`).
+//! - `POST /services/collector/raw`: Splunk HEC raw, one event a line
+//!   ([`parse_hec_raw`]), the query's `host`, `source`, `sourcetype` and
+//!   `index` in each event's `metadata`; a channel (query or
+//!   `X-Splunk-Request-Channel`) is accepted, never required (no indexer
+//!   acknowledgement here).
 //! - `GET /health`.
 //!
 //! With no `tokens` configured, requests need no authorisation.
@@ -26,15 +31,16 @@ use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, Source
 use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
 use crate::event::{buffers, now_millis, EncodedEvent, Event};
 use crate::http_server::{serve, ConnObserver, Limits};
-use crate::parse::{parse_events_records, parse_hec_body, BodyError, Origin};
+use crate::parse::{parse_events_records, parse_hec_body, parse_hec_raw, BodyError, Origin};
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono_tz::Tz;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -128,6 +134,8 @@ struct AppState {
     /// What the requests in progress may hold (`queue_bytes`).
     budget: Arc<ReadBudget>,
     ingest: Arc<dyn Ingest>,
+    /// The zone of syslog timestamps without one (raw HEC lines).
+    tz: Tz,
     metrics: SourceMetrics,
     /// Permits for large bodies, held from their parse on tokio's blocking
     /// pool until their records are in the ring: one per CPU. It bounds
@@ -150,7 +158,17 @@ const OFFLOAD_GZIP_BYTES: usize = 32 << 10;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Api {
     Events,
+    /// HEC envelopes (`/services/collector/event`).
     Hec,
+    /// HEC raw text (`/services/collector/raw`).
+    HecRaw,
+}
+
+impl Api {
+    /// Splunk's auth schemes and answers.
+    fn is_hec(self) -> bool {
+        matches!(self, Api::Hec | Api::HecRaw)
+    }
 }
 
 /// Binds the listener and serves until shutdown.
@@ -177,6 +195,7 @@ pub async fn start(
         body_timeout: settings.request_timeout.0,
         budget: ReadBudget::new(settings.queue_bytes.0 as usize, metrics.clone()),
         ingest: ctx.ingest.clone(),
+        tz: ctx.timezone,
         metrics,
         large: Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -215,6 +234,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/services/collector/event", post(hec))
         .route("/services/collector/event/1.0", post(hec))
         .route("/services/collector", post(hec))
+        .route("/services/collector/raw", post(hec_raw))
+        .route("/services/collector/raw/1.0", post(hec_raw))
         // what HEC clients (and the `splunk_hec` destination's test) ask
         .route("/services/collector/health", get(hec_health))
         .route("/services/collector/health/1.0", get(hec_health))
@@ -228,7 +249,7 @@ async fn events(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(&st, Api::Events, peer, &headers, body).await
+    handle(&st, Api::Events, peer, &headers, body, Map::new()).await
 }
 
 /// Splunk's answer of a healthy HEC (no token needed).
@@ -242,7 +263,32 @@ async fn hec(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(&st, Api::Hec, peer, &headers, body).await
+    handle(&st, Api::Hec, peer, &headers, body, Map::new()).await
+}
+
+async fn hec_raw(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let meta = raw_meta(query.as_deref().unwrap_or(""));
+    handle(&st, Api::HecRaw, peer, &headers, body, meta).await
+}
+
+/// The metadata Splunk takes from a raw request's query: `host`, `source`,
+/// `sourcetype`, `index` (the first of each, when not empty). Anything
+/// else (`channel`, which only indexer acknowledgement uses) is ignored.
+fn raw_meta(query: &str) -> Map<String, Value> {
+    let mut meta = Map::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if matches!(&*k, "host" | "source" | "sourcetype" | "index") && !v.is_empty() {
+            meta.entry(k.into_owned())
+                .or_insert_with(|| Value::String(v.into_owned()));
+        }
+    }
+    meta
 }
 
 /// Authorise, read, decompress, parse, append — or answer why not.
@@ -252,6 +298,7 @@ async fn handle(
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Body,
+    raw_meta: Map<String, Value>,
 ) -> Response {
     if let Err(why) = authorised(st, api, headers) {
         return refuse(st, api, Reject::Unauthorized(why));
@@ -278,6 +325,8 @@ async fn handle(
         max_body: st.max_body,
         received_ms: now_millis(),
         syslog_hint: st.ingest.syslog_hints(),
+        tz: st.tz,
+        raw_meta,
     };
     let peer_text = peer.to_string();
     // held until the records are appended (see `AppState::large`)
@@ -316,6 +365,10 @@ struct ParseJob {
     max_body: usize,
     received_ms: i64,
     syslog_hint: bool,
+    /// The zone of raw HEC syslog lines' timestamps without one.
+    tz: Tz,
+    /// What a raw HEC request's query puts in its events' `metadata`.
+    raw_meta: Map<String, Value>,
 }
 
 impl ParseJob {
@@ -349,6 +402,8 @@ impl ParseJob {
             Api::Events => parse_events_records(&body, self.received_ms, &origin),
             Api::Hec => parse_hec_body(&body, self.received_ms, &origin)
                 .map(|events| events.iter().map(Event::encode).collect()),
+            Api::HecRaw => parse_hec_raw(&body, self.received_ms, self.tz, &self.raw_meta, &origin)
+                .map(|events| events.iter().map(Event::encode).collect()),
         }
         .map_err(Reject::Malformed)
     }
@@ -377,7 +432,7 @@ fn authorised(st: &AppState, api: Api, headers: &HeaderMap) -> Result<(), Unauth
     // auth schemes are case-insensitive (RFC 9110 §11.1)
     let token = match value.split_once(' ') {
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("Bearer") => t,
-        Some((scheme, t)) if api == Api::Hec && scheme.eq_ignore_ascii_case("Splunk") => t,
+        Some((scheme, t)) if api.is_hec() && scheme.eq_ignore_ascii_case("Splunk") => t,
         _ => return Err(Unauthorised::BadScheme),
     };
     let known = st
@@ -450,6 +505,12 @@ fn gunzip(data: &[u8], limit: usize) -> Result<Bytes, Reject> {
 
 /// Appends all events of a request in one call (refused at once when the
 /// ring blocks; waiting for a busy writer without blocking the thread).
+///
+/// A 503 is a refusal, not a loss: the client keeps the events and is told
+/// to retry, so it is counted in `…_connection_errors_total{reason}`
+/// (`buffer_full`, `buffer_error`, `shutting_down`, `not_durable`), never
+/// in `…_dropped_total`, which counts only events the relay lost: those of
+/// a 413 for an event the ring can never hold (`too_large`).
 async fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response {
     if encoded.is_empty() {
         return accepted(api, 0);
@@ -461,23 +522,27 @@ async fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response
             accepted(api, encoded.len())
         }
         Err(IngestError::Full(retry)) => {
-            st.metrics.dropped("buffer_full", encoded.len() as u64);
+            st.metrics.connection_error("buffer_full");
             reject(api, Reject::Full(retry.as_secs().max(1)))
         }
-        Err(IngestError::Closed) => reject(api, Reject::Unavailable("shutting down".into())),
+        Err(IngestError::Closed) => {
+            st.metrics.connection_error("shutting_down");
+            reject(api, Reject::Unavailable("shutting down".into()))
+        }
         Err(IngestError::Failed(e)) => {
-            st.metrics.dropped("buffer_error", encoded.len() as u64);
+            st.metrics.connection_error("buffer_error");
             reject(api, Reject::Unavailable(e))
         }
         // never fits: retrying cannot help
         Err(IngestError::TooLarge(e)) => {
             st.metrics.dropped("too_large", encoded.len() as u64);
-            reject(api, Reject::RecordTooLarge(e))
+            refuse(st, api, Reject::RecordTooLarge(e))
         }
         // in the ring, but not on disk as `fsync = always` promises: not
         // acknowledged (a retry may deliver them twice, never zero times)
         Err(e @ IngestError::NotDurable(_)) => {
             st.metrics.accepted(&encoded);
+            st.metrics.connection_error("not_durable");
             reject(api, Reject::Unavailable(e.to_string()))
         }
     };
@@ -488,7 +553,7 @@ async fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response
 fn accepted(api: Api, n: usize) -> Response {
     match api {
         Api::Events => Json(json!({"accepted": n})).into_response(),
-        Api::Hec => Json(json!({"text": "Success", "code": 0})).into_response(),
+        Api::Hec | Api::HecRaw => Json(json!({"text": "Success", "code": 0})).into_response(),
     }
 }
 
@@ -510,8 +575,8 @@ enum Reject {
 }
 
 /// Answers a request refused for what it is or asks, counted in
-/// `…_connection_errors_total{reason}` (a full ring is counted where its
-/// events are: `…_dropped_total{reason="buffer_full"}`).
+/// `…_connection_errors_total{reason}` (the ring's refusals are counted
+/// by [`append`]).
 fn refuse(st: &AppState, api: Api, r: Reject) -> Response {
     let reason = match &r {
         Reject::Unauthorized(_) => Some("unauthorized"),
@@ -533,19 +598,19 @@ fn refuse(st: &AppState, api: Api, r: Reject) -> Response {
 fn reject(api: Api, r: Reject) -> Response {
     let (status, text, hec_code) = match &r {
         // Splunk's answers on the HEC paths (codes 2, 3, 4)
-        Reject::Unauthorized(why) => match (api, why) {
-            (Api::Hec, Unauthorised::Missing) => {
+        Reject::Unauthorized(why) => match (api.is_hec(), why) {
+            (true, Unauthorised::Missing) => {
                 (StatusCode::UNAUTHORIZED, "Token is required".to_string(), 2)
             }
-            (Api::Hec, Unauthorised::BadScheme) => (
+            (true, Unauthorised::BadScheme) => (
                 StatusCode::UNAUTHORIZED,
                 "Invalid authorization".to_string(),
                 3,
             ),
-            (Api::Hec, Unauthorised::WrongToken) => {
+            (true, Unauthorised::WrongToken) => {
                 (StatusCode::FORBIDDEN, "Invalid token".to_string(), 4)
             }
-            (Api::Events, _) => (
+            (false, _) => (
                 StatusCode::UNAUTHORIZED,
                 "invalid or missing token".to_string(),
                 3,
@@ -566,7 +631,12 @@ fn reject(api: Api, r: Reject) -> Response {
             format!("invalid gzip body: {e}"),
             6,
         ),
-        Reject::Malformed(e) => (StatusCode::BAD_REQUEST, e.to_string(), hec_body_code(e)),
+        // on the HEC paths, Splunk's words for the code
+        Reject::Malformed(e) if api.is_hec() => {
+            let (code, text) = hec_body_answer(e);
+            (StatusCode::BAD_REQUEST, text.to_string(), code)
+        }
+        Reject::Malformed(e) => (StatusCode::BAD_REQUEST, e.to_string(), 6),
         Reject::Full(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "buffer full, retry later".to_string(),
@@ -586,7 +656,12 @@ fn reject(api: Api, r: Reject) -> Response {
         Reject::RecordTooLarge(e) => (StatusCode::PAYLOAD_TOO_LARGE, e.clone(), 6),
     };
     let body = match (api, &r) {
-        (Api::Hec, _) => json!({"text": text, "code": hec_code}),
+        // the event at fault, numbered from 0, as Splunk says it
+        (Api::Hec | Api::HecRaw, Reject::Malformed(e)) => match e.hec_event_number() {
+            Some(n) => json!({"text": text, "code": hec_code, "invalid-event-number": n}),
+            None => json!({"text": text, "code": hec_code}),
+        },
+        (Api::Hec | Api::HecRaw, _) => json!({"text": text, "code": hec_code}),
         (Api::Events, Reject::Malformed(e)) => match e.position() {
             Some((line, offset)) => json!({"error": text, "line": line, "offset": offset}),
             None => json!({"error": text}),
@@ -607,13 +682,13 @@ fn reject(api: Api, r: Reject) -> Response {
     resp
 }
 
-/// HEC error code for a body problem (see Splunk's HEC error table).
-fn hec_body_code(e: &BodyError) -> u8 {
+/// Splunk's HEC code and text for a body problem (its HEC error table).
+fn hec_body_answer(e: &BodyError) -> (u8, &'static str) {
     match e {
-        BodyError::Empty => 5,
-        BodyError::HecEventMissing { .. } => 12,
-        BodyError::HecEventBlank { .. } => 13,
-        _ => 6,
+        BodyError::Empty => (5, "No data"),
+        BodyError::HecEventMissing { .. } => (12, "Event field is required"),
+        BodyError::HecEventBlank { .. } => (13, "Event field cannot be blank"),
+        _ => (6, "Invalid data format"),
     }
 }
 
@@ -629,6 +704,8 @@ mod tests {
             max_body: 10 << 20,
             received_ms: 0,
             syslog_hint: false,
+            tz: Tz::UTC,
+            raw_meta: Map::new(),
         }
     }
 
