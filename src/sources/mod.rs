@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod gated_ingest;
 pub mod http;
+mod log_limit;
 mod metrics;
 mod parse_ahead;
 mod read_budget;
