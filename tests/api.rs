@@ -93,7 +93,10 @@ tokens = [
         sha(ADMIN),
         sha(VIEWER)
     );
-    let config = Config::parse(&text, &dir.path().join("relay.toml"), &|_| None).unwrap();
+    // on disk too, for the tests that reload it
+    let file = dir.path().join("relay.toml");
+    std::fs::write(&file, &text).unwrap();
+    let config = Config::parse(&text, &file, &|_| None).unwrap();
     let relay = Relay::start(config).await.unwrap();
     let api = format!("http://{}", relay.api_address().expect("api runs"));
     let ingest = format!(
@@ -851,5 +854,150 @@ async fn destination_crud_with_secrets_sealed_at_rest() {
     drop(relay);
     let h = start_in(dir, "web_crud3").await;
     assert!(!h.relay.destinations().await.contains_key("hook"));
+    h.relay.shutdown().await.unwrap();
+}
+
+/// A destination created through the API whose name the config file then
+/// takes over (at a reload, as SIGHUP does) leaves the API's set: the
+/// file's runs, the API may neither change nor delete it (409), and once
+/// the file drops the name again the destination is gone (at that reload
+/// and at the next start), not started again from the API's store, and the
+/// API may create the name anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_the_config_file_takes_over_leaves_the_api_for_good() {
+    let h = start("web_shadow").await;
+    let d = h.dir.path().display().to_string();
+    let cfg = h.dir.path().join("relay.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let api_out = h.dir.path().join("out/api.ndjson");
+    let file_out = h.dir.path().join("out/file.ndjson");
+    let by_api = serde_json::json!({
+        "name": "taken",
+        "type": "file",
+        "path": format!("{d}/out/api.ndjson"),
+        "batch_timeout": "20ms",
+    });
+    let (status, body) = h
+        .send(Method::POST, "/api/v1/destinations", by_api.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let append = |text: &str| {
+        let mut ev = Event::new("SECURITY", Some("shadow.check".into()), Severity::Info);
+        ev.message = Some(text.into());
+        h.relay.ring().append(&[ev.encode()]).unwrap();
+    };
+    let holds = |path: &std::path::Path, text: &str| {
+        std::fs::read_to_string(path).is_ok_and(|t| t.contains(text))
+    };
+    append("before the takeover");
+    wait_until("the API's destination delivers", async || {
+        holds(&api_out, "before the takeover")
+    })
+    .await;
+
+    // the file takes the name over
+    let takeover = format!(
+        "{original}\n[destinations.taken]\ntype = \"file\"\n\
+         path = \"{d}/out/file.ndjson\"\nbatch_timeout = \"20ms\"\n"
+    );
+    std::fs::write(&cfg, takeover).unwrap();
+    h.relay.reload().await.unwrap();
+    append("after the takeover");
+    wait_until("the file's destination delivers", async || {
+        holds(&file_out, "after the takeover")
+    })
+    .await;
+    assert!(
+        !holds(&api_out, "after the takeover"),
+        "the API's one runs on"
+    );
+    let list = h.get("/api/v1/destinations").await;
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "taken")
+        .unwrap()
+        .clone();
+    assert_eq!(row["managed"], false, "{row}");
+    for (method, body) in [
+        (Method::DELETE, Value::Null),
+        (Method::PUT, by_api.clone()),
+        (Method::POST, by_api.clone()),
+    ] {
+        let path = match method {
+            Method::POST => "/api/v1/destinations",
+            _ => "/api/v1/destinations/taken",
+        };
+        let (status, answer) = h.send(method.clone(), path, body).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{method}: {answer}");
+    }
+    let store = h.dir.path().join("data/api/destinations.json");
+    let stored = std::fs::read_to_string(&store).unwrap();
+    assert!(
+        !stored.contains("taken"),
+        "still in the API's store: {stored}"
+    );
+
+    // the file drops it: gone, not the API's one started again
+    std::fs::write(&cfg, &original).unwrap();
+    h.relay.reload().await.unwrap();
+    assert!(!h.relay.destinations().await.contains_key("taken"));
+    for method in [Method::DELETE, Method::PUT] {
+        let (status, answer) = h
+            .send(method.clone(), "/api/v1/destinations/taken", by_api.clone())
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method}: {answer}");
+    }
+    h.relay.shutdown().await.unwrap();
+    let Harness { dir, relay, .. } = h;
+    drop(relay);
+    let h = start_in(dir, "web_shadow2").await;
+    assert!(!h.relay.destinations().await.contains_key("taken"));
+
+    // the name is free for the API again
+    let (status, body) = h
+        .send(Method::POST, "/api/v1/destinations", by_api.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(h.relay.destinations().await.contains_key("taken"));
+    h.relay.shutdown().await.unwrap();
+}
+
+/// A name the config file took over while the relay was stopped is the
+/// file's at the next start: the API's settings are dropped from its store
+/// then, so the name stays the file's and is gone once the file drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_the_file_took_while_stopped_leaves_the_api_store_at_start() {
+    let h = start("web_shadow_start").await;
+    let d = h.dir.path().display().to_string();
+    let by_api = serde_json::json!({
+        "name": "taken",
+        "type": "file",
+        "path": format!("{d}/out/api.ndjson"),
+    });
+    let (status, body) = h.send(Method::POST, "/api/v1/destinations", by_api).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    h.relay.shutdown().await.unwrap();
+    let Harness { dir, relay, .. } = h;
+    drop(relay);
+
+    // started with a file that defines the name (as `start_in` writes it, plus the section)
+    let cfg = dir.path().join("relay.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let text = format!(
+        "{original}\n[destinations.taken]\ntype = \"file\"\npath = \"{d}/out/file.ndjson\"\n"
+    );
+    let config = Config::parse(&text, &cfg, &|_| None).unwrap();
+    let relay = Relay::start(config).await.unwrap();
+    let stored = std::fs::read_to_string(dir.path().join("data/api/destinations.json")).unwrap();
+    assert!(
+        !stored.contains("taken"),
+        "still in the API's store: {stored}"
+    );
+    relay.shutdown().await.unwrap();
+    drop(relay);
+    let h = start_in(dir, "web_shadow_start2").await;
+    assert!(!h.relay.destinations().await.contains_key("taken"));
     h.relay.shutdown().await.unwrap();
 }

@@ -249,6 +249,58 @@ fn validate_lists_section_errors_behind_a_top_level_one() {
     }
 }
 
+/// Every bad key of one section is listed, not only the first serde or a
+/// module's check stops at (in the common keys and the format's own), and
+/// every missing TLS file of a section; a key left out to find the others
+/// is not reported again as missing.
+#[test]
+fn validate_lists_every_bad_key_of_a_section_and_every_missing_file() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("section.toml");
+    std::fs::write(
+        &cfg,
+        "[sources.tls]\ntype = \"syslog_tls\"\naddress = \"127.0.0.1:0\"\n\
+         cert = \"nope.pem\"\nkey = \"nope.key\"\nclient_ca = \"nope-ca.pem\"\n\n\
+         [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:0\"\n\
+         max_connections = \"many\"\nidle_timeout = \"soon\"\nidle = 5\n\n\
+         [destinations.hook]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:1/\"\n\
+         batch_size = 0\nbatchsize = 10\nconcurrency = 100\n\
+         filter = { min_severity = \"loud\", categorys = [\"SECURITY\"] }\n\
+         timeout = \"never\"\nbodie = \"ndjson\"\n",
+    )
+    .unwrap();
+    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    for (key, line) in [
+        ("sources.tls.cert", 4),
+        ("sources.tls.key", 5),
+        ("sources.tls.client_ca", 6),
+        ("sources.tcp.max_connections", 11),
+        ("sources.tcp.idle_timeout", 12),
+        ("sources.tcp.idle", 13),
+        ("destinations.hook.batch_size", 18),
+        ("destinations.hook.batchsize", 19),
+        ("destinations.hook.concurrency", 20),
+        ("destinations.hook.filter.min_severity", 21),
+        ("destinations.hook.filter.categorys", 21),
+        ("destinations.hook.timeout", 22),
+        ("destinations.hook.bodie", 23),
+    ] {
+        let want = format!("{key} (line {line}): ");
+        assert!(out.contains(&want), "no `{want}` in:\n{out}");
+    }
+    assert!(out.contains("nope-ca.pem does not exist"), "{out}");
+    assert!(!out.contains("missing field"), "{out}");
+    // in the file's order within each section
+    let lines: Vec<usize> = out
+        .lines()
+        .filter(|l| l.contains("destinations.hook."))
+        .filter_map(|l| l.split("(line ").nth(1)?.split(')').next()?.parse().ok())
+        .collect();
+    assert!(lines.is_sorted(), "{out}");
+}
+
 fn with_missing_var() -> String {
     BAD.replace("token = \"t\"", "token = \"${MISSING_VAR_FOR_CLI_TEST}\"")
 }

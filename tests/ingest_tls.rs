@@ -210,3 +210,116 @@ fn validation_loads_the_tls_files_and_names_the_key_at_fault() {
     assert_eq!(e.path, "sources.tls.key", "{e}");
     assert!(e.message.contains("no PEM private key"), "{e}");
 }
+
+/// `siem-relay run`, killed when the test ends.
+struct RunningRelay {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl RunningRelay {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    /// Waits until the log has a line with all of `parts`, and returns it.
+    async fn line(&self, parts: &[&str], within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let log = self.log();
+            if let Some(l) = log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+                return l.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {parts:?} within {within:?}:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for RunningRelay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The relay at the default log level, with clients that fail the TLS
+/// handshake: plain TCP sent to the TLS port, and a client that does not
+/// trust the server's CA. The first failure is a `warn` line naming the
+/// peer and the reason; the others of the next 10 s are not logged one by
+/// one but counted in one summary line, with the last one's peer and error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_handshakes_are_warned_of_once_then_summarised() {
+    let pki = make_pki();
+    let stranger = make_pki();
+    let dir = pki.dir.path();
+    let cfg = dir.join("relay.toml");
+    std::fs::write(
+        &cfg,
+        "data_dir = \"data\"\n[buffer]\nmax_bytes = \"1MiB\"\nsegment_bytes = \"64KiB\"\n\n\
+         [sources.tls]\ntype = \"syslog_tls\"\naddress = \"127.0.0.1:0\"\n\
+         cert = \"server.pem\"\nkey = \"server.key\"\n\n\
+         [destinations.out]\ntype = \"file\"\npath = \"out.ndjson\"\n",
+    )
+    .unwrap();
+    let log = dir.join("stderr.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_siem-relay"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env_remove("SIEM_RELAY_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let relay = RunningRelay { child, log };
+    let listening = relay
+        .line(&["source listening", "source=tls"], Duration::from_secs(10))
+        .await;
+    let port: u16 = listening
+        .split("address=127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {listening}"));
+
+    // plain TCP: a syslog line where the ClientHello belongs
+    for _ in 0..3 {
+        let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        tcp.write_all(b"<13>1 - h app - - - plain text\n")
+            .await
+            .unwrap();
+        // the relay closes the connection once the handshake failed
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut sink)).await;
+    }
+    let first = relay
+        .line(&["TLS handshake failed"], Duration::from_secs(5))
+        .await;
+    assert!(first.contains("WARN"), "{first}");
+    assert!(first.contains("peer=127.0.0.1:"), "{first}");
+    assert!(first.contains("tls_handshake"), "{first}");
+    assert!(first.contains("does not speak TLS"), "{first}");
+
+    // a client that does not trust the server's certificate
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let connector = TlsConnector::from(Arc::new(client_config(&stranger, None)));
+    let name = ServerName::try_from("localhost").expect("name");
+    assert!(connector.connect(name, tcp).await.is_err());
+
+    let summary = relay
+        .line(&["more times in the last"], Duration::from_secs(15))
+        .await;
+    assert!(summary.contains("WARN"), "{summary}");
+    assert!(summary.contains("suppressed=3"), "{summary}");
+    assert!(summary.contains("TLS handshake failed"), "{summary}");
+    // the last of them was the client that refused the certificate
+    assert!(summary.contains("alert"), "{summary}");
+    assert!(summary.contains("last_peer=127.0.0.1:"), "{summary}");
+    let log = relay.log();
+    assert_eq!(
+        log.matches("TLS handshake failed").count(),
+        2,
+        "one line for the first, one summary for the others:\n{log}"
+    );
+}

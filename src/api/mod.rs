@@ -83,7 +83,7 @@ pub struct ApiState {
     backend: Weak<dyn Backend>,
     tokens: Tokens,
     metrics: PrometheusHandle,
-    store: Store,
+    store: Arc<Store>,
 }
 
 impl ApiState {
@@ -112,6 +112,7 @@ pub enum ApiStartError {
 /// The running server.
 pub struct ApiServer {
     local_addr: SocketAddr,
+    store: Arc<Store>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -126,14 +127,14 @@ impl ApiServer {
         let tokens = Tokens::new(&config.tokens).map_err(ApiStartError::Tokens)?;
         let metrics = metrics::install_recorder();
         let relay = backend.upgrade().ok_or(ApiStartError::RelayGone)?;
-        let store = Store::open(&relay.data_dir())?;
+        let store = Arc::new(Store::open(&relay.data_dir())?);
         start_stored(&*relay, &store).await;
         drop(relay);
         let state = Arc::new(ApiState {
             backend,
             tokens,
             metrics,
-            store,
+            store: store.clone(),
         });
         let listener = tokio::net::TcpListener::bind(&config.address)
             .await
@@ -161,6 +162,7 @@ impl ApiServer {
         tracing::info!(address = %local_addr, "admin API listening");
         Ok(ApiServer {
             local_addr,
+            store,
             stop,
             task,
         })
@@ -168,6 +170,11 @@ impl ApiServer {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The API-managed destinations' store.
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
     }
 
     /// Stops accepting, lets requests in progress finish (up to 5 s).
@@ -184,12 +191,30 @@ impl ApiServer {
 }
 
 /// Starts the stored destinations; a name the config file now defines is
-/// left to the file, and one that no longer builds is logged and skipped.
+/// the file's (its API settings are dropped from the store, as at a reload
+/// that gives the name to the file), and one that no longer builds is
+/// logged and skipped.
 async fn start_stored(backend: &dyn Backend, store: &Store) {
     let running = backend.destinations().await;
+    let shadowed: Vec<String> = store
+        .lock()
+        .await
+        .keys()
+        .filter(|name| running.contains_key(*name) || backend.in_config_file(name))
+        .cloned()
+        .collect();
+    match store.forget(&shadowed).await {
+        Ok(names) => {
+            for name in names {
+                tracing::warn!(destination = %name, "the config file defines this API-managed destination; the file's runs and the API's settings are dropped");
+            }
+        }
+        Err(e) => {
+            tracing::error!("API-managed destinations the config file defines could not be dropped from the store: {e}")
+        }
+    }
     for (name, d) in store.lock().await.iter() {
-        if running.contains_key(name) || backend.in_config_file(name) {
-            tracing::warn!(destination = %name, "API-managed destination shadowed by the config file");
+        if shadowed.contains(name) {
             continue;
         }
         let started = match d.section(name) {

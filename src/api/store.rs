@@ -112,6 +112,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Drops `names` from the store (the config file defines them now: the
+    /// file's are the ones that run, and the API's settings must not come
+    /// back when the file gives a name up). Returns the names it held.
+    pub async fn forget(&self, names: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut entries = self.lock().await;
+        let mut removed = Vec::new();
+        for name in names {
+            if let Some(old) = entries.remove(name) {
+                removed.push((name.clone(), old));
+            }
+        }
+        if removed.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Err(e) = self.persist(&entries) {
+            entries.extend(removed);
+            return Err(e);
+        }
+        Ok(removed.into_iter().map(|(name, _)| name).collect())
+    }
+}
+
 impl StoredDestination {
     /// The `[destinations.NAME]` section this stands for.
     pub fn section(&self, name: &str) -> Result<SectionConfig, String> {
@@ -158,6 +181,9 @@ mod tests {
         assert!(text.contains("http://h:8088"));
         let again = Store::open(dir.path()).unwrap();
         assert_eq!(again.lock().await.get("splunk"), Some(&d));
+        let forgotten = again.forget(&["splunk".into(), "other".into()]).await;
+        assert_eq!(forgotten.unwrap(), ["splunk"]);
+        assert!(Store::open(dir.path()).unwrap().lock().await.is_empty());
         let s = d.section("splunk").unwrap();
         assert_eq!(s.table["token"].as_str(), Some("hec-secret-1"));
         assert_eq!(d.redacted()["token"], secrets::REDACTED);

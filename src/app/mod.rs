@@ -292,23 +292,23 @@ impl Relay {
     pub async fn reload(&self) -> Result<(), AppError> {
         let path = self.config.lock().unwrap().file.clone();
         let mut new = load_config(&path)?;
-        {
-            let mut managed = self.managed.lock().unwrap();
-            // a name the file now defines is the file's: the API's
-            // destination of that name stops, and the API may no longer
-            // change or delete it (its stored settings come back only if the
-            // file gives the name up and the relay restarts)
-            managed.retain(|name, _| {
-                let shadowed = new.destinations.iter().any(|d| &d.name == name);
-                if shadowed {
-                    tracing::warn!(destination = %name, "reload: the config file now defines this API-managed destination; the file's replaces it");
+        // a name the file now defines is the file's: the API's destination
+        // of that name stops, and leaves the API's set once the reload is
+        // done (the API may no longer change or delete it, and when the
+        // file gives the name up it is gone, not started again from the
+        // API's store)
+        let shadowed: Vec<String> = {
+            let managed = self.managed.lock().unwrap();
+            let mut shadowed = Vec::new();
+            for (name, section) in managed.iter() {
+                if new.destinations.iter().any(|d| &d.name == name) {
+                    shadowed.push(name.clone());
+                } else {
+                    new.destinations.push(section.clone());
                 }
-                !shadowed
-            });
-            for (_, section) in managed.iter() {
-                new.destinations.push(section.clone());
             }
-        }
+            shadowed
+        };
         let old = self.config.lock().unwrap().clone();
         if new.buffer != old.buffer || new.data_dir != old.data_dir {
             tracing::warn!("[buffer] and data_dir changes take effect at the next restart");
@@ -369,9 +369,31 @@ impl Relay {
                 self.start_destination(&new, d).await?;
             }
         }
+        self.give_to_the_file(&shadowed).await;
         *self.config.lock().unwrap() = new;
         tracing::info!("configuration reloaded");
         Ok(())
+    }
+
+    /// Drops API-managed destinations whose names the config file took
+    /// over from the API's set and its store.
+    async fn give_to_the_file(&self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        {
+            let mut managed = self.managed.lock().unwrap();
+            for name in names {
+                managed.remove(name);
+                tracing::warn!(destination = %name, "reload: the config file now defines this API-managed destination; the file's replaces it and the API's settings are dropped");
+            }
+        }
+        let store = self.api.lock().unwrap().as_ref().map(|a| a.store());
+        if let Some(store) = store {
+            if let Err(e) = store.forget(names).await {
+                tracing::error!("reload: API-managed destinations the config file took over could not be dropped from the store: {e}");
+            }
+        }
     }
 
     /// Stops intake, lets destinations finish in-flight batches within the

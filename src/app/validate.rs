@@ -1,23 +1,36 @@
 //! Checking a whole configuration: every source and destination section is
 //! handed to its module, and every problem is collected (not just the first).
 
-use crate::config::{Config, ConfigError};
+use crate::config::{every_error, Config, ConfigError};
 use crate::destinations::registry;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// All problems of `config`, each with its key path.
 pub fn validate(config: &Config) -> Vec<ConfigError> {
     let mut errors = Vec::new();
-    for s in &config.sources {
-        if let Err(e) = crate::sources::validate_in(s, &config.base_dir) {
-            errors.push(e);
+    let text = std::fs::read_to_string(&config.file).ok();
+    // a section's errors in the order of their lines in the file
+    let mut in_file_order = |mut section: Vec<ConfigError>| {
+        for e in &mut section {
+            if e.line.is_none() {
+                e.line = text
+                    .as_deref()
+                    .and_then(|t| crate::config::key_line(t, &e.path));
+            }
         }
+        section.sort_by_key(|e| e.line);
+        errors.extend(section);
+    };
+    for s in &config.sources {
+        in_file_order(crate::sources::every_error_in(s, &config.base_dir));
     }
     let data_dir = config.data_path();
     for d in &config.destinations {
-        if let Err(e) = registry::build(d, &config.base_dir, &data_dir) {
-            errors.push(e);
-        }
+        in_file_order(every_error(d, |d| {
+            registry::build(d, &config.base_dir, &data_dir)
+                .map(drop)
+                .map_err(|e| vec![e])
+        }));
     }
     // every listener's address is a host:port, and no two listeners of a
     // transport share a port on overlapping addresses (0.0.0.0 overlaps all)
@@ -81,9 +94,9 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
     }
     for e in &mut errors {
         if e.line.is_none() {
-            e.line = std::fs::read_to_string(&config.file)
-                .ok()
-                .and_then(|t| crate::config::key_line(&t, &e.path));
+            e.line = text
+                .as_deref()
+                .and_then(|t| crate::config::key_line(t, &e.path));
         }
     }
     errors

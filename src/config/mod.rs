@@ -207,6 +207,87 @@ pub fn table_into<T: DeserializeOwned>(table: &toml::Table, path: &str) -> Resul
     })
 }
 
+/// Every problem `check` finds in `section`, not only the first (serde
+/// stops at a section's first bad key, and a module's checks at their
+/// first failure): after errors at keys of the section, `check` runs again
+/// without those keys (a bad value, an unknown key), until it passes or
+/// finds nothing more it can leave out. An error at a key it left out, or
+/// under one (`missing field`, `cert` "required when key is set"), follows
+/// from leaving the key out and is not listed.
+pub fn every_error(
+    section: &SectionConfig,
+    mut check: impl FnMut(&SectionConfig) -> Result<(), Vec<ConfigError>>,
+) -> Vec<ConfigError> {
+    // each round leaves out at least one key: a section has fewer than this
+    const MAX_ROUNDS: usize = 64;
+    let mut section = section.clone();
+    let path = section.path();
+    let mut found: Vec<ConfigError> = Vec::new();
+    let mut left_out: Vec<Vec<String>> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let Err(errors) = check(&section) else { break };
+        let mut progress = false;
+        for e in errors {
+            let key = key_at_fault(&e, &path);
+            let follows = key
+                .as_ref()
+                .is_some_and(|k| left_out.iter().any(|out| k.starts_with(out)));
+            if follows || found.contains(&e) {
+                continue;
+            }
+            found.push(e);
+            if let Some(k) = key {
+                if remove_key(&mut section.table, &k) {
+                    left_out.push(k);
+                    progress = true;
+                }
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    found
+}
+
+/// The key (as its path in the section's table) an error of the section at
+/// `path` is about: its key path, or the key an `unknown field` names.
+fn key_at_fault(e: &ConfigError, path: &str) -> Option<Vec<String>> {
+    let mut key: Vec<String> = match e.path.strip_prefix(path) {
+        Some("") => Vec::new(),
+        Some(rest) => rest
+            .strip_prefix('.')?
+            .split('.')
+            .map(|k| k.split('[').next().unwrap_or(k).to_string())
+            .collect(),
+        None => return None,
+    };
+    if let Some(unknown) = e
+        .message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
+        if key.last().map(String::as_str) != Some(unknown) {
+            key.push(unknown.to_string());
+        }
+    }
+    (!key.is_empty()).then_some(key)
+}
+
+/// Removes the deepest key of `key` that `table` holds. False when it holds
+/// none of it.
+fn remove_key(table: &mut toml::Table, key: &[String]) -> bool {
+    let Some((first, rest)) = key.split_first() else {
+        return false;
+    };
+    let removed_inside = match table.get_mut(first) {
+        None => return false,
+        Some(toml::Value::Table(inner)) => remove_key(inner, rest),
+        Some(_) => false,
+    };
+    removed_inside || table.remove(first).is_some()
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -511,6 +592,95 @@ mod tests {
         let paths: Vec<_> = e.0.iter().map(|e| e.path.as_str()).collect();
         assert!(paths.contains(&"sources.x.type"), "{paths:?}");
         assert!(paths.contains(&"buffer.max_bytes"), "{paths:?}");
+    }
+
+    fn section(text: &str) -> SectionConfig {
+        SectionConfig {
+            section: "destinations",
+            name: "d".into(),
+            kind: "test".into(),
+            table: toml::from_str(text).unwrap(),
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        #[serde(default)]
+        min: u32,
+        #[serde(default)]
+        names: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Settings {
+        endpoint: String,
+        #[serde(default)]
+        batch_size: u32,
+        #[serde(default)]
+        filter: Option<Inner>,
+        #[serde(default)]
+        ca: Option<String>,
+    }
+
+    /// As a destination module checks: deserialisation, then a check of its own.
+    fn check(s: &SectionConfig) -> Result<(), Vec<ConfigError>> {
+        let settings: Settings = s.settings().map_err(|e| vec![e])?;
+        match settings.ca {
+            Some(ca) if ca.starts_with("missing") => Err(vec![ConfigError::new(
+                format!("{}.ca", s.path()),
+                format!("file {ca} does not exist"),
+            )]),
+            _ => Ok(()),
+        }
+    }
+
+    fn paths(errors: &[ConfigError]) -> Vec<&str> {
+        errors.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    #[test]
+    fn every_bad_key_of_a_section_is_listed() {
+        let s = section(
+            "endpoint = \"http://x\"\nbatch_size = \"many\"\nbatchsize = 5\n\
+             filter = { min = -1, names = \"one\", extra = true }\nca = \"missing.pem\"\n",
+        );
+        let e = every_error(&s, check);
+        assert_eq!(
+            paths(&e),
+            [
+                "destinations.d.batch_size",
+                "destinations.d.batchsize",
+                "destinations.d.filter.extra",
+                "destinations.d.filter.min",
+                "destinations.d.filter.names",
+                "destinations.d.ca",
+            ],
+            "{e:?}"
+        );
+        assert!(e[1].message.contains("unknown field `batchsize`"), "{e:?}");
+        assert!(e[2].message.contains("unknown field `extra`"), "{e:?}");
+        // one at a time, as before
+        assert_eq!(check(&s).unwrap_err().len(), 1);
+    }
+
+    #[test]
+    fn what_follows_from_leaving_a_key_out_is_not_listed() {
+        // a bad required key: its `missing field` is not a second error
+        let s = section("endpoint = 5\nbatch_size = \"many\"\n");
+        let e = every_error(&s, check);
+        assert_eq!(
+            paths(&e),
+            ["destinations.d.batch_size", "destinations.d.endpoint"],
+            "{e:?}"
+        );
+        // a key that really is missing is
+        let e = every_error(&section("batch_size = 1\n"), check);
+        assert_eq!(paths(&e), ["destinations.d.endpoint"], "{e:?}");
+        assert!(every_error(&section("endpoint = \"x\"\n"), check).is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Test support for the stream sources: an ingest that blocks as a full
 //! ring does, and a source's shared state around it.
 
+use super::log_limit::{LogLimiter, SystemClock, WINDOW};
 use super::metrics::SourceMetrics;
 use super::read_budget::ReadBudget;
 use super::stream::StreamShared;
@@ -96,5 +97,6 @@ pub(crate) fn shared(ingest: Arc<Gated>, budget: usize) -> Arc<StreamShared> {
         max_connections: 64,
         budget: ReadBudget::new(budget, SourceMetrics::new("t")),
         metrics: SourceMetrics::new("t"),
+        warnings: LogLimiter::new(WINDOW, Arc::new(SystemClock)),
     })
 }

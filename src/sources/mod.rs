@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod gated_ingest;
 pub mod http;
+mod log_limit;
 mod metrics;
 mod parse_ahead;
 mod read_budget;
@@ -19,7 +20,7 @@ pub mod tcp;
 pub mod tls;
 pub mod udp;
 
-use crate::config::{ConfigError, SectionConfig};
+use crate::config::{every_error, ConfigError, SectionConfig};
 use crate::event::EncodedEvent;
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
@@ -133,20 +134,35 @@ pub fn validate(section: &SectionConfig) -> Result<(), ConfigError> {
     validate_in(section, Path::new("."))
 }
 
-/// [`validate`] with relative paths resolved against `base_dir`.
+/// [`validate`] with relative paths resolved against `base_dir`: the
+/// section's first problem.
 pub fn validate_in(section: &SectionConfig, base_dir: &Path) -> Result<(), ConfigError> {
+    check_in(section, base_dir).map_err(|mut e| e.swap_remove(0))
+}
+
+/// Every problem of the section, not only the first (see [`every_error`]).
+pub fn every_error_in(section: &SectionConfig, base_dir: &Path) -> Vec<ConfigError> {
+    every_error(section, |s| check_in(s, base_dir))
+}
+
+/// The section's problems: the first its settings have, or every missing
+/// TLS file (never an empty list).
+fn check_in(section: &SectionConfig, base_dir: &Path) -> Result<(), Vec<ConfigError>> {
+    let one = |e: ConfigError| vec![e];
     match section.kind.as_str() {
-        "syslog_udp" => udp::Settings::from_section(section).map(drop),
-        "syslog_tcp" => tcp::Settings::from_section(section).map(drop),
-        "syslog_tls" => tls::Settings::from_section(section)?.check_files(section, base_dir),
-        "http" => http::Settings::from_section(section).map(drop),
-        other => Err(ConfigError::new(
+        "syslog_udp" => udp::Settings::from_section(section).map(drop).map_err(one),
+        "syslog_tcp" => tcp::Settings::from_section(section).map(drop).map_err(one),
+        "syslog_tls" => tls::Settings::from_section(section)
+            .map_err(one)?
+            .check_files(section, base_dir),
+        "http" => http::Settings::from_section(section).map(drop).map_err(one),
+        other => Err(vec![ConfigError::new(
             format!("{}.type", section.path()),
             format!(
                 "unknown source type `{other}`, expected one of {}",
                 KINDS.join(", ")
             ),
-        )),
+        )]),
     }
 }
 

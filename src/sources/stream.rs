@@ -12,6 +12,7 @@
 //! timeout), a last line without its LF is kept; at shutdown, a piece of a
 //! line is counted as dropped.
 
+use super::log_limit::{Admit, LogLimiter, Summary, WINDOW};
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
 use super::read_budget::{Held, ReadBudget};
@@ -52,6 +53,79 @@ pub(crate) struct StreamShared {
     /// What all connections together may hold between reading and the ring.
     pub budget: Arc<ReadBudget>,
     pub metrics: SourceMetrics,
+    /// Connection problems worth an operator's eye (a failed TLS handshake,
+    /// an oversized frame, a connection ended inside a frame), logged at
+    /// `warn` a few at a time.
+    pub warnings: LogLimiter<Warned>,
+}
+
+/// The last occurrence of a rate-limited warning, for its summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Warned {
+    peer: String,
+    error: String,
+}
+
+impl StreamShared {
+    /// Logs a connection problem at `warn` (or only counts it, when this
+    /// reason was logged less than [`WINDOW`] ago: its summary will say so).
+    fn warn(&self, reason: &'static str, peer: &str, error: impl std::fmt::Display) {
+        let admitted = self.warnings.admit(reason, || Warned {
+            peer: peer.to_string(),
+            error: error.to_string(),
+        });
+        let Admit::Log { suppressed } = admitted else {
+            return;
+        };
+        let what = warning_text(reason);
+        if suppressed == 0 {
+            tracing::warn!(source = %self.name, %peer, reason, error = %error, "{what}");
+        } else {
+            // no summary pass ran since the last window ended
+            tracing::warn!(source = %self.name, %peer, reason, error = %error, suppressed,
+                "{what} ({suppressed} more before it were not logged)");
+        }
+    }
+
+    /// Writes the summaries of the warnings' windows that are over (all of
+    /// them with `all`, at shutdown).
+    fn summarise_warnings(&self, all: bool) {
+        let summaries = match all {
+            true => self.warnings.flush(),
+            false => self.warnings.due(),
+        };
+        for s in summaries {
+            log_summary(&self.name, &s);
+        }
+    }
+}
+
+/// What a rate-limited warning's line says, by its `reason` (the one its
+/// counter is labelled with).
+fn warning_text(reason: &str) -> &'static str {
+    match reason {
+        "tls_handshake" => "TLS handshake failed",
+        "tls_handshake_timeout" => "TLS handshake timed out",
+        "oversize" => "frame longer than max_message_bytes",
+        "incomplete_frame" => {
+            "connection ended inside an octet-counted frame; its piece is dropped"
+        }
+        _ => "connection problem",
+    }
+}
+
+fn log_summary(source: &str, s: &Summary<Warned>) {
+    let secs = s.over.as_secs_f64().round();
+    tracing::warn!(
+        source = %source,
+        reason = s.reason,
+        suppressed = s.suppressed,
+        last_peer = %s.last.peer,
+        last_error = %s.last.error,
+        "{}: {} more times in the last {secs}s (not logged one by one)",
+        warning_text(s.reason),
+        s.suppressed,
+    );
 }
 
 /// Accepts connections until shutdown; each runs [`handle_connection`],
@@ -66,10 +140,18 @@ pub(crate) async fn accept_loop(
     let mut conns = JoinSet::new();
     let stop = shutdown_signal(shutdown.clone());
     tokio::pin!(stop);
+    // the rate-limited warnings' summaries are written within a second of
+    // their window's end
+    let mut summaries = tokio::time::interval(SUMMARY_CHECK);
+    summaries.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let (sock, peer) = tokio::select! {
             _ = &mut stop => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            _ = summaries.tick() => {
+                shared.summarise_warnings(false);
+                continue;
+            }
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -95,7 +177,12 @@ pub(crate) async fn accept_loop(
     }
     drop(listener);
     while conns.join_next().await.is_some() {}
+    shared.summarise_warnings(true);
 }
+
+/// How often the accept loop looks for warnings' windows that are over.
+const SUMMARY_CHECK: Duration = Duration::from_secs(1);
+const _: () = assert!(SUMMARY_CHECK.as_secs() < WINDOW.as_secs());
 
 async fn run_connection(
     sock: TcpStream,
@@ -111,10 +198,20 @@ async fn run_connection(
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
         Ok(Ok(stream)) => handle_connection(stream, peer, shared, shutdown).await,
         Ok(Err(e)) => {
-            tracing::debug!(source = %shared.name, %peer, error = %e, "TLS handshake failed");
+            let mut error = e.to_string();
+            if error.contains("InvalidContentType") {
+                error.push_str(
+                    " (the client does not speak TLS: plain syslog sent to the TLS port?)",
+                );
+            }
+            shared.warn("tls_handshake", &peer.to_string(), error);
             shared.metrics.connection_error("tls_handshake");
         }
-        Err(_) => shared.metrics.connection_error("tls_handshake_timeout"),
+        Err(_) => {
+            let waited = format!("no handshake within {}s", HANDSHAKE_TIMEOUT.as_secs());
+            shared.warn("tls_handshake_timeout", &peer.to_string(), waited);
+            shared.metrics.connection_error("tls_handshake_timeout");
+        }
     }
 }
 
@@ -201,7 +298,7 @@ pub(crate) async fn handle_connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Ok(0)) => break End::Eof,
             Ok(Ok(_)) => {}
         }
-        let frames = frame_spans(&mut c.framer, shared);
+        let frames = frame_spans(&mut c.framer, shared, &c.origin.address);
         if frames.is_empty() {
             continue;
         }
@@ -435,14 +532,14 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &Con
     // which rustls reports as an error after the data it authenticated)
     match framer.finish() {
         Some(Ok(frame)) => {
-            let record = kept_bytes(frame.as_ref(), shared).map(|(b, truncated)| {
+            let record = kept_bytes(frame.as_ref(), shared, &conn.address).map(|(b, truncated)| {
                 let origin = conn.origin(shared.ingest.syslog_hints());
                 frame_record(b, truncated, now_millis(), conn.timezone, &origin)
             });
             deliver(shared, Vec::from_iter(record)).await;
         }
         Some(Err(e)) => {
-            tracing::debug!(source = %shared.name, peer = %conn.address, error = %e, "connection ended inside a frame");
+            shared.warn("incomplete_frame", &conn.address, &e);
             shared.metrics.connection_error("incomplete_frame");
             shared.metrics.dropped("incomplete_frame", 1);
         }
@@ -452,37 +549,62 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &Con
 
 /// The complete frames in the framer, as ranges of [`Framer::framed`] with
 /// their truncation flag (counting oversized ones).
-fn frame_spans(framer: &mut Framer, shared: &StreamShared) -> Vec<(Range<usize>, bool)> {
+fn frame_spans(
+    framer: &mut Framer,
+    shared: &StreamShared,
+    peer: &str,
+) -> Vec<(Range<usize>, bool)> {
     // sized for lines of ~128 bytes (the list would otherwise grow ~8 times per read)
     let mut frames = Vec::with_capacity(framer.pending() / 128 + 1);
     while let Some(next) = framer.next_frame_span() {
         match next {
             FrameSpan::Message(r) => frames.push((r, false)),
             FrameSpan::Truncated(r) => {
-                shared.metrics.oversized();
+                oversized(shared, peer, None);
                 frames.push((r, true));
             }
-            FrameSpan::Skipped(_) => {
-                shared.metrics.oversized();
-                shared.metrics.dropped("oversize", 1);
-            }
+            FrameSpan::Skipped(n) => oversized(shared, peer, Some(n)),
         }
     }
     frames
 }
 
+/// Counts (and warns of) an oversized frame: truncated, or `skipped` bytes dropped.
+fn oversized(shared: &StreamShared, peer: &str, skipped: Option<usize>) {
+    shared.metrics.oversized();
+    let max = shared.framer.max_message_bytes;
+    match skipped {
+        None => shared.warn(
+            "oversize",
+            peer,
+            format_args!("truncated to its first {max} bytes"),
+        ),
+        Some(n) => {
+            shared.metrics.dropped("oversize", 1);
+            shared.warn(
+                "oversize",
+                peer,
+                format_args!("{n} bytes skipped (more than {max})"),
+            );
+        }
+    }
+}
+
 /// The bytes of a frame to keep and whether they were truncated, counting
 /// an oversized frame (and a skipped one as dropped).
-fn kept_bytes<'f>(frame: FrameRef<'f>, shared: &StreamShared) -> Option<(&'f [u8], bool)> {
+fn kept_bytes<'f>(
+    frame: FrameRef<'f>,
+    shared: &StreamShared,
+    peer: &str,
+) -> Option<(&'f [u8], bool)> {
     match frame {
         FrameRef::Message(b) => Some((b, false)),
         FrameRef::Truncated(b) => {
-            shared.metrics.oversized();
+            oversized(shared, peer, None);
             Some((b, true))
         }
-        FrameRef::Skipped(_) => {
-            shared.metrics.oversized();
-            shared.metrics.dropped("oversize", 1);
+        FrameRef::Skipped(n) => {
+            oversized(shared, peer, Some(n));
             None
         }
     }
@@ -750,6 +872,70 @@ mod tests {
             assert!(whole > 0);
             assert_took_lines(&ingest, c, whole);
         }
+    }
+
+    /// An oversized frame (truncated or skipped) and a connection that ends
+    /// inside an octet-counted frame are warned of under their reason,
+    /// rate-limited: the first of each is logged, the next ones counted for
+    /// the summary, with their peer.
+    #[tokio::test]
+    async fn framing_problems_are_warned_of_under_their_reason() {
+        use crate::parse::Oversize;
+        use crate::sources::gated_ingest::{shared, Gated};
+        let ingest = Gated::new(1 << 20, Duration::ZERO, false);
+        let mut s = Arc::into_inner(shared(ingest, 1 << 20)).unwrap();
+        s.framer.max_message_bytes = 16;
+        let truncating = Arc::new(s);
+        let (_stop, shutdown) = watch::channel(false);
+        let (mut ours, handler) = open(&truncating, shutdown.clone());
+        // three oversized lines and one cut short by the end of the stream
+        let long = format!("<13>1 - h app - - - {}\n", "x".repeat(40));
+        ours.write_all(long.repeat(3).as_bytes()).await.unwrap();
+        ours.write_all(b"100 <13>1 - h app").await.unwrap();
+        ours.shutdown().await.unwrap();
+        handler.await.unwrap();
+        // the first incomplete frame was logged: the next one is only counted
+        let next = || Warned {
+            peer: "p".into(),
+            error: "e".into(),
+        };
+        let incomplete = truncating.warnings.admit("incomplete_frame", next);
+        assert_eq!(incomplete, Admit::Quiet);
+        let summaries = truncating.warnings.flush();
+        let got: Vec<_> = summaries
+            .iter()
+            .map(|s| (s.reason, s.suppressed, s.last.peer.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [("incomplete_frame", 1, "p"), ("oversize", 2, "127.0.0.1:1")]
+        );
+        assert!(
+            summaries[1]
+                .last
+                .error
+                .contains("truncated to its first 16 bytes"),
+            "{summaries:?}"
+        );
+
+        let mut s =
+            Arc::into_inner(shared(Gated::new(1 << 20, Duration::ZERO, false), 1 << 20)).unwrap();
+        s.framer.max_message_bytes = 16;
+        s.framer.oversize = Oversize::Skip;
+        let skipping = Arc::new(s);
+        let (mut ours, handler) = open(&skipping, shutdown);
+        ours.write_all(long.repeat(2).as_bytes()).await.unwrap();
+        ours.write_all(b"100 <13>1 - h app").await.unwrap();
+        ours.shutdown().await.unwrap();
+        handler.await.unwrap();
+        let summaries = skipping.warnings.flush();
+        assert_eq!(summaries.len(), 1, "{summaries:?}");
+        assert_eq!(summaries[0].reason, "oversize");
+        assert_eq!(summaries[0].suppressed, 1);
+        assert!(
+            summaries[0].last.error.contains("bytes skipped"),
+            "{summaries:?}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

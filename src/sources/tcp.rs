@@ -2,6 +2,7 @@
 //! or LF, detected per frame). The connection handling lives in
 //! [`super::stream`] and is shared with `syslog_tls`.
 
+use super::log_limit::{LogLimiter, SystemClock, WINDOW};
 use super::metrics::SourceMetrics;
 use super::read_budget::ReadBudget;
 use super::stream::{accept_loop, StreamShared};
@@ -134,6 +135,7 @@ impl StreamSettings {
             max_connections: self.max_connections,
             budget: ReadBudget::new(self.queue_bytes.0 as usize, metrics.clone()),
             metrics,
+            warnings: LogLimiter::new(WINDOW, Arc::new(SystemClock)),
         })
     }
 }

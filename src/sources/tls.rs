@@ -51,29 +51,41 @@ impl Settings {
         Ok(Settings { stream, files })
     }
 
-    /// Checks that the certificate, key and CA files exist and make a
-    /// working server configuration (a key that does not belong to the
-    /// certificate, a file with no PEM in it), so that `validate` and a
-    /// reload refuse what `run` would.
-    pub fn check_files(&self, section: &SectionConfig, base_dir: &Path) -> Result<(), ConfigError> {
+    /// Checks that the certificate, key and CA files exist (each missing
+    /// one is an error) and make a working server configuration (a key that
+    /// does not belong to the certificate, a file with no PEM in it), so
+    /// that `validate` and a reload refuse what `run` would.
+    pub fn check_files(
+        &self,
+        section: &SectionConfig,
+        base_dir: &Path,
+    ) -> Result<(), Vec<ConfigError>> {
         let files = [
             ("cert", Some(&self.files.cert)),
             ("key", Some(&self.files.key)),
             ("client_ca", self.files.client_ca.as_ref()),
         ];
-        for (key, path) in files {
-            let Some(path) = path else { continue };
-            let full = base_dir.join(path);
-            if !full.is_file() {
-                return Err(ConfigError::new(
-                    format!("{}.{key}", section.path()),
-                    format!("file {} does not exist", full.display()),
-                ));
-            }
+        let missing: Vec<ConfigError> = files
+            .into_iter()
+            .filter_map(|(key, path)| {
+                let full = base_dir.join(path?);
+                (!full.is_file()).then(|| {
+                    ConfigError::new(
+                        format!("{}.{key}", section.path()),
+                        format!("file {} does not exist", full.display()),
+                    )
+                })
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(missing);
         }
-        server_config_keyed(self, base_dir)
-            .map(drop)
-            .map_err(|e| ConfigError::new(format!("{}.{}", section.path(), e.key), e.message))
+        server_config_keyed(self, base_dir).map(drop).map_err(|e| {
+            vec![ConfigError::new(
+                format!("{}.{}", section.path(), e.key),
+                e.message,
+            )]
+        })
     }
 }
 
