@@ -326,6 +326,10 @@ pub(crate) struct Inner {
     /// joined, so it ends with the ring instead of after its tick (up to a
     /// second later).
     maintenance: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Tests that drive the maintenance steps themselves stop the thread's
+    /// rounds, which would otherwise run in between on a loaded machine.
+    #[cfg(test)]
+    pub maintenance_paused: AtomicBool,
     _lock: File,
 }
 
@@ -416,6 +420,8 @@ impl Ring {
             counters: Counters::default(),
             cursor_dir,
             maintenance: Default::default(),
+            #[cfg(test)]
+            maintenance_paused: AtomicBool::new(false),
             _lock: lock,
         });
         let ring = Ring { inner };
@@ -1206,6 +1212,8 @@ mod tests {
             ..settings(d.path())
         };
         let (ring, _) = Ring::open(s.clone()).unwrap();
+        // this test runs the maintenance steps itself
+        ring.inner.maintenance_paused.store(true, Ordering::Relaxed);
         let mut c = ring.cursor("c", WhenFull::Block).unwrap();
         let mut next = 0;
         // never-used files start with a zero header: their rolls flush nothing

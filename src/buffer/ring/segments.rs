@@ -359,6 +359,10 @@ impl Ring {
                 if ring.is_closed() {
                     return;
                 }
+                #[cfg(test)]
+                if ring.inner.maintenance_paused.load(Ordering::Relaxed) {
+                    continue;
+                }
                 if flush {
                     if let Err(e) = ring.sync() {
                         tracing::error!(error = %e, "ring fsync failed");
