@@ -1,6 +1,7 @@
 //! Fuzzes the record's syslog hint against arbitrary hint and body bytes:
 //! `SyslogHint::parse` never panics and only returns slices of its inputs
-//! with the message inside a JSON string of the body, and the `syslog`
+//! with the message inside a JSON string of the body (or in the hint: a
+//! kind 3 line, a JSON MSG as it came), and the `syslog`
 //! destination (`format = "syslog"`) writes a message for every event, from
 //! the hint or, when it does not parse, from the body.
 #![no_main]
@@ -8,7 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use siem_relay::destinations::syslog::{BodyReader, SyslogSink};
 use siem_relay::destinations::{Batch, BatchEvent, BuildContext};
-use siem_relay::event::syslog_hint::{HintHeader, SyslogHint};
+use siem_relay::event::syslog_hint::{HintHeader, HintMessage, SyslogHint};
 use siem_relay::event::{RecordMeta, Severity};
 use std::sync::OnceLock;
 
@@ -39,8 +40,12 @@ fuzz_target!(|data: &[u8]| {
             let base = hint.as_ptr() as usize;
             assert!(at >= base && at + s.len() <= base + hint.len());
         };
-        let parts = match h.header {
+        let mut parts = match h.header {
             HintHeader::Rendered(run) => vec![run],
+            HintHeader::Original(line) => {
+                assert!(line.starts_with(b"<") && h.message.is_none());
+                vec![line]
+            }
             HintHeader::Fields {
                 hostname: n,
                 app_name: a,
@@ -52,12 +57,17 @@ fuzz_target!(|data: &[u8]| {
                 .flatten()
                 .collect(),
         };
-        parts.into_iter().for_each(inside);
-        if let Some(m) = h.message {
-            let at = m.as_ptr() as usize - body.as_ptr() as usize;
-            assert!(at >= 1 && at + m.len() < body.len());
-            assert_eq!((body[at - 1], body[at + m.len()]), (b'"', b'"'));
+        match h.message {
+            Some(HintMessage::Body(m)) => {
+                let at = m.as_ptr() as usize - body.as_ptr() as usize;
+                assert!(at >= 1 && at + m.len() < body.len());
+                assert_eq!((body[at - 1], body[at + m.len()]), (b'"', b'"'));
+            }
+            // a JSON MSG as it came: carried in the hint itself
+            Some(HintMessage::Raw(m)) => parts.push(m),
+            None => {}
         }
+        parts.into_iter().for_each(inside);
     }
     let meta = RecordMeta {
         timestamp_ms: 1_700_000_000_000,
