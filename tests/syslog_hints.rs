@@ -161,3 +161,67 @@ async fn hints_are_stored_only_while_a_syslog_destination_reads_them() {
     assert!(!relay.writes_syslog_hints());
     relay.shutdown().await.unwrap();
 }
+
+/// Reads `n` octet-counted messages from the first connection to `listener`.
+fn octet_counted(listener: TcpListener, n: usize) -> Vec<String> {
+    let (conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(T)).unwrap();
+    let mut r = BufReader::new(conn);
+    let mut lines = Vec::new();
+    while lines.len() < n {
+        let mut len = Vec::new();
+        r.read_until(b' ', &mut len).unwrap();
+        let len: usize = std::str::from_utf8(&len).unwrap().trim().parse().unwrap();
+        let mut msg = vec![0u8; len];
+        std::io::Read::read_exact(&mut r, &mut msg).unwrap();
+        lines.push(String::from_utf8(msg).unwrap());
+    }
+    lines
+}
+
+/// `format = "syslog"` forwards an RFC 5424 line byte for byte: the
+/// sender's microseconds and UTC offset, its SD as written, a JSON MSG as
+/// written (not the canonical event, nor only its `message` member), a
+/// BOM. An RFC 3164 line goes out as RFC 5424, its JSON MSG as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rfc5424_line_goes_out_as_it_came() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("relay.toml");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::fs::write(&file, config(dir.path(), Some(("central", port, "syslog")))).unwrap();
+    let relay = Relay::start(load_config(&file).unwrap()).await.unwrap();
+    let source = relay.source_addresses().await["tcp"];
+    let lines = [
+        r#"<134>1 2026-12-06T10:00:00.123456+02:00 host1 app 123 ID47 [ex@32473 b="2" a="1"] {"user":"bob","n":1,  "z":true}"#,
+        r#"<165>1 2003-10-11T22:14:15.003000Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] \u{feff}An application event"#,
+        r#"<13>1 2026-12-06T10:00:00-05:00 h a - - - {"message":"hi","user":"carol"}"#,
+    ];
+    let mut s = TcpStream::connect(source).unwrap();
+    for line in lines {
+        let line = line.replace("\\u{feff}", "\u{feff}");
+        s.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+    s.write_all(b"<13>Dec  6 10:00:00 myhost sshd[12]: {\"a\": 1, \"message\":\"hi\"}\n")
+        .unwrap();
+    drop(s);
+    let got = tokio::task::spawn_blocking(move || octet_counted(listener, 4))
+        .await
+        .unwrap();
+    for (line, out) in lines.iter().zip(&got) {
+        assert_eq!(out, &line.replace("\\u{feff}", "\u{feff}"));
+    }
+    // the year is the receiver's guess: not checked
+    assert!(got[3].starts_with("<13>1 "), "{}", got[3]);
+    assert!(
+        got[3].contains("-12-06T10:00:00.000Z myhost sshd 12 - - "),
+        "{}",
+        got[3]
+    );
+    assert!(
+        got[3].ends_with(r#" {"a": 1, "message":"hi"}"#),
+        "{}",
+        got[3]
+    );
+    relay.shutdown().await.unwrap();
+}
