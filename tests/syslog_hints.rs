@@ -127,24 +127,9 @@ async fn hints_are_stored_only_while_a_syslog_destination_reads_them() {
     assert_eq!(strip(&both[0].0), strip(&both[1].0));
 
     // both reach the syslog destination as the same RFC 5424 line
-    let lines = tokio::task::spawn_blocking(move || {
-        let (conn, _) = listener.accept().unwrap();
-        conn.set_read_timeout(Some(T)).unwrap();
-        let mut r = BufReader::new(conn);
-        let mut lines = Vec::new();
-        while lines.len() < 2 {
-            // octet counting: "LEN SP MSG"
-            let mut len = Vec::new();
-            r.read_until(b' ', &mut len).unwrap();
-            let len: usize = std::str::from_utf8(&len).unwrap().trim().parse().unwrap();
-            let mut msg = vec![0u8; len];
-            std::io::Read::read_exact(&mut r, &mut msg).unwrap();
-            lines.push(String::from_utf8(msg).unwrap());
-        }
-        lines
-    })
-    .await
-    .unwrap();
+    let lines = tokio::task::spawn_blocking(move || octet_counted(listener, 2))
+        .await
+        .unwrap();
     assert_eq!(lines[0], lines[1]);
     assert!(
         lines[0].starts_with(
