@@ -266,7 +266,9 @@ fn validate_lists_every_bad_key_of_a_section_and_every_missing_file() {
          [destinations.hook]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:1/\"\n\
          batch_size = 0\nbatchsize = 10\nconcurrency = 100\n\
          filter = { min_severity = \"loud\", categorys = [\"SECURITY\"] }\n\
-         timeout = \"never\"\nbodie = \"ndjson\"\n",
+         timeout = \"never\"\nbodie = \"ndjson\"\n\n\
+         [destinations.central]\ntype = \"syslog\"\naddress = \"127.0.0.1:6514\"\n\
+         ca = \"no-ca.pem\"\ncert = \"no-cert.pem\"\nkey = \"no-key.pem\"\n",
     )
     .unwrap();
     let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
@@ -286,6 +288,9 @@ fn validate_lists_every_bad_key_of_a_section_and_every_missing_file() {
         ("destinations.hook.filter.categorys", 21),
         ("destinations.hook.timeout", 22),
         ("destinations.hook.bodie", 23),
+        ("destinations.central.ca", 28),
+        ("destinations.central.cert", 29),
+        ("destinations.central.key", 30),
     ] {
         let want = format!("{key} (line {line}): ");
         assert!(out.contains(&want), "no `{want}` in:\n{out}");

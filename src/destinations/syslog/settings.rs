@@ -222,17 +222,22 @@ pub(super) fn tls_connector(
                 .map_err(|e| ConfigError::new(format!("{path}.key"), e.to_string()))?
         }
         (None, None) => builder.with_no_client_auth(),
-        (Some(_), None) => {
+        // the file given is checked first: `validate` lists every bad key
+        // (it checks again without each key at fault, and the pair rule
+        // would hide the other file's error)
+        (Some(cert), None) => {
+            load_certs(&ctx.resolve(cert), &format!("{path}.cert"))?;
             return Err(ConfigError::new(
                 format!("{path}.key"),
                 "required when cert is set",
-            ))
+            ));
         }
-        (None, Some(_)) => {
+        (None, Some(key)) => {
+            load_key(&ctx.resolve(key), &format!("{path}.key"))?;
             return Err(ConfigError::new(
                 format!("{path}.cert"),
                 "required when key is set",
-            ))
+            ));
         }
     };
     Ok((TlsConnector::from(Arc::new(config)), server_name))
