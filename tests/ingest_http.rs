@@ -639,6 +639,7 @@ async fn hec_raw_endpoint() {
     h.collector.full.store(true, Ordering::SeqCst);
     let r = post(&h, "/services/collector/raw", b"one\ntwo\n", &SPLUNK);
     assert_eq!((r.status, r.json()["code"].as_u64()), (503, Some(9)));
+    assert_eq!(r.json()["text"], "Server is busy", "Splunk's words");
     assert!(r.headers.contains("retry-after: 7"), "{}", r.headers);
     h.collector.full.store(false, Ordering::SeqCst);
     assert_eq!(h.collector.snapshot().len(), 5);

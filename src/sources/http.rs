@@ -661,6 +661,14 @@ fn reject(api: Api, r: Reject) -> Response {
             Some(n) => json!({"text": text, "code": hec_code, "invalid-event-number": n}),
             None => json!({"text": text, "code": hec_code}),
         },
+        // Splunk's words for its codes 9 and 8 (the 503's reason is
+        // counted in `connection_errors_total{reason}`)
+        (Api::Hec | Api::HecRaw, Reject::Full(_) | Reject::Busy) => {
+            json!({"text": "Server is busy", "code": 9})
+        }
+        (Api::Hec | Api::HecRaw, Reject::Unavailable(_)) => {
+            json!({"text": "Internal error", "code": 8})
+        }
         (Api::Hec | Api::HecRaw, _) => json!({"text": text, "code": hec_code}),
         (Api::Events, Reject::Malformed(e)) => match e.position() {
             Some((line, offset)) => json!({"error": text, "line": line, "offset": offset}),
