@@ -538,7 +538,9 @@ mod tests {
                 "address = \"h:1\"\nca = \"missing.pem\"",
                 "destinations.s.ca",
             ),
-            ("address = \"h:1\"\ncert = \"c.pem\"", "destinations.s.key"),
+            // the file given is checked before the pair rule (`validate`
+            // lists both)
+            ("address = \"h:1\"\ncert = \"c.pem\"", "destinations.s.cert"),
             (
                 "address = \"h:1\"\nmax_udp_bytes = 100",
                 "destinations.s.max_udp_bytes",
@@ -553,5 +555,18 @@ mod tests {
             let e = sink(src).err().unwrap_or_else(|| panic!("{src} must fail"));
             assert!(e.path.starts_with(key), "{src}: {e}");
         }
+        // a readable cert without its key: the pair rule names the key
+        let d = tempfile::tempdir().unwrap();
+        let cert = d.path().join("c.pem");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let self_signed = rcgen::CertificateParams::new(vec!["relay".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(&cert, self_signed.pem()).unwrap();
+        let src = format!("address = \"h:1\"\ncert = \"{}\"", cert.display());
+        let e = sink(&src).err().expect("a cert without its key");
+        assert!(e.path.starts_with("destinations.s.key"), "{e}");
+        assert!(e.to_string().contains("required when cert is set"), "{e}");
     }
 }
