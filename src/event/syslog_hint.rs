@@ -47,7 +47,8 @@
 //!
 //! Kind 3, for an RFC 5424 line with a hostname and an app name (the same
 //! four bytes, then the line itself, PRI to MSG, as it was parsed: trailing
-//! whitespace trimmed): the destination sends the line whole. Kinds 1 and 2
+//! whitespace trimmed, and without a BOM before the MSG, which the
+//! destination never sends): the destination sends the line whole. Kinds 1 and 2
 //! are still written for RFC 3164 lines and for lines without a hostname or
 //! app name (where the destination's own go in).
 
@@ -187,19 +188,21 @@ impl Message<'_> {
     }
 }
 
-/// Appends a kind 3 hint for the RFC 5424 `line` that `f` was read from,
-/// when `f` has a hostname and an app name and the line fits in a hint;
-/// false, with nothing written, otherwise (then [`write`] is the hint).
-pub fn write_original(out: &mut Vec<u8>, f: &SyslogFields<'_>, line: &str) -> bool {
-    let fits = 4 + line.len() <= super::record::MAX_HINT_LEN;
+/// Appends a kind 3 hint for the RFC 5424 line that `f` was read from,
+/// `head` (PRI to the MSG) then `msg`, when `f` has a hostname and an app
+/// name and the line fits in a hint; false, with nothing written, otherwise
+/// (then [`write`] is the hint).
+pub fn write_original(out: &mut Vec<u8>, f: &SyslogFields<'_>, head: &str, msg: &str) -> bool {
+    let fits = 4 + head.len() + msg.len() <= super::record::MAX_HINT_LEN;
     if f.facility > 23 || f.severity > 7 || f.hostname.is_none() || f.app_name.is_none() {
         return false;
     }
-    if !fits || !line.starts_with('<') {
+    if !fits || !head.starts_with('<') {
         return false;
     }
     out.extend_from_slice(&[KIND_RFC5424_ORIGINAL, f.facility, f.severity, 0]);
-    out.extend_from_slice(line.as_bytes());
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(msg.as_bytes());
     true
 }
 

@@ -510,8 +510,13 @@ mod tests {
                 header: HintHeader::Original(original),
                 ..
             }) => {
-                assert_eq!(original, line, "kind 3 holds the line");
-                return (a, line.to_vec(), used, has_hint);
+                // the line, but for a BOM before its MSG
+                let text = std::str::from_utf8(line).unwrap();
+                let msg = crate::parse::rfc5424::parse(text).unwrap().msg;
+                let head = &text[..text.len() - msg.len()];
+                let sent = [head.strip_suffix('\u{feff}').unwrap_or(head), msg].concat();
+                assert_eq!(original, sent.as_bytes(), "kind 3 holds the line");
+                return (a, sent.into_bytes(), used, has_hint);
             }
             Some(SyslogHint {
                 message: Some(HintMessage::Raw(raw)),
@@ -540,6 +545,7 @@ mod tests {
             r#"<13>1 - h a p m - {"message":""}"#,
             "<13>1 - h a p m -",
             // the sender's offset and microseconds, a JSON MSG as written
+            "<13>1 - h a p m - \u{feff}with a BOM",
             r#"<134>1 2026-12-06T10:00:00.123456+02:00 h1 app 123 ID47 [ex@32473 a="1"] {"user":"bob",  "n":1}"#,
             // RFC 3164 lines are hinted too (no version, MSGID or SD)
             "<38>Nov 23 14:56:08 web-01 sshd[0042]: Accepted password for alice",

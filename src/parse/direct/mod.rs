@@ -330,7 +330,11 @@ fn encode_parsed(
             // an RFC 5424 line goes out as it came (what the hint holds
             // when it can), else rebuilt from its fields
             if let Some(line) = p.original {
-                if syslog_hint::write_original(o, &fields, line) {
+                // as it came but for a BOM before the MSG: no MSG goes out
+                // with one (most SIEM parsers keep it as text)
+                let head = &line[..line.len() - p.msg.len()];
+                let head = head.strip_suffix('\u{feff}').unwrap_or(head);
+                if syslog_hint::write_original(o, &fields, head, p.msg) {
                     return;
                 }
             }
