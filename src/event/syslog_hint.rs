@@ -26,12 +26,15 @@
 //! 1     kind (1: RFC 5424 fields)
 //! 1     facility (0..=23)
 //! 1     severity (0..=7)
-//! 1     present: bit 0 hostname, 1 app_name, 2 procid, 3 msgid, 4 message
+//! 1     present: bit 0 hostname, 1 app_name, 2 procid, 3 msgid, 4 message,
+//!       5 raw message
 //! …     each present header field in that order: u8 length, then the
 //!       field as `rfc5424_fields::push_header_field` writes it
 //! 4+4   with `message`: u32 offset and u32 length (little-endian) of the
 //!       contents of the body's top-level `message` JSON string (between
 //!       its quotes, escapes as written)
+//! 4+…   with a raw message instead (a JSON MSG read into fields): u32
+//!       length (little-endian), then the MSG as received
 //! …     the rest: STRUCTURED-DATA as the destination writes it (empty: none)
 //! ```
 //!
@@ -48,9 +51,9 @@
 //! Kind 3, for an RFC 5424 line with a hostname and an app name (the same
 //! four bytes, then the line itself, PRI to MSG, as it was parsed: trailing
 //! whitespace trimmed, and without a BOM before the MSG, which the
-//! destination never sends): the destination sends the line whole. Kinds 1 and 2
-//! are still written for RFC 3164 lines and for lines without a hostname or
-//! app name (where the destination's own go in).
+//! destination never sends): the destination sends the line whole. Kinds 1
+//! and 2 are still written for RFC 3164 lines and for lines without a
+//! hostname or app name (where the destination's own go in).
 
 use super::rfc5424_fields::{push_header_field, MAX_APP_NAME, MAX_HOSTNAME, MAX_MSGID, MAX_PROCID};
 use std::ops::Range;
@@ -101,10 +104,8 @@ pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOn
         return;
     }
     let message = match (f.raw_message, &f.message) {
-        (Some(raw), _) => match u32::try_from(raw.len()) {
-            Ok(len) => Some(Message::Raw(len, raw.as_bytes())),
-            Err(_) => return,
-        },
+        (Some(raw), _) if u32::try_from(raw.len()).is_ok() => Some(Message::Raw(raw.as_bytes())),
+        (Some(_), _) => return,
         (None, Some(r)) => match (u32::try_from(r.start), u32::try_from(r.len())) {
             (Ok(start), Ok(len)) => Some(Message::At(start, len)),
             _ => return,
@@ -120,7 +121,7 @@ pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOn
     ];
     let mut present = match message {
         Some(Message::At(..)) => MESSAGE,
-        Some(Message::Raw(..)) => RAW_MESSAGE,
+        Some(Message::Raw(_)) => RAW_MESSAGE,
         None => 0,
     };
     for (value, bit, _) in &fields {
@@ -169,8 +170,8 @@ pub fn write(out: &mut Vec<u8>, f: &SyslogFields<'_>, structured_data: impl FnOn
 enum Message<'a> {
     /// Offset and length of the body's `message` string contents.
     At(u32, u32),
-    /// The MSG itself (length, bytes).
-    Raw(u32, &'a [u8]),
+    /// The MSG itself (at most `u32::MAX` bytes).
+    Raw(&'a [u8]),
 }
 
 impl Message<'_> {
@@ -180,8 +181,8 @@ impl Message<'_> {
                 out.extend_from_slice(&at.to_le_bytes());
                 out.extend_from_slice(&len.to_le_bytes());
             }
-            Message::Raw(len, bytes) => {
-                out.extend_from_slice(&len.to_le_bytes());
+            Message::Raw(bytes) => {
+                out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
                 out.extend_from_slice(bytes);
             }
         }
@@ -194,10 +195,8 @@ impl Message<'_> {
 /// (then [`write`] is the hint).
 pub fn write_original(out: &mut Vec<u8>, f: &SyslogFields<'_>, head: &str, msg: &str) -> bool {
     let fits = 4 + head.len() + msg.len() <= super::record::MAX_HINT_LEN;
-    if f.facility > 23 || f.severity > 7 || f.hostname.is_none() || f.app_name.is_none() {
-        return false;
-    }
-    if !fits || !head.starts_with('<') {
+    let named = f.hostname.is_some() && f.app_name.is_some();
+    if f.facility > 23 || f.severity > 7 || !named || !fits || !head.starts_with('<') {
         return false;
     }
     out.extend_from_slice(&[KIND_RFC5424_ORIGINAL, f.facility, f.severity, 0]);
