@@ -692,3 +692,31 @@ async fn hec_invalid_time_is_refused_whole() {
     );
     h.stop().await;
 }
+
+/// A JSON syntax error in the n-th event of a batch: Splunk's code 6 with
+/// `invalid-event-number` n (from 0); as for a bad `time`, nothing of the
+/// request is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_syntax_error_names_its_event_and_keeps_nothing() {
+    let h = harness().await;
+    for (body, n) in [
+        (
+            &br#"{"event":"good"}{"event":"also good"}{"event":"bad""#[..],
+            2,
+        ),
+        (br#"{"event":"good"} {"event": nope}"#, 1),
+        (br#"{"event" "no colon"}"#, 0),
+    ] {
+        let r = post(&h, "/services/collector/event", body, &SPLUNK);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": n}),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    assert!(h.collector.snapshot().is_empty());
+    assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 0);
+    h.stop().await;
+}

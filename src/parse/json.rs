@@ -23,11 +23,14 @@ use thiserror::Error;
 pub enum BodyError {
     #[error("empty body")]
     Empty,
+    /// JSON that does not parse; in a HEC body, `event` is the 0-based
+    /// number of the envelope it is in (Splunk's `invalid-event-number`).
     #[error("invalid JSON at line {line}, byte {offset}: {message}")]
     Syntax {
         line: usize,
         offset: usize,
         message: String,
+        event: Option<usize>,
     },
     #[error("expected a JSON object at line {line}, byte {offset}")]
     NotAnObject { line: usize, offset: usize },
@@ -68,12 +71,14 @@ impl BodyError {
     }
 
     /// The 0-based number of the HEC event at fault (Splunk's
-    /// `invalid-event-number`), when the problem is one event's.
+    /// `invalid-event-number`), when the problem is one event's (a HEC
+    /// envelope that does not parse included).
     pub fn hec_event_number(&self) -> Option<usize> {
         match self {
             BodyError::HecEventMissing { event, .. }
             | BodyError::HecEventBlank { event, .. }
             | BodyError::HecInvalidTime { event, .. } => Some(*event),
+            BodyError::Syntax { event, .. } => *event,
             _ => None,
         }
     }
@@ -222,6 +227,7 @@ fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyErro
             line: line_of(body, offset),
             offset,
             message: "a \\u escape of a lone UTF-16 surrogate".into(),
+            event: None,
         });
     }
     let mut scratch = slice.to_vec();
@@ -231,6 +237,7 @@ fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyErro
             line: line_of(body, offset),
             offset,
             message: json_error_text(e.error()),
+            event: None,
         }
     })
 }
@@ -284,7 +291,8 @@ pub fn parse_hec_body(
         let start = stream.byte_offset();
         match stream.next() {
             None => return Ok(out),
-            Some(Err(e)) => return Err(hec_syntax(body, start, &e)),
+            // the envelope that does not parse is the one after those read
+            Some(Err(e)) => return Err(hec_syntax(body, start, &e, out.len())),
             Some(Ok(Value::Object(env))) => {
                 let at = Envelope {
                     body,
@@ -305,7 +313,8 @@ fn skip_ws(body: &[u8], from: usize) -> usize {
         .count()
 }
 
-fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error) -> BodyError {
+/// A HEC body's syntax error, in the envelope numbered `event` from 0.
+fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error, event: usize) -> BodyError {
     // serde_json reports line/column relative to the whole input.
     let line = e.line().max(1);
     let line_start = body
@@ -320,6 +329,7 @@ fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error) -> BodyError {
         line,
         offset,
         message: e.to_string(),
+        event: Some(event),
     }
 }
 
@@ -742,6 +752,33 @@ mod tests {
         assert!(matches!(err, BodyError::HecEventBlank { .. }));
         let err = parse_hec_body(b"{\"event\":\"a\"}\n{\"event\":", 0, &ORIGIN).unwrap_err();
         assert!(matches!(err, BodyError::Syntax { line: 2, .. }), "{err:?}");
+    }
+
+    /// A syntax error names its event, from 0, as Splunk's
+    /// `invalid-event-number` (the events before it are complete).
+    #[test]
+    fn hec_syntax_error_names_its_event() {
+        for (body, event, line) in [
+            (&b"{\"event\":"[..], 0, 1),
+            (b"{\"event\":\"a\"}\n{\"event\":\"b\"}{\"event\":", 2, 2),
+            (b"{\"event\":\"a\"}\n{\"event\": nope}", 1, 2),
+            (b"{\"event\":\"a\"} }", 1, 1),
+        ] {
+            let err = parse_hec_body(body, 0, &ORIGIN).unwrap_err();
+            assert!(
+                matches!(err, BodyError::Syntax { line: l, .. } if l == line),
+                "{err:?}"
+            );
+            assert_eq!(
+                err.hec_event_number(),
+                Some(event),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // not a HEC body: no event number
+        let err = events("{\"a\":1}\n{\"b\":}").unwrap_err();
+        assert_eq!(err.hec_event_number(), None, "{err:?}");
     }
 
     /// Splunk refuses an event whose `time` is not epoch time (code 6,
