@@ -306,6 +306,37 @@ fn validate_lists_every_bad_key_of_a_section_and_every_missing_file() {
     assert!(lines.is_sorted(), "{out}");
 }
 
+/// A required key with a bad value (`cert = 5`) is reported, and the rest
+/// of its section is still checked: its other bad keys and missing files.
+#[test]
+fn validate_checks_the_rest_of_a_section_after_a_bad_required_key() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("required.toml");
+    std::fs::write(
+        &cfg,
+        "[sources.tls]\ntype = \"syslog_tls\"\naddress = \"127.0.0.1:0\"\n\
+         cert = 5\nkey = \"nope.key\"\nmax_connections = \"many\"\nidle = 5\n\n\
+         [destinations.out]\ntype = \"file\"\npath = \"out.ndjson\"\n",
+    )
+    .unwrap();
+    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    for (key, line) in [
+        ("sources.tls.cert", 4),
+        ("sources.tls.key", 5),
+        ("sources.tls.max_connections", 6),
+        ("sources.tls.idle", 7),
+    ] {
+        let want = format!("{key} (line {line}): ");
+        assert!(out.contains(&want), "no `{want}` in:\n{out}");
+    }
+    assert!(out.contains("nope.key does not exist"), "{out}");
+    assert!(!out.contains("missing field"), "{out}");
+    // the bad value once, and nothing about the stand-in read in its place
+    assert_eq!(out.matches("sources.tls.cert").count(), 1, "{out}");
+}
+
 fn with_missing_var() -> String {
     BAD.replace("token = \"t\"", "token = \"${MISSING_VAR_FOR_CLI_TEST}\"")
 }

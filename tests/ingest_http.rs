@@ -692,3 +692,70 @@ async fn hec_invalid_time_is_refused_whole() {
     );
     h.stop().await;
 }
+
+/// A JSON syntax error in the n-th event of a batch: Splunk's code 6 with
+/// `invalid-event-number` n (from 0); as for a bad `time`, nothing of the
+/// request is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_syntax_error_names_its_event_and_keeps_nothing() {
+    let h = harness().await;
+    for (body, n) in [
+        (
+            &br#"{"event":"good"}{"event":"also good"}{"event":"bad""#[..],
+            2,
+        ),
+        (br#"{"event":"good"} {"event": nope}"#, 1),
+        (br#"{"event" "no colon"}"#, 0),
+    ] {
+        let r = post(&h, "/services/collector/event", body, &SPLUNK);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": n}),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    assert!(h.collector.snapshot().is_empty());
+    assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 0);
+    h.stop().await;
+}
+
+/// `?time=` on the raw endpoint is the time of the request's events that
+/// have none of their own (a syslog line's header time wins); a `time`
+/// that is not epoch time is refused as the event endpoint refuses one
+/// (code 6, `invalid-event-number`), with nothing of the request kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_raw_query_time_is_the_time_of_events_without_one() {
+    let h = harness().await;
+    let body = b"plain text\n<38>1 2023-11-14T22:13:20Z web sshd - - - own time\n<38>1 - web sshd - - - no time\n";
+    let r = post(
+        &h,
+        "/services/collector/raw?host=fw1&time=1700000100.25",
+        body,
+        &SPLUNK,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let evs = h.collector.snapshot();
+    let times: Vec<i64> = evs.iter().map(|e| e.timestamp_ms).collect();
+    assert_eq!(
+        times,
+        [1_700_000_100_250, 1_700_000_000_000, 1_700_000_100_250]
+    );
+    let md = evs[0].metadata.as_ref().expect("metadata");
+    assert_eq!(md["host"], "fw1");
+    assert!(md.get("time").is_none(), "{md:?}");
+    for bad in ["abc", "-1", "NaN", "2023-11-14T22:13:20Z", ""] {
+        let path = format!("/services/collector/raw?time={bad}");
+        let r = post(&h, &path, b"one\ntwo\n", &SPLUNK);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": 0}),
+            "{bad}"
+        );
+    }
+    assert_eq!(h.collector.snapshot().len(), 3);
+    assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 1);
+    h.stop().await;
+}

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     for parsed in [
         parse_events_body(data, 0, &origin),
         parse_hec_body(data, 0, &origin),
-        parse_hec_raw(data, 0, chrono_tz::Tz::UTC, &meta, &origin),
+        parse_hec_raw(data, 0, chrono_tz::Tz::UTC, &meta, None, &origin),
     ] {
         if let Ok(events) = parsed {
             for ev in events {

@@ -213,7 +213,13 @@ pub fn table_into<T: DeserializeOwned>(table: &toml::Table, path: &str) -> Resul
 /// without those keys (a bad value, an unknown key), until it passes or
 /// finds nothing more it can leave out. An error at a key it left out, or
 /// under one (`missing field`, `cert` "required when key is set"), follows
-/// from leaving the key out and is not listed.
+/// from leaving the key out and is not listed. A required key left out
+/// (its `missing field`) is read as a stand-in of its type instead
+/// (`STAND_INS`, tried in turn until one is not of the wrong type), so
+/// that the rest of the section is still checked: otherwise its `missing
+/// field` would stop serde before the section's other keys and the
+/// module's checks (such as a TLS section's missing files). What the
+/// stand-in itself gets wrong is at its key, and is not listed either.
 pub fn every_error(
     section: &SectionConfig,
     mut check: impl FnMut(&SectionConfig) -> Result<(), Vec<ConfigError>>,
@@ -224,6 +230,8 @@ pub fn every_error(
     let path = section.path();
     let mut found: Vec<ConfigError> = Vec::new();
     let mut left_out: Vec<Vec<String>> = Vec::new();
+    // required keys left out, and the stand-in each is read as
+    let mut stood_in: Vec<(Vec<String>, usize)> = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let Err(errors) = check(&section) else { break };
         let mut progress = false;
@@ -232,7 +240,13 @@ pub fn every_error(
             let follows = key
                 .as_ref()
                 .is_some_and(|k| left_out.iter().any(|out| k.starts_with(out)));
-            if follows || found.contains(&e) {
+            if follows {
+                if let Some(k) = key.filter(|k| left_out.contains(k)) {
+                    progress |= stand_in(&mut section.table, &k, &e, &mut stood_in);
+                }
+                continue;
+            }
+            if found.contains(&e) {
                 continue;
             }
             found.push(e);
@@ -248,6 +262,62 @@ pub fn every_error(
         }
     }
     found
+}
+
+/// What a required key left out is read as, in the order tried: a value of
+/// each TOML type serde can be asked for.
+const STAND_INS: [fn() -> toml::Value; 5] = [
+    || toml::Value::String(String::new()),
+    || toml::Value::Integer(0),
+    || toml::Value::Boolean(false),
+    || toml::Value::Array(Vec::new()),
+    || toml::Value::Table(toml::Table::new()),
+];
+
+/// Gives `key`, a key left out, a stand-in when `e` says the section
+/// requires it (`missing field`), or the next one when `e` says its
+/// stand-in is of the wrong type (`invalid type`). False when there is
+/// nothing (more) to try: a key out of stand-ins is left out again.
+fn stand_in(
+    table: &mut toml::Table,
+    key: &[String],
+    e: &ConfigError,
+    stood_in: &mut Vec<(Vec<String>, usize)>,
+) -> bool {
+    let next = match stood_in.iter_mut().find(|(k, _)| k == key) {
+        None if e.message.starts_with("missing field") => {
+            stood_in.push((key.to_vec(), 0));
+            0
+        }
+        Some((_, tried)) if e.message.starts_with("invalid type") && *tried < STAND_INS.len() => {
+            *tried += 1;
+            *tried
+        }
+        _ => return false,
+    };
+    match STAND_INS.get(next) {
+        Some(value) => insert_key(table, key, value()),
+        None => {
+            remove_key(table, key);
+            false
+        }
+    }
+}
+
+/// Sets `key` in `table` (the tables above it must be there). False when
+/// they are not.
+fn insert_key(table: &mut toml::Table, key: &[String], value: toml::Value) -> bool {
+    match key {
+        [] => false,
+        [last] => {
+            table.insert(last.clone(), value);
+            true
+        }
+        [first, rest @ ..] => match table.get_mut(first) {
+            Some(toml::Value::Table(inner)) => insert_key(inner, rest, value),
+            _ => false,
+        },
+    }
 }
 
 /// The key (as its path in the section's table) an error of the section at
@@ -681,6 +751,63 @@ mod tests {
         let e = every_error(&section("batch_size = 1\n"), check);
         assert_eq!(paths(&e), ["destinations.d.endpoint"], "{e:?}");
         assert!(every_error(&section("endpoint = \"x\"\n"), check).is_empty());
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Listener {
+        port: u16,
+        names: Vec<String>,
+        #[serde(default)]
+        ca: Option<String>,
+    }
+
+    /// A required key with a bad value is reported, and the section's other
+    /// keys are still checked (the key is read as a stand-in of its type).
+    #[test]
+    fn a_bad_required_key_does_not_hide_the_rest_of_its_section() {
+        let s = section("ca = \"missing.pem\"\nendpoint = 5\nfilter = { min = \"low\" }\n");
+        let e = every_error(&s, check);
+        assert_eq!(
+            paths(&e),
+            [
+                "destinations.d.endpoint",
+                "destinations.d.filter.min",
+                "destinations.d.ca",
+            ],
+            "{e:?}"
+        );
+        assert!(e[0].message.contains("invalid type"), "{e:?}");
+        // stand-ins of other types, and a bad key after two bad required ones
+        let check_listener = |s: &SectionConfig| -> Result<(), Vec<ConfigError>> {
+            let l: Listener = s.settings().map_err(|e| vec![e])?;
+            match l.ca {
+                Some(ca) => Err(vec![ConfigError::new(
+                    format!("{}.ca", s.path()),
+                    format!("file {ca} does not exist"),
+                )]),
+                None => Ok(()),
+            }
+        };
+        let s = section("names = 3\nport = \"high\"\nca = \"missing.pem\"\nextra = 1\n");
+        let e = every_error(&s, check_listener);
+        let mut got = paths(&e);
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            [
+                "destinations.d.ca",
+                "destinations.d.extra",
+                "destinations.d.names",
+                "destinations.d.port",
+            ],
+            "{e:?}"
+        );
+        assert!(
+            !e.iter().any(|e| e.message.contains("missing field")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -11,9 +11,8 @@
 
 use crate::event::{EncodedEvent, Event, Severity};
 use crate::parse::direct;
-use crate::parse::normalize::{
-    apply_json, blank_event, normalize_json, syslog_line_to_event, Origin,
-};
+use crate::parse::normalize::{apply_json, blank_event, normalize_json, normalize_syslog, Origin};
+use crate::parse::syslog::parse_syslog;
 use serde_json::{Map, Value};
 use simd_json::BorrowedValue;
 use thiserror::Error;
@@ -23,11 +22,14 @@ use thiserror::Error;
 pub enum BodyError {
     #[error("empty body")]
     Empty,
+    /// JSON that does not parse; in a HEC body, `event` is the 0-based
+    /// number of the envelope it is in (Splunk's `invalid-event-number`).
     #[error("invalid JSON at line {line}, byte {offset}: {message}")]
     Syntax {
         line: usize,
         offset: usize,
         message: String,
+        event: Option<usize>,
     },
     #[error("expected a JSON object at line {line}, byte {offset}")]
     NotAnObject { line: usize, offset: usize },
@@ -52,13 +54,18 @@ pub enum BodyError {
         offset: usize,
         event: usize,
     },
+    /// A raw request's `time` query parameter that is not epoch time (as
+    /// [`BodyError::HecInvalidTime`]): the request's time, so its first
+    /// event is named.
+    #[error("HEC raw request's time `{0}` is not epoch time")]
+    HecQueryTime(String),
 }
 
 impl BodyError {
     /// (line, offset) of the problem, when it has one.
     pub fn position(&self) -> Option<(usize, usize)> {
         match self {
-            BodyError::Empty => None,
+            BodyError::Empty | BodyError::HecQueryTime(_) => None,
             BodyError::Syntax { line, offset, .. }
             | BodyError::NotAnObject { line, offset }
             | BodyError::HecEventMissing { line, offset, .. }
@@ -68,12 +75,15 @@ impl BodyError {
     }
 
     /// The 0-based number of the HEC event at fault (Splunk's
-    /// `invalid-event-number`), when the problem is one event's.
+    /// `invalid-event-number`), when the problem is one event's (a HEC
+    /// envelope that does not parse included).
     pub fn hec_event_number(&self) -> Option<usize> {
         match self {
             BodyError::HecEventMissing { event, .. }
             | BodyError::HecEventBlank { event, .. }
             | BodyError::HecInvalidTime { event, .. } => Some(*event),
+            BodyError::Syntax { event, .. } => *event,
+            BodyError::HecQueryTime(_) => Some(0),
             _ => None,
         }
     }
@@ -222,6 +232,7 @@ fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyErro
             line: line_of(body, offset),
             offset,
             message: "a \\u escape of a lone UTF-16 surrogate".into(),
+            event: None,
         });
     }
     let mut scratch = slice.to_vec();
@@ -231,6 +242,7 @@ fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyErro
             line: line_of(body, offset),
             offset,
             message: json_error_text(e.error()),
+            event: None,
         }
     })
 }
@@ -284,7 +296,8 @@ pub fn parse_hec_body(
         let start = stream.byte_offset();
         match stream.next() {
             None => return Ok(out),
-            Some(Err(e)) => return Err(hec_syntax(body, start, &e)),
+            // the envelope that does not parse is the one after those read
+            Some(Err(e)) => return Err(hec_syntax(body, start, &e, out.len())),
             Some(Ok(Value::Object(env))) => {
                 let at = Envelope {
                     body,
@@ -305,7 +318,8 @@ fn skip_ws(body: &[u8], from: usize) -> usize {
         .count()
 }
 
-fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error) -> BodyError {
+/// A HEC body's syntax error, in the envelope numbered `event` from 0.
+fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error, event: usize) -> BodyError {
     // serde_json reports line/column relative to the whole input.
     let line = e.line().max(1);
     let line_start = body
@@ -320,6 +334,7 @@ fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error) -> BodyError {
         line,
         offset,
         message: e.to_string(),
+        event: Some(event),
     }
 }
 
@@ -413,41 +428,69 @@ fn hec_time_ms(v: &Value) -> Option<Option<i64>> {
 /// line is plain text: `message`, severity `info`, category `SYSTEM`, no
 /// `parse_error` (as a HEC event that is a string). `meta` (the request's
 /// `host`, `source`, `sourcetype`, `index`) goes to each event's `metadata`
-/// as a HEC envelope's does. A body with no line → [`BodyError::Empty`].
+/// as a HEC envelope's does. `time` (the request's `time` query parameter:
+/// epoch time, read as an envelope's `time`) is the time of each event
+/// that has none of its own: a plain line, a syslog line whose header has
+/// no timestamp (one that has keeps it, as does a JSON MSG's own
+/// `timestamp`). A body with no line → [`BodyError::Empty`]; a `time` that
+/// is not epoch time → [`BodyError::HecQueryTime`], no event at all.
 pub fn parse_hec_raw(
     body: &[u8],
     received_ms: i64,
     tz: chrono_tz::Tz,
     meta: &Map<String, Value>,
+    time: Option<&str>,
     origin: &Origin,
 ) -> Result<Vec<Event>, BodyError> {
-    let events: Vec<Event> = body
+    let mut lines = body
         .split(|b| *b == b'\n' || *b == b'\r')
         .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .peekable();
+    // no data is no data, whatever the query says
+    if lines.peek().is_none() {
+        return Err(BodyError::Empty);
+    }
+    let time_ms = match time {
+        None => None,
+        Some(t) => Some(
+            hec_time_ms(&Value::String(t.to_string()))
+                .flatten()
+                .ok_or_else(|| BodyError::HecQueryTime(t.to_string()))?,
+        ),
+    };
+    let events: Vec<Event> = lines
         .map(|line| {
-            let mut ev = raw_line_event(line, received_ms, tz, origin);
+            let mut ev = raw_line_event(line, received_ms, time_ms, tz, origin);
             if !meta.is_empty() {
                 apply_hec_meta(&mut ev, meta.clone());
             }
             ev
         })
         .collect();
-    if events.is_empty() {
-        return Err(BodyError::Empty);
-    }
     Ok(events)
 }
 
-/// One line of a raw body (see [`parse_hec_raw`]).
-fn raw_line_event(line: &[u8], received_ms: i64, tz: chrono_tz::Tz, origin: &Origin) -> Event {
+/// One line of a raw body (see [`parse_hec_raw`]); `time_ms`, the
+/// request's time, for a line without a time of its own.
+fn raw_line_event(
+    line: &[u8],
+    received_ms: i64,
+    time_ms: Option<i64>,
+    tz: chrono_tz::Tz,
+    origin: &Origin,
+) -> Event {
     if line.first() == Some(&b'<') && line.get(1).is_some_and(u8::is_ascii_digit) {
-        let ev = syslog_line_to_event(line, received_ms, tz, origin);
-        if !ev.parse_error {
-            return ev;
+        let mut m = parse_syslog(line, received_ms, tz);
+        if m.parsed {
+            m.timestamp_ms = m.timestamp_ms.or(time_ms);
+            return normalize_syslog(m, received_ms, origin);
         }
     }
     let mut ev = blank_event("SYSTEM", Severity::Info, received_ms, origin);
     ev.message = Some(String::from_utf8_lossy(line).into_owned());
+    if let Some(ms) = time_ms {
+        ev.set_timestamp_ms(ms);
+    }
     ev
 }
 
@@ -744,6 +787,33 @@ mod tests {
         assert!(matches!(err, BodyError::Syntax { line: 2, .. }), "{err:?}");
     }
 
+    /// A syntax error names its event, from 0, as Splunk's
+    /// `invalid-event-number` (the events before it are complete).
+    #[test]
+    fn hec_syntax_error_names_its_event() {
+        for (body, event, line) in [
+            (&b"{\"event\":"[..], 0, 1),
+            (b"{\"event\":\"a\"}\n{\"event\":\"b\"}{\"event\":", 2, 2),
+            (b"{\"event\":\"a\"}\n{\"event\": nope}", 1, 2),
+            (b"{\"event\":\"a\"} }", 1, 1),
+        ] {
+            let err = parse_hec_body(body, 0, &ORIGIN).unwrap_err();
+            assert!(
+                matches!(err, BodyError::Syntax { line: l, .. } if l == line),
+                "{err:?}"
+            );
+            assert_eq!(
+                err.hec_event_number(),
+                Some(event),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // not a HEC body: no event number
+        let err = events("{\"a\":1}\n{\"b\":}").unwrap_err();
+        assert_eq!(err.hec_event_number(), None, "{err:?}");
+    }
+
     /// Splunk refuses an event whose `time` is not epoch time (code 6,
     /// naming the event from 0); the request keeps nothing.
     #[test]
@@ -806,7 +876,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
             .collect();
-        parse_hec_raw(body, 1_000, chrono_tz::Tz::UTC, &meta, &ORIGIN)
+        parse_hec_raw(body, 1_000, chrono_tz::Tz::UTC, &meta, None, &ORIGIN)
     }
 
     /// One event a line (`\n`, `\r\n` or a lone `\r`, blank lines
@@ -842,6 +912,74 @@ mod tests {
         assert!(evs.iter().all(|e| !e.parse_error));
         assert_eq!(raw(b" \r\n\n\t", &[]).unwrap_err(), BodyError::Empty);
         assert_eq!(raw(b"", &[]).unwrap_err(), BodyError::Empty);
+    }
+
+    /// The query's `time` is the time of the lines without one of their
+    /// own; one that is not epoch time refuses the request (its first event).
+    #[test]
+    fn hec_raw_query_time_is_the_time_of_lines_without_their_own() {
+        let raw_at = |body: &[u8], time: &str| {
+            parse_hec_raw(
+                body,
+                1_000,
+                chrono_tz::Tz::UTC,
+                &Map::new(),
+                Some(time),
+                &ORIGIN,
+            )
+        };
+        let body = b"plain\n<38>1 2023-11-14T22:13:20Z web sshd - - - own\n<38>1 - web sshd - - - none\n\
+            <38>Nov 14 22:13:21 web sshd: bsd\n<13>1 - h app - - - {\"timestamp\":\"2023-11-14T22:13:22Z\"}\n\
+            {\"timestamp\":\"2023-11-14T22:13:23Z\"}\n<1x> not syslog";
+        // without a query time: the receive time (1_000) where a line has none
+        let own: Vec<i64> = raw(body, &[])
+            .unwrap()
+            .iter()
+            .map(|e| e.timestamp_ms)
+            .collect();
+        assert_eq!(
+            (own[0], own[1], own[2], own[4], own[5], own[6]),
+            (
+                1_000,
+                1_700_000_000_000,
+                1_000,
+                1_700_000_002_000,
+                1_000,
+                1_000
+            )
+        );
+        assert_ne!(own[3], 1_000, "the BSD line has its own time");
+        for (time, want) in [
+            ("1700000100.25", 1_700_000_100_250),
+            (" 1700000100 ", 1_700_000_100_000),
+            ("1700000100250", 1_700_000_100_250),
+        ] {
+            let times: Vec<i64> = raw_at(body, time)
+                .unwrap()
+                .iter()
+                .map(|e| e.timestamp_ms)
+                .collect();
+            assert_eq!(
+                times,
+                [want, own[1], want, own[3], own[4], want, want],
+                "{time}"
+            );
+        }
+        for bad in [
+            "",
+            "abc",
+            "-1",
+            "NaN",
+            "inf",
+            "2023-11-14T22:13:20Z",
+            "null",
+        ] {
+            let err = raw_at(b"one\ntwo", bad).unwrap_err();
+            assert_eq!(err, BodyError::HecQueryTime(bad.into()));
+            assert_eq!(err.hec_event_number(), Some(0), "{bad}");
+        }
+        // no data is no data, whatever the time
+        assert_eq!(raw_at(b" \n", "abc").unwrap_err(), BodyError::Empty);
     }
 
     /// The query's metadata lands as a HEC envelope's: the event's own wins.

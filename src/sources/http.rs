@@ -12,7 +12,8 @@
 //!   answers (`{"text":"Success","code":0}`).
 //! - `POST /services/collector/raw`: Splunk HEC raw, one event a line
 //!   ([`parse_hec_raw`]), the query's `host`, `source`, `sourcetype` and
-//!   `index` in each event's `metadata`; a channel (query or
+//!   `index` in each event's `metadata`, its `time` the time of the events
+//!   without one of their own; a channel (query or
 //!   `X-Splunk-Request-Channel`) is accepted, never required (no indexer
 //!   acknowledgement here).
 //! - `GET /health`.
@@ -249,7 +250,7 @@ async fn events(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(&st, Api::Events, peer, &headers, body, Map::new()).await
+    handle(&st, Api::Events, peer, &headers, body, RawParams::default()).await
 }
 
 /// Splunk's answer of a healthy HEC (no token needed).
@@ -263,7 +264,7 @@ async fn hec(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(&st, Api::Hec, peer, &headers, body, Map::new()).await
+    handle(&st, Api::Hec, peer, &headers, body, RawParams::default()).await
 }
 
 async fn hec_raw(
@@ -273,22 +274,35 @@ async fn hec_raw(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let meta = raw_meta(query.as_deref().unwrap_or(""));
-    handle(&st, Api::HecRaw, peer, &headers, body, meta).await
+    let raw = raw_params(query.as_deref().unwrap_or(""));
+    handle(&st, Api::HecRaw, peer, &headers, body, raw).await
 }
 
-/// The metadata Splunk takes from a raw request's query: `host`, `source`,
-/// `sourcetype`, `index` (the first of each, when not empty). Anything
-/// else (`channel`, which only indexer acknowledgement uses) is ignored.
-fn raw_meta(query: &str) -> Map<String, Value> {
-    let mut meta = Map::new();
+/// What a raw HEC request's query gives its events.
+#[derive(Default)]
+struct RawParams {
+    /// `host`, `source`, `sourcetype`, `index`: to each event's `metadata`.
+    meta: Map<String, Value>,
+    /// `time`: the time of the events without one of their own.
+    time: Option<String>,
+}
+
+/// What Splunk takes from a raw request's query: `host`, `source`,
+/// `sourcetype`, `index` (the first of each, when not empty) and `time`
+/// (the first, checked by [`parse_hec_raw`]). Anything else (`channel`,
+/// which only indexer acknowledgement uses) is ignored.
+fn raw_params(query: &str) -> RawParams {
+    let mut raw = RawParams::default();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         if matches!(&*k, "host" | "source" | "sourcetype" | "index") && !v.is_empty() {
-            meta.entry(k.into_owned())
+            raw.meta
+                .entry(k.into_owned())
                 .or_insert_with(|| Value::String(v.into_owned()));
+        } else if k == "time" && raw.time.is_none() {
+            raw.time = Some(v.into_owned());
         }
     }
-    meta
+    raw
 }
 
 /// Authorise, read, decompress, parse, append — or answer why not.
@@ -298,7 +312,7 @@ async fn handle(
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Body,
-    raw_meta: Map<String, Value>,
+    raw_params: RawParams,
 ) -> Response {
     if let Err(why) = authorised(st, api, headers) {
         return refuse(st, api, Reject::Unauthorized(why));
@@ -326,7 +340,7 @@ async fn handle(
         received_ms: now_millis(),
         syslog_hint: st.ingest.syslog_hints(),
         tz: st.tz,
-        raw_meta,
+        raw_params,
     };
     let peer_text = peer.to_string();
     // held until the records are appended (see `AppState::large`)
@@ -367,8 +381,8 @@ struct ParseJob {
     syslog_hint: bool,
     /// The zone of raw HEC syslog lines' timestamps without one.
     tz: Tz,
-    /// What a raw HEC request's query puts in its events' `metadata`.
-    raw_meta: Map<String, Value>,
+    /// What a raw HEC request's query gives its events.
+    raw_params: RawParams,
 }
 
 impl ParseJob {
@@ -402,8 +416,15 @@ impl ParseJob {
             Api::Events => parse_events_records(&body, self.received_ms, &origin),
             Api::Hec => parse_hec_body(&body, self.received_ms, &origin)
                 .map(|events| events.iter().map(Event::encode).collect()),
-            Api::HecRaw => parse_hec_raw(&body, self.received_ms, self.tz, &self.raw_meta, &origin)
-                .map(|events| events.iter().map(Event::encode).collect()),
+            Api::HecRaw => parse_hec_raw(
+                &body,
+                self.received_ms,
+                self.tz,
+                &self.raw_params.meta,
+                self.raw_params.time.as_deref(),
+                &origin,
+            )
+            .map(|events| events.iter().map(Event::encode).collect()),
         }
         .map_err(Reject::Malformed)
     }
@@ -713,7 +734,7 @@ mod tests {
             received_ms: 0,
             syslog_hint: false,
             tz: Tz::UTC,
-            raw_meta: Map::new(),
+            raw_params: RawParams::default(),
         }
     }
 
