@@ -329,45 +329,6 @@ impl Segment {
         self.file.write_all_at(data, off as u64)
     }
 
-    /// Writes the slices of `bufs` one after the other from offset `off`
-    /// (`pwritev`, all of them or an error): a writer's records from the
-    /// buffers they were encoded in, without copying them together first.
-    /// The same rules as [`Segment::write_at`]; `bufs` is used up.
-    pub fn write_vectored_at(
-        &self,
-        off: usize,
-        mut bufs: &mut [io::IoSlice<'_>],
-    ) -> io::Result<()> {
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
-        assert!(
-            off.checked_add(total).is_some_and(|end| end <= self.len()),
-            "segment write out of bounds"
-        );
-        #[cfg(test)]
-        if self.inject_failure.lock().unwrap().is_some() {
-            // the failure hook counts writes of `write_at`: one write here
-            let flat: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
-            return self.write_at(off, &flat);
-        }
-        // Linux takes at most IOV_MAX (1024) slices a call
-        const IOV_MAX: usize = 1024;
-        let mut at = off;
-        io::IoSlice::advance_slices(&mut bufs, 0);
-        while !bufs.is_empty() {
-            let some = &bufs[..bufs.len().min(IOV_MAX)];
-            match nix::sys::uio::pwritev(&self.file, some, at as libc::off_t) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    at += n;
-                    io::IoSlice::advance_slices(&mut bufs, n);
-                }
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-
     /// Test hook: after `ok` more successful writes, the next
     /// [`Segment::write_at`] stores its first `bytes` bytes and fails.
     #[cfg(test)]
@@ -461,23 +422,6 @@ mod tests {
         assert_eq!(s.bytes(DATA_START, 5), b"hello");
         assert_eq!(s.header().unwrap().unwrap().id, 1);
         assert_eq!(parse_slot_file_name(&slot_file_name(3)), Some(3));
-    }
-
-    #[test]
-    fn a_vectored_write_of_more_slices_than_one_call_takes_lands_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Segment::open(dir.path(), 0, 1 << 20).unwrap();
-        // 2500 slices of 0..=13 bytes (empty ones too): three pwritev calls
-        let pieces: Vec<Vec<u8>> = (0..2500u32)
-            .map(|i| (0..i % 14).map(|j| (i * 31 + j) as u8).collect())
-            .collect();
-        let expected: Vec<u8> = pieces.concat();
-        let mut bufs: Vec<io::IoSlice<'_>> = pieces.iter().map(|p| io::IoSlice::new(p)).collect();
-        s.write_vectored_at(DATA_START + 3, &mut bufs).unwrap();
-        assert_eq!(s.bytes(DATA_START + 3, expected.len()), &expected[..]);
-        // nothing before or after it
-        assert_eq!(s.bytes(DATA_START, 3), &[0, 0, 0]);
-        assert_eq!(s.bytes(DATA_START + 3 + expected.len(), 8), &[0; 8]);
     }
 
     #[test]

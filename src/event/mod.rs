@@ -288,14 +288,6 @@ impl EncodedEvent {
     pub fn record_len(&self) -> usize {
         record::record_len(self.body(), self.hint())
     }
-
-    /// Its record's payload: the body, then the hint if the record keeps it
-    /// ([`record::stored_hint`]), as they lie in this event's buffer; and
-    /// the length of that hint.
-    pub fn stored_payload(&self) -> (&[u8], usize) {
-        let hint_len = record::stored_hint(self.hint()).len();
-        (&self.bytes[..self.body_len + hint_len], hint_len)
-    }
 }
 
 /// The 32-bit tenant hash stored in record headers (CRC32C of the tenant id;

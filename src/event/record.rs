@@ -230,25 +230,6 @@ pub fn encode_append(
     out.len() - at
 }
 
-/// The header, checksum included, of the record whose payload is `payload`
-/// (the body, then its last `hint_len` bytes the hint as
-/// [`stored_hint`] keeps it), for a writer that writes the payload from
-/// where it lies instead of copying it behind the header first. The record
-/// is the header followed by `payload`, byte for byte what
-/// [`encode_append`] writes.
-pub fn header_for(
-    seq: u64,
-    meta: &RecordMeta,
-    payload: &[u8],
-    hint_len: usize,
-) -> [u8; HEADER_LEN] {
-    debug_assert!(hint_len <= MAX_HINT_LEN && hint_len <= payload.len());
-    let mut h = header(seq, meta, payload.len(), hint_len);
-    let crc = crc32c::crc32c_append(checksum(&h), payload);
-    h[8..12].copy_from_slice(&crc.to_le_bytes());
-    h
-}
-
 /// A record's header, its checksum still zero.
 #[inline(always)]
 fn header(seq: u64, meta: &RecordMeta, payload_len: usize, hint_len: usize) -> [u8; HEADER_LEN] {
@@ -322,13 +303,6 @@ mod tests {
             assert_eq!(&appended[6..], &in_place[..]);
             let r = Record::decode(&appended[6..]).unwrap();
             assert_eq!((r.body, r.hint), (body, stored_hint(hint)));
-            // a header for the payload where it lies, then the payload
-            let mut payload = body.to_vec();
-            payload.extend_from_slice(stored_hint(hint));
-            let hint_len = stored_hint(hint).len();
-            let mut split = header_for(9, &meta(), &payload, hint_len).to_vec();
-            split.extend_from_slice(&payload);
-            assert_eq!(split, in_place);
         }
     }
 

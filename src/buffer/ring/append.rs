@@ -229,7 +229,9 @@ impl Ring {
         }
         let mut taken = Vec::new();
         let written: io::Result<u64> = (|| {
-            self.write_events(w, events)?;
+            for e in events {
+                self.write_record(w, e)?;
+            }
             let end = w.next_seq;
             self.write_notices(w, &mut taken)?;
             self.flush_stage(w)?;
@@ -326,41 +328,6 @@ impl Ring {
         w.active
             .last_ms
             .fetch_max(e.meta.received_ms, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Writes `events` as records from the writer's offset, rolling to a new
-    /// segment when one does not fit: each segment's run of them with one
-    /// vectored write of their headers (staged) and their payloads from the
-    /// events' own buffers ([`write_run`]), so a record's bytes are not
-    /// copied into the staging buffer before the kernel copies them (the
-    /// copy was ~3% of the relay's CPU on `tcp_syslog`). Nothing may be
-    /// staged before; nothing is after.
-    pub(super) fn write_events(&self, w: &mut Writer, events: &[EncodedEvent]) -> io::Result<()> {
-        debug_assert!(w.stage.is_empty());
-        let mut first = 0;
-        let mut run_off = w.off;
-        for (i, e) in events.iter().enumerate() {
-            let len = e.record_len();
-            // the active segment's own size (see `write_record`)
-            if w.off + len > w.active.seg.len() {
-                write_run(&w.active.seg, run_off, &w.stage, &events[first..i])?;
-                w.stage.clear();
-                self.roll(w)?;
-                (first, run_off) = (i, w.off);
-            }
-            let (payload, hint_len) = e.stored_payload();
-            let header = event::record::header_for(w.next_seq, &e.meta, payload, hint_len);
-            w.stage.extend_from_slice(&header);
-            w.off += len;
-            w.next_seq += 1;
-            w.active
-                .last_ms
-                .fetch_max(e.meta.received_ms, Ordering::Relaxed);
-        }
-        write_run(&w.active.seg, run_off, &w.stage, &events[first..])?;
-        w.stage.clear();
-        w.stage_off = w.off;
         Ok(())
     }
 
@@ -508,38 +475,6 @@ pub(super) fn write_padded(seg: &Segment, off: usize, buf: &mut Vec<u8>) -> io::
     let r = seg.write_at(off, buf);
     buf.truncate(len);
     r
-}
-
-/// Writes the records of `events` at `off` of `seg` with one vectored write
-/// (see [`Ring::write_events`]): each header of `headers` (back to back, one
-/// per event) followed by that event's payload, then zeros up to the next
-/// multiple of the segment's I/O block, as [`write_padded`] pads.
-pub(super) fn write_run(
-    seg: &Segment,
-    off: usize,
-    headers: &[u8],
-    events: &[EncodedEvent],
-) -> io::Result<()> {
-    static ZEROS: [u8; 4096] = [0; 4096];
-    debug_assert_eq!(headers.len(), events.len() * HEADER_LEN);
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut bufs = Vec::with_capacity(2 * events.len() + 1);
-    let mut end = off;
-    for (header, e) in headers.chunks_exact(HEADER_LEN).zip(events) {
-        let (payload, _) = e.stored_payload();
-        bufs.push(io::IoSlice::new(header));
-        bufs.push(io::IoSlice::new(payload));
-        end += HEADER_LEN + payload.len();
-    }
-    let mut pad = end.next_multiple_of(seg.io_block()).min(seg.len()) - end;
-    while pad > 0 {
-        let n = pad.min(ZEROS.len());
-        bufs.push(io::IoSlice::new(&ZEROS[..n]));
-        pad -= n;
-    }
-    seg.write_vectored_at(off, &mut bufs)
 }
 
 /// Best effort after a failed write: zeroes `[from, to)` of `seg` (bytes past
