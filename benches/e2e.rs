@@ -5,7 +5,7 @@
 //!     [--relay PATH] [--peers rsyslog,syslog-ng] [--direct] [--no-relay]
 //!     [--udp-rate R] [--rate R] [--connections C] [--http-batch B]
 //!     [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R]
-//!     [--udp-receive-nice N] [--udp-queue-bytes B]
+//!     [--udp-receive-nice N] [--udp-queue-bytes B] [--tcp-queue-bytes B]
 //!     [--peer-disk-queue] [--peer-durable-queue]
 //!     [--timeout SECS]
 //!     [--keep] [--self-check]
@@ -289,6 +289,9 @@ struct Opts {
     /// `--udp-queue-bytes B`: the relay's UDP source's `queue_bytes`
     /// (default: as many datagrams as the peers' queues hold messages)
     udp_queue_bytes: Option<u64>,
+    /// `--tcp-queue-bytes B`: the relay's TCP source's `queue_bytes`
+    /// (default: unset, the source's default)
+    tcp_queue_bytes: Option<u64>,
     peer_queue: PeerQueue,
     timeout: Duration,
     self_check: bool,
@@ -317,7 +320,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench e2e -- [--events N] [--runs K] [--scenario NAME[,NAME]] [--relay PATH] \
 [--no-relay] [--peers rsyslog,syslog-ng] [--direct] [--udp-rate EV_PER_S] [--rate EV_PER_S] [--connections C] \
-[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R] [--udp-receive-nice N] [--udp-queue-bytes B] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--segment-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
+[--http-batch B] [--relay-format syslog|json] [--tcp-congestion NAME] [--max-udp-rate R] [--udp-receive-nice N] [--udp-queue-bytes B] [--tcp-queue-bytes B] [--peer-disk-queue] [--peer-durable-queue] [--ring-bytes SIZE] [--segment-bytes SIZE] [--fsync 100ms|never|…] [--timeout SECS] [--keep] [--self-check]\n\
 scenarios: {}",
         scenarios().iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
     );
@@ -343,6 +346,7 @@ fn parse_args() -> Opts {
         max_udp_rate: None,
         udp_receive_nice: None,
         udp_queue_bytes: None,
+        tcp_queue_bytes: None,
         peer_queue: PeerQueue::Memory,
         timeout: Duration::from_secs(30),
         self_check: false,
@@ -407,6 +411,7 @@ fn parse_args() -> Opts {
                 o.udp_receive_nice = Some(v(&mut i).parse().unwrap_or_else(|_| usage()))
             }
             "--udp-queue-bytes" => o.udp_queue_bytes = Some(num(v(&mut i))),
+            "--tcp-queue-bytes" => o.tcp_queue_bytes = Some(num(v(&mut i))),
             "--peer-disk-queue" => o.peer_queue = PeerQueue::DiskAssisted,
             "--peer-durable-queue" => o.peer_queue = PeerQueue::Disk,
             "--ring-bytes" => o.ring_bytes = Some(v(&mut i)),
@@ -519,7 +524,11 @@ data_dir = \"{}\"\n\n\
     );
     match s.input {
         Proto::TcpLf | Proto::TcpOctet => {
-            c += &format!("[sources.bench_tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{in_port}\"\n\n")
+            c += &format!("[sources.bench_tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{in_port}\"\n");
+            if let Some(b) = o.tcp_queue_bytes {
+                c += &format!("queue_bytes = {b}\n");
+            }
+            c += "\n";
         }
         Proto::TlsOctet => {
             let (_, cert, key) = tls_files(dir);

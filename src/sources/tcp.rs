@@ -35,11 +35,15 @@ pub struct Settings {
     #[serde(default = "default_idle")]
     pub idle_timeout: HumanDuration,
     /// Bytes read and not yet in the ring, all connections together
-    /// (default 2MiB); past it, connections wait before parsing what they
-    /// read and read nothing more. Their parsed records take about four
-    /// times as much (each record's buffer is sized for the worst case of
-    /// JSON quoting), which is why the default is small: with 8MiB, 16
-    /// busy connections held ~30 MiB, with 2MiB ~20 MiB, at the same rate.
+    /// (default 512KiB, eight full reads); past it, connections wait before
+    /// parsing what they read and read nothing more. Their parsed records
+    /// take about four times as much (each record's buffer is sized for the
+    /// worst case of JSON quoting), which is why the default is small: on
+    /// the e2e bench 16 busy connections peaked at 8–9 MiB anon RSS with
+    /// 512KiB, 15–19 with 2MiB and 23–28 with 8MiB, and with 512KiB the
+    /// relay used less CPU per event than with 2MiB in 13 of 14 paired runs
+    /// (records appended while still in the cache; BENCHMARKS.md). One
+    /// connection holds at most 5 reads (320KiB), so it is not slowed.
     #[serde(default = "default_queue_bytes")]
     pub queue_bytes: ByteSize,
 }
@@ -61,7 +65,7 @@ fn default_max_connections() -> usize {
     1024
 }
 fn default_queue_bytes() -> ByteSize {
-    ByteSize(2 << 20)
+    ByteSize(512 << 10)
 }
 fn default_idle() -> HumanDuration {
     HumanDuration(Duration::from_secs(600))
