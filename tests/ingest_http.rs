@@ -693,9 +693,9 @@ async fn hec_invalid_time_is_refused_whole() {
     h.stop().await;
 }
 
-/// A JSON syntax error in the n-th event of a batch: Splunk's code 6 with
-/// `invalid-event-number` n (from 0); as for a bad `time`, nothing of the
-/// request is kept.
+/// A JSON syntax error in the n-th event of a batch, or an n-th value that
+/// is not an object: Splunk's code 6 with `invalid-event-number` n (from
+/// 0); as for a bad `time`, nothing of the request is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hec_syntax_error_names_its_event_and_keeps_nothing() {
     let h = harness().await;
@@ -706,6 +706,9 @@ async fn hec_syntax_error_names_its_event_and_keeps_nothing() {
         ),
         (br#"{"event":"good"} {"event": nope}"#, 1),
         (br#"{"event" "no colon"}"#, 0),
+        // JSON, but not an envelope: a value that is not an object
+        (br#"{"event":"good"} ["not", "an", "envelope"]"#, 1),
+        (br#"{"event":"good"}{"event":"also good"} 42"#, 2),
     ] {
         let r = post(&h, "/services/collector/event", body, &SPLUNK);
         assert_eq!(r.status, 400, "{}", r.body);

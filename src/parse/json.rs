@@ -31,8 +31,14 @@ pub enum BodyError {
         message: String,
         event: Option<usize>,
     },
+    /// A value that is not an object where one must be; in a HEC body,
+    /// `event` is its 0-based number among the envelopes.
     #[error("expected a JSON object at line {line}, byte {offset}")]
-    NotAnObject { line: usize, offset: usize },
+    NotAnObject {
+        line: usize,
+        offset: usize,
+        event: Option<usize>,
+    },
     /// `event` (0-based: Splunk's `invalid-event-number`) has no `event`.
     #[error("HEC event field is required (line {line}, byte {offset})")]
     HecEventMissing {
@@ -67,7 +73,7 @@ impl BodyError {
         match self {
             BodyError::Empty | BodyError::HecQueryTime(_) => None,
             BodyError::Syntax { line, offset, .. }
-            | BodyError::NotAnObject { line, offset }
+            | BodyError::NotAnObject { line, offset, .. }
             | BodyError::HecEventMissing { line, offset, .. }
             | BodyError::HecEventBlank { line, offset, .. }
             | BodyError::HecInvalidTime { line, offset, .. } => Some((*line, *offset)),
@@ -82,7 +88,7 @@ impl BodyError {
             BodyError::HecEventMissing { event, .. }
             | BodyError::HecEventBlank { event, .. }
             | BodyError::HecInvalidTime { event, .. } => Some(*event),
-            BodyError::Syntax { event, .. } => *event,
+            BodyError::Syntax { event, .. } | BodyError::NotAnObject { event, .. } => *event,
             BodyError::HecQueryTime(_) => Some(0),
             _ => None,
         }
@@ -166,7 +172,7 @@ pub fn parse_objects(body: &[u8]) -> Result<Vec<Map<String, Value>>, BodyError> 
     match value {
         Value::Object(o) => Ok(vec![o]),
         Value::Array(items) => array_objects(items, body, start),
-        _ => Err(not_object(body, start)),
+        _ => Err(not_object(body, start, None)),
     }
 }
 
@@ -204,7 +210,7 @@ fn parse_ndjson(body: &[u8]) -> Result<Vec<Map<String, Value>>, BodyError> {
     for (line_start, line) in ndjson_lines(body) {
         match parse_value(line, line_start, body)? {
             Value::Object(o) => out.push(o),
-            _ => return Err(not_object(body, line_start)),
+            _ => return Err(not_object(body, line_start, None)),
         }
     }
     Ok(out)
@@ -219,7 +225,7 @@ fn array_objects(
         .into_iter()
         .map(|v| match v {
             Value::Object(o) => Ok(o),
-            _ => Err(not_object(body, start)),
+            _ => Err(not_object(body, start, None)),
         })
         .collect()
 }
@@ -269,10 +275,11 @@ fn json_error_text(e: &simd_json::ErrorType) -> String {
     }
 }
 
-fn not_object(body: &[u8], offset: usize) -> BodyError {
+fn not_object(body: &[u8], offset: usize, event: Option<usize>) -> BodyError {
     BodyError::NotAnObject {
         line: line_of(body, offset),
         offset,
+        event,
     }
 }
 
@@ -306,7 +313,8 @@ pub fn parse_hec_body(
                 };
                 out.push(hec_event(env, received_ms, origin, at)?)
             }
-            Some(Ok(_)) => return Err(not_object(body, skip_ws(body, start))),
+            // as Splunk, with the value's number among the envelopes
+            Some(Ok(_)) => return Err(not_object(body, skip_ws(body, start), Some(out.len()))),
         }
     }
 }
@@ -622,7 +630,11 @@ mod tests {
         }
         assert_eq!(
             events("{\"a\":1}\n[1]\n").unwrap_err(),
-            BodyError::NotAnObject { line: 2, offset: 8 }
+            BodyError::NotAnObject {
+                line: 2,
+                offset: 8,
+                event: None
+            }
         );
         assert_eq!(events("  \n").unwrap_err(), BodyError::Empty);
         assert!(matches!(
@@ -749,7 +761,8 @@ mod tests {
             parse_events_records(b"{\"a\":1}\n\r\n[1]\r\n", 0, &ORIGIN).unwrap_err(),
             BodyError::NotAnObject {
                 line: 3,
-                offset: 10
+                offset: 10,
+                event: None
             }
         );
     }
@@ -809,8 +822,23 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+        // a value that is not an envelope: its number too
+        for (body, event, line) in [
+            (&b"[1]"[..], 0, 1),
+            (b"{\"event\":\"a\"}\n\"b\"", 1, 2),
+            (b"{\"event\":\"a\"}{\"event\":\"b\"}\n 7", 2, 2),
+        ] {
+            let err = parse_hec_body(body, 0, &ORIGIN).unwrap_err();
+            assert!(
+                matches!(err, BodyError::NotAnObject { line: l, .. } if l == line),
+                "{err:?}"
+            );
+            assert_eq!(err.hec_event_number(), Some(event), "{err:?}");
+        }
         // not a HEC body: no event number
         let err = events("{\"a\":1}\n{\"b\":}").unwrap_err();
+        assert_eq!(err.hec_event_number(), None, "{err:?}");
+        let err = events("{\"a\":1}\n[1]").unwrap_err();
         assert_eq!(err.hec_event_number(), None, "{err:?}");
     }
 
