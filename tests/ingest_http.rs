@@ -6,7 +6,7 @@
 mod ingest_support;
 
 use ingest_support::{require_program, start, Harness};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::Write;
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -721,6 +721,65 @@ async fn hec_syntax_error_names_its_event_and_keeps_nothing() {
     }
     assert!(h.collector.snapshot().is_empty());
     assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 0);
+    h.stop().await;
+}
+
+/// On the event endpoint the query's `host`, `source`, `sourcetype`,
+/// `index` and `time` are what envelopes that set none of their own get, as
+/// Splunk takes them; a `time` that is not epoch time is refused (code 6,
+/// `invalid-event-number` 0) with nothing kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_event_query_gives_envelopes_what_they_do_not_set() {
+    let h = harness().await;
+    let body = br#"{"event":"no time","host":"own-host"}
+{"event":"own time","time":1700000000,"index":"own-index"}
+{"event":"null time","time":null}"#;
+    let r = post(
+        &h,
+        "/services/collector/event?host=fw1&index=edge&time=1700000100.25&channel=x",
+        body,
+        &SPLUNK,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let evs = h.collector.snapshot();
+    let times: Vec<i64> = evs.iter().map(|e| e.timestamp_ms).collect();
+    assert_eq!(
+        times,
+        [1_700_000_100_250, 1_700_000_000_000, 1_700_000_100_250]
+    );
+    let md: Vec<_> = evs
+        .iter()
+        .map(|e| e.metadata.as_ref().expect("metadata"))
+        .collect();
+    assert_eq!(
+        (&md[0]["host"], &md[0]["index"]),
+        (&json!("own-host"), &json!("edge"))
+    );
+    assert_eq!(
+        (&md[1]["host"], &md[1]["index"]),
+        (&json!("fw1"), &json!("own-index"))
+    );
+    assert_eq!(
+        (&md[2]["host"], &md[2]["index"]),
+        (&json!("fw1"), &json!("edge"))
+    );
+    assert!(
+        md.iter()
+            .all(|m| m.get("time").is_none() && m.get("channel").is_none()),
+        "{md:?}"
+    );
+    for bad in ["abc", "-1", "2023-11-14T22:13:20Z", ""] {
+        let path = format!("/services/collector/event?time={bad}");
+        let r = post(&h, &path, br#"{"event":"x"}"#, &SPLUNK);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": 0}),
+            "{bad}"
+        );
+    }
+    assert_eq!(h.collector.snapshot().len(), 3);
+    assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 1);
     h.stop().await;
 }
 

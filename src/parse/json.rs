@@ -60,10 +60,10 @@ pub enum BodyError {
         offset: usize,
         event: usize,
     },
-    /// A raw request's `time` query parameter that is not epoch time (as
+    /// A HEC request's `time` query parameter that is not epoch time (as
     /// [`BodyError::HecInvalidTime`]): the request's time, so its first
     /// event is named.
-    #[error("HEC raw request's time `{0}` is not epoch time")]
+    #[error("HEC request's time `{0}` is not epoch time")]
     HecQueryTime(String),
 }
 
@@ -294,9 +294,30 @@ pub fn parse_hec_body(
     received_ms: i64,
     origin: &Origin,
 ) -> Result<Vec<Event>, BodyError> {
+    parse_hec_body_with(body, received_ms, &Map::new(), None, origin)
+}
+
+/// [`parse_hec_body`] with what the request's query gives its envelopes,
+/// as Splunk takes it: `meta` (the query's `host`, `source`, `sourcetype`,
+/// `index`) for each envelope that does not set the key itself, and `time`
+/// (epoch time, read as an envelope's `time`) for each envelope without a
+/// `time` of its own (or with `null`). A `time` that is not epoch time →
+/// [`BodyError::HecQueryTime`], no event at all; an empty body is
+/// [`BodyError::Empty`] whatever the query says.
+pub fn parse_hec_body_with(
+    body: &[u8],
+    received_ms: i64,
+    meta: &Map<String, Value>,
+    time: Option<&str>,
+    origin: &Origin,
+) -> Result<Vec<Event>, BodyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::Empty);
     }
+    let query = Query {
+        meta,
+        time_ms: query_time_ms(time)?,
+    };
     let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
     let mut out = Vec::new();
     loop {
@@ -311,7 +332,7 @@ pub fn parse_hec_body(
                     start,
                     number: out.len(),
                 };
-                out.push(hec_event(env, received_ms, origin, at)?)
+                out.push(hec_event(env, received_ms, &query, origin, at)?)
             }
             // as Splunk, with the value's number among the envelopes
             Some(Ok(_)) => return Err(not_object(body, skip_ws(body, start), Some(out.len()))),
@@ -355,10 +376,28 @@ struct Envelope<'a> {
     number: usize,
 }
 
+/// What a HEC request's query gives each of its envelopes (see
+/// [`parse_hec_body_with`]).
+struct Query<'a> {
+    meta: &'a Map<String, Value>,
+    time_ms: Option<i64>,
+}
+
+/// A request's `time` query parameter in milliseconds, or why it is refused.
+fn query_time_ms(time: Option<&str>) -> Result<Option<i64>, BodyError> {
+    time.map(|t| {
+        hec_time_ms(&Value::String(t.to_string()))
+            .flatten()
+            .ok_or_else(|| BodyError::HecQueryTime(t.to_string()))
+    })
+    .transpose()
+}
+
 /// Maps one HEC envelope onto a canonical event.
 fn hec_event(
     mut env: Map<String, Value>,
     received_ms: i64,
+    query: &Query,
     origin: &Origin,
     at: Envelope,
 ) -> Result<Event, BodyError> {
@@ -391,8 +430,11 @@ fn hec_event(
         Value::Null => return Err(blank),
         other => ev.message = Some(other.to_string()),
     }
-    if let Some(Some(ms)) = time {
+    if let Some(ms) = time.flatten().or(query.time_ms) {
         ev.set_timestamp_ms(ms);
+    }
+    for (k, v) in query.meta {
+        env.entry(k.clone()).or_insert_with(|| v.clone());
     }
     apply_hec_meta(&mut ev, env);
     Ok(ev)
@@ -458,14 +500,7 @@ pub fn parse_hec_raw(
     if lines.peek().is_none() {
         return Err(BodyError::Empty);
     }
-    let time_ms = match time {
-        None => None,
-        Some(t) => Some(
-            hec_time_ms(&Value::String(t.to_string()))
-                .flatten()
-                .ok_or_else(|| BodyError::HecQueryTime(t.to_string()))?,
-        ),
-    };
+    let time_ms = query_time_ms(time)?;
     let events: Vec<Event> = lines
         .map(|line| {
             let mut ev = raw_line_event(line, received_ms, time_ms, tz, origin);
@@ -944,6 +979,32 @@ mod tests {
 
     /// The query's `time` is the time of the lines without one of their
     /// own; one that is not epoch time refuses the request (its first event).
+    #[test]
+    fn hec_query_gives_envelopes_what_they_do_not_set() {
+        let mut meta = Map::new();
+        meta.insert("host".into(), Value::String("fw1".into()));
+        let body = br#"{"event":"a"}{"event":"b","time":5,"host":"h"}{"event":"c","time":null}"#;
+        let evs = parse_hec_body_with(body, 1, &meta, Some("7.5"), &ORIGIN).unwrap();
+        let got: Vec<(i64, &Value)> = evs
+            .iter()
+            .map(|e| (e.timestamp_ms, &e.metadata.as_ref().unwrap()["host"]))
+            .collect();
+        let (fw1, h) = (Value::from("fw1"), Value::from("h"));
+        assert_eq!(got, [(7_500, &fw1), (5_000, &h), (7_500, &fw1)]);
+        // without a query: as before
+        let evs = parse_hec_body(body, 1, &ORIGIN).unwrap();
+        assert_eq!(evs[0].timestamp_ms, 1);
+        assert!(evs[0]
+            .metadata
+            .as_ref()
+            .is_none_or(|m| m.get("host").is_none()));
+        // a bad query time refuses the request; no data is still no data
+        let err = parse_hec_body_with(body, 1, &meta, Some("x"), &ORIGIN).unwrap_err();
+        assert_eq!(err.hec_event_number(), Some(0), "{err:?}");
+        let err = parse_hec_body_with(b" ", 1, &meta, Some("x"), &ORIGIN).unwrap_err();
+        assert_eq!(err, BodyError::Empty);
+    }
+
     #[test]
     fn hec_raw_query_time_is_the_time_of_lines_without_their_own() {
         let raw_at = |body: &[u8], time: &str| {

@@ -28,7 +28,10 @@ pub mod syslog;
 pub use framing::{
     Frame, FrameRef, Framer, FramerConfig, FramingError, Oversize, Span as FrameSpan,
 };
-pub use json::{parse_events_body, parse_events_records, parse_hec_body, parse_hec_raw, BodyError};
+pub use json::{
+    parse_events_body, parse_events_records, parse_hec_body, parse_hec_body_with, parse_hec_raw,
+    BodyError,
+};
 pub use normalize::{
     normalize_json, normalize_syslog, syslog_line_to_event, syslog_line_to_record,
     syslog_text_to_record, Origin,

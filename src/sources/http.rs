@@ -9,7 +9,9 @@
 //!   hold all of `queue_bytes` for longer than [`BUDGET_WAIT`].
 //! - `POST /services/collector/event` and `/services/collector`: Splunk HEC
 //!   envelopes, `Authorization: Splunk <token>` (Bearer accepted too), HEC
-//!   answers (`{"text":"Success","code":0}`).
+//!   answers (`{"text":"Success","code":0}`); the query's `host`, `source`,
+//!   `sourcetype`, `index` and `time` for envelopes that set none
+//!   ([`parse_hec_body_with`]).
 //! - `POST /services/collector/raw`: Splunk HEC raw, one event a line
 //!   ([`parse_hec_raw`]), the query's `host`, `source`, `sourcetype` and
 //!   `index` in each event's `metadata`, its `time` the time of the events
@@ -32,7 +34,7 @@ use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, Source
 use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
 use crate::event::{buffers, now_millis, EncodedEvent, Event};
 use crate::http_server::{serve, ConnObserver, Limits};
-use crate::parse::{parse_events_records, parse_hec_body, parse_hec_raw, BodyError, Origin};
+use crate::parse::{parse_events_records, parse_hec_body_with, parse_hec_raw, BodyError, Origin};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -261,10 +263,12 @@ async fn hec_health() -> Response {
 async fn hec(
     State(st): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(&st, Api::Hec, peer, &headers, body, RawParams::default()).await
+    let params = raw_params(query.as_deref().unwrap_or(""));
+    handle(&st, Api::Hec, peer, &headers, body, params).await
 }
 
 async fn hec_raw(
@@ -278,7 +282,7 @@ async fn hec_raw(
     handle(&st, Api::HecRaw, peer, &headers, body, raw).await
 }
 
-/// What a raw HEC request's query gives its events.
+/// What a HEC request's query gives its events (raw lines and envelopes).
 #[derive(Default)]
 struct RawParams {
     /// `host`, `source`, `sourcetype`, `index`: to each event's `metadata`.
@@ -287,10 +291,11 @@ struct RawParams {
     time: Option<String>,
 }
 
-/// What Splunk takes from a raw request's query: `host`, `source`,
+/// What Splunk takes from a HEC request's query: `host`, `source`,
 /// `sourcetype`, `index` (the first of each, when not empty) and `time`
-/// (the first, checked by [`parse_hec_raw`]). Anything else (`channel`,
-/// which only indexer acknowledgement uses) is ignored.
+/// (the first, checked by [`parse_hec_raw`] and [`parse_hec_body_with`]).
+/// Anything else (`channel`, which only indexer acknowledgement uses) is
+/// ignored.
 fn raw_params(query: &str) -> RawParams {
     let mut raw = RawParams::default();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
@@ -414,8 +419,14 @@ impl ParseJob {
         };
         match self.api {
             Api::Events => parse_events_records(&body, self.received_ms, &origin),
-            Api::Hec => parse_hec_body(&body, self.received_ms, &origin)
-                .map(|events| events.iter().map(Event::encode).collect()),
+            Api::Hec => parse_hec_body_with(
+                &body,
+                self.received_ms,
+                &self.raw_params.meta,
+                self.raw_params.time.as_deref(),
+                &origin,
+            )
+            .map(|events| events.iter().map(Event::encode).collect()),
             Api::HecRaw => parse_hec_raw(
                 &body,
                 self.received_ms,
