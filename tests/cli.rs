@@ -23,6 +23,14 @@ fn relay(args: &[&str]) -> Output {
         .expect("siem-relay runs")
 }
 
+/// Each of `keys` (key path, line) is in `validate`'s output `out`.
+fn reported_at(out: &str, keys: &[(&str, usize)]) {
+    for (key, line) in keys {
+        let want = format!("{key} (line {line}): ");
+        assert!(out.contains(&want), "no `{want}` in:\n{out}");
+    }
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -274,27 +282,27 @@ fn validate_lists_every_bad_key_of_a_section_and_every_missing_file() {
     let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
     assert!(!o.status.success());
     let out = text(&o);
-    for (key, line) in [
-        ("sources.tls.cert", 4),
-        ("sources.tls.key", 5),
-        ("sources.tls.client_ca", 6),
-        ("sources.tcp.max_connections", 11),
-        ("sources.tcp.idle_timeout", 12),
-        ("sources.tcp.idle", 13),
-        ("destinations.hook.batch_size", 18),
-        ("destinations.hook.batchsize", 19),
-        ("destinations.hook.concurrency", 20),
-        ("destinations.hook.filter.min_severity", 21),
-        ("destinations.hook.filter.categorys", 21),
-        ("destinations.hook.timeout", 22),
-        ("destinations.hook.bodie", 23),
-        ("destinations.central.ca", 28),
-        ("destinations.central.cert", 29),
-        ("destinations.central.key", 30),
-    ] {
-        let want = format!("{key} (line {line}): ");
-        assert!(out.contains(&want), "no `{want}` in:\n{out}");
-    }
+    reported_at(
+        &out,
+        &[
+            ("sources.tls.cert", 4),
+            ("sources.tls.key", 5),
+            ("sources.tls.client_ca", 6),
+            ("sources.tcp.max_connections", 11),
+            ("sources.tcp.idle_timeout", 12),
+            ("sources.tcp.idle", 13),
+            ("destinations.hook.batch_size", 18),
+            ("destinations.hook.batchsize", 19),
+            ("destinations.hook.concurrency", 20),
+            ("destinations.hook.filter.min_severity", 21),
+            ("destinations.hook.filter.categorys", 21),
+            ("destinations.hook.timeout", 22),
+            ("destinations.hook.bodie", 23),
+            ("destinations.central.ca", 28),
+            ("destinations.central.cert", 29),
+            ("destinations.central.key", 30),
+        ],
+    );
     assert!(out.contains("nope-ca.pem does not exist"), "{out}");
     assert!(!out.contains("missing field"), "{out}");
     // in the file's order within each section
@@ -322,15 +330,15 @@ fn validate_checks_the_rest_of_a_section_after_a_bad_required_key() {
     let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
     assert!(!o.status.success());
     let out = text(&o);
-    for (key, line) in [
-        ("sources.tls.cert", 4),
-        ("sources.tls.key", 5),
-        ("sources.tls.max_connections", 6),
-        ("sources.tls.idle", 7),
-    ] {
-        let want = format!("{key} (line {line}): ");
-        assert!(out.contains(&want), "no `{want}` in:\n{out}");
-    }
+    reported_at(
+        &out,
+        &[
+            ("sources.tls.cert", 4),
+            ("sources.tls.key", 5),
+            ("sources.tls.max_connections", 6),
+            ("sources.tls.idle", 7),
+        ],
+    );
     assert!(out.contains("nope.key does not exist"), "{out}");
     assert!(!out.contains("missing field"), "{out}");
     // the bad value once, and nothing about the stand-in read in its place

@@ -724,6 +724,20 @@ async fn hec_syntax_error_names_its_event_and_keeps_nothing() {
     h.stop().await;
 }
 
+/// A `time` query parameter that is not epoch time makes `path` refuse
+/// `body` as Splunk refuses one: 400, code 6, `invalid-event-number` 0.
+fn query_times_are_refused(h: &Harness, path: &str, body: &[u8]) {
+    for bad in ["abc", "-1", "NaN", "2023-11-14T22:13:20Z", ""] {
+        let r = post(h, &format!("{path}?time={bad}"), body, &SPLUNK);
+        assert_eq!(r.status, 400, "{path} {bad}: {}", r.body);
+        assert_eq!(
+            r.json(),
+            json!({"text": "Invalid data format", "code": 6, "invalid-event-number": 0}),
+            "{path} {bad}"
+        );
+    }
+}
+
 /// On the event endpoint the query's `host`, `source`, `sourcetype`,
 /// `index` and `time` are what envelopes that set none of their own get, as
 /// Splunk takes them; a `time` that is not epoch time is refused (code 6,
@@ -768,16 +782,7 @@ async fn hec_event_query_gives_envelopes_what_they_do_not_set() {
             .all(|m| m.get("time").is_none() && m.get("channel").is_none()),
         "{md:?}"
     );
-    for bad in ["abc", "-1", "2023-11-14T22:13:20Z", ""] {
-        let path = format!("/services/collector/event?time={bad}");
-        let r = post(&h, &path, br#"{"event":"x"}"#, &SPLUNK);
-        assert_eq!(r.status, 400, "{bad}: {}", r.body);
-        assert_eq!(
-            r.json(),
-            serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": 0}),
-            "{bad}"
-        );
-    }
+    query_times_are_refused(&h, "/services/collector/event", br#"{"event":"x"}"#);
     assert_eq!(h.collector.snapshot().len(), 3);
     assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 1);
     h.stop().await;
@@ -807,16 +812,7 @@ async fn hec_raw_query_time_is_the_time_of_events_without_one() {
     let md = evs[0].metadata.as_ref().expect("metadata");
     assert_eq!(md["host"], "fw1");
     assert!(md.get("time").is_none(), "{md:?}");
-    for bad in ["abc", "-1", "NaN", "2023-11-14T22:13:20Z", ""] {
-        let path = format!("/services/collector/raw?time={bad}");
-        let r = post(&h, &path, b"one\ntwo\n", &SPLUNK);
-        assert_eq!(r.status, 400, "{bad}: {}", r.body);
-        assert_eq!(
-            r.json(),
-            serde_json::json!({"text": "Invalid data format", "code": 6, "invalid-event-number": 0}),
-            "{bad}"
-        );
-    }
+    query_times_are_refused(&h, "/services/collector/raw", b"one\ntwo\n");
     assert_eq!(h.collector.snapshot().len(), 3);
     assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 1);
     h.stop().await;
