@@ -36,7 +36,7 @@ use crate::event::{buffers, now_millis, EncodedEvent, Event};
 use crate::http_server::{serve, ConnObserver, Limits};
 use crate::parse::{parse_events_records, parse_hec_body_with, parse_hec_raw, BodyError, Origin};
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, MatchedPath, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -237,8 +237,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/services/collector/event", post(hec))
         .route("/services/collector/event/1.0", post(hec))
         .route("/services/collector", post(hec))
-        .route("/services/collector/raw", post(hec_raw))
-        .route("/services/collector/raw/1.0", post(hec_raw))
+        .route("/services/collector/raw", post(hec))
+        .route("/services/collector/raw/1.0", post(hec))
         // what HEC clients (and the `splunk_hec` destination's test) ask
         .route("/services/collector/health", get(hec_health))
         .route("/services/collector/health/1.0", get(hec_health))
@@ -260,26 +260,23 @@ async fn hec_health() -> Response {
     Json(json!({"text": "HEC is healthy", "code": 17})).into_response()
 }
 
+/// The HEC paths: envelopes, or raw text on the `/raw` ones, each with
+/// what the query gives its events.
 async fn hec(
     State(st): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    path: MatchedPath,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let api = if path.as_str().starts_with("/services/collector/raw") {
+        Api::HecRaw
+    } else {
+        Api::Hec
+    };
     let params = raw_params(query.as_deref().unwrap_or(""));
-    handle(&st, Api::Hec, peer, &headers, body, params).await
-}
-
-async fn hec_raw(
-    State(st): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let raw = raw_params(query.as_deref().unwrap_or(""));
-    handle(&st, Api::HecRaw, peer, &headers, body, raw).await
+    handle(&st, api, peer, &headers, body, params).await
 }
 
 /// What a HEC request's query gives its events (raw lines and envelopes).
