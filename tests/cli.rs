@@ -23,6 +23,17 @@ fn relay(args: &[&str]) -> Output {
         .expect("siem-relay runs")
 }
 
+/// What `validate` prints for a config file of `config`, which it must
+/// refuse.
+fn validate_fails(config: &str) -> String {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success(), "validate accepted:\n{config}");
+    text(&o)
+}
+
 /// Each of `keys` (key path, line) is in `validate`'s output `out`.
 fn reported_at(out: &str, keys: &[(&str, usize)]) {
     for (key, line) in keys {
@@ -197,10 +208,7 @@ fn validate_prints_every_error_with_key_path_and_line() {
 /// overlap (the same port, one of them on all addresses; the admin API too).
 #[test]
 fn validate_checks_listener_addresses_and_their_overlaps() {
-    let d = tempfile::tempdir().unwrap();
-    let cfg = d.path().join("addr.toml");
-    std::fs::write(
-        &cfg,
+    let out = validate_fails(
         "[sources.a]\ntype = \"syslog_tcp\"\naddress = \"nonsense\"\n\n\
          [sources.b]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:99999\"\n\n\
          [sources.c]\ntype = \"syslog_tcp\"\naddress = \"0.0.0.0:6601\"\n\n\
@@ -208,11 +216,7 @@ fn validate_checks_listener_addresses_and_their_overlaps() {
          [sources.e]\ntype = \"syslog_udp\"\naddress = \"127.0.0.1:6601\"\n\n\
          [api]\naddress = \"127.0.0.1:6601\"\n\n\
          [destinations.f]\ntype = \"file\"\npath = \"out.ndjson\"\n",
-    )
-    .unwrap();
-    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
-    assert!(!o.status.success());
-    let out = text(&o);
+    );
     for (key, says) in [
         ("sources.a.address (line 3)", "not a host:port address"),
         ("sources.b.address (line 7)", "not a host:port address"),
@@ -233,19 +237,12 @@ fn validate_checks_listener_addresses_and_their_overlaps() {
 /// hide the sections' errors: all are listed at once.
 #[test]
 fn validate_lists_section_errors_behind_a_top_level_one() {
-    let d = tempfile::tempdir().unwrap();
-    let cfg = d.path().join("top.toml");
-    std::fs::write(
-        &cfg,
+    let out = validate_fails(
         "colour = \"blue\"\n\n[buffer]\nfsync = \"sometimes\"\n\n\
          [api]\naddress = 5\n\n\
          [sources.tcp]\ntype = \"syslog_tcp\"\nadress = \"127.0.0.1:1\"\n\n\
          [destinations.archive]\ntype = \"fil\"\n",
-    )
-    .unwrap();
-    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
-    assert!(!o.status.success());
-    let out = text(&o);
+    );
     for key in [
         "colour",
         "buffer.fsync (line 4)",
@@ -263,10 +260,7 @@ fn validate_lists_section_errors_behind_a_top_level_one() {
 /// is not reported again as missing.
 #[test]
 fn validate_lists_every_bad_key_of_a_section_and_every_missing_file() {
-    let d = tempfile::tempdir().unwrap();
-    let cfg = d.path().join("section.toml");
-    std::fs::write(
-        &cfg,
+    let out = validate_fails(
         "[sources.tls]\ntype = \"syslog_tls\"\naddress = \"127.0.0.1:0\"\n\
          cert = \"nope.pem\"\nkey = \"nope.key\"\nclient_ca = \"nope-ca.pem\"\n\n\
          [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:0\"\n\
@@ -277,11 +271,7 @@ fn validate_lists_every_bad_key_of_a_section_and_every_missing_file() {
          timeout = \"never\"\nbodie = \"ndjson\"\n\n\
          [destinations.central]\ntype = \"syslog\"\naddress = \"127.0.0.1:6514\"\n\
          ca = \"no-ca.pem\"\ncert = \"no-cert.pem\"\nkey = \"no-key.pem\"\n",
-    )
-    .unwrap();
-    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
-    assert!(!o.status.success());
-    let out = text(&o);
+    );
     reported_at(
         &out,
         &[
@@ -318,18 +308,11 @@ fn validate_lists_every_bad_key_of_a_section_and_every_missing_file() {
 /// of its section is still checked: its other bad keys and missing files.
 #[test]
 fn validate_checks_the_rest_of_a_section_after_a_bad_required_key() {
-    let d = tempfile::tempdir().unwrap();
-    let cfg = d.path().join("required.toml");
-    std::fs::write(
-        &cfg,
+    let out = validate_fails(
         "[sources.tls]\ntype = \"syslog_tls\"\naddress = \"127.0.0.1:0\"\n\
          cert = 5\nkey = \"nope.key\"\nmax_connections = \"many\"\nidle = 5\n\n\
          [destinations.out]\ntype = \"file\"\npath = \"out.ndjson\"\n",
-    )
-    .unwrap();
-    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
-    assert!(!o.status.success());
-    let out = text(&o);
+    );
     reported_at(
         &out,
         &[
