@@ -1570,14 +1570,20 @@ TCP congestion control: system {}, relay's syslog destinations {}",
                     let t0 = Instant::now();
                     match run_once(&o, t, s) {
                         Ok(st) => {
+                            // CPU per event on each run's line too (the table has medians)
+                            let cpu = st
+                                .cpu_per_mev
+                                .map(|c| format!("  {c:.2} CPU s/M ev"))
+                                .unwrap_or_default();
                             println!(
-                                "  {:<10} run {}: {:>9.0} ev/s  lost {} dup {}  p99 {:.1} ms  ({:.1}s) {}",
+                                "  {:<10} run {}: {:>9.0} ev/s  lost {} dup {}  p99 {:.1} ms{}  ({:.1}s) {}",
                                 t.label(),
                                 k + 1,
                                 st.eps,
                                 st.lost,
                                 st.dup,
                                 st.p99_ms,
+                                cpu,
                                 t0.elapsed().as_secs_f64(),
                                 st.note
                             );
