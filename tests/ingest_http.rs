@@ -7,6 +7,7 @@ mod ingest_support;
 
 use ingest_support::{require_program, start, Harness};
 use serde_json::{json, Value};
+use siem_relay::event::Event;
 use std::io::Write;
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -724,6 +725,21 @@ async fn hec_syntax_error_names_its_event_and_keeps_nothing() {
     h.stop().await;
 }
 
+/// The events of `body` posted to `path`, whose query has
+/// `time=1700000100.25`: accepted, the first and third without a time of
+/// their own (they get the query's) and the second with 1700000000.
+fn accepted_with_query_time(h: &Harness, path: &str, body: &[u8]) -> Vec<Event> {
+    let r = post(h, path, body, &SPLUNK);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let evs = h.collector.snapshot();
+    let times: Vec<i64> = evs.iter().map(|e| e.timestamp_ms).collect();
+    assert_eq!(
+        times,
+        [1_700_000_100_250, 1_700_000_000_000, 1_700_000_100_250]
+    );
+    evs
+}
+
 /// A `time` query parameter that is not epoch time makes `path` refuse
 /// `body` as Splunk refuses one: 400, code 6, `invalid-event-number` 0.
 fn query_times_are_refused(h: &Harness, path: &str, body: &[u8]) {
@@ -748,18 +764,10 @@ async fn hec_event_query_gives_envelopes_what_they_do_not_set() {
     let body = br#"{"event":"no time","host":"own-host"}
 {"event":"own time","time":1700000000,"index":"own-index"}
 {"event":"null time","time":null}"#;
-    let r = post(
+    let evs = accepted_with_query_time(
         &h,
         "/services/collector/event?host=fw1&index=edge&time=1700000100.25&channel=x",
         body,
-        &SPLUNK,
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let evs = h.collector.snapshot();
-    let times: Vec<i64> = evs.iter().map(|e| e.timestamp_ms).collect();
-    assert_eq!(
-        times,
-        [1_700_000_100_250, 1_700_000_000_000, 1_700_000_100_250]
     );
     let md: Vec<_> = evs
         .iter()
@@ -796,18 +804,10 @@ async fn hec_event_query_gives_envelopes_what_they_do_not_set() {
 async fn hec_raw_query_time_is_the_time_of_events_without_one() {
     let h = harness().await;
     let body = b"plain text\n<38>1 2023-11-14T22:13:20Z web sshd - - - own time\n<38>1 - web sshd - - - no time\n";
-    let r = post(
+    let evs = accepted_with_query_time(
         &h,
         "/services/collector/raw?host=fw1&time=1700000100.25",
         body,
-        &SPLUNK,
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let evs = h.collector.snapshot();
-    let times: Vec<i64> = evs.iter().map(|e| e.timestamp_ms).collect();
-    assert_eq!(
-        times,
-        [1_700_000_100_250, 1_700_000_000_000, 1_700_000_100_250]
     );
     let md = evs[0].metadata.as_ref().expect("metadata");
     assert_eq!(md["host"], "fw1");
