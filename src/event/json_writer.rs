@@ -129,43 +129,91 @@ fn escaped(out: &mut Vec<u8>, b: &[u8], first: usize) {
 /// [`string`] for text in which escapes are dense, such as JSON text
 /// written as a JSON string (Datadog's `message`): a quote every few
 /// bytes makes [`escaped`]'s copy of the runs between escapes cost a
-/// call each. Every byte is written as it comes, after a backslash that
-/// the next byte overwrites unless the byte is `"` or `\` (whose
-/// escapes are themselves after a backslash). A string holding a
-/// control character (none in JSON text) is written by [`string`].
+/// call each. Eight bytes at a time: a word with no `"` or `\` is copied
+/// whole; in one with some, each is preceded by a backslash, the word's
+/// bytes going out in fixed 8-byte stores that the next store partly
+/// overwrites (into a stack buffer, copied out once per [`DENSE_CHUNK`]
+/// bytes). The byte-at-a-time version of this (a backslash written before
+/// every byte and kept only before `"` and `\`) carried its write position
+/// from byte to byte: a third of the relay's CPU in the e2e bench's TCP →
+/// Datadog, 0.83 µs per event of the `encoders` bench's Datadog batch. A
+/// string holding a control character (none in JSON text) is written by
+/// [`string`].
 pub(crate) fn string_dense(out: &mut Vec<u8>, s: &str) {
-    /// 1 for the bytes escaped as themselves after a backslash.
-    static SELF_ESCAPED: [u8; 256] = {
-        let mut t = [0u8; 256];
-        t[b'"' as usize] = 1;
-        t[b'\\' as usize] = 1;
-        t
-    };
-    const CHUNK: usize = 128;
     let start = out.len();
     let b = s.as_bytes();
     out.reserve(b.len() + b.len() / 4 + 2);
     out.push(b'"');
-    let mut buf = [0u8; 2 * CHUNK];
-    let mut control = false;
-    for chunk in b.chunks(CHUNK) {
+    // room for a chunk with every byte escaped, and for the last 8-byte
+    // store of it, which may reach 7 bytes past what it keeps
+    let mut buf = [0u8; 2 * DENSE_CHUNK + 8];
+    for chunk in b.chunks(DENSE_CHUNK) {
         let mut j = 0;
-        for &c in chunk {
-            // j < 2 * CHUNK throughout: the mask only lets the compiler
-            // see that, and drops the bounds checks.
-            buf[j % (2 * CHUNK)] = b'\\';
-            j += usize::from(SELF_ESCAPED[c as usize]);
-            buf[j % (2 * CHUNK)] = c;
+        let mut words = chunk.chunks_exact(8);
+        for word in &mut words {
+            let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            if control_bytes(w) != 0 {
+                out.truncate(start);
+                return string(out, s);
+            }
+            let mut quotes = zero_bytes(w ^ (EVERY_BYTE * u64::from(b'"')))
+                | zero_bytes(w ^ (EVERY_BYTE * u64::from(b'\\')));
+            // the word from byte `from` on, stored at `j`; a quote or
+            // backslash at `k` ends the bytes kept at `k` with a
+            // backslash after them, and the next store starts at it
+            let mut from = 0;
+            loop {
+                let rest = (w >> (8 * from)).to_le_bytes();
+                buf[j..j + 8].copy_from_slice(&rest);
+                if quotes == 0 {
+                    j += 8 - from;
+                    break;
+                }
+                let k = (quotes.trailing_zeros() / 8) as usize;
+                j += k - from;
+                buf[j] = b'\\';
+                j += 1;
+                from = k;
+                quotes &= quotes - 1;
+            }
+        }
+        for &c in words.remainder() {
+            if c < 0x20 {
+                out.truncate(start);
+                return string(out, s);
+            }
+            if c == b'"' || c == b'\\' {
+                buf[j] = b'\\';
+                j += 1;
+            }
+            buf[j] = c;
             j += 1;
-            control |= c < 0x20;
         }
         out.extend_from_slice(&buf[..j]);
     }
     out.push(b'"');
-    if control {
-        out.truncate(start);
-        string(out, s);
-    }
+}
+
+/// The bytes [`string_dense`] copies out at a time.
+const DENSE_CHUNK: usize = 128;
+
+/// 0x01 in every byte.
+const EVERY_BYTE: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of each byte of `w` that is 0, exactly (no carry crosses
+/// bytes: each byte's low seven bits plus 0x7f stay below 0x100).
+#[inline(always)]
+fn zero_bytes(w: u64) -> u64 {
+    const LOW7: u64 = EVERY_BYTE * 0x7f;
+    !(((w & LOW7) + LOW7) | w) & (EVERY_BYTE * 0x80)
+}
+
+/// The high bit of each byte of `w` below 0x20, exactly (as in [`zero_bytes`]:
+/// a byte's low seven bits plus 0x60 stay below 0x100).
+#[inline(always)]
+fn control_bytes(w: u64) -> u64 {
+    const LOW7: u64 = EVERY_BYTE * 0x7f;
+    !(((w & LOW7) + EVERY_BYTE * 0x60) | w) & (EVERY_BYTE * 0x80)
 }
 
 /// Writes `,"key":` (or `"key":` for the first field of an object).

@@ -524,18 +524,23 @@ pub(crate) mod tests {
 
         #[test]
         fn escapes_at_every_position_of_a_long_string() {
-            for c in (0u8..0x80).chain([0xc3]) {
+            // 0xc3: 'é'; 0xc2: '¢' (its second byte, 0xa2, is a quote's with the high bit)
+            for c in (0u8..0x80).chain([0xc3, 0xc2]) {
                 for pos in 0..40 {
                     let mut s = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN".to_string();
-                    let ch = if c == 0xc3 { '\u{e9}' } else { c as char };
+                    let ch = match c {
+                        0xc3 => '\u{e9}',
+                        0xc2 => '\u{a2}',
+                        c => c as char,
+                    };
                     s.replace_range(pos..pos + 1, &ch.to_string());
+                    let want = serde_json::to_vec(&s).unwrap();
                     let mut ours = Vec::new();
                     json_writer::string(&mut ours, &s);
-                    assert_eq!(
-                        ours,
-                        serde_json::to_vec(&s).unwrap(),
-                        "char {c:#x} at {pos}"
-                    );
+                    assert_eq!(ours, want, "char {c:#x} at {pos}");
+                    let mut dense = Vec::new();
+                    json_writer::string_dense(&mut dense, &s);
+                    assert_eq!(dense, want, "dense: char {c:#x} at {pos}");
                 }
             }
         }
@@ -545,14 +550,25 @@ pub(crate) mod tests {
             for len in 1..20 {
                 for a in 0..len {
                     for b in a..len {
-                        for (x, y) in [('"', '\n'), ('\u{1}', '\\'), ('\u{1f}', '\u{1f}')] {
+                        for (x, y) in [
+                            ('"', '\n'),
+                            ('\u{1}', '\\'),
+                            ('\u{1f}', '\u{1f}'),
+                            ('"', '\\'),
+                            ('\\', '"'),
+                            ('!', '#'),
+                        ] {
                             let mut s: Vec<char> = "é".chars().cycle().take(len).collect();
                             s[a] = x;
                             s[b] = y;
                             let s: String = s.into_iter().collect();
+                            let want = serde_json::to_vec(&s).unwrap();
                             let mut ours = Vec::new();
                             json_writer::string(&mut ours, &s);
-                            assert_eq!(ours, serde_json::to_vec(&s).unwrap(), "{s:?}");
+                            assert_eq!(ours, want, "{s:?}");
+                            let mut dense = Vec::new();
+                            json_writer::string_dense(&mut dense, &s);
+                            assert_eq!(dense, want, "dense: {s:?}");
                         }
                     }
                 }
