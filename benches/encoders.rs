@@ -167,11 +167,15 @@ fn gzip<M: Measurement>(c: &mut Criterion<M>) {
         body.extend_from_slice(ev.body());
         body.push(b'\n');
     }
-    let packed = http_transport::gzip(&body).expect("gzip");
+    let packed = http_transport::gzip(&body, http_transport::DEFAULT_GZIP_LEVEL).expect("gzip");
     let mut g = c.benchmark_group("bytes/gzip_1000");
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("compress", |b| {
-        b.iter(|| http_transport::gzip(black_box(&body)).expect("gzip").len())
+        b.iter(|| {
+            http_transport::gzip(black_box(&body), http_transport::DEFAULT_GZIP_LEVEL)
+                .expect("gzip")
+                .len()
+        })
     });
     g.bench_function("decompress", |b| {
         b.iter(|| {

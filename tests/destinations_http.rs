@@ -859,6 +859,47 @@ async fn sumo_logic_sends_gzipped_ndjson_with_metadata_headers() {
     assert!(matches!(sink.send(&b).await, Delivery::Rejected { .. }));
 }
 
+/// `compression_level` sets the gzip level of request bodies: 9 makes a
+/// smaller body of the same batch than the default (1), both inflate to the
+/// same bytes, and the gzip header's XFL byte says which (RFC 1952: 4 =
+/// fastest, 2 = maximum compression). A level outside 1–9 is refused.
+#[tokio::test]
+async fn compression_level_sets_the_gzip_level_of_request_bodies() {
+    let srv = serve(|_, _| reply(200, "")).await;
+    let b = batch(200);
+    let mut raw = Vec::new();
+    for level in ["", "compression_level = 9\n"] {
+        let sink = sumo_logic::build(
+            table(&format!("endpoint = \"{}/r\"\n{level}", srv.url)),
+            &ctx("sumo"),
+        )
+        .unwrap();
+        assert_eq!(sink.send(&b).await, Delivery::Delivered);
+        let r = srv.requests().pop().unwrap();
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        let expected: String = (0..200).map(|i| format!("{}\n", body_of(&b, i))).collect();
+        assert_eq!(r.body_str(), expected);
+        raw.push(r.raw);
+    }
+    let (fast, best) = (&raw[0], &raw[1]);
+    assert_eq!((fast[8], best[8]), (4, 2), "gzip XFL bytes");
+    assert!(best.len() < fast.len(), "{} !< {}", best.len(), fast.len());
+
+    for bad in ["0", "10", "-1", "\"6\""] {
+        let err = sumo_logic::build(
+            table(&format!(
+                "endpoint = \"{}/r\"\ncompression_level = {bad}\n",
+                srv.url
+            )),
+            &ctx("sumo"),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("compression_level = {bad} was accepted"))
+        .to_string();
+        assert!(err.contains("compression_level"), "{bad}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn sumo_logic_connection_errors_do_not_leak_the_url() {
     // A port nothing listens on.
