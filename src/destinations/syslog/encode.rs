@@ -280,6 +280,17 @@ impl Encoder {
                 out.extend_from_slice(line);
                 return true;
             }
+            // what `encode_fast` writes for a body without syslog fields
+            HintHeader::NotSyslog => {
+                let severity = ev.meta.severity.syslog_code();
+                push_pri_timestamp(out, u16::from(self.facility) * 8 + u16::from(severity), ev);
+                push_header_field(out, &self.hostname, MAX_HOSTNAME);
+                out.push(b' ');
+                push_header_field(out, &self.app_name, MAX_APP_NAME);
+                out.extend_from_slice(b" - - -");
+                push_msg(out, ev.body());
+                return true;
+            }
             // the whole rest of the header in one copy
             HintHeader::Rendered(run) => {
                 push_pri_timestamp(out, pri, ev);
@@ -1020,6 +1031,44 @@ mod tests {
                     String::from_utf8_lossy(&reference)
                 );
                 prop_assert_eq!(fast, reference);
+            }
+
+            /// A JSON object from the HTTP source carries the kind 4 hint,
+            /// and the destination writes from it what both body readers
+            /// write from its body.
+            #[test]
+            fn an_http_event_s_hint_gives_the_bytes_its_body_gives(
+                object in crate::parse::direct::tests::json_object(),
+            ) {
+                let origin = crate::parse::Origin {
+                    listener: "http_in",
+                    address: Some("10.0.0.1:40000"),
+                    syslog_hint: true,
+                };
+                let Some(rec) = crate::parse::direct::encode_json_text(
+                    object.as_bytes(),
+                    &mut Vec::new(),
+                    1_790_000_000_000,
+                    &origin,
+                ) else {
+                    return Ok(());
+                };
+                prop_assert_eq!(rec.hint(), &[crate::event::syslog_hint::KIND_NOT_SYSLOG][..]);
+                let e = encoder(Format::Syslog);
+                let mut scratch = Scratch::default();
+                let with = BatchEvent::with_hint(1, rec.meta, rec.body(), rec.hint());
+                let mut hinted = Vec::new();
+                let used = e.encode_with(&with, &mut hinted, &mut scratch, BodyReader::Hint);
+                prop_assert_eq!(used, Decoded::Hinted);
+                let without = BatchEvent::new(1, rec.meta, rec.body().to_vec().into());
+                for reader in [BodyReader::Scanner, BodyReader::Serde] {
+                    let mut from_body = Vec::new();
+                    e.encode_with(&without, &mut from_body, &mut scratch, reader);
+                    prop_assert_eq!(
+                        String::from_utf8_lossy(&hinted),
+                        String::from_utf8_lossy(&from_body)
+                    );
+                }
             }
 
             #[test]

@@ -399,7 +399,11 @@ fn encode_members(
         timestamp_ms: received_ms,
     };
     let message = ov.message.as_deref();
-    write_record(&ov, &defaults, received_ms, origin, message, 400, |_| {}).map(|(r, _)| r)
+    let (mut record, _) = write_record(&ov, &defaults, received_ms, origin, message, 400, |_| {})?;
+    if origin.syslog_hint {
+        record.write_hint(syslog_hint::write_not_syslog);
+    }
+    Some(record)
 }
 
 /// Parses `text` as JSON into a borrowed value (strings point into `bytes`,
@@ -828,7 +832,7 @@ pub(crate) mod tests {
         assert!(direct_json > 200, "{direct_json} of 1000 with a JSON MSG");
     }
 
-    fn json_object() -> impl Strategy<Value = String> {
+    pub(crate) fn json_object() -> impl Strategy<Value = String> {
         prop::collection::vec((json_key(), json_value()), 0..7).prop_map(|kv| {
             let body: Vec<String> = kv
                 .into_iter()
