@@ -46,6 +46,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(line.starts_with(b"<") && h.message.is_none());
                 vec![line]
             }
+            HintHeader::NotSyslog => {
+                assert!(hint == [4] && h.message.is_none());
+                vec![]
+            }
             HintHeader::Fields {
                 hostname: n,
                 app_name: a,
