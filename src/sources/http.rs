@@ -32,7 +32,7 @@ use super::metrics::SourceMetrics;
 use super::read_budget::{Held, ReadBudget};
 use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
-use crate::event::{buffers, now_millis, EncodedEvent, Event};
+use crate::event::{buffers, now_millis, syslog_hint, EncodedEvent, Event};
 use crate::http_server::{serve, ConnObserver, Limits};
 use crate::parse::{parse_events_records, parse_hec_body_with, parse_hec_raw, BodyError, Origin};
 use axum::body::{Body, Bytes};
@@ -158,7 +158,7 @@ const OFFLOAD_BYTES: usize = 256 << 10;
 const OFFLOAD_GZIP_BYTES: usize = 32 << 10;
 
 /// Which endpoint family a request is for (they differ in auth scheme and answers).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Api {
     Events,
     /// HEC envelopes (`/services/collector/event`).
@@ -411,7 +411,7 @@ impl ParseJob {
         let origin = Origin {
             listener,
             address: Some(peer),
-            // JSON events carry no syslog hint; asked anyway, should one ever do
+            // JSON objects get the one-byte hint of an event not from syslog
             syslog_hint: self.syslog_hint,
         };
         match self.api {
@@ -423,7 +423,7 @@ impl ParseJob {
                 self.raw_params.time.as_deref(),
                 &origin,
             )
-            .map(|events| events.iter().map(Event::encode).collect()),
+            .map(|events| encode_all(&events, self.syslog_hint)),
             Api::HecRaw => parse_hec_raw(
                 &body,
                 self.received_ms,
@@ -432,10 +432,28 @@ impl ParseJob {
                 self.raw_params.time.as_deref(),
                 &origin,
             )
-            .map(|events| events.iter().map(Event::encode).collect()),
+            .map(|events| encode_all(&events, self.syslog_hint)),
         }
         .map_err(Reject::Malformed)
     }
+}
+
+/// The records of HEC events; with `syslog_hint`, those not from syslog
+/// (an envelope's event, a raw line that is not syslog) carry the one-byte
+/// hint that spares the `syslog` destination reading their bodies
+/// ([`syslog_hint::write_not_syslog`]). A raw syslog line's event has its
+/// syslog fields, which the destination reads from the body.
+fn encode_all(events: &[Event], syslog_hint: bool) -> Vec<EncodedEvent> {
+    events
+        .iter()
+        .map(|ev| {
+            let mut rec = ev.encode();
+            if syslog_hint && ev.syslog.is_none() {
+                rec.write_hint(syslog_hint::write_not_syslog);
+            }
+            rec
+        })
+        .collect()
 }
 
 /// Why a request is not authorised (HEC tells the three apart).
@@ -752,5 +770,73 @@ mod tests {
         assert!(job(OFFLOAD_BYTES, Encoding::Identity).offload());
         assert!(!job(OFFLOAD_GZIP_BYTES - 1, Encoding::Gzip).offload());
         assert!(job(OFFLOAD_GZIP_BYTES, Encoding::Gzip).offload());
+    }
+
+    /// Every API's records, parsed as the source parses them with syslog
+    /// hints asked for: those of events not from syslog carry the one-byte
+    /// hint, a raw syslog line's do not (its syslog fields are in the
+    /// body), and the `syslog` destination writes the same frames from the
+    /// hints as from the bodies alone.
+    #[test]
+    fn events_not_from_syslog_carry_the_hint_and_go_out_as_from_their_bodies() {
+        use crate::destinations::syslog::{BodyReader, SyslogSink};
+        use crate::destinations::{Batch, BatchEvent, BuildContext};
+        let bodies: [(Api, &[u8], usize); 3] = [
+            (
+                Api::Events,
+                br#"{"action":"a.one","message":"hi","metadata":{"syslog":{"severity":1}}}
+{"category":"SECURITY","severity":"critical","actor":{"id":"u1"}}"#,
+                2,
+            ),
+            (
+                Api::Hec,
+                br#"{"event":{"action":"h.one","message":"x"},"host":"h1","sourcetype":"st"}{"event":"plain text","time":1700000000.5}"#,
+                2,
+            ),
+            (
+                Api::HecRaw,
+                b"<34>1 2026-11-23T14:56:08.123Z web-01 sshd 42 LOGIN - hello\nnot syslog at all\n<13>Nov 23 14:56:08 h app: bsd line\n",
+                1,
+            ),
+        ];
+        let table =
+            toml::from_str("address = \"127.0.0.1:514\"\nmode = \"tcp\"\nformat = \"syslog\"")
+                .unwrap();
+        let ctx = BuildContext {
+            name: "t".into(),
+            base_dir: ".".into(),
+            data_dir: "data".into(),
+        };
+        let sink = SyslogSink::new(table, &ctx).unwrap();
+        for (api, body, not_syslog) in bodies {
+            let job = ParseJob {
+                api,
+                raw: Bytes::from_static(body),
+                syslog_hint: true,
+                ..job(0, Encoding::Identity)
+            };
+            let Ok(records) = job.run("http", "10.0.0.9:4000") else {
+                panic!("{api:?}: refused");
+            };
+            let hinted = records
+                .iter()
+                .filter(|r| r.hint() == [syslog_hint::KIND_NOT_SYSLOG]);
+            assert_eq!(hinted.count(), not_syslog, "{api:?}");
+            let batch = Batch::new(
+                records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| BatchEvent::with_hint(i as u64, r.meta, r.body(), r.hint()))
+                    .collect(),
+            );
+            let from_hints = sink.encode_frames(&batch, BodyReader::Hint);
+            for reader in [BodyReader::Scanner, BodyReader::Serde] {
+                assert_eq!(
+                    String::from_utf8_lossy(&from_hints),
+                    String::from_utf8_lossy(&sink.encode_frames(&batch, reader)),
+                    "{api:?}"
+                );
+            }
+        }
     }
 }
