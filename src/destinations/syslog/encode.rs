@@ -280,15 +280,10 @@ impl Encoder {
                 out.extend_from_slice(line);
                 return true;
             }
-            // what `encode_fast` writes for a body without syslog fields
+            // a body without syslog fields: what `encode_fast` writes for
+            // one is the `json` format's message
             HintHeader::NotSyslog => {
-                let severity = ev.meta.severity.syslog_code();
-                push_pri_timestamp(out, u16::from(self.facility) * 8 + u16::from(severity), ev);
-                push_header_field(out, &self.hostname, MAX_HOSTNAME);
-                out.push(b' ');
-                push_header_field(out, &self.app_name, MAX_APP_NAME);
-                out.extend_from_slice(b" - - -");
-                push_msg(out, ev.body());
+                self.encode_json(ev, out);
                 return true;
             }
             // the whole rest of the header in one copy
