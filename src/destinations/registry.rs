@@ -12,9 +12,10 @@ use super::{
     blackhole, datadog, elasticsearch, file, http, sentinel, splunk_hec, stdout, sumo_logic,
     syslog, BuildContext,
 };
-use crate::config::{ConfigError, SectionConfig};
+use crate::config::{ConfigError, HumanDuration, SectionConfig};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 type Builder = fn(toml::Table, &BuildContext) -> Result<Arc<dyn Sink>, ConfigError>;
 
@@ -35,6 +36,18 @@ const KINDS: &[(&str, Builder)] = &[
 /// Stream-like outputs whose lines should keep ring order: one batch in
 /// flight unless `concurrency` is set.
 const ORDERED: [&str; 3] = ["file", "stdout", "syslog"];
+
+/// Outputs whose batches leave after [`STREAM_BATCH_TIMEOUT`] unless
+/// `batch_timeout` is set: a write to a stream costs a syscall, not a
+/// request a SIEM answers, so at low rates their events leave within
+/// milliseconds, as rsyslog and syslog-ng forward them, instead of waiting
+/// up to the other destinations' 1 s for company. At high rates their
+/// batches fill (`batch_size`) well before it. Not `file`: an archive
+/// written in larger pieces, and with `fsync = true` one flush a batch.
+const PROMPT: [&str; 2] = ["stdout", "syslog"];
+
+/// The default `batch_timeout` of the [`PROMPT`] outputs.
+pub const STREAM_BATCH_TIMEOUT: Duration = Duration::from_millis(10);
 
 /// The `type` names this build knows.
 pub fn kinds() -> Vec<&'static str> {
@@ -64,9 +77,13 @@ pub fn build(
         })?;
     let mut table = section.table.clone();
     let explicit_concurrency = table.contains_key("concurrency");
+    let explicit_timeout = table.contains_key("batch_timeout");
     let mut common = CommonSettings::peel_from(&mut table, &path)?;
     if ORDERED.contains(&section.kind.as_str()) && !explicit_concurrency {
         common.concurrency = 1;
+    }
+    if PROMPT.contains(&section.kind.as_str()) && !explicit_timeout {
+        common.batch_timeout = HumanDuration(STREAM_BATCH_TIMEOUT);
     }
     let filter = Filter::new(&common.filter, &format!("{path}.filter"))?;
     let redactor = Redactor::new(&common.redact, &format!("{path}.redact"))?;
@@ -92,4 +109,45 @@ pub fn build(
         redactor,
         status: Default::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(kind: &str, keys: &str) -> Destination {
+        let d = tempfile::tempdir().unwrap();
+        let table: toml::Table = toml::from_str(keys).unwrap();
+        let section = SectionConfig {
+            section: "destinations",
+            name: "d".into(),
+            kind: kind.into(),
+            table,
+        };
+        build(&section, d.path(), d.path()).unwrap()
+    }
+
+    #[test]
+    fn stream_outputs_send_promptly_unless_told_otherwise() {
+        let syslog = "address = \"127.0.0.1:1\"\nmode = \"tcp\"\n";
+        let file = "path = \"out.ndjson\"\n";
+        let hec = "endpoint = \"http://127.0.0.1:1\"\ntoken = \"t\"\n";
+        let timeout = |d: &Destination| d.common.batch_timeout.0;
+        assert_eq!(timeout(&built("syslog", syslog)), STREAM_BATCH_TIMEOUT);
+        assert_eq!(timeout(&built("stdout", "")), STREAM_BATCH_TIMEOUT);
+        // an archive and the SIEMs' APIs gather for up to a second
+        let second = Duration::from_secs(1);
+        assert_eq!(timeout(&built("file", file)), second);
+        assert_eq!(timeout(&built("splunk_hec", hec)), second);
+        // what the section says wins, for every kind
+        let set = |keys: &str| format!("{keys}batch_timeout = \"2s\"\n");
+        assert_eq!(timeout(&built("syslog", &set(syslog))), 2 * second);
+        assert_eq!(timeout(&built("file", &set(file))), 2 * second);
+        // the ordered ones keep one batch in flight, the others two
+        assert_eq!(built("syslog", syslog).common.concurrency, 1);
+        assert_eq!(built("file", file).common.concurrency, 1);
+        assert_eq!(built("splunk_hec", hec).common.concurrency, 2);
+        let two = format!("{syslog}concurrency = 2\n");
+        assert_eq!(built("syslog", &two).common.concurrency, 2);
+    }
 }
