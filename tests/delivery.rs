@@ -876,3 +876,45 @@ async fn a_batch_that_fills_while_gathering_leaves_promptly() {
     run.stop().await;
     assert_eq!(srv.accepted_ids(), ids(0..50));
 }
+
+/// A destination that sent nothing for `batch_timeout` sends what it has
+/// at once instead of gathering: an event after a quiet spell leaves
+/// without waiting for company, as Nagle's algorithm holds back only behind
+/// data in flight. Behind a recent batch, a partial one still gathers until
+/// it fills or its own `batch_timeout` (30 s here) runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_quiet_spell_a_partial_batch_leaves_at_once() {
+    let srv = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    let dest = destination(
+        "splunk",
+        "splunk_hec",
+        &format!(
+            "endpoint = \"{}\"\ntoken = \"t\"\nbatch_size = 10\nbatch_timeout = \"30s\"\nconcurrency = 1\nsend_when_quiet = true\n",
+            srv.url
+        ),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    append(&ring, &[ev(0), ev(1)]);
+    // well before its 30 s
+    wait_until("the first batch", T, || srv.requests().len() == 1).await;
+    // right behind that batch: these wait for company
+    append(&ring, &[ev(2)]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    append(&ring, &[ev(3)]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        srv.requests().len(),
+        1,
+        "a batch behind a recent one left alone"
+    );
+    // until they fill the batch
+    append(&ring, &(4..12).map(ev).collect::<Vec<_>>());
+    wait_until("the full batch", T, || srv.requests().len() == 2).await;
+    run.stop().await;
+    let sizes: Vec<usize> = srv.requests().iter().map(|r| r.event_ids().len()).collect();
+    assert_eq!(sizes, [2, 10]);
+    assert_eq!(srv.accepted_ids(), ids(0..12));
+}

@@ -37,13 +37,15 @@ const KINDS: &[(&str, Builder)] = &[
 /// flight unless `concurrency` is set.
 const ORDERED: [&str; 3] = ["file", "stdout", "syslog"];
 
-/// Outputs whose batches leave after [`STREAM_BATCH_TIMEOUT`] unless
-/// `batch_timeout` is set: a write to a stream costs a syscall, not a
-/// request a SIEM answers, so at low rates their events leave within
-/// milliseconds, as rsyslog and syslog-ng forward them, instead of waiting
-/// up to the other destinations' 1 s for company. At high rates their
-/// batches fill (`batch_size`) well before it. Not `file`: an archive
-/// written in larger pieces, and with `fsync = true` one flush a batch.
+/// Outputs whose batches leave promptly unless told otherwise: after
+/// [`STREAM_BATCH_TIMEOUT`] (`batch_timeout`), and at once after a quiet
+/// spell (`send_when_quiet`). A write to a stream costs a syscall, not a
+/// request a SIEM answers and may rate-limit, so at low rates their events
+/// leave within milliseconds, as rsyslog and syslog-ng forward them,
+/// instead of waiting up to the other destinations' 1 s for company. At
+/// high rates their batches fill (`batch_size`) first. Not `file`: an
+/// archive written in larger pieces, and with `fsync = true` one flush a
+/// batch.
 const PROMPT: [&str; 2] = ["stdout", "syslog"];
 
 /// The default `batch_timeout` of the [`PROMPT`] outputs.
@@ -78,12 +80,18 @@ pub fn build(
     let mut table = section.table.clone();
     let explicit_concurrency = table.contains_key("concurrency");
     let explicit_timeout = table.contains_key("batch_timeout");
+    let explicit_quiet = table.contains_key("send_when_quiet");
     let mut common = CommonSettings::peel_from(&mut table, &path)?;
     if ORDERED.contains(&section.kind.as_str()) && !explicit_concurrency {
         common.concurrency = 1;
     }
-    if PROMPT.contains(&section.kind.as_str()) && !explicit_timeout {
-        common.batch_timeout = HumanDuration(STREAM_BATCH_TIMEOUT);
+    if PROMPT.contains(&section.kind.as_str()) {
+        if !explicit_timeout {
+            common.batch_timeout = HumanDuration(STREAM_BATCH_TIMEOUT);
+        }
+        if !explicit_quiet {
+            common.send_when_quiet = true;
+        }
     }
     let filter = Filter::new(&common.filter, &format!("{path}.filter"))?;
     let redactor = Redactor::new(&common.redact, &format!("{path}.redact"))?;
@@ -143,6 +151,14 @@ mod tests {
         let set = |keys: &str| format!("{keys}batch_timeout = \"2s\"\n");
         assert_eq!(timeout(&built("syslog", &set(syslog))), 2 * second);
         assert_eq!(timeout(&built("file", &set(file))), 2 * second);
+        // the prompt ones send at once after a quiet spell
+        let quiet = |d: &Destination| d.common.send_when_quiet;
+        assert!(quiet(&built("syslog", syslog)) && quiet(&built("stdout", "")));
+        assert!(!quiet(&built("file", file)) && !quiet(&built("splunk_hec", hec)));
+        let on = format!("{hec}send_when_quiet = true\n");
+        assert!(quiet(&built("splunk_hec", &on)));
+        let off = format!("{syslog}send_when_quiet = false\n");
+        assert!(!quiet(&built("syslog", &off)));
         // the ordered ones keep one batch in flight, the others two
         assert_eq!(built("syslog", syslog).common.concurrency, 1);
         assert_eq!(built("file", file).common.concurrency, 1);

@@ -73,6 +73,10 @@ pub struct CommonSettings {
     pub batch_size: usize,
     pub batch_bytes: ByteSize,
     pub batch_timeout: HumanDuration,
+    /// A partial batch leaves at once, with nothing more in the ring to add
+    /// to it, when no batch left for `batch_timeout` (see
+    /// `worker::quiet_enough`). Default: on for `syslog` and `stdout`.
+    pub send_when_quiet: bool,
     pub concurrency: usize,
     pub when_full: WhenFull,
     pub filter: FilterSettings,
@@ -89,6 +93,7 @@ impl Default for CommonSettings {
             batch_size: 500,
             batch_bytes: ByteSize(1 << 20),
             batch_timeout: HumanDuration(Duration::from_secs(1)),
+            send_when_quiet: false,
             concurrency: 2,
             when_full: WhenFull::DropOldest,
             filter: FilterSettings::default(),
@@ -99,11 +104,12 @@ impl Default for CommonSettings {
     }
 }
 
-const COMMON_KEYS: [&str; 10] = [
+const COMMON_KEYS: [&str; 11] = [
     "enabled",
     "batch_size",
     "batch_bytes",
     "batch_timeout",
+    "send_when_quiet",
     "concurrency",
     "when_full",
     "filter",
