@@ -835,6 +835,21 @@ async fn the_checkpoint_is_written_while_the_destination_runs() {
     assert_checkpoint_at_end(&ring, "splunk");
 }
 
+/// A HEC server that accepts everything, and a ring with a `splunk_hec`
+/// destination that gathers batches of 10 for up to 30 s, one in flight,
+/// with the `extra` keys (the folder holds the ring).
+async fn gathering_hec(extra: &str) -> (Server, tempfile::TempDir, Ring, Arc<Destination>) {
+    let srv = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    let keys = format!(
+        "endpoint = \"{}\"\ntoken = \"t\"\nbatch_size = 10\nbatch_timeout = \"30s\"\nconcurrency = 1\n{extra}",
+        srv.url
+    );
+    let dest = destination("splunk", "splunk_hec", &keys, dir.path());
+    (srv, dir, ring, dest)
+}
+
 /// A batch that fills up while it is being gathered leaves promptly, long
 /// before its `batch_timeout`: the loop tops a partial batch up from the
 /// ring every few milliseconds (instead of on every append) and must not
@@ -843,18 +858,7 @@ async fn the_checkpoint_is_written_while_the_destination_runs() {
 /// would pass all five with a chance of about 8%.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_that_fills_while_gathering_leaves_promptly() {
-    let srv = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    let dest = destination(
-        "splunk",
-        "splunk_hec",
-        &format!(
-            "endpoint = \"{}\"\ntoken = \"t\"\nbatch_size = 10\nbatch_timeout = \"30s\"\nconcurrency = 1\n",
-            srv.url
-        ),
-        dir.path(),
-    );
+    let (srv, _dir, ring, dest) = gathering_hec("").await;
     let run = start(&ring, dest.clone());
     let mut slowest = Duration::ZERO;
     for batch in 0..5 {
@@ -884,18 +888,7 @@ async fn a_batch_that_fills_while_gathering_leaves_promptly() {
 /// it fills or its own `batch_timeout` (30 s here) runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_quiet_spell_a_partial_batch_leaves_at_once() {
-    let srv = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    let dest = destination(
-        "splunk",
-        "splunk_hec",
-        &format!(
-            "endpoint = \"{}\"\ntoken = \"t\"\nbatch_size = 10\nbatch_timeout = \"30s\"\nconcurrency = 1\nsend_when_quiet = true\n",
-            srv.url
-        ),
-        dir.path(),
-    );
+    let (srv, _dir, ring, dest) = gathering_hec("send_when_quiet = true\n").await;
     let run = start(&ring, dest.clone());
     append(&ring, &[ev(0), ev(1)]);
     // well before its 30 s
