@@ -12,7 +12,7 @@ use super::{
     blackhole, datadog, elasticsearch, file, http, sentinel, splunk_hec, stdout, sumo_logic,
     syslog, BuildContext,
 };
-use crate::config::{ConfigError, HumanDuration, SectionConfig};
+use crate::config::{ConfigError, SectionConfig};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +51,21 @@ const PROMPT: [&str; 2] = ["stdout", "syslog"];
 /// The default `batch_timeout` of the [`PROMPT`] outputs.
 pub const STREAM_BATCH_TIMEOUT: Duration = Duration::from_millis(10);
 
+/// The common keys whose default depends on the kind, as the section
+/// would set them: what the section does set wins.
+fn kind_defaults(kind: &str) -> Vec<(&'static str, toml::Value)> {
+    let mut defaults = Vec::new();
+    if ORDERED.contains(&kind) {
+        defaults.push(("concurrency", 1.into()));
+    }
+    if PROMPT.contains(&kind) {
+        let timeout = format!("{}ms", STREAM_BATCH_TIMEOUT.as_millis());
+        defaults.push(("batch_timeout", timeout.into()));
+        defaults.push(("send_when_quiet", true.into()));
+    }
+    defaults
+}
+
 /// The `type` names this build knows.
 pub fn kinds() -> Vec<&'static str> {
     KINDS.iter().map(|(k, _)| *k).collect()
@@ -78,21 +93,10 @@ pub fn build(
             )
         })?;
     let mut table = section.table.clone();
-    let explicit_concurrency = table.contains_key("concurrency");
-    let explicit_timeout = table.contains_key("batch_timeout");
-    let explicit_quiet = table.contains_key("send_when_quiet");
-    let mut common = CommonSettings::peel_from(&mut table, &path)?;
-    if ORDERED.contains(&section.kind.as_str()) && !explicit_concurrency {
-        common.concurrency = 1;
+    for (key, value) in kind_defaults(&section.kind) {
+        table.entry(key).or_insert(value);
     }
-    if PROMPT.contains(&section.kind.as_str()) {
-        if !explicit_timeout {
-            common.batch_timeout = HumanDuration(STREAM_BATCH_TIMEOUT);
-        }
-        if !explicit_quiet {
-            common.send_when_quiet = true;
-        }
-    }
+    let common = CommonSettings::peel_from(&mut table, &path)?;
     let filter = Filter::new(&common.filter, &format!("{path}.filter"))?;
     let redactor = Redactor::new(&common.redact, &format!("{path}.redact"))?;
     let ctx = BuildContext {
