@@ -7,7 +7,7 @@
 //! counters and each destination's status:
 //!
 //! - `siem_relay_buffer_next_seq`, `siem_relay_buffer_oldest_seq`,
-//!   `siem_relay_buffer_segments` (gauges),
+//!   `siem_relay_buffer_segments`, `siem_relay_buffer_no_space` (gauges),
 //!   `siem_relay_buffer_appended_total`, `siem_relay_buffer_appended_bytes_total`,
 //!   `siem_relay_buffer_full_refusals_total`,
 //!   `siem_relay_buffer_queued_appends_total`,
@@ -58,7 +58,7 @@ pub fn render(
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
-    let ring_series: [(&str, &str, &str, u64); 8] = [
+    let ring_series: [(&str, &str, &str, u64); 9] = [
         (
             "siem_relay_buffer_next_seq",
             "gauge",
@@ -76,6 +76,12 @@ pub fn render(
             "gauge",
             "Live ring segments.",
             ring.segments as u64,
+        ),
+        (
+            "siem_relay_buffer_no_space",
+            "gauge",
+            "1 while the file system has no space for a new ring segment (the ring is full below its max_bytes), else 0.",
+            ring.no_space as u64,
         ),
         (
             "siem_relay_buffer_appended_total",
@@ -216,6 +222,7 @@ mod tests {
             full_refusals: 1,
             queued_appends: 5,
             replaced_segments: 2,
+            no_space: true,
         };
         let st = DestinationStatus::default();
         st.sent.store(7, Ordering::Relaxed);
@@ -226,6 +233,7 @@ mod tests {
         assert!(text.contains("siem_relay_buffer_full_refusals_total 1\n"));
         assert!(text.contains("siem_relay_buffer_queued_appends_total 5\n"));
         assert!(text.contains("siem_relay_buffer_replaced_segments_total 2\n"));
+        assert!(text.contains("\nsiem_relay_buffer_no_space 1\n"), "{text}");
         assert!(
             text.contains("siem_relay_destination_sent_total{destination=\"a\\\"b\"} 7\n"),
             "{text}"

@@ -552,6 +552,7 @@ pub(crate) fn recover(
             segs,
             free,
             unopened,
+            no_space: None,
         },
         writer,
         report,

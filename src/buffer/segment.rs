@@ -179,9 +179,32 @@ pub fn prefetch(bytes: &[u8], off: usize) {
     let _ = (bytes, off);
 }
 
+/// Allocates the blocks of a file's first `size` bytes, keeping its size.
+/// File systems that cannot (`EOPNOTSUPP`) keep the file sparse, as it was.
+fn preallocate(file: &File, size: usize) -> io::Result<()> {
+    use nix::fcntl::{fallocate, FallocateFlags};
+    match fallocate(file, FallocateFlags::empty(), 0, size as i64) {
+        Ok(()) | Err(nix::errno::Errno::EOPNOTSUPP) => Ok(()),
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+/// Whether `e` says the file system (or the user's quota) has no room.
+pub fn is_out_of_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
 impl Segment {
     /// Opens (creating if needed) the slot's file with exactly `size` bytes and maps it.
-    /// A new file is sparse: blocks are allocated as the writer fills them.
+    ///
+    /// The file's blocks are allocated here ([`preallocate`]), so a full
+    /// file system refuses the segment at once, with an error that says so
+    /// ([`is_out_of_space`]), instead of failing a write into a hole
+    /// halfway through the segment. A new file that cannot have its blocks
+    /// is removed again.
     pub fn open(dir: &Path, slot: usize, size: usize) -> io::Result<Segment> {
         let path = dir.join(slot_file_name(slot));
         let file = OpenOptions::new()
@@ -193,6 +216,12 @@ impl Segment {
         let len = file.metadata()?.len();
         if len != size as u64 {
             file.set_len(size as u64)?;
+        }
+        if let Err(e) = preallocate(&file, size) {
+            if len == 0 {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Err(e);
         }
         let seg = Segment::from_file(slot, path, file)?;
         if len == 0 {

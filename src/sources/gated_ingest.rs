@@ -9,6 +9,7 @@ use super::{Appended, Ingest, IngestError};
 use crate::event::{EncodedEvent, Event};
 use crate::parse::FramerConfig;
 use futures::future::BoxFuture;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -21,7 +22,14 @@ pub(crate) struct Gated {
     closed: bool,
     /// Every append panics (a bug in the ingest).
     panics: bool,
+    /// The next this many appends fail as a failing disk makes them.
+    failures: AtomicUsize,
+    /// An append with an event of this message is refused as too large.
+    too_large: Option<String>,
+    /// Every batch offered, as its messages.
     pub calls: Mutex<Vec<Vec<String>>>,
+    /// The messages of the batches taken, in order.
+    pub stored: Mutex<Vec<String>>,
 }
 
 impl Gated {
@@ -31,7 +39,26 @@ impl Gated {
             delay,
             closed,
             panics: false,
+            failures: AtomicUsize::new(0),
+            too_large: None,
             calls: Mutex::new(Vec::new()),
+            stored: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// An ingest that takes every batch, except that its first `failures`
+    /// appends fail (a disk error) and any batch with an event whose
+    /// message is `too_large` is refused as too large for a segment.
+    pub(crate) fn faulty(failures: usize, too_large: Option<&str>) -> Arc<Self> {
+        Arc::new(Gated {
+            permits: Semaphore::new(Semaphore::MAX_PERMITS),
+            delay: Duration::ZERO,
+            closed: false,
+            panics: false,
+            failures: AtomicUsize::new(failures),
+            too_large: too_large.map(String::from),
+            calls: Mutex::new(Vec::new()),
+            stored: Mutex::new(Vec::new()),
         })
     }
 
@@ -42,8 +69,17 @@ impl Gated {
             delay: Duration::ZERO,
             closed: false,
             panics: true,
+            failures: AtomicUsize::new(0),
+            too_large: None,
             calls: Mutex::new(Vec::new()),
+            stored: Mutex::new(Vec::new()),
         })
+    }
+
+    /// It took events 0..n, each once, in order.
+    pub(crate) fn assert_stored_in_order(&self, n: usize) {
+        let want: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        assert_eq!(*self.stored.lock().unwrap(), want);
     }
 
     /// It was offered events 0..n, each once, in order.
@@ -68,19 +104,31 @@ impl Ingest for Gated {
 
 impl Gated {
     async fn append_ref(&self, events: &[EncodedEvent]) -> Result<(), IngestError> {
-        let msgs = events
+        let msgs: Vec<String> = events
             .iter()
             .map(|e| Event::decode(e.body()).unwrap().message.unwrap())
             .collect();
-        self.calls.lock().unwrap().push(msgs);
+        self.calls.lock().unwrap().push(msgs.clone());
         if self.panics {
             panic!("an ingest bug");
         }
         if self.closed {
             return Err(IngestError::Closed);
         }
+        let failing = self
+            .failures
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if failing.is_ok() {
+            return Err(IngestError::Failed("writing to the buffer failed".into()));
+        }
+        if self.too_large.as_ref().is_some_and(|m| msgs.contains(m)) {
+            return Err(IngestError::TooLarge(
+                "record does not fit a segment".into(),
+            ));
+        }
         self.permits.acquire().await.unwrap().forget();
         tokio::time::sleep(self.delay).await;
+        self.stored.lock().unwrap().extend(msgs);
         Ok(())
     }
 }

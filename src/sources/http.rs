@@ -307,6 +307,19 @@ fn raw_params(query: &str) -> RawParams {
     raw
 }
 
+/// Whether reading a body failed because it passed `max_body_bytes` (and
+/// not because the client went away).
+fn over_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// Authorise, read, decompress, parse, append — or answer why not.
 async fn handle(
     st: &AppState,
@@ -331,7 +344,9 @@ async fn handle(
         .await
     {
         Ok(Ok(raw)) => raw,
-        Ok(Err(_)) => return refuse(st, api, Reject::TooLarge),
+        Ok(Err(e)) if over_limit(&e) => return refuse(st, api, Reject::TooLarge),
+        // the connection ended or broke before the whole body came
+        Ok(Err(e)) => return refuse(st, api, Reject::Incomplete(e.to_string())),
         Err(_) => return refuse(st, api, Reject::Timeout(st.body_timeout)),
     };
     let job = ParseJob {
@@ -617,6 +632,8 @@ enum Reject {
     Unavailable(String),
     /// The body did not arrive in time.
     Timeout(Duration),
+    /// The body ended (or its connection broke) before all of it came.
+    Incomplete(String),
     /// An event larger than the ring's segments can hold.
     RecordTooLarge(String),
 }
@@ -633,6 +650,7 @@ fn refuse(st: &AppState, api: Api, r: Reject) -> Response {
         Reject::Malformed(_) => Some("bad_request"),
         Reject::Busy => Some("busy"),
         Reject::Timeout(_) => Some("body_timeout"),
+        Reject::Incomplete(_) => Some("incomplete_body"),
         Reject::RecordTooLarge(_) => Some("too_large"),
         Reject::Full(_) | Reject::Unavailable(_) => None,
     };
@@ -701,6 +719,11 @@ fn reject(api: Api, r: Reject) -> Response {
             6,
         ),
         Reject::RecordTooLarge(e) => (StatusCode::PAYLOAD_TOO_LARGE, e.clone(), 6),
+        Reject::Incomplete(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("request body incomplete: {e}"),
+            6,
+        ),
     };
     let body = match (api, &r) {
         // the event at fault, numbered from 0, as Splunk says it

@@ -69,7 +69,7 @@ pub(crate) struct Warned {
 impl StreamShared {
     /// Logs a connection problem at `warn` (or only counts it, when this
     /// reason was logged less than [`WINDOW`] ago: its summary will say so).
-    fn warn(&self, reason: &'static str, peer: &str, error: impl std::fmt::Display) {
+    pub(super) fn warn(&self, reason: &'static str, peer: &str, error: impl std::fmt::Display) {
         let admitted = self.warnings.admit(reason, || Warned {
             peer: peer.to_string(),
             error: error.to_string(),
@@ -109,6 +109,12 @@ fn warning_text(reason: &str) -> &'static str {
         "oversize" => "frame longer than max_message_bytes",
         "incomplete_frame" => {
             "connection ended inside an octet-counted frame; its piece is dropped"
+        }
+        "buffer_error" => {
+            "the buffer refused an append; the source's reads wait and it is tried again"
+        }
+        "too_large" => {
+            "an event is too large for a ring segment (raise [buffer] segment_bytes); it alone is dropped"
         }
         _ => "connection problem",
     }

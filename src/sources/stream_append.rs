@@ -12,11 +12,13 @@
 use super::parse_ahead::INLINE_FRAMES;
 use super::read_budget::Held;
 use super::stream::StreamShared;
+use super::IngestError;
 use crate::event::{buffers, EncodedEvent};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
 /// A connection's appends, in the order they are handed over, on a task of
@@ -126,41 +128,90 @@ impl Appender {
 /// Appends a batch, waiting while the ring blocks. False when the ingest is
 /// closed, or the append panicked (a bug: the batch is counted as dropped),
 /// and the connection should end.
+///
+/// Nothing else drops events:
+/// - a buffer that fails (a disk error) is tried again, after 100 ms and
+///   then twice as long each time up to 2 s, while the connection's reads
+///   wait: its sender sees backpressure, as from a ring that blocks;
+/// - an event too large for a ring segment is dropped alone (counted as
+///   `too_large`): the batch's other events are appended one by one, in
+///   order, instead of going down with it.
 pub(super) async fn deliver(shared: &StreamShared, batch: Vec<EncodedEvent>) -> bool {
     if batch.is_empty() {
         return true;
     }
-    let n = batch.len() as u64;
-    let appended = AssertUnwindSafe(shared.ingest.append(batch))
-        .catch_unwind()
-        .await;
-    let (batch, appended) = match appended {
-        Ok((batch, r)) => (batch, Ok(r)),
-        Err(panic) => (Vec::new(), Err(panic)),
+    let batch = match append_retrying(shared, batch).await {
+        Step::Stored => return true,
+        Step::End => return false,
+        Step::TooLarge(batch, _) => batch,
     };
-    let open = match appended {
-        // no acknowledgement to withhold: the ring logged the flush error
-        Ok(Ok(()) | Err(super::IngestError::NotDurable(_))) => {
-            shared.metrics.accepted(&batch);
-            true
+    for event in batch {
+        match append_retrying(shared, vec![event]).await {
+            Step::Stored => {}
+            Step::End => return false,
+            Step::TooLarge(one, error) => {
+                shared.metrics.dropped("too_large", 1);
+                shared.warn("too_large", "-", error);
+                buffers::give_back(one);
+            }
         }
-        Ok(Err(super::IngestError::Closed)) => {
-            shared.metrics.dropped("shutdown", n);
-            false
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(source = %shared.name, error = %e, "append failed");
-            shared.metrics.dropped("buffer_error", n);
-            true
-        }
-        Err(_) => {
+    }
+    true
+}
+
+/// What [`append_retrying`] did with a batch.
+enum Step {
+    /// In the ring (and counted as accepted).
+    Stored,
+    /// Not stored, and the connection should end (counted as dropped).
+    End,
+    /// Not stored: an event of it is too large for a segment.
+    TooLarge(Vec<EncodedEvent>, String),
+}
+
+/// The first wait before a failed append is tried again.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between tries.
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Appends `batch`, trying again while the buffer fails (see [`deliver`]).
+async fn append_retrying(shared: &StreamShared, mut batch: Vec<EncodedEvent>) -> Step {
+    let n = batch.len() as u64;
+    let mut wait = RETRY_FIRST;
+    loop {
+        let appended = AssertUnwindSafe(shared.ingest.append(batch))
+            .catch_unwind()
+            .await;
+        let Ok((back, appended)) = appended else {
             tracing::error!(source = %shared.name, events = n, "appending a batch panicked (a bug); its events are dropped and the connection ends");
             shared.metrics.dropped("append_panicked", n);
-            false
-        }
-    };
-    buffers::give_back(batch);
-    open
+            return Step::End;
+        };
+        let step = match appended {
+            // no acknowledgement to withhold: the ring logged the flush error
+            Ok(()) | Err(IngestError::NotDurable(_)) => {
+                shared.metrics.accepted(&back);
+                Step::Stored
+            }
+            Err(IngestError::Closed) => {
+                shared.metrics.dropped("shutdown", n);
+                Step::End
+            }
+            Err(IngestError::TooLarge(e)) => return Step::TooLarge(back, e),
+            // (`append` waits while the ring is full; a failing buffer is
+            // waited for here)
+            Err(e @ (IngestError::Failed(_) | IngestError::Full(_))) => {
+                shared.metrics.connection_error("buffer_error");
+                shared.warn("buffer_error", "-", e);
+                batch = back;
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_MAX);
+                continue;
+            }
+        };
+        buffers::give_back(back);
+        return step;
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +298,43 @@ mod tests {
         }
         assert!(appender.finish().await);
         ingest.assert_took_in_order((more + 1) * 20);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_buffer_is_tried_again_until_it_takes_the_batch() {
+        let ingest = Gated::faulty(5, None);
+        let shared = shared(ingest.clone(), 1 << 20);
+        let started = tokio::time::Instant::now();
+        assert!(deliver(&shared, batch(0, 20)).await);
+        // offered six times, taken once, nothing dropped
+        assert_eq!(ingest.calls.lock().unwrap().len(), 6);
+        ingest.assert_stored_in_order(20);
+        // waits of 100, 200, 400, 800 and 1600 ms between the tries
+        assert_eq!(started.elapsed(), Duration::from_millis(3100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_waits_between_tries_stop_growing_at_two_seconds() {
+        let ingest = Gated::faulty(7, None);
+        let shared = shared(ingest.clone(), 1 << 20);
+        let started = tokio::time::Instant::now();
+        assert!(deliver(&shared, batch(0, 3)).await);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(100 + 200 + 400 + 800 + 1600 + 2000 + 2000)
+        );
+        ingest.assert_stored_in_order(3);
+    }
+
+    #[tokio::test]
+    async fn an_event_too_large_for_a_segment_is_dropped_alone() {
+        let ingest = Gated::faulty(0, Some("4"));
+        let shared = shared(ingest.clone(), 1 << 20);
+        assert!(deliver(&shared, batch(0, 10)).await);
+        let want: Vec<String> = (0..10).filter(|&i| i != 4).map(|i| i.to_string()).collect();
+        assert_eq!(*ingest.stored.lock().unwrap(), want);
+        // the batch once, then each event on its own
+        assert_eq!(ingest.calls.lock().unwrap().len(), 11);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,14 +191,25 @@ pub(crate) struct Table {
     pub free: Vec<Arc<Segment>>,
     /// Slot numbers with no file yet.
     pub unopened: Vec<usize>,
+    /// When a new segment last could not be created for lack of space on
+    /// the file system: until one can (the maintenance thread tries now and
+    /// then), the unopened slots do not count, and the ring is full at the
+    /// size it has.
+    pub no_space: Option<std::time::Instant>,
 }
 
 impl Table {
     /// How many segments a roll may take without reusing the oldest: free
-    /// or unopened slots, but never more live segments than `slots` (a
-    /// ring whose `max_bytes` was lowered has more; see `shrink_to_slots`).
+    /// or unopened slots (not these while the file system has no space),
+    /// but never more live segments than `slots` (a ring whose `max_bytes`
+    /// was lowered has more; see `shrink_to_slots`).
     pub fn fresh_available(&self, slots: usize) -> usize {
-        (self.free.len() + self.unopened.len()).min(slots.saturating_sub(self.segs.len()))
+        let unopened = if self.no_space.is_some() {
+            0
+        } else {
+            self.unopened.len()
+        };
+        (self.free.len() + unopened).min(slots.saturating_sub(self.segs.len()))
     }
 }
 
@@ -330,6 +341,9 @@ pub(crate) struct Inner {
     /// rounds, which would otherwise run in between on a loaded machine.
     #[cfg(test)]
     pub maintenance_paused: AtomicBool,
+    /// Test hook: new segment files fail as on a full file system.
+    #[cfg(test)]
+    pub no_space_for_tests: AtomicBool,
     _lock: File,
 }
 
@@ -370,6 +384,9 @@ pub struct RingStats {
     pub queued_appends: u64,
     /// Segments whose slot got a new file because a batch still held them.
     pub replaced_segments: u64,
+    /// The file system had no space for a new segment (and has had none
+    /// since): the ring is full at `segments`, below its `slots`.
+    pub no_space: bool,
 }
 
 impl Ring {
@@ -422,6 +439,8 @@ impl Ring {
             maintenance: Default::default(),
             #[cfg(test)]
             maintenance_paused: AtomicBool::new(false),
+            #[cfg(test)]
+            no_space_for_tests: AtomicBool::new(false),
             _lock: lock,
         });
         let ring = Ring { inner };
@@ -622,6 +641,7 @@ impl Ring {
                 .counters
                 .leased_replacements
                 .load(Ordering::Relaxed),
+            no_space: t.no_space.is_some(),
         }
     }
 
@@ -1041,6 +1061,80 @@ mod tests {
             ring.append(&evs(*next..*next + 1)).unwrap();
             *next += 1;
         }
+    }
+
+    #[test]
+    fn a_full_file_system_stops_the_ring_growing_and_when_full_applies_until_there_is_space() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        ring.inner.maintenance_paused.store(true, Ordering::Relaxed);
+        let mut drop = ring.cursor("drop", WhenFull::DropOldest).unwrap();
+        // a spare prepared ahead, then the file system is full
+        ring.prepare_spare();
+        ring.inner.no_space_for_tests.store(true, Ordering::Relaxed);
+        let mut next = 0;
+        // fill until a roll needs a new file: that append fails, the ring
+        // notes it is out of space
+        let failed = loop {
+            match ring.append(&evs(next..next + 1)) {
+                Ok(_) => next += 1,
+                Err(e) => break e,
+            }
+            assert!(next < 10_000, "a roll should have needed a new file");
+        };
+        assert!(matches!(failed, AppendError::Io(_)), "{failed:?}");
+        let stats = ring.stats();
+        assert!(stats.no_space, "{stats:?}");
+        let segments = stats.segments;
+        assert_eq!(segments, 2, "the first segment and the spare");
+        assert!(segments < stats.slots);
+        // from then on it is full at that size: appends go on, reusing the
+        // oldest segment; the drop_oldest destination loses what it had not
+        // read, counted and reported
+        let per_segment = next as usize / segments;
+        for _ in 0..3 * per_segment {
+            ring.append(&evs(next..next + 1)).unwrap();
+            next += 1;
+        }
+        assert_eq!(ring.stats().segments, segments);
+        let mut out = Vec::new();
+        while drop.read(1000, 1 << 20, &mut out).is_some() {}
+        let lost = drop.dropped();
+        assert!(lost > 0);
+        let notice = out
+            .iter()
+            .find(|r| String::from_utf8_lossy(r.body()).contains("relay.buffer.overflow"))
+            .expect("an overflow notice");
+        assert!(
+            String::from_utf8_lossy(notice.body()).contains("no space left on the file system"),
+            "{}",
+            String::from_utf8_lossy(notice.body())
+        );
+        // a block destination behind: appends that need its segment wait,
+        // saying why
+        let _block = ring.cursor("block", WhenFull::Block).unwrap();
+        let full = loop {
+            match ring.append(&evs(next..next + 1)) {
+                Ok(_) => next += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(
+            full,
+            AppendError::Full("block".into()),
+            "the block destination holds the oldest segment"
+        );
+        // space again: the maintenance finds it (not at once), and the
+        // ring grows
+        ring.inner
+            .no_space_for_tests
+            .store(false, Ordering::Relaxed);
+        std::thread::sleep(segments::NO_SPACE_RETRY);
+        ring.prepare_spare();
+        let stats = ring.stats();
+        assert!(!stats.no_space, "{stats:?}");
+        ring.append(&evs(next..next + 1)).unwrap();
+        assert_eq!(ring.stats().segments, segments + 1);
     }
 
     /// The active (newest) segment.

@@ -6,6 +6,14 @@
 
 use super::append::write_padded;
 use super::*;
+use crate::buffer::segment::is_out_of_space;
+use std::time::Instant;
+
+/// How long a ring out of space waits before it tries to create a segment again.
+#[cfg(not(test))]
+pub(super) const NO_SPACE_RETRY: Duration = Duration::from_secs(5);
+#[cfg(test)]
+pub(super) const NO_SPACE_RETRY: Duration = Duration::from_millis(20);
 
 impl Ring {
     /// Checks that `n` more segments can be taken (free or reusable) without
@@ -19,7 +27,11 @@ impl Ring {
         let reuse = n - available;
         // the active segment can never be reused by its own append
         if reuse >= t.segs.len() {
-            return Err("(batch larger than the ring)".into());
+            return Err(if t.no_space.is_some() {
+                "(no space left on the file system for the buffer)".into()
+            } else {
+                "(batch larger than the ring)".into()
+            });
         }
         let cursors = self.inner.cursors.lock().unwrap();
         let needed_end = t.segs[reuse - 1].end_seq.load(Ordering::Acquire);
@@ -43,13 +55,15 @@ impl Ring {
         let mut t = inner.table.write().unwrap();
         self.shrink_to_slots(w, &mut t);
         let fresh = t.fresh_available(inner.slots) > 0;
-        let seg = if let Some(seg) = t.free.pop().filter(|_| fresh) {
+        // (a slot is taken off its list only when it is used)
+        let seg = if let Some(seg) = t.free.pop_if(|_| fresh) {
             seg
-        } else if let Some(slot) = t.unopened.pop().filter(|_| fresh) {
-            match Segment::open(&inner.settings.dir, slot, inner.seg_size) {
+        } else if let Some(slot) = t.unopened.pop_if(|_| fresh) {
+            match self.open_slot(slot) {
                 Ok(seg) => Arc::new(seg),
                 Err(e) => {
                     t.unopened.push(slot);
+                    self.note_no_space(&mut t, &e);
                     return Err(e);
                 }
             }
@@ -59,7 +73,12 @@ impl Ring {
                 .pop_front()
                 .ok_or_else(|| io::Error::other("no segment to reuse"))?;
             let next = t.segs.front().cloned().unwrap_or_else(|| old.clone());
-            self.evict(w, &oldest, &next, "buffer full");
+            let reason = if t.no_space.is_some() {
+                "buffer full (no space left on the file system for more segments)"
+            } else {
+                "buffer full"
+            };
+            self.evict(w, &oldest, &next, reason);
             oldest.seg.clone()
         };
         // A segment of another size (segment_bytes changed) gets a new file,
@@ -168,13 +187,47 @@ impl Ring {
         }
         drop(old);
         let _ = std::fs::remove_file(&path);
-        match Segment::open(&inner.settings.dir, slot, inner.seg_size) {
+        match self.open_slot(slot) {
             Ok(seg) => Ok(Arc::new(seg)),
             Err(e) => {
                 t.unopened.push(slot);
+                self.note_no_space(t, &e);
                 Err(e)
             }
         }
+    }
+
+    /// Opens (creating) a slot's file at the ring's segment size.
+    fn open_slot(&self, slot: usize) -> io::Result<Segment> {
+        #[cfg(test)]
+        if self.inner.no_space_for_tests.load(Ordering::Relaxed) {
+            return Err(io::ErrorKind::StorageFull.into());
+        }
+        Segment::open(&self.inner.settings.dir, slot, self.inner.seg_size)
+    }
+
+    /// After a segment could not be created: when for lack of space, the
+    /// ring stops counting on new segments (`Table::no_space`), says so
+    /// once, and from then on is full at the size it has: a roll reuses
+    /// the oldest segment, as `when_full` lets it, instead of failing
+    /// appends while the disk stays full.
+    pub(super) fn note_no_space(&self, t: &mut Table, e: &io::Error) {
+        if !is_out_of_space(e) {
+            return;
+        }
+        if t.no_space.is_none() {
+            let segments = t.segs.len() + t.free.len();
+            tracing::error!(
+                dir = %self.inner.settings.dir.display(),
+                segments,
+                max_segments = self.inner.slots,
+                bytes = segments * self.inner.seg_size,
+                error = %e,
+                "the buffer cannot grow: no space for a new segment; it is full at the size it has \
+                 (each destination's when_full applies) until space is free"
+            );
+        }
+        t.no_space = Some(Instant::now());
     }
 
     /// Moves every cursor still in `gone` to the start of `next`, counting
@@ -314,23 +367,45 @@ impl Ring {
     pub(super) fn prepare_spare(&self) {
         let slot = {
             let t = self.inner.table.read().unwrap();
-            // (a ring over its slots after a lower `max_bytes` takes none)
-            if !t.free.is_empty() || t.segs.len() >= self.inner.slots {
-                return;
+            match t.no_space {
+                // out of space: look again now and then (free segments or
+                // not), not every tick
+                Some(at) if at.elapsed() < NO_SPACE_RETRY => return,
+                Some(_) => {
+                    if t.segs.len() + t.free.len() >= self.inner.slots {
+                        return;
+                    }
+                }
+                // (a ring over its slots after a lower `max_bytes` takes none)
+                None => {
+                    if !t.free.is_empty() || t.segs.len() >= self.inner.slots {
+                        return;
+                    }
+                }
             }
             match t.unopened.last() {
                 Some(&s) => s,
                 None => return,
             }
         };
-        let seg = match Segment::open(&self.inner.settings.dir, slot, self.inner.seg_size) {
+        let seg = match self.open_slot(slot) {
             Ok(seg) => seg,
             Err(e) => {
-                tracing::warn!(slot, error = %e, "cannot prepare the next segment");
+                if is_out_of_space(&e) {
+                    self.note_no_space(&mut self.inner.table.write().unwrap(), &e);
+                } else {
+                    tracing::warn!(slot, error = %e, "cannot prepare the next segment");
+                }
                 return;
             }
         };
         let mut t = self.inner.table.write().unwrap();
+        if t.no_space.take().is_some() {
+            tracing::info!(
+                dir = %self.inner.settings.dir.display(),
+                "the buffer has space for new segments again"
+            );
+        }
         if let Some(i) = t.unopened.iter().position(|&s| s == slot) {
             t.unopened.remove(i);
             t.free.push(Arc::new(seg));

@@ -343,23 +343,46 @@ impl Appender {
 
     /// Appends a chunk's events; a ring held by a `block` destination
     /// refuses them at once (counted: a UDP sender cannot be slowed down),
-    /// a busy writer is waited for without blocking the thread.
+    /// a busy writer is waited for without blocking the thread. An event
+    /// too large for a ring segment is dropped alone: the chunk's others
+    /// are then appended one by one.
     async fn deliver(&self, events: Vec<EncodedEvent>) {
         if events.is_empty() {
             return;
         }
+        let Some(events) = self.append(events).await else {
+            return;
+        };
+        for event in events {
+            if let Some(one) = self.append(vec![event]).await {
+                self.metrics.dropped("too_large", 1);
+                buffers::give_back(one);
+            }
+        }
+    }
+
+    /// Appends `events`, counting them as accepted or dropped; gives them
+    /// back, not stored, when one of them is too large for a segment.
+    async fn append(&self, events: Vec<EncodedEvent>) -> Option<Vec<EncodedEvent>> {
         let (events, appended) = self.ingest.try_append_owned(events).await;
         match appended {
             // no acknowledgement to withhold: the ring logged the flush error
             Ok(()) | Err(IngestError::NotDurable(_)) => self.metrics.accepted(&events),
             Err(IngestError::Full(_)) => self.metrics.dropped("buffer_full", events.len() as u64),
             Err(IngestError::Closed) => self.metrics.dropped("shutdown", events.len() as u64),
-            Err(IngestError::Failed(e) | IngestError::TooLarge(e)) => {
+            Err(IngestError::TooLarge(e)) => {
+                if events.len() == 1 {
+                    tracing::warn!(source = %self.name, error = %e, "a datagram's event is too large for a ring segment (raise [buffer] segment_bytes); it alone is dropped");
+                }
+                return Some(events);
+            }
+            Err(IngestError::Failed(e)) => {
                 tracing::warn!(source = %self.name, error = %e, "append failed");
                 self.metrics.dropped("buffer_error", events.len() as u64);
             }
         }
         buffers::give_back(events);
+        None
     }
 }
 
