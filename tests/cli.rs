@@ -345,6 +345,42 @@ fn expect_missing_var(out: &str) {
     assert_eq!(out.matches("destinations.z.token").count(), 1, "{out}");
 }
 
+/// Behind another error, `validate` still reads `${VAR:-default}` as its
+/// default, and an unset variable in an array is reported once, at its line.
+#[test]
+fn validate_reads_variables_with_defaults_behind_other_errors() {
+    let out = validate_fails(
+        r#"[buffer]
+fsync = "sometimes"
+
+[sources.web]
+type = "http"
+address = "127.0.0.1:0"
+tokens = ["${SIEM_RELAY_CLI_TEST_UNSET:-fallback}"]
+
+[sources.web2]
+type = "http"
+address = "127.0.0.1:0"
+tokens = ["${SIEM_RELAY_CLI_TEST_UNSET}"]
+
+[destinations.splunk]
+type = "splunk_hec"
+endpoint = "${SIEM_RELAY_CLI_TEST_UNSET:-https://hec.example:8088}"
+token = "t"
+"#,
+    );
+    reported_at(&out, &[("buffer.fsync", 2), ("sources.web2.tokens[0]", 12)]);
+    assert!(
+        out.contains("`SIEM_RELAY_CLI_TEST_UNSET` is not set"),
+        "{out}"
+    );
+    // the defaults were read: no error about an empty token or a bad URL
+    assert!(!out.contains("sources.web.tokens"), "{out}");
+    assert!(!out.contains("destinations.splunk"), "{out}");
+    // the unset one is reported once, not again as an empty list
+    assert_eq!(out.matches("sources.web2.tokens").count(), 1, "{out}");
+}
+
 #[test]
 fn run_refuses_an_invalid_config_with_the_same_messages() {
     let d = tempfile::tempdir().unwrap();

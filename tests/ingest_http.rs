@@ -541,6 +541,36 @@ request_timeout = "400ms"
     h.stop().await;
 }
 
+/// A body cut short (the client half-closes before sending what its
+/// `Content-Length` announced) is a bad request, not one too large: 400,
+/// on both APIs, and nothing of it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_short_is_a_bad_request_not_too_large() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let h = harness().await;
+    for (path, auth, answer) in [
+        ("/v1/events", "Bearer s3cret", "request body incomplete"),
+        ("/services/collector/event", "Splunk s3cret", "\"code\":6"),
+    ] {
+        let mut s = TcpStream::connect(("127.0.0.1", h.port())).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(br#"{"action":"cut"}"#).await.unwrap();
+        s.shutdown().await.unwrap();
+        let got = read_until_closed(&mut s, Duration::from_secs(5))
+            .await
+            .expect("an answer");
+        assert!(got.starts_with("HTTP/1.1 400"), "{path}: {got}");
+        assert!(got.contains(answer), "{path}: {got}");
+    }
+    assert_eq!(h.collector.snapshot().len(), 0);
+    h.stop().await;
+}
+
 const SPLUNK: [&str; 2] = ["-H", "Authorization: Splunk s3cret"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,9 +62,9 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, AppError> {
 
 /// An unset `${VAR}` or a top-level key in error (`[buffer]`, `[api]`)
 /// stops parsing before the sections are checked; check them anyway
-/// (unset variables read as empty, keys in error as their defaults) so
-/// every problem is reported at once. Errors at or under a key that uses an
-/// unset variable are left out.
+/// (unset variables as written, keys in error as their defaults) so every
+/// problem is reported at once. Errors at, under or above (an array
+/// holding an item) a key already in error are left out.
 fn beyond_env_errors(path: &std::path::Path, mut errors: ConfigErrors) -> ConfigErrors {
     let Ok(text) = std::fs::read_to_string(path) else {
         return errors;
@@ -78,9 +78,12 @@ fn beyond_env_errors(path: &std::path::Path, mut errors: ConfigErrors) -> Config
     };
     let known: Vec<String> = errors.0.iter().map(|e| e.path.clone()).collect();
     for e in more {
-        let covered = known
-            .iter()
-            .any(|k| !k.is_empty() && (e.path == *k || e.path.starts_with(&format!("{k}."))));
+        let covered = known.iter().any(|k| {
+            !k.is_empty()
+                && (e.path == *k
+                    || e.path.starts_with(&format!("{k}."))
+                    || k.starts_with(&format!("{}[", e.path)))
+        });
         if !covered && !errors.0.contains(&e) {
             errors.0.push(e);
         }

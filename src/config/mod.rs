@@ -81,7 +81,17 @@ pub enum FsyncPolicy {
 
 impl<'de> Deserialize<'de> for FsyncPolicy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        /// A word or an interval, or a number of seconds as other durations.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Seconds(units::HumanDuration),
+        }
+        let s = match Raw::deserialize(d)? {
+            Raw::Text(s) => s,
+            Raw::Seconds(secs) => return Ok(FsyncPolicy::Interval(secs.0)),
+        };
         match s.as_str() {
             "always" => Ok(FsyncPolicy::Always),
             "never" => Ok(FsyncPolicy::Never),
@@ -449,13 +459,17 @@ impl Config {
     /// [`parse`](Self::parse) as far as it goes: a top-level key in error
     /// (`[buffer]`, `[api]`, an unknown one) is reported and left at its
     /// default, so that the sections are still read, and checked by the
-    /// caller, and every problem is listed at once. Unset variables read as
-    /// empty. `None` for text that is no TOML.
+    /// caller, and every problem is listed at once. An unset variable
+    /// without a `:-default` is reported and its value left as written.
+    /// `None` for text that is no TOML.
     pub fn parse_lenient(text: &str, file: &Path) -> Option<(Config, Vec<ConfigError>)> {
         let mut value: toml::Table = toml::from_str(text).ok()?;
         let mut errors = Vec::new();
-        let lenient = |k: &str| Some(std::env::var(k).unwrap_or_default());
-        interpolate_env(&mut value, "", &lenient, &mut errors);
+        let env = |k: &str| std::env::var(k).ok();
+        interpolate_env(&mut value, "", &env, &mut errors);
+        for e in &mut errors {
+            e.line = key_line(text, &e.path);
+        }
         let (cfg, more) = Self::from_table(value, text, file);
         errors.extend(more);
         Some((cfg, errors))
@@ -582,7 +596,8 @@ pub fn key_line(text: &str, path: &str) -> Option<usize> {
             if n == parts.len() {
                 return Some(pos + 1);
             }
-            let key = parts[n];
+            // (an array item's path names the array's key)
+            let key = parts[n].split('[').next().unwrap_or_default();
             for (i, l) in text.lines().enumerate().skip(pos + 1) {
                 let t = l.trim_start();
                 if t.starts_with('[') {
@@ -627,6 +642,20 @@ mod tests {
         assert_eq!(c.destinations[0].path(), "destinations.out");
         assert!(c.destinations[0].table.get("type").is_none());
         assert_eq!(c.data_path(), PathBuf::from("/etc/relay/data"));
+    }
+
+    #[test]
+    fn fsync_takes_a_word_an_interval_or_seconds_as_other_durations() {
+        let fsync = |v: &str| parse(&format!("[buffer]\nfsync = {v}\n")).map(|c| c.buffer.fsync);
+        assert_eq!(fsync("\"always\""), Ok(FsyncPolicy::Always));
+        assert_eq!(fsync("\"never\""), Ok(FsyncPolicy::Never));
+        let interval = |ms| Ok(FsyncPolicy::Interval(Duration::from_millis(ms)));
+        assert_eq!(fsync("\"250ms\""), interval(250));
+        assert_eq!(fsync("1"), interval(1000));
+        assert_eq!(fsync("0.5"), interval(500));
+        let e = fsync("\"sometimes\"").unwrap_err();
+        assert_eq!(e.0[0].path, "buffer.fsync");
+        assert!(e.0[0].message.contains("\"always\", \"never\""), "{e}");
     }
 
     #[test]
