@@ -222,6 +222,8 @@ fn validate_checks_listener_addresses_and_their_overlaps() {
         ("sources.b.address (line 7)", "not a host:port address"),
         ("sources.d.address (line 15)", "overlaps sources.c's"),
         ("api.address (line 22)", "overlaps sources.c's"),
+        // an API without tokens would answer 401 to everything
+        ("api.tokens (line 21)", "at least one token is required"),
     ] {
         let l = out
             .lines()

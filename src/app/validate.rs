@@ -77,6 +77,14 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
         }
     }
     if let Some(api) = &config.api {
+        // (the HTTP source's empty list means no authentication; the API
+        // has no such mode: it would answer 401 to all but /health)
+        if api.tokens.is_empty() {
+            errors.push(ConfigError::new(
+                "api.tokens",
+                "at least one token is required (every route but /health needs one)",
+            ));
+        }
         for (i, t) in api.tokens.iter().enumerate() {
             if t.token_sha256.len() != 64 || hex::decode(&t.token_sha256).is_err() {
                 errors.push(ConfigError::new(
