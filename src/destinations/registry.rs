@@ -5,7 +5,7 @@
 use super::dead_letter::DeadLetter;
 use super::filter::Filter;
 use super::redact::Redactor;
-use super::settings::CommonSettings;
+use super::settings::{CommonSettings, COMMON_KEYS};
 use super::sink::Sink;
 use super::worker::Destination;
 use super::{
@@ -104,7 +104,7 @@ pub fn build(
         base_dir: base_dir.to_path_buf(),
         data_dir: data_dir.to_path_buf(),
     };
-    let sink = builder(table, &ctx)?;
+    let sink = builder(table, &ctx).map_err(suggest_key)?;
     let dl_path = match &common.dead_letter {
         Some(p) => ctx.resolve(p),
         None => data_dir
@@ -123,9 +123,77 @@ pub fn build(
     })
 }
 
+/// An `unknown field` error of a format's keys, with the closest known
+/// key suggested: the format's own (which its message lists) or one every
+/// destination takes (which it does not: they were taken out before).
+fn suggest_key(mut e: ConfigError) -> ConfigError {
+    let Some(rest) = e.message.strip_prefix("unknown field `") else {
+        return e;
+    };
+    let unknown = rest.split('`').next().unwrap_or_default();
+    let listed = rest
+        .split_once("expected")
+        .map(|(_, list)| list.split('`').skip(1).step_by(2).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let closest = listed
+        .into_iter()
+        .chain(COMMON_KEYS)
+        .map(|k| (edit_distance(unknown, k), k))
+        .filter(|&(d, k)| d > 0 && d <= 2 && d < k.len())
+        .min();
+    if let Some((_, k)) = closest {
+        e.message = format!("{}; did you mean `{k}`?", e.message);
+    }
+    e
+}
+
+/// Levenshtein distance (keys are short).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diag + usize::from(ca != cb));
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_key_gets_the_closest_known_one_suggested() {
+        let section = |keys: &str| SectionConfig {
+            section: "destinations",
+            name: "d".into(),
+            kind: "file".into(),
+            table: toml::from_str(&format!("path = \"out.ndjson\"\n{keys}")).unwrap(),
+        };
+        let err = |keys: &str| {
+            build(&section(keys), Path::new("/tmp"), Path::new("/tmp"))
+                .err()
+                .expect("refused")
+                .message
+        };
+        // a key every destination takes
+        let m = err("batch_sise = 5");
+        assert!(m.starts_with("unknown field `batch_sise`"), "{m}");
+        assert!(m.ends_with("did you mean `batch_size`?"), "{m}");
+        // the format's own
+        assert!(err("rotate_byte = 5").ends_with("did you mean `rotate_bytes`?"));
+        // nothing close: no guess
+        assert!(!err("colour = 5").contains("did you mean"));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
+    }
 
     fn built(kind: &str, keys: &str) -> Destination {
         let d = tempfile::tempdir().unwrap();

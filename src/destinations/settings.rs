@@ -104,7 +104,7 @@ impl Default for CommonSettings {
     }
 }
 
-const COMMON_KEYS: [&str; 11] = [
+pub(super) const COMMON_KEYS: [&str; 11] = [
     "enabled",
     "batch_size",
     "batch_bytes",
