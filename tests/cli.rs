@@ -347,6 +347,32 @@ fn expect_missing_var(out: &str) {
     assert_eq!(out.matches("destinations.z.token").count(), 1, "{out}");
 }
 
+/// Every bad key of `[buffer]` is listed (not only the first), and all
+/// errors come in the file's order.
+#[test]
+fn validate_lists_every_bad_buffer_key_in_the_files_order() {
+    let out = validate_fails(
+        "[destinations.f]\ntype = \"file\"\npath = \"x.ndjson\"\nbatch_sise = 5\n\n\
+         [buffer]\nmax_bytes = \"lots\"\nsegment_bytes = 12\nfsync = \"sometimes\"\n",
+    );
+    let keys: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|k| k.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "destinations.f.batch_sise",
+            "buffer.max_bytes",
+            "buffer.segment_bytes",
+            "buffer.fsync"
+        ],
+        "{out}"
+    );
+    assert!(out.contains("did you mean `batch_size`?"), "{out}");
+}
+
 /// Behind another error, `validate` still reads `${VAR:-default}` as its
 /// default, and an unset variable in an array is reported once, at its line.
 #[test]

@@ -51,13 +51,20 @@ pub fn ring_settings(config: &Config) -> RingSettings {
 
 /// Loads and fully validates a config file.
 pub fn load_config(path: &std::path::Path) -> Result<Config, AppError> {
-    let config = Config::load(path).map_err(|e| AppError::Config(beyond_env_errors(path, e)))?;
+    let config = Config::load(path)
+        .map_err(|e| AppError::Config(in_file_order(beyond_env_errors(path, e))))?;
     let errors = validate(&config);
     if errors.is_empty() {
         Ok(config)
     } else {
-        Err(AppError::Config(ConfigErrors(errors)))
+        Err(AppError::Config(in_file_order(ConfigErrors(errors))))
     }
+}
+
+/// The errors in the order of their lines (those without one last).
+fn in_file_order(mut errors: ConfigErrors) -> ConfigErrors {
+    errors.0.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+    errors
 }
 
 /// An unset `${VAR}` or a top-level key in error (`[buffer]`, `[api]`)

@@ -484,14 +484,26 @@ impl Config {
                 Err(mut e) => {
                     e.path = e.path.trim_start_matches('.').to_string();
                     e.line = key_line(text, &e.path);
-                    // the top-level key at fault (an unknown one is named in
-                    // the message), left out to read the rest
-                    let key = match e.path.split('.').next() {
-                        Some(k) if !k.is_empty() => k.to_string(),
-                        _ => e.message.split('`').nth(1).unwrap_or_default().to_string(),
-                    };
+                    // the key at fault (an unknown one is named in the
+                    // message), left out to read the rest: the deepest one
+                    // the file has, so a section's other keys are still read
+                    let mut key: Vec<String> = e
+                        .path
+                        .split('.')
+                        .filter(|k| !k.is_empty())
+                        .map(|k| k.split('[').next().unwrap_or(k).to_string())
+                        .collect();
+                    if let Some(unknown) = e
+                        .message
+                        .strip_prefix("unknown field `")
+                        .and_then(|r| r.split('`').next())
+                    {
+                        if key.last().map(String::as_str) != Some(unknown) {
+                            key.push(unknown.to_string());
+                        }
+                    }
                     errors.push(e);
-                    if value.remove(&key).is_none() {
+                    if !remove_key(&mut value, &key) {
                         value.clear();
                     }
                 }
