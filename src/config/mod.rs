@@ -332,16 +332,17 @@ fn insert_key(table: &mut toml::Table, key: &[String], value: toml::Value) -> bo
 
 /// The key (as its path in the section's table) an error of the section at
 /// `path` is about: its key path, or the key an `unknown field` names.
+/// (`path` empty: the whole file's.)
 fn key_at_fault(e: &ConfigError, path: &str) -> Option<Vec<String>> {
-    let mut key: Vec<String> = match e.path.strip_prefix(path) {
-        Some("") => Vec::new(),
-        Some(rest) => rest
-            .strip_prefix('.')?
-            .split('.')
-            .map(|k| k.split('[').next().unwrap_or(k).to_string())
-            .collect(),
-        None => return None,
+    let rest = match e.path.strip_prefix(path)? {
+        rest if path.is_empty() || rest.is_empty() => rest,
+        rest => rest.strip_prefix('.')?,
     };
+    let mut key: Vec<String> = rest
+        .split('.')
+        .filter(|k| !k.is_empty())
+        .map(|k| k.split('[').next().unwrap_or(k).to_string())
+        .collect();
     if let Some(unknown) = e
         .message
         .strip_prefix("unknown field `")
@@ -487,21 +488,7 @@ impl Config {
                     // the key at fault (an unknown one is named in the
                     // message), left out to read the rest: the deepest one
                     // the file has, so a section's other keys are still read
-                    let mut key: Vec<String> = e
-                        .path
-                        .split('.')
-                        .filter(|k| !k.is_empty())
-                        .map(|k| k.split('[').next().unwrap_or(k).to_string())
-                        .collect();
-                    if let Some(unknown) = e
-                        .message
-                        .strip_prefix("unknown field `")
-                        .and_then(|r| r.split('`').next())
-                    {
-                        if key.last().map(String::as_str) != Some(unknown) {
-                            key.push(unknown.to_string());
-                        }
-                    }
+                    let key = key_at_fault(&e, "").unwrap_or_default();
                     errors.push(e);
                     if !remove_key(&mut value, &key) {
                         value.clear();
