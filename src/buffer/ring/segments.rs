@@ -367,21 +367,16 @@ impl Ring {
     pub(super) fn prepare_spare(&self) {
         let slot = {
             let t = self.inner.table.read().unwrap();
-            match t.no_space {
+            let enough = match t.no_space {
                 // out of space: look again now and then (free segments or
                 // not), not every tick
-                Some(at) if at.elapsed() < NO_SPACE_RETRY => return,
-                Some(_) => {
-                    if t.segs.len() + t.free.len() >= self.inner.slots {
-                        return;
-                    }
-                }
+                Some(at) if at.elapsed() < NO_SPACE_RETRY => true,
+                Some(_) => t.segs.len() + t.free.len() >= self.inner.slots,
                 // (a ring over its slots after a lower `max_bytes` takes none)
-                None => {
-                    if !t.free.is_empty() || t.segs.len() >= self.inner.slots {
-                        return;
-                    }
-                }
+                None => !t.free.is_empty() || t.segs.len() >= self.inner.slots,
+            };
+            if enough {
+                return;
             }
             match t.unopened.last() {
                 Some(&s) => s,
