@@ -84,9 +84,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The log level when `SIEM_RELAY_LOG` is not set. rustls warns once per
+/// connection of a client's oddities (an IP address sent as SNI, which the
+/// handshake then ignores) with no rate limit: a scanner would flood the
+/// log. The `syslog_tls` source logs failed handshakes itself, rate-limited.
+const DEFAULT_LOG: &str = "info,rustls=error";
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIEM_RELAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)

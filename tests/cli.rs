@@ -679,6 +679,30 @@ fn sighup_adds_a_destination_and_the_first_keeps_receiving() {
     assert_eq!(sorted.len(), got.len());
 }
 
+/// A `[buffer]` change needs a restart: every reload says so until then,
+/// not only the first (the running ring is what a reload compares with,
+/// not the file the last reload read).
+#[test]
+fn sighup_warns_of_a_buffer_change_at_every_reload_until_a_restart() {
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(&cfg, config(port, &file_dest("first"))).unwrap();
+    let r = Running::start(&cfg, port);
+    let bigger = config(port, &file_dest("first")).replace("\"1MiB\"", "\"2MiB\"");
+    std::fs::write(&cfg, bigger).unwrap();
+    const WARNING: &str = "take effect at the next restart";
+    for reloads in 1..=2 {
+        r.signal(libc::SIGHUP);
+        wait_for("reload", Duration::from_secs(10), || {
+            r.log().matches("configuration reloaded").count() >= reloads
+        });
+        assert_eq!(r.log().matches(WARNING).count(), reloads, "{}", r.log());
+    }
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+}
+
 /// A reload whose changed source cannot start (its new address is taken)
 /// is refused as a whole: the source runs on as it was, and a destination
 /// the same reload would have added is not started.

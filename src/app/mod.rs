@@ -320,9 +320,14 @@ impl Relay {
             shadowed
         };
         let old = self.config.lock().unwrap().clone();
+        // the ring was opened at start with the running [buffer] and
+        // data_dir: they stay in force (and stay what the next reload
+        // compares with) until a restart
         if new.buffer != old.buffer || new.data_dir != old.data_dir {
-            tracing::warn!("[buffer] and data_dir changes take effect at the next restart");
+            tracing::warn!("[buffer] and data_dir changes take effect at the next restart; the running ones stay in force");
         }
+        new.buffer = old.buffer.clone();
+        new.data_dir = old.data_dir.clone();
         // sources first, all or nothing: one that cannot start (its
         // address taken) puts back the ones this reload stopped, before any
         // destination changed (a new destination starts at the ring's oldest
