@@ -1,0 +1,152 @@
+//! Merging the answers to a batch's requests into one [`Delivery`] with
+//! indices into the batch.
+
+use crate::destinations::sink::Delivery;
+use std::time::Duration;
+
+/// What became of one batch index while the requests of a send are answered.
+#[derive(Debug, Clone)]
+pub(super) enum Fate {
+    Pending,
+    Delivered,
+    Retry,
+    Rejected(String),
+}
+
+/// Collects per-event fates and turns them into one [`Delivery`].
+pub(super) struct Outcome {
+    fates: Vec<Fate>,
+    retry_reason: Option<String>,
+    after: Option<Duration>,
+}
+
+impl Outcome {
+    pub(super) fn new(n: usize) -> Self {
+        Outcome {
+            fates: vec![Fate::Pending; n],
+            retry_reason: None,
+            after: None,
+        }
+    }
+
+    pub(super) fn set(&mut self, i: usize, fate: Fate) {
+        if let Some(slot) = self.fates.get_mut(i) {
+            *slot = fate;
+        }
+    }
+
+    pub(super) fn retry(&mut self, indices: &[usize], reason: &str, after: Option<Duration>) {
+        for &i in indices {
+            self.set(i, Fate::Retry);
+        }
+        self.retry_reason.get_or_insert_with(|| reason.to_string());
+        self.after = self.after.max(after);
+    }
+
+    /// Applies a request's delivery (indices relative to `indices`).
+    pub(super) fn apply(&mut self, indices: &[usize], d: Delivery) {
+        match d {
+            Delivery::Delivered => indices.iter().for_each(|&i| self.set(i, Fate::Delivered)),
+            Delivery::Retry { reason, after } => self.retry(indices, &reason, after),
+            Delivery::Rejected { reason } => indices
+                .iter()
+                .for_each(|&i| self.set(i, Fate::Rejected(reason.clone()))),
+            Delivery::Partial {
+                retry,
+                rejected,
+                after,
+            } => {
+                indices.iter().for_each(|&i| self.set(i, Fate::Delivered));
+                let retry: Vec<usize> = retry
+                    .iter()
+                    .filter_map(|&p| indices.get(p).copied())
+                    .collect();
+                if !retry.is_empty() {
+                    self.retry(&retry, "part of the request must be retried", after);
+                }
+                for (p, reason) in rejected {
+                    if let Some(&i) = indices.get(p) {
+                        self.set(i, Fate::Rejected(reason));
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn into_delivery(self) -> Delivery {
+        let n = self.fates.len();
+        let mut retry = Vec::new();
+        let mut rejected = Vec::new();
+        let mut pending = false;
+        for (i, f) in self.fates.into_iter().enumerate() {
+            match f {
+                Fate::Delivered => {}
+                Fate::Retry => retry.push(i),
+                Fate::Pending => {
+                    pending = true;
+                    retry.push(i)
+                }
+                Fate::Rejected(r) => rejected.push((i, r)),
+            }
+        }
+        let reason = self.retry_reason.unwrap_or_else(|| {
+            if pending {
+                "internal: event not covered by any request".into()
+            } else {
+                "retry".into()
+            }
+        });
+        if retry.is_empty() && rejected.is_empty() {
+            Delivery::Delivered
+        } else if rejected.is_empty() && retry.len() == n {
+            Delivery::Retry {
+                reason,
+                after: self.after,
+            }
+        } else if retry.is_empty()
+            && rejected.len() == n
+            && rejected.iter().all(|r| r.1 == rejected[0].1)
+        {
+            Delivery::Rejected {
+                reason: rejected.swap_remove(0).1,
+            }
+        } else {
+            Delivery::Partial {
+                retry,
+                rejected,
+                after: self.after,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_merges_requests() {
+        let mut o = Outcome::new(4);
+        o.apply(&[0, 1], Delivery::Delivered);
+        o.apply(
+            &[2, 3],
+            Delivery::Partial {
+                retry: vec![1],
+                rejected: vec![],
+                after: Some(Duration::from_secs(2)),
+            },
+        );
+        assert_eq!(
+            o.into_delivery(),
+            Delivery::Partial {
+                retry: vec![3],
+                rejected: vec![],
+                after: Some(Duration::from_secs(2))
+            }
+        );
+        let mut o = Outcome::new(2);
+        o.apply(&[0], Delivery::rejected("bad"));
+        o.apply(&[1], Delivery::rejected("bad"));
+        assert_eq!(o.into_delivery(), Delivery::rejected("bad"));
+    }
+}
