@@ -2,7 +2,7 @@
 //!
 //! | route | token | what |
 //! |---|---|---|
-//! | `GET /health` | none | `{"status", "next_seq", "destinations": {name: {healthy, consecutive_failures}}}`; 503 when a destination has more than [`HEALTH_FAILURE_THRESHOLD`] consecutive failed attempts |
+//! | `GET /health` | none | `{"status", "next_seq", "destinations": {name: {healthy, consecutive_failures}}}`; `healthy`: the destination's last attempt succeeded; 503 only when a destination has more than [`HEALTH_FAILURE_THRESHOLD`] consecutive failed attempts |
 //! | `GET /metrics` | viewer | Prometheus text (see [`metrics`]) |
 //! | `GET /api/v1/destinations` | viewer | name, type, target and status of each destination |
 //! | `GET /api/v1/destinations/{id}/status` | viewer | one destination |
