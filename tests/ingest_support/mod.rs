@@ -13,11 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Keeps every appended event; can be switched to answer `Full`.
+/// Keeps every appended event; can be switched to answer `Full`, or to
+/// fail as a buffer with a disk error does.
 #[derive(Default)]
 pub struct Collector {
     pub events: Mutex<Vec<Event>>,
     pub full: AtomicBool,
+    pub failing: AtomicBool,
     pub append_calls: AtomicUsize,
 }
 
@@ -26,6 +28,9 @@ impl Collector {
         self.append_calls.fetch_add(1, Ordering::SeqCst);
         if self.full.load(Ordering::SeqCst) {
             return Err(IngestError::Full(Duration::from_secs(7)));
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(IngestError::Failed("disk I/O error".into()));
         }
         let decoded: Vec<Event> = events
             .iter()
