@@ -152,12 +152,7 @@ async fn run_connection(
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
         Ok(Ok(stream)) => handle_connection(stream, peer, shared, shutdown).await,
         Ok(Err(e)) => {
-            let mut error = e.to_string();
-            if error.contains("InvalidContentType") {
-                error.push_str(
-                    " (the client does not speak TLS: plain syslog sent to the TLS port?)",
-                );
-            }
+            let error = super::tls::handshake_failure(&e);
             shared.warn("tls_handshake", &peer.to_string(), error);
             shared.metrics.connection_error("tls_handshake");
         }

@@ -192,8 +192,8 @@ pub fn run(cmd: &mut Command) -> std::process::Output {
     out
 }
 
-/// PEM files of a test PKI: a CA, a server certificate for localhost and
-/// 127.0.0.1, and a client certificate, all signed by the CA.
+/// PEM files of a test PKI: a CA (and its key), a server certificate for
+/// localhost and 127.0.0.1, and a client certificate, all signed by the CA.
 pub struct Pki {
     pub dir: tempfile::TempDir,
 }
@@ -232,6 +232,7 @@ pub fn make_pki() -> Pki {
     let write =
         |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write pem");
     write("ca.pem", &ca.pem());
+    write("ca.key", &ca_key.serialize_pem());
     write("server.pem", &server);
     write("server.key", &server_key);
     write("client.pem", &client);
