@@ -260,7 +260,7 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
             };
             writeln!(
                 out,
-                "  {} id {} seq {}..{} records {} bytes {} oldest {} newest {}{}{}",
+                "  {} id {} seq {}..{} records {} bytes {} oldest {} newest {}{}",
                 s.file,
                 s.id,
                 s.first_seq,
@@ -269,17 +269,15 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
                 s.bytes_used,
                 when(s.oldest_ms),
                 when(s.newest_ms),
-                if s.damage.is_empty() {
-                    String::new()
-                } else {
-                    format!(" DAMAGE {:?}", s.damage)
-                },
                 if s.torn_tail_bytes > 0 {
                     format!(" TORN TAIL {} bytes", s.torn_tail_bytes)
                 } else {
                     String::new()
                 }
             )?;
+            for &(offset, bytes, lost) in &s.damage {
+                writeln!(out, "  {}", damage_line(&s.file, offset, bytes, lost))?;
+            }
         }
         for q in &report.quarantined {
             writeln!(
@@ -322,6 +320,19 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One damaged region of a segment, as `buffer verify` reports it: where it
+/// is and what is wrong (unreadable bytes, or a gap in the sequence numbers
+/// between two valid records).
+fn damage_line(file: &str, offset: usize, bytes: usize, lost: u64) -> String {
+    let records = if lost == 1 { "record" } else { "records" };
+    let what = if bytes == 0 {
+        format!("sequence numbers jump: {lost} {records} missing")
+    } else {
+        format!("{bytes} bytes unreadable (bad checksum or not a record): {lost} {records} lost")
+    };
+    format!("DAMAGE {file} at offset {offset}: {what}")
 }
 
 /// Writes a command's report to stdout: a reader that went away (`| head`)

@@ -853,6 +853,49 @@ fn buffer_verify_detects_damage_relay_repairs_and_salvage_reappends() {
     assert!(text(&o).contains("nothing to salvage"), "{}", text(&o));
 }
 
+/// A damaged record is reported as a line of its own: the segment, where
+/// the damage is and what is wrong, not as a tuple of numbers.
+#[test]
+fn buffer_verify_reports_a_damaged_record_in_words() {
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(&cfg, config(port, &file_dest("archive"))).unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = d.path().join("out/archive.ndjson");
+    let r = Running::start(&cfg, port);
+    send_lines(port, 0, 50);
+    wait_for("all lines", Duration::from_secs(10), || {
+        messages(&out).len() >= 50
+    });
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+    let o = relay(&["buffer", "verify", "--json", "--config", c]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let victim = j["segments"][0]["file"].as_str().unwrap().to_string();
+
+    // a byte of the first record's body (after the 64-byte segment header
+    // and the record's 44-byte header): its checksum fails
+    let path = d.path().join("data/buffer").join(&victim);
+    let mut b = std::fs::read(&path).unwrap();
+    b[64 + 44 + 10] ^= 0xFF;
+    std::fs::write(&path, &b).unwrap();
+    let o = relay(&["buffer", "verify", "--config", c]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let report = text(&o);
+    let line = report
+        .lines()
+        .find(|l| l.contains("DAMAGE"))
+        .unwrap_or_else(|| panic!("no damage line: {report}"));
+    let want = format!("  DAMAGE {victim} at offset 64: ");
+    assert!(line.starts_with(&want), "{report}");
+    assert!(
+        line.ends_with("bytes unreadable (bad checksum or not a record): 1 record lost"),
+        "{report}"
+    );
+    assert!(!report.contains("[("), "no Rust tuple: {report}");
+}
+
 #[test]
 fn sigterm_with_a_stalled_destination_exits_within_grace_and_delivers_after_restart() {
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -210,6 +210,10 @@ async fn hec_event_endpoint() {
         (Some("h1"), Some("audit"), Some("prod"))
     );
     assert_eq!(evs[1].message.as_deref(), Some("free text"));
+    // an envelope with no host, source, sourcetype, index or fields: no
+    // empty `metadata` object
+    assert_eq!(evs[2].message.as_deref(), Some("again"));
+    assert_eq!(evs[2].metadata, None);
     // the health check HEC clients use, without a token
     let out = std::process::Command::new("curl")
         .args([

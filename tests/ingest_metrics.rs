@@ -95,6 +95,36 @@ async fn tcp_source_counts_what_happens() {
     h.stop().await;
 }
 
+/// A UDP sender cannot be made to wait: the datagrams a failing buffer
+/// (a disk error) refuses are dropped, each counted in
+/// `dropped_total{reason="buffer_error"}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_source_counts_what_a_failing_buffer_drops() {
+    recorder();
+    let h = start(
+        "u",
+        "syslog_udp",
+        "address = \"127.0.0.1:0\"\n",
+        Path::new("."),
+    )
+    .await;
+    h.collector.failing.store(true, Ordering::SeqCst);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for i in 0..3 {
+        let line = format!("<13>1 - h app - - - lost {i}");
+        sock.send_to(line.as_bytes(), ("127.0.0.1", h.port()))
+            .expect("send");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    expect_series(&[(
+        "siem_relay_source_dropped_total{source=\"u\",reason=\"buffer_error\"}",
+        Some(3.0),
+    )])
+    .await;
+    assert!(h.collector.snapshot().is_empty());
+    h.stop().await;
+}
+
 /// POSTs `body` to the http source on `port`; the status code.
 async fn http_post(port: u16, path: &str, body: &[u8]) -> u16 {
     let mut s = TcpStream::connect(("127.0.0.1", port))

@@ -538,7 +538,8 @@ fn raw_line_event(
 }
 
 /// `host`, `source`, `sourcetype`, `index` and `fields` go to `metadata`
-/// (`fields` merged flat, as Splunk indexes them). The event's own data
+/// (`fields` merged flat, as Splunk indexes them); an envelope with none of
+/// them (or an empty `fields`) adds no `metadata`, not an empty one. The event's own data
 /// wins: an envelope value whose key the event's metadata already has
 /// (another relay's `source`, say) goes to `metadata.hec.<key>` instead of
 /// replacing it (one value a key there: the first the envelope gives).
@@ -549,6 +550,9 @@ fn apply_hec_meta(ev: &mut Event, env: Map<String, Value>) {
             ("fields", Value::Object(fields)) => pairs.extend(fields),
             (_, v) => pairs.push((k, v)),
         }
+    }
+    if pairs.is_empty() {
+        return;
     }
     let md = ev.metadata.get_or_insert_with(Map::new);
     let mut displaced = Map::new();
@@ -614,6 +618,24 @@ mod tests {
 
     /// simd-json turned a lone high surrogate into U+0000 and refused a
     /// lone low one: both are refused, where they are, on either path.
+    /// An envelope with nothing for `metadata` (no `host`, `source`,
+    /// `sourcetype`, `index`, or an empty `fields`) adds none: no
+    /// `"metadata":{}` in the record, nor in what destinations send.
+    #[test]
+    fn a_hec_envelope_without_fields_adds_no_empty_metadata() {
+        let body =
+            br#"{"event":"plain"}{"event":{"action":"a"},"fields":{}}{"event":"x","index":"main"}"#;
+        let evs = parse_hec_body(body, 0, &ORIGIN).unwrap();
+        assert_eq!(evs[0].metadata, None);
+        assert_eq!(evs[1].metadata, None);
+        assert_eq!(evs[2].metadata.as_ref().unwrap()["index"], "main");
+        for ev in &evs[..2] {
+            let record = ev.encode();
+            let json = std::str::from_utf8(record.body()).unwrap();
+            assert!(!json.contains("metadata"), "{json}");
+        }
+    }
+
     #[test]
     fn a_lone_surrogate_is_refused_where_it_is() {
         for (body, at) in [

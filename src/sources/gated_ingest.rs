@@ -1,10 +1,10 @@
 //! Test support for the stream sources: an ingest that blocks as a full
 //! ring does, and a source's shared state around it.
 
-use super::log_limit::{LogLimiter, SystemClock, WINDOW};
+use super::log_limit::Warnings;
 use super::metrics::SourceMetrics;
 use super::read_budget::ReadBudget;
-use super::stream::StreamShared;
+use super::stream::{warning_text, StreamShared};
 use super::{Appended, Ingest, IngestError};
 use crate::event::{EncodedEvent, Event};
 use crate::parse::FramerConfig;
@@ -145,6 +145,6 @@ pub(crate) fn shared(ingest: Arc<Gated>, budget: usize) -> Arc<StreamShared> {
         max_connections: 64,
         budget: ReadBudget::new(budget, SourceMetrics::new("t")),
         metrics: SourceMetrics::new("t"),
-        warnings: LogLimiter::new(WINDOW, Arc::new(SystemClock)),
+        warnings: Warnings::new("t", warning_text),
     })
 }

@@ -4,8 +4,9 @@
 //! last one's details). A flood of failing clients thus writes at most one
 //! line per reason every [`WINDOW`], and nothing is left out of the count.
 //!
-//! The limiter decides; the caller logs. Time comes from a [`Clock`] so the
-//! tests can move it.
+//! The limiter decides; [`Warnings`] logs what it lets through, at `warn`,
+//! and writes the summaries. Time comes from a [`Clock`] so the tests can
+//! move it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,11 @@ use std::time::{Duration, Instant};
 
 /// How long the occurrences after a logged one are only counted.
 pub(crate) const WINDOW: Duration = Duration::from_secs(10);
+
+/// How often a source looks for windows that are over, to write their
+/// summaries (within a second of a window's end).
+pub(crate) const SUMMARY_CHECK: Duration = Duration::from_secs(1);
+const _: () = assert!(SUMMARY_CHECK.as_secs() < WINDOW.as_secs());
 
 /// Where the limiter reads the time.
 pub(crate) trait Clock: Send + Sync {
@@ -140,6 +146,101 @@ impl<D> LogLimiter<D> {
             !all
         });
         out.sort_by_key(|s| s.reason);
+        out
+    }
+}
+
+/// The last occurrence of a rate-limited warning, for its summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Warned {
+    pub peer: String,
+    pub error: String,
+}
+
+/// A source's problems worth an operator's eye (a failed TLS handshake, an
+/// oversized frame, a buffer that refuses appends), logged at `warn` a few
+/// at a time: the first of a reason in full, then one summary per
+/// [`WINDOW`] while they go on.
+pub(crate) struct Warnings {
+    source: String,
+    /// What a line says, by its `reason` (the label its counter has).
+    text: fn(&str) -> &'static str,
+    pub limiter: LogLimiter<Warned>,
+}
+
+impl Warnings {
+    pub(crate) fn new(source: &str, text: fn(&str) -> &'static str) -> Self {
+        Warnings {
+            source: source.to_string(),
+            text,
+            limiter: LogLimiter::new(WINDOW, Arc::new(SystemClock)),
+        }
+    }
+
+    /// The source's name.
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Logs a problem at `warn` (or only counts it, when this reason was
+    /// logged less than [`WINDOW`] ago: its summary will say so).
+    pub(crate) fn warn(&self, reason: &'static str, peer: &str, error: impl std::fmt::Display) {
+        let admitted = self.limiter.admit(reason, || Warned {
+            peer: peer.to_string(),
+            error: error.to_string(),
+        });
+        let Admit::Log { suppressed } = admitted else {
+            return;
+        };
+        let (source, what) = (&self.source, (self.text)(reason));
+        if suppressed == 0 {
+            tracing::warn!(%source, %peer, reason, error = %error, "{what}");
+        } else {
+            // no summary pass ran since the last window ended
+            tracing::warn!(%source, %peer, reason, error = %error, suppressed,
+                "{what} ({suppressed} more before it were not logged)");
+        }
+    }
+
+    /// Writes the summaries of the windows that are over (all of them with
+    /// `all`, at shutdown).
+    pub(crate) fn summarise(&self, all: bool) {
+        let summaries = match all {
+            true => self.limiter.flush(),
+            false => self.limiter.due(),
+        };
+        for s in summaries {
+            self.log_summary(&s);
+        }
+    }
+
+    fn log_summary(&self, s: &Summary<Warned>) {
+        let secs = s.over.as_secs_f64().round();
+        tracing::warn!(
+            source = %self.source,
+            reason = s.reason,
+            suppressed = s.suppressed,
+            last_peer = %s.last.peer,
+            last_error = %s.last.error,
+            "{}: {} more times in the last {secs}s (not logged one by one)",
+            (self.text)(s.reason),
+            s.suppressed,
+        );
+    }
+
+    /// Awaits `work`, writing the summaries every [`SUMMARY_CHECK`]
+    /// meanwhile, and those left once it is done.
+    pub(crate) async fn summarising<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let mut ticks = tokio::time::interval(SUMMARY_CHECK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(work);
+        let out = loop {
+            tokio::select! {
+                out = &mut work => break out,
+                _ = ticks.tick() => self.summarise(false),
+            }
+        };
+        self.summarise(true);
         out
     }
 }

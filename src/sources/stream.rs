@@ -12,7 +12,7 @@
 //! timeout), a last line without its LF is kept; at shutdown, a piece of a
 //! line is counted as dropped.
 
-use super::log_limit::{Admit, LogLimiter, Summary, WINDOW};
+use super::log_limit::{Warnings, SUMMARY_CHECK};
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
 use super::read_budget::{Held, ReadBudget};
@@ -55,54 +55,20 @@ pub(crate) struct StreamShared {
     pub metrics: SourceMetrics,
     /// Connection problems worth an operator's eye (a failed TLS handshake,
     /// an oversized frame, a connection ended inside a frame), logged at
-    /// `warn` a few at a time.
-    pub warnings: LogLimiter<Warned>,
-}
-
-/// The last occurrence of a rate-limited warning, for its summary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Warned {
-    peer: String,
-    error: String,
+    /// `warn` a few at a time (with [`warning_text`]).
+    pub warnings: Warnings,
 }
 
 impl StreamShared {
-    /// Logs a connection problem at `warn` (or only counts it, when this
-    /// reason was logged less than [`WINDOW`] ago: its summary will say so).
+    /// Logs a connection problem at `warn`, rate-limited (see [`Warnings`]).
     pub(super) fn warn(&self, reason: &'static str, peer: &str, error: impl std::fmt::Display) {
-        let admitted = self.warnings.admit(reason, || Warned {
-            peer: peer.to_string(),
-            error: error.to_string(),
-        });
-        let Admit::Log { suppressed } = admitted else {
-            return;
-        };
-        let what = warning_text(reason);
-        if suppressed == 0 {
-            tracing::warn!(source = %self.name, %peer, reason, error = %error, "{what}");
-        } else {
-            // no summary pass ran since the last window ended
-            tracing::warn!(source = %self.name, %peer, reason, error = %error, suppressed,
-                "{what} ({suppressed} more before it were not logged)");
-        }
-    }
-
-    /// Writes the summaries of the warnings' windows that are over (all of
-    /// them with `all`, at shutdown).
-    fn summarise_warnings(&self, all: bool) {
-        let summaries = match all {
-            true => self.warnings.flush(),
-            false => self.warnings.due(),
-        };
-        for s in summaries {
-            log_summary(&self.name, &s);
-        }
+        self.warnings.warn(reason, peer, error)
     }
 }
 
 /// What a rate-limited warning's line says, by its `reason` (the one its
 /// counter is labelled with).
-fn warning_text(reason: &str) -> &'static str {
+pub(crate) fn warning_text(reason: &str) -> &'static str {
     match reason {
         "tls_handshake" => "TLS handshake failed",
         "tls_handshake_timeout" => "TLS handshake timed out",
@@ -118,20 +84,6 @@ fn warning_text(reason: &str) -> &'static str {
         }
         _ => "connection problem",
     }
-}
-
-fn log_summary(source: &str, s: &Summary<Warned>) {
-    let secs = s.over.as_secs_f64().round();
-    tracing::warn!(
-        source = %source,
-        reason = s.reason,
-        suppressed = s.suppressed,
-        last_peer = %s.last.peer,
-        last_error = %s.last.error,
-        "{}: {} more times in the last {secs}s (not logged one by one)",
-        warning_text(s.reason),
-        s.suppressed,
-    );
 }
 
 /// Accepts connections until shutdown; each runs [`handle_connection`],
@@ -155,7 +107,7 @@ pub(crate) async fn accept_loop(
             _ = &mut stop => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             _ = summaries.tick() => {
-                shared.summarise_warnings(false);
+                shared.warnings.summarise(false);
                 continue;
             }
             r = listener.accept() => match r {
@@ -183,12 +135,8 @@ pub(crate) async fn accept_loop(
     }
     drop(listener);
     while conns.join_next().await.is_some() {}
-    shared.summarise_warnings(true);
+    shared.warnings.summarise(true);
 }
-
-/// How often the accept loop looks for warnings' windows that are over.
-const SUMMARY_CHECK: Duration = Duration::from_secs(1);
-const _: () = assert!(SUMMARY_CHECK.as_secs() < WINDOW.as_secs());
 
 async fn run_connection(
     sock: TcpStream,
@@ -204,12 +152,7 @@ async fn run_connection(
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
         Ok(Ok(stream)) => handle_connection(stream, peer, shared, shutdown).await,
         Ok(Err(e)) => {
-            let mut error = e.to_string();
-            if error.contains("InvalidContentType") {
-                error.push_str(
-                    " (the client does not speak TLS: plain syslog sent to the TLS port?)",
-                );
-            }
+            let error = super::tls::handshake_failure(&e);
             shared.warn("tls_handshake", &peer.to_string(), error);
             shared.metrics.connection_error("tls_handshake");
         }
@@ -638,6 +581,7 @@ fn frame_record(
 mod tests {
     use super::*;
     use crate::event::Event;
+    use crate::sources::log_limit::{Admit, Warned};
 
     /// Each record's message and whether it took the direct path (a hint).
     fn read(records: &[EncodedEvent]) -> Vec<(Option<String>, bool)> {
@@ -905,9 +849,9 @@ mod tests {
             peer: "p".into(),
             error: "e".into(),
         };
-        let incomplete = truncating.warnings.admit("incomplete_frame", next);
+        let incomplete = truncating.warnings.limiter.admit("incomplete_frame", next);
         assert_eq!(incomplete, Admit::Quiet);
-        let summaries = truncating.warnings.flush();
+        let summaries = truncating.warnings.limiter.flush();
         let got: Vec<_> = summaries
             .iter()
             .map(|s| (s.reason, s.suppressed, s.last.peer.as_str()))
@@ -934,7 +878,7 @@ mod tests {
         ours.write_all(b"100 <13>1 - h app").await.unwrap();
         ours.shutdown().await.unwrap();
         handler.await.unwrap();
-        let summaries = skipping.warnings.flush();
+        let summaries = skipping.warnings.limiter.flush();
         assert_eq!(summaries.len(), 1, "{summaries:?}");
         assert_eq!(summaries[0].reason, "oversize");
         assert_eq!(summaries[0].suppressed, 1);

@@ -2,10 +2,10 @@
 //! or LF, detected per frame). The connection handling lives in
 //! [`super::stream`] and is shared with `syslog_tls`.
 
-use super::log_limit::{LogLimiter, SystemClock, WINDOW};
+use super::log_limit::Warnings;
 use super::metrics::SourceMetrics;
 use super::read_budget::ReadBudget;
-use super::stream::{accept_loop, StreamShared};
+use super::stream::{accept_loop, warning_text, StreamShared};
 use super::{resolve, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
 use crate::parse::{FramerConfig, Oversize};
@@ -139,7 +139,7 @@ impl StreamSettings {
             max_connections: self.max_connections,
             budget: ReadBudget::new(self.queue_bytes.0 as usize, metrics.clone()),
             metrics,
-            warnings: LogLimiter::new(WINDOW, Arc::new(SystemClock)),
+            warnings: Warnings::new(name, warning_text),
         })
     }
 }

@@ -2,12 +2,14 @@
 //! and the *ring* crypto provider, TLS 1.2 and 1.3 only, and optional client
 //! certificate authentication (`client_ca`, mTLS). After the handshake the
 //! connection is handled exactly like `syslog_tcp` ([`super::stream`]).
+//! A failed handshake is logged in words ([`handshake_failure`]), not under
+//! rustls's names for its errors.
 
 use super::tcp::{self, start_stream};
 use super::{SourceContext, SourceError};
 use crate::config::{peel, table_into, ConfigError, SectionConfig};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{AlertDescription, CertificateError, PeerIncompatible, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -177,4 +179,245 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     rustls_pemfile::private_key(&mut std::io::BufReader::new(file))
         .map_err(|e| format!("{}: {e}", path.display()))?
         .ok_or_else(|| format!("{}: no PEM private key found", path.display()))
+}
+
+/// Why a client's TLS handshake failed, in words an operator reads: rustls
+/// names most of its errors after its own enum variants (a TLS 1.1 client
+/// is `peer is incompatible: SignatureAlgorithmsExtensionRequired`, as only
+/// TLS 1.2 added that extension; an X.509 v1 client certificate is
+/// `invalid peer certificate: Other(OtherError(UnsupportedCertVersion))`).
+/// What has no text of its own here is rustls's text.
+pub(crate) fn handshake_failure(e: &std::io::Error) -> String {
+    use rustls::{Error, InvalidMessage};
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        return "the client closed the connection during the handshake".into();
+    }
+    let Some(tls) = e.get_ref().and_then(|e| e.downcast_ref::<Error>()) else {
+        return e.to_string();
+    };
+    match tls {
+        Error::InvalidMessage(InvalidMessage::InvalidContentType) => {
+            "the client does not speak TLS (plain syslog sent to the TLS port?)".into()
+        }
+        Error::PeerIncompatible(
+            PeerIncompatible::SignatureAlgorithmsExtensionRequired
+            | PeerIncompatible::SupportedVersionsExtensionRequired
+            | PeerIncompatible::Tls12NotOffered
+            | PeerIncompatible::Tls12NotOfferedOrEnabled,
+        ) => "client offered no TLS version this relay accepts (TLS 1.2 or 1.3 required)".into(),
+        Error::PeerIncompatible(PeerIncompatible::NoCipherSuitesInCommon) => {
+            "client offered no cipher suite this relay accepts".into()
+        }
+        Error::PeerIncompatible(why) => format!("client is incompatible: {}", words(why)),
+        Error::PeerMisbehaved(why) => format!("client broke the TLS protocol: {}", words(why)),
+        Error::NoCertificatesPresented => {
+            "client sent no certificate (client_ca requires one)".into()
+        }
+        Error::InvalidCertificate(why) => {
+            format!("client certificate rejected: {}", certificate_problem(why))
+        }
+        Error::AlertReceived(alert) => alert_text(*alert),
+        other => other.to_string(),
+    }
+}
+
+/// What is wrong with a client certificate rustls refused.
+fn certificate_problem(e: &CertificateError) -> String {
+    let text = match e {
+        CertificateError::UnknownIssuer => "not signed by a CA in client_ca",
+        CertificateError::BadSignature => "its signature does not verify",
+        CertificateError::BadEncoding => "not a well-formed certificate",
+        CertificateError::Expired => "expired",
+        CertificateError::NotValidYet => "not valid yet",
+        CertificateError::Revoked => "revoked",
+        CertificateError::InvalidPurpose => {
+            "not issued for client authentication (extended key usage)"
+        }
+        CertificateError::UnhandledCriticalExtension => {
+            "it has a critical extension this relay does not know"
+        }
+        CertificateError::Other(other) => return webpki_problem(&*other.0),
+        // the variants with context have readable texts of their own
+        other => return other.to_string(),
+    };
+    text.into()
+}
+
+/// What webpki found wrong with a certificate (rustls passes these on as
+/// `CertificateError::Other`).
+fn webpki_problem(e: &(dyn std::error::Error + 'static)) -> String {
+    let text = match e.downcast_ref::<webpki::Error>() {
+        Some(webpki::Error::UnsupportedCertVersion) => "an X.509 v1 certificate (v3 required)",
+        Some(webpki::Error::CaUsedAsEndEntity) => "a CA's certificate, not a client's own",
+        Some(webpki::Error::RequiredEkuNotFoundContext(_)) => {
+            "not issued for client authentication (extended key usage)"
+        }
+        _ => return words(&e),
+    };
+    text.into()
+}
+
+/// A TLS alert the client ended the handshake with: most often it refused
+/// the relay's certificate (or could not verify its signature).
+fn alert_text(alert: AlertDescription) -> String {
+    use AlertDescription as A;
+    match alert {
+        A::BadCertificate
+        | A::UnsupportedCertificate
+        | A::CertificateRevoked
+        | A::CertificateExpired
+        | A::CertificateUnknown
+        | A::UnknownCA => format!(
+            "client refused the relay's certificate (TLS alert: {})",
+            words(&alert)
+        ),
+        // a signature that does not verify: most often in the relay's
+        // chain, against a CA of the same name in the client's roots
+        A::DecryptError => {
+            "client could not verify the relay's certificate or handshake (TLS alert: decrypt error)"
+                .into()
+        }
+        other => format!("client ended the handshake (TLS alert: {})", words(&other)),
+    }
+}
+
+/// A Rust name as words (`UnknownCA` → `unknown CA`, `NoKxGroupsInCommon`
+/// → `no kx groups in common`): its first token, split where the case
+/// changes, acronyms kept.
+fn words(name: &dyn std::fmt::Debug) -> String {
+    let debug = format!("{name:?}");
+    let name: Vec<char> = debug
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let mut out = String::new();
+    let mut word = String::new();
+    for (i, &c) in name.iter().enumerate() {
+        let prev = i.checked_sub(1).map(|p| name[p]);
+        let next = name.get(i + 1);
+        let starts_word = c.is_ascii_uppercase()
+            && prev.is_some_and(|p| {
+                !p.is_ascii_uppercase() || next.is_some_and(char::is_ascii_lowercase)
+            });
+        if starts_word {
+            push_word(&mut out, &word);
+            word.clear();
+        }
+        word.push(c);
+    }
+    push_word(&mut out, &word);
+    out
+}
+
+/// Appends `word` to `out`, lower-cased unless it is an acronym.
+fn push_word(out: &mut String, word: &str) {
+    if word.is_empty() {
+        return;
+    }
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    if word.len() > 1 && word.chars().all(|c| !c.is_ascii_lowercase()) {
+        out.push_str(word);
+    } else {
+        out.push_str(&word.to_ascii_lowercase());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::{Error, OtherError};
+    use std::io;
+
+    /// As tokio-rustls hands a rustls error over.
+    fn io_error(e: Error) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+
+    #[test]
+    fn handshake_failures_are_told_in_words() {
+        let cases = [
+            (
+                Error::PeerIncompatible(PeerIncompatible::SignatureAlgorithmsExtensionRequired),
+                "client offered no TLS version this relay accepts (TLS 1.2 or 1.3 required)",
+            ),
+            (
+                Error::PeerIncompatible(PeerIncompatible::Tls12NotOffered),
+                "client offered no TLS version this relay accepts (TLS 1.2 or 1.3 required)",
+            ),
+            (
+                Error::PeerIncompatible(PeerIncompatible::NoKxGroupsInCommon),
+                "client is incompatible: no kx groups in common",
+            ),
+            (
+                Error::InvalidCertificate(CertificateError::Other(OtherError(
+                    std::sync::Arc::new(webpki::Error::UnsupportedCertVersion),
+                ))),
+                "client certificate rejected: an X.509 v1 certificate (v3 required)",
+            ),
+            (
+                Error::InvalidCertificate(CertificateError::Other(OtherError(
+                    std::sync::Arc::new(webpki::Error::UnsupportedCriticalExtension),
+                ))),
+                "client certificate rejected: unsupported critical extension",
+            ),
+            (
+                Error::InvalidCertificate(CertificateError::UnknownIssuer),
+                "client certificate rejected: not signed by a CA in client_ca",
+            ),
+            (
+                Error::NoCertificatesPresented,
+                "client sent no certificate (client_ca requires one)",
+            ),
+            (
+                Error::AlertReceived(AlertDescription::UnknownCA),
+                "client refused the relay's certificate (TLS alert: unknown CA)",
+            ),
+            (
+                Error::AlertReceived(AlertDescription::DecryptError),
+                "client could not verify the relay's certificate or handshake (TLS alert: decrypt error)",
+            ),
+            (
+                Error::AlertReceived(AlertDescription::UnknownPSKIdentity),
+                "client ended the handshake (TLS alert: unknown PSK identity)",
+            ),
+            (
+                Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+                "the client does not speak TLS (plain syslog sent to the TLS port?)",
+            ),
+            (Error::DecryptError, "cannot decrypt peer's message"),
+        ];
+        for (error, want) in cases {
+            assert_eq!(handshake_failure(&io_error(error)), want);
+        }
+        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "tls handshake eof");
+        assert_eq!(
+            handshake_failure(&eof),
+            "the client closed the connection during the handshake"
+        );
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(handshake_failure(&reset), reset.to_string());
+    }
+
+    #[test]
+    fn names_become_words_with_their_acronyms() {
+        let w = |s: &str| {
+            struct Name<'a>(&'a str);
+            impl std::fmt::Debug for Name<'_> {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str(self.0)
+                }
+            }
+            words(&Name(s))
+        };
+        assert_eq!(w("UnknownCA"), "unknown CA");
+        assert_eq!(w("UnknownPSKIdentity"), "unknown PSK identity");
+        assert_eq!(w("Tls12NotOffered"), "tls12 not offered");
+        assert_eq!(
+            w("RequiredEkuNotFoundContext(RequiredEkuNotFoundContext { x: 1 })"),
+            "required eku not found context"
+        );
+        assert_eq!(w(""), "");
+    }
 }

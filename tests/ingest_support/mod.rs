@@ -13,11 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Keeps every appended event; can be switched to answer `Full`.
+/// Keeps every appended event; can be switched to answer `Full`, or to
+/// fail as a buffer with a disk error does.
 #[derive(Default)]
 pub struct Collector {
     pub events: Mutex<Vec<Event>>,
     pub full: AtomicBool,
+    pub failing: AtomicBool,
     pub append_calls: AtomicUsize,
 }
 
@@ -26,6 +28,9 @@ impl Collector {
         self.append_calls.fetch_add(1, Ordering::SeqCst);
         if self.full.load(Ordering::SeqCst) {
             return Err(IngestError::Full(Duration::from_secs(7)));
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(IngestError::Failed("disk I/O error".into()));
         }
         let decoded: Vec<Event> = events
             .iter()
@@ -187,8 +192,8 @@ pub fn run(cmd: &mut Command) -> std::process::Output {
     out
 }
 
-/// PEM files of a test PKI: a CA, a server certificate for localhost and
-/// 127.0.0.1, and a client certificate, all signed by the CA.
+/// PEM files of a test PKI: a CA (and its key), a server certificate for
+/// localhost and 127.0.0.1, and a client certificate, all signed by the CA.
 pub struct Pki {
     pub dir: tempfile::TempDir,
 }
@@ -227,6 +232,7 @@ pub fn make_pki() -> Pki {
     let write =
         |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write pem");
     write("ca.pem", &ca.pem());
+    write("ca.key", &ca_key.serialize_pem());
     write("server.pem", &server);
     write("server.key", &server_key);
     write("client.pem", &client);

@@ -19,7 +19,8 @@
 //! sender's datagrams all hash to the same SO_REUSEPORT socket, so this
 //! split, not more sockets, is what spreads a single busy sender over the
 //! cores. UDP has no backpressure: when the ring refuses a batch, it is
-//! dropped and counted.
+//! dropped and counted (a failing buffer is also warned of, a few lines at
+//! a time: [`Warnings`]).
 //!
 //! The receive thread runs at nice -10 where the process may raise its
 //! priority, or at `receive_nice` ([`set_receive_priority`]): on busy cores
@@ -31,6 +32,7 @@
 mod batch;
 mod receive;
 
+use super::log_limit::Warnings;
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
 use super::{resolve, Ingest, IngestError, SourceContext, SourceError};
@@ -121,6 +123,7 @@ pub fn start(
         sockets.push(sock);
     }
     let metrics = SourceMetrics::new(name);
+    let warnings = Arc::new(Warnings::new(name, warning_text));
     let name = Arc::<str>::from(name);
     let mut appenders = Vec::with_capacity(sockets.len());
     let receivers: Vec<_> = sockets
@@ -131,7 +134,7 @@ pub fn start(
             ));
             let (to_appender, chunks) = mpsc::unbounded_channel();
             let appender = Appender {
-                name: name.clone(),
+                warnings: warnings.clone(),
                 ingest: ctx.ingest.clone(),
                 metrics: metrics.clone(),
                 queue: queue.clone(),
@@ -157,14 +160,18 @@ pub fn start(
     .map_err(bind_err)?;
     tracing::info!(source = %name, address = %addr, sockets = count, "listening (udp)");
     let task = tokio::spawn(async move {
-        let joined = tokio::task::spawn_blocking(move || thread.join()).await;
-        if !matches!(joined, Ok(Ok(()))) {
-            tracing::error!("a UDP receive thread panicked");
-        }
-        // the receive loops have ended: the appenders finish what they received
-        for a in appenders {
-            let _ = a.await;
-        }
+        warnings
+            .summarising(async move {
+                let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+                if !matches!(joined, Ok(Ok(()))) {
+                    tracing::error!("a UDP receive thread panicked");
+                }
+                // the receive loops have ended: the appenders finish what they received
+                for a in appenders {
+                    let _ = a.await;
+                }
+            })
+            .await
     });
     Ok((addr, task))
 }
@@ -298,7 +305,8 @@ impl Queue {
 /// chunks (several at once, [`ParseAhead`]) and appends them in the order
 /// they were received.
 struct Appender {
-    name: Arc<str>,
+    /// The source's rate-limited warnings, shared by its sockets.
+    warnings: Arc<Warnings>,
     ingest: Arc<dyn Ingest>,
     metrics: SourceMetrics,
     queue: Arc<Queue>,
@@ -335,7 +343,7 @@ impl Appender {
         match parsed {
             Ok(events) => self.deliver(events).await,
             Err(failed) => {
-                tracing::error!(source = %self.name, error = %failed.error, datagrams = failed.frames, "parsing received datagrams failed; they are dropped");
+                tracing::error!(source = %self.warnings.source(), error = %failed.error, datagrams = failed.frames, "parsing received datagrams failed; they are dropped");
                 self.metrics.dropped("parse_failed", failed.frames as u64);
             }
         }
@@ -372,17 +380,27 @@ impl Appender {
             Err(IngestError::Closed) => self.metrics.dropped("shutdown", events.len() as u64),
             Err(IngestError::TooLarge(e)) => {
                 if events.len() == 1 {
-                    tracing::warn!(source = %self.name, error = %e, "a datagram's event is too large for a ring segment (raise [buffer] segment_bytes); it alone is dropped");
+                    self.warnings.warn("too_large", "-", e);
                 }
                 return Some(events);
             }
-            Err(IngestError::Failed(e)) => {
-                tracing::warn!(source = %self.name, error = %e, "append failed");
+            Err(e @ IngestError::Failed(_)) => {
                 self.metrics.dropped("buffer_error", events.len() as u64);
+                self.warnings.warn("buffer_error", "-", e);
             }
         }
         buffers::give_back(events);
         None
+    }
+}
+
+/// What a rate-limited warning's line says, by its `reason`: as from the
+/// stream sources, but a UDP sender cannot be made to wait, so a batch the
+/// buffer refuses is dropped (and counted), not tried again.
+fn warning_text(reason: &str) -> &'static str {
+    match reason {
+        "buffer_error" => "the buffer refused an append; the datagrams are dropped (counted in dropped_total{reason=\"buffer_error\"})",
+        other => super::stream::warning_text(other),
     }
 }
 
@@ -438,6 +456,61 @@ impl Chunk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Event, Severity};
+    use crate::sources::log_limit::Warned;
+    use futures::future::BoxFuture;
+
+    /// A buffer whose every append fails (a disk error).
+    struct FailingBuffer;
+
+    impl Ingest for FailingBuffer {
+        fn try_append(&self, _: &[EncodedEvent]) -> Result<(), IngestError> {
+            Err(IngestError::Failed("disk I/O error".into()))
+        }
+
+        fn append(&self, _: Vec<EncodedEvent>) -> BoxFuture<'_, crate::sources::Appended> {
+            unreachable!("UDP does not wait for the buffer")
+        }
+    }
+
+    /// A buffer that fails drops each batch (a UDP sender cannot be made
+    /// to wait), counted; only the first failure is logged, the others are
+    /// counted for the window's summary, not logged one by one.
+    #[tokio::test]
+    async fn a_failing_buffer_is_warned_of_once_a_window_and_its_batches_counted() {
+        let warnings = Arc::new(Warnings::new("udp-test", warning_text));
+        let appender = Appender {
+            warnings: warnings.clone(),
+            ingest: Arc::new(FailingBuffer),
+            metrics: SourceMetrics::new("udp-test"),
+            queue: Arc::new(Queue::new(1 << 20)),
+        };
+        let batch = |n: usize| -> Vec<EncodedEvent> {
+            (0..n)
+                .map(|_| Event::new("SYSTEM", None, Severity::Info).encode())
+                .collect()
+        };
+        for n in [3, 1, 4, 2] {
+            appender.deliver(batch(n)).await;
+        }
+        // the first was logged: the three after it wait for the summary
+        let summaries = warnings.limiter.flush();
+        assert_eq!(summaries.len(), 1, "{summaries:?}");
+        assert_eq!(summaries[0].reason, "buffer_error");
+        assert_eq!(summaries[0].suppressed, 3);
+        assert_eq!(
+            summaries[0].last,
+            Warned {
+                peer: "-".into(),
+                error: "buffer error: disk I/O error".into()
+            }
+        );
+        assert!(warning_text("buffer_error").contains("dropped"));
+        assert_eq!(
+            warning_text("too_large"),
+            super::super::stream::warning_text("too_large")
+        );
+    }
 
     #[tokio::test]
     async fn receive_buffer_goes_past_rmem_max_with_cap_net_admin() {
