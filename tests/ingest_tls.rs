@@ -468,3 +468,55 @@ async fn failed_handshakes_are_logged_in_words() {
     );
     assert!(!summary.contains("OtherError"), "{summary}");
 }
+
+/// rustls warns of a client's oddities once per connection, unlimited (an
+/// IP address sent as the SNI name, which the handshake then ignores): at
+/// the default log level those lines are not written, and the client is
+/// served. Three `openssl s_client -servername 127.0.0.1` sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ip_address_as_sni_is_served_and_not_warned_of_per_connection() {
+    use std::io::Write as _;
+    let pki = make_pki();
+    let (relay, port) = RunningRelay::start(pki.dir.path(), "").await;
+    for i in 0..3 {
+        let mut client = std::process::Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-servername", "127.0.0.1"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_client");
+        let line = format!("<13>1 - h app - - - sni as ip {i}\n");
+        client
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(line.as_bytes())
+            .unwrap();
+        // stdin closed: s_client ends the session
+        let status = tokio::task::spawn_blocking(move || client.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "s_client {status:?}");
+    }
+    let out = pki.dir.path().join("out.ndjson");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .matches("sni as ip")
+        .count()
+        < 3
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all 3 lines delivered:\n{}",
+            relay.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = relay.log();
+    assert!(!log.contains("SNI"), "{log}");
+    assert!(!log.contains("WARN"), "{log}");
+}
