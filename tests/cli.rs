@@ -373,6 +373,56 @@ fn validate_lists_every_bad_buffer_key_in_the_files_order() {
     assert!(out.contains("did you mean `batch_size`?"), "{out}");
 }
 
+/// A `segment_bytes` out of range is reported at its own key, with the
+/// range, not as a `max_bytes` too small for it.
+#[test]
+fn validate_names_a_segment_size_out_of_range_at_its_key() {
+    let out = validate_fails(
+        "[destinations.f]\ntype = \"file\"\npath = \"x.ndjson\"\n\n\
+         [buffer]\nsegment_bytes = \"8GiB\"\n",
+    );
+    reported_at(&out, &[("buffer.segment_bytes", 6)]);
+    assert!(
+        out.contains("must be between 64KiB and 4GiB (is 8GiB)"),
+        "{out}"
+    );
+    assert!(!out.contains("max_bytes"), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
+
+/// An HTTP source's `max_body_bytes` over its (default) `queue_bytes` is
+/// reported at `max_body_bytes`, with the limit it passed.
+#[test]
+fn validate_names_a_body_limit_over_the_queue_at_its_key() {
+    let out = validate_fails(
+        "[sources.web]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\n\
+         max_body_bytes = \"1GB\"\n\n\
+         [destinations.f]\ntype = \"file\"\npath = \"x.ndjson\"\n",
+    );
+    reported_at(&out, &[("sources.web.max_body_bytes", 4)]);
+    assert!(
+        out.contains("must be at most queue_bytes (32MiB, its default)"),
+        "{out}"
+    );
+    assert!(!out.contains("queue_bytes (line"), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
+
+/// A mistyped source `type` is reported once, with the type meant, and
+/// its address is not said to overlap another source's.
+#[test]
+fn validate_reports_a_mistyped_source_type_alone() {
+    let out = validate_fails(
+        "[sources.a]\ntype = \"tpc\"\naddress = \"127.0.0.1:6602\"\n\n\
+         [sources.b]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:6602\"\n\n\
+         [destinations.f]\ntype = \"file\"\npath = \"x.ndjson\"\n",
+    );
+    reported_at(&out, &[("sources.a.type", 2)]);
+    assert!(out.contains("did you mean `syslog_tcp`?"), "{out}");
+    assert!(!out.contains("overlaps"), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
+
 /// Behind another error, `validate` still reads `${VAR:-default}` as its
 /// default, and an unset variable in an array is reported once, at its line.
 #[test]

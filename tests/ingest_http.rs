@@ -269,6 +269,19 @@ async fn auth_malformed_and_oversized_are_refused_without_appending() {
     assert!((16..=30).contains(&offset), "{j}");
     assert!(j["error"].as_str().is_some());
 
+    // an array's element that is not an object: where it is, and the
+    // objects around it are not kept either
+    let r = post(
+        &h,
+        "/v1/events",
+        br#"[{"a":1}, 5, {"b":2}]"#,
+        &["-H", BEARER],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let j = r.json();
+    assert_eq!(j["line"], 1, "{j}");
+    assert_eq!(j["offset"], 10, "{j}");
+
     let big = format!(
         "[{}]",
         vec![r#"{"action":"padding.padding.padding"}"#; 200].join(",")

@@ -33,13 +33,19 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
         }));
     }
     // every listener's address is a host:port, and no two listeners of a
-    // transport share a port on overlapping addresses (0.0.0.0 overlaps all)
+    // transport share a port on overlapping addresses (0.0.0.0 overlaps
+    // all); a source of an unknown type is no listener (its transport is
+    // unknown too: its type's error says enough)
     let mut listeners: Vec<(&str, SocketAddr, String)> = Vec::new();
     let api = config
         .api
         .as_ref()
         .map(|a| ("tcp", "api.address".to_string(), a.address.as_str()));
-    let sources = config.sources.iter().filter_map(|s| {
+    let known = config
+        .sources
+        .iter()
+        .filter(|s| crate::sources::KINDS.contains(&s.kind.as_str()));
+    let sources = known.filter_map(|s| {
         let addr = s.table.get("address")?.as_str()?;
         let proto = if s.kind == "syslog_udp" { "udp" } else { "tcp" };
         Some((proto, format!("{}.address", s.path()), addr))

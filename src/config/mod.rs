@@ -8,17 +8,20 @@
 //! offending value, e.g. `destinations.splunk.batch_size`.
 
 mod interpolate;
+mod suggest;
 mod units;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 
 pub use interpolate::interpolate_env;
+pub use suggest::{closest, did_you_mean};
 pub use units::{parse_duration, parse_size, ByteSize, HumanDuration};
 
 /// One configuration problem, with the key path it concerns.
@@ -114,6 +117,39 @@ pub struct BufferConfig {
     pub segment_bytes: ByteSize,
     pub max_age: HumanDuration,
     pub fsync: FsyncPolicy,
+}
+
+/// The sizes a ring segment may have (`[buffer] segment_bytes`).
+pub const SEGMENT_BYTES: RangeInclusive<u64> = 64 << 10..=1 << 32;
+
+impl BufferConfig {
+    /// What is wrong with the ring's sizes: a `segment_bytes` out of
+    /// [`SEGMENT_BYTES`], or else a `max_bytes` that holds fewer than two
+    /// segments (only a segment size in range is held against it: one out
+    /// of range is `segment_bytes`' fault alone).
+    fn size_error(&self) -> Option<ConfigError> {
+        let segment = self.segment_bytes.0;
+        if !SEGMENT_BYTES.contains(&segment) {
+            return Some(ConfigError::new(
+                "buffer.segment_bytes",
+                format!(
+                    "must be between {} and {} (is {})",
+                    ByteSize(*SEGMENT_BYTES.start()),
+                    ByteSize(*SEGMENT_BYTES.end()),
+                    self.segment_bytes
+                ),
+            ));
+        }
+        (self.max_bytes.0 / segment < 2).then(|| {
+            ConfigError::new(
+                "buffer.max_bytes",
+                format!(
+                    "must hold at least two segments (2 × buffer.segment_bytes = {})",
+                    ByteSize(2 * segment)
+                ),
+            )
+        })
+    }
 }
 
 impl Default for BufferConfig {
@@ -538,18 +574,7 @@ impl Config {
                 });
             }
         }
-        if cfg.buffer.segment_bytes.0 < 64 * 1024 {
-            errors.push(ConfigError::new(
-                "buffer.segment_bytes",
-                "must be at least 64KiB",
-            ));
-        }
-        if cfg.buffer.max_bytes.0 < 2 * cfg.buffer.segment_bytes.0 {
-            errors.push(ConfigError::new(
-                "buffer.max_bytes",
-                "must hold at least two segments (2 × buffer.segment_bytes)",
-            ));
-        }
+        errors.extend(cfg.buffer.size_error());
         if cfg.timezone.parse::<chrono_tz::Tz>().is_err() {
             errors.push(ConfigError::new(
                 "timezone",
@@ -690,6 +715,23 @@ mod tests {
         let paths: Vec<_> = e.0.iter().map(|e| e.path.as_str()).collect();
         assert!(paths.contains(&"sources.x.type"), "{paths:?}");
         assert!(paths.contains(&"buffer.max_bytes"), "{paths:?}");
+    }
+
+    /// A segment size out of range is `segment_bytes`' fault, never a
+    /// `max_bytes` too small for it; in range, `max_bytes` must hold two.
+    #[test]
+    fn a_segment_size_out_of_range_is_its_own_fault() {
+        for (size, is) in [("\"8GiB\"", "8GiB"), ("\"5GB\"", "5GB"), ("1024", "1KiB")] {
+            let e = parse(&format!("[buffer]\nsegment_bytes = {size}\n")).unwrap_err();
+            assert_eq!(paths(&e.0), ["buffer.segment_bytes"], "{e}");
+            assert_eq!(e.0[0].line, Some(2));
+            let range = format!("must be between 64KiB and 4GiB (is {is})");
+            assert_eq!(e.0[0].message, range);
+        }
+        assert!(parse("[buffer]\nmax_bytes = \"8GiB\"\nsegment_bytes = \"4GiB\"\n").is_ok());
+        let e = parse("[buffer]\nmax_bytes = \"6GiB\"\nsegment_bytes = \"4GiB\"\n").unwrap_err();
+        assert_eq!(paths(&e.0), ["buffer.max_bytes"], "{e}");
+        assert!(e.0[0].message.ends_with("= 8GiB)"), "{e}");
     }
 
     fn section(text: &str) -> SectionConfig {

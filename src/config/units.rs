@@ -8,6 +8,34 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
 
+/// The units a size is shown in, largest first: the binary ones, then the
+/// decimal ones (`1GB` stays `1GB`).
+const SHOWN_UNITS: [(&str, u64); 8] = [
+    ("TiB", 1 << 40),
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+    ("TB", 1_000_000_000_000),
+    ("GB", 1_000_000_000),
+    ("MB", 1_000_000),
+    ("KB", 1_000),
+];
+
+/// As a config file would write it (`64MiB`, `1GB`, `1500B`): in the
+/// largest unit that divides it, which [`parse_size`] reads back.
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0;
+        match SHOWN_UNITS
+            .iter()
+            .find(|(_, unit)| n >= *unit && n.is_multiple_of(*unit))
+        {
+            Some((name, unit)) => write!(f, "{}{name}", n / unit),
+            None => write!(f, "{n}B"),
+        }
+    }
+}
+
 /// A duration written for humans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
@@ -130,6 +158,22 @@ mod tests {
         assert_eq!(parse_size("100").unwrap(), 100);
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn a_size_is_shown_as_written_and_reads_back() {
+        for (n, shown) in [
+            (64 << 20, "64MiB"),
+            (1 << 32, "4GiB"),
+            (1_000_000_000, "1GB"),
+            (1536, "1536B"),
+            (1500, "1500B"),
+            (3 << 10, "3KiB"),
+            (0, "0B"),
+        ] {
+            assert_eq!(ByteSize(n).to_string(), shown);
+            assert_eq!(parse_size(shown), Ok(n));
+        }
     }
 
     #[test]

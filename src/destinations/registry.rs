@@ -12,7 +12,7 @@ use super::{
     blackhole, datadog, elasticsearch, file, http, sentinel, splunk_hec, stdout, sumo_logic,
     syslog, BuildContext,
 };
-use crate::config::{ConfigError, SectionConfig};
+use crate::config::{closest, did_you_mean, ConfigError, SectionConfig};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,9 +86,10 @@ pub fn build(
             ConfigError::new(
                 format!("{path}.type"),
                 format!(
-                    "unknown destination type `{}` (known: {})",
+                    "unknown destination type `{}` (known: {}){}",
                     section.kind,
-                    kinds().join(", ")
+                    kinds().join(", "),
+                    did_you_mean(closest(&section.kind, kinds()))
                 ),
             )
         })?;
@@ -135,34 +136,9 @@ fn suggest_key(mut e: ConfigError) -> ConfigError {
         .split_once("expected")
         .map(|(_, list)| list.split('`').skip(1).step_by(2).collect::<Vec<_>>())
         .unwrap_or_default();
-    let closest = listed
-        .into_iter()
-        .chain(COMMON_KEYS)
-        .map(|k| (edit_distance(unknown, k), k))
-        .filter(|&(d, k)| d > 0 && d <= 2 && d < k.len())
-        .min();
-    if let Some((_, k)) = closest {
-        e.message = format!("{}; did you mean `{k}`?", e.message);
-    }
+    let hint = did_you_mean(closest(unknown, listed.into_iter().chain(COMMON_KEYS)));
+    e.message.push_str(&hint);
     e
-}
-
-/// Levenshtein distance (keys are short).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1)
-                .min(row[j] + 1)
-                .min(diag + usize::from(ca != cb));
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -191,8 +167,25 @@ mod tests {
         assert!(err("rotate_byte = 5").ends_with("did you mean `rotate_bytes`?"));
         // nothing close: no guess
         assert!(!err("colour = 5").contains("did you mean"));
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "ab"), 2);
+    }
+
+    #[test]
+    fn a_mistyped_type_gets_the_closest_known_one_suggested() {
+        let section = SectionConfig {
+            section: "destinations",
+            name: "d".into(),
+            kind: "splunk_hce".into(),
+            table: toml::Table::new(),
+        };
+        let e = build(&section, Path::new("/tmp"), Path::new("/tmp"))
+            .err()
+            .expect("refused");
+        assert_eq!(e.path, "destinations.d.type");
+        assert!(
+            e.message.ends_with("; did you mean `splunk_hec`?"),
+            "{}",
+            e.message
+        );
     }
 
     fn built(kind: &str, keys: &str) -> Destination {

@@ -216,6 +216,8 @@ fn parse_ndjson(body: &[u8]) -> Result<Vec<Map<String, Value>>, BodyError> {
     Ok(out)
 }
 
+/// The objects of the array that starts at `start` in `body`; an element
+/// that is not one is reported where it starts.
 fn array_objects(
     items: Vec<Value>,
     body: &[u8],
@@ -223,11 +225,52 @@ fn array_objects(
 ) -> Result<Vec<Map<String, Value>>, BodyError> {
     items
         .into_iter()
-        .map(|v| match v {
+        .enumerate()
+        .map(|(n, v)| match v {
             Value::Object(o) => Ok(o),
-            _ => Err(not_object(body, start, None)),
+            _ => Err(not_object(body, element_start(body, start, n), None)),
         })
         .collect()
+}
+
+/// Where element `n` (from 0) of the array whose `[` is the first bracket
+/// from `start` in `body` (JSON that parsed) begins: after the `[`, or the
+/// array's own `n`th comma, and the whitespace that follows. (Only an
+/// error looks for it: a body that is fine is never scanned again.)
+fn element_start(body: &[u8], start: usize, n: usize) -> usize {
+    let mut depth = 0usize;
+    let mut commas = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (at, &b) in body.iter().enumerate().skip(start) {
+        if in_string {
+            (in_string, escaped) = (escaped || b != b'"', !escaped && b == b'\\');
+            continue;
+        }
+        let element_follows = match b {
+            b'"' => {
+                in_string = true;
+                false
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                depth == 1 && n == 0
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                false
+            }
+            b',' if depth == 1 => {
+                commas += 1;
+                commas == n
+            }
+            _ => false,
+        };
+        if element_follows {
+            return skip_ws(body, at + 1);
+        }
+    }
+    start
 }
 
 /// Parses `slice` (which starts at `base` in `body`) with simd-json.
@@ -243,7 +286,7 @@ fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyErro
     }
     let mut scratch = slice.to_vec();
     simd_json::serde::from_slice::<Value>(&mut scratch).map_err(|e| {
-        let offset = (base + e.index()).min(body.len());
+        let offset = (base + error_index(slice, &e)).min(body.len());
         BodyError::Syntax {
             line: line_of(body, offset),
             offset,
@@ -251,6 +294,18 @@ fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyErro
             event: None,
         }
     })
+}
+
+/// Where in `slice` simd-json's error `e` is. Its first pass reports
+/// what it finds (an unterminated string, a bad escape) at 0, wherever it
+/// is: serde_json, reading `slice` again, says where instead.
+fn error_index(slice: &[u8], e: &simd_json::Error) -> usize {
+    match e.index() {
+        0 => serde_json::from_slice::<serde::de::IgnoredAny>(slice)
+            .err()
+            .map_or(0, |e| serde_error_offset(slice, &e)),
+        at => at,
+    }
 }
 
 /// A parse error in words (simd-json's error types only have `Debug`).
@@ -347,20 +402,22 @@ fn skip_ws(body: &[u8], from: usize) -> usize {
         .count()
 }
 
-/// A HEC body's syntax error, in the envelope numbered `event` from 0.
-fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error, event: usize) -> BodyError {
-    // serde_json reports line/column relative to the whole input.
-    let line = e.line().max(1);
+/// The byte offset in `body` of serde_json's error `e` in it (serde_json
+/// gives a line and a column of the whole input).
+fn serde_error_offset(body: &[u8], e: &serde_json::Error) -> usize {
     let line_start = body
         .split(|b| *b == b'\n')
-        .take(line - 1)
+        .take(e.line().max(1) - 1)
         .map(|l| l.len() + 1)
         .sum::<usize>();
-    let offset = (line_start + e.column().saturating_sub(1))
-        .max(start)
-        .min(body.len());
+    line_start + e.column().saturating_sub(1)
+}
+
+/// A HEC body's syntax error, in the envelope numbered `event` from 0.
+fn hec_syntax(body: &[u8], start: usize, e: &serde_json::Error, event: usize) -> BodyError {
+    let offset = serde_error_offset(body, e).max(start).min(body.len());
     BodyError::Syntax {
-        line,
+        line: e.line().max(1),
         offset,
         message: e.to_string(),
         event: Some(event),
@@ -702,6 +759,43 @@ mod tests {
             events("{\"a\":"),
             Err(BodyError::Syntax { line: 1, .. })
         ));
+    }
+
+    /// An array's element that is not an object, or does not parse, is
+    /// reported where it is, not at the start of the body, on either path;
+    /// nothing of the body is kept.
+    #[test]
+    fn a_bad_array_element_is_reported_where_it_is() {
+        for (body, line, offset) in [
+            (r#"[{"a":1}, 5, {"b":2}]"#, 1, 10),
+            (
+                "[\n {\"a\":\"x,]\\\"[\"},\n [1, {\"d\":2}],\n {\"b\":2}\n]",
+                3,
+                20,
+            ),
+            (r#"[{"a":1},{"b":[1,{"c":2}]},"text"]"#, 1, 27),
+            (" [null]", 1, 2),
+        ] {
+            let want = BodyError::NotAnObject {
+                line,
+                offset,
+                event: None,
+            };
+            assert_eq!(events(body).unwrap_err(), want, "{body}");
+            let records = parse_events_records(body.as_bytes(), 0, &ORIGIN);
+            assert_eq!(records.unwrap_err(), want, "{body}");
+        }
+        // simd-json's first pass said 0 for these: where serde_json stops
+        for (body, at) in [
+            (r#"[{"a":1}, {"b":"\x"}, {"c":2}]"#, 17),
+            (r#"[{"a":1}, {"b":"x}, {"c":2}]"#, 22),
+            (r#"[{"a":1}, tru, {"c":2}]"#, 10),
+        ] {
+            match parse_events_records(body.as_bytes(), 0, &ORIGIN).unwrap_err() {
+                BodyError::Syntax { offset, .. } => assert_eq!(offset, at, "{body}"),
+                e => panic!("{body}: {e:?}"),
+            }
+        }
     }
 
     /// The byte-by-byte split `ndjson_lines` replaced.

@@ -94,17 +94,23 @@ fn default_queue_bytes() -> ByteSize {
     ByteSize(32 << 20)
 }
 
+/// The largest `queue_bytes`.
+const MAX_QUEUE_BYTES: u64 = 4 << 30;
+
 /// How long a request waits for its share of `queue_bytes`.
 const BUDGET_WAIT: Duration = Duration::from_secs(1);
 
 impl Settings {
     pub fn from_section(section: &SectionConfig) -> Result<Self, ConfigError> {
         let s: Settings = section.settings()?;
-        if s.queue_bytes.0 < s.max_body_bytes.0 || s.queue_bytes.0 > 4 << 30 {
+        if s.queue_bytes.0 > MAX_QUEUE_BYTES {
             return Err(ConfigError::new(
                 format!("{}.queue_bytes", section.path()),
-                "must be at least max_body_bytes and at most 4GiB",
+                format!("must be at most {}", ByteSize(MAX_QUEUE_BYTES)),
             ));
+        }
+        if s.max_body_bytes > s.queue_bytes {
+            return Err(s.body_over_queue(section));
         }
         if s.max_connections == 0 {
             return Err(ConfigError::new(
@@ -125,6 +131,35 @@ impl Settings {
             ));
         }
         Ok(s)
+    }
+
+    /// A body larger than `queue_bytes` could never be read: the fault of
+    /// `max_body_bytes` when the section sets it and leaves `queue_bytes`
+    /// at its default, else of `queue_bytes`, each error naming the other's
+    /// value as its limit.
+    fn body_over_queue(&self, section: &SectionConfig) -> ConfigError {
+        let path = section.path();
+        let set = |key: &str| section.table.contains_key(key);
+        if set("max_body_bytes") && !set("queue_bytes") {
+            return ConfigError::new(
+                format!("{path}.max_body_bytes"),
+                format!(
+                    "must be at most queue_bytes ({}, its default), which holds the bodies being read",
+                    self.queue_bytes
+                ),
+            );
+        }
+        let default = match set("max_body_bytes") {
+            true => "",
+            false => ", its default",
+        };
+        ConfigError::new(
+            format!("{path}.queue_bytes"),
+            format!(
+                "must be at least max_body_bytes ({}{default}), to hold a body that large",
+                self.max_body_bytes
+            ),
+        )
     }
 }
 
@@ -785,6 +820,47 @@ mod tests {
             tz: Tz::UTC,
             raw_params: RawParams::default(),
         }
+    }
+
+    fn settings_error(keys: &str) -> ConfigError {
+        let section = SectionConfig {
+            section: "sources",
+            name: "web".into(),
+            kind: "http".into(),
+            table: toml::from_str(&format!("address = \"127.0.0.1:0\"\n{keys}")).unwrap(),
+        };
+        Settings::from_section(&section).expect_err("refused")
+    }
+
+    /// A `max_body_bytes` larger than the default `queue_bytes` is its own
+    /// fault, with `queue_bytes` as its limit; a `queue_bytes` set below
+    /// `max_body_bytes` (set or default) is `queue_bytes`' fault.
+    #[test]
+    fn a_body_limit_over_the_queue_is_reported_at_the_key_set() {
+        let e = settings_error("max_body_bytes = \"1GB\"");
+        assert_eq!(e.path, "sources.web.max_body_bytes");
+        assert_eq!(
+            e.message,
+            "must be at most queue_bytes (32MiB, its default), which holds the bodies being read"
+        );
+        // both set: the queue is to hold the bodies
+        let e = settings_error("max_body_bytes = \"1GB\"\nqueue_bytes = \"512MiB\"");
+        assert_eq!(e.path, "sources.web.queue_bytes");
+        assert!(
+            e.message
+                .starts_with("must be at least max_body_bytes (1GB),"),
+            "{e}"
+        );
+        let e = settings_error("queue_bytes = \"1MiB\"");
+        assert_eq!(e.path, "sources.web.queue_bytes");
+        assert!(e
+            .message
+            .starts_with("must be at least max_body_bytes (10MiB, its default)"));
+        let e = settings_error("max_body_bytes = \"1GB\"\nqueue_bytes = \"5GiB\"");
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("sources.web.queue_bytes", "must be at most 4GiB")
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod tcp;
 pub mod tls;
 pub mod udp;
 
-use crate::config::{every_error, ConfigError, SectionConfig};
+use crate::config::{closest, did_you_mean, every_error, ConfigError, SectionConfig};
 use crate::event::EncodedEvent;
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
@@ -159,11 +159,25 @@ fn check_in(section: &SectionConfig, base_dir: &Path) -> Result<(), Vec<ConfigEr
         other => Err(vec![ConfigError::new(
             format!("{}.type", section.path()),
             format!(
-                "unknown source type `{other}`, expected one of {}",
-                KINDS.join(", ")
+                "unknown source type `{other}`, expected one of {}{}",
+                KINDS.join(", "),
+                did_you_mean(closest_kind(other))
             ),
         )]),
     }
+}
+
+/// The source type a mistyped one was meant to be: the one whose
+/// transport (`tcp` of `syslog_tcp`) it is, else the closest of
+/// [`KINDS`], else the one whose transport it is closest to.
+fn closest_kind(word: &str) -> Option<&'static str> {
+    fn transport(kind: &'static str) -> &'static str {
+        kind.strip_prefix("syslog_").unwrap_or(kind)
+    }
+    let by_transport = |t: &str| KINDS.into_iter().find(|k| transport(k) == t);
+    by_transport(word)
+        .or_else(|| closest(word, KINDS))
+        .or_else(|| by_transport(closest(word, KINDS.map(transport))?))
 }
 
 /// Starts the source a section describes.
@@ -219,5 +233,40 @@ async fn shutdown_signal(mut rx: tokio::sync::watch::Receiver<bool>) {
         if rx.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mistyped source type gets the type meant suggested, a transport
+    /// alone (`tcp`) or mistyped (`tpc`) the syslog source of it.
+    #[test]
+    fn a_mistyped_type_gets_the_closest_known_one_suggested() {
+        let error = |kind: &str| {
+            let section = SectionConfig {
+                section: "sources",
+                name: "s".into(),
+                kind: kind.into(),
+                table: toml::Table::new(),
+            };
+            validate(&section).expect_err("refused").message
+        };
+        for (typed, meant) in [
+            ("tpc", "syslog_tcp"),
+            ("tcp", "syslog_tcp"),
+            ("syslog_tsl", "syslog_tls"),
+            ("htp", "http"),
+            ("udp", "syslog_udp"),
+        ] {
+            let m = error(typed);
+            assert!(
+                m.starts_with(&format!("unknown source type `{typed}`")),
+                "{m}"
+            );
+            assert!(m.ends_with(&format!("; did you mean `{meant}`?")), "{m}");
+        }
+        assert!(!error("kafka").contains("did you mean"));
     }
 }

@@ -59,7 +59,7 @@ use super::checkpoint;
 use super::cursor::{Cursor, CursorShared, ReadPos};
 use super::recovery::{self, RecoveryReport};
 use super::segment::{Segment, SegmentHeader, DATA_START};
-use crate::config::FsyncPolicy;
+use crate::config::{FsyncPolicy, SEGMENT_BYTES};
 use crate::event::{self, now_millis, EncodedEvent, Event, Severity, HEADER_LEN};
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -395,7 +395,7 @@ impl Ring {
     /// quarantined; all of it is in the report, and appended as SECURITY
     /// events with the first append (open the cursors before appending).
     pub fn open(settings: RingSettings) -> Result<(Ring, RecoveryReport), BufferError> {
-        if settings.segment_bytes < 64 * 1024 || settings.segment_bytes > (1 << 32) {
+        if !SEGMENT_BYTES.contains(&settings.segment_bytes) {
             return Err(BufferError::Settings(
                 "segment_bytes must be between 64KiB and 4GiB".into(),
             ));
