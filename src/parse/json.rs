@@ -286,25 +286,50 @@ fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyErro
     }
     let mut scratch = slice.to_vec();
     simd_json::serde::from_slice::<Value>(&mut scratch).map_err(|e| {
-        let offset = (base + error_index(slice, &e)).min(body.len());
+        let (at, message) = located(slice, &e);
+        let offset = (base + at).min(body.len());
         BodyError::Syntax {
             line: line_of(body, offset),
             offset,
-            message: json_error_text(e.error()),
+            message,
             event: None,
         }
     })
 }
 
-/// Where in `slice` simd-json's error `e` is. Its first pass reports
-/// what it finds (an unterminated string, a bad escape) at 0, wherever it
-/// is: serde_json, reading `slice` again, says where instead.
-fn error_index(slice: &[u8], e: &simd_json::Error) -> usize {
-    match e.index() {
-        0 => serde_json::from_slice::<serde::de::IgnoredAny>(slice)
-            .err()
-            .map_or(0, |e| serde_error_offset(slice, &e)),
-        at => at,
+/// Where in `slice` simd-json's error `e` is, and what it is. Its first
+/// pass reports what it finds (an unterminated string, a bad escape) at 0,
+/// wherever it is, and a structure it cannot follow (`{"b":}`, a trailing
+/// comma) only as an internal error: serde_json, reading `slice` again,
+/// says where instead, and for the latter what.
+fn located(slice: &[u8], e: &simd_json::Error) -> (usize, String) {
+    let structural = matches!(e.error(), simd_json::ErrorType::InternalError(_));
+    let reread = (e.index() == 0 || structural)
+        .then(|| serde_json::from_slice::<serde::de::IgnoredAny>(slice).err())
+        .flatten();
+    match reread {
+        Some(s) => {
+            // "trailing characters": a second value or a byte order mark,
+            // which this relay's own words explain better
+            let words = serde_error_text(&s);
+            let message = if structural && !words.starts_with("trailing characters") {
+                words
+            } else {
+                json_error_text(e.error())
+            };
+            (serde_error_offset(slice, &s), message)
+        }
+        None => (e.index(), json_error_text(e.error())),
+    }
+}
+
+/// serde_json's words for an error, without its line and column (those
+/// count from the start of the value read, not of the body).
+fn serde_error_text(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(" at line ") {
+        Some((words, _)) => words.to_string(),
+        None => text,
     }
 }
 
@@ -784,6 +809,22 @@ mod tests {
             assert_eq!(events(body).unwrap_err(), want, "{body}");
             let records = parse_events_records(body.as_bytes(), 0, &ORIGIN);
             assert_eq!(records.unwrap_err(), want, "{body}");
+        }
+        // simd-json says only "internal error" for a structure it cannot
+        // follow: serde_json's words and place
+        for (body, at, words) in [
+            (r#"{"b":}"#, 5, "expected value"),
+            ("{\"a\":1}\n[1,2,]", 13, "expected value"),
+        ] {
+            match parse_events_records(body.as_bytes(), 0, &ORIGIN).unwrap_err() {
+                BodyError::Syntax {
+                    offset, message, ..
+                } => {
+                    assert_eq!(offset, at, "{body}");
+                    assert_eq!(message, words, "{body}");
+                }
+                e => panic!("{body}: {e:?}"),
+            }
         }
         // simd-json's first pass said 0 for these: where serde_json stops
         for (body, at) in [
