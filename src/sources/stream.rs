@@ -59,13 +59,6 @@ pub(crate) struct StreamShared {
     pub warnings: Warnings,
 }
 
-impl StreamShared {
-    /// Logs a connection problem at `warn`, rate-limited (see [`Warnings`]).
-    pub(super) fn warn(&self, reason: &'static str, peer: &str, error: impl std::fmt::Display) {
-        self.warnings.warn(reason, peer, error)
-    }
-}
-
 /// What a rate-limited warning's line says, by its `reason` (the one its
 /// counter is labelled with).
 pub(crate) fn warning_text(reason: &str) -> &'static str {
@@ -153,12 +146,16 @@ async fn run_connection(
         Ok(Ok(stream)) => handle_connection(stream, peer, shared, shutdown).await,
         Ok(Err(e)) => {
             let error = super::tls::handshake_failure(&e);
-            shared.warn("tls_handshake", &peer.to_string(), error);
+            shared
+                .warnings
+                .warn("tls_handshake", &peer.to_string(), error);
             shared.metrics.connection_error("tls_handshake");
         }
         Err(_) => {
             let waited = format!("no handshake within {}s", HANDSHAKE_TIMEOUT.as_secs());
-            shared.warn("tls_handshake_timeout", &peer.to_string(), waited);
+            shared
+                .warnings
+                .warn("tls_handshake_timeout", &peer.to_string(), waited);
             shared.metrics.connection_error("tls_handshake_timeout");
         }
     }
@@ -488,7 +485,7 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &Con
             deliver(shared, Vec::from_iter(record)).await;
         }
         Some(Err(e)) => {
-            shared.warn("incomplete_frame", &conn.address, &e);
+            shared.warnings.warn("incomplete_frame", &conn.address, &e);
             shared.metrics.connection_error("incomplete_frame");
             shared.metrics.dropped("incomplete_frame", 1);
         }
@@ -523,14 +520,14 @@ fn oversized(shared: &StreamShared, peer: &str, skipped: Option<usize>) {
     shared.metrics.oversized();
     let max = shared.framer.max_message_bytes;
     match skipped {
-        None => shared.warn(
+        None => shared.warnings.warn(
             "oversize",
             peer,
             format_args!("truncated to its first {max} bytes"),
         ),
         Some(n) => {
             shared.metrics.dropped("oversize", 1);
-            shared.warn(
+            shared.warnings.warn(
                 "oversize",
                 peer,
                 format_args!("{n} bytes skipped (more than {max})"),

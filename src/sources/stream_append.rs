@@ -151,7 +151,7 @@ pub(super) async fn deliver(shared: &StreamShared, batch: Vec<EncodedEvent>) -> 
             Step::End => return false,
             Step::TooLarge(one, error) => {
                 shared.metrics.dropped("too_large", 1);
-                shared.warn("too_large", "-", error);
+                shared.warnings.warn("too_large", "-", error);
                 buffers::give_back(one);
             }
         }
@@ -202,7 +202,7 @@ async fn append_retrying(shared: &StreamShared, mut batch: Vec<EncodedEvent>) ->
             // waited for here)
             Err(e @ (IngestError::Failed(_) | IngestError::Full(_))) => {
                 shared.metrics.connection_error("buffer_error");
-                shared.warn("buffer_error", "-", e);
+                shared.warnings.warn("buffer_error", "-", e);
                 batch = back;
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(RETRY_MAX);
