@@ -1153,6 +1153,11 @@ struct Row {
     udp: bool,
     stats: Option<RunStats>,
     skipped: Option<String>,
+    /// the error of a run that failed (later runs of the row are not made)
+    failure: Option<String>,
+    /// events/s of each run, in order, when all of them succeeded: paired
+    /// with the other targets' runs of the same round
+    run_eps: Vec<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -1166,6 +1171,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         (v[m - 1] + v[m]) / 2.0
     }
+}
+
+/// The ratio of `a`'s runs to `b`'s taken in the same round (run 1 to
+/// run 1, ...): their median, lowest and highest. `None` unless both made
+/// all their runs, two or more.
+fn paired_ratios(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
+    if a.len() != b.len() || a.len() < 2 {
+        return None;
+    }
+    let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some((median(ratios), lo, hi))
 }
 
 fn median_stats(runs: &[RunStats], udp: bool) -> RunStats {
@@ -1285,6 +1303,15 @@ fn self_check(o: &Opts) -> bool {
     };
     println!("self-check: sequence extraction, framing, bitmap, and loss/dup detection end to end");
     use sink::find_num;
+    // ratios of runs taken in the same round
+    check(
+        "paired ratios: run k to run k",
+        paired_ratios(&[2.0, 3.0, 4.0], &[1.0, 1.0, 2.0]) == Some((2.0, 2.0, 3.0)),
+    );
+    check(
+        "paired ratios: none unless both rows made every run",
+        paired_ratios(&[2.0, 3.0], &[1.0]).is_none() && paired_ratios(&[2.0], &[1.0]).is_none(),
+    );
     // seq extraction from every shape a relay or peer may forward
     check(
         "syslog line SD",
@@ -1474,6 +1501,8 @@ fn self_check(o: &Opts) -> bool {
             udp: false,
             stats: Some(st),
             skipped: None,
+            failure: None,
+            run_eps: Vec::new(),
         };
         check(
             &format!("{proto:?}: a lossy run fails the bench"),
@@ -1490,7 +1519,7 @@ fn row_fails(r: &Row) -> bool {
     }
     match &r.stats {
         None => r.skipped.as_deref().is_none_or(|s| s.starts_with("error")),
-        Some(s) => !r.udp && (s.lost > 0 || s.dup > 0 || s.bogus > 0),
+        Some(s) => r.failure.is_some() || (!r.udp && (s.lost > 0 || s.dup > 0 || s.bogus > 0)),
     }
 }
 
@@ -1556,52 +1585,70 @@ TCP congestion control: system {}, relay's syslog destinations {}",
                 o.fsync
             );
         }
-        for &t in &targets {
-            let mut row = Row {
+        // Runs go round the targets (relay, peers, direct, then the
+        // relay's second run, ...): the machine's speed drifts by tens of
+        // percent within minutes, and runs taken side by side are what a
+        // ratio may compare (see the paired ratios below).
+        let mut scenario_rows: Vec<Row> = targets
+            .iter()
+            .map(|&t| Row {
                 scenario: s.name.into(),
                 target: t,
                 udp: s.udp(),
                 stats: None,
-                skipped: None,
-            };
-            if let Some(why) = t.unsupported(s) {
-                row.skipped = Some(why.into());
-            } else {
-                let mut runs = Vec::new();
-                for k in 0..o.runs {
-                    let t0 = Instant::now();
-                    match run_once(&o, t, s) {
-                        Ok(st) => {
-                            // CPU per event on each run's line too (the table has medians)
-                            let cpu = st
-                                .cpu_per_mev
-                                .map(|c| format!("  {c:.2} CPU s/M ev"))
-                                .unwrap_or_default();
-                            println!(
-                                "  {:<10} run {}: {:>9.0} ev/s  lost {} dup {}  p99 {:.1} ms{}  ({:.1}s) {}",
-                                t.label(),
-                                k + 1,
-                                st.eps,
-                                st.lost,
-                                st.dup,
-                                st.p99_ms,
-                                cpu,
-                                t0.elapsed().as_secs_f64(),
-                                st.note
-                            );
-                            runs.push(st)
-                        }
-                        Err(e) => {
-                            println!("  {:<10} run {}: error: {e}", t.label(), k + 1);
-                            row.skipped =
-                                Some(format!("error: {}", e.lines().next().unwrap_or("")));
-                            break;
-                        }
+                skipped: t.unsupported(s).map(Into::into),
+                failure: None,
+                run_eps: Vec::new(),
+            })
+            .collect();
+        let mut runs: Vec<Vec<RunStats>> = vec![Vec::new(); targets.len()];
+        let mut failed = vec![false; targets.len()];
+        for k in 0..o.runs {
+            for (i, &t) in targets.iter().enumerate() {
+                if scenario_rows[i].skipped.is_some() || failed[i] {
+                    continue;
+                }
+                let t0 = Instant::now();
+                match run_once(&o, t, s) {
+                    Ok(st) => {
+                        // CPU per event on each run's line too (the table has medians)
+                        let cpu = st
+                            .cpu_per_mev
+                            .map(|c| format!("  {c:.2} CPU s/M ev"))
+                            .unwrap_or_default();
+                        println!(
+                            "  {:<10} run {}: {:>9.0} ev/s  lost {} dup {}  p99 {:.1} ms{}  ({:.1}s) {}",
+                            t.label(),
+                            k + 1,
+                            st.eps,
+                            st.lost,
+                            st.dup,
+                            st.p99_ms,
+                            cpu,
+                            t0.elapsed().as_secs_f64(),
+                            st.note
+                        );
+                        runs[i].push(st)
+                    }
+                    Err(e) => {
+                        println!("  {:<10} run {}: error: {e}", t.label(), k + 1);
+                        failed[i] = true;
+                        scenario_rows[i].failure =
+                            Some(format!("error: {}", e.lines().next().unwrap_or("")));
                     }
                 }
-                if !runs.is_empty() {
+            }
+        }
+        for (mut row, runs) in scenario_rows.into_iter().zip(runs) {
+            if row.skipped.is_none() {
+                if runs.is_empty() {
+                    row.skipped = row.failure.take();
+                } else {
                     row.stats = Some(median_stats(&runs, row.udp));
-                    row.skipped = None;
+                    // a run that failed after others succeeded breaks the pairs
+                    if row.failure.is_none() {
+                        row.run_eps = runs.iter().map(|r| r.eps).collect();
+                    }
                 }
             }
             println!("{}", fmt_row(&row, o.events));
@@ -1622,26 +1669,34 @@ TCP congestion control: system {}, relay's syslog destinations {}",
     if targets.contains(&Target::Relay) {
         println!("\nsiem-relay relative to the peers (events/s ratio; CPU-per-event ratio, lower is better):");
         for s in &chosen {
-            let get = |t: Target, name: &str| {
-                rows.iter()
-                    .find(|r| r.target == t && r.scenario == name)
-                    .and_then(|r| r.stats.clone())
-            };
+            let row =
+                |t: Target, name: &str| rows.iter().find(|r| r.target == t && r.scenario == name);
+            let get = |t: Target, name: &str| row(t, name).and_then(|r| r.stats.clone());
             let Some(me) = get(Target::Relay, s.name) else {
                 continue;
             };
             for &p in &o.peers {
                 if let Some(peer) = get(p, s.name) {
+                    let paired = match (row(Target::Relay, s.name), row(p, s.name)) {
+                        (Some(a), Some(b)) => paired_ratios(&a.run_eps, &b.run_eps),
+                        _ => None,
+                    };
                     let cpu = match (me.cpu_per_mev, peer.cpu_per_mev) {
                         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
                         _ => "–".into(),
                     };
+                    let paired = paired
+                        .map(|(mid, lo, hi)| {
+                            format!("; run by run {mid:.2}x ({lo:.2}x to {hi:.2}x)")
+                        })
+                        .unwrap_or_default();
                     println!(
-                        "  {:<11} vs {:<9}: {:.2}x events/s, CPU {}",
+                        "  {:<11} vs {:<9}: {:.2}x events/s, CPU {}{}",
                         s.name,
                         p.label(),
                         me.eps / peer.eps,
-                        cpu
+                        cpu,
+                        paired
                     );
                 }
             }
