@@ -1576,36 +1576,45 @@ TCP congestion control: system {}, relay's syslog destinations {}",
     );
     let mut rows: Vec<Row> = Vec::new();
     let t_all = Instant::now();
-    for s in &chosen {
-        println!("\n## {} — {}", s.name, s.what);
-        if targets.contains(&Target::Relay) {
-            let (ring, segment) = ring_sizes(&o, s);
-            println!(
-                "siem-relay ring: {ring} in {segment} segments, fsync {}",
-                o.fsync
-            );
+    // Runs go round the scenarios and, within each, the targets (round 1:
+    // every scenario's relay run, its peers' runs, the direct one; then
+    // round 2, ...): the machine's speed drifts by tens of percent within
+    // minutes, and runs taken side by side are what a ratio may compare
+    // (the run-by-run ratios below: relay to peer, fanout5 to tcp_syslog).
+    let mut grid: Vec<Vec<Row>> = chosen
+        .iter()
+        .map(|s| {
+            targets
+                .iter()
+                .map(|&t| Row {
+                    scenario: s.name.into(),
+                    target: t,
+                    udp: s.udp(),
+                    stats: None,
+                    skipped: t.unsupported(s).map(Into::into),
+                    failure: None,
+                    run_eps: Vec::new(),
+                })
+                .collect()
+        })
+        .collect();
+    let mut runs: Vec<Vec<Vec<RunStats>>> = vec![vec![Vec::new(); targets.len()]; chosen.len()];
+    for k in 0..o.runs {
+        if o.runs > 1 && chosen.len() > 1 {
+            println!("\n# round {} of {}", k + 1, o.runs);
         }
-        // Runs go round the targets (relay, peers, direct, then the
-        // relay's second run, ...): the machine's speed drifts by tens of
-        // percent within minutes, and runs taken side by side are what a
-        // ratio may compare (see the paired ratios below).
-        let mut scenario_rows: Vec<Row> = targets
-            .iter()
-            .map(|&t| Row {
-                scenario: s.name.into(),
-                target: t,
-                udp: s.udp(),
-                stats: None,
-                skipped: t.unsupported(s).map(Into::into),
-                failure: None,
-                run_eps: Vec::new(),
-            })
-            .collect();
-        let mut runs: Vec<Vec<RunStats>> = vec![Vec::new(); targets.len()];
-        let mut failed = vec![false; targets.len()];
-        for k in 0..o.runs {
-            for (i, &t) in targets.iter().enumerate() {
-                if scenario_rows[i].skipped.is_some() || failed[i] {
+        for (si, s) in chosen.iter().enumerate() {
+            println!("\n## {} — {}", s.name, s.what);
+            if k == 0 && targets.contains(&Target::Relay) {
+                let (ring, segment) = ring_sizes(&o, s);
+                println!(
+                    "siem-relay ring: {ring} in {segment} segments, fsync {}",
+                    o.fsync
+                );
+            }
+            for (ti, &t) in targets.iter().enumerate() {
+                let row = &mut grid[si][ti];
+                if row.skipped.is_some() || row.failure.is_some() {
                     continue;
                 }
                 let t0 = Instant::now();
@@ -1628,18 +1637,18 @@ TCP congestion control: system {}, relay's syslog destinations {}",
                             t0.elapsed().as_secs_f64(),
                             st.note
                         );
-                        runs[i].push(st)
+                        runs[si][ti].push(st)
                     }
                     Err(e) => {
                         println!("  {:<10} run {}: error: {e}", t.label(), k + 1);
-                        failed[i] = true;
-                        scenario_rows[i].failure =
-                            Some(format!("error: {}", e.lines().next().unwrap_or("")));
+                        row.failure = Some(format!("error: {}", e.lines().next().unwrap_or("")));
                     }
                 }
             }
         }
-        for (mut row, runs) in scenario_rows.into_iter().zip(runs) {
+    }
+    for (scenario_rows, scenario_runs) in grid.into_iter().zip(runs) {
+        for (mut row, runs) in scenario_rows.into_iter().zip(scenario_runs) {
             if row.skipped.is_none() {
                 if runs.is_empty() {
                     row.skipped = row.failure.take();
@@ -1651,7 +1660,6 @@ TCP congestion control: system {}, relay's syslog destinations {}",
                     }
                 }
             }
-            println!("{}", fmt_row(&row, o.events));
             rows.push(row);
         }
     }
@@ -1709,6 +1717,31 @@ TCP congestion control: system {}, relay's syslog destinations {}",
                 .find(|r| r.target == t && r.scenario == name)
                 .and_then(|r| r.stats.clone())
         };
+        let run_eps = |name: &str| {
+            rows.iter()
+                .find(|r| r.target == t && r.scenario == name)
+                .map(|r| r.run_eps.clone())
+                .unwrap_or_default()
+        };
+        for name in ["fanout5", "fanout4"] {
+            if let (Some(st), Some(base)) = (get(name), get("tcp_syslog")) {
+                let paired = paired_ratios(&run_eps(name), &run_eps("tcp_syslog"))
+                    .map(|(mid, lo, hi)| {
+                        format!(
+                            "; run by run {:.1}% ({:.1}% to {:.1}%)",
+                            mid * 100.0,
+                            lo * 100.0,
+                            hi * 100.0
+                        )
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "  {name}: {} at {:.1}% of its tcp_syslog rate{paired}",
+                    t.label(),
+                    st.eps * 100.0 / base.eps
+                );
+            }
+        }
         if let (Some(st), Some(base)) = (get("fanout5_stalled"), get("fanout4")) {
             println!(
                 "  fanout5_stalled: {} four healthy destinations at {:.0}% of fanout4 (the same without the stalled one)",
