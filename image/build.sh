@@ -3,9 +3,9 @@
 # appliances and minimal containers: image/siem-relay.
 #
 #   bash image/build.sh          # a plain release build
-#   bash image/build.sh --pgo    # profile-guided: runs scripts/build-pgo
-#                                # (its profile, trained and checked on the
-#                                # e2e bench), then builds with that profile
+#   bash image/build.sh --pgo    # profile-guided: scripts/build-pgo with
+#                                # this build's flags and --target (trained
+#                                # and checked on the e2e bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pgo=false
@@ -19,10 +19,13 @@ target=$(rustc -vV | sed -n 's/^host: //p')
 # the binary is then built as the one the bench measures.
 flags="${RUSTFLAGS:-} --cfg tokio_unstable -C target-feature=+crt-static"
 if $pgo; then
-  bash scripts/build-pgo
-  flags="$flags -Cprofile-use=$PWD/target/pgo-data/merged.profdata"
+  # instrumented, trained and built with these very flags and --target:
+  # a profile only applies to a build made the same way
+  RUSTFLAGS="$flags" bash scripts/build-pgo --target "$target"
+  cp "target/pgo/$target/release/siem-relay" image/siem-relay
+else
+  RUSTFLAGS="$flags" cargo build --release --locked --target "$target"
+  cp "target/$target/release/siem-relay" image/siem-relay
 fi
-RUSTFLAGS="$flags" cargo build --release --locked --target "$target"
-cp "target/$target/release/siem-relay" image/siem-relay
 strip image/siem-relay 2>/dev/null || true
 file image/siem-relay 2>/dev/null || ls -l image/siem-relay
