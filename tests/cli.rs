@@ -42,6 +42,14 @@ fn reported_at(out: &str, keys: &[(&str, usize)]) {
     }
 }
 
+/// `validate`'s output `out` is one error, at `key` (line `line`), that
+/// says `words`.
+fn only_error(out: &str, key: &str, line: usize, words: &str) {
+    reported_at(out, &[(key, line)]);
+    assert!(out.contains(words), "no `{words}` in:\n{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -381,13 +389,13 @@ fn validate_names_a_segment_size_out_of_range_at_its_key() {
         "[destinations.f]\ntype = \"file\"\npath = \"x.ndjson\"\n\n\
          [buffer]\nsegment_bytes = \"8GiB\"\n",
     );
-    reported_at(&out, &[("buffer.segment_bytes", 6)]);
-    assert!(
-        out.contains("must be between 64KiB and 4GiB (is 8GiB)"),
-        "{out}"
+    only_error(
+        &out,
+        "buffer.segment_bytes",
+        6,
+        "must be between 64KiB and 4GiB (is 8GiB)",
     );
     assert!(!out.contains("max_bytes"), "{out}");
-    assert_eq!(out.lines().count(), 1, "{out}");
 }
 
 /// An HTTP source's `max_body_bytes` over its (default) `queue_bytes` is
@@ -399,13 +407,13 @@ fn validate_names_a_body_limit_over_the_queue_at_its_key() {
          max_body_bytes = \"1GB\"\n\n\
          [destinations.f]\ntype = \"file\"\npath = \"x.ndjson\"\n",
     );
-    reported_at(&out, &[("sources.web.max_body_bytes", 4)]);
-    assert!(
-        out.contains("must be at most queue_bytes (32MiB, its default)"),
-        "{out}"
+    only_error(
+        &out,
+        "sources.web.max_body_bytes",
+        4,
+        "must be at most queue_bytes (32MiB, its default)",
     );
     assert!(!out.contains("queue_bytes (line"), "{out}");
-    assert_eq!(out.lines().count(), 1, "{out}");
 }
 
 /// A mistyped source `type` is reported once, with the type meant, and
@@ -417,10 +425,8 @@ fn validate_reports_a_mistyped_source_type_alone() {
          [sources.b]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:6602\"\n\n\
          [destinations.f]\ntype = \"file\"\npath = \"x.ndjson\"\n",
     );
-    reported_at(&out, &[("sources.a.type", 2)]);
-    assert!(out.contains("did you mean `syslog_tcp`?"), "{out}");
+    only_error(&out, "sources.a.type", 2, "did you mean `syslog_tcp`?");
     assert!(!out.contains("overlaps"), "{out}");
-    assert_eq!(out.lines().count(), 1, "{out}");
 }
 
 /// Behind another error, `validate` still reads `${VAR:-default}` as its
