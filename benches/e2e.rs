@@ -1158,6 +1158,9 @@ struct Row {
     /// events/s of each run, in order, when all of them succeeded: paired
     /// with the other targets' runs of the same round
     run_eps: Vec<f64>,
+    /// CPU seconds per million events of each run, paired the same way
+    /// (empty unless every run measured its CPU)
+    run_cpu: Vec<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -1503,6 +1506,7 @@ fn self_check(o: &Opts) -> bool {
             skipped: None,
             failure: None,
             run_eps: Vec::new(),
+            run_cpu: Vec::new(),
         };
         check(
             &format!("{proto:?}: a lossy run fails the bench"),
@@ -1594,6 +1598,7 @@ TCP congestion control: system {}, relay's syslog destinations {}",
                     skipped: t.unsupported(s).map(Into::into),
                     failure: None,
                     run_eps: Vec::new(),
+                    run_cpu: Vec::new(),
                 })
                 .collect()
         })
@@ -1657,6 +1662,10 @@ TCP congestion control: system {}, relay's syslog destinations {}",
                     // a run that failed after others succeeded breaks the pairs
                     if row.failure.is_none() {
                         row.run_eps = runs.iter().map(|r| r.eps).collect();
+                        row.run_cpu = runs.iter().map_while(|r| r.cpu_per_mev).collect();
+                        if row.run_cpu.len() != runs.len() {
+                            row.run_cpu.clear();
+                        }
                     }
                 }
             }
@@ -1685,26 +1694,27 @@ TCP congestion control: system {}, relay's syslog destinations {}",
             };
             for &p in &o.peers {
                 if let Some(peer) = get(p, s.name) {
-                    let paired = match (row(Target::Relay, s.name), row(p, s.name)) {
-                        (Some(a), Some(b)) => paired_ratios(&a.run_eps, &b.run_eps),
-                        _ => None,
+                    let (mine, theirs) = (row(Target::Relay, s.name), row(p, s.name));
+                    let paired = |f: fn(&Row) -> &[f64], what: &str| {
+                        mine.zip(theirs)
+                            .and_then(|(a, b)| paired_ratios(f(a), f(b)))
+                            .map(|(mid, lo, hi)| {
+                                format!("; {what} run by run {mid:.2}x ({lo:.2}x to {hi:.2}x)")
+                            })
+                            .unwrap_or_default()
                     };
                     let cpu = match (me.cpu_per_mev, peer.cpu_per_mev) {
                         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
                         _ => "–".into(),
                     };
-                    let paired = paired
-                        .map(|(mid, lo, hi)| {
-                            format!("; run by run {mid:.2}x ({lo:.2}x to {hi:.2}x)")
-                        })
-                        .unwrap_or_default();
                     println!(
-                        "  {:<11} vs {:<9}: {:.2}x events/s, CPU {}{}",
+                        "  {:<11} vs {:<9}: {:.2}x events/s, CPU {}{}{}",
                         s.name,
                         p.label(),
                         me.eps / peer.eps,
                         cpu,
-                        paired
+                        paired(|r| &r.run_eps, "events/s"),
+                        paired(|r| &r.run_cpu, "CPU"),
                     );
                 }
             }
