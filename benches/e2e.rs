@@ -899,6 +899,9 @@ struct RunStats {
     eps: f64,
     mbps: f64,
     cpu_per_mev: Option<f64>,
+    /// CPU µs per event by thread name (threads that exited during the run
+    /// as `(exited)`), for the run's line; empty in medians
+    threads: Vec<(String, f64)>,
     rss_mib: Option<f64>,
     p50_ms: f64,
     p99_ms: f64,
@@ -999,6 +1002,7 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
         tls,
     };
     let cpu0 = proc.as_ref().and_then(|p| p.cpu_secs());
+    let threads0 = proc.as_ref().map(|p| p.thread_cpu_secs());
     // peak anonymous RSS (excludes the mapped ring's page cache), sampled every 20 ms
     let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = proc.as_ref().map(|p| {
@@ -1014,12 +1018,19 @@ fn run_once(o: &Opts, t: Target, s: &Scenario) -> Result<RunStats, String> {
     });
     let (res, note) = drive(o, &spec, s.udp(), &healthy, proc.as_mut())?;
     let cpu1 = proc.as_ref().and_then(|p| p.cpu_secs());
+    let threads1 = proc.as_ref().map(|p| p.thread_cpu_secs());
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let rss = sampler.and_then(|h| h.join().ok()).filter(|&k| k > 0);
     let mut stats = collect(&res, &healthy);
     stats.note = note;
     if let (Some(a), Some(b)) = (cpu0, cpu1) {
         stats.cpu_per_mev = Some((b - a) / n as f64 * 1e6);
+        if let (Some(t0), Some(t1)) = (threads0, threads1) {
+            stats.threads = per_thread(&t0, &t1, b - a)
+                .into_iter()
+                .map(|(name, secs)| (name, secs / n as f64 * 1e6))
+                .collect();
+        }
     }
     stats.rss_mib = rss.map(|k| k as f64 / 1024.0);
     if let Some(p) = proc.as_mut() {
@@ -1189,6 +1200,45 @@ fn paired_ratios(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
     Some((median(ratios), lo, hi))
 }
 
+/// ` [name 1.23, other 0.45]`: CPU µs per event by thread name, the ones
+/// of 0.01 µs or more; empty when there are none.
+fn thread_split(threads: &[(String, f64)]) -> String {
+    let shown: Vec<String> = threads
+        .iter()
+        .filter(|(_, us)| *us >= 0.005)
+        .map(|(name, us)| format!("{name} {us:.2}"))
+        .collect();
+    if shown.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", shown.join(", "))
+    }
+}
+
+/// CPU seconds by thread name between two [`Proc::thread_cpu_secs`]
+/// samples, busiest first; what the process used beyond them (threads that
+/// exited before the second sample) as `(exited)`. `total`: the process's
+/// CPU seconds between the samples.
+fn per_thread(before: &[(String, f64)], after: &[(String, f64)], total: f64) -> Vec<(String, f64)> {
+    let was = |name: &str| {
+        before
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0.0, |&(_, s)| s)
+    };
+    // a name whose threads partly exited can come out below its start
+    let mut v: Vec<(String, f64)> = after
+        .iter()
+        .map(|(n, s)| (n.clone(), (s - was(n)).max(0.0)))
+        .collect();
+    let exited = total - v.iter().map(|(_, s)| s).sum::<f64>();
+    if exited > 0.0 {
+        v.push(("(exited)".into(), exited));
+    }
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
+}
+
 fn median_stats(runs: &[RunStats], udp: bool) -> RunStats {
     let f = |g: &dyn Fn(&RunStats) -> f64| median(runs.iter().map(g).collect());
     let opt = |g: &dyn Fn(&RunStats) -> Option<f64>| {
@@ -1203,6 +1253,7 @@ fn median_stats(runs: &[RunStats], udp: bool) -> RunStats {
         eps: f(&|r| r.eps),
         mbps: f(&|r| r.mbps),
         cpu_per_mev: opt(&|r| r.cpu_per_mev),
+        threads: Vec::new(),
         rss_mib: opt(&|r| r.rss_mib),
         p50_ms: f(&|r| r.p50_ms),
         p99_ms: f(&|r| r.p99_ms),
@@ -1314,6 +1365,27 @@ fn self_check(o: &Opts) -> bool {
     check(
         "paired ratios: none unless both rows made every run",
         paired_ratios(&[2.0, 3.0], &[1.0]).is_none() && paired_ratios(&[2.0], &[1.0]).is_none(),
+    );
+    // CPU by thread name
+    let split = per_thread(
+        &[("a".into(), 1.0), ("b".into(), 2.0)],
+        &[("a".into(), 1.5), ("b".into(), 2.25), ("c".into(), 0.0625)],
+        1.0,
+    );
+    check(
+        "per-thread CPU: deltas busiest first, the rest as exited threads",
+        split
+            == [
+                ("a".to_string(), 0.5),
+                ("b".to_string(), 0.25),
+                ("(exited)".to_string(), 0.1875),
+                ("c".to_string(), 0.0625),
+            ],
+    );
+    check(
+        "per-thread CPU: a thread name holding ') ' parses",
+        procs::thread_stat("7 (w) x) S 1 7 7 0 -1 4194560 1 0 0 0 300 100 0 0 20 0 1 0")
+            .is_some_and(|(name, secs)| name == "w) x" && secs > 0.0),
     );
     // seq extraction from every shape a relay or peer may forward
     check(
@@ -1628,7 +1700,7 @@ TCP congestion control: system {}, relay's syslog destinations {}",
                         // CPU per event on each run's line too (the table has medians)
                         let cpu = st
                             .cpu_per_mev
-                            .map(|c| format!("  {c:.2} CPU s/M ev"))
+                            .map(|c| format!("  {c:.2} CPU s/M ev{}", thread_split(&st.threads)))
                             .unwrap_or_default();
                         println!(
                             "  {:<10} run {}: {:>9.0} ev/s  lost {} dup {}  p99 {:.1} ms{}  ({:.1}s) {}",

@@ -90,16 +90,26 @@ impl Proc {
     /// utime + stime of the whole process (all threads), seconds.
     pub fn cpu_secs(&self) -> Option<f64> {
         let s = fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        let rest = &s[s.rfind(')')? + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // rest starts at field 3 (state): utime is field 14, stime 15
-        let ut: f64 = f.get(11)?.parse().ok()?;
-        let st: f64 = f.get(12)?.parse().ok()?;
-        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-            .ok()
-            .flatten()
-            .unwrap_or(100) as f64;
-        Some((ut + st) / hz)
+        thread_stat(&s).map(|(_, secs)| secs)
+    }
+
+    /// utime + stime of the live threads, seconds, summed by thread name
+    /// (`comm`), sorted by name. A thread that has exited is not here (its
+    /// time still counts in [`Proc::cpu_secs`]).
+    pub fn thread_cpu_secs(&self) -> Vec<(String, f64)> {
+        let mut by_name = std::collections::BTreeMap::<String, f64>::new();
+        let Ok(tasks) = fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return Vec::new();
+        };
+        for task in tasks.flatten() {
+            let Ok(stat) = fs::read_to_string(task.path().join("stat")) else {
+                continue; // exited meanwhile
+            };
+            if let Some((name, secs)) = thread_stat(&stat) {
+                *by_name.entry(name.to_string()).or_default() += secs;
+            }
+        }
+        by_name.into_iter().collect()
     }
 
     /// RssAnon (resident anonymous memory: heap and stacks, not the mapped
@@ -136,4 +146,21 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The name (`comm`) and utime + stime in seconds of a `/proc/.../stat` line
+/// (a process's or a thread's: the same layout).
+pub fn thread_stat(stat: &str) -> Option<(&str, f64)> {
+    // the name is in parentheses and may itself hold ') '
+    let name = &stat[stat.find('(')? + 1..stat.rfind(')')?];
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state): utime is field 14, stime 15
+    let ut: f64 = f.get(11)?.parse().ok()?;
+    let st: f64 = f.get(12)?.parse().ok()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    Some((name, (ut + st) / hz))
 }
