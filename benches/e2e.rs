@@ -1799,26 +1799,44 @@ TCP congestion control: system {}, relay's syslog destinations {}",
                 .find(|r| r.target == t && r.scenario == name)
                 .and_then(|r| r.stats.clone())
         };
-        let run_eps = |name: &str| {
+        let runs_of = |name: &str, f: fn(&Row) -> &[f64]| {
             rows.iter()
                 .find(|r| r.target == t && r.scenario == name)
-                .map(|r| r.run_eps.clone())
+                .map(|r| f(r).to_vec())
                 .unwrap_or_default()
+        };
+        let percent = |(mid, lo, hi): (f64, f64, f64)| {
+            format!(
+                "{:.1}% ({:.1}% to {:.1}%)",
+                mid * 100.0,
+                lo * 100.0,
+                hi * 100.0
+            )
         };
         for name in ["fanout5", "fanout4"] {
             if let (Some(st), Some(base)) = (get(name), get("tcp_syslog")) {
-                let paired = paired_ratios(&run_eps(name), &run_eps("tcp_syslog"))
-                    .map(|(mid, lo, hi)| {
-                        format!(
-                            "; run by run {:.1}% ({:.1}% to {:.1}%)",
-                            mid * 100.0,
-                            lo * 100.0,
-                            hi * 100.0
-                        )
-                    })
-                    .unwrap_or_default();
+                let paired = paired_ratios(
+                    &runs_of(name, |r| &r.run_eps),
+                    &runs_of("tcp_syslog", |r| &r.run_eps),
+                )
+                .map(|p| format!("; run by run {}", percent(p)))
+                .unwrap_or_default();
+                // the process's own cost, apart from the sinks' and the
+                // generator's share of the machine: tcp_syslog's CPU per
+                // event over this scenario's
+                let cpu = paired_ratios(
+                    &runs_of("tcp_syslog", |r| &r.run_cpu),
+                    &runs_of(name, |r| &r.run_cpu),
+                )
+                .map(|p| {
+                    format!(
+                        "; its CPU per event, tcp_syslog's over {name}'s, run by run {}",
+                        percent(p)
+                    )
+                })
+                .unwrap_or_default();
                 println!(
-                    "  {name}: {} at {:.1}% of its tcp_syslog rate{paired}",
+                    "  {name}: {} at {:.1}% of its tcp_syslog rate{paired}{cpu}",
                     t.label(),
                     st.eps * 100.0 / base.eps
                 );
