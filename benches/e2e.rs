@@ -899,8 +899,8 @@ struct RunStats {
     eps: f64,
     mbps: f64,
     cpu_per_mev: Option<f64>,
-    /// CPU µs per event by thread name (threads that exited during the run
-    /// as `(exited)`), for the run's line; empty in medians
+    /// CPU µs per event by thread name (what the threads' times leave of
+    /// the process's as `(rest)`), for the run's line; empty in medians
     threads: Vec<(String, f64)>,
     rss_mib: Option<f64>,
     p50_ms: f64,
@@ -1217,7 +1217,8 @@ fn thread_split(threads: &[(String, f64)]) -> String {
 
 /// CPU seconds by thread name between two [`Proc::thread_cpu_secs`]
 /// samples, busiest first; what the process used beyond them (threads that
-/// exited before the second sample) as `(exited)`. `total`: the process's
+/// exited before the second sample, and the rounding of each thread's time
+/// to clock ticks) as `(rest)`. `total`: the process's
 /// CPU seconds between the samples.
 fn per_thread(before: &[(String, f64)], after: &[(String, f64)], total: f64) -> Vec<(String, f64)> {
     let was = |name: &str| {
@@ -1231,9 +1232,9 @@ fn per_thread(before: &[(String, f64)], after: &[(String, f64)], total: f64) -> 
         .iter()
         .map(|(n, s)| (n.clone(), (s - was(n)).max(0.0)))
         .collect();
-    let exited = total - v.iter().map(|(_, s)| s).sum::<f64>();
-    if exited > 0.0 {
-        v.push(("(exited)".into(), exited));
+    let rest = total - v.iter().map(|(_, s)| s).sum::<f64>();
+    if rest > 0.0 {
+        v.push(("(rest)".into(), rest));
     }
     v.sort_by(|a, b| b.1.total_cmp(&a.1));
     v
@@ -1373,12 +1374,12 @@ fn self_check(o: &Opts) -> bool {
         1.0,
     );
     check(
-        "per-thread CPU: deltas busiest first, the rest as exited threads",
+        "per-thread CPU: deltas busiest first, what they leave as the rest",
         split
             == [
                 ("a".to_string(), 0.5),
                 ("b".to_string(), 0.25),
-                ("(exited)".to_string(), 0.1875),
+                ("(rest)".to_string(), 0.1875),
                 ("c".to_string(), 0.0625),
             ],
     );
