@@ -1201,7 +1201,7 @@ fn paired_ratios(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
 }
 
 /// ` [name 1.23, other 0.45]`: CPU µs per event by thread name, the ones
-/// of 0.01 µs or more; empty when there are none.
+/// that show as 0.01 µs or more; empty when there are none.
 fn thread_split(threads: &[(String, f64)]) -> String {
     let shown: Vec<String> = threads
         .iter()
