@@ -6,6 +6,7 @@
 //! instead of serialising again.
 
 pub mod buffers;
+pub mod crc32c;
 mod id;
 pub(crate) mod json_text;
 pub(crate) mod json_writer;

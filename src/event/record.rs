@@ -179,7 +179,7 @@ impl<'a> Record<'a> {
 
 /// CRC32C over everything but the magic and the checksum field itself.
 fn checksum(rec: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(&rec[2..8]), &rec[12..])
+    super::crc32c::append(super::crc32c::crc32c(&rec[2..8]), &rec[12..])
 }
 
 /// The part of `hint` a record stores: all of it, or nothing when it is
