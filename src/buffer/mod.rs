@@ -2,8 +2,9 @@
 //! once, and each destination reads it through its own [`Cursor`].
 //!
 //! - [`segment`]: one segment file, written with `pwrite`, read through a
-//!   read-only shared map, with a prefetch hint for readers walking it (the
-//!   only `unsafe` in the project).
+//!   read-only shared map, with a prefetch hint for readers walking it (all
+//!   the project's `unsafe` but one call: the records' CRC32C in
+//!   `event::crc32c`, gated on the CPU features it needs).
 //! - [`scan`]: finding valid records in a segment's bytes (recovery, verify, salvage).
 //! - [`ring`]: the writer, the segment table, reuse under `when_full`, fsync.
 //! - [`cursor`]: a destination's read position, its acknowledgements and checkpoint.
