@@ -15,10 +15,6 @@
 //! this to, and the fallback on CPUs without SSE 4.2 and PCLMULQDQ and on
 //! other architectures.
 
-/// Below this many bytes the three streams would be too short to pay for
-/// joining them.
-const MIN_PARALLEL: usize = 96;
-
 /// The CRC32C of `data`.
 pub fn crc32c(data: &[u8]) -> u32 {
     append(0, data)
@@ -28,8 +24,7 @@ pub fn crc32c(data: &[u8]) -> u32 {
 /// `crc32c::crc32c_append` returns).
 pub fn append(crc: u32, data: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    if data.len() >= MIN_PARALLEL
-        && std::arch::is_x86_feature_detected!("sse4.2")
+    if std::arch::is_x86_feature_detected!("sse4.2")
         && std::arch::is_x86_feature_detected!("pclmulqdq")
     {
         // SAFETY: `three_streams` needs SSE 4.2 and PCLMULQDQ, and this CPU
@@ -93,7 +88,9 @@ mod x86 {
         u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().unwrap())
     }
 
-    /// [`append`](super::append) with three `crc32` chains side by side.
+    /// [`append`](super::append) with three `crc32` chains side by side
+    /// (one chain for the bytes left over, and for buffers under 96 bytes,
+    /// too short for three to pay).
     #[target_feature(enable = "sse4.2,pclmulqdq")]
     pub(super) fn three_streams(crc: u32, data: &[u8]) -> u32 {
         let mut state = u64::from(!crc);
