@@ -8,7 +8,7 @@
 //! buffer is cut into three equal streams run side by side, which the CPU
 //! overlaps, and the three results are joined with two carry-less
 //! multiplications (PCLMULQDQ) by constants from a table built at compile
-//! time. At 700 bytes that is ~2.4× faster (`cargo bench --bench ring --
+//! time. At 700 bytes that is ~2.3× faster (`cargo bench --bench ring --
 //! record_checksum`).
 //!
 //! The crate stays the reference the tests and the `crc32c` fuzz target hold
