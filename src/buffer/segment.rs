@@ -59,7 +59,7 @@ impl SegmentHeader {
         b[16..24].copy_from_slice(&self.id.to_le_bytes());
         b[24..32].copy_from_slice(&self.first_seq.to_le_bytes());
         b[32..40].copy_from_slice(&self.created_ms.to_le_bytes());
-        let crc = crc32c::crc32c(&b[0..40]);
+        let crc = crate::event::crc32c::crc32c(&b[0..40]);
         b[40..44].copy_from_slice(&crc.to_le_bytes());
         b
     }
@@ -82,7 +82,7 @@ impl SegmentHeader {
             return Err("unsupported segment version");
         }
         let crc = u32::from_le_bytes(b[40..44].try_into().unwrap());
-        if crc32c::crc32c(&b[0..40]) != crc {
+        if crate::event::crc32c::crc32c(&b[0..40]) != crc {
             return Err("segment header checksum mismatch");
         }
         let rd = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());

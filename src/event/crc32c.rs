@@ -11,9 +11,10 @@
 //! time. At 700 bytes that is ~2.3× faster (`cargo bench --bench ring --
 //! record_checksum`).
 //!
-//! The crate stays the reference the tests and the `crc32c` fuzz target hold
-//! this to, and the fallback on CPUs without SSE 4.2 and PCLMULQDQ and on
-//! other architectures.
+//! It is the project's one CRC32C: records, segment headers and tenant
+//! hashes all go through it. The crate stays the reference the tests and
+//! the `crc32c` fuzz target hold this to, and the fallback on CPUs without
+//! SSE 4.2 and PCLMULQDQ and on other architectures.
 
 /// The CRC32C of `data`.
 pub fn crc32c(data: &[u8]) -> u32 {

@@ -294,7 +294,7 @@ impl EncodedEvent {
 /// The 32-bit tenant hash stored in record headers (CRC32C of the tenant id;
 /// never 0, which means "no tenant").
 pub fn tenant_hash(tenant: &str) -> u32 {
-    crc32c::crc32c(tenant.as_bytes()).max(1)
+    self::crc32c::crc32c(tenant.as_bytes()).max(1)
 }
 
 #[cfg(test)]
