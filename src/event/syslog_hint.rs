@@ -208,7 +208,7 @@ impl Message<'_> {
 /// Appends a kind 3 hint for the RFC 5424 line that `f` was read from,
 /// `head` (PRI to the MSG) then `msg`, when `f` has a hostname and an app
 /// name and the line fits in a hint; false, with nothing written, otherwise
-/// (then [`write`] is the hint).
+/// (then [`write()`] is the hint).
 pub fn write_original(out: &mut Vec<u8>, f: &SyslogFields<'_>, head: &str, msg: &str) -> bool {
     let fits = 4 + head.len() + msg.len() <= super::record::MAX_HINT_LEN;
     let named = f.hostname.is_some() && f.app_name.is_some();
