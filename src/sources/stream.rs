@@ -176,8 +176,9 @@ enum End {
 ///
 /// The frames of each read go into a [`Chunk`] in the framer's own buffer,
 /// handed over without a copy ([`Framer::take_framed`]: only an unfinished
-/// frame moves to the framer's next buffer). A small chunk with nothing in flight is parsed right here; a larger one
-/// is parsed by a task of its own while this one reads on, up to
+/// frame moves to the framer's next buffer). A small chunk with nothing in
+/// flight is parsed right here; a larger one is parsed by a task of its
+/// own while this one reads on, up to
 /// [`PARSE_AHEAD`] chunks ahead, so one busy connection keeps every core
 /// parsing instead of one (parsing is most of ingest's CPU). Chunks are
 /// appended in the order they were read (by the [`Appender`], so reading
