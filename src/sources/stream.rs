@@ -178,9 +178,9 @@ enum End {
 /// handed over without a copy ([`Framer::take_framed`]: only an unfinished
 /// frame moves to the framer's next buffer). A small chunk with nothing in
 /// flight is parsed right here; a larger one is parsed by a task of its
-/// own while this one reads on, up to
-/// [`PARSE_AHEAD`] chunks ahead, so one busy connection keeps every core
-/// parsing instead of one (parsing is most of ingest's CPU). Chunks are
+/// own while this one reads on, up to [`PARSE_AHEAD`] chunks ahead, so one
+/// busy connection keeps every core parsing instead of one (parsing is
+/// most of ingest's CPU). Chunks are
 /// appended in the order they were read (by the [`Appender`], so reading
 /// goes on meanwhile), and nothing read is dropped at the
 /// end: whatever is in flight when the connection ends (EOF, an error,
