@@ -11,7 +11,8 @@
 # http: an http source with a blackhole destination and REQUESTS (default 50)
 #       concurrent 8 MiB NDJSON uploads with curl.
 # Prints the relay's peak anonymous RSS (sampled every 100-250 ms; the ring's
-# page cache is not in it) and, for http, the answers' status codes.
+# page cache is not in it) and, for http, the answers' status codes and the
+# anonymous RSS 10 s after the last upload.
 # Needs python3 and, for http, curl. RELAY defaults to target/release/siem-relay.
 set -euo pipefail
 mode=${1:?tcp or http}
@@ -99,6 +100,9 @@ open('$dir/body.ndjson', 'w').write(line * (8 * 1024 * 1024 // len(line)))"
     r=$(rss_kib $pid); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.1
   done
   echo "http: $n concurrent 8 MiB uploads: peak anon RSS $((peak / 1024)) MiB; answers: $(sort "$dir/codes" | uniq -c | awk '{printf "%s x%s ", $2, $1}')"
+  # what stays once the relay is quiet (it trims its heap 5 s into a quiet spell)
+  sleep 10
+  echo "http: anon RSS 10 s after the last upload: $(( $(rss_kib $pid) / 1024 )) MiB"
   ;;
 *) echo "mode: tcp or http" >&2; exit 2 ;;
 esac

@@ -4,6 +4,7 @@
 
 mod delivery;
 mod ingest;
+pub mod memory;
 mod validate;
 
 use delivery::DeliveryRuntime;
@@ -126,6 +127,8 @@ pub struct Relay {
     /// Whether a running destination reads syslog hints; the sources'
     /// [`RingIngest`] leaves them out of the records while none does.
     syslog_hints: Arc<AtomicBool>,
+    /// The task that trims the heap once the relay goes quiet ([`memory`]).
+    idle_trim: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Relay {
@@ -143,6 +146,7 @@ impl Relay {
             managed: Default::default(),
             delivery: DeliveryRuntime::start()?,
             syslog_hints: Arc::new(AtomicBool::new(false)),
+            idle_trim: Mutex::new(None),
         });
         for d in config.destinations.iter() {
             relay.start_destination(&config, d).await?;
@@ -151,7 +155,25 @@ impl Relay {
         for s in config.sources.iter() {
             relay.start_source(&config, s).await?;
         }
+        let trim = tokio::spawn(idle_trim(Arc::downgrade(&relay)));
+        *relay.idle_trim.lock().unwrap() = Some(trim);
         Ok(relay)
+    }
+
+    /// What the relay has done so far, as one count that moves while it
+    /// works: records appended, and batches sent or failed.
+    async fn activity(&self) -> u64 {
+        let sent: u64 = self
+            .destinations
+            .lock()
+            .await
+            .values()
+            .map(|d| {
+                let s = &d.dest.status;
+                s.sent_batches.load(Ordering::Relaxed) + s.failure_count.load(Ordering::Relaxed)
+            })
+            .sum();
+        self.ring.next_seq().wrapping_add(sent)
     }
 
     pub fn ring(&self) -> &Ring {
@@ -414,6 +436,9 @@ impl Relay {
     /// Stops intake, lets destinations finish in-flight batches within the
     /// grace period, checkpoints and flushes the ring.
     pub async fn shutdown(&self) -> Result<(), AppError> {
+        if let Some(trim) = self.idle_trim.lock().unwrap().take() {
+            trim.abort();
+        }
         let api = self.api.lock().unwrap().take();
         if let Some(api) = api {
             api.stop().await;
@@ -504,6 +529,36 @@ fn log_recovery(r: &RecoveryReport) {
             damaged_records = r.damaged_records() - damaged,
             "ring holds damage reported at an earlier start"
         );
+    }
+}
+
+/// Trims the heap once per quiet spell (see [`memory`]) until the relay is
+/// dropped or shut down.
+async fn idle_trim(relay: std::sync::Weak<Relay>) {
+    let mut idle = {
+        let Some(r) = relay.upgrade() else { return };
+        memory::IdleTrim::new(r.activity().await, std::time::Instant::now())
+    };
+    let mut tick = tokio::time::interval(memory::TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(r) = relay.upgrade() else { return };
+        let activity = r.activity().await;
+        drop(r);
+        if idle.observe(activity, std::time::Instant::now()) {
+            let Ok((before, after)) = tokio::task::spawn_blocking(memory::trim).await else {
+                return;
+            };
+            let released = before.zip(after).map_or(0, |(b, a)| b.saturating_sub(a));
+            metrics::counter!("siem_relay_memory_trims_total").increment(1);
+            metrics::counter!("siem_relay_memory_trimmed_bytes_total").increment(released);
+            tracing::debug!(
+                resident_before = before,
+                resident_after = after,
+                "relay quiet: free heap memory returned to the system"
+            );
+        }
     }
 }
 
