@@ -3,6 +3,8 @@
 //! `IDLE_AFTER` (counted in `siem_relay_memory_trims_total`), not while
 //! events flow. A test binary of its own: the tests measure the process's
 //! resident set, so they run one at a time and apart from other tests.
+//! Only where the relay trims: glibc's allocator (not the `mimalloc` build).
+#![cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use siem_relay::app::memory::{resident_bytes, trim, IDLE_AFTER};
@@ -14,7 +16,6 @@ use std::time::{Duration, Instant};
 /// One test at a time: each moves the resident set the other measures.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
 #[test]
 fn trim_gives_freed_pages_back() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

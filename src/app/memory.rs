@@ -16,6 +16,14 @@
 
 use std::time::{Duration, Instant};
 
+/// Whether this build can trim: glibc's allocator on Linux (not the
+/// `mimalloc` build, nor musl, whose allocators keep no such reserve).
+pub const SUPPORTED: bool = cfg!(all(
+    target_os = "linux",
+    target_env = "gnu",
+    not(feature = "mimalloc")
+));
+
 /// How long the activity count must stand still before a trim.
 pub const IDLE_AFTER: Duration = Duration::from_secs(5);
 /// How often the activity count is looked at.
@@ -59,7 +67,7 @@ impl IdleTrim {
 
 /// Returns the allocator's free memory to the system; the resident set
 /// before and after, in bytes (`None` where `/proc/self/statm` cannot be
-/// read). A no-op but for the reading where the allocator is not glibc's.
+/// read). A no-op but for the reading where not [`SUPPORTED`].
 pub fn trim() -> (Option<u64>, Option<u64>) {
     let before = resident_bytes();
     #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]

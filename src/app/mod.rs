@@ -155,8 +155,10 @@ impl Relay {
         for s in config.sources.iter() {
             relay.start_source(&config, s).await?;
         }
-        let trim = tokio::spawn(idle_trim(Arc::downgrade(&relay)));
-        *relay.idle_trim.lock().unwrap() = Some(trim);
+        if memory::SUPPORTED {
+            let trim = tokio::spawn(idle_trim(Arc::downgrade(&relay)));
+            *relay.idle_trim.lock().unwrap() = Some(trim);
+        }
         Ok(relay)
     }
 
