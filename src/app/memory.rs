@@ -66,26 +66,32 @@ impl IdleTrim {
 }
 
 /// Returns the allocator's free memory to the system; the resident set
-/// before and after, in bytes (`None` where `/proc/self/statm` cannot be
+/// before and after, in bytes (`None` where `/proc/self/status` cannot be
 /// read). A no-op but for the reading where not [`SUPPORTED`].
 pub fn trim() -> (Option<u64>, Option<u64>) {
     let before = resident_bytes();
     #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
-    // SAFETY: malloc_trim takes no pointers; glibc locks each arena while
-    // it walks it, so other threads may allocate and free meanwhile.
+    // SAFETY: the relay's one FFI call outside the ring and the CRC:
+    // malloc_trim takes no pointers, and glibc locks each arena while it
+    // walks it, so other threads may allocate and free meanwhile.
     unsafe {
         libc::malloc_trim(0);
     }
     (before, resident_bytes())
 }
 
-/// The process's resident set in bytes, from `/proc/self/statm`.
+/// The process's resident set in bytes (`VmRSS` of `/proc/self/status`).
 pub fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf reads a constant of the system and takes no pointers.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()?)
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 #[cfg(test)]
