@@ -297,30 +297,42 @@ fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyErro
     })
 }
 
-/// Where in `slice` simd-json's error `e` is, and what it is. Its first
-/// pass reports what it finds (an unterminated string, a bad escape) at 0,
-/// wherever it is, and a structure it cannot follow (`{"b":}`, a trailing
-/// comma) only as an internal error: serde_json, reading `slice` again,
-/// says where instead, and for the latter what.
+/// Where in `slice` simd-json's error `e` is, and what it is. simd-json
+/// reports some errors where its pass happened to be, not where the fault
+/// is: a fault inside a string (an unterminated one, a bad escape) at 0 or
+/// at some string's start, a structure it cannot follow (`{"b":}`, a
+/// trailing comma) only as an internal error. serde_json, reading `slice`
+/// again (the error path only), says where those are. The words are
+/// simd-json's where its error names the fault (an invalid escape, a
+/// number), else serde_json's (a string the input ends in, `expected
+/// value`), but never "trailing characters": a second value or a byte
+/// order mark, which this relay's own words explain better.
 fn located(slice: &[u8], e: &simd_json::Error) -> (usize, String) {
-    let structural = matches!(e.error(), simd_json::ErrorType::InternalError(_));
-    let reread = (e.index() == 0 || structural)
-        .then(|| serde_json::from_slice::<serde::de::IgnoredAny>(slice).err())
-        .flatten();
-    match reread {
-        Some(s) => {
-            // "trailing characters": a second value or a byte order mark,
-            // which this relay's own words explain better
-            let words = serde_error_text(&s);
-            let message = if structural && !words.starts_with("trailing characters") {
-                words
-            } else {
-                json_error_text(e.error())
-            };
-            (serde_error_offset(slice, &s), message)
-        }
-        None => (e.index(), json_error_text(e.error())),
-    }
+    use simd_json::ErrorType as E;
+    let Some(s) = serde_json::from_slice::<serde::de::IgnoredAny>(slice).err() else {
+        return (e.index(), json_error_text(e.error()));
+    };
+    let words = serde_error_text(&s);
+    let message = match fault_text(e.error()) {
+        _ if words.starts_with("trailing characters") => json_error_text(e.error()),
+        Some(ours) => ours,
+        None => words,
+    };
+    let misplaced = e.index() == 0
+        || matches!(
+            e.error(),
+            E::InternalError(_)
+                | E::UnterminatedString
+                | E::InvalidEscape
+                | E::InvalidUnicodeEscape
+                | E::InvalidUnicodeCodepoint
+        );
+    let at = if misplaced {
+        serde_error_offset(slice, &s)
+    } else {
+        e.index()
+    };
+    (at, message)
 }
 
 /// serde_json's words for an error, without its line and column (those
@@ -337,6 +349,21 @@ fn serde_error_text(e: &serde_json::Error) -> String {
 fn json_error_text(e: &simd_json::ErrorType) -> String {
     use simd_json::ErrorType as E;
     match e {
+        // simd-json's structural pass: a second value, a byte order mark,
+        // or anything else after or around the value
+        E::TrailingData | E::InternalError(_) => {
+            "not one JSON value (something before or after it, such as a second value or a byte order mark)".into()
+        }
+        other => fault_text(other).unwrap_or_else(|| format!("invalid JSON ({other:?})")),
+    }
+}
+
+/// The words for an error whose type names the fault; `None` for the
+/// generic ones (`Syntax`, the structural pass's), whose words are better
+/// taken from serde_json.
+fn fault_text(e: &simd_json::ErrorType) -> Option<String> {
+    use simd_json::ErrorType as E;
+    Some(match e {
         E::Eof => "the JSON ends too early".into(),
         E::UnterminatedString => "a string is not terminated".into(),
         E::InvalidEscape | E::InvalidUnicodeEscape => "an invalid escape in a string".into(),
@@ -346,13 +373,8 @@ fn json_error_text(e: &simd_json::ErrorType) -> String {
         E::ExpectedObjectColon => "a ':' was expected after a key".into(),
         E::ExpectedMapComma | E::ExpectedArrayComma => "a ',' was expected".into(),
         E::ExpectedObjectKey | E::KeyMustBeAString => "a key (a string) was expected".into(),
-        // simd-json's structural pass: a second value, a byte order mark,
-        // or anything else after or around the value
-        E::TrailingData | E::InternalError(_) => {
-            "not one JSON value (something before or after it, such as a second value or a byte order mark)".into()
-        }
-        other => format!("invalid JSON ({other:?})"),
-    }
+        _ => return None,
+    })
 }
 
 fn not_object(body: &[u8], offset: usize, event: Option<usize>) -> BodyError {
@@ -784,6 +806,49 @@ mod tests {
             events("{\"a\":"),
             Err(BodyError::Syntax { line: 1, .. })
         ));
+    }
+
+    /// A fault inside a string is reported where it is, in words that name
+    /// it: simd-json puts an unterminated string and a bad escape at 0 or
+    /// at the string's start, and calls the first only "Syntax".
+    #[test]
+    fn a_fault_in_a_string_is_reported_where_it_is() {
+        for (body, line, offset, words) in [
+            // a string that runs into the line's end (NDJSON), or the body's
+            (
+                "{\"a\":1}\n{\"b\":\"abc\n{\"c\":3}\n",
+                2,
+                16,
+                "EOF while parsing a string",
+            ),
+            (
+                "{\"a\":1}\n{\"b\":\"abc}",
+                2,
+                17,
+                "EOF while parsing a string",
+            ),
+            (
+                "[{\"a\":1},\n{\"b\":\"abc}]",
+                2,
+                20,
+                "EOF while parsing a string",
+            ),
+            // the escape itself, not the string's start
+            ("{\"a\":\"x\\q\"}", 1, 8, "an invalid escape in a string"),
+        ] {
+            match parse_objects(body.as_bytes()).unwrap_err() {
+                BodyError::Syntax {
+                    line: l,
+                    offset: o,
+                    message,
+                    ..
+                } => {
+                    assert_eq!((l, o), (line, offset), "{body:?}: {message}");
+                    assert!(message.contains(words), "{body:?}: {message}");
+                }
+                e => panic!("{body:?}: {e:?}"),
+            }
+        }
     }
 
     /// An array's element that is not an object, or does not parse, is
