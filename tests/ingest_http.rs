@@ -864,3 +864,83 @@ async fn hec_raw_query_time_is_the_time_of_events_without_one() {
     assert_eq!(h.collector.append_calls.load(Ordering::SeqCst), 1);
     h.stop().await;
 }
+
+/// JSON nested deeper than the parsers' stacks allow is refused where it
+/// gets too deep (a syslog line's JSON MSG that deep is kept as text), and
+/// the relay goes on: a body of `[` a hundred thousand deep, 200 KB,
+/// overflowed the stack of the thread parsing it and aborted the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_nested_too_deep_is_refused_not_a_crash() {
+    let h = start(
+        "web",
+        "http",
+        "address = \"127.0.0.1:0\"\ntokens = [\"s3cret\"]\nmax_body_bytes = \"1MiB\"\n",
+        std::path::Path::new("."),
+    )
+    .await;
+    let deep = |n: usize, open: &str, inner: &str, close: &str| {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    };
+    let arrays = deep(100_000, "[", "", "]");
+    let objects = deep(50_000, r#"{"a":"#, "1", "}");
+    let ndjson = format!("{{\"ok\":1}}\n{arrays}\n");
+    for (body, offset, line) in [(&arrays, 64, 1), (&objects, 320, 1), (&ndjson, 73, 2)] {
+        let r = post(&h, "/v1/events", body.as_bytes(), &["-H", BEARER]);
+        assert_eq!(r.status, 400, "{}", r.body);
+        let v = r.json();
+        assert_eq!(
+            (v["offset"].as_u64(), v["line"].as_u64()),
+            (Some(offset), Some(line))
+        );
+        let msg = v["error"].as_str().unwrap_or_default();
+        assert!(msg.contains("nested more than 64 levels deep"), "{msg}");
+    }
+    // as deep as allowed is fine, and its record reads back (the test's
+    // collector reads it with serde_json, which stops at 128 levels)
+    let r = post(
+        &h,
+        "/v1/events",
+        format!(r#"{{"a":{}}}"#, deep(63, "[", "", "]")).as_bytes(),
+        &["-H", BEARER],
+    );
+    assert_answer(&r, 200, "accepted", 1);
+    // HEC: the envelope's fault, in Splunk's words; too deep for serde_json
+    // itself, or deeper than the relay takes
+    let splunk = ["-H", "Authorization: Splunk s3cret"];
+    let hec = format!(r#"{{"event":{objects}}}"#);
+    let r = post(&h, "/services/collector/event", hec.as_bytes(), &splunk);
+    assert_eq!(
+        (r.status, r.json()["code"].as_u64()),
+        (400, Some(6)),
+        "{}",
+        r.body
+    );
+    let hec = format!(
+        r#"{{"event":"fine"}}{{"event":{}}}"#,
+        deep(70, r#"{"a":"#, "1", "}")
+    );
+    let r = post(&h, "/services/collector/event", hec.as_bytes(), &splunk);
+    assert_eq!(
+        (
+            r.status,
+            r.json()["code"].as_u64(),
+            r.json()["invalid-event-number"].as_u64()
+        ),
+        (400, Some(6), Some(1)),
+        "{}",
+        r.body
+    );
+    // a syslog line whose JSON MSG is that deep: kept, its MSG as text
+    let line = format!("<13>1 - h a - - - {{\"a\":{}}}", deep(60_000, "[", "", "]"));
+    let r = post(&h, "/services/collector/raw", line.as_bytes(), &splunk);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let evs = h.collector.wait_for_async(2, Duration::from_secs(5)).await;
+    assert_eq!(evs.len(), 2, "{evs:#?}");
+    let msg = evs[1].message.as_deref().unwrap_or_default();
+    assert!(
+        msg.starts_with("{\"a\":[[[") && msg.len() == line.len() - 18,
+        "{}",
+        msg.len()
+    );
+    h.stop().await;
+}

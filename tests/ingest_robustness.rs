@@ -197,3 +197,26 @@ async fn a_line_that_is_no_octet_count_is_kept_and_the_stream_goes_on() {
     assert!(all[N + 1].contains("12x not a count"), "{}", all[N + 1]);
     h.stop().await;
 }
+
+/// A JSON MSG nested deeper than the parsers' stacks allow is kept as
+/// text, and the connection's next line arrives: one such line of 40 KB
+/// overflowed the stack of the thread that parsed it and aborted the
+/// relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_msg_nested_too_deep_is_text_not_a_crash() {
+    let settings = "address = \"127.0.0.1:0\"\n";
+    let h = start("tcp", "syslog_tcp", settings, std::path::Path::new(".")).await;
+    let msg = format!("{{\"a\":{}{}}}", "[".repeat(20_000), "]".repeat(20_000));
+    send(
+        &h,
+        format!("<13>1 - h a - - - {msg}\n{}", good(1)).as_bytes(),
+    )
+    .await;
+    let evs = h.collector.wait_for_async(2, Duration::from_secs(5)).await;
+    let got: Vec<_> = evs
+        .iter()
+        .map(|e| e.message.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(got, [msg, "good 1".to_string()]);
+    h.stop().await;
+}

@@ -99,7 +99,6 @@ fn decode_escape(b: &[u8], i: usize) -> (char, usize) {
     (simple, 2)
 }
 
-/// The value of the four hex digits at `b[at..]`.
 /// Where `text` (JSON) has a `\u` escape of a lone surrogate, if anywhere.
 /// JSON parsers disagree on them (simd-json turns a lone high one into
 /// U+0000 and refuses a lone low one): the parsing paths refuse both.
@@ -117,6 +116,55 @@ pub(crate) fn lone_surrogate_at(text: &[u8]) -> Option<usize> {
     None
 }
 
+/// How deep JSON this relay takes in may nest. The parsers on the ingest
+/// paths (simd-json's values, serde's visitors) recurse once per level, and
+/// a body of `[` five thousand deep overflowed the thread's stack: the
+/// whole relay aborted on one 10 KB request. Half of serde_json's own limit
+/// (128), because an event's JSON sits a level or two deeper in its record
+/// (under `metadata`) and every record must stay readable by the
+/// destinations' JSON readers; no SIEM indexes that deep anyway
+/// (Elasticsearch's default mapping depth limit is 20).
+pub(crate) const MAX_NESTING: usize = 64;
+
+/// Where `text` (JSON, or what claims to be) opens its level of nesting
+/// `MAX_NESTING + 1`: the offset of that `[` or `{` outside strings, to be
+/// refused before a recursive parser sees it. `None` when it nests no
+/// deeper (or has a string that never ends, which the parser reports).
+/// Most input has fewer brackets than the limit and is counted, not walked.
+pub(crate) fn too_deep_at(text: &[u8]) -> Option<usize> {
+    if text.iter().filter(|&&b| b == b'[' || b == b'{').count() <= MAX_NESTING {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = text.get(i) {
+        match b {
+            b'"' => {
+                // past the string's closing quote, its escapes skipped
+                i += 1;
+                loop {
+                    let at = i + memchr::memchr2(b'"', b'\\', text.get(i..)?)?;
+                    i = at + if text[at] == b'\\' { 2 } else { 1 };
+                    if text[at] == b'"' {
+                        break;
+                    }
+                }
+                continue;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn hex4(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4)?
         .iter()
@@ -126,6 +174,30 @@ fn hex4(b: &[u8], at: usize) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_past_the_limit_is_found_where_it_starts_and_strings_do_not_count() {
+        let deep = |n: usize, open: &str, close: &str| open.repeat(n) + &close.repeat(n);
+        assert_eq!(too_deep_at(deep(MAX_NESTING, "[", "]").as_bytes()), None);
+        assert_eq!(
+            too_deep_at(deep(MAX_NESTING + 1, "[", "]").as_bytes()),
+            Some(MAX_NESTING)
+        );
+        let objects = deep(5000, r#"{"a":"#, "}");
+        assert_eq!(too_deep_at(objects.as_bytes()), Some(5 * MAX_NESTING));
+        // brackets in strings, escaped quotes in them: not nesting
+        let quoted = format!(r#"{{"k":"{}\"{}"}}"#, "[".repeat(500), "{".repeat(500));
+        assert_eq!(too_deep_at(quoted.as_bytes()), None);
+        // many shallow values: more brackets than the limit, none too deep
+        let flat = "[1],".repeat(1000);
+        assert_eq!(too_deep_at(format!("[{flat}[]]").as_bytes()), None);
+        // a string that never ends: left to the parser
+        let open = format!(r#"["{}"#, "[".repeat(500));
+        assert_eq!(too_deep_at(open.as_bytes()), None);
+        // an escape at the very end
+        let tail = format!(r#"{}"\"#, "[]".repeat(200));
+        assert_eq!(too_deep_at(tail.as_bytes()), None);
+    }
 
     #[test]
     fn lone_surrogates_are_found_and_pairs_and_escaped_backslashes_are_not() {

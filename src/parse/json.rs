@@ -202,6 +202,7 @@ fn looks_like_ndjson(body: &[u8], start: usize) -> bool {
     let first = &body[start..start + nl];
     let more = body[start + nl..].iter().any(|b| !b.is_ascii_whitespace());
     more && crate::event::json_text::lone_surrogate_at(first).is_none()
+        && crate::event::json_text::too_deep_at(first).is_none()
         && simd_json::serde::from_slice::<serde::de::IgnoredAny>(&mut first.to_vec()).is_ok()
 }
 
@@ -275,6 +276,9 @@ fn element_start(body: &[u8], start: usize, n: usize) -> usize {
 
 /// Parses `slice` (which starts at `base` in `body`) with simd-json.
 fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyError> {
+    if let Some(at) = crate::event::json_text::too_deep_at(slice) {
+        return Err(too_deep(body, base + at, None));
+    }
     if let Some(at) = crate::event::json_text::lone_surrogate_at(slice) {
         let offset = (base + at).min(body.len());
         return Err(BodyError::Syntax {
@@ -295,6 +299,22 @@ fn parse_value(slice: &[u8], base: usize, body: &[u8]) -> Result<Value, BodyErro
             event: None,
         }
     })
+}
+
+/// JSON that nests too deep ([`MAX_NESTING`](crate::event::json_text::MAX_NESTING)),
+/// refused at `offset` in `body`, the bracket that goes one level too far
+/// (in HEC envelope `event`, if one).
+fn too_deep(body: &[u8], offset: usize, event: Option<usize>) -> BodyError {
+    let offset = offset.min(body.len());
+    BodyError::Syntax {
+        line: line_of(body, offset),
+        offset,
+        message: format!(
+            "nested more than {} levels deep",
+            crate::event::json_text::MAX_NESTING
+        ),
+        event,
+    }
 }
 
 /// Where in `slice` simd-json's error `e` is, and what it is. simd-json
@@ -429,6 +449,10 @@ pub fn parse_hec_body_with(
             // the envelope that does not parse is the one after those read
             Some(Err(e)) => return Err(hec_syntax(body, start, &e, out.len())),
             Some(Ok(Value::Object(env))) => {
+                let end = stream.byte_offset();
+                if let Some(at) = crate::event::json_text::too_deep_at(&body[start..end]) {
+                    return Err(too_deep(body, start + at, Some(out.len())));
+                }
                 let at = Envelope {
                     body,
                     start,

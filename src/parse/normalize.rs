@@ -198,6 +198,10 @@ fn json_object(msg: &str) -> Option<Map<String, Value>> {
     if crate::event::json_text::lone_surrogate_at(body.as_bytes()).is_some() {
         return None;
     }
+    // nor is JSON nested deeper than the parsers' stacks allow
+    if crate::event::json_text::too_deep_at(body.as_bytes()).is_some() {
+        return None;
+    }
     let mut bytes = body.as_bytes().to_vec();
     simd_json::serde::from_slice::<Map<String, Value>>(&mut bytes).ok()
 }

@@ -413,6 +413,11 @@ pub fn parse_borrowed<'b>(bytes: &'b mut [u8]) -> Option<BorrowedValue<'b>> {
     if crate::event::json_text::lone_surrogate_at(bytes).is_some() {
         return None;
     }
+    // simd-json builds values recursively: deep nesting is the general
+    // path's to refuse
+    if crate::event::json_text::too_deep_at(bytes).is_some() {
+        return None;
+    }
     JSON_BUFFERS.with_borrow_mut(|buffers| {
         simd_json::value::borrowed::to_value_with_buffers(bytes, buffers).ok()
     })
