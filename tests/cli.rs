@@ -1020,3 +1020,36 @@ fn sigterm_with_a_stalled_destination_exits_within_grace_and_delivers_after_rest
     assert!(status.success(), "{log}");
     assert_eq!(accepted(), (0..50).collect::<Vec<_>>());
 }
+
+/// A negative, NaN or overflowing duration or size is a config error at its
+/// key, not a panic: `Duration::from_secs_f64` panicked on them, and
+/// `validate`, `run` and a reload of a running relay died with a backtrace.
+#[test]
+fn negative_and_nan_numbers_are_config_errors_not_panics() {
+    const OUT: &str = "\n[destinations.out]\ntype = \"stdout\"\n";
+    for (value, words) in [
+        ("-3", "not a number of seconds from 0 up"),
+        ("nan", "not a number of seconds from 0 up"),
+        ("1e30", "not a number of seconds from 0 up"),
+        ("\"-3s\"", "invalid duration"),
+    ] {
+        let out = validate_fails(&format!(
+            "[sources.web]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\ntokens = []\nrequest_timeout = {value}\n{OUT}"
+        ));
+        only_error(&out, "sources.web.request_timeout", 5, words);
+    }
+    let out = validate_fails(&format!("shutdown_grace = -1\n{OUT}"));
+    only_error(
+        &out,
+        "shutdown_grace",
+        1,
+        "not a number of seconds from 0 up",
+    );
+    let out = validate_fails(&format!("[buffer]\nsegment_bytes = -1\n{OUT}"));
+    only_error(
+        &out,
+        "buffer.segment_bytes",
+        2,
+        "not a whole number of bytes",
+    );
+}

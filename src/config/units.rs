@@ -74,7 +74,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("empty duration".into());
     }
     if let Ok(secs) = t.parse::<f64>() {
-        return Ok(Duration::from_secs_f64(secs));
+        return seconds(secs).ok_or_else(|| out_of_range(s));
     }
     let mut total = Duration::ZERO;
     let mut rest = t;
@@ -109,9 +109,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             }
             u => return Err(format!("unknown duration unit `{u}` in `{s}`")),
         };
-        total += Duration::from_secs_f64(secs);
+        total = seconds(secs)
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(|| out_of_range(s))?;
     }
     Ok(total)
+}
+
+/// `secs` seconds as a duration; `None` for a negative number, NaN, or one
+/// too large (`Duration::from_secs_f64` would panic on each).
+fn seconds(secs: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+fn out_of_range(s: &str) -> String {
+    format!("duration `{s}` is not a number of seconds from 0 up")
 }
 
 #[derive(Deserialize)]
@@ -126,7 +138,13 @@ impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match NumOrStr::deserialize(d)? {
             NumOrStr::Int(n) => Ok(ByteSize(n)),
-            NumOrStr::Float(f) => Ok(ByteSize(f as u64)),
+            // a negative integer lands here too (it is no u64)
+            NumOrStr::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => {
+                Ok(ByteSize(f as u64))
+            }
+            NumOrStr::Float(f) => Err(serde::de::Error::custom(format!(
+                "size {f} is not a whole number of bytes from 0 up"
+            ))),
             NumOrStr::Str(s) => parse_size(&s)
                 .map(ByteSize)
                 .map_err(serde::de::Error::custom),
@@ -138,7 +156,10 @@ impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match NumOrStr::deserialize(d)? {
             NumOrStr::Int(n) => Ok(HumanDuration(Duration::from_secs(n))),
-            NumOrStr::Float(f) => Ok(HumanDuration(Duration::from_secs_f64(f))),
+            // a negative integer lands here too (it is no u64)
+            NumOrStr::Float(f) => seconds(f)
+                .map(HumanDuration)
+                .ok_or_else(|| serde::de::Error::custom(out_of_range(&f.to_string()))),
             NumOrStr::Str(s) => parse_duration(&s)
                 .map(HumanDuration)
                 .map_err(serde::de::Error::custom),
@@ -184,5 +205,40 @@ mod tests {
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("5 fortnights").is_err());
         assert!(parse_duration("ms").is_err());
+    }
+
+    /// Negative, NaN and overflowing values are config errors: they made
+    /// `Duration::from_secs_f64` panic, which took `validate`, `run` and a
+    /// reload (SIGHUP) of a running relay down with a backtrace.
+    #[test]
+    fn out_of_range_values_are_errors_not_panics() {
+        for s in ["-3", "nan", "inf", "1e30", "-1s", "99999999999999999999d"] {
+            let e = parse_duration(s).expect_err(s);
+            assert!(e.contains(s), "{e}");
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            d: Option<HumanDuration>,
+            n: Option<ByteSize>,
+        }
+        let read = |text: &str| toml::from_str::<T>(text).map_err(|e| e.to_string());
+        for text in ["d = -3", "d = -0.5", "d = nan", "d = 1e30", "d = inf"] {
+            let e = read(text).expect_err(text);
+            assert!(
+                e.contains("not a number of seconds from 0 up"),
+                "{text}: {e}"
+            );
+        }
+        for text in ["n = -5", "n = -1", "n = 1.5", "n = nan", "n = 1e300"] {
+            let e = read(text).expect_err(text);
+            assert!(e.contains("not a whole number of bytes"), "{text}: {e}");
+        }
+        assert_eq!(
+            read("d = 2.5").unwrap().d,
+            Some(HumanDuration(Duration::from_millis(2500)))
+        );
+        assert_eq!(read("n = 1e6").unwrap().n, Some(ByteSize(1_000_000)));
+        assert_eq!(read("n = 0").unwrap().n, Some(ByteSize(0)));
     }
 }

@@ -109,6 +109,12 @@ impl Settings {
                 format!("must be at most {}", ByteSize(MAX_QUEUE_BYTES)),
             ));
         }
+        if s.max_body_bytes.0 == 0 {
+            return Err(ConfigError::new(
+                format!("{}.max_body_bytes", section.path()),
+                "must be at least 1B (0 would refuse every request as too large)",
+            ));
+        }
         if s.max_body_bytes > s.queue_bytes {
             return Err(s.body_over_queue(section));
         }
@@ -861,6 +867,11 @@ mod tests {
             (e.path.as_str(), e.message.as_str()),
             ("sources.web.queue_bytes", "must be at most 4GiB")
         );
+        let e = settings_error("max_body_bytes = 0");
+        assert_eq!(e.path, "sources.web.max_body_bytes");
+        assert!(e.message.starts_with("must be at least 1B"), "{e}");
+        let e = settings_error("max_body_bytes = -5");
+        assert!(e.message.contains("not a whole number of bytes"), "{e}");
     }
 
     #[test]
