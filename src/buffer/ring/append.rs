@@ -222,9 +222,11 @@ impl Ring {
         }
         let rolls = rolls_needed(w.off, sizes, w.active.seg.len(), inner.seg_size);
         if rolls > 0 {
-            if let Err(holder) = self.can_take_segments(rolls) {
-                inner.counters.full_refusals.fetch_add(1, Ordering::Relaxed);
-                return (Err(AppendError::Full(holder)), None);
+            if let Err(e) = self.can_take_segments(rolls) {
+                if matches!(e, AppendError::Full(_)) {
+                    inner.counters.full_refusals.fetch_add(1, Ordering::Relaxed);
+                }
+                return (Err(e), None);
             }
         }
         let mut taken = Vec::new();

@@ -120,6 +120,11 @@ pub enum AppendError {
     Full(String),
     #[error("record of {len} bytes does not fit a segment (max {max})")]
     TooLarge { len: usize, max: usize },
+    /// The batch needs more segments than the ring has besides the one
+    /// being written: it can never be appended whole, however long it
+    /// waits (split it: each record fits a segment).
+    #[error("the batch is larger than the whole buffer can take at once")]
+    LargerThanRing,
     #[error("buffer is closed")]
     Closed,
     #[error("writing to the buffer failed: {0}")]

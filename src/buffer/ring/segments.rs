@@ -18,7 +18,7 @@ pub(super) const NO_SPACE_RETRY: Duration = Duration::from_millis(20);
 impl Ring {
     /// Checks that `n` more segments can be taken (free or reusable) without
     /// violating a `block` cursor. `Err` names the cursor that holds them.
-    pub(super) fn can_take_segments(&self, n: usize) -> Result<(), String> {
+    pub(super) fn can_take_segments(&self, n: usize) -> Result<(), AppendError> {
         let t = self.inner.table.read().unwrap();
         let available = t.fresh_available(self.inner.slots);
         if n <= available {
@@ -28,16 +28,16 @@ impl Ring {
         // the active segment can never be reused by its own append
         if reuse >= t.segs.len() {
             return Err(if t.no_space.is_some() {
-                "(no space left on the file system for the buffer)".into()
+                AppendError::Full("(no space left on the file system for the buffer)".into())
             } else {
-                "(batch larger than the ring)".into()
+                AppendError::LargerThanRing
             });
         }
         let cursors = self.inner.cursors.lock().unwrap();
         let needed_end = t.segs[reuse - 1].end_seq.load(Ordering::Acquire);
         for c in cursors.iter().filter(|c| c.policy == WhenFull::Block) {
             if c.acked.load(Ordering::Acquire) < needed_end {
-                return Err(c.name.clone());
+                return Err(AppendError::Full(c.name.clone()));
             }
         }
         Ok(())
