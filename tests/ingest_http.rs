@@ -713,6 +713,10 @@ async fn hec_invalid_time_is_refused_whole() {
         "-1",
         r#""NaN""#,
         r#""2023-11-14T22:13:20Z""#,
+        // past the year 9999, in seconds and beyond every unit
+        "1e21",
+        "1e30",
+        r#""1e300""#,
     ] {
         let body = format!(
             r#"{{"event":"good","time":1700000000}}{{"event":"also good","time":"1700000000.5"}}{{"event":"bad","time":{bad}}}"#

@@ -24,7 +24,9 @@ pub use id::{
 };
 pub use record::{Record, RecordError, RecordMeta, HEADER_LEN};
 pub use severity::{Category, Severity};
-pub use time::{format_rfc3339_millis, now_millis, parse_rfc3339_millis, push_rfc3339_millis};
+pub use time::{
+    format_rfc3339_millis, now_millis, parse_rfc3339_millis, push_rfc3339_millis, LATEST_MS,
+};
 
 /// Who did it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -22,6 +22,11 @@ pub fn now_millis() -> i64 {
 const MIN_FAST_MS: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
 const MAX_FAST_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
 
+/// The last millisecond an event's time may be: 9999-12-31T23:59:59.999Z,
+/// the last an RFC 3339 timestamp (four-digit years) can write. An epoch
+/// time past it is no time this relay takes.
+pub const LATEST_MS: i64 = MAX_FAST_MS;
+
 /// `2026-11-23T14:56:08.123Z`.
 pub fn format_rfc3339_millis(ms: i64) -> String {
     let mut buf = [0u8; 24];

@@ -594,6 +594,12 @@ fn hec_time_ms(v: &Value) -> Option<Option<i64>> {
     } else {
         x * 1000.0
     };
+    // past year 9999 (a time of 1e21 is the year 33658; of 1e25, more than
+    // an i64 of milliseconds holds): no RFC 3339 time, refused as Splunk
+    // refuses a time it cannot read
+    if ms > crate::event::LATEST_MS as f64 {
+        return None;
+    }
     Some(Some(ms.round() as i64))
 }
 

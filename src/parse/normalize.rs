@@ -343,7 +343,7 @@ fn epoch_ms(x: f64) -> Option<i64> {
         return None;
     }
     let ms = if x > 1e11 { x } else { x * 1000.0 };
-    (ms < 1e15).then_some(ms.round() as i64)
+    (ms <= crate::event::LATEST_MS as f64).then_some(ms.round() as i64)
 }
 
 pub(crate) fn json_severity(v: &Value) -> Option<Severity> {
@@ -503,5 +503,26 @@ mod tests {
         assert_eq!(ev.severity, Severity::Error);
         assert_eq!(ev.timestamp_ms, 1_700_000_000_500);
         assert_eq!(ev.metadata.unwrap()["outcome"], json!({"weird": true}));
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An epoch time past 9999-12-31 has no RFC 3339 form: no time (it was
+    /// taken up to 1e15 ms, the year 33658, and written `+33658-…`).
+    #[test]
+    fn epoch_times_past_the_year_9999_are_no_times() {
+        assert_eq!(
+            json_time_ms(&json!(253_402_300_799_999i64)),
+            Some(253_402_300_799_999)
+        );
+        assert_eq!(json_time_ms(&json!(253_402_300_800_000i64)), None);
+        assert_eq!(json_time_ms(&json!(1e14)), Some(100_000_000_000_000));
+        assert_eq!(json_time_ms(&json!(9.99e14)), None);
+        assert_eq!(json_time_ms(&json!("1e30")), None);
+        assert_eq!(json_time_ms(&json!(1_700_000_000)), Some(1_700_000_000_000));
     }
 }
