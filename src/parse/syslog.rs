@@ -89,7 +89,7 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
         .or(repaired.as_ref().map(|r| r.text.as_str()))
         .unwrap_or(text);
     match parse_message_with_year_exact_tz(input, get_year, Some(offset), Variant::Either) {
-        Ok(m) if m.facility.is_some() => {
+        Ok(m) if m.facility.is_some() && !sd_dropped(&m, input) => {
             let mut out = from_loose(m);
             if nil_filled.is_some() {
                 out.timestamp_ms = None;
@@ -107,6 +107,26 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
             ..Default::default()
         },
     }
+}
+
+/// Whether syslog_loose read an RFC 5424 line whose STRUCTURED-DATA starts
+/// with `[` but is not in the strict form (an unquoted value, a quote never
+/// closed) as having none: it skips such an element without a word, and
+/// its text was lost. Such a line is kept whole as a parse error instead,
+/// as one whose element has no closing `]` already was.
+fn sd_dropped(m: &syslog_loose::Message<&str>, input: &str) -> bool {
+    if !matches!(m.protocol, syslog_loose::Protocol::RFC5424(_)) || !m.structured_data.is_empty() {
+        return false;
+    }
+    // past PRI+VERSION, TIMESTAMP, HOSTNAME, APP-NAME, PROCID and MSGID
+    let mut rest = input;
+    for _ in 0..6 {
+        match rest.find(' ') {
+            Some(sp) => rest = &rest[sp + 1..],
+            None => return false,
+        }
+    }
+    rest.starts_with('[') && super::rfc5424::scan_sd(rest, 0, |_, _| {}).is_none()
 }
 
 fn from_loose(m: syslog_loose::Message<&str>) -> SyslogMessage {
@@ -350,6 +370,36 @@ mod tests {
         let m = parse_syslog(b"<13>1 - h app - - - kept", 0, Tz::UTC);
         assert_eq!(m.hostname.as_deref(), Some("h"));
         assert_eq!(m.msg, "kept");
+    }
+
+    /// An SD element syslog_loose skipped (an unquoted value, a quote never
+    /// closed) left no trace but the MSG after it: the line is kept whole,
+    /// as a parse error. SD it reads, and `-`, are untouched.
+    #[test]
+    fn a_malformed_sd_element_keeps_the_line_as_a_parse_error() {
+        for line in [
+            "<14>1 2026-12-07T06:00:00Z h a 1 m [a@1 x=v] msg",
+            "<14>1 2026-12-07T06:00:00Z h a 1 m [a@1 x=\"unterminated] msg",
+            "<14>1 - h a 1 m [a@1 x=v] msg",
+        ] {
+            let m = parse_syslog(line.as_bytes(), 0, Tz::UTC);
+            assert!(!m.parsed, "{line}");
+            assert_eq!(m.msg, line);
+        }
+        for (line, msg) in [
+            (
+                "<14>1 2026-12-07T06:00:00Z h a 1 m [a@1 x=\"v\"] msg",
+                "msg",
+            ),
+            (
+                "<14>1 2026-12-07T06:00:00Z h a 1 m - [not sd] msg",
+                "[not sd] msg",
+            ),
+        ] {
+            let m = parse_syslog(line.as_bytes(), 0, Tz::UTC);
+            assert!(m.parsed, "{line}");
+            assert_eq!(m.msg, msg);
+        }
     }
 
     #[test]
