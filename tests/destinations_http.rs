@@ -183,6 +183,30 @@ async fn splunk_hec_unacknowledged_batch_is_retried() {
     }
 }
 
+/// The last poll is at `ack_timeout`: an ack that comes in the last
+/// interval is seen (the polls stopped one interval early, and the batch,
+/// indexed meanwhile, was sent again).
+#[tokio::test]
+async fn splunk_hec_polls_for_the_ack_until_the_timeout_itself() {
+    let srv = serve(|s, n| match s.path.as_str() {
+        "/services/collector/event" => reply(200, r#"{"text":"Success","code":0,"ackId":3}"#),
+        // polls at 0, 100 and 200 ms say no; the one at 300 ms says yes
+        "/services/collector/ack" if n < 4 => reply(200, r#"{"acks":{"3":false}}"#),
+        _ => reply(200, r#"{"acks":{"3":true}}"#),
+    })
+    .await;
+    let sink = splunk_hec::build(
+        table(&format!(
+            "endpoint = \"{}\"\ntoken = \"t\"\nack = true\nack_interval = \"100ms\"\nack_timeout = \"300ms\"\n",
+            srv.url
+        )),
+        &ctx("s"),
+    )
+    .unwrap();
+    assert_eq!(sink.send(&batch(1)).await, Delivery::Delivered);
+    assert_eq!(srv.requests().len(), 5);
+}
+
 #[tokio::test]
 async fn splunk_hec_test_connection_checks_health_then_sends_a_probe() {
     let srv = serve(|s, _| match s.path.as_str() {
@@ -756,6 +780,7 @@ async fn sentinel_throttling_is_retried_and_refused_credentials_rejected() {
                 assert!(
                     reason.contains(&format!("answered {status}"))
                         && reason.contains("AADSTS")
+                        && reason.contains("check tenant_id")
                         && !reason.contains("s3cr"),
                     "{reason}"
                 )
@@ -774,6 +799,8 @@ async fn sentinel_throttling_is_retried_and_refused_credentials_rejected() {
     match sink.send(&batch(1)).await {
         Delivery::Retry { reason, after } => {
             assert!(reason.contains("answered 429"), "{reason}");
+            // no advice about credentials the endpoint did not question
+            assert!(!reason.contains("client_secret"), "{reason}");
             assert_eq!(after, Some(Duration::from_secs(7)));
         }
         other => panic!("{other:?}"),

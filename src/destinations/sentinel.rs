@@ -138,8 +138,14 @@ impl Sentinel {
                 ),
                 Err(_) => body_excerpt(&resp.body),
             };
+            // a busy or unavailable endpoint says nothing of the credentials
+            let advice = if is_retryable_status(resp.status) {
+                "will retry"
+            } else {
+                "check tenant_id, client_id, client_secret and scope"
+            };
             let reason = format!(
-                "token endpoint answered {} ({detail}); check tenant_id, client_id, client_secret and scope",
+                "token endpoint answered {} ({detail}); {advice}",
                 resp.status
             );
             return Err(if is_retryable_status(resp.status) {

@@ -131,7 +131,9 @@ impl SplunkHec {
         h
     }
 
-    /// Polls `/services/collector/ack` until `ack_id` is acknowledged or the timeout passes.
+    /// Polls `/services/collector/ack` every `ack.interval` until `ack_id`
+    /// is acknowledged or the timeout has passed, the last poll at the
+    /// timeout itself.
     async fn wait_for_ack(&self, client: &HttpClient, ack_id: u64, ack: AckSettings) -> Delivery {
         let deadline = Instant::now() + ack.timeout;
         let body = Bytes::from(format!("{{\"acks\":[{ack_id}]}}"));
@@ -156,13 +158,16 @@ impl SplunkHec {
                 ),
                 Err(e) => format!("ack query failed: {e}"),
             };
-            if Instant::now() + ack.interval > deadline {
+            // the last poll is at the deadline: an ack that comes in the
+            // last interval is not missed (which sent the batch twice)
+            let now = Instant::now();
+            if now >= deadline {
                 return Delivery::retry(format!(
                     "Splunk HEC did not acknowledge indexing of ackId {ack_id} within {:?} ({last})",
                     ack.timeout
                 ));
             }
-            tokio::time::sleep(ack.interval).await;
+            tokio::time::sleep(ack.interval.min(deadline - now)).await;
         }
     }
 }
