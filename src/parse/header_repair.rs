@@ -5,7 +5,9 @@
 //!   is taken out and added back to the parsed time (syslog_loose would
 //!   lose the hostname and tag into the MSG).
 //! - RFC 3164 with the year first (`2026 Dec  5 10:00:00`), moved after
-//!   the day, where syslog_loose reads it (otherwise a parse error).
+//!   the day, where syslog_loose reads it (otherwise a parse error). With a
+//!   year, before the day or after it, syslog_loose reads the time as UTC:
+//!   it is read in the default zone, as a time without one is.
 //! - RFC 3164 without a hostname (`Dec  5 10:00:00 sshd[12]: msg`): the
 //!   token after the time ending in `:` is the TAG (syslog_loose would take
 //!   it for the hostname and lose the APP-NAME).
@@ -26,6 +28,10 @@ pub(crate) struct Repaired {
     pub add_ms: i64,
     /// No hostname: the TAG syslog_loose will read as the hostname.
     pub tag_as_host: bool,
+    /// An RFC 3164 time with a year: syslog_loose reads it as UTC, not in
+    /// the default zone as a time without one; the time it reads is the
+    /// zone's wall clock.
+    pub wall_clock: bool,
 }
 
 const MONTHS: [&str; 12] = [
@@ -133,6 +139,10 @@ fn rfc3164(head: &str, rest: &str) -> Option<Repaired> {
         r.tag_as_host = true;
         changed = true;
     }
+    if year.or(year_after).is_some() {
+        r.wall_clock = true;
+        changed = true;
+    }
     if !changed {
         return None;
     }
@@ -196,7 +206,6 @@ mod tests {
     fn lines_syslog_loose_reads_are_left_alone() {
         for line in [
             "<13>Dec  5 10:00:00 host tag[12]: normal",
-            "<13>Dec  5 2026 10:00:00 host tag: year after",
             "<13>1 2026-12-05T10:00:00Z h a p m - x",
             "<13>1 2026-12-05T10:00:00.123+01:00 h a p m - x",
             "<13>1 - h a p m - x",
@@ -218,6 +227,11 @@ mod tests {
         assert_eq!(r.add_ms, 500);
         let r = fixed("<13>2026 Dec  5 10:00:00 host tag: year first").unwrap();
         assert_eq!(r.text, "<13>Dec 5 2026 10:00:00 host tag: year first");
+        assert!(r.wall_clock);
+        // syslog_loose's own form, but its time is read as UTC
+        let r = fixed("<13>Dec  5 2026 10:00:00 host tag: year after").unwrap();
+        assert_eq!(r.text, "<13>Dec 5 2026 10:00:00 host tag: year after");
+        assert!(r.wall_clock);
         let r = fixed("<13>Dec  5 10:00:00 host\ttag:\tmsg\twith tabs").unwrap();
         assert_eq!(r.text, "<13>Dec 5 10:00:00 host tag:\tmsg\twith tabs");
         let r = fixed("<13>Dec  5 10:00:00 sshd[12]: no hostname").unwrap();

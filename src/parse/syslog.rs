@@ -96,6 +96,9 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
             }
             if let Some(r) = &repaired {
                 out.timestamp_ms = out.timestamp_ms.map(|t| t + r.add_ms);
+                if r.wall_clock {
+                    out.timestamp_ms = out.timestamp_ms.map(|t| wall_clock_in(t, tz));
+                }
                 if r.tag_as_host && out.app_name.is_none() {
                     tag_from_hostname(&mut out);
                 }
@@ -107,6 +110,14 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
             ..Default::default()
         },
     }
+}
+
+/// `ms`, a wall-clock time read as if in UTC, as that wall-clock time in
+/// `tz` (the earlier of two in a repeated hour, unchanged in a skipped one).
+fn wall_clock_in(ms: i64, tz: Tz) -> i64 {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .and_then(|t| tz.from_local_datetime(&t.naive_utc()).earliest())
+        .map_or(ms, |t| t.timestamp_millis())
 }
 
 /// Whether syslog_loose read an RFC 5424 line whose STRUCTURED-DATA starts
@@ -400,6 +411,27 @@ mod tests {
             assert!(m.parsed, "{line}");
             assert_eq!(m.msg, msg);
         }
+    }
+
+    /// An RFC 3164 time with a year, before the day or after it, is read in
+    /// the default zone as one without a year is (syslog_loose took it for
+    /// UTC).
+    #[test]
+    fn a_bsd_time_with_a_year_is_read_in_the_default_zone() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let received = ms("2026-12-07T12:00:00Z");
+        for line in [
+            "<13>Dec  7 01:00:00 h y: a",
+            "<13>Dec  7 2026 01:00:00 h y: b",
+            "<13>2026 Dec  7 01:00:00 h y: c",
+            "<13>Dec  7 2026 01:00:00.250 h y: d",
+        ] {
+            let m = parse_syslog(line.as_bytes(), received, tz);
+            let want = ms("2026-12-07T06:00:00Z") + if line.ends_with('d') { 250 } else { 0 };
+            assert_eq!(m.timestamp_ms, Some(want), "{line}");
+        }
+        let m = parse_syslog(b"<13>Dec  7 2026 01:00:00 h y: utc", received, Tz::UTC);
+        assert_eq!(m.timestamp_ms, Some(ms("2026-12-07T01:00:00Z")));
     }
 
     #[test]
