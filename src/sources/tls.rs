@@ -199,6 +199,12 @@ pub(crate) fn handshake_failure(e: &std::io::Error) -> String {
         Error::InvalidMessage(InvalidMessage::InvalidContentType) => {
             "the client does not speak TLS (plain syslog sent to the TLS port?)".into()
         }
+        // a record or handshake message that does not parse: rustls says
+        // it in its type names (`MessageTooLarge`, `MissingData("Random")`)
+        Error::InvalidMessage(why) => format!(
+            "client sent a malformed TLS message ({}): not TLS, or a broken client",
+            words(why)
+        ),
         Error::PeerIncompatible(
             PeerIncompatible::SignatureAlgorithmsExtensionRequired
             | PeerIncompatible::SupportedVersionsExtensionRequired
@@ -385,6 +391,14 @@ mod tests {
             (
                 Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
                 "the client does not speak TLS (plain syslog sent to the TLS port?)",
+            ),
+            (
+                Error::InvalidMessage(rustls::InvalidMessage::MessageTooLarge),
+                "client sent a malformed TLS message (message too large): not TLS, or a broken client",
+            ),
+            (
+                Error::InvalidMessage(rustls::InvalidMessage::MissingData("Random")),
+                "client sent a malformed TLS message (missing data): not TLS, or a broken client",
             ),
             (Error::DecryptError, "cannot decrypt peer's message"),
         ];
