@@ -1053,3 +1053,22 @@ fn negative_and_nan_numbers_are_config_errors_not_panics() {
         "not a whole number of bytes",
     );
 }
+
+/// A token of `[api]` in error is left out to read on; the list it leaves
+/// empty is not reported as empty too (it was, when an unset variable
+/// elsewhere sent `validate` down its second pass).
+#[test]
+fn a_bad_api_token_is_one_error_not_two() {
+    let out = validate_fails(
+        "[sources.web]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\ntokens = [\"${SIEM_RELAY_TEST_UNSET_VAR}\"]\n\
+         [destinations.f]\ntype = \"stdout\"\n\
+         [api]\naddress = \"127.0.0.1:0\"\n\
+         tokens = [{ name = \"ops\", role = \"superuser\", token_sha256 = \"95a5dc0de15f45cf10c5662881adfc71ee884fce40c281ffe30ad6c1de7b849e\" }]\n",
+    );
+    reported_at(
+        &out,
+        &[("sources.web.tokens[0]", 4), ("api.tokens[0].role", 9)],
+    );
+    assert!(!out.contains("at least one token"), "{out}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+}

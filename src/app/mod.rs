@@ -84,9 +84,10 @@ fn beyond_env_errors(path: &std::path::Path, mut errors: ConfigErrors) -> Config
         }
         None => Vec::new(),
     };
-    let known: Vec<String> = errors.0.iter().map(|e| e.path.clone()).collect();
     for e in more {
-        let covered = known.iter().any(|k| {
+        // against every error kept so far, this pass's too: a token whose
+        // role is wrong was left out to read on, which left the list empty
+        let covered = errors.0.iter().map(|k| &k.path).any(|k| {
             !k.is_empty()
                 && (e.path == *k
                     || e.path.starts_with(&format!("{k}."))
