@@ -165,6 +165,15 @@ pub(crate) fn too_deep_at(text: &[u8]) -> Option<usize> {
     None
 }
 
+/// Whether the ingest paths refuse `text` as JSON before a parser sees it:
+/// a lone surrogate escape ([`lone_surrogate_at`]) or nesting past
+/// [`MAX_NESTING`] ([`too_deep_at`]). Where the answer is "kept as text" or
+/// "left to the general path", this is the check; where the error must say
+/// which and where, call the two.
+pub(crate) fn refused(text: &[u8]) -> bool {
+    lone_surrogate_at(text).is_some() || too_deep_at(text).is_some()
+}
+
 fn hex4(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4)?
         .iter()

@@ -201,8 +201,7 @@ fn looks_like_ndjson(body: &[u8], start: usize) -> bool {
     };
     let first = &body[start..start + nl];
     let more = body[start + nl..].iter().any(|b| !b.is_ascii_whitespace());
-    more && crate::event::json_text::lone_surrogate_at(first).is_none()
-        && crate::event::json_text::too_deep_at(first).is_none()
+    more && !crate::event::json_text::refused(first)
         && simd_json::serde::from_slice::<serde::de::IgnoredAny>(&mut first.to_vec()).is_ok()
 }
 

@@ -194,12 +194,9 @@ fn json_object(msg: &str) -> Option<Map<String, Value>> {
     if !body.starts_with('{') {
         return None;
     }
-    // not JSON to us (see `json_text::lone_surrogate_at`): kept as text
-    if crate::event::json_text::lone_surrogate_at(body.as_bytes()).is_some() {
-        return None;
-    }
-    // nor is JSON nested deeper than the parsers' stacks allow
-    if crate::event::json_text::too_deep_at(body.as_bytes()).is_some() {
+    // not JSON to us (a lone surrogate, nesting too deep; see
+    // `json_text::refused`): kept as text
+    if crate::event::json_text::refused(body.as_bytes()) {
         return None;
     }
     let mut bytes = body.as_bytes().to_vec();

@@ -409,13 +409,9 @@ fn encode_members(
 /// Parses `text` as JSON into a borrowed value (strings point into `bytes`,
 /// which gets the unescaped text), reusing this thread's parse buffers.
 pub fn parse_borrowed<'b>(bytes: &'b mut [u8]) -> Option<BorrowedValue<'b>> {
-    // as the general path: a lone surrogate is not JSON to us
-    if crate::event::json_text::lone_surrogate_at(bytes).is_some() {
-        return None;
-    }
-    // simd-json builds values recursively: deep nesting is the general
-    // path's to refuse
-    if crate::event::json_text::too_deep_at(bytes).is_some() {
+    // as the general path: a lone surrogate is not JSON to us, and simd-json
+    // builds values recursively (deep nesting is the general path's to refuse)
+    if crate::event::json_text::refused(bytes) {
         return None;
     }
     JSON_BUFFERS.with_borrow_mut(|buffers| {
