@@ -911,3 +911,63 @@ async fn after_a_quiet_spell_a_partial_batch_leaves_at_once() {
     assert_eq!(sizes, [2, 10]);
     assert_eq!(srv.accepted_ids(), ids(0..12));
 }
+
+/// A `block` destination whose batch is larger than the whole ring: with
+/// the ring full, the records that would fill its batch cannot be appended
+/// until it sends, so it sends what it holds as soon as an append waits for
+/// it. Before, it waited for `batch_timeout` (30 s here) per batch, and
+/// ingest crawled at one segment per timeout. Ten rings' worth of events
+/// go through, every one once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_destination_larger_batch_than_the_ring_does_not_stall_ingest() {
+    let srv = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::open(siem_relay::buffer::RingSettings {
+        dir: dir.path().join("buffer"),
+        max_bytes: 256 << 10,
+        segment_bytes: 64 << 10,
+        max_age: Duration::ZERO,
+        fsync: siem_relay::config::FsyncPolicy::Never,
+    })
+    .expect("ring opens")
+    .0;
+    let dest = destination(
+        "splunk",
+        "splunk_hec",
+        &format!(
+            "endpoint = \"{}\"\ntoken = \"t\"\nwhen_full = \"block\"\n\
+             batch_size = 5000\nbatch_timeout = \"30s\"\nconcurrency = 1\n",
+            srv.url
+        ),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    let n = 12_000; // about 2.6 MiB of records: ten times the ring
+    let writer = ring.clone();
+    let appends = tokio::spawn(async move {
+        for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+            let enc = chunk.iter().map(|&i| ev(i).encode()).collect();
+            let (_, r) = writer.append_owned(enc).await;
+            r.expect("append");
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(20), appends)
+        .await
+        .expect("ingest kept going (it stalled behind the block destination)")
+        .unwrap();
+    assert!(
+        ring.stats().full_refusals > 0,
+        "the ring was full: the destination held ingest up"
+    );
+    // all but what the ring still holds has gone, each once, in order (the
+    // rest is a batch that rightly waits for its 30 s now)
+    let ring_holds = 1500; // records of ~190 bytes in 256 KiB
+    wait_until("all but the ring's last records", T, || {
+        srv.accepted_ids().len() >= n - ring_holds
+    })
+    .await;
+    run.stop().await;
+    let got = srv.accepted_ids();
+    assert_eq!(got, ids(0..got.len()));
+    assert_eq!(dest.status.snapshot().dropped, 0);
+}

@@ -128,6 +128,12 @@ pub(crate) struct CursorShared {
     pub acked: AtomicU64,
     pub dropped: AtomicU64,
     pub closed: AtomicBool,
+    /// A `block` cursor's acknowledged position an append waits for (0:
+    /// none yet): the ring is full and this cursor holds its oldest
+    /// segment. See [`Cursor::holds_up_ingest`].
+    pub wanted: AtomicU64,
+    /// Woken when an append is refused for this cursor.
+    pub wanted_notify: tokio::sync::Notify,
 }
 
 impl CursorShared {
@@ -139,7 +145,17 @@ impl CursorShared {
             pos: Mutex::new(pos),
             dropped: AtomicU64::new(dropped),
             closed: AtomicBool::new(false),
+            wanted: AtomicU64::new(0),
+            wanted_notify: tokio::sync::Notify::new(),
         }
+    }
+
+    /// An append was refused until this (`block`) cursor acknowledges every
+    /// record below `seq`: the cursor's destination is told
+    /// ([`Cursor::holds_up_ingest`], [`Cursor::held_up`]).
+    pub(crate) fn want(&self, seq: u64) {
+        self.wanted.fetch_max(seq, Ordering::AcqRel);
+        self.wanted_notify.notify_one();
     }
 }
 
@@ -334,6 +350,29 @@ impl Cursor {
         }
         self.pending.push_back((start..end_seq, false));
         Some(start..end_seq)
+    }
+
+    /// True when this is a `block` cursor and an append waits for it to
+    /// acknowledge records it has not yet acknowledged (applied: see
+    /// [`Cursor::apply_acks`]). Its destination should then send what it
+    /// holds rather than wait for a batch to fill: the ring cannot take
+    /// the records that would fill it. With a ring of a few small segments,
+    /// smaller than one batch, a destination that waited sent one batch per
+    /// `batch_timeout` and ingest crawled at one segment per second.
+    pub fn holds_up_ingest(&self) -> bool {
+        self.shared.policy == WhenFull::Block
+            && self.shared.wanted.load(Ordering::Acquire)
+                > self.shared.acked.load(Ordering::Acquire)
+    }
+
+    /// Completes when an append is refused for this `block` cursor (at once
+    /// if one was since the last call); never for other cursors.
+    pub async fn held_up(&self) {
+        if self.shared.policy == WhenFull::Block {
+            self.shared.wanted_notify.notified().await
+        } else {
+            std::future::pending().await
+        }
     }
 
     /// Sequence number of the next record this cursor would read.

@@ -112,6 +112,12 @@ pub async fn run(
             break;
         }
         while tasks.try_join_next().is_some() {}
+        // ingest waits for this `block` destination: release what it
+        // acknowledged now, not at the next commit tick
+        let held_up = cursor.holds_up_ingest() && {
+            cursor.apply_acks();
+            cursor.holds_up_ingest()
+        };
         let mut read_any = false;
         if tasks.len() < c.concurrency && pending.events.len() < c.batch_size {
             raw.clear();
@@ -137,7 +143,10 @@ pub async fn run(
             && quiet_enough(last_sent, c.batch_timeout.0)
             && !pending.events.is_empty()
             && cursor.read_position() >= cursor.ring().next_seq();
-        if tasks.len() < c.concurrency && (full || timed_out || only_filtered || quiet) {
+        // the ring is full and waits for this destination: the records
+        // that would fill the batch cannot come until it sends
+        let unblock = held_up && !pending.events.is_empty();
+        if tasks.len() < c.concurrency && (full || timed_out || only_filtered || quiet || unblock) {
             let (batch, ranges) = pending.take();
             if batch.is_empty() {
                 ranges.into_iter().for_each(|r| acker.ack(r));
@@ -181,6 +190,7 @@ pub async fn run(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             _ = wait_for_record(&ring, wake_for, not_before, wait), if tasks.len() < c.concurrency => {}
             _ = tokio::time::sleep(wait), if tasks.len() >= c.concurrency => {}
+            _ = cursor.held_up() => {}
         }
     }
     // drain in-flight sends within the grace period

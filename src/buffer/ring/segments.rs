@@ -37,6 +37,7 @@ impl Ring {
         let needed_end = t.segs[reuse - 1].end_seq.load(Ordering::Acquire);
         for c in cursors.iter().filter(|c| c.policy == WhenFull::Block) {
             if c.acked.load(Ordering::Acquire) < needed_end {
+                c.want(needed_end);
                 return Err(AppendError::Full(c.name.clone()));
             }
         }
