@@ -907,6 +907,12 @@ async fn a_destination_the_config_file_takes_over_leaves_the_api_for_good() {
         holds(&file_out, "after the takeover")
     })
     .await;
+    // a new destination, from the oldest record: not where the API's
+    // one of that name stopped
+    assert!(
+        holds(&file_out, "before the takeover"),
+        "the file's destination skipped what the API's had delivered"
+    );
     assert!(
         !holds(&api_out, "after the takeover"),
         "the API's one runs on"
@@ -961,6 +967,25 @@ async fn a_destination_the_config_file_takes_over_leaves_the_api_for_good() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(h.relay.destinations().await.contains_key("taken"));
+    // also from the oldest record, not where the file's one stopped
+    wait_until("the new API destination delivers the ring", async || {
+        holds(&api_out, "after the takeover")
+    })
+    .await;
+    // deleted and created again: the same
+    let (status, _) = h
+        .send(Method::DELETE, "/api/v1/destinations/taken", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    std::fs::remove_file(&api_out).unwrap();
+    let (status, body) = h
+        .send(Method::POST, "/api/v1/destinations", by_api.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    wait_until("the re-created destination delivers the ring", async || {
+        holds(&api_out, "before the takeover") && holds(&api_out, "after the takeover")
+    })
+    .await;
     h.relay.shutdown().await.unwrap();
 }
 
@@ -999,5 +1024,52 @@ async fn a_name_the_file_took_while_stopped_leaves_the_api_store_at_start() {
     drop(relay);
     let h = start_in(dir, "web_shadow_start2").await;
     assert!(!h.relay.destinations().await.contains_key("taken"));
+    h.relay.shutdown().await.unwrap();
+}
+
+/// A destination removed from the config file while the relay was stopped
+/// loses its checkpoint at the next start, as one removed at a reload does:
+/// a destination given its name later is new and starts at the oldest
+/// record, instead of silently skipping to where the removed one stopped.
+/// The configured ones keep theirs (a disabled one too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_removed_while_stopped_starts_anew_when_added_again() {
+    let h = start("web_gone").await;
+    let d = h.dir.path().display().to_string();
+    let cfg = h.dir.path().join("relay.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let out = h.dir.path().join("out/gone.ndjson");
+    let with_gone = format!(
+        "{original}\n[destinations.gone]\ntype = \"file\"\n\
+         path = \"{d}/out/gone.ndjson\"\nbatch_timeout = \"20ms\"\n"
+    );
+    std::fs::write(&cfg, &with_gone).unwrap();
+    h.relay.reload().await.unwrap();
+    let mut ev = Event::new("SECURITY", Some("gone.check".into()), Severity::Info);
+    ev.message = Some("still in the ring".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    let copies = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_or(0, |t| t.matches("still in the ring").count())
+    };
+    wait_until("delivered", async || copies(&out) == 1).await;
+    h.relay.shutdown().await.unwrap();
+    let cursors = h.dir.path().join("data/buffer/cursors");
+    assert!(cursors.join("gone.json").exists());
+    let Harness { dir, relay, .. } = h;
+    drop(relay);
+    // started again with the config without it (start_in writes it)
+    let h = start_in(dir, "web_gone2").await;
+    assert!(
+        !cursors.join("gone.json").exists(),
+        "its checkpoint is gone"
+    );
+    assert!(
+        cursors.join("archive.json").exists(),
+        "the others' are kept"
+    );
+    // added again: from the oldest record
+    std::fs::write(&cfg, &with_gone).unwrap();
+    h.relay.reload().await.unwrap();
+    wait_until("delivered again", async || copies(&out) == 2).await;
     h.relay.shutdown().await.unwrap();
 }

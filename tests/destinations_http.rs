@@ -183,6 +183,31 @@ async fn splunk_hec_unacknowledged_batch_is_retried() {
     }
 }
 
+/// A token with indexer acknowledgement off answers 200 without an
+/// `ackId`: the batch counts as delivered on that 200 (sending it again
+/// would store it twice), with no poll for an ack no one will give.
+#[tokio::test]
+async fn splunk_hec_batch_without_an_ack_id_counts_as_delivered_unpolled() {
+    let srv = serve(|s, _| match s.path.as_str() {
+        "/services/collector/event" => reply(200, r#"{"text":"Success","code":0}"#),
+        _ => reply(400, r#"{"text":"ACK is disabled","code":14}"#),
+    })
+    .await;
+    let sink = splunk_hec::build(
+        table(&format!(
+            "endpoint = \"{}\"\ntoken = \"t\"\nack = true\nack_interval = \"20ms\"\n",
+            srv.url
+        )),
+        &ctx("s"),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        assert!(matches!(sink.send(&batch(1)).await, Delivery::Delivered));
+    }
+    let paths: Vec<String> = srv.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/services/collector/event"; 2]);
+}
+
 /// The last poll is at `ack_timeout`: an ack that comes in the last
 /// interval is seen (the polls stopped one interval early, and the batch,
 /// indexed meanwhile, was sent again).
@@ -430,6 +455,13 @@ fn elasticsearch_config_errors_name_the_key() {
         ("siem events", "not allowed"),
         ("_siem", "cannot be an index name"),
         ("siem-%Y/%m", "not allowed"),
+        // Elasticsearch 7 and later refuse a colon
+        ("siem:audit", "not allowed"),
+        ("siem-%T", "not allowed"),
+        // space-padded only at some hours: ` 7` at 07:00, `12` at midnight
+        ("siem-%l", "for an event at 2026-01-01 01:00:00"),
+        ("siem-%_H", "for an event at 2026-01-01 00:00:00"),
+        ("siem-%_M", "for an event at 2026-01-01 00:00:00"),
     ] {
         let e = elasticsearch::build(
             table(&format!("endpoint = \"http://x\"\nindex = \"{index}\"\n")),
@@ -440,12 +472,20 @@ fn elasticsearch_config_errors_name_the_key() {
         assert_eq!(e.path, "destinations.es.index", "{index}");
         assert!(e.message.contains(says), "{index}: {e}");
     }
-    // a dated name is lowercased when formatted: month names are fine
-    elasticsearch::build(
-        table("endpoint = \"http://x\"\nindex = \"siem-%B-%Y\"\n"),
-        &ctx("es"),
-    )
-    .expect("dated name");
+    // a dated name is lowercased when formatted: month names are fine, and
+    // so are the padded fields that pad with zeros or not at all
+    for index in [
+        "siem-%B-%Y",
+        "siem-%Y.%m.%d.%H-%M-%S",
+        "siem-%-l-%-e-%p",
+        "siem-%y%j-%I",
+    ] {
+        elasticsearch::build(
+            table(&format!("endpoint = \"http://x\"\nindex = \"{index}\"\n")),
+            &ctx("es"),
+        )
+        .unwrap_or_else(|e| panic!("{index}: {e}"));
+    }
 }
 
 // ------------------------------------------------------------------- Datadog

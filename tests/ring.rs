@@ -129,13 +129,25 @@ fn wrap_around_fast_gets_all_stalled_drop_oldest_counts_exactly() {
         if e.action.as_deref() == Some("relay.buffer.overflow")
             && e.metadata.as_ref().unwrap()["destination"] == "stalled"
         {
-            reported += e.metadata.unwrap()["dropped"].as_u64().unwrap();
+            let md = e.metadata.unwrap();
+            reported += md["dropped"].as_u64().unwrap();
+            assert_eq!(md["dropped_total"], reported, "each carries the sum so far");
         }
     }
     assert_eq!(
         reported, dropped,
         "overflow events report the exact drop count"
     );
+    // the stalled destination reads only the reports the ring kept (it
+    // reused the others while the destination lagged): the last one it
+    // reads tells the whole loss
+    let totals: Vec<u64> = rest
+        .iter()
+        .filter_map(|r| Event::decode(r.body()).ok())
+        .filter(|e| e.action.as_deref() == Some("relay.buffer.overflow"))
+        .map(|e| e.metadata.unwrap()["dropped_total"].as_u64().unwrap())
+        .collect();
+    assert_eq!(totals.last(), Some(&dropped), "{totals:?}");
     assert_eq!(fast.dropped(), 0);
 }
 

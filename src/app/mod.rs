@@ -153,6 +153,7 @@ impl Relay {
             relay.start_destination(&config, d).await?;
         }
         relay.start_api(&config).await?;
+        relay.forget_removed_destinations(&config);
         for s in config.sources.iter() {
             relay.start_source(&config, s).await?;
         }
@@ -255,6 +256,38 @@ impl Relay {
         );
         self.note_syslog_hints().await;
         Ok(())
+    }
+
+    /// At start: deletes the checkpoints of destinations that are neither
+    /// in the config file (enabled or not) nor among the admin API's, i.e.
+    /// removed while the relay was stopped, as a reload deletes them.
+    fn forget_removed_destinations(&self, config: &Config) {
+        let managed = self.managed.lock().unwrap().clone();
+        let names: Vec<&str> = config
+            .destinations
+            .iter()
+            .map(|d| d.name.as_str())
+            .chain(managed.keys().map(String::as_str))
+            .collect();
+        match self.ring.forget_cursors_except(&names) {
+            Ok(gone) => {
+                for file in gone {
+                    tracing::info!(checkpoint = %file, "deleted the checkpoint of a destination no longer configured (one given its name later starts at the oldest record)");
+                }
+            }
+            Err(e) => {
+                tracing::error!("the checkpoints of removed destinations could not be deleted: {e}")
+            }
+        }
+    }
+
+    /// Deletes the checkpoint of destination `name`, stopped for good
+    /// ([`Ring::forget_cursor`]). A checkpoint left behind is only logged:
+    /// the destination is gone either way.
+    fn forget_destination(&self, name: &str) {
+        if let Err(e) = self.ring.forget_cursor(name) {
+            tracing::error!(destination = %name, "the checkpoint of a removed destination could not be deleted (a new destination of this name would start where it stopped): {e}");
+        }
     }
 
     async fn stop_destination(&self, name: &str) {
@@ -401,6 +434,12 @@ impl Relay {
             if !new.destinations.contains(section) {
                 tracing::info!(destination = %name, "reload: stopping");
                 self.stop_destination(name).await;
+                // removed, or an API destination the file's replaces: a
+                // destination of that name is a new one, from the oldest
+                // record (a changed one goes on from its checkpoint)
+                if shadowed.contains(name) || !new.destinations.iter().any(|d| &d.name == name) {
+                    self.forget_destination(name);
+                }
             }
         }
         for d in &new.destinations {
@@ -504,6 +543,7 @@ impl crate::api::Backend for Relay {
         Box::pin(async move {
             self.managed.lock().unwrap().remove(name);
             self.stop_destination(name).await;
+            self.forget_destination(name);
         })
     }
 }

@@ -105,13 +105,13 @@ struct BulkAnswer {
 }
 
 /// Why Elasticsearch would refuse `name` as an index or data stream name
-/// (lower case; none of `\\ / * ? " < > | , #` or a space; not starting
+/// (lower case; none of `\\ / * ? " < > | , # :` or a space; not starting
 /// with `-`, `_` or `+`; not `.` or `..`; at most 255 bytes).
 fn index_name_problem(name: &str) -> Result<(), String> {
     if let Some(c) = name.chars().find(|c| c.is_uppercase()) {
         return Err(format!("index names are lower case (`{c}` in `{name}`)"));
     }
-    if let Some(c) = name.chars().find(|c| "\\/*?\"<>|, #".contains(*c)) {
+    if let Some(c) = name.chars().find(|c| "\\/*?\"<>|, #:".contains(*c)) {
         return Err(format!("`{c}` is not allowed in an index name (`{name}`)"));
     }
     if name.starts_with(['-', '_', '+']) || name == "." || name == ".." {
@@ -124,6 +124,33 @@ fn index_name_problem(name: &str) -> Result<(), String> {
             "index names are at most 255 bytes (`{name}` has {})",
             name.len()
         ));
+    }
+    Ok(())
+}
+
+/// Why Elasticsearch would refuse a name the strftime pattern `index` gives
+/// for some event time: tried at every hour of days and months of one and
+/// two digits, with minutes and seconds of both, as space padding (`%e`,
+/// `%l`, `%_M`) appears only for some of them (at 1970-01-01 00:00 alone,
+/// `%l` gave `12`, and ` 7` at 07:00 went to Elasticsearch, which refused
+/// every event of those hours).
+fn dated_index_problem(index: &str) -> Result<(), String> {
+    use chrono::TimeZone;
+    for (month, day) in [(1, 1), (5, 9), (10, 10), (12, 31)] {
+        for hour in 0..24 {
+            for (minute, second) in [(0, 0), (5, 7), (30, 45)] {
+                let Some(t) = chrono::Utc
+                    .with_ymd_and_hms(2026, month, day, hour, minute, second)
+                    .single()
+                else {
+                    continue;
+                };
+                let name = t.format(index).to_string().to_lowercase();
+                index_name_problem(&name).map_err(|why| {
+                    format!("{why}, for an event at {}", t.format("%Y-%m-%d %H:%M:%S"))
+                })?;
+            }
+        }
     }
     Ok(())
 }
@@ -404,13 +431,11 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
     }
     // what the server would refuse for every document, refused here (a
     // dated name is lowercased when formatted, so only its other rules apply)
-    let sample = match dated {
-        true => chrono::DateTime::from_timestamp_millis(0)
-            .map(|t| t.format(&index).to_string().to_lowercase())
-            .unwrap_or_default(),
-        false => index.clone(),
+    let checked = match dated {
+        true => dated_index_problem(&index),
+        false => index_name_problem(&index),
     };
-    if let Err(why) = index_name_problem(&sample) {
+    if let Err(why) = checked {
         return Err(ConfigError::new(format!("{path}.index"), why));
     }
     let mut headers = vec![(

@@ -77,7 +77,13 @@ pub struct SplunkHec {
     /// `,"host":…,"source":…,"sourcetype":…[,"index":…],"event":` (JSON-escaped once).
     envelope: String,
     ack: Option<AckSettings>,
+    /// Batches accepted without an `ackId` under `ack = true`: when the
+    /// last warning of them was written, and how many came since.
+    unconfirmed: std::sync::Mutex<(Option<Instant>, u64)>,
 }
+
+/// At most one warning this often about batches accepted without an ackId.
+const UNCONFIRMED_WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// `{"text": …, "code": N, "ackId": N}`.
 #[derive(Debug, Deserialize)]
@@ -263,11 +269,22 @@ impl HttpFormat for SplunkHec {
             match ack_id {
                 Some(id) => self.wait_for_ack(client, id, ack).await,
                 None => {
-                    // Accepted, but the token gives no ackId: indexing cannot be confirmed.
-                    tracing::warn!(
-                        "Splunk HEC accepted a batch without an ackId although ack = true; \
-                         enable indexer acknowledgement on the token"
-                    );
+                    // Accepted (200, code 0) but with no ackId: the token
+                    // has indexer acknowledgement off, so indexing cannot
+                    // be confirmed, and sending again would only store the
+                    // batch twice. It counts as delivered on the 200, as
+                    // with `ack = false`; said at most once a minute.
+                    let mut u = self.unconfirmed.lock().unwrap();
+                    u.1 += 1;
+                    if u.0.is_none_or(|t| t.elapsed() >= UNCONFIRMED_WARN_EVERY) {
+                        tracing::warn!(
+                            batches = u.1,
+                            "Splunk HEC accepted batches without an ackId although ack = true: \
+                             they count as delivered on Splunk's 200, unconfirmed; enable indexer \
+                             acknowledgement on the token (or set ack = false)"
+                        );
+                        *u = (Some(Instant::now()), 0);
+                    }
                     Delivery::Delivered
                 }
             }
@@ -354,6 +371,7 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
             .map_err(|e| ConfigError::new(&path, e.to_string()))?,
         envelope,
         ack,
+        unconfirmed: Default::default(),
     };
     Ok(Arc::new(HttpSink::new(
         format,

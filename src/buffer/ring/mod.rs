@@ -498,7 +498,8 @@ impl Ring {
                 "checkpoint older than the ring"
             };
             let mut w = self.inner.writer.lock().unwrap();
-            w.notices.push_back(overflow_notice(name, lost, reason));
+            w.notices
+                .push_back(overflow_notice(name, lost, dropped, reason));
         }
         Ok(Cursor::new(
             self.clone(),
@@ -506,6 +507,65 @@ impl Ring {
             path,
             cp.unwrap_or_default(),
         ))
+    }
+
+    /// Deletes the checkpoint of destination `name`, whose cursor must not
+    /// be open: a destination that is removed leaves nothing behind, so a
+    /// new destination given its name later starts at the oldest record in
+    /// the ring, as any new one does, instead of where the old one stopped
+    /// (skipping, silently, what the ring still holds).
+    pub fn forget_cursor(&self, name: &str) -> Result<(), BufferError> {
+        let cursors = self.inner.cursors.lock().unwrap();
+        if cursors.iter().any(|c| c.name == name) {
+            return Err(BufferError::CursorExists(name.to_string()));
+        }
+        let path = checkpoint::path_for(&self.inner.cursor_dir, name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => File::open(&self.inner.cursor_dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(format!(
+                    "syncing {}",
+                    self.inner.cursor_dir.display()
+                ))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(format!("removing {}", path.display()))(e)),
+        }
+    }
+
+    /// Deletes the checkpoints of every destination not named in `keep`
+    /// (none of whose cursors may be open): at start, those of destinations
+    /// removed while the relay was stopped ([`Ring::forget_cursor`]).
+    /// Returns the names of the files deleted.
+    pub fn forget_cursors_except(&self, keep: &[&str]) -> Result<Vec<String>, BufferError> {
+        let dir = &self.inner.cursor_dir;
+        let kept: Vec<PathBuf> = keep
+            .iter()
+            .map(|name| checkpoint::path_for(dir, name))
+            .collect();
+        let entries =
+            std::fs::read_dir(dir).map_err(io_err(format!("listing {}", dir.display())))?;
+        let mut gone = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(io_err(format!("listing {}", dir.display())))?
+                .path();
+            if path.extension().is_some_and(|e| e == "json") && !kept.contains(&path) {
+                std::fs::remove_file(&path)
+                    .map_err(io_err(format!("removing {}", path.display())))?;
+                gone.push(
+                    path.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+        if !gone.is_empty() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(format!("syncing {}", dir.display())))?;
+        }
+        Ok(gone)
     }
 
     /// Position of the first record with sequence number ≥ `seq` (or the

@@ -245,8 +245,9 @@ impl Ring {
                     next_seq: next.first_seq.max(pos.next_seq),
                 };
                 if lost > 0 {
-                    c.dropped.fetch_add(lost, Ordering::Relaxed);
-                    w.notices.push_back(overflow_notice(&c.name, lost, reason));
+                    let total = c.dropped.fetch_add(lost, Ordering::Relaxed) + lost;
+                    w.notices
+                        .push_back(overflow_notice(&c.name, lost, total, reason));
                 }
             }
         }
@@ -451,7 +452,18 @@ impl Ring {
 }
 
 /// The SECURITY event that reports records a destination lost.
-pub(crate) fn overflow_notice(destination: &str, dropped: u64, reason: &str) -> Event {
+/// The `relay.buffer.overflow` event: `destination` lost `dropped` records
+/// for `reason`, `dropped_total` over its life (this loss included). The
+/// total is what a SIEM should read: a report is a record like any other,
+/// and while its destination is down the ring can reuse it too, so a SIEM
+/// may miss some of the reports but never the last one (that loss would
+/// bring another report), which carries the sum of all of them.
+pub(crate) fn overflow_notice(
+    destination: &str,
+    dropped: u64,
+    dropped_total: u64,
+    reason: &str,
+) -> Event {
     let mut ev = Event::new(
         "SECURITY",
         Some("relay.buffer.overflow".into()),
@@ -461,10 +473,11 @@ pub(crate) fn overflow_notice(destination: &str, dropped: u64, reason: &str) -> 
     let mut md = serde_json::Map::new();
     md.insert("destination".into(), destination.into());
     md.insert("dropped".into(), dropped.into());
+    md.insert("dropped_total".into(), dropped_total.into());
     md.insert("reason".into(), reason.into());
     ev.metadata = Some(md);
     ev.message = Some(format!(
-        "destination `{destination}` lost {dropped} events: {reason}"
+        "destination `{destination}` lost {dropped} events: {reason} ({dropped_total} in all)"
     ));
     ev.source = Some(crate::event::SourceInfo {
         listener: "relay".into(),
