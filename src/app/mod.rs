@@ -272,7 +272,7 @@ impl Relay {
         match self.ring.forget_cursors_except(&names) {
             Ok(gone) => {
                 for file in gone {
-                    tracing::info!(checkpoint = %file, "deleted the checkpoint of a destination no longer configured (one given its name later starts at the oldest record)");
+                    tracing::info!(checkpoint = %file.display(), "deleted the checkpoint of a destination no longer configured (one given its name later starts at the oldest record)");
                 }
             }
             Err(e) => {

@@ -63,6 +63,20 @@ pub fn store(path: &Path, cp: &Checkpoint) -> io::Result<()> {
     Ok(())
 }
 
+/// Deletes the checkpoint at `path` (and makes that durable); false when
+/// there was none.
+pub fn remove(path: &Path) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,34 +90,41 @@ impl FileSink {
         std::fs::rename(&self.path, self.rotated(1))
     }
 
+    /// Opens (creates) the file for appending, at its length on disk.
+    fn open_file(&self) -> io::Result<Open> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        let len = file.metadata()?.len();
+        Ok(Open {
+            file,
+            len,
+            torn: false,
+        })
+    }
+
     fn write_batch(&self, buf: &[u8]) -> io::Result<()> {
         let mut guard = self.open.lock().unwrap();
-        if let Some(o) = guard.as_ref() {
-            if self.rotate_bytes > 0 && o.len > 0 && o.len + buf.len() as u64 > self.rotate_bytes {
-                *guard = None;
-                self.rotate()?;
-            }
-        }
         if guard.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
-            let len = file.metadata()?.len();
-            *guard = Some(Open {
-                file,
-                len,
-                torn: false,
-            });
+            *guard = Some(self.open_file()?);
         }
         let o = guard.as_mut().expect("opened above");
         if o.torn {
             o.file.set_len(o.len)?;
             o.torn = false;
         }
+        // against the file's length on disk, also for the first batch after
+        // a start (it was let through whatever the file held)
+        if self.rotate_bytes > 0 && o.len > 0 && o.len + buf.len() as u64 > self.rotate_bytes {
+            *guard = None;
+            self.rotate()?;
+            *guard = Some(self.open_file()?);
+        }
+        let o = guard.as_mut().expect("opened above");
         let written = o.file.write_all(buf).and_then(|()| match self.fsync {
             true => o.file.sync_data(),
             false => Ok(()),
@@ -244,6 +251,20 @@ mod tests {
         assert_eq!(cur.lines().next().unwrap(), "{\"n\":0}");
         assert!(d.path().join("out/e.ndjson.1").exists());
         assert!(!d.path().join("out/e.ndjson.2").exists());
+
+        // after a restart (a new sink), the first batch is checked against
+        // what the file already holds (80 bytes): it rotates first
+        let t: toml::Table =
+            toml::from_str("path = \"out/e.ndjson\"\nrotate_bytes = 100\nkeep_files = 2\n")
+                .unwrap();
+        let sink = build(t, &ctx).unwrap();
+        assert_eq!(sink.send(&batch(5)).await, Delivery::Delivered);
+        sink.close().await;
+        let cur = std::fs::read_to_string(d.path().join("out/e.ndjson")).unwrap();
+        assert_eq!(cur.len(), 40, "{cur}");
+        let prev = std::fs::read_to_string(d.path().join("out/e.ndjson.1")).unwrap();
+        assert_eq!(prev.len(), 80);
+        assert!(d.path().join("out/e.ndjson.2").exists());
     }
 
     #[test]

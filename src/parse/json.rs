@@ -388,7 +388,10 @@ fn fault_text(e: &simd_json::ErrorType) -> Option<String> {
         E::InvalidEscape | E::InvalidUnicodeEscape => "an invalid escape in a string".into(),
         E::InvalidUnicodeCodepoint => "an escape of an invalid Unicode code point".into(),
         E::InvalidUtf8 => "invalid UTF-8".into(),
-        E::InvalidNumber | E::InvalidExponent => "an invalid number".into(),
+        // simd-json also refuses valid JSON numbers it cannot hold
+        E::InvalidNumber | E::InvalidExponent => {
+            "an invalid number, or one out of range (integers from -2^63 to 2^64-1, others up to about 1.8e308)".into()
+        }
         E::ExpectedObjectColon => "a ':' was expected after a key".into(),
         E::ExpectedMapComma | E::ExpectedArrayComma => "a ',' was expected".into(),
         E::ExpectedObjectKey | E::KeyMustBeAString => "a key (a string) was expected".into(),
@@ -806,6 +809,31 @@ mod tests {
         assert_eq!(evs.len(), 3);
         assert_eq!(evs[2].action.as_deref(), Some("c"));
         assert_eq!(evs[0].source.as_ref().unwrap().listener, "web");
+    }
+
+    #[test]
+    /// Numbers simd-json cannot hold are refused with words that say so
+    /// (README: send such IDs as strings); the bounds themselves pass.
+    fn numbers_out_of_range_are_refused_in_words() {
+        for body in [
+            r#"{"order_id":98765432109876543210}"#,
+            r#"{"k":-9223372036854775809}"#,
+            r#"{"v":1e309}"#,
+        ] {
+            match events(body).unwrap_err() {
+                BodyError::Syntax { message, .. } => {
+                    assert!(message.contains("out of range"), "{body}: {message}")
+                }
+                e => panic!("{body}: {e:?}"),
+            }
+        }
+        for body in [
+            r#"{"a":18446744073709551615}"#,
+            r#"{"a":-9223372036854775808}"#,
+            r#"{"a":1.7e308}"#,
+        ] {
+            assert_eq!(events(body).unwrap().len(), 1, "{body}");
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@
 //! and spaces after the TAG are dropped; the line is trimmed at the end.
 
 use super::rfc5424::{self, days_from_civil, days_in_month, digits, pri, procid_string};
-use super::syslog::{nearest_year, received_local, strip_bom, SyslogMessage};
+use super::syslog::{nearest_year, offset_at_local, received_local, strip_bom, SyslogMessage};
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
 use serde_json::Map;
@@ -190,14 +190,15 @@ fn event_time_ms(date: IncompleteDate, received_ms: i64, tz: Tz) -> Option<i64> 
         let year = nearest_year(date, local);
         let (month, day, hour, minute, sec) = date;
         let t = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(hour, minute, sec)?;
-        return Some((t.and_utc().timestamp() - i64::from(offset_s)) * 1000);
+        let t = t.and_utc().timestamp();
+        return Some((t - i64::from(offset_at_local(tz, t, offset_s))) * 1000);
     }
     let now_ms = received_ms + i64::from(offset_s) * 1000;
     // within 180 days in the receive year: the years either side are at
     // least 185 days away, so this one is the nearest
     if let Some(t) = local_seconds(local_year as u32, date) {
         if (t * 1000 - now_ms).abs() <= 180 * 86_400_000 {
-            return Some((t - i64::from(offset_s)) * 1000);
+            return Some((t - i64::from(offset_at_local(tz, t, offset_s))) * 1000);
         }
     }
     // the candidates in nearest_year's order; the first nearest wins, the
@@ -213,7 +214,7 @@ fn event_time_ms(date: IncompleteDate, received_ms: i64, tz: Tz) -> Option<i64> 
         }
     }
     let (t, _) = best?;
-    Some((t - i64::from(offset_s)) * 1000)
+    Some((t - i64::from(offset_at_local(tz, t, offset_s))) * 1000)
 }
 
 /// Seconds since the epoch of `date` in `year`, read as UTC; `None` when
@@ -402,6 +403,54 @@ pub(crate) mod tests {
         ] {
             assert!(parse(line, RECEIVED, Tz::UTC).is_none(), "{line}");
         }
+    }
+
+    /// A time is read at the zone's offset on its own date, not on the
+    /// receive date: noon on 15 June in New York is 16:00Z (EDT) when
+    /// received in December (EST), and noon on 7 December 17:00Z when
+    /// received in June. On both the fast path and syslog_loose's.
+    #[test]
+    fn a_time_is_read_at_the_offset_of_its_own_date() {
+        let tz = Tz::America__New_York;
+        for (line, recv, want) in [
+            (
+                "<13>Jun 15 12:00:00 host tag: x",
+                "2026-12-07T10:00:00Z",
+                "2026-06-15T16:00:00Z",
+            ),
+            (
+                "<13>Jun 15 12:00:00.250 host tag: x",
+                "2026-12-07T10:00:00Z",
+                "2026-06-15T16:00:00.250Z",
+            ),
+            (
+                "<13>Dec  7 12:00:00 host tag: x",
+                "2026-06-15T10:00:00Z",
+                "2026-12-07T17:00:00Z",
+            ),
+            (
+                "<13>Dec  7 10:00:00 host tag: x",
+                "2026-12-07T16:00:00Z",
+                "2026-12-07T15:00:00Z",
+            ),
+        ] {
+            // the fast path's, checked against syslog_loose's, or (a line
+            // it leaves to the slow path) syslog_loose's alone
+            let got = match check_at(line, ms(recv), tz).unwrap() {
+                Some(m) => m.timestamp_ms,
+                None => parse_syslog_loose(line.as_bytes(), ms(recv), tz)
+                    .timestamp_ms
+                    .unwrap(),
+            };
+            assert_eq!(got, ms(want), "{line} received {recv}");
+        }
+        // the slow path alone (a line the fast path leaves to it)
+        let slow = parse_syslog_loose(
+            b"<13>Jun 15 12:00:00 host: x y",
+            ms("2026-12-07T10:00:00Z"),
+            tz,
+        );
+        assert_eq!(slow.timestamp_ms, Some(ms("2026-06-15T16:00:00Z")));
     }
 
     #[test]

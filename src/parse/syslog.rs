@@ -72,11 +72,44 @@ pub(crate) fn received_local(received_ms: i64, tz: Tz) -> DateTime<FixedOffset> 
     received.with_timezone(&offset)
 }
 
+thread_local! {
+    /// The zone's UTC offset at the last local minute an event time fell
+    /// in: the zone lookup once per minute of event time, not once a line
+    /// (zones change offset on whole minutes).
+    static LOCAL_MINUTE: std::cell::Cell<Option<(Tz, i64, i32)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The UTC offset, in seconds, of wall-clock time `local_s` (seconds since
+/// the epoch, read as if in UTC) in `tz`: the one in force at that time, not
+/// at the receive time (a June 3164 timestamp received in December is in
+/// summer time). The earlier of two in a repeated hour; `fallback` in a
+/// skipped one.
+pub(crate) fn offset_at_local(tz: Tz, local_s: i64, fallback: i32) -> i32 {
+    let minute = local_s.div_euclid(60);
+    if let Some((z, m, offset)) = LOCAL_MINUTE.get() {
+        if z == tz && m == minute {
+            return offset;
+        }
+    }
+    let offset = DateTime::<Utc>::from_timestamp(minute * 60, 0)
+        .and_then(|t| tz.from_local_datetime(&t.naive_utc()).earliest())
+        .map_or(fallback, |t| t.offset().fix().local_minus_utc());
+    LOCAL_MINUTE.set(Some((tz, minute, offset)));
+    offset
+}
+
 fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
     let received = DateTime::<Utc>::from_timestamp_millis(received_ms).unwrap_or_default();
     let local_received = received_local(received_ms, tz);
     let offset = *local_received.offset();
-    let get_year = move |date: IncompleteDate| nearest_year(date, local_received);
+    // a year-less timestamp (RFC 3164) carries no zone either: syslog_loose
+    // reads it at the receive time's offset, put right below
+    let yearless = std::cell::Cell::new(false);
+    let get_year = |date: IncompleteDate| {
+        yearless.set(true);
+        nearest_year(date, local_received)
+    };
     // syslog_loose needs a timestamp; RFC 5424 allows NILVALUE ("-").
     let nil_filled = fill_nil_timestamp(text, received);
     // headers it misreads, in a shape it reads (see `header_repair`)
@@ -93,6 +126,14 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
             let mut out = from_loose(m);
             if nil_filled.is_some() {
                 out.timestamp_ms = None;
+            }
+            if yearless.get() {
+                let received_offset = offset.local_minus_utc();
+                out.timestamp_ms = out.timestamp_ms.map(|t| {
+                    let local_s = t.div_euclid(1000) + i64::from(received_offset);
+                    let at = offset_at_local(tz, local_s, received_offset);
+                    t - i64::from(at - received_offset) * 1000
+                });
             }
             if let Some(r) = &repaired {
                 out.timestamp_ms = out.timestamp_ms.map(|t| t + r.add_ms);

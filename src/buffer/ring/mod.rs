@@ -520,50 +520,32 @@ impl Ring {
             return Err(BufferError::CursorExists(name.to_string()));
         }
         let path = checkpoint::path_for(&self.inner.cursor_dir, name);
-        match std::fs::remove_file(&path) {
-            Ok(()) => File::open(&self.inner.cursor_dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(format!(
-                    "syncing {}",
-                    self.inner.cursor_dir.display()
-                ))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(format!("removing {}", path.display()))(e)),
-        }
+        checkpoint::remove(&path).map_err(io_err(format!("removing {}", path.display())))?;
+        Ok(())
     }
 
     /// Deletes the checkpoints of every destination not named in `keep`
-    /// (none of whose cursors may be open): at start, those of destinations
-    /// removed while the relay was stopped ([`Ring::forget_cursor`]).
-    /// Returns the names of the files deleted.
-    pub fn forget_cursors_except(&self, keep: &[&str]) -> Result<Vec<String>, BufferError> {
+    /// and without an open cursor: at start, those of destinations removed
+    /// while the relay was stopped ([`Ring::forget_cursor`]). Returns the
+    /// files deleted.
+    pub fn forget_cursors_except(&self, keep: &[&str]) -> Result<Vec<PathBuf>, BufferError> {
         let dir = &self.inner.cursor_dir;
+        let open: Vec<String> = self.cursor_names();
         let kept: Vec<PathBuf> = keep
             .iter()
+            .copied()
+            .chain(open.iter().map(String::as_str))
             .map(|name| checkpoint::path_for(dir, name))
             .collect();
-        let entries =
-            std::fs::read_dir(dir).map_err(io_err(format!("listing {}", dir.display())))?;
+        let listing = || io_err(format!("listing {}", dir.display()));
         let mut gone = Vec::new();
-        for entry in entries {
-            let path = entry
-                .map_err(io_err(format!("listing {}", dir.display())))?
-                .path();
+        for entry in std::fs::read_dir(dir).map_err(listing())? {
+            let path = entry.map_err(listing())?.path();
             if path.extension().is_some_and(|e| e == "json") && !kept.contains(&path) {
-                std::fs::remove_file(&path)
+                checkpoint::remove(&path)
                     .map_err(io_err(format!("removing {}", path.display())))?;
-                gone.push(
-                    path.file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
+                gone.push(path);
             }
-        }
-        if !gone.is_empty() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(format!("syncing {}", dir.display())))?;
         }
         Ok(gone)
     }

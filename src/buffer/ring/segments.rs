@@ -451,8 +451,7 @@ impl Ring {
     }
 }
 
-/// The SECURITY event that reports records a destination lost.
-/// The `relay.buffer.overflow` event: `destination` lost `dropped` records
+/// The `relay.buffer.overflow` SECURITY event: `destination` lost `dropped` records
 /// for `reason`, `dropped_total` over its life (this loss included). The
 /// total is what a SIEM should read: a report is a record like any other,
 /// and while its destination is down the ring can reuse it too, so a SIEM
