@@ -128,11 +128,12 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
                 out.timestamp_ms = None;
             }
             if yearless.get() {
+                // back to its wall-clock time, then read at its own date's offset
                 let received_offset = offset.local_minus_utc();
                 out.timestamp_ms = out.timestamp_ms.map(|t| {
-                    let local_s = t.div_euclid(1000) + i64::from(received_offset);
-                    let at = offset_at_local(tz, local_s, received_offset);
-                    t - i64::from(at - received_offset) * 1000
+                    let local_ms = t + i64::from(received_offset) * 1000;
+                    let at = offset_at_local(tz, local_ms.div_euclid(1000), received_offset);
+                    local_ms - i64::from(at) * 1000
                 });
             }
             if let Some(r) = &repaired {
@@ -156,9 +157,7 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
 /// `ms`, a wall-clock time read as if in UTC, as that wall-clock time in
 /// `tz` (the earlier of two in a repeated hour, unchanged in a skipped one).
 fn wall_clock_in(ms: i64, tz: Tz) -> i64 {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .and_then(|t| tz.from_local_datetime(&t.naive_utc()).earliest())
-        .map_or(ms, |t| t.timestamp_millis())
+    ms - i64::from(offset_at_local(tz, ms.div_euclid(1000), 0)) * 1000
 }
 
 /// Whether syslog_loose read an RFC 5424 line whose STRUCTURED-DATA starts
