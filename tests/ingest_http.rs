@@ -147,6 +147,41 @@ async fn object_array_ndjson_and_gzip_are_accepted() {
     h.stop().await;
 }
 
+/// A `timestamp` in epoch milliseconds, microseconds or nanoseconds is
+/// the event's time, told apart by size as on the HEC endpoint (micro- and
+/// nanoseconds were once kept as `metadata.timestamp`, the receive time used).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epoch_timestamps_in_any_unit_are_the_event_time() {
+    let h = harness().await;
+    let body = concat!(
+        r#"{"action":"s","timestamp":1700000000.123}"#,
+        "\n",
+        r#"{"action":"ms","timestamp":1700000000123}"#,
+        "\n",
+        r#"{"action":"us","timestamp":1700000000123456}"#,
+        "\n",
+        r#"{"action":"ns","timestamp":1700000000123456789}"#,
+        "\n",
+        r#"{"action":"us-text","timestamp":"1700000000123456"}"#,
+        "\n",
+        r#"{"action":"text","timestamp":"yesterday"}"#,
+        "\n",
+    );
+    let r = post(&h, "/v1/events", body.as_bytes(), &["-H", BEARER]);
+    assert_answer(&r, 200, "accepted", 6);
+    let evs = h.collector.snapshot();
+    for ev in &evs[..5] {
+        assert_eq!(ev.timestamp_ms, 1_700_000_000_123, "{:?}", ev.action);
+        assert!(ev
+            .metadata
+            .as_ref()
+            .is_none_or(|m| m.get("timestamp").is_none()));
+    }
+    assert_eq!(evs[5].metadata.as_ref().unwrap()["timestamp"], "yesterday");
+    assert!(evs[5].timestamp_ms > 1_700_000_000_123);
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hec_event_endpoint() {
     let h = harness().await;

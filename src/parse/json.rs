@@ -584,25 +584,9 @@ fn hec_time_ms(v: &Value) -> Option<Option<i64>> {
         Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
     };
-    if !x.is_finite() || x < 0.0 {
-        return None;
-    }
-    let ms = if x >= 1e17 {
-        x / 1e6
-    } else if x >= 1e14 {
-        x / 1e3
-    } else if x >= 1e11 {
-        x
-    } else {
-        x * 1000.0
-    };
-    // past year 9999 (a time of 1e21 is the year 33658; of 1e25, more than
-    // an i64 of milliseconds holds): no RFC 3339 time, refused as Splunk
-    // refuses a time it cannot read
-    if ms > crate::event::LATEST_MS as f64 {
-        return None;
-    }
-    Some(Some(ms.round() as i64))
+    // past year 9999 (a time of 1e21 is the year 33658): no RFC 3339
+    // time, refused as Splunk refuses a time it cannot read
+    super::normalize::epoch_ms(x).map(Some)
 }
 
 /// Parses a Splunk HEC raw body (`POST /services/collector/raw`) into

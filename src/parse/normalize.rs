@@ -321,7 +321,9 @@ fn metadata(ev: &mut Event) -> &mut Map<String, Value> {
     ev.metadata.get_or_insert_with(Map::new)
 }
 
-/// A JSON time: RFC 3339 text, or epoch seconds (milliseconds when > 1e11).
+/// A JSON time: RFC 3339 text, or epoch time in seconds (with a fraction),
+/// or, as large as only they can be, milliseconds, microseconds or
+/// nanoseconds (see [`epoch_ms`]).
 pub fn json_time_ms(v: &Value) -> Option<i64> {
     match v {
         Value::String(s) => str_time_ms(s),
@@ -335,11 +337,24 @@ pub(crate) fn str_time_ms(s: &str) -> Option<i64> {
     parse_rfc3339_millis(s).or_else(|| s.parse::<f64>().ok().and_then(epoch_ms))
 }
 
-fn epoch_ms(x: f64) -> Option<i64> {
+/// Epoch time in milliseconds from a number in seconds (with a fraction)
+/// or, told apart by size, in milliseconds (from 1e11: 1973 in
+/// milliseconds, the year 5138 in seconds), microseconds (from 1e14) or
+/// nanoseconds (from 1e17). `None` for a negative, NaN or infinite number,
+/// or one past the year 9999 (no RFC 3339 form).
+pub(crate) fn epoch_ms(x: f64) -> Option<i64> {
     if !x.is_finite() || x < 0.0 {
         return None;
     }
-    let ms = if x > 1e11 { x } else { x * 1000.0 };
+    let ms = if x >= 1e17 {
+        x / 1e6
+    } else if x >= 1e14 {
+        x / 1e3
+    } else if x >= 1e11 {
+        x
+    } else {
+        x * 1000.0
+    };
     (ms <= crate::event::LATEST_MS as f64).then_some(ms.round() as i64)
 }
 
@@ -512,14 +527,47 @@ mod time_tests {
     /// taken up to 1e15 ms, the year 33658, and written `+33658-…`).
     #[test]
     fn epoch_times_past_the_year_9999_are_no_times() {
+        // the last millisecond of 9999, in nanoseconds (seconds stop at
+        // 1e11, the year 5138); a millisecond later is past the year 9999
         assert_eq!(
-            json_time_ms(&json!(253_402_300_799_999i64)),
+            json_time_ms(&json!(253_402_300_799_999e6)),
             Some(253_402_300_799_999)
         );
-        assert_eq!(json_time_ms(&json!(253_402_300_800_000i64)), None);
-        assert_eq!(json_time_ms(&json!(1e14)), Some(100_000_000_000_000));
-        assert_eq!(json_time_ms(&json!(9.99e14)), None);
+        assert_eq!(json_time_ms(&json!(253_402_300_800_000e6)), None);
+        assert_eq!(json_time_ms(&json!(1e30)), None);
         assert_eq!(json_time_ms(&json!("1e30")), None);
         assert_eq!(json_time_ms(&json!(1_700_000_000)), Some(1_700_000_000_000));
+    }
+
+    /// Epoch time in milliseconds, microseconds and nanoseconds is told
+    /// apart by its size, as on the HEC endpoint (it was read as
+    /// milliseconds past the year 9999, so no time: the receive time).
+    #[test]
+    fn epoch_times_in_finer_units_are_read_by_their_size() {
+        let ms = 1_700_000_000_123i64;
+        assert_eq!(json_time_ms(&json!(1_700_000_000.123)), Some(ms));
+        assert_eq!(json_time_ms(&json!(ms)), Some(ms));
+        assert_eq!(json_time_ms(&json!(ms * 1000 + 456)), Some(ms));
+        assert_eq!(json_time_ms(&json!(ms * 1_000_000 + 456_789)), Some(ms));
+        assert_eq!(json_time_ms(&json!("1700000000123456")), Some(ms));
+        // the edges: 1e11 is milliseconds (1973), 1e14 microseconds (1973),
+        // 1e17 nanoseconds (1973)
+        assert_eq!(
+            json_time_ms(&json!(99_999_999_999i64)),
+            Some(99_999_999_999_000)
+        );
+        assert_eq!(
+            json_time_ms(&json!(100_000_000_000i64)),
+            Some(100_000_000_000)
+        );
+        assert_eq!(
+            json_time_ms(&json!(100_000_000_000_000i64)),
+            Some(100_000_000_000)
+        );
+        assert_eq!(
+            json_time_ms(&json!(100_000_000_000_000_000i64)),
+            Some(100_000_000_000)
+        );
+        assert_eq!(json_time_ms(&json!(-1)), None);
     }
 }
