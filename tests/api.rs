@@ -1073,3 +1073,57 @@ async fn a_destination_removed_while_stopped_starts_anew_when_added_again() {
     wait_until("delivered again", async || copies(&out) == 2).await;
     h.relay.shutdown().await.unwrap();
 }
+
+/// A stored API destination that cannot start (its file's path is now a
+/// folder) keeps its checkpoint: fixed and put again, it goes on where it
+/// stopped instead of sending the ring's records again (its checkpoint was
+/// deleted at start with those of removed destinations).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_destination_that_cannot_start_keeps_its_place() {
+    let h = start("web_broken_stored").await;
+    let d = h.dir.path().display().to_string();
+    let out = h.dir.path().join("out/stored.ndjson");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let settings = serde_json::json!({
+        "name": "stored",
+        "type": "file",
+        "path": format!("{d}/out/stored.ndjson"),
+        "batch_timeout": "20ms",
+    });
+    let (status, body) = h
+        .send(Method::POST, "/api/v1/destinations", settings.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut ev = Event::new("SECURITY", Some("stored.check".into()), Severity::Info);
+    ev.message = Some("sent once".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    let copies = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_or(0, |t| t.matches("sent once").count())
+    };
+    wait_until("delivered", async || copies(&out) == 1).await;
+    h.relay.shutdown().await.unwrap();
+    let checkpoint = h.dir.path().join("data/buffer/cursors/stored.json");
+    assert!(checkpoint.exists());
+    let Harness { dir, relay, .. } = h;
+    drop(relay);
+    // its path is a folder now: it cannot start
+    let kept = dir.path().join("out/kept.ndjson");
+    std::fs::rename(&out, &kept).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    let h = start_in(dir, "web_broken_stored2").await;
+    assert!(!h.relay.destinations().await.contains_key("stored"));
+    assert!(checkpoint.exists(), "its checkpoint is kept");
+    // fixed and put again: it goes on from its checkpoint
+    std::fs::remove_dir(&out).unwrap();
+    let (status, body) = h
+        .send(Method::PUT, "/api/v1/destinations/stored", settings)
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let mut ev = Event::new("SECURITY", Some("stored.check".into()), Severity::Info);
+    ev.message = Some("after the fix".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    let holds = |t: &str| std::fs::read_to_string(&out).is_ok_and(|s| s.contains(t));
+    wait_until("the new event", async || holds("after the fix")).await;
+    assert_eq!(copies(&out), 0, "not sent again");
+    h.relay.shutdown().await.unwrap();
+}

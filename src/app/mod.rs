@@ -153,7 +153,7 @@ impl Relay {
             relay.start_destination(&config, d).await?;
         }
         relay.start_api(&config).await?;
-        relay.forget_removed_destinations(&config);
+        relay.forget_removed_destinations(&config).await;
         for s in config.sources.iter() {
             relay.start_source(&config, s).await?;
         }
@@ -260,14 +260,21 @@ impl Relay {
 
     /// At start: deletes the checkpoints of destinations that are neither
     /// in the config file (enabled or not) nor among the admin API's, i.e.
-    /// removed while the relay was stopped, as a reload deletes them.
-    fn forget_removed_destinations(&self, config: &Config) {
-        let managed = self.managed.lock().unwrap().clone();
+    /// removed while the relay was stopped, as a reload deletes them. The
+    /// API's are the ones in its store, started or not: a stored one that
+    /// could not start (its CA file missing, say) keeps its place for when
+    /// it is fixed.
+    async fn forget_removed_destinations(&self, config: &Config) {
+        let mut kept: Vec<String> = self.managed.lock().unwrap().keys().cloned().collect();
+        let store = self.api.lock().unwrap().as_ref().map(|a| a.store());
+        if let Some(store) = store {
+            kept.extend(store.lock().await.keys().cloned());
+        }
         let names: Vec<&str> = config
             .destinations
             .iter()
             .map(|d| d.name.as_str())
-            .chain(managed.keys().map(String::as_str))
+            .chain(kept.iter().map(String::as_str))
             .collect();
         match self.ring.forget_cursors_except(&names) {
             Ok(gone) => {
