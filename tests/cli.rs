@@ -692,6 +692,69 @@ fn run_receives_over_tcp_and_sigterm_exits_cleanly_with_everything_written() {
     assert!(log.contains("shutdown complete"), "{log}");
 }
 
+/// `GET path` on `port` with a bearer token: the status line and body.
+fn http_get(port: u16, path: &str, token: &str) -> String {
+    use std::io::Read;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// A Sumo Logic collector redirected to another deployment: its `Location`
+/// holds the collector code, the secret, which then reaches neither the
+/// log, nor the dead-letter reason, nor `last_error` (which a viewer reads).
+#[test]
+fn a_redirect_leaks_the_sumo_logic_secret_nowhere() {
+    use sha2::Digest;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let moved = rt.block_on(serve(|_, _| {
+        reply(308, "").with_header(
+            "location",
+            "https://endpoint4.collection.us2.sumologic.com/receiver/v1/http/ZaVnC4dhSECRET",
+        )
+    }));
+    let d = tempfile::tempdir().unwrap();
+    let (port, api) = (free_port(), free_port());
+    let cfg = d.path().join("relay.toml");
+    let dests = format!(
+        "[destinations.sumo]\ntype = \"sumo_logic\"\n\
+         endpoint = \"{}/receiver/v1/http/ZaVnC4dhSECRET\"\nbatch_timeout = \"50ms\"\n\n\
+         [api]\naddress = \"127.0.0.1:{api}\"\n\
+         tokens = [{{ name = \"v\", role = \"viewer\", token_sha256 = \"{}\" }}]\n",
+        moved.url,
+        hex::encode(sha2::Sha256::digest(b"viewtok"))
+    );
+    std::fs::write(&cfg, config(port, &dests)).unwrap();
+    let r = Running::start(&cfg, port);
+    send_lines(port, 0, 1);
+    let dl = d.path().join("data/dead_letter/sumo.ndjson");
+    wait_for("the dead letter", Duration::from_secs(10), || {
+        std::fs::read_to_string(&dl).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let status = http_get(api, "/api/v1/destinations/sumo/status", "viewtok");
+    let (exit, log) = r.terminate();
+    assert!(exit.success(), "{log}");
+    let dead = std::fs::read_to_string(&dl).unwrap();
+    for (place, text) in [("log", &log), ("dead letters", &dead), ("status", &status)] {
+        assert!(
+            text.contains("answered 308 redirecting to https://endpoint4.collection.us2.sumologic.com/[path redacted]"),
+            "{place}: {text}"
+        );
+        assert!(
+            !text.contains("SECRET"),
+            "the secret is in the {place}: {text}"
+        );
+    }
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+}
+
 #[test]
 fn sighup_adds_a_destination_and_the_first_keeps_receiving() {
     let d = tempfile::tempdir().unwrap();

@@ -880,6 +880,37 @@ async fn redirects_are_not_followed_and_reject_the_batch() {
     }
 }
 
+/// A redirect of a destination whose URL is the secret (Sumo Logic's
+/// collector code, a webhook's token) names where it points only by origin,
+/// as the destination's target does: the `Location` carries the same secret.
+#[tokio::test]
+async fn a_redirect_does_not_leak_a_secret_url() {
+    for location in [
+        "https://endpoint4.collection.us2.sumologic.com/receiver/v1/http/ZaVnSECRET",
+        "/receiver/v1/http/ZaVnSECRET",
+        "https://hooks.example.com/services/T0/B0/ZaVnSECRET?token=ZaVnSECRET",
+    ] {
+        let srv = serve(move |_, _| reply(308, "").with_header("location", location)).await;
+        let url = format!("{}/receiver/v1/http/ZaVnSECRET", srv.url);
+        let sumo =
+            sumo_logic::build(table(&format!("endpoint = \"{url}\"\n")), &ctx("sumo")).unwrap();
+        let hook = generic::build(table(&format!("endpoint = \"{url}\"\n")), &ctx("hook")).unwrap();
+        for sink in [sumo, hook] {
+            match sink.send(&batch(1)).await {
+                Delivery::Rejected { reason } => {
+                    assert!(
+                        reason.contains("answered 308 redirecting to http")
+                            && reason.contains("/[path redacted]: ")
+                            && !reason.contains("SECRET"),
+                        "{location}: {reason}"
+                    )
+                }
+                other => panic!("{location}: {other:?}"),
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- Sumo Logic
 
 #[tokio::test]

@@ -130,6 +130,11 @@ impl HttpFormat for Http {
     fn classify(&self, _req: &EncodedRequest, resp: &HttpResponse) -> Delivery {
         default_classify("the endpoint", resp)
     }
+
+    /// A webhook's URL often holds its token (in the path or the query).
+    fn url_is_secret(&self) -> bool {
+        true
+    }
 }
 
 /// Builds an `http` destination from its table (common keys removed).

@@ -12,8 +12,9 @@
 //! (accepted but timed out), 429 throttled, 503/504 server trouble.
 //!
 //! The URL never appears in status or logs: [`build`] sets the target to the
-//! collector's origin with the path redacted, and transport errors are
-//! stripped of their URL.
+//! collector's origin with the path redacted, transport errors are
+//! stripped of their URL, and a redirect's `Location` (a redirect to another
+//! deployment names the same collector code) is shown by its origin alone.
 
 use super::http_transport::{
     body_excerpt, default_classify, origin_of, posts, Compression, Encoded, EncodedRequest,
@@ -71,6 +72,11 @@ impl HttpFormat for SumoLogic {
             )),
             _ => default_classify("Sumo Logic", resp),
         }
+    }
+
+    /// The source URL is the secret.
+    fn url_is_secret(&self) -> bool {
+        true
     }
 }
 

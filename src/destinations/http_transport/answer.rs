@@ -1,6 +1,7 @@
 //! Reading a server's answer: `Retry-After`, a printable body excerpt,
 //! which statuses are worth retrying, and the default classification.
 
+use super::settings::origin_of;
 use super::HttpResponse;
 use crate::destinations::sink::Delivery;
 use http::HeaderMap;
@@ -43,18 +44,42 @@ pub fn is_retryable_status(status: u16) -> bool {
 /// lose its body, or its `Authorization` on the way to another host, and a
 /// `GET` answered 200 would pass for a delivery), so the batch is rejected
 /// with where the server points.
-pub fn redirected(target: &str, resp: &HttpResponse) -> Delivery {
-    let to = resp
+///
+/// `hide_path`: the format's URL is itself a secret (a Sumo Logic collector
+/// code, a webhook's token), and so is a `Location` that names the URL at
+/// another address: it is shown as `target` is, its origin and
+/// `/[path redacted]` (resolved against `url`, the request's, when relative).
+pub fn redirected(target: &str, url: &str, resp: &HttpResponse, hide_path: bool) -> Delivery {
+    let location = resp
         .headers
         .get(http::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("no Location");
+        .and_then(|v| v.to_str().ok());
+    let to = match location {
+        None => "no Location".to_string(),
+        Some(loc) if hide_path => redacted_location(url, loc),
+        Some(loc) => loc.to_string(),
+    };
     Delivery::Rejected {
         reason: format!(
             "{target} answered {} redirecting to {to}: redirects are not followed; \
              set the destination's address to where the events should go",
             resp.status
         ),
+    }
+}
+
+/// `loc` (absolute, or relative to `url`) as its origin and
+/// `/[path redacted]`: never its path, query, fragment or user info.
+fn redacted_location(url: &str, loc: &str) -> String {
+    let resolved = reqwest::Url::parse(url)
+        .and_then(|base| base.join(loc.trim()))
+        .or_else(|_| reqwest::Url::parse(loc.trim()));
+    match resolved {
+        Ok(u) if u.path() == "/" && u.query().is_none() && u.fragment().is_none() => {
+            format!("{}/", origin_of(u.as_str()))
+        }
+        Ok(u) => format!("{}/[path redacted]", origin_of(u.as_str())),
+        Err(_) => "[a Location redacted: not a URL]".to_string(),
     }
 }
 
@@ -100,6 +125,53 @@ mod tests {
         );
         h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn a_secret_urls_redirect_names_only_the_origin_of_its_location() {
+        let r = |loc: &str| HttpResponse {
+            status: 308,
+            headers: [(http::header::LOCATION, HeaderValue::from_str(loc).unwrap())]
+                .into_iter()
+                .collect(),
+            body: Bytes::new(),
+        };
+        let url = "https://c.example/receiver/v1/http/SECRET";
+        let reason = |loc: &str, hide: bool| match redirected("t", url, &r(loc), hide) {
+            Delivery::Rejected { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        for (loc, shown) in [
+            (
+                "https://u:p@e4.example:8443/receiver/v1/http/SECRET",
+                "https://e4.example:8443/[path redacted]",
+            ),
+            (
+                "/receiver/v1/http/SECRET",
+                "https://c.example/[path redacted]",
+            ),
+            (
+                "https://e4.example/?token=SECRET",
+                "https://e4.example/[path redacted]",
+            ),
+            (
+                "https://e4.example/#SECRET",
+                "https://e4.example/[path redacted]",
+            ),
+            ("https://e4.example", "https://e4.example/"),
+        ] {
+            let got = reason(loc, true);
+            assert!(
+                got.contains(&format!("redirecting to {shown}: ")),
+                "{loc}: {got}"
+            );
+            assert!(
+                !got.contains("SECRET") && !got.contains("u:p"),
+                "{loc}: {got}"
+            );
+        }
+        // other formats show the Location as the server wrote it
+        assert!(reason("/moved", false).contains("redirecting to /moved: "));
     }
 
     #[test]

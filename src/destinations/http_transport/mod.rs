@@ -107,6 +107,13 @@ pub trait HttpFormat: Send + Sync + 'static {
         Box::pin(async { Delivery::Delivered })
     }
 
+    /// Whether the request URL is itself a secret (a Sumo Logic collector
+    /// code, a webhook token): a redirect's `Location` is then shown with
+    /// its path redacted, as the destination's target is (see [`redirected`]).
+    fn url_is_secret(&self) -> bool {
+        false
+    }
+
     /// A health check for `test-destination`, run before the probe event:
     /// `Some(Ok(message))`, `Some(Err(problem))`, or `None` when the vendor has none.
     fn health<'a>(

@@ -150,7 +150,7 @@ impl<F: HttpFormat> HttpSink<F> {
                 continue;
             }
             let mut d = if (300..400).contains(&resp.status) {
-                redirected(&self.target, &resp)
+                redirected(&self.target, &req.url, &resp, self.format.url_is_secret())
             } else {
                 self.format.classify(&req, &resp)
             };
