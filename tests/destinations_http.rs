@@ -646,7 +646,11 @@ async fn datadog_rejects_entries_above_one_megabyte() {
             assert!(retry.is_empty());
             assert_eq!(rejected.len(), 1);
             assert_eq!(rejected[0].0, 1);
-            assert!(rejected[0].1.contains("1 MB"), "{}", rejected[0].1);
+            assert!(
+                rejected[0].1.contains("limit of 1000000 bytes"),
+                "{}",
+                rejected[0].1
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -782,6 +786,67 @@ async fn sentinel_splits_at_one_megabyte_and_maps_403() {
                 "{reason}"
             )
         }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The 1 MB per call is inclusive, as Datadog's and Sumo Logic's limits
+/// are: a record whose call is exactly 1,000,000 bytes is sent; one byte
+/// more is dead-lettered with the size of the call it would make.
+#[tokio::test]
+async fn sentinel_sends_a_call_of_exactly_one_megabyte() {
+    let srv = serve(|s, n| {
+        if s.path.ends_with("/token") {
+            return token_reply(s, n);
+        }
+        reply(204, "")
+    })
+    .await;
+    let sink = sentinel::build(table(&sentinel_config(&srv.url)), &ctx("sentinel")).unwrap();
+    let sized = |len: usize| {
+        let mut e = event(1);
+        e.message = Some("m".repeat(len));
+        batch_of(vec![e])
+    };
+    assert_eq!(sink.send(&sized(10)).await, Delivery::Delivered);
+    let small = srv.requests().pop().unwrap().body.len();
+    let exact = 10 + 1_000_000 - small;
+    assert_eq!(sink.send(&sized(exact)).await, Delivery::Delivered);
+    assert_eq!(srv.requests().pop().unwrap().body.len(), 1_000_000);
+    match sink.send(&sized(exact + 1)).await {
+        Delivery::Rejected { reason } => assert!(
+            reason.contains("a call of 1000001 bytes alone (a record of 999999 bytes")
+                && reason.contains("limit of 1000000 bytes per call"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sumo_logic_sends_a_request_of_exactly_one_megabyte() {
+    let srv = serve(|_, _| reply(200, "")).await;
+    let sink = sumo_logic::build(
+        table(&format!("endpoint = \"{}/r\"\n", srv.url)),
+        &ctx("sumo"),
+    )
+    .unwrap();
+    let sized = |len: usize| {
+        let mut e = event(1);
+        e.message = Some("m".repeat(len));
+        batch_of(vec![e])
+    };
+    assert_eq!(sink.send(&sized(10)).await, Delivery::Delivered);
+    let small = srv.requests().pop().unwrap().body.len();
+    let exact = 10 + 1_000_000 - small;
+    assert_eq!(sink.send(&sized(exact)).await, Delivery::Delivered);
+    assert_eq!(srv.requests().pop().unwrap().body.len(), 1_000_000);
+    match sink.send(&sized(exact + 1)).await {
+        Delivery::Rejected { reason } => assert!(
+            reason.contains("a request of 1000001 bytes alone (its 1000000 bytes")
+                && reason.contains("limit of 1000000 bytes per request"),
+            "{reason}"
+        ),
         other => panic!("{other:?}"),
     }
 }

@@ -98,10 +98,11 @@ impl HttpFormat for Datadog {
         for (i, ev) in batch.events.iter().enumerate() {
             entry.clear();
             self.entry(ev.body(), &mut entry);
-            packer.push(i, &entry, |n| {
+            packer.push(i, &entry, |n, _| {
                 format!(
-                    "event is {n} bytes as a Datadog log, above the 1 MB per-log limit \
-                     (Datadog would truncate it); kept whole in the dead letters instead"
+                    "event is {n} bytes as a Datadog log, above the per-log limit of {} bytes \
+                     (Datadog would truncate it); kept whole in the dead letters instead",
+                    LIMITS.max_entry_bytes
                 )
             });
         }

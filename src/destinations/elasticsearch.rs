@@ -329,7 +329,7 @@ impl HttpFormat for Elasticsearch {
             line.clear();
             self.line(ev, &mut index, &mut line);
             // `http.max_content_length` (100 MB by default) is far above a batch; a 413 is bisected.
-            packer.push(i, &line, |_| String::new());
+            packer.push(i, &line, |_, _| String::new());
         }
         let (bodies, rejected) = packer.finish();
         let requests = posts(&self.url, &self.headers, bodies);
@@ -589,7 +589,7 @@ mod tests {
                 (i, line)
             })
             .collect();
-        let (bodies, _) = pack(entries, Framing::Lines, Limits::NONE, |_| String::new());
+        let (bodies, _) = pack(entries, Framing::Lines, Limits::NONE, |_, _| String::new());
         bodies.into_iter().map(|(b, _)| b.to_vec()).collect()
     }
 

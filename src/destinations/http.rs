@@ -105,7 +105,7 @@ impl HttpFormat for Http {
         };
         let mut packer = Packer::new(framing, Limits::NONE);
         for (i, ev) in batch.events.iter().enumerate() {
-            packer.push(i, ev.body(), |_| String::new());
+            packer.push(i, ev.body(), |_, _| String::new());
         }
         let (bodies, rejected) = packer.finish();
         let requests = bodies

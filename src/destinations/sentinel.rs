@@ -40,7 +40,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
-/// 1 MB per call (decimal: the conservative reading of the documented limit).
+/// 1 MB per call (decimal: the conservative reading of the documented
+/// limit), a call of exactly 1,000,000 bytes included.
 const LIMITS: Limits = Limits {
     max_entries: usize::MAX,
     max_bytes: 1_000_000,
@@ -218,9 +219,11 @@ impl HttpFormat for Sentinel {
         for (i, ev) in batch.events.iter().enumerate() {
             row.clear();
             push_row(&mut row, ev.meta.timestamp_ms, ev.body());
-            packer.push(i, &row, |n| {
+            packer.push(i, &row, |n, call| {
                 format!(
-                    "event is {n} bytes as a record, above the Logs Ingestion API's 1 MB per call"
+                    "event makes a call of {call} bytes alone (a record of {n} bytes in the \
+                     array's brackets), above the Logs Ingestion API's limit of {} bytes per call",
+                    LIMITS.max_bytes
                 )
             });
         }

@@ -190,7 +190,7 @@ impl HttpFormat for SplunkHec {
             e.extend_from_slice(self.envelope.as_bytes());
             e.extend_from_slice(ev.body());
             e.push(b'}');
-            packer.push(i, &e, |_| String::new());
+            packer.push(i, &e, |_, _| String::new());
         }
         let (bodies, rejected) = packer.finish();
         let requests = bodies

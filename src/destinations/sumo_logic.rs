@@ -54,8 +54,12 @@ impl HttpFormat for SumoLogic {
     fn encode(&self, batch: &Batch) -> Encoded {
         let mut packer = Packer::new(Framing::Lines, LIMITS);
         for (i, ev) in batch.events.iter().enumerate() {
-            packer.push(i, ev.body(), |n| {
-                format!("event is {n} bytes, above the HTTP source's 1 MB per request")
+            packer.push(i, ev.body(), |n, request| {
+                format!(
+                    "event makes a request of {request} bytes alone (its {n} bytes and a \
+                     newline), above the HTTP source's limit of {} bytes per request",
+                    LIMITS.max_bytes
+                )
             });
         }
         let (bodies, rejected) = packer.finish();

@@ -62,7 +62,7 @@ pub fn pack(
     entries: Vec<(usize, Vec<u8>)>,
     framing: Framing,
     limits: Limits,
-    too_large: impl Fn(usize) -> String,
+    too_large: impl Fn(usize, usize) -> String,
 ) -> (Vec<Packed>, Vec<(usize, String)>) {
     let mut packer = Packer::new(framing, limits);
     for (i, entry) in entries {
@@ -118,16 +118,19 @@ impl Packer {
         ));
     }
 
-    /// Adds entry `i` (or refuses it with `too_large(entry.len())`).
-    pub fn push(&mut self, i: usize, entry: &[u8], too_large: impl Fn(usize) -> String) {
+    /// Adds entry `i`, or refuses it with `too_large(entry.len(), alone)`,
+    /// `alone` the size of a body of this entry alone (framing included).
+    /// Both limits are inclusive: a body of exactly `max_bytes` is sent.
+    pub fn push(&mut self, i: usize, entry: &[u8], too_large: impl Fn(usize, usize) -> String) {
         let (open, close, sep) = self.open_close_sep();
-        let frame = open.len() + close.len();
-        let alone = frame + entry.len() + sep.len();
+        // what `flush` ends a body with: the closing bracket, or the last newline
+        let trailer = close.len() + usize::from(self.framing == Framing::Lines);
+        let alone = open.len() + entry.len() + trailer;
         if entry.len() > self.limits.max_entry_bytes || alone > self.limits.max_bytes {
-            self.rejected.push((i, too_large(entry.len())));
+            self.rejected.push((i, too_large(entry.len(), alone)));
             return;
         }
-        let grown = self.body.len() + sep.len() + entry.len() + close.len() + 1;
+        let grown = self.body.len() + sep.len() + entry.len() + trailer;
         if !self.idx.is_empty()
             && (self.idx.len() >= self.limits.max_entries || grown > self.limits.max_bytes)
         {
@@ -163,7 +166,7 @@ mod tests {
             max_bytes: 12,
             max_entry_bytes: 10,
         };
-        let (bodies, rejected) = pack(entries, Framing::JsonArray, limits, |n| {
+        let (bodies, rejected) = pack(entries, Framing::JsonArray, limits, |n, _| {
             format!("{n} bytes")
         });
         assert_eq!(rejected, vec![(3, "50 bytes".to_string())]);
@@ -177,8 +180,48 @@ mod tests {
             vec![(0, b"x".to_vec()), (1, b"y".to_vec())],
             Framing::Lines,
             Limits::NONE,
-            |_| String::new(),
+            |_, _| String::new(),
         );
         assert_eq!(&bodies[0].0[..], b"x\ny\n");
+    }
+
+    /// `max_bytes` is inclusive: a body of exactly that many bytes is sent
+    /// (one entry alone, or several), one byte more is not.
+    #[test]
+    fn a_body_of_exactly_max_bytes_is_allowed() {
+        let limits = Limits {
+            max_entries: usize::MAX,
+            max_bytes: 10,
+            max_entry_bytes: 10,
+        };
+        let too_large = |n: usize, alone: usize| format!("{n}/{alone}");
+        for (framing, fits) in [(Framing::JsonArray, 8), (Framing::Lines, 9)] {
+            let (bodies, rejected) = pack(
+                vec![(0, vec![b'a'; fits]), (1, vec![b'b'; fits + 1])],
+                framing,
+                limits,
+                too_large,
+            );
+            assert_eq!(bodies.len(), 1, "{framing:?}");
+            assert_eq!(bodies[0].0.len(), 10, "{framing:?}");
+            assert_eq!(bodies[0].1, vec![0], "{framing:?}");
+            assert_eq!(
+                rejected,
+                vec![(1, format!("{}/11", fits + 1))],
+                "{framing:?}"
+            );
+        }
+        // two entries making exactly 10 bytes share a body: [aaa,bbbb] and aaaa\nbbbb\n
+        for (framing, a, b) in [(Framing::JsonArray, 3, 4), (Framing::Lines, 4, 4)] {
+            let (bodies, _) = pack(
+                vec![(0, vec![b'a'; a]), (1, vec![b'b'; b]), (2, vec![b'c'])],
+                framing,
+                limits,
+                too_large,
+            );
+            assert_eq!(bodies[0].0.len(), 10, "{framing:?}");
+            assert_eq!(bodies[0].1, vec![0, 1], "{framing:?}");
+            assert_eq!(bodies[1].1, vec![2], "{framing:?}");
+        }
     }
 }
