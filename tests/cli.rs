@@ -126,6 +126,12 @@ fn every_example_validates() {
             f.display()
         );
         assert!(body.contains("type = \"syslog_tcp\"") && body.contains("127.0.0.1"));
+        // the `http` body template's placeholder is `{{events}}`, as validate wants
+        assert!(
+            !body.replace("{{events}}", "").contains("{events}"),
+            "{} shows `{{events}}` with single braces",
+            f.display()
+        );
         // secrets come from the environment, without which they must still validate
         let mut cmd = Command::new(BIN);
         for v in [
@@ -149,6 +155,31 @@ fn every_example_validates() {
             .unwrap();
         assert!(o.status.success(), "{}: {}", f.display(), text(&o));
     }
+}
+
+/// The `http` example's commented-out body template validates when put in
+/// place of `body = "json_array"`.
+#[test]
+fn the_http_examples_body_template_validates() {
+    let example = std::fs::read_to_string(repo("config/examples/http.toml")).unwrap();
+    let template = example
+        .lines()
+        .find_map(|l| l.strip_prefix("# body = "))
+        .expect("http.toml shows a body template")
+        .split("   #")
+        .next()
+        .unwrap()
+        .trim();
+    assert!(template.contains("{{events}}"), "{template}");
+    let chosen = example
+        .lines()
+        .find(|l| l.starts_with("body = \"json_array\""))
+        .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("http.toml");
+    std::fs::write(&cfg, example.replace(chosen, &format!("body = {template}"))).unwrap();
+    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "body = {template}: {}", text(&o));
 }
 
 // ------------------------------------------------------- invalid configs
