@@ -628,6 +628,34 @@ async fn datadog_413_splits_then_rejects_a_single_entry() {
     }
 }
 
+/// `endpoint` is a base URL to which the intake path is appended, or the
+/// full intake URL Datadog documents (`…/api/v2/logs`), used as it is.
+#[tokio::test]
+async fn datadog_endpoint_may_be_a_base_or_the_full_intake_url() {
+    let srv = serve(|_, _| reply(202, "{}")).await;
+    for (endpoint, path) in [
+        ("", "/api/v2/logs"),
+        ("/", "/api/v2/logs"),
+        ("/api/v2/logs", "/api/v2/logs"),
+        ("/api/v2/logs/", "/api/v2/logs"),
+        ("/proxy/dd", "/proxy/dd/api/v2/logs"),
+        ("/proxy/api/v2/logs", "/proxy/api/v2/logs"),
+    ] {
+        let sink = datadog::build(
+            table(&format!(
+                "endpoint = \"{}{endpoint}\"\napi_key = \"k\"\n",
+                srv.url
+            )),
+            &ctx("dd"),
+        )
+        .unwrap();
+        assert_eq!(sink.send(&batch(1)).await, Delivery::Delivered);
+        let r = srv.requests().pop().unwrap();
+        assert_eq!(r.path, path, "endpoint {endpoint:?}");
+        assert_eq!(r.query, None, "endpoint {endpoint:?}");
+    }
+}
+
 #[tokio::test]
 async fn datadog_rejects_entries_above_one_megabyte() {
     let srv = serve(|_, _| reply(202, "{}")).await;

@@ -21,7 +21,9 @@
 //! way until the key is fixed, and retrying forever would stall this
 //! destination and, under `when_full = "drop_oldest"`, lose the events
 //! unrecorded, while dead letters keep them for replay and show the problem.
-//! (`endpoint`, when set, replaces `https://http-intake.logs.<site>`.)
+//! (`endpoint`, when set, replaces `https://http-intake.logs.<site>`; one
+//! that already ends with `/api/v2/logs`, the documented intake URL, is
+//! used as it is.)
 
 use super::http_transport::{
     body_excerpt, default_classify, local_hostname, origin_of, posts, secret_header, Compression,
@@ -131,6 +133,26 @@ impl HttpFormat for Datadog {
     }
 }
 
+/// The intake path, appended to a base URL.
+const INTAKE_PATH: &str = "/api/v2/logs";
+
+/// The logs intake URL of `base`: a base URL (a site's, a proxy's) with
+/// [`INTAKE_PATH`] appended to its path, or, when its path already ends
+/// with it (the full intake URL, as Datadog documents it), `base` as it is.
+fn intake_url(base: &str) -> String {
+    match reqwest::Url::parse(base) {
+        Ok(mut u) => {
+            let path = u.path().trim_end_matches('/').to_string();
+            if !path.ends_with(INTAKE_PATH) {
+                u.set_path(&format!("{path}{INTAKE_PATH}"));
+            }
+            u.to_string()
+        }
+        // validated as a URL already: not reached
+        Err(_) => format!("{base}{INTAKE_PATH}"),
+    }
+}
+
 /// Builds a `datadog` destination from its table (common keys removed).
 pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
     let path = ctx.path();
@@ -168,7 +190,7 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         json(&s.service)
     ));
     let format = Datadog {
-        url: format!("{base}/api/v2/logs"),
+        url: intake_url(&base),
         headers: vec![
             (HeaderName::from_static("dd-api-key"), key),
             (
