@@ -182,6 +182,28 @@ fn the_http_examples_body_template_validates() {
     assert!(o.status.success(), "body = {template}: {}", text(&o));
 }
 
+#[test]
+fn validate_refuses_a_dead_letter_path_under_a_regular_file() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("notadir"), "").unwrap();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        "[sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:5514\"\n\n\
+         [destinations.hook]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:1/hook\"\n\
+         dead_letter = \"notadir/hook.ndjson\"\n",
+    )
+    .unwrap();
+    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success(), "{}", text(&o));
+    only_error(
+        &text(&o),
+        "destinations.hook.dead_letter",
+        8,
+        "notadir is not a directory",
+    );
+}
+
 // ------------------------------------------------------- invalid configs
 
 const BAD: &str = r#"data_dir = "data"
@@ -784,6 +806,39 @@ fn a_redirect_leaks_the_sumo_logic_secret_nowhere() {
         );
     }
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+}
+
+/// A dead-letter file that cannot be written (its folder became a regular
+/// file after the start): the warning says the events were not
+/// dead-lettered and where they are, instead of "dead-lettered".
+#[test]
+fn a_failed_dead_letter_write_is_not_reported_as_dead_lettered() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let refusing = rt.block_on(serve(|_, _| reply(400, r#"{"error":"bad payload"}"#)));
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = d.path().join("relay.toml");
+    let dests = format!(
+        "[destinations.hook]\ntype = \"http\"\nendpoint = \"{}/hook\"\n\
+         batch_timeout = \"50ms\"\ndead_letter = \"dl/hook.ndjson\"\n",
+        refusing.url
+    );
+    std::fs::write(&cfg, config(port, &dests)).unwrap();
+    let r = Running::start(&cfg, port);
+    std::fs::write(d.path().join("dl"), "a file where the folder should be").unwrap();
+    send_lines(port, 0, 1);
+    wait_for("the rejection", Duration::from_secs(10), || {
+        r.log().contains("batch rejected")
+    });
+    let (exit, log) = r.terminate();
+    assert!(exit.success(), "{log}");
+    assert!(log.contains("cannot write dead letters"), "{log}");
+    assert!(log.contains("msg-00000"), "the event is in the log: {log}");
+    let warning = log.lines().find(|l| l.contains("batch rejected")).unwrap();
+    assert!(
+        warning.contains("NOT dead-lettered: the dead-letter write failed"),
+        "{warning}"
+    );
 }
 
 #[test]

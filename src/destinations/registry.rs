@@ -107,7 +107,12 @@ pub fn build(
     };
     let sink = builder(table, &ctx).map_err(suggest_key)?;
     let dl_path = match &common.dead_letter {
-        Some(p) => ctx.resolve(p),
+        Some(p) => {
+            let p = ctx.resolve(p);
+            check_dead_letter_path(&p)
+                .map_err(|m| ConfigError::new(format!("{path}.dead_letter"), m))?;
+            p
+        }
         None => data_dir
             .join("dead_letter")
             .join(format!("{}.ndjson", section.name)),
@@ -122,6 +127,40 @@ pub fn build(
         redactor,
         status: Default::default(),
     })
+}
+
+/// A dead-letter file must be a file, in a folder that is one or can be
+/// made: the first write creates the missing folders, and a path under a
+/// regular file would fail only then, with the events left in the log.
+/// (Permissions are not checked: `validate` may run as another user.)
+fn check_dead_letter_path(p: &Path) -> Result<(), String> {
+    if p.is_dir() {
+        return Err(format!("{} is a directory", p.display()));
+    }
+    for dir in p.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => {
+                return Err(format!(
+                    "{} is not a directory, so {} cannot be created",
+                    dir.display(),
+                    p.display()
+                ))
+            }
+            // missing, or under a file (which an ancestor will show)
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue
+            }
+            // unreadable (permissions): the first write will tell
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// An `unknown field` error of a format's keys, with the closest known
@@ -144,6 +183,32 @@ fn suggest_key(mut e: ConfigError) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_letter_path_under_a_file_or_at_a_directory_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("notadir"), "").unwrap();
+        std::fs::create_dir(d.path().join("adir")).unwrap();
+        let build_with = |dl: &str| {
+            let section = SectionConfig {
+                section: "destinations",
+                name: "d".into(),
+                kind: "blackhole".into(),
+                table: toml::from_str(&format!("dead_letter = \"{dl}\"")).unwrap(),
+            };
+            build(&section, d.path(), d.path())
+                .err()
+                .map(|e| e.to_string())
+        };
+        for bad in ["notadir/x.ndjson", "notadir/deeper/x.ndjson", "adir"] {
+            let e = build_with(bad).unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(e.contains("destinations.d.dead_letter"), "{bad}: {e}");
+            assert!(e.contains("directory"), "{bad}: {e}");
+        }
+        for good in ["adir/x.ndjson", "new/deeper/x.ndjson", "x.ndjson"] {
+            assert_eq!(build_with(good), None, "{good}");
+        }
+    }
 
     #[test]
     fn a_mistyped_key_gets_the_closest_known_one_suggested() {

@@ -327,9 +327,11 @@ fn update_status(dest: &Destination, cursor: &Cursor) {
         .store(cursor.dropped(), Ordering::Relaxed);
 }
 
-fn write_dead_letters(dest: &Destination, items: &[(&BatchEvent, &str)]) {
+/// Writes refused events to the dead-letter file; false when that failed
+/// (each event is then in an `error` line of the log instead).
+fn write_dead_letters(dest: &Destination, items: &[(&BatchEvent, &str)]) -> bool {
     if items.is_empty() {
-        return;
+        return true;
     }
     // the write ends with an fsync: off the runtime's few worker threads'
     // duty meanwhile, so other destinations' batches go on
@@ -348,6 +350,17 @@ fn write_dead_letters(dest: &Destination, items: &[(&BatchEvent, &str)]) {
             tracing::error!(destination = %dest.name, seq = ev.seq, reason, event = %String::from_utf8_lossy(ev.body()),
                 "rejected event (dead-letter file unavailable)");
         }
+        return false;
+    }
+    true
+}
+
+/// How a `warn` line ends for events just rejected: where they went.
+fn dead_lettered(written: bool) -> &'static str {
+    if written {
+        "dead-lettered"
+    } else {
+        "NOT dead-lettered: the dead-letter write failed, the events are in the error lines above"
     }
 }
 
@@ -378,8 +391,9 @@ async fn deliver(
                     .rejected
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 let items: Vec<_> = batch.events.iter().map(|e| (e, reason.as_str())).collect();
-                write_dead_letters(&dest, &items);
-                tracing::warn!(destination = %dest.name, events = batch.len(), %reason, "batch rejected; dead-lettered");
+                let written = write_dead_letters(&dest, &items);
+                tracing::warn!(destination = %dest.name, events = batch.len(), %reason,
+                    "batch rejected; {}", dead_lettered(written));
                 break true;
             }
             Delivery::Partial {
@@ -391,14 +405,14 @@ async fn deliver(
                     .iter()
                     .filter_map(|(i, r)| batch.events.get(*i).map(|e| (e, r.as_str())))
                     .collect();
-                write_dead_letters(&dest, &items);
+                let written = write_dead_letters(&dest, &items);
                 status
                     .rejected
                     .fetch_add(items.len() as u64, Ordering::Relaxed);
                 let accepted = batch.len() - again.len() - rejected.len();
                 if let Some((_, first)) = rejected.first() {
                     tracing::warn!(destination = %dest.name, rejected = rejected.len(), accepted, retrying = again.len(),
-                        first_reason = %first, "events rejected; dead-lettered");
+                        first_reason = %first, "events rejected; {}", dead_lettered(written));
                 }
                 if again.is_empty() {
                     match rejected.first() {
@@ -420,12 +434,13 @@ async fn deliver(
         status.record_failure(&reason);
         if retry.max_attempts > 0 && attempt >= retry.max_attempts {
             let why = format!("gave up after {attempt} attempts: {reason}");
-            tracing::warn!(destination = %dest.name, events = batch.len(), reason = %why, "batch dead-lettered");
             status
                 .rejected
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             let items: Vec<_> = batch.events.iter().map(|e| (e, why.as_str())).collect();
-            write_dead_letters(&dest, &items);
+            let written = write_dead_letters(&dest, &items);
+            tracing::warn!(destination = %dest.name, events = batch.len(), reason = %why,
+                "batch given up; {}", dead_lettered(written));
             break true;
         }
         status
