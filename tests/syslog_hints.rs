@@ -212,3 +212,58 @@ async fn an_rfc5424_line_goes_out_as_it_came() {
     );
     relay.shutdown().await.unwrap();
 }
+
+/// RFC 3164 has no STRUCTURED-DATA: a 3164 MSG that starts with a bracketed
+/// word or an SD-shaped element, or with `-`, is stored as the event's
+/// `message`, with no `structured_data`, and goes out in RFC 5424 after
+/// NILVALUE SD, as written (on the fast path and on syslog_loose's: the
+/// line without a hostname).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_3164_msg_that_looks_like_sd_goes_out_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("relay.toml");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::fs::write(&file, config(dir.path(), Some(("central", port, "syslog")))).unwrap();
+    let relay = Relay::start(load_config(&file).unwrap()).await.unwrap();
+    let source = relay.source_addresses().await["tcp"];
+    let sent = [
+        (
+            "<13>Dec  7 10:12:14 host1 kernel: [12345.678] R2 kernel uptime",
+            " host1 kernel - - - [12345.678] R2 kernel uptime",
+            "[12345.678] R2 kernel uptime",
+        ),
+        (
+            "<11>2026-12-07T10:12:14+01:00 web1 myapp[77]: [INFO] R3 service started",
+            " web1 myapp 77 - - [INFO] R3 service started",
+            "[INFO] R3 service started",
+        ),
+        (
+            r#"<13>Dec  7 10:12:14 h app: [x@1 a="b"][error][client 1.2.3.4] R4"#,
+            r#" h app - - - [x@1 a="b"][error][client 1.2.3.4] R4"#,
+            r#"[x@1 a="b"][error][client 1.2.3.4] R4"#,
+        ),
+        (
+            "<13>Dec  7 10:12:14 sshd[9]: - R5",
+            " sshd 9 - - - R5",
+            "- R5",
+        ),
+    ];
+    let mut s = TcpStream::connect(source).unwrap();
+    for (line, _, _) in sent {
+        s.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+    drop(s);
+    let got = tokio::task::spawn_blocking(move || octet_counted(listener, sent.len()))
+        .await
+        .unwrap();
+    let stored = records(&relay, sent.len()).await;
+    for (((line, tail, msg), out), (body, _)) in sent.iter().zip(&got).zip(&stored) {
+        assert!(out.ends_with(tail), "{line}\n → {out}");
+        let event: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(event["message"], *msg, "{line}");
+        assert!(event["syslog"].get("structured_data").is_none(), "{line}");
+        assert!(event.get("parse_error").is_none(), "{line}");
+    }
+    relay.shutdown().await.unwrap();
+}

@@ -15,11 +15,13 @@
 //! behaviour for unusual input is unchanged.
 //!
 //! Mirrored `syslog_loose` 0.21 quirks: PROCID that parses as an `i32` is
-//! re-printed (`0042` → `42`); in SD param values `\n` becomes a newline, `\"`,
-//! `\\` and `\]` lose the backslash and any other escaped character keeps it;
-//! spaces and tabs between SD and MSG are dropped; only the first run of
-//! adjacent SD elements is SD (`[a x="1"] [b]` leaves `[b]` in MSG);
-//! repeated SD-IDs merge, a repeated param name keeps the last value.
+//! re-printed (`0042` → `42`); spaces and tabs between SD and MSG are dropped;
+//! only the first run of adjacent SD elements is SD (`[a x="1"] [b]` leaves
+//! `[b]` in MSG); repeated SD-IDs merge, a repeated param name keeps the last
+//! value. Not mirrored: in SD param values only `\"`, `\\` and `\]` are
+//! escapes (RFC 5424 §6.3.3), and a backslash before any other character is
+//! kept (syslog_loose turns `\n` into a newline); the general path unescapes
+//! syslog_loose's values as this one does.
 
 use crate::parse::syslog::{strip_bom, SyslogMessage};
 use serde_json::{Map, Value};
@@ -466,7 +468,10 @@ fn scan_sd_plain<'a>(
     Some((i, plain))
 }
 
-/// An SD param value with `syslog_loose`'s unescaping applied.
+/// An SD param value as RFC 5424 §6.3.3 reads it: `\"`, `\\` and `\]`
+/// lose the backslash, a backslash before any other character is kept
+/// (`C:\new` stays `C:\new`; syslog_loose's `params()` turns `\n` into
+/// a newline, which the general path no longer uses).
 pub(crate) fn unescape_param(raw: &str) -> String {
     if !raw.as_bytes().contains(&b'\\') {
         return raw.to_string();
@@ -476,9 +481,6 @@ pub(crate) fn unescape_param(raw: &str) -> String {
     for c in raw.chars() {
         if c == '\\' && !escaped {
             escaped = true;
-        } else if c == 'n' && escaped {
-            escaped = false;
-            out.push('\n');
         } else if escaped && c != '"' && c != ']' && c != '\\' {
             escaped = false;
             out.push('\\');

@@ -122,7 +122,10 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
         .or(repaired.as_ref().map(|r| r.text.as_str()))
         .unwrap_or(text);
     match parse_message_with_year_exact_tz(input, get_year, Some(offset), Variant::Either) {
-        Ok(m) if m.facility.is_some() && !sd_dropped(&m, input) => {
+        Ok(mut m) if m.facility.is_some() && !sd_dropped(&m, input) => {
+            if matches!(m.protocol, syslog_loose::Protocol::RFC3164) {
+                keep_3164_msg(&mut m, input);
+            }
             let mut out = from_loose(m);
             if nil_filled.is_some() {
                 out.timestamp_ms = None;
@@ -180,6 +183,69 @@ fn sd_dropped(m: &syslog_loose::Message<&str>, input: &str) -> bool {
     rest.starts_with('[') && super::rfc5424::scan_sd(rest, 0, |_, _| {}).is_none()
 }
 
+/// RFC 3164 has no STRUCTURED-DATA, but syslog_loose reads a MSG that
+/// starts with strict SD elements (`[12345.678] …`, `[INFO] …`,
+/// `[x@1 a="b"] …`) or with `-` as SD, and leaves the rest as the MSG. The
+/// MSG goes back to what the line holds after the TAG (and its `:` and
+/// blanks), SD text and all, and the line has no SD.
+fn keep_3164_msg<'a>(m: &mut syslog_loose::Message<&'a str>, input: &'a str) {
+    let structured = std::mem::take(&mut m.structured_data);
+    // where syslog_loose's MSG starts and ends: a slice of `input`
+    let Some(msg_start) = offset_in(input, m.msg) else {
+        return;
+    };
+    let msg_end = msg_start + m.msg.len();
+    let sd_start = match structured.first() {
+        // the first element's `[`, right before its SD-ID
+        Some(el) => offset_in(input, el.id).and_then(|i| i.checked_sub(1)),
+        // a `-` read as NILVALUE SD, after the TAG
+        None => header_end_3164(m, input).map(|h| {
+            let b = input.as_bytes();
+            let mut i = skip_blanks(b, h);
+            if b.get(i) == Some(&b':') {
+                i = skip_blanks(b, i + 1);
+            }
+            i
+        }),
+    };
+    if let Some(s) = sd_start {
+        let head = input.as_bytes().get(s);
+        if s < msg_start && matches!(head, Some(b'[' | b'-')) {
+            m.msg = &input[s..msg_end];
+        }
+    }
+}
+
+/// Where the TAG (or, without one, the HOSTNAME) of an RFC 3164 line that
+/// syslog_loose read ends in `input`; `None` when it read neither (a `-`
+/// for either).
+fn header_end_3164(m: &syslog_loose::Message<&str>, input: &str) -> Option<usize> {
+    if let Some(app) = m.appname {
+        let end = offset_in(input, app)? + app.len();
+        if m.procid.is_none() {
+            return Some(end);
+        }
+        // `app[pid]`: the TAG ends at the first `]` after the APP-NAME
+        return Some(end + input[end..].find(']')? + 1);
+    }
+    let host = m.hostname?;
+    Some(offset_in(input, host)? + host.len())
+}
+
+/// The offset of `part`, a slice of `text`, in `text`.
+fn offset_in(text: &str, part: &str) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    (start + part.len() <= text.len() && text.is_char_boundary(start)).then_some(start)
+}
+
+/// Past the spaces and tabs at `b[i..]` (nom's `space0`).
+fn skip_blanks(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
 fn from_loose(m: syslog_loose::Message<&str>) -> SyslogMessage {
     SyslogMessage {
         parsed: true,
@@ -209,7 +275,9 @@ fn structured_data(elements: &[syslog_loose::StructuredElement<&str>]) -> Map<St
             .entry(el.id.to_string())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(params) = entry {
-            for (name, value) in el.params() {
+            // not `el.params()`, which also turns `\n` into a newline
+            for (name, raw) in &el.params {
+                let value = super::rfc5424::unescape_param(raw);
                 params.insert(name.to_string(), Value::String(value));
             }
         }
@@ -472,6 +540,116 @@ mod tests {
         }
         let m = parse_syslog(b"<13>Dec  7 2026 01:00:00 h y: utc", received, Tz::UTC);
         assert_eq!(m.timestamp_ms, Some(ms("2026-12-07T01:00:00Z")));
+    }
+
+    /// RFC 3164 has no STRUCTURED-DATA: on syslog_loose's path too (the
+    /// header shapes the fast path leaves to it), a MSG that starts with
+    /// what reads as SD elements, or with `-`, is kept as written.
+    #[test]
+    fn a_3164_msg_is_never_structured_data() {
+        let recv = ms("2026-12-07T12:00:00Z");
+        for (line, app, msg) in [
+            // no hostname (the TAG is repaired out of it)
+            (
+                "<13>Dec  7 10:12:14 kernel: [12345.678] R2 kernel uptime",
+                Some("kernel"),
+                "[12345.678] R2 kernel uptime",
+            ),
+            (
+                "<11>Dec  7 10:12:14 myapp[77]: [INFO] R3 service started",
+                Some("myapp"),
+                "[INFO] R3 service started",
+            ),
+            // fractional seconds, a year
+            (
+                "<13>Dec  7 10:12:14.250 h app: [x@1 a=\"b\"] R4",
+                Some("app"),
+                "[x@1 a=\"b\"] R4",
+            ),
+            (
+                "<13>Dec  7 2026 10:12:14 h app[1]: [error][client 1.2.3.4] x",
+                Some("app"),
+                "[error][client 1.2.3.4] x",
+            ),
+            // no hostname but a TAG, a tab, a `-` host, non-ASCII
+            ("<13>Dec  7 10:12:14 h: [INFO] x", Some("h"), "[INFO] x"),
+            (
+                "<13>Dec  7 10:12:14 h app:\t[INFO]\tx",
+                Some("app"),
+                "[INFO]\tx",
+            ),
+            (
+                "<13>Dec  7 10:12:14 - app: [INFO] x",
+                Some("app"),
+                "[INFO] x",
+            ),
+            (
+                "<13>Dec  7 10:12:14 hé app: [INFO] x",
+                Some("app"),
+                "[INFO] x",
+            ),
+            // `-`, which syslog_loose reads as NILVALUE SD
+            (
+                "<13>Dec  7 10:12:14 h app: - a dash",
+                Some("app"),
+                "- a dash",
+            ),
+            ("<13>Dec  7 10:12:14 h app[1]: -x", Some("app"), "-x"),
+            ("<13>Dec  7 10:12:14 h: - x", Some("h"), "- x"),
+            ("<13>Dec  7 10:12:14.5 h app: -", Some("app"), "-"),
+        ] {
+            for m in [
+                parse_syslog(line.as_bytes(), recv, Tz::UTC),
+                parse_syslog_loose(line.as_bytes(), recv, Tz::UTC),
+            ] {
+                assert!(m.parsed, "{line}");
+                assert_eq!(m.version, None, "{line}");
+                assert_eq!(m.app_name.as_deref(), app, "{line}");
+                assert!(m.structured_data.is_empty(), "{line}");
+                assert_eq!(m.msg, msg, "{line}");
+            }
+        }
+        // RFC 5424 SD is still SD
+        let m = parse_syslog(b"<13>1 - h a - - [INFO] x", recv, Tz::UTC);
+        assert_eq!((m.structured_data.len(), m.msg.as_str()), (1, "x"));
+    }
+
+    /// RFC 5424 §6.3.3: in an SD param value only `\"`, `\\` and `\]`
+    /// are escapes; a backslash before any other character (`\n` of
+    /// `C:\new` included) is kept. On both paths.
+    #[test]
+    fn only_quote_backslash_and_bracket_are_sd_escapes() {
+        let line = r#"<13>1 2026-12-07T10:00:00Z h a - - [x@1 path="C:\new\temp" n="a\nb" q="\"\\\]" o="\t\r\b\f\x\u\z\/\N\0\é"] R1"#;
+        // the same line with a hostname the fast path leaves to syslog_loose
+        let slow_only = line.replace(" h a ", " h\u{e9} a ");
+        assert!(crate::parse::rfc5424::parse(&slow_only).is_none());
+        for m in [
+            parse_syslog(line.as_bytes(), 0, Tz::UTC),
+            parse_syslog_loose(line.as_bytes(), 0, Tz::UTC),
+            parse_syslog(slow_only.as_bytes(), 0, Tz::UTC),
+        ] {
+            assert!(m.parsed);
+            let p = &m.structured_data["x@1"];
+            assert_eq!(p["path"], r"C:\new\temp");
+            assert_eq!(p["n"], r"a\nb");
+            assert_eq!(p["q"], r#""\]"#);
+            assert_eq!(p["o"], r"\t\r\b\f\x\u\z\/\N\0\é");
+            assert_eq!(m.msg, "R1");
+        }
+        // every ASCII character after a backslash but the three escapes
+        for c in (0x20u8..0x7f).map(char::from) {
+            let want = match c {
+                '"' | '\\' | ']' => c.to_string(),
+                _ => format!("\\{c}"),
+            };
+            let line = format!("<13>1 - h a - - [x v=\"\\{c}\"] m");
+            for m in [
+                parse_syslog(line.as_bytes(), 0, Tz::UTC),
+                parse_syslog_loose(line.as_bytes(), 0, Tz::UTC),
+            ] {
+                assert_eq!(m.structured_data["x"]["v"], want.as_str(), "{line}");
+            }
+        }
     }
 
     #[test]

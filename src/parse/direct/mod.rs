@@ -965,13 +965,19 @@ pub(crate) mod tests {
             "<13>Nov  3 01:02:03 10.0.0.1 kernel: eth0 up",
             r#"<86>Sep 21 14:00:00 idp auth[77]: {"action":"user.login","user_id":"u-1","tenant_id":"acme"}"#,
             "<13>Sep 21 14:00:00 h a[1]b: \"quoted\" \\ é",
+            // RFC 3164 has no SD: a bracketed or dashed MSG start is MSG
+            "<13>Dec  7 10:12:14 host1 kernel: [12345.678] R2 kernel uptime",
+            "<11>Dec  7 10:12:14 web1 myapp[77]: [INFO] R3 service started",
+            "<13>Sep 21 14:00:00 h app: [x a=\"1\"] y",
+            "<13>Sep 21 14:00:00 h app: [error][client 1.2.3.4] x",
+            "<13>Sep 21 14:00:00 h app: - a dash",
         ] {
             assert!(check_3164(line, RECEIVED, utc).unwrap(), "{line}");
         }
         // the general path still reads what the fast path leaves
         for line in [
             "<13>Sep 21 2026 14:00:00 h app: x",
-            "<13>Sep 21 14:00:00 h app: [x a=\"1\"] y",
+            "<13>Sep 21 2026 14:00:00 h app: [x a=\"1\"] y",
         ] {
             assert!(!check_3164(line, RECEIVED, utc).unwrap(), "{line}");
         }
