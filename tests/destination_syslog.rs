@@ -678,3 +678,190 @@ async fn close_reads_what_the_server_sent_so_the_server_keeps_the_batch() {
     )
     .await;
 }
+
+/// An in-process TLS 1.3 server (rustls, which sends session tickets after
+/// the handshake, as OpenSSL's servers do) that accepts connections until
+/// dropped and reads each to its end; `client_ca`: it wants a client
+/// certificate signed by that CA. What it read, all connections together,
+/// and how many it accepted.
+struct TicketServer {
+    port: u16,
+    read: Arc<std::sync::Mutex<Vec<u8>>>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TicketServer {
+    async fn start(dir: &Path, client_ca: bool) -> TicketServer {
+        use tokio::io::AsyncReadExt;
+        let open =
+            |name: &str| std::io::BufReader::new(fs::File::open(dir.join(name)).expect(name));
+        let chain = rustls_pemfile::certs(&mut open("server.pem"))
+            .collect::<Result<Vec<_>, _>>()
+            .expect("server cert");
+        let key = rustls_pemfile::private_key(&mut open("server.key"))
+            .expect("read key")
+            .expect("server key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("protocols");
+        let builder = if client_ca {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls_pemfile::certs(&mut open("ca.pem")) {
+                roots.add(c.expect("ca")).expect("add ca");
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .expect("verifier");
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut config = builder.with_single_cert(chain, key).expect("server config");
+        config.send_tls13_tickets = 2;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let port = listener.local_addr().expect("addr").port();
+        let read = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (r, a) = (read.clone(), accepted.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                a.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (acceptor, r) = (acceptor.clone(), r.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = vec![0u8; 1 << 16];
+                    // slow enough that a large batch waits in the buffers
+                    while let Ok(n) = tls.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        r.lock().unwrap().extend_from_slice(&buf[..n]);
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                });
+            }
+        });
+        TicketServer {
+            port,
+            read,
+            accepted,
+            task,
+        }
+    }
+
+    fn frames(&self) -> Vec<String> {
+        let data = self.read.lock().unwrap().clone();
+        // a connection cut inside a frame leaves a partial frame at its end
+        let mut frames = Vec::new();
+        let mut rest: &[u8] = &data;
+        while let Some(sp) = rest.iter().position(|b| *b == b' ') {
+            let Some(len) = std::str::from_utf8(&rest[..sp])
+                .ok()
+                .and_then(|s| s.parse::<usize>().ok())
+            else {
+                break;
+            };
+            let Some(msg) = rest.get(sp + 1..sp + 1 + len) else {
+                break;
+            };
+            frames.push(String::from_utf8_lossy(msg).into_owned());
+            rest = &rest[sp + 1 + len..];
+        }
+        frames
+    }
+}
+
+impl Drop for TicketServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A TLS 1.3 server's session tickets, which arrive after the handshake,
+/// do not make the next batch's check take the connection for closed: it
+/// was dropped with the tickets unread, the kernel reset it, and the reset
+/// discarded the unsent tail of the batch before, counted as delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls13_session_tickets_keep_the_connection_and_lose_nothing() {
+    let dir = tempdir();
+    write_certs(dir.path());
+    let server = TicketServer::start(dir.path(), false).await;
+    let sink = sink(
+        dir.path(),
+        &format!(
+            "address = \"localhost:{}\"\nmode = \"tls\"\nca = \"ca.pem\"",
+            server.port
+        ),
+    );
+    let mut expected = Vec::new();
+    // back to back, as a destination with a backlog sends them, each large
+    // enough to wait in the socket buffers for the slow reader
+    for round in 0..8 {
+        let batch = events(&format!("t{round}"), 2000);
+        expected.extend(batch.events.iter().map(expected_json_line));
+        assert_delivered(sink.send(&batch).await);
+    }
+    sink.close().await;
+    let deadline = Instant::now() + OUTPUT_TIMEOUT;
+    while server.frames().len() < expected.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(server.frames(), expected);
+}
+
+/// A TLS 1.3 server that wants a client certificate the destination does
+/// not have finishes the client's side of the handshake and then refuses
+/// with an alert: the send is a failure that says so, not a batch counted
+/// as delivered into a closing connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls13_server_refusing_the_client_certificate_fails_the_send() {
+    let dir = tempdir();
+    write_certs(dir.path());
+    let server = TicketServer::start(dir.path(), true).await;
+    let without = sink(
+        dir.path(),
+        &format!(
+            "address = \"localhost:{}\"\nmode = \"tls\"\nca = \"ca.pem\"",
+            server.port
+        ),
+    );
+    for _ in 0..2 {
+        match without.send(&events("refused", 5)).await {
+            Delivery::Retry { reason, .. } => {
+                assert!(
+                    reason.contains("ended the connection after the handshake"),
+                    "{reason}"
+                );
+                assert!(reason.to_lowercase().contains("certificate"), "{reason}");
+            }
+            d => panic!("expected Retry, got {d:?}"),
+        }
+    }
+    // with the certificate it is accepted and delivers
+    let with = sink(
+        dir.path(),
+        &format!(
+            "address = \"localhost:{}\"\nmode = \"tls\"\nca = \"ca.pem\"\n\
+             cert = \"client.pem\"\nkey = \"client.key\"",
+            server.port
+        ),
+    );
+    let batch = events("accepted", 5);
+    assert_delivered(with.send(&batch).await);
+    with.close().await;
+    let expected: Vec<String> = batch.events.iter().map(expected_json_line).collect();
+    let deadline = Instant::now() + OUTPUT_TIMEOUT;
+    while server.frames().len() < expected.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.frames(), expected);
+}

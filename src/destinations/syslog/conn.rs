@@ -2,7 +2,6 @@
 //! reused stream is still open before a batch goes out, and the orderly
 //! close (half-close, then read until the server closes too).
 
-use futures::FutureExt;
 use std::io::ErrorKind;
 use std::mem::MaybeUninit;
 use std::time::Duration;
@@ -26,6 +25,8 @@ pub(super) enum TransportError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("the TLS server at {addr} ended the connection after the handshake: {reason} (does it want a client certificate? see `cert` and `key`)")]
+    Refused { addr: String, reason: String },
     #[error("write: {0}")]
     Write(std::io::Error),
     #[error("timed out after {0:?} during {1}")]
@@ -98,13 +99,17 @@ pub(super) async fn write_flush<S: tokio::io::AsyncWrite + Unpin>(
     s.flush().await
 }
 
-/// Whether a reused connection still looks open. Syslog servers send
-/// nothing, so readable bytes on the socket are EOF, a reset, or TLS records
-/// (session tickets are fine; a `close_notify` means closed).
-pub(super) fn is_alive(conn: &mut Conn) -> bool {
+/// Whether a reused connection still looks open: `Err` says why not.
+/// Syslog servers send nothing, so readable bytes on the socket are EOF, a
+/// reset, or TLS records (session tickets are fine; a `close_notify` or an
+/// alert means closed).
+pub(super) fn is_alive(conn: &mut Conn) -> Result<(), String> {
     match conn {
-        Conn::Udp(_) => true,
-        Conn::Tcp(s) => tcp_alive(s),
+        Conn::Udp(_) => Ok(()),
+        Conn::Tcp(s) => match tcp_alive(s) {
+            true => Ok(()),
+            false => Err("the server closed the connection".into()),
+        },
         Conn::Tls(s) => tls_alive(s),
     }
 }
@@ -144,21 +149,73 @@ pub(super) fn tcp_alive(s: &TcpStream) -> bool {
     true
 }
 
-pub(super) fn tls_alive(s: &mut TlsStream<TcpStream>) -> bool {
-    match peek(s.get_ref().0) {
-        Peek::Nothing => return true,
-        Peek::Closed => return false,
-        Peek::Data => {}
-    }
-    // Let rustls process what arrived (tickets, alerts) without waiting.
-    let mut buf = [0u8; 4096];
+/// Reads what the server sent on a TLS connection, without waiting, and
+/// lets rustls process it: session tickets (TLS 1.3 servers send them after
+/// the handshake) leave the connection open, a `close_notify`, an alert or
+/// EOF close it (`Err`, why). The bytes are read from the socket here, not
+/// through tokio: its read answers "not ready" without reading when its
+/// own readiness flag is stale, and the tickets left unread then looked
+/// like a closed connection. Dropping that connection with the tickets
+/// unread made the kernel reset it, and the reset discarded the tail of
+/// the last batch, counted as delivered (lost on every new TLS 1.3
+/// connection that began with a backlog).
+pub(super) fn tls_alive(s: &mut TlsStream<TcpStream>) -> Result<(), String> {
+    let (tcp, tls) = s.get_mut();
+    let sock = socket2::SockRef::from(&*tcp);
+    let mut plain = [0u8; 4096];
     for _ in 0..64 {
-        match s.read(&mut buf).now_or_never() {
-            Some(Ok(0)) | Some(Err(_)) => return false,
-            Some(Ok(_)) => continue,
-            // Nothing ready for rustls: alive only if the raw bytes were consumed.
-            None => return matches!(peek(s.get_ref().0), Peek::Nothing),
+        match peek(tcp) {
+            Peek::Nothing => return Ok(()),
+            Peek::Closed => return Err("the server closed the connection".into()),
+            Peek::Data => {}
+        }
+        let mut raw: &socket2::Socket = &sock;
+        match tls.read_tls(&mut raw) {
+            Ok(0) => return Err("the server closed the connection".into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(format!("reading from the server: {e}")),
+        }
+        let state = tls.process_new_packets().map_err(|e| format!("TLS: {e}"))?;
+        if state.peer_has_closed() {
+            return Err("the server closed the connection (close_notify)".into());
+        }
+        // a syslog server has nothing to say: what it says anyway is dropped
+        let mut left = state.plaintext_bytes_to_read();
+        while left > 0 {
+            match std::io::Read::read(&mut tls.reader(), &mut plain) {
+                Ok(n) if n > 0 => left = left.saturating_sub(n),
+                _ => break,
+            }
         }
     }
-    true
+    Ok(())
+}
+
+/// After a TLS 1.3 handshake: waits up to `wait` for the server's first
+/// records and reads them ([`tls_alive`]). In TLS 1.3 the client's side of
+/// the handshake is done before the server has checked the client's
+/// certificate, so a server that refuses it (none given, or one it does not
+/// trust) says so with an alert only after: without this wait the first
+/// batch went out into a connection the server was closing, and counted as
+/// delivered. A server that accepts sends its session tickets (most do,
+/// and the wait ends with them) or nothing (the wait runs out).
+pub(super) async fn tls_settle(s: &mut TlsStream<TcpStream>, wait: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let tcp = s.get_ref().0;
+        match tokio::time::timeout_at(deadline, tcp.readable()).await {
+            Err(_) => return Ok(()),
+            Ok(Err(e)) => return Err(format!("waiting for the server: {e}")),
+            Ok(Ok(())) => {}
+        }
+        // readiness may be stale: clear it when nothing is there, and wait again
+        let there = tcp.try_io(tokio::io::Interest::READABLE, || match peek(tcp) {
+            Peek::Nothing => Err(ErrorKind::WouldBlock.into()),
+            _ => Ok(()),
+        });
+        if there.is_ok() {
+            return tls_alive(s);
+        }
+    }
 }

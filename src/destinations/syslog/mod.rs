@@ -54,7 +54,7 @@ pub(crate) mod view;
 
 use crate::config::{table_into, ConfigError};
 use crate::destinations::{Batch, BuildContext, Delivery, Sink};
-use conn::{half_close, is_alive, with_timeout, write_flush, Conn, TransportError};
+use conn::{half_close, is_alive, tls_settle, with_timeout, write_flush, Conn, TransportError};
 use datagrams::{Datagrams, Pace};
 use encode::{local_hostname, push_octet_counted, utf8_floor, Encoder};
 use futures::future::BoxFuture;
@@ -94,6 +94,12 @@ pub struct SyslogSink {
     /// `max_udp_rate`: UDP sends wait their turn.
     pace: Option<Pace>,
 }
+
+/// How long a new TLS 1.3 connection waits at least and at most for the
+/// server's first records (see [`conn::tls_settle`]): about as long as
+/// the handshake took, which is two round trips.
+const SETTLE_MIN: Duration = Duration::from_millis(20);
+const SETTLE_MAX: Duration = Duration::from_secs(1);
 
 /// A frames buffer larger than this is not kept between batches.
 const SPARE_MAX: usize = 8 << 20;
@@ -184,12 +190,12 @@ impl SyslogSink {
     async fn deliver(&self, batch: &Batch) -> Result<(), TransportError> {
         let mut guard = self.conn.lock().await;
         if let Some(conn) = guard.as_mut() {
-            if !is_alive(conn) {
+            if let Err(why) = is_alive(conn) {
                 // TCP has no acknowledgements: what the peer had not read
                 // when it closed (the end of the last batch) may be lost,
                 // and no one can say how much (README: "What syslog over
                 // TCP cannot promise")
-                tracing::warn!(destination = %self.name, "syslog peer closed the connection (the end of the last batch may not have been read); reconnecting");
+                tracing::warn!(destination = %self.name, reason = %why, "syslog peer closed the connection (the end of the last batch may not have been read); reconnecting");
                 *guard = None;
             }
         }
@@ -343,7 +349,8 @@ impl SyslogSink {
         match &self.tls {
             None => Ok(Conn::Tcp(tcp)),
             Some((connector, name)) => {
-                let tls = with_timeout(self.timeout, "TLS handshake", async {
+                let began = std::time::Instant::now();
+                let mut tls = with_timeout(self.timeout, "TLS handshake", async {
                     connector
                         .connect(name.clone(), tcp)
                         .await
@@ -353,6 +360,17 @@ impl SyslogSink {
                         })
                 })
                 .await?;
+                if tls.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
+                    // the server's answer to our Finished takes about a
+                    // round trip; the handshake took two
+                    let wait = began.elapsed().clamp(SETTLE_MIN, SETTLE_MAX);
+                    tls_settle(&mut tls, wait)
+                        .await
+                        .map_err(|reason| TransportError::Refused {
+                            addr: self.address.clone(),
+                            reason,
+                        })?;
+                }
                 Ok(Conn::Tls(Box::new(tls)))
             }
         }
