@@ -14,6 +14,24 @@ pub struct Checkpoint {
     pub seq: u64,
     /// Records dropped for this destination over its life (overflow, age, damage).
     pub dropped: u64,
+    /// Where the ring last moved the cursor past records it reused or
+    /// expired: those below it that it had not read are in `dropped`
+    /// already, so a restart that finds them gone does not count them
+    /// again. (0 in files written before it was kept.)
+    #[serde(default)]
+    pub skipped_to: u64,
+}
+
+impl Checkpoint {
+    /// The newer of two checkpoints of one cursor, field by field: each
+    /// only ever grows.
+    pub fn max(self, other: Checkpoint) -> Checkpoint {
+        Checkpoint {
+            seq: self.seq.max(other.seq),
+            dropped: self.dropped.max(other.dropped),
+            skipped_to: self.skipped_to.max(other.skipped_to),
+        }
+    }
 }
 
 /// The checkpoint file of cursor `name` in `dir`.
@@ -92,6 +110,7 @@ mod tests {
             &Checkpoint {
                 seq: 42,
                 dropped: 3,
+                skipped_to: 40,
             },
         )
         .unwrap();
@@ -99,7 +118,18 @@ mod tests {
             load(&p).unwrap(),
             Some(Checkpoint {
                 seq: 42,
-                dropped: 3
+                dropped: 3,
+                skipped_to: 40,
+            })
+        );
+        // a file of before `skipped_to`
+        fs::write(&p, br#"{"seq":7,"dropped":1}"#).unwrap();
+        assert_eq!(
+            load(&p).unwrap(),
+            Some(Checkpoint {
+                seq: 7,
+                dropped: 1,
+                skipped_to: 0,
             })
         );
         fs::write(&p, b"{\"seq\":").unwrap();

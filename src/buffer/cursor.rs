@@ -127,6 +127,9 @@ pub(crate) struct CursorShared {
     /// Durable position: every record below is acknowledged (or dropped).
     pub acked: AtomicU64,
     pub dropped: AtomicU64,
+    /// See [`Checkpoint::skipped_to`]; moved with `pos` locked, as
+    /// `dropped` is, so a checkpoint reads the two as one.
+    pub skipped_to: AtomicU64,
     pub closed: AtomicBool,
     /// A `block` cursor's acknowledged position an append waits for (0:
     /// none yet): the ring is full and this cursor holds its oldest
@@ -134,19 +137,38 @@ pub(crate) struct CursorShared {
     pub wanted: AtomicU64,
     /// Woken when an append is refused for this cursor.
     pub wanted_notify: tokio::sync::Notify,
+    /// The checkpoint file, and what it holds. Locked while it is written:
+    /// the destination's task and the ring both write it (see
+    /// [`CursorShared::persist_through`]), never at once and never back.
+    path: PathBuf,
+    on_disk: Mutex<Checkpoint>,
+    /// `on_disk.seq`, or where the cursor started when it has no file yet:
+    /// records below it are acknowledged on disk.
+    stored_seq: AtomicU64,
 }
 
 impl CursorShared {
-    pub(crate) fn new(name: &str, policy: WhenFull, pos: ReadPos, dropped: u64) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        policy: WhenFull,
+        pos: ReadPos,
+        path: PathBuf,
+        on_disk: Checkpoint,
+        dropped: u64,
+    ) -> Self {
         CursorShared {
             name: name.to_string(),
             policy,
             acked: AtomicU64::new(pos.next_seq),
-            pos: Mutex::new(pos),
             dropped: AtomicU64::new(dropped),
+            skipped_to: AtomicU64::new(on_disk.skipped_to.max(pos.next_seq)),
+            pos: Mutex::new(pos),
             closed: AtomicBool::new(false),
             wanted: AtomicU64::new(0),
             wanted_notify: tokio::sync::Notify::new(),
+            path,
+            stored_seq: AtomicU64::new(on_disk.seq.max(pos.next_seq)),
+            on_disk: Mutex::new(on_disk),
         }
     }
 
@@ -157,20 +179,81 @@ impl CursorShared {
         self.wanted.fetch_max(seq, Ordering::AcqRel);
         self.wanted_notify.notify_one();
     }
+
+    /// Every record below this is acknowledged, and so its checkpoint on
+    /// disk says: the ring may reuse them without a crash taking them for
+    /// lost. (Reusing what was acknowledged only in memory made a restart
+    /// after `kill -9` report as lost up to a checkpoint interval of
+    /// delivered records, even for `block` destinations.)
+    pub(crate) fn released(&self) -> u64 {
+        self.acked
+            .load(Ordering::Acquire)
+            .min(self.stored_seq.load(Ordering::Acquire))
+    }
+
+    /// The checkpoint as of now (`seq`: the acknowledged position applied).
+    fn current(&self, seq: u64) -> Checkpoint {
+        let _pos = self.pos.lock().unwrap(); // `dropped` and `skipped_to` move together under it
+        Checkpoint {
+            seq,
+            dropped: self.dropped.load(Ordering::Relaxed),
+            skipped_to: self.skipped_to.load(Ordering::Acquire),
+        }
+    }
+
+    /// Writes `cp`, merged with what is on disk (each field only grows),
+    /// unless that holds it already. `Ok(true)` when written.
+    fn store(&self, cp: Checkpoint) -> io::Result<bool> {
+        let mut on_disk = self.on_disk.lock().unwrap();
+        let merged = cp.max(*on_disk);
+        if merged == *on_disk {
+            return Ok(false);
+        }
+        checkpoint::store(&self.path, &merged)?;
+        *on_disk = merged;
+        self.stored_seq.fetch_max(merged.seq, Ordering::AcqRel);
+        Ok(true)
+    }
+
+    /// For the ring, before it reuses records below `end`: when this
+    /// cursor has acknowledged them but its checkpoint on disk is behind,
+    /// writes the checkpoint now. Normally it is far ahead (written every
+    /// 10,000 records or second, and the ring reuses its oldest segment);
+    /// with a ring of a few records, or a destination close behind the
+    /// ring's oldest record, this write waits for the disk on the append
+    /// path. True when the checkpoint covers `end` (or the cursor has not
+    /// acknowledged that far, which the caller judges by its policy).
+    pub(crate) fn persist_through(&self, end: u64) -> bool {
+        if self.stored_seq.load(Ordering::Acquire) >= end {
+            return true;
+        }
+        let acked = self.acked.load(Ordering::Acquire);
+        if acked < end {
+            return true;
+        }
+        match self.store(self.current(acked)) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(destination = %self.name, error = %e,
+                    "writing the checkpoint before the ring reuses acknowledged records failed (a crash now may report them lost)");
+                false
+            }
+        }
+    }
 }
 
 /// A cursor's checkpoint to write (see [`Cursor::checkpoint_due`]).
 #[derive(Debug)]
 pub struct CheckpointWrite {
-    path: PathBuf,
+    shared: Arc<CursorShared>,
     cp: Checkpoint,
 }
 
 impl CheckpointWrite {
     /// Replaces the checkpoint file atomically (fsyncs the file and its
-    /// directory).
+    /// directory), unless the ring wrote one as new meanwhile.
     pub fn write(&self) -> io::Result<()> {
-        checkpoint::store(&self.path, &self.cp)
+        self.shared.store(self.cp).map(|_| ())
     }
 
     /// What it writes.
@@ -200,27 +283,18 @@ pub struct Cursor {
     /// Claimed ranges in order, with "acknowledged" flags.
     pending: VecDeque<(Range<u64>, bool)>,
     acker: Acker,
-    path: PathBuf,
-    stored: Checkpoint,
     /// Scratch for one run of records in [`Cursor::read`], kept for reuse:
     /// (seq, meta, body offset in the run, body length, hint length).
     spans: Vec<(u64, RecordMeta, usize, usize, usize)>,
 }
 
 impl Cursor {
-    pub(crate) fn new(
-        ring: Ring,
-        shared: Arc<CursorShared>,
-        path: PathBuf,
-        stored: Checkpoint,
-    ) -> Cursor {
+    pub(crate) fn new(ring: Ring, shared: Arc<CursorShared>) -> Cursor {
         Cursor {
             ring,
             shared,
             pending: VecDeque::new(),
             acker: Acker::default(),
-            path,
-            stored,
             spans: Vec::new(),
         }
     }
@@ -361,8 +435,7 @@ impl Cursor {
     /// `batch_timeout` and ingest crawled at one segment per second.
     pub fn holds_up_ingest(&self) -> bool {
         self.shared.policy == WhenFull::Block
-            && self.shared.wanted.load(Ordering::Acquire)
-                > self.shared.acked.load(Ordering::Acquire)
+            && self.shared.wanted.load(Ordering::Acquire) > self.shared.released()
     }
 
     /// Completes when an append is refused for this `block` cursor (at once
@@ -424,20 +497,31 @@ impl Cursor {
     /// overlap: each is the newer one.
     pub fn checkpoint_due(&mut self, min_records: u64) -> Option<CheckpointWrite> {
         let durable = self.apply_acks();
-        let cp = Checkpoint {
-            seq: durable,
-            dropped: self.dropped(),
-        };
-        let moved = durable.saturating_sub(self.stored.seq);
-        (cp != self.stored && moved >= min_records).then(|| CheckpointWrite {
-            path: self.path.clone(),
+        let cp = self.shared.current(durable);
+        let stored = *self.shared.on_disk.lock().unwrap();
+        let moved = durable.saturating_sub(stored.seq);
+        (cp.max(stored) != stored && moved >= min_records).then(|| CheckpointWrite {
+            shared: self.shared.clone(),
             cp,
         })
     }
 
-    /// `write` (from [`Cursor::checkpoint_due`]) is on disk.
-    pub fn checkpoint_written(&mut self, write: CheckpointWrite) {
-        self.stored = write.cp;
+    /// `write` (from [`Cursor::checkpoint_due`]) is on disk. A `block`
+    /// cursor's ingest may wait for it (see [`CursorShared::released`]).
+    pub fn checkpoint_written(&mut self, _write: CheckpointWrite) {
+        if self.shared.policy == WhenFull::Block {
+            self.ring.notify_space();
+        }
+    }
+
+    /// True when the ring waits to reuse records this cursor acknowledged
+    /// but its checkpoint does not yet say so: write it now, not at the
+    /// next interval.
+    pub fn checkpoint_wanted(&self) -> bool {
+        let wanted = self.shared.wanted.load(Ordering::Acquire);
+        self.shared.policy == WhenFull::Block
+            && wanted > self.shared.stored_seq.load(Ordering::Acquire)
+            && wanted <= self.shared.acked.load(Ordering::Acquire)
     }
 
     /// Claimed ranges not yet acknowledged.

@@ -36,7 +36,7 @@ impl Ring {
         let cursors = self.inner.cursors.lock().unwrap();
         let needed_end = t.segs[reuse - 1].end_seq.load(Ordering::Acquire);
         for c in cursors.iter().filter(|c| c.policy == WhenFull::Block) {
-            if c.acked.load(Ordering::Acquire) < needed_end {
+            if !c.persist_through(needed_end) || c.released() < needed_end {
                 c.want(needed_end);
                 return Err(AppendError::Full(c.name.clone()));
             }
@@ -74,6 +74,8 @@ impl Ring {
                 .pop_front()
                 .ok_or_else(|| io::Error::other("no segment to reuse"))?;
             let next = t.segs.front().cloned().unwrap_or_else(|| old.clone());
+            // what the cursors acknowledged of it is on disk before it goes
+            self.persist_through(oldest.end_seq.load(Ordering::Acquire));
             let reason = if t.no_space.is_some() {
                 "buffer full (no space left on the file system for more segments)"
             } else {
@@ -244,6 +246,7 @@ impl Ring {
                     off: DATA_START,
                     next_seq: next.first_seq.max(pos.next_seq),
                 };
+                c.skipped_to.fetch_max(pos.next_seq, Ordering::AcqRel);
                 if lost > 0 {
                     let total = c.dropped.fetch_add(lost, Ordering::Relaxed) + lost;
                     w.notices
@@ -256,12 +259,17 @@ impl Ring {
     /// Whether a `block` destination has not acknowledged every record
     /// below `end_seq` (so a segment ending there cannot go).
     fn block_cursor_needs(&self, end_seq: u64) -> bool {
-        self.inner
-            .cursors
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|c| c.policy == WhenFull::Block && c.acked.load(Ordering::Acquire) < end_seq)
+        self.inner.cursors.lock().unwrap().iter().any(|c| {
+            c.policy == WhenFull::Block && (!c.persist_through(end_seq) || c.released() < end_seq)
+        })
+    }
+
+    /// Before records below `end` go: each cursor that acknowledged them
+    /// writes its checkpoint if it is behind ([`CursorShared::persist_through`]).
+    fn persist_through(&self, end: u64) {
+        for c in self.inner.cursors.lock().unwrap().iter() {
+            c.persist_through(end);
+        }
     }
 
     /// Expires sealed segments whose newest record is older than `max_age`.
@@ -329,6 +337,21 @@ impl Ring {
     /// history.
     pub(super) fn recycle_oldest(&self) {
         let inner = &self.inner;
+        // checkpoints behind the oldest segment's end are written first,
+        // without the ring locked (this thread may wait for the disk)
+        let oldest_end = {
+            let t = inner.table.read().unwrap();
+            match t.segs.front() {
+                Some(s) if t.free.is_empty() && t.unopened.is_empty() && t.segs.len() >= 2 => {
+                    s.end_seq.load(Ordering::Acquire)
+                }
+                _ => return,
+            }
+        };
+        let cursors: Vec<_> = inner.cursors.lock().unwrap().clone();
+        for c in &cursors {
+            c.persist_through(oldest_end);
+        }
         let seg = {
             let mut w = inner.writer.lock().unwrap();
             let mut t = inner.table.write().unwrap();
@@ -345,7 +368,7 @@ impl Ring {
                 .lock()
                 .unwrap()
                 .iter()
-                .all(|c| c.acked.load(Ordering::Acquire) >= end);
+                .all(|c| c.released() >= end);
             if !acked {
                 return;
             }
