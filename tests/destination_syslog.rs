@@ -757,6 +757,14 @@ impl TicketServer {
         }
     }
 
+    /// Waits (up to [`OUTPUT_TIMEOUT`]) until it has read `n` frames.
+    async fn wait_for(&self, n: usize) {
+        let deadline = Instant::now() + OUTPUT_TIMEOUT;
+        while self.frames().len() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn frames(&self) -> Vec<String> {
         let data = self.read.lock().unwrap().clone();
         // a connection cut inside a frame leaves a partial frame at its end
@@ -785,15 +793,14 @@ impl Drop for TicketServer {
     }
 }
 
-/// A TLS 1.3 server's session tickets, which arrive after the handshake,
-/// do not make the next batch's check take the connection for closed: it
-/// was dropped with the tickets unread, the kernel reset it, and the reset
-/// discarded the unsent tail of the batch before, counted as delivered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls13_session_tickets_keep_the_connection_and_lose_nothing() {
+/// A [`TicketServer`] and a TLS destination without a client certificate
+/// sending to it.
+async fn ticket_server_and_sink(
+    client_ca: bool,
+) -> (tempfile::TempDir, TicketServer, Arc<dyn Sink>) {
     let dir = tempdir();
     write_certs(dir.path());
-    let server = TicketServer::start(dir.path(), false).await;
+    let server = TicketServer::start(dir.path(), client_ca).await;
     let sink = sink(
         dir.path(),
         &format!(
@@ -801,6 +808,16 @@ async fn tls13_session_tickets_keep_the_connection_and_lose_nothing() {
             server.port
         ),
     );
+    (dir, server, sink)
+}
+
+/// A TLS 1.3 server's session tickets, which arrive after the handshake,
+/// do not make the next batch's check take the connection for closed: it
+/// was dropped with the tickets unread, the kernel reset it, and the reset
+/// discarded the unsent tail of the batch before, counted as delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls13_session_tickets_keep_the_connection_and_lose_nothing() {
+    let (_dir, server, sink) = ticket_server_and_sink(false).await;
     let mut expected = Vec::new();
     // back to back, as a destination with a backlog sends them, each large
     // enough to wait in the socket buffers for the slow reader
@@ -810,10 +827,7 @@ async fn tls13_session_tickets_keep_the_connection_and_lose_nothing() {
         assert_delivered(sink.send(&batch).await);
     }
     sink.close().await;
-    let deadline = Instant::now() + OUTPUT_TIMEOUT;
-    while server.frames().len() < expected.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.wait_for(expected.len()).await;
     assert_eq!(server.accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(server.frames(), expected);
 }
@@ -824,16 +838,7 @@ async fn tls13_session_tickets_keep_the_connection_and_lose_nothing() {
 /// as delivered into a closing connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls13_server_refusing_the_client_certificate_fails_the_send() {
-    let dir = tempdir();
-    write_certs(dir.path());
-    let server = TicketServer::start(dir.path(), true).await;
-    let without = sink(
-        dir.path(),
-        &format!(
-            "address = \"localhost:{}\"\nmode = \"tls\"\nca = \"ca.pem\"",
-            server.port
-        ),
-    );
+    let (dir, server, without) = ticket_server_and_sink(true).await;
     for _ in 0..2 {
         match without.send(&events("refused", 5)).await {
             Delivery::Retry { reason, .. } => {
@@ -859,9 +864,6 @@ async fn tls13_server_refusing_the_client_certificate_fails_the_send() {
     assert_delivered(with.send(&batch).await);
     with.close().await;
     let expected: Vec<String> = batch.events.iter().map(expected_json_line).collect();
-    let deadline = Instant::now() + OUTPUT_TIMEOUT;
-    while server.frames().len() < expected.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.wait_for(expected.len()).await;
     assert_eq!(server.frames(), expected);
 }
