@@ -535,10 +535,13 @@ async fn reconnect_case(tls: bool) {
     assert_eq!(seen, expected.iter().collect::<Vec<_>>());
 }
 
-/// An in-process TLS server (rustls) that accepts one connection and reads
-/// it to the end: `Ok(bytes)` after a clean `close_notify`, `Err` otherwise.
-async fn tls_reader(dir: &Path) -> (u16, tokio::task::JoinHandle<std::io::Result<Vec<u8>>>) {
-    use tokio::io::AsyncReadExt;
+/// The server certificate chain and key [`write_certs`] wrote in `dir`.
+fn server_identity(
+    dir: &Path,
+) -> (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
     let open = |name: &str| std::io::BufReader::new(fs::File::open(dir.join(name)).expect(name));
     let chain = rustls_pemfile::certs(&mut open("server.pem"))
         .collect::<Result<Vec<_>, _>>()
@@ -546,6 +549,14 @@ async fn tls_reader(dir: &Path) -> (u16, tokio::task::JoinHandle<std::io::Result
     let key = rustls_pemfile::private_key(&mut open("server.key"))
         .expect("read key")
         .expect("server key");
+    (chain, key)
+}
+
+/// An in-process TLS server (rustls) that accepts one connection and reads
+/// it to the end: `Ok(bytes)` after a clean `close_notify`, `Err` otherwise.
+async fn tls_reader(dir: &Path) -> (u16, tokio::task::JoinHandle<std::io::Result<Vec<u8>>>) {
+    use tokio::io::AsyncReadExt;
+    let (chain, key) = server_identity(dir);
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -696,12 +707,7 @@ impl TicketServer {
         use tokio::io::AsyncReadExt;
         let open =
             |name: &str| std::io::BufReader::new(fs::File::open(dir.join(name)).expect(name));
-        let chain = rustls_pemfile::certs(&mut open("server.pem"))
-            .collect::<Result<Vec<_>, _>>()
-            .expect("server cert");
-        let key = rustls_pemfile::private_key(&mut open("server.key"))
-            .expect("read key")
-            .expect("server key");
+        let (chain, key) = server_identity(dir);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use siem_relay::destinations::{
-    datadog, elasticsearch, http as generic, sentinel, splunk_hec, sumo_logic, Delivery,
+    datadog, elasticsearch, http as generic, sentinel, splunk_hec, sumo_logic, Delivery, Sink,
 };
 use std::time::Duration;
 
@@ -831,24 +831,13 @@ async fn sentinel_sends_a_call_of_exactly_one_megabyte() {
     })
     .await;
     let sink = sentinel::build(table(&sentinel_config(&srv.url)), &ctx("sentinel")).unwrap();
-    let sized = |len: usize| {
-        let mut e = event(1);
-        e.message = Some("m".repeat(len));
-        batch_of(vec![e])
-    };
-    assert_eq!(sink.send(&sized(10)).await, Delivery::Delivered);
-    let small = srv.requests().pop().unwrap().body.len();
-    let exact = 10 + 1_000_000 - small;
-    assert_eq!(sink.send(&sized(exact)).await, Delivery::Delivered);
-    assert_eq!(srv.requests().pop().unwrap().body.len(), 1_000_000);
-    match sink.send(&sized(exact + 1)).await {
-        Delivery::Rejected { reason } => assert!(
-            reason.contains("a call of 1000001 bytes alone (a record of 999999 bytes")
-                && reason.contains("limit of 1000000 bytes per call"),
-            "{reason}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_one_megabyte_is_the_limit(
+        &*sink,
+        &srv,
+        "a call of 1000001 bytes alone (a record of 999999 bytes",
+        "limit of 1000000 bytes per call",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -859,6 +848,23 @@ async fn sumo_logic_sends_a_request_of_exactly_one_megabyte() {
         &ctx("sumo"),
     )
     .unwrap();
+    assert_one_megabyte_is_the_limit(
+        &*sink,
+        &srv,
+        "a request of 1000001 bytes alone (its 1000000 bytes",
+        "limit of 1000000 bytes per request",
+    )
+    .await;
+}
+
+/// An event that makes a body of exactly 1,000,000 bytes is sent; one a
+/// byte larger is refused with a reason holding both `says`.
+async fn assert_one_megabyte_is_the_limit(
+    sink: &dyn Sink,
+    srv: &TestServer,
+    says: &str,
+    also: &str,
+) {
     let sized = |len: usize| {
         let mut e = event(1);
         e.message = Some("m".repeat(len));
@@ -870,11 +876,9 @@ async fn sumo_logic_sends_a_request_of_exactly_one_megabyte() {
     assert_eq!(sink.send(&sized(exact)).await, Delivery::Delivered);
     assert_eq!(srv.requests().pop().unwrap().body.len(), 1_000_000);
     match sink.send(&sized(exact + 1)).await {
-        Delivery::Rejected { reason } => assert!(
-            reason.contains("a request of 1000001 bytes alone (its 1000000 bytes")
-                && reason.contains("limit of 1000000 bytes per request"),
-            "{reason}"
-        ),
+        Delivery::Rejected { reason } => {
+            assert!(reason.contains(says) && reason.contains(also), "{reason}")
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -191,6 +191,13 @@ impl CursorShared {
             .min(self.stored_seq.load(Ordering::Acquire))
     }
 
+    /// Whether the ring may reuse every record below `end` for this
+    /// cursor: acknowledged, and on disk so ([`CursorShared::persist_through`]
+    /// writes the checkpoint first when only that is missing).
+    pub(crate) fn releases_through(&self, end: u64) -> bool {
+        self.persist_through(end) && self.released() >= end
+    }
+
     /// The checkpoint as of now (`seq`: the acknowledged position applied).
     fn current(&self, seq: u64) -> Checkpoint {
         let _pos = self.pos.lock().unwrap(); // `dropped` and `skipped_to` move together under it

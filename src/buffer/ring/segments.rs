@@ -36,7 +36,7 @@ impl Ring {
         let cursors = self.inner.cursors.lock().unwrap();
         let needed_end = t.segs[reuse - 1].end_seq.load(Ordering::Acquire);
         for c in cursors.iter().filter(|c| c.policy == WhenFull::Block) {
-            if !c.persist_through(needed_end) || c.released() < needed_end {
+            if !c.releases_through(needed_end) {
                 c.want(needed_end);
                 return Err(AppendError::Full(c.name.clone()));
             }
@@ -259,9 +259,12 @@ impl Ring {
     /// Whether a `block` destination has not acknowledged every record
     /// below `end_seq` (so a segment ending there cannot go).
     fn block_cursor_needs(&self, end_seq: u64) -> bool {
-        self.inner.cursors.lock().unwrap().iter().any(|c| {
-            c.policy == WhenFull::Block && (!c.persist_through(end_seq) || c.released() < end_seq)
-        })
+        self.inner
+            .cursors
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.policy == WhenFull::Block && !c.releases_through(end_seq))
     }
 
     /// Before records below `end` go: each cursor that acknowledged them
