@@ -322,6 +322,101 @@ async fn datadog_429_retry_after_is_honoured() {
     assert!(dest.status.snapshot().retried > 0);
 }
 
+/// A `Retry-After` holds every batch of the destination, not only the one
+/// it answered: with `concurrency = 2` the free send slot does not send the
+/// batches that arrive meanwhile (it sent them at once before: a throttled
+/// SIEM saw requests all through the wait it had asked for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_holds_every_batch_of_the_destination() {
+    let srv = serve(|_, n| match n {
+        0 => reply(429, r#"{"errors":["rate limited"]}"#).with_header("retry-after", "2"),
+        _ => reply(202, "{}"),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..10).map(ev).collect::<Vec<_>>());
+    let two_slots = LOOP.replace("concurrency = 1", "concurrency = 2");
+    let dest = destination(
+        "dd",
+        "datadog",
+        &format!("endpoint = \"{}\"\napi_key = \"k\"\n{two_slots}", srv.url),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    wait_until("the first batch answered", T, || !srv.requests().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // five more batches while the first one waits, and a slot free for them
+    append(&ring, &(10..60).map(ev).collect::<Vec<_>>());
+    wait_until("60 events accepted", T, || srv.accepted_ids().len() >= 60).await;
+    settle(&dest, 60).await;
+    run.stop().await;
+
+    let reqs = srv.requests();
+    assert_eq!(reqs[0].status, 429);
+    for r in &reqs[1..] {
+        let after = r.at - reqs[0].at;
+        assert!(
+            after >= Duration::from_secs(2),
+            "a request {after:?} after the 429 that asked for 2 s ({:?})",
+            r.event_ids().first()
+        );
+    }
+    assert_eq!(srv.accepted_ids().len(), 60);
+    assert_eq!(set(&srv.accepted_ids()), set(&ids(0..60)));
+}
+
+/// A reload that restarts a destination (a setting changed, same server)
+/// keeps the server's `Retry-After`: the restarted destination sends the
+/// unacknowledged batch again only when the wait is over, not at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_servers_retry_after() {
+    use siem_relay::app::{load_config, Relay};
+    use std::io::Write;
+    let srv = serve(|_, n| match n {
+        0 => reply(429, r#"{"errors":["rate limited"]}"#).with_header("retry-after", "3"),
+        _ => reply(202, "{}"),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("relay.toml");
+    let config = |batch_size: usize| {
+        format!(
+            "data_dir = \"{d}/data\"\n[buffer]\nmax_bytes = \"4MiB\"\nsegment_bytes = \"1MiB\"\n\
+             [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:0\"\n\
+             [destinations.dd]\ntype = \"datadog\"\nendpoint = \"{url}\"\napi_key = \"k\"\n\
+             batch_size = {batch_size}\nbatch_timeout = \"20ms\"\n",
+            d = dir.path().display(),
+            url = srv.url
+        )
+    };
+    std::fs::write(&file, config(10)).unwrap();
+    let relay = Relay::start(load_config(&file).unwrap()).await.unwrap();
+    let source = relay.source_addresses().await["tcp"];
+    let mut s = std::net::TcpStream::connect(source).unwrap();
+    s.write_all(b"<86>1 2026-12-07T10:00:00Z host app - LOGIN - evt_0001 refused\n")
+        .unwrap();
+    wait_until("the first request", T, || !srv.requests().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    std::fs::write(&file, config(20)).unwrap();
+    relay.reload().await.unwrap();
+    wait_until("sent again", T, || srv.requests().len() >= 2).await;
+    relay.shutdown().await.unwrap();
+
+    let reqs = srv.requests();
+    assert_eq!(reqs[0].status, 429);
+    let waited = reqs[1].at - reqs[0].at;
+    assert!(
+        waited >= Duration::from_secs(3),
+        "sent again {waited:?} after a Retry-After of 3 s"
+    );
+    assert!(
+        reqs[1].body_str().contains("evt_0001"),
+        "{}",
+        reqs[1].body_str()
+    );
+}
+
 // ------------------------------------------------- (d) Sentinel token refresh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

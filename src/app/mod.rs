@@ -13,6 +13,7 @@ pub use validate::validate;
 
 use crate::buffer::{RecoveryReport, Ring, RingSettings};
 use crate::config::{Config, ConfigErrors, SectionConfig};
+use crate::destinations::throttle::Throttle;
 use crate::destinations::{registry, worker, Destination};
 use crate::sources::{self, RunningSource, SourceContext};
 use std::collections::BTreeMap;
@@ -130,6 +131,10 @@ pub struct Relay {
     syslog_hints: Arc<AtomicBool>,
     /// The task that trims the heap once the relay goes quiet ([`memory`]).
     idle_trim: Mutex<Option<JoinHandle<()>>>,
+    /// Stopped destinations' `Retry-After` waits, by name, with the target
+    /// they were for: restarted by a reload with the same target, a
+    /// destination goes on waiting instead of calling the server at once.
+    throttles: Mutex<BTreeMap<String, (String, Arc<Throttle>)>>,
 }
 
 impl Relay {
@@ -148,6 +153,7 @@ impl Relay {
             delivery: DeliveryRuntime::start()?,
             syslog_hints: Arc::new(AtomicBool::new(false)),
             idle_trim: Mutex::new(None),
+            throttles: Default::default(),
         });
         for d in config.destinations.iter() {
             relay.start_destination(&config, d).await?;
@@ -230,8 +236,14 @@ impl Relay {
         config: &Config,
         section: &SectionConfig,
     ) -> Result<(), AppError> {
-        let dest = registry::build(section, &config.base_dir, &config.data_path())
+        let mut dest = registry::build(section, &config.base_dir, &config.data_path())
             .map_err(|e| AppError::Config(ConfigErrors(vec![e])))?;
+        let held = self.throttles.lock().unwrap().remove(&section.name);
+        if let Some((target, throttle)) = held {
+            if target == dest.sink.target() {
+                dest.throttle = throttle;
+            }
+        }
         if !dest.common.enabled {
             tracing::info!(destination = %section.name, "destination disabled");
             return Ok(());
@@ -292,6 +304,7 @@ impl Relay {
     /// ([`Ring::forget_cursor`]). A checkpoint left behind is only logged:
     /// the destination is gone either way.
     fn forget_destination(&self, name: &str) {
+        self.throttles.lock().unwrap().remove(name);
         if let Err(e) = self.ring.forget_cursor(name) {
             tracing::error!(destination = %name, "the checkpoint of a removed destination could not be deleted (a new destination of this name would start where it stopped): {e}");
         }
@@ -302,6 +315,11 @@ impl Relay {
         if let Some(r) = running {
             let _ = r.stop.send(true);
             let _ = r.task.await;
+            let held = (r.dest.sink.target(), r.dest.throttle.clone());
+            self.throttles
+                .lock()
+                .unwrap()
+                .insert(name.to_string(), held);
             self.note_syslog_hints().await;
         }
     }

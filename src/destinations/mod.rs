@@ -24,6 +24,7 @@ pub mod status;
 pub mod stdout;
 pub mod sumo_logic;
 pub mod syslog;
+pub mod throttle;
 
 pub mod worker;
 

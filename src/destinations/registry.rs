@@ -126,6 +126,7 @@ pub fn build(
         filter,
         redactor,
         status: Default::default(),
+        throttle: Default::default(),
     })
 }
 

@@ -12,6 +12,7 @@ use super::redact::Redactor;
 use super::settings::CommonSettings;
 use super::sink::{Delivery, Sink};
 use super::status::DestinationStatus;
+use super::throttle::Throttle;
 use crate::buffer::{Acker, Cursor, Ring};
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -30,6 +31,8 @@ pub struct Destination {
     pub redactor: Option<Redactor>,
     pub dead_letter: DeadLetter,
     pub status: Arc<DestinationStatus>,
+    /// The server's `Retry-After`, held for every batch of this destination.
+    pub throttle: Arc<Throttle>,
 }
 
 /// How often acknowledgements are applied (the durable position moves, the
@@ -397,8 +400,21 @@ async fn deliver(
     let status = &dest.status;
     let retry = dest.common.retry;
     let mut attempt: u32 = 0;
+    let mut detached = false;
     let done = loop {
         attempt += 1;
+        // the server asked this destination (maybe another of its batches)
+        // to wait: no batch of it calls before then
+        if let Some(until) = dest.throttle.until() {
+            if !detached {
+                batch.detach();
+                detached = true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.into()) => {}
+                _ = stop.wait_for(|s| *s) => break false,
+            }
+        }
         let (after, reason) = match dest.sink.send(&batch).await {
             Delivery::Delivered => {
                 status.record_success(batch.len() as u64);
@@ -468,11 +484,16 @@ async fn deliver(
         status
             .retried
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if attempt == 1 {
+        if !detached {
             // it waits: hold its bytes, not the ring's segments (see `Batch::detach`)
             batch.detach();
+            detached = true;
         }
         let wait = backoff::delay(&retry, attempt, after);
+        if after.is_some() && dest.throttle.hold_until(Instant::now() + wait) {
+            tracing::info!(destination = %dest.name, wait_ms = wait.as_millis() as u64,
+                "the server asked to wait (Retry-After): every batch of this destination waits");
+        }
         if attempt.is_power_of_two() {
             // the first failure, then ever more rarely: 2, 4, 8, … attempts
             tracing::warn!(destination = %dest.name, attempt, events = batch.len(), %reason, wait_ms = wait.as_millis() as u64, "delivery failed; retrying");
