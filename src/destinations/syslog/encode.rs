@@ -1095,6 +1095,29 @@ mod tests {
         );
     }
 
+    /// `format = "json"`: the relay writes a message of its own about the
+    /// event, so its header is the destination's (facility, hostname,
+    /// app name) for syslog events too; their own facility and host stay
+    /// in the MSG's `syslog` object.
+    #[test]
+    fn json_format_header_is_the_destinations_for_syslog_events_too() {
+        let mut ev = Event::new("AUTHENTICATION", None, Severity::Warning);
+        ev.set_timestamp_ms(1_700_000_000_123);
+        ev.syslog = Some(SyslogFields {
+            facility: Some(4),
+            severity: Some(4),
+            hostname: Some("fw-1".into()),
+            ..Default::default()
+        });
+        let be = batch_event(&ev);
+        let body = std::str::from_utf8(be.body()).expect("utf8").to_string();
+        assert!(body.contains(r#""facility":4"#), "{body}");
+        assert_eq!(
+            encode(&encoder(Format::Json), &be),
+            format!("<132>1 2023-11-14T22:13:20.123Z relay siem-relay - - - {body}")
+        );
+    }
+
     #[test]
     fn syslog_format_rebuilds_fields_and_escapes_sd() {
         let mut ev = Event::new("SYSTEM", None, Severity::Info);

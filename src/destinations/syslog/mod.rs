@@ -17,7 +17,8 @@
 //! `"syslog"`: the original syslog fields are rebuilt), `ca`, `cert`, `key`,
 //! `server_name` (TLS only), `facility` (name or code, default `local0` = 16:
 //! the conventional facility for relayed application logs, easy to route),
-//! `app_name` (default `siem-relay`), `max_udp_bytes` (default 2048, the size
+//! `app_name` (default `siem-relay`), `hostname` (default this machine's
+//! host name: HOSTNAME where the relay writes the header), `max_udp_bytes` (default 2048, the size
 //! RFC 5426 says receivers SHOULD accept), `max_udp_rate` (UDP only:
 //! datagrams per second at most, sent in bursts of 10 ms of the rate; default
 //! no limit), `timeout` (connect and write,
@@ -117,6 +118,9 @@ impl SyslogSink {
         let host = validate_address(&s.address, &path)?;
         let facility = facility_code(s.facility.as_ref(), &path)?;
         validate_app_name(&s.app_name, &path)?;
+        if let Some(h) = &s.hostname {
+            validate_hostname(h, &path)?;
+        }
         if !(480..=65_507).contains(&s.max_udp_bytes) {
             return Err(ConfigError::new(
                 format!("{path}.max_udp_bytes"),
@@ -168,7 +172,7 @@ impl SyslogSink {
             encoder: Encoder {
                 format: s.format,
                 facility,
-                hostname: local_hostname(),
+                hostname: s.hostname.clone().unwrap_or_else(local_hostname),
                 app_name: s.app_name.clone(),
                 max_udp_bytes: s.max_udp_bytes,
             },
@@ -554,6 +558,14 @@ mod tests {
                 .facility,
             13
         );
+        assert_eq!(
+            sink("address = \"h:1\"\nmode = \"tcp\"\nhostname = \"edge-7.example\"")
+                .expect("ok")
+                .encoder
+                .hostname,
+            "edge-7.example"
+        );
+        assert_eq!(s.encoder.hostname, local_hostname(), "default");
         for (src, key) in [
             ("address = \"nohost\"", "destinations.s.address"),
             ("address = \"h:0\"", "destinations.s.address"),
@@ -583,6 +595,14 @@ mod tests {
             (
                 "address = \"h:1\"\napp_name = \"a b\"",
                 "destinations.s.app_name",
+            ),
+            (
+                "address = \"h:1\"\nhostname = \"edge 7\"",
+                "destinations.s.hostname",
+            ),
+            (
+                "address = \"h:1\"\nhostname = \"\"",
+                "destinations.s.hostname",
             ),
             ("address = \"h:1\"\nmode = \"sctp\"", "destinations.s.mode"),
             ("address = \"h:1\"\nbogus = 1", "destinations.s"),

@@ -72,6 +72,10 @@ pub(super) struct SyslogSettings {
     pub(super) facility: Option<FacilitySetting>,
     #[serde(default = "default_app_name")]
     pub(super) app_name: String,
+    /// HOSTNAME of the messages the relay writes itself (default: this
+    /// machine's host name).
+    #[serde(default)]
+    pub(super) hostname: Option<String>,
     #[serde(default = "default_max_udp_bytes")]
     pub(super) max_udp_bytes: usize,
     #[serde(default = "default_timeout")]
@@ -138,6 +142,17 @@ pub(super) fn validate_app_name(app: &str, path: &str) -> Result<(), ConfigError
         return Err(ConfigError::new(
             format!("{path}.app_name"),
             "must be 1 to 48 printable ASCII characters without spaces (RFC 5424 APP-NAME)",
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 5424 HOSTNAME: 1 to 255 printable ASCII characters, no spaces.
+pub(super) fn validate_hostname(host: &str, path: &str) -> Result<(), ConfigError> {
+    if host.is_empty() || host.len() > 255 || !host.bytes().all(|b| (33..=126).contains(&b)) {
+        return Err(ConfigError::new(
+            format!("{path}.hostname"),
+            "must be 1 to 255 printable ASCII characters without spaces (RFC 5424 HOSTNAME)",
         ));
     }
     Ok(())
