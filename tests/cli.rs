@@ -813,15 +813,19 @@ fn a_redirect_leaks_the_sumo_logic_secret_nowhere() {
 /// dead-lettered and where they are, instead of "dead-lettered".
 #[test]
 fn a_failed_dead_letter_write_is_not_reported_as_dead_lettered() {
+    use sha2::Digest;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let refusing = rt.block_on(serve(|_, _| reply(400, r#"{"error":"bad payload"}"#)));
     let d = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (port, api) = (free_port(), free_port());
     let cfg = d.path().join("relay.toml");
     let dests = format!(
         "[destinations.hook]\ntype = \"http\"\nendpoint = \"{}/hook\"\n\
-         batch_timeout = \"50ms\"\ndead_letter = \"dl/hook.ndjson\"\n",
-        refusing.url
+         batch_timeout = \"50ms\"\ndead_letter = \"dl/hook.ndjson\"\n\n\
+         [api]\naddress = \"127.0.0.1:{api}\"\n\
+         tokens = [{{ name = \"v\", role = \"viewer\", token_sha256 = \"{}\" }}]\n",
+        refusing.url,
+        hex::encode(sha2::Sha256::digest(b"viewtok"))
     );
     std::fs::write(&cfg, config(port, &dests)).unwrap();
     let r = Running::start(&cfg, port);
@@ -830,6 +834,18 @@ fn a_failed_dead_letter_write_is_not_reported_as_dead_lettered() {
     wait_for("the rejection", Duration::from_secs(10), || {
         r.log().contains("batch rejected")
     });
+    // counted, in the status and the metrics
+    let status = http_get(api, "/api/v1/destinations/hook/status", "viewtok");
+    assert!(
+        status.contains(r#""rejected":1,"dead_letter_failed":1"#),
+        "{status}"
+    );
+    let metrics = http_get(api, "/metrics", "viewtok");
+    assert!(
+        metrics
+            .contains("siem_relay_destination_dead_letter_failed_total{destination=\"hook\"} 1\n"),
+        "{metrics}"
+    );
     let (exit, log) = r.terminate();
     assert!(exit.success(), "{log}");
     assert!(log.contains("cannot write dead letters"), "{log}");

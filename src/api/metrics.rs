@@ -13,7 +13,8 @@
 //!   `siem_relay_buffer_queued_appends_total`,
 //!   `siem_relay_buffer_replaced_segments_total` (counters);
 //! - per `destination`: `siem_relay_destination_sent_total`,
-//!   `..._retried_total`, `..._rejected_total`, `..._filtered_total`,
+//!   `..._retried_total`, `..._rejected_total`,
+//!   `..._dead_letter_failed_total`, `..._filtered_total`,
 //!   `..._dropped_total`, `..._failure_count_total` (counters),
 //!   `..._lag`, `..._in_flight`, `..._consecutive_failures`,
 //!   `..._last_successful_batch_timestamp_seconds` (gauges; 0 = never).
@@ -119,7 +120,7 @@ pub fn render(
         let _ = writeln!(out, "{name} {value}");
     }
     type Get = fn(&StatusSnapshot) -> u64;
-    let dest_series: [(&str, &str, &str, Get); 9] = [
+    let dest_series: [(&str, &str, &str, Get); 10] = [
         ("sent_total", "counter", "Events delivered.", |s| s.sent),
         (
             "retried_total",
@@ -132,6 +133,12 @@ pub fn render(
             "counter",
             "Events refused for good (dead-lettered).",
             |s| s.rejected,
+        ),
+        (
+            "dead_letter_failed_total",
+            "counter",
+            "Rejected events the dead-letter file could not take (each is in an error line of the log).",
+            |s| s.dead_letter_failed,
         ),
         (
             "filtered_total",

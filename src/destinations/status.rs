@@ -12,6 +12,9 @@ pub struct DestinationStatus {
     pub sent_batches: AtomicU64,
     pub retried: AtomicU64,
     pub rejected: AtomicU64,
+    /// Rejected events whose dead-letter write failed (each is in an
+    /// `error` line of the log instead).
+    pub dead_letter_failed: AtomicU64,
     pub filtered: AtomicU64,
     pub dropped: AtomicU64,
     pub lag: AtomicU64,
@@ -32,6 +35,7 @@ pub struct StatusSnapshot {
     pub sent_batches: u64,
     pub retried: u64,
     pub rejected: u64,
+    pub dead_letter_failed: u64,
     pub filtered: u64,
     pub dropped: u64,
     pub lag: u64,
@@ -66,6 +70,7 @@ impl DestinationStatus {
             sent_batches: self.sent_batches.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
+            dead_letter_failed: self.dead_letter_failed.load(Ordering::Relaxed),
             filtered: self.filtered.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             lag: self.lag.load(Ordering::Relaxed),

@@ -368,6 +368,9 @@ fn write_dead_letters(dest: &Destination, items: &[(&BatchEvent, &str)]) -> bool
         false => write(),
     };
     if let Err(e) = written {
+        dest.status
+            .dead_letter_failed
+            .fetch_add(items.len() as u64, Ordering::Relaxed);
         // the events stay counted as rejected and are logged in full: not silent
         tracing::error!(destination = %dest.name, file = %dest.dead_letter.path().display(), error = %e,
             count = items.len(), "cannot write dead letters");
