@@ -119,6 +119,74 @@ async fn hec_busy_is_retried_and_every_event_delivered_once() {
     assert_checkpoint_at_end(&ring, "splunk");
 }
 
+/// Splunk refuses a request for one event's data (code 12 with
+/// `invalid-event-number`) and takes nothing of it: each such answer
+/// dead-letters one event and the rest goes again at once, without using
+/// up `max_attempts` or growing the backoff. Counted as failed attempts,
+/// the good events of a batch with three bad ones were dead-lettered as
+/// "gave up after 2 attempts", and `/health` turned unhealthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_refusing_single_events_is_progress_not_failed_attempts() {
+    const BAD: [&str; 3] = ["evt_0003", "evt_0005", "evt_0008"];
+    let srv = serve(|req, _| {
+        let ids = req.event_ids();
+        match ids.iter().position(|id| BAD.contains(&id.as_str())) {
+            Some(n) => reply(
+                400,
+                &format!(
+                    r#"{{"text":"Event field is required","code":12,"invalid-event-number":{n}}}"#
+                ),
+            ),
+            None => reply(200, r#"{"text":"Success","code":0}"#),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..10).map(ev).collect::<Vec<_>>());
+    // a backoff that would show: two failed attempts take at least 2 s
+    let dest = destination(
+        "splunk",
+        "splunk_hec",
+        &format!(
+            "endpoint = \"{}\"\ntoken = \"tok\"\nbatch_size = 10\nbatch_timeout = \"20ms\"\n\
+             retry = {{ initial_backoff = \"2s\", max_backoff = \"4s\", max_attempts = 2 }}\n",
+            srv.url
+        ),
+        dir.path(),
+    );
+    let started = Instant::now();
+    let run = start(&ring, dest.clone());
+    settle(&dest, 10).await;
+    let took = started.elapsed();
+    run.stop().await;
+
+    let good: Vec<String> = ids(0..10)
+        .into_iter()
+        .filter(|id| !BAD.contains(&id.as_str()))
+        .collect();
+    assert_eq!(srv.accepted_ids(), good, "each good event once, in order");
+    let dead: Vec<String> = dead_letters(&dest)
+        .iter()
+        .map(|d| d["event"]["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        set(&dead),
+        set(&BAD.map(String::from)),
+        "only the bad events"
+    );
+    let s = dest.status.snapshot();
+    assert_eq!((s.sent, s.rejected), (7, 3), "{s:?}");
+    assert_eq!(s.consecutive_failures, 0, "{s:?}");
+    assert!(s.healthy, "{s:?}");
+    assert_eq!(srv.requests().len(), 4, "three refusals, one success");
+    assert!(
+        took < Duration::from_secs(2),
+        "waited {took:?} between rounds"
+    );
+    assert_checkpoint_at_end(&ring, "splunk");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hec_invalid_token_is_dead_lettered_acknowledged_not_retried() {
     let srv = serve(|_, _| reply(403, r#"{"text":"Invalid token","code":4}"#)).await;

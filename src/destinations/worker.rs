@@ -392,6 +392,16 @@ fn dead_lettered(written: bool) -> &'static str {
     }
 }
 
+/// What a send that left events to send again did.
+#[derive(Clone, Copy)]
+enum Round {
+    /// Nothing of the batch was taken or judged: a failed attempt.
+    Failed,
+    /// Some events were accepted or refused for good; `at_once`: the rest
+    /// was not judged and may go again without waiting.
+    Progressed { at_once: bool },
+}
+
 /// Sends one batch until it is delivered, rejected, or the relay stops.
 async fn deliver(
     dest: Arc<Destination>,
@@ -418,7 +428,7 @@ async fn deliver(
                 _ = stop.wait_for(|s| *s) => break false,
             }
         }
-        let (after, reason) = match dest.sink.send(&batch).await {
+        let (after, reason, round) = match dest.sink.send(&batch).await {
             Delivery::Delivered => {
                 status.record_success(batch.len() as u64);
                 if attempt > 1 {
@@ -468,11 +478,31 @@ async fn deliver(
                 }
                 status.sent.fetch_add(accepted as u64, Ordering::Relaxed);
                 batch = batch.subset(&again);
-                (after, format!("{} events to retry", again.len()))
+                let round = match (accepted, rejected.is_empty()) {
+                    (0, true) => Round::Failed,
+                    // refused as a whole for the events just dead-lettered
+                    // (Splunk HEC's code 6/12/13): the others were not judged
+                    (0, false) => Round::Progressed {
+                        at_once: after.is_none(),
+                    },
+                    _ => Round::Progressed { at_once: false },
+                };
+                (after, format!("{} events to retry", again.len()), round)
             }
-            Delivery::Retry { reason, after } => (after, reason),
+            Delivery::Retry { reason, after } => (after, reason, Round::Failed),
         };
-        status.record_failure(&reason);
+        if let Round::Progressed { .. } = round {
+            // the server took or judged some of the batch: not a failed
+            // attempt of the rest. `max_attempts` counts rounds in a row
+            // without progress, and the backoff starts over: counted as
+            // failures, a HEC batch with a few bad events gave up on the
+            // good ones after `max_attempts` of them, and without a limit
+            // it crawled at `max_backoff` per bad event while `/health`
+            // called the destination unhealthy.
+            attempt = 0;
+        } else {
+            status.record_failure(&reason);
+        }
         if retry.max_attempts > 0 && attempt >= retry.max_attempts {
             let why = format!("gave up after {attempt} attempts: {reason}");
             status
@@ -492,12 +522,17 @@ async fn deliver(
             batch.detach();
             detached = true;
         }
-        let wait = backoff::delay(&retry, attempt, after);
+        let wait = match round {
+            Round::Progressed { at_once: true } => Duration::ZERO,
+            _ => backoff::delay(&retry, attempt.max(1), after),
+        };
         if after.is_some() && dest.throttle.hold_until(Instant::now() + wait) {
             tracing::info!(destination = %dest.name, wait_ms = wait.as_millis() as u64,
                 "the server asked to wait (Retry-After): every batch of this destination waits");
         }
-        if attempt.is_power_of_two() {
+        if let Round::Progressed { .. } = round {
+            tracing::debug!(destination = %dest.name, events = batch.len(), wait_ms = wait.as_millis() as u64, "sending the rest of a batch again");
+        } else if attempt.is_power_of_two() {
             // the first failure, then ever more rarely: 2, 4, 8, … attempts
             tracing::warn!(destination = %dest.name, attempt, events = batch.len(), %reason, wait_ms = wait.as_millis() as u64, "delivery failed; retrying");
         } else {
