@@ -9,6 +9,8 @@
 //!   byte at a time, or connects and says nothing (also between requests
 //!   on a kept-alive connection), is closed after
 //!   [`Limits::header_timeout`]. The handlers limit the time a body takes.
+//! - **Half-closed clients are answered.** A request followed by the
+//!   client's FIN is served and answered like any other.
 //! - **A graceful stop.** Requests in progress finish (for up to
 //!   [`STOP_GRACE`]), idle connections close.
 
@@ -89,6 +91,11 @@ pub async fn serve(
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
+                // a client may shut down its side once its request is sent
+                // (`nc -N`, scripts): the end of its input is not the client
+                // gone. Without this, hyper closed the connection and dropped
+                // the request in progress, unanswered and unstored.
+                .half_close(true)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
             tokio::select! {

@@ -983,3 +983,61 @@ async fn json_nested_too_deep_is_refused_not_a_crash() {
     );
     h.stop().await;
 }
+
+/// A client that sends its whole request and then shuts down its side of
+/// the connection (`nc -N`, `shutdown(SHUT_WR)`) gets its answer, and its
+/// events are stored. The connection treated the end of its input as the
+/// client gone and dropped the request in progress: no answer, nothing
+/// stored, nothing counted (QA: 6 of 60 small requests; a large body,
+/// parsed on the blocking pool, every time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_then_a_half_close_is_answered_and_kept() {
+    use tokio::io::AsyncWriteExt;
+    let h = start(
+        "web",
+        "http",
+        "address = \"127.0.0.1:0\"\ntokens = [\"s3cret\"]\nmax_body_bytes = \"8MiB\"\n",
+        std::path::Path::new("."),
+    )
+    .await;
+    let request = |body: &str| {
+        format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\n{BEARER}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let small = r#"{"action":"half.close"}"#.to_string();
+    // over 256 KiB: parsed on the blocking pool, while the connection reads on
+    let large: String = (0..8_000)
+        .map(|i| format!("{{\"action\":\"half.large\",\"user_id\":\"u{i:05}\"}}\n"))
+        .collect();
+    assert!(large.len() > 256 << 10);
+    let mut expected = 0;
+    for (body, events) in [(&small, 1), (&large, 8_000)].into_iter().cycle().take(40) {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", h.port()))
+            .await
+            .unwrap();
+        s.write_all(request(body).as_bytes()).await.unwrap();
+        s.shutdown().await.unwrap(); // FIN: nothing more to send
+        let answer = read_until_closed(&mut s, Duration::from_secs(10))
+            .await
+            .expect("the server closes after answering");
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "{} events: answered {answer:?}",
+            events
+        );
+        assert!(
+            answer.contains(&format!("\"accepted\":{events}")),
+            "{answer}"
+        );
+        expected += events;
+    }
+    assert_eq!(
+        h.collector
+            .wait_for(expected, Duration::from_secs(10))
+            .len(),
+        expected
+    );
+    h.stop().await;
+}
