@@ -3,8 +3,12 @@
 //! more than the ring can take in one append (one TCP read of short lines
 //! into a ring of a few segments) is appended in halves: whole, it would
 //! have been refused as full for ever, the connection stalled with nothing
-//! said. The halves are appended in order; if a later one fails, the ones
-//! before it stay in the ring (a client that retries sends them twice).
+//! said. The halves are appended in order; once one is in, the ones after
+//! it wait for room even on a path that does not wait (HTTP), for
+//! [`REST_WAIT`] at most: refused at once, a request larger than a ring
+//! held by a `block` destination could never get in whole, and each retry
+//! stored its first part again. If a later half fails all the same, the
+//! ones before it stay in the ring (a client that retries sends them twice).
 
 use crate::buffer::{AppendError, Ring};
 use crate::event::EncodedEvent;
@@ -13,10 +17,22 @@ use futures::future::BoxFuture;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long an HTTP client is told to wait when the ring blocks.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// How long the rest of a batch waits for room once its first part is in
+/// the ring (see the module doc).
+const REST_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether an append waits for room in a ring a `block` destination holds.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    No,
+    Forever,
+    Until(Instant),
+}
 
 /// Sources append into the ring through this.
 pub struct RingIngest {
@@ -47,12 +63,20 @@ impl RingIngest {
     /// An owned append ([`Ring::append_owned`], or without waiting for space
     /// [`Ring::try_append_owned`]), in halves where the batch is more than
     /// the ring takes at once.
-    fn owned(&self, mut events: Vec<EncodedEvent>, wait: bool) -> BoxFuture<'_, Appended> {
+    fn owned(&self, mut events: Vec<EncodedEvent>, wait: Wait) -> BoxFuture<'_, Appended> {
         Box::pin(async move {
-            let (back, r) = if wait {
-                self.ring.append_owned(events).await
-            } else {
-                self.ring.try_append_owned(events).await
+            let (back, r) = match wait {
+                Wait::No => self.ring.try_append_owned(events).await,
+                Wait::Forever => self.ring.append_owned(events).await,
+                Wait::Until(t) => {
+                    match tokio::time::timeout_at(t.into(), self.ring.append_owned(events)).await {
+                        Ok(done) => done,
+                        // still no room: the events went with the append
+                        // given up (not in the ring, unless the writer had
+                        // taken them from its queue already: at least once)
+                        Err(_) => return (Vec::new(), Err(IngestError::Full(RETRY_AFTER))),
+                    }
+                }
             };
             if !split(&r, back.len()) {
                 return (back, r.map(drop).map_err(map_err));
@@ -64,7 +88,12 @@ impl RingIngest {
                 first.extend(second);
                 return (first, r);
             }
-            let (second, r) = self.owned(second, wait).await;
+            // the first part is in: refused now, the client would send it again
+            let rest = match wait {
+                Wait::No => Wait::Until(Instant::now() + REST_WAIT),
+                w => w,
+            };
+            let (second, r) = self.owned(second, rest).await;
             first.extend(second);
             (first, r)
         })
@@ -84,11 +113,11 @@ impl Ingest for RingIngest {
     }
 
     fn append(&self, events: Vec<EncodedEvent>) -> BoxFuture<'_, Appended> {
-        self.owned(events, true)
+        self.owned(events, Wait::Forever)
     }
 
     fn try_append_owned(&self, events: Vec<EncodedEvent>) -> BoxFuture<'_, Appended> {
-        self.owned(events, false)
+        self.owned(events, Wait::No)
     }
 
     fn syslog_hints(&self) -> bool {
