@@ -230,17 +230,28 @@ impl Ring {
             }
         }
         let mut taken = Vec::new();
-        let written: io::Result<u64> = (|| {
+        let written: io::Result<(u64, usize)> = (|| {
             for e in events {
                 self.write_record(w, e)?;
             }
             let end = w.next_seq;
-            self.write_notices(w, &mut taken)?;
+            let notice_bytes = self.write_notices(w, &mut taken)?;
             self.flush_stage(w)?;
-            Ok(end)
+            Ok((end, notice_bytes))
         })();
         let end = match written {
-            Ok(end) => end,
+            Ok((end, notice_bytes)) => {
+                // the ring's own records (overflow and damage reports) are
+                // appended records too: `appended_total` matches `next_seq`
+                let counters = &inner.counters;
+                counters
+                    .appended
+                    .fetch_add(taken.len() as u64, Ordering::Relaxed);
+                counters
+                    .appended_bytes
+                    .fetch_add(notice_bytes as u64, Ordering::Relaxed);
+                end
+            }
             Err(e) => {
                 self.abort(w, taken);
                 tracing::error!(error = %e, "buffer write failed; the append is refused");
@@ -349,8 +360,13 @@ impl Ring {
 
     /// Appends queued notices; a notice that does not fit now waits for the
     /// next append. The notices written are moved to `taken` (put back if the
-    /// append fails).
-    pub(super) fn write_notices(&self, w: &mut Writer, taken: &mut Vec<Event>) -> io::Result<()> {
+    /// append fails). Returns the bytes of their records.
+    pub(super) fn write_notices(
+        &self,
+        w: &mut Writer,
+        taken: &mut Vec<Event>,
+    ) -> io::Result<usize> {
+        let mut bytes = 0;
         while let Some(ev) = w.notices.pop_front() {
             let enc = ev.encode();
             let len = enc.record_len();
@@ -364,8 +380,9 @@ impl Ring {
             }
             taken.push(ev);
             self.write_record(w, &enc)?;
+            bytes += len;
         }
-        Ok(())
+        Ok(bytes)
     }
 
     /// Undoes a failed append: nothing of it is published; the writer goes

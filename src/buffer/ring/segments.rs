@@ -310,12 +310,22 @@ impl Ring {
             let mut taken = Vec::new();
             let written = self
                 .write_notices(&mut w, &mut taken)
-                .and_then(|()| self.flush_stage(&mut w));
-            if let Err(e) = written {
-                self.abort(&mut w, taken);
-                tracing::error!(error = %e, "writing buffer notices failed");
-                return;
-            }
+                .and_then(|bytes| self.flush_stage(&mut w).map(|()| bytes));
+            let bytes = match written {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    self.abort(&mut w, taken);
+                    tracing::error!(error = %e, "writing buffer notices failed");
+                    return;
+                }
+            };
+            let counters = &self.inner.counters;
+            counters
+                .appended
+                .fetch_add(taken.len() as u64, Ordering::Relaxed);
+            counters
+                .appended_bytes
+                .fetch_add(bytes as u64, Ordering::Relaxed);
             // notices have no sender waiting for them: a failed flush is
             // logged (by `publish` and here), the next `sync` tries again
             let (synced, _) = self.publish(&mut w);
