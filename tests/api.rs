@@ -1127,3 +1127,53 @@ async fn a_stored_destination_that_cannot_start_keeps_its_place() {
     assert_eq!(copies(&out), 0, "not sent again");
     h.relay.shutdown().await.unwrap();
 }
+
+/// POST and PUT read their body as JSON whatever `Content-Type` says
+/// (`curl -d` sends a form type, many clients none): a body that is JSON is
+/// taken, and one that is not is refused for what it is, not for a header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_bodies_are_json_whatever_the_content_type() {
+    let h = start("web_ctype").await;
+    let d = h.dir.path().display().to_string();
+    let send = |method: Method, path: &str, ctype: Option<&str>, body: String| {
+        let mut req = h
+            .client
+            .request(method, format!("{}{path}", h.api))
+            .bearer_auth(ADMIN)
+            .body(body);
+        if let Some(c) = ctype {
+            req = req.header("content-type", c);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            let text = resp.text().await.unwrap();
+            (status, serde_json::from_str::<Value>(&text).unwrap())
+        }
+    };
+    let spec = |batch: u64| {
+        serde_json::json!({
+            "name": "plain", "type": "file",
+            "path": format!("{d}/out/plain.ndjson"), "batch_size": batch,
+        })
+        .to_string()
+    };
+    let (status, body) = send(Method::POST, "/api/v1/destinations", None, spec(10)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let form = Some("application/x-www-form-urlencoded");
+    let (status, body) = send(Method::PUT, "/api/v1/destinations/plain", form, spec(20)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["settings"]["batch_size"], 20);
+    for (ctype, text) in [
+        (Some("text/plain"), "name=x"),
+        (None, ""),
+        (form, "{\"type\":"),
+    ] {
+        let (status, body) = send(Method::POST, "/api/v1/destinations", ctype, text.into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("the body is not valid JSON"), "{error}");
+        assert!(!error.to_lowercase().contains("content-type"), "{error}");
+    }
+    h.relay.shutdown().await.unwrap();
+}

@@ -4,6 +4,10 @@
 //! destination, its cursor position kept), `DELETE /api/v1/destinations/{id}`
 //! (204).
 //!
+//! The body is read as JSON whatever its `Content-Type` says (`curl -d`
+//! sends `application/x-www-form-urlencoded`): an answer about a missing
+//! header would say nothing about the body, which is what can be wrong.
+//!
 //! Only destinations created through the API can be changed through it;
 //! the config file's are read-only here (409). A new destination starts
 //! from the oldest retained record. Settings are checked by building the
@@ -16,7 +20,8 @@ use super::auth::{Admin, Principal};
 use super::error::ApiError;
 use super::store::StoredDestination;
 use super::ApiState;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -52,11 +57,19 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// Reads a request body as JSON, whatever its `Content-Type`.
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let bytes = body.map_err(|e| ApiError::Body(e.status(), e.body_text()))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::Body(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
 /// Splits a request body into name (if given), type and settings.
-fn parse_body(
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<(Option<String>, StoredDestination), ApiError> {
-    let Json(value) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
+fn parse_body(value: Value) -> Result<(Option<String>, StoredDestination), ApiError> {
     let Value::Object(mut settings) = value else {
         return Err(ApiError::Invalid("the body must be a JSON object".into()));
     };
@@ -157,9 +170,9 @@ pub async fn create(
     Admin(who): Admin,
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ManagedInfo>), ApiError> {
-    let (name, dest) = parse_body(body)?;
+    let (name, dest) = parse_body(json_body(body)?)?;
     let name = name.ok_or_else(|| ApiError::Invalid("`name` is required".into()))?;
     if !valid_name(&name) {
         return Err(ApiError::Invalid(
@@ -179,10 +192,10 @@ pub async fn update(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ManagedInfo>, ApiError> {
     not_from_file(&state, &id)?;
-    let (name, dest) = parse_body(body)?;
+    let (name, dest) = parse_body(json_body(body)?)?;
     if name.as_ref().is_some_and(|n| *n != id) {
         return Err(ApiError::Invalid("`name` cannot be changed".into()));
     }
@@ -220,15 +233,20 @@ mod tests {
 
     #[test]
     fn body_and_name_checks() {
-        let (name, d) = parse_body(Ok(Json(
-            serde_json::json!({"name": "s1", "type": "file", "path": "/tmp/x"}),
-        )))
-        .unwrap();
+        let (name, d) =
+            parse_body(serde_json::json!({"name": "s1", "type": "file", "path": "/tmp/x"}))
+                .unwrap();
         assert_eq!(name.as_deref(), Some("s1"));
         assert_eq!(d.kind, "file");
         assert_eq!(d.settings["path"], "/tmp/x");
-        assert!(parse_body(Ok(Json(serde_json::json!({"path": "x"})))).is_err());
-        assert!(parse_body(Ok(Json(serde_json::json!([1])))).is_err());
+        assert!(parse_body(serde_json::json!({"path": "x"})).is_err());
+        assert!(parse_body(serde_json::json!([1])).is_err());
+        let bad = json_body(Ok(Bytes::from_static(b"name=x"))).unwrap_err();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            bad.to_string().starts_with("the body is not valid JSON"),
+            "{bad}"
+        );
         assert!(valid_name("siem-2_b"));
         for bad in ["", "../x", "a b", "ü"] {
             assert!(!valid_name(bad), "{bad}");

@@ -23,6 +23,9 @@ pub enum ApiError {
     BadQuery(String),
     #[error("invalid destination: {0}")]
     Invalid(String),
+    /// A request body that cannot be read or is not JSON (413 when too large).
+    #[error("{1}")]
+    Body(StatusCode, String),
     #[error("{0}")]
     Conflict(String),
     #[error("the relay is shutting down")]
@@ -39,6 +42,7 @@ impl ApiError {
             ApiError::NoDestination(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::NoMethod(..) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadQuery(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Body(status, _) => *status,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
