@@ -1177,3 +1177,71 @@ async fn destination_bodies_are_json_whatever_the_content_type() {
     }
     h.relay.shutdown().await.unwrap();
 }
+
+/// Settings as the API answers them, sent back with a PUT, keep the stored
+/// secrets: `<redacted>` is never stored as one (the destination went on
+/// sending `Authorization: Bearer <redacted>`). Where nothing is stored to
+/// keep (a POST, a secret the destination lacks) the placeholder is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redacted_secret_sent_back_keeps_the_stored_one() {
+    let hook = common::serve(|_, _| common::reply(200, "{}")).await;
+    let h = start("web_placeholder").await;
+    let create = serde_json::json!({
+        "name": "authd", "type": "http", "endpoint": format!("{}/x", hook.url),
+        "bearer_token": "hook-secret-real", "batch_timeout": "20ms",
+    });
+    let (status, body) = h
+        .send(Method::POST, "/api/v1/destinations", create.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["settings"]["bearer_token"], "<redacted>");
+    let mut answered = body["settings"].clone();
+    answered["type"] = "http".into();
+    answered["batch_size"] = 7.into();
+    let (status, body) = h
+        .send(Method::PUT, "/api/v1/destinations/authd", answered)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["settings"]["batch_size"], 7);
+    let mut ev = Event::new("SECURITY", Some("placeholder.check".into()), Severity::Info);
+    ev.message = Some("after the put".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    wait_until("delivery", async || !hook.requests().is_empty()).await;
+    let auth: Vec<String> = hook
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_string))
+        .collect();
+    assert!(
+        !auth.is_empty() && auth.iter().all(|a| a == "Bearer hook-secret-real"),
+        "{auth:?}"
+    );
+    let store = std::fs::read_to_string(h.dir.path().join("data/api/destinations.json")).unwrap();
+    assert!(!store.contains("<redacted>"), "{store}");
+
+    // nothing stored to keep: refused, naming the field
+    let mut post = create.clone();
+    post["name"] = "authd2".into();
+    post["bearer_token"] = "<redacted>".into();
+    let mut put = create.clone();
+    put["headers"] = serde_json::json!({ "X-Extra": "<redacted>" });
+    for (method, path, body, field) in [
+        (Method::POST, "/api/v1/destinations", post, "bearer_token"),
+        (
+            Method::PUT,
+            "/api/v1/destinations/authd",
+            put,
+            "headers.X-Extra",
+        ),
+    ] {
+        let (status, answer) = h.send(method.clone(), path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.contains(field) && error.contains("<redacted>"),
+            "{error}"
+        );
+    }
+    assert!(!h.relay.destinations().await.contains_key("authd2"));
+    h.relay.shutdown().await.unwrap();
+}

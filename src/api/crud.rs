@@ -12,12 +12,15 @@
 //! the config file's are read-only here (409). A new destination starts
 //! from the oldest retained record. Settings are checked by building the
 //! destination before anything changes (400 with the reason); secrets are
-//! stored encrypted ([`super::store`]) and answered as `<redacted>`. Each
+//! stored encrypted ([`super::store`]) and answered as `<redacted>`. A PUT
+//! may send a secret back as `<redacted>` to keep the stored one; where
+//! nothing is stored (a POST) the placeholder is refused (400). Each
 //! change is recorded as a `destination.create|update|delete` ADMIN event.
 
 use super::audit::{self, AdminAction};
 use super::auth::{Admin, Principal};
 use super::error::ApiError;
+use super::secrets;
 use super::store::StoredDestination;
 use super::ApiState;
 use axum::body::Bytes;
@@ -117,7 +120,7 @@ async fn apply(
     change: Change,
 ) -> Result<ManagedInfo, ApiError> {
     let backend = state.backend()?;
-    let section = dest.section(name).map_err(ApiError::Invalid)?;
+    let mut dest = dest;
     let mut entries = state.store.lock().await;
     let previous = entries.get(name).cloned();
     match change {
@@ -131,6 +134,10 @@ async fn apply(
         }
         Change::Update => {}
     }
+    // settings as answered, sent back: `<redacted>` keeps the stored secret
+    let stored = previous.as_ref().map(|p| (p.kind.as_str(), &p.settings));
+    secrets::keep_stored(&dest.kind, &mut dest.settings, stored).map_err(ApiError::Invalid)?;
+    let section = dest.section(name).map_err(ApiError::Invalid)?;
     backend
         .put_destination(section)
         .await

@@ -130,25 +130,31 @@ fn is_secret_key(key: &str) -> bool {
     SECRET_KEYS.contains(&k.as_str())
 }
 
-/// Applies `f` to every secret string in the settings of a destination of
-/// type `kind` (recursively): for `sumo_logic` its `endpoint` is a secret
-/// too (the collector's token is its path).
-fn walk(kind: &str, settings: &mut Map<String, Value>, f: &mut dyn FnMut(&mut Value)) {
-    walk_in(settings, false, kind == "sumo_logic", f)
+/// Applies `f` to every secret string (or sealed secret) in the settings
+/// of a destination of type `kind` (recursively), with its path of keys
+/// (`headers.X-API-Key`): for `sumo_logic` its `endpoint` is a secret too
+/// (the collector's token is its path).
+fn walk(kind: &str, settings: &mut Map<String, Value>, f: &mut dyn FnMut(&str, &mut Value)) {
+    walk_in(settings, "", false, kind == "sumo_logic", f)
 }
 
 fn walk_in(
     settings: &mut Map<String, Value>,
+    prefix: &str,
     under_headers: bool,
     sumo_top: bool,
-    f: &mut dyn FnMut(&mut Value),
+    f: &mut dyn FnMut(&str, &mut Value),
 ) {
     for (k, v) in settings.iter_mut() {
         let secret = under_headers || is_secret_key(k) || (sumo_top && k == "endpoint");
+        let path = match prefix {
+            "" => k.clone(),
+            _ => format!("{prefix}.{k}"),
+        };
         match v {
-            Value::Object(m) if m.contains_key(ENC) => f(v),
-            Value::Object(m) => walk_in(m, secret || k == "headers", false, f),
-            Value::String(_) if secret => f(v),
+            Value::Object(m) if m.contains_key(ENC) => f(&path, v),
+            Value::Object(m) => walk_in(m, &path, secret || k == "headers", false, f),
+            Value::String(_) if secret => f(&path, v),
             _ => {}
         }
     }
@@ -156,7 +162,7 @@ fn walk_in(
 
 /// Replaces every secret with its encrypted form.
 pub fn seal(key: &SecretKey, kind: &str, settings: &mut Map<String, Value>) {
-    walk(kind, settings, &mut |v| {
+    walk(kind, settings, &mut |_, v| {
         if let Value::String(s) = v {
             *v = serde_json::json!({ ENC: key.encrypt(s) });
         }
@@ -170,7 +176,7 @@ pub fn open(
     settings: &mut Map<String, Value>,
 ) -> Result<(), SecretError> {
     let mut result = Ok(());
-    walk(kind, settings, &mut |v| {
+    walk(kind, settings, &mut |_, v| {
         let sealed = v.get(ENC).and_then(Value::as_str).map(str::to_string);
         if let Some(sealed) = sealed {
             match key.decrypt(&sealed) {
@@ -184,7 +190,47 @@ pub fn open(
 
 /// Replaces every secret with [`REDACTED`] (for answers).
 pub fn redact(kind: &str, settings: &mut Map<String, Value>) {
-    walk(kind, settings, &mut |v| *v = Value::String(REDACTED.into()));
+    walk(kind, settings, &mut |_, v| {
+        *v = Value::String(REDACTED.into())
+    });
+}
+
+/// Where a PUT sends back settings as answered: every secret that is
+/// exactly [`REDACTED`] takes the value `stored` (the destination's type
+/// and settings before the change) holds at the same place, so the
+/// placeholder never becomes the secret. A placeholder with nothing stored
+/// to keep (a POST, or a secret the destination did not have) is an error
+/// naming it: sending `<redacted>` to a server as a token fails far from
+/// the cause.
+pub fn keep_stored(
+    kind: &str,
+    settings: &mut Map<String, Value>,
+    stored: Option<(&str, &Map<String, Value>)>,
+) -> Result<(), String> {
+    let mut kept = std::collections::BTreeMap::new();
+    if let Some((stored_kind, stored_settings)) = stored {
+        let mut copy = stored_settings.clone();
+        walk(stored_kind, &mut copy, &mut |path, v| {
+            kept.insert(path.to_string(), v.clone());
+        });
+    }
+    let mut missing = Vec::new();
+    walk(kind, settings, &mut |path, v| {
+        if v.as_str() == Some(REDACTED) {
+            match kept.get(path) {
+                Some(old) => *v = old.clone(),
+                None => missing.push(format!("`{path}`")),
+            }
+        }
+    });
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} is \"{REDACTED}\", the placeholder answers show for a secret, and this \
+         destination has no stored secret there to keep: send the secret itself",
+        missing.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -257,6 +303,36 @@ mod tests {
         assert_eq!(s["nested"]["client_secret"], REDACTED);
         assert_eq!(s["endpoint"], "https://x");
         assert_eq!(s["batch_size"], 5);
+    }
+
+    #[test]
+    fn a_placeholder_keeps_the_stored_secret_or_is_refused() {
+        let stored = settings();
+        let mut put: Map<String, Value> = serde_json::from_str(
+            r#"{"endpoint":"https://x","token":"<redacted>","headers":{"X-API-Key":"<redacted>"},"batch_size":9}"#,
+        )
+        .unwrap();
+        keep_stored("http", &mut put, Some(("http", &stored))).unwrap();
+        assert_eq!(put["token"], "s3cret");
+        assert_eq!(put["headers"]["X-API-Key"], "k1");
+        assert_eq!(put["batch_size"], 9);
+        // a new secret replaces the stored one; not a secret: kept as sent
+        let mut put: Map<String, Value> =
+            serde_json::from_str(r#"{"token":"new","username":"<redacted>"}"#).unwrap();
+        keep_stored("http", &mut put, Some(("http", &stored))).unwrap();
+        assert_eq!(
+            (put["token"].as_str(), put["username"].as_str()),
+            (Some("new"), Some(REDACTED))
+        );
+        // nothing stored there (a POST, or a secret the destination lacks)
+        let mut post: Map<String, Value> =
+            serde_json::from_str(r#"{"bearer_token":"<redacted>"}"#).unwrap();
+        let e = keep_stored("http", &mut post.clone(), None).unwrap_err();
+        assert!(
+            e.contains("`bearer_token`") && e.contains("send the secret itself"),
+            "{e}"
+        );
+        assert!(keep_stored("http", &mut post, Some(("http", &stored))).is_err());
     }
 
     #[test]
