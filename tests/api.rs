@@ -1245,3 +1245,67 @@ async fn a_redacted_secret_sent_back_keeps_the_stored_one() {
     assert!(!h.relay.destinations().await.contains_key("authd2"));
     h.relay.shutdown().await.unwrap();
 }
+
+/// A reload (SIGHUP) applies `[api]`'s tokens to the running server at
+/// once: a removed token is refused, a demoted one loses the admin routes,
+/// an added one works. An `address` change waits for a restart (the API
+/// stays where it listens, its tokens reloaded); a file without `[api]`
+/// leaves the running API no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_api_token_changes_at_once() {
+    const NEW: &str = "new-admin-token-89";
+    let h = start("web_reload_tokens").await;
+    let cfg = h.dir.path().join("relay.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let (head, api) = original.split_once("[api]").unwrap();
+    let tokens = format!(
+        "[api]\naddress = \"127.0.0.1:0\"\ntokens = [\n\
+         {{ name = \"ops\", role = \"viewer\", token_sha256 = \"{}\" }},\n\
+         {{ name = \"new\", role = \"admin\", token_sha256 = \"{}\" }},\n]\n",
+        sha(ADMIN),
+        sha(NEW)
+    );
+    assert!(api.contains(&sha(VIEWER)));
+    std::fs::write(&cfg, format!("{head}{tokens}")).unwrap();
+    h.relay.reload().await.unwrap();
+    let test = "/api/v1/destinations/archive/test";
+    let list = "/api/v1/destinations";
+    let status =
+        async |method: Method, path: &str, token: &str| h.call(method, path, Some(token)).await.0;
+    assert_eq!(
+        status(Method::GET, list, VIEWER).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(status(Method::GET, list, ADMIN).await, StatusCode::OK);
+    assert_eq!(
+        status(Method::POST, test, ADMIN).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(status(Method::POST, test, NEW).await, StatusCode::OK);
+
+    // another address: the API stays where it is, tokens still reloaded
+    let addr = h.relay.api_address().unwrap();
+    let moved = tokens
+        .replace("127.0.0.1:0", "127.0.0.1:1")
+        .replace("role = \"viewer\"", "role = \"admin\"");
+    std::fs::write(&cfg, format!("{head}{moved}")).unwrap();
+    h.relay.reload().await.unwrap();
+    assert_eq!(h.relay.api_address(), Some(addr));
+    assert_eq!(status(Method::POST, test, ADMIN).await, StatusCode::OK);
+
+    // no [api] any more: no token is taken until the restart stops it
+    std::fs::write(&cfg, head).unwrap();
+    h.relay.reload().await.unwrap();
+    for token in [ADMIN, NEW] {
+        assert_eq!(
+            status(Method::GET, list, token).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(h.call(Method::GET, "/health", None).await.0, StatusCode::OK);
+    // and back: its tokens work again
+    std::fs::write(&cfg, &original).unwrap();
+    h.relay.reload().await.unwrap();
+    assert_eq!(status(Method::GET, list, VIEWER).await, StatusCode::OK);
+    h.relay.shutdown().await.unwrap();
+}

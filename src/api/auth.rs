@@ -6,7 +6,9 @@
 //! answer time says nothing about which bytes matched. `viewer` tokens may
 //! use the read routes, `admin` tokens every route. Handlers ask for a
 //! [`Viewer`] or an [`Admin`] extractor; a missing or unknown token is 401,
-//! a viewer on an admin route is 403.
+//! a viewer on an admin route is 403. A reload replaces the tokens of the
+//! running server ([`super::ApiServer::set_tokens`]): each request checks
+//! the ones in force when it arrives.
 
 use super::error::ApiError;
 use super::ApiState;
@@ -81,7 +83,7 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-fn authenticate(parts: &Parts, tokens: &Tokens) -> Result<Principal, ApiError> {
+pub(super) fn authenticate(parts: &Parts, tokens: &Tokens) -> Result<Principal, ApiError> {
     let value = parts
         .headers
         .get(AUTHORIZATION)
@@ -107,7 +109,7 @@ impl FromRequestParts<Arc<ApiState>> for Viewer {
         parts: &mut Parts,
         state: &Arc<ApiState>,
     ) -> Result<Self, Self::Rejection> {
-        authenticate(parts, &state.tokens).map(Viewer)
+        state.authenticate(parts).map(Viewer)
     }
 }
 
@@ -118,7 +120,7 @@ impl FromRequestParts<Arc<ApiState>> for Admin {
         parts: &mut Parts,
         state: &Arc<ApiState>,
     ) -> Result<Self, Self::Rejection> {
-        let p = authenticate(parts, &state.tokens)?;
+        let p = state.authenticate(parts)?;
         match p.role {
             ApiRole::Admin => Ok(Admin(p)),
             ApiRole::Viewer => Err(ApiError::Forbidden),

@@ -29,10 +29,11 @@ pub mod secrets;
 pub mod store;
 
 use crate::buffer::Ring;
-use crate::config::{ApiConfig, SectionConfig};
+use crate::config::{ApiConfig, ApiToken, SectionConfig};
 use crate::destinations::Destination;
 use auth::{Tokens, Viewer};
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -44,7 +45,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 use store::Store;
 use thiserror::Error;
@@ -81,7 +82,8 @@ pub trait Backend: Send + Sync + 'static {
 /// Shared by every handler.
 pub struct ApiState {
     backend: Weak<dyn Backend>,
-    tokens: Tokens,
+    /// Replaced whole at a reload ([`ApiServer::set_tokens`]).
+    tokens: RwLock<Tokens>,
     metrics: PrometheusHandle,
     store: Arc<Store>,
 }
@@ -90,6 +92,12 @@ impl ApiState {
     /// The relay, unless it is gone (shutting down).
     pub fn backend(&self) -> Result<Arc<dyn Backend>, ApiError> {
         self.backend.upgrade().ok_or(ApiError::Unavailable)
+    }
+
+    /// Who sent `parts`, by the tokens in force now.
+    fn authenticate(&self, parts: &Parts) -> Result<auth::Principal, ApiError> {
+        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
+        auth::authenticate(parts, &tokens)
     }
 }
 
@@ -113,6 +121,7 @@ pub enum ApiStartError {
 pub struct ApiServer {
     local_addr: SocketAddr,
     store: Arc<Store>,
+    state: Arc<ApiState>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -132,7 +141,7 @@ impl ApiServer {
         drop(relay);
         let state = Arc::new(ApiState {
             backend,
-            tokens,
+            tokens: RwLock::new(tokens),
             metrics,
             store: store.clone(),
         });
@@ -154,7 +163,7 @@ impl ApiServer {
         };
         let task = tokio::spawn(crate::http_server::serve(
             listener,
-            router(state),
+            router(state.clone()),
             API_LIMITS,
             stopping,
             Arc::new(()),
@@ -163,6 +172,7 @@ impl ApiServer {
         Ok(ApiServer {
             local_addr,
             store,
+            state,
             stop,
             task,
         })
@@ -170,6 +180,15 @@ impl ApiServer {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Puts `tokens` in force for every request from now on (a reload: a
+    /// removed or demoted token must not keep its rights until a restart).
+    /// Digests that do not decode leave the running tokens as they are.
+    pub fn set_tokens(&self, tokens: &[ApiToken]) -> Result<(), ApiStartError> {
+        let tokens = Tokens::new(tokens).map_err(ApiStartError::Tokens)?;
+        *self.state.tokens.write().unwrap_or_else(|e| e.into_inner()) = tokens;
+        Ok(())
     }
 
     /// The API-managed destinations' store.

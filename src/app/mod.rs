@@ -12,7 +12,7 @@ pub use ingest::RingIngest;
 pub use validate::validate;
 
 use crate::buffer::{RecoveryReport, Ring, RingSettings};
-use crate::config::{Config, ConfigErrors, SectionConfig};
+use crate::config::{ApiConfig, Config, ConfigErrors, SectionConfig};
 use crate::destinations::throttle::Throttle;
 use crate::destinations::{registry, worker, Destination};
 use crate::sources::{self, RunningSource, SourceContext};
@@ -474,9 +474,48 @@ impl Relay {
             }
         }
         self.give_to_the_file(&shadowed).await;
+        self.reload_api(old.api.as_ref(), &mut new.api);
         *self.config.lock().unwrap() = new;
         tracing::info!("configuration reloaded");
         Ok(())
+    }
+
+    /// Applies a reloaded `[api]` to the running server: its tokens at once
+    /// (a removed or demoted token must lose its rights now, not at a
+    /// restart; a file without `[api]` leaves the running server none).
+    /// What needs a new listener (another `address`, `[api]` added or
+    /// removed) takes effect at the next restart: a warning says so at
+    /// every reload until then, as for `[buffer]`, and `new` keeps the
+    /// running listener's settings for the next reload to compare with.
+    /// (Moving the listener live would leave the API on neither address
+    /// when the new one cannot be bound, with no way to say so but a log.)
+    fn reload_api(&self, old: Option<&ApiConfig>, new: &mut Option<ApiConfig>) {
+        let Some(old) = old else {
+            if new.take().is_some() {
+                tracing::warn!("[api] is new: the admin API starts at the next restart");
+            }
+            return;
+        };
+        let file = new.take();
+        let tokens = file.as_ref().map_or(&[][..], |a| &a.tokens[..]);
+        if let Some(server) = self.api.lock().unwrap().as_ref() {
+            if let Err(e) = server.set_tokens(tokens) {
+                tracing::error!("reload: the admin API keeps its running tokens: {e}");
+            }
+        }
+        match &file {
+            None => {
+                tracing::warn!(address = %old.address, "[api] was removed: the admin API accepts no token now and stops listening at the next restart")
+            }
+            Some(f) if f.address != old.address => {
+                tracing::warn!(running = %old.address, configured = %f.address, "[api] address changes take effect at the next restart; the admin API keeps listening where it does (its tokens are reloaded)")
+            }
+            Some(_) => {}
+        }
+        *new = Some(ApiConfig {
+            address: old.address.clone(),
+            tokens: tokens.to_vec(),
+        });
     }
 
     /// Drops API-managed destinations whose names the config file took

@@ -4,6 +4,7 @@
 use crate::config::{every_error, Config, ConfigError};
 use crate::destinations::registry;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Component, Path, PathBuf};
 
 /// All problems of `config`, each with its key path.
 pub fn validate(config: &Config) -> Vec<ConfigError> {
@@ -32,6 +33,7 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
                 .map_err(|e| vec![e])
         }));
     }
+    errors.extend(shared_files(config));
     // every listener's address is a host:port, and no two listeners of a
     // transport share a port on overlapping addresses (0.0.0.0 overlaps
     // all); a source of an unknown type is no listener (its transport is
@@ -114,4 +116,67 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
         }
     }
     errors
+}
+
+/// Files two destinations would both write: a `file` destination's output
+/// that is another's output or dead-letter file. Both writers would
+/// interleave their lines and rotate each other's files. (Dead-letter
+/// files may be shared: each line names its destination.)
+fn shared_files(config: &Config) -> Vec<ConfigError> {
+    let resolve = |p: &str| same_file_key(&config.base_dir.join(p));
+    let mut outputs: Vec<(PathBuf, String)> = Vec::new();
+    let mut dead_letters: Vec<(PathBuf, String)> = Vec::new();
+    for d in &config.destinations {
+        let key = |k: &str| format!("{}.{k}", d.path());
+        if d.kind == "file" {
+            if let Some(p) = d.table.get("path").and_then(|v| v.as_str()) {
+                outputs.push((resolve(p), key("path")));
+            }
+        }
+        let dead_letter = match d.table.get("dead_letter").and_then(|v| v.as_str()) {
+            Some(p) => resolve(p),
+            None => same_file_key(
+                &config
+                    .data_path()
+                    .join("dead_letter")
+                    .join(format!("{}.ndjson", d.name)),
+            ),
+        };
+        dead_letters.push((dead_letter, key("dead_letter")));
+    }
+    let mut errors = Vec::new();
+    for (i, (file, key)) in outputs.iter().enumerate() {
+        let earlier = outputs[..i].iter().find(|(f, _)| f == file);
+        let dead_letter = dead_letters.iter().find(|(f, _)| f == file);
+        if let Some((_, other)) = earlier.or(dead_letter) {
+            errors.push(ConfigError::new(
+                key.clone(),
+                format!(
+                    "{} is also written by {other}: the two would interleave their lines and rotate each other's files",
+                    file.display()
+                ),
+            ));
+        }
+    }
+    errors
+}
+
+/// `p` as one name per file: `.` and `..` taken out, and the folder's
+/// symbolic links resolved where it exists (`out/../o.ndjson`,
+/// `./o.ndjson` and `o.ndjson` are the same file).
+fn same_file_key(p: &Path) -> PathBuf {
+    let mut lexical = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            c => lexical.push(c),
+        }
+    }
+    match (lexical.parent(), lexical.file_name()) {
+        (Some(dir), Some(name)) => dir.canonicalize().map(|d| d.join(name)).unwrap_or(lexical),
+        _ => lexical,
+    }
 }
