@@ -953,6 +953,42 @@ fn sighup_warns_of_a_buffer_change_at_every_reload_until_a_restart() {
     assert!(status.success(), "{log}");
 }
 
+/// An `[api]` address change needs a restart: every reload says so until
+/// then, as for `[buffer]`, and the API stays where it listens, while the
+/// same reloads put its new tokens in force at once.
+#[test]
+fn sighup_applies_api_tokens_and_warns_of_an_api_address_change_at_every_reload() {
+    use sha2::Digest;
+    let d = tempfile::tempdir().unwrap();
+    let (port, api, other) = (free_port(), free_port(), free_port());
+    let cfg = d.path().join("relay.toml");
+    let with_api = |address: u16, token: &str| {
+        let api = format!(
+            "[api]\naddress = \"127.0.0.1:{address}\"\n\
+             tokens = [{{ name = \"v\", role = \"viewer\", token_sha256 = \"{}\" }}]\n",
+            hex::encode(sha2::Sha256::digest(token.as_bytes()))
+        );
+        config(port, &format!("{}{api}", file_dest("first")))
+    };
+    std::fs::write(&cfg, with_api(api, "tok-1")).unwrap();
+    let r = Running::start(&cfg, port);
+    std::fs::write(&cfg, with_api(other, "tok-2")).unwrap();
+    const WARNING: &str = "[api] address changes take effect at the next restart";
+    for reloads in 1..=2 {
+        r.signal(libc::SIGHUP);
+        wait_for("reload", Duration::from_secs(10), || {
+            r.log().matches("configuration reloaded").count() >= reloads
+        });
+        assert_eq!(r.log().matches(WARNING).count(), reloads, "{}", r.log());
+    }
+    let path = "/api/v1/destinations";
+    assert!(http_get(api, path, "tok-2").starts_with("HTTP/1.1 200"));
+    assert!(http_get(api, path, "tok-1").starts_with("HTTP/1.1 401"));
+    assert!(TcpStream::connect(("127.0.0.1", other)).is_err());
+    let (status, log) = r.terminate();
+    assert!(status.success(), "{log}");
+}
+
 /// A reload whose changed source cannot start (its new address is taken)
 /// is refused as a whole: the source runs on as it was, and a destination
 /// the same reload would have added is not started.
