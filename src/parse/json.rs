@@ -328,6 +328,11 @@ fn too_deep(body: &[u8], offset: usize, event: Option<usize>) -> BodyError {
 /// order mark, which this relay's own words explain better.
 fn located(slice: &[u8], e: &simd_json::Error) -> (usize, String) {
     use simd_json::ErrorType as E;
+    if let (E::InvalidUtf8, Err(bad)) = (e.error(), std::str::from_utf8(slice)) {
+        // simd-json checks the whole input first and says 0 (and serde_json
+        // skipping the value does not look inside strings): the bad byte
+        return (bad.valid_up_to(), json_error_text(e.error()));
+    }
     let Some(s) = serde_json::from_slice::<serde::de::IgnoredAny>(slice).err() else {
         return (e.index(), json_error_text(e.error()));
     };
@@ -889,6 +894,17 @@ mod tests {
                 }
                 e => panic!("{body:?}: {e:?}"),
             }
+        }
+        // bytes that are not UTF-8: where the first one is (it said 0)
+        let body = b"{\"a\":1}\n{\"action\":\"bad\",\"message\":\"a\xff\xfeb\"}\n";
+        match parse_objects(body).unwrap_err() {
+            BodyError::Syntax {
+                line,
+                offset,
+                message,
+                ..
+            } => assert_eq!((line, offset, message.as_str()), (2, 36, "invalid UTF-8")),
+            e => panic!("{e:?}"),
         }
     }
 
