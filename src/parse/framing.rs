@@ -11,9 +11,9 @@
 //! A frame longer than `max_message_bytes` is reported as
 //! [`Frame::Truncated`] (its first `max_message_bytes` bytes) or
 //! [`Frame::Skipped`], as the `oversize` policy says; the stream goes on after
-//! it. Digits that are not an octet count (not followed by a space, zero, or
-//! more than nine of them: a plain line that starts with a date or a
-//! number) begin a line ended by LF, as rsyslog reads them, so one
+//! it. Digits that are not an octet count (not followed by a space,
+//! starting with 0, or more than nine of them: a plain line that starts
+//! with a date or a number, such as `05 Dec 10:00:00 …`) begin a line ended by LF, as rsyslog reads them, so one
 //! malformed frame never ends a connection. The only [`FramingError`] is a
 //! stream that ends inside an octet-counted frame ([`Framer::finish`]).
 //! A line that starts with digits and a space (`5 apples`) is, by the RFC,
@@ -412,11 +412,14 @@ enum Step {
     Emit(Span),
 }
 
-/// The octet count `rest` starts with (RFC 6587 `MSG-LEN SP`: 1 to
-/// [`MAX_LEN_DIGITS`] digits, not zero, then a space), if it does.
+/// The octet count `rest` starts with (RFC 6587 `MSG-LEN SP`, `MSG-LEN =
+/// NONZERO-DIGIT *DIGIT`: 1 to [`MAX_LEN_DIGITS`] digits, the first not 0,
+/// then a space), if it does. A leading zero makes it a line: `05 Dec
+/// 10:00:00 …` is a date, not a count of 5.
 fn octet_count(rest: &[u8]) -> Option<usize> {
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > MAX_LEN_DIGITS || rest.get(digits) != Some(&b' ') {
+    if digits == 0 || digits > MAX_LEN_DIGITS || rest[0] == b'0' || rest.get(digits) != Some(&b' ')
+    {
         return None;
     }
     let len = rest[..digits]
@@ -503,7 +506,7 @@ mod tests {
     #[test]
     fn digits_that_are_no_octet_count_start_a_line_and_the_stream_goes_on() {
         let input: &[u8] = b"<13>before\n2026-12-05 10:00:00 sshd: failed\n12x <13>a\n\
-                             1234567890 ten digits\n0 zero\n5 abcde<13>after\n";
+                             1234567890 ten digits\n0 zero\n05 Dec 10:00:00 h a: m\n5 abcde<13>after\n";
         assert_eq!(
             frames(FramerConfig::default(), &[input]),
             vec![
@@ -512,6 +515,7 @@ mod tests {
                 msg("12x <13>a"),
                 msg("1234567890 ten digits"),
                 msg("0 zero"),
+                msg("05 Dec 10:00:00 h a: m"),
                 msg("abcde"),
                 msg("<13>after"),
             ]
