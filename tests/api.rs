@@ -705,7 +705,8 @@ async fn destination_crud_with_secrets_sealed_at_rest() {
     let store = h.dir.path().join("data/api/destinations.json");
     let text = std::fs::read_to_string(&store).unwrap();
     assert!(!text.contains("hook-secret"), "{text}");
-    assert!(text.contains("$enc") && text.contains("/hook"), "{text}");
+    // the endpoint too: an `http` URL may hold the webhook's token
+    assert!(text.contains("$enc") && !text.contains("/hook"), "{text}");
 
     // refusals
     let cases = [
@@ -1307,5 +1308,48 @@ async fn a_reload_applies_api_token_changes_at_once() {
     std::fs::write(&cfg, &original).unwrap();
     h.relay.reload().await.unwrap();
     assert_eq!(status(Method::GET, list, VIEWER).await, StatusCode::OK);
+    h.relay.shutdown().await.unwrap();
+}
+
+/// An `http` destination's `endpoint` is a secret, as a `sumo_logic` one's
+/// is: a webhook's URL often holds its token. Answered as `<redacted>`,
+/// sealed at rest, shown in lists by its origin only, and kept when sent
+/// back as `<redacted>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_endpoint_is_a_secret() {
+    let hook = common::serve(|_, _| common::reply(200, "{}")).await;
+    let h = start("web_http_endpoint").await;
+    let create = serde_json::json!({
+        "name": "webhook", "type": "http",
+        "endpoint": format!("{}/services/T0/hook-secret-path?token=hook-secret-query", hook.url),
+        "batch_timeout": "20ms",
+    });
+    let (status, body) = h.send(Method::POST, "/api/v1/destinations", create).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["settings"]["endpoint"], "<redacted>");
+    let store = std::fs::read_to_string(h.dir.path().join("data/api/destinations.json")).unwrap();
+    assert!(!store.contains("hook-secret"), "{store}");
+    let (status, list) = h
+        .call(Method::GET, "/api/v1/destinations", Some(VIEWER))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!list.contains("hook-secret"), "{list}");
+
+    // sent back as answered: the stored URL is kept
+    let mut answered = body["settings"].clone();
+    answered["type"] = "http".into();
+    answered["batch_size"] = 3.into();
+    let (status, body) = h
+        .send(Method::PUT, "/api/v1/destinations/webhook", answered)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ev = Event::new("SECURITY", Some("endpoint.check".into()), Severity::Info);
+    ev.message = Some("to the webhook".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    wait_until("delivery", async || !hook.requests().is_empty()).await;
+    for r in hook.requests() {
+        assert_eq!(r.path, "/services/T0/hook-secret-path");
+        assert_eq!(r.query.as_deref(), Some("token=hook-secret-query"));
+    }
     h.relay.shutdown().await.unwrap();
 }

@@ -1,7 +1,8 @@
 //! Secrets of API-managed destinations, encrypted at rest.
 //!
 //! A settings value is a secret when its key is one of [`SECRET_KEYS`], or
-//! when it is any value under `headers` (API keys travel in headers). Secrets
+//! when it is any value under `headers` (API keys travel in headers), or
+//! the `endpoint` of a type in [`SECRET_ENDPOINT_KINDS`]. Secrets
 //! are stored as `{"$enc": "<base64 of nonce ‖ ChaCha20-Poly1305 ciphertext>"}`
 //! with a 256-bit key kept in `<data_dir>/api/secret.key` (created on first
 //! use, mode 0600), and shown as `"<redacted>"` whenever settings are
@@ -30,6 +31,13 @@ pub const SECRET_KEYS: [&str; 11] = [
     "authorization",
     "shared_key",
 ];
+
+/// Types whose `endpoint` is a secret, whatever it looks like: a Sumo
+/// Logic source URL's path is its token, and an `http` webhook's URL often
+/// holds one, in the path (Slack's, Teams') as often as in the query, so a
+/// rule on the URL's shape would miss some. Their status shows only the
+/// endpoint's origin for the same reason (`url_is_secret`).
+pub const SECRET_ENDPOINT_KINDS: [&str; 2] = ["sumo_logic", "http"];
 
 /// What stands in for a secret in answers.
 pub const REDACTED: &str = "<redacted>";
@@ -132,21 +140,22 @@ fn is_secret_key(key: &str) -> bool {
 
 /// Applies `f` to every secret string (or sealed secret) in the settings
 /// of a destination of type `kind` (recursively), with its path of keys
-/// (`headers.X-API-Key`): for `sumo_logic` its `endpoint` is a secret too
-/// (the collector's token is its path).
+/// (`headers.X-API-Key`); for the [`SECRET_ENDPOINT_KINDS`] its `endpoint`
+/// is one too.
 fn walk(kind: &str, settings: &mut Map<String, Value>, f: &mut dyn FnMut(&str, &mut Value)) {
-    walk_in(settings, "", false, kind == "sumo_logic", f)
+    let endpoint = SECRET_ENDPOINT_KINDS.contains(&kind);
+    walk_in(settings, "", false, endpoint, f)
 }
 
 fn walk_in(
     settings: &mut Map<String, Value>,
     prefix: &str,
     under_headers: bool,
-    sumo_top: bool,
+    secret_endpoint: bool,
     f: &mut dyn FnMut(&str, &mut Value),
 ) {
     for (k, v) in settings.iter_mut() {
-        let secret = under_headers || is_secret_key(k) || (sumo_top && k == "endpoint");
+        let secret = under_headers || is_secret_key(k) || (secret_endpoint && k == "endpoint");
         let path = match prefix {
             "" => k.clone(),
             _ => format!("{prefix}.{k}"),
@@ -158,6 +167,16 @@ fn walk_in(
             _ => {}
         }
     }
+}
+
+/// Whether a secret is stored in plain text (a store written before its
+/// key or its type's endpoint was counted as a secret).
+pub fn any_plain(kind: &str, settings: &Map<String, Value>) -> bool {
+    let mut plain = false;
+    walk(kind, &mut settings.clone(), &mut |_, v| {
+        plain |= v.is_string()
+    });
+    plain
 }
 
 /// Replaces every secret with its encrypted form.
@@ -245,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn a_redaction_hash_key_and_a_sumo_endpoint_are_secrets() {
+    fn a_redaction_hash_key_and_a_sumo_or_http_endpoint_are_secrets() {
         let key = SecretKey::from_bytes(&[7u8; 32]).unwrap();
         let mut s: Map<String, Value> = serde_json::from_str(
             r#"{"endpoint":"https://collectors.example/receiver/v1/http/TOKEN1","redact":{"hash_fields":["actor.id"],"hash_key":"HASHKEY1"}}"#,
@@ -265,31 +284,43 @@ mod tests {
         assert_eq!(shown["redact"]["hash_key"], REDACTED);
         open(&key, "sumo_logic", &mut s).unwrap();
         assert_eq!(s, plain);
-        // another type's endpoint is no secret
-        let mut http: Map<String, Value> =
-            serde_json::from_str(r#"{"endpoint":"https://x/y"}"#).unwrap();
+        // an http webhook's endpoint is one too; another type's is not
+        let hook = r#"{"endpoint":"https://hooks.example/services/T0/SECRET1"}"#;
+        let mut http: Map<String, Value> = serde_json::from_str(hook).unwrap();
+        assert!(any_plain("http", &http));
         seal(&key, "http", &mut http);
-        assert_eq!(http["endpoint"], "https://x/y");
+        assert!(
+            !http["endpoint"].to_string().contains("SECRET1"),
+            "{http:?}"
+        );
+        assert!(!any_plain("http", &http));
+        let mut shown = http.clone();
+        redact("http", &mut shown);
+        assert_eq!(shown["endpoint"], REDACTED);
+        let mut hec: Map<String, Value> = serde_json::from_str(hook).unwrap();
+        seal(&key, "splunk_hec", &mut hec);
+        assert_eq!(hec["endpoint"], "https://hooks.example/services/T0/SECRET1");
+        assert!(!any_plain("splunk_hec", &hec));
     }
 
     #[test]
     fn seal_hides_every_secret_and_open_restores_them() {
         let key = SecretKey::from_bytes(&[7u8; 32]).unwrap();
         let mut s = settings();
-        seal(&key, "http", &mut s);
+        seal(&key, "splunk_hec", &mut s);
         let text = serde_json::to_string(&s).unwrap();
         // as JSON strings: a bare "k1" turns up in random base64 now and then (~3% of runs)
         for secret in ["\"s3cret\"", "\"k1\"", "\"c\""] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(text.contains("https://x"));
-        open(&key, "http", &mut s).unwrap();
+        open(&key, "splunk_hec", &mut s).unwrap();
         assert_eq!(s, settings());
         let other = SecretKey::from_bytes(&[8u8; 32]).unwrap();
         let mut s2 = settings();
-        seal(&key, "http", &mut s2);
+        seal(&key, "splunk_hec", &mut s2);
         assert!(matches!(
-            open(&other, "http", &mut s2),
+            open(&other, "splunk_hec", &mut s2),
             Err(SecretError::Decrypt)
         ));
     }
@@ -297,7 +328,7 @@ mod tests {
     #[test]
     fn redact_replaces_secrets_only() {
         let mut s = settings();
-        redact("http", &mut s);
+        redact("splunk_hec", &mut s);
         assert_eq!(s["token"], REDACTED);
         assert_eq!(s["headers"]["X-API-Key"], REDACTED);
         assert_eq!(s["nested"]["client_secret"], REDACTED);

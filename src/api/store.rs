@@ -76,14 +76,26 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(io(e)),
         };
+        // written before some of these counted as secrets (an `http`
+        // endpoint): sealed again below, not left in plain text until a change
+        let plain = entries
+            .values()
+            .any(|d| secrets::any_plain(&d.kind, &d.settings));
         for d in entries.values_mut() {
             secrets::open(&key, &d.kind, &mut d.settings)?;
         }
-        Ok(Store {
+        let store = Store {
             path,
             key,
-            entries: Mutex::new(entries),
-        })
+            entries: Mutex::new(BTreeMap::new()),
+        };
+        if plain {
+            if let Err(e) = store.persist(&entries) {
+                tracing::warn!("the API's destination store holds secrets in plain text and could not be rewritten sealed: {e}");
+            }
+        }
+        *store.entries.try_lock().expect("a new store is not locked") = entries;
+        Ok(store)
     }
 
     pub async fn lock(&self) -> Entries<'_> {
@@ -159,6 +171,23 @@ impl StoredDestination {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store written when an `http` endpoint was not yet a secret.
+    #[tokio::test]
+    async fn a_plain_secret_of_an_older_store_is_sealed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("api")).unwrap();
+        let file = dir.path().join("api/destinations.json");
+        let old = r#"{"version":1,"destinations":{"hook":{"type":"http","settings":{"endpoint":"https://h/services/T0/SECRET2"}}}}"#;
+        std::fs::write(&file, old).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let endpoint = store.lock().await["hook"].settings["endpoint"].clone();
+        assert_eq!(endpoint, "https://h/services/T0/SECRET2");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("SECRET2") && text.contains("$enc"), "{text}");
+        let again = Store::open(dir.path()).unwrap();
+        assert_eq!(again.lock().await["hook"].settings["endpoint"], endpoint);
+    }
 
     #[tokio::test]
     async fn persists_sealed_and_reopens_plain() {
