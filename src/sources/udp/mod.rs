@@ -432,10 +432,14 @@ struct Chunk {
 
 impl Chunk {
     /// The records of the chunk's datagrams, in order (with syslog hints
-    /// when `syslog_hint`).
+    /// when `syslog_hint`). A datagram of nothing but line ends, NULs and
+    /// spaces carries no message and makes no event, as a blank line on
+    /// TCP makes none (it became an empty `parse_error` event).
     fn parse(&self, syslog_hint: bool) -> Vec<EncodedEvent> {
+        let blank = |d: &[u8]| d.iter().all(|b| *b == 0 || b.is_ascii_whitespace());
         self.datagrams
             .iter()
+            .filter(|(range, _)| !blank(&self.bytes[range.clone()]))
             .map(|(range, peer)| {
                 let origin = Origin {
                     listener: &self.listener,
@@ -459,6 +463,29 @@ mod tests {
     use crate::event::{Event, Severity};
     use crate::sources::log_limit::Warned;
     use futures::future::BoxFuture;
+
+    #[test]
+    fn blank_datagrams_make_no_events() {
+        let datagrams: [&[u8]; 5] = [b"", b"\n", b"\0\r\n", b"<13>1 - h a - - - hi", b"  \t"];
+        let mut bytes = Vec::new();
+        let mut ranges = Vec::new();
+        for d in datagrams {
+            ranges.push((bytes.len()..bytes.len() + d.len(), None));
+            bytes.extend_from_slice(d);
+        }
+        let chunk = Chunk {
+            listener: "udp".into(),
+            timezone: chrono_tz::UTC,
+            received_ms: 0,
+            bytes,
+            datagrams: ranges,
+            peers: Vec::new(),
+        };
+        let records = chunk.parse(false);
+        assert_eq!(records.len(), 1);
+        let ev = Event::decode(records[0].body()).unwrap();
+        assert_eq!(ev.message.as_deref(), Some("hi"));
+    }
 
     /// A buffer whose every append fails (a disk error).
     struct FailingBuffer;
