@@ -752,6 +752,51 @@ fn file_dest(name: &str) -> String {
     )
 }
 
+/// A source that cannot stop (its appends wait for a ring a `block`
+/// destination holds, the destination down) is left behind at shutdown,
+/// and the log says how much it had read and not stored: that is lost
+/// with it, and nothing else said so.
+#[test]
+fn a_source_left_behind_at_shutdown_says_what_it_held() {
+    let d = tempfile::tempdir().unwrap();
+    let (port, down) = (free_port(), free_port());
+    let cfg = d.path().join("relay.toml");
+    let dests = format!(
+        "[destinations.down]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:{down}/x\"\n\
+         when_full = \"block\"\nretry = {{ initial_backoff = \"50ms\", max_backoff = \"100ms\" }}\n"
+    );
+    std::fs::write(&cfg, config(port, &dests)).unwrap();
+    let r = Running::start(&cfg, port);
+    // 3 MB for a ring of 1 MiB: the sender blocks once the source holds its queue
+    std::thread::spawn(move || {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+            return;
+        };
+        let line = format!(
+            "<134>1 2024-05-01T10:00:00.000Z h app - - - {}\n",
+            "x".repeat(250)
+        );
+        for _ in 0..10_000 {
+            if s.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, log) = r.terminate();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("source did not stop within 5s"))
+        .unwrap_or_else(|| panic!("no warning:\n{log}"));
+    let held: u64 = warning
+        .split("queued_bytes=")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no queued_bytes: {warning}"));
+    assert!(held > 0, "{warning}");
+}
+
 #[test]
 fn run_receives_over_tcp_and_sigterm_exits_cleanly_with_everything_written() {
     let d = tempfile::tempdir().unwrap();

@@ -374,7 +374,11 @@ impl Relay {
                 .await
                 .is_err()
             {
-                tracing::warn!(source = name, "source did not stop within 5s");
+                // what it read and had not put in the ring goes with it:
+                // say how much (the gauge that showed it goes with the process)
+                let queued_bytes = sources::queued_bytes(name);
+                tracing::warn!(source = name, queued_bytes,
+                    "source did not stop within 5s: what its connections read and had not put in the ring is lost, unless its senders send it again (an HTTP request in progress is answered 503)");
             }
         }
     }

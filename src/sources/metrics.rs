@@ -12,6 +12,24 @@
 use crate::event::record::FLAG_PARSE_ERROR;
 use crate::event::EncodedEvent;
 use metrics::{counter, gauge, Counter, Gauge};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// Each source's queued bytes as this process can read them back (the
+/// `metrics` gauges cannot be read): a source that does not stop in time
+/// at shutdown says how much it held ([`queued_bytes`]).
+static QUEUED: LazyLock<Mutex<HashMap<String, Arc<AtomicI64>>>> = LazyLock::new(Default::default);
+
+/// Bytes source `name` has received and not yet put in the ring (or
+/// counted as dropped), as `siem_relay_source_queued_bytes` shows them.
+pub fn queued_bytes(name: &str) -> u64 {
+    QUEUED
+        .lock()
+        .unwrap()
+        .get(name)
+        .map_or(0, |q| q.load(Ordering::Relaxed).max(0) as u64)
+}
 
 /// Handles to one source's metrics.
 #[derive(Clone)]
@@ -22,6 +40,7 @@ pub(crate) struct SourceMetrics {
     oversized: Counter,
     connections: Gauge,
     queued: Gauge,
+    queued_now: Arc<AtomicI64>,
 }
 
 impl SourceMetrics {
@@ -34,6 +53,12 @@ impl SourceMetrics {
             oversized: counter!("siem_relay_source_oversized_total", "source" => source.clone()),
             connections: gauge!("siem_relay_source_connections", "source" => source.clone()),
             queued: gauge!("siem_relay_source_queued_bytes", "source" => source),
+            queued_now: QUEUED
+                .lock()
+                .unwrap()
+                .entry(name.to_string())
+                .or_default()
+                .clone(),
         }
     }
 
@@ -74,5 +99,6 @@ impl SourceMetrics {
     /// `bytes` more (or, negative, fewer) received bytes wait to be parsed.
     pub(crate) fn queued(&self, bytes: f64) {
         self.queued.increment(bytes);
+        self.queued_now.fetch_add(bytes as i64, Ordering::Relaxed);
     }
 }

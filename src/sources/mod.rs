@@ -12,6 +12,7 @@ mod gated_ingest;
 pub mod http;
 mod log_limit;
 mod metrics;
+pub use metrics::queued_bytes;
 mod parse_ahead;
 mod read_budget;
 mod stream;
