@@ -617,10 +617,7 @@ pub fn parse_hec_raw(
     time: Option<&str>,
     origin: &Origin,
 ) -> Result<Vec<Event>, BodyError> {
-    let mut lines = body
-        .split(|b| *b == b'\n' || *b == b'\r')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .peekable();
+    let mut lines = raw_lines(body).peekable();
     // no data is no data, whatever the query says
     if lines.peek().is_none() {
         return Err(BodyError::Empty);
@@ -636,6 +633,47 @@ pub fn parse_hec_raw(
         })
         .collect();
     Ok(events)
+}
+
+/// The lines of a raw body that are not blank (see [`parse_hec_raw`]).
+fn raw_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    body.split(|b| *b == b'\n' || *b == b'\r')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+}
+
+/// [`parse_hec_raw`] as the ring's records. With `origin.syslog_hint`, a
+/// syslog line of a request without query metadata or time (nothing to
+/// add to its event) is read as the syslog sources read it, syslog hint and
+/// all, so a `format = "syslog"` destination sends an RFC 5424 line byte
+/// for byte, as it does one that came over TCP (it rebuilt it from the
+/// event: the timestamp in UTC, say); the other events get the hint of an
+/// event not from syslog.
+pub fn parse_hec_raw_records(
+    body: &[u8],
+    received_ms: i64,
+    tz: chrono_tz::Tz,
+    meta: &Map<String, Value>,
+    time: Option<&str>,
+    origin: &Origin,
+) -> Result<Vec<EncodedEvent>, BodyError> {
+    let as_sources = origin.syslog_hint && meta.is_empty() && time.is_none();
+    let events = parse_hec_raw(body, received_ms, tz, meta, time, origin)?;
+    Ok(events
+        .iter()
+        .zip(raw_lines(body))
+        .map(|(ev, line)| match ev.syslog.is_some() {
+            true if as_sources => {
+                crate::parse::syslog_line_to_record(line, received_ms, tz, origin)
+            }
+            is_syslog => {
+                let mut rec = ev.encode();
+                if origin.syslog_hint && !is_syslog {
+                    rec.write_hint(crate::event::syslog_hint::write_not_syslog);
+                }
+                rec
+            }
+        })
+        .collect())
 }
 
 /// One line of a raw body (see [`parse_hec_raw`]); `time_ms`, the
@@ -1223,6 +1261,72 @@ mod tests {
 
     /// One event a line (`\n`, `\r\n` or a lone `\r`, blank lines
     /// skipped); syslog lines parsed as syslog, the rest plain text.
+    /// A raw syslog line of a request without query metadata or time gets
+    /// the syslog hint the syslog sources give it: its RFC 5424 line as it
+    /// came, for a `format = "syslog"` destination to send byte for byte.
+    /// Other lines get the hint of an event not from syslog; a request with
+    /// metadata to add builds its syslog events' records from the event.
+    #[test]
+    fn hec_raw_syslog_lines_keep_their_line_for_the_syslog_destination() {
+        use crate::event::syslog_hint::{HintHeader, SyslogHint, KIND_NOT_SYSLOG};
+        let line = "<165>1 2026-12-07T10:00:00.5+01:00 rawh rawapp 7 M1 [x@1 k=\"v\"] hello";
+        let body = format!("{line}\r\nplain text\n");
+        let origin = Origin {
+            listener: "raw",
+            address: None,
+            syslog_hint: true,
+        };
+        let none = Map::new();
+        let records = parse_hec_raw_records(
+            body.as_bytes(),
+            1_000,
+            chrono_tz::Tz::UTC,
+            &none,
+            None,
+            &origin,
+        )
+        .unwrap();
+        assert_eq!(records.len(), 2);
+        let hint = SyslogHint::parse(records[0].hint(), records[0].body()).expect("a syslog hint");
+        match hint.header {
+            HintHeader::Original(l) => assert_eq!(l, line.as_bytes()),
+            _ => panic!("not the line as it came"),
+        }
+        assert_eq!(records[1].hint(), [KIND_NOT_SYSLOG]);
+        let ev = Event::decode(records[0].body()).unwrap();
+        assert_eq!(ev.syslog.and_then(|s| s.hostname).as_deref(), Some("rawh"));
+        // metadata to add: the event's record, without the line
+        let mut meta = Map::new();
+        meta.insert("index".into(), Value::from("edge"));
+        let records = parse_hec_raw_records(
+            body.as_bytes(),
+            1_000,
+            chrono_tz::Tz::UTC,
+            &meta,
+            None,
+            &origin,
+        )
+        .unwrap();
+        assert!(records[0].hint().is_empty());
+        let ev = Event::decode(records[0].body()).unwrap();
+        assert_eq!(ev.metadata.unwrap()["index"], "edge");
+        // no hints wanted: none written
+        let origin = Origin {
+            syslog_hint: false,
+            ..origin
+        };
+        let records = parse_hec_raw_records(
+            body.as_bytes(),
+            1_000,
+            chrono_tz::Tz::UTC,
+            &none,
+            None,
+            &origin,
+        )
+        .unwrap();
+        assert!(records.iter().all(|r| r.hint().is_empty()));
+    }
+
     #[test]
     fn hec_raw_lines_are_events() {
         let body = b"plain one\r\n\r\n  \n<38>1 2023-11-14T22:13:20Z web sshd 42 - - Accepted key\rthird <not pri>\n<1x> not syslog\n{\"action\":\"a\"}";

@@ -30,7 +30,7 @@ pub use framing::{
 };
 pub use json::{
     parse_events_body, parse_events_records, parse_hec_body, parse_hec_body_with, parse_hec_raw,
-    BodyError,
+    parse_hec_raw_records, BodyError,
 };
 pub use normalize::{
     normalize_json, normalize_syslog, syslog_line_to_event, syslog_line_to_record,

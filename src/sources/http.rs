@@ -34,7 +34,9 @@ use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, Source
 use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
 use crate::event::{buffers, now_millis, syslog_hint, EncodedEvent, Event};
 use crate::http_server::{serve, ConnObserver, Limits};
-use crate::parse::{parse_events_records, parse_hec_body_with, parse_hec_raw, BodyError, Origin};
+use crate::parse::{
+    parse_events_records, parse_hec_body_with, parse_hec_raw_records, BodyError, Origin,
+};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, MatchedPath, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -480,25 +482,23 @@ impl ParseJob {
                 &origin,
             )
             .map(|events| encode_all(&events, self.syslog_hint)),
-            Api::HecRaw => parse_hec_raw(
+            Api::HecRaw => parse_hec_raw_records(
                 &body,
                 self.received_ms,
                 self.tz,
                 &self.raw_params.meta,
                 self.raw_params.time.as_deref(),
                 &origin,
-            )
-            .map(|events| encode_all(&events, self.syslog_hint)),
+            ),
         }
         .map_err(Reject::Malformed)
     }
 }
 
-/// The records of HEC events; with `syslog_hint`, those not from syslog
-/// (an envelope's event, a raw line that is not syslog) carry the one-byte
-/// hint that spares the `syslog` destination reading their bodies
-/// ([`syslog_hint::write_not_syslog`]). A raw syslog line's event has its
-/// syslog fields, which the destination reads from the body.
+/// The records of HEC envelopes' events; with `syslog_hint`, those not
+/// from syslog carry the one-byte hint that spares the `syslog`
+/// destination reading their bodies ([`syslog_hint::write_not_syslog`]).
+/// (Raw lines: [`parse_hec_raw_records`].)
 fn encode_all(events: &[Event], syslog_hint: bool) -> Vec<EncodedEvent> {
     events
         .iter()
