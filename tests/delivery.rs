@@ -1135,6 +1135,48 @@ async fn a_block_destination_larger_batch_than_the_ring_does_not_stall_ingest() 
     assert_eq!(dest.status.snapshot().dropped, 0);
 }
 
+/// A reload that gives the destination another endpoint (here another
+/// path on the same server: a webhook's token is often in its path) ends
+/// the wait that the old endpoint's server asked for. It was kept for the
+/// same scheme, host and port, up to an hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_to_another_endpoint_ends_the_retry_after() {
+    use siem_relay::app::{load_config, Relay};
+    use std::io::Write;
+    let srv = serve(|_, n| match n {
+        0 => reply(429, r#"{"errors":["rate limited"]}"#).with_header("retry-after", "60"),
+        _ => reply(202, "{}"),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("relay.toml");
+    let config = |path: &str| {
+        format!(
+            "data_dir = \"{d}/data\"\n[buffer]\nmax_bytes = \"4MiB\"\nsegment_bytes = \"1MiB\"\n\
+             [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:0\"\n\
+             [destinations.dd]\ntype = \"datadog\"\nendpoint = \"{url}{path}\"\napi_key = \"k\"\n\
+             batch_timeout = \"20ms\"\n",
+            d = dir.path().display(),
+            url = srv.url
+        )
+    };
+    std::fs::write(&file, config("/a")).unwrap();
+    let relay = Relay::start(load_config(&file).unwrap()).await.unwrap();
+    let source = relay.source_addresses().await["tcp"];
+    let mut s = std::net::TcpStream::connect(source).unwrap();
+    s.write_all(b"<86>1 2026-12-07T10:00:00Z host app - LOGIN - evt_0002 refused\n")
+        .unwrap();
+    wait_until("the first request", T, || !srv.requests().is_empty()).await;
+    std::fs::write(&file, config("/b")).unwrap();
+    relay.reload().await.unwrap();
+    wait_until("sent to the new endpoint", T, || srv.requests().len() >= 2).await;
+    relay.shutdown().await.unwrap();
+    let reqs = srv.requests();
+    assert_eq!(reqs[0].path, "/a/api/v2/logs");
+    assert_eq!(reqs[1].path, "/b/api/v2/logs");
+    assert!(reqs[1].at - reqs[0].at < Duration::from_secs(5));
+}
+
 /// An HTTP request larger than the whole ring, with a `block` destination
 /// that keeps up: its events go in as the destination makes room, and the
 /// client gets its 200 the first time. Refused at once when the ring

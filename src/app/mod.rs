@@ -131,9 +131,11 @@ pub struct Relay {
     syslog_hints: Arc<AtomicBool>,
     /// The task that trims the heap once the relay goes quiet ([`memory`]).
     idle_trim: Mutex<Option<JoinHandle<()>>>,
-    /// Stopped destinations' `Retry-After` waits, by name, with the target
-    /// they were for: restarted by a reload with the same target, a
-    /// destination goes on waiting instead of calling the server at once.
+    /// Stopped destinations' `Retry-After` waits, by name, with the wire
+    /// settings they were for: restarted by a reload that changed only its
+    /// common settings (batching, retries, filter…), a destination goes on
+    /// waiting instead of calling the server at once; a new endpoint or
+    /// credentials end the wait.
     throttles: Mutex<BTreeMap<String, (String, Arc<Throttle>)>>,
 }
 
@@ -239,8 +241,8 @@ impl Relay {
         let mut dest = registry::build(section, &config.base_dir, &config.data_path())
             .map_err(|e| AppError::Config(ConfigErrors(vec![e])))?;
         let held = self.throttles.lock().unwrap().remove(&section.name);
-        if let Some((target, throttle)) = held {
-            if target == dest.sink.target() {
+        if let Some((wire, throttle)) = held {
+            if wire == dest.wire_settings {
                 dest.throttle = throttle;
             }
         }
@@ -315,7 +317,7 @@ impl Relay {
         if let Some(r) = running {
             let _ = r.stop.send(true);
             let _ = r.task.await;
-            let held = (r.dest.sink.target(), r.dest.throttle.clone());
+            let held = (r.dest.wire_settings.clone(), r.dest.throttle.clone());
             self.throttles
                 .lock()
                 .unwrap()

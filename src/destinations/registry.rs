@@ -105,6 +105,8 @@ pub fn build(
         base_dir: base_dir.to_path_buf(),
         data_dir: data_dir.to_path_buf(),
     };
+    // what the wire format was given (endpoint, credentials, …), as text
+    let wire_settings = format!("{}\n{table}", section.kind);
     let sink = builder(table, &ctx).map_err(suggest_key)?;
     let dl_path = match &common.dead_letter {
         Some(p) => {
@@ -127,6 +129,7 @@ pub fn build(
         redactor,
         status: Default::default(),
         throttle: Default::default(),
+        wire_settings,
     })
 }
 

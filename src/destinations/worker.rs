@@ -33,6 +33,10 @@ pub struct Destination {
     pub status: Arc<DestinationStatus>,
     /// The server's `Retry-After`, held for every batch of this destination.
     pub throttle: Arc<Throttle>,
+    /// Its type and the settings its wire format was built from (all but
+    /// the common keys: endpoint, credentials, …), as text: a reload that
+    /// leaves them alone keeps [`throttle`](Self::throttle)'s wait.
+    pub wire_settings: String,
 }
 
 /// How often acknowledgements are applied (the durable position moves, the
