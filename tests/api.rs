@@ -1353,3 +1353,78 @@ async fn an_http_endpoint_is_a_secret() {
     }
     h.relay.shutdown().await.unwrap();
 }
+
+/// A destination the API adds or changes may not write another's file (the
+/// config file's `archive`, an API destination's, however spelled, or one
+/// they rotate to), nor a file of the relay's own state: 400, nothing
+/// started. The API took them all (QA: each event three times in the
+/// archive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_destinations_may_not_write_another_destinations_file() {
+    let h = start("web_files").await;
+    let d = h.dir.path().display().to_string();
+    let post = |spec: Value| h.send(Method::POST, "/api/v1/destinations", spec);
+    for (name, path) in [
+        ("dup", format!("{d}/out/events.ndjson")),
+        ("dup2", format!("{d}/out/../out/./events.ndjson")),
+        ("rotated", format!("{d}/out/events.ndjson.3")),
+        ("ring", format!("{d}/data/buffer/segment-00000.dat")),
+        ("store", format!("{d}/data/api/destinations.json")),
+    ] {
+        let (status, body) =
+            post(serde_json::json!({"name": name, "type": "file", "path": path})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("is also written by") || error.contains("the relay's own state"),
+            "{name}: {error}"
+        );
+    }
+    let (status, body) = post(serde_json::json!({"name": "dl", "type": "blackhole",
+        "dead_letter": format!("{d}/out/events.ndjson")}))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // a file of its own is fine; then another may not take it, nor may a PUT
+    let own =
+        serde_json::json!({"name": "p1", "type": "file", "path": format!("{d}/out/p.ndjson")});
+    let (status, body) = post(own).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = post(
+        serde_json::json!({"name": "p2", "type": "file", "path": format!("{d}/out/p.ndjson")}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = h
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/p1",
+            serde_json::json!({"type": "file", "path": format!("{d}/out/events.ndjson")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // p1 may keep its own file on a PUT
+    let (status, body) = h
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/p1",
+            serde_json::json!({"type": "file", "path": format!("{d}/out/p.ndjson"), "batch_size": 7}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: Vec<String> = h
+        .get("/api/v1/destinations")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["name"].as_str().map(String::from))
+        .collect();
+    assert!(names.contains(&"p1".to_string()), "{names:?}");
+    for refused in ["dup", "dup2", "rotated", "ring", "store", "dl", "p2"] {
+        assert!(
+            !names.contains(&refused.to_string()),
+            "{refused} runs: {names:?}"
+        );
+    }
+    h.relay.shutdown().await.unwrap();
+}

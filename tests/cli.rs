@@ -205,32 +205,48 @@ fn validate_refuses_a_dead_letter_path_under_a_regular_file() {
 }
 
 /// Two `file` destinations writing one file (spelled `o.ndjson` and
-/// `./o.ndjson`), and a dead-letter file that is a `file` destination's
-/// output: refused, each at the key of the later writer. Dead-letter files
-/// may be shared (each line names its destination).
+/// `./o.ndjson`), a dead-letter file that is a `file` destination's
+/// output, an output that is another's rotated file (`x.ndjson.2`), and a
+/// file inside the relay's own state: refused, each at the key of the
+/// later writer. Dead-letter files may be shared (each line names its
+/// destination).
 #[test]
 fn validate_refuses_two_destinations_writing_one_file() {
     let out = validate_fails(
-        "[sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:5514\"\n\n\
+        "data_dir = \"data\"\n\
+         [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:5514\"\n\n\
          [destinations.a]\ntype = \"file\"\npath = \"o.ndjson\"\ndead_letter = \"dl.ndjson\"\n\n\
          [destinations.b]\ntype = \"file\"\npath = \"./o.ndjson\"\ndead_letter = \"dl.ndjson\"\n\n\
-         [destinations.c]\ntype = \"file\"\npath = \"sub/../c.ndjson\"\n\n\
+         [destinations.c]\ntype = \"file\"\npath = \"sub/../c.ndjson\"\nbatch_size = 10\n\n\
          [destinations.hook]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:1/hook\"\n\
-         dead_letter = \"c.ndjson\"\n",
+         dead_letter = \"c.ndjson\"\n\n\
+         [destinations.x]\ntype = \"file\"\npath = \"x.ndjson\"\nkeep_files = 3\n\n\
+         [destinations.y]\ntype = \"file\"\npath = \"x.ndjson.2\"\n\n\
+         [destinations.z]\ntype = \"file\"\npath = \"data/buffer/segment-00000.dat\"\n",
     );
     reported_at(
         &out,
-        &[("destinations.b.path", 12), ("destinations.c.path", 17)],
+        &[
+            ("destinations.b.path", 13),
+            ("destinations.hook.dead_letter", 24),
+            ("destinations.y.path", 33),
+            ("destinations.z.path", 37),
+        ],
     );
     assert!(
         out.contains("is also written by destinations.a.path"),
         "{out}"
     );
     assert!(
-        out.contains("is also written by destinations.hook.dead_letter"),
+        out.contains("is also written by destinations.c.path"),
         "{out}"
     );
-    assert_eq!(out.matches("is also written by").count(), 2, "{out}");
+    assert!(
+        out.contains("is also written by destinations.x.path"),
+        "{out}"
+    );
+    assert!(out.contains("inside the relay's own state"), "{out}");
+    assert_eq!(out.matches("is also written by").count(), 3, "{out}");
 }
 
 // ------------------------------------------------------- invalid configs

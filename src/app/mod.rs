@@ -598,6 +598,23 @@ impl crate::api::Backend for Relay {
             // build once first, so a bad change leaves the running one alone
             registry::build(&section, &config.base_dir, &config.data_path())
                 .map_err(|e| e.to_string())?;
+            // no file of another destination's, or of the relay's own state
+            let managed: Vec<SectionConfig> =
+                self.managed.lock().unwrap().values().cloned().collect();
+            let mut others: Vec<&SectionConfig> = config.destinations.iter().collect();
+            for m in &managed {
+                if !others.iter().any(|d| d.name == m.name) {
+                    others.push(m);
+                }
+            }
+            others.retain(|d| d.name != section.name);
+            others.push(&section);
+            let own = format!("{}.", section.path());
+            let conflicts =
+                validate::files_in_conflict(&config.base_dir, &config.data_path(), &others);
+            if let Some(e) = conflicts.into_iter().find(|e| e.path.starts_with(&own)) {
+                return Err(e.to_string());
+            }
             self.stop_destination(&section.name).await;
             self.start_destination(&config, &section)
                 .await

@@ -1,8 +1,8 @@
 //! Checking a whole configuration: every source and destination section is
 //! handed to its module, and every problem is collected (not just the first).
 
-use crate::config::{every_error, Config, ConfigError};
-use crate::destinations::registry;
+use crate::config::{every_error, Config, ConfigError, SectionConfig};
+use crate::destinations::{file, registry, BuildContext};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Component, Path, PathBuf};
 
@@ -119,41 +119,93 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
 }
 
 /// Files two destinations would both write: a `file` destination's output
-/// that is another's output or dead-letter file. Both writers would
-/// interleave their lines and rotate each other's files. (Dead-letter
-/// files may be shared: each line names its destination.)
+/// (or one of its rotated files, `path.1` …) that is another's output or
+/// dead-letter file. Both writers would interleave their lines and rotate
+/// each other's files. (Dead-letter files may be shared: each line names
+/// its destination.)
 fn shared_files(config: &Config) -> Vec<ConfigError> {
-    let resolve = |p: &str| same_file_key(&config.base_dir.join(p));
-    let mut outputs: Vec<(PathBuf, String)> = Vec::new();
-    let mut dead_letters: Vec<(PathBuf, String)> = Vec::new();
-    for d in &config.destinations {
+    let sections: Vec<&SectionConfig> = config.destinations.iter().collect();
+    files_in_conflict(&config.base_dir, &config.data_path(), &sections)
+}
+
+/// [`shared_files`] of `sections`, each error at the key of the later of
+/// two writers; also a file inside the relay's own state (`data_dir`'s
+/// `buffer` and `api` folders: the ring, checkpoints, the API's store),
+/// which a rotation would rename away.
+pub fn files_in_conflict(
+    base_dir: &Path,
+    data_dir: &Path,
+    sections: &[&SectionConfig],
+) -> Vec<ConfigError> {
+    let state = [data_dir.join("buffer"), data_dir.join("api")].map(|d| same_file_key(&d));
+    // each with its key and the index of its section
+    let mut outputs: Vec<(Vec<PathBuf>, String, usize)> = Vec::new();
+    let mut dead_letters: Vec<(PathBuf, String, usize)> = Vec::new();
+    let mut errors = Vec::new();
+    for (i, d) in sections.iter().enumerate() {
         let key = |k: &str| format!("{}.{k}", d.path());
-        if d.kind == "file" {
-            if let Some(p) = d.table.get("path").and_then(|v| v.as_str()) {
-                outputs.push((resolve(p), key("path")));
-            }
+        let ctx = BuildContext {
+            name: d.name.clone(),
+            base_dir: base_dir.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+        };
+        let written = match d.kind.as_str() {
+            "file" => file::files_written(&d.table, &ctx),
+            _ => None,
+        };
+        if let Some(files) = written {
+            let files: Vec<PathBuf> = files.iter().map(|f| same_file_key(f)).collect();
+            outputs.push((files, key("path"), i));
         }
         let dead_letter = match d.table.get("dead_letter").and_then(|v| v.as_str()) {
-            Some(p) => resolve(p),
-            None => same_file_key(
-                &config
-                    .data_path()
-                    .join("dead_letter")
-                    .join(format!("{}.ndjson", d.name)),
-            ),
+            Some(p) => ctx.resolve(Path::new(p)),
+            None => data_dir
+                .join("dead_letter")
+                .join(format!("{}.ndjson", d.name)),
         };
-        dead_letters.push((dead_letter, key("dead_letter")));
+        dead_letters.push((same_file_key(&dead_letter), key("dead_letter"), i));
     }
-    let mut errors = Vec::new();
-    for (i, (file, key)) in outputs.iter().enumerate() {
-        let earlier = outputs[..i].iter().find(|(f, _)| f == file);
-        let dead_letter = dead_letters.iter().find(|(f, _)| f == file);
-        if let Some((_, other)) = earlier.or(dead_letter) {
+    let clash = |file: &Path, at: &str, other: &str| {
+        ConfigError::new(
+            at.to_string(),
+            format!(
+                "{} (or a file a `file` destination rotates it to) is also written by {other}: the two would interleave their lines and rotate each other's files",
+                file.display()
+            ),
+        )
+    };
+    for (n, (files, key, _)) in outputs.iter().enumerate() {
+        let earlier = outputs[..n]
+            .iter()
+            .find(|(other, _, _)| other.iter().any(|f| files.contains(f)));
+        if let Some((_, other, _)) = earlier {
+            errors.push(clash(&files[0], key, other));
+        }
+    }
+    // an output and a dead-letter file: reported at the later section's key
+    for (files, out_key, i) in &outputs {
+        for (file, dl_key, j) in dead_letters.iter().filter(|(f, _, _)| files.contains(f)) {
+            match j > i {
+                true => errors.push(clash(file, dl_key, out_key)),
+                false => errors.push(clash(file, out_key, dl_key)),
+            }
+        }
+    }
+    let all = outputs
+        .iter()
+        .flat_map(|(files, key, _)| files.iter().map(move |f| (f, key)))
+        .chain(dead_letters.iter().map(|(f, key, _)| (f, key)));
+    let mut in_state: Vec<&String> = Vec::new();
+    for (file, key) in all {
+        if state.iter().any(|dir| file.starts_with(dir)) && !in_state.contains(&key) {
+            in_state.push(key);
             errors.push(ConfigError::new(
                 key.clone(),
                 format!(
-                    "{} is also written by {other}: the two would interleave their lines and rotate each other's files",
-                    file.display()
+                    "{} is inside the relay's own state ({} or {}): writing or rotating it would damage the ring, its checkpoints or the API's store",
+                    file.display(),
+                    state[0].display(),
+                    state[1].display()
                 ),
             ));
         }

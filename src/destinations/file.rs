@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Deserialize)]
@@ -72,11 +72,41 @@ pub fn build(table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, Co
     }))
 }
 
+/// `path.n`, the `n`th rotated file of `path`.
+fn rotated(path: &Path, n: usize) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(format!(".{n}"));
+    p.into()
+}
+
+/// The files a `file` destination with settings `table` writes: its
+/// `path` and, when it rotates, `path.1` … `path.<keep_files>`; `None`
+/// when the settings do not read (their errors are `build`'s to report).
+pub fn files_written(table: &toml::Table, ctx: &BuildContext) -> Option<Vec<PathBuf>> {
+    /// The keys that name files, read from a section that has all its
+    /// keys (the common ones too).
+    #[derive(Deserialize)]
+    struct Files {
+        path: PathBuf,
+        #[serde(default = "default_rotate")]
+        rotate_bytes: ByteSize,
+        #[serde(default = "default_keep")]
+        keep_files: usize,
+    }
+    let s: Files = table_into(table, &ctx.path()).ok()?;
+    let path = ctx.resolve(&s.path);
+    let rotations = match s.rotate_bytes.0 {
+        0 => 0,
+        _ => s.keep_files.max(1),
+    };
+    let mut files: Vec<PathBuf> = (1..=rotations).map(|n| rotated(&path, n)).collect();
+    files.insert(0, path);
+    Some(files)
+}
+
 impl FileSink {
     fn rotated(&self, n: usize) -> PathBuf {
-        let mut p = self.path.clone().into_os_string();
-        p.push(format!(".{n}"));
-        p.into()
+        rotated(&self.path, n)
     }
 
     fn rotate(&self) -> io::Result<()> {
