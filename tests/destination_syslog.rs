@@ -414,10 +414,46 @@ async fn tls_refuses_a_server_the_ca_did_not_sign() {
             other.path().display()
         ),
     );
+    // said in words, not in rustls's names (`UnknownIssuer`)
     match sink.send(&events("bad", 1)).await {
-        Delivery::Retry { reason, .. } => assert!(reason.contains("TLS"), "{reason}"),
+        Delivery::Retry { reason, .. } => {
+            assert!(reason.contains("TLS handshake"), "{reason}");
+            assert!(
+                reason.contains("the server's certificate is not signed by")
+                    && reason.contains("`ca`"),
+                "{reason}"
+            );
+            assert!(!reason.contains("UnknownIssuer"), "{reason}");
+        }
         d => panic!("expected Retry, got {d:?}"),
     }
+    // `test-destination` names the target once
+    let outcome = sink.test(&events("probe", 1)).await;
+    assert!(!outcome.ok);
+    let target = sink.target();
+    assert_eq!(
+        outcome.message.matches(&target).count(),
+        1,
+        "{}",
+        outcome.message
+    );
+    // a client key that is not the certificate's: a config error in words
+    let err = syslog::build(
+        toml::from_str(&format!(
+            "address = \"localhost:{port}\"\nmode = \"tls\"\nca = \"ca.pem\"\n\
+             cert = \"client.pem\"\nkey = \"server.key\""
+        ))
+        .unwrap(),
+        &context(dir.path()),
+    )
+    .err()
+    .expect("a key that is not the certificate's");
+    assert_eq!(err.path, "destinations.central.key");
+    assert!(
+        err.message
+            .contains("does not belong to the certificate in `cert`"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

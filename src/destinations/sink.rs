@@ -70,7 +70,11 @@ pub trait Sink: Send + Sync + 'static {
                 },
                 Delivery::Retry { reason, .. } | Delivery::Rejected { reason } => TestOutcome {
                     ok: false,
-                    message: format!("{}: {reason}", self.target()),
+                    // a reason may name the target already (the syslog one's do)
+                    message: match reason.starts_with(&self.target()) {
+                        true => reason,
+                        false => format!("{}: {reason}", self.target()),
+                    },
                 },
                 Delivery::Partial {
                     rejected, retry, ..

@@ -232,9 +232,15 @@ pub(super) fn tls_connector(
         (Some(cert), Some(key)) => {
             let chain = load_certs(&ctx.resolve(cert), &format!("{path}.cert"))?;
             let key = load_key(&ctx.resolve(key), &format!("{path}.key"))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| ConfigError::new(format!("{path}.key"), e.to_string()))?
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                let words = match e {
+                    rustls::Error::InconsistentKeys(_) => {
+                        "this key does not belong to the certificate in `cert`".to_string()
+                    }
+                    other => other.to_string(),
+                };
+                ConfigError::new(format!("{path}.key"), words)
+            })?
         }
         (None, None) => builder.with_no_client_auth(),
         // the file given is checked first: `validate` lists every bad key
