@@ -1426,5 +1426,14 @@ async fn api_destinations_may_not_write_another_destinations_file() {
             "{refused} runs: {names:?}"
         );
     }
+    // nor may the config file take an API destination's file: the reload is refused
+    let cfg = h.dir.path().join("relay.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let (head, api) = original.split_once("[api]").unwrap();
+    let taker = format!("[destinations.taker]\ntype = \"file\"\npath = \"{d}/out/p.ndjson\"\n\n");
+    std::fs::write(&cfg, format!("{head}{taker}[api]{api}")).unwrap();
+    let err = h.relay.reload().await.expect_err("refused").to_string();
+    assert!(err.contains("is also written by"), "{err}");
+    assert!(!h.relay.destinations().await.contains_key("taker"));
     h.relay.shutdown().await.unwrap();
 }

@@ -417,6 +417,13 @@ impl Relay {
         }
         new.buffer = old.buffer.clone();
         new.data_dir = old.data_dir.clone();
+        // the file's destinations and the API's together: no file of two
+        // (`validate` saw the file's alone)
+        let all: Vec<&SectionConfig> = new.destinations.iter().collect();
+        let conflicts = validate::files_in_conflict(&new.base_dir, &new.data_path(), &all);
+        if !conflicts.is_empty() {
+            return Err(AppError::Config(ConfigErrors(conflicts)));
+        }
         // sources first, all or nothing: one that cannot start (its
         // address taken) puts back the ones this reload stopped, before any
         // destination changed (a new destination starts at the ring's oldest
