@@ -434,31 +434,31 @@ async fn retry_after_holds_every_batch_of_the_destination() {
     assert_eq!(set(&srv.accepted_ids()), set(&ids(0..60)));
 }
 
-/// A reload that restarts a destination (a setting changed, same server)
-/// keeps the server's `Retry-After`: the restarted destination sends the
-/// unacknowledged batch again only when the wait is over, not at once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reload_keeps_the_servers_retry_after() {
+/// A relay with a `syslog_tcp` source and a `datadog` destination at the
+/// server `srv` (endpoint path and `batch_size` of `before`) gets one
+/// event, whose first send the server answers with its `Retry-After`; the
+/// config is then reloaded with `after`. Returns once the event was sent
+/// again, with the requests the server saw.
+async fn reload_after_a_retry_after(
+    srv: &Server,
+    before: (&str, usize),
+    after: (&str, usize),
+) -> Vec<Seen> {
     use siem_relay::app::{load_config, Relay};
     use std::io::Write;
-    let srv = serve(|_, n| match n {
-        0 => reply(429, r#"{"errors":["rate limited"]}"#).with_header("retry-after", "3"),
-        _ => reply(202, "{}"),
-    })
-    .await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("relay.toml");
-    let config = |batch_size: usize| {
+    let config = |(path, batch_size): (&str, usize)| {
         format!(
             "data_dir = \"{d}/data\"\n[buffer]\nmax_bytes = \"4MiB\"\nsegment_bytes = \"1MiB\"\n\
              [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:0\"\n\
-             [destinations.dd]\ntype = \"datadog\"\nendpoint = \"{url}\"\napi_key = \"k\"\n\
+             [destinations.dd]\ntype = \"datadog\"\nendpoint = \"{url}{path}\"\napi_key = \"k\"\n\
              batch_size = {batch_size}\nbatch_timeout = \"20ms\"\n",
             d = dir.path().display(),
             url = srv.url
         )
     };
-    std::fs::write(&file, config(10)).unwrap();
+    std::fs::write(&file, config(before)).unwrap();
     let relay = Relay::start(load_config(&file).unwrap()).await.unwrap();
     let source = relay.source_addresses().await["tcp"];
     let mut s = std::net::TcpStream::connect(source).unwrap();
@@ -466,12 +466,24 @@ async fn a_reload_keeps_the_servers_retry_after() {
         .unwrap();
     wait_until("the first request", T, || !srv.requests().is_empty()).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    std::fs::write(&file, config(20)).unwrap();
+    std::fs::write(&file, config(after)).unwrap();
     relay.reload().await.unwrap();
     wait_until("sent again", T, || srv.requests().len() >= 2).await;
     relay.shutdown().await.unwrap();
+    srv.requests()
+}
 
-    let reqs = srv.requests();
+/// A reload that restarts a destination (a setting changed, same server)
+/// keeps the server's `Retry-After`: the restarted destination sends the
+/// unacknowledged batch again only when the wait is over, not at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_servers_retry_after() {
+    let srv = serve(|_, n| match n {
+        0 => reply(429, r#"{"errors":["rate limited"]}"#).with_header("retry-after", "3"),
+        _ => reply(202, "{}"),
+    })
+    .await;
+    let reqs = reload_after_a_retry_after(&srv, ("", 10), ("", 20)).await;
     assert_eq!(reqs[0].status, 429);
     let waited = reqs[1].at - reqs[0].at;
     assert!(
@@ -1141,37 +1153,12 @@ async fn a_block_destination_larger_batch_than_the_ring_does_not_stall_ingest() 
 /// same scheme, host and port, up to an hour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_to_another_endpoint_ends_the_retry_after() {
-    use siem_relay::app::{load_config, Relay};
-    use std::io::Write;
     let srv = serve(|_, n| match n {
         0 => reply(429, r#"{"errors":["rate limited"]}"#).with_header("retry-after", "60"),
         _ => reply(202, "{}"),
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("relay.toml");
-    let config = |path: &str| {
-        format!(
-            "data_dir = \"{d}/data\"\n[buffer]\nmax_bytes = \"4MiB\"\nsegment_bytes = \"1MiB\"\n\
-             [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:0\"\n\
-             [destinations.dd]\ntype = \"datadog\"\nendpoint = \"{url}{path}\"\napi_key = \"k\"\n\
-             batch_timeout = \"20ms\"\n",
-            d = dir.path().display(),
-            url = srv.url
-        )
-    };
-    std::fs::write(&file, config("/a")).unwrap();
-    let relay = Relay::start(load_config(&file).unwrap()).await.unwrap();
-    let source = relay.source_addresses().await["tcp"];
-    let mut s = std::net::TcpStream::connect(source).unwrap();
-    s.write_all(b"<86>1 2026-12-07T10:00:00Z host app - LOGIN - evt_0002 refused\n")
-        .unwrap();
-    wait_until("the first request", T, || !srv.requests().is_empty()).await;
-    std::fs::write(&file, config("/b")).unwrap();
-    relay.reload().await.unwrap();
-    wait_until("sent to the new endpoint", T, || srv.requests().len() >= 2).await;
-    relay.shutdown().await.unwrap();
-    let reqs = srv.requests();
+    let reqs = reload_after_a_retry_after(&srv, ("/a", 500), ("/b", 500)).await;
     assert_eq!(reqs[0].path, "/a/api/v2/logs");
     assert_eq!(reqs[1].path, "/b/api/v2/logs");
     assert!(reqs[1].at - reqs[0].at < Duration::from_secs(5));

@@ -1277,15 +1277,18 @@ mod tests {
             syslog_hint: true,
         };
         let none = Map::new();
-        let records = parse_hec_raw_records(
-            body.as_bytes(),
-            1_000,
-            chrono_tz::Tz::UTC,
-            &none,
-            None,
-            &origin,
-        )
-        .unwrap();
+        let records_of = |meta: &Map<String, Value>, origin: &Origin| {
+            parse_hec_raw_records(
+                body.as_bytes(),
+                1_000,
+                chrono_tz::Tz::UTC,
+                meta,
+                None,
+                origin,
+            )
+            .unwrap()
+        };
+        let records = records_of(&none, &origin);
         assert_eq!(records.len(), 2);
         let hint = SyslogHint::parse(records[0].hint(), records[0].body()).expect("a syslog hint");
         match hint.header {
@@ -1298,15 +1301,7 @@ mod tests {
         // metadata to add: the event's record, without the line
         let mut meta = Map::new();
         meta.insert("index".into(), Value::from("edge"));
-        let records = parse_hec_raw_records(
-            body.as_bytes(),
-            1_000,
-            chrono_tz::Tz::UTC,
-            &meta,
-            None,
-            &origin,
-        )
-        .unwrap();
+        let records = records_of(&meta, &origin);
         assert!(records[0].hint().is_empty());
         let ev = Event::decode(records[0].body()).unwrap();
         assert_eq!(ev.metadata.unwrap()["index"], "edge");
@@ -1315,15 +1310,7 @@ mod tests {
             syslog_hint: false,
             ..origin
         };
-        let records = parse_hec_raw_records(
-            body.as_bytes(),
-            1_000,
-            chrono_tz::Tz::UTC,
-            &none,
-            None,
-            &origin,
-        )
-        .unwrap();
+        let records = records_of(&none, &origin);
         assert!(records.iter().all(|r| r.hint().is_empty()));
     }
 

@@ -241,15 +241,8 @@ impl Ring {
         })();
         let end = match written {
             Ok((end, notice_bytes)) => {
-                // the ring's own records (overflow and damage reports) are
-                // appended records too: `appended_total` matches `next_seq`
-                let counters = &inner.counters;
-                counters
-                    .appended
-                    .fetch_add(taken.len() as u64, Ordering::Relaxed);
-                counters
-                    .appended_bytes
-                    .fetch_add(notice_bytes as u64, Ordering::Relaxed);
+                // the ring's own records (overflow and damage reports)
+                inner.counters.add_appended(taken.len(), notice_bytes);
                 end
             }
             Err(e) => {
@@ -285,15 +278,9 @@ impl Ring {
                 }
             }
         }
-        let inner = &self.inner;
-        inner
+        self.inner
             .counters
-            .appended
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
-        inner
-            .counters
-            .appended_bytes
-            .fetch_add(sizes.iter().sum::<usize>() as u64, Ordering::Relaxed);
+            .add_appended(events.len(), sizes.iter().sum());
         self.wake_data_waiters();
         r
     }

@@ -316,6 +316,16 @@ pub(crate) struct Counters {
     pub fail_flushes: AtomicBool,
 }
 
+impl Counters {
+    /// `records` more appended records of `bytes` bytes in all (the
+    /// ring's own notices too: `appended_total` matches `next_seq`).
+    pub fn add_appended(&self, records: usize, bytes: usize) {
+        self.appended.fetch_add(records as u64, Ordering::Relaxed);
+        self.appended_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct Inner {
     pub settings: RingSettings,
     pub seg_size: usize,

@@ -319,13 +319,7 @@ impl Ring {
                     return;
                 }
             };
-            let counters = &self.inner.counters;
-            counters
-                .appended
-                .fetch_add(taken.len() as u64, Ordering::Relaxed);
-            counters
-                .appended_bytes
-                .fetch_add(bytes as u64, Ordering::Relaxed);
+            self.inner.counters.add_appended(taken.len(), bytes);
             // notices have no sender waiting for them: a failed flush is
             // logged (by `publish` and here), the next `sync` tries again
             let (synced, _) = self.publish(&mut w);
