@@ -72,12 +72,23 @@ async fn settle(d: &siem_relay::destinations::Destination, n: u64) {
 /// A ring in `data_dir/buffer` holding events `0..n`, and a `splunk_hec`
 /// destination "splunk" (token `token`, the fast test loop) sending to `url`.
 fn hec_with_events(data_dir: &Path, url: &str, token: &str, n: usize) -> (Ring, Arc<Destination>) {
+    hec_with_loop(data_dir, url, token, n, LOOP)
+}
+
+/// [`hec_with_events`] with the loop settings `settings` (batching, retry).
+fn hec_with_loop(
+    data_dir: &Path,
+    url: &str,
+    token: &str,
+    n: usize,
+    settings: &str,
+) -> (Ring, Arc<Destination>) {
     let ring = open_ring(&data_dir.join("buffer"));
     append(&ring, &(0..n).map(ev).collect::<Vec<_>>());
     let dest = destination(
         "splunk",
         "splunk_hec",
-        &format!("endpoint = \"{url}\"\ntoken = \"{token}\"\n{LOOP}"),
+        &format!("endpoint = \"{url}\"\ntoken = \"{token}\"\n{settings}"),
         data_dir,
     );
     (ring, dest)
@@ -142,18 +153,14 @@ async fn hec_refusing_single_events_is_progress_not_failed_attempts() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    append(&ring, &(0..10).map(ev).collect::<Vec<_>>());
     // a backoff that would show: two failed attempts take at least 2 s
-    let dest = destination(
-        "splunk",
-        "splunk_hec",
-        &format!(
-            "endpoint = \"{}\"\ntoken = \"tok\"\nbatch_size = 10\nbatch_timeout = \"20ms\"\n\
-             retry = {{ initial_backoff = \"2s\", max_backoff = \"4s\", max_attempts = 2 }}\n",
-            srv.url
-        ),
+    let (ring, dest) = hec_with_loop(
         dir.path(),
+        &srv.url,
+        "tok",
+        10,
+        "batch_size = 10\nbatch_timeout = \"20ms\"\n\
+         retry = { initial_backoff = \"2s\", max_backoff = \"4s\", max_attempts = 2 }\n",
     );
     let started = Instant::now();
     let run = start(&ring, dest.clone());
@@ -862,17 +869,13 @@ async fn stalled_tenant_does_not_hold_back_the_other() {
 async fn max_attempts_gives_up_and_dead_letters() {
     let srv = serve(|_, _| reply(503, r#"{"text":"Server is busy","code":9}"#)).await;
     let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    append(&ring, &(0..4).map(ev).collect::<Vec<_>>());
-    let dest = destination(
-        "splunk",
-        "splunk_hec",
-        &format!(
-            "endpoint = \"{}\"\ntoken = \"t\"\nbatch_size = 10\nbatch_timeout = \"20ms\"\n\
-             retry = {{ initial_backoff = \"20ms\", max_backoff = \"50ms\", max_attempts = 3 }}\n",
-            srv.url
-        ),
+    let (ring, dest) = hec_with_loop(
         dir.path(),
+        &srv.url,
+        "t",
+        4,
+        "batch_size = 10\nbatch_timeout = \"20ms\"\n\
+         retry = { initial_backoff = \"20ms\", max_backoff = \"50ms\", max_attempts = 3 }\n",
     );
     let run = start(&ring, dest.clone());
     settle(&dest, 4).await;
