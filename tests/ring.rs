@@ -72,6 +72,14 @@ fn second_process_cannot_open_the_same_ring() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("in use"), "{e}");
+    // an operator's `rm LOCK` ("a stale lock file") does not let one in:
+    // the directory itself is locked too (two relays appended over each
+    // other's acknowledged records)
+    std::fs::remove_file(d.path().join("LOCK")).unwrap();
+    let e = Ring::open(settings(d.path(), 1 << 20, 256 << 10))
+        .err()
+        .expect("still locked");
+    assert!(e.to_string().contains("in use"), "{e}");
 }
 
 #[test]

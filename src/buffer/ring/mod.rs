@@ -359,7 +359,7 @@ pub(crate) struct Inner {
     /// Test hook: new segment files fail as on a full file system.
     #[cfg(test)]
     pub no_space_for_tests: AtomicBool,
-    _lock: File,
+    _lock: [File; 2],
 }
 
 impl Drop for Inner {
@@ -778,17 +778,28 @@ impl Ring {
     }
 }
 
-/// Takes an exclusive advisory lock on the data directory.
-fn lock_dir(dir: &Path) -> Result<File, BufferError> {
+/// Takes an exclusive advisory lock on the data directory: on its `LOCK`
+/// file (what earlier versions locked) and on the directory itself. A lock
+/// on the file alone went with the file: an operator who deleted a "stale"
+/// `LOCK` let a second relay open the ring, and both appended over each
+/// other's records, acknowledged. The directory cannot be deleted while it
+/// holds the ring.
+fn lock_dir(dir: &Path) -> Result<[File; 2], BufferError> {
     let path = dir.join("LOCK");
-    let f = File::create(&path).map_err(io_err(format!("creating {}", path.display())))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(BufferError::Locked(dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(io_err(format!("locking {}", path.display()))(e))
+    let file = File::create(&path).map_err(io_err(format!("creating {}", path.display())))?;
+    let folder = File::open(dir).map_err(io_err(format!("opening {}", dir.display())))?;
+    for (f, what) in [(&folder, dir), (&file, path.as_path())] {
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(BufferError::Locked(dir.to_path_buf()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(io_err(format!("locking {}", what.display()))(e))
+            }
         }
     }
+    Ok([file, folder])
 }
 
 #[cfg(test)]
