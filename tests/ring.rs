@@ -750,3 +750,28 @@ fn a_lowered_max_bytes_is_applied_as_the_ring_rolls() {
         "every record read before, read now, or counted as dropped"
     );
 }
+
+/// A destination's checkpoint above the ring's last record (a crash lost the
+/// ring's tail after the records were acknowledged, or the checkpoint file
+/// was changed): the records below it count as delivered, and the report
+/// says so (it was silent, and a changed checkpoint skipped every record).
+#[test]
+fn a_checkpoint_ahead_of_the_ring_is_reported() {
+    let d = tempfile::tempdir().unwrap();
+    write_closed_ring(d.path(), 100);
+    let (ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+    assert_eq!(rep.checkpoint_ahead, None, "no checkpoint: nothing ahead");
+    drop(ring);
+    std::fs::write(
+        d.path().join("cursors/out.json"),
+        r#"{"seq":500,"dropped":0,"skipped_to":0}"#,
+    )
+    .unwrap();
+    let (ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+    assert_eq!(rep.checkpoint_ahead, Some((500, 100)));
+    assert_eq!(
+        ring.next_seq(),
+        500,
+        "numbers never go back below an acknowledgement"
+    );
+}

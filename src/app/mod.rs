@@ -649,6 +649,10 @@ fn log_recovery(r: &RecoveryReport) {
         next_seq = r.next_seq,
         "ring opened"
     );
+    if let Some((checkpoint, end)) = r.checkpoint_ahead {
+        tracing::warn!(checkpoint_seq = checkpoint, ring_end_seq = end,
+            "a destination's checkpoint is ahead of the ring's last record: the records below it count as delivered (right after a crash that lost the ring's tail after they were acknowledged; wrong if a checkpoint file was changed or copied from another relay)");
+    }
     for q in &r.quarantined {
         tracing::error!(file = %q.file, reason = %q.reason, moved_to = %q.moved_to, salvageable = q.salvageable_records,
             "segment quarantined");

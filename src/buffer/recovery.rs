@@ -59,6 +59,12 @@ pub struct RecoveryReport {
     pub next_seq: u64,
     /// The [`DamageItem::key`]s an earlier start already reported.
     pub reported_before: BTreeSet<String>,
+    /// A destination's checkpoint above the ring's last record: (the
+    /// checkpoint's sequence number, the ring's end). The records below it
+    /// count as delivered, which is right after a crash that lost the
+    /// ring's tail after they were acknowledged, and wrong for a checkpoint
+    /// file that was changed: either way, it is said.
+    pub checkpoint_ahead: Option<(u64, u64)>,
 }
 
 /// The file in the ring's folder naming the damage already reported, one
@@ -468,11 +474,11 @@ pub(crate) fn recover(
         .filter_map(|(_, _, r)| r.torn_seq.map(|s| s.saturating_add(1)))
         .max()
         .unwrap_or(0);
-    let mut next_seq = scanned_next
-        .max(ckpt_max)
+    let found_next = scanned_next
         .max(torn_next)
         .max(quarantined_high)
         .max(free_high);
+    let mut next_seq = found_next.max(ckpt_max);
     let mut next_id = live
         .last()
         .map(|(_, h, _)| h.id.saturating_add(1))
@@ -538,6 +544,7 @@ pub(crate) fn recover(
     report.lost_between_segments = gaps(&report.segments);
     report.next_seq = next_seq;
     report.reported_before = load_reported(dir);
+    report.checkpoint_ahead = (ckpt_max > found_next).then_some((ckpt_max, found_next));
     if report.has_new_damage() {
         tracing::warn!(
             quarantined = report.quarantined.len(),

@@ -518,6 +518,10 @@ impl Ring {
         cursors.push(shared.clone());
         drop(table);
         drop(cursors);
+        if lost > 0 {
+            tracing::warn!(destination = %name, lost, dropped_total = dropped,
+                "the destination's checkpoint is older than the ring's oldest record: the records between were not delivered and are gone (counted in dropped, reported in the stream)");
+        }
         if lost > 0 || damaged {
             let reason = if damaged {
                 "checkpoint unreadable (the destination starts at the oldest record)"
