@@ -775,3 +775,36 @@ fn a_checkpoint_ahead_of_the_ring_is_reported() {
         "numbers never go back below an acknowledgement"
     );
 }
+
+/// `buffer salvage` into a ring with no room: it refuses, the file stays in
+/// quarantine, and no record is overwritten. Run offline, no destination
+/// held its records, and it wrapped over records none had received.
+#[test]
+fn salvage_never_overwrites_records_not_yet_delivered() {
+    let d = tempfile::tempdir().unwrap();
+    write_closed_ring(d.path(), 1000);
+    let first = siem_relay::buffer::inspect(d.path()).unwrap();
+    let second = d.path().join(&first.segments[1].file);
+    let mut b = std::fs::read(&second).unwrap();
+    b[0..8].copy_from_slice(b"GARBAGE!");
+    std::fs::write(&second, &b).unwrap();
+    let (ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+    assert_eq!(rep.quarantined.len(), 1);
+    // new records fill the ring (no destination runs: nothing held it)
+    for i in 0..30 {
+        ring.append(
+            &(0..100)
+                .map(|j| ev(10_000 + i * 100 + j))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    }
+    let oldest = ring.oldest_seq();
+    let e = siem_relay::buffer::salvage(&ring).expect_err("no room");
+    assert!(e.to_string().contains("stays in quarantine"), "{e}");
+    assert_eq!(ring.oldest_seq(), oldest, "nothing overwritten");
+    assert_eq!(
+        siem_relay::buffer::recovery::quarantined_files(d.path()).len(),
+        1
+    );
+}
