@@ -397,8 +397,10 @@ pub(crate) fn recover(
     // nor those of records left in free slots (see `stale_high`)
     let mut free_high = 0u64;
     for &slot in &existing {
-        let seg =
-            Segment::open_existing(dir, slot).map_err(io_err(format!("opening segment {slot}")))?;
+        let seg = Segment::open_existing(dir, slot).map_err(io_err(format!(
+            "opening {}",
+            dir.join(super::segment::slot_file_name(slot)).display()
+        )))?;
         let name = super::segment::slot_file_name(slot);
         let header = seg.header();
         match header {
@@ -492,7 +494,10 @@ pub(crate) fn recover(
                 let slot = unopened
                     .pop()
                     .ok_or_else(|| BufferError::Settings("no slot for a segment".into()))?;
-                Arc::new(Segment::open(dir, slot, seg_size).map_err(io_err("creating segment"))?)
+                Arc::new(Segment::open(dir, slot, seg_size).map_err(io_err(format!(
+                    "creating {}",
+                    dir.join(super::segment::slot_file_name(slot)).display()
+                )))?)
             }
         };
         let h = SegmentHeader {

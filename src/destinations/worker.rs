@@ -14,6 +14,7 @@ use super::sink::{Delivery, Sink};
 use super::status::DestinationStatus;
 use super::throttle::Throttle;
 use crate::buffer::{Acker, Cursor, Ring};
+use crate::sources::log_limit::{Admit, LogLimiter, SystemClock};
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -56,6 +57,11 @@ const CHECKPOINT_RECORDS: u64 = 10_000;
 
 /// See [`CHECKPOINT_RECORDS`].
 const CHECKPOINT_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
+
+/// A failing checkpoint write (a full disk, a folder made read-only) is
+/// logged once, then summarised once a window with how often it failed:
+/// tried every [`COMMIT_EVERY`], it wrote ten `error` lines a second.
+const CHECKPOINT_ERROR_WINDOW: Duration = Duration::from_secs(60);
 
 /// The fewest acknowledged records that make a checkpoint due, the last one
 /// written `since` ago (0: any change, including the dropped count).
@@ -110,6 +116,7 @@ pub async fn run(
     let mut raw = Vec::new();
     let mut last_commit = Instant::now();
     let mut last_checkpoint = Instant::now();
+    let errors = LogLimiter::new(CHECKPOINT_ERROR_WINDOW, Arc::new(SystemClock));
     // when the last batch left for its send
     let mut last_sent: Option<Instant> = None;
     let c = &dest.common;
@@ -178,8 +185,12 @@ pub async fn run(
                 true => 0,
                 false => checkpoint_threshold(last_checkpoint.elapsed()),
             };
-            if commit_off_thread(&dest, &mut cursor, min_records).await {
+            if commit_off_thread(&dest, &mut cursor, min_records, &errors).await {
                 last_checkpoint = Instant::now();
+            }
+            for s in errors.due() {
+                tracing::error!(destination = %dest.name, failures = s.suppressed, seconds = s.over.as_secs(),
+                    error = %s.last, "writing checkpoint failed again and again (a crash now sends again what was delivered since the last one)");
             }
             last_commit = Instant::now();
         }
@@ -321,7 +332,12 @@ fn reports_own_loss(name: &str, r: &BatchEvent) -> bool {
         && has(format!(r#""destination":{quoted}"#).as_bytes())
 }
 
-async fn commit_off_thread(dest: &Destination, cursor: &mut Cursor, min_records: u64) -> bool {
+async fn commit_off_thread(
+    dest: &Destination,
+    cursor: &mut Cursor,
+    min_records: u64,
+    errors: &LogLimiter<String>,
+) -> bool {
     let mut written = false;
     if let Some(write) = cursor.checkpoint_due(min_records) {
         match tokio::task::spawn_blocking(move || write.write().map(|()| write)).await {
@@ -330,7 +346,9 @@ async fn commit_off_thread(dest: &Destination, cursor: &mut Cursor, min_records:
                 written = true;
             }
             Ok(Err(e)) => {
-                tracing::error!(destination = %dest.name, error = %e, "writing checkpoint failed")
+                if let Admit::Log { .. } = errors.admit("checkpoint", || e.to_string()) {
+                    tracing::error!(destination = %dest.name, error = %e, "writing checkpoint failed")
+                }
             }
             Err(e) => {
                 tracing::error!(destination = %dest.name, error = %e, "checkpoint write task failed")

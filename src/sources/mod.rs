@@ -10,7 +10,7 @@
 #[cfg(test)]
 mod gated_ingest;
 pub mod http;
-mod log_limit;
+pub(crate) mod log_limit;
 mod metrics;
 pub use metrics::queued_bytes;
 mod parse_ahead;
