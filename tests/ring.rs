@@ -808,3 +808,29 @@ fn salvage_never_overwrites_records_not_yet_delivered() {
         1
     );
 }
+
+/// A torn tail is reported once: the start that cuts it reports it, and
+/// the gap the cut leaves (the torn record's number is not reused, so the
+/// next records start above it) is not news at the next start, nor for
+/// `buffer verify` (QA: the same tear reported again as a lost record,
+/// with a second `relay.buffer.damage` event, and `verify` said DAMAGED).
+#[test]
+fn a_cut_torn_tail_is_reported_once() {
+    let d = tempfile::tempdir().unwrap();
+    write_closed_ring(d.path(), 1000);
+    let before = siem_relay::buffer::inspect(d.path()).unwrap();
+    let last = before.segments.last().unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.path().join(&last.file))
+        .unwrap();
+    file.set_len((last.bytes_used - 20) as u64).unwrap();
+    drop(file);
+    let (ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+    assert!(rep.has_new_damage(), "the tear is news: {rep:?}");
+    ring.append(&(0..10).map(ev).collect::<Vec<_>>()).unwrap();
+    ring.close().unwrap();
+    drop(ring);
+    let (_ring, rep) = Ring::open(settings(d.path(), 512 << 10, 64 << 10)).unwrap();
+    assert!(!rep.has_new_damage(), "reported again: {rep:?}");
+}

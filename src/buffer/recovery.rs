@@ -153,10 +153,21 @@ impl RecoveryReport {
     }
 
     /// The damage an earlier start did not report: records, torn bytes.
+    /// A gap after a segment whose torn tail an earlier start reported is
+    /// that tear, cut: the torn record's number is not reused, so the cut
+    /// leaves the gap (it was reported a second time, as lost records).
     pub fn new_damage(&self) -> (u64, usize) {
+        let reported_tear = |segment: &str| {
+            let torn = format!("torn {segment} ");
+            self.reported_before.iter().any(|k| k.starts_with(&torn))
+        };
         self.damage_items()
             .iter()
             .filter(|d| !self.reported_before.contains(&d.key))
+            .filter(|d| match d.key.strip_prefix("gap ") {
+                Some(ids) => !ids.split(' ').next().is_some_and(reported_tear),
+                None => true,
+            })
             .fold((0, 0), |(r, t), d| (r + d.records, t + d.torn_bytes))
     }
 
