@@ -362,22 +362,40 @@ async fn elasticsearch_batch_with_every_item_refused_is_a_failure_not_a_success(
 
 // ------------------------------------------------------ (c) Datadog 429 wait
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn datadog_429_retry_after_is_honoured() {
-    let srv = serve(|_, n| match n {
+/// A server that answers its first request 429 with `Retry-After: 2`, and
+/// every other one 202.
+async fn throttling_once() -> Server {
+    serve(|_, n| match n {
         0 => reply(429, r#"{"errors":["rate limited"]}"#).with_header("retry-after", "2"),
         _ => reply(202, "{}"),
     })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    append(&ring, &(0..3).map(ev).collect::<Vec<_>>());
+    .await
+}
+
+/// A ring in `data_dir/buffer` holding events `0..n`, and a `datadog`
+/// destination "dd" (API key `k`, loop settings `settings`) sending to `url`.
+fn datadog_with_events(
+    data_dir: &Path,
+    url: &str,
+    n: usize,
+    settings: &str,
+) -> (Ring, Arc<Destination>) {
+    let ring = open_ring(&data_dir.join("buffer"));
+    append(&ring, &(0..n).map(ev).collect::<Vec<_>>());
     let dest = destination(
         "dd",
         "datadog",
-        &format!("endpoint = \"{}\"\napi_key = \"k\"\n{LOOP}", srv.url),
-        dir.path(),
+        &format!("endpoint = \"{url}\"\napi_key = \"k\"\n{settings}"),
+        data_dir,
     );
+    (ring, dest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datadog_429_retry_after_is_honoured() {
+    let srv = throttling_once().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, dest) = datadog_with_events(dir.path(), &srv.url, 3, LOOP);
     let run = start(&ring, dest.clone());
     wait_until("second attempt", T, || srv.requests().len() >= 2).await;
     settle(&dest, 3).await;
@@ -403,21 +421,10 @@ async fn datadog_429_retry_after_is_honoured() {
 /// SIEM saw requests all through the wait it had asked for).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_holds_every_batch_of_the_destination() {
-    let srv = serve(|_, n| match n {
-        0 => reply(429, r#"{"errors":["rate limited"]}"#).with_header("retry-after", "2"),
-        _ => reply(202, "{}"),
-    })
-    .await;
+    let srv = throttling_once().await;
     let dir = tempfile::tempdir().unwrap();
-    let ring = open_ring(&dir.path().join("buffer"));
-    append(&ring, &(0..10).map(ev).collect::<Vec<_>>());
     let two_slots = LOOP.replace("concurrency = 1", "concurrency = 2");
-    let dest = destination(
-        "dd",
-        "datadog",
-        &format!("endpoint = \"{}\"\napi_key = \"k\"\n{two_slots}", srv.url),
-        dir.path(),
-    );
+    let (ring, dest) = datadog_with_events(dir.path(), &srv.url, 10, &two_slots);
     let run = start(&ring, dest.clone());
     wait_until("the first batch answered", T, || !srv.requests().is_empty()).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
