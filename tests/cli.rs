@@ -1363,3 +1363,35 @@ fn a_bad_api_token_is_one_error_not_two() {
     assert!(!out.contains("at least one token"), "{out}");
     assert_eq!(out.lines().count(), 2, "{out}");
 }
+
+/// A checkpoint that cannot be written (here a folder stands where its
+/// temporary file goes) is logged once, not at every 100 ms tick, while
+/// delivery goes on: the log said it ten times a second. (The repeats are
+/// summarised once a minute, longer than a test waits.)
+#[test]
+fn a_failing_checkpoint_write_is_logged_once_while_delivery_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = d.path().join("relay.toml");
+    let dest = "[destinations.archive]\ntype = \"file\"\npath = \"out/archive.ndjson\"\n\
+                batch_size = 1\nbatch_timeout = \"1ms\"\n";
+    std::fs::write(&cfg, config(port, dest)).unwrap();
+    std::fs::create_dir_all(d.path().join("data/buffer/cursors/archive.json.tmp")).unwrap();
+    let r = Running::start(&cfg, port);
+    let out = d.path().join("out/archive.ndjson");
+    // events over two seconds: a checkpoint is due after each batch
+    for i in 0..20 {
+        send_lines(port, i * 10, i * 10 + 10);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for("all lines in the file", Duration::from_secs(10), || {
+        messages(&out).len() >= 200
+    });
+    let log = r.log();
+    let failures = log
+        .lines()
+        .filter(|l| l.contains("writing checkpoint failed"))
+        .collect::<Vec<_>>();
+    assert_eq!(failures.len(), 1, "{log}");
+    assert!(failures[0].contains("Is a directory"), "{}", failures[0]);
+}
