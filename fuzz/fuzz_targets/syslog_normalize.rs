@@ -1,7 +1,7 @@
 //! Fuzz target: any bytes become exactly one canonical event that encodes
 //! and decodes (never a panic, never a drop), and the hand-written RFC 5424
 //! and RFC 3164 fast paths read what they accept exactly as `syslog_loose`
-//! does.
+//! does (but for a 3164 HOSTNAME or TAG of `-`, which it misreads).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -49,7 +49,11 @@ fuzz_target!(|data: &[u8]| {
         if let Some(m) = rfc5424::parse(text) {
             assert_eq!(m.to_message(), loose(), "RFC 5424 fast path");
         }
-        if let Some(m) = rfc3164::parse(text, 1_790_000_000_000, chrono_tz::Tz::Europe__Berlin) {
+        // a HOSTNAME or TAG of `-` syslog_loose misreads (see `rfc3164`,
+        // whose differential test checks those lines field by field)
+        if let Some(m) = rfc3164::parse(text, 1_790_000_000_000, chrono_tz::Tz::Europe__Berlin)
+            .filter(|m| m.hostname.is_some() && m.app_name.is_some())
+        {
             assert_eq!(m.to_message(), loose(), "RFC 3164 fast path");
         }
     }

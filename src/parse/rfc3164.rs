@@ -20,7 +20,7 @@
 //! else returns `None` and the caller falls back to `syslog_loose` (after
 //! [`super::header_repair`] for the shapes it misreads), so
 //! unusual input is read exactly as before: a timestamp with a year or
-//! fractional seconds, no hostname or no tag, a field of `-`, a hostname
+//! fractional seconds, no hostname or no tag, a hostname
 //! ending in `:`, tabs, several spaces, non-ASCII header fields, and dates
 //! that do not exist.
 //!
@@ -28,6 +28,10 @@
 //! (`[12345.678] …`, `[INFO] …`, `- …`) is MSG, as written. `syslog_loose`
 //! reads such a start as SD; [`super::syslog`] puts it back in its MSG, so
 //! both paths agree.
+//!
+//! A HOSTNAME or TAG of `-` is none (as RFC 5424's NILVALUE), and this path
+//! reads such lines rather than `syslog_loose`: after a TAG of `-` it lost
+//! the HOSTNAME and a MSG's leading `-` (`h - -x` became MSG `x`, no host).
 //!
 //! Mirrored `syslog_loose` 0.21 behaviour: the month is read in any case
 //! (`NOV`); the day may be padded with a second space (`Nov  3`); a colon
@@ -52,8 +56,10 @@ pub struct Rfc3164<'a> {
     /// Event time in milliseconds since the epoch: the year nearest to the
     /// receive time, the wall-clock time read in the default zone.
     pub timestamp_ms: i64,
-    pub hostname: &'a str,
-    pub app_name: &'a str,
+    /// `None` for a HOSTNAME of `-`.
+    pub hostname: Option<&'a str>,
+    /// `None` for a TAG of `-`.
+    pub app_name: Option<&'a str>,
     /// As written between the brackets (see [`procid_string`]).
     pub procid: Option<&'a str>,
     /// MSG, with a leading BOM removed.
@@ -78,19 +84,19 @@ pub fn parse(text: &str, received_ms: i64, tz: Tz) -> Option<Rfc3164<'_>> {
         }
         _ => bsd_timestamp(b, i)?,
     };
-    // HOSTNAME: printable ASCII, not `-`, not ending in ':'
+    // HOSTNAME: printable ASCII, not ending in ':'; `-` is none
     i = space(b, i)?;
     let host_end = token_end(b, i, |_| true);
     let hostname = &text[i..host_end];
-    let host_ok = !hostname.is_empty() && hostname != "-" && !hostname.ends_with(':');
+    let host_ok = !hostname.is_empty() && !hostname.ends_with(':');
     if !host_ok || b.get(host_end) != Some(&b' ') {
         return None;
     }
-    // TAG: printable ASCII up to ':' or a space, not `-`
+    // TAG: printable ASCII up to ':' or a space; `-` is none
     i = host_end + 1;
     let tag_end = token_end(b, i, |c| c != b':');
     let tag = &text[i..tag_end];
-    if tag.is_empty() || tag == "-" || !matches!(b.get(tag_end), None | Some(b':' | b' ')) {
+    if tag.is_empty() || !matches!(b.get(tag_end), None | Some(b':' | b' ')) {
         return None;
     }
     let (app_name, procid) = split_tag(tag)?;
@@ -107,8 +113,8 @@ pub fn parse(text: &str, received_ms: i64, tz: Tz) -> Option<Rfc3164<'_>> {
         facility: (pri >> 3) as u8,
         severity: (pri & 7) as u8,
         timestamp_ms,
-        hostname,
-        app_name,
+        hostname: (hostname != "-").then_some(hostname),
+        app_name: (app_name != "-").then_some(app_name),
         procid,
         msg: strip_bom(&text[i..]),
     })
@@ -123,8 +129,8 @@ impl Rfc3164<'_> {
             severity: Some(self.severity),
             version: None,
             timestamp_ms: Some(self.timestamp_ms),
-            hostname: Some(self.hostname.to_string()),
-            app_name: Some(self.app_name.to_string()),
+            hostname: self.hostname.map(str::to_string),
+            app_name: self.app_name.map(str::to_string),
             procid: self.procid.map(|p| procid_string(p).into_owned()),
             msgid: None,
             structured_data: Map::new(),
@@ -318,9 +324,56 @@ pub(crate) mod tests {
         let Some(fast) = parse(line, received_ms, tz) else {
             return Ok(None);
         };
-        let slow = parse_syslog_loose(line.as_bytes(), received_ms, tz);
+        // `syslog_loose` misreads a field of `-` (see the module doc): the
+        // reference is its reading of the line with the field spelled out
+        // as a word, then the field taken away
+        let (host_dash, tag_dash) = dashes(line, &fast);
+        let mut words = line.to_string();
+        for at in [tag_dash, host_dash].into_iter().flatten() {
+            words.replace_range(at..at + 1, "N");
+        }
+        let mut slow = parse_syslog_loose(words.as_bytes(), received_ms, tz);
+        if host_dash.is_some() {
+            prop_assert_eq!(
+                slow.hostname.take(),
+                Some("N".to_string()),
+                "line: {:?}",
+                line
+            );
+        }
+        if tag_dash.is_some() {
+            prop_assert_eq!(
+                slow.app_name.take(),
+                Some("N".to_string()),
+                "line: {:?}",
+                line
+            );
+        }
         prop_assert_eq!(fast.to_message(), slow, "line: {:?}", line);
         Ok(Some(fast))
+    }
+
+    /// Where the `-` of a HOSTNAME and of a TAG that the fast path read as
+    /// none stand in `line`.
+    fn dashes(line: &str, m: &Rfc3164<'_>) -> (Option<usize>, Option<usize>) {
+        let b = line.as_bytes();
+        // after PRI and the timestamp: the first space, then the HOSTNAME
+        let close = line.find('>').unwrap();
+        let ts_end = if b[close + 1].is_ascii_digit() {
+            close + line[close..].find(' ').unwrap()
+        } else {
+            // `Mmm dd hh:mm:ss` (the day may be padded with a space)
+            let time = close + 1 + line[close + 1..].find(':').unwrap() - 2;
+            time + line[time..].find(' ').unwrap()
+        };
+        let host = ts_end + 1;
+        let host_dash = (m.hostname.is_none()).then_some(host);
+        let tag = host + line[host..].find(' ').unwrap() + 1;
+        let tag_dash = (m.app_name.is_none()).then_some(tag);
+        for at in [host_dash, tag_dash].into_iter().flatten() {
+            assert_eq!(b[at], b'-', "{line}");
+        }
+        (host_dash, tag_dash)
     }
 
     fn check(line: &str) -> Option<Rfc3164<'_>> {
@@ -335,40 +388,46 @@ pub(crate) mod tests {
         assert_eq!(m.timestamp_ms, ms("2026-11-23T14:56:08Z"));
         assert_eq!(
             (m.hostname, m.app_name, m.procid),
-            ("web-01", "sshd", Some("4242"))
+            (Some("web-01"), Some("sshd"), Some("4242"))
         );
         assert_eq!(m.msg, "Accepted password for alice");
 
         let m = check("<13>Nov  3 01:02:03 10.0.0.1 kernel: eth0 up  ").unwrap();
         assert_eq!(m.timestamp_ms, ms("2026-11-03T01:02:03Z"));
-        assert_eq!((m.app_name, m.procid, m.msg), ("kernel", None, "eth0 up"));
+        assert_eq!(
+            (m.app_name, m.procid, m.msg),
+            (Some("kernel"), None, "eth0 up")
+        );
 
         // no colon: the word after the host is the tag
         let m = check("<13>Sep 21 14:00:00 host some words here").unwrap();
-        assert_eq!((m.app_name, m.msg), ("some", "words here"));
+        assert_eq!((m.app_name, m.msg), (Some("some"), "words here"));
         // a colon after the seconds, a lowercase month, a zero-padded PROCID
         let m = check("<189>sep 21 14:00:00: fw01 app[0042] : x").unwrap();
-        assert_eq!((m.app_name, m.procid, m.msg), ("app", Some("0042"), "x"));
+        assert_eq!(
+            (m.app_name, m.procid, m.msg),
+            (Some("app"), Some("0042"), "x")
+        );
         assert_eq!(m.to_message().procid.as_deref(), Some("42"));
         // a TAG that is not app[pid] is the APP-NAME whole
         assert_eq!(
             check("<13>Sep 21 14:00:00 h a[1]b: x").unwrap().app_name,
-            "a[1]b"
+            Some("a[1]b")
         );
         assert_eq!(
             check("<13>Sep 21 14:00:00 h a[]: x").unwrap().app_name,
-            "a[]"
+            Some("a[]")
         );
         assert_eq!(
             check("<13>Sep 21 14:00:00 h a[1 x").unwrap().app_name,
-            "a[1"
+            Some("a[1")
         );
         // rsyslog's forwarding format: an RFC 3339 timestamp with its zone
         let m = check("<30>2026-12-05T21:40:00.123456+01:00 web-01 nginx[88]: GET /").unwrap();
         assert_eq!(m.timestamp_ms, ms("2026-12-05T20:40:00.123Z"));
         assert_eq!(
             (m.app_name, m.procid, m.msg),
-            ("nginx", Some("88"), "GET /")
+            (Some("nginx"), Some("88"), "GET /")
         );
         // an empty MSG, a BOM
         assert_eq!(check("<13>Sep 21 14:00:00 h app:").unwrap().msg, "");
@@ -426,6 +485,37 @@ pub(crate) mod tests {
         }
     }
 
+    /// A HOSTNAME or TAG of `-` is none, and the line's other fields and
+    /// its MSG are kept whole (`syslog_loose` lost the HOSTNAME after a
+    /// TAG of `-`, and a MSG's leading `-`).
+    #[test]
+    fn a_field_of_a_dash_is_none_and_loses_nothing_else() {
+        for (line, host, app, msg) in [
+            (
+                "<13>Dec  7 10:12:14 - app: -x one",
+                None,
+                Some("app"),
+                "-x one",
+            ),
+            ("<13>Dec  7 10:12:14 h - -x two", Some("h"), None, "-x two"),
+            ("<13>Dec  7 10:12:14 h - x two", Some("h"), None, "x two"),
+            ("<13>Dec  7 10:12:14 h -: -x two", Some("h"), None, "-x two"),
+            ("<13>Dec  7 10:12:14 - - -x three", None, None, "-x three"),
+            (
+                "<13>Dec  7 10:12:14 - -[42]: [x] four",
+                None,
+                None,
+                "[x] four",
+            ),
+        ] {
+            let m = check(line).unwrap_or_else(|| panic!("not on the fast path: {line}"));
+            assert_eq!((m.hostname, m.app_name, m.msg), (host, app, msg), "{line}");
+            let full = crate::parse::syslog::parse_syslog(line.as_bytes(), RECEIVED, Tz::UTC);
+            assert_eq!(full.hostname.as_deref(), host, "{line}");
+            assert_eq!(full.msg, msg, "{line}");
+        }
+    }
+
     #[test]
     fn unusual_lines_are_left_to_the_slow_path() {
         for line in [
@@ -435,8 +525,6 @@ pub(crate) mod tests {
             "<13>2026-09-21T14:00:60Z h app: leap second",
             "<13>Sep 21 14:00:00 app[1]: no hostname",
             "<13>Sep 21 14:00:00 host: no tag",
-            "<13>Sep 21 14:00:00 - app: nil host",
-            "<13>Sep 21 14:00:00 h -: nil tag",
             "<13>Sep 21 14:00:00  h app: two spaces",
             "<13>Sep 21 14:00:00 h\tapp: a tab",
             "<13>Sep 21 14:00:00 hé app: non-ASCII",

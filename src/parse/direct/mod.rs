@@ -206,8 +206,8 @@ impl<'a> From<&Rfc3164<'a>> for Line<'a> {
             severity: p.severity,
             version: None,
             timestamp_ms: Some(p.timestamp_ms),
-            hostname: Some(p.hostname),
-            app_name: Some(p.app_name),
+            hostname: p.hostname,
+            app_name: p.app_name,
             procid: p.procid,
             msgid: None,
             structured_data: "",
@@ -933,11 +933,12 @@ pub(crate) mod tests {
     }
 
     /// Both paths for one RFC 3164 line: whether the direct one took it.
-    /// The reference is `syslog_loose` and the `Event`, with no fast path.
+    /// The reference is the parsed message (the fast path's is checked
+    /// against `syslog_loose` in `rfc3164`) and the `Event`.
     fn check_3164(line: &str, received_ms: i64, tz: chrono_tz::Tz) -> Result<bool, TestCaseError> {
-        use crate::parse::syslog::parse_syslog_loose;
+        use crate::parse::syslog::parse_syslog;
         let general = normalize_syslog(
-            parse_syslog_loose(line.as_bytes(), received_ms, tz),
+            parse_syslog(line.as_bytes(), received_ms, tz),
             received_ms,
             &ORIGIN,
         )
