@@ -10,9 +10,10 @@
 //! | audit (13), alert (14)  ("log audit/log alert")  | `SECURITY`       |
 //! | every other facility, and no PRI at all          | `SYSTEM`         |
 //!
-//! A syslog line without a PRI or that `syslog_loose` cannot parse is kept
-//! with severity `notice` (RFC 3164's default PRI 13), the raw text in
-//! `message` and `parse_error = true`.
+//! A syslog line that `syslog_loose` cannot parse is kept whole in
+//! `message` with `parse_error = true`: with its PRI's severity, category
+//! and `syslog.facility`/`severity` when it starts with a PRI that can be
+//! read, else severity `notice` (RFC 3164's default PRI 13).
 //!
 //! A MSG that is a JSON object (after an optional BOM) is parsed with
 //! simd-json and mapped onto the canonical fields by [`apply_json`]; the flat
@@ -119,6 +120,14 @@ pub fn normalize_syslog(m: SyslogMessage, received_ms: i64, origin: &Origin) -> 
     if !m.parsed {
         ev.parse_error = true;
         ev.message = Some(m.msg);
+        // the PRI of a line that did not parse, when it had one
+        if m.facility.is_some() {
+            ev.syslog = Some(SyslogFields {
+                facility: m.facility,
+                severity: m.severity,
+                ..Default::default()
+            });
+        }
         return ev;
     }
     ev.syslog = Some(SyslogFields {
@@ -467,6 +476,56 @@ mod tests {
         assert_eq!(ev.message.as_deref(), Some("\u{fffd}\u{fffd} garbage"));
         assert_eq!(ev.timestamp_ms, 5_000);
         assert!(ev.syslog.is_none());
+    }
+
+    /// A line that does not parse keeps its PRI (RFC 3164 §4.3.2): an
+    /// `auth.crit` line was a `notice` and slipped past severity filters.
+    #[test]
+    fn a_line_that_does_not_parse_keeps_its_pri() {
+        for (text, severity, category) in [
+            ("<34>plain text", Severity::Critical, "AUTHENTICATION"),
+            (
+                "<187>123: *Mar  1 18:46:11.123: %LINK-3-UPDOWN: down",
+                Severity::Error,
+                "SYSTEM",
+            ),
+            // STRUCTURED-DATA not well formed: kept whole, with its PRI
+            (
+                "<110>1 2026-12-07T10:00:00Z h a p m [a@1 x=v] m",
+                Severity::Info,
+                "SECURITY",
+            ),
+        ] {
+            let pri: u8 = text[1..text.find('>').unwrap()].parse().unwrap();
+            for ev in [
+                line(text),
+                Event::decode(
+                    syslog_line_to_record(text.as_bytes(), 1_700_000_000_000, Tz::UTC, &ORIGIN)
+                        .body(),
+                )
+                .unwrap(),
+            ] {
+                assert!(ev.parse_error, "{text}");
+                assert_eq!(ev.message.as_deref(), Some(text));
+                assert_eq!(
+                    (ev.severity, ev.category.as_str()),
+                    (severity, category),
+                    "{text}"
+                );
+                let sys = ev.syslog.as_ref().unwrap();
+                assert_eq!(
+                    (sys.facility, sys.severity),
+                    (Some(pri >> 3), Some(pri & 7))
+                );
+                assert_eq!(sys.hostname, None);
+            }
+        }
+        // no PRI, or one out of range: no syslog fields, `notice`
+        for text in ["plain text", "<192>plain", "<13 x"] {
+            let ev = line(text);
+            assert!(ev.parse_error && ev.syslog.is_none(), "{text}");
+            assert_eq!(ev.severity, Severity::Notice, "{text}");
+        }
     }
 
     #[test]

@@ -150,10 +150,22 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
             }
             out
         }
-        _ => SyslogMessage {
-            msg: text.to_string(),
-            ..Default::default()
-        },
+        _ => not_parsed(text),
+    }
+}
+
+/// A line that did not parse: kept whole, with its PRI's facility and
+/// severity when it starts with one that can be read (RFC 3164 §4.3.2: a
+/// valid PRI, then no valid TIMESTAMP, and the relay keeps the PRI and
+/// reads the rest as content). Without them an `auth.crit` line that did
+/// not parse was a `notice` and slipped past `min_severity` filters.
+fn not_parsed(text: &str) -> SyslogMessage {
+    let pri = crate::parse::rfc5424::pri(text.as_bytes()).map(|(p, _)| p);
+    SyslogMessage {
+        facility: pri.map(|p| (p >> 3) as u8),
+        severity: pri.map(|p| (p & 7) as u8),
+        msg: text.to_string(),
+        ..Default::default()
     }
 }
 
