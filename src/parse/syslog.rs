@@ -175,24 +175,27 @@ fn wall_clock_in(ms: i64, tz: Tz) -> i64 {
     ms - i64::from(offset_at_local(tz, ms.div_euclid(1000), 0)) * 1000
 }
 
-/// Whether syslog_loose read an RFC 5424 line whose STRUCTURED-DATA starts
-/// with `[` but is not in the strict form (an unquoted value, a quote never
-/// closed) as having none: it skips such an element without a word, and
-/// its text was lost. Such a line is kept whole as a parse error instead,
-/// as one whose element has no closing `]` already was.
+/// Whether an RFC 5424 line's STRUCTURED-DATA, as syslog_loose read it,
+/// starts with `[` but is not in the strict form `[ID( NAME="VALUE")*]…`:
+/// syslog_loose skips an element it cannot read (an unquoted value, a
+/// quote never closed) without a word, also after elements it read
+/// (`[a@1 x="1"][b@1 y=v]` kept only `a@1`), and reads names with spaces
+/// or quotes in them (`[ex@1 a b="v"]`: param `a b`). Such a line is kept
+/// whole as a parse error instead, as one whose element has no closing
+/// `]` already was.
 fn sd_dropped(m: &syslog_loose::Message<&str>, input: &str) -> bool {
-    if !matches!(m.protocol, syslog_loose::Protocol::RFC5424(_)) || !m.structured_data.is_empty() {
+    if !matches!(m.protocol, syslog_loose::Protocol::RFC5424(_)) {
         return false;
     }
-    // past PRI+VERSION, TIMESTAMP, HOSTNAME, APP-NAME, PROCID and MSGID
-    let mut rest = input;
-    for _ in 0..6 {
-        match rest.find(' ') {
-            Some(sp) => rest = &rest[sp + 1..],
-            None => return false,
-        }
-    }
-    rest.starts_with('[') && super::rfc5424::scan_sd(rest, 0, |_, _| {}).is_none()
+    let start = match m.structured_data.first() {
+        // the first element's `[`, right before its SD-ID
+        Some(el) => offset_in(input, el.id).and_then(|i| i.checked_sub(1)),
+        // past PRI+VERSION, TIMESTAMP, HOSTNAME, APP-NAME, PROCID and MSGID
+        None => (0..6).try_fold(0, |at, _| Some(at + input[at..].find(' ')? + 1)),
+    };
+    start.is_some_and(|s| {
+        input[s..].starts_with('[') && super::rfc5424::scan_sd(input, s, |_, _| {}).is_none()
+    })
 }
 
 /// RFC 3164 has no STRUCTURED-DATA, but syslog_loose reads a MSG that
@@ -512,6 +515,14 @@ mod tests {
             "<14>1 2026-12-07T06:00:00Z h a 1 m [a@1 x=v] msg",
             "<14>1 2026-12-07T06:00:00Z h a 1 m [a@1 x=\"unterminated] msg",
             "<14>1 - h a 1 m [a@1 x=v] msg",
+            // after an element syslog_loose read: the second was dropped
+            "<13>1 2026-12-07T10:00:00Z h a p m [a@1 x=\"1\"][b@1 y=v] m",
+            "<13>1 2026-12-07T10:00:00Z h a p m [a@1 x=\"1\"][b@1 y=\"v] m",
+            // names that are no SD-NAMEs (RFC 5424: no space, `=`, `"` or `]`)
+            "<13>1 2026-12-07T10:00:00Z h a p m [ex@1 a b=\"v\"] m",
+            "<13>1 2026-12-07T10:00:00Z h a p m [ex@1 k = \"v\"] m",
+            "<13>1 2026-12-07T10:00:00Z h a p m [ex@1 k\"x=\"v\"] m",
+            "<13>1 2026-12-07T10:00:00Z h a p m [ex 1 k=\"v\"] m",
         ] {
             let m = parse_syslog(line.as_bytes(), 0, Tz::UTC);
             assert!(!m.parsed, "{line}");
