@@ -222,6 +222,30 @@ impl CursorShared {
         Ok(true)
     }
 
+    /// For the ring, as it reuses records below `end` this cursor claimed
+    /// (read, whether its batch was acknowledged since or is still in
+    /// flight), with `skipped_to` already moved to `end` or past: writes
+    /// the checkpoint unless the one on disk covers them (its `seq` or
+    /// its `skipped_to` at `end` or past). Otherwise a restart after a
+    /// crash finds the checkpoint older than the ring and counts those
+    /// records as lost, though they were sent (under `drop_oldest` the
+    /// ring reuses a batch in flight and the cursor acknowledges it
+    /// later). Records the cursor never read cost no write: dropped and
+    /// counted in memory only, they are counted again, once, from the
+    /// older checkpoint at a restart.
+    pub(crate) fn persist_reused(&self, end: u64) {
+        let on_disk = *self.on_disk.lock().unwrap();
+        if on_disk.seq.max(on_disk.skipped_to) >= end {
+            return;
+        }
+        let cp = self.current(self.acked.load(Ordering::Acquire));
+        debug_assert!(cp.skipped_to >= end);
+        if let Err(e) = self.store(cp) {
+            tracing::error!(destination = %self.name, error = %e,
+                "writing the checkpoint before the ring reuses records the destination read failed (a crash now may report them lost)");
+        }
+    }
+
     /// For the ring, before it reuses records below `end`: when this
     /// cursor has acknowledged them but its checkpoint on disk is behind,
     /// writes the checkpoint now. Normally it is far ahead (written every

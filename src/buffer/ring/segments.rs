@@ -74,8 +74,7 @@ impl Ring {
                 .pop_front()
                 .ok_or_else(|| io::Error::other("no segment to reuse"))?;
             let next = t.segs.front().cloned().unwrap_or_else(|| old.clone());
-            // what the cursors acknowledged of it is on disk before it goes
-            self.persist_through(oldest.end_seq.load(Ordering::Acquire));
+            // (`evict` writes the checkpoints that must cover it before it goes)
             let reason = if t.no_space.is_some() {
                 "buffer full (no space left on the file system for more segments)"
             } else {
@@ -234,11 +233,21 @@ impl Ring {
     }
 
     /// Moves every cursor still in `gone` to the start of `next`, counting
-    /// what it had not read. Caller holds the writer lock and the table write lock.
+    /// what it had not read, and notes in every cursor's `skipped_to` that
+    /// the records below `next` are gone. Before it returns (and so before
+    /// the caller rewrites or deletes `gone`), each cursor that had claimed
+    /// records below `next` its checkpoint on disk does not cover, whether
+    /// acknowledged since or still in flight, writes its checkpoint
+    /// ([`CursorShared::persist_reused`]): a restart after a crash would
+    /// otherwise count them as lost, though they were sent. Caller holds
+    /// the writer lock and the table write lock.
     pub(super) fn evict(&self, w: &mut Writer, gone: &SegInfo, next: &SegInfo, reason: &str) {
         let cursors = self.inner.cursors.lock().unwrap();
         for c in cursors.iter() {
             let mut pos = c.pos.lock().unwrap();
+            // what it read since the ring last moved it (or since it
+            // opened), of the records that go now
+            let claimed = c.skipped_to.load(Ordering::Acquire)..pos.next_seq.min(next.first_seq);
             if pos.seg_id <= gone.id {
                 let lost = next.first_seq.saturating_sub(pos.next_seq);
                 *pos = ReadPos {
@@ -253,6 +262,13 @@ impl Ring {
                         .push_back(overflow_notice(&c.name, lost, total, reason));
                 }
             }
+            // a cursor already past `gone` may still have batches of it in
+            // flight: those records are gone from the ring all the same
+            c.skipped_to.fetch_max(next.first_seq, Ordering::AcqRel);
+            drop(pos);
+            if !claimed.is_empty() {
+                c.persist_reused(claimed.end);
+            }
         }
     }
 
@@ -265,14 +281,6 @@ impl Ring {
             .unwrap()
             .iter()
             .any(|c| c.policy == WhenFull::Block && !c.releases_through(end_seq))
-    }
-
-    /// Before records below `end` go: each cursor that acknowledged them
-    /// writes its checkpoint if it is behind ([`CursorShared::persist_through`]).
-    fn persist_through(&self, end: u64) {
-        for c in self.inner.cursors.lock().unwrap().iter() {
-            c.persist_through(end);
-        }
     }
 
     /// Expires sealed segments whose newest record is older than `max_age`.
