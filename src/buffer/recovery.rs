@@ -576,6 +576,7 @@ pub(crate) fn recover(
             free,
             unopened,
             no_space: None,
+            spare_failed: None,
         },
         writer,
         report,

@@ -61,6 +61,7 @@ use super::recovery::{self, RecoveryReport};
 use super::segment::{Segment, SegmentHeader, DATA_START};
 use crate::config::{FsyncPolicy, SEGMENT_BYTES};
 use crate::event::{self, now_millis, EncodedEvent, Event, Severity, HEADER_LEN};
+use crate::sources::log_limit::{LogLimiter, SystemClock};
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::fs::File;
@@ -201,6 +202,10 @@ pub(crate) struct Table {
     /// then), the unopened slots do not count, and the ring is full at the
     /// size it has.
     pub no_space: Option<std::time::Instant>,
+    /// When the maintenance thread last failed to create a segment for
+    /// another reason (a read-only or failing folder): it tries again
+    /// [`segments::SEGMENT_RETRY`] later, not at every tick.
+    pub spare_failed: Option<std::time::Instant>,
 }
 
 impl Table {
@@ -314,6 +319,12 @@ pub(crate) struct Counters {
     /// Test hook: those flushes fail.
     #[cfg(test)]
     pub fail_flushes: AtomicBool,
+    /// The maintenance thread's tries to create a segment ahead of the
+    /// writer, and the log lines about those that failed.
+    #[cfg(test)]
+    pub spare_tries: AtomicU64,
+    #[cfg(test)]
+    pub spare_error_lines: AtomicU64,
 }
 
 impl Counters {
@@ -348,6 +359,9 @@ pub(crate) struct Inner {
     pub closed: AtomicBool,
     pub counters: Counters,
     pub cursor_dir: PathBuf,
+    /// The maintenance thread's failures to create a segment (other than
+    /// for lack of space): the first logged, then one summary a window.
+    pub spare_errors: LogLimiter<String>,
     /// The maintenance thread. When the last handle drops, it is woken and
     /// joined, so it ends with the ring instead of after its tick (up to a
     /// second later).
@@ -359,6 +373,9 @@ pub(crate) struct Inner {
     /// Test hook: new segment files fail as on a full file system.
     #[cfg(test)]
     pub no_space_for_tests: AtomicBool,
+    /// Test hook: new segment files fail as in a read-only folder.
+    #[cfg(test)]
+    pub read_only_for_tests: AtomicBool,
     _lock: [File; 2],
 }
 
@@ -451,11 +468,14 @@ impl Ring {
             closed: AtomicBool::new(false),
             counters: Counters::default(),
             cursor_dir,
+            spare_errors: LogLimiter::new(segments::SPARE_ERROR_WINDOW, Arc::new(SystemClock)),
             maintenance: Default::default(),
             #[cfg(test)]
             maintenance_paused: AtomicBool::new(false),
             #[cfg(test)]
             no_space_for_tests: AtomicBool::new(false),
+            #[cfg(test)]
+            read_only_for_tests: AtomicBool::new(false),
             _lock: lock,
         });
         let ring = Ring { inner };
@@ -1573,6 +1593,58 @@ mod tests {
             );
             assert_eq!(c.read_position(), ring.oldest_seq());
         }
+    }
+
+    /// A segment the maintenance thread cannot create for another reason
+    /// than space (a read-only folder) is logged once, then summarised,
+    /// and tried again every 5 s (README), not at every tick: the log said
+    /// it ten times a second, forever.
+    #[test]
+    fn a_segment_that_cannot_be_created_is_logged_once_and_tried_every_5_s() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(settings(d.path())).unwrap();
+        ring.inner.maintenance_paused.store(true, Ordering::Relaxed);
+        ring.inner
+            .read_only_for_tests
+            .store(true, Ordering::Relaxed);
+        ring.inner.table.write().unwrap().free.clear();
+        let counters = &ring.inner.counters;
+        let tries = || counters.spare_tries.load(Ordering::Relaxed);
+        let lines = || counters.spare_error_lines.load(Ordering::Relaxed);
+        let round = || {
+            ring.prepare_spare();
+            ring.summarise_spare_errors(false);
+        };
+        // maintenance ticks (every 100 ms under `fsync = "100ms"`)
+        for _ in 0..50 {
+            round();
+        }
+        assert_eq!((tries(), lines()), (1, 1));
+        // every 5 s it tries again, counted, not logged one by one
+        let five_seconds_pass = || {
+            let mut t = ring.inner.table.write().unwrap();
+            let at = t.spare_failed.expect("a failure noted");
+            t.spare_failed = Some(at.checked_sub(segments::SEGMENT_RETRY).unwrap());
+        };
+        for _ in 0..11 {
+            five_seconds_pass();
+            round();
+            round();
+        }
+        assert_eq!((tries(), lines()), (12, 1));
+        assert!(ring.inner.table.read().unwrap().free.is_empty());
+        // writable again: the segment is made, the failures summarised
+        ring.inner
+            .read_only_for_tests
+            .store(false, Ordering::Relaxed);
+        round();
+        assert_eq!((tries(), lines()), (12, 1), "not before 5 s");
+        five_seconds_pass();
+        round();
+        assert_eq!((tries(), lines()), (13, 2));
+        let t = ring.inner.table.read().unwrap();
+        assert_eq!(t.free.len(), 1);
+        assert!(t.spare_failed.is_none());
     }
 
     /// A checkpoint file that cannot be read is logged and noticed, and the

@@ -7,11 +7,20 @@
 use super::append::write_padded;
 use super::*;
 use crate::buffer::segment::is_out_of_space;
+use crate::sources::log_limit::Admit;
 use std::time::Instant;
+
+/// How long the maintenance thread waits before it tries again to create
+/// a segment it could not (README: "tries again every 5 s").
+pub(super) const SEGMENT_RETRY: Duration = Duration::from_secs(5);
+
+/// A failure to create a segment (other than for lack of space) is logged
+/// once, then once a window with the number of failures.
+pub(super) const SPARE_ERROR_WINDOW: Duration = Duration::from_secs(60);
 
 /// How long a ring out of space waits before it tries to create a segment again.
 #[cfg(not(test))]
-pub(super) const NO_SPACE_RETRY: Duration = Duration::from_secs(5);
+pub(super) const NO_SPACE_RETRY: Duration = SEGMENT_RETRY;
 #[cfg(test)]
 pub(super) const NO_SPACE_RETRY: Duration = Duration::from_millis(20);
 
@@ -204,6 +213,10 @@ impl Ring {
         #[cfg(test)]
         if self.inner.no_space_for_tests.load(Ordering::Relaxed) {
             return Err(io::ErrorKind::StorageFull.into());
+        }
+        #[cfg(test)]
+        if self.inner.read_only_for_tests.load(Ordering::Relaxed) {
+            return Err(io::ErrorKind::ReadOnlyFilesystem.into());
         }
         Segment::open(&self.inner.settings.dir, slot, self.inner.seg_size)
     }
@@ -404,9 +417,20 @@ impl Ring {
     /// does not create, size and map a file in the append path. The slot
     /// stays available to the writer meanwhile: it is handed over only if
     /// the writer has not opened it itself.
+    ///
+    /// A slot file it cannot create for another reason than space (a
+    /// read-only or failing folder) is tried again [`SEGMENT_RETRY`] later,
+    /// and logged once, then summarised ([`Ring::summarise_spare_errors`]):
+    /// tried and logged at every tick, it filled the log ten times a
+    /// second under `fsync = "100ms"`.
     pub(super) fn prepare_spare(&self) {
         let slot = {
             let t = self.inner.table.read().unwrap();
+            if t.spare_failed
+                .is_some_and(|at| at.elapsed() < SEGMENT_RETRY)
+            {
+                return;
+            }
             let enough = match t.no_space {
                 // out of space: look again now and then (free segments or
                 // not), not every tick
@@ -423,17 +447,34 @@ impl Ring {
                 None => return,
             }
         };
+        #[cfg(test)]
+        self.inner
+            .counters
+            .spare_tries
+            .fetch_add(1, Ordering::Relaxed);
         let seg = match self.open_slot(slot) {
             Ok(seg) => seg,
             Err(e) => {
                 if is_out_of_space(&e) {
                     self.note_no_space(&mut self.inner.table.write().unwrap(), &e);
-                } else {
-                    tracing::warn!(slot, error = %e, "cannot prepare the next segment");
+                    return;
+                }
+                self.inner.table.write().unwrap().spare_failed = Some(Instant::now());
+                let admitted = self.inner.spare_errors.admit("segment", || e.to_string());
+                if let Admit::Log { suppressed } = admitted {
+                    self.count_spare_error_line();
+                    tracing::warn!(slot, error = %e, suppressed,
+                        "cannot prepare the next segment (tried again every {}s; repeats are summarised)",
+                        SEGMENT_RETRY.as_secs());
                 }
                 return;
             }
         };
+        let failed_before = self.inner.table.write().unwrap().spare_failed.take();
+        if failed_before.is_some() {
+            self.summarise_spare_errors(true);
+            tracing::info!(slot, "the next segment could be prepared again");
+        }
         let mut t = self.inner.table.write().unwrap();
         if t.no_space.take().is_some() {
             tracing::info!(
@@ -445,6 +486,27 @@ impl Ring {
             t.unopened.remove(i);
             t.free.push(Arc::new(seg));
         }
+    }
+
+    /// Logs how often creating a segment failed since the last line (the
+    /// windows that are over; all of them with `all`).
+    pub(super) fn summarise_spare_errors(&self, all: bool) {
+        let limiter = &self.inner.spare_errors;
+        let summaries = if all { limiter.flush() } else { limiter.due() };
+        for s in summaries {
+            self.count_spare_error_line();
+            tracing::warn!(suppressed = s.suppressed, last_error = %s.last,
+                "cannot prepare the next segment: {} more times in the last {}s (not logged one by one)",
+                s.suppressed, s.over.as_secs_f64().round());
+        }
+    }
+
+    fn count_spare_error_line(&self) {
+        #[cfg(test)]
+        self.inner
+            .counters
+            .spare_error_lines
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Background thread: periodic fsync (interval policy), expiry, and
@@ -480,6 +542,7 @@ impl Ring {
                 }
                 ring.expire_old();
                 ring.prepare_spare();
+                ring.summarise_spare_errors(false);
                 if recycle {
                     ring.recycle_oldest();
                 }
