@@ -220,3 +220,20 @@ async fn a_json_msg_nested_too_deep_is_text_not_a_crash() {
     assert_eq!(got, [msg, "good 1".to_string()]);
     h.stop().await;
 }
+
+/// Lines and octet-counted frames of nothing but spaces, tabs, line ends
+/// and NULs make no event, over a real TCP connection, as a blank UDP
+/// datagram makes none (`printf '   \n\t\n' | nc` made two `parse_error`
+/// events).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blank_lines_make_no_events() {
+    let h = start("tcp", "syslog_tcp", SETTINGS, std::path::Path::new(".")).await;
+    send(&h, b"   \n\t\n").await;
+    send(&h, format!("\0 \r\n{}3  \t\n \t", good(1)).as_bytes()).await;
+    // `send` waits for the relay to close: what it kept is in by then
+    h.collector.wait_for_async(1, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(messages(&h), ["good 1"]);
+    assert_eq!(h.collector.snapshot().len(), 1);
+    h.stop().await;
+}

@@ -228,6 +228,15 @@ fn resolve(name: &str, address: &str) -> Result<SocketAddr, SourceError> {
         })
 }
 
+/// Whether a syslog message (a UDP datagram, a TCP or TLS frame) is blank:
+/// nothing but spaces, tabs, line ends (LF, CR, form feed) and NULs. A blank
+/// one carries no message and makes no event in any syslog source (it
+/// became an empty `parse_error` event); it is not counted either, as an
+/// empty line between frames is not.
+pub(crate) fn is_blank(message: &[u8]) -> bool {
+    message.iter().all(|b| *b == 0 || b.is_ascii_whitespace())
+}
+
 /// Waits until the shutdown flag is set (or its sender is gone).
 async fn shutdown_signal(mut rx: tokio::sync::watch::Receiver<bool>) {
     while !*rx.borrow_and_update() {
@@ -240,6 +249,16 @@ async fn shutdown_signal(mut rx: tokio::sync::watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_is_white_space_and_nuls_only() {
+        for blank in [&b""[..], b" ", b"\t", b"\r\n", b"\0", b" \t\r\n\0\x0c"] {
+            assert!(is_blank(blank), "{blank:?}");
+        }
+        for not in [&b"x"[..], b" x ", b"\t-", b"\x0b", b"\0\x01"] {
+            assert!(!is_blank(not), "{not:?}");
+        }
+    }
 
     /// A mistyped source type gets the type meant suggested, a transport
     /// alone (`tcp`) or mistyped (`tpc`) the syslog source of it.

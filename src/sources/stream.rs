@@ -10,18 +10,20 @@
 //! is the TCP backpressure the sender sees. When a connection ends (EOF,
 //! an I/O error such as a TLS peer gone without `close_notify`, the idle
 //! timeout), a last line without its LF is kept; at shutdown, a piece of a
-//! line is counted as dropped.
+//! line is counted as dropped. A line or frame of nothing but spaces, tabs,
+//! line ends and NULs makes no event ([`super::is_blank`], as for a UDP
+//! datagram) and is not counted.
 
 use super::log_limit::{Warnings, SUMMARY_CHECK};
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
 use super::read_budget::{Held, ReadBudget};
 use super::stream_append::{deliver, Appender};
-use super::{shutdown_signal, Ingest};
+use super::{is_blank, shutdown_signal, Ingest};
 use crate::event::now_millis;
 use crate::event::EncodedEvent;
 use crate::parse::{
-    syslog_line_to_event, syslog_line_to_record, syslog_text_to_record, FrameRef, FrameSpan,
+    syslog_line_to_event, syslog_line_to_record, syslog_text_to_record, Frame, FrameRef, FrameSpan,
     Framer, FramerConfig, Origin,
 };
 use bytes::BufMut;
@@ -479,6 +481,7 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &Con
     // its LF (on TLS also when the peer left without `close_notify`,
     // which rustls reports as an error after the data it authenticated)
     match framer.finish() {
+        Some(Ok(Frame::Message(line))) if is_blank(&line) => {}
         Some(Ok(frame)) => {
             let record = kept_bytes(frame.as_ref(), shared, &conn.address).map(|(b, truncated)| {
                 let origin = conn.origin(shared.ingest.syslog_hints());
@@ -496,7 +499,11 @@ async fn finish(end: End, framer: &mut Framer, shared: &StreamShared, conn: &Con
 }
 
 /// The complete frames in the framer, as ranges of [`Framer::framed`] with
-/// their truncation flag (counting oversized ones).
+/// their truncation flag (counting oversized ones). A blank frame (a line
+/// or an octet-counted frame of nothing but spaces, tabs, line ends and
+/// NULs: [`is_blank`]) is left out: it makes no event, as a blank UDP
+/// datagram makes none. A truncated frame is kept whatever its first bytes
+/// are (its rest was not looked at).
 fn frame_spans(
     framer: &mut Framer,
     shared: &StreamShared,
@@ -506,6 +513,7 @@ fn frame_spans(
     let mut frames = Vec::with_capacity(framer.pending() / 128 + 1);
     while let Some(next) = framer.next_frame_span() {
         match next {
+            FrameSpan::Message(r) if is_blank(&framer.framed()[r.clone()]) => {}
             FrameSpan::Message(r) => frames.push((r, false)),
             FrameSpan::Truncated(r) => {
                 oversized(shared, peer, None);
@@ -885,6 +893,30 @@ mod tests {
             summaries[0].last.error.contains("bytes skipped"),
             "{summaries:?}"
         );
+    }
+
+    /// A line or an octet-counted frame of nothing but spaces, tabs, line
+    /// ends and NULs makes no event, as a blank UDP datagram makes none: in
+    /// a read of blank lines only, among other frames, and as the last line
+    /// at the end of the stream (each became an empty `parse_error` event).
+    #[tokio::test]
+    async fn blank_lines_and_frames_make_no_events() {
+        use crate::sources::gated_ingest::{shared, Gated};
+        let ingest = Gated::new(1 << 20, Duration::ZERO, false);
+        let shared = shared(ingest.clone(), 1 << 20);
+        let (_stop, shutdown) = watch::channel(false);
+        let (mut ours, handler) = open(&shared, shutdown);
+        ours.write_all(b"   \n\t\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ours.write_all(b"<13>1 - h app - - - one\n \0\t\r\n4 \t\0 \x0c\n")
+            .await
+            .unwrap();
+        ours.write_all(b"<13>1 - h app - - - two\n \t\r")
+            .await
+            .unwrap();
+        ours.shutdown().await.unwrap();
+        handler.await.unwrap();
+        assert_eq!(ingest.calls.lock().unwrap().concat(), ["one", "two"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,7 +35,7 @@ mod receive;
 use super::log_limit::Warnings;
 use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
-use super::{resolve, Ingest, IngestError, SourceContext, SourceError};
+use super::{is_blank, resolve, Ingest, IngestError, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, SectionConfig};
 use crate::event::{buffers, EncodedEvent};
 use crate::parse::{syslog_line_to_record, Origin};
@@ -433,13 +433,12 @@ struct Chunk {
 impl Chunk {
     /// The records of the chunk's datagrams, in order (with syslog hints
     /// when `syslog_hint`). A datagram of nothing but line ends, NULs and
-    /// spaces carries no message and makes no event, as a blank line on
-    /// TCP makes none (it became an empty `parse_error` event).
+    /// spaces carries no message and makes no event ([`is_blank`]), as a
+    /// blank TCP line or frame makes none.
     fn parse(&self, syslog_hint: bool) -> Vec<EncodedEvent> {
-        let blank = |d: &[u8]| d.iter().all(|b| *b == 0 || b.is_ascii_whitespace());
         self.datagrams
             .iter()
-            .filter(|(range, _)| !blank(&self.bytes[range.clone()]))
+            .filter(|(range, _)| !is_blank(&self.bytes[range.clone()]))
             .map(|(range, peer)| {
                 let origin = Origin {
                     listener: &self.listener,
