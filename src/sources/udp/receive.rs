@@ -12,12 +12,21 @@
 //! kernel dropped datagrams during a nap ([`Naps`]) it waits for the next
 //! arrival, as before naps. A slow flow (below 16k datagrams/s) naps until
 //! its next chunk is due instead ([`SLOW_PER_NAP`]).
+//!
+//! Kernel drops are counted from the SO_RXQ_OVFL count each datagram
+//! carries: the socket's drop count when the kernel queued it. The drops
+//! after the last datagram queued (the tail of a burst that overflowed the
+//! queue) would wait for the next datagram to be counted, so a socket that
+//! has nothing to read asks the kernel for the count itself (SO_MEMINFO,
+//! the same counter), once per [`DROPS_CHECK`] at most.
 
 use super::batch::Batch;
 use super::{Chunk, Queue, FLUSH_DATAGRAMS, LINGER};
 use crate::event::now_millis;
 use crate::sources::metrics::SourceMetrics;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::getsockopt;
+use nix::{getsockopt_impl, sockopt_impl};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
@@ -47,6 +56,24 @@ const NO_NAPS_AFTER_DROPS: Duration = Duration::from_secs(1);
 const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Datagrams read from one socket before the others get their turn.
 const READ_MAX: usize = 1024;
+/// How often, at most, a socket with nothing to read asks the kernel for
+/// its drop count.
+const DROPS_CHECK: Duration = IDLE_POLL;
+
+/// The `u32`s of SO_MEMINFO up to the drop count. Every kernel with
+/// SO_MEMINFO (Linux 4.12) has them all; a newer one with more counters
+/// fills only the length asked for.
+const MEMINFO_VARS: usize = libc::SK_MEMINFO_DROPS as usize + 1;
+
+sockopt_impl!(
+    /// SO_MEMINFO: the socket's memory counters, its drop count
+    /// (`SK_MEMINFO_DROPS`, what SO_RXQ_OVFL reports) last.
+    MemInfo,
+    GetOnly,
+    libc::SOL_SOCKET,
+    libc::SO_MEMINFO,
+    [u32; MEMINFO_VARS]
+);
 
 /// One socket's reading side.
 pub(super) struct Receiver {
@@ -58,6 +85,11 @@ pub(super) struct Receiver {
     capacity: usize,
     /// Last cumulative SO_RXQ_OVFL value seen.
     kernel_drops: u32,
+    /// When the kernel was last asked for the drop count (SO_MEMINFO);
+    /// `None` when it was not yet.
+    drops_checked: Option<Instant>,
+    /// False once SO_MEMINFO failed (a kernel without it).
+    meminfo: bool,
     /// The last sender and its text form (senders repeat: format it once).
     last_peer: Option<(SocketAddr, Arc<str>)>,
     queue: Arc<Queue>,
@@ -232,6 +264,8 @@ impl Receiver {
             sock,
             capacity: limit / CHARGE_PER_DATAGRAM,
             kernel_drops: 0,
+            drops_checked: None,
+            meminfo: true,
             last_peer: None,
             queue,
             appender,
@@ -286,7 +320,35 @@ impl Receiver {
             }
         }
         read.crowded = read.datagrams >= READ_MAX || read.datagrams * NAP_MARGIN > self.capacity;
+        if read.datagrams == 0 && !read.queue_full {
+            read.kernel_dropped |= self.catch_up_kernel_drops(Instant::now());
+        }
         read
+    }
+
+    /// Asks the kernel for the socket's drop count (at most once per
+    /// [`DROPS_CHECK`]) and counts the drops not counted yet; true if there
+    /// were any. A datagram's SO_RXQ_OVFL count is the one when it was
+    /// queued, so without this the drops after the last datagram queued
+    /// (the end of a burst) were counted only once another datagram
+    /// arrived.
+    fn catch_up_kernel_drops(&mut self, now: Instant) -> bool {
+        if !self.meminfo
+            || self
+                .drops_checked
+                .is_some_and(|at| now.saturating_duration_since(at) < DROPS_CHECK)
+        {
+            return false;
+        }
+        self.drops_checked = Some(now);
+        match getsockopt(&self.sock, MemInfo) {
+            Ok(info) => self.note_kernel_drops(info[libc::SK_MEMINFO_DROPS as usize]),
+            Err(e) => {
+                tracing::debug!(source = %self.name, error = %e, "SO_MEMINFO not available; kernel drops are counted as datagrams arrive");
+                self.meminfo = false;
+                false
+            }
+        }
     }
 
     /// Starts a chunk now if none is being gathered.
@@ -372,14 +434,18 @@ impl Receiver {
         chunk.datagrams.push((at..chunk.bytes.len(), peer));
     }
 
-    /// Counts the kernel's drops since the last count; true if there were any.
+    /// Counts the kernel's drops since the last count; true if there were
+    /// any. A count behind the last one (a datagram queued before the
+    /// kernel was last asked, [`Self::catch_up_kernel_drops`]) is old news;
+    /// the count wraps at `u32::MAX`.
     fn note_kernel_drops(&mut self, cumulative: u32) -> bool {
         let delta = cumulative.wrapping_sub(self.kernel_drops);
-        if delta > 0 {
-            self.metrics.dropped("kernel", u64::from(delta));
+        if delta == 0 || delta > u32::MAX / 2 {
+            return false;
         }
+        self.metrics.dropped("kernel", u64::from(delta));
         self.kernel_drops = cumulative;
-        delta > 0
+        true
     }
 }
 
@@ -503,6 +569,64 @@ mod tests {
             assert_eq!(read.datagrams, n);
             assert_eq!(read.crowded, crowded, "{n} of 80");
         }
+    }
+
+    /// The drops the kernel made after the last datagram it queued are
+    /// counted once the socket is idle, without another datagram to carry
+    /// their count: a burst into the smallest receive buffer, read after
+    /// it, counts every datagram that did not arrive. (They were counted
+    /// only when the next datagram came: none here, as its queue filled
+    /// before the kernel dropped any.)
+    #[test]
+    fn kernel_drops_are_counted_while_the_socket_is_idle() {
+        use metrics_exporter_prometheus::PrometheusBuilder;
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let series = "siem_relay_source_dropped_total{source=\"test\",reason=\"kernel\"}";
+        let dropped = || {
+            handle
+                .render()
+                .lines()
+                .find_map(|l| l.strip_prefix(series))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap())
+        };
+        metrics::with_local_recorder(&recorder, || {
+            // the smallest receive buffer the kernel allows
+            let (mut r, addr, _chunks) = receiver(1);
+            let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let sent = 400;
+            for _ in 0..sent {
+                sender.send_to(&[b'x'; 1200], addr).unwrap();
+            }
+            let mut batch = Batch::new();
+            let mut received = 0;
+            let deadline = Instant::now() + 5 * DROPS_CHECK;
+            while received + dropped() != sent {
+                assert!(
+                    Instant::now() < deadline,
+                    "{received} received, {} counted as dropped of {sent}",
+                    dropped()
+                );
+                received += r.read(&mut batch).datagrams;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(received > 0 && received < sent, "{received} of {sent}");
+        });
+    }
+
+    /// A drop count behind the last one seen (a datagram the kernel queued
+    /// before the count was asked for) counts nothing; the count wraps.
+    #[test]
+    fn an_older_drop_count_counts_nothing() {
+        let (mut r, _addr, _chunks) = receiver(1 << 20);
+        assert!(r.note_kernel_drops(10));
+        assert!(!r.note_kernel_drops(10));
+        assert!(!r.note_kernel_drops(4), "older");
+        assert_eq!(r.kernel_drops, 10);
+        assert!(r.note_kernel_drops(12));
+        r.kernel_drops = u32::MAX - 1;
+        assert!(r.note_kernel_drops(3), "wrapped");
+        assert_eq!(r.kernel_drops, 3);
     }
 
     /// Voluntary context switches of thread `tid` of this process so far.
