@@ -478,6 +478,41 @@ mod tests {
         assert!(ev.syslog.is_none());
     }
 
+    /// A repeated SD-PARAM keeps every value, in order, as an array (RFC
+    /// 5424 §6.3.3; `origin`'s `ip` is the standard case): only the last
+    /// was kept. A repeated SD-ID merges its params the same way.
+    #[test]
+    fn a_repeated_sd_param_keeps_every_value() {
+        for text in [
+            r#"<13>1 2026-12-07T10:00:00Z h a p m [origin ip="10.0.0.1" ip="10.0.0.2" software="x"] m"#,
+            r#"<13>1 2026-12-07T10:00:00Z h a p m [origin ip="10.0.0.1" software="x"][origin ip="10.0.0.2"] m"#,
+            // the general path (syslog_loose): two spaces before MSGID
+            r#"<13>1 2026-12-07T10:00:00Z h a p  m [origin ip="10.0.0.1" ip="10.0.0.2" software="x"] m"#,
+        ] {
+            for ev in [
+                line(text),
+                Event::decode(
+                    syslog_line_to_record(text.as_bytes(), 1_700_000_000_000, Tz::UTC, &ORIGIN)
+                        .body(),
+                )
+                .unwrap(),
+            ] {
+                assert!(!ev.parse_error, "{text}");
+                let sd = &ev.syslog.as_ref().unwrap().structured_data;
+                assert_eq!(
+                    serde_json::Value::Object(sd.clone()),
+                    json!({"origin": {"ip": ["10.0.0.1", "10.0.0.2"], "software": "x"}}),
+                    "{text}"
+                );
+            }
+        }
+        let three = line(r#"<13>1 - h a p m [x a="1"][x a="2" a="3"] m"#);
+        assert_eq!(
+            three.syslog.unwrap().structured_data["x"],
+            json!({"a": ["1", "2", "3"]})
+        );
+    }
+
     /// A line that does not parse keeps its PRI (RFC 3164 §4.3.2): an
     /// `auth.crit` line was a `notice` and slipped past severity filters.
     #[test]

@@ -147,11 +147,20 @@ impl Rfc5424<'_> {
             return out;
         }
         // Params are collected per element, then the element is added (or
-        // merged into an earlier one with the same SD-ID, later params
-        // winning, as syslog_loose's inserts do).
+        // merged into an earlier one with the same SD-ID, its params added
+        // to the earlier one's).
         fn flush(out: &mut Map<String, Value>, id: &str, params: Map<String, Value>) {
             match out.get_mut(id) {
-                Some(Value::Object(existing)) => existing.extend(params),
+                Some(Value::Object(existing)) => {
+                    for (name, value) in params {
+                        match value {
+                            Value::Array(values) => values
+                                .into_iter()
+                                .for_each(|v| add_value(existing, &name, v)),
+                            v => add_value(existing, &name, v),
+                        }
+                    }
+                }
                 _ => {
                     out.insert(id.to_string(), Value::Object(params));
                 }
@@ -166,7 +175,7 @@ impl Rfc5424<'_> {
             }
             Some((name, raw)) => {
                 if let Some((_, params)) = current.as_mut() {
-                    params.insert(name.to_string(), Value::String(unescape_param(raw)));
+                    add_param(params, name, unescape_param(raw));
                 }
             }
         });
@@ -385,6 +394,26 @@ static SD_NAME_BYTES: [bool; 256] = {
     }
     t
 };
+
+/// Adds param `name`'s `value` to an SD element's params: a string, or,
+/// for a param given more than once (RFC 5424 §6.3.3: "An SD-PARAM MAY be
+/// repeated", as `origin`'s `ip` is), an array of its values in order.
+pub(crate) fn add_param(params: &mut Map<String, Value>, name: &str, value: String) {
+    add_value(params, name, Value::String(value));
+}
+
+fn add_value(params: &mut Map<String, Value>, name: &str, value: Value) {
+    match params.get_mut(name) {
+        Some(Value::Array(values)) => values.push(value),
+        Some(first) => {
+            let first = first.take();
+            params.insert(name.to_string(), Value::Array(vec![first, value]));
+        }
+        None => {
+            params.insert(name.to_string(), value);
+        }
+    }
+}
 
 /// Scans adjacent SD elements from `text[i] == '['`, calling `f(id, None)`
 /// for each element and `f(id, Some((name, raw_value)))` for each of its

@@ -293,7 +293,7 @@ fn structured_data(elements: &[syslog_loose::StructuredElement<&str>]) -> Map<St
             // not `el.params()`, which also turns `\n` into a newline
             for (name, raw) in &el.params {
                 let value = super::rfc5424::unescape_param(raw);
-                params.insert(name.to_string(), Value::String(value));
+                super::rfc5424::add_param(params, name, value);
             }
         }
     }

@@ -127,10 +127,50 @@ pub(super) struct SyslogPart<'a> {
 
 type SdMap<'a> = BTreeMap<Cow<'a, str>, BTreeMap<Cow<'a, str>, SdValue<'a>>>;
 
-/// An SD param value: borrowed when it is a plain JSON string, otherwise the
-/// text of the scalar (numbers, booleans) so nothing is refused.
+/// An SD param's values: one, or those of a param given more than once
+/// (an array in the canonical event, written as the param repeated).
+/// Borrowed when plain JSON strings, otherwise the text of the scalar
+/// (numbers, booleans) so nothing is refused.
 #[derive(Debug)]
-pub(super) struct SdValue<'a>(Cow<'a, str>);
+pub(super) struct SdValue<'a>(Vec<Cow<'a, str>>);
+
+/// One scalar SD param value (see [`SdValue`]).
+struct SdScalar<'a>(Cow<'a, str>);
+
+/// What [`SdScalar`] and [`SdValue`] read of a scalar.
+struct ScalarVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for ScalarVisitor<'a> {
+    type Value = Cow<'a, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string, number or boolean")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for SdScalar<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor(std::marker::PhantomData))
+            .map(SdScalar)
+    }
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for SdValue<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -138,25 +178,37 @@ impl<'de: 'a, 'a> Deserialize<'de> for SdValue<'a> {
         impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
             type Value = SdValue<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string, number or boolean")
+                f.write_str("a string, number or boolean, or an array of them")
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(SdValue(Cow::Borrowed(v)))
+                Ok(SdValue(vec![Cow::Borrowed(v)]))
             }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(SdValue(Cow::Owned(v.to_string())))
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                ScalarVisitor(self.0).visit_str(v).map(|v| SdValue(vec![v]))
             }
-            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(SdValue(Cow::Owned(v.to_string())))
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                ScalarVisitor(self.0).visit_u64(v).map(|v| SdValue(vec![v]))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(SdValue(Cow::Owned(v.to_string())))
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                ScalarVisitor(self.0).visit_i64(v).map(|v| SdValue(vec![v]))
             }
-            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(SdValue(Cow::Owned(v.to_string())))
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                ScalarVisitor(self.0).visit_f64(v).map(|v| SdValue(vec![v]))
             }
-            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(SdValue(Cow::Owned(v.to_string())))
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                ScalarVisitor(self.0)
+                    .visit_bool(v)
+                    .map(|v| SdValue(vec![v]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut values = Vec::new();
+                while let Some(SdScalar(v)) = seq.next_element()? {
+                    values.push(v);
+                }
+                Ok(SdValue(values))
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
@@ -413,11 +465,15 @@ pub(super) fn write_structured_data(sd: &SdMap<'_>, out: &mut Vec<u8>) {
     for (id, params) in sd {
         out.push(b'[');
         push_sd_name(out, id);
-        for (name, value) in params {
+        // a param given more than once: each value, in order
+        for (name, value) in params
+            .iter()
+            .flat_map(|(n, v)| v.0.iter().map(move |v| (n, v)))
+        {
             out.push(b' ');
             push_sd_name(out, name);
             out.extend_from_slice(b"=\"");
-            push_sd_value(out, &value.0);
+            push_sd_value(out, value);
             out.push(b'"');
         }
         out.push(b']');
@@ -807,6 +863,23 @@ mod tests {
                 r#"{"syslog":{"structured_data":{"x":{"a\"b":"1","a#":"2"}}},"message":"m"}"#,
                 fast,
             ),
+            // a param given more than once: repeated, in order
+            (
+                r#"{"syslog":{"structured_data":{"origin":{"ip":["10.0.0.1","10.0.0.2"],"software":"x"}}},"message":"m"}"#,
+                fast,
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"origin":{"ip":[]}}},"message":"m"}"#,
+                serde(Unsupported),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"origin":{"ip":[1,"a"]}}},"message":"m"}"#,
+                serde(Unsupported),
+            ),
+            (
+                r#"{"syslog":{"structured_data":{"origin":{"ip":["a" "b"]}}},"message":"m"}"#,
+                serde(Syntax),
+            ),
         ];
         let e = encoder(Format::Syslog);
         for (body, path) in cases {
@@ -899,6 +972,11 @@ mod tests {
                 1 => any::<i64>().prop_map(Value::from),
                 1 => any::<f64>().prop_map(Value::from),
                 1 => Just(Value::Null),
+                // a param given more than once
+                2 => prop::collection::vec(text().prop_map(Value::String), 0..4)
+                    .prop_map(Value::Array),
+                1 => prop::collection::vec(any::<bool>().prop_map(Value::Bool), 1..3)
+                    .prop_map(Value::Array),
             ]
         }
 
@@ -976,6 +1054,8 @@ mod tests {
                     Value::Object(params) => params.values().all(|v| match v {
                         Value::String(_) | Value::Bool(_) => true,
                         Value::Number(n) => n.is_u64(),
+                        // a param given more than once: strings only
+                        Value::Array(a) => !a.is_empty() && a.iter().all(Value::is_string),
                         _ => false,
                     }),
                     _ => false,
@@ -1143,6 +1223,28 @@ mod tests {
             "<34>1 1970-01-01T00:00:00.000Z mymachine.example.com su 123 ID47 \
              [exampleSDID@32473 eventSource=\"Ap\\\"p\\]li\\\\cation\" iut=\"3\" n=\"5\"] \
              'su root' failed for lonvick on /dev/pts/8"
+        );
+    }
+
+    /// A param given more than once (an array in the event) goes out
+    /// repeated, its values in order: only the last had been kept.
+    #[test]
+    fn syslog_format_repeats_a_param_given_more_than_once() {
+        let line = r#"<13>1 2026-12-07T10:00:00Z h a p  m [origin ip="10.0.0.1" ip="10.0.0.2"] m"#;
+        let rec = crate::parse::syslog_line_to_record(
+            line.as_bytes(),
+            0,
+            chrono_tz::Tz::UTC,
+            &crate::parse::Origin {
+                listener: "t",
+                address: None,
+                syslog_hint: true,
+            },
+        );
+        let ev = Event::decode(rec.body()).unwrap();
+        assert_eq!(
+            encode(&encoder(Format::Syslog), &batch_event(&ev)),
+            "<13>1 2026-12-07T10:00:00.000Z h a p m [origin ip=\"10.0.0.1\" ip=\"10.0.0.2\"] m"
         );
     }
 

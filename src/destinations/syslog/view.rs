@@ -505,6 +505,32 @@ impl<'a> Scanner<'a> {
                 return Err(Fallback::Unsorted);
             }
             prev = Some(name);
+            // a param given more than once: an array of strings, written
+            // as the param repeated (others are left to serde)
+            if self.peek() == Some(b'[') {
+                self.i += 1;
+                loop {
+                    if !self.eat(b'"') {
+                        return Err(Fallback::Unsupported);
+                    }
+                    let v = self.string()?;
+                    scratch.sd.push(b' ');
+                    push_sd_name(&mut scratch.sd, name.resolve(&mut scratch.text));
+                    scratch.sd.extend_from_slice(b"=\"");
+                    push_sd_value(&mut scratch.sd, v.resolve(&mut scratch.text));
+                    scratch.sd.push(b'"');
+                    if self.eat(b']') {
+                        break;
+                    }
+                    if !self.eat(b',') {
+                        return Err(Fallback::Syntax);
+                    }
+                }
+                if !self.next_member()? {
+                    return Ok(());
+                }
+                continue;
+            }
             scratch.sd.push(b' ');
             push_sd_name(&mut scratch.sd, name.resolve(&mut scratch.text));
             scratch.sd.extend_from_slice(b"=\"");
