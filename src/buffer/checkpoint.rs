@@ -15,9 +15,11 @@ pub struct Checkpoint {
     /// Records dropped for this destination over its life (overflow, age, damage).
     pub dropped: u64,
     /// Where the ring last moved the cursor past records it reused or
-    /// expired: those below it that it had not read are in `dropped`
-    /// already, so a restart that finds them gone does not count them
-    /// again. (0 in files written before it was kept.)
+    /// expired (also records it had read, a batch in flight among them,
+    /// whose checkpoint the ring wrote before reusing them): those below
+    /// it that it had not read are in `dropped` already, so a restart that
+    /// finds them gone does not count them again. (0 in files written
+    /// before it was kept.)
     #[serde(default)]
     pub skipped_to: u64,
 }
