@@ -360,6 +360,63 @@ async fn elasticsearch_batch_with_every_item_refused_is_a_failure_not_a_success(
     assert_checkpoint_at_end(&ring, "es");
 }
 
+/// Items answered 429 round after round until `max_attempts` runs out: the
+/// give-up reason (dead letters, `last_error`) tells Elasticsearch's status
+/// and error type, as a refused item's does. It said only "gave up after 3
+/// attempts: part of the request must be retried". The first round takes
+/// one document: progress, so three more rounds follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elasticsearch_giving_up_on_429_items_tells_their_error() {
+    let srv = serve(|s, n| {
+        let docs = s.body_str().lines().count() / 2;
+        let busy: Vec<(usize, u16, &str)> = (0..docs)
+            .filter(|&i| n > 0 || i > 0)
+            .map(|i| (i, 429, "es_rejected_execution_exception"))
+            .collect();
+        reply(200, &bulk_answer(docs, &busy))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..4).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "es",
+        "elasticsearch",
+        &format!(
+            "endpoint = \"{}\"\nindex = \"siem\"\nbatch_size = 10\nbatch_timeout = \"20ms\"\n\
+             retry = {{ initial_backoff = \"20ms\", max_backoff = \"50ms\", max_attempts = 3 }}\n",
+            srv.url
+        ),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    settle(&dest, 4).await;
+    run.stop().await;
+    assert_eq!(
+        srv.requests().len(),
+        4,
+        "one round that took a document, then max_attempts"
+    );
+    let dl = dead_letters(&dest);
+    assert_eq!(dl.len(), 3, "{dl:#?}");
+    for l in &dl {
+        let reason = l["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("gave up after 3 attempts")
+                && reason.contains("(429 es_rejected_execution_exception)"),
+            "{reason}"
+        );
+    }
+    let s = dest.status.snapshot();
+    assert_eq!((s.sent, s.rejected), (1, 3), "{s:?}");
+    let last = s.last_error.unwrap_or_default();
+    assert!(
+        last.contains("429 es_rejected_execution_exception"),
+        "{last}"
+    );
+    assert_checkpoint_at_end(&ring, "es");
+}
+
 // ------------------------------------------------------ (c) Datadog 429 wait
 
 /// A server that answers its first request 429 with `Retry-After: 2`, and

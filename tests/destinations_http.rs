@@ -102,6 +102,7 @@ async fn splunk_hec_invalid_event_is_rejected_alone_and_the_rest_resent() {
             retry,
             rejected,
             after,
+            ..
         } => {
             assert_eq!(retry, vec![0, 2]);
             assert_eq!(rejected.len(), 1);
@@ -316,6 +317,7 @@ async fn elasticsearch_bulk_over_tls_with_private_ca_and_mixed_item_failures() {
             retry,
             rejected,
             after,
+            ..
         } => {
             assert_eq!(retry, vec![1, 4]);
             assert_eq!(rejected.len(), 1);

@@ -167,18 +167,16 @@ impl Elasticsearch {
         }
     }
 
-    /// One item of `items[]`: delivered (`None`), retry, or reject with the reason.
+    /// One item of `items[]`: delivered, retry or reject, with the reason
+    /// (its status and error type, as `(429 es_rejected_execution_exception)`).
     fn item_fate(item: &serde_json::Map<String, serde_json::Value>) -> ItemFate {
         let Some(result) = item.values().next() else {
-            return ItemFate::Retry;
+            return ItemFate::Retry("Elasticsearch answered an empty bulk item".into());
         };
         let status = result.get("status").and_then(|s| s.as_u64()).unwrap_or(0) as u16;
         // 409 on `create`: the document (same event_id) is already there.
         if (200..300).contains(&status) || status == 409 {
             return ItemFate::Ok;
-        }
-        if status == 0 || is_retryable_status(status) {
-            return ItemFate::Retry;
         }
         let err = result.get("error");
         let kind = err
@@ -189,6 +187,11 @@ impl Elasticsearch {
             .and_then(|e| e.get("reason"))
             .and_then(|t| t.as_str())
             .unwrap_or("no reason given");
+        if status == 0 || is_retryable_status(status) {
+            return ItemFate::Retry(format!(
+                "Elasticsearch could not take the document yet ({status} {kind}): {reason}"
+            ));
+        }
         ItemFate::Reject(format!(
             "Elasticsearch refused the document ({status} {kind}): {reason}"
         ))
@@ -266,7 +269,7 @@ fn date_only(pattern: &str) -> bool {
 
 enum ItemFate {
     Ok,
-    Retry,
+    Retry(String),
     Reject(String),
 }
 
@@ -373,11 +376,16 @@ impl HttpFormat for Elasticsearch {
             ));
         }
         let mut retry = Vec::new();
+        let mut retry_reason = None;
         let mut rejected = Vec::new();
         for (p, item) in answer.items.iter().enumerate() {
             match Self::item_fate(item) {
                 ItemFate::Ok => {}
-                ItemFate::Retry => retry.push(p),
+                ItemFate::Retry(r) => {
+                    retry.push(p);
+                    // the first one's: `max_attempts`' give-up reason
+                    retry_reason.get_or_insert(r);
+                }
                 ItemFate::Reject(r) => rejected.push((p, r)),
             }
         }
@@ -388,6 +396,7 @@ impl HttpFormat for Elasticsearch {
             retry,
             rejected,
             after: None,
+            retry_reason,
         }
     }
 }

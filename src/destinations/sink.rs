@@ -20,11 +20,16 @@ pub enum Delivery {
     /// The whole batch was refused for good: it goes to the dead-letter file.
     Rejected { reason: String },
     /// Some events were accepted. `retry` and `rejected` hold indices into
-    /// `batch.events`; every index not named was accepted.
+    /// `batch.events`; every index not named was accepted. `retry_reason`:
+    /// why the `retry` events must go again, in the server's words
+    /// (Elasticsearch's item status and error type), for the loop's
+    /// `last_error` and its give-up reason once `max_attempts` runs out;
+    /// `None` when they were not judged (sent again for another event's fault).
     Partial {
         retry: Vec<usize>,
         rejected: Vec<(usize, String)>,
         after: Option<Duration>,
+        retry_reason: Option<String>,
     },
 }
 

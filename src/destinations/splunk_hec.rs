@@ -239,6 +239,8 @@ impl HttpFormat for SplunkHec {
                     retry: (0..req.indices.len()).filter(|&i| i != n).collect(),
                     rejected: vec![(n, why("Splunk refused this event's data"))],
                     after: None,
+                    // not judged: sent again without the refused event
+                    retry_reason: None,
                 }
             }
             5 | 6 | 12 | 13 => Delivery::rejected(why("Splunk refused the event data")),

@@ -473,6 +473,7 @@ async fn deliver(
                 retry: again,
                 rejected,
                 after,
+                retry_reason,
             } => {
                 let items: Vec<_> = rejected
                     .iter()
@@ -509,7 +510,12 @@ async fn deliver(
                     },
                     _ => Round::Progressed { at_once: false },
                 };
-                (after, format!("{} events to retry", again.len()), round)
+                // the server's reason, for `last_error` and the give-up reason
+                let reason = match retry_reason {
+                    Some(r) => format!("{} events to retry: {r}", again.len()),
+                    None => format!("{} events to retry", again.len()),
+                };
+                (after, reason, round)
             }
             Delivery::Retry { reason, after } => (after, reason, Round::Failed),
         };

@@ -35,11 +35,26 @@ impl Outcome {
         }
     }
 
+    /// Marks `indices` to be sent again; the first reason given is the one
+    /// the merged delivery tells.
     pub(super) fn retry(&mut self, indices: &[usize], reason: &str, after: Option<Duration>) {
+        self.retry_maybe_explained(indices, Some(reason), after)
+    }
+
+    /// [`retry`](Self::retry), with `None` for a part the server gave no
+    /// reason for: a reason another answer gives is told instead.
+    fn retry_maybe_explained(
+        &mut self,
+        indices: &[usize],
+        reason: Option<&str>,
+        after: Option<Duration>,
+    ) {
         for &i in indices {
             self.set(i, Fate::Retry);
         }
-        self.retry_reason.get_or_insert_with(|| reason.to_string());
+        if let Some(reason) = reason {
+            self.retry_reason.get_or_insert_with(|| reason.to_string());
+        }
         self.after = self.after.max(after);
     }
 
@@ -55,6 +70,7 @@ impl Outcome {
                 retry,
                 rejected,
                 after,
+                retry_reason,
             } => {
                 indices.iter().for_each(|&i| self.set(i, Fate::Delivered));
                 let retry: Vec<usize> = retry
@@ -62,7 +78,10 @@ impl Outcome {
                     .filter_map(|&p| indices.get(p).copied())
                     .collect();
                 if !retry.is_empty() {
-                    self.retry(&retry, "part of the request must be retried", after);
+                    // the server's reason, when it gave one: the give-up
+                    // reason after `max_attempts` and `last_error` tell it
+                    // (they said only "part of the request must be retried")
+                    self.retry_maybe_explained(&retry, retry_reason.as_deref(), after);
                 }
                 for (p, reason) in rejected {
                     if let Some(&i) = indices.get(p) {
@@ -93,7 +112,7 @@ impl Outcome {
             if pending {
                 "internal: event not covered by any request".into()
             } else {
-                "retry".into()
+                "part of the request must be retried".into()
             }
         });
         if retry.is_empty() && rejected.is_empty() {
@@ -112,6 +131,7 @@ impl Outcome {
             }
         } else {
             Delivery::Partial {
+                retry_reason: (!retry.is_empty()).then_some(reason),
                 retry,
                 rejected,
                 after: self.after,
@@ -134,6 +154,7 @@ mod tests {
                 retry: vec![1],
                 rejected: vec![],
                 after: Some(Duration::from_secs(2)),
+                retry_reason: Some("busy shard".into()),
             },
         );
         assert_eq!(
@@ -141,8 +162,37 @@ mod tests {
             Delivery::Partial {
                 retry: vec![3],
                 rejected: vec![],
-                after: Some(Duration::from_secs(2))
+                after: Some(Duration::from_secs(2)),
+                retry_reason: Some("busy shard".into()),
             }
+        );
+        // the server's reason for the retried part wins over a part
+        // retried without one, whatever the order of the answers
+        let mut o = Outcome::new(3);
+        o.apply(
+            &[0],
+            Delivery::Partial {
+                retry: vec![0],
+                rejected: vec![],
+                after: None,
+                retry_reason: None,
+            },
+        );
+        o.apply(&[1, 2], Delivery::retry("503 unavailable"));
+        assert_eq!(o.into_delivery(), Delivery::retry("503 unavailable"));
+        let mut o = Outcome::new(1);
+        o.apply(
+            &[0],
+            Delivery::Partial {
+                retry: vec![0],
+                rejected: vec![],
+                after: None,
+                retry_reason: None,
+            },
+        );
+        assert_eq!(
+            o.into_delivery(),
+            Delivery::retry("part of the request must be retried")
         );
         let mut o = Outcome::new(2);
         o.apply(&[0], Delivery::rejected("bad"));
