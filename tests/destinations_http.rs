@@ -282,6 +282,54 @@ fn bulk_pair(b: &siem_relay::destinations::Batch, i: usize) -> String {
     )
 }
 
+/// `_id` is at most 512 bytes (Elasticsearch, OpenSearch ≥ 2.9): a longer
+/// `event_id` (the HTTP source takes 600 bytes) was sent as it was and every
+/// such event refused. It is sent as `sha256:` and its hex SHA-256 instead,
+/// the same at every send (a re-send answers 409, not a second document);
+/// 512 bytes are sent as they are.
+#[tokio::test]
+async fn elasticsearch_sends_a_long_event_id_as_its_sha256() {
+    use sha2::{Digest, Sha256};
+    let srv = serve(|_, _| reply(200, r#"{"took":1,"errors":false,"items":[]}"#)).await;
+    let sink =
+        elasticsearch::build(table(&format!("endpoint = \"{}\"\n", srv.url)), &ctx("es")).unwrap();
+    let long = "é".repeat(300); // 600 bytes
+    let exact = "x".repeat(512);
+    let ids = [long.clone(), format!("{long}2"), exact.clone()];
+    let b = batch_of(
+        ids.iter()
+            .map(|id| {
+                let mut ev = event(0);
+                ev.event_id = id.clone();
+                ev
+            })
+            .collect(),
+    );
+    for _ in 0..2 {
+        assert_eq!(sink.send(&b).await, Delivery::Delivered);
+    }
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 2);
+    let hashed = |id: &str| format!("sha256:{}", hex::encode(Sha256::digest(id.as_bytes())));
+    let want: String = [hashed(&ids[0]), hashed(&ids[1]), exact]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            format!(
+                "{{\"create\":{{\"_id\":\"{id}\",\"_index\":\"siem-relay-2023.11.14\"}}}}\n{}\n",
+                body_of(&b, i)
+            )
+        })
+        .collect();
+    for r in &reqs {
+        assert_eq!(r.body_str(), want);
+    }
+    for line in reqs[0].body_str().lines().step_by(2) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["create"]["_id"].as_str().unwrap().len() <= 512, "{line}");
+    }
+}
+
 #[tokio::test]
 async fn elasticsearch_bulk_over_tls_with_private_ca_and_mixed_item_failures() {
     let ca = TestCa::new();

@@ -10,7 +10,9 @@
 //! "Authentication" page: `Authorization: ApiKey <base64(id:key)>` or Basic.
 //! OpenSearch's bulk API (docs.opensearch.org) takes the same body.
 //!
-//! Each event is a `create` with `_id` = its `event_id`, so a batch re-sent
+//! Each event is a `create` with `_id` = its `event_id` (one longer than the
+//! 512 bytes an `_id` may have, which the HTTP source accepts, as
+//! `sha256:` and its hex SHA-256: [`bulk_id`]), so a batch re-sent
 //! after a crash or a partial failure answers 409 for the documents already
 //! there: counted as delivered (at-least-once without duplicates). Only items
 //! failed with 429/5xx are retried; other item failures (mapping errors) are
@@ -32,6 +34,7 @@ use crate::event::{json_writer, push_rfc3339_millis, RecordMeta};
 use chrono::format::{Fixed, Item, Numeric, StrftimeItems};
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -302,7 +305,7 @@ impl Elasticsearch {
         out.extend_from_slice(b"{\"create\":{");
         if let Some(id) = Self::event_id(&ev.meta, ev.body()) {
             out.extend_from_slice(b"\"_id\":");
-            json_writer::string(out, &id);
+            json_writer::string(out, &bulk_id(&id));
             out.push(b',');
         }
         out.extend_from_slice(b"\"_index\":");
@@ -399,6 +402,24 @@ impl HttpFormat for Elasticsearch {
             retry_reason,
         }
     }
+}
+
+/// The most bytes an `_id` may have: Elasticsearch refuses a longer one
+/// ("id is too long, must be no longer than 512 bytes"), as OpenSearch
+/// does since 2.9 (docs.opensearch.org, "Index document").
+const MAX_ID_BYTES: usize = 512;
+
+/// The `_id` of an event with `event_id` `id`: the id itself, or for one
+/// longer than [`MAX_ID_BYTES`] (the HTTP source takes a 600-byte id, and
+/// every such event was refused), `sha256:` and the hex SHA-256 of all of
+/// it. The same id gives the same `_id` at every send, so a re-sent event
+/// still answers 409 (already there); a long id that starts like another
+/// does not share its `_id`, as a cut one would.
+fn bulk_id(id: &str) -> Cow<'_, str> {
+    if id.len() <= MAX_ID_BYTES {
+        return Cow::Borrowed(id);
+    }
+    Cow::Owned(format!("sha256:{}", hex::encode(Sha256::digest(id))))
 }
 
 /// The `event_id` at the start of a canonical body (`{"event_id":"…"`),
