@@ -53,6 +53,69 @@ async fn splunk_hec_sends_stacked_events() {
     assert_eq!(sink.target(), srv.url);
 }
 
+/// HEC refuses a negative `time` (code 6: the event was dead-lettered while
+/// other destinations delivered it) and cannot index one after 2038 (32-bit
+/// `_time`): for such an event time the envelope has no `time`, so Splunk
+/// takes the receive time; the event's own `timestamp` stays in its JSON.
+#[tokio::test]
+async fn splunk_hec_leaves_out_a_time_splunk_refuses() {
+    let srv = serve(|_, _| reply(200, r#"{"text":"Success","code":0}"#)).await;
+    let sink = splunk_hec::build(
+        table(&format!(
+            "endpoint = \"{}\"\ntoken = \"t\"\nhost = \"relay-1\"\n",
+            srv.url
+        )),
+        &ctx("splunk"),
+    )
+    .unwrap();
+    // (event time in ms, the `time` sent)
+    let cases: [(i64, Option<&str>); 8] = [
+        (-315_619_200_000, None),    // 1960-01-01
+        (-62_135_596_800_000, None), // 0001-01-01
+        (-1, None),
+        (0, Some("0.000")),
+        (1_700_000_000_123, Some("1700000000.123")),
+        (2_147_483_647_999, Some("2147483647.999")), // 2038-01-19T03:14:07.999Z
+        (2_147_483_648_000, None),
+        (253_402_300_799_999, None), // 9999-12-31T23:59:59.999Z
+    ];
+    let b = batch_of(
+        cases
+            .iter()
+            .enumerate()
+            .map(|(i, &(ms, _))| {
+                let mut ev = event(i);
+                ev.set_timestamp_ms(ms);
+                ev
+            })
+            .collect(),
+    );
+    assert_eq!(sink.send(&b).await, Delivery::Delivered);
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 1);
+    let want: String = cases
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, time))| {
+            let time = time.map(|t| format!("\"time\":{t},")).unwrap_or_default();
+            format!(
+                "{{{time}\"host\":\"relay-1\",\"source\":\"siem-relay\",\"sourcetype\":\"siem-relay:audit\",\"event\":{}}}\n",
+                body_of(&b, i)
+            )
+        })
+        .collect();
+    assert_eq!(reqs[0].body_str(), want);
+    // every line is JSON, and the event keeps its own timestamp
+    for (line, (ms, _)) in reqs[0].body_str().lines().zip(cases) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["event"]["timestamp"].is_string(), "{line}");
+        assert_eq!(
+            v.get("time").is_some(),
+            (0..=2_147_483_647_999).contains(&ms)
+        );
+    }
+}
+
 #[tokio::test]
 async fn splunk_hec_invalid_token_is_rejected_and_busy_is_retried() {
     let srv = serve(|_, n| match n {

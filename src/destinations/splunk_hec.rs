@@ -6,7 +6,9 @@
 //! (<https://help.splunk.com/en/splunk-enterprise/get-data-in/collect-http-event-data/http-event-collector-rest-api-endpoints>):
 //! `POST /services/collector/event` with `Authorization: Splunk <token>`, a
 //! body of "stacked" JSON event objects `{"time": <epoch s.ms>, "host",
-//! "source", "sourcetype", "index", "event"}`; `/services/collector/ack`
+//! "source", "sourcetype", "index", "event"}` (`time` left out for an event
+//! time before 1970 or after 2038-01-19T03:14:07Z, which HEC refuses or
+//! cannot index: Splunk then takes the receive time, see `HEC_TIME_MS`); `/services/collector/ack`
 //! queries indexing status for a request channel
 //! (`X-Splunk-Request-Channel: <GUID>`); `/services/collector/health/1.0`
 //! answers 200 healthy, 400 invalid token, 503 queues full. Error answers
@@ -74,7 +76,8 @@ pub struct SplunkHec {
     health_url: String,
     auth: HeaderValue,
     channel: HeaderValue,
-    /// `,"host":…,"source":…,"sourcetype":…[,"index":…],"event":` (JSON-escaped once).
+    /// `,"host":…,"source":…,"sourcetype":…[,"index":…],"event":` (JSON-escaped
+    /// once; it starts with the `,`, left out when there is no `time`).
     envelope: String,
     ack: Option<AckSettings>,
     /// Batches accepted without an `ackId` under `ack = true`: when the
@@ -101,6 +104,18 @@ struct HecAnswer {
 struct AckAnswer {
     acks: HashMap<String, bool>,
 }
+
+/// The event times (epoch milliseconds) HEC takes as `time`: none before
+/// 1970, as HEC refuses a negative `time` with code 6 (Invalid data format),
+/// which dead-lettered an event every other destination delivers; and none
+/// after 2038-01-19T03:14:07.999Z, since Splunk keeps `_time` as 32-bit
+/// epoch seconds ("events after 2038 cannot be indexed", Splunk's
+/// "Configure timestamp recognition",
+/// <https://docs.splunk.com/Documentation/Splunk/9.0.4/Data/Configuretimestamprecognition>).
+/// An event time outside leaves `time` out of the envelope: Splunk then
+/// uses the time it receives the event, and the event's own `timestamp`
+/// is still in its JSON.
+const HEC_TIME_MS: std::ops::RangeInclusive<i64> = 0..=(i32::MAX as i64) * 1000 + 999;
 
 /// Writes `time` in epoch seconds with milliseconds (`1433188255.500`;
 /// before 1970, `-0.001` for a millisecond before).
@@ -185,9 +200,16 @@ impl HttpFormat for SplunkHec {
         let mut e = Vec::new();
         for (i, ev) in batch.events.iter().enumerate() {
             e.clear();
-            e.extend_from_slice(b"{\"time\":");
-            push_epoch_secs(&mut e, ev.meta.timestamp_ms);
-            e.extend_from_slice(self.envelope.as_bytes());
+            let ts = ev.meta.timestamp_ms;
+            if HEC_TIME_MS.contains(&ts) {
+                e.extend_from_slice(b"{\"time\":");
+                push_epoch_secs(&mut e, ts);
+                e.extend_from_slice(self.envelope.as_bytes());
+            } else {
+                // a `time` HEC refuses (or cannot index): none, see `HEC_TIME_MS`
+                e.push(b'{');
+                e.extend_from_slice(&self.envelope.as_bytes()[1..]);
+            }
             e.extend_from_slice(ev.body());
             e.push(b'}');
             packer.push(i, &e, |_, _| String::new());
