@@ -1247,6 +1247,60 @@ async fn a_redacted_secret_sent_back_keeps_the_stored_one() {
     h.relay.shutdown().await.unwrap();
 }
 
+/// An answer (`{"name", "type", "settings": {…}}`) sent back with a PUT
+/// exactly as it came keeps the stored secret, as the flat form does: it
+/// was refused with 400 "settings.token is \"<redacted>\" … no stored secret
+/// there to keep", although one was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_sent_back_unchanged_keeps_the_stored_secret() {
+    let hec = common::serve(|_, _| common::reply(200, r#"{"text":"Success","code":0}"#)).await;
+    let h = start("web_answer_back").await;
+    let create = serde_json::json!({
+        "name": "apihec", "type": "splunk_hec", "endpoint": hec.url,
+        "token": "hook-secret-apitok", "batch_timeout": "20ms",
+    });
+    let (status, answered) = h.send(Method::POST, "/api/v1/destinations", create).await;
+    assert_eq!(status, StatusCode::CREATED, "{answered}");
+    assert_eq!(answered["settings"]["token"], "<redacted>");
+    let (status, again) = h
+        .send(Method::PUT, "/api/v1/destinations/apihec", answered.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again, answered);
+    // and a change made in the nested form applies
+    let mut changed = answered.clone();
+    changed["settings"]["batch_size"] = 7.into();
+    let (status, body) = h
+        .send(Method::PUT, "/api/v1/destinations/apihec", changed)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["settings"]["batch_size"], 7);
+    assert_eq!(body["settings"]["token"], "<redacted>");
+    let mut ev = Event::new("SECURITY", Some("answer.back".into()), Severity::Info);
+    ev.message = Some("after the put".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    wait_until("delivery", async || !hec.requests().is_empty()).await;
+    let auth: Vec<String> = hec
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_string))
+        .collect();
+    assert!(
+        !auth.is_empty() && auth.iter().all(|a| a == "Splunk hook-secret-apitok"),
+        "{auth:?}"
+    );
+    let store = std::fs::read_to_string(h.dir.path().join("data/api/destinations.json")).unwrap();
+    assert!(!store.contains("<redacted>"), "{store}");
+    // both forms at once: which is meant cannot be told
+    let mut both = answered.clone();
+    both["batch_size"] = 3.into();
+    let (status, body) = h
+        .send(Method::PUT, "/api/v1/destinations/apihec", both)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    h.relay.shutdown().await.unwrap();
+}
+
 /// A reload (SIGHUP) applies `[api]`'s tokens to the running server at
 /// once: a removed token is refused, a demoted one loses the admin routes,
 /// an added one works. An `address` change waits for a restart (the API

@@ -71,7 +71,13 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     })
 }
 
-/// Splits a request body into name (if given), type and settings.
+/// Splits a request body into name (if given), type and settings. The
+/// settings are the body's other members (the flat form), or the members
+/// of its `settings` object: the form the API answers
+/// (`{"name", "type", "settings": {…}}`), so an answer sent back as it was
+/// is read as its settings, `<redacted>` secrets included. (Read flat, its
+/// secrets sat under `settings.` and none matched the stored ones.) A body
+/// with both forms is refused: which one is meant cannot be told.
 fn parse_body(value: Value) -> Result<(Option<String>, StoredDestination), ApiError> {
     let Value::Object(mut settings) = value else {
         return Err(ApiError::Invalid("the body must be a JSON object".into()));
@@ -84,6 +90,23 @@ fn parse_body(value: Value) -> Result<(Option<String>, StoredDestination), ApiEr
     let kind = match settings.remove("type") {
         Some(Value::String(s)) => s,
         _ => return Err(ApiError::Invalid("`type` (a string) is required".into())),
+    };
+    let settings = match settings.remove("settings") {
+        None => settings,
+        Some(Value::Object(nested)) if settings.is_empty() => nested,
+        Some(Value::Object(_)) => {
+            let flat: Vec<String> = settings.keys().map(|k| format!("`{k}`")).collect();
+            return Err(ApiError::Invalid(format!(
+                "the body has `settings` and settings beside it ({}): send them all in \
+                 `settings`, or all beside `name` and `type`",
+                flat.join(", ")
+            )));
+        }
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "`settings` must be an object of the destination's settings".into(),
+            ))
+        }
     };
     Ok((name, StoredDestination { kind, settings }))
 }
@@ -247,6 +270,18 @@ mod tests {
         assert_eq!(d.kind, "file");
         assert_eq!(d.settings["path"], "/tmp/x");
         assert!(parse_body(serde_json::json!({"path": "x"})).is_err());
+        // the form answers have: settings nested
+        let (_, nested) = parse_body(
+            serde_json::json!({"name": "s1", "type": "file", "settings": {"path": "/tmp/x"}}),
+        )
+        .unwrap();
+        assert_eq!((nested.kind, nested.settings), (d.kind, d.settings));
+        for both in [
+            serde_json::json!({"type": "file", "path": "/tmp/x", "settings": {"path": "/tmp/y"}}),
+            serde_json::json!({"type": "file", "settings": "path=/tmp/x"}),
+        ] {
+            assert!(parse_body(both).is_err());
+        }
         assert!(parse_body(serde_json::json!([1])).is_err());
         let bad = json_body(Ok(Bytes::from_static(b"name=x"))).unwrap_err();
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
