@@ -25,7 +25,8 @@ pub use id::{
 pub use record::{Record, RecordError, RecordMeta, HEADER_LEN};
 pub use severity::{Category, Severity};
 pub use time::{
-    format_rfc3339_millis, now_millis, parse_rfc3339_millis, push_rfc3339_millis, LATEST_MS,
+    format_rfc3339_millis, in_rfc3339_range, now_millis, parse_rfc3339_millis, push_rfc3339_millis,
+    EARLIEST_MS, LATEST_MS,
 };
 
 /// Who did it.

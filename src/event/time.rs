@@ -27,6 +27,18 @@ const MAX_FAST_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
 /// time past it is no time this relay takes.
 pub const LATEST_MS: i64 = MAX_FAST_MS;
 
+/// The first millisecond an event's time may be: 0000-01-01T00:00:00.000Z,
+/// the first an RFC 3339 timestamp can write.
+pub const EARLIEST_MS: i64 = MIN_FAST_MS;
+
+/// Whether `ms` is a time an event may have ([`EARLIEST_MS`]..=[`LATEST_MS`]):
+/// one whose UTC form an RFC 3339 timestamp can write. A time written with
+/// an offset can be past it (`9999-12-31T23:59:59-01:00` is the year 10000
+/// in UTC, written `+10000-…`, which no RFC 3339 reader takes).
+pub fn in_rfc3339_range(ms: i64) -> bool {
+    (EARLIEST_MS..=LATEST_MS).contains(&ms)
+}
+
 /// `2026-11-23T14:56:08.123Z`.
 pub fn format_rfc3339_millis(ms: i64) -> String {
     let mut buf = [0u8; 24];
@@ -180,6 +192,7 @@ pub fn parse_rfc3339_millis(s: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|d| d.timestamp_millis())
+        .filter(|ms| in_rfc3339_range(*ms))
 }
 
 #[cfg(test)]

@@ -478,6 +478,51 @@ mod tests {
         assert!(ev.syslog.is_none());
     }
 
+    /// A time whose UTC form is past the year 9999 (or before 0000) has no
+    /// RFC 3339 form: it was written `+10000-01-01T00:59:59.000Z`. A syslog
+    /// line with one is kept whole as a parse error (with its PRI); a JSON
+    /// `timestamp` with one is no time (the receive time), kept in
+    /// `metadata`, on the event and the record paths alike.
+    #[test]
+    fn a_time_past_the_year_9999_in_utc_is_no_time() {
+        for text in [
+            "<13>1 9999-12-31T23:59:59-01:00 h a p m - x",
+            "<13>1 0000-01-01T00:00:00+01:00 h a p m - y",
+            "<13>9999-12-31T23:59:59-01:00 h app: rsyslog's forwarding format",
+            // the general path (syslog_loose): two spaces after the time
+            "<13>1 9999-12-31T23:59:59-01:00  h a p m - z",
+        ] {
+            let rec = syslog_line_to_record(text.as_bytes(), 1_700_000_000_000, Tz::UTC, &ORIGIN);
+            for ev in [line(text), Event::decode(rec.body()).unwrap()] {
+                assert!(ev.parse_error, "{text}");
+                assert_eq!(ev.message.as_deref(), Some(text));
+                assert_eq!(ev.timestamp_ms, 1_700_000_000_000, "{text}");
+            }
+        }
+        // the last millisecond of 9999 is a time
+        let ev = line("<13>1 9999-12-31T23:59:59.999Z h a p m - x");
+        assert!(!ev.parse_error);
+        assert_eq!(ev.timestamp.as_str(), "9999-12-31T23:59:59.999Z");
+        for value in ["9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00+01:00"] {
+            let body = format!(r#"{{"action":"a","timestamp":"{value}"}}"#);
+            let origin = Origin {
+                listener: "http",
+                address: None,
+                syslog_hint: false,
+            };
+            let events =
+                crate::parse::parse_events_body(body.as_bytes(), 1_700_000_000_000, &origin)
+                    .unwrap();
+            let records =
+                crate::parse::parse_events_records(body.as_bytes(), 1_700_000_000_000, &origin)
+                    .unwrap();
+            for ev in [events[0].clone(), Event::decode(records[0].body()).unwrap()] {
+                assert_eq!(ev.timestamp_ms, 1_700_000_000_000, "{value}");
+                assert_eq!(ev.metadata.as_ref().unwrap()["timestamp"], json!(value));
+            }
+        }
+    }
+
     /// A repeated SD-PARAM keeps every value, in order, as an array (RFC
     /// 5424 §6.3.3; `origin`'s `ip` is the standard case): only the last
     /// was kept. A repeated SD-ID merges its params the same way.

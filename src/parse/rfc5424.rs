@@ -323,8 +323,9 @@ pub(crate) fn timestamp(b: &[u8], i: usize) -> Option<(i64, usize)> {
         }
         _ => return None,
     };
-    let secs = local_secs - offset_secs;
-    Some((secs * 1000 + i64::from(frac_ms), j))
+    let ms = (local_secs - offset_secs) * 1000 + i64::from(frac_ms);
+    // past the year 9999 (or before 0000) in UTC: no time (see `in_rfc3339_range`)
+    crate::event::in_rfc3339_range(ms).then_some((ms, j))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS`, validated, to seconds since the epoch as if it

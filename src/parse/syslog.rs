@@ -148,6 +148,15 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
                     tag_from_hostname(&mut out);
                 }
             }
+            // a time past the year 9999 in UTC (`9999-12-31T23:59:59-01:00`)
+            // has no RFC 3339 form: the line is kept whole, as one whose
+            // TIMESTAMP does not parse
+            if out
+                .timestamp_ms
+                .is_some_and(|t| !crate::event::in_rfc3339_range(t))
+            {
+                return not_parsed(text);
+            }
             out
         }
         _ => not_parsed(text),
