@@ -150,10 +150,12 @@ fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
             }
             // a time past the year 9999 in UTC (`9999-12-31T23:59:59-01:00`)
             // has no RFC 3339 form: the line is kept whole, as one whose
-            // TIMESTAMP does not parse
-            if out
-                .timestamp_ms
-                .is_some_and(|t| !crate::event::in_rfc3339_range(t))
+            // TIMESTAMP does not parse (a year-less one takes the receive
+            // time's year, whatever the clock says, as on the fast path)
+            if !yearless.get()
+                && out
+                    .timestamp_ms
+                    .is_some_and(|t| !crate::event::in_rfc3339_range(t))
             {
                 return not_parsed(text);
             }
