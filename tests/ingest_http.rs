@@ -262,6 +262,14 @@ async fn hec_event_endpoint() {
         health,
         serde_json::json!({"text": "HEC is healthy", "code": 17})
     );
+    // indexer acknowledgement polls: Splunk's answer when it is off (it
+    // was a 404 with no body, which HEC clients do not read as HEC)
+    let ack = post(&h, "/services/collector/ack", br#"{"acks":[0]}"#, &[]);
+    assert_eq!(ack.status, 400);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ack.body).unwrap(),
+        serde_json::json!({"text": "ACK is disabled", "code": 14})
+    );
     h.stop().await;
 }
 

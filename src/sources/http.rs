@@ -18,6 +18,8 @@
 //!   without one of their own; a channel (query or
 //!   `X-Splunk-Request-Channel`) is accepted, never required (no indexer
 //!   acknowledgement here).
+//! - `POST /services/collector/ack`: 400 `{"text":"ACK is disabled","code":14}`,
+//!   Splunk's answer with indexer acknowledgement off.
 //! - `GET /health`.
 //!
 //! With no `tokens` configured, requests need no authorisation.
@@ -285,6 +287,10 @@ fn router(state: Arc<AppState>) -> Router {
         // what HEC clients (and the `splunk_hec` destination's test) ask
         .route("/services/collector/health", get(hec_health))
         .route("/services/collector/health/1.0", get(hec_health))
+        // a client with indexer acknowledgement on polls here: Splunk's
+        // answer when it is off (no `ackId` is ever given out)
+        .route("/services/collector/ack", post(hec_ack))
+        .route("/services/collector/ack/1.0", post(hec_ack))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .with_state(state)
 }
@@ -301,6 +307,14 @@ async fn events(
 /// Splunk's answer of a healthy HEC (no token needed).
 async fn hec_health() -> Response {
     Json(json!({"text": "HEC is healthy", "code": 17})).into_response()
+}
+
+async fn hec_ack() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"text": "ACK is disabled", "code": 14})),
+    )
+        .into_response()
 }
 
 /// The HEC paths: envelopes, or raw text on the `/raw` ones, each with
