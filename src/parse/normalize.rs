@@ -393,6 +393,13 @@ mod tests {
         syslog_line_to_event(s.as_bytes(), 1_700_000_000_000, Tz::UTC, &ORIGIN)
     }
 
+    /// The event of `s` on both paths the sources may take: through the
+    /// `Event`, and decoded from the record (written directly where it can).
+    fn both_paths(s: &str) -> [Event; 2] {
+        let rec = syslog_line_to_record(s.as_bytes(), 1_700_000_000_000, Tz::UTC, &ORIGIN);
+        [line(s), Event::decode(rec.body()).unwrap()]
+    }
+
     #[test]
     fn facility_maps_to_category_and_pri_to_severity() {
         let ev = line("<38>1 2023-11-14T22:13:20Z h sshd 1 - - Accepted password");
@@ -492,8 +499,7 @@ mod tests {
             // the general path (syslog_loose): two spaces after the time
             "<13>1 9999-12-31T23:59:59-01:00  h a p m - z",
         ] {
-            let rec = syslog_line_to_record(text.as_bytes(), 1_700_000_000_000, Tz::UTC, &ORIGIN);
-            for ev in [line(text), Event::decode(rec.body()).unwrap()] {
+            for ev in both_paths(text) {
                 assert!(ev.parse_error, "{text}");
                 assert_eq!(ev.message.as_deref(), Some(text));
                 assert_eq!(ev.timestamp_ms, 1_700_000_000_000, "{text}");
@@ -534,14 +540,7 @@ mod tests {
             // the general path (syslog_loose): two spaces before MSGID
             r#"<13>1 2026-12-07T10:00:00Z h a p  m [origin ip="10.0.0.1" ip="10.0.0.2" software="x"] m"#,
         ] {
-            for ev in [
-                line(text),
-                Event::decode(
-                    syslog_line_to_record(text.as_bytes(), 1_700_000_000_000, Tz::UTC, &ORIGIN)
-                        .body(),
-                )
-                .unwrap(),
-            ] {
+            for ev in both_paths(text) {
                 assert!(!ev.parse_error, "{text}");
                 let sd = &ev.syslog.as_ref().unwrap().structured_data;
                 assert_eq!(
@@ -577,14 +576,7 @@ mod tests {
             ),
         ] {
             let pri: u8 = text[1..text.find('>').unwrap()].parse().unwrap();
-            for ev in [
-                line(text),
-                Event::decode(
-                    syslog_line_to_record(text.as_bytes(), 1_700_000_000_000, Tz::UTC, &ORIGIN)
-                        .body(),
-                )
-                .unwrap(),
-            ] {
+            for ev in both_paths(text) {
                 assert!(ev.parse_error, "{text}");
                 assert_eq!(ev.message.as_deref(), Some(text));
                 assert_eq!(

@@ -168,28 +168,18 @@ mod tests {
         );
         // the server's reason for the retried part wins over a part
         // retried without one, whatever the order of the answers
+        let first_retried = || Delivery::Partial {
+            retry: vec![0],
+            rejected: vec![],
+            after: None,
+            retry_reason: None,
+        };
         let mut o = Outcome::new(3);
-        o.apply(
-            &[0],
-            Delivery::Partial {
-                retry: vec![0],
-                rejected: vec![],
-                after: None,
-                retry_reason: None,
-            },
-        );
+        o.apply(&[0], first_retried());
         o.apply(&[1, 2], Delivery::retry("503 unavailable"));
         assert_eq!(o.into_delivery(), Delivery::retry("503 unavailable"));
         let mut o = Outcome::new(1);
-        o.apply(
-            &[0],
-            Delivery::Partial {
-                retry: vec![0],
-                rejected: vec![],
-                after: None,
-                retry_reason: None,
-            },
-        );
+        o.apply(&[0], first_retried());
         assert_eq!(
             o.into_delivery(),
             Delivery::retry("part of the request must be retried")
