@@ -175,6 +175,32 @@ impl Harness {
     }
 }
 
+/// After a PUT that kept a stored secret: an event with `action` reaches
+/// `server` with only `auth` as its Authorization, and the store holds no
+/// `<redacted>` placeholder.
+async fn sends_with_the_stored_secret(
+    h: &Harness,
+    server: &common::TestServer,
+    action: &str,
+    auth: &str,
+) {
+    let mut ev = Event::new("SECURITY", Some(action.into()), Severity::Info);
+    ev.message = Some("after the put".into());
+    h.relay.ring().append(&[ev.encode()]).unwrap();
+    wait_until("delivery", async || !server.requests().is_empty()).await;
+    let sent: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_string))
+        .collect();
+    assert!(
+        !sent.is_empty() && sent.iter().all(|a| a == auth),
+        "{sent:?}"
+    );
+    let store = std::fs::read_to_string(h.dir.path().join("data/api/destinations.json")).unwrap();
+    assert!(!store.contains("<redacted>"), "{store}");
+}
+
 async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !f().await {
@@ -1204,21 +1230,7 @@ async fn a_redacted_secret_sent_back_keeps_the_stored_one() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["settings"]["batch_size"], 7);
-    let mut ev = Event::new("SECURITY", Some("placeholder.check".into()), Severity::Info);
-    ev.message = Some("after the put".into());
-    h.relay.ring().append(&[ev.encode()]).unwrap();
-    wait_until("delivery", async || !hook.requests().is_empty()).await;
-    let auth: Vec<String> = hook
-        .requests()
-        .iter()
-        .filter_map(|r| r.header("authorization").map(str::to_string))
-        .collect();
-    assert!(
-        !auth.is_empty() && auth.iter().all(|a| a == "Bearer hook-secret-real"),
-        "{auth:?}"
-    );
-    let store = std::fs::read_to_string(h.dir.path().join("data/api/destinations.json")).unwrap();
-    assert!(!store.contains("<redacted>"), "{store}");
+    sends_with_the_stored_secret(&h, &hook, "placeholder.check", "Bearer hook-secret-real").await;
 
     // nothing stored to keep: refused, naming the field
     let mut post = create.clone();
@@ -1276,21 +1288,7 @@ async fn an_answer_sent_back_unchanged_keeps_the_stored_secret() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["settings"]["batch_size"], 7);
     assert_eq!(body["settings"]["token"], "<redacted>");
-    let mut ev = Event::new("SECURITY", Some("answer.back".into()), Severity::Info);
-    ev.message = Some("after the put".into());
-    h.relay.ring().append(&[ev.encode()]).unwrap();
-    wait_until("delivery", async || !hec.requests().is_empty()).await;
-    let auth: Vec<String> = hec
-        .requests()
-        .iter()
-        .filter_map(|r| r.header("authorization").map(str::to_string))
-        .collect();
-    assert!(
-        !auth.is_empty() && auth.iter().all(|a| a == "Splunk hook-secret-apitok"),
-        "{auth:?}"
-    );
-    let store = std::fs::read_to_string(h.dir.path().join("data/api/destinations.json")).unwrap();
-    assert!(!store.contains("<redacted>"), "{store}");
+    sends_with_the_stored_secret(&h, &hec, "answer.back", "Splunk hook-secret-apitok").await;
     // both forms at once: which is meant cannot be told
     let mut both = answered.clone();
     both["batch_size"] = 3.into();

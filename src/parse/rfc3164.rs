@@ -333,21 +333,13 @@ pub(crate) mod tests {
             words.replace_range(at..at + 1, "N");
         }
         let mut slow = parse_syslog_loose(words.as_bytes(), received_ms, tz);
-        if host_dash.is_some() {
-            prop_assert_eq!(
-                slow.hostname.take(),
-                Some("N".to_string()),
-                "line: {:?}",
-                line
-            );
-        }
-        if tag_dash.is_some() {
-            prop_assert_eq!(
-                slow.app_name.take(),
-                Some("N".to_string()),
-                "line: {:?}",
-                line
-            );
+        for (dash, field) in [
+            (host_dash, &mut slow.hostname),
+            (tag_dash, &mut slow.app_name),
+        ] {
+            if dash.is_some() {
+                prop_assert_eq!(field.take(), Some("N".to_string()), "line: {:?}", line);
+            }
         }
         prop_assert_eq!(fast.to_message(), slow, "line: {:?}", line);
         Ok(Some(fast))
