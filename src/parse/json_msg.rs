@@ -30,14 +30,24 @@ pub const MAX_DEPTH: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Str<'a> {
     raw: &'a str,
-    escaped: bool,
+    escaped: Escapes,
+}
+
+/// Whether a [`Str`] holds escapes. Word-sized for the reason [`Value`]'s
+/// tag is: a one-byte flag (and its padding) was written as pieces and read
+/// back as a word when the member moved on, a store-forwarding stall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+enum Escapes {
+    No,
+    Yes,
 }
 
 impl<'a> Str<'a> {
     /// The decoded string: borrowed from the text unless it holds escapes.
     #[inline(always)]
     pub fn decoded(self) -> Cow<'a, str> {
-        if self.escaped {
+        if self.escaped == Escapes::Yes {
             Cow::Owned(unescape(self.raw))
         } else {
             Cow::Borrowed(self.raw)
@@ -63,7 +73,10 @@ fn unescape(raw: &str) -> String {
 #[repr(u64)]
 pub enum Value<'a> {
     Null,
-    Bool(bool),
+    // Two variants rather than `Bool(bool)`: a one-byte payload made the
+    // value's word after the tag a copy of pieces, stalling as above.
+    True,
+    False,
     /// An integer in `i64::MIN..=u64::MAX`, canonical (no `-0`, no leading
     /// zeros).
     Int(&'a str),
@@ -198,8 +211,8 @@ impl<'a> Scanner<'a> {
                 self.string().map(Value::Str)
             }
             b'{' | b'[' => self.container(depth),
-            b't' => self.literal("true", Value::Bool(true)),
-            b'f' => self.literal("false", Value::Bool(false)),
+            b't' => self.literal("true", Value::True),
+            b'f' => self.literal("false", Value::False),
             b'n' => self.literal("null", Value::Null),
             _ => self.integer(),
         }
@@ -268,13 +281,13 @@ impl<'a> Scanner<'a> {
         let b = self.b;
         let start = self.i;
         let mut i = start;
-        let mut escaped = false;
+        let mut escaped = Escapes::No;
         loop {
             i = json_text::run_end(b, i);
             match *b.get(i)? {
                 b'"' => break,
                 b'\\' => {
-                    escaped = true;
+                    escaped = Escapes::Yes;
                     i += json_text::escape_len(b, i)?;
                 }
                 c if c < 0x20 => return None,
@@ -311,7 +324,7 @@ mod tests {
         let Value::Str(s) = m[1].1 else { panic!() };
         assert_eq!(s.decoded(), "x\"yé😀");
         assert_eq!(m[2].1, Value::Array(r#"[1,{"d":null}]"#));
-        assert_eq!(m[3].1, Value::Bool(true));
+        assert_eq!(m[3].1, Value::True);
         assert_eq!(m[4].1, Value::Int("-12"));
         assert_eq!(m[5].1, Value::Object("{}"));
         let mut items = Vec::new();
@@ -371,7 +384,8 @@ mod tests {
     fn same(v: Value<'_>, s: &BorrowedValue<'_>) -> bool {
         match (v, s) {
             (Value::Null, BorrowedValue::Static(StaticNode::Null)) => true,
-            (Value::Bool(a), BorrowedValue::Static(StaticNode::Bool(b))) => a == *b,
+            (Value::True, BorrowedValue::Static(StaticNode::Bool(b))) => *b,
+            (Value::False, BorrowedValue::Static(StaticNode::Bool(b))) => !*b,
             (Value::Int(n), BorrowedValue::Static(StaticNode::U64(u))) => n == u.to_string(),
             (Value::Int(n), BorrowedValue::Static(StaticNode::I64(i))) => n == i.to_string(),
             (Value::Str(a), BorrowedValue::String(b)) => a.decoded() == *b,

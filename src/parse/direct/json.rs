@@ -61,7 +61,8 @@ impl<'v> Json<'v> {
         };
         Some(match v {
             json_msg::Value::Null => Value::Null,
-            json_msg::Value::Bool(b) => Value::Bool(b),
+            json_msg::Value::True => Value::Bool(true),
+            json_msg::Value::False => Value::Bool(false),
             json_msg::Value::Int(n) => Value::Number(int_number(n)?),
             json_msg::Value::Str(s) => Value::String(s.decoded().into_owned()),
             json_msg::Value::Array(_) => Value::Array(
@@ -476,8 +477,8 @@ pub(super) fn write_value(o: &mut Vec<u8>, v: &Json<'_>) -> Option<()> {
         },
         Json::Scanned(json_msg::Value::Str(s)) => string(o, &s.decoded()),
         Json::Scanned(json_msg::Value::Null) => o.extend_from_slice(b"null"),
-        Json::Scanned(json_msg::Value::Bool(true)) => o.extend_from_slice(b"true"),
-        Json::Scanned(json_msg::Value::Bool(false)) => o.extend_from_slice(b"false"),
+        Json::Scanned(json_msg::Value::True) => o.extend_from_slice(b"true"),
+        Json::Scanned(json_msg::Value::False) => o.extend_from_slice(b"false"),
         Json::Scanned(json_msg::Value::Int(n)) => o.extend_from_slice(n.as_bytes()),
     }
     Some(())
