@@ -314,9 +314,6 @@ pub struct Cursor {
     /// Claimed ranges in order, with "acknowledged" flags.
     pending: VecDeque<(Range<u64>, bool)>,
     acker: Acker,
-    /// Scratch for one run of records in [`Cursor::read`], kept for reuse:
-    /// (seq, meta, body offset in the run, body length, hint length).
-    spans: Vec<(u64, RecordMeta, usize, usize, usize)>,
 }
 
 impl Cursor {
@@ -326,7 +323,6 @@ impl Cursor {
             shared,
             pending: VecDeque::new(),
             acker: Acker::default(),
-            spans: Vec::new(),
         }
     }
 
@@ -362,7 +358,6 @@ impl Cursor {
         let start = pos.next_seq;
         let first = out.len();
         let mut bytes = 0usize;
-        let mut spans = std::mem::take(&mut self.spans);
         while out.len() - first < max_records && (out.len() == first || bytes < max_bytes) {
             let Some((idx, seg)) = table.find(pos.seg_id) else {
                 // our segment was expired under us: continue at the oldest one
@@ -380,12 +375,15 @@ impl Cursor {
                 let verified = seg.verified_off.load(Ordering::Acquire);
                 let run_start = pos.off;
                 // the common case: consecutive valid records in this segment,
-                // noted as (seq, meta, body offset, body len, hint len) in the run
-                debug_assert!(spans.is_empty());
+                // each a slice of one lease on the published bytes (no copy).
+                // Pushed as they are decoded: noted first and made into
+                // records after the run, each record's header fields were
+                // copied twice, the second copy stalling on the first.
+                let run = seg.seg.share(run_start, end - run_start);
                 let mut prefetched = pos.off & !(CACHE_LINE - 1);
                 while pos.off < end
-                    && out.len() + spans.len() - first < max_records
-                    && (out.len() + spans.len() == first || bytes < max_bytes)
+                    && out.len() - first < max_records
+                    && (out.len() == first || bytes < max_bytes)
                 {
                     // keep the lines up to PREFETCH_AHEAD past this record on their way
                     let ahead = (pos.off + PREFETCH_AHEAD).min(end);
@@ -397,18 +395,15 @@ impl Cursor {
                         break;
                     };
                     let at = rec.body.as_ptr() as usize - published.as_ptr() as usize - run_start;
-                    spans.push((rec.seq, rec.meta, at, rec.body.len(), rec.hint.len()));
-                    bytes += rec.body.len() + rec.hint.len();
+                    let (body_len, hint_len) = (rec.body.len(), rec.hint.len());
+                    out.push(ReadRecord::in_buffer(
+                        rec.seq, rec.meta, &run, at, body_len, hint_len,
+                    ));
+                    bytes += body_len + hint_len;
                     pos.off += rec.encoded_len();
                     pos.next_seq = rec.seq + 1;
                 }
-                if !spans.is_empty() {
-                    // the run's records as slices of the map: no copy
-                    let run = seg.seg.share(run_start, pos.off - run_start);
-                    out.extend(spans.drain(..).map(|(seq, meta, at, len, hint_len)| {
-                        ReadRecord::in_buffer(seq, meta, &run, at, len, hint_len)
-                    }));
-                }
+                drop(run);
                 // a run that began inside the checked prefix extends it
                 if run_start <= verified && pos.off > verified {
                     seg.verified_off.fetch_max(pos.off, Ordering::AcqRel);
@@ -448,7 +443,6 @@ impl Cursor {
         let end_seq = pos.next_seq;
         drop(pos);
         drop(table);
-        self.spans = spans;
         if end_seq == start {
             debug_assert_eq!(out.len(), first);
             return None;
