@@ -140,8 +140,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             action: BufferAction::Salvage { config },
         } => {
             let config = load(&config)?;
-            let (ring, report) = buffer::Ring::open(app::ring_settings(&config))?;
-            let done = buffer::salvage(&ring)?;
+            let (ring, report, done) = buffer::open_and_salvage(app::ring_settings(&config))?;
             println!(
                 "ring: {} records, {} quarantined on open",
                 report.records(),
@@ -275,8 +274,11 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
                     String::new()
                 }
             )?;
-            for &(offset, bytes, lost) in &s.damage {
-                writeln!(out, "  {}", damage_line(&s.file, offset, bytes, lost))?;
+            for (&(offset, bytes, _), lost) in s.damage.iter().zip(report.lost_in(s)) {
+                // numbers skipped whose records `buffer salvage` brought back are no damage
+                if bytes > 0 || lost > 0 {
+                    writeln!(out, "  {}", damage_line(&s.file, offset, bytes, lost))?;
+                }
             }
         }
         for q in &report.quarantined {

@@ -9,6 +9,11 @@
 //! names already reported are kept in [`REPORTED_DAMAGE_FILE`], so that a
 //! SECURITY notice (and `buffer verify`'s exit status) speaks only of new
 //! damage.
+//!
+//! Records that `buffer salvage` brought back from a quarantined segment
+//! are in the ring again (as new records), so the sequence numbers they had
+//! are not lost: [`SALVAGED_FILE`] keeps those numbers, and the gaps and
+//! jumps they fill count as no damage.
 
 use super::checkpoint;
 use super::ring::{io_err, BufferError, SegInfo, Table, Writer};
@@ -33,6 +38,10 @@ pub struct SegmentReport {
     pub oldest_ms: Option<i64>,
     pub newest_ms: Option<i64>,
     pub damage: Vec<(usize, usize, u64)>,
+    /// For each `damage` entry, the sequence number of the valid record
+    /// after it: the numbers lost are the entry's count just below it.
+    #[serde(skip)]
+    pub damage_seq_after: Vec<u64>,
     pub torn_tail_bytes: usize,
     /// Sequence number of the torn record (skipped, never reused).
     pub torn_seq: Option<u64>,
@@ -65,11 +74,75 @@ pub struct RecoveryReport {
     /// ring's tail after they were acknowledged, and wrong for a checkpoint
     /// file that was changed: either way, it is said.
     pub checkpoint_ahead: Option<(u64, u64)>,
+    /// Sequence numbers (`from..to` runs, sorted, disjoint) of the records
+    /// `buffer salvage` re-appended from quarantined segments
+    /// ([`SALVAGED_FILE`]): not lost where they leave a gap.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub salvaged: Vec<(u64, u64)>,
 }
 
 /// The file in the ring's folder naming the damage already reported, one
 /// [`DamageItem::key`] a line.
 pub const REPORTED_DAMAGE_FILE: &str = "damage-reported";
+
+/// The file in the ring's folder naming the sequence numbers of the
+/// records `buffer salvage` re-appended, one `from to` run a line (`to`
+/// not included).
+pub const SALVAGED_FILE: &str = "salvaged-seqs";
+
+/// The salvaged runs of sequence numbers (none when the file is missing;
+/// lines that do not parse are ignored), sorted and merged.
+pub fn load_salvaged(dir: &Path) -> Vec<(u64, u64)> {
+    let runs = std::fs::read_to_string(dir.join(SALVAGED_FILE))
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| {
+                    let (a, b) = l.split_once(' ')?;
+                    Some((a.parse().ok()?, b.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    merge_runs(runs)
+}
+
+/// Adds `runs` to [`SALVAGED_FILE`] (written whole, then renamed into
+/// place), dropping the runs that end at or below `oldest`: numbers the
+/// ring no longer holds can leave no gap.
+pub fn add_salvaged(dir: &Path, runs: &[(u64, u64)], oldest: u64) -> std::io::Result<()> {
+    let mut all = load_salvaged(dir);
+    all.extend_from_slice(runs);
+    let all: Vec<(u64, u64)> = merge_runs(all)
+        .into_iter()
+        .filter(|&(_, to)| to > oldest)
+        .collect();
+    let path = dir.join(SALVAGED_FILE);
+    let tmp = dir.join(format!("{SALVAGED_FILE}.tmp"));
+    let text: String = all.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Sorts `runs` and merges those that touch or overlap; empty ones go.
+pub fn merge_runs(mut runs: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    runs.retain(|(a, b)| a < b);
+    runs.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(runs.len());
+    for (a, b) in runs {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// How many of the numbers `from..to` the (disjoint) `runs` hold.
+fn salvaged_within(runs: &[(u64, u64)], from: u64, to: u64) -> u64 {
+    runs.iter()
+        .map(|&(a, b)| b.min(to).saturating_sub(a.max(from)))
+        .sum()
+}
 
 /// One piece of damage recovery found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,23 +182,22 @@ impl RecoveryReport {
     pub fn torn_tail_bytes(&self) -> usize {
         self.segments.iter().map(|s| s.torn_tail_bytes).sum()
     }
+    /// Records lost: damaged or missing in a segment, or between segments
+    /// (less those `buffer salvage` brought back).
     pub fn damaged_records(&self) -> u64 {
-        self.segments
-            .iter()
-            .flat_map(|s| s.damage.iter())
-            .map(|d| d.2)
-            .sum::<u64>()
-            + self.lost_between_segments
+        self.damage_items().iter().map(|d| d.records).sum()
     }
     /// Every piece of damage in the live segments: damaged records, torn
-    /// tails, and sequence gaps between segments.
+    /// tails, and sequence gaps between segments. A piece's records are
+    /// those lost: the numbers it skips less those salvaged (its key stays
+    /// what it was before the salvage).
     pub fn damage_items(&self) -> Vec<DamageItem> {
         let mut out = Vec::new();
         for s in &self.segments {
-            for (off, len, n) in &s.damage {
+            for ((off, len, n), lost) in s.damage.iter().zip(self.lost_in(s)) {
                 out.push(DamageItem {
                     key: format!("damage {} {off} {len} {n}", s.id),
-                    records: *n,
+                    records: lost,
                     torn_bytes: 0,
                 });
             }
@@ -139,7 +211,7 @@ impl RecoveryReport {
         }
         for w in self.segments.windows(2) {
             if let Some(l) = w[0].last_seq {
-                let lost = w[1].first_seq.saturating_sub(l.saturating_add(1));
+                let lost = gap_lost(l, w[1].first_seq, &self.salvaged);
                 if lost > 0 {
                     out.push(DamageItem {
                         key: format!("gap {} {}", w[0].id, w[1].id),
@@ -150,6 +222,17 @@ impl RecoveryReport {
             }
         }
         out
+    }
+
+    /// For each of `segment`'s [`damage`](SegmentReport::damage) entries,
+    /// the records lost: the numbers it skips less those salvaged.
+    pub fn lost_in<'a>(&'a self, segment: &'a SegmentReport) -> impl Iterator<Item = u64> + 'a {
+        segment.damage.iter().enumerate().map(|(i, &(_, _, n))| {
+            let back = segment.damage_seq_after.get(i).map_or(0, |&after| {
+                salvaged_within(&self.salvaged, after.saturating_sub(n), after)
+            });
+            n - back
+        })
     }
 
     /// The damage an earlier start did not report: records, torn bytes.
@@ -193,8 +276,23 @@ impl RecoveryReport {
 
     /// SECURITY events describing damage found, appended to the stream on open.
     pub fn notices(&self) -> Vec<Event> {
+        self.notices_after_salvage(&[])
+    }
+
+    /// [`notices`](Self::notices) once `buffer salvage` has re-appended
+    /// the records of `salvaged` (quarantined files, moved since to
+    /// `quarantine/salvaged/`): a file quarantined by this open and salvaged
+    /// is no quarantine to report (the salvage reports what it brought
+    /// back), and the records it brought back are no damage (with
+    /// [`salvaged`](RecoveryReport::salvaged) updated).
+    pub fn notices_after_salvage(&self, salvaged: &[PathBuf]) -> Vec<Event> {
         let mut out = Vec::new();
-        for q in &self.quarantined {
+        let was_salvaged = |q: &Quarantined| {
+            salvaged
+                .iter()
+                .any(|f| f.as_path() == Path::new(&q.moved_to))
+        };
+        for q in self.quarantined.iter().filter(|q| !was_salvaged(q)) {
             let mut ev = Event::new(
                 "SECURITY",
                 Some("relay.buffer.quarantine".into()),
@@ -280,6 +378,7 @@ fn segment_report(file: String, h: &SegmentHeader, data: &[u8]) -> SegmentReport
             .iter()
             .map(|d: &Damage| (d.offset, d.bytes, d.lost_records))
             .collect(),
+        damage_seq_after: rep.damage.iter().map(|d| d.seq_after).collect(),
         torn_tail_bytes: rep.torn_tail_bytes,
         torn_seq: rep.torn_seq,
     }
@@ -326,7 +425,8 @@ pub fn inspect(dir: &Path) -> Result<RecoveryReport, BufferError> {
         });
     }
     report.segments = found.into_iter().map(|(_, r)| r).collect();
-    report.lost_between_segments = gaps(&report.segments);
+    report.salvaged = load_salvaged(dir);
+    report.lost_between_segments = gaps(&report.segments, &report.salvaged);
     report.reported_before = load_reported(dir);
     report.next_seq = report
         .segments
@@ -382,10 +482,18 @@ fn drop_overlapping<T>(segs: &mut Vec<T>, range: impl Fn(&T) -> (u64, u64)) -> V
     dropped
 }
 
-fn gaps(segs: &[SegmentReport]) -> u64 {
+/// Records lost between a segment whose last record is `last` and the next
+/// one, starting at `next_first`: the numbers between, less those salvaged.
+fn gap_lost(last: u64, next_first: u64, salvaged: &[(u64, u64)]) -> u64 {
+    let from = last.saturating_add(1);
+    let missing = next_first.saturating_sub(from);
+    missing - salvaged_within(salvaged, from, from + missing)
+}
+
+fn gaps(segs: &[SegmentReport], salvaged: &[(u64, u64)]) -> u64 {
     segs.windows(2)
         .map(|w| match w[0].last_seq {
-            Some(l) => w[1].first_seq.saturating_sub(l.saturating_add(1)),
+            Some(l) => gap_lost(l, w[1].first_seq, salvaged),
             None => 0,
         })
         .sum()
@@ -557,7 +665,8 @@ pub(crate) fn recover(
     let off = active.end_off.load(Ordering::Acquire);
 
     report.segments = live.into_iter().map(|(_, _, r)| r).collect();
-    report.lost_between_segments = gaps(&report.segments);
+    report.salvaged = load_salvaged(dir);
+    report.lost_between_segments = gaps(&report.segments, &report.salvaged);
     report.next_seq = next_seq;
     report.reported_before = load_reported(dir);
     report.checkpoint_ahead = (ckpt_max > found_next).then_some((ckpt_max, found_next));

@@ -38,6 +38,9 @@ pub struct Damage {
     pub bytes: usize,
     /// Sequence numbers missing across the region.
     pub lost_records: u64,
+    /// Sequence number of the valid record after the region: the numbers
+    /// missing are the `lost_records` just below it.
+    pub seq_after: u64,
 }
 
 /// Scans `data` from `start`. `expected` is the sequence number the first
@@ -64,6 +67,7 @@ pub fn scan(
                         offset: off,
                         bytes: 0,
                         lost_records: rec.seq - next,
+                        seq_after: rec.seq,
                     });
                 }
                 accept(&mut rep, &mut on_record, off, &rec);
@@ -84,6 +88,7 @@ pub fn scan(
                             offset: off,
                             bytes: found - off,
                             lost_records: rec.seq - next,
+                            seq_after: rec.seq,
                         });
                         accept(&mut rep, &mut on_record, found, &rec);
                         next = rec.seq.saturating_add(1);

@@ -427,6 +427,17 @@ impl Ring {
     /// quarantined; all of it is in the report, and appended as SECURITY
     /// events with the first append (open the cursors before appending).
     pub fn open(settings: RingSettings) -> Result<(Ring, RecoveryReport), BufferError> {
+        let (ring, report) = Ring::open_unreported(settings)?;
+        ring.report_recovery(&report, report.notices());
+        Ok((ring, report))
+    }
+
+    /// [`open`](Self::open) without reporting what recovery found: the
+    /// caller does, with [`report_recovery`](Self::report_recovery)
+    /// (`buffer salvage`, which reports it less what it brought back).
+    pub(crate) fn open_unreported(
+        settings: RingSettings,
+    ) -> Result<(Ring, RecoveryReport), BufferError> {
         if !SEGMENT_BYTES.contains(&settings.segment_bytes) {
             return Err(BufferError::Settings(
                 "segment_bytes must be between 64KiB and 4GiB".into(),
@@ -479,22 +490,28 @@ impl Ring {
             _lock: lock,
         });
         let ring = Ring { inner };
-        // Queued, not written now: they go in with the first append, once the
-        // destinations have opened their cursors (a `block` cursor not yet
-        // open could otherwise lose the segment the notice would reuse).
-        ring.inner
-            .writer
-            .lock()
-            .unwrap()
-            .notices
-            .extend(report.notices());
-        // the damage found now is reported now (notices, log), not again
-        let keys = report.damage_items().into_iter().map(|d| d.key).collect();
-        if let Err(e) = recovery::save_reported(&ring.inner.settings.dir, &keys) {
-            tracing::warn!(error = %e, "cannot note the ring damage reported (the next start reports it again)");
-        }
         ring.start_maintenance();
         Ok((ring, report))
+    }
+
+    /// Reports what recovery found (`report`, as SECURITY events
+    /// `notices`) and notes its damage as reported, so a later start does
+    /// not report it again.
+    pub(crate) fn report_recovery(&self, report: &RecoveryReport, notices: Vec<Event>) {
+        // Queued, not written now: they go in with the next append, once the
+        // destinations have opened their cursors (a `block` cursor not yet
+        // open could otherwise lose the segment the notice would reuse).
+        self.inner.writer.lock().unwrap().notices.extend(notices);
+        // the damage found now is reported now (notices, log), not again
+        let keys = report.damage_items().into_iter().map(|d| d.key).collect();
+        if let Err(e) = recovery::save_reported(&self.inner.settings.dir, &keys) {
+            tracing::warn!(error = %e, "cannot note the ring damage reported (the next start reports it again)");
+        }
+    }
+
+    /// Queues a SECURITY notice: it goes in with the next append.
+    pub(crate) fn queue_notice(&self, notice: Event) {
+        self.inner.writer.lock().unwrap().notices.push_back(notice);
     }
 
     /// The settings the ring was opened with.
