@@ -103,9 +103,20 @@ fn beyond_env_errors(path: &std::path::Path, mut errors: ConfigErrors) -> Config
 
 struct RunningDestination {
     section: SectionConfig,
+    /// The contents of the files it read when built
+    /// ([`registry::files_read`]; `None`: unreadable).
+    files: FileContents,
     dest: Arc<Destination>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+}
+
+/// The contents of files, in order (`None` for one that cannot be read).
+type FileContents = Vec<Option<Vec<u8>>>;
+
+/// The contents of `files` now.
+fn file_contents(files: &[PathBuf]) -> FileContents {
+    files.iter().map(|f| std::fs::read(f).ok()).collect()
 }
 
 struct RunningSrc {
@@ -238,6 +249,9 @@ impl Relay {
         config: &Config,
         section: &SectionConfig,
     ) -> Result<(), AppError> {
+        // read before the build: a file changed in between restarts it
+        // again at the next reload, never leaves it on older contents
+        let files = file_contents(&registry::files_read(section, &config.base_dir));
         let mut dest = registry::build(section, &config.base_dir, &config.data_path())
             .map_err(|e| AppError::Config(ConfigErrors(vec![e])))?;
         let held = self.throttles.lock().unwrap().remove(&section.name);
@@ -263,6 +277,7 @@ impl Relay {
             section.name.clone(),
             RunningDestination {
                 section: section.clone(),
+                files,
                 dest,
                 stop,
                 task,
@@ -435,6 +450,22 @@ impl Relay {
             .iter()
             .map(|(k, v)| (k.clone(), v.section.clone()))
             .collect();
+        // kept `syslog_tls` sources whose files changed (a renewed
+        // certificate at the same path): their new server configurations,
+        // made before anything changes, so a file that makes none refuses
+        // the reload as `validate` would; put in use once the sources are
+        let mut renewals = Vec::new();
+        for (name, r) in self.sources.lock().await.iter() {
+            let kept = new.sources.contains(&r.section);
+            let Some(tls) = r.source.tls.as_ref().filter(|_| kept) else {
+                continue;
+            };
+            match tls.renewed() {
+                Ok(Some(renewed)) => renewals.push((name.clone(), tls.clone(), renewed)),
+                Ok(None) => {}
+                Err(e) => return Err(AppError::Config(ConfigErrors(vec![e]))),
+            }
+        }
         let mut stopped = Vec::new();
         for (name, section) in &running {
             if !new.sources.contains(section) {
@@ -460,16 +491,30 @@ impl Relay {
             }
             started.push(s.name.clone());
         }
-        // destinations: a running one is kept only if its section is unchanged
-        let running: Vec<(String, SectionConfig)> = self
+        for (name, tls, renewed) in renewals {
+            tls.renew(renewed);
+            tracing::info!(source = %name, "reload: TLS files changed: new connections get the new certificate (open ones keep theirs)");
+        }
+        // destinations: a running one is kept only if its section is
+        // unchanged, and so are the contents of the files it read (its TLS
+        // files: a renewed client certificate needs a new connection)
+        let running: Vec<(String, SectionConfig, bool)> = self
             .destinations
             .lock()
             .await
             .iter()
-            .map(|(k, v)| (k.clone(), v.section.clone()))
+            .map(|(k, v)| {
+                let files = registry::files_read(&v.section, &new.base_dir);
+                let changed = file_contents(&files) != v.files;
+                (k.clone(), v.section.clone(), changed)
+            })
             .collect();
-        for (name, section) in &running {
-            if !new.destinations.contains(section) {
+        for (name, section, files_changed) in &running {
+            let kept = new.destinations.contains(section);
+            if kept && *files_changed {
+                tracing::info!(destination = %name, "reload: its TLS files changed: restarting");
+            }
+            if !kept || *files_changed {
                 tracing::info!(destination = %name, "reload: stopping");
                 self.stop_destination(name).await;
                 // removed, or an API destination the file's replaces: a

@@ -71,6 +71,23 @@ pub fn kinds() -> Vec<&'static str> {
     KINDS.iter().map(|(k, _)| *k).collect()
 }
 
+/// The keys naming files a wire format reads once, when it is built: the
+/// TLS files (`ca` of the HTTP formats and of `syslog`, `cert` and `key`
+/// of `syslog`). No other format takes these keys.
+const FILES_READ: [&str; 3] = ["ca", "cert", "key"];
+
+/// The files a destination reads when it is built ([`FILES_READ`]),
+/// resolved: a reload restarts a destination whose files' contents changed
+/// (a renewed client certificate, a CA bundle), since its section alone
+/// does not say so.
+pub fn files_read(section: &SectionConfig, base_dir: &Path) -> Vec<std::path::PathBuf> {
+    FILES_READ
+        .iter()
+        .filter_map(|key| section.table.get(*key)?.as_str())
+        .map(|p| base_dir.join(p))
+        .collect()
+}
+
 /// Builds a destination from its section. Errors name the key.
 pub fn build(
     section: &SectionConfig,

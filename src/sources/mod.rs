@@ -108,6 +108,9 @@ pub struct RunningSource {
     pub local_addr: SocketAddr,
     /// Ends after the shutdown flag is set and the source has stopped.
     pub task: tokio::task::JoinHandle<()>,
+    /// A `syslog_tls` source's server configuration, which a reload renews
+    /// when its files changed ([`tls::LiveTls`]).
+    pub tls: Option<Arc<tls::LiveTls>>,
 }
 
 /// Why a source could not start.
@@ -188,10 +191,15 @@ pub async fn start(
 ) -> Result<RunningSource, SourceError> {
     validate_in(section, &ctx.base_dir)?;
     let name = section.name.clone();
+    let mut live_tls = None;
     let (local_addr, task) = match section.kind.as_str() {
         "syslog_udp" => udp::start(&name, udp::Settings::from_section(section)?, ctx)?,
         "syslog_tcp" => tcp::start(&name, tcp::Settings::from_section(section)?, ctx).await?,
-        "syslog_tls" => tls::start(&name, tls::Settings::from_section(section)?, ctx).await?,
+        "syslog_tls" => {
+            let started = tls::start(&name, tls::Settings::from_section(section)?, ctx).await?;
+            live_tls = Some(started.tls);
+            (started.local_addr, started.task)
+        }
         "http" => http::start(&name, http::Settings::from_section(section)?, ctx).await?,
         other => {
             return Err(SourceError::Config(ConfigError::new(
@@ -205,6 +213,7 @@ pub async fn start(
         kind: section.kind.clone(),
         local_addr,
         task,
+        tls: live_tls,
     })
 }
 

@@ -19,6 +19,7 @@ use super::metrics::SourceMetrics;
 use super::parse_ahead::{ParseAhead, ParseFailed};
 use super::read_budget::{Held, ReadBudget};
 use super::stream_append::{deliver, Appender};
+use super::tls::LiveTls;
 use super::{is_blank, shutdown_signal, Ingest};
 use crate::event::now_millis;
 use crate::event::EncodedEvent;
@@ -38,7 +39,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 
 /// How long a TLS client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,7 +86,7 @@ pub(crate) fn warning_text(reason: &str) -> &'static str {
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     shared: Arc<StreamShared>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<LiveTls>>,
     shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(shared.max_connections));
@@ -137,13 +137,15 @@ async fn run_connection(
     sock: TcpStream,
     peer: SocketAddr,
     shared: &Arc<StreamShared>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<LiveTls>>,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = sock.set_nodelay(true);
-    let Some(acceptor) = tls else {
+    let Some(tls) = tls else {
         return handle_connection(sock, peer, shared, shutdown).await;
     };
+    // the configuration current now: a reload may renew it meanwhile
+    let acceptor = tls.acceptor();
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
         Ok(Ok(stream)) => handle_connection(stream, peer, shared, shutdown).await,
         Ok(Err(e)) => {

@@ -6,6 +6,7 @@ use super::log_limit::Warnings;
 use super::metrics::SourceMetrics;
 use super::read_budget::ReadBudget;
 use super::stream::{accept_loop, warning_text, StreamShared};
+use super::tls::LiveTls;
 use super::{resolve, SourceContext, SourceError};
 use crate::config::{ByteSize, ConfigError, HumanDuration, SectionConfig};
 use crate::parse::{FramerConfig, Oversize};
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
 /// `[sources.NAME]` with `type = "syslog_tcp"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -165,7 +165,7 @@ pub(crate) async fn start_stream(
     name: &str,
     address: &str,
     stream: &StreamSettings,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<LiveTls>>,
     ctx: SourceContext,
 ) -> Result<(SocketAddr, JoinHandle<()>), SourceError> {
     let (listener, local) = bind(name, address).await?;

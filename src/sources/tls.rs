@@ -4,6 +4,12 @@
 //! connection is handled exactly like `syslog_tcp` ([`super::stream`]).
 //! A failed handshake is logged in words ([`handshake_failure`]), not under
 //! rustls's names for its errors.
+//!
+//! The server configuration is a [`LiveTls`]: each connection's handshake
+//! takes the one current when it is accepted, and a reload whose TLS files
+//! changed at the same paths (a renewed certificate) puts in one made from
+//! the new files, so new connections get the new certificate while those
+//! open keep theirs.
 
 use super::tcp::{self, start_stream};
 use super::{SourceContext, SourceError};
@@ -14,7 +20,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
@@ -91,25 +97,135 @@ impl Settings {
     }
 }
 
+/// A started `syslog_tls` source: where it listens, its task, and its
+/// server configuration (for a reload to renew).
+pub struct Started {
+    pub local_addr: SocketAddr,
+    pub task: JoinHandle<()>,
+    pub tls: Arc<LiveTls>,
+}
+
 /// Starts a `syslog_tls` source.
 pub async fn start(
     name: &str,
     settings: Settings,
     ctx: SourceContext,
-) -> Result<(SocketAddr, JoinHandle<()>), SourceError> {
-    let config = server_config(&settings, &ctx.base_dir).map_err(|message| SourceError::Tls {
+) -> Result<Started, SourceError> {
+    let tls = LiveTls::load(name, &settings, &ctx.base_dir).map_err(|e| SourceError::Tls {
         name: name.to_string(),
-        message,
+        message: format!("{}: {}", e.key, e.message),
     })?;
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    start_stream(
+    let tls = Arc::new(tls);
+    let (local_addr, task) = start_stream(
         name,
         &settings.stream.address,
         &settings.stream.stream(),
-        Some(acceptor),
+        Some(tls.clone()),
         ctx,
     )
-    .await
+    .await?;
+    Ok(Started {
+        local_addr,
+        task,
+        tls,
+    })
+}
+
+/// A running source's server configuration, and the contents of the
+/// files it was made from: [`renewed`](Self::renewed) reads them again.
+pub struct LiveTls {
+    /// `sources.NAME`, for errors.
+    path: String,
+    /// The files, resolved.
+    files: TlsFiles,
+    current: RwLock<(TlsFileContents, Arc<ServerConfig>)>,
+}
+
+impl std::fmt::Debug for LiveTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveTls")
+            .field("files", &self.files)
+            .finish()
+    }
+}
+
+/// A server configuration made from files whose contents changed, for
+/// [`LiveTls::renew`].
+pub struct Renewed(TlsFileContents, Arc<ServerConfig>);
+
+impl LiveTls {
+    fn load(name: &str, settings: &Settings, base_dir: &Path) -> Result<LiveTls, TlsFileError> {
+        let files = TlsFiles {
+            cert: base_dir.join(&settings.files.cert),
+            key: base_dir.join(&settings.files.key),
+            client_ca: settings
+                .files
+                .client_ca
+                .as_ref()
+                .map(|ca| base_dir.join(ca)),
+        };
+        let contents = TlsFileContents::read(&files)?;
+        let config = server_config_from(&contents, &files)?;
+        Ok(LiveTls {
+            path: format!("sources.{name}"),
+            files,
+            current: RwLock::new((contents, Arc::new(config))),
+        })
+    }
+
+    /// What a new connection's handshake uses.
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.current.read().expect("not poisoned").1.clone())
+    }
+
+    /// Reads the files again: `None` when their contents are those in use,
+    /// else the server configuration they make now. A file that no longer
+    /// makes one (gone, no PEM in it, a key not the certificate's) is an
+    /// error at its key, as `validate` reports it.
+    pub fn renewed(&self) -> Result<Option<Renewed>, ConfigError> {
+        let at = |e: TlsFileError| ConfigError::new(format!("{}.{}", self.path, e.key), e.message);
+        let contents = TlsFileContents::read(&self.files).map_err(at)?;
+        if contents == self.current.read().expect("not poisoned").0 {
+            return Ok(None);
+        }
+        let config = server_config_from(&contents, &self.files).map_err(at)?;
+        Ok(Some(Renewed(contents, Arc::new(config))))
+    }
+
+    /// Puts `renewed` in use for the connections accepted from now on.
+    pub fn renew(&self, renewed: Renewed) {
+        *self.current.write().expect("not poisoned") = (renewed.0, renewed.1);
+    }
+}
+
+/// The bytes of the TLS files, as read once: the configuration is made
+/// from these, and a reload compares them with the files' bytes then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TlsFileContents {
+    cert: Vec<u8>,
+    key: Vec<u8>,
+    client_ca: Option<Vec<u8>>,
+}
+
+impl TlsFileContents {
+    /// Reads the (resolved) files.
+    fn read(files: &TlsFiles) -> Result<TlsFileContents, TlsFileError> {
+        let read = |key: &'static str, path: &Path| {
+            std::fs::read(path).map_err(|e| TlsFileError {
+                key,
+                message: format!("{}: {e}", path.display()),
+            })
+        };
+        Ok(TlsFileContents {
+            cert: read("cert", &files.cert)?,
+            key: read("key", &files.key)?,
+            client_ca: files
+                .client_ca
+                .as_deref()
+                .map(|ca| read("client_ca", ca))
+                .transpose()?,
+        })
+    }
 }
 
 /// The rustls server configuration: ring provider, TLS 1.2+, optional mTLS.
@@ -124,18 +240,30 @@ struct TlsFileError {
 }
 
 fn server_config_keyed(settings: &Settings, base_dir: &Path) -> Result<ServerConfig, TlsFileError> {
+    LiveTls::load("", settings, base_dir).map(|live| {
+        let (_, config) = live.current.into_inner().expect("not poisoned");
+        Arc::unwrap_or_clone(config)
+    })
+}
+
+/// The configuration `contents` make (`files` are their paths, for errors).
+fn server_config_from(
+    contents: &TlsFileContents,
+    files: &TlsFiles,
+) -> Result<ServerConfig, TlsFileError> {
     let at = |key: &'static str| move |message: String| TlsFileError { key, message };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = load_certs(&base_dir.join(&settings.files.cert)).map_err(at("cert"))?;
-    let key = load_key(&base_dir.join(&settings.files.key)).map_err(at("key"))?;
+    let certs = load_certs(&contents.cert, &files.cert).map_err(at("cert"))?;
+    let key = load_key(&contents.key, &files.key).map_err(at("key"))?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| at("cert")(e.to_string()))?;
-    let builder = match &settings.files.client_ca {
+    let builder = match &contents.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for cert in load_certs(&base_dir.join(ca)).map_err(at("client_ca"))? {
+            let path = files.client_ca.as_deref().unwrap_or(Path::new(""));
+            for cert in load_certs(ca, path).map_err(at("client_ca"))? {
                 roots
                     .add(cert)
                     .map_err(|e| at("client_ca")(e.to_string()))?;
@@ -163,9 +291,9 @@ fn server_config_keyed(settings: &Settings, base_dir: &Path) -> Result<ServerCon
     Ok(config)
 }
 
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(file))
+/// The certificates in PEM `text` (read from `path`).
+fn load_certs(mut text: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = rustls_pemfile::certs(&mut text)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if certs.is_empty() {
@@ -174,9 +302,9 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    rustls_pemfile::private_key(&mut std::io::BufReader::new(file))
+/// The private key in PEM `text` (read from `path`).
+fn load_key(mut text: &[u8], path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    rustls_pemfile::private_key(&mut text)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .ok_or_else(|| format!("{}: no PEM private key found", path.display()))
 }
