@@ -13,13 +13,25 @@
 //!   client's FIN is served and answered like any other.
 //! - **A graceful stop.** Requests in progress finish (for up to
 //!   [`STOP_GRACE`]), idle connections close.
+//! - **`Connection: close` when the connection closes.** An answer given
+//!   before the request's body was read to its end (413, 408, a body cut
+//!   short, a refusal before the body: 401, 415, 503, 404…) leaves the
+//!   rest of the body unread on the connection, so hyper closes it after
+//!   the answer; the answer says so (RFC 9112 §9.6), so a keep-alive
+//!   client opens a new connection for its next request instead of
+//!   writing it to a closed one. ([`ReadToEnd`])
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper::body::Incoming;
+use http::header::CONNECTION;
+use http::HeaderValue;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -86,7 +98,17 @@ pub async fn serve(
         conns.spawn(async move {
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(req)
+                let (req, read) = ReadToEnd::wrap(req);
+                let answer = app.clone().oneshot(req);
+                async move {
+                    let mut response = answer.await?;
+                    if !read.load(Ordering::Acquire) {
+                        response
+                            .headers_mut()
+                            .insert(CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -121,5 +143,57 @@ pub async fn serve(
         for _ in 0..conns.len() {
             observer.closed();
         }
+    }
+}
+
+/// A request body that tells whether it was read to its end. hyper keeps
+/// a connection open after an answer only when the request's body was read
+/// to its end (or what is left of it is already in its buffer): otherwise
+/// it closes the connection, but only after writing an answer that did not
+/// say so. [`serve`] adds `Connection: close` to an answer given while the
+/// body was not read to its end, and hyper then closes the connection
+/// whatever is buffered: always, not only when the rest had not come yet.
+struct ReadToEnd {
+    inner: Incoming,
+    ended: Arc<AtomicBool>,
+}
+
+impl ReadToEnd {
+    /// The request with its body wrapped, and the flag set once the body
+    /// ended (at once for a body known to be empty).
+    fn wrap(req: hyper::Request<Incoming>) -> (hyper::Request<axum::body::Body>, Arc<AtomicBool>) {
+        let ended = Arc::new(AtomicBool::new(false));
+        let flag = ended.clone();
+        let req = req.map(|inner| {
+            flag.store(inner.is_end_stream(), Ordering::Release);
+            axum::body::Body::new(ReadToEnd { inner, ended: flag })
+        });
+        (req, ended)
+    }
+}
+
+impl Body for ReadToEnd {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None))
+            || (matches!(polled, Poll::Ready(Some(Ok(_)))) && self.inner.is_end_stream())
+        {
+            self.ended.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

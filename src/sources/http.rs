@@ -30,6 +30,7 @@
 //! too (408, counted as `body_timeout`), so idle or trickling clients
 //! cannot hold the source's connections or its `queue_bytes`.
 
+use super::log_limit::Warnings;
 use super::metrics::SourceMetrics;
 use super::read_budget::{Held, ReadBudget};
 use super::{resolve, shutdown_signal, Ingest, IngestError, SourceContext, SourceError};
@@ -185,6 +186,9 @@ struct AppState {
     /// The zone of syslog timestamps without one (raw HEC lines).
     tz: Tz,
     metrics: SourceMetrics,
+    /// Bodies refused for what the answer does not tell in full (not gzip,
+    /// cut short: HEC answers Splunk's words), logged a few at a time.
+    warnings: Warnings,
     /// Permits for large bodies, held from their parse on tokio's blocking
     /// pool until their records are in the ring: one per CPU. It bounds
     /// the cores they take and the parsed records they hold, which are 2-4×
@@ -245,20 +249,33 @@ pub async fn start(
         ingest: ctx.ingest.clone(),
         tz: ctx.timezone,
         metrics,
+        warnings: Warnings::new(name, warning_text),
         large: Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
     });
     let observer = Arc::new(Connections(state.metrics.clone()));
-    let app = router(state);
+    let app = router(state.clone());
     let shutdown = shutdown_signal(ctx.shutdown);
     tracing::info!(source = name, address = %local, "listening (http)");
     let limits = Limits {
         max_connections: settings.max_connections,
         header_timeout: settings.request_timeout.0,
     };
-    let task = tokio::spawn(serve(listener, app, limits, shutdown, observer));
+    let task = tokio::spawn(async move {
+        let served = serve(listener, app, limits, shutdown, observer);
+        state.warnings.summarising(served).await
+    });
     Ok((local, task))
+}
+
+/// What the warnings of a `reason` say.
+fn warning_text(reason: &str) -> &'static str {
+    match reason {
+        "bad_gzip" => "request refused: its Content-Encoding says gzip, its body is not gzip",
+        "incomplete_body" => "request refused: its body ended before all of it came",
+        _ => "request refused",
+    }
 }
 
 /// The source's connection counters.
@@ -306,15 +323,11 @@ async fn events(
 
 /// Splunk's answer of a healthy HEC (no token needed).
 async fn hec_health() -> Response {
-    Json(json!({"text": "HEC is healthy", "code": 17})).into_response()
+    hec_answer(StatusCode::OK, "HEC is healthy", 17, None)
 }
 
 async fn hec_ack() -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"text": "ACK is disabled", "code": 14})),
-    )
-        .into_response()
+    hec_answer(StatusCode::BAD_REQUEST, "ACK is disabled", 14, None)
 }
 
 /// The HEC paths: envelopes, or raw text on the `/raw` ones, each with
@@ -403,7 +416,10 @@ async fn handle(
         Ok(Ok(raw)) => raw,
         Ok(Err(e)) if over_limit(&e) => return refuse(st, api, Reject::TooLarge),
         // the connection ended or broke before the whole body came
-        Ok(Err(e)) => return refuse(st, api, Reject::Incomplete(e.to_string())),
+        Ok(Err(e)) => {
+            st.warnings.warn("incomplete_body", &peer.to_string(), &e);
+            return refuse(st, api, Reject::Incomplete(e.to_string()));
+        }
         Err(_) => return refuse(st, api, Reject::Timeout(st.body_timeout)),
     };
     let job = ParseJob {
@@ -439,7 +455,12 @@ async fn handle(
     };
     let response = match parsed {
         Ok(records) => append(st, api, records).await,
-        Err(r) => refuse(st, api, r),
+        Err(r) => {
+            if let Reject::Gzip(e) = &r {
+                st.warnings.warn("bad_gzip", &peer.to_string(), e);
+            }
+            refuse(st, api, r)
+        }
     };
     drop(large);
     response
@@ -474,6 +495,9 @@ impl ParseJob {
     fn run(self, listener: &str, peer: &str) -> Result<Vec<EncodedEvent>, Reject> {
         let mut body = match self.encoding {
             Encoding::Identity => self.raw,
+            // nothing at all, gzip or not, is no data (not a gzip stream
+            // cut short): the parser answers it as an empty body
+            Encoding::Gzip if self.raw.is_empty() => self.raw,
             Encoding::Gzip => gunzip(&self.raw, self.max_body)?,
         };
         // a UTF-8 byte order mark before the JSON (some Windows senders)
@@ -670,7 +694,7 @@ async fn append(st: &AppState, api: Api, encoded: Vec<EncodedEvent>) -> Response
 fn accepted(api: Api, n: usize) -> Response {
     match api {
         Api::Events => Json(json!({"accepted": n})).into_response(),
-        Api::Hec | Api::HecRaw => Json(json!({"text": "Success", "code": 0})).into_response(),
+        Api::Hec | Api::HecRaw => hec_answer(StatusCode::OK, "Success", 0, None),
     }
 }
 
@@ -780,28 +804,39 @@ fn reject(api: Api, r: Reject) -> Response {
             6,
         ),
     };
-    let body = match (api, &r) {
+    let mut resp = match (api, &r) {
         // the event at fault, numbered from 0, as Splunk says it
-        (Api::Hec | Api::HecRaw, Reject::Malformed(e)) => match e.hec_event_number() {
-            Some(n) => json!({"text": text, "code": hec_code, "invalid-event-number": n}),
-            None => json!({"text": text, "code": hec_code}),
-        },
+        (Api::Hec | Api::HecRaw, Reject::Malformed(e)) => {
+            hec_answer(status, &text, hec_code, e.hec_event_number())
+        }
         // Splunk's words for its codes 9 and 8 (the 503's reason is
         // counted in `connection_errors_total{reason}`)
         (Api::Hec | Api::HecRaw, Reject::Full(_) | Reject::Busy) => {
-            json!({"text": "Server is busy", "code": 9})
+            hec_answer(status, "Server is busy", 9, None)
         }
         (Api::Hec | Api::HecRaw, Reject::Unavailable(_)) => {
-            json!({"text": "Internal error", "code": 8})
+            hec_answer(status, "Internal error", 8, None)
         }
-        (Api::Hec | Api::HecRaw, _) => json!({"text": text, "code": hec_code}),
-        (Api::Events, Reject::Malformed(e)) => match e.position() {
-            Some((line, offset)) => json!({"error": text, "line": line, "offset": offset}),
-            None => json!({"error": text}),
-        },
-        (Api::Events, _) => json!({"error": text}),
+        // a body that is not gzip, or did not all come: Splunk's words for
+        // its code 6 (the reason is logged and counted in
+        // `connection_errors_total{reason}`). 413, 408 and 415, which
+        // Splunk's table has no code for, keep their status, code 6 and
+        // the relay's own words: "Invalid data format" would tell a
+        // client that retries a 408, or splits a batch on a 413, that its
+        // data is bad.
+        (Api::Hec | Api::HecRaw, Reject::Gzip(_) | Reject::Incomplete(_)) => {
+            hec_answer(status, "Invalid data format", 6, None)
+        }
+        (Api::Hec | Api::HecRaw, _) => hec_answer(status, &text, hec_code, None),
+        (Api::Events, Reject::Malformed(e)) => {
+            let body = match e.position() {
+                Some((line, offset)) => json!({"error": text, "line": line, "offset": offset}),
+                None => json!({"error": text}),
+            };
+            (status, Json(body)).into_response()
+        }
+        (Api::Events, _) => (status, Json(json!({"error": text}))).into_response(),
     };
-    let mut resp = (status, Json(body)).into_response();
     let retry = match r {
         Reject::Full(secs) => Some(secs),
         Reject::Busy => Some(1),
@@ -813,6 +848,28 @@ fn reject(api: Api, r: Reject) -> Response {
         }
     }
     resp
+}
+
+/// A HEC answer as Splunk writes it: `text`, `code`, then the number of
+/// the event at fault, in this order (a `json!` map sorts its keys).
+#[derive(serde::Serialize)]
+struct HecAnswer<'a> {
+    text: &'a str,
+    code: u8,
+    #[serde(
+        rename = "invalid-event-number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    invalid_event_number: Option<usize>,
+}
+
+fn hec_answer(status: StatusCode, text: &str, code: u8, event: Option<usize>) -> Response {
+    let answer = HecAnswer {
+        text,
+        code,
+        invalid_event_number: event,
+    };
+    (status, Json(answer)).into_response()
 }
 
 /// Splunk's HEC code and text for a body problem (its HEC error table).
