@@ -113,7 +113,7 @@ impl HttpFormat for Datadog {
         Encoded { requests, rejected }
     }
 
-    fn classify(&self, _req: &EncodedRequest, resp: &HttpResponse) -> Delivery {
+    fn classify(&self, req: &EncodedRequest, resp: &HttpResponse) -> Delivery {
         let body = body_excerpt(&resp.body);
         match resp.status {
             200..=299 => Delivery::Delivered,
@@ -125,8 +125,14 @@ impl HttpFormat for Datadog {
                 "Datadog answered 403 (API key invalid for this site): check `api_key` and `site`; \
                  events are dead-lettered until then ({body})"
             )),
-            413 => Delivery::rejected(format!(
-                "Datadog answered 413 for a single event: above the 5 MB payload limit ({body})"
+            // not halved further (a single event): requests are packed
+            // within the 5 MB, so a 413 is seldom Datadog's, and the
+            // reason says what the request was
+            413 => Delivery::rejected(super::http_transport::refused_as_too_large(
+                "Datadog",
+                req,
+                resp,
+                Some(LIMITS.max_bytes),
             )),
             _ => default_classify("Datadog", resp),
         }

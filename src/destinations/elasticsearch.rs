@@ -345,9 +345,9 @@ impl HttpFormat for Elasticsearch {
     fn classify(&self, req: &EncodedRequest, resp: &HttpResponse) -> Delivery {
         if resp.status == 413 {
             return Delivery::rejected(format!(
-                "Elasticsearch answered 413: a single document is larger than http.max_content_length; \
-                 raise it or drop fields with `redact` ({})",
-                body_excerpt(&resp.body)
+                "{}; above the cluster's http.max_content_length (100 MB by default) or a proxy's \
+                 body limit: raise it or drop fields with `redact`",
+                super::http_transport::refused_as_too_large("Elasticsearch", req, resp, None)
             ));
         }
         if !(200..300).contains(&resp.status) {

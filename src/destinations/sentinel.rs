@@ -236,7 +236,7 @@ impl HttpFormat for Sentinel {
         Encoded { requests, rejected }
     }
 
-    fn classify(&self, _req: &EncodedRequest, resp: &HttpResponse) -> Delivery {
+    fn classify(&self, req: &EncodedRequest, resp: &HttpResponse) -> Delivery {
         match resp.status {
             200..=299 => Delivery::Delivered,
             401 => Delivery::rejected(format!(
@@ -253,9 +253,11 @@ impl HttpFormat for Sentinel {
                 "Azure Monitor answered 404 ({}): check endpoint, dcr_immutable_id and stream",
                 Self::azure_error(resp)
             )),
-            413 => Delivery::rejected(format!(
-                "Azure Monitor answered 413 for a single record ({})",
-                Self::azure_error(resp)
+            413 => Delivery::rejected(super::http_transport::refused_as_too_large(
+                "Azure Monitor",
+                req,
+                resp,
+                Some(LIMITS.max_bytes),
             )),
             400 => Delivery::rejected(format!(
                 "Azure Monitor refused the records (400 {})",

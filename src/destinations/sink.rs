@@ -54,11 +54,34 @@ pub struct TestOutcome {
     pub message: String,
 }
 
+/// What a sink tells the delivery loop while a send goes on: a request
+/// of the batch that the server refused and the sink deals with itself
+/// (an HTTP 413, answered by sending the request again in halves). The
+/// loop counts it as a failed attempt in the status and logs it, so that a
+/// destination refusing everything as too large is not shown healthy and
+/// silent for as long as the halving takes.
+pub trait SendWatch: Send + Sync {
+    /// A request of the batch failed; `reason` as `last_error` shows it.
+    fn failed_attempt(&self, reason: &str);
+}
+
 /// A destination's transport and wire format.
 pub trait Sink: Send + Sync + 'static {
     /// Delivers `batch`. Must not panic on any server answer; transport errors
     /// are `Delivery::Retry`.
     fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Delivery>;
+
+    /// [`send`](Self::send), telling `watch` of the failed requests the
+    /// sink deals with itself meanwhile. By default, `send`: a sink that
+    /// deals with none.
+    fn send_watched<'a>(
+        &'a self,
+        batch: &'a Batch,
+        watch: &'a dyn SendWatch,
+    ) -> BoxFuture<'a, Delivery> {
+        let _ = watch;
+        self.send(batch)
+    }
 
     /// Where this sink sends, for status and messages (`https://host:8088`, a path…).
     fn target(&self) -> String;

@@ -2,7 +2,7 @@
 //! which statuses are worth retrying, and the default classification.
 
 use super::settings::origin_of;
-use super::HttpResponse;
+use super::{EncodedRequest, HttpResponse};
 use crate::destinations::sink::Delivery;
 use http::HeaderMap;
 use std::time::Duration;
@@ -33,6 +33,45 @@ pub fn body_excerpt(body: &[u8]) -> String {
     } else {
         s
     }
+}
+
+/// A request's size, for reasons: `1 event, 525 bytes uncompressed` (its
+/// body as the format built it, before any gzip).
+pub fn request_size(req: &EncodedRequest) -> String {
+    let n = req.indices.len();
+    format!(
+        "{n} event{}, {} bytes uncompressed",
+        if n == 1 { "" } else { "s" },
+        req.body.len()
+    )
+}
+
+/// The reason for a 413 the transport halves no further (a request of a
+/// single event): the request's size and, against `limit` (the vendor's
+/// documented request limit in bytes, when it has one), whether it was
+/// above it, or below it and so refused by another limit on the way (a
+/// proxy's). The size shows what was refused; a reason that claimed the
+/// vendor's limit for an event of 500 bytes sent the operator looking in
+/// the wrong place.
+pub fn refused_as_too_large(
+    what: &str,
+    req: &EncodedRequest,
+    resp: &HttpResponse,
+    limit: Option<usize>,
+) -> String {
+    let against = match limit {
+        Some(l) if req.body.len() > l => format!(": above {what}'s documented limit of {l} bytes"),
+        Some(l) => format!(
+            ": below {what}'s documented limit of {l} bytes, so a smaller limit on the way \
+             refused it (a proxy's?)"
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{what} answered 413 (payload too large) to a request of {}{against} ({})",
+        request_size(req),
+        body_excerpt(&resp.body)
+    )
 }
 
 /// Whether a status is worth retrying: 408, 429 and 5xx except 501.

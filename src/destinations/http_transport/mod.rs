@@ -25,7 +25,10 @@ mod pack;
 mod settings;
 mod sink;
 
-pub use answer::{body_excerpt, default_classify, is_retryable_status, redirected, retry_after};
+pub use answer::{
+    body_excerpt, default_classify, is_retryable_status, redirected, refused_as_too_large,
+    request_size, retry_after,
+};
 pub use client::{gzip, AuthFailure, ClientError, HttpClient, TransportError};
 #[cfg(test)]
 pub use pack::pack;

@@ -3,14 +3,14 @@
 //! server refuses as too large (413), refreshes credentials once on 401,
 //! runs the format's `confirm`, and merges the answers.
 
-use super::answer::redirected;
+use super::answer::{body_excerpt, redirected, request_size};
 use super::client::{AuthFailure, ClientError, HttpClient, TransportError};
 use super::outcome::{Fate, Outcome};
 use super::settings::HttpSettings;
 use super::{EncodedRequest, HttpFormat, HttpResponse};
 use crate::config::ConfigError;
 use crate::destinations::batch::Batch;
-use crate::destinations::sink::{Delivery, Sink, TestOutcome};
+use crate::destinations::sink::{Delivery, SendWatch, Sink, TestOutcome};
 use crate::destinations::BuildContext;
 use futures::future::BoxFuture;
 use std::collections::VecDeque;
@@ -99,7 +99,8 @@ impl<F: HttpFormat> HttpSink<F> {
             .collect()
     }
 
-    async fn deliver(&self, batch: &Batch) -> Delivery {
+    /// Sends `batch`; `watch` hears of each 413 answered by halving.
+    async fn deliver(&self, batch: &Batch, watch: Option<&dyn SendWatch>) -> Delivery {
         if batch.is_empty() {
             return Delivery::Delivered;
         }
@@ -137,6 +138,19 @@ impl<F: HttpFormat> HttpSink<F> {
                 }
             };
             if resp.status == 413 && req.indices.len() > 1 && depth < MAX_SPLIT_DEPTH {
+                // a failed request all the same: the status and log say so
+                // while the halving goes on (down to single events when
+                // the server refuses everything: a proxy's small body
+                // limit, whatever the vendor's documented one)
+                if let Some(w) = watch {
+                    w.failed_attempt(&format!(
+                        "{} answered 413 (payload too large) to a request of {}; \
+                         sending it again in halves ({})",
+                        self.target,
+                        request_size(&req),
+                        body_excerpt(&resp.body)
+                    ));
+                }
                 let (a, b) = req.indices.split_at(req.indices.len() / 2);
                 for half in [b, a] {
                     for r in self
@@ -172,7 +186,15 @@ impl<F: HttpFormat> HttpSink<F> {
 
 impl<F: HttpFormat> Sink for HttpSink<F> {
     fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Delivery> {
-        Box::pin(self.deliver(batch))
+        Box::pin(self.deliver(batch, None))
+    }
+
+    fn send_watched<'a>(
+        &'a self,
+        batch: &'a Batch,
+        watch: &'a dyn SendWatch,
+    ) -> BoxFuture<'a, Delivery> {
+        Box::pin(self.deliver(batch, Some(watch)))
     }
 
     fn target(&self) -> String {
@@ -198,7 +220,7 @@ impl<F: HttpFormat> Sink for HttpSink<F> {
                 None => {}
             }
             let prefix = healthy.map(|m| format!("{m}; ")).unwrap_or_default();
-            match self.deliver(probe).await {
+            match self.deliver(probe, None).await {
                 Delivery::Delivered => TestOutcome {
                     ok: true,
                     message: format!("{prefix}test event accepted by {}", self.target),
