@@ -884,6 +884,112 @@ async fn filtered_events_never_reach_the_server_and_redaction_applies() {
     assert_checkpoint_at_end(&ring, "hook");
 }
 
+/// The event of the README's example: what `redact` below drops or hashes.
+fn secret_event(i: usize) -> Event {
+    let mut e = Event::new("SECURITY", Some("user.login".into()), Severity::Warning);
+    e.event_id = format!("e{i}");
+    e.actor = Some(Actor {
+        id: Some("alice".into()),
+        ..Default::default()
+    });
+    e.source_ip = Some("10.0.0.1".into());
+    let mut m = serde_json::Map::new();
+    m.insert("secret".into(), "s".into());
+    m.insert("keep".into(), "k".into());
+    e.metadata = Some(m);
+    e
+}
+
+/// A dead-letter line holds the event as the ring holds it, not the copy
+/// this destination's `redact` made: the README replays a line with
+/// `jq -c .event | curl … /v1/events` to every destination, and with the
+/// redacted copy every one got `actor.id` pseudonymised, the redacting one
+/// hashed it twice, and what `drop_fields` dropped was gone for good. For
+/// each way to the dead letters: a whole batch refused (401), single items
+/// refused (Elasticsearch, also after part of the batch went again), and
+/// `max_attempts` given up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_hold_the_event_as_stored_before_redaction() {
+    const REDACT: &str = "redact = { drop_fields = [\"source_ip\", \"metadata.secret\"], \
+                          hash_fields = [\"actor.id\"], hash_key = \"k1\" }\n";
+    let unauthorized = serve(|_, _| reply(401, r#"{"error":"unauthorized"}"#)).await;
+    // the first bulk request: #1 to retry (429), #2 refused; then the
+    // retried #1 refused
+    let items = serve(|s, n| {
+        let docs = s.body_str().lines().count() / 2;
+        match n {
+            0 => reply(
+                200,
+                &bulk_answer(
+                    docs,
+                    &[
+                        (1, 429, "es_rejected_execution_exception"),
+                        (2, 400, "mapper_parsing_exception"),
+                    ],
+                ),
+            ),
+            _ => reply(
+                200,
+                &bulk_answer(docs, &[(0, 400, "strict_dynamic_mapping_exception")]),
+            ),
+        }
+    })
+    .await;
+    let busy = serve(|_, _| reply(503, "busy")).await;
+    let cases = [
+        ("hook", "http", format!("endpoint = \"{}/hook\"\n", unauthorized.url), vec![0, 1, 2], "401"),
+        ("es", "elasticsearch", format!("endpoint = \"{}\"\nindex = \"siem\"\n", items.url),
+            vec![2, 1], "_exception"),
+        ("given_up", "http",
+            format!("endpoint = \"{}/hook\"\nretry = {{ initial_backoff = \"20ms\", max_attempts = 2 }}\n", busy.url),
+            vec![0, 1, 2], "gave up after 2 attempts"),
+    ];
+    for (name, kind, settings, dead, why) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = open_ring(&dir.path().join("buffer"));
+        let events: Vec<Event> = (0..3).map(secret_event).collect();
+        append(&ring, &events);
+        let dest = destination(
+            name,
+            kind,
+            &format!("{settings}batch_size = 10\nbatch_timeout = \"20ms\"\n{REDACT}"),
+            dir.path(),
+        );
+        let run = start(&ring, dest.clone());
+        settle(&dest, 3).await;
+        run.stop().await;
+
+        let dl = dead_letters(&dest);
+        let got: Vec<&serde_json::Value> = dl.iter().map(|l| &l["event"]).collect();
+        let stored: Vec<serde_json::Value> = dead
+            .iter()
+            .map(|&i| serde_json::from_slice(&events[i].encode().into_body()).unwrap())
+            .collect();
+        assert_eq!(got, stored.iter().collect::<Vec<_>>(), "{name}: {dl:#?}");
+        for l in &dl {
+            assert_eq!(l["event"]["actor"]["id"], "alice", "{name}");
+            assert_eq!(l["event"]["source_ip"], "10.0.0.1", "{name}");
+            assert_eq!(l["event"]["metadata"]["secret"], "s", "{name}");
+            assert!(l["reason"].as_str().unwrap().contains(why), "{name}: {l}");
+        }
+        // what was sent was redacted all the same
+        let srv = match name {
+            "hook" => &unauthorized,
+            "es" => &items,
+            _ => &busy,
+        };
+        for r in srv.requests() {
+            let body = r.body_str();
+            assert!(
+                !body.contains("alice")
+                    && !body.contains("10.0.0.1")
+                    && body.contains(&hmac_hex("k1", "alice")),
+                "{name}: {body}"
+            );
+        }
+    }
+}
+
 /// Records of syslog lines carry a syslog hint (the RFC 5424 fields, ready
 /// to send) next to the body. A redacted body must not be sent through a
 /// stale hint: what redaction replaced never leaves, and the message is

@@ -85,19 +85,64 @@ const GATHER_MIN: Duration = Duration::from_millis(5);
 #[derive(Default)]
 struct Pending {
     events: Vec<BatchEvent>,
+    /// With a `redact`: the same events as the ring holds them, before the
+    /// redaction (see [`Stored`]); empty without one.
+    originals: Vec<BatchEvent>,
     bytes: usize,
     ranges: Vec<Range<u64>>,
     since: Option<Instant>,
 }
 
 impl Pending {
-    fn take(&mut self) -> (Batch, Vec<Range<u64>>) {
+    fn take(&mut self) -> (Batch, Stored, Vec<Range<u64>>) {
         self.bytes = 0;
         self.since = None;
+        let originals = std::mem::take(&mut self.originals);
         (
             Batch::new(std::mem::take(&mut self.events)),
+            Stored((!originals.is_empty()).then(|| Batch::new(originals))),
             std::mem::take(&mut self.ranges),
         )
+    }
+}
+
+/// A batch's events as the ring holds them, before this destination's
+/// redaction, index for index (`None`: the destination redacts nothing,
+/// so they are the batch's own). The dead-letter file keeps these: a line
+/// is replayed to every destination, and with the redacted copy every one
+/// of them got the pseudonymised event, and the redacting one hashed its
+/// fields twice.
+struct Stored(Option<Batch>);
+
+impl Stored {
+    /// Event `i` of `batch` as stored.
+    fn get<'a>(&'a self, batch: &'a Batch, i: usize) -> Option<&'a BatchEvent> {
+        match &self.0 {
+            Some(originals) => originals.events.get(i),
+            None => batch.events.get(i),
+        }
+    }
+
+    /// Every event of `batch` as stored.
+    fn all<'a>(&'a self, batch: &'a Batch) -> &'a [BatchEvent] {
+        match &self.0 {
+            Some(originals) => &originals.events,
+            None => &batch.events,
+        }
+    }
+
+    /// Follows [`Batch::subset`].
+    fn subset(&mut self, indices: &[usize]) {
+        if let Some(o) = &mut self.0 {
+            *o = o.subset(indices);
+        }
+    }
+
+    /// Follows [`Batch::detach`].
+    fn detach(&mut self) {
+        if let Some(o) = &mut self.0 {
+            o.detach();
+        }
     }
 }
 
@@ -161,7 +206,7 @@ pub async fn run(
         // that would fill the batch cannot come until it sends
         let unblock = held_up && !pending.events.is_empty();
         if tasks.len() < c.concurrency && (full || timed_out || only_filtered || quiet || unblock) {
-            let (batch, ranges) = pending.take();
+            let (batch, stored, ranges) = pending.take();
             if batch.is_empty() {
                 ranges.into_iter().for_each(|r| acker.ack(r));
             } else {
@@ -170,6 +215,7 @@ pub async fn run(
                 tasks.spawn(deliver(
                     dest.clone(),
                     batch,
+                    stored,
                     ranges,
                     acker.clone(),
                     stop.clone(),
@@ -292,7 +338,11 @@ fn prepare(dest: &Destination, records: &mut Vec<BatchEvent>, pending: &mut Pend
         }
         if let Some(red) = &dest.redactor {
             match red.apply(r.body()) {
-                Ok(b) => r.set_body(b.into()),
+                Ok(b) => {
+                    // the ring's copy, for the dead letters (see `Stored`)
+                    pending.originals.push(r.clone());
+                    r.set_body(b.into());
+                }
                 Err(e) => {
                     // never send an event whose redaction failed: it may carry what must not leave
                     let reason = format!("redaction failed: {e}");
@@ -451,10 +501,12 @@ impl SendWatch for SendFailures<'_> {
     }
 }
 
-/// Sends one batch until it is delivered, rejected, or the relay stops.
+/// Sends one batch until it is delivered, rejected, or the relay stops;
+/// events refused go to the dead letters as `stored`.
 async fn deliver(
     dest: Arc<Destination>,
     mut batch: Batch,
+    mut stored: Stored,
     ranges: Vec<Range<u64>>,
     acker: Acker,
     mut stop: watch::Receiver<bool>,
@@ -470,6 +522,7 @@ async fn deliver(
         if let Some(until) = dest.throttle.until() {
             if !detached {
                 batch.detach();
+                stored.detach();
                 detached = true;
             }
             tokio::select! {
@@ -495,7 +548,11 @@ async fn deliver(
                 status
                     .rejected
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                let items: Vec<_> = batch.events.iter().map(|e| (e, reason.as_str())).collect();
+                let items: Vec<_> = stored
+                    .all(&batch)
+                    .iter()
+                    .map(|e| (e, reason.as_str()))
+                    .collect();
                 let written = write_dead_letters(&dest, &items);
                 tracing::warn!(destination = %dest.name, events = batch.len(), %reason,
                     "batch rejected; {}", dead_lettered(written));
@@ -509,7 +566,7 @@ async fn deliver(
             } => {
                 let items: Vec<_> = rejected
                     .iter()
-                    .filter_map(|(i, r)| batch.events.get(*i).map(|e| (e, r.as_str())))
+                    .filter_map(|(i, r)| stored.get(&batch, *i).map(|e| (e, r.as_str())))
                     .collect();
                 let written = write_dead_letters(&dest, &items);
                 status
@@ -533,6 +590,7 @@ async fn deliver(
                 }
                 status.sent.fetch_add(accepted as u64, Ordering::Relaxed);
                 batch = batch.subset(&again);
+                stored.subset(&again);
                 let round = match (accepted, rejected.is_empty()) {
                     (0, true) => Round::Failed,
                     // refused as a whole for the events just dead-lettered
@@ -568,7 +626,11 @@ async fn deliver(
             status
                 .rejected
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            let items: Vec<_> = batch.events.iter().map(|e| (e, why.as_str())).collect();
+            let items: Vec<_> = stored
+                .all(&batch)
+                .iter()
+                .map(|e| (e, why.as_str()))
+                .collect();
             let written = write_dead_letters(&dest, &items);
             tracing::warn!(destination = %dest.name, events = batch.len(), reason = %why,
                 "batch given up; {}", dead_lettered(written));
@@ -580,6 +642,7 @@ async fn deliver(
         if !detached {
             // it waits: hold its bytes, not the ring's segments (see `Batch::detach`)
             batch.detach();
+            stored.detach();
             detached = true;
         }
         let wait = match round {
