@@ -631,6 +631,50 @@ fn test_destination_reports_success_and_the_servers_error() {
     assert!(text(&o).contains("no destination `nope`"), "{}", text(&o));
 }
 
+/// A busy HEC (503, code 9) fails the test at once, and the output says
+/// what Splunk answered without claiming a retry: `test-destination` (and
+/// the API's test, which prints the same message) sends once. It said
+/// "Splunk is busy or failing; retrying" and exited.
+#[test]
+fn test_destination_against_a_busy_hec_claims_no_retry() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hec = rt.block_on(serve(|s, _| {
+        if s.path.starts_with("/services/collector/health") {
+            reply(200, r#"{"text":"HEC is healthy","code":17}"#)
+        } else {
+            reply(503, r#"{"text":"Server is busy","code":9}"#)
+        }
+    }));
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:5514\"\n\n\
+             [destinations.hec]\ntype = \"splunk_hec\"\nendpoint = \"{}\"\ntoken = \"t\"\n",
+            hec.url
+        ),
+    )
+    .unwrap();
+    let o = relay(&["test-destination", "hec", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("hec: FAILED: ")
+            && out.contains(
+                r#"Splunk HEC answered 503 code 9 "Server is busy": Splunk is busy or failing"#
+            ),
+        "{out}"
+    );
+    assert!(!out.to_lowercase().contains("retry"), "{out}");
+    let events = hec
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/services/collector/event")
+        .count();
+    assert_eq!(events, 1, "one probe, no retry");
+}
+
 // ------------------------------------------------------------ run
 
 fn free_port() -> u16 {

@@ -140,8 +140,9 @@ impl Sentinel {
                 Err(_) => body_excerpt(&resp.body),
             };
             // a busy or unavailable endpoint says nothing of the credentials
+            // (and a retry is the loop's to tell: `test-destination` makes none)
             let advice = if is_retryable_status(resp.status) {
-                "will retry"
+                "busy or unavailable, not a refusal of the credentials"
             } else {
                 "check tenant_id, client_id, client_secret and scope"
             };

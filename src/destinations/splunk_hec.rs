@@ -269,8 +269,9 @@ impl HttpFormat for SplunkHec {
             7 => Delivery::rejected(why("the token may not write to `index`; allow the index on the token or change `index`")),
             10 | 11 => Delivery::rejected(why("request channel refused; check that the token's indexer acknowledgement matches `ack`")),
             14 => Delivery::rejected(why("indexer acknowledgement is disabled on this token: set `ack = false` or enable it")),
+            // (a retry is the loop's to tell: `test-destination` makes none)
             8 | 9 => Delivery::Retry {
-                reason: why("Splunk is busy or failing; retrying"),
+                reason: why("Splunk is busy or failing"),
                 after: retry_after(&resp.headers),
             },
             _ => default_classify("Splunk HEC", resp),
