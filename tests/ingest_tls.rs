@@ -249,7 +249,7 @@ impl RunningRelay {
             format!(
                 "data_dir = \"data\"\n[buffer]\nmax_bytes = \"1MiB\"\nsegment_bytes = \"64KiB\"\n\n\
                  [sources.tls]\ntype = \"syslog_tls\"\naddress = \"127.0.0.1:0\"\n\
-                 cert = \"server.pem\"\nkey = \"server.key\"\n{extra}\n\
+                 cert = \"server.pem\"\nkey = \"server.key\"\nmax_message_bytes = \"8KiB\"\n{extra}\n\
                  [destinations.out]\ntype = \"file\"\npath = \"out.ndjson\"\n"
             ),
         )

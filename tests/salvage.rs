@@ -59,7 +59,7 @@ fn salvage_cli(dir: &Path) -> String {
     let cfg = dir.join("relay.toml");
     let config = format!(
         "data_dir = {:?}\n\n[buffer]\nmax_bytes = \"512KiB\"\nsegment_bytes = \"64KiB\"\n\n\
-         [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:1\"\n\n\
+         [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:1\"\nmax_message_bytes = \"8KiB\"\n\n\
          [destinations.archive]\ntype = \"file\"\npath = \"out/archive.ndjson\"\n",
         dir.join("data").display().to_string()
     );

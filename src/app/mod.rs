@@ -432,6 +432,12 @@ impl Relay {
         }
         new.buffer = old.buffer.clone();
         new.data_dir = old.data_dir.clone();
+        // the sources' messages against the running ring's segments
+        // (`validate` held them against the file's)
+        let misfits = validate::records_fit(&new);
+        if !misfits.is_empty() {
+            return Err(AppError::Config(ConfigErrors(misfits)));
+        }
         // the file's destinations and the API's together: no file of two
         // (`validate` saw the file's alone)
         let all: Vec<&SectionConfig> = new.destinations.iter().collect();

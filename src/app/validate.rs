@@ -25,6 +25,7 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
     for s in &config.sources {
         in_file_order(crate::sources::every_error_in(s, &config.base_dir));
     }
+    in_file_order(records_fit(config));
     let data_dir = config.data_path();
     for d in &config.destinations {
         in_file_order(every_error(d, |d| {
@@ -93,14 +94,7 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
                 "at least one token is required (every route but /health needs one)",
             ));
         }
-        for (i, t) in api.tokens.iter().enumerate() {
-            if t.token_sha256.len() != 64 || hex::decode(&t.token_sha256).is_err() {
-                errors.push(ConfigError::new(
-                    format!("api.tokens[{i}].token_sha256"),
-                    "must be 64 hex digits (sha256 of the token)",
-                ));
-            }
-        }
+        // (each token's own errors are the config's: see `ApiToken`)
     }
     if config.destinations.is_empty() {
         errors.push(ConfigError::new(
@@ -116,6 +110,22 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
         }
     }
     errors
+}
+
+/// The syslog sources whose largest message would make a record larger
+/// than a segment of `config.buffer.segment_bytes` holds (see
+/// [`record_fit`](crate::sources::record_fit)): each such record would be
+/// dropped at the append. None when the segment size is itself in error.
+pub fn records_fit(config: &Config) -> Vec<ConfigError> {
+    let segment = config.buffer.segment_bytes.0;
+    if !crate::config::SEGMENT_BYTES.contains(&segment) {
+        return Vec::new();
+    }
+    config
+        .sources
+        .iter()
+        .filter_map(|s| crate::sources::record_fit::misfit(s, segment))
+        .collect()
 }
 
 /// Files two destinations would both write: a `file` destination's output

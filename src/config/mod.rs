@@ -8,6 +8,7 @@
 //! offending value, e.g. `destinations.splunk.batch_size`.
 
 mod interpolate;
+mod spans;
 mod suggest;
 mod units;
 
@@ -32,6 +33,11 @@ pub struct ConfigError {
     /// 1-based line in the file, when known.
     pub line: Option<usize>,
     pub message: String,
+    /// The key path whose default value the error holds against (`sources.h.queue_bytes`
+    /// in "`max_body_bytes` must be at most queue_bytes (32MiB, its default)"):
+    /// the error holds only while the section leaves that key out, so
+    /// [`every_error`] does not list it once it left the key out itself.
+    pub against_default_of: Option<String>,
 }
 
 impl ConfigError {
@@ -40,7 +46,15 @@ impl ConfigError {
             path: path.into(),
             line: None,
             message: message.into(),
+            against_default_of: None,
         }
+    }
+
+    /// This error with `path` as the key whose default it holds against
+    /// (see [`against_default_of`](Self::against_default_of)).
+    pub fn against_default_of(mut self, path: impl Into<String>) -> Self {
+        self.against_default_of = Some(path.into());
+        self
     }
 }
 
@@ -179,6 +193,53 @@ pub enum ApiRole {
     Viewer,
 }
 
+impl ApiToken {
+    /// Every problem of `[api]`'s `tokens`, each token checked on its own
+    /// (see [`every_error`]), and the tokens without one. A token in error
+    /// no longer hides the others' errors: the whole list was left out at
+    /// its first.
+    fn read_all(tokens: &[toml::Value]) -> (Vec<ApiToken>, Vec<ConfigError>) {
+        let mut good = Vec::new();
+        let mut errors = Vec::new();
+        for (i, value) in tokens.iter().enumerate() {
+            let Some(table) = value.as_table() else {
+                errors.push(ConfigError::new(
+                    format!("api.tokens[{i}]"),
+                    "must be a table: { name = …, role = …, token_sha256 = … }",
+                ));
+                continue;
+            };
+            let token = SectionConfig {
+                section: "api",
+                name: format!("tokens[{i}]"),
+                kind: String::new(),
+                table: table.clone(),
+            };
+            let found = every_error(&token, |t| {
+                t.settings::<ApiToken>()
+                    .map_err(|e| vec![e])?
+                    .check(&t.path())
+            });
+            match found.is_empty() {
+                true => good.extend(token.settings::<ApiToken>().ok()),
+                false => errors.extend(found),
+            }
+        }
+        (good, errors)
+    }
+
+    /// What is wrong with a token read whole, at `path` (`api.tokens[0]`).
+    fn check(&self, path: &str) -> Result<(), Vec<ConfigError>> {
+        match self.token_sha256.len() == 64 && hex::decode(&self.token_sha256).is_ok() {
+            true => Ok(()),
+            false => Err(vec![ConfigError::new(
+                format!("{path}.token_sha256"),
+                "must be 64 hex digits (sha256 of the token)",
+            )]),
+        }
+    }
+}
+
 /// `[api]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -265,7 +326,11 @@ pub fn table_into<T: DeserializeOwned>(table: &toml::Table, path: &str) -> Resul
 /// that the rest of the section is still checked: otherwise its `missing
 /// field` would stop serde before the section's other keys and the
 /// module's checks (such as a TLS section's missing files). What the
-/// stand-in itself gets wrong is at its key, and is not listed either.
+/// stand-in itself gets wrong is at its key, and is not listed either. Nor
+/// is an error that holds against the default of a key left out (see
+/// [`ConfigError::against_default_of`]): the section sets that key, so
+/// its default is not in effect; the error's own key is left out then
+/// (unlisted) to check the rest.
 pub fn every_error(
     section: &SectionConfig,
     mut check: impl FnMut(&SectionConfig) -> Result<(), Vec<ConfigError>>,
@@ -283,6 +348,20 @@ pub fn every_error(
         let mut progress = false;
         for e in errors {
             let key = key_at_fault(&e, &path);
+            let against_left_out = e
+                .against_default_of
+                .as_ref()
+                .and_then(|d| key_at_fault(&ConfigError::new(d.clone(), ""), &path))
+                .is_some_and(|d| left_out.iter().any(|out| d.starts_with(out)));
+            if against_left_out {
+                if let Some(k) = key.filter(|k| !left_out.contains(k)) {
+                    if remove_key(&mut section.table, &k) {
+                        left_out.push(k);
+                        progress = true;
+                    }
+                }
+                continue;
+            }
             let follows = key
                 .as_ref()
                 .is_some_and(|k| left_out.iter().any(|out| k.starts_with(out)));
@@ -475,6 +554,7 @@ impl Config {
                 path: String::new(),
                 line,
                 message: format!("invalid TOML: {}", e.message()),
+                against_default_of: None,
             }])
         })?;
         let mut errors = Vec::new();
@@ -515,6 +595,13 @@ impl Config {
     /// The config in `value`, and every problem found on the way.
     fn from_table(mut value: toml::Table, text: &str, file: &Path) -> (Config, Vec<ConfigError>) {
         let mut errors = Vec::new();
+        // `[api]`'s tokens are read one by one, below
+        let tokens = match value.get_mut("api").and_then(toml::Value::as_table_mut) {
+            Some(api) if api.get("tokens").is_some_and(toml::Value::is_array) => {
+                api.remove("tokens")
+            }
+            _ => None,
+        };
         let top: TopLevel = loop {
             match table_into::<TopLevel>(&value, "") {
                 Ok(top) => break top,
@@ -544,6 +631,13 @@ impl Config {
             destinations: Vec::new(),
             api: top.api,
         };
+        if let Some(toml::Value::Array(tokens)) = tokens {
+            let (good, bad) = ApiToken::read_all(&tokens);
+            errors.extend(bad);
+            if let Some(api) = &mut cfg.api {
+                api.tokens = good;
+            }
+        }
         for (section, tables, out) in [
             ("sources", top.sources, &mut cfg.sources),
             ("destinations", top.destinations, &mut cfg.destinations),
@@ -608,8 +702,13 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// Best-effort line of a dotted key path in config text: finds the section header, then the key.
+/// Best-effort line of a dotted key path in config text: an array
+/// element's from the parser's spans (see [`spans`]), else finds the
+/// section header, then the key.
 pub fn key_line(text: &str, path: &str) -> Option<usize> {
+    if let Some(line) = spans::element_line(text, path) {
+        return Some(line);
+    }
     let parts: Vec<&str> = path.split('.').collect();
     if parts.is_empty() || parts[0].is_empty() {
         return None;

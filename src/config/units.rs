@@ -47,7 +47,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid size `{s}`"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" => 1_000,
@@ -64,7 +63,26 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             ))
         }
     };
-    Ok((n * mult as f64) as u64)
+    // whole numbers exactly (an f64 holds 53 bits), fractions through f64;
+    // either refused, never capped, past the largest u64
+    let bytes = match num.parse::<u64>() {
+        Ok(n) => n.checked_mul(mult),
+        Err(_) if num.bytes().all(|b| b.is_ascii_digit()) && !num.is_empty() => None,
+        Err(_) => {
+            let n: f64 = num.parse().map_err(|_| format!("invalid size `{s}`"))?;
+            let bytes = n * mult as f64;
+            (bytes < TWO_TO_64).then_some(bytes as u64)
+        }
+    };
+    bytes.ok_or_else(|| too_large_size(s))
+}
+
+/// 2^64, the first whole number a u64 cannot hold (`u64::MAX as f64`
+/// rounds up to it).
+const TWO_TO_64: f64 = 18_446_744_073_709_551_616.0;
+
+fn too_large_size(s: &str) -> String {
+    format!("size `{s}` is too large (at most {} bytes)", u64::MAX)
 }
 
 /// Parses `"100ms"`, `"30s"`, `"5m"`, `"1h30m"`, `"2d"`, `"1.5s"`, `"10"` (seconds).
@@ -111,19 +129,36 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         };
         total = seconds(secs)
             .and_then(|d| total.checked_add(d))
+            .filter(|d| *d <= MAX_DURATION)
             .ok_or_else(|| out_of_range(s))?;
     }
     Ok(total)
 }
 
+/// The longest duration a setting may have: 100 years of 365 days. Far
+/// longer than any timeout or age means, and short enough that every use
+/// stays in range (a deadline `Instant::now() + d` panics past the clock's
+/// range; `max_age` in milliseconds is an i64).
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+
 /// `secs` seconds as a duration; `None` for a negative number, NaN, or one
-/// too large (`Duration::from_secs_f64` would panic on each).
+/// longer than [`MAX_DURATION`] (`Duration::from_secs_f64` panicked on the
+/// first two and on one past `Duration::MAX`).
 fn seconds(secs: f64) -> Option<Duration> {
-    Duration::try_from_secs_f64(secs).ok()
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| *d <= MAX_DURATION)
 }
 
+/// Why `s` is no duration: too large (past [`MAX_DURATION`], alone or as
+/// a sum of parts), or not a number from 0 up.
 fn out_of_range(s: &str) -> String {
-    format!("duration `{s}` is not a number of seconds from 0 up")
+    let t = s.trim();
+    let negative_or_nan = t.starts_with('-') || t.to_ascii_lowercase().contains("nan");
+    match negative_or_nan {
+        true => format!("duration `{s}` is not a number of seconds from 0 up"),
+        false => format!("duration `{s}` is too large (at most 36500d, 100 years)"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -139,9 +174,13 @@ impl<'de> Deserialize<'de> for ByteSize {
         match NumOrStr::deserialize(d)? {
             NumOrStr::Int(n) => Ok(ByteSize(n)),
             // a negative integer lands here too (it is no u64)
-            NumOrStr::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => {
+            NumOrStr::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < TWO_TO_64 => {
                 Ok(ByteSize(f as u64))
             }
+            NumOrStr::Float(f) if f >= TWO_TO_64 => Err(serde::de::Error::custom(format!(
+                "size {f} is too large (at most {} bytes)",
+                u64::MAX
+            ))),
             NumOrStr::Float(f) => Err(serde::de::Error::custom(format!(
                 "size {f} is not a whole number of bytes from 0 up"
             ))),
@@ -155,7 +194,10 @@ impl<'de> Deserialize<'de> for ByteSize {
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match NumOrStr::deserialize(d)? {
-            NumOrStr::Int(n) => Ok(HumanDuration(Duration::from_secs(n))),
+            NumOrStr::Int(n) => Some(Duration::from_secs(n))
+                .filter(|d| *d <= MAX_DURATION)
+                .map(HumanDuration)
+                .ok_or_else(|| serde::de::Error::custom(out_of_range(&n.to_string()))),
             // a negative integer lands here too (it is no u64)
             NumOrStr::Float(f) => seconds(f)
                 .map(HumanDuration)
@@ -223,16 +265,24 @@ mod tests {
             n: Option<ByteSize>,
         }
         let read = |text: &str| toml::from_str::<T>(text).map_err(|e| e.to_string());
-        for text in ["d = -3", "d = -0.5", "d = nan", "d = 1e30", "d = inf"] {
+        for text in ["d = -3", "d = -0.5", "d = nan"] {
             let e = read(text).expect_err(text);
             assert!(
                 e.contains("not a number of seconds from 0 up"),
                 "{text}: {e}"
             );
         }
-        for text in ["n = -5", "n = -1", "n = 1.5", "n = nan", "n = 1e300"] {
+        for text in ["d = 1e30", "d = inf"] {
+            let e = read(text).expect_err(text);
+            assert!(e.contains("is too large"), "{text}: {e}");
+        }
+        for text in ["n = -5", "n = -1", "n = 1.5", "n = nan"] {
             let e = read(text).expect_err(text);
             assert!(e.contains("not a whole number of bytes"), "{text}: {e}");
+        }
+        for text in ["n = 1e300", "n = inf", "n = 18446744073709551616.0"] {
+            let e = read(text).expect_err(text);
+            assert!(e.contains("is too large"), "{text}: {e}");
         }
         assert_eq!(
             read("d = 2.5").unwrap().d,
@@ -240,5 +290,68 @@ mod tests {
         );
         assert_eq!(read("n = 1e6").unwrap().n, Some(ByteSize(1_000_000)));
         assert_eq!(read("n = 0").unwrap().n, Some(ByteSize(0)));
+    }
+
+    /// A size past 2^64 - 1 bytes is refused as too large: it was capped
+    /// at u64::MAX (`max_bytes = "99999999999GiB"` passed `validate`, and
+    /// `run` then allocated for that ring until it was killed).
+    #[test]
+    fn a_size_too_large_for_64_bits_is_an_error_not_capped() {
+        for s in [
+            "99999999999GiB",
+            "16777216TiB",
+            "18446744073709551616",
+            "99999999999999999999",
+            "18446744073709551615KB",
+            "20000000000000000000.5",
+            "16777216.5TiB",
+        ] {
+            let e = parse_size(s).expect_err(s);
+            assert!(e.contains("is too large") && e.contains(s), "{e}");
+        }
+        // the largest whole sizes, exactly (through f64 they were rounded)
+        assert_eq!(parse_size("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse_size("16777215TiB"), Ok(16_777_215 << 40));
+        assert_eq!(parse_size("9007199254740993"), Ok(9_007_199_254_740_993));
+        assert_eq!(parse_size("0.5KiB"), Ok(512));
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            max_bytes: ByteSize,
+        }
+        let e = crate::config::table_into::<T>(
+            &toml::from_str("max_bytes = \"99999999999GiB\"").unwrap(),
+            "buffer",
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "buffer.max_bytes");
+        assert!(e.message.contains("too large"), "{e}");
+    }
+
+    /// A duration past 100 years is refused as too large, as one, as a
+    /// sum of parts, or as a number of seconds: such a value was taken,
+    /// and a deadline `Instant::now() + d` panicked, or `max_age` in
+    /// milliseconds wrapped around an i64 and expired every record.
+    #[test]
+    fn a_duration_past_the_longest_is_an_error() {
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("3153600000"), Ok(MAX_DURATION));
+        for s in ["36501d", "36500d1s", "200000000000d", "3153600001", "1e30"] {
+            let e = parse_duration(s).expect_err(s);
+            assert!(e.contains("is too large") && e.contains(s), "{e}");
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            d: HumanDuration,
+        }
+        for text in ["d = 3153600001", "d = 9223372036854775807", "d = 3.2e9"] {
+            let e = toml::from_str::<T>(text).expect_err(text).to_string();
+            assert!(e.contains("is too large"), "{text}: {e}");
+        }
+        assert_eq!(
+            toml::from_str::<T>("d = 3153600000").unwrap().d,
+            HumanDuration(MAX_DURATION)
+        );
     }
 }

@@ -26,9 +26,9 @@
 //! used as it is.)
 
 use super::http_transport::{
-    body_excerpt, default_classify, local_hostname, origin_of, posts, secret_header, Compression,
-    Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
-    Packer,
+    body_excerpt, client_for, default_classify, local_hostname, origin_of, posts, secret_header,
+    Compression, Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings,
+    HttpSink, Limits, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -164,12 +164,6 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
     let path = ctx.path();
     let http = HttpSettings::peel_from(&mut table, ctx, Compression::Gzip)?;
     let s: Settings = table_into(&table, &path)?;
-    if s.api_key.trim().is_empty() {
-        return Err(ConfigError::new(
-            format!("{path}.api_key"),
-            "must not be empty",
-        ));
-    }
     let base = match &http.endpoint {
         Some(e) => e.trim_end_matches('/').to_string(),
         None => {
@@ -183,6 +177,15 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
             format!("https://http-intake.logs.{site}")
         }
     };
+    let client = client_for(&http, ctx)?;
+    // last: an empty api_key's stand-in (once it is left out to check the
+    // rest) is empty too, which ends the checks
+    if s.api_key.trim().is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.api_key"),
+            "must not be empty",
+        ));
+    }
     let key = secret_header(s.api_key.trim())
         .map_err(|m| ConfigError::new(format!("{path}.api_key"), m))?;
     let json = |v: &str| serde_json::Value::String(v.to_string()).to_string();
@@ -206,12 +209,11 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         ],
         prefix,
     };
-    Ok(Arc::new(HttpSink::new(
+    Ok(Arc::new(HttpSink::with_client(
         format,
-        &http,
+        client,
         origin_of(&base),
-        ctx,
-    )?))
+    )))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //! the `@timestamp` data streams require.
 
 use super::http_transport::{
-    basic_auth, body_excerpt, default_classify, is_retryable_status, origin_of, posts,
+    basic_auth, body_excerpt, client_for, default_classify, is_retryable_status, origin_of, posts,
     secret_header, Compression, Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse,
     HttpSettings, HttpSink, Limits, Packer,
 };
@@ -437,7 +437,6 @@ fn canonical_event_id(body: &[u8]) -> Option<&str> {
 pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
     let path = ctx.path();
     let http = HttpSettings::peel_from(&mut table, ctx, Compression::None)?;
-    let endpoint = http.require_base(ctx)?.to_string();
     let s: Settings = table_into(&table, &path)?;
     let index = s.index.unwrap_or_else(|| {
         if s.data_stream {
@@ -503,6 +502,10 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
     if let Some(a) = auth {
         headers.push((http::header::AUTHORIZATION, a));
     }
+    // the endpoint last: a bad one (left out to check the rest) does not
+    // hide the section's other errors behind its `required`
+    let client = client_for(&http, ctx)?;
+    let endpoint = http.require_base(ctx)?.to_string();
     let mut url = format!("{endpoint}/_bulk");
     if let Some(p) = &s.pipeline {
         url.push_str("?pipeline=");
@@ -515,12 +518,11 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         data_stream: s.data_stream,
         headers,
     };
-    Ok(Arc::new(HttpSink::new(
+    Ok(Arc::new(HttpSink::with_client(
         format,
-        &http,
+        client,
         origin_of(&endpoint),
-        ctx,
-    )?))
+    )))
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@
 //! `Retry-After`, other statuses rejected.
 
 use super::http_transport::{
-    basic_auth, default_classify, origin_of, secret_header, Compression, Encoded, EncodedRequest,
-    Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
+    basic_auth, client_for, default_classify, origin_of, secret_header, Compression, Encoded,
+    EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -141,7 +141,6 @@ impl HttpFormat for Http {
 pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
     let path = ctx.path();
     let http = HttpSettings::peel_from(&mut table, ctx, Compression::None)?;
-    let endpoint = http.require_endpoint(ctx)?.to_string();
     let s: Settings = table_into(&table, &path)?;
     let method = Method::from_bytes(s.method.trim().to_ascii_uppercase().as_bytes())
         .map_err(|_| ConfigError::new(format!("{path}.method"), "not a valid HTTP method"))?;
@@ -186,16 +185,19 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         )),
         (None, None) => {}
     }
+    // the endpoint last: a bad one (left out to check the rest) does not
+    // hide the section's other errors behind its `required`
+    let client = client_for(&http, ctx)?;
+    let endpoint = http.require_endpoint(ctx)?.to_string();
     let format = Http {
         url: endpoint.clone(),
         method,
         shape,
         headers,
     };
-    Ok(Arc::new(HttpSink::new(
+    Ok(Arc::new(HttpSink::with_client(
         format,
-        &http,
+        client,
         origin_of(&endpoint),
-        ctx,
-    )?))
+    )))
 }

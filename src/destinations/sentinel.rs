@@ -25,7 +25,7 @@
 //! once when the API answers 401 (one retry with a fresh token).
 
 use super::http_transport::{
-    body_excerpt, default_classify, is_retryable_status, origin_of, posts, retry_after,
+    body_excerpt, client_for, default_classify, is_retryable_status, origin_of, posts, retry_after,
     secret_header, AuthFailure, Compression, Encoded, EncodedRequest, Framing, HttpClient,
     HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
 };
@@ -310,8 +310,13 @@ fn path_segment(s: &str) -> String {
 pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
     let path = ctx.path();
     let http = HttpSettings::peel_from(&mut table, ctx, Compression::None)?;
-    let endpoint = http.require_base(ctx)?.to_string();
     let s: Settings = table_into(&table, &path)?;
+    let authority = super::http_transport::validate_endpoint(&s.authority)
+        .map_err(|m| ConfigError::new(format!("{path}.authority"), m))?
+        .trim_end_matches('/')
+        .to_string();
+    // (after the keys with defaults: an empty one's stand-in is empty too,
+    // which ends the checks)
     for (key, v) in [
         ("dcr_immutable_id", &s.dcr_immutable_id),
         ("stream", &s.stream),
@@ -327,16 +332,16 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
             ));
         }
     }
-    let authority = super::http_transport::validate_endpoint(&s.authority)
-        .map_err(|m| ConfigError::new(format!("{path}.authority"), m))?
-        .trim_end_matches('/')
-        .to_string();
     let token_form = form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", s.client_id.trim())
         .append_pair("client_secret", &s.client_secret)
         .append_pair("grant_type", "client_credentials")
         .append_pair("scope", s.scope.trim())
         .finish();
+    // the endpoint last: a bad one (left out to check the rest) does not
+    // hide the section's other errors behind its `required`
+    let client = client_for(&http, ctx)?;
+    let endpoint = http.require_base(ctx)?.to_string();
     let format = Sentinel {
         url: format!(
             "{endpoint}/dataCollectionRules/{}/streams/{}?api-version=2023-01-01",
@@ -351,12 +356,11 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         token: std::sync::Mutex::new(None),
         fetching: Mutex::new(()),
     };
-    Ok(Arc::new(HttpSink::new(
+    Ok(Arc::new(HttpSink::with_client(
         format,
-        &http,
+        client,
         origin_of(&endpoint),
-        ctx,
-    )?))
+    )))
 }
 
 #[cfg(test)]

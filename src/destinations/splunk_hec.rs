@@ -20,9 +20,9 @@
 //! acknowledge it; until `ack_timeout` it is retried (at-least-once).
 
 use super::http_transport::{
-    body_excerpt, default_classify, local_hostname, origin_of, retry_after, secret_header,
-    Compression, Encoded, EncodedRequest, Framing, HttpClient, HttpFormat, HttpResponse,
-    HttpSettings, HttpSink, Limits, Packer,
+    body_excerpt, client_for, default_classify, local_hostname, origin_of, retry_after,
+    secret_header, Compression, Encoded, EncodedRequest, Framing, HttpClient, HttpFormat,
+    HttpResponse, HttpSettings, HttpSink, Limits, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError, HumanDuration};
@@ -347,16 +347,7 @@ impl HttpFormat for SplunkHec {
 pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
     let path = ctx.path();
     let http = HttpSettings::peel_from(&mut table, ctx, Compression::None)?;
-    let endpoint = http.require_base(ctx)?.to_string();
     let s: Settings = table_into(&table, &path)?;
-    if s.token.trim().is_empty() {
-        return Err(ConfigError::new(
-            format!("{path}.token"),
-            "must not be empty",
-        ));
-    }
-    let auth = secret_header(&format!("Splunk {}", s.token.trim()))
-        .map_err(|m| ConfigError::new(format!("{path}.token"), m))?;
     let host = s.host.unwrap_or_else(local_hostname);
     let mut envelope = format!(
         ",\"host\":{},\"source\":{},\"sourcetype\":{}",
@@ -386,6 +377,20 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
             ));
         }
     }
+    // (after the keys with defaults: an empty token's stand-in is empty
+    // too, which ends the checks)
+    if s.token.trim().is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.token"),
+            "must not be empty",
+        ));
+    }
+    let auth = secret_header(&format!("Splunk {}", s.token.trim()))
+        .map_err(|m| ConfigError::new(format!("{path}.token"), m))?;
+    // the endpoint last: a bad one (left out to check the rest) does not
+    // hide the section's other errors behind its `required`
+    let client = client_for(&http, ctx)?;
+    let endpoint = http.require_base(ctx)?.to_string();
     let channel = uuid::Uuid::new_v4().to_string();
     let format = SplunkHec {
         event_url: format!("{endpoint}/services/collector/event"),
@@ -398,12 +403,11 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         ack,
         unconfirmed: Default::default(),
     };
-    Ok(Arc::new(HttpSink::new(
+    Ok(Arc::new(HttpSink::with_client(
         format,
-        &http,
+        client,
         origin_of(&endpoint),
-        ctx,
-    )?))
+    )))
 }
 
 #[cfg(test)]

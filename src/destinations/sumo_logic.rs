@@ -17,8 +17,8 @@
 //! deployment names the same collector code) is shown by its origin alone.
 
 use super::http_transport::{
-    body_excerpt, default_classify, origin_of, posts, Compression, Encoded, EncodedRequest,
-    Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
+    body_excerpt, client_for, default_classify, origin_of, posts, Compression, Encoded,
+    EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -97,7 +97,6 @@ fn header(path: &str, key: &str, v: &str) -> Result<HeaderValue, ConfigError> {
 pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>, ConfigError> {
     let path = ctx.path();
     let http = HttpSettings::peel_from(&mut table, ctx, Compression::Gzip)?;
-    let endpoint = http.require_endpoint(ctx)?.to_string();
     let s: Settings = table_into(&table, &path)?;
     let mut headers = vec![(
         http::header::CONTENT_TYPE,
@@ -128,14 +127,17 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
             header(&path, "fields", &parts.join(","))?,
         ));
     }
+    // the endpoint last: a bad one (left out to check the rest) does not
+    // hide the section's other errors behind its `required`
+    let client = client_for(&http, ctx)?;
+    let endpoint = http.require_endpoint(ctx)?.to_string();
     let target = format!("{}/[path redacted]", origin_of(&endpoint));
-    Ok(Arc::new(HttpSink::new(
+    Ok(Arc::new(HttpSink::with_client(
         SumoLogic {
             url: endpoint,
             headers,
         },
-        &http,
+        client,
         target,
-        ctx,
-    )?))
+    )))
 }

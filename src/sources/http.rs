@@ -158,19 +158,24 @@ impl Settings {
                     "must be at most queue_bytes ({}, its default), which holds the bodies being read",
                     self.queue_bytes
                 ),
-            );
+            )
+            .against_default_of(format!("{path}.queue_bytes"));
         }
         let default = match set("max_body_bytes") {
             true => "",
             false => ", its default",
         };
-        ConfigError::new(
+        let e = ConfigError::new(
             format!("{path}.queue_bytes"),
             format!(
                 "must be at least max_body_bytes ({}{default}), to hold a body that large",
                 self.max_body_bytes
             ),
-        )
+        );
+        match set("max_body_bytes") {
+            true => e,
+            false => e.against_default_of(format!("{path}.max_body_bytes")),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod metrics;
 pub use metrics::queued_bytes;
 mod parse_ahead;
 mod read_budget;
+pub mod record_fit;
 mod stream;
 mod stream_append;
 pub mod tcp;

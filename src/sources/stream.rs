@@ -569,7 +569,7 @@ fn kept_bytes<'f>(
 }
 
 /// The record of one frame; a truncated one is marked in its metadata.
-fn frame_record(
+pub(crate) fn frame_record(
     bytes: &[u8],
     truncated: bool,
     received_ms: i64,

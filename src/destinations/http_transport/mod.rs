@@ -37,7 +37,7 @@ pub use settings::{
     basic_auth, local_hostname, origin_of, secret_header, validate_endpoint, Compression,
     HttpSettings, DEFAULT_GZIP_LEVEL,
 };
-pub use sink::HttpSink;
+pub use sink::{client_for, HttpSink};
 
 use super::batch::Batch;
 use super::sink::Delivery;

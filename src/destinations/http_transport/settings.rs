@@ -109,7 +109,10 @@ impl HttpSettings {
     }
 
     /// The endpoint as written, for formats where it is required and used
-    /// as the full URL (a trailing `/` may matter to the server).
+    /// as the full URL (a trailing `/` may matter to the server). A format
+    /// asks for it after its other checks: a bad endpoint is left out by
+    /// [`every_error`](crate::config::every_error) to check the rest, and
+    /// its `required` here would end the checks before them.
     pub fn require_endpoint(&self, ctx: &BuildContext) -> Result<&str, ConfigError> {
         self.endpoint.as_deref().ok_or_else(|| {
             ConfigError::new(

@@ -22,31 +22,34 @@ pub struct HttpSink<F: HttpFormat> {
     target: String,
 }
 
+/// The client for `settings`; an error at the key at fault (`ca`, else
+/// `endpoint`).
+pub fn client_for(settings: &HttpSettings, ctx: &BuildContext) -> Result<HttpClient, ConfigError> {
+    HttpClient::new(settings).map_err(|e| {
+        let key = match e {
+            ClientError::CaRead { .. }
+            | ClientError::CaEmpty(_)
+            | ClientError::CaInvalid { .. } => "ca",
+            _ => "endpoint",
+        };
+        ConfigError::new(format!("{}.{key}", ctx.path()), e.to_string())
+    })
+}
+
 /// Upper bound on 413-driven bisections per send (2^12 pieces).
 const MAX_SPLIT_DEPTH: u32 = 12;
 
 impl<F: HttpFormat> HttpSink<F> {
     /// `target` is what status shows: it must hold no secret (see [`origin_of`](super::origin_of)).
-    pub fn new(
-        format: F,
-        settings: &HttpSettings,
-        target: String,
-        ctx: &BuildContext,
-    ) -> Result<Self, ConfigError> {
-        let client = HttpClient::new(settings).map_err(|e| {
-            let key = match e {
-                ClientError::CaRead { .. }
-                | ClientError::CaEmpty(_)
-                | ClientError::CaInvalid { .. } => "ca",
-                _ => "endpoint",
-            };
-            ConfigError::new(format!("{}.{key}", ctx.path()), e.to_string())
-        })?;
-        Ok(HttpSink {
+    /// The client is built first, by [`client_for`]: a builder checks the
+    /// client's settings (`ca`) before it requires its endpoint, so that a
+    /// missing endpoint does not hide them.
+    pub fn with_client(format: F, client: HttpClient, target: String) -> Self {
+        HttpSink {
             format,
             client,
             target,
-        })
+        }
     }
 
     /// The format (for tests and status).

@@ -1,0 +1,367 @@
+//! `siem-relay validate` (and `run`) on configs with several errors: each
+//! is listed, at its own line, and nothing is listed that the file does
+//! not hold (a default not in effect); sizes and durations too large are
+//! errors, and a syslog source whose messages cannot fit a ring segment
+//! is refused.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_siem-relay");
+
+fn relay(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("SIEM_RELAY_LOG", "warn")
+        .output()
+        .expect("siem-relay runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `validate`'s output for a file of `config`, and whether it passed.
+fn validate(config: &str) -> (bool, String) {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let o = relay(&["validate", "--config", cfg.to_str().unwrap()]);
+    (o.status.success(), text(&o))
+}
+
+fn validate_fails(config: &str) -> String {
+    let (ok, out) = validate(config);
+    assert!(!ok, "validate accepted:\n{config}\n{out}");
+    out
+}
+
+/// `out`'s errors as (key path, line), in the order printed.
+fn errors(out: &str) -> Vec<(String, usize)> {
+    out.lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(".toml: ")?;
+            let (key, rest) = rest.split_once(" (line ")?;
+            let line = rest.split(')').next()?.parse().ok()?;
+            Some((key.to_string(), line))
+        })
+        .collect()
+}
+
+fn at(list: &[(&str, usize)]) -> Vec<(String, usize)> {
+    list.iter().map(|(k, l)| (k.to_string(), *l)).collect()
+}
+
+/// A bad `endpoint` of an HTTP destination is listed with the section's
+/// other bad keys: it was left out to check the rest, and its `required`
+/// then ended the checks (only the endpoint was reported; the other keys
+/// once it was fixed). So for every type with an endpoint, and for a
+/// missing CA file and Datadog's `site` and `api_key`.
+#[test]
+fn a_bad_endpoint_does_not_hide_the_other_bad_keys_of_its_section() {
+    let required = [
+        ("http", ""),
+        ("sumo_logic", ""),
+        ("elasticsearch", ""),
+        ("splunk_hec", "token = \"t\"\n"),
+        (
+            "sentinel",
+            "dcr_immutable_id = \"d\"\nstream = \"s\"\ntenant_id = \"t\"\n\
+             client_id = \"c\"\nclient_secret = \"x\"\nscope = \"sc\"\n",
+        ),
+        ("datadog", "api_key = \"k\"\n"),
+    ];
+    for (kind, keys) in required {
+        let out = validate_fails(&format!(
+            "data_dir = \"data\"\n[destinations.h]\ntype = \"{kind}\"\nendpoint = \"ftp://x\"\n\
+             batch_size = \"ten\"\nbatch_sise = 3\nbogus = 1\nca = \"missing-ca.pem\"\n{keys}"
+        ));
+        assert_eq!(
+            errors(&out),
+            at(&[
+                ("destinations.h.endpoint", 4),
+                ("destinations.h.batch_size", 5),
+                ("destinations.h.batch_sise", 6),
+                ("destinations.h.bogus", 7),
+                ("destinations.h.ca", 8),
+            ]),
+            "{kind}:\n{out}"
+        );
+        assert!(out.contains("must start with http:// or https://"), "{out}");
+        assert!(!out.contains("required"), "{out}");
+    }
+    // Datadog's site, and an empty api_key, with an unknown key
+    let out = validate_fails(
+        "[destinations.dd]\ntype = \"datadog\"\napi_key = \"\"\nsite = \"a/b\"\nbogus = 1\n",
+    );
+    assert_eq!(
+        errors(&out),
+        at(&[
+            ("destinations.dd.api_key", 3),
+            ("destinations.dd.site", 4),
+            ("destinations.dd.bogus", 5),
+        ]),
+        "{out}"
+    );
+    // a missing endpoint is still reported, after the rest
+    let out = validate_fails("[destinations.h]\ntype = \"http\"\nbogus = 1\n");
+    assert_eq!(
+        errors(&out),
+        at(&[("destinations.h.endpoint", 1), ("destinations.h.bogus", 3)]),
+        "{out}"
+    );
+}
+
+/// Each `[api]` token is checked on its own: an unknown key in one hid
+/// the other tokens' errors (the whole list was left out), and errors
+/// in elements were reported at the array's first line.
+#[test]
+fn every_api_tokens_errors_are_listed_at_their_own_lines() {
+    let out = validate_fails(
+        "[api]\naddress = \"127.0.0.1:21060\"\ntokens = [\n\
+         \x20 { name = \"ops\", role = \"admin\", token_sha256 = \"abc\" },\n\
+         \x20 { name = \"v\", role = \"viewer\", token_sha256 = \"zz\" },\n\
+         \x20 { name = \"x\", role = \"admin\", token_sha256 = \"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\", extra = 1 },\n\
+         ]\n[destinations.f]\ntype = \"stdout\"\n",
+    );
+    assert_eq!(
+        errors(&out),
+        at(&[
+            ("api.tokens[0].token_sha256", 4),
+            ("api.tokens[1].token_sha256", 5),
+            ("api.tokens[2].extra", 6),
+        ]),
+        "{out}"
+    );
+    assert!(!out.contains("at least one token"), "{out}");
+    // a bad role and a bad hash in one token, an unknown key in another;
+    // the good one is no error
+    let out = validate_fails(
+        "[destinations.f]\ntype = \"stdout\"\n[api]\naddress = \"127.0.0.1:21061\"\n\
+         [[api.tokens]]\nname = \"a\"\nrole = \"boss\"\ntoken_sha256 = \"00\"\n\
+         [[api.tokens]]\nname = \"b\"\nrole = \"viewer\"\ntoken_sha256 = \"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"\n\
+         [[api.tokens]]\nname = \"c\"\nrole = \"viewer\"\ntoken_sha256 = \"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"\nextra = 2\n",
+    );
+    assert_eq!(
+        errors(&out),
+        at(&[("api.tokens[0].role", 7), ("api.tokens[2].extra", 17)]),
+        "{out}"
+    );
+}
+
+/// A size past 2^64 - 1 bytes was capped at u64::MAX and passed (then
+/// `run` allocated for that ring until it was killed); a duration past
+/// 100 years was taken and overflowed where it was used.
+#[test]
+fn sizes_and_durations_too_large_are_errors_at_their_keys() {
+    let out = validate_fails(
+        "shutdown_grace = \"99999999999d\"\n[buffer]\nmax_bytes = \"99999999999GiB\"\n\
+         max_age = 9223372036854775807\n\
+         [sources.t]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:0\"\nqueue_bytes = \"99999999999999999999\"\n\
+         [destinations.f]\ntype = \"stdout\"\n",
+    );
+    assert_eq!(
+        errors(&out),
+        at(&[
+            ("shutdown_grace", 1),
+            ("buffer.max_bytes", 3),
+            ("buffer.max_age", 4),
+            ("sources.t.queue_bytes", 8),
+        ]),
+        "{out}"
+    );
+    assert_eq!(out.matches("too large").count(), 4, "{out}");
+    // `run` refuses it the same way, before allocating anything
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        "[buffer]\nmax_bytes = \"99999999999GiB\"\n[destinations.f]\ntype = \"stdout\"\n",
+    )
+    .unwrap();
+    let o = relay(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("buffer.max_bytes (line 2)"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// A `max_body_bytes` above a `queue_bytes` the section sets is
+/// `queue_bytes`' fault alone: the error that blames queue_bytes' default
+/// (not in effect) was printed first.
+#[test]
+fn a_body_limit_over_a_set_queue_blames_no_default() {
+    let out = validate_fails(
+        "[sources.h]\ntype=\"http\"\naddress=\"127.0.0.1:21031\"\nmax_body_bytes=\"64MiB\"\n\
+         queue_bytes=\"1MiB\"\nmax_connections = 0\n[destinations.f]\ntype = \"stdout\"\n",
+    );
+    assert_eq!(
+        errors(&out),
+        at(&[
+            ("sources.h.queue_bytes", 5),
+            ("sources.h.max_connections", 6)
+        ]),
+        "{out}"
+    );
+    assert!(
+        out.contains("must be at least max_body_bytes (64MiB)"),
+        "{out}"
+    );
+    assert!(!out.contains("its default"), "{out}");
+    // and the other way round: a bad max_body_bytes, a queue set
+    let out = validate_fails(
+        "[sources.h]\ntype=\"http\"\naddress=\"127.0.0.1:21031\"\nmax_body_bytes=\"lots\"\n\
+         queue_bytes=\"1MiB\"\n[destinations.f]\ntype = \"stdout\"\n",
+    );
+    assert_eq!(
+        errors(&out),
+        at(&[("sources.h.max_body_bytes", 4)]),
+        "{out}"
+    );
+}
+
+/// With the smallest segments, a syslog_tcp source's default
+/// `max_message_bytes` lets in messages whose records no segment holds
+/// (each dropped as `too_large`): refused, with the largest value that
+/// fits and the segment size needed; that value passes. A `syslog_udp`
+/// source (datagrams up to 64 KiB) is refused too.
+#[test]
+fn a_syslog_source_whose_messages_cannot_fit_a_segment_is_refused() {
+    let config = |source: &str| {
+        format!(
+            "[buffer]\nmax_bytes = \"1MiB\"\nsegment_bytes = \"64KiB\"\n\
+             [sources.s]\n{source}\n[destinations.f]\ntype = \"stdout\"\n"
+        )
+    };
+    let tcp = "type = \"syslog_tcp\"\naddress = \"127.0.0.1:0\"\noversize = \"truncate\"";
+    let out = validate_fails(&config(tcp));
+    assert_eq!(
+        errors(&out),
+        at(&[("sources.s.max_message_bytes", 4)]),
+        "{out}"
+    );
+    assert!(
+        out.contains("max_message_bytes (64KiB, its default)")
+            && out.contains("buffer.segment_bytes (64KiB)"),
+        "{out}"
+    );
+    let fits: u64 = out
+        .split("lower max_message_bytes to at most ")
+        .nth(1)
+        .and_then(|r| r.split(" or raise").next())
+        .and_then(|n| siem_relay::config::parse_size(n).ok())
+        .unwrap_or_else(|| panic!("no largest value in {out}"));
+    assert!(
+        out.contains("raise buffer.segment_bytes to at least "),
+        "{out}"
+    );
+    let (ok, out) = validate(&config(&format!("{tcp}\nmax_message_bytes = {fits}")));
+    assert!(ok, "{out}");
+    let out = validate_fails(&config(&format!("{tcp}\nmax_message_bytes = {}", fits + 1)));
+    assert_eq!(
+        errors(&out),
+        at(&[("sources.s.max_message_bytes", 8)]),
+        "{out}"
+    );
+    // TLS as TCP (its files are checked as well)
+    let out = validate_fails(&config(
+        "type = \"syslog_tls\"\naddress = \"127.0.0.1:0\"\ncert = \"c.pem\"\nkey = \"k.pem\"",
+    ));
+    assert!(
+        out.contains("sources.s.max_message_bytes (line 4)"),
+        "{out}"
+    );
+    // UDP: a datagram of 64 KiB
+    let out = validate_fails(&config("type = \"syslog_udp\"\naddress = \"127.0.0.1:0\""));
+    assert_eq!(errors(&out), at(&[("sources.s", 4)]), "{out}");
+    assert!(out.contains("a datagram of up to 64KiB"), "{out}");
+    assert!(
+        out.contains("raise buffer.segment_bytes to at least "),
+        "{out}"
+    );
+    // with 1 MiB segments both pass
+    let (ok, out) = validate(
+        &config(tcp)
+            .replace("\"64KiB\"", "\"1MiB\"")
+            .replace("\"1MiB\"\nsegment", "\"4MiB\"\nsegment"),
+    );
+    assert!(ok, "{out}");
+}
+
+/// A running `siem-relay run`, killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A SIGHUP reload holds the sources against the running ring's
+/// segments, which a `segment_bytes` change leaves in force until a
+/// restart: a file whose own larger segments let the default
+/// `max_message_bytes` in is refused while 64 KiB segments run (it was
+/// applied, and messages past 9 KiB were dropped as `too_large`).
+#[test]
+fn a_reload_holds_syslog_messages_against_the_running_segments() {
+    let d = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = d.path().join("relay.toml");
+    let config = |segment: &str, source: &str| {
+        format!(
+            "data_dir = \"data\"\n[buffer]\nmax_bytes = \"4MiB\"\nsegment_bytes = \"{segment}\"\n\
+             [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:{port}\"\n{source}\n\
+             [destinations.f]\ntype = \"file\"\npath = \"out.ndjson\"\n"
+        )
+    };
+    std::fs::write(&cfg, config("64KiB", "max_message_bytes = \"8KiB\"")).unwrap();
+    let log = d.path().join("relay.log");
+    let relay = Running(
+        Command::new(BIN)
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .env("SIEM_RELAY_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "not listening:\n{}", read_log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // valid on its own (1 MiB segments), not with the running 64 KiB ones
+    std::fs::write(&cfg, config("1MiB", "")).unwrap();
+    let (ok, out) = validate(&std::fs::read_to_string(&cfg).unwrap());
+    assert!(ok, "{out}");
+    let hup = Command::new("kill")
+        .args(["-HUP", &relay.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !read_log().contains("reload refused") {
+        assert!(Instant::now() < deadline, "no refusal:\n{}", read_log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = read_log();
+    assert!(
+        text.contains("sources.tcp.max_message_bytes")
+            && text.contains("buffer.segment_bytes (64KiB)"),
+        "{text}"
+    );
+    assert!(!text.contains("reload: stopping"), "{text}");
+}
