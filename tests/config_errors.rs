@@ -365,3 +365,113 @@ fn a_reload_holds_syslog_messages_against_the_running_segments() {
     );
     assert!(!text.contains("reload: stopping"), "{text}");
 }
+
+/// `relay` with `args`, its address space limited to `limit_kib` (as
+/// `ulimit -v`): a relay that tries to allocate past it fails at once
+/// instead of taking the machine's memory.
+fn limited_relay(limit_kib: u64, args: &[&str]) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!("ulimit -v {limit_kib} && exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(args)
+        .env("SIEM_RELAY_LOG", "info");
+    c
+}
+
+/// A `max_bytes` that fits 64 bits but allows absurdly many segments
+/// (16000000TiB of 64 MiB segments: 2.6e11) passed `validate`, and `run`
+/// ran out of memory listing a slot for each. It is an error at its key
+/// that names the largest `max_bytes` the segment size allows (2^29
+/// segments), and that value passes.
+#[test]
+fn a_max_bytes_of_too_many_segments_is_an_error_naming_the_largest_allowed() {
+    let out = validate_fails(
+        "[buffer]\nmax_bytes = \"16000000TiB\"\n[destinations.f]\ntype = \"stdout\"\n",
+    );
+    assert_eq!(errors(&out), at(&[("buffer.max_bytes", 2)]), "{out}");
+    assert!(
+        out.contains("must hold at most 536870912 segments: at most 32768TiB with buffer.segment_bytes = 64MiB (is 16000000TiB)"),
+        "{out}"
+    );
+    let small = |max: &str| {
+        format!(
+            "[buffer]\nmax_bytes = \"{max}\"\nsegment_bytes = \"64KiB\"\n\
+             [destinations.f]\ntype = \"stdout\"\n"
+        )
+    };
+    let out = validate_fails(&small("33TiB"));
+    assert!(
+        out.contains("at most 32TiB with buffer.segment_bytes = 64KiB"),
+        "{out}"
+    );
+    let (ok, out) = validate(&small("32TiB"));
+    assert!(ok, "{out}");
+    // `run` refuses it the same way (and, limited to 1 GiB, did not get
+    // that far: it failed to allocate the slots)
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        "[buffer]\nmax_bytes = \"16000000TiB\"\n[destinations.f]\ntype = \"stdout\"\n",
+    )
+    .unwrap();
+    let o = limited_relay(1 << 20, &["run", "--config", cfg.to_str().unwrap()])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("buffer.max_bytes (line 2)") && text(&o).contains("at most 32768TiB"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// The largest ring allowed with the smallest segments (2^29 slots of
+/// 64 KiB) starts, runs and stops in a 1 GiB address space: recovery's
+/// memory follows the segment files on disk, not the slots `max_bytes`
+/// allows (it listed every slot number: 4 GiB).
+#[test]
+fn a_ring_of_the_most_segments_starts_in_little_memory() {
+    let d = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = \"data\"\n[buffer]\nmax_bytes = \"32TiB\"\nsegment_bytes = \"64KiB\"\n\
+             [sources.h]\ntype = \"http\"\naddress = \"127.0.0.1:{port}\"\n\
+             [destinations.f]\ntype = \"file\"\npath = \"out.ndjson\"\n"
+        ),
+    )
+    .unwrap();
+    let log = d.path().join("relay.log");
+    let mut relay = Running(
+        limited_relay(1 << 20, &["run", "--config", cfg.to_str().unwrap()])
+            .current_dir(d.path())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            relay.0.try_wait().unwrap().is_none(),
+            "the relay ended:\n{}",
+            read_log()
+        );
+        assert!(Instant::now() < deadline, "not listening:\n{}", read_log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(relay.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = relay.0.wait().unwrap();
+    assert!(status.success(), "{status}:\n{}", read_log());
+}

@@ -16,7 +16,7 @@
 //! jumps they fill count as no damage.
 
 use super::checkpoint;
-use super::ring::{io_err, BufferError, SegInfo, Table, Writer};
+use super::ring::{io_err, BufferError, SegInfo, Table, UnopenedSlots, Writer};
 use super::scan::{scan, Damage, ScanReport};
 use super::segment::{parse_slot_file_name, Segment, SegmentHeader, DATA_START};
 use crate::event::{now_millis, Event, Severity};
@@ -579,13 +579,13 @@ pub(crate) fn recover(
             false
         }
     });
-    let present: Vec<usize> = live
+    // runs of slot numbers: as many as the holes between the files, not
+    // one entry for each segment `max_bytes` allows
+    let present = live
         .iter()
         .map(|l| l.0.slot)
-        .chain(free.iter().map(|s| s.slot))
-        .collect();
-    let mut unopened: Vec<usize> = (0..slots).filter(|s| !present.contains(s)).collect();
-    unopened.reverse(); // pop() takes the lowest slot first
+        .chain(free.iter().map(|s| s.slot));
+    let mut unopened = UnopenedSlots::missing(slots, present);
 
     let ckpt_max = max_checkpoint(cursor_dir);
     let scanned_next = live.last().map(|(_, h, r)| end_seq(h, r)).unwrap_or(0);

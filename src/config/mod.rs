@@ -136,11 +136,19 @@ pub struct BufferConfig {
 /// The sizes a ring segment may have (`[buffer] segment_bytes`).
 pub const SEGMENT_BYTES: RangeInclusive<u64> = 64 << 10..=1 << 32;
 
+/// The most segments a ring may hold (`max_bytes / segment_bytes`):
+/// 2^29, so 20 TB of the smallest segments (64 KiB: 305 million) fit:
+/// `max_bytes` is at most 32 TiB, 32 PiB and 2 EiB with segments of 64 KiB,
+/// 64 MiB (the default) and 4 GiB. Past it, a `max_bytes` is no ring size
+/// but a typo, which `run` turned into an out-of-memory kill.
+pub const MAX_SEGMENTS: u64 = 1 << 29;
+
 impl BufferConfig {
     /// What is wrong with the ring's sizes: a `segment_bytes` out of
     /// [`SEGMENT_BYTES`], or else a `max_bytes` that holds fewer than two
-    /// segments (only a segment size in range is held against it: one out
-    /// of range is `segment_bytes`' fault alone).
+    /// segments or more than [`MAX_SEGMENTS`] (only a segment size in
+    /// range is held against it: one out of range is `segment_bytes`' fault
+    /// alone).
     fn size_error(&self) -> Option<ConfigError> {
         let segment = self.segment_bytes.0;
         if !SEGMENT_BYTES.contains(&segment) {
@@ -154,12 +162,24 @@ impl BufferConfig {
                 ),
             ));
         }
-        (self.max_bytes.0 / segment < 2).then(|| {
-            ConfigError::new(
+        let segments = self.max_bytes.0 / segment;
+        if segments < 2 {
+            return Some(ConfigError::new(
                 "buffer.max_bytes",
                 format!(
                     "must hold at least two segments (2 × buffer.segment_bytes = {})",
                     ByteSize(2 * segment)
+                ),
+            ));
+        }
+        (segments > MAX_SEGMENTS).then(|| {
+            ConfigError::new(
+                "buffer.max_bytes",
+                format!(
+                    "must hold at most {MAX_SEGMENTS} segments: at most {} with buffer.segment_bytes = {} (is {})",
+                    ByteSize(MAX_SEGMENTS * segment),
+                    self.segment_bytes,
+                    self.max_bytes
                 ),
             )
         })

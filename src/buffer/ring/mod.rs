@@ -52,14 +52,16 @@
 
 mod append;
 mod segments;
+mod slots;
 
 pub(crate) use segments::overflow_notice;
+pub(crate) use slots::UnopenedSlots;
 
 use super::checkpoint;
 use super::cursor::{Cursor, CursorShared, ReadPos};
 use super::recovery::{self, RecoveryReport};
 use super::segment::{Segment, SegmentHeader, DATA_START};
-use crate::config::{FsyncPolicy, SEGMENT_BYTES};
+use crate::config::{FsyncPolicy, MAX_SEGMENTS, SEGMENT_BYTES};
 use crate::event::{self, now_millis, EncodedEvent, Event, Severity, HEADER_LEN};
 use crate::sources::log_limit::{LogLimiter, SystemClock};
 use serde::Deserialize;
@@ -196,7 +198,7 @@ pub(crate) struct Table {
     /// Opened segment files not in use (expired), ready for reuse.
     pub free: Vec<Arc<Segment>>,
     /// Slot numbers with no file yet.
-    pub unopened: Vec<usize>,
+    pub unopened: slots::UnopenedSlots,
     /// When a new segment last could not be created for lack of space on
     /// the file system: until one can (the maintenance thread tries now and
     /// then), the unopened slots do not count, and the ring is full at the
@@ -443,12 +445,20 @@ impl Ring {
                 "segment_bytes must be between 64KiB and 4GiB".into(),
             ));
         }
-        let slots = (settings.max_bytes / settings.segment_bytes) as usize;
+        let slots = settings.max_bytes / settings.segment_bytes;
         if slots < 2 {
             return Err(BufferError::Settings(
                 "max_bytes must hold at least two segments".into(),
             ));
         }
+        if slots > MAX_SEGMENTS {
+            return Err(BufferError::Settings(format!(
+                "max_bytes must hold at most {MAX_SEGMENTS} segments: at most {} bytes with segment_bytes = {}",
+                MAX_SEGMENTS * settings.segment_bytes,
+                settings.segment_bytes
+            )));
+        }
+        let slots = slots as usize;
         std::fs::create_dir_all(&settings.dir)
             .map_err(io_err(format!("creating {}", settings.dir.display())))?;
         let lock = lock_dir(&settings.dir)?;

@@ -68,7 +68,7 @@ impl Ring {
         // (a slot is taken off its list only when it is used)
         let seg = if let Some(seg) = t.free.pop_if(|_| fresh) {
             seg
-        } else if let Some(slot) = t.unopened.pop_if(|_| fresh) {
+        } else if let Some(slot) = t.unopened.pop_if(fresh) {
             match self.open_slot(slot) {
                 Ok(seg) => Arc::new(seg),
                 Err(e) => {
@@ -443,7 +443,7 @@ impl Ring {
                 return;
             }
             match t.unopened.last() {
-                Some(&s) => s,
+                Some(s) => s,
                 None => return,
             }
         };
@@ -482,8 +482,7 @@ impl Ring {
                 "the buffer has space for new segments again"
             );
         }
-        if let Some(i) = t.unopened.iter().position(|&s| s == slot) {
-            t.unopened.remove(i);
+        if t.unopened.remove(slot) {
             t.free.push(Arc::new(seg));
         }
     }
