@@ -107,6 +107,15 @@ fn with_action<'a>(events: &'a [Event], action: &str) -> Vec<&'a Event> {
         .collect()
 }
 
+/// The actions of the events that are not test events, in order.
+fn actions(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| e.action.as_deref())
+        .filter(|&a| a != "test.event")
+        .collect()
+}
+
 fn metadata_u64(e: &Event, key: &str) -> u64 {
     e.metadata.as_ref().unwrap()[key].as_u64().unwrap()
 }
@@ -303,18 +312,107 @@ fn numbers_skipped_inside_a_segment_are_no_loss_once_salvaged() {
         .map(|r| Event::decode(r.body()).unwrap())
         .collect();
     assert_eq!(with_action(&events, "relay.buffer.quarantine").len(), 1);
+    // the loss, said by the start that quarantined (and by no later one)
+    let damage = with_action(&events, "relay.buffer.damage");
+    assert_eq!(damage.len(), 1);
+    assert_eq!(metadata_u64(damage[0], "damaged_records"), victim.records);
     let v = inspect(&ring_dir(d.path())).unwrap();
     assert_eq!(v.segments[0].damage.len(), 1, "a jump inside: {v:?}");
     assert_eq!(v.damaged_records(), victim.records, "{v:?}");
+    assert!(!v.has_new_damage(), "{v:?}");
 
     salvage_cli(d.path());
     let (rep, events) = open_as_run(d.path());
     assert!(rep.notices().is_empty(), "{rep:?}");
     assert_eq!(rep.damaged_records(), 0, "{rep:?}");
-    assert!(with_action(&events, "relay.buffer.damage").is_empty());
+    // only the start's report of it: the salvage adds no damage
+    assert_eq!(with_action(&events, "relay.buffer.damage").len(), 1);
     assert_eq!(with_action(&events, "relay.buffer.salvage").len(), 1);
     let mut want: BTreeSet<u64> = (0..23).collect();
     want.extend(100..110);
     assert_eq!(numbers(&events), want);
     assert!(inspect(&ring_dir(d.path())).unwrap().is_clean());
+}
+
+/// A start of the relay quarantines the newest segment (no salvage): the
+/// loss is reported once, by that start, as a middle segment's is (one
+/// `relay.buffer.quarantine` and one `relay.buffer.damage` event with its
+/// records). The numbers those records had are skipped where the relay
+/// writes on, which later starts found as a jump (or gap) and reported as
+/// damaged records again.
+#[test]
+fn the_newest_segment_quarantined_is_reported_lost_once_across_starts() {
+    let d = tempfile::tempdir().unwrap();
+    write_closed_ring(d.path());
+    let before = inspect(&ring_dir(d.path())).unwrap();
+    let victim = before.segments.last().unwrap().clone();
+    flip(d.path(), &victim.file, 8);
+
+    let (rep, first) = open_as_run(d.path());
+    assert_eq!(rep.quarantined.len(), 1, "{rep:?}");
+    assert_eq!(with_action(&first, "relay.buffer.quarantine").len(), 1);
+    let damage = with_action(&first, "relay.buffer.damage");
+    assert_eq!(damage.len(), 1, "{:?}", actions(&first));
+    assert_eq!(metadata_u64(damage[0], "damaged_records"), victim.records);
+    // a start that writes on, over the numbers skipped, then two more
+    {
+        let (ring, rep) = Ring::open(settings(d.path())).unwrap();
+        assert!(!rep.has_new_damage(), "{rep:?}");
+        ring.append(&(EVENTS..EVENTS + 50).map(ev).collect::<Vec<_>>())
+            .unwrap();
+        ring.close().unwrap();
+    }
+    for _ in 0..2 {
+        let (rep, all) = open_as_run(d.path());
+        assert!(!rep.has_new_damage(), "{rep:?}");
+        assert!(rep.notices().is_empty(), "{rep:?}");
+        assert_eq!(with_action(&all, "relay.buffer.quarantine").len(), 1);
+        assert_eq!(with_action(&all, "relay.buffer.damage").len(), 1);
+        assert_eq!(rep.damaged_records(), victim.records, "still lost: {rep:?}");
+    }
+    // `buffer verify`: damage reported before, nothing new
+    let v = inspect(&ring_dir(d.path())).unwrap();
+    assert_eq!(v.damaged_records(), victim.records, "{v:?}");
+    assert!(!v.has_new_damage(), "{v:?}");
+}
+
+/// A start that quarantines (the newest segment) and stops before its
+/// first append: the reports it queued were never written, and the next
+/// start, which finds the segment already in `quarantine/`, had nothing to
+/// say. They go in with the next start's first append, once, and that
+/// start gives the skipped numbers to no record.
+#[test]
+fn reports_queued_by_a_start_that_never_appended_go_in_at_the_next_start() {
+    let d = tempfile::tempdir().unwrap();
+    write_closed_ring(d.path());
+    let before = inspect(&ring_dir(d.path())).unwrap();
+    let victim = before.segments.last().unwrap().clone();
+    let victim_last = victim.last_seq.unwrap();
+    flip(d.path(), &victim.file, 8);
+    {
+        // as a `run` stopped before anything came in
+        let (ring, rep) = Ring::open(settings(d.path())).unwrap();
+        assert_eq!(rep.quarantined.len(), 1, "{rep:?}");
+        let _c = ring.cursor("reader", WhenFull::DropOldest).unwrap();
+        ring.close().unwrap();
+    }
+    let (_, events) = open_as_run(d.path());
+    let quarantine = with_action(&events, "relay.buffer.quarantine");
+    assert_eq!(quarantine.len(), 1, "{:?}", actions(&events));
+    assert_eq!(
+        metadata_u64(quarantine[0], "salvageable_records"),
+        victim.records
+    );
+    let damage = with_action(&events, "relay.buffer.damage");
+    assert_eq!(damage.len(), 1, "{:?}", actions(&events));
+    assert_eq!(metadata_u64(damage[0], "damaged_records"), victim.records);
+    // written once: a third start has nothing to add
+    let (rep, again) = open_as_run(d.path());
+    assert!(rep.notices().is_empty(), "{rep:?}");
+    assert_eq!(again.len(), events.len());
+    // and the quarantined records' numbers were given to no other record
+    let ring = Ring::open(settings(d.path())).unwrap().0;
+    let seqs = ring.append(&[ev(EVENTS)]).unwrap();
+    assert!(seqs.start > victim_last, "{seqs:?} after {victim_last}");
+    ring.close().unwrap();
 }

@@ -14,6 +14,17 @@
 //! are in the ring again (as new records), so the sequence numbers they had
 //! are not lost: [`SALVAGED_FILE`] keeps those numbers, and the gaps and
 //! jumps they fill count as no damage.
+//!
+//! The newest segment quarantined leaves no gap yet: the numbers its
+//! records had are skipped where the relay writes on
+//! ([`RecoveryReport::skipped`]). They are reported lost at once, and
+//! noted by number (a `seqs FROM TO` line among the reported damage), so
+//! the jump or gap that later starts find there is no news.
+//!
+//! The SECURITY events a start queues go into the ring with its first
+//! append; until then they are kept in [`PENDING_NOTICES_FILE`], and a
+//! start that finds the file (the one before stopped first) queues them
+//! again.
 
 use super::checkpoint;
 use super::ring::{io_err, BufferError, SegInfo, Table, UnopenedSlots, Writer};
@@ -79,6 +90,12 @@ pub struct RecoveryReport {
     /// ([`SALVAGED_FILE`]): not lost where they leave a gap.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub salvaged: Vec<(u64, u64)>,
+    /// Sequence numbers `from..to` that the segments this open quarantined
+    /// held past the last record left in the ring: given to no record
+    /// again, lost (less those salvaged), and reported now, as the gap
+    /// they leave is found only once the ring writes on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<(u64, u64)>,
 }
 
 /// The file in the ring's folder naming the damage already reported, one
@@ -137,11 +154,62 @@ pub fn merge_runs(mut runs: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     out
 }
 
+/// The file in the ring's folder holding the SECURITY events a start
+/// queued and no append has written yet, one encoded event a line.
+pub const PENDING_NOTICES_FILE: &str = "notices-pending";
+
+/// The events in [`PENDING_NOTICES_FILE`] (none when it is missing; lines
+/// that do not decode are left out).
+pub fn load_pending(dir: &Path) -> Vec<Event> {
+    std::fs::read(dir.join(PENDING_NOTICES_FILE))
+        .map(|t| {
+            t.split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .filter_map(|l| Event::decode(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Writes `events` to [`PENDING_NOTICES_FILE`] (whole, then renamed into
+/// place, and flushed: they are reports of loss); none removes it.
+pub fn save_pending(dir: &Path, events: &[Event]) -> std::io::Result<()> {
+    let path = dir.join(PENDING_NOTICES_FILE);
+    if events.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let tmp = dir.join(format!("{PENDING_NOTICES_FILE}.tmp"));
+    let mut text = Vec::new();
+    for ev in events {
+        text.extend_from_slice(ev.encode().body());
+        text.push(b'\n');
+    }
+    let file = std::fs::File::create(&tmp)?;
+    std::io::Write::write_all(&mut &file, &text)?;
+    file.sync_all()?;
+    std::fs::rename(tmp, path)
+}
+
 /// How many of the numbers `from..to` the (disjoint) `runs` hold.
 fn salvaged_within(runs: &[(u64, u64)], from: u64, to: u64) -> u64 {
     runs.iter()
         .map(|&(a, b)| b.min(to).saturating_sub(a.max(from)))
         .sum()
+}
+
+/// The `seqs FROM TO` runs among reported damage keys, sorted and merged.
+fn reported_seqs(keys: &BTreeSet<String>) -> Vec<(u64, u64)> {
+    let runs = keys
+        .iter()
+        .filter_map(|k| {
+            let (a, b) = k.strip_prefix(SEQS_KEY)?.split_once(' ')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect();
+    merge_runs(runs)
 }
 
 /// One piece of damage recovery found.
@@ -151,7 +219,13 @@ pub struct DamageItem {
     pub key: String,
     pub records: u64,
     pub torn_bytes: usize,
+    /// The sequence numbers it skips, `from..to` (none for a torn tail).
+    pub seqs: (u64, u64),
 }
+
+/// The key of [`RecoveryReport::skipped`]'s damage item: it names the
+/// numbers, as the gap they leave later has a key of its own.
+const SEQS_KEY: &str = "seqs ";
 
 /// The damage keys an earlier start reported (none when the file is missing or unreadable).
 pub fn load_reported(dir: &Path) -> BTreeSet<String> {
@@ -188,17 +262,21 @@ impl RecoveryReport {
         self.damage_items().iter().map(|d| d.records).sum()
     }
     /// Every piece of damage in the live segments: damaged records, torn
-    /// tails, and sequence gaps between segments. A piece's records are
-    /// those lost: the numbers it skips less those salvaged (its key stays
-    /// what it was before the salvage).
+    /// tails, and sequence gaps between segments; and the numbers the
+    /// segments quarantined now held past the ring's last record
+    /// ([`skipped`](Self::skipped)). A piece's records are those lost: the
+    /// numbers it skips less those salvaged (its key stays what it was
+    /// before the salvage).
     pub fn damage_items(&self) -> Vec<DamageItem> {
         let mut out = Vec::new();
         for s in &self.segments {
-            for ((off, len, n), lost) in s.damage.iter().zip(self.lost_in(s)) {
+            for (i, ((off, len, n), lost)) in s.damage.iter().zip(self.lost_in(s)).enumerate() {
+                let after = s.damage_seq_after.get(i).copied();
                 out.push(DamageItem {
                     key: format!("damage {} {off} {len} {n}", s.id),
                     records: lost,
                     torn_bytes: 0,
+                    seqs: after.map_or((0, 0), |a| (a.saturating_sub(*n), a)),
                 });
             }
             if s.torn_tail_bytes > 0 {
@@ -206,6 +284,7 @@ impl RecoveryReport {
                     key: format!("torn {} {}", s.id, s.torn_tail_bytes),
                     records: 0,
                     torn_bytes: s.torn_tail_bytes,
+                    seqs: (0, 0),
                 });
             }
         }
@@ -217,9 +296,18 @@ impl RecoveryReport {
                         key: format!("gap {} {}", w[0].id, w[1].id),
                         records: lost,
                         torn_bytes: 0,
+                        seqs: (l.saturating_add(1), w[1].first_seq),
                     });
                 }
             }
+        }
+        if let Some((from, to)) = self.skipped {
+            out.push(DamageItem {
+                key: format!("{SEQS_KEY}{from} {to}"),
+                records: (to - from) - salvaged_within(&self.salvaged, from, to),
+                torn_bytes: 0,
+                seqs: (from, to),
+            });
         }
         out
     }
@@ -235,15 +323,24 @@ impl RecoveryReport {
         })
     }
 
+    /// The numbers an earlier start reported lost by number (the
+    /// [`skipped`](Self::skipped) of its open), sorted and merged.
+    pub fn reported_seqs(&self) -> Vec<(u64, u64)> {
+        reported_seqs(&self.reported_before)
+    }
+
     /// The damage an earlier start did not report: records, torn bytes.
     /// A gap after a segment whose torn tail an earlier start reported is
     /// that tear, cut: the torn record's number is not reused, so the cut
     /// leaves the gap (it was reported a second time, as lost records).
+    /// Numbers an earlier start reported by number (the newest segment
+    /// quarantined) are not news in the jump or gap they leave.
     pub fn new_damage(&self) -> (u64, usize) {
         let reported_tear = |segment: &str| {
             let torn = format!("torn {segment} ");
             self.reported_before.iter().any(|k| k.starts_with(&torn))
         };
+        let known = merge_runs([self.salvaged.clone(), self.reported_seqs()].concat());
         self.damage_items()
             .iter()
             .filter(|d| !self.reported_before.contains(&d.key))
@@ -251,7 +348,30 @@ impl RecoveryReport {
                 Some(ids) => !ids.split(' ').next().is_some_and(reported_tear),
                 None => true,
             })
-            .fold((0, 0), |(r, t), d| (r + d.records, t + d.torn_bytes))
+            .map(|d| match d.seqs {
+                (from, to) if from < to => {
+                    let records = (to - from) - salvaged_within(&known, from, to);
+                    (records.min(d.records), d.torn_bytes)
+                }
+                _ => (d.records, d.torn_bytes),
+            })
+            .fold((0, 0), |(r, t), (dr, dt)| (r + dr, t + dt))
+    }
+
+    /// What to keep in [`REPORTED_DAMAGE_FILE`] once this open's damage is
+    /// reported: the key of every piece of damage, and the numbers earlier
+    /// starts reported by number that the ring may still show as a gap
+    /// (above its oldest record).
+    pub fn reported_keys(&self) -> BTreeSet<String> {
+        let oldest = self.oldest_seq().unwrap_or(0);
+        let mut keys: BTreeSet<String> = self.damage_items().into_iter().map(|d| d.key).collect();
+        keys.extend(
+            self.reported_seqs()
+                .into_iter()
+                .filter(|&(_, to)| to > oldest)
+                .map(|(from, to)| format!("{SEQS_KEY}{from} {to}")),
+        );
+        keys
     }
 
     /// Whether there is anything not reported before: a quarantined
@@ -428,6 +548,7 @@ pub fn inspect(dir: &Path) -> Result<RecoveryReport, BufferError> {
     report.salvaged = load_salvaged(dir);
     report.lost_between_segments = gaps(&report.segments, &report.salvaged);
     report.reported_before = load_reported(dir);
+    let reported_high = report.reported_seqs().last().map_or(0, |r| r.1);
     report.next_seq = report
         .segments
         .last()
@@ -437,7 +558,8 @@ pub fn inspect(dir: &Path) -> Result<RecoveryReport, BufferError> {
                 .unwrap_or(s.first_seq)
         })
         .unwrap_or(0)
-        .max(free_high);
+        .max(free_high)
+        .max(reported_high);
     Ok(report)
 }
 
@@ -513,6 +635,8 @@ pub(crate) fn recover(
     let existing = list_slots(dir)?;
     // sequence numbers seen in quarantined segments are never given out again
     let mut quarantined_high = 0u64;
+    // and the lowest of them (what a ring with nothing else lost starts at)
+    let mut quarantined_low = u64::MAX;
     // nor those of records left in free slots (see `stale_high`)
     let mut free_high = 0u64;
     for &slot in &existing {
@@ -533,7 +657,8 @@ pub(crate) fn recover(
             }
             Err(reason) => {
                 let salvage = salvageable(seg.bytes(0, seg.len()), |r| {
-                    quarantined_high = quarantined_high.max(r.seq.saturating_add(1))
+                    quarantined_high = quarantined_high.max(r.seq.saturating_add(1));
+                    quarantined_low = quarantined_low.min(r.seq);
                 });
                 let bytes = seg.len() as u64;
                 drop(seg);
@@ -595,10 +720,22 @@ pub(crate) fn recover(
         .filter_map(|(_, _, r)| r.torn_seq.map(|s| s.saturating_add(1)))
         .max()
         .unwrap_or(0);
-    let found_next = scanned_next
-        .max(torn_next)
+    let live_end = scanned_next.max(torn_next);
+    // where the numbers skipped start: after the ring's last record, or at
+    // the lowest quarantined one when no segment is left
+    let skipped_from = if live.is_empty() {
+        quarantined_low.max(live_end)
+    } else {
+        live_end
+    };
+    // numbers an earlier start reported lost by number (see `skipped`) are
+    // not given out again, also when it stopped before writing past them
+    let reported_before = load_reported(dir);
+    let reported_high = reported_seqs(&reported_before).last().map_or(0, |r| r.1);
+    let found_next = live_end
         .max(quarantined_high)
-        .max(free_high);
+        .max(free_high)
+        .max(reported_high);
     let mut next_seq = found_next.max(ckpt_max);
     let mut next_id = live
         .last()
@@ -668,7 +805,11 @@ pub(crate) fn recover(
     report.salvaged = load_salvaged(dir);
     report.lost_between_segments = gaps(&report.segments, &report.salvaged);
     report.next_seq = next_seq;
-    report.reported_before = load_reported(dir);
+    report.reported_before = reported_before;
+    // the newest segments quarantined: their numbers are skipped where the
+    // ring writes on, a jump or gap found only later (a middle segment's
+    // gap is found now)
+    report.skipped = (quarantined_high > skipped_from).then_some((skipped_from, quarantined_high));
     report.checkpoint_ahead = (ckpt_max > found_next).then_some((ckpt_max, found_next));
     if report.has_new_damage() {
         tracing::warn!(

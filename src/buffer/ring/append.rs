@@ -243,6 +243,7 @@ impl Ring {
             Ok((end, notice_bytes)) => {
                 // the ring's own records (overflow and damage reports)
                 inner.counters.add_appended(taken.len(), notice_bytes);
+                self.notices_written(w, taken.len());
                 end
             }
             Err(e) => {
@@ -370,6 +371,19 @@ impl Ring {
             bytes += len;
         }
         Ok(bytes)
+    }
+
+    /// After `n` queued notices were written (and are published with
+    /// the records): those of them kept on disk until now are no longer.
+    pub(super) fn notices_written(&self, w: &mut Writer, n: usize) {
+        if w.pending_saved == 0 || n == 0 {
+            return;
+        }
+        w.pending_saved = w.pending_saved.saturating_sub(n).min(w.notices.len());
+        let rest: Vec<Event> = w.notices.iter().take(w.pending_saved).cloned().collect();
+        if let Err(e) = super::recovery::save_pending(&self.inner.settings.dir, &rest) {
+            tracing::warn!(error = %e, "cannot note the ring's reports as written (the next start writes them again)");
+        }
     }
 
     /// Undoes a failed append: nothing of it is published; the writer goes

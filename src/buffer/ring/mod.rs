@@ -248,6 +248,9 @@ pub(crate) struct Writer {
     pub dirty_sealed: Vec<(Arc<Segment>, usize, usize)>,
     /// SECURITY notices waiting to be appended (overflow, damage).
     pub notices: VecDeque<Event>,
+    /// How many of the first `notices` are kept in
+    /// [`recovery::PENDING_NOTICES_FILE`] (those recovery reported).
+    pub pending_saved: usize,
     /// Encoded records of the current append not yet written, for the
     /// active segment at `stage_off` (reused across appends).
     pub stage: Vec<u8>,
@@ -267,6 +270,7 @@ impl Writer {
             dirty_from: off,
             dirty_sealed: Vec::new(),
             notices: VecDeque::new(),
+            pending_saved: 0,
             stage: Vec::new(),
             stage_off: off,
             sealing: Vec::new(),
@@ -511,10 +515,24 @@ impl Ring {
         // Queued, not written now: they go in with the next append, once the
         // destinations have opened their cursors (a `block` cursor not yet
         // open could otherwise lose the segment the notice would reuse).
-        self.inner.writer.lock().unwrap().notices.extend(notices);
+        // Until then they are kept on disk, with those an earlier start
+        // queued and never wrote (it stopped first), ahead of the rest.
+        let dir = &self.inner.settings.dir;
+        let mut pending = recovery::load_pending(dir);
+        pending.extend(notices);
+        if let Err(e) = recovery::save_pending(dir, &pending) {
+            tracing::warn!(error = %e, "cannot keep the ring's reports until they are written (a stop before the first append loses them)");
+        }
+        {
+            let mut w = self.inner.writer.lock().unwrap();
+            w.pending_saved = pending.len();
+            for ev in pending.into_iter().rev() {
+                w.notices.push_front(ev);
+            }
+        }
         // the damage found now is reported now (notices, log), not again
-        let keys = report.damage_items().into_iter().map(|d| d.key).collect();
-        if let Err(e) = recovery::save_reported(&self.inner.settings.dir, &keys) {
+        let keys = report.reported_keys();
+        if let Err(e) = recovery::save_reported(dir, &keys) {
             tracing::warn!(error = %e, "cannot note the ring damage reported (the next start reports it again)");
         }
     }

@@ -341,6 +341,7 @@ impl Ring {
                 }
             };
             self.inner.counters.add_appended(taken.len(), bytes);
+            self.notices_written(&mut w, taken.len());
             // notices have no sender waiting for them: a failed flush is
             // logged (by `publish` and here), the next `sync` tries again
             let (synced, _) = self.publish(&mut w);
