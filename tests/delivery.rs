@@ -417,6 +417,49 @@ async fn elasticsearch_giving_up_on_429_items_tells_their_error() {
     assert_checkpoint_at_end(&ring, "es");
 }
 
+/// A 200 whose bulk answer does not confirm each document (`{}`, or
+/// `"errors": false` with no items for two documents, or fewer items than
+/// documents whatever `errors` says) delivers nothing: each is a failed
+/// attempt (counted, `last_error` telling what came back) and the whole
+/// batch goes again. `{}` and `{"errors":false,"items":[]}` counted the
+/// batch as delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elasticsearch_answer_without_an_item_per_document_is_a_failed_attempt() {
+    let srv = serve(|s, n| {
+        let docs = s.body_str().lines().count() / 2;
+        match n {
+            0 => reply(200, "{}"),
+            1 => reply(200, r#"{"took":1,"errors":false,"items":[]}"#),
+            2 => reply(
+                200,
+                r#"{"took":1,"errors":true,"items":[{"create":{"_id":"x","status":201}}]}"#,
+            ),
+            _ => reply(200, &bulk_answer(docs, &[])),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, dest) = es_with_events(dir.path(), &srv.url, 2);
+    let run = start(&ring, dest.clone());
+    wait_until("4 requests", T, || srv.requests().len() >= 4).await;
+    settle(&dest, 2).await;
+    let failed = dest.status.snapshot();
+    run.stop().await;
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 4, "{reqs:#?}");
+    for r in &reqs {
+        assert_eq!(r.event_ids(), ids(0..2), "the whole batch each time");
+    }
+    assert_eq!((failed.sent, failed.failure_count), (2, 3), "{failed:?}");
+    let last = failed.last_error.unwrap_or_default();
+    assert!(
+        last.contains("1 bulk item for 2 documents") && last.contains("\"_id\":\"x\""),
+        "{last}"
+    );
+    assert!(dead_letters(&dest).is_empty());
+    assert_checkpoint_at_end(&ring, "es");
+}
+
 // ------------------------------------------------------ (c) Datadog 429 wait
 
 /// A server that answers its first request 429 with `Retry-After: 2`, and

@@ -353,7 +353,14 @@ fn bulk_pair(b: &siem_relay::destinations::Batch, i: usize) -> String {
 #[tokio::test]
 async fn elasticsearch_sends_a_long_event_id_as_its_sha256() {
     use sha2::{Digest, Sha256};
-    let srv = serve(|_, _| reply(200, r#"{"took":1,"errors":false,"items":[]}"#)).await;
+    let srv = serve(|_, _| {
+        let item = r#"{"create":{"status":201}}"#;
+        reply(
+            200,
+            &format!(r#"{{"took":1,"errors":false,"items":[{item},{item},{item}]}}"#),
+        )
+    })
+    .await;
     let sink =
         elasticsearch::build(table(&format!("endpoint = \"{}\"\n", srv.url)), &ctx("es")).unwrap();
     let long = "é".repeat(300); // 600 bytes
