@@ -885,6 +885,86 @@ async fn sentinel_refreshes_the_token_on_401_and_sends_an_array() {
     assert_eq!(srv.requests().len(), 5);
 }
 
+/// The Logs Ingestion API answers 204 on success, and HEC 200 with
+/// `{"text":"Success","code":0}`: any other 2xx (a web server's welcome
+/// page, an empty 200) is not theirs and delivers nothing. Each is a
+/// retry whose reason shows what came back and where to look; they were
+/// counted as delivered and the events lost.
+#[tokio::test]
+async fn sentinel_and_hec_take_only_their_documented_success_answer() {
+    let page = "<html><head><title>Welcome to nginx!</title></head></html>";
+    let srv = serve(move |s, n| {
+        if s.path == "/tenant-1/oauth2/v2.0/token" {
+            return token_reply(s, n);
+        }
+        match n {
+            1 => Reply {
+                status: 200,
+                headers: vec![("content-type", "text/html".into())],
+                body: page.into(),
+            },
+            2 => reply(200, ""),
+            _ => reply(204, ""),
+        }
+    })
+    .await;
+    let sink = sentinel::build(table(&sentinel_config(&srv.url)), &ctx("sentinel")).unwrap();
+    let b = batch(2);
+    match sink.send(&b).await {
+        Delivery::Retry { reason, .. } => assert!(
+            reason.contains("answers 204 No Content on success; got 200 text/html: <html>")
+                && reason.contains("Welcome to nginx!")
+                && reason.contains("data collection endpoint"),
+            "{reason}"
+        ),
+        other => panic!("expected Retry, got {other:?}"),
+    }
+    match sink.send(&b).await {
+        Delivery::Retry { reason, .. } => {
+            assert!(
+                reason.contains("got 200 application/json: (empty body)"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected Retry, got {other:?}"),
+    }
+    assert_eq!(sink.send(&b).await, Delivery::Delivered);
+
+    let hec = serve(|_, n| match n {
+        0 => reply(200, ""),
+        1 => reply(201, r#"{"text":"Success","code":0}"#),
+        2 => Reply {
+            status: 200,
+            headers: vec![("content-type", "text/html".into())],
+            body: "<html>ok</html>".into(),
+        },
+        _ => reply(200, r#"{"text":"Success","code":0}"#),
+    })
+    .await;
+    let sink = splunk_hec::build(
+        table(&format!("endpoint = \"{}\"\ntoken = \"t\"\n", hec.url)),
+        &ctx("splunk"),
+    )
+    .unwrap();
+    for got in [
+        "200 application/json: (empty body)",
+        "201 application/json: {\"text\"",
+        "200 text/html: <html>ok</html>",
+    ] {
+        match sink.send(&b).await {
+            Delivery::Retry { reason, .. } => assert!(
+                reason.contains(r#"Splunk HEC answers 200 {"text":"Success","code":0} on success"#)
+                    && reason.contains(got)
+                    && reason.contains("HTTP Event Collector"),
+                "{reason}"
+            ),
+            other => panic!("expected Retry, got {other:?}"),
+        }
+    }
+    assert_eq!(sink.send(&b).await, Delivery::Delivered);
+    assert_eq!(hec.requests().len(), 4);
+}
+
 #[tokio::test]
 async fn sentinel_splits_at_one_megabyte_and_maps_403() {
     let srv = serve(|s, n| {

@@ -25,9 +25,10 @@
 //! once when the API answers 401 (one retry with a fresh token).
 
 use super::http_transport::{
-    body_excerpt, client_for, default_classify, is_retryable_status, origin_of, posts, retry_after,
-    secret_header, AuthFailure, Compression, Encoded, EncodedRequest, Framing, HttpClient,
-    HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
+    body_excerpt, client_for, default_classify, is_retryable_status, not_the_documented_success,
+    origin_of, posts, retry_after, secret_header, AuthFailure, Compression, Encoded,
+    EncodedRequest, Framing, HttpClient, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
+    Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -239,7 +240,15 @@ impl HttpFormat for Sentinel {
 
     fn classify(&self, req: &EncodedRequest, resp: &HttpResponse) -> Delivery {
         match resp.status {
-            200..=299 => Delivery::Delivered,
+            204 => Delivery::Delivered,
+            // the Logs Ingestion API answers 204 on success and nothing
+            // else: another 2xx comes from something that is not it
+            200..=299 => not_the_documented_success(
+                "the Logs Ingestion API",
+                "204 No Content",
+                resp,
+                "is `endpoint` the data collection endpoint (or the DCR's logs ingestion endpoint)?",
+            ),
             401 => Delivery::rejected(format!(
                 "Azure Monitor refused a fresh token (401 {}): check `scope` (sovereign clouds use \
                  monitor.azure.us / monitor.azure.cn) and tenant_id",

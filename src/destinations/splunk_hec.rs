@@ -20,9 +20,9 @@
 //! acknowledge it; until `ack_timeout` it is retried (at-least-once).
 
 use super::http_transport::{
-    body_excerpt, client_for, default_classify, local_hostname, origin_of, retry_after,
-    secret_header, Compression, Encoded, EncodedRequest, Framing, HttpClient, HttpFormat,
-    HttpResponse, HttpSettings, HttpSink, Limits, Packer,
+    body_excerpt, client_for, default_classify, local_hostname, not_the_documented_success,
+    origin_of, retry_after, secret_header, Compression, Encoded, EncodedRequest, Framing,
+    HttpClient, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError, HumanDuration};
@@ -236,8 +236,19 @@ impl HttpFormat for SplunkHec {
         let answer: Option<HecAnswer> = serde_json::from_slice(&resp.body).ok();
         let code = answer.as_ref().and_then(|a| a.code);
         let invalid = answer.as_ref().and_then(|a| a.invalid_event);
-        if (200..300).contains(&resp.status) && code.unwrap_or(0) == 0 {
+        if resp.status == 200 && code == Some(0) {
             return Delivery::Delivered;
+        }
+        // HEC answers success as 200 `{"text":"Success","code":0}`: another
+        // 2xx, or one without its code (an empty body, a web page), is not
+        // the HEC's, and counted as delivered it lost the batch
+        if (200..300).contains(&resp.status) && code.is_none_or(|c| c == 0) {
+            return not_the_documented_success(
+                "Splunk HEC",
+                r#"200 {"text":"Success","code":0}"#,
+                resp,
+                "is `endpoint` the HTTP Event Collector's (port 8088 by default)?",
+            );
         }
         let Some(code) = code else {
             return default_classify("Splunk HEC", resp);

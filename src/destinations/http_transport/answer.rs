@@ -140,6 +140,34 @@ pub fn default_classify(what: &str, resp: &HttpResponse) -> Delivery {
     }
 }
 
+/// A 2xx answer that is not the success answer the vendor documents
+/// (`expected`, as `204 No Content`): a failed attempt, retried, whose
+/// reason shows what came back (status, `Content-Type`, the body's first
+/// bytes) and `hint`, where to look. Any 2xx counted as delivered, so a
+/// web server's welcome page or an empty 200 from something that is not
+/// the vendor's API took the events, which were lost.
+pub fn not_the_documented_success(
+    what: &str,
+    expected: &str,
+    resp: &HttpResponse,
+    hint: &str,
+) -> Delivery {
+    let content_type = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|t| format!(" {t}"))
+        .unwrap_or_default();
+    let body = match body_excerpt(&resp.body) {
+        b if b.is_empty() => "(empty body)".to_string(),
+        b => b,
+    };
+    Delivery::retry(format!(
+        "{what} answers {expected} on success; got {}{content_type}: {body} — {hint}",
+        resp.status
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,8 +26,8 @@ mod settings;
 mod sink;
 
 pub use answer::{
-    body_excerpt, default_classify, is_retryable_status, redirected, refused_as_too_large,
-    request_size, retry_after,
+    body_excerpt, default_classify, is_retryable_status, not_the_documented_success, redirected,
+    refused_as_too_large, request_size, retry_after,
 };
 pub use client::{gzip, AuthFailure, ClientError, HttpClient, TransportError};
 #[cfg(test)]
