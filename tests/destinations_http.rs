@@ -1403,6 +1403,174 @@ async fn http_ndjson_and_bad_templates() {
     assert_eq!(e.path, "destinations.hook.body");
 }
 
+/// A header in `headers` that the transport computes (framing, host,
+/// connection, compression) or that the destination sets from its own keys
+/// is refused, whatever its case, at the key, naming what to set instead:
+/// it replaced the computed one (`Content-Length = "5"` cut the body to 5
+/// bytes on the wire and the event counted as sent; a `DD-API-KEY` there
+/// replaced `api_key`). A header the destination does not set with this
+/// configuration (an `Authorization` of its own scheme, without
+/// `bearer_token`) is still sent, as any other.
+#[tokio::test]
+async fn headers_the_relay_sets_itself_are_refused_in_headers() {
+    type Build = fn(
+        toml::Table,
+        &siem_relay::destinations::BuildContext,
+    ) -> Result<std::sync::Arc<dyn Sink>, siem_relay::config::ConfigError>;
+    let url = "http://127.0.0.1:9";
+    let sentinel_keys =
+        "authority = \"http://127.0.0.1:9\"\ndcr_immutable_id = \"d\"\nstream = \"s\"\n\
+                         tenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"x\"\n";
+    let cases: Vec<(Build, String, &str, &[&str])> = vec![
+        (
+            generic::build,
+            String::new(),
+            "Content-Length",
+            &["computed for each request", "frames each request body"],
+        ),
+        (
+            generic::build,
+            String::new(),
+            "transfer-encoding",
+            &["computed for each request"],
+        ),
+        (generic::build, String::new(), "HOST", &["`endpoint`"]),
+        (
+            generic::build,
+            String::new(),
+            "Connection",
+            &["manages its connections"],
+        ),
+        (
+            generic::build,
+            "compression = \"gzip\"\n".into(),
+            "Content-Encoding",
+            &["`compression`"],
+        ),
+        (
+            generic::build,
+            String::new(),
+            "content-type",
+            &["set from `content_type`"],
+        ),
+        (
+            generic::build,
+            "bearer_token = \"b\"\n".into(),
+            "Authorization",
+            &["set from `bearer_token`"],
+        ),
+        (
+            generic::build,
+            "basic = { username = \"u\", password = \"p\" }\n".into(),
+            "authorization",
+            &["set from `basic`"],
+        ),
+        (
+            datadog::build,
+            "api_key = \"k\"\n".into(),
+            "DD-API-KEY",
+            &["set from `api_key`"],
+        ),
+        (
+            datadog::build,
+            "api_key = \"k\"\n".into(),
+            "Content-Type",
+            &["set by this destination type itself"],
+        ),
+        (
+            elasticsearch::build,
+            "api_key = \"k\"\n".into(),
+            "Authorization",
+            &["set from `api_key`"],
+        ),
+        (
+            elasticsearch::build,
+            "username = \"u\"\npassword = \"p\"\n".into(),
+            "Authorization",
+            &["`username` and `password`"],
+        ),
+        (
+            elasticsearch::build,
+            String::new(),
+            "Content-Length",
+            &["computed"],
+        ),
+        (
+            splunk_hec::build,
+            "token = \"t\"\n".into(),
+            "Authorization",
+            &["set from `token`"],
+        ),
+        (
+            splunk_hec::build,
+            "token = \"t\"\nack = true\n".into(),
+            "X-Splunk-Request-Channel",
+            &["set by this destination type itself"],
+        ),
+        (
+            sentinel::build,
+            sentinel_keys.into(),
+            "Authorization",
+            &["`client_id` and `client_secret`"],
+        ),
+        (
+            sumo_logic::build,
+            "category = \"c\"\n".into(),
+            "X-Sumo-Category",
+            &["set from `category`"],
+        ),
+        (
+            sumo_logic::build,
+            "fields = { a = \"b\" }\n".into(),
+            "x-sumo-fields",
+            &["set from `fields`"],
+        ),
+    ];
+    for (build, keys, header, says) in cases {
+        let text = format!("endpoint = \"{url}\"\n{keys}headers = {{ \"{header}\" = \"5\" }}\n");
+        let e = match build(table(&text), &ctx("d")) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e,
+        };
+        assert_eq!(e.path, format!("destinations.d.headers.{header}"), "{text}");
+        for s in says {
+            assert!(
+                e.message.contains(s) && e.message.contains(&format!("`{header}`")),
+                "{text}: {}",
+                e.message
+            );
+        }
+    }
+
+    // not set by the destination with these keys: sent as given
+    let srv = serve(|_, _| reply(200, "")).await;
+    let sink = generic::build(
+        table(&format!(
+            "endpoint = \"{}\"\nheaders = {{ \"Authorization\" = \"GenieKey abc\", \"X-Sumo-Category\" = \"c\" }}\n",
+            srv.url
+        )),
+        &ctx("h"),
+    )
+    .unwrap();
+    assert_eq!(sink.send(&batch(1)).await, Delivery::Delivered);
+    let r = &srv.requests()[0];
+    assert_eq!(r.header("authorization"), Some("GenieKey abc"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    for (build, keys) in [
+        (elasticsearch::build as Build, ""),
+        (splunk_hec::build, "token = \"t\"\n"),
+    ] {
+        let text = format!(
+            "endpoint = \"{url}\"\n{keys}headers = {{ \"X-Splunk-Request-Channel\" = \"c\", \"X-Gateway-Key\" = \"g\" }}\n"
+        );
+        assert!(build(table(&text), &ctx("d")).is_ok(), "{text}");
+    }
+    let text = format!("endpoint = \"{url}\"\nheaders = {{ \"Authorization\" = \"Bearer x\" }}\n");
+    assert!(elasticsearch::build(table(&text), &ctx("d")).is_ok());
+    let text = format!("endpoint = \"{url}\"\nheaders = {{ \"X-Sumo-Category\" = \"c\" }}\n");
+    assert!(sumo_logic::build(table(&text), &ctx("d")).is_ok());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_are_retried() {
     let srv = serve(|_, _| {

@@ -28,7 +28,7 @@
 use super::http_transport::{
     body_excerpt, client_for, default_classify, local_hostname, origin_of, posts, secret_header,
     Compression, Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings,
-    HttpSink, Limits, Packer,
+    HttpSink, Limits, OwnHeader, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -177,6 +177,19 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
             format!("https://http-intake.logs.{site}")
         }
     };
+    http.refuse_own_headers(
+        ctx,
+        &[
+            OwnHeader {
+                name: "dd-api-key",
+                key: Some("`api_key`"),
+            },
+            OwnHeader {
+                name: "content-type",
+                key: None,
+            },
+        ],
+    )?;
     let client = client_for(&http, ctx)?;
     // last: an empty api_key's stand-in (once it is left out to check the
     // rest) is empty too, which ends the checks

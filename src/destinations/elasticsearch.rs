@@ -24,7 +24,7 @@
 use super::http_transport::{
     basic_auth, body_excerpt, client_for, default_classify, is_retryable_status, origin_of, posts,
     secret_header, Compression, Encoded, EncodedRequest, Framing, HttpFormat, HttpResponse,
-    HttpSettings, HttpSink, Limits, Packer,
+    HttpSettings, HttpSink, Limits, OwnHeader, Packer,
 };
 use super::syslog::view as syslog_view;
 use super::{Batch, BatchEvent, BuildContext, Delivery, Sink};
@@ -521,9 +521,21 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         }
         (None, None, None) => None,
     };
+    let mut own = vec![OwnHeader {
+        name: "content-type",
+        key: None,
+    }];
     if let Some(a) = auth {
         headers.push((http::header::AUTHORIZATION, a));
+        own.push(OwnHeader {
+            name: "authorization",
+            key: Some(match s.api_key {
+                Some(_) => "`api_key`",
+                None => "`username` and `password`",
+            }),
+        });
     }
+    http.refuse_own_headers(ctx, &own)?;
     // the endpoint last: a bad one (left out to check the rest) does not
     // hide the section's other errors behind its `required`
     let client = client_for(&http, ctx)?;

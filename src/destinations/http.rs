@@ -17,7 +17,8 @@
 
 use super::http_transport::{
     basic_auth, client_for, default_classify, origin_of, secret_header, Compression, Encoded,
-    EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
+    EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, OwnHeader,
+    Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -166,6 +167,10 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         (None, _) => HeaderValue::from_static("application/json"),
     };
     let mut headers = vec![(http::header::CONTENT_TYPE, content_type)];
+    let mut own = vec![OwnHeader {
+        name: "content-type",
+        key: Some("`content_type`"),
+    }];
     match (&s.bearer_token, &s.basic) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(
@@ -185,6 +190,16 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         )),
         (None, None) => {}
     }
+    if s.bearer_token.is_some() || s.basic.is_some() {
+        own.push(OwnHeader {
+            name: "authorization",
+            key: Some(match s.bearer_token {
+                Some(_) => "`bearer_token`",
+                None => "`basic`",
+            }),
+        });
+    }
+    http.refuse_own_headers(ctx, &own)?;
     // the endpoint last: a bad one (left out to check the rest) does not
     // hide the section's other errors behind its `required`
     let client = client_for(&http, ctx)?;

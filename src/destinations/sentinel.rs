@@ -28,7 +28,7 @@ use super::http_transport::{
     body_excerpt, client_for, default_classify, is_retryable_status, not_the_documented_success,
     origin_of, posts, retry_after, secret_header, AuthFailure, Compression, Encoded,
     EncodedRequest, Framing, HttpClient, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits,
-    Packer,
+    OwnHeader, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -347,6 +347,21 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         .append_pair("grant_type", "client_credentials")
         .append_pair("scope", s.scope.trim())
         .finish();
+    http.refuse_own_headers(
+        ctx,
+        &[
+            OwnHeader {
+                name: "authorization",
+                key: Some(
+                    "`tenant_id`, `client_id` and `client_secret` (the OAuth token they get)",
+                ),
+            },
+            OwnHeader {
+                name: "content-type",
+                key: None,
+            },
+        ],
+    )?;
     // the endpoint last: a bad one (left out to check the rest) does not
     // hide the section's other errors behind its `required`
     let client = client_for(&http, ctx)?;

@@ -22,7 +22,7 @@
 use super::http_transport::{
     body_excerpt, client_for, default_classify, local_hostname, not_the_documented_success,
     origin_of, retry_after, secret_header, Compression, Encoded, EncodedRequest, Framing,
-    HttpClient, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
+    HttpClient, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, OwnHeader, Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError, HumanDuration};
@@ -398,6 +398,23 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
     }
     let auth = secret_header(&format!("Splunk {}", s.token.trim()))
         .map_err(|m| ConfigError::new(format!("{path}.token"), m))?;
+    let mut own = vec![
+        OwnHeader {
+            name: "authorization",
+            key: Some("`token`"),
+        },
+        OwnHeader {
+            name: "content-type",
+            key: None,
+        },
+    ];
+    if ack.is_some() {
+        own.push(OwnHeader {
+            name: "x-splunk-request-channel",
+            key: None,
+        });
+    }
+    http.refuse_own_headers(ctx, &own)?;
     // the endpoint last: a bad one (left out to check the rest) does not
     // hide the section's other errors behind its `required`
     let client = client_for(&http, ctx)?;

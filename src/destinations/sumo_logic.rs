@@ -18,7 +18,8 @@
 
 use super::http_transport::{
     body_excerpt, client_for, default_classify, origin_of, posts, Compression, Encoded,
-    EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, Packer,
+    EncodedRequest, Framing, HttpFormat, HttpResponse, HttpSettings, HttpSink, Limits, OwnHeader,
+    Packer,
 };
 use super::{Batch, BuildContext, Delivery, Sink};
 use crate::config::{table_into, ConfigError};
@@ -102,13 +103,22 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain"),
     )];
+    let mut own = vec![OwnHeader {
+        name: "content-type",
+        key: None,
+    }];
     for (name, key, v) in [
-        ("x-sumo-category", "category", &s.category),
-        ("x-sumo-name", "name", &s.name),
-        ("x-sumo-host", "host", &s.host),
+        ("x-sumo-category", "`category`", &s.category),
+        ("x-sumo-name", "`name`", &s.name),
+        ("x-sumo-host", "`host`", &s.host),
     ] {
         if let Some(v) = v {
-            headers.push((HeaderName::from_static(name), header(&path, key, v)?));
+            let k = key.trim_matches('`');
+            headers.push((HeaderName::from_static(name), header(&path, k, v)?));
+            own.push(OwnHeader {
+                name,
+                key: Some(key),
+            });
         }
     }
     if !s.fields.is_empty() {
@@ -126,7 +136,12 @@ pub fn build(mut table: toml::Table, ctx: &BuildContext) -> Result<Arc<dyn Sink>
             HeaderName::from_static("x-sumo-fields"),
             header(&path, "fields", &parts.join(","))?,
         ));
+        own.push(OwnHeader {
+            name: "x-sumo-fields",
+            key: Some("`fields`"),
+        });
     }
+    http.refuse_own_headers(ctx, &own)?;
     // the endpoint last: a bad one (left out to check the rest) does not
     // hide the section's other errors behind its `required`
     let client = client_for(&http, ctx)?;

@@ -32,6 +32,44 @@ pub struct HttpSettings {
     pub compression_level: u32,
     /// Extra headers sent with every request (`headers = { "X-Key" = "…" }`).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The names of [`headers`](Self::headers) as written, index for index
+    /// (an error names the key as the file has it).
+    pub header_keys: Vec<String>,
+}
+
+/// Headers the transport computes for every request, and what sets them:
+/// one in `headers` replaced the computed one (`Content-Length = "5"` cut
+/// each body to 5 bytes on the wire, and the events counted as sent).
+const COMPUTED_HEADERS: [(&str, &str); 9] = [
+    (
+        "content-length",
+        "the relay frames each request body itself",
+    ),
+    (
+        "transfer-encoding",
+        "the relay frames each request body itself",
+    ),
+    ("host", "it is the host of `endpoint`"),
+    (
+        "connection",
+        "the relay's HTTP client manages its connections",
+    ),
+    (
+        "keep-alive",
+        "the relay's HTTP client manages its connections",
+    ),
+    ("te", "the relay's HTTP client manages its connections"),
+    ("trailer", "the relay's HTTP client manages its connections"),
+    ("upgrade", "the relay's HTTP client manages its connections"),
+    ("content-encoding", "set `compression` instead"),
+];
+
+/// A header a format sets on its requests, and what sets it: the key to
+/// use instead (`"`api_key`"`), or `None` when the format always sends its
+/// own value (the `Content-Type` its API takes).
+pub struct OwnHeader {
+    pub name: &'static str,
+    pub key: Option<&'static str>,
 }
 
 #[derive(Deserialize)]
@@ -75,14 +113,22 @@ impl HttpSettings {
             })
             .transpose()?;
         let mut headers = Vec::with_capacity(raw.headers.len());
+        let mut header_keys = Vec::with_capacity(raw.headers.len());
         for (k, v) in raw.headers {
             let key_path = format!("{path}.headers.{k}");
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| ConfigError::new(&key_path, "not a valid HTTP header name"))?;
+            if let Some((_, why)) = COMPUTED_HEADERS.iter().find(|(n, _)| *n == name.as_str()) {
+                return Err(ConfigError::new(
+                    &key_path,
+                    format!("`{k}` is computed for each request and cannot be set here: {why}"),
+                ));
+            }
             headers.push((
                 name,
                 secret_header(&v).map_err(|m| ConfigError::new(&key_path, m))?,
             ));
+            header_keys.push(k);
         }
         let timeout = raw.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(30));
         if timeout.is_zero() {
@@ -105,7 +151,39 @@ impl HttpSettings {
             compression: raw.compression.unwrap_or(default_compression),
             compression_level,
             headers,
+            header_keys,
         })
+    }
+
+    /// Refuses, in `headers`, a header the format sets itself (`own`,
+    /// those it sends with this configuration): the one in `headers` would
+    /// replace it (a `DD-API-KEY` there replaced `api_key`, an
+    /// `Authorization` the `bearer_token`). Header names are compared
+    /// without regard to case.
+    pub fn refuse_own_headers(
+        &self,
+        ctx: &BuildContext,
+        own: &[OwnHeader],
+    ) -> Result<(), ConfigError> {
+        for ((name, _), k) in self.headers.iter().zip(&self.header_keys) {
+            let Some(o) = own
+                .iter()
+                .find(|o| name.as_str().eq_ignore_ascii_case(o.name))
+            else {
+                continue;
+            };
+            let why = match o.key {
+                Some(key) => format!(
+                    "`{k}` is set from {key} for this destination and cannot be replaced here"
+                ),
+                None => format!(
+                    "`{k}` is set by this destination type itself (its API takes only its own) \
+                     and cannot be replaced here"
+                ),
+            };
+            return Err(ConfigError::new(format!("{}.headers.{k}", ctx.path()), why));
+        }
+        Ok(())
     }
 
     /// The endpoint as written, for formats where it is required and used
