@@ -460,6 +460,104 @@ async fn elasticsearch_answer_without_an_item_per_document_is_a_failed_attempt()
     assert_checkpoint_at_end(&ring, "es");
 }
 
+/// A batch sent again in part after an answer that took some of it (an
+/// Elasticsearch item failing 429, a `body = "single"` request answered
+/// 503 while the others were taken) is a failed attempt as any other: in
+/// `failure_count` with `last_error` naming the item's error, a `warn`
+/// line once for the batch, and `info` once it is delivered after
+/// retrying. It left no log line, `failure_count` 0 and `last_error` null.
+/// (`max_attempts` still counts only rounds without progress.)
+#[tokio::test]
+async fn a_batch_retried_in_part_is_a_failed_attempt_logged_and_counted() {
+    let (logs, _guard) = LogLines::capture_at(tracing::Level::INFO);
+    let es = serve(|s, n| {
+        let docs = s.body_str().lines().count() / 2;
+        match n {
+            0 => reply(
+                200,
+                &bulk_answer(docs, &[(1, 429, "es_rejected_execution_exception")]),
+            ),
+            _ => reply(200, &bulk_answer(docs, &[])),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, dest) = es_with_events(dir.path(), &es.url, 3);
+    let run = start(&ring, dest.clone());
+    settle(&dest, 3).await;
+    run.stop().await;
+    let reqs = es.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:#?}");
+    assert_eq!(reqs[1].event_ids(), vec!["evt_0001".to_string()]);
+    let s = dest.status.snapshot();
+    assert_eq!(
+        (s.sent, s.failure_count, s.consecutive_failures),
+        (3, 1, 0),
+        "{s:?}"
+    );
+    let last = s.last_error.unwrap_or_default();
+    assert!(
+        last.contains("1 events to retry")
+            && last.contains("(429 es_rejected_execution_exception)"),
+        "{last}"
+    );
+
+    let web = serve(|s, n| match (n, s.body_str().contains("evt_0001")) {
+        (1, true) => reply(503, "upstream busy"),
+        _ => reply(200, ""),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..3).map(ev).collect::<Vec<_>>());
+    let dest = destination(
+        "web",
+        "http",
+        &format!("endpoint = \"{}\"\nbody = \"single\"\n{LOOP}", web.url),
+        dir.path(),
+    );
+    let run = start(&ring, dest.clone());
+    settle(&dest, 3).await;
+    run.stop().await;
+    let sent: Vec<String> = web.requests().iter().flat_map(|r| r.event_ids()).collect();
+    assert_eq!(counts(&sent).get("evt_0001"), Some(&2), "{sent:?}");
+    let s = dest.status.snapshot();
+    assert_eq!(
+        (s.sent, s.failure_count, s.consecutive_failures),
+        (3, 1, 0),
+        "{s:?}"
+    );
+    let last = s.last_error.unwrap_or_default();
+    assert!(
+        last.contains("503") && last.contains("upstream busy"),
+        "{last}"
+    );
+
+    let text = logs.text();
+    let lines = |level: &str, what: &str| {
+        text.lines()
+            .filter(|l| l.contains(level) && l.contains(what))
+            .collect::<Vec<_>>()
+    };
+    let es_warn = lines("WARN", "destination=es");
+    assert_eq!(es_warn.len(), 1, "{text}");
+    assert!(
+        es_warn[0].contains("delivery failed for part of a batch")
+            && es_warn[0].contains("es_rejected_execution_exception"),
+        "{text}"
+    );
+    let web_warn = lines("WARN", "destination=web");
+    assert_eq!(web_warn.len(), 1, "{text}");
+    assert!(web_warn[0].contains("503"), "{text}");
+    for d in ["destination=es", "destination=web"] {
+        let delivered: Vec<_> = lines("INFO", d)
+            .into_iter()
+            .filter(|l| l.contains("delivered after retrying"))
+            .collect();
+        assert_eq!(delivered.len(), 1, "{d}: {text}");
+    }
+}
+
 // ------------------------------------------------------ (c) Datadog 429 wait
 
 /// A server that answers its first request 429 with `Retry-After: 2`, and
@@ -497,10 +595,14 @@ struct LogLines(Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl LogLines {
     fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        Self::capture_at(tracing::Level::WARN)
+    }
+    /// [`capture`](Self::capture) of the lines at `level` and above.
+    fn capture_at(level: tracing::Level) -> (Self, tracing::subscriber::DefaultGuard) {
         let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
         let to = buf.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
+            .with_max_level(level)
             .with_ansi(false)
             .with_writer(move || Shared(to.clone()))
             .finish();

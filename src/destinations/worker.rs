@@ -470,8 +470,11 @@ enum Round {
     /// Nothing of the batch was taken or judged: a failed attempt.
     Failed,
     /// Some events were accepted or refused for good; `at_once`: the rest
-    /// was not judged and may go again without waiting.
-    Progressed { at_once: bool },
+    /// was not judged and may go again without waiting; `failed`: the
+    /// server answered that the rest failed (Elasticsearch's items failing
+    /// 429/5xx, a request of several answered 503), a failed attempt of
+    /// theirs, counted and logged as one (though not in `max_attempts`).
+    Progressed { at_once: bool, failed: bool },
 }
 
 /// The failures a sink reports during one send of a batch (a 413 it
@@ -514,6 +517,10 @@ async fn deliver(
     let status = &dest.status;
     let retry = dest.common.retry;
     let mut attempt: u32 = 0;
+    // failed attempts of this batch, with progress or without: a batch
+    // delivered after any is logged at `info`, and the first failure of
+    // a part of it at `warn`
+    let mut failures: u32 = 0;
     let mut detached = false;
     let done = loop {
         attempt += 1;
@@ -538,8 +545,9 @@ async fn deliver(
         let (after, reason, round) = match dest.sink.send_watched(&batch, &watch).await {
             Delivery::Delivered => {
                 status.record_success(batch.len() as u64);
-                if attempt > 1 {
-                    tracing::info!(destination = %dest.name, attempt, events = batch.len(), "delivered after retrying");
+                if failures > 0 {
+                    tracing::info!(destination = %dest.name, attempt, failed_attempts = failures,
+                        events = batch.len(), "delivered after retrying");
                 }
                 break true;
             }
@@ -584,7 +592,13 @@ async fn deliver(
                             "all {} events rejected, the first: {first}",
                             rejected.len()
                         )),
-                        _ => status.record_success(accepted as u64),
+                        _ => {
+                            status.record_success(accepted as u64);
+                            if failures > 0 {
+                                tracing::info!(destination = %dest.name, attempt, failed_attempts = failures,
+                                    events = accepted, "delivered after retrying");
+                            }
+                        }
                     }
                     break true;
                 }
@@ -597,8 +611,12 @@ async fn deliver(
                     // (Splunk HEC's code 6/12/13): the others were not judged
                     (0, false) => Round::Progressed {
                         at_once: after.is_none(),
+                        failed: retry_reason.is_some(),
                     },
-                    _ => Round::Progressed { at_once: false },
+                    _ => Round::Progressed {
+                        at_once: false,
+                        failed: retry_reason.is_some(),
+                    },
                 };
                 // the server's reason, for `last_error` and the give-up reason
                 let reason = match retry_reason {
@@ -618,8 +636,17 @@ async fn deliver(
             // it crawled at `max_backoff` per bad event while `/health`
             // called the destination unhealthy.
             attempt = 0;
-        } else {
+        }
+        let failed = match round {
+            Round::Failed => true,
+            Round::Progressed { failed, .. } => failed,
+        };
+        if failed {
+            // the events sent again failed at the server (with progress:
+            // an item's 429, a request's 503): `last_error` tells why, and
+            // `/health` shows it, as for a batch that failed as a whole
             status.record_failure(&reason);
+            failures += 1;
         }
         if retry.max_attempts > 0 && attempt >= retry.max_attempts {
             let why = format!("gave up after {attempt} attempts: {reason}");
@@ -646,15 +673,22 @@ async fn deliver(
             detached = true;
         }
         let wait = match round {
-            Round::Progressed { at_once: true } => Duration::ZERO,
+            Round::Progressed { at_once: true, .. } => Duration::ZERO,
             _ => backoff::delay(&retry, attempt.max(1), after),
         };
         if after.is_some() && dest.throttle.hold_until(Instant::now() + wait) {
             tracing::info!(destination = %dest.name, wait_ms = wait.as_millis() as u64,
                 "the server asked to wait (Retry-After): every batch of this destination waits");
         }
-        if let Round::Progressed { .. } = round {
-            tracing::debug!(destination = %dest.name, events = batch.len(), wait_ms = wait.as_millis() as u64, "sending the rest of a batch again");
+        if let Round::Progressed { failed, .. } = round {
+            if failed && failures == 1 {
+                // the batch's first failure (warned once per batch: each
+                // round that takes some events starts `attempt` over)
+                tracing::warn!(destination = %dest.name, events = batch.len(), %reason,
+                    wait_ms = wait.as_millis() as u64, "delivery failed for part of a batch; retrying it");
+            } else {
+                tracing::debug!(destination = %dest.name, events = batch.len(), %reason, wait_ms = wait.as_millis() as u64, "sending the rest of a batch again");
+            }
         } else if attempt.is_power_of_two() {
             // the first failure, then ever more rarely: 2, 4, 8, … attempts
             tracing::warn!(destination = %dest.name, attempt, events = batch.len(), %reason, wait_ms = wait.as_millis() as u64, "delivery failed; retrying");
