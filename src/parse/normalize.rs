@@ -21,6 +21,7 @@
 //! `resource_path` (→ `resource.path`) and `ip` (→ `source_ip`) are accepted
 //! too, and every other key lands in `metadata`.
 
+use crate::event::json_writer::{ACTOR_FIELDS, RESOURCE_FIELDS};
 use crate::event::{
     format_rfc3339_millis, new_event_id, parse_rfc3339_millis, Actor, EncodedEvent, Event,
     Resource, Severity, SourceInfo, SyslogFields,
@@ -251,8 +252,14 @@ fn apply_field(ev: &mut Event, key: String, value: Value) -> Option<(String, Val
         "user_agent" => text(&value).map(|s| ev.user_agent = Some(s)).is_some(),
         "session_id" => text(&value).map(|s| ev.session_id = Some(s)).is_some(),
         "message" => text(&value).map(|s| ev.message = Some(s)).is_some(),
-        "actor" => apply_actor(ev, &value),
-        "resource" => apply_resource(ev, &value),
+        "actor" => match apply_actor(ev, value) {
+            Ok(()) => return None,
+            Err(value) => return Some((key, value)),
+        },
+        "resource" => match apply_resource(ev, value) {
+            Ok(()) => return None,
+            Err(value) => return Some((key, value)),
+        },
         "user_id" => text(&value).map(|s| actor(ev).id = Some(s)).is_some(),
         "user_email" => text(&value).map(|s| actor(ev).email = Some(s)).is_some(),
         "service_account" => text(&value)
@@ -271,50 +278,91 @@ fn apply_field(ev: &mut Event, key: String, value: Value) -> Option<(String, Val
     (!handled).then_some((key, value))
 }
 
-fn apply_actor(ev: &mut Event, value: &Value) -> bool {
-    let Ok(a) = serde_json::from_value::<Actor>(value.clone()) else {
-        return false;
+fn apply_actor(ev: &mut Event, value: Value) -> Result<(), Value> {
+    let a = match value {
+        Value::Object(members) => {
+            let [kind, id, email, service_account] =
+                struct_members(ev, "actor", members, ACTOR_FIELDS);
+            Actor {
+                kind,
+                id,
+                email,
+                service_account,
+            }
+        }
+        other => serde_json::from_value::<Actor>(other.clone()).map_err(|_| other)?,
     };
     actor(ev).merge(a);
-    keep_unknown(
-        ev,
-        "actor",
-        value,
-        &["type", "id", "email", "service_account"],
-    );
-    true
+    Ok(())
 }
 
-fn apply_resource(ev: &mut Event, value: &Value) -> bool {
-    let Ok(r) = serde_json::from_value::<Resource>(value.clone()) else {
-        return false;
+fn apply_resource(ev: &mut Event, value: Value) -> Result<(), Value> {
+    let r = match value {
+        Value::Object(members) => {
+            let [kind, id, name, path] = struct_members(ev, "resource", members, RESOURCE_FIELDS);
+            Resource {
+                kind,
+                id,
+                name,
+                path,
+            }
+        }
+        other => serde_json::from_value::<Resource>(other.clone()).map_err(|_| other)?,
     };
     resource(ev).merge(r);
-    keep_unknown(ev, "resource", value, &["type", "id", "name", "path"]);
-    true
+    Ok(())
 }
 
-/// The members of an `actor` or `resource` object the schema has no field
-/// for go to `metadata.<key>` (unknown input lands in metadata: nothing is
-/// dropped), merged with what an earlier one put there.
-fn keep_unknown(ev: &mut Event, key: &str, value: &Value, known: &[&str]) {
-    let Value::Object(members) = value else {
-        return;
-    };
-    let mut extra = members
-        .iter()
-        .filter(|(k, _)| !known.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .peekable();
-    if extra.peek().is_none() {
-        return;
+/// The fields `names` (in the struct's order) of an `actor` or `resource`
+/// object: a string, or a number as its text (as the flat `user_id` takes
+/// one: an id sent as `1001` is the id `"1001"`, seen by `redact`, filters
+/// and queries); `null` is no value. The members the schema has no field
+/// for, and a field's value that is no text (a bool, an object, an array),
+/// go to `metadata.<key>` (unknown input lands in metadata: nothing is
+/// dropped), merged with what an earlier one put there; the other fields
+/// are taken all the same.
+fn struct_members(
+    ev: &mut Event,
+    key: &str,
+    members: Map<String, Value>,
+    names: [&str; 4],
+) -> [Option<String>; 4] {
+    let mut fields = [None, None, None, None];
+    let mut extra = Map::new();
+    for (k, v) in members {
+        let Some(i) = names.iter().position(|n| *n == k) else {
+            extra.insert(k, v);
+            continue;
+        };
+        match v {
+            Value::Null => {}
+            v => match owned_text(v) {
+                Ok(s) => fields[i] = Some(s),
+                Err(v) => {
+                    extra.insert(k, v);
+                }
+            },
+        }
     }
-    match metadata(ev)
-        .entry(key)
-        .or_insert_with(|| Value::Object(Map::new()))
-    {
-        Value::Object(kept) => kept.extend(extra),
-        other => *other = Value::Object(extra.collect()),
+    if !extra.is_empty() {
+        match metadata(ev)
+            .entry(key)
+            .or_insert_with(|| Value::Object(Map::new()))
+        {
+            Value::Object(kept) => kept.extend(extra),
+            other => *other = Value::Object(extra),
+        }
+    }
+    fields
+}
+
+/// A string, or a number as text (what `apply_field` takes as text); the
+/// value back when it is neither.
+fn owned_text(v: Value) -> Result<String, Value> {
+    match v {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        v => Err(v),
     }
 }
 
@@ -434,6 +482,69 @@ mod tests {
         // only known members: nothing in metadata
         let ev = line(r#"<14>1 - h app - - - {"actor":{"id":"a","type":"user"}}"#);
         assert!(ev.metadata.is_none(), "{:?}", ev.metadata);
+    }
+
+    /// A number in an `actor` or `resource` member is its text, as the flat
+    /// `user_id` takes one (the whole object went to `metadata`, past
+    /// `redact` and the filters); `null` is no value; a member that is no
+    /// text (a bool, an object, an array) goes to `metadata.<key>` alone,
+    /// and the others are taken.
+    #[test]
+    fn numbers_in_actor_and_resource_members_are_their_text() {
+        let json = r#"{"actor":{"type":7,"id":1001,"email":"a@b","service_account":2.5},"resource":{"type":1,"id":42,"name":-3,"path":"/secret/p"}}"#;
+        let Value::Object(obj) = serde_json::from_str::<Value>(json).unwrap() else {
+            unreachable!()
+        };
+        for ev in [
+            normalize_json(obj, 0, &ORIGIN),
+            line(&format!("<14>1 - h app - - - {json}")),
+        ] {
+            assert!(ev.metadata.is_none(), "{:?}", ev.metadata);
+            assert_eq!(
+                ev.actor,
+                Some(Actor {
+                    kind: Some("7".into()),
+                    id: Some("1001".into()),
+                    email: Some("a@b".into()),
+                    service_account: Some("2.5".into()),
+                })
+            );
+            assert_eq!(
+                ev.resource,
+                Some(Resource {
+                    kind: Some("1".into()),
+                    id: Some("42".into()),
+                    name: Some("-3".into()),
+                    path: Some("/secret/p".into()),
+                })
+            );
+        }
+        // the same as the flat keys
+        let nested = line(r#"<14>1 - h app - - - {"actor":{"id":1001},"resource":{"path":5}}"#);
+        let flat = line(r#"<14>1 - h app - - - {"user_id":1001,"resource_path":5}"#);
+        assert_eq!((nested.actor, nested.resource), (flat.actor, flat.resource));
+        // no text: that member alone in metadata
+        let ev = line(concat!(
+            "<14>1 - h app - - - ",
+            r#"{"actor":{"id":true,"email":"a@b","type":null,"x":1},"resource":{"id":[1],"name":{"n":2},"path":"/p"}}"#
+        ));
+        let a = ev.actor.unwrap();
+        assert_eq!(
+            (a.id, a.email.as_deref(), a.kind),
+            (None, Some("a@b"), None)
+        );
+        let r = ev.resource.unwrap();
+        assert_eq!((r.id, r.name, r.path.as_deref()), (None, None, Some("/p")));
+        let m = ev.metadata.unwrap();
+        assert_eq!(m["actor"], json!({"id": true, "x": 1}));
+        assert_eq!(m["resource"], json!({"id": [1], "name": {"n": 2}}));
+        // not an object: kept whole, as before
+        let ev = line(r#"<14>1 - h app - - - {"actor":1001,"resource":"r"}"#);
+        assert_eq!((ev.actor, ev.resource), (None, None));
+        assert_eq!(
+            Value::Object(ev.metadata.unwrap()),
+            json!({"actor": 1001, "resource": "r"})
+        );
     }
 
     #[test]

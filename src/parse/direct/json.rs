@@ -278,11 +278,13 @@ pub(super) fn apply_field<'v>(
     })
 }
 
-/// An `actor` or `resource` value as `serde_json::from_value::<T>` reads
-/// the `serde_json::Value` the general path holds (`Some(None)`: it fails;
-/// `None`: a repeated key, the general path decides). An object is read
-/// without building that value: its string fields `names`, in `T`'s order,
-/// borrowed from the input where they hold no escape.
+/// An `actor` or `resource` value as `normalize::apply_actor` /
+/// `apply_resource` read it (`Some(None)`: not taken, it goes to metadata
+/// whole; `None`: the general path decides). An object is read with
+/// [`object_fields`], without building a `serde_json::Value`: its text
+/// fields `names`, in `T`'s order, borrowed from the input where they hold
+/// no escape; any other value as `serde_json::from_value::<T>` reads the
+/// `serde_json::Value` the general path holds.
 pub(super) fn struct_value<'v, T: serde::de::DeserializeOwned>(
     value: Json<'v>,
     names: [&str; 4],
@@ -298,11 +300,11 @@ pub(super) fn struct_value<'v, T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The fields `names` of an object as serde's derived `Deserialize` reads
-/// four `Option<String>` fields from a `serde_json::Map` (`null` is an
-/// absent field); `Some(None)` when a field has another type; `None` for a
-/// repeated key at any depth, or a key not in `names` (the general path
-/// keeps it in `metadata`).
+/// The fields `names` of an object as `normalize::struct_members` reads
+/// them: a string, or a number as its text (`null` is an absent field);
+/// `None` for a repeated key at any depth, a key not in `names` or a field
+/// that is no text (a bool, an object, an array): the general path keeps
+/// those in `metadata`.
 pub(super) fn object_fields<'v>(
     mut members: Vec<Member<'v>>,
     names: [&str; 4],
@@ -315,10 +317,10 @@ pub(super) fn object_fields<'v>(
         // a member the schema has no field for goes to metadata: the
         // general path places it
         let i = names.iter().position(|n| *n == key)?;
-        fields[i] = match v.as_str() {
+        fields[i] = match v.text() {
             Some(s) => Some(s),
             None if v.is_null() => None,
-            None => return Some(None),
+            None => return None,
         };
     }
     Some(Some(fields))

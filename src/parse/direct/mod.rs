@@ -932,6 +932,60 @@ pub(crate) mod tests {
         );
     }
 
+    /// A number in an `actor` or `resource` member is its text, as a flat
+    /// `user_id` is, on the direct path too (HTTP objects, JSON MSGs
+    /// scanned or read by simd-json): the whole object went to `metadata`,
+    /// past `redact` and the filters. A member that is no text (a bool, an
+    /// object, an array) is left to the general path, which keeps it in
+    /// `metadata.actor` / `metadata.resource`.
+    #[test]
+    fn numbers_in_actor_and_resource_members_are_their_text() {
+        let decoded = |rec: &EncodedEvent| crate::event::Event::decode(rec.body()).unwrap();
+        let object = r#"{"actor":{"type":7,"id":1001,"email":"a@b","service_account":-3},"resource":{"type":1.5,"id":42,"name":0,"path":"/secret/p"}}"#;
+        assert!(check_object(object).unwrap(), "not on the direct path");
+        let floats = r#"{"actor":{"id":1001.5e3,"email":"a@b"},"resource":{"id":-0.25}}"#;
+        assert!(check_object(floats).unwrap(), "not on the direct path");
+        for (text, id, rid) in [(object, "1001", "42"), (floats, "1001500.0", "-0.25")] {
+            let recs =
+                crate::parse::parse_events_records(text.as_bytes(), RECEIVED, &ORIGIN).unwrap();
+            let ev = decoded(&recs[0]);
+            assert_eq!(ev.metadata, None, "{text}");
+            let a = ev.actor.unwrap();
+            assert_eq!(
+                (a.id.as_deref(), a.email.as_deref()),
+                (Some(id), Some("a@b"))
+            );
+            assert_eq!(ev.resource.unwrap().id.as_deref(), Some(rid));
+        }
+        let ev = decoded(
+            &crate::parse::parse_events_records(object.as_bytes(), RECEIVED, &ORIGIN).unwrap()[0],
+        );
+        let (a, r) = (ev.actor.unwrap(), ev.resource.unwrap());
+        assert_eq!(
+            [a.kind, a.service_account, r.kind, r.name, r.path].map(|v| v.unwrap()),
+            ["7", "-3", "1.5", "0", "/secret/p"]
+        );
+        // a JSON MSG: the scanner's integers, and simd-json's floats
+        for msg in [
+            r#"{"actor":{"id":1001,"email":"a@b"},"resource":{"id":42}}"#,
+            r#"{"actor":{"id":1001,"email":"a@b"},"resource":{"id":42},"f":0.5}"#,
+        ] {
+            let line = format!("<13>1 - h app - - - {msg}");
+            assert!(check(&line).unwrap(), "not on the direct path: {line}");
+            let ev = decoded(&line_to_record(&line, RECEIVED, &ORIGIN).unwrap());
+            assert_eq!(ev.actor.unwrap().id.as_deref(), Some("1001"), "{line}");
+            assert_eq!(ev.resource.unwrap().id.as_deref(), Some("42"), "{line}");
+        }
+        // a member that is no text: the general path, the same record
+        for text in [
+            r#"{"actor":{"id":true,"email":"a@b"}}"#,
+            r#"{"resource":{"id":[1],"path":"/p"}}"#,
+            r#"{"actor":{"id":{"n":1},"email":"a@b"}}"#,
+        ] {
+            assert!(!check_object(text).unwrap(), "{text}");
+        }
+    }
+
     /// Both paths for one RFC 3164 line: whether the direct one took it.
     /// The reference is the parsed message (the fast path's is checked
     /// against `syslog_loose` in `rfc3164`) and the `Event`.
