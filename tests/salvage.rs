@@ -6,7 +6,9 @@
 //! the salvage for a segment it had quarantined and salvaged whole, and a
 //! SIEM counted 143 records lost), while what is really lost is still said.
 
-use siem_relay::buffer::{inspect, ReadRecord, RecoveryReport, Ring, RingSettings, WhenFull};
+use siem_relay::buffer::{
+    inspect, segment, ReadRecord, RecoveryReport, Ring, RingSettings, WhenFull,
+};
 use siem_relay::config::FsyncPolicy;
 use siem_relay::event::{EncodedEvent, Event, Severity};
 use std::collections::BTreeSet;
@@ -415,4 +417,46 @@ fn reports_queued_by_a_start_that_never_appended_go_in_at_the_next_start() {
     let seqs = ring.append(&[ev(EVENTS)]).unwrap();
     assert!(seqs.start > victim_last, "{seqs:?} after {victim_last}");
     ring.close().unwrap();
+}
+
+/// A salvage whose records fill the ring to its last segment has no room
+/// left for its `relay.buffer.salvage` report: the report is kept in
+/// `buffer/notices-pending` when the ring closes, and the next start
+/// writes it (QA: it was lost, and the salvage still exited 0).
+#[test]
+fn a_salvage_that_fills_the_ring_keeps_its_report_for_the_next_start() {
+    let d = tempfile::tempdir().unwrap();
+    // events of one size, exactly as many as the ring's segments hold
+    let one = |n: u64| {
+        let mut e = Event::new("SYSTEM", Some("test.event".into()), Severity::Info);
+        e.message = Some(format!("event number {n:05} {}", "x".repeat(200)));
+        e.encode()
+    };
+    let s = settings(d.path());
+    let len = one(0).record_len() as u64;
+    let per_segment = (s.segment_bytes - segment::DATA_START as u64) / len;
+    let total = s.max_bytes / s.segment_bytes * per_segment;
+    let (ring, _) = Ring::open(s).unwrap();
+    ring.append(&(0..total).map(one).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(ring.oldest_seq(), 0, "every event is in the ring");
+    ring.close().unwrap();
+    drop(ring);
+
+    flip(d.path(), "segment-00001.dat", 8);
+    let out = salvage_cli(d.path());
+    assert!(
+        out.contains(&format!("salvaged {per_segment} records")),
+        "{out}"
+    );
+    assert!(
+        ring_dir(d.path()).join("notices-pending").exists(),
+        "the report that did not fit is kept: {out}"
+    );
+
+    let (_, events) = open_as_run(d.path());
+    let salvage = with_action(&events, "relay.buffer.salvage");
+    assert_eq!(salvage.len(), 1, "{:?}", actions(&events));
+    assert_eq!(metadata_u64(salvage[0], "records"), per_segment);
+    assert!(!ring_dir(d.path()).join("notices-pending").exists());
 }

@@ -813,7 +813,34 @@ impl Ring {
         self.inner.data_notify.notify_waiters();
         self.inner.space_notify.notify_waiters();
         self.inner.space_cv.1.notify_all();
+        self.keep_unwritten_notices();
         self.sync()
+    }
+
+    /// Keeps the notices still queued at close in
+    /// [`recovery::PENDING_NOTICES_FILE`], for the next start to write: a
+    /// salvage's report when its records filled the ring, an overflow
+    /// report queued after the last append. They were lost with the
+    /// process.
+    fn keep_unwritten_notices(&self) {
+        let mut w = self.inner.writer.lock().unwrap();
+        if w.notices.len() <= w.pending_saved {
+            return;
+        }
+        let all: Vec<Event> = w.notices.iter().cloned().collect();
+        match recovery::save_pending(&self.inner.settings.dir, &all) {
+            Ok(()) => {
+                w.pending_saved = all.len();
+                tracing::warn!(
+                    notices = all.len(),
+                    "the ring's reports not written yet (no room, or no append since) are kept in buffer/{}; the next start writes them",
+                    recovery::PENDING_NOTICES_FILE
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, notices = all.len(), "cannot keep the ring's reports not written yet: they are lost")
+            }
+        }
     }
 
     pub fn is_closed(&self) -> bool {
