@@ -563,7 +563,14 @@ async fn destinations_list_status_and_test_actions_are_audited() {
     let list = h.get("/api/v1/destinations").await;
     let list = list.as_array().unwrap();
     let names: Vec<&str> = list.iter().map(|d| d["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["archive", "broken"]);
+    // `spare` is the config file's `enabled = false` one: listed, not running
+    assert_eq!(names, ["archive", "broken", "spare"]);
+    assert_eq!(
+        list.iter()
+            .map(|d| d["enabled"].clone())
+            .collect::<Vec<_>>(),
+        [true, true, false]
+    );
     assert_eq!(list[0]["type"], "file");
     assert!(list[0]["target"]
         .as_str()
@@ -1487,5 +1494,184 @@ async fn api_destinations_may_not_write_another_destinations_file() {
     let err = h.relay.reload().await.expect_err("refused").to_string();
     assert!(err.contains("is also written by"), "{err}");
     assert!(!h.relay.destinations().await.contains_key("taker"));
+    h.relay.shutdown().await.unwrap();
+}
+
+/// An API destination may not take the checkpoint file of a config-file
+/// destination whose name differs only in characters a file name cannot
+/// hold (`a.b` and `a_b` both make `cursors/a_b.json`), nor may a reload
+/// add such a name next to an API destination: each would take the
+/// other's position in the ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_destinations_may_not_share_a_checkpoint_file() {
+    let h = start("web_checkpoints").await;
+    let cfg = h.dir.path().join("relay.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let (head, api) = original.split_once("[api]").unwrap();
+    let add = |section: &str| {
+        std::fs::write(
+            &cfg,
+            format!("{head}[destinations.\"{section}\"]\ntype = \"blackhole\"\n\n[api]{api}"),
+        )
+        .unwrap()
+    };
+    add("siem.prod");
+    h.relay.reload().await.unwrap();
+    let (status, body) = h
+        .send(
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"name": "siem_prod", "type": "blackhole"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("destinations `siem.prod` and `siem_prod` would share the checkpoint file")
+            && error.contains("cursors/siem_prod.json"),
+        "{error}"
+    );
+    assert!(!h.relay.destinations().await.contains_key("siem_prod"));
+    // the other way round: an API destination, then the file's
+    let (status, body) = h
+        .send(
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"name": "soc-1_x", "type": "blackhole"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    add("soc-1.x");
+    let err = h.relay.reload().await.expect_err("refused").to_string();
+    assert!(
+        err.contains("`soc-1_x` and `soc-1.x` would share the checkpoint file")
+            || err.contains("`soc-1.x` and `soc-1_x` would share the checkpoint file"),
+        "{err}"
+    );
+    assert!(!h.relay.destinations().await.contains_key("soc-1.x"));
+    assert!(h.relay.destinations().await.contains_key("siem.prod"));
+    h.relay.shutdown().await.unwrap();
+}
+
+/// A disabled destination (`enabled = false`), the API's or the config
+/// file's, is listed and has a status: `enabled: false`, its counters at
+/// zero. The API's answered 201 and then 404 (and took the name: 409).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_destinations_are_listed_and_have_a_status() {
+    let h = start("web_disabled").await;
+    let (status, body) = h
+        .send(
+            Method::POST,
+            "/api/v1/destinations",
+            serde_json::json!({"name": "paused", "type": "blackhole", "enabled": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let list = h.get("/api/v1/destinations").await;
+    let row = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {list}"))
+            .clone()
+    };
+    for (name, kind, managed) in [("paused", "blackhole", true), ("spare", "file", false)] {
+        let listed = row(name);
+        assert_eq!(listed["enabled"], false, "{listed}");
+        assert_eq!(listed["type"], kind, "{listed}");
+        assert_eq!(listed["managed"], managed, "{listed}");
+        assert_eq!(listed["status"]["sent"], 0, "{listed}");
+        let status = h.get(&format!("/api/v1/destinations/{name}/status")).await;
+        assert_eq!(status["name"], name, "{status}");
+        assert_eq!(status["enabled"], false, "{status}");
+        assert_eq!(status["status"]["lag"], 0, "{status}");
+    }
+    assert!(row("spare")["target"]
+        .as_str()
+        .unwrap()
+        .ends_with("spare.ndjson"));
+    assert_eq!(row("archive")["enabled"], true);
+    // enabled by a PUT it runs; deleted it is gone
+    let (status, body) = h
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/paused",
+            serde_json::json!({"type": "blackhole"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let status = h.get("/api/v1/destinations/paused/status").await;
+    assert_eq!(status["enabled"], true, "{status}");
+    assert!(h.relay.destinations().await.contains_key("paused"));
+    let (status, body) = h
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/paused",
+            serde_json::json!({"type": "blackhole", "enabled": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!h.relay.destinations().await.contains_key("paused"));
+    assert_eq!(
+        h.get("/api/v1/destinations/paused/status").await["enabled"],
+        false
+    );
+    let (status, _) = h
+        .call(Method::DELETE, "/api/v1/destinations/paused", Some(ADMIN))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = h
+        .call(
+            Method::GET,
+            "/api/v1/destinations/paused/status",
+            Some(VIEWER),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // a reload whose file no longer has `spare` drops it from the list
+    let cfg = h.dir.path().join("relay.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let (head, rest) = text.split_once("[destinations.spare]").unwrap();
+    let (_, api) = rest.split_once("[api]").unwrap();
+    std::fs::write(&cfg, format!("{head}[api]{api}")).unwrap();
+    h.relay.reload().await.unwrap();
+    let names: Vec<String> = h
+        .get("/api/v1/destinations")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["archive", "broken"]);
+    h.relay.shutdown().await.unwrap();
+}
+
+/// The API's 400s for a destination's settings say what `validate` says:
+/// an unknown key lists the keys every destination takes too, and a
+/// setting that must be a table names no Rust type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_setting_errors_list_every_key_and_name_no_rust_type() {
+    let h = start("web_setting_errors").await;
+    let post = |spec: Value| h.send(Method::POST, "/api/v1/destinations", spec);
+    let (status, body) =
+        post(serde_json::json!({"name": "n1", "type": "stdout", "batch_sise": 3})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("`batch_size`, `batch_bytes`")
+            && error.contains("`dead_letter`; did you mean `batch_size`?"),
+        "{error}"
+    );
+    let (status, body) =
+        post(serde_json::json!({"name": "n2", "type": "stdout", "filter": "SECURITY"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("expected a table such as `filter = { categories = [\"SECURITY\"] }`")
+            && !error.contains("struct"),
+        "{error}"
+    );
     h.relay.shutdown().await.unwrap();
 }

@@ -475,3 +475,120 @@ fn a_ring_of_the_most_segments_starts_in_little_memory() {
     let status = relay.0.wait().unwrap();
     assert!(status.success(), "{status}:\n{}", read_log());
 }
+
+/// Two destinations whose names differ only in characters a checkpoint
+/// file name cannot hold (`siem.prod`, `siem_prod`) would share one
+/// checkpoint file (`buffer/cursors/siem_prod.json`): each took the
+/// other's position and skipped its events. `validate` and `run` refuse
+/// them, naming both destinations and the file.
+#[test]
+fn destinations_of_one_checkpoint_file_are_refused() {
+    let config = "data_dir = \"data\"\n\
+                  [sources.web]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\n\
+                  [destinations.\"siem.prod\"]\ntype = \"file\"\npath = \"out/prod.ndjson\"\n\
+                  [destinations.siem_prod]\ntype = \"file\"\npath = \"out/prod2.ndjson\"\n\
+                  [destinations.\"siem prod\"]\ntype = \"blackhole\"\n";
+    let out = validate_fails(config);
+    // (sections come in the order of their names: `siem prod` first)
+    for (first, later) in [("siem prod", "siem.prod"), ("siem prod", "siem_prod")] {
+        assert!(
+            out.contains(&format!("destinations.{later}"))
+                && out.contains(&format!(
+                    "destinations `{first}` and `{later}` would share the checkpoint file"
+                )),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        out.matches("data/buffer/cursors/siem_prod.json").count(),
+        2,
+        "{out}"
+    );
+    assert!(out.contains("destinations.siem_prod (line 8)"), "{out}");
+    // names that make distinct files pass
+    let (ok, out) = validate(
+        &config
+            .replace("siem_prod", "siem_prod2")
+            .replace("siem prod", "siem-prod"),
+    );
+    assert!(ok, "{out}");
+    // `run` refuses it before it starts anything
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let o = Command::new(BIN)
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("SIEM_RELAY_LOG", "warn")
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("destinations `siem prod` and `siem_prod` would share the checkpoint file"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// An unknown key of a destination lists the keys it takes: its format's
+/// and those every destination takes (`batch_size`, `filter`, …), which
+/// the list left out.
+#[test]
+fn an_unknown_destination_key_lists_the_keys_every_destination_takes() {
+    let out = validate_fails(
+        "[destinations.f]\ntype = \"file\"\npath = \"x.ndjson\"\nbatch_sise = 5\n\
+         [destinations.b]\ntype = \"blackhole\"\nfiltr = {}\n",
+    );
+    let common = "`enabled`, `batch_size`, `batch_bytes`, `batch_timeout`, `send_when_quiet`, \
+                  `concurrency`, `when_full`, `filter`, `redact`, `retry`, `dead_letter`";
+    assert!(
+        out.contains(&format!(
+            "destinations.f.batch_sise (line 4): unknown field `batch_sise`, expected one of \
+             `path`, `rotate_bytes`, `keep_files`, `fsync`, {common}; did you mean `batch_size`?"
+        )),
+        "{out}"
+    );
+    // a format with no keys of its own
+    assert!(
+        out.contains(&format!(
+            "destinations.b.filtr (line 7): unknown field `filtr`, expected one of {common}; \
+             did you mean `filter`?"
+        )),
+        "{out}"
+    );
+}
+
+/// A setting that must be a table, given as something else, says so in
+/// the file's terms (it named a Rust type: `expected struct FilterSettings`).
+#[test]
+fn a_setting_that_must_be_a_table_says_so_without_a_rust_type() {
+    let out = validate_fails(
+        "[destinations.f]\ntype = \"file\"\npath = \"x.ndjson\"\nfilter = \"SECURITY\"\n\
+         redact = \"actor.email\"\nretry = 3\n",
+    );
+    for expected in [
+        "destinations.f.filter (line 4): invalid type: string \"SECURITY\", expected a table such as `filter = { categories = [\"SECURITY\"] }`",
+        "destinations.f.redact (line 5): invalid type: string \"actor.email\", expected a table such as `redact = { drop_fields = [\"actor.email\"] }`",
+        "destinations.f.retry (line 6): invalid type: integer `3`, expected a table such as `retry = { max_attempts = 5, max_backoff = \"1m\" }`",
+    ] {
+        assert!(out.contains(expected), "{expected}\n{out}");
+    }
+    assert!(!out.contains("struct"), "{out}");
+    let out = validate_fails(
+        "buffer = 5\n[api]\naddress = \"127.0.0.1:0\"\ntokens = [\"secret\"]\n\
+         [destinations.f]\ntype = \"stdout\"\n",
+    );
+    assert!(
+        out.contains(
+            "buffer (line 1): invalid type: integer `5`, expected a table (a `[buffer]` section)"
+        ),
+        "{out}"
+    );
+    // (an `[api]` token's own message says what it must be)
+    assert!(
+        out.contains("api.tokens[0] (line 4): must be a table"),
+        "{out}"
+    );
+    assert!(!out.contains("struct"), "{out}");
+}

@@ -1,5 +1,6 @@
 //! Destination routes: `GET /api/v1/destinations` (name, type, target and
-//! status of each), `GET /api/v1/destinations/{id}/status`, and
+//! status of each, the disabled ones too: `enabled: false`, counters at
+//! zero), `GET /api/v1/destinations/{id}/status`, and
 //! `POST /api/v1/destinations/{id}/test` (admin: sends one synthetic
 //! `relay.test` event through the destination's sink, answers `{ok, message}`,
 //! and records a `destination.test` ADMIN event).
@@ -13,6 +14,7 @@ use crate::event::{Event, Severity, SourceInfo};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::Json;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,9 @@ pub struct DestinationInfo {
     pub target: String,
     /// Created through the API (changeable through it) rather than the config file.
     pub managed: bool,
+    /// False for a destination configured with `enabled = false`: it does
+    /// not run, and its status counters are zero.
+    pub enabled: bool,
     pub status: StatusSnapshot,
 }
 
@@ -38,8 +43,17 @@ fn info(d: &Destination, managed: bool) -> DestinationInfo {
         kind: d.kind.clone(),
         target: d.sink.target(),
         managed,
+        enabled: d.common.enabled,
         status: d.status.snapshot(),
     }
+}
+
+/// The running destinations and the disabled ones, by name.
+async fn configured(state: &ApiState) -> Result<BTreeMap<String, Arc<Destination>>, ApiError> {
+    let backend = state.backend()?;
+    let mut all = backend.disabled_destinations();
+    all.extend(backend.destinations().await);
+    Ok(all)
 }
 
 async fn find(state: &ApiState, id: &str) -> Result<Arc<Destination>, ApiError> {
@@ -56,7 +70,7 @@ pub async fn list(
     Viewer(_): Viewer,
     State(state): State<Arc<ApiState>>,
 ) -> Result<Json<Vec<DestinationInfo>>, ApiError> {
-    let all = state.backend()?.destinations().await;
+    let all = configured(&state).await?;
     let stored = state.store.lock().await;
     Ok(Json(
         all.values()
@@ -71,7 +85,10 @@ pub async fn status(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<DestinationInfo>, ApiError> {
-    let d = find(&state, &id).await?;
+    let d = configured(&state)
+        .await?
+        .remove(&id)
+        .ok_or_else(|| ApiError::NoDestination(id.clone()))?;
     let managed = state.store.lock().await.contains_key(&id);
     Ok(Json(info(&d, managed)))
 }

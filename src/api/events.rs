@@ -10,8 +10,9 @@
 //!
 //! The answer is `{"events": [...], "next_cursor": "...", "has_more": bool}`:
 //! pass `next_cursor` back as `cursor` for the next page. `has_more` is false
-//! when the scan reached the newest record (polling later with the same
-//! cursor returns events appended since). One request examines at most
+//! when the page reached the newest record, its last event among them
+//! (polling later with the same cursor returns events appended since). One
+//! request examines at most
 //! [`SCAN_BUDGET`] records; when the budget runs out the page may be short
 //! with `has_more` true. Time, severity, category and tenant are checked on
 //! the record header; only records that pass are parsed.
@@ -242,10 +243,13 @@ pub fn run(ring: &Ring, q: &EventQuery) -> Page {
             }
         }
         if end.at_end || events.len() >= q.limit || budget == 0 {
+            // a scan stopped at its page's last record may have taken the
+            // ring's newest: then nothing more is there yet either
+            let has_more = !end.at_end && from < ring.next_seq();
             return Page {
                 events,
                 next_cursor: from.to_string(),
-                has_more: !end.at_end,
+                has_more,
                 skipped,
             };
         }
@@ -319,6 +323,41 @@ mod tests {
         assert_eq!(first.skipped, 0);
         let json = serde_json::to_value(&first).unwrap();
         assert!(json.get("skipped").is_none(), "{json}");
+    }
+
+    /// A page whose last event is the ring's newest record says there is
+    /// no more (it said `has_more: true`, and the next page was empty).
+    #[test]
+    fn a_page_that_ends_at_the_newest_record_has_no_more() {
+        let d = tempfile::tempdir().unwrap();
+        let (ring, _) = Ring::open(crate::buffer::RingSettings {
+            dir: d.path().to_path_buf(),
+            max_bytes: 256 << 10,
+            segment_bytes: 64 << 10,
+            max_age: std::time::Duration::ZERO,
+            fsync: crate::config::FsyncPolicy::Never,
+        })
+        .unwrap();
+        let ev = |category: &str| {
+            crate::event::Event::new(category, Some("x".into()), Severity::Info).encode()
+        };
+        ring.append(&[ev("SYSTEM"), ev("SECURITY"), ev("SYSTEM"), ev("SECURITY")])
+            .unwrap();
+        let page = |query: &str| run(&ring, &EventQuery::parse(query).unwrap());
+        let first = page("cursor=0&limit=2");
+        assert_eq!((first.events.len(), first.has_more), (2, true));
+        let last = page(&format!("cursor={}&limit=2", first.next_cursor));
+        assert_eq!((last.events.len(), last.has_more), (2, false));
+        assert_eq!(last.next_cursor, "4");
+        // filtered: the second match is the newest record
+        let matches = page("category=security&limit=2");
+        assert_eq!((matches.events.len(), matches.has_more), (2, false));
+        let one = page("category=security&limit=1");
+        assert_eq!((one.events.len(), one.has_more), (1, true));
+        // and once more is appended, there is more
+        ring.append(&[ev("SYSTEM")]).unwrap();
+        let again = page(&format!("cursor={}&limit=2", first.next_cursor));
+        assert_eq!((again.events.len(), again.has_more), (2, true));
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub trait Backend: Send + Sync + 'static {
     fn ring(&self) -> &Ring;
     /// The running destinations, by name.
     fn destinations(&self) -> BoxFuture<'_, BTreeMap<String, Arc<Destination>>>;
+    /// The destinations configured with `enabled = false` (built, not
+    /// running), by name.
+    fn disabled_destinations(&self) -> BTreeMap<String, Arc<Destination>>;
     /// The relay's data directory (the API keeps its store under `api/`).
     fn data_dir(&self) -> PathBuf;
     /// Whether `name` is a destination of the config file (read-only here).

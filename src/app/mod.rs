@@ -148,6 +148,9 @@ pub struct Relay {
     /// waiting instead of calling the server at once; a new endpoint or
     /// credentials end the wait.
     throttles: Mutex<BTreeMap<String, (String, Arc<Throttle>)>>,
+    /// The destinations configured with `enabled = false`, as built (they
+    /// do not run): the API lists them, their counters at zero.
+    disabled: Mutex<BTreeMap<String, Arc<Destination>>>,
 }
 
 impl Relay {
@@ -167,6 +170,7 @@ impl Relay {
             syslog_hints: Arc::new(AtomicBool::new(false)),
             idle_trim: Mutex::new(None),
             throttles: Default::default(),
+            disabled: Default::default(),
         });
         for d in config.destinations.iter() {
             relay.start_destination(&config, d).await?;
@@ -262,8 +266,13 @@ impl Relay {
         }
         if !dest.common.enabled {
             tracing::info!(destination = %section.name, "destination disabled");
+            self.disabled
+                .lock()
+                .unwrap()
+                .insert(section.name.clone(), Arc::new(dest));
             return Ok(());
         }
+        self.disabled.lock().unwrap().remove(&section.name);
         let cursor = self.ring.cursor(&section.name, dest.common.when_full)?;
         let dest = Arc::new(dest);
         let (stop, stop_rx) = watch::channel(false);
@@ -328,6 +337,7 @@ impl Relay {
     }
 
     async fn stop_destination(&self, name: &str) {
+        self.disabled.lock().unwrap().remove(name);
         let running = self.destinations.lock().await.remove(name);
         if let Some(r) = running {
             let _ = r.stop.send(true);
@@ -537,6 +547,11 @@ impl Relay {
                 self.start_destination(&new, d).await?;
             }
         }
+        // a disabled destination the file no longer has is gone
+        self.disabled
+            .lock()
+            .unwrap()
+            .retain(|name, _| new.destinations.iter().any(|d| &d.name == name));
         self.give_to_the_file(&shadowed).await;
         self.reload_api(old.api.as_ref(), &mut new.api);
         *self.config.lock().unwrap() = new;
@@ -634,6 +649,9 @@ impl crate::api::Backend for Relay {
     fn destinations(&self) -> futures::future::BoxFuture<'_, BTreeMap<String, Arc<Destination>>> {
         Box::pin(Relay::destinations(self))
     }
+    fn disabled_destinations(&self) -> BTreeMap<String, Arc<Destination>> {
+        self.disabled.lock().unwrap().clone()
+    }
     fn data_dir(&self) -> PathBuf {
         self.config.lock().unwrap().data_path()
     }
@@ -670,7 +688,10 @@ impl crate::api::Backend for Relay {
             let own = format!("{}.", section.path());
             let conflicts =
                 validate::files_in_conflict(&config.base_dir, &config.data_path(), &others);
-            if let Some(e) = conflicts.into_iter().find(|e| e.path.starts_with(&own)) {
+            let own_error = |e: &crate::config::ConfigError| {
+                e.path == section.path() || e.path.starts_with(&own)
+            };
+            if let Some(e) = conflicts.into_iter().find(own_error) {
                 return Err(e.to_string());
             }
             self.stop_destination(&section.name).await;

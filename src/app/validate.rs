@@ -1,6 +1,7 @@
 //! Checking a whole configuration: every source and destination section is
 //! handed to its module, and every problem is collected (not just the first).
 
+use crate::buffer::checkpoint;
 use crate::config::{every_error, Config, ConfigError, SectionConfig};
 use crate::destinations::{file, registry, BuildContext};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -141,7 +142,8 @@ fn shared_files(config: &Config) -> Vec<ConfigError> {
 /// [`shared_files`] of `sections`, each error at the key of the later of
 /// two writers; also a file inside the relay's own state (`data_dir`'s
 /// `buffer` and `api` folders: the ring, checkpoints, the API's store),
-/// which a rotation would rename away.
+/// which a rotation would rename away; and two destinations whose names
+/// make one checkpoint file (at the later one's section).
 pub fn files_in_conflict(
     base_dir: &Path,
     data_dir: &Path,
@@ -199,6 +201,26 @@ pub fn files_in_conflict(
                 true => errors.push(clash(file, dl_key, out_key)),
                 false => errors.push(clash(file, out_key, dl_key)),
             }
+        }
+    }
+    // checkpoint files: the ring names a cursor's file after its
+    // destination with the characters a file name cannot hold replaced
+    // (`siem.prod` and `siem_prod` both make `siem_prod.json`); two
+    // destinations of one file would each take the other's position
+    let cursors = data_dir.join("buffer").join("cursors");
+    let mut checkpoints: Vec<(PathBuf, &str)> = Vec::new();
+    for d in sections {
+        let file = checkpoint::path_for(&cursors, &d.name);
+        match checkpoints.iter().find(|(f, _)| *f == file) {
+            Some((_, other)) => errors.push(ConfigError::new(
+                d.path(),
+                format!(
+                    "destinations `{other}` and `{}` would share the checkpoint file {}: each would take the other's position in the ring (and skip its events); rename one so that the two differ in more than characters outside A-Z, a-z, 0-9, `_` and `-`",
+                    d.name,
+                    file.display()
+                ),
+            )),
+            None => checkpoints.push((file, &d.name)),
         }
     }
     let all = outputs

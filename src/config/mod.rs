@@ -7,6 +7,7 @@
 //! format never touches this module. Every error carries the key path of the
 //! offending value, e.g. `destinations.splunk.batch_size`.
 
+mod expected;
 mod interpolate;
 mod spans;
 mod suggest;
@@ -330,6 +331,7 @@ pub fn table_into<T: DeserializeOwned>(table: &toml::Table, path: &str) -> Resul
             (false, true) => path.to_string(),
             (false, false) => format!("{path}.{key}"),
         };
+        let msg = expected::in_file_terms(&msg, &full);
         ConfigError::new(full, msg)
     })
 }

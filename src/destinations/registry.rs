@@ -124,7 +124,7 @@ pub fn build(
     };
     // what the wire format was given (endpoint, credentials, …), as text
     let wire_settings = format!("{}\n{table}", section.kind);
-    let sink = builder(table, &ctx).map_err(suggest_key)?;
+    let sink = builder(table, &ctx).map_err(|e| suggest_key(e, &path))?;
     let dl_path = match &common.dead_letter {
         Some(p) => {
             let p = ctx.resolve(p);
@@ -185,18 +185,39 @@ fn check_dead_letter_path(p: &Path) -> Result<(), String> {
 }
 
 /// An `unknown field` error of a format's keys, with the closest known
-/// key suggested: the format's own (which its message lists) or one every
-/// destination takes (which it does not: they were taken out before).
-fn suggest_key(mut e: ConfigError) -> ConfigError {
+/// key suggested. At the section's own level (`path` is
+/// `destinations.NAME`) the known keys are the format's (which serde's
+/// message lists) and those every destination takes (which it does not:
+/// they were taken out before the format read the rest): the message
+/// lists them all. A key unknown in a table below (`tls`) keeps its list.
+fn suggest_key(mut e: ConfigError, path: &str) -> ConfigError {
     let Some(rest) = e.message.strip_prefix("unknown field `") else {
         return e;
     };
-    let unknown = rest.split('`').next().unwrap_or_default();
-    let listed = rest
+    let unknown = rest.split('`').next().unwrap_or_default().to_string();
+    let mut known: Vec<String> = rest
         .split_once("expected")
-        .map(|(_, list)| list.split('`').skip(1).step_by(2).collect::<Vec<_>>())
+        .map(|(_, list)| {
+            list.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
-    let hint = did_you_mean(closest(unknown, listed.into_iter().chain(COMMON_KEYS)));
+    if e.path == format!("{path}.{unknown}") {
+        for k in COMMON_KEYS {
+            if !known.iter().any(|n| n == k) {
+                known.push(k.to_string());
+            }
+        }
+        let listed: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+        e.message = format!(
+            "unknown field `{unknown}`, expected one of {}",
+            listed.join(", ")
+        );
+    }
+    let hint = did_you_mean(closest(&unknown, known.iter().map(String::as_str)));
     e.message.push_str(&hint);
     e
 }
