@@ -1669,3 +1669,42 @@ async fn an_http_request_larger_than_a_blocking_ring_goes_in_whole() {
     assert_eq!(ids.len(), N, "each event once");
     assert_eq!(ids.iter().cloned().collect::<BTreeSet<_>>(), expected);
 }
+
+/// After a 413 split, a retryable answer (503) to one half no longer
+/// sends the whole batch again: the other half goes at once, and the next
+/// round sends only the half that failed, at its halved size. Every retry
+/// sent the whole batch the server had refused as too large and walked
+/// the halving again, the other half waiting behind the failing one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_413_split_only_the_failed_half_is_sent_again() {
+    let busy = Arc::new(AtomicUsize::new(0));
+    let b2 = busy.clone();
+    let srv = serve(move |s, _| {
+        let docs = s.body_str().lines().count() / 2;
+        if docs > 2 {
+            return reply(413, "too large");
+        }
+        if s.event_ids().contains(&"evt_0000".to_string()) && b2.fetch_add(1, Ordering::SeqCst) < 2
+        {
+            return reply(503, "busy");
+        }
+        reply(200, &bulk_answer(docs, &[]))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, dest) = es_with_events(dir.path(), &srv.url, 4);
+    let run = start(&ring, dest.clone());
+    settle(&dest, 4).await;
+    run.stop().await;
+    let reqs = srv.requests();
+    let sent: Vec<Vec<String>> = reqs.iter().map(|r| r.event_ids()).collect();
+    assert_eq!(
+        sent,
+        vec![ids(0..4), ids(0..2), ids(2..4), ids(0..2), ids(0..2)],
+        "the 413 once, the other half at once, then the failed half alone"
+    );
+    let s = dest.status.snapshot();
+    assert_eq!((s.sent, s.rejected, s.failure_count), (4, 0, 3), "{s:?}");
+    assert!(dead_letters(&dest).is_empty());
+    assert_checkpoint_at_end(&ring, "es");
+}

@@ -114,6 +114,8 @@ impl<F: HttpFormat> HttpSink<F> {
         }
         let mut queue: VecDeque<(EncodedRequest, u32)> =
             enc.requests.into_iter().map(|r| (r, 0)).collect();
+        // parts of a halved request answered with a retry (see below)
+        let mut failed_parts = 0u32;
         while let Some((req, depth)) = queue.pop_front() {
             let resp = match self.exchange(&req).await {
                 Ok(r) => r,
@@ -177,9 +179,23 @@ impl<F: HttpFormat> HttpSink<F> {
             let whole_retry = matches!(d, Delivery::Retry { .. });
             outcome.apply(&req.indices, d.clone());
             if let (true, Delivery::Retry { reason, after }) = (whole_retry, &d) {
-                // Throttled or failing: the remaining requests would fare the same.
-                for (r, _) in queue.drain(..) {
-                    outcome.retry(&r.indices, reason, *after);
+                // Throttled or failing: the remaining requests would fare
+                // the same. But after the first part of a request halved
+                // after a 413 that fails, its other parts still go, unless
+                // the server asked to wait: the batch is then retried as
+                // only the part that failed, at its halved size. Retried
+                // whole, it was refused as too large again and halved anew
+                // at every retry, the other half waiting behind the failing
+                // one. A second part failing too stops the send.
+                failed_parts += u32::from(depth > 0);
+                let split = depth > 0 && after.is_none() && failed_parts == 1;
+                let rest = std::mem::take(&mut queue);
+                for (r, part_depth) in rest {
+                    if split && part_depth > 0 {
+                        queue.push_back((r, part_depth));
+                    } else {
+                        outcome.retry(&r.indices, reason, *after);
+                    }
                 }
             }
         }
