@@ -8,6 +8,15 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 const BIN: &str = env!("CARGO_BIN_EXE_siem-relay");
 
 fn relay(args: &[&str]) -> Output {
@@ -313,11 +322,7 @@ impl Drop for Running {
 #[test]
 fn a_reload_holds_syslog_messages_against_the_running_segments() {
     let d = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg = d.path().join("relay.toml");
     let config = |segment: &str, source: &str| {
         format!(
@@ -435,11 +440,7 @@ fn a_max_bytes_of_too_many_segments_is_an_error_naming_the_largest_allowed() {
 #[test]
 fn a_ring_of_the_most_segments_starts_in_little_memory() {
     let d = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg = d.path().join("relay.toml");
     std::fs::write(
         &cfg,

@@ -292,19 +292,25 @@ mod tests {
         assert!(EventQuery::parse("from=2024-01-01T00:00:00%2B01:00").is_ok());
     }
 
-    /// A cursor the ring has moved past (its records reused) says how many
-    /// were skipped; a first page, with no cursor, skips nothing.
-    #[test]
-    fn a_cursor_behind_the_oldest_record_says_what_was_skipped() {
-        let d = tempfile::tempdir().unwrap();
-        let (ring, _) = Ring::open(crate::buffer::RingSettings {
-            dir: d.path().to_path_buf(),
+    /// A ring of four 64 KiB segments in `dir`.
+    fn small_ring(dir: &std::path::Path) -> Ring {
+        Ring::open(crate::buffer::RingSettings {
+            dir: dir.to_path_buf(),
             max_bytes: 256 << 10,
             segment_bytes: 64 << 10,
             max_age: std::time::Duration::ZERO,
             fsync: crate::config::FsyncPolicy::Never,
         })
-        .unwrap();
+        .unwrap()
+        .0
+    }
+
+    /// A cursor the ring has moved past (its records reused) says how many
+    /// were skipped; a first page, with no cursor, skips nothing.
+    #[test]
+    fn a_cursor_behind_the_oldest_record_says_what_was_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let ring = small_ring(d.path());
         let ev = |i: usize| {
             let mut e = crate::event::Event::new("SYSTEM", Some("x".into()), Severity::Info);
             e.message = Some(format!("{i} {}", "y".repeat(300)));
@@ -330,14 +336,7 @@ mod tests {
     #[test]
     fn a_page_that_ends_at_the_newest_record_has_no_more() {
         let d = tempfile::tempdir().unwrap();
-        let (ring, _) = Ring::open(crate::buffer::RingSettings {
-            dir: d.path().to_path_buf(),
-            max_bytes: 256 << 10,
-            segment_bytes: 64 << 10,
-            max_age: std::time::Duration::ZERO,
-            fsync: crate::config::FsyncPolicy::Never,
-        })
-        .unwrap();
+        let ring = small_ring(d.path());
         let ev = |category: &str| {
             crate::event::Event::new(category, Some("x".into()), Severity::Info).encode()
         };
