@@ -504,6 +504,15 @@ impl SendWatch for SendFailures<'_> {
     }
 }
 
+/// The `info` line of a batch (`events` of it taken) delivered after
+/// `failures` failed attempts; none after none.
+fn delivered_after_retrying(dest: &Destination, attempt: u32, failures: u32, events: usize) {
+    if failures > 0 {
+        tracing::info!(destination = %dest.name, attempt, failed_attempts = failures,
+            events, "delivered after retrying");
+    }
+}
+
 /// Sends one batch until it is delivered, rejected, or the relay stops;
 /// events refused go to the dead letters as `stored`.
 async fn deliver(
@@ -545,10 +554,7 @@ async fn deliver(
         let (after, reason, round) = match dest.sink.send_watched(&batch, &watch).await {
             Delivery::Delivered => {
                 status.record_success(batch.len() as u64);
-                if failures > 0 {
-                    tracing::info!(destination = %dest.name, attempt, failed_attempts = failures,
-                        events = batch.len(), "delivered after retrying");
-                }
+                delivered_after_retrying(&dest, attempt, failures, batch.len());
                 break true;
             }
             Delivery::Rejected { reason } => {
@@ -594,10 +600,7 @@ async fn deliver(
                         )),
                         _ => {
                             status.record_success(accepted as u64);
-                            if failures > 0 {
-                                tracing::info!(destination = %dest.name, attempt, failed_attempts = failures,
-                                    events = accepted, "delivered after retrying");
-                            }
+                            delivered_after_retrying(&dest, attempt, failures, accepted);
                         }
                     }
                     break true;
