@@ -4,6 +4,7 @@
 //! - [`syslog`]: RFC 5424 / RFC 3164 parsing into [`syslog::SyslogMessage`].
 //! - [`rfc5424`]: the hand-written RFC 5424 fast path [`syslog`] tries first.
 //! - [`rfc3164`]: the hand-written RFC 3164 (BSD) fast path it tries next.
+//! - [`cisco`]: Cisco's headers (IOS, NX-OS, ASA), read before the general path.
 //! - [`normalize`]: builds the canonical [`crate::event::Event`] from a parsed
 //!   syslog message or a JSON object.
 //! - [`direct`]: writes the record of a well-formed RFC 5424 or RFC 3164
@@ -14,6 +15,7 @@
 //! - [`json`]: HTTP bodies (JSON object, array, NDJSON; Splunk HEC envelopes
 //!   and raw lines).
 
+mod cisco;
 pub mod direct;
 pub mod framing;
 mod header_repair;

@@ -675,7 +675,8 @@ mod tests {
         for (text, severity, category) in [
             ("<34>plain text", Severity::Critical, "AUTHENTICATION"),
             (
-                "<187>123: *Mar  1 18:46:11.123: %LINK-3-UPDOWN: down",
+                // a Cisco header without the mnemonic that marks one
+                "<187>123: *Mar  1 18:46:11.123: LINK-3-UPDOWN: down",
                 Severity::Error,
                 "SYSTEM",
             ),
@@ -708,6 +709,30 @@ mod tests {
             let ev = line(text);
             assert!(ev.parse_error && ev.syslog.is_none(), "{text}");
             assert_eq!(ev.severity, Severity::Notice, "{text}");
+        }
+    }
+
+    /// Cisco's headers are read (they were kept whole as parse errors):
+    /// the counter in `structured_data.meta.sequenceId`, the time, the
+    /// origin host, the message from the mnemonic on.
+    #[test]
+    fn a_cisco_line_is_read_by_both_paths() {
+        let text = "<187>123: rtr-1: *Nov 14 22:13:20.250 UTC: %LINK-3-UPDOWN: Interface Gi0/1, changed state to down";
+        for ev in both_paths(text) {
+            assert!(!ev.parse_error, "{ev:?}");
+            assert_eq!(ev.timestamp_ms, 1_700_000_000_250);
+            assert_eq!(ev.severity, Severity::Error);
+            assert_eq!(
+                ev.message.as_deref(),
+                Some("%LINK-3-UPDOWN: Interface Gi0/1, changed state to down")
+            );
+            let sys = ev.syslog.as_ref().unwrap();
+            assert_eq!(sys.hostname.as_deref(), Some("rtr-1"));
+            assert_eq!(sys.app_name, None);
+            assert_eq!(
+                serde_json::Value::Object(sys.structured_data.clone()),
+                serde_json::json!({"meta": {"sequenceId": "123"}})
+            );
         }
     }
 

@@ -100,6 +100,10 @@ pub(crate) fn offset_at_local(tz: Tz, local_s: i64, fallback: i32) -> i32 {
 }
 
 fn parse_text_loose(text: &str, received_ms: i64, tz: Tz) -> SyslogMessage {
+    // Cisco's headers, which syslog_loose refuses or misreads
+    if let Some(m) = super::cisco::parse(text, received_ms, tz) {
+        return m;
+    }
     let received = DateTime::<Utc>::from_timestamp_millis(received_ms).unwrap_or_default();
     let local_received = received_local(received_ms, tz);
     let offset = *local_received.offset();
