@@ -558,6 +558,22 @@ mod tests {
         }
     }
 
+    /// A MSG is read without the white space around it, after a BOM too
+    /// (`\u{feff}  hello` was `  hello`, and `hello` without the BOM).
+    #[test]
+    fn white_space_after_a_bom_is_not_message() {
+        for text in [
+            "<14>1 2023-11-14T22:13:20Z h app - - - \u{feff}  hello there ",
+            "<14>1 2023-11-14T22:13:20Z h app - - -   hello there",
+            "<14>Nov 14 22:13:20 h app: \u{feff}\t hello there",
+            "<14>Nov 14 22:13:20 h app:   hello there",
+        ] {
+            for ev in both_paths(text) {
+                assert_eq!(ev.message.as_deref(), Some("hello there"), "{text:?}");
+            }
+        }
+    }
+
     #[test]
     fn json_msg_fills_canonical_fields() {
         let ev = line(concat!(

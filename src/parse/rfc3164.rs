@@ -427,6 +427,13 @@ pub(crate) mod tests {
             check("<13>Sep 21 14:00:00 h app: \u{feff}x").unwrap().msg,
             "x"
         );
+        // the white space after a BOM goes with it, as without one
+        assert_eq!(
+            check("<13>Sep 21 14:00:00 h app: \u{feff} \t x")
+                .unwrap()
+                .msg,
+            "x"
+        );
     }
 
     /// RFC 3164 has no STRUCTURED-DATA: a MSG that starts with what reads

@@ -350,9 +350,11 @@ fn fill_nil_timestamp(text: &str, received: DateTime<Utc>) -> Option<String> {
     Some(format!("{}{stamp}{}", &text[..split], &text[split + 1..]))
 }
 
-/// Removes a leading UTF-8 byte order mark (RFC 5424 MSG-UTF8).
+/// Removes a leading UTF-8 byte order mark (RFC 5424 MSG-UTF8), and the
+/// white space after it: a MSG is read without the white space around it
+/// (as `syslog_loose` trims it), with a BOM or without.
 pub fn strip_bom(s: &str) -> &str {
-    s.strip_prefix('\u{feff}').unwrap_or(s)
+    s.strip_prefix('\u{feff}').map_or(s, str::trim_start)
 }
 
 /// The year that puts (month, day, h, m, s) nearest to `received`.

@@ -576,7 +576,8 @@ mod tests {
                 let text = std::str::from_utf8(line).unwrap();
                 let msg = crate::parse::rfc5424::parse(text).unwrap().msg;
                 let head = &text[..text.len() - msg.len()];
-                let sent = [head.strip_suffix('\u{feff}').unwrap_or(head), msg].concat();
+                let head = head.trim_end().strip_suffix('\u{feff}').unwrap_or(head);
+                let sent = [head, msg].concat();
                 assert_eq!(original, sent.as_bytes(), "kind 3 holds the line");
                 return (a, sent.into_bytes(), used, has_hint);
             }
@@ -608,6 +609,7 @@ mod tests {
             "<13>1 - h a p m -",
             // the sender's offset and microseconds, a JSON MSG as written
             "<13>1 - h a p m - \u{feff}with a BOM",
+            "<13>1 - h a p m - \u{feff}  with a BOM and spaces",
             r#"<134>1 2026-12-06T10:00:00.123456+02:00 h1 app 123 ID47 [ex@32473 a="1"] {"user":"bob",  "n":1}"#,
             // RFC 3164 lines are hinted too (no version, MSGID or SD)
             "<38>Nov 23 14:56:08 web-01 sshd[0042]: Accepted password for alice",

@@ -331,9 +331,10 @@ fn encode_parsed(
             // when it can), else rebuilt from its fields
             if let Some(line) = p.original {
                 // as it came but for a BOM before the MSG: no MSG goes out
-                // with one (most SIEM parsers keep it as text)
+                // with one (most SIEM parsers keep it as text), nor the
+                // white space after it, which the MSG is read without
                 let head = &line[..line.len() - p.msg.len()];
-                let head = head.strip_suffix('\u{feff}').unwrap_or(head);
+                let head = head.trim_end().strip_suffix('\u{feff}').unwrap_or(head);
                 if syslog_hint::write_original(o, &fields, head, p.msg) {
                     return;
                 }
