@@ -456,6 +456,42 @@ async fn tls_refuses_a_server_the_ca_did_not_sign() {
     );
 }
 
+/// A server certificate made as `openssl req -x509` makes one, a CA
+/// (`basicConstraints CA:TRUE`) for its own name, given as `ca`: webpki
+/// refuses a CA as the server's own certificate, and the error says so in
+/// words and how to make one it takes (it said
+/// `Other(OtherError(CaUsedAsEndEntity))`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_a_self_signed_ca_as_the_servers_certificate_is_explained() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let dir = tempdir();
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let cert = params.self_signed(&key).expect("self-signed");
+    fs::write(dir.path().join("server.pem"), cert.pem()).expect("write cert");
+    fs::write(dir.path().join("server.key"), key.serialize_pem()).expect("write key");
+    let (port, _server) = tls_reader(dir.path()).await;
+    let sink = sink(
+        dir.path(),
+        &format!("address = \"localhost:{port}\"\nmode = \"tls\"\nca = \"server.pem\""),
+    );
+    match sink.send(&events("ca", 1)).await {
+        Delivery::Retry { reason, .. } => {
+            assert!(
+                reason.contains("the server's certificate is a CA certificate")
+                    && reason.contains("basicConstraints=critical,CA:FALSE"),
+                "{reason}"
+            );
+            assert!(!reason.contains("CaUsedAsEndEntity"), "{reason}");
+        }
+        d => panic!("expected Retry, got {d:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syslog_format_rebuilds_the_original_fields() {
     let dir = tempdir();

@@ -25,6 +25,7 @@ pub mod stdout;
 pub mod sumo_logic;
 pub mod syslog;
 pub mod throttle;
+pub(crate) mod tls_problem;
 
 pub mod worker;
 

@@ -219,11 +219,18 @@ impl HttpClient {
     }
 }
 
-/// `error: cause: cause`, each level once.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// `error: cause: cause`, each level once; a failed TLS handshake's cause
+/// in words ([`tls_problem`](crate::destinations::tls_problem)), not in
+/// rustls's type names.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
+        if let Some(words) = crate::destinations::tls_problem::of_error(s) {
+            out.push_str(": ");
+            out.push_str(&words);
+            break;
+        }
         let text = s.to_string();
         if !out.contains(&text) {
             out.push_str(": ");

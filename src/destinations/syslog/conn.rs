@@ -85,35 +85,9 @@ where
     }
 }
 
-/// A failed handshake in words: what is wrong with the server's
-/// certificate, or what the server said, rather than rustls's names for
-/// them (`invalid peer certificate: UnknownIssuer`).
+/// A failed handshake in words (see [`tls_problem`](crate::destinations::tls_problem)).
 fn handshake_problem(e: &std::io::Error) -> String {
-    use rustls::{CertificateError as C, Error as E};
-    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<E>()) else {
-        return e.to_string();
-    };
-    let certificate = |what: &str| format!("the server's certificate {what}");
-    match tls {
-        E::InvalidCertificate(C::UnknownIssuer) => certificate(
-            "is not signed by a CA in `ca` (without `ca`: by one of the system's trusted roots)",
-        ),
-        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            certificate("is not for the name connected to (set `server_name` to the name it is for)")
-        }
-        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => certificate("has expired"),
-        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
-            certificate("is not valid yet (is this machine's clock right?)")
-        }
-        E::InvalidCertificate(C::BadEncoding) => certificate("is not a well-formed certificate"),
-        E::InvalidCertificate(C::BadSignature) => certificate(
-            "is not signed by the CA in `ca` of its issuer's name (its signature does not verify)",
-        ),
-        E::AlertReceived(alert) => format!(
-            "the server refused the handshake (alert {alert:?}; does it want a client certificate, `cert` and `key`, or one it trusts?)"
-        ),
-        other => other.to_string(),
-    }
+    crate::destinations::tls_problem::of_error(e).unwrap_or_else(|| e.to_string())
 }
 
 impl From<std::io::Error> for TransportError {
