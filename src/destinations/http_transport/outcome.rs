@@ -108,18 +108,19 @@ impl Outcome {
                 Fate::Rejected(r) => rejected.push((i, r)),
             }
         }
-        let reason = self.retry_reason.unwrap_or_else(|| {
-            if pending {
-                "internal: event not covered by any request".into()
-            } else {
-                "part of the request must be retried".into()
-            }
-        });
+        // no reason: the server judged none of the part to retry (Splunk
+        // HEC refusing a request for one event's data), which is no failed
+        // attempt; a reason made up here made it one
+        let reason = match (self.retry_reason, pending) {
+            (Some(r), _) => Some(r),
+            (None, true) => Some("internal: event not covered by any request".into()),
+            (None, false) => None,
+        };
         if retry.is_empty() && rejected.is_empty() {
             Delivery::Delivered
         } else if rejected.is_empty() && retry.len() == n {
             Delivery::Retry {
-                reason,
+                reason: reason.unwrap_or_else(|| "part of the request must be retried".into()),
                 after: self.after,
             }
         } else if retry.is_empty()
@@ -131,7 +132,7 @@ impl Outcome {
             }
         } else {
             Delivery::Partial {
-                retry_reason: (!retry.is_empty()).then_some(reason),
+                retry_reason: reason.filter(|_| !retry.is_empty()),
                 retry,
                 rejected,
                 after: self.after,
@@ -184,6 +185,17 @@ mod tests {
             o.into_delivery(),
             Delivery::retry("part of the request must be retried")
         );
+        // a part the server did not judge (HEC refused the request for
+        // one event's data) stays without a reason: no failed attempt
+        let unjudged = || Delivery::Partial {
+            retry: vec![0, 2],
+            rejected: vec![(1, "bad".into())],
+            after: None,
+            retry_reason: None,
+        };
+        let mut o = Outcome::new(3);
+        o.apply(&[0, 1, 2], unjudged());
+        assert_eq!(o.into_delivery(), unjudged());
         let mut o = Outcome::new(2);
         o.apply(&[0], Delivery::rejected("bad"));
         o.apply(&[1], Delivery::rejected("bad"));
