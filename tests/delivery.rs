@@ -185,6 +185,9 @@ async fn hec_refusing_single_events_is_progress_not_failed_attempts() {
     let s = dest.status.snapshot();
     assert_eq!((s.sent, s.rejected), (7, 3), "{s:?}");
     assert_eq!(s.consecutive_failures, 0, "{s:?}");
+    // not one failed attempt: none counted, no error told (the merged
+    // answer made up a reason, "part of the request must be retried")
+    assert_eq!((s.failure_count, &s.last_error), (0, &None), "{s:?}");
     assert!(s.healthy, "{s:?}");
     assert_eq!(srv.requests().len(), 4, "three refusals, one success");
     assert!(
@@ -1418,6 +1421,73 @@ async fn restart_resumes_from_the_checkpoint_at_least_once() {
 
 /// The running loop checkpoints while it runs (on tokio's blocking pool),
 /// not only at stop: with few events, within about a second.
+/// A stop while one batch hangs and the batches after it were delivered:
+/// the hung batch, failing by its timeout after the stop, is tried again
+/// within the grace, and the checkpoint goes past every event. It was
+/// given up at that first failure, the checkpoint stayed before it, and
+/// the restart sent again every batch delivered after it (800 duplicates
+/// in a tester's run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_retries_a_failing_batch_within_the_grace_when_later_ones_went_through() {
+    const N: usize = 60;
+    let hung_once = Arc::new(AtomicBool::new(false));
+    let h = hung_once.clone();
+    let srv = serve(move |s, _| {
+        let first = s.event_ids().first().cloned();
+        if first.as_deref() == Some("evt_0010") && !h.swap(true, Ordering::SeqCst) {
+            Answer::Hang
+        } else {
+            reply(200, "{}")
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring(&dir.path().join("buffer"));
+    append(&ring, &(0..N).map(ev).collect::<Vec<_>>());
+    let cfg = format!(
+        "endpoint = \"{}/in\"\nbody = \"ndjson\"\ntimeout = \"1s\"\nbatch_size = 10\n\
+         batch_timeout = \"20ms\"\nconcurrency = 2\n\
+         retry = {{ initial_backoff = \"30ms\", max_backoff = \"100ms\" }}\n",
+        srv.url
+    );
+    let dest = destination("hook", "http", &cfg, dir.path());
+    let run = start_with_grace(&ring, dest.clone(), Duration::from_secs(5));
+    let mut others = ids(0..10);
+    others.extend(ids(20..N));
+    wait_until("every batch but the hung one delivered", T, || {
+        set(&srv.accepted_ids()) == set(&others)
+    })
+    .await;
+    // stopped while the batch of 10..20 still waits for its answer
+    assert!(hung_once.load(Ordering::SeqCst));
+    run.stop().await;
+    let accepted = srv.accepted_ids();
+    assert_eq!(
+        set(&accepted),
+        set(&ids(0..N)),
+        "the hung batch went through"
+    );
+    assert_eq!(accepted.len(), N, "each once");
+    assert_checkpoint_at_end(&ring, "hook");
+}
+
+/// A stop while a destination delivers nothing (every answer a 503) does
+/// not wait out the grace retrying: giving its batches up costs no
+/// duplicates, as none after them were acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_gives_up_at_once_on_a_destination_that_delivers_nothing() {
+    let srv = serve(|_, _| reply(503, r#"{"text":"Server is busy","code":9}"#)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, dest) = hec_with_events(dir.path(), &srv.url, "tok", 30);
+    let run = start_with_grace(&ring, dest.clone(), Duration::from_secs(8));
+    wait_until("a few failed attempts", T, || srv.requests().len() >= 3).await;
+    let stopping = Instant::now();
+    run.stop().await;
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(4), "the stop took {took:?}");
+    assert!(srv.accepted_ids().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checkpoint_is_written_while_the_destination_runs() {
     use siem_relay::buffer::checkpoint;

@@ -219,6 +219,7 @@ pub async fn run(
                     ranges,
                     acker.clone(),
                     stop.clone(),
+                    grace,
                 ));
             }
             continue;
@@ -513,8 +514,38 @@ fn delivered_after_retrying(dest: &Destination, attempt: u32, failures: u32, eve
     }
 }
 
-/// Sends one batch until it is delivered, rejected, or the relay stops;
-/// events refused go to the dead letters as `stored`.
+/// Waits until `until` for a failed batch's next attempt. `false` when
+/// the destination stops first (`stop`) and the attempt is not worth
+/// waiting for: it would start after `grace`, or no other batch of the
+/// destination was delivered since this one left (`batches_before`
+/// delivered then). A batch given up is sent again after the restart, and
+/// so is every batch acknowledged after it (the checkpoint moves only over
+/// contiguously acknowledged ranges): one stuck batch given up at its
+/// first failure while later ones went through sent them all again (800
+/// duplicates in a tester's run), although the grace left time to retry.
+/// A destination that delivers nothing stops at once.
+async fn wait_for_attempt(
+    dest: &Destination,
+    until: Instant,
+    stop: &mut watch::Receiver<bool>,
+    grace: Duration,
+    batches_before: u64,
+) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep_until(until.into()) => return true,
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    let others_delivered = dest.status.sent_batches.load(Ordering::Relaxed) > batches_before;
+    if !others_delivered || until > Instant::now() + grace {
+        return false;
+    }
+    tokio::time::sleep_until(until.into()).await;
+    true
+}
+
+/// Sends one batch until it is delivered, rejected, or the relay stops
+/// (see [`wait_for_attempt`] for a stop while it fails); events refused go
+/// to the dead letters as `stored`.
 async fn deliver(
     dest: Arc<Destination>,
     mut batch: Batch,
@@ -522,8 +553,10 @@ async fn deliver(
     ranges: Vec<Range<u64>>,
     acker: Acker,
     mut stop: watch::Receiver<bool>,
+    grace: Duration,
 ) {
     let status = &dest.status;
+    let batches_before = status.sent_batches.load(Ordering::Relaxed);
     let retry = dest.common.retry;
     let mut attempt: u32 = 0;
     // failed attempts of this batch, with progress or without: a batch
@@ -541,9 +574,8 @@ async fn deliver(
                 stored.detach();
                 detached = true;
             }
-            tokio::select! {
-                _ = tokio::time::sleep_until(until.into()) => {}
-                _ = stop.wait_for(|s| *s) => break false,
+            if !wait_for_attempt(&dest, until, &mut stop, grace, batches_before).await {
+                break false;
             }
         }
         let watch = SendFailures {
@@ -698,9 +730,9 @@ async fn deliver(
         } else {
             tracing::debug!(destination = %dest.name, attempt, %reason, wait_ms = wait.as_millis() as u64, "retrying batch");
         }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.wait_for(|s| *s) => break false,
+        let until = Instant::now() + wait;
+        if !wait_for_attempt(&dest, until, &mut stop, grace, batches_before).await {
+            break false;
         }
     };
     status.in_flight.fetch_sub(1, Ordering::Relaxed);
