@@ -1488,6 +1488,55 @@ async fn a_stop_gives_up_at_once_on_a_destination_that_delivers_nothing() {
     assert!(srv.accepted_ids().is_empty());
 }
 
+/// A `drop_oldest` destination retries a batch (every answer a 500) while
+/// the ring, full, reuses the batch's records: the batch's only copy is in
+/// memory. While it runs, those records stay in `lag`; at the stop, the
+/// batch goes to the dead letters (counted as `rejected`), since the
+/// restart resumes past the reused records. It was lost, in no counter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_keeps_a_batch_whose_records_the_ring_reused_in_the_dead_letters() {
+    let srv = serve(|_, _| reply(500, "{}")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ring = open_ring_of(&dir.path().join("buffer"), 256 << 10, 64 << 10);
+    append(&ring, &(0..10).map(ev).collect::<Vec<_>>());
+    let cfg = format!("endpoint = \"{}/in\"\nbody = \"ndjson\"\n{LOOP}", srv.url);
+    let dest = destination("hook", "http", &cfg, dir.path());
+    let run = start_with_grace(&ring, dest.clone(), Duration::from_millis(200));
+    wait_until("the batch fails", T, || !srv.requests().is_empty()).await;
+    // the ring wraps past the batch while it is retried
+    for chunk in 0..40 {
+        append(
+            &ring,
+            &(0..100)
+                .map(|i| ev(1000 + chunk * 100 + i))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(ring.oldest_seq() > 10, "the batch's records were reused");
+    wait_until("the counters account for every record", T, || {
+        let s = dest.status.snapshot();
+        s.lag + s.dropped + s.sent + s.rejected == ring.next_seq()
+    })
+    .await;
+    run.stop().await;
+    let kept: Vec<String> = dead_letters(&dest)
+        .iter()
+        .map(|d| {
+            let reason = d["reason"].as_str().unwrap();
+            assert!(reason.contains("ring had already reused"), "{reason}");
+            d["event"]["event_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(kept, ids(0..10), "the batch, from memory");
+    let s = dest.status.snapshot();
+    assert_eq!((s.sent, s.rejected), (0, 10), "{s:?}");
+    assert_eq!(
+        s.lag + s.dropped + s.rejected,
+        ring.next_seq(),
+        "every record in one counter: {s:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checkpoint_is_written_while_the_destination_runs() {
     use siem_relay::buffer::checkpoint;

@@ -558,12 +558,18 @@ impl Cursor {
     pub fn lag(&self) -> u64 {
         // records the ring already reused are lost to this destination
         // (counted in `dropped` once it moves on), no longer waiting for it
-        let from = self
-            .shared
-            .acked
-            .load(Ordering::Acquire)
-            .max(self.ring.oldest_seq());
-        self.ring.next_seq().saturating_sub(from)
+        let oldest = self.ring.oldest_seq();
+        let from = self.shared.acked.load(Ordering::Acquire).max(oldest);
+        // but for those of a batch in flight: the ring reuses them under
+        // `drop_oldest` while the batch is sent from memory, and they are
+        // neither dropped nor delivered yet (they were in no counter)
+        let in_flight_reused: u64 = self
+            .pending
+            .iter()
+            .filter(|(_, done)| !done)
+            .map(|(r, _)| r.end.min(oldest).saturating_sub(r.start))
+            .sum();
+        self.ring.next_seq().saturating_sub(from) + in_flight_reused
     }
 
     /// Records this destination lost (overflow, expiry, damage), over its life.

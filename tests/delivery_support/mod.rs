@@ -268,10 +268,15 @@ pub fn counts(ids: &[String]) -> BTreeMap<String, usize> {
 // ------------------------------------------------------------------ the loop
 
 pub fn open_ring(dir: &Path) -> Ring {
+    open_ring_of(dir, 8 << 20, 1 << 20)
+}
+
+/// A ring of `max_bytes` in segments of `segment_bytes` in `dir`.
+pub fn open_ring_of(dir: &Path, max_bytes: u64, segment_bytes: u64) -> Ring {
     Ring::open(RingSettings {
         dir: dir.to_path_buf(),
-        max_bytes: 8 << 20,
-        segment_bytes: 1 << 20,
+        max_bytes,
+        segment_bytes,
         max_age: Duration::ZERO,
         fsync: FsyncPolicy::Never,
     })
