@@ -1061,6 +1061,55 @@ async fn a_name_the_file_took_while_stopped_leaves_the_api_store_at_start() {
     h.relay.shutdown().await.unwrap();
 }
 
+/// A config-file destination added while the relay was stopped whose
+/// checkpoint file is a stored API destination's (`x.1` in the file, `x_1`
+/// made by `POST`: both `cursors/x_1.json`) is refused by `validate` and
+/// `run`, as at a reload. It started on the API destination's checkpoint,
+/// took its position and skipped every record the ring held, while the
+/// API's was not started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_destination_sharing_a_stored_api_destinations_checkpoint_is_refused_at_start() {
+    let h = start("web_stored_clash").await;
+    let d = h.dir.path().display().to_string();
+    let by_api = serde_json::json!({
+        "name": "x_1",
+        "type": "file",
+        "path": format!("{d}/out/api.ndjson"),
+    });
+    let (status, body) = h.send(Method::POST, "/api/v1/destinations", by_api).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    h.relay.shutdown().await.unwrap();
+    let Harness { dir, relay, .. } = h;
+    drop(relay);
+
+    let cfg = dir.path().join("relay.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let (head, api) = original.split_once("[api]").unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "{head}[destinations.\"x.1\"]\ntype = \"file\"\npath = \"{d}/out/new.ndjson\"\n\n[api]{api}"
+        ),
+    )
+    .unwrap();
+    let err = siem_relay::app::load_config(&cfg)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("destinations `x_1` and `x.1` would share the checkpoint file")
+            && err.contains("cursors/x_1.json")
+            && err.contains("`x_1` is a destination the admin API stored"),
+        "{err}"
+    );
+    // a file that takes the stored name itself is the file's: no clash
+    std::fs::write(
+        &cfg,
+        format!("{head}[destinations.x_1]\ntype = \"blackhole\"\n\n[api]{api}"),
+    )
+    .unwrap();
+    siem_relay::app::load_config(&cfg).expect("the file's own name");
+}
+
 /// A destination removed from the config file while the relay was stopped
 /// loses its checkpoint at the next start, as one removed at a reload does:
 /// a destination given its name later is new and starts at the oldest

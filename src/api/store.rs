@@ -27,6 +27,22 @@ struct StoreFile {
     destinations: BTreeMap<String, StoredDestination>,
 }
 
+/// The names of the destinations stored under `data_dir`, read without
+/// opening the store (no key made, no secret decrypted): for the config
+/// check, which must not change the data folder. Empty when there is no
+/// store, or it cannot be read (starting the API then says why).
+pub fn stored_names(data_dir: &Path) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Names {
+        destinations: BTreeMap<String, serde::de::IgnoredAny>,
+    }
+    std::fs::read(data_dir.join("api").join("destinations.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Names>(&bytes).ok())
+        .map(|n| n.destinations.into_keys().collect())
+        .unwrap_or_default()
+}
+
 /// Errors reading or writing the store.
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -136,7 +136,45 @@ pub fn records_fit(config: &Config) -> Vec<ConfigError> {
 /// its destination.)
 fn shared_files(config: &Config) -> Vec<ConfigError> {
     let sections: Vec<&SectionConfig> = config.destinations.iter().collect();
-    files_in_conflict(&config.base_dir, &config.data_path(), &sections)
+    let mut errors = files_in_conflict(&config.base_dir, &config.data_path(), &sections);
+    if config.api.is_some() {
+        errors.extend(stored_checkpoint_clashes(config, &sections));
+    }
+    errors
+}
+
+/// The file's destinations whose checkpoint file is that of a destination
+/// the admin API stored under another name (`x.1` in the file, `x_1` made
+/// by `POST`): at start the file's would run on the API's checkpoint, take
+/// its position and skip every record the ring holds, and the API's would
+/// not start. A stored name the file defines itself is the file's (the
+/// API's settings are dropped at start). Reloads and the API's `POST` see
+/// the running API destinations instead (see [`files_in_conflict`]).
+fn stored_checkpoint_clashes(config: &Config, sections: &[&SectionConfig]) -> Vec<ConfigError> {
+    let data_dir = config.data_path();
+    let cursors = data_dir.join("buffer").join("cursors");
+    let stored = crate::api::store::stored_names(&data_dir);
+    let mut errors = Vec::new();
+    for d in sections {
+        let file = checkpoint::path_for(&cursors, &d.name);
+        let clash = stored
+            .iter()
+            .filter(|s| !sections.iter().any(|d| d.name == **s))
+            .find(|s| checkpoint::path_for(&cursors, s) == file);
+        if let Some(api) = clash {
+            errors.push(ConfigError::new(
+                d.path(),
+                format!(
+                    "destinations `{api}` and `{}` would share the checkpoint file {}: each would take the other's position in the ring (and skip its events); `{api}` is a destination the admin API stored ({}): rename `{}` so that the two differ in more than characters outside A-Z, a-z, 0-9, `_` and `-`, or delete `{api}` through the API first",
+                    d.name,
+                    file.display(),
+                    data_dir.join("api").join("destinations.json").display(),
+                    d.name
+                ),
+            ));
+        }
+    }
+    errors
 }
 
 /// [`shared_files`] of `sections`, each error at the key of the later of
