@@ -481,7 +481,8 @@ fn a_ring_of_the_most_segments_starts_in_little_memory() {
 /// file name cannot hold (`siem.prod`, `siem_prod`) would share one
 /// checkpoint file (`buffer/cursors/siem_prod.json`): each took the
 /// other's position and skipped its events. `validate` and `run` refuse
-/// them, naming both destinations and the file.
+/// them, naming both destinations and the file, at the later one in the
+/// file (it was the later one by name: `siem prod` came first).
 #[test]
 fn destinations_of_one_checkpoint_file_are_refused() {
     let config = "data_dir = \"data\"\n\
@@ -490,22 +491,24 @@ fn destinations_of_one_checkpoint_file_are_refused() {
                   [destinations.siem_prod]\ntype = \"file\"\npath = \"out/prod2.ndjson\"\n\
                   [destinations.\"siem prod\"]\ntype = \"blackhole\"\n";
     let out = validate_fails(config);
-    // (sections come in the order of their names: `siem prod` first)
-    for (first, later) in [("siem prod", "siem.prod"), ("siem prod", "siem_prod")] {
+    // an error at each later one in the file, naming the first
+    for (later, at_line) in [
+        ("siem_prod", "destinations.siem_prod (line 8)"),
+        ("siem prod", "destinations.\"siem prod\" (line 11)"),
+    ] {
         assert!(
-            out.contains(&format!("destinations.{later}"))
-                && out.contains(&format!(
-                    "destinations `{first}` and `{later}` would share the checkpoint file"
-                )),
-            "{out}"
+            out.contains(&format!(
+                "{at_line}: destinations `siem.prod` and `{later}` would share the checkpoint file"
+            )),
+            "{later}:\n{out}"
         );
     }
+    assert!(!out.contains("destinations.\"siem.prod\""), "{out}");
     assert_eq!(
         out.matches("data/buffer/cursors/siem_prod.json").count(),
         2,
         "{out}"
     );
-    assert!(out.contains("destinations.siem_prod (line 8)"), "{out}");
     // names that make distinct files pass
     let (ok, out) = validate(
         &config
@@ -526,7 +529,7 @@ fn destinations_of_one_checkpoint_file_are_refused() {
     assert!(!o.status.success(), "{}", text(&o));
     assert!(
         text(&o)
-            .contains("destinations `siem prod` and `siem_prod` would share the checkpoint file"),
+            .contains("destinations `siem.prod` and `siem_prod` would share the checkpoint file"),
         "{}",
         text(&o)
     );
@@ -592,4 +595,194 @@ fn a_setting_that_must_be_a_table_says_so_without_a_rust_type() {
         "{out}"
     );
     assert!(!out.contains("struct"), "{out}");
+}
+
+/// An unknown key of an HTTP destination lists the keys every HTTP
+/// destination shares (`endpoint`, `ca`, `timeout`, `compression`,
+/// `compression_level`, `headers`) and suggests them: they were missing
+/// from the list, so `endpont` got no "did you mean `endpoint`?".
+#[test]
+fn an_unknown_http_destination_key_lists_and_suggests_the_shared_http_keys() {
+    let out = validate_fails(
+        "[destinations.s]\ntype = \"splunk_hec\"\nendpoint = \"http://127.0.0.1:21010\"\n\
+         token = \"x\"\ncompresion = \"gzip\"\n\
+         [destinations.h]\ntype = \"http\"\nendpont = \"http://127.0.0.1:21010/\"\n",
+    );
+    let http = "`endpoint`, `ca`, `timeout`, `compression`, `compression_level`, `headers`";
+    let common = "`enabled`, `batch_size`, `batch_bytes`, `batch_timeout`, `send_when_quiet`, \
+                  `concurrency`, `when_full`, `filter`, `redact`, `retry`, `dead_letter`";
+    assert!(
+        out.contains(&format!(
+            "destinations.h.endpont (line 8): unknown field `endpont`, expected one of \
+             `method`, `body`, `content_type`, `bearer_token`, `basic`, {http}, {common}; \
+             did you mean `endpoint`?"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("destinations.s.compresion (line 5): unknown field `compresion`")
+            && out.contains(&format!("{http}, {common}; did you mean `compression`?")),
+        "{out}"
+    );
+    // the key it meant is not also "required": the mistyped key is it
+    assert_eq!(
+        errors(&out),
+        at(&[
+            ("destinations.s.compresion", 5),
+            ("destinations.h.endpont", 8)
+        ]),
+        "{out}"
+    );
+    // every HTTP type, each shared key
+    let required = [
+        ("http", "endpoint = \"http://127.0.0.1:1\"\n"),
+        ("sumo_logic", "endpoint = \"http://127.0.0.1:1\"\n"),
+        ("elasticsearch", "endpoint = \"http://127.0.0.1:1\"\n"),
+        (
+            "splunk_hec",
+            "endpoint = \"http://127.0.0.1:1\"\ntoken = \"t\"\n",
+        ),
+        (
+            "sentinel",
+            "endpoint = \"http://127.0.0.1:1\"\ndcr_immutable_id = \"d\"\nstream = \"s\"\n\
+             tenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"x\"\nscope = \"sc\"\n",
+        ),
+        ("datadog", "api_key = \"k\"\n"),
+    ];
+    for (kind, keys) in required {
+        for (typo, meant) in [
+            ("timout = \"5s\"", "timeout"),
+            ("header = {}", "headers"),
+            ("compresion = \"gzip\"", "compression"),
+            ("compression_levl = 3", "compression_level"),
+            ("cas = \"ca.pem\"", "ca"),
+        ] {
+            let out = validate_fails(&format!(
+                "[destinations.d]\ntype = \"{kind}\"\n{keys}{typo}\n"
+            ));
+            let lines: Vec<&str> = out.lines().filter(|l| l.contains(".toml: ")).collect();
+            assert_eq!(lines.len(), 1, "{kind} {typo}:\n{out}");
+            assert!(
+                lines[0].contains(&format!("{http}, {common}; did you mean `{meant}`?")),
+                "{kind} {typo}:\n{out}"
+            );
+        }
+    }
+    // a required key of another format, mistyped: its `missing field` is
+    // not listed either, and the rest of the section is still checked
+    let out = validate_fails(
+        "[destinations.f]\ntype = \"file\"\npth = \"x.ndjson\"\nbatch_size = 5\nbogus = 1\n",
+    );
+    assert_eq!(
+        errors(&out),
+        at(&[("destinations.f.pth", 3), ("destinations.f.bogus", 5)]),
+        "{out}"
+    );
+    assert!(out.contains("did you mean `path`?"), "{out}");
+}
+
+/// A destination named with a dot (`[destinations."a.b"]`) is one key: its
+/// errors name it quoted, as TOML does, at their lines and in the file's
+/// order (they were `destinations.a.b.bogus`, without a line, after all
+/// the others).
+#[test]
+fn a_quoted_destination_name_keeps_its_errors_lines_and_order() {
+    let out = validate_fails(
+        "data_dir = \"data\"\n[destinations.x]\ntype = \"elasticsearh\"\n\
+         [destinations.\"a.b\"]\ntype = \"file\"\npath = \"o.ndjson\"\nbogus = 1\n\
+         [destinations.z]\ntype = \"Splunk_HEC\"\n\
+         [destinations.\"c d\"]\ntype = \"file\"\npath = \"p.ndjson\"\nbatch_size = \"x\"\n\
+         [sources.\"in.tcp\"]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:0\"\nbogus = 2\n",
+    );
+    assert_eq!(
+        errors(&out),
+        at(&[
+            ("destinations.x.type", 3),
+            ("destinations.\"a.b\".bogus", 7),
+            ("destinations.z.type", 9),
+            ("destinations.\"c d\".batch_size", 13),
+            ("sources.\"in.tcp\".bogus", 17),
+        ]),
+        "{out}"
+    );
+    assert!(
+        out.contains("destinations.\"a.b\".bogus (line 7): unknown field `bogus`"),
+        "{out}"
+    );
+}
+
+/// A mistyped `type` in another letter case, or one that is a word or the
+/// start of a known type's name (`splunk`, `elastic`, `sumo`), gets that
+/// type suggested: only types within two edits did.
+#[test]
+fn a_type_in_another_case_or_a_word_of_it_gets_it_suggested() {
+    let mut config = String::new();
+    let dests = [
+        ("Splunk_HEC", "splunk_hec"),
+        ("splunk", "splunk_hec"),
+        ("SPLUNK", "splunk_hec"),
+        ("elastic", "elasticsearch"),
+        ("sumo", "sumo_logic"),
+        ("File", "file"),
+    ];
+    for (i, (kind, _)) in dests.iter().enumerate() {
+        config.push_str(&format!("[destinations.d{i}]\ntype = \"{kind}\"\n"));
+    }
+    let srcs = [
+        ("SYSLOG_TCP", "syslog_tcp"),
+        ("Http", "http"),
+        ("UDP", "syslog_udp"),
+    ];
+    for (i, (kind, _)) in srcs.iter().enumerate() {
+        config.push_str(&format!(
+            "[sources.s{i}]\ntype = \"{kind}\"\naddress = \"127.0.0.1:0\"\n"
+        ));
+    }
+    let out = validate_fails(&config);
+    for (i, (kind, meant)) in dests.iter().enumerate() {
+        assert!(
+            out.contains(&format!(
+                "destinations.d{i}.type (line {}): unknown destination type `{kind}`",
+                2 * i + 2
+            )) && out
+                .lines()
+                .any(|l| l.contains(&format!("destinations.d{i}.type"))
+                    && l.ends_with(&format!("; did you mean `{meant}`?"))),
+            "{kind}:\n{out}"
+        );
+    }
+    for (i, (kind, meant)) in srcs.iter().enumerate() {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(&format!("sources.s{i}.type"))
+                    && l.contains(&format!("unknown source type `{kind}`"))
+                    && l.ends_with(&format!("; did you mean `{meant}`?"))),
+            "{kind}:\n{out}"
+        );
+    }
+}
+
+/// A number setting given something else says what it takes in words
+/// (it named the Rust type: `expected usize`), for every such key.
+#[test]
+fn a_number_setting_says_so_without_a_rust_type() {
+    let out = validate_fails(
+        "[sources.t]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:0\"\nmax_connections = \"many\"\n\
+         [destinations.f]\ntype = \"file\"\npath = \"x.ndjson\"\nbatch_size = \"lots\"\n\
+         concurrency = -1\nretry = { max_attempts = 1.5 }\n\
+         [destinations.h]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:1\"\n\
+         compression_level = \"max\"\n",
+    );
+    for expected in [
+        "sources.t.max_connections (line 4): invalid type: string \"many\", expected a whole number, 0 or more",
+        "destinations.f.batch_size (line 8): invalid type: string \"lots\", expected a whole number, 0 or more",
+        "destinations.f.concurrency (line 9): invalid value: integer `-1`, expected a whole number, 0 or more",
+        "destinations.f.retry.max_attempts (line 10): invalid type: floating point `1.5`, expected a whole number from 0 to 4294967295",
+        "destinations.h.compression_level (line 14): invalid type: string \"max\", expected a whole number from 0 to 4294967295",
+    ] {
+        assert!(out.contains(expected), "{expected}\n{out}");
+    }
+    for rust in ["usize", "u32", "u64"] {
+        assert!(!out.contains(rust), "{rust}:\n{out}");
+    }
 }

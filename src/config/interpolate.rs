@@ -13,8 +13,9 @@ pub fn interpolate_env(
     errors: &mut Vec<ConfigError>,
 ) {
     for (k, v) in table.iter_mut() {
+        let k = super::quote_key(k);
         let p = if path.is_empty() {
-            k.clone()
+            k.into_owned()
         } else {
             format!("{path}.{k}")
         };

@@ -9,6 +9,7 @@
 
 mod expected;
 mod interpolate;
+mod keypath;
 mod spans;
 mod suggest;
 mod units;
@@ -23,7 +24,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use interpolate::interpolate_env;
-pub use suggest::{closest, did_you_mean};
+pub use keypath::quote_key;
+pub use suggest::{closest, closest_type, did_you_mean};
 pub use units::{parse_duration, parse_size, ByteSize, HumanDuration};
 
 /// One configuration problem, with the key path it concerns.
@@ -230,17 +232,24 @@ impl ApiToken {
                 ));
                 continue;
             };
+            // checked as a section `api.tokens`, its errors then put at
+            // the element (`tokens[0]` is no key name, to quote)
             let token = SectionConfig {
                 section: "api",
-                name: format!("tokens[{i}]"),
+                name: "tokens".to_string(),
                 kind: String::new(),
                 table: table.clone(),
             };
-            let found = every_error(&token, |t| {
+            let mut found = every_error(&token, |t| {
                 t.settings::<ApiToken>()
                     .map_err(|e| vec![e])?
                     .check(&t.path())
             });
+            for e in &mut found {
+                if let Some(rest) = e.path.strip_prefix("api.tokens") {
+                    e.path = format!("api.tokens[{i}]{rest}");
+                }
+            }
             match found.is_empty() {
                 true => good.extend(token.settings::<ApiToken>().ok()),
                 false => errors.extend(found),
@@ -283,9 +292,10 @@ pub struct SectionConfig {
 }
 
 impl SectionConfig {
-    /// `sources.NAME` / `destinations.NAME`.
+    /// `sources.NAME` / `destinations.NAME`, NAME quoted when it is no
+    /// TOML bare key (`destinations."siem.prod"`, see [`quote_key`]).
     pub fn path(&self) -> String {
-        format!("{}.{}", self.section, self.name)
+        format!("{}.{}", self.section, quote_key(&self.name))
     }
 
     /// Deserialises the whole table (minus `type`) into `T`, mapping errors to
@@ -311,8 +321,8 @@ pub fn peel(table: &mut toml::Table, keys: &[&str]) -> toml::Table {
 pub fn table_into<T: DeserializeOwned>(table: &toml::Table, path: &str) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
         let msg = e.inner().message().trim().to_string();
-        let mut key = e.path().to_string();
-        if key == "." || key == "?" {
+        let mut key = written_path(e.path());
+        if key == "?" {
             key.clear();
         }
         // A missing field's error points at its parent; add the field to the path.
@@ -336,6 +346,30 @@ pub fn table_into<T: DeserializeOwned>(table: &toml::Table, path: &str) -> Resul
     })
 }
 
+/// `path` as the config's errors write key paths: its keys joined by `.`,
+/// each quoted when it is no TOML bare key (serde's own `Display` joins
+/// them as they are: `destinations.a.b` for the key `a.b`).
+fn written_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path {
+        let key = match segment {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } => quote_key(key),
+            Segment::Enum { variant } => quote_key(variant),
+            Segment::Unknown => "?".into(),
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&key);
+    }
+    out
+}
+
 /// Every problem `check` finds in `section`, not only the first (serde
 /// stops at a section's first bad key, and a module's checks at their
 /// first failure): after errors at keys of the section, `check` runs again
@@ -352,7 +386,10 @@ pub fn table_into<T: DeserializeOwned>(table: &toml::Table, path: &str) -> Resul
 /// is an error that holds against the default of a key left out (see
 /// [`ConfigError::against_default_of`]): the section sets that key, so
 /// its default is not in effect; the error's own key is left out then
-/// (unlisted) to check the rest.
+/// (unlisted) to check the rest. An unknown key with a suggestion
+/// (`endpont`, "did you mean `endpoint`?") counts as the key suggested,
+/// when the section does not have that one: its `missing field` or
+/// "required" is the mistyped key's, and is not listed either.
 pub fn every_error(
     section: &SectionConfig,
     mut check: impl FnMut(&SectionConfig) -> Result<(), Vec<ConfigError>>,
@@ -395,6 +432,11 @@ pub fn every_error(
             }
             if found.contains(&e) {
                 continue;
+            }
+            if let Some(meant) = key.as_deref().and_then(|k| meant_key(&e, k)) {
+                if !holds_key(&section.table, &meant) && !left_out.contains(&meant) {
+                    left_out.push(meant);
+                }
             }
             found.push(e);
             if let Some(k) = key {
@@ -475,10 +517,10 @@ fn key_at_fault(e: &ConfigError, path: &str) -> Option<Vec<String>> {
         rest if path.is_empty() || rest.is_empty() => rest,
         rest => rest.strip_prefix('.')?,
     };
-    let mut key: Vec<String> = rest
-        .split('.')
+    let mut key: Vec<String> = keypath::split(rest)
+        .into_iter()
+        .map(|s| s.key)
         .filter(|k| !k.is_empty())
-        .map(|k| k.split('[').next().unwrap_or(k).to_string())
         .collect();
     if let Some(unknown) = e
         .message
@@ -490,6 +532,27 @@ fn key_at_fault(e: &ConfigError, path: &str) -> Option<Vec<String>> {
         }
     }
     (!key.is_empty()).then_some(key)
+}
+
+/// The key an error at the unknown `key` suggests instead (its message
+/// ends in "did you mean `NAME`?"): `NAME` beside it.
+fn meant_key(e: &ConfigError, key: &[String]) -> Option<Vec<String>> {
+    let unknown = e.message.strip_prefix("unknown field `")?;
+    let name = unknown.strip_suffix("`?")?.rsplit_once("did you mean `")?.1;
+    let (_, above) = key.split_last()?;
+    Some(above.iter().cloned().chain([name.to_string()]).collect())
+}
+
+/// Whether `table` holds `key`.
+fn holds_key(table: &toml::Table, key: &[String]) -> bool {
+    match key {
+        [] => false,
+        [last] => table.contains_key(last),
+        [first, rest @ ..] => match table.get(first) {
+            Some(toml::Value::Table(inner)) => holds_key(inner, rest),
+            _ => false,
+        },
+    }
 }
 
 /// Removes the deepest key of `key` that `table` holds. False when it holds
@@ -669,14 +732,14 @@ impl Config {
                     Some(toml::Value::String(s)) => s,
                     Some(_) => {
                         errors.push(ConfigError::new(
-                            format!("{section}.{name}.type"),
+                            format!("{section}.{}.type", quote_key(&name)),
                             "must be a string",
                         ));
                         continue;
                     }
                     None => {
                         errors.push(ConfigError::new(
-                            format!("{section}.{name}.type"),
+                            format!("{section}.{}.type", quote_key(&name)),
                             "missing: every section needs a `type`",
                         ));
                         continue;
@@ -687,6 +750,16 @@ impl Config {
                     name,
                     kind,
                     table,
+                });
+            }
+        }
+        // the sections in the file's order (the table's is by name): a
+        // clash between two is reported at the later one in the file
+        if let Some(spans) = spans::Spans::parse(text) {
+            for out in [&mut cfg.sources, &mut cfg.destinations] {
+                out.sort_by_cached_key(|s| {
+                    let path = keypath::split(&s.path());
+                    spans.start_of_whole(&path).unwrap_or(usize::MAX)
                 });
             }
         }
@@ -724,11 +797,13 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// Best-effort line of a dotted key path in config text: an array
-/// element's from the parser's spans (see [`spans`]), else finds the
+/// Best-effort line of a dotted key path in config text: from the
+/// parser's spans (see [`spans`]: the deepest key of the path the text
+/// holds, a value's line or a table's header), else (text the spans
+/// cannot be read from, or holding no key of the path) a search for the
 /// section header, then the key.
 pub fn key_line(text: &str, path: &str) -> Option<usize> {
-    if let Some(line) = spans::element_line(text, path) {
+    if let Some(line) = spans::path_line(text, path) {
         return Some(line);
     }
     let parts: Vec<&str> = path.split('.').collect();

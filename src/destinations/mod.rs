@@ -49,9 +49,10 @@ pub struct BuildContext {
 }
 
 impl BuildContext {
-    /// `destinations.NAME`, for error key paths.
+    /// `destinations.NAME`, for error key paths (NAME quoted when it is no
+    /// TOML bare key, as [`SectionConfig::path`](crate::config::SectionConfig::path)).
     pub fn path(&self) -> String {
-        format!("destinations.{}", self.name)
+        format!("destinations.{}", crate::config::quote_key(&self.name))
     }
     /// Resolves a path from the config against the config file's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {

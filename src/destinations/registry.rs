@@ -4,6 +4,7 @@
 
 use super::dead_letter::DeadLetter;
 use super::filter::Filter;
+use super::http_transport::HTTP_KEYS;
 use super::redact::Redactor;
 use super::settings::{CommonSettings, COMMON_KEYS};
 use super::sink::Sink;
@@ -12,25 +13,32 @@ use super::{
     blackhole, datadog, elasticsearch, file, http, sentinel, splunk_hec, stdout, sumo_logic,
     syslog, BuildContext,
 };
-use crate::config::{closest, did_you_mean, ConfigError, SectionConfig};
+use crate::config::{closest, closest_type, did_you_mean, ConfigError, SectionConfig};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 type Builder = fn(toml::Table, &BuildContext) -> Result<Arc<dyn Sink>, ConfigError>;
 
-/// The wire formats, by `type`.
-const KINDS: &[(&str, Builder)] = &[
-    ("file", file::build),
-    ("stdout", stdout::build),
-    ("blackhole", blackhole::build),
-    ("splunk_hec", splunk_hec::build),
-    ("elasticsearch", elasticsearch::build),
-    ("datadog", datadog::build),
-    ("sentinel", sentinel::build),
-    ("sumo_logic", sumo_logic::build),
-    ("http", http::build),
-    ("syslog", syslog::build),
+/// The keys a format takes that its own settings do not list: those it
+/// peels off its table before it reads the rest (the HTTP formats' shared
+/// keys), for the list of an unknown key's error.
+type SharedKeys = &'static [&'static str];
+
+const HTTP: SharedKeys = &HTTP_KEYS;
+
+/// The wire formats, by `type`, and the shared keys each takes.
+const KINDS: &[(&str, Builder, SharedKeys)] = &[
+    ("file", file::build, &[]),
+    ("stdout", stdout::build, &[]),
+    ("blackhole", blackhole::build, &[]),
+    ("splunk_hec", splunk_hec::build, HTTP),
+    ("elasticsearch", elasticsearch::build, HTTP),
+    ("datadog", datadog::build, HTTP),
+    ("sentinel", sentinel::build, HTTP),
+    ("sumo_logic", sumo_logic::build, HTTP),
+    ("http", http::build, HTTP),
+    ("syslog", syslog::build, &[]),
 ];
 
 /// Stream-like outputs whose lines should keep ring order: one batch in
@@ -68,7 +76,7 @@ fn kind_defaults(kind: &str) -> Vec<(&'static str, toml::Value)> {
 
 /// The `type` names this build knows.
 pub fn kinds() -> Vec<&'static str> {
-    KINDS.iter().map(|(k, _)| *k).collect()
+    KINDS.iter().map(|(k, _, _)| *k).collect()
 }
 
 /// The keys naming files a wire format reads once, when it is built: the
@@ -95,10 +103,10 @@ pub fn build(
     data_dir: &Path,
 ) -> Result<Destination, ConfigError> {
     let path = section.path();
-    let builder = KINDS
+    let (builder, shared) = KINDS
         .iter()
-        .find(|(k, _)| *k == section.kind)
-        .map(|(_, b)| *b)
+        .find(|(k, _, _)| *k == section.kind)
+        .map(|(_, b, shared)| (*b, *shared))
         .ok_or_else(|| {
             ConfigError::new(
                 format!("{path}.type"),
@@ -106,7 +114,7 @@ pub fn build(
                     "unknown destination type `{}` (known: {}){}",
                     section.kind,
                     kinds().join(", "),
-                    did_you_mean(closest(&section.kind, kinds()))
+                    did_you_mean(closest_type(&section.kind, kinds()))
                 ),
             )
         })?;
@@ -124,7 +132,7 @@ pub fn build(
     };
     // what the wire format was given (endpoint, credentials, …), as text
     let wire_settings = format!("{}\n{table}", section.kind);
-    let sink = builder(table, &ctx).map_err(|e| suggest_key(e, &path))?;
+    let sink = builder(table, &ctx).map_err(|e| suggest_key(e, &path, shared))?;
     let dl_path = match &common.dead_letter {
         Some(p) => {
             let p = ctx.resolve(p);
@@ -187,10 +195,12 @@ fn check_dead_letter_path(p: &Path) -> Result<(), String> {
 /// An `unknown field` error of a format's keys, with the closest known
 /// key suggested. At the section's own level (`path` is
 /// `destinations.NAME`) the known keys are the format's (which serde's
-/// message lists) and those every destination takes (which it does not:
-/// they were taken out before the format read the rest): the message
-/// lists them all. A key unknown in a table below (`tls`) keeps its list.
-fn suggest_key(mut e: ConfigError, path: &str) -> ConfigError {
+/// message lists), the `shared` ones it takes (the HTTP formats'
+/// `endpoint`, `ca`, …) and those every destination takes (which it does
+/// not list: they were taken out before the format read the rest): the
+/// message lists them all. A key unknown in a table below (`tls`) keeps
+/// its list.
+fn suggest_key(mut e: ConfigError, path: &str, shared: SharedKeys) -> ConfigError {
     let Some(rest) = e.message.strip_prefix("unknown field `") else {
         return e;
     };
@@ -205,8 +215,8 @@ fn suggest_key(mut e: ConfigError, path: &str) -> ConfigError {
                 .collect()
         })
         .unwrap_or_default();
-    if e.path == format!("{path}.{unknown}") {
-        for k in COMMON_KEYS {
+    if e.path == format!("{path}.{}", crate::config::quote_key(&unknown)) {
+        for k in shared.iter().chain(&COMMON_KEYS) {
             if !known.iter().any(|n| n == k) {
                 known.push(k.to_string());
             }

@@ -22,7 +22,7 @@ pub mod tcp;
 pub mod tls;
 pub mod udp;
 
-use crate::config::{closest, did_you_mean, every_error, ConfigError, SectionConfig};
+use crate::config::{closest, closest_type, did_you_mean, every_error, ConfigError, SectionConfig};
 use crate::event::EncodedEvent;
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
@@ -172,16 +172,17 @@ fn check_in(section: &SectionConfig, base_dir: &Path) -> Result<(), Vec<ConfigEr
     }
 }
 
-/// The source type a mistyped one was meant to be: the one whose
-/// transport (`tcp` of `syslog_tcp`) it is, else the closest of
-/// [`KINDS`], else the one whose transport it is closest to.
+/// The source type a mistyped one was meant to be, whatever the letter
+/// case: the one whose transport (`tcp` of `syslog_tcp`) it is, else the
+/// [`closest_type`] of [`KINDS`], else the one whose transport it is
+/// closest to.
 fn closest_kind(word: &str) -> Option<&'static str> {
     fn transport(kind: &'static str) -> &'static str {
         kind.strip_prefix("syslog_").unwrap_or(kind)
     }
     let by_transport = |t: &str| KINDS.into_iter().find(|k| transport(k) == t);
-    by_transport(word)
-        .or_else(|| closest(word, KINDS))
+    by_transport(&word.to_lowercase())
+        .or_else(|| closest_type(word, KINDS))
         .or_else(|| by_transport(closest(word, KINDS.map(transport))?))
 }
 

@@ -167,7 +167,7 @@ impl LiveTls {
         let contents = TlsFileContents::read(&files)?;
         let config = server_config_from(&contents, &files)?;
         Ok(LiveTls {
-            path: format!("sources.{name}"),
+            path: format!("sources.{}", crate::config::quote_key(name)),
             files,
             current: RwLock::new((contents, Arc::new(config))),
         })

@@ -35,7 +35,7 @@ pub use pack::pack;
 pub use pack::{posts, Framing, Limits, Packed, Packer};
 pub use settings::{
     basic_auth, local_hostname, origin_of, secret_header, validate_endpoint, Compression,
-    HttpSettings, OwnHeader, DEFAULT_GZIP_LEVEL,
+    HttpSettings, OwnHeader, DEFAULT_GZIP_LEVEL, HTTP_KEYS,
 };
 pub use sink::{client_for, HttpSink};
 

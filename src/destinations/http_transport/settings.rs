@@ -84,7 +84,10 @@ struct RawHttpSettings {
     headers: BTreeMap<String, String>,
 }
 
-const HTTP_KEYS: [&str; 6] = [
+/// The keys every HTTP destination takes, peeled off its table before its
+/// format reads the rest (so the format's `unknown field` error does not
+/// list them: the registry adds them).
+pub const HTTP_KEYS: [&str; 6] = [
     "endpoint",
     "ca",
     "timeout",
