@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use siem_relay::app;
 use siem_relay::buffer;
 use siem_relay::config::Config;
-use siem_relay::destinations::{registry, Batch, BatchEvent};
+use siem_relay::destinations::{registry, Batch, BatchEvent, CommonSettings};
 use siem_relay::event::{Event, Severity};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -140,7 +140,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             action: BufferAction::Salvage { config },
         } => {
             let config = load(&config)?;
-            let (ring, report, done) = buffer::open_and_salvage(app::ring_settings(&config))?;
+            let (ring, report, done) =
+                buffer::open_and_salvage(app::ring_settings(&config), &configured(&config))?;
             println!(
                 "ring: {} records, {} quarantined on open",
                 report.records(),
@@ -156,6 +157,20 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The config file's destinations, as `buffer salvage` tells of them.
+fn configured(config: &Config) -> Vec<buffer::ConfiguredDestination> {
+    config
+        .destinations
+        .iter()
+        .map(|d| buffer::ConfiguredDestination {
+            name: d.name.clone(),
+            // (the config is validated: a bad `enabled` did not get here)
+            enabled: CommonSettings::peel_from(&mut d.table.clone(), &d.path())
+                .map_or(true, |c| c.enabled),
+        })
+        .collect()
 }
 
 fn validate(path: &Path) -> Result<ExitCode> {

@@ -460,3 +460,120 @@ fn a_salvage_that_fills_the_ring_keeps_its_report_for_the_next_start() {
     assert_eq!(metadata_u64(salvage[0], "records"), per_segment);
     assert!(!ring_dir(d.path()).join("notices-pending").exists());
 }
+
+/// Fills the ring in `dir` past its size (its oldest records reused), puts
+/// a copy of one of its segments in quarantine, and writes a config with a
+/// disabled `bh` (whose checkpoint is at the record `bh_at` picks of the
+/// oldest and the next) and an enabled `down` that has none. Returns the
+/// config file.
+fn full_ring_and_two_destinations(dir: &Path, bh_at: impl Fn(u64, u64) -> u64) -> PathBuf {
+    let (ring, _) = Ring::open(settings(dir)).unwrap();
+    for i in 0..4 {
+        ring.append(&(i * 1000..(i + 1) * 1000).map(ev).collect::<Vec<_>>())
+            .unwrap();
+    }
+    let oldest = ring.oldest_seq();
+    assert!(oldest > 0, "the ring wrapped");
+    let next = ring.next_seq();
+    ring.close().unwrap();
+    drop(ring);
+    let buffer = ring_dir(dir);
+    let segment = inspect(&buffer).unwrap().segments[2].file.clone();
+    std::fs::create_dir_all(buffer.join("quarantine")).unwrap();
+    std::fs::copy(
+        buffer.join(&segment),
+        buffer.join("quarantine").join(format!("{segment}.copy")),
+    )
+    .unwrap();
+    std::fs::create_dir_all(buffer.join("cursors")).unwrap();
+    std::fs::write(
+        buffer.join("cursors/bh.json"),
+        format!(
+            r#"{{"seq":{},"dropped":0,"skipped_to":0}}"#,
+            bh_at(oldest, next)
+        ),
+    )
+    .unwrap();
+    let cfg = dir.join("relay.toml");
+    let config = format!(
+        "data_dir = {:?}\n\n[buffer]\nmax_bytes = \"512KiB\"\nsegment_bytes = \"64KiB\"\n\n\
+         [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:1\"\nmax_message_bytes = \"8KiB\"\n\n\
+         [destinations.bh]\ntype = \"blackhole\"\nenabled = false\n\n\
+         [destinations.down]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:1/\"\nwhen_full = \"block\"\n",
+        dir.join("data").display().to_string()
+    );
+    std::fs::write(&cfg, config).unwrap();
+    cfg
+}
+
+/// Runs `siem-relay buffer salvage` with `cfg`: its exit code and output.
+fn salvage_with(cfg: &Path) -> (Option<i32>, String) {
+    let o = Command::new(BIN)
+        .args(["buffer", "salvage", "--config", cfg.to_str().unwrap()])
+        .env("SIEM_RELAY_LOG", "warn")
+        .output()
+        .expect("siem-relay runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.code(), text)
+}
+
+/// A salvage refused for want of room names every destination whose
+/// records are in the way, by what it is and what frees them (QA: it named
+/// `bh`, a disabled `drop_oldest` destination, as `when_full = block`,
+/// behind "invalid ring settings", and not `down`, the enabled one that
+/// had received nothing).
+#[test]
+fn a_refused_salvage_names_each_destination_in_the_way_by_what_it_is() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = full_ring_and_two_destinations(d.path(), |oldest, _| oldest);
+    let (code, out) = salvage_with(&cfg);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("stays in quarantine"), "{out}");
+    assert!(!out.contains("invalid ring settings"), "{out}");
+    assert!(!out.contains("when_full"), "{out}");
+    assert!(
+        out.contains("`down` (no checkpoint yet: it starts at the ring's oldest record)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`bh` (disabled, `enabled = false`; its checkpoint is at record"),
+        "{out}"
+    );
+    assert!(
+        out.contains("start the relay so that `down` delivers them first"),
+        "{out}"
+    );
+    assert!(
+        out.contains("enable `bh` (it then receives them) or remove it from the config"),
+        "{out}"
+    );
+    assert_eq!(
+        siem_relay::buffer::recovery::quarantined_files(&ring_dir(d.path())).len(),
+        1
+    );
+}
+
+/// An enabled destination without a checkpoint has received nothing: the
+/// salvage holds the whole ring for it (it starts at the oldest record),
+/// however far another destination's checkpoint is. It held only the
+/// checkpoints there were, and wrapped over the records `down` had not
+/// received as soon as `bh`'s was at the newest record.
+#[test]
+fn a_salvage_holds_the_records_of_an_enabled_destination_without_a_checkpoint() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = full_ring_and_two_destinations(d.path(), |_, next| next);
+    let oldest = inspect(&ring_dir(d.path())).unwrap().oldest_seq();
+    let (code, out) = salvage_with(&cfg);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("`down` (no checkpoint yet"), "{out}");
+    assert!(!out.contains("`bh`"), "bh has received everything: {out}");
+    assert_eq!(
+        inspect(&ring_dir(d.path())).unwrap().oldest_seq(),
+        oldest,
+        "nothing overwritten"
+    );
+}

@@ -23,4 +23,6 @@ pub mod segment;
 pub use cursor::{Acker, CheckpointWrite, Cursor, ReadRecord};
 pub use recovery::{inspect, RecoveryReport};
 pub use ring::{AppendError, BufferError, OwnedAppend, Ring, RingSettings, RingStats, WhenFull};
-pub use salvage::{open_and_salvage, salvage, Salvaged};
+pub use salvage::{
+    open_and_salvage, salvage, ConfiguredDestination, Holder, SalvageError, Salvaged,
+};

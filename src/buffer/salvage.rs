@@ -4,10 +4,13 @@
 //!
 //! It runs with the relay stopped, so no destination holds its place in
 //! the ring: salvage holds them instead, with a `block` cursor at each
-//! destination's checkpoint (at the oldest record when there is none), and
+//! checkpoint and at the oldest record for each enabled destination of the
+//! config without one (at the oldest record when there is neither), and
 //! appends each file's records whole or not at all. A ring without room
 //! for them refuses: wrapped over, it destroyed records no destination had
-//! received, with nothing said.
+//! received, with nothing said. The refusal ([`SalvageError::NoRoom`])
+//! names every destination whose records are in the way, by what it is
+//! (enabled, disabled, not in the config file) and what frees them.
 //!
 //! What it brought back is said in the stream (a `relay.buffer.salvage`
 //! event a file) and is no loss: the sequence numbers the records had are
@@ -18,11 +21,13 @@
 
 use super::checkpoint;
 use super::recovery::{self, quarantined_files, salvageable, Quarantined, RecoveryReport};
-use super::ring::{io_err, BufferError, Ring, RingSettings, WhenFull};
+use super::ring::{io_err, AppendError, BufferError, Ring, RingSettings, WhenFull};
 use super::Cursor;
 use crate::event::{EncodedEvent, Event, Severity};
 use serde::Serialize;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use thiserror::Error;
 
 /// What a salvage run did with one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,13 +36,206 @@ pub struct Salvaged {
     pub records: u64,
 }
 
+/// A destination of the config file, as salvage needs to know it: whose
+/// records it holds, and what a refusal tells the operator to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredDestination {
+    pub name: String,
+    pub enabled: bool,
+}
+
+/// Why salvage holds records of the ring (a refusal names each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// An enabled destination of the config file: from its checkpoint, or
+    /// (`checkpoint: None`) from the oldest record, where it starts.
+    Enabled {
+        name: String,
+        checkpoint: Option<u64>,
+    },
+    /// A destination configured with `enabled = false` that has a
+    /// checkpoint: it has not received what lies above it.
+    Disabled { name: String, checkpoint: u64 },
+    /// A checkpoint of no destination in the config file: an admin API
+    /// destination's, or one removed while the relay was stopped.
+    Unconfigured { name: String, checkpoint: u64 },
+    /// No destination has a checkpoint (nor is one enabled in the config):
+    /// every record of the ring is still to be delivered.
+    Everything,
+}
+
+impl Holder {
+    /// The destination's name (none for [`Holder::Everything`]).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Holder::Enabled { name, .. }
+            | Holder::Disabled { name, .. }
+            | Holder::Unconfigured { name, .. } => Some(name),
+            Holder::Everything => None,
+        }
+    }
+}
+
+/// Why `buffer salvage` stopped.
+#[derive(Debug, Error)]
+pub enum SalvageError {
+    #[error(transparent)]
+    Buffer(#[from] BufferError),
+    /// The ring has no room for a file's records without overwriting
+    /// records that `holders` have not received.
+    #[error("{} stays in quarantine, none of its {records} records appended: the ring has no room for them without overwriting records not yet delivered to {}. {}",
+        file.display(), HolderList(holders), Advice { holders, cursors: cursors.as_path() })]
+    NoRoom {
+        file: PathBuf,
+        records: usize,
+        holders: Vec<Holder>,
+        /// The ring's `cursors` folder, for the checkpoint files named.
+        cursors: PathBuf,
+    },
+    /// The append of a file's records failed for another reason.
+    #[error("{} stays in quarantine, none of its {records} records appended: {source}", file.display())]
+    Append {
+        file: PathBuf,
+        records: usize,
+        source: AppendError,
+    },
+}
+
+/// `holders`, as a refusal lists them.
+struct HolderList<'a>(&'a [Holder]);
+
+impl fmt::Display for HolderList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, h) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(if i + 1 == self.0.len() { " and " } else { ", " })?;
+            }
+            match h {
+                Holder::Enabled {
+                    name,
+                    checkpoint: Some(seq),
+                } => write!(f, "`{name}` (its checkpoint is at record {seq})")?,
+                Holder::Enabled {
+                    name,
+                    checkpoint: None,
+                } => write!(
+                    f,
+                    "`{name}` (no checkpoint yet: it starts at the ring's oldest record)"
+                )?,
+                Holder::Disabled { name, checkpoint } => write!(
+                    f,
+                    "`{name}` (disabled, `enabled = false`; its checkpoint is at record {checkpoint})"
+                )?,
+                Holder::Unconfigured { name, checkpoint } => write!(
+                    f,
+                    "`{name}` (not in the config file: an admin API destination, or one removed \
+                     while the relay was stopped; its checkpoint is at record {checkpoint})"
+                )?,
+                Holder::Everything => f.write_str(
+                    "any destination (none has a checkpoint: every record of the ring is still \
+                     to be delivered)",
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What frees the records `holders` hold, as a refusal advises it.
+struct Advice<'a> {
+    holders: &'a [Holder],
+    cursors: &'a Path,
+}
+
+impl fmt::Display for Advice<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let of = |kind: fn(&Holder) -> bool| -> Vec<&str> {
+            self.holders
+                .iter()
+                .filter(|h| kind(h))
+                .filter_map(Holder::name)
+                .collect()
+        };
+        let quoted = |names: &[&str]| -> String {
+            let v: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            v.join(", ")
+        };
+        let files = |names: &[&str]| -> String {
+            let v: Vec<String> = names
+                .iter()
+                .map(|n| checkpoint::path_for(self.cursors, n).display().to_string())
+                .collect();
+            v.join(", ")
+        };
+        let one = |names: &[&str], it: &'static str, they: &'static str| match names.len() {
+            1 => it,
+            _ => they,
+        };
+        let mut ways = Vec::new();
+        let enabled = of(|h| matches!(h, Holder::Enabled { .. }));
+        if !enabled.is_empty() {
+            ways.push(format!(
+                "start the relay so that {} {} them first",
+                quoted(&enabled),
+                one(&enabled, "delivers", "deliver")
+            ));
+        } else if self.holders.contains(&Holder::Everything) {
+            ways.push("start the relay so that its destinations deliver them first".into());
+        }
+        let disabled = of(|h| matches!(h, Holder::Disabled { .. }));
+        if !disabled.is_empty() {
+            ways.push(format!(
+                "enable {} ({} then {} them) or remove {} from the config (the relay's next \
+                 start deletes {} checkpoint, {})",
+                quoted(&disabled),
+                one(&disabled, "it", "they"),
+                one(&disabled, "receives", "receive"),
+                one(&disabled, "it", "them"),
+                one(&disabled, "its", "their"),
+                files(&disabled)
+            ));
+        }
+        let unconfigured = of(|h| matches!(h, Holder::Unconfigured { .. }));
+        if !unconfigured.is_empty() {
+            ways.push(format!(
+                "start the relay (it delivers them to {} if {}, and otherwise deletes {} \
+                 checkpoint, {})",
+                quoted(&unconfigured),
+                one(
+                    &unconfigured,
+                    "it is an admin API destination",
+                    "they are admin API destinations"
+                ),
+                one(&unconfigured, "its", "their"),
+                files(&unconfigured)
+            ));
+        }
+        ways.push("raise `max_bytes`".into());
+        let last = ways.pop().unwrap_or_default();
+        if ways.is_empty() {
+            write!(f, "To make room: {last}")?;
+        } else {
+            write!(f, "To make room: {}; or {last}", ways.join("; "))?;
+        }
+        f.write_str(". Then salvage again")
+    }
+}
+
 /// Holds, while salvage appends, the records no destination has
 /// acknowledged: a `block` cursor at each checkpoint in the ring's
-/// `cursors` folder, or at the oldest record when there is none (then
-/// every record is still to be delivered).
-fn hold_undelivered(ring: &Ring) -> Result<Vec<Cursor>, BufferError> {
+/// `cursors` folder (whatever the destination's `when_full`, and whether
+/// it is enabled or not), and at the oldest record for each enabled
+/// destination of `configured` without one (it starts there). With none of
+/// those, at the oldest record: every record is still to be delivered. A
+/// disabled destination without a checkpoint holds nothing: the running
+/// relay does not hold the ring for it either, and it starts at the oldest
+/// record once enabled.
+fn hold_undelivered(
+    ring: &Ring,
+    configured: &[ConfiguredDestination],
+) -> Result<Vec<(Cursor, Holder)>, BufferError> {
     let dir = ring.settings().dir.join("cursors");
-    let names: Vec<String> = std::fs::read_dir(&dir)
+    let mut stems: Vec<String> = std::fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
@@ -47,31 +245,65 @@ fn hold_undelivered(ring: &Ring) -> Result<Vec<Cursor>, BufferError> {
                 .collect()
         })
         .unwrap_or_default();
-    // never committed: the checkpoints stay as they are
+    stems.sort();
     let mut held = Vec::new();
-    for name in &names {
-        held.push(ring.cursor(name, WhenFull::Block)?);
+    // never committed: the checkpoints stay as they are
+    for stem in &stems {
+        let file = checkpoint::path_for(&dir, stem);
+        let of = configured
+            .iter()
+            .find(|d| checkpoint::path_for(&dir, &d.name) == file);
+        let name = of.map_or(stem.as_str(), |d| d.name.as_str());
+        let cursor = ring.cursor(name, WhenFull::Block)?;
+        let checkpoint = cursor.read_position();
+        let name = name.to_string();
+        let holder = match of {
+            Some(d) if d.enabled => Holder::Enabled {
+                name,
+                checkpoint: Some(checkpoint),
+            },
+            Some(_) => Holder::Disabled { name, checkpoint },
+            None => Holder::Unconfigured { name, checkpoint },
+        };
+        held.push((cursor, holder));
+    }
+    for d in configured.iter().filter(|d| d.enabled) {
+        if !checkpoint::path_for(&dir, &d.name).exists() {
+            let cursor = ring.cursor(&d.name, WhenFull::Block)?;
+            let holder = Holder::Enabled {
+                name: d.name.clone(),
+                checkpoint: None,
+            };
+            held.push((cursor, holder));
+        }
     }
     if held.is_empty() {
-        held.push(ring.cursor("salvage: all records", WhenFull::Block)?);
+        let cursor = ring.cursor("salvage: all records", WhenFull::Block)?;
+        held.push((cursor, Holder::Everything));
     }
     Ok(held)
 }
 
-/// Salvages every quarantined file of `ring`.
-pub fn salvage(ring: &Ring) -> Result<Vec<Salvaged>, BufferError> {
-    salvage_reporting(ring, None)
+/// Salvages every quarantined file of `ring`, holding the records that
+/// the destinations of `configured` (and every checkpoint) have not received.
+pub fn salvage(
+    ring: &Ring,
+    configured: &[ConfiguredDestination],
+) -> Result<Vec<Salvaged>, SalvageError> {
+    salvage_reporting(ring, configured, None)
 }
 
 /// Opens the ring in `settings.dir` (repairing it, as `run` does) and
-/// salvages every quarantined file: `buffer salvage`. What the open found
-/// is reported less what the salvage brought back. Returns the ring, what
-/// its open found, and what was salvaged.
+/// salvages every quarantined file: `buffer salvage`, for the destinations
+/// of the config file `configured`. What the open found is reported less
+/// what the salvage brought back. Returns the ring, what its open found,
+/// and what was salvaged.
 pub fn open_and_salvage(
     settings: RingSettings,
-) -> Result<(Ring, RecoveryReport, Vec<Salvaged>), BufferError> {
+    configured: &[ConfiguredDestination],
+) -> Result<(Ring, RecoveryReport, Vec<Salvaged>), SalvageError> {
     let (ring, mut report) = Ring::open_unreported(settings)?;
-    let done = salvage_reporting(&ring, Some(&mut report))?;
+    let done = salvage_reporting(&ring, configured, Some(&mut report))?;
     Ok((ring, report, done))
 }
 
@@ -81,20 +313,21 @@ pub fn open_and_salvage(
 /// has received stop being held, whether the salvage succeeded or not.
 fn salvage_reporting(
     ring: &Ring,
+    configured: &[ConfiguredDestination],
     opened: Option<&mut RecoveryReport>,
-) -> Result<Vec<Salvaged>, BufferError> {
-    let held = match hold_undelivered(ring) {
+) -> Result<Vec<Salvaged>, SalvageError> {
+    let held = match hold_undelivered(ring, configured) {
         Ok(held) => held,
         Err(e) => {
             // nothing salvaged: what the open found is reported as it is
             if let Some(report) = opened {
                 ring.report_recovery(report, report.notices());
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     let mut done = Vec::new();
-    let result = salvage_files(ring, opened.as_deref(), &mut done);
+    let result = salvage_files(ring, &held, opened.as_deref(), &mut done);
     if let Some(report) = opened {
         report.salvaged = recovery::load_salvaged(&ring.settings().dir);
         let files: Vec<PathBuf> = done.iter().map(|s| s.file.clone()).collect();
@@ -105,15 +338,52 @@ fn salvage_reporting(
         tracing::error!(error = %e, "writing the salvage's notices to the ring failed");
     }
     drop(held);
-    let synced = ring.sync().map_err(io_err("syncing ring"));
+    let synced = ring
+        .sync()
+        .map_err(io_err("syncing ring"))
+        .map_err(SalvageError::from);
     result.and(synced).map(|()| done)
+}
+
+/// Why the append of `events` (the records of `file`) was refused: the
+/// holders of the records it would overwrite, all of them, by what they are.
+fn refusal(
+    ring: &Ring,
+    held: &[(Cursor, Holder)],
+    file: &Path,
+    events: &[EncodedEvent],
+    e: AppendError,
+) -> SalvageError {
+    let names = match e {
+        AppendError::Full(_) => ring.holding_back(events),
+        _ => Vec::new(),
+    };
+    let holders: Vec<Holder> = held
+        .iter()
+        .filter(|(c, _)| names.iter().any(|n| n == c.name()))
+        .map(|(_, h)| h.clone())
+        .collect();
+    if holders.is_empty() {
+        return SalvageError::Append {
+            file: file.to_path_buf(),
+            records: events.len(),
+            source: e,
+        };
+    }
+    SalvageError::NoRoom {
+        file: file.to_path_buf(),
+        records: events.len(),
+        holders,
+        cursors: ring.settings().dir.join("cursors"),
+    }
 }
 
 fn salvage_files(
     ring: &Ring,
+    held: &[(Cursor, Holder)],
     opened: Option<&RecoveryReport>,
     out: &mut Vec<Salvaged>,
-) -> Result<(), BufferError> {
+) -> Result<(), SalvageError> {
     let dir = ring.settings().dir.clone();
     let done_dir = dir.join("quarantine").join("salvaged");
     for file in quarantined_files(&dir) {
@@ -128,16 +398,9 @@ fn salvage_files(
                 _ => runs.push((r.seq, r.seq.saturating_add(1))),
             }
         });
-        let appended = ring.append(&events).map_err(|e| {
-            BufferError::Settings(format!(
-                "{} stays in quarantine, none of its {} records appended: {e}. The ring has \
-                 no room for them without overwriting records a destination has not \
-                 received: start the relay to deliver those first, or raise `max_bytes`, \
-                 then salvage again",
-                file.display(),
-                events.len()
-            ))
-        })?;
+        let appended = ring
+            .append(&events)
+            .map_err(|e| refusal(ring, held, &file, &events, e))?;
         if let Err(e) = recovery::add_salvaged(&dir, &runs, ring.oldest_seq()) {
             tracing::warn!(error = %e, file = %file.display(),
                 "cannot note the salvaged records' sequence numbers (the gap they filled is reported as lost at the next start)");

@@ -53,6 +53,31 @@ impl Ring {
         Ok(())
     }
 
+    /// The names of every `block` cursor that keeps an append of `events`
+    /// from taking the segments it needs (none when it would fit, or when no
+    /// cursor could free enough: a batch larger than the ring). For a
+    /// refusal that names them all: an append's `Full` names the first.
+    pub(crate) fn holding_back(&self, events: &[EncodedEvent]) -> Vec<String> {
+        let Ok(sizes) = self.record_sizes(events) else {
+            return Vec::new();
+        };
+        let w = self.inner.writer.lock().unwrap();
+        let rolls =
+            super::append::rolls_needed(w.off, &sizes, w.active.seg.len(), self.inner.seg_size);
+        let t = self.inner.table.read().unwrap();
+        let reuse = rolls.saturating_sub(t.fresh_available(self.inner.slots));
+        if reuse == 0 || reuse >= t.segs.len() {
+            return Vec::new();
+        }
+        let needed_end = t.segs[reuse - 1].end_seq.load(Ordering::Acquire);
+        let cursors = self.inner.cursors.lock().unwrap();
+        cursors
+            .iter()
+            .filter(|c| c.policy == WhenFull::Block && !c.releases_through(needed_end))
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
     /// Starts a new segment in a free slot or in the oldest segment, its
     /// header written. The old one is sealed by the next `publish` (with the
     /// records this append wrote into it), or at its published end by `abort`.
