@@ -1724,3 +1724,35 @@ async fn api_setting_errors_list_every_key_and_name_no_rust_type() {
     );
     h.relay.shutdown().await.unwrap();
 }
+
+/// A disabled destination is tested as `test-destination` tests it, from
+/// its config: the operator's way to check it before enabling it. It was
+/// 404 "no destination" while its status was there; it still does not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_destination_can_be_tested_before_it_is_enabled() {
+    let h = start("web_test_disabled").await;
+    let (status, body) = h
+        .call(Method::POST, "/api/v1/destinations/spare/test", Some(ADMIN))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("spare.ndjson"),
+        "{answer}"
+    );
+    let out = std::fs::read_to_string(h.dir.path().join("out/spare.ndjson")).unwrap();
+    assert!(out.contains("relay.test"), "{out}");
+    assert_eq!(
+        h.get("/api/v1/destinations/spare/status").await["enabled"],
+        false
+    );
+    assert!(!h.relay.destinations().await.contains_key("spare"));
+    let audit = h
+        .all_pages("category=ADMIN&action=destination.test", 10)
+        .await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["resource"]["id"], "spare");
+    assert_eq!(audit[0]["outcome"], "success");
+    h.relay.shutdown().await.unwrap();
+}

@@ -2,8 +2,8 @@
 //! status of each, the disabled ones too: `enabled: false`, counters at
 //! zero), `GET /api/v1/destinations/{id}/status`, and
 //! `POST /api/v1/destinations/{id}/test` (admin: sends one synthetic
-//! `relay.test` event through the destination's sink, answers `{ok, message}`,
-//! and records a `destination.test` ADMIN event).
+//! `relay.test` event through the destination's sink, a disabled one's too,
+//! answers `{ok, message}`, and records a `destination.test` ADMIN event).
 
 use super::audit::{self, AdminAction};
 use super::auth::{Admin, Viewer};
@@ -54,15 +54,6 @@ async fn configured(state: &ApiState) -> Result<BTreeMap<String, Arc<Destination
     let mut all = backend.disabled_destinations();
     all.extend(backend.destinations().await);
     Ok(all)
-}
-
-async fn find(state: &ApiState, id: &str) -> Result<Arc<Destination>, ApiError> {
-    state
-        .backend()?
-        .destinations()
-        .await
-        .remove(id)
-        .ok_or_else(|| ApiError::NoDestination(id.to_string()))
 }
 
 /// `GET /api/v1/destinations`.
@@ -129,12 +120,21 @@ pub async fn test(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
 ) -> Result<Json<TestAnswer>, ApiError> {
-    let dest = find(&state, &id).await?;
+    // a disabled one too, as `test-destination` does: the way to check it
+    // before enabling it
+    let dest = configured(&state)
+        .await?
+        .remove(&id)
+        .ok_or_else(|| ApiError::NoDestination(id.clone()))?;
     let batch = probe(&dest)?;
     let (ok, message) = match tokio::time::timeout(TEST_TIMEOUT, dest.sink.test(&batch)).await {
         Ok(o) => (o.ok, o.message),
         Err(_) => (false, format!("no answer within {TEST_TIMEOUT:?}")),
     };
+    if !dest.common.enabled {
+        // it does not run: the test's connection or file is not kept open
+        dest.sink.close().await;
+    }
     let action = AdminAction {
         action: "destination.test",
         principal: &who,
