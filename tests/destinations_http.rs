@@ -928,7 +928,7 @@ async fn sentinel_and_hec_take_only_their_documented_success_answer() {
     match sink.send(&b).await {
         Delivery::Retry { reason, .. } => {
             assert!(
-                reason.contains("got 200 application/json: (empty body)"),
+                reason.contains("got 200 application/json: empty body"),
                 "{reason}"
             )
         }
@@ -953,7 +953,7 @@ async fn sentinel_and_hec_take_only_their_documented_success_answer() {
     )
     .unwrap();
     for got in [
-        "200 application/json: (empty body)",
+        "200 application/json: empty body",
         "201 application/json: {\"text\"",
         "200 text/html: <html>ok</html>",
     ] {
@@ -1598,5 +1598,40 @@ async fn timeouts_are_retried() {
             assert_eq!(after, None);
         }
         other => panic!("expected Retry, got {other:?}"),
+    }
+}
+
+/// A server's error answered with an empty body is said to be one
+/// (`answered 500: empty body`), in the reason the status, the dead
+/// letter and `test-destination` show: they ended at the colon.
+#[tokio::test]
+async fn an_error_answered_with_an_empty_body_says_so() {
+    for (status, blank) in [(500u16, ""), (401, ""), (503, " \r\n ")] {
+        let srv = serve(move |_, _| reply(status, blank)).await;
+        let sink = generic::build(
+            table(&format!("endpoint = \"{}/hook\"\n", srv.url)),
+            &ctx("hook"),
+        )
+        .unwrap();
+        let reason = match sink.send(&batch(1)).await {
+            Delivery::Retry { reason, .. } | Delivery::Rejected { reason } => reason,
+            other => panic!("{status}: expected a failure, got {other:?}"),
+        };
+        let want = if blank.is_empty() {
+            "empty body"
+        } else {
+            "blank body"
+        };
+        assert!(
+            reason.ends_with(&format!("answered {status}: {want}")),
+            "{status}: {reason}"
+        );
+        let test = sink.test(&batch(1)).await;
+        assert!(!test.ok);
+        assert!(
+            test.message.contains(&format!("answered {status}: {want}")),
+            "{status}: {}",
+            test.message
+        );
     }
 }

@@ -23,13 +23,19 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
-/// A short, printable excerpt of a response body for reasons and logs.
+/// A short, printable excerpt of a response body for reasons and logs;
+/// `empty body` (or `blank body`, only white space) when it says nothing,
+/// so that `answered 500: empty body` does not end at its colon.
 pub fn body_excerpt(body: &[u8]) -> String {
     const MAX: usize = 300;
     let s = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
     let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if body.len() > MAX {
         format!("{s}…")
+    } else if body.is_empty() {
+        "empty body".into()
+    } else if s.is_empty() {
+        "blank body".into()
     } else {
         s
     }
@@ -158,10 +164,7 @@ pub fn not_the_documented_success(
         .and_then(|v| v.to_str().ok())
         .map(|t| format!(" {t}"))
         .unwrap_or_default();
-    let body = match body_excerpt(&resp.body) {
-        b if b.is_empty() => "(empty body)".to_string(),
-        b => b,
-    };
+    let body = body_excerpt(&resp.body);
     Delivery::retry(format!(
         "{what} answers {expected} on success; got {}{content_type}: {body} — {hint}",
         resp.status
