@@ -72,8 +72,23 @@ enum BufferAction {
     },
 }
 
+/// The exit code of a command line that does not parse (EX_USAGE of
+/// sysexits.h): clap's own, 2, is `buffer verify`'s "damaged".
+const USAGE_ERROR: u8 = 64;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` are answers, on stdout, not errors
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(USAGE_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     init_logging();
     match dispatch(cli.command) {
         Ok(code) => code,
@@ -274,11 +289,13 @@ fn verify(path: &Path, json: bool) -> Result<ExitCode> {
             };
             writeln!(
                 out,
-                "  {} id {} seq {}..{} records {} bytes {} oldest {} newest {}{}",
+                "  {} id {} seq {} records {} bytes {} oldest {} newest {}{}",
                 s.file,
                 s.id,
-                s.first_seq,
-                s.last_seq.map(|l| l + 1).unwrap_or(s.first_seq),
+                // inclusive, as the summary's oldest and newest seq
+                s.last_seq
+                    .map(|l| format!("{}–{l}", s.first_seq))
+                    .unwrap_or("-".into()),
                 s.records,
                 s.bytes_used,
                 when(s.oldest_ms),

@@ -1440,3 +1440,106 @@ fn a_failing_checkpoint_write_is_logged_once_while_delivery_goes_on() {
     assert_eq!(failures.len(), 1, "{log}");
     assert!(failures[0].contains("Is a directory"), "{}", failures[0]);
 }
+
+/// A command line that does not parse exits 64 (EX_USAGE), never 2, which
+/// `buffer verify` reserves for a damaged ring (clap's 2 made `buffer
+/// verify` without `--config` look like damage to a monitor); `--help` and
+/// `--version` are answers and exit 0.
+#[test]
+fn usage_errors_exit_64_not_the_damaged_ring_code() {
+    for args in [
+        &["buffer", "verify"][..],
+        &["buffer", "verify", "--config", "relay.toml", "--bogus"],
+        &["buffer", "salvage"],
+        &["buffer"],
+        &["validate"],
+        &["test-destination", "--config", "relay.toml"],
+        &["run", "--config"],
+        &["no-such-command"],
+        &[],
+    ] {
+        let o = relay(args);
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {}", text(&o));
+        // said on stderr, as any error
+        assert!(
+            o.stdout.is_empty() && !o.stderr.is_empty(),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+    for args in [
+        &["--help"][..],
+        &["buffer", "verify", "--help"],
+        &["--version"],
+    ] {
+        let o = relay(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        assert!(!o.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// `buffer verify` gives each segment's sequence numbers as its summary
+/// gives the oldest and newest, inclusive (`seq 1000–1099`), and as the
+/// JSON's `first_seq` and `last_seq`. The segment lines were half-open
+/// (`seq 1000..1100`) under a summary whose newest was 1099.
+#[test]
+fn buffer_verify_gives_segment_sequence_numbers_inclusive() {
+    use siem_relay::buffer::{Ring, RingSettings};
+    use siem_relay::event::{Event, Severity};
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let (ring, _) = Ring::open(RingSettings {
+        dir: data.join("buffer"),
+        max_bytes: 512 << 10,
+        segment_bytes: 64 << 10,
+        max_age: Duration::ZERO,
+        fsync: siem_relay::config::FsyncPolicy::Never,
+    })
+    .unwrap();
+    let events: Vec<_> = (0..1000)
+        .map(|i| {
+            let mut e = Event::new("SYSTEM", Some("test.event".into()), Severity::Info);
+            e.message = Some(format!("event {i} {}", "x".repeat(200)));
+            e.encode()
+        })
+        .collect();
+    ring.append(&events).unwrap();
+    ring.close().unwrap();
+    drop(ring);
+    let cfg = d.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\n\n[buffer]\nmax_bytes = \"512KiB\"\nsegment_bytes = \"64KiB\"\n\n\
+             [sources.tcp]\ntype = \"syslog_tcp\"\naddress = \"127.0.0.1:1\"\nmax_message_bytes = \"8KiB\"\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let o = relay(&["buffer", "verify", "--json", "--config", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let segs = j["segments"].as_array().unwrap();
+    assert!(segs.len() >= 3, "{j}");
+    let o = relay(&["buffer", "verify", "--config", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = text(&o);
+    assert!(
+        report.contains("oldest seq: 0  newest seq: 999"),
+        "{report}"
+    );
+    for s in segs {
+        let line = format!(
+            "{} id {} seq {}–{} records {}",
+            s["file"].as_str().unwrap(),
+            s["id"],
+            s["first_seq"],
+            s["last_seq"],
+            s["records"]
+        );
+        assert!(report.contains(&line), "no `{line}` in:\n{report}");
+    }
+    assert_eq!(segs.last().unwrap()["last_seq"], 999);
+    assert!(!report.contains(".."), "{report}");
+}
