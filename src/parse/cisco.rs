@@ -179,25 +179,13 @@ impl Time {
     }
 }
 
-/// The three-letter month at `b[i..]`, in any case, followed by a space.
+/// The three-letter month at `b[i..]`, in any case (as RFC 3164's reader
+/// takes it), followed by a space.
 fn month(b: &[u8], i: usize) -> Option<u32> {
-    const NAMES: [&[u8; 3]; 12] = [
-        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
-        b"dec",
-    ];
-    let w = b.get(i..i + 4)?;
-    if w[3] != b' ' {
+    if b.get(i + 3) != Some(&b' ') {
         return None;
     }
-    let lower = [
-        w[0].to_ascii_lowercase(),
-        w[1].to_ascii_lowercase(),
-        w[2].to_ascii_lowercase(),
-    ];
-    NAMES
-        .iter()
-        .position(|n| **n == lower)
-        .map(|m| m as u32 + 1)
+    super::rfc3164::month(&b[i..i + 3])
 }
 
 /// `[YYYY ]Mmm dd [YYYY ]hh:mm:ss[.fraction]` at `b[i..]` (the day padded

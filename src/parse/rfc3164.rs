@@ -235,7 +235,7 @@ fn local_seconds(year: u32, (month, day, hour, minute, second): IncompleteDate) 
 }
 
 /// The month of a three-letter English abbreviation, in any case.
-fn month(b: &[u8]) -> Option<u32> {
+pub(crate) fn month(b: &[u8]) -> Option<u32> {
     const NAMES: [&[u8; 3]; 12] = [
         b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
         b"dec",
