@@ -1501,8 +1501,9 @@ async fn a_stop_keeps_a_batch_whose_records_the_ring_reused_in_the_dead_letters(
     append(&ring, &(0..10).map(ev).collect::<Vec<_>>());
     let cfg = format!("endpoint = \"{}/in\"\nbody = \"ndjson\"\n{LOOP}", srv.url);
     let dest = destination("hook", "http", &cfg, dir.path());
-    let run = start_with_grace(&ring, dest.clone(), Duration::from_millis(200));
-    wait_until("the batch fails", T, || !srv.requests().is_empty()).await;
+    let run = start_with_grace(&ring, dest.clone(), Duration::from_secs(2));
+    // failed and waiting to be retried (its bytes copied out of the ring)
+    wait_until("the batch fails", T, || dest.status.snapshot().retried > 0).await;
     // the ring wraps past the batch while it is retried
     for chunk in 0..40 {
         append(
