@@ -1023,15 +1023,13 @@ async fn a_destination_the_config_file_takes_over_leaves_the_api_for_good() {
     h.relay.shutdown().await.unwrap();
 }
 
-/// A name the config file took over while the relay was stopped is the
-/// file's at the next start: the API's settings are dropped from its store
-/// then, so the name stays the file's and is gone once the file drops it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_name_the_file_took_while_stopped_leaves_the_api_store_at_start() {
-    let h = start("web_shadow_start").await;
+/// A relay (`start(source)`) given a `file` destination `name` through
+/// the API, then stopped: its folder, and the folder's path as text.
+async fn stored_then_stopped(source: &str, name: &str) -> (tempfile::TempDir, String) {
+    let h = start(source).await;
     let d = h.dir.path().display().to_string();
     let by_api = serde_json::json!({
-        "name": "taken",
+        "name": name,
         "type": "file",
         "path": format!("{d}/out/api.ndjson"),
     });
@@ -1040,6 +1038,15 @@ async fn a_name_the_file_took_while_stopped_leaves_the_api_store_at_start() {
     h.relay.shutdown().await.unwrap();
     let Harness { dir, relay, .. } = h;
     drop(relay);
+    (dir, d)
+}
+
+/// A name the config file took over while the relay was stopped is the
+/// file's at the next start: the API's settings are dropped from its store
+/// then, so the name stays the file's and is gone once the file drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_the_file_took_while_stopped_leaves_the_api_store_at_start() {
+    let (dir, d) = stored_then_stopped("web_shadow_start", "taken").await;
 
     // started with a file that defines the name (as `start_in` writes it, plus the section)
     let cfg = dir.path().join("relay.toml");
@@ -1069,18 +1076,7 @@ async fn a_name_the_file_took_while_stopped_leaves_the_api_store_at_start() {
 /// API's was not started.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_destination_sharing_a_stored_api_destinations_checkpoint_is_refused_at_start() {
-    let h = start("web_stored_clash").await;
-    let d = h.dir.path().display().to_string();
-    let by_api = serde_json::json!({
-        "name": "x_1",
-        "type": "file",
-        "path": format!("{d}/out/api.ndjson"),
-    });
-    let (status, body) = h.send(Method::POST, "/api/v1/destinations", by_api).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    h.relay.shutdown().await.unwrap();
-    let Harness { dir, relay, .. } = h;
-    drop(relay);
+    let (dir, d) = stored_then_stopped("web_stored_clash", "x_1").await;
 
     let cfg = dir.path().join("relay.toml");
     let original = std::fs::read_to_string(&cfg).unwrap();
